@@ -1,0 +1,219 @@
+//! `manifest.json`: the catalog entry the origin writes last and the edge reads first.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{PackagerError, Result};
+use crate::names;
+
+/// The manifest schema version this code writes and reads.
+pub const MANIFEST_SCHEMA: u32 = 1;
+
+/// Where a video is in its life. Only `Ready` videos are served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VideoStatus {
+    /// Transcoded, analysed and published.
+    Ready,
+    /// Still being transcoded or analysed.
+    Processing,
+    /// Blocked by moderation (served as 451).
+    Blocked,
+}
+
+/// A frame rate as an exact ratio, e.g. 30000/1001.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrameRate {
+    /// Numerator (frames).
+    pub num: u32,
+    /// Denominator (seconds).
+    pub den: u32,
+}
+
+impl FrameRate {
+    /// Frames per second as a float.
+    pub fn as_f64(&self) -> f64 {
+        if self.den == 0 {
+            0.0
+        } else {
+            f64::from(self.num) / f64::from(self.den)
+        }
+    }
+}
+
+/// One rung of the video ladder as transcoded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rendition {
+    /// Ladder label, used in URLs (`720p`).
+    pub name: String,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Constant frame rate.
+    pub frame_rate: FrameRate,
+    /// RFC 6381 codec string (`avc1.64001f`).
+    pub codec: String,
+    /// Target bit rate the encoder was given, bits/s.
+    pub target_bit_rate: u64,
+    /// Peak bit rate over single fragments, measured from the written file, bits/s.
+    pub peak_bit_rate: u64,
+    /// Average bit rate measured from the written file, bits/s.
+    pub average_bit_rate: u64,
+    /// Storage key of the track file, relative to the video's folder (`video/720p.mp4`).
+    pub path: String,
+    /// For each fragment, bytes from its `moof` to the end of its first (key) frame: the
+    /// byte ranges of the I-frame playlist, which the track head alone cannot give.
+    pub keyframe_ends: Vec<u32>,
+}
+
+/// One audio track as transcoded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AudioTrack {
+    /// Name used in URLs: the language code (`und` when unknown).
+    pub name: String,
+    /// ISO 639 language code.
+    pub language: String,
+    /// Channel count.
+    pub channels: u16,
+    /// Sample rate in Hz.
+    pub sample_rate: u32,
+    /// RFC 6381 codec string (`mp4a.40.2`).
+    pub codec: String,
+    /// Average bit rate measured from the written file, bits/s.
+    pub average_bit_rate: u64,
+    /// Storage key of the track file, relative to the video's folder (`audio/und.mp4`).
+    pub path: String,
+}
+
+/// The catalog entry of one video.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Schema version ([`MANIFEST_SCHEMA`]).
+    pub schema: u32,
+    /// The video id.
+    pub id: String,
+    /// Publication status.
+    pub status: VideoStatus,
+    /// Duration of the longest track, in seconds.
+    pub duration_secs: f64,
+    /// Video renditions, highest first.
+    pub renditions: Vec<Rendition>,
+    /// Audio tracks (empty for a silent video).
+    pub audio: Vec<AudioTrack>,
+    /// Storage key of the poster image, relative to the video's folder.
+    pub poster: Option<String>,
+    /// Moderation labels that apply to the video.
+    #[serde(default)]
+    pub labels: Vec<String>,
+}
+
+impl Manifest {
+    /// Parses and validates a manifest: names must be URL-safe, paths must stay inside the
+    /// video's folder, and there must be at least one rendition.
+    pub fn from_json(bytes: &[u8]) -> Result<Manifest> {
+        let m: Manifest =
+            serde_json::from_slice(bytes).map_err(|e| PackagerError::Manifest(e.to_string()))?;
+        m.validate()?;
+        Ok(m)
+    }
+
+    /// Serialises the manifest as pretty JSON.
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serialising plain structs of strings and numbers cannot fail.
+        serde_json::to_vec_pretty(self).unwrap_or_default()
+    }
+
+    /// Checks the invariants [`Manifest::from_json`] promises.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: String| Err(PackagerError::Manifest(what));
+        if self.schema != MANIFEST_SCHEMA {
+            return bad(format!(
+                "schema {} (this build reads {MANIFEST_SCHEMA})",
+                self.schema
+            ));
+        }
+        if !names::is_valid_video_id(&self.id) {
+            return bad(format!("invalid video id {:?}", self.id));
+        }
+        if self.renditions.is_empty() {
+            return bad("no renditions".into());
+        }
+        for r in &self.renditions {
+            if !names::is_valid_rendition(&r.name) || !names::is_safe_relative_path(&r.path) {
+                return bad(format!("invalid rendition {:?} at {:?}", r.name, r.path));
+            }
+        }
+        for a in &self.audio {
+            if !names::is_valid_audio_track(&a.name) || !names::is_safe_relative_path(&a.path) {
+                return bad(format!("invalid audio track {:?} at {:?}", a.name, a.path));
+            }
+        }
+        if let Some(p) = &self.poster {
+            if !names::is_safe_relative_path(p) {
+                return bad(format!("invalid poster path {p:?}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The rendition called `name`.
+    pub fn rendition(&self, name: &str) -> Option<&Rendition> {
+        self.renditions.iter().find(|r| r.name == name)
+    }
+
+    /// The audio track called `name`.
+    pub fn audio_track(&self, name: &str) -> Option<&AudioTrack> {
+        self.audio.iter().find(|a| a.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> Manifest {
+        Manifest {
+            schema: MANIFEST_SCHEMA,
+            id: "abc".into(),
+            status: VideoStatus::Ready,
+            duration_secs: 10.0,
+            renditions: vec![Rendition {
+                name: "360p".into(),
+                width: 640,
+                height: 360,
+                frame_rate: FrameRate { num: 30, den: 1 },
+                codec: "avc1.64001e".into(),
+                target_bit_rate: 800_000,
+                peak_bit_rate: 900_000,
+                average_bit_rate: 700_000,
+                path: "video/360p.mp4".into(),
+                keyframe_ends: vec![1000],
+            }],
+            audio: vec![],
+            poster: Some("poster.jpg".into()),
+            labels: vec![],
+        }
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let m = sample();
+        assert_eq!(Manifest::from_json(&m.to_json()).unwrap(), m);
+    }
+
+    #[test]
+    fn paths_escaping_the_video_folder_are_refused() {
+        let mut m = sample();
+        m.renditions[0].path = "../other/video/360p.mp4".into();
+        assert!(Manifest::from_json(&m.to_json()).is_err());
+        let mut m = sample();
+        m.poster = Some("/etc/passwd".into());
+        assert!(Manifest::from_json(&m.to_json()).is_err());
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert!(Manifest::from_json(b"{not json").is_err());
+        assert!(Manifest::from_json(b"{}").is_err());
+    }
+}
