@@ -1,1 +1,19 @@
-//! placeholder
+//! Sunomi's origin: the media's home.
+//!
+//! - [`store`] opens the object store a STORE argument names (directory, `file://`, `s3://`,
+//!   `memory://`) and [`layout`] names every key in it.
+//! - [`reader`] is the API the edge reads through: manifests, track heads, byte ranges.
+//! - [`publish`] stores a finished transcode, manifest last.
+//! - `transcode` (feature `transcode`, links FFmpeg) decodes a source once and encodes the
+//!   CMAF ladder. The edge depends on this crate without that feature.
+#![deny(missing_docs)]
+
+pub mod layout;
+pub mod publish;
+pub mod reader;
+pub mod store;
+#[cfg(feature = "transcode")]
+pub mod transcode;
+
+pub use reader::{MediaReader, ReadError, ReadEvent, ReadObserver, TrackHead};
+pub use store::{Store, StoreError};

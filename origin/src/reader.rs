@@ -1,0 +1,255 @@
+//! The reader API the edge uses: a video's manifest, a track's head, a byte range of a track.
+//!
+//! Every call is one storage request (a track head may need a second when its `sidx` is
+//! larger than the first read), and every request is reported to a [`ReadObserver`] so the
+//! edge can count storage reads, bytes and latency.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use object_store::ObjectStoreExt;
+use sunomi_packager::manifest::Manifest;
+use sunomi_packager::track::{scan_track_head, HeadScan, TrackIndex, HEAD_READ_HINT};
+use sunomi_packager::{names, PackagerError};
+
+use crate::layout;
+use crate::store::Store;
+
+/// Why a read failed, in the terms the edge answers with.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The object does not exist (404).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// Storage could not be reached or failed (503).
+    #[error("storage unavailable reading {key}: {source}")]
+    Unavailable {
+        /// The key being read.
+        key: String,
+        /// The store's error.
+        #[source]
+        source: object_store::Error,
+    },
+    /// The object exists but is not what the layout promises (500).
+    #[error("corrupt object {key}: {source}")]
+    Corrupt {
+        /// The key being read.
+        key: String,
+        /// What the packager found wrong.
+        #[source]
+        source: PackagerError,
+    },
+}
+
+/// One storage request, as reported to a [`ReadObserver`].
+#[derive(Debug, Clone, Copy)]
+pub struct ReadEvent {
+    /// Bytes received (0 on failure).
+    pub bytes: u64,
+    /// Time the request took.
+    pub elapsed: Duration,
+    /// Whether it succeeded.
+    pub ok: bool,
+}
+
+/// Receives every storage request the reader makes (metrics live in the edge).
+pub trait ReadObserver: Send + Sync {
+    /// Called once per storage request, after it completes.
+    fn observe(&self, event: ReadEvent);
+}
+
+/// A track's head: its index and the init segment bytes.
+#[derive(Debug, Clone)]
+pub struct TrackHead {
+    /// Where every fragment is, codec, timescale.
+    pub index: TrackIndex,
+    /// The init segment (`ftyp` + `moov`), sliced from the head read.
+    pub init: Bytes,
+}
+
+/// Reads videos from a [`Store`].
+#[derive(Clone)]
+pub struct MediaReader {
+    store: Store,
+    observer: Option<Arc<dyn ReadObserver>>,
+}
+
+impl MediaReader {
+    /// A reader over `store` that reports nothing.
+    pub fn new(store: Store) -> Self {
+        MediaReader {
+            store,
+            observer: None,
+        }
+    }
+
+    /// Reports every storage request to `observer`.
+    pub fn with_observer(mut self, observer: Arc<dyn ReadObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// The store read from.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn observe(&self, started: Instant, bytes: u64, ok: bool) {
+        if let Some(o) = &self.observer {
+            o.observe(ReadEvent {
+                bytes,
+                elapsed: started.elapsed(),
+                ok,
+            });
+        }
+    }
+
+    fn classify(key: &str, e: object_store::Error) -> ReadError {
+        match e {
+            object_store::Error::NotFound { .. } => ReadError::NotFound(key.to_string()),
+            other => ReadError::Unavailable {
+                key: key.to_string(),
+                source: other,
+            },
+        }
+    }
+
+    async fn get_all(&self, key: &str) -> Result<Bytes, ReadError> {
+        let started = Instant::now();
+        let path = self.store.path(key);
+        let result = async {
+            let got = self.store.object_store().get(&path).await?;
+            got.bytes().await
+        }
+        .await;
+        match result {
+            Ok(b) => {
+                self.observe(started, b.len() as u64, true);
+                Ok(b)
+            }
+            Err(e) => {
+                self.observe(started, 0, false);
+                Err(Self::classify(key, e))
+            }
+        }
+    }
+
+    async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, ReadError> {
+        let started = Instant::now();
+        let path = self.store.path(key);
+        match self.store.object_store().get_range(&path, range).await {
+            Ok(b) => {
+                self.observe(started, b.len() as u64, true);
+                Ok(b)
+            }
+            Err(e) => {
+                self.observe(started, 0, false);
+                Err(Self::classify(key, e))
+            }
+        }
+    }
+
+    /// The manifest of video `id`. Invalid ids are refused before any request is made.
+    pub async fn manifest(&self, id: &str) -> Result<Manifest, ReadError> {
+        if !names::is_valid_video_id(id) {
+            return Err(ReadError::NotFound(format!("invalid video id {id:?}")));
+        }
+        let key = layout::video_key(id, layout::MANIFEST);
+        let bytes = self.get_all(&key).await?;
+        Manifest::from_json(&bytes).map_err(|source| ReadError::Corrupt { key, source })
+    }
+
+    /// The head of the track file at `relative` (a path from the manifest) of video `id`.
+    pub async fn track_head(&self, id: &str, relative: &str) -> Result<TrackHead, ReadError> {
+        let key = self.track_key(id, relative)?;
+        let corrupt = |source| ReadError::Corrupt {
+            key: key.clone(),
+            source,
+        };
+        let mut head = self.read_prefix(&key, HEAD_READ_HINT).await?;
+        loop {
+            match scan_track_head(&head).map_err(corrupt)? {
+                HeadScan::Complete(index) => {
+                    let init_end = usize::try_from(index.init.end).unwrap_or(usize::MAX);
+                    if init_end > head.len() {
+                        return Err(corrupt(PackagerError::MissingBox("moov")));
+                    }
+                    let init = head.slice(0..init_end);
+                    return Ok(TrackHead { index, init });
+                }
+                HeadScan::NeedMore { at_least } => {
+                    if at_least <= head.len() as u64 {
+                        // The object ended before the head did.
+                        return Err(corrupt(PackagerError::MissingBox("sidx")));
+                    }
+                    head = self.read_prefix(&key, at_least).await?;
+                    if (head.len() as u64) < at_least {
+                        return Err(corrupt(PackagerError::MissingBox("sidx")));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The first `len` bytes of an object, or all of it when it is shorter.
+    async fn read_prefix(&self, key: &str, len: u64) -> Result<Bytes, ReadError> {
+        let started = Instant::now();
+        let path = self.store.path(key);
+        let opts = object_store::GetOptions {
+            range: Some(object_store::GetRange::Bounded(0..len)),
+            ..Default::default()
+        };
+        let result = async {
+            let got = self.store.object_store().get_opts(&path, opts).await?;
+            got.bytes().await
+        }
+        .await;
+        match result {
+            Ok(b) => {
+                self.observe(started, b.len() as u64, true);
+                Ok(b)
+            }
+            Err(e) => {
+                self.observe(started, 0, false);
+                Err(Self::classify(key, e))
+            }
+        }
+    }
+
+    /// Bytes `range` of the track file at `relative` of video `id`: one storage request.
+    pub async fn read_range(
+        &self,
+        id: &str,
+        relative: &str,
+        range: Range<u64>,
+    ) -> Result<Bytes, ReadError> {
+        let key = self.track_key(id, relative)?;
+        let expected = range.end - range.start;
+        let bytes = self.get_range(&key, range).await?;
+        if bytes.len() as u64 != expected {
+            return Err(ReadError::Corrupt {
+                key,
+                source: PackagerError::Unsupported(format!(
+                    "short read: {} of {expected} bytes",
+                    bytes.len()
+                )),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// A whole small object of a video (a poster), by its path relative to the video folder.
+    pub async fn read_object(&self, id: &str, relative: &str) -> Result<Bytes, ReadError> {
+        let key = self.track_key(id, relative)?;
+        self.get_all(&key).await
+    }
+
+    fn track_key(&self, id: &str, relative: &str) -> Result<String, ReadError> {
+        if !names::is_valid_video_id(id) || !names::is_safe_relative_path(relative) {
+            return Err(ReadError::NotFound(format!("invalid key {id:?}/{relative:?}")));
+        }
+        Ok(layout::video_key(id, relative))
+    }
+}

@@ -1,0 +1,188 @@
+//! Opening the object store a STORE argument names: a directory, `file:///abs/dir`,
+//! `s3://bucket/prefix` or `memory://`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::{ClientOptions, ObjectStore, RetryConfig};
+
+/// Why a STORE argument could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The argument is not of a supported form.
+    #[error("invalid store {spec:?}: {reason}")]
+    Invalid {
+        /// The argument as given.
+        spec: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The store could not be set up (directory not creatable, bad S3 settings).
+    #[error("cannot open store {spec:?}: {source}")]
+    Open {
+        /// The argument as given.
+        spec: String,
+        /// The underlying failure.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// An object store and the key prefix Sunomi's layout lives under.
+#[derive(Clone, Debug)]
+pub struct Store {
+    inner: Arc<dyn ObjectStore>,
+    prefix: Option<Path>,
+    description: String,
+}
+
+/// How patient storage calls are: edges want a quick 503 over a long hang.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreTimeouts {
+    /// TCP connect timeout for remote stores.
+    pub connect: Duration,
+    /// Whole-request timeout for remote stores.
+    pub request: Duration,
+    /// Retries of a failed request (with backoff) before giving up.
+    pub max_retries: usize,
+}
+
+impl Default for StoreTimeouts {
+    fn default() -> Self {
+        StoreTimeouts {
+            connect: Duration::from_secs(2),
+            request: Duration::from_secs(30),
+            max_retries: 2,
+        }
+    }
+}
+
+impl Store {
+    /// Opens the store named by `spec` with default timeouts.
+    pub fn open(spec: &str) -> Result<Store, StoreError> {
+        Self::open_with(spec, StoreTimeouts::default())
+    }
+
+    /// Opens the store named by `spec`.
+    ///
+    /// S3 takes credentials, region and endpoint from the usual `AWS_*` environment variables
+    /// (`AWS_ENDPOINT_URL` and `AWS_ALLOW_HTTP=true` for S3-compatible servers); requests use
+    /// path-style addressing unless `AWS_VIRTUAL_HOSTED_STYLE_REQUEST=true`.
+    pub fn open_with(spec: &str, timeouts: StoreTimeouts) -> Result<Store, StoreError> {
+        let invalid = |reason: &str| StoreError::Invalid {
+            spec: spec.into(),
+            reason: reason.into(),
+        };
+        let open_err = |e: object_store::Error| StoreError::Open {
+            spec: spec.into(),
+            source: Box::new(e),
+        };
+        if spec.is_empty() {
+            return Err(invalid("empty"));
+        }
+        if let Some(rest) = spec.strip_prefix("memory://") {
+            if !rest.is_empty() {
+                return Err(invalid("memory:// takes no path"));
+            }
+            return Ok(Store::new(Arc::new(InMemory::new()), None, "memory://".into()));
+        }
+        if let Some(rest) = spec.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(invalid("s3:// needs a bucket name"));
+            }
+            let s3 = AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .with_client_options(
+                    ClientOptions::new()
+                        .with_connect_timeout(timeouts.connect)
+                        .with_timeout(timeouts.request)
+                        .with_pool_idle_timeout(Duration::from_secs(90)),
+                )
+                .with_retry(RetryConfig {
+                    max_retries: timeouts.max_retries,
+                    retry_timeout: timeouts.request,
+                    ..Default::default()
+                })
+                .build()
+                .map_err(open_err)?;
+            let prefix = prefix.trim_matches('/');
+            let prefix = (!prefix.is_empty())
+                .then(|| Path::parse(prefix))
+                .transpose()
+                .map_err(|e| invalid(&e.to_string()))?;
+            return Ok(Store::new(Arc::new(s3), prefix, spec.into()));
+        }
+        let dir = match spec.strip_prefix("file://") {
+            Some(abs) if abs.starts_with('/') => abs,
+            Some(_) => return Err(invalid("file:// needs an absolute path (file:///dir)")),
+            None if spec.contains("://") => {
+                return Err(invalid("use a directory, file:///dir, s3://bucket/prefix or memory://"))
+            }
+            None => spec,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+            spec: spec.into(),
+            source: Box::new(e),
+        })?;
+        let local = LocalFileSystem::new_with_prefix(dir).map_err(open_err)?;
+        Ok(Store::new(Arc::new(local), None, spec.into()))
+    }
+
+    /// Wraps an existing object store (tests use this to count or break reads).
+    pub fn new(inner: Arc<dyn ObjectStore>, prefix: Option<Path>, description: String) -> Store {
+        Store {
+            inner,
+            prefix,
+            description,
+        }
+    }
+
+    /// The object store itself.
+    pub fn object_store(&self) -> &Arc<dyn ObjectStore> {
+        &self.inner
+    }
+
+    /// The full object path of a layout key (see [`crate::layout`]).
+    pub fn path(&self, key: &str) -> Path {
+        let key = Path::from_iter(key.split('/'));
+        match &self.prefix {
+            Some(p) => Path::from_iter(p.parts().chain(key.parts())),
+            None => key,
+        }
+    }
+
+    /// What this store is, for logs.
+    pub fn describe(&self) -> &str {
+        &self.description
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_form() {
+        assert!(Store::open("memory://").is_ok());
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path().to_str().unwrap()).unwrap();
+        assert_eq!(s.path("videos/a/manifest.json").as_ref(), "videos/a/manifest.json");
+        let url = format!("file://{}", dir.path().display());
+        assert!(Store::open(&url).is_ok());
+        assert!(Store::open("file://relative").is_err());
+        assert!(Store::open("ftp://x").is_err());
+        assert!(Store::open("s3://").is_err());
+        assert!(Store::open("").is_err());
+    }
+
+    #[test]
+    fn s3_prefix_is_prepended() {
+        let s = Store::open("s3://bucket/some/prefix/").unwrap();
+        assert_eq!(s.path("videos/a/source").as_ref(), "some/prefix/videos/a/source");
+    }
+}

@@ -1,0 +1,313 @@
+//! Transcode once: decode a source a single time and encode every rung of the ladder plus one
+//! audio track into CMAF track files, with key frames aligned across rungs.
+//!
+//! The work happens in a temporary folder; [`transcode`] returns the files and the manifest
+//! measured from them, and [`crate::publish`] stores them (manifest last).
+
+mod audio;
+mod cmaf;
+mod measure;
+mod poster;
+mod source;
+mod video;
+
+use std::path::{Path, PathBuf};
+
+use ffmpeg_next as ffmpeg;
+use ffmpeg::frame;
+use sunomi_packager::ladder::plan_ladder;
+use sunomi_packager::manifest::{
+    AudioTrack, FrameRate, Manifest, Rendition, VideoStatus, MANIFEST_SCHEMA,
+};
+
+use crate::layout;
+use crate::publish::OutputFile;
+use source::Source;
+use video::{CfrClock, RungEncoder, VideoSettings};
+
+pub use source::output_frame_rate;
+pub use video::x264_params;
+
+/// Why a transcode failed. Messages are one line, fit to show a user as they are.
+#[derive(Debug, thiserror::Error)]
+pub enum TranscodeError {
+    /// The input cannot be transcoded (not media, no video, too small...).
+    #[error("{0}")]
+    Input(String),
+    /// FFmpeg lacks something the transcoder needs.
+    #[error("FFmpeg setup: {0}")]
+    Setup(String),
+    /// An FFmpeg call failed.
+    #[error("FFmpeg failed at {stage}: {source}")]
+    Ffmpeg {
+        /// What was being done.
+        stage: &'static str,
+        /// FFmpeg's error.
+        #[source]
+        source: ffmpeg::Error,
+    },
+    /// Nothing was produced (the source had no decodable frames).
+    #[error("{0}")]
+    Empty(String),
+    /// Writing or reading back an output file failed.
+    #[error("output: {0}")]
+    Output(String),
+}
+
+/// Transcode settings.
+#[derive(Debug, Clone)]
+pub struct TranscodeOptions {
+    /// x264 preset (`ultrafast` … `veryslow`).
+    pub preset: String,
+    /// Fragment (GOP) duration in seconds.
+    pub fragment_seconds: u32,
+    /// Folder for the work files (a fresh temporary folder inside it is used).
+    pub work_dir: Option<PathBuf>,
+}
+
+impl Default for TranscodeOptions {
+    fn default() -> Self {
+        TranscodeOptions {
+            preset: "veryfast".into(),
+            fragment_seconds: 2,
+            work_dir: None,
+        }
+    }
+}
+
+/// Receives progress as frames are encoded (a terminal bar or log lines in the binary).
+pub trait Progress {
+    /// The transcode started; `expected_frames` when the duration is known.
+    fn begin(&self, expected_frames: Option<u64>, rungs: &[String]);
+    /// `frames` output frames are done.
+    fn advance(&self, frames: u64);
+    /// The transcode finished encoding.
+    fn end(&self, frames: u64);
+}
+
+/// Progress that is not reported.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn begin(&self, _: Option<u64>, _: &[String]) {}
+    fn advance(&self, _: u64) {}
+    fn end(&self, _: u64) {}
+}
+
+/// A finished transcode, waiting to be published.
+pub struct Transcoded {
+    /// The catalog entry (status `ready`).
+    pub manifest: Manifest,
+    /// The files to store, relative to the video's folder.
+    pub files: Vec<OutputFile>,
+    /// Output frames encoded per rung.
+    pub frames: u64,
+    /// The work folder; removed when this is dropped.
+    pub work: tempfile::TempDir,
+}
+
+/// Initialises FFmpeg once and keeps its own logging quiet (errors only).
+pub fn init() -> Result<(), TranscodeError> {
+    ffmpeg::init().map_err(|source| TranscodeError::Ffmpeg { stage: "init", source })?;
+    ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Fatal);
+    Ok(())
+}
+
+/// Transcodes `input` for video `id`.
+pub fn transcode(
+    input: &Path,
+    id: &str,
+    options: &TranscodeOptions,
+    progress: &dyn Progress,
+) -> Result<Transcoded, TranscodeError> {
+    if !sunomi_packager::names::is_valid_video_id(id) {
+        return Err(TranscodeError::Input(format!(
+            "invalid video id {id:?}: use 1-64 characters of A-Z a-z 0-9 _ -"
+        )));
+    }
+    init()?;
+    let mut src = Source::open(input)?;
+    let work = match &options.work_dir {
+        Some(dir) => tempfile::tempdir_in(dir),
+        None => tempfile::tempdir(),
+    }
+    .map_err(|e| TranscodeError::Output(format!("cannot create a work folder: {e}")))?;
+    std::fs::create_dir_all(work.path().join("video"))
+        .and_then(|_| std::fs::create_dir_all(work.path().join("audio")))
+        .map_err(|e| TranscodeError::Output(e.to_string()))?;
+
+    let (num, den) = src.fps;
+    let fps = f64::from(num) / f64::from(den);
+    let keyint = (f64::from(options.fragment_seconds) * fps).round().max(1.0) as u32;
+    let settings = VideoSettings {
+        fps: src.fps,
+        keyint,
+        preset: options.preset.clone(),
+    };
+    let plans = plan_ladder(src.display.0, src.display.1);
+    let mut rungs = Vec::with_capacity(plans.len());
+    for plan in plans {
+        let path = work.path().join(layout::rendition_path(&plan.name));
+        rungs.push(RungEncoder::new(plan, &settings, &path)?);
+    }
+
+    let stream_start = src
+        .input
+        .stream(src.video_stream)
+        .map(|s| s.start_time())
+        .filter(|&t| t != ffmpeg::ffi::AV_NOPTS_VALUE)
+        .unwrap_or(0);
+    let tb = f64::from(src.video_time_base);
+    let origin = stream_start as f64 * tb;
+
+    let audio_stream = src.audio.as_ref().map(|a| a.stream);
+    let mut audio = match src.audio.take() {
+        Some(a) => {
+            let path = work.path().join(layout::audio_path(&a.language));
+            Some(audio::AudioEncoder::new(
+                a.decoder,
+                a.time_base,
+                origin,
+                a.language,
+                options.fragment_seconds,
+                &path,
+            )?)
+        }
+        None => None,
+    };
+
+    let names: Vec<String> = rungs.iter().map(|r| r.plan.name.clone()).collect();
+    progress.begin(src.duration_secs.map(|d| (d * fps).round() as u64), &names);
+
+    let mut clock = CfrClock::new(src.fps);
+    let mut decoded = frame::Video::empty();
+    let poster_at = src.duration_secs.map_or(1.0, |d| (d / 3.0).min(2.0));
+    let mut poster: Option<frame::Video> = None;
+    let encode_frame = |f: &frame::Video,
+                            clock: &mut CfrClock,
+                            rungs: &mut Vec<RungEncoder>,
+                            poster: &mut Option<frame::Video>|
+     -> Result<(), TranscodeError> {
+        let t = f.timestamp().map(|ts| ts as f64 * tb);
+        for index in clock.slots(t) {
+            for rung in rungs.iter_mut() {
+                rung.encode(f, index)?;
+            }
+            if poster.is_none() || (index as f64 / fps) <= poster_at {
+                *poster = Some(f.clone());
+            }
+            progress.advance(clock.emitted() as u64);
+        }
+        Ok(())
+    };
+
+    let video_stream = src.video_stream;
+    for (stream, packet) in src.input.packets() {
+        let index = stream.index();
+        if index == video_stream {
+            if let Err(e) = src.video.send_packet(&packet) {
+                tracing::debug!(error = %e, "skipping an undecodable video packet");
+                continue;
+            }
+            while src.video.receive_frame(&mut decoded).is_ok() {
+                encode_frame(&decoded, &mut clock, &mut rungs, &mut poster)?;
+            }
+        } else if Some(index) == audio_stream {
+            if let Some(a) = audio.as_mut() {
+                a.push(&packet)?;
+            }
+        }
+    }
+    let _ = src.video.send_eof();
+    while src.video.receive_frame(&mut decoded).is_ok() {
+        encode_frame(&decoded, &mut clock, &mut rungs, &mut poster)?;
+    }
+    let frames = clock.emitted() as u64;
+    if frames == 0 {
+        return Err(TranscodeError::Empty(
+            "no video frame could be decoded (truncated or corrupt file)".into(),
+        ));
+    }
+
+    let mut files = Vec::new();
+    let mut renditions = Vec::new();
+    for rung in rungs {
+        let (plan, path) = rung.finish()?;
+        let m = measure::measure(&path)?;
+        renditions.push(Rendition {
+            width: plan.width,
+            height: plan.height,
+            frame_rate: FrameRate { num, den },
+            codec: m.index.codec.clone(),
+            target_bit_rate: plan.bit_rate,
+            peak_bit_rate: m.peak_bit_rate,
+            average_bit_rate: m.average_bit_rate,
+            path: layout::rendition_path(&plan.name),
+            keyframe_ends: m.keyframe_ends,
+            name: plan.name,
+        });
+        files.push(OutputFile {
+            relative: layout::rendition_path(&renditions[renditions.len() - 1].name),
+            local: path,
+        });
+    }
+    let mut duration_secs = frames as f64 / fps;
+    let mut audio_tracks = Vec::new();
+    if let Some(a) = audio {
+        let language = a.language.clone();
+        if let Some(path) = a.finish()? {
+            let m = measure::measure(&path)?;
+            duration_secs = duration_secs.max(m.index.duration_secs());
+            let relative = layout::audio_path(&language);
+            audio_tracks.push(AudioTrack {
+                name: language.clone(),
+                language,
+                channels: audio::CHANNELS,
+                sample_rate: audio::SAMPLE_RATE,
+                codec: m.index.codec,
+                average_bit_rate: m.average_bit_rate,
+                path: relative.clone(),
+            });
+            files.push(OutputFile { relative, local: path });
+        }
+    }
+    progress.end(frames);
+
+    let poster_path = work.path().join(layout::POSTER);
+    let poster_key = match &poster {
+        Some(f) => match poster::write_poster(f, src.display, &poster_path) {
+            Ok(()) => {
+                files.push(OutputFile {
+                    relative: layout::POSTER.into(),
+                    local: poster_path,
+                });
+                Some(layout::POSTER.to_string())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "no poster");
+                None
+            }
+        },
+        None => None,
+    };
+
+    let manifest = Manifest {
+        schema: MANIFEST_SCHEMA,
+        id: id.to_string(),
+        status: VideoStatus::Ready,
+        duration_secs,
+        renditions,
+        audio: audio_tracks,
+        poster: poster_key,
+        labels: Vec::new(),
+    };
+    manifest
+        .validate()
+        .map_err(|e| TranscodeError::Output(e.to_string()))?;
+    Ok(Transcoded {
+        manifest,
+        files,
+        frames,
+        work,
+    })
+}
