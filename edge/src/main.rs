@@ -1,1 +1,140 @@
-fn main() {}
+//! `sunomi-edge`: the Pingora edge that packages HLS just in time from CMAF mezzanines.
+#![deny(missing_docs)]
+
+mod admin;
+mod config;
+mod error;
+mod http;
+mod media;
+mod metrics;
+mod service;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use pingora::apps::http_app::HttpServer;
+use pingora::server::configuration::ServerConf;
+use pingora::server::Server;
+use sunomi_origin::store::StoreTimeouts;
+use sunomi_origin::{MediaReader, Store};
+
+use crate::config::EdgeConfig;
+
+/// Sunomi edge: serves HLS packaged just in time from the CMAF mezzanines in STORE.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// Object store: a directory, file:///abs/dir, s3://bucket/prefix or memory://.
+    #[arg(long, env = "SUNOMI_STORE")]
+    store: Option<String>,
+    /// Address players connect to (default 127.0.0.1:8080).
+    #[arg(long, env = "SUNOMI_LISTEN")]
+    listen: Option<String>,
+    /// Admin address for /metrics, /healthz, /readyz (default 127.0.0.1:9090).
+    #[arg(long, env = "SUNOMI_ADMIN")]
+    admin: Option<String>,
+    /// TOML configuration file (every field optional; flags and environment win).
+    #[arg(long, env = "SUNOMI_EDGE_CONFIG")]
+    config: Option<PathBuf>,
+    /// HLS segment target duration in milliseconds.
+    #[arg(long, env = "SUNOMI_SEGMENT_TARGET_MS")]
+    segment_target_ms: Option<u32>,
+    /// Turn the segment cache off (every segment is read from storage).
+    #[arg(long)]
+    no_segment_cache: bool,
+}
+
+fn load_config(cli: &Cli) -> Result<EdgeConfig> {
+    let mut config = match &cli.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            EdgeConfig::from_toml(&text).with_context(|| format!("parsing {}", path.display()))?
+        }
+        None => EdgeConfig::default(),
+    };
+    if let Some(s) = &cli.store {
+        config.store = Some(s.clone());
+    }
+    if let Some(l) = &cli.listen {
+        config.listen = l.clone();
+    }
+    if let Some(a) = &cli.admin {
+        config.admin = a.clone();
+    }
+    if let Some(t) = cli.segment_target_ms {
+        config.segment_target_ms = t;
+    }
+    if cli.no_segment_cache {
+        config.cache.segments_enabled = false;
+    }
+    config.validate().map_err(anyhow::Error::msg)?;
+    Ok(config)
+}
+
+fn run() -> Result<()> {
+    let cli = Cli::parse();
+    let config = load_config(&cli)?;
+    let store_spec = config.store.clone().unwrap_or_default();
+    let store = Store::open_with(
+        &store_spec,
+        StoreTimeouts {
+            connect: Duration::from_millis(config.storage.connect_timeout_ms),
+            request: Duration::from_millis(config.storage.request_timeout_ms),
+            max_retries: config.storage.max_retries,
+        },
+    )?;
+    let reader = MediaReader::new(store).with_observer(Arc::new(metrics::StorageMetrics));
+    let media = Arc::new(media::Media::new(reader, &config));
+    metrics::metrics().fleet_members.set(1);
+
+    let server_conf = ServerConf {
+        threads: config.worker_threads(),
+        grace_period_seconds: Some(config.shutdown.grace_period_secs),
+        graceful_shutdown_timeout_seconds: Some(config.shutdown.timeout_secs),
+        ..Default::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, server_conf);
+    server.bootstrap();
+
+    let service = service::EdgeService::new(
+        media.clone(),
+        config.cache.playlist_max_age_secs,
+        config.storage.retry_after_secs,
+    );
+    let mut edge = pingora::proxy::http_proxy_service_with_name(&server.configuration, service, "sunomi-edge");
+    edge.add_tcp(&config.listen);
+    let mut admin = pingora::services::listening::Service::new(
+        "sunomi-admin".into(),
+        HttpServer::new_app(admin::Admin::new(media)),
+    );
+    admin.add_tcp(&config.admin);
+    server.add_service(edge);
+    server.add_service(admin);
+    tracing::info!(
+        store = %store_spec,
+        listen = %config.listen,
+        admin = %config.admin,
+        segment_target_ms = config.segment_target_ms,
+        segment_cache = config.cache.segments_enabled,
+        "sunomi-edge starting"
+    );
+    server.run_forever()
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run() {
+        eprintln!("sunomi-edge: error: {}", format!("{e:#}").replace('\n', " "));
+        std::process::exit(1);
+    }
+}

@@ -67,6 +67,9 @@ pub struct TrackHead {
     pub index: TrackIndex,
     /// The init segment (`ftyp` + `moov`), sliced from the head read.
     pub init: Bytes,
+    /// The stored object's version (its entity tag, or modification time and size): changes
+    /// whenever the file is rewritten, so caches can key derived objects by it.
+    pub version: String,
 }
 
 /// Reads videos from a [`Store`].
@@ -168,7 +171,7 @@ impl MediaReader {
             key: key.clone(),
             source,
         };
-        let mut head = self.read_prefix(&key, HEAD_READ_HINT).await?;
+        let (mut head, version) = self.read_prefix(&key, HEAD_READ_HINT).await?;
         loop {
             match scan_track_head(&head).map_err(corrupt)? {
                 HeadScan::Complete(index) => {
@@ -177,14 +180,18 @@ impl MediaReader {
                         return Err(corrupt(PackagerError::MissingBox("moov")));
                     }
                     let init = head.slice(0..init_end);
-                    return Ok(TrackHead { index, init });
+                    return Ok(TrackHead {
+                        index,
+                        init,
+                        version,
+                    });
                 }
                 HeadScan::NeedMore { at_least } => {
                     if at_least <= head.len() as u64 {
                         // The object ended before the head did.
                         return Err(corrupt(PackagerError::MissingBox("sidx")));
                     }
-                    head = self.read_prefix(&key, at_least).await?;
+                    head = self.read_prefix(&key, at_least).await?.0;
                     if (head.len() as u64) < at_least {
                         return Err(corrupt(PackagerError::MissingBox("sidx")));
                     }
@@ -193,8 +200,8 @@ impl MediaReader {
         }
     }
 
-    /// The first `len` bytes of an object, or all of it when it is shorter.
-    async fn read_prefix(&self, key: &str, len: u64) -> Result<Bytes, ReadError> {
+    /// The first `len` bytes of an object (or all of it when it is shorter) and its version.
+    async fn read_prefix(&self, key: &str, len: u64) -> Result<(Bytes, String), ReadError> {
         let started = Instant::now();
         let path = self.store.path(key);
         let opts = object_store::GetOptions {
@@ -203,13 +210,17 @@ impl MediaReader {
         };
         let result = async {
             let got = self.store.object_store().get_opts(&path, opts).await?;
-            got.bytes().await
+            let meta = got.meta.clone();
+            let version = meta.e_tag.clone().unwrap_or_else(|| {
+                format!("{}-{}", meta.last_modified.timestamp_micros(), meta.size)
+            });
+            Ok::<_, object_store::Error>((got.bytes().await?, version))
         }
         .await;
         match result {
-            Ok(b) => {
+            Ok((b, version)) => {
                 self.observe(started, b.len() as u64, true);
-                Ok(b)
+                Ok((b, version))
             }
             Err(e) => {
                 self.observe(started, 0, false);
@@ -244,6 +255,22 @@ impl MediaReader {
     pub async fn read_object(&self, id: &str, relative: &str) -> Result<Bytes, ReadError> {
         let key = self.track_key(id, relative)?;
         self.get_all(&key).await
+    }
+
+    /// Checks that storage answers (a metadata request for a key that need not exist).
+    pub async fn probe(&self) -> Result<(), ReadError> {
+        let key = format!("{}/.probe", layout::VIDEOS);
+        let started = Instant::now();
+        match self.store.object_store().head(&self.store.path(&key)).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => {
+                self.observe(started, 0, true);
+                Ok(())
+            }
+            Err(e) => {
+                self.observe(started, 0, false);
+                Err(Self::classify(&key, e))
+            }
+        }
     }
 
     fn track_key(&self, id: &str, relative: &str) -> Result<String, ReadError> {

@@ -1,0 +1,77 @@
+//! The one table from failures to HTTP statuses.
+
+use sunomi_origin::ReadError;
+use sunomi_packager::route::RouteError;
+use sunomi_packager::PackagerError;
+
+/// Why a request could not be answered with media.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EdgeError {
+    /// The path or query is malformed (400).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// No such video, track or segment (404).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// Only GET, HEAD and OPTIONS are served (405).
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The video is blocked by moderation (451).
+    #[error("unavailable for legal reasons")]
+    Blocked,
+    /// The Range header cannot be satisfied (416).
+    #[error("range not satisfiable")]
+    RangeNotSatisfiable {
+        /// The full length of the resource.
+        length: u64,
+    },
+    /// Storage is unreachable or failing (503 with Retry-After).
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// Stored media is not what the layout promises (500).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl EdgeError {
+    /// The HTTP status for this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            EdgeError::BadRequest(_) => 400,
+            EdgeError::NotFound(_) => 404,
+            EdgeError::MethodNotAllowed => 405,
+            EdgeError::Blocked => 451,
+            EdgeError::RangeNotSatisfiable { .. } => 416,
+            EdgeError::Unavailable(_) => 503,
+            EdgeError::Internal(_) => 500,
+        }
+    }
+}
+
+impl From<RouteError> for EdgeError {
+    fn from(e: RouteError) -> Self {
+        match e {
+            RouteError::Malformed(why) => EdgeError::BadRequest(why.into()),
+            RouteError::NotFound(why) => EdgeError::NotFound(why.into()),
+        }
+    }
+}
+
+impl From<ReadError> for EdgeError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::NotFound(what) => EdgeError::NotFound(what),
+            e @ ReadError::Unavailable { .. } => EdgeError::Unavailable(e.to_string()),
+            e @ ReadError::Corrupt { .. } => EdgeError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<PackagerError> for EdgeError {
+    fn from(e: PackagerError) -> Self {
+        match e {
+            PackagerError::SegmentOutOfRange { .. } => EdgeError::NotFound(e.to_string()),
+            other => EdgeError::Internal(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! HTTP details that do not depend on the server: content types, Range, conditional requests,
+//! content negotiation. Pure functions, tested on strings.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::ops::Range;
+
+use sunomi_packager::route::{Route, TrackRef};
+
+/// Content type of a playlist.
+pub const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
+
+/// The content type of what a route returns.
+pub fn content_type(route: &Route) -> &'static str {
+    match route {
+        Route::Master { .. } | Route::MediaPlaylist { .. } | Route::IFramePlaylist { .. } => {
+            PLAYLIST_TYPE
+        }
+        Route::Init {
+            track: TrackRef::Audio(_),
+            ..
+        } => "audio/mp4",
+        Route::Init { .. } => "video/mp4",
+        Route::Segment { .. } => "video/iso.segment",
+    }
+}
+
+/// What a `Range` header asks of a resource of a known length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RangeRequest {
+    /// No usable range: send everything with 200 (no header, another unit, or several ranges,
+    /// which this server answers in full as RFC 9110 allows).
+    Full,
+    /// One satisfiable range: send it with 206.
+    Partial(Range<u64>),
+    /// A byte range that cannot be satisfied or makes no sense: 416.
+    Unsatisfiable,
+}
+
+/// Interprets a `Range` header value for a resource of `length` bytes.
+pub fn parse_range(header: Option<&str>, length: u64) -> RangeRequest {
+    let Some(value) = header else {
+        return RangeRequest::Full;
+    };
+    let value = value.trim();
+    let Some(spec) = value
+        .get(..6)
+        .filter(|unit| unit.eq_ignore_ascii_case("bytes="))
+        .map(|_| value[6..].trim())
+    else {
+        return RangeRequest::Full;
+    };
+    if spec.contains(',') {
+        return RangeRequest::Full;
+    }
+    let Some((first, last)) = spec.split_once('-') else {
+        return RangeRequest::Unsatisfiable;
+    };
+    let (first, last) = (first.trim(), last.trim());
+    let number = |s: &str| -> Option<u64> {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            None
+        } else {
+            // More digits than u64 holds still means "past the end".
+            Some(s.parse::<u64>().unwrap_or(u64::MAX))
+        }
+    };
+    match (first.is_empty(), number(first), number(last)) {
+        // bytes=-N: the last N bytes.
+        (true, _, Some(n)) if n > 0 && length > 0 => {
+            RangeRequest::Partial(length.saturating_sub(n)..length)
+        }
+        (false, Some(a), None) if last.is_empty() && a < length => RangeRequest::Partial(a..length),
+        (false, Some(a), Some(b)) if a <= b && a < length => {
+            RangeRequest::Partial(a..b.saturating_add(1).min(length))
+        }
+        _ => RangeRequest::Unsatisfiable,
+    }
+}
+
+/// Whether an `Accept-Encoding` value accepts gzip (and does not refuse it with `q=0`).
+pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
+    accept_encoding.is_some_and(|v| {
+        v.split(',').any(|item| {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or("").trim();
+            if !(coding.eq_ignore_ascii_case("gzip") || coding == "*") {
+                return false;
+            }
+            !parts.any(|p| {
+                let p = p.trim();
+                p.strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            })
+        })
+    })
+}
+
+/// A strong entity tag derived from anything hashable (a content version and a range, or a
+/// body's bytes).
+pub fn etag(parts: impl Hash) -> String {
+    let mut h = DefaultHasher::new();
+    parts.hash(&mut h);
+    format!("\"{:016x}\"", h.finish())
+}
+
+/// Whether an `If-None-Match` value matches `etag` (weak comparison, as RFC 9110 requires).
+pub fn none_match(if_none_match: Option<&str>, etag: &str) -> bool {
+    let strip = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    if_none_match.is_some_and(|v| {
+        v.trim() == "*" || v.split(',').any(|t| strip(t) == strip(etag))
+    })
+}
+
+/// Compresses a playlist with gzip.
+pub fn gzip(body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing into a Vec cannot fail.
+    let _ = enc.write_all(body);
+    enc.finish().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        use RangeRequest::*;
+        let check = |h: Option<&str>, want: RangeRequest| assert_eq!(parse_range(h, 1000), want, "{h:?}");
+        check(None, Full);
+        check(Some("bytes=0-99"), Partial(0..100));
+        check(Some("bytes=900-"), Partial(900..1000));
+        check(Some("bytes=-100"), Partial(900..1000));
+        check(Some("bytes=-5000"), Partial(0..1000));
+        check(Some("bytes=990-5000"), Partial(990..1000));
+        check(Some("BYTES=0-0"), Partial(0..1));
+        check(Some("bytes=1000-"), Unsatisfiable);
+        check(Some("bytes=99999999999999999999999-"), Unsatisfiable);
+        check(Some("bytes=5-2"), Unsatisfiable);
+        check(Some("bytes=-0"), Unsatisfiable);
+        check(Some("bytes=abc"), Unsatisfiable);
+        check(Some("bytes=a-b"), Unsatisfiable);
+        check(Some("bytes=0-1,5-6"), Full);
+        check(Some("items=0-1"), Full);
+        assert_eq!(parse_range(Some("bytes=0-"), 0), Unsatisfiable);
+    }
+
+    #[test]
+    fn gzip_negotiation() {
+        assert!(accepts_gzip(Some("gzip, deflate, br")));
+        assert!(accepts_gzip(Some("br;q=1.0, gzip;q=0.8")));
+        assert!(accepts_gzip(Some("*")));
+        assert!(!accepts_gzip(Some("gzip;q=0")));
+        assert!(!accepts_gzip(Some("br")));
+        assert!(!accepts_gzip(None));
+    }
+
+    #[test]
+    fn conditional_requests() {
+        let tag = etag(("v1", 0..10u64));
+        assert!(none_match(Some(&tag), &tag));
+        assert!(none_match(Some(&format!("W/{tag}, \"x\"")), &tag));
+        assert!(none_match(Some("*"), &tag));
+        assert!(!none_match(Some("\"other\""), &tag));
+        assert!(!none_match(None, &tag));
+        assert_ne!(tag, etag(("v2", 0..10u64)));
+    }
+
+    #[test]
+    fn gzip_round_trips() {
+        use std::io::Read;
+        let body = b"#EXTM3U\n".repeat(50);
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&gzip(&body)[..]).read_to_end(&mut out).unwrap();
+        assert_eq!(out, body);
+    }
+}

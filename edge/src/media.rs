@@ -1,0 +1,388 @@
+//! Just-in-time packaging behind in-memory caches: turns a [`Route`] into bytes, reading
+//! storage through the origin reader only on a miss, one fill per key at a time.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use moka::future::Cache;
+use sunomi_origin::{MediaReader, TrackHead};
+use sunomi_packager::manifest::{Manifest, VideoStatus};
+use sunomi_packager::playlist::{self, AudioRendition, SegmentedTrack, VideoVariant};
+use sunomi_packager::route::{Route, TrackRef};
+use sunomi_packager::segment::{self, fragments_per_segment, nominal_fragment_duration};
+
+use crate::config::EdgeConfig;
+use crate::error::EdgeError;
+use crate::http;
+use crate::metrics::metrics;
+
+/// How a response was found, for the `Cache-Status` header and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// Served from memory.
+    Hit,
+    /// Waited for a fill another request had started (no storage read of its own).
+    Coalesced,
+    /// Made from storage by this request.
+    Miss,
+    /// Not cached by configuration (segments with the segment cache off).
+    Bypass,
+}
+
+impl CacheOutcome {
+    /// The `Cache-Status` value (RFC 9211).
+    pub fn header(self) -> &'static str {
+        match self {
+            CacheOutcome::Hit => "sunomi; hit",
+            CacheOutcome::Coalesced => "sunomi; hit; detail=coalesced",
+            CacheOutcome::Miss => "sunomi; fwd=miss; stored",
+            CacheOutcome::Bypass => "sunomi; fwd=bypass",
+        }
+    }
+}
+
+/// A response body ready to send.
+#[derive(Debug, Clone)]
+pub struct Object {
+    /// The bytes.
+    pub body: Bytes,
+    /// The same bytes gzipped, for playlists.
+    pub gzip: Option<Bytes>,
+    /// Strong entity tag of `body`.
+    pub etag: String,
+    /// Whether the object never changes at this URL (segments and init segments).
+    pub immutable: bool,
+    /// How it was found.
+    pub cache: CacheOutcome,
+}
+
+/// A generated playlist and its gzip form.
+#[derive(Debug)]
+struct Playlist {
+    body: Bytes,
+    gzip: Bytes,
+    etag: String,
+}
+
+/// What the metadata cache holds.
+#[derive(Debug, Clone)]
+enum Meta {
+    Manifest(Arc<Manifest>),
+    Track(Arc<TrackHead>),
+    Playlist(Arc<Playlist>),
+}
+
+impl Meta {
+    fn weight(&self) -> u32 {
+        let bytes = match self {
+            Meta::Manifest(m) => {
+                512 + m.renditions.iter().map(|r| 256 + r.keyframe_ends.len() * 4).sum::<usize>()
+            }
+            Meta::Track(t) => 256 + t.init.len() + t.index.fragments.len() * 40,
+            Meta::Playlist(p) => 128 + p.body.len() + p.gzip.len(),
+        };
+        u32::try_from(bytes).unwrap_or(u32::MAX)
+    }
+}
+
+/// The packaging service shared by every request.
+pub struct Media {
+    reader: MediaReader,
+    meta: Cache<String, Meta>,
+    segments: Option<Cache<String, Bytes>>,
+    target_ms: u32,
+}
+
+fn unshare(e: Arc<EdgeError>) -> EdgeError {
+    Arc::try_unwrap(e).unwrap_or_else(|shared| (*shared).clone())
+}
+
+impl Media {
+    /// Builds the service with the cache budgets of `config`.
+    pub fn new(reader: MediaReader, config: &EdgeConfig) -> Media {
+        let meta = Cache::builder()
+            .name("metadata")
+            .max_capacity(config.cache.metadata_bytes)
+            .weigher(|k: &String, v: &Meta| v.weight().saturating_add(k.len() as u32))
+            .time_to_live(Duration::from_secs(config.cache.metadata_ttl_secs.max(1)))
+            .build();
+        let segments = config.cache.segments_enabled.then(|| {
+            Cache::builder()
+                .name("segments")
+                .max_capacity(config.cache.segment_bytes)
+                .weigher(|k: &String, v: &Bytes| {
+                    u32::try_from(v.len() + k.len()).unwrap_or(u32::MAX)
+                })
+                .build()
+        });
+        Media {
+            reader,
+            meta,
+            segments,
+            target_ms: config.segment_target_ms,
+        }
+    }
+
+    /// The reader (for readiness probes).
+    pub fn reader(&self) -> &MediaReader {
+        &self.reader
+    }
+
+    /// Publishes cache sizes to metrics.
+    pub fn report_cache_sizes(&self) {
+        let m = metrics();
+        m.cache_bytes
+            .with_label_values(&["metadata"])
+            .set(self.meta.weighted_size() as i64);
+        if let Some(s) = &self.segments {
+            m.cache_bytes
+                .with_label_values(&["segments"])
+                .set(s.weighted_size() as i64);
+        }
+    }
+
+    /// Looks `key` up in `cache`, filling it with `fill` on a miss. Concurrent misses for one
+    /// key run one fill; the others wait for it.
+    async fn cached<V, F>(
+        cache: &Cache<String, V>,
+        key: String,
+        fill: F,
+    ) -> Result<(V, CacheOutcome), EdgeError>
+    where
+        V: Clone + Send + Sync + 'static,
+        F: Future<Output = Result<V, EdgeError>>,
+    {
+        let cache_metric = |result: &str| metrics().cache.with_label_values(&["local", result]).inc();
+        if let Some(v) = cache.get(&key).await {
+            cache_metric("hit");
+            return Ok((v, CacheOutcome::Hit));
+        }
+        let ran = AtomicBool::new(false);
+        let value = cache
+            .try_get_with(key, async {
+                ran.store(true, Ordering::Relaxed);
+                fill.await
+            })
+            .await
+            .map_err(unshare)?;
+        if ran.load(Ordering::Relaxed) {
+            cache_metric("miss");
+            Ok((value, CacheOutcome::Miss))
+        } else {
+            cache_metric("hit");
+            metrics().coalesced.inc();
+            Ok((value, CacheOutcome::Coalesced))
+        }
+    }
+
+    async fn manifest(&self, id: &str) -> Result<Arc<Manifest>, EdgeError> {
+        let (meta, _) = Self::cached(&self.meta, format!("m:{id}"), async {
+            let m = self.reader.manifest(id).await?;
+            Ok(Meta::Manifest(Arc::new(m)))
+        })
+        .await?;
+        let Meta::Manifest(m) = meta else {
+            return Err(EdgeError::Internal("cache entry of the wrong kind".into()));
+        };
+        match m.status {
+            VideoStatus::Ready => Ok(m),
+            VideoStatus::Blocked => Err(EdgeError::Blocked),
+            VideoStatus::Processing => Err(EdgeError::NotFound(format!("video {id} is not published yet"))),
+        }
+    }
+
+    fn track_path<'m>(manifest: &'m Manifest, track: &TrackRef) -> Result<&'m str, EdgeError> {
+        match track {
+            TrackRef::Video(r) => manifest
+                .rendition(r)
+                .map(|r| r.path.as_str())
+                .ok_or_else(|| EdgeError::NotFound(format!("no rendition {r}"))),
+            TrackRef::Audio(t) => manifest
+                .audio_track(t)
+                .map(|a| a.path.as_str())
+                .ok_or_else(|| EdgeError::NotFound(format!("no audio track {t}"))),
+        }
+    }
+
+    async fn head(&self, id: &str, path: &str) -> Result<Arc<TrackHead>, EdgeError> {
+        let (meta, _) = Self::cached(&self.meta, format!("t:{id}/{path}"), async {
+            let head = self.reader.track_head(id, path).await?;
+            Ok(Meta::Track(Arc::new(head)))
+        })
+        .await?;
+        match meta {
+            Meta::Track(t) => Ok(t),
+            _ => Err(EdgeError::Internal("cache entry of the wrong kind".into())),
+        }
+    }
+
+    /// Fragments per segment for a video: from its first rendition, so every track of the
+    /// video cuts at the same instants.
+    async fn fragments_per_segment(&self, id: &str, manifest: &Manifest) -> Result<u32, EdgeError> {
+        let first = manifest
+            .renditions
+            .first()
+            .ok_or_else(|| EdgeError::Internal("manifest without renditions".into()))?;
+        let head = self.head(id, &first.path).await?;
+        Ok(fragments_per_segment(
+            self.target_ms,
+            nominal_fragment_duration(&head.index),
+            head.index.timescale,
+        ))
+    }
+
+    /// Answers a route.
+    pub async fn get(&self, route: &Route) -> Result<Object, EdgeError> {
+        let started = Instant::now();
+        let result = match route {
+            Route::Master { .. } | Route::MediaPlaylist { .. } | Route::IFramePlaylist { .. } => {
+                self.playlist(route).await
+            }
+            Route::Init { id, track } => self.init(id, track).await,
+            Route::Segment { id, track, number } => self.segment(id, track, *number).await,
+        };
+        if let Ok(obj) = &result {
+            if obj.cache != CacheOutcome::Hit {
+                metrics()
+                    .packaging_seconds
+                    .with_label_values(&[route.kind()])
+                    .observe(started.elapsed().as_secs_f64());
+            }
+        }
+        result
+    }
+
+    async fn init(&self, id: &str, track: &TrackRef) -> Result<Object, EdgeError> {
+        let manifest = self.manifest(id).await?;
+        let path = Self::track_path(&manifest, track)?;
+        let head = self.head(id, path).await?;
+        Ok(Object {
+            body: head.init.clone(),
+            gzip: None,
+            etag: http::etag((&head.version, "init")),
+            immutable: true,
+            cache: CacheOutcome::Hit,
+        })
+    }
+
+    async fn segment(&self, id: &str, track: &TrackRef, number: u64) -> Result<Object, EdgeError> {
+        let manifest = self.manifest(id).await?;
+        let path = Self::track_path(&manifest, track)?;
+        let k = self.fragments_per_segment(id, &manifest).await?;
+        let head = self.head(id, path).await?;
+        let seg = segment::segment(&head.index, k, number)?;
+        let etag = http::etag((&head.version, seg.bytes.start, seg.bytes.end));
+        let read = async {
+            Ok::<_, EdgeError>(self.reader.read_range(id, path, seg.bytes.clone()).await?)
+        };
+        let (body, cache) = match &self.segments {
+            Some(cache) => {
+                let key = format!("s:{id}/{path}@{}:{number}", head.version);
+                Self::cached(cache, key, read).await?
+            }
+            None => (read.await?, CacheOutcome::Bypass),
+        };
+        Ok(Object {
+            body,
+            gzip: None,
+            etag,
+            immutable: true,
+            cache,
+        })
+    }
+
+    async fn playlist(&self, route: &Route) -> Result<Object, EdgeError> {
+        let id = route.video_id();
+        // Check publication status on every request, not only when the playlist is built.
+        let manifest = self.manifest(id).await?;
+        let (meta, cache) = Self::cached(&self.meta, format!("p:{}", route.to_path()), async {
+            let text = self.render_playlist(route, &manifest).await?;
+            let body = Bytes::from(text);
+            Ok(Meta::Playlist(Arc::new(Playlist {
+                etag: http::etag(&body[..]),
+                gzip: Bytes::from(http::gzip(&body)),
+                body,
+            })))
+        })
+        .await?;
+        let Meta::Playlist(p) = meta else {
+            return Err(EdgeError::Internal("cache entry of the wrong kind".into()));
+        };
+        Ok(Object {
+            body: p.body.clone(),
+            gzip: Some(p.gzip.clone()),
+            etag: p.etag.clone(),
+            immutable: false,
+            cache,
+        })
+    }
+
+    async fn render_playlist(&self, route: &Route, manifest: &Manifest) -> Result<String, EdgeError> {
+        let id = route.video_id();
+        let k = self.fragments_per_segment(id, manifest).await?;
+        match route {
+            Route::Master { .. } => {
+                let video_heads = futures_join(manifest.renditions.iter().map(|r| self.head(id, &r.path))).await?;
+                let audio_heads = futures_join(manifest.audio.iter().map(|a| self.head(id, &a.path))).await?;
+                let video_segments: Vec<_> = video_heads.iter().map(|h| segment::segments(&h.index, k)).collect();
+                let audio_segments: Vec<_> = audio_heads.iter().map(|h| segment::segments(&h.index, k)).collect();
+                let video: Vec<VideoVariant<'_>> = manifest
+                    .renditions
+                    .iter()
+                    .zip(&video_heads)
+                    .zip(&video_segments)
+                    .map(|((rendition, head), segments)| VideoVariant {
+                        rendition,
+                        track: SegmentedTrack { index: &head.index, segments },
+                    })
+                    .collect();
+                let audio: Vec<AudioRendition<'_>> = manifest
+                    .audio
+                    .iter()
+                    .zip(&audio_heads)
+                    .zip(&audio_segments)
+                    .map(|((audio, head), segments)| AudioRendition {
+                        audio,
+                        track: SegmentedTrack { index: &head.index, segments },
+                    })
+                    .collect();
+                Ok(playlist::multivariant(&video, &audio))
+            }
+            Route::MediaPlaylist { track, .. } => {
+                let path = Self::track_path(manifest, track)?;
+                let head = self.head(id, path).await?;
+                let segments = segment::segments(&head.index, k);
+                Ok(playlist::media_playlist(SegmentedTrack {
+                    index: &head.index,
+                    segments: &segments,
+                }))
+            }
+            Route::IFramePlaylist { rendition, .. } => {
+                let r = manifest
+                    .rendition(rendition)
+                    .ok_or_else(|| EdgeError::NotFound(format!("no rendition {rendition}")))?;
+                let head = self.head(id, &r.path).await?;
+                let segments = segment::segments(&head.index, k);
+                Ok(playlist::iframe_playlist(
+                    SegmentedTrack {
+                        index: &head.index,
+                        segments: &segments,
+                    },
+                    &r.keyframe_ends,
+                )?)
+            }
+            _ => Err(EdgeError::Internal("not a playlist route".into())),
+        }
+    }
+}
+
+/// Runs lookups concurrently and collects them in order, failing on the first error.
+async fn futures_join<T, F>(futures: impl Iterator<Item = F>) -> Result<Vec<T>, EdgeError>
+where
+    F: Future<Output = Result<T, EdgeError>>,
+{
+    futures::future::try_join_all(futures).await
+}

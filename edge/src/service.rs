@@ -1,0 +1,234 @@
+//! The player-facing Pingora service: validates the request, asks [`Media`] for the object
+//! and writes it with the right HTTP semantics (Range, HEAD, ETag, gzip, CORS, errors).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::prelude::*;
+use pingora::proxy::{ProxyHttp, Session};
+use sunomi_packager::route::Route;
+
+use crate::error::EdgeError;
+use crate::http::{self, RangeRequest};
+use crate::media::{Media, Object};
+use crate::metrics::metrics;
+
+/// What the logging phase needs to know about a request.
+#[derive(Debug, Default)]
+pub struct RequestCtx {
+    route: &'static str,
+    status: u16,
+    bytes: u64,
+}
+
+/// The player-facing service.
+pub struct EdgeService {
+    media: Arc<Media>,
+    playlist_max_age: u64,
+    retry_after: u64,
+}
+
+impl EdgeService {
+    /// A service answering from `media`.
+    pub fn new(media: Arc<Media>, playlist_max_age: u64, retry_after: u64) -> Self {
+        EdgeService {
+            media,
+            playlist_max_age,
+            retry_after,
+        }
+    }
+}
+
+const CORS_EXPOSE: &str = "Content-Length, Content-Range, Cache-Status, ETag, Age";
+
+fn header(resp: &mut ResponseHeader, name: &'static str, value: impl ToString) -> Result<()> {
+    resp.insert_header(name, value.to_string()).map(|_| ())
+}
+
+fn request_header<'a>(session: &'a Session, name: &str) -> Option<&'a str> {
+    session
+        .req_header()
+        .headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+}
+
+impl EdgeService {
+    async fn write(
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        resp: ResponseHeader,
+        body: Option<Bytes>,
+    ) -> Result<()> {
+        ctx.status = resp.status.as_u16();
+        let body = body.filter(|b| !b.is_empty());
+        ctx.bytes = body.as_ref().map_or(0, |b| b.len() as u64);
+        session
+            .write_response_header(Box::new(resp), body.is_none())
+            .await?;
+        if let Some(b) = body {
+            session.write_response_body(Some(b), true).await?;
+        }
+        Ok(())
+    }
+
+    async fn error(&self, session: &mut Session, ctx: &mut RequestCtx, e: EdgeError) -> Result<()> {
+        let status = e.status();
+        if status >= 500 {
+            tracing::warn!(path = %session.req_header().uri.path(), error = %e, "request failed");
+        }
+        let mut resp = ResponseHeader::build(status, Some(8))?;
+        let text = format!("{status} {e}\n");
+        header(&mut resp, "Content-Type", "text/plain; charset=utf-8")?;
+        header(&mut resp, "Cache-Control", "no-store")?;
+        header(&mut resp, "Access-Control-Allow-Origin", "*")?;
+        match &e {
+            EdgeError::Unavailable(_) => header(&mut resp, "Retry-After", self.retry_after)?,
+            EdgeError::RangeNotSatisfiable { length } => {
+                header(&mut resp, "Content-Range", format!("bytes */{length}"))?
+            }
+            EdgeError::MethodNotAllowed => header(&mut resp, "Allow", "GET, HEAD, OPTIONS")?,
+            _ => {}
+        }
+        let head = session.req_header().method == http_method::HEAD;
+        header(&mut resp, "Content-Length", text.len())?;
+        Self::write(session, ctx, resp, (!head).then(|| Bytes::from(text))).await
+    }
+
+    async fn preflight(session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+        let mut resp = ResponseHeader::build(204, Some(6))?;
+        header(&mut resp, "Access-Control-Allow-Origin", "*")?;
+        header(&mut resp, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")?;
+        header(&mut resp, "Access-Control-Allow-Headers", "Range, If-None-Match, If-Modified-Since")?;
+        header(&mut resp, "Access-Control-Max-Age", 86400)?;
+        header(&mut resp, "Content-Length", 0)?;
+        Self::write(session, ctx, resp, None).await
+    }
+
+    async fn serve(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+        let method = session.req_header().method.clone();
+        if method == http_method::OPTIONS {
+            ctx.route = "preflight";
+            return Self::preflight(session, ctx).await;
+        }
+        if method != http_method::GET && method != http_method::HEAD {
+            ctx.route = "invalid";
+            return self.error(session, ctx, EdgeError::MethodNotAllowed).await;
+        }
+        let route = match Route::parse(session.req_header().uri.path()) {
+            Ok(r) => r,
+            Err(e) => {
+                ctx.route = "invalid";
+                return self.error(session, ctx, e.into()).await;
+            }
+        };
+        ctx.route = route.kind();
+        match self.media.get(&route).await {
+            Ok(obj) => self.respond(session, ctx, &route, obj).await,
+            Err(e) => self.error(session, ctx, e).await,
+        }
+    }
+
+    async fn respond(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        route: &Route,
+        obj: Object,
+    ) -> Result<()> {
+        let head = session.req_header().method == http_method::HEAD;
+        let range_header = request_header(session, "Range").map(str::to_owned);
+        let gzip = obj.gzip.as_ref().filter(|_| {
+            range_header.is_none() && http::accepts_gzip(request_header(session, "Accept-Encoding"))
+        });
+        let (body, etag) = match gzip {
+            Some(z) => (z.clone(), format!("{}-gz\"", obj.etag.trim_end_matches('"'))),
+            None => (obj.body.clone(), obj.etag.clone()),
+        };
+        let cache_control = if obj.immutable {
+            "public, max-age=31536000, immutable".to_string()
+        } else {
+            format!("public, max-age={}", self.playlist_max_age)
+        };
+        let resp_headers = |status: u16| -> Result<ResponseHeader> {
+            let mut resp = ResponseHeader::build(status, Some(12))?;
+            header(&mut resp, "Content-Type", http::content_type(route))?;
+            header(&mut resp, "Cache-Control", &cache_control)?;
+            header(&mut resp, "ETag", &etag)?;
+            header(&mut resp, "Cache-Status", obj.cache.header())?;
+            header(&mut resp, "Access-Control-Allow-Origin", "*")?;
+            header(&mut resp, "Access-Control-Expose-Headers", CORS_EXPOSE)?;
+            if obj.gzip.is_some() {
+                header(&mut resp, "Vary", "Accept-Encoding")?;
+            } else {
+                header(&mut resp, "Accept-Ranges", "bytes")?;
+            }
+            if gzip.is_some() {
+                header(&mut resp, "Content-Encoding", "gzip")?;
+            }
+            Ok(resp)
+        };
+
+        if http::none_match(request_header(session, "If-None-Match"), &etag) {
+            let resp = resp_headers(304)?;
+            return Self::write(session, ctx, resp, None).await;
+        }
+        let length = body.len() as u64;
+        let (status, slice) = match http::parse_range(range_header.as_deref(), length) {
+            RangeRequest::Full => (200, None),
+            RangeRequest::Partial(r) => (206, Some(r)),
+            RangeRequest::Unsatisfiable => {
+                return self
+                    .error(session, ctx, EdgeError::RangeNotSatisfiable { length })
+                    .await
+            }
+        };
+        let mut resp = resp_headers(status)?;
+        let body = match slice {
+            Some(r) => {
+                header(&mut resp, "Content-Range", format!("bytes {}-{}/{length}", r.start, r.end - 1))?;
+                body.slice(r.start as usize..r.end as usize)
+            }
+            None => body,
+        };
+        header(&mut resp, "Content-Length", body.len())?;
+        Self::write(session, ctx, resp, (!head).then_some(body)).await
+    }
+}
+
+mod http_method {
+    pub use pingora::http::Method;
+    pub const GET: Method = Method::GET;
+    pub const HEAD: Method = Method::HEAD;
+    pub const OPTIONS: Method = Method::OPTIONS;
+}
+
+#[async_trait]
+impl ProxyHttp for EdgeService {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> Self::CTX {
+        RequestCtx::default()
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
+        self.serve(session, ctx).await?;
+        Ok(true)
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut Self::CTX) -> Result<Box<HttpPeer>> {
+        // Every request is answered in request_filter; a single edge has no upstream.
+        Err(Error::explain(ErrorType::InternalError, "no upstream for a single edge"))
+    }
+
+    async fn logging(&self, _session: &mut Session, _e: Option<&pingora::Error>, ctx: &mut Self::CTX) {
+        let route = if ctx.route.is_empty() { "invalid" } else { ctx.route };
+        let m = metrics();
+        m.requests
+            .with_label_values(&[route, &ctx.status.to_string()])
+            .inc();
+        m.response_bytes.with_label_values(&[route]).inc_by(ctx.bytes);
+    }
+}
