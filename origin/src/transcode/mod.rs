@@ -54,6 +54,10 @@ pub enum TranscodeError {
     Output(String),
 }
 
+/// A source whose decodable video is shorter than this share of its declared duration (less
+/// one second) is refused as truncated rather than published half-empty.
+const TRUNCATION_RATIO: f64 = 0.9;
+
 /// Transcode settings.
 #[derive(Debug, Clone)]
 pub struct TranscodeOptions {
@@ -227,6 +231,14 @@ pub fn transcode(
         return Err(TranscodeError::Empty(
             "no video frame could be decoded (truncated or corrupt file)".into(),
         ));
+    }
+    if let Some(declared) = src.duration_secs {
+        let decoded = frames as f64 / fps;
+        if decoded < declared * TRUNCATION_RATIO - 1.0 {
+            return Err(TranscodeError::Input(format!(
+                "the file is truncated or corrupt: decoded {decoded:.1} s of the {declared:.1} s it declares"
+            )));
+        }
     }
 
     let mut files = Vec::new();
