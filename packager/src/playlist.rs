@@ -230,6 +230,36 @@ fn language_name(code: &str) -> &str {
     }
 }
 
+/// `BANDWIDTH` and `AVERAGE-BANDWIDTH` of a variant: its video segments together with the
+/// audio segments a player fetches beside them.
+///
+/// Segments line up across tracks, so segment `n` of the variant is video segment `n` plus the
+/// largest audio segment `n` of the group, over the video segment's duration — exactly what a
+/// player downloads per segment. If the segment counts differ, the audio's own peak and
+/// average are added instead (an upper bound).
+fn variant_bit_rates(video: &[SegmentSize], audio: &[Vec<SegmentSize>], target: f64) -> (u64, u64) {
+    if audio.is_empty() {
+        return (peak_bit_rate(video, target), average_bit_rate(video));
+    }
+    if audio.iter().all(|a| a.len() == video.len()) {
+        let combined: Vec<SegmentSize> = video
+            .iter()
+            .enumerate()
+            .map(|(i, v)| SegmentSize {
+                bytes: v.bytes + audio.iter().map(|a| a[i].bytes).max().unwrap_or(0),
+                seconds: v.seconds,
+            })
+            .collect();
+        return (peak_bit_rate(&combined, target), average_bit_rate(&combined));
+    }
+    let audio_peak = audio.iter().map(|a| peak_bit_rate(a, target)).max().unwrap_or(0);
+    let audio_avg = audio.iter().map(|a| average_bit_rate(a)).max().unwrap_or(0);
+    (
+        peak_bit_rate(video, target) + audio_peak,
+        average_bit_rate(video) + audio_avg,
+    )
+}
+
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
@@ -246,15 +276,7 @@ pub fn multivariant(video: &[VideoVariant<'_>], audio: &[AudioRendition<'_>]) ->
         .map(|v| v.track.target_duration())
         .max()
         .unwrap_or(1) as f64;
-    let audio_peak = audio
-        .iter()
-        .map(|a| peak_bit_rate(&a.track.sizes(), target))
-        .max();
-    let audio_avg = audio
-        .iter()
-        .map(|a| average_bit_rate(&a.track.sizes()))
-        .max()
-        .unwrap_or(0);
+    let audio_sizes: Vec<Vec<SegmentSize>> = audio.iter().map(|a| a.track.sizes()).collect();
     let alternatives = audio
         .iter()
         .enumerate()
@@ -276,7 +298,7 @@ pub fn multivariant(video: &[VideoVariant<'_>], audio: &[AudioRendition<'_>]) ->
     let mut variants = Vec::new();
     let mut iframe_variants = Vec::new();
     for v in video {
-        let sizes = v.track.sizes();
+        let (bandwidth, average_bandwidth) = variant_bit_rates(&v.track.sizes(), &audio_sizes, target);
         let codecs = match audio.first() {
             Some(a) => format!("{},{}", v.rendition.codec, a.audio.codec),
             None => v.rendition.codec.clone(),
@@ -287,12 +309,12 @@ pub fn multivariant(video: &[VideoVariant<'_>], audio: &[AudioRendition<'_>]) ->
         });
         variants.push(VariantStream {
             uri: format!("{}/{MEDIA_PLAYLIST}", v.rendition.name),
-            bandwidth: peak_bit_rate(&sizes, target) + audio_peak.unwrap_or(0),
-            average_bandwidth: Some(average_bit_rate(&sizes) + audio_avg),
+            bandwidth,
+            average_bandwidth: Some(average_bandwidth),
             codecs: Some(codecs),
             resolution,
             frame_rate: Some(round3(v.rendition.frame_rate.as_f64())),
-            audio: audio_peak.map(|_| AUDIO_GROUP.to_string()),
+            audio: (!audio.is_empty()).then(|| AUDIO_GROUP.to_string()),
             ..Default::default()
         });
         if let Ok(frames) = key_frames(v.track, &v.rendition.keyframe_ends) {

@@ -38,6 +38,7 @@ pub struct AudioEncoder {
     writer: CmafWriter,
     cut_every: i64,
     next_cut: i64,
+    first_dts: Option<i64>,
     decoded: frame::Audio,
     packet: Packet,
     /// The language code written into the track.
@@ -92,6 +93,7 @@ impl AudioEncoder {
             writer,
             cut_every,
             next_cut: cut_every,
+            first_dts: None,
             decoded: frame::Audio::empty(),
             packet: Packet::empty(),
             language,
@@ -212,9 +214,13 @@ impl AudioEncoder {
     fn write_packets(&mut self) -> Result<(), TranscodeError> {
         let time_base = Rational::new(1, SAMPLE_RATE as i32);
         while self.encoder.receive_packet(&mut self.packet).is_ok() {
-            let pts = self.packet.pts().unwrap_or(0);
-            let cut = pts >= self.next_cut;
-            while self.next_cut <= pts {
+            // Cut on the file's decode timeline (what `tfdt` and players see): the muxer shifts
+            // the encoder's priming (negative first timestamps) to start at zero.
+            let dts = self.packet.dts().or(self.packet.pts()).unwrap_or(0);
+            let first = *self.first_dts.get_or_insert(dts);
+            let file_dts = dts - first.min(0);
+            let cut = file_dts >= self.next_cut;
+            while self.next_cut <= file_dts {
                 self.next_cut += self.cut_every;
             }
             self.writer.write(&mut self.packet, time_base, cut)?;

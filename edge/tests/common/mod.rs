@@ -1,0 +1,408 @@
+//! Shared test harness: real FFmpeg sources, the real `sunomi-origin` binary, real edges as
+//! processes on free ports, HTTP over loopback, and checks with ffmpeg/ffprobe.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+/// Path of a workspace binary built next to this test's `sunomi-edge`.
+pub fn binary(name: &str) -> PathBuf {
+    let edge = PathBuf::from(env!("CARGO_BIN_EXE_sunomi-edge"));
+    let path = edge.with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace binaries first (`make test` does)",
+        path.display()
+    );
+    path
+}
+
+/// Makes a source clip with the FFmpeg CLI.
+pub fn make_source(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
+    let out = dir.join(name);
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y"])
+        .args(args)
+        .arg(&out)
+        .status()
+        .expect("ffmpeg must be installed (make test installs it)");
+    assert!(status.success(), "ffmpeg failed making {name}");
+    out
+}
+
+/// A 1280x720 30 fps clip with a tone, `seconds` long.
+pub fn hd_clip_with_audio(dir: &Path, seconds: u32) -> PathBuf {
+    let t = seconds.to_string();
+    make_source(
+        dir,
+        "hd.mp4",
+        &[
+            "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-f", "lavfi", "-i",
+            "sine=frequency=440:sample_rate=44100", "-t", &t, "-c:v", "libx264", "-preset",
+            "ultrafast", "-c:a", "aac", "-shortest",
+        ],
+    )
+}
+
+/// Runs `sunomi-origin` with `args` and extra environment.
+pub fn origin(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(binary("sunomi-origin"))
+        .args(args)
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("running sunomi-origin")
+}
+
+/// Transcodes `input` as video `id` into `store`, failing the test if it fails.
+pub fn transcode(input: &Path, id: &str, store: &str, env: &[(&str, &str)]) {
+    let input = input.to_str().unwrap();
+    let out = origin(&["transcode", input, "--id", id, "--store", store, "--preset", "ultrafast"], env);
+    assert!(
+        out.status.success(),
+        "transcode failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A child process killed when dropped.
+pub struct Process(pub Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A running edge.
+pub struct Edge {
+    pub process: Process,
+    pub base: String,
+    pub admin: String,
+}
+
+impl Edge {
+    /// Starts `sunomi-edge` on free ports with `extra` flags and waits until it answers.
+    pub fn start(store: &str, extra: &[&str], env: &[(&str, &str)]) -> Edge {
+        let (port, admin_port) = (free_port(), free_port());
+        let listen = format!("127.0.0.1:{port}");
+        let admin = format!("127.0.0.1:{admin_port}");
+        let child = Command::new(binary("sunomi-edge"))
+            .args(["--store", store, "--listen", &listen, "--admin", &admin])
+            .args(extra)
+            .envs(env.iter().copied())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting sunomi-edge");
+        let mut edge = Edge {
+            process: Process(child),
+            base: format!("http://{listen}"),
+            admin: format!("http://{admin}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = edge.process.0.try_wait() {
+                panic!("sunomi-edge exited early: {status}");
+            }
+            if get(&format!("{}/healthz", edge.admin)).status == 200 {
+                return edge;
+            }
+            assert!(Instant::now() < deadline, "sunomi-edge did not come up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// URL of `path` on this edge.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The value of a metric line (exact name with labels) on the admin listener.
+    pub fn metric(&self, series: &str) -> f64 {
+        let text = get(&format!("{}/metrics", self.admin)).text();
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or(0.0)
+    }
+}
+
+/// An HTTP response.
+pub struct Response {
+    pub status: u16,
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+    }
+}
+
+/// Sends a request with optional headers; any status is returned, transport errors give 0.
+pub fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Response {
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(30))
+        .build();
+    let mut req = agent.request(method, url);
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    let resp = match req.call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(_) => {
+            return Response {
+                status: 0,
+                headers: HashMap::new(),
+                body: Vec::new(),
+            }
+        }
+    };
+    let status = resp.status();
+    let headers = resp
+        .headers_names()
+        .into_iter()
+        .filter_map(|n| resp.header(&n).map(|v| (n.to_ascii_lowercase(), v.to_string())))
+        .collect();
+    let mut body = Vec::new();
+    let _ = resp.into_reader().take(256 * 1024 * 1024).read_to_end(&mut body);
+    Response { status, headers, body }
+}
+
+/// GET with no extra headers.
+pub fn get(url: &str) -> Response {
+    request("GET", url, &[])
+}
+
+/// GET that must succeed.
+pub fn get_ok(url: &str) -> Vec<u8> {
+    let r = get(url);
+    assert_eq!(r.status, 200, "GET {url}: {}", r.text());
+    r.body
+}
+
+/// Runs ffmpeg/ffprobe and returns (success, stdout, stderr).
+pub fn run(cmd: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(cmd).args(args).output().expect(cmd);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// What a transcoded video must look like from the edge.
+pub struct Expect {
+    /// Video frames per rendition (source seconds × fps).
+    pub frames: u64,
+    /// Renditions as (width, height), highest first.
+    pub resolutions: Vec<(u64, u64)>,
+    /// Whether an audio rendition is advertised.
+    pub audio: bool,
+}
+
+fn m3u8_master(bytes: &[u8]) -> m3u8_rs::MasterPlaylist {
+    m3u8_rs::parse_master_playlist_res(bytes).expect("valid multivariant playlist")
+}
+
+fn m3u8_media(bytes: &[u8]) -> m3u8_rs::MediaPlaylist {
+    m3u8_rs::parse_media_playlist_res(bytes).expect("valid media playlist")
+}
+
+/// Resolves a playlist-relative URI against the URL of the playlist.
+pub fn resolve(playlist_url: &str, uri: &str) -> String {
+    let base = &playlist_url[..playlist_url.rfind('/').unwrap() + 1];
+    format!("{base}{uri}")
+}
+
+/// The first frame of `init + segment`: (is key frame, presentation time in seconds).
+fn first_frame(dir: &Path, init: &[u8], segment: &[u8], stream: &str) -> (bool, f64) {
+    let file = dir.join(format!("probe-{stream}.mp4"));
+    std::fs::write(&file, [init, segment].concat()).unwrap();
+    let (ok, out, err) = run(
+        "ffprobe",
+        &[
+            "-v", "error", "-select_streams", stream, "-show_frames", "-read_intervals", "%+#1",
+            "-show_entries", "frame=key_frame,pts_time", "-of", "csv=p=0",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "ffprobe failed: {err}");
+    let line = out.lines().next().unwrap_or_default().to_string();
+    let mut parts = line.split(',');
+    let key = parts.next() == Some("1");
+    let pts = parts.next().and_then(|p| p.parse().ok()).unwrap_or(f64::NAN);
+    (key, pts)
+}
+
+/// Independent implementation of the RFC 8216 peak segment bit rate, for checking.
+fn rfc_peak(sizes: &[(u64, f64)], target: f64) -> f64 {
+    let mut peak = 0f64;
+    for i in 0..sizes.len() {
+        let (mut b, mut d) = (0u64, 0f64);
+        for s in &sizes[i..] {
+            b += s.0;
+            d += s.1;
+            if d > 1.5 * target + 1e-9 {
+                break;
+            }
+            if d >= 0.5 * target - 1e-9 {
+                peak = peak.max(b as f64 * 8.0 / d);
+            }
+        }
+    }
+    peak
+}
+
+struct FetchedTrack {
+    sizes: Vec<(u64, f64)>,
+    starts: Vec<f64>,
+}
+
+fn fetch_track(dir: &Path, playlist_url: &str, stream: &str, check_keyframes: bool) -> FetchedTrack {
+    let media = m3u8_media(&get_ok(playlist_url));
+    assert!(media.end_list, "VOD playlists end with ENDLIST");
+    assert_eq!(media.playlist_type, Some(m3u8_rs::MediaPlaylistType::Vod));
+    let map = media.segments[0].map.as_ref().expect("EXT-X-MAP on the first segment");
+    let init = get_ok(&resolve(playlist_url, &map.uri));
+    let mut sizes = Vec::new();
+    let mut starts = Vec::new();
+    for seg in &media.segments {
+        assert!(
+            seg.duration.round() as u64 <= media.target_duration,
+            "EXTINF {} over TARGETDURATION {}",
+            seg.duration,
+            media.target_duration
+        );
+        let url = resolve(playlist_url, &seg.uri);
+        let body = get_ok(&url);
+        let (key, pts) = first_frame(dir, &init, &body, stream);
+        if check_keyframes {
+            assert!(key, "{url} does not start with a key frame");
+        }
+        sizes.push((body.len() as u64, f64::from(seg.duration)));
+        starts.push(pts);
+    }
+    FetchedTrack { sizes, starts }
+}
+
+/// Fetches every playlist and segment of video `id` from `base` and checks what players rely on.
+pub fn verify_stream(base: &str, id: &str, expect: &Expect) {
+    let dir = tempfile::tempdir().unwrap();
+    let master_url = format!("{base}/v/{id}/master.m3u8");
+    let master = m3u8_master(&get_ok(&master_url));
+    assert!(master.independent_segments);
+    let audio = master
+        .alternatives
+        .iter()
+        .find(|a| a.media_type == m3u8_rs::AlternativeMediaType::Audio);
+    assert_eq!(audio.is_some(), expect.audio, "audio rendition advertised");
+    let audio_track = audio.map(|a| {
+        assert!(a.default && a.autoselect && a.language.is_some() && a.channels.as_deref() == Some("2"));
+        fetch_track(dir.path(), &resolve(&master_url, a.uri.as_ref().unwrap()), "a:0", false)
+    });
+
+    let variants: Vec<_> = master.variants.iter().filter(|v| !v.is_i_frame).collect();
+    let resolutions: Vec<_> = variants
+        .iter()
+        .map(|v| v.resolution.map(|r| (r.width, r.height)).unwrap())
+        .collect();
+    assert_eq!(resolutions, expect.resolutions);
+    let mut video_starts: Option<Vec<f64>> = None;
+    for v in &variants {
+        let codecs = v.codecs.as_deref().unwrap();
+        assert!(codecs.starts_with("avc1."), "{codecs}");
+        assert_eq!(codecs.contains("mp4a.40.2"), expect.audio, "{codecs}");
+        assert!(v.frame_rate.is_some() && v.average_bandwidth.is_some());
+        let url = resolve(&master_url, &v.uri);
+        let track = fetch_track(dir.path(), &url, "v:0", true);
+        match &video_starts {
+            None => video_starts = Some(track.starts.clone()),
+            Some(first) => {
+                assert_eq!(first.len(), track.starts.len(), "same segment count on every rung");
+                for (a, b) in first.iter().zip(&track.starts) {
+                    assert!((a - b).abs() < 1e-3, "segment boundaries differ across rungs: {a} vs {b}");
+                }
+            }
+        }
+        // BANDWIDTH covers the measured peak of video plus audio, and not by more than 10 %.
+        let target = m3u8_media(&get_ok(&url)).target_duration as f64;
+        let combined: Vec<(u64, f64)> = track
+            .sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &(b, d))| {
+                let a = audio_track.as_ref().and_then(|t| t.sizes.get(i)).map_or(0, |s| s.0);
+                (b + a, d)
+            })
+            .collect();
+        let peak = rfc_peak(&combined, target);
+        let bw = v.bandwidth as f64;
+        assert!(bw >= peak, "BANDWIDTH {bw} below measured peak {peak}");
+        assert!(bw <= peak * 1.10, "BANDWIDTH {bw} more than 10 % over measured peak {peak}");
+        // Every frame of the source, decoded.
+        let (ok, out, err) = run(
+            "ffprobe",
+            &["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+              "stream=nb_read_frames", "-of", "csv=p=0", &url],
+        );
+        assert!(ok, "ffprobe {url}: {err}");
+        let frames: i64 = out
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .and_then(|l| l.trim().trim_end_matches(',').parse().ok())
+            .unwrap_or_else(|| panic!("no frame count in {out:?}"));
+        assert!(
+            (frames - expect.frames as i64).abs() <= 1,
+            "{url}: decoded {frames} frames, source has {}",
+            expect.frames
+        );
+    }
+    if let (Some(a), Some(v)) = (&audio_track, &video_starts) {
+        for (n, (va, aa)) in v.iter().zip(&a.starts).enumerate() {
+            assert!(
+                (va - aa).abs() <= 1024.0 / 48_000.0 + 1e-3,
+                "audio segment {n} starts at {aa}, video at {va}"
+            );
+        }
+    }
+    // I-frame playlists: byte ranges point at each fragment's moof inside the segment.
+    for v in master.variants.iter().filter(|v| v.is_i_frame) {
+        let url = resolve(&master_url, &v.uri);
+        let iframes = m3u8_media(&get_ok(&url));
+        assert!(iframes.i_frames_only && !iframes.segments.is_empty());
+        let first = &iframes.segments[0];
+        let range = first.byte_range.as_ref().expect("BYTERANGE");
+        let offset = range.offset.unwrap_or(0);
+        let r = request(
+            "GET",
+            &resolve(&url, &first.uri),
+            &[("Range", &format!("bytes={}-{}", offset, offset + range.length - 1))],
+        );
+        assert_eq!(r.status, 206);
+        assert_eq!(&r.body[4..8], b"moof");
+    }
+    // The whole presentation decodes without a single error.
+    let (ok, _, err) = run("ffmpeg", &["-v", "error", "-i", &master_url, "-map", "0", "-f", "null", "-"]);
+    assert!(ok && err.trim().is_empty(), "ffmpeg decoding the master printed: {err}");
+}

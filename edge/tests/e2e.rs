@@ -1,0 +1,282 @@
+//! End to end: real sources, the real origin binary, a real edge process, real players'
+//! decoders (ffmpeg/ffprobe) judging what the edge serves.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn hd_video_with_audio_plays_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = hd_clip_with_audio(dir.path(), 13);
+    let store = dir.path().join("store");
+    let store = store.to_str().unwrap();
+    transcode(&src, "hd", store, &[]);
+    let edge = Edge::start(store, &[], &[]);
+    verify_stream(
+        &edge.base,
+        "hd",
+        &Expect {
+            frames: 390,
+            resolutions: vec![(1280, 720), (854, 480), (640, 360)],
+            audio: true,
+        },
+    );
+
+    // HTTP semantics players and CDNs rely on.
+    let seg = edge.url("/v/hd/720p/0.m4s");
+    let full = get(&seg);
+    assert_eq!(full.status, 200);
+    assert_eq!(full.header("content-type"), Some("video/iso.segment"));
+    assert_eq!(full.header("cache-control"), Some("public, max-age=31536000, immutable"));
+    assert_eq!(full.header("cache-status"), Some("sunomi; hit"), "fetched before, so cached");
+    assert_eq!(full.header("access-control-allow-origin"), Some("*"));
+    let etag = full.header("etag").unwrap().to_string();
+    assert_eq!(request("GET", &seg, &[("If-None-Match", &etag)]).status, 304);
+    let head = request("HEAD", &seg, &[]);
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    assert_eq!(head.header("content-length"), Some(full.body.len().to_string().as_str()));
+    let part = request("GET", &seg, &[("Range", "bytes=100-199")]);
+    assert_eq!(part.status, 206);
+    assert_eq!(part.body, full.body[100..200]);
+    assert_eq!(
+        part.header("content-range"),
+        Some(format!("bytes 100-199/{}", full.body.len()).as_str())
+    );
+    let tail = request("GET", &seg, &[("Range", "bytes=-10")]);
+    assert_eq!(tail.body, full.body[full.body.len() - 10..]);
+    let past = request("GET", &seg, &[("Range", "bytes=999999999-")]);
+    assert_eq!(past.status, 416);
+    assert_eq!(past.header("content-range"), Some(format!("bytes */{}", full.body.len()).as_str()));
+    assert_eq!(get(&edge.url("/v/hd/720p/init.mp4")).header("content-type"), Some("video/mp4"));
+    assert_eq!(get(&edge.url("/v/hd/audio/und/init.mp4")).header("content-type"), Some("audio/mp4"));
+
+    let master = edge.url("/v/hd/master.m3u8");
+    let plain = get(&master);
+    assert_eq!(plain.header("content-type"), Some("application/vnd.apple.mpegurl"));
+    assert_eq!(plain.header("vary"), Some("Accept-Encoding"));
+    let zipped = request("GET", &master, &[("Accept-Encoding", "gzip")]);
+    assert_eq!(zipped.header("content-encoding"), Some("gzip"));
+    let mut unzipped = String::new();
+    std::io::Read::read_to_string(&mut flate2_reader(&zipped.body), &mut unzipped).unwrap();
+    assert_eq!(unzipped, plain.text());
+    assert_ne!(zipped.header("etag"), plain.header("etag"));
+    let preflight = request("OPTIONS", &master, &[("Origin", "http://player.example"), ("Access-Control-Request-Headers", "range")]);
+    assert_eq!(preflight.status, 204);
+    assert!(preflight.header("access-control-allow-headers").unwrap().contains("Range"));
+
+    // Metrics saw it all.
+    assert!(edge.metric("sunomi_storage_reads_total") > 0.0);
+    assert!(edge.metric("sunomi_http_requests_total{route=\"segment\",status=\"200\"}") > 0.0);
+    assert!(edge.metric("sunomi_cache_requests_total{result=\"hit\",tier=\"local\"}") > 0.0);
+    assert_eq!(get(&format!("{}/readyz", edge.admin)).status, 200);
+}
+
+fn flate2_reader(bytes: &[u8]) -> impl std::io::Read + '_ {
+    GzipReader::new(bytes)
+}
+
+/// Minimal gzip check through the ffmpeg-independent `gzip -d` so the test needs no extra crate.
+struct GzipReader(std::io::Cursor<Vec<u8>>);
+
+impl GzipReader {
+    fn new(bytes: &[u8]) -> Self {
+        use std::io::Write;
+        let mut child = std::process::Command::new("gzip")
+            .arg("-dc")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "gzip -d rejected the body");
+        GzipReader(std::io::Cursor::new(out.stdout))
+    }
+}
+
+impl std::io::Read for GzipReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+#[test]
+fn silent_video_plays() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = make_source(
+        dir.path(),
+        "silent.mp4",
+        &["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-t", "7", "-c:v", "libx264", "-preset", "ultrafast"],
+    );
+    let store = dir.path().join("store");
+    let store = store.to_str().unwrap();
+    transcode(&src, "silent", store, &[]);
+    let edge = Edge::start(store, &[], &[]);
+    verify_stream(
+        &edge.base,
+        "silent",
+        &Expect {
+            frames: 175,
+            resolutions: vec![(640, 360)],
+            audio: false,
+        },
+    );
+}
+
+#[test]
+fn four_by_three_source_keeps_its_aspect() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = make_source(
+        dir.path(),
+        "4x3.mkv",
+        &[
+            "-f", "lavfi", "-i", "testsrc2=size=640x480:rate=24", "-f", "lavfi", "-i",
+            "sine=frequency=200:sample_rate=48000", "-t", "5", "-c:v", "libx264", "-preset",
+            "ultrafast", "-c:a", "libopus", "-shortest",
+        ],
+    );
+    let store = dir.path().join("store");
+    let store = store.to_str().unwrap();
+    transcode(&src, "four3", store, &[]);
+    // A 4 s target exercises a non-default segment duration (two 2 s fragments per segment).
+    let edge = Edge::start(store, &["--segment-target-ms", "4000"], &[]);
+    verify_stream(
+        &edge.base,
+        "four3",
+        &Expect {
+            frames: 120,
+            resolutions: vec![(640, 480), (480, 360)],
+            audio: true,
+        },
+    );
+    let media = get(&edge.url("/v/four3/480p/media.m3u8")).text();
+    assert!(media.contains("#EXTINF:4.000,"), "{media}");
+}
+
+#[test]
+fn bad_requests_get_the_right_status_and_never_crash_the_edge() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = make_source(dir.path(), "s.mp4", &["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "3"]);
+    let store = dir.path().join("store");
+    let store = store.to_str().unwrap();
+    transcode(&src, "ok", store, &[]);
+    // A file outside the store that traversal would reach.
+    std::fs::write(dir.path().join("secret.txt"), "secret").unwrap();
+    let edge = Edge::start(store, &[], &[]);
+    let cases: &[(&str, u16)] = &[
+        ("/v/ok/master.m3u8", 200),
+        ("/v/../secret.txt", 400),
+        ("/v/%2e%2e/secret.txt", 400),
+        ("/v/ok/%2e%2e/%2e%2e/secret.txt", 400),
+        ("/v/ok/..%2f..%2fsecret.txt", 400),
+        ("/v/ok/240p/../../../secret.txt", 400),
+        ("/v/ok/240p/abc.m4s", 400),
+        ("/v/ok/240p/-1.m4s", 400),
+        ("/v/ok/240p/1e3.m4s", 400),
+        ("/v/ok/240p/999999.m4s", 404),
+        ("/v/ok/240p/18446744073709551615.m4s", 404),
+        ("/v/ok/240p/99999999999999999999999999.m4s", 404),
+        ("/v/ok/720p/0.m4s", 404),
+        ("/v/ok/4320p/media.m3u8", 404),
+        ("/v/ok/audio/und/0.m4s", 404),
+        ("/v/ok/audio/UND/0.m4s", 400),
+        ("/v/missing/master.m3u8", 404),
+        ("/v/ok", 400),
+        ("/", 400),
+        ("/etc/passwd", 400),
+    ];
+    for (path, want) in cases {
+        let r = request("GET", &edge.url(path), &[]);
+        assert_eq!(r.status, *want, "{path}: {}", r.text());
+        assert!(!r.text().contains("secret"), "{path} leaked a file");
+    }
+    assert_eq!(request("POST", &edge.url("/v/ok/master.m3u8"), &[]).status, 405);
+    assert_eq!(request("DELETE", &edge.url("/v/ok/master.m3u8"), &[]).status, 405);
+    assert_eq!(
+        request("GET", &edge.url("/v/ok/240p/0.m4s"), &[("Range", "bytes=18446744073709551615-")]).status,
+        416
+    );
+    assert_eq!(
+        request("GET", &edge.url("/v/ok/240p/0.m4s"), &[("Range", "bytes=9-3")]).status,
+        416
+    );
+    assert_eq!(get(&edge.url("/v/ok/master.m3u8")).status, 200, "still serving");
+}
+
+#[test]
+fn concurrent_misses_for_one_segment_read_storage_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = make_source(dir.path(), "s.mp4", &["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-t", "20"]);
+    let store = dir.path().join("store");
+    let store = store.to_str().unwrap();
+    transcode(&src, "crowd", store, &[]);
+    let edge = Edge::start(store, &[], &[]);
+    // Warm the manifest and track index so only segment reads remain.
+    get_ok(&edge.url("/v/crowd/360p/media.m3u8"));
+    let before = edge.metric("sunomi_storage_reads_total");
+    let url = edge.url("/v/crowd/360p/2.m4s");
+    let bodies: Vec<Vec<u8>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..40).map(|_| s.spawn(|| get_ok(&url))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]));
+    assert_eq!(edge.metric("sunomi_storage_reads_total") - before, 1.0, "one storage read for 40 concurrent misses");
+}
+
+#[test]
+fn segment_cache_off_reads_storage_every_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = make_source(dir.path(), "s.mp4", &["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "4"]);
+    let store = dir.path().join("store");
+    let store = store.to_str().unwrap();
+    transcode(&src, "nocache", store, &[]);
+    let edge = Edge::start(store, &["--no-segment-cache"], &[]);
+    let url = edge.url("/v/nocache/240p/0.m4s");
+    let first = get(&url);
+    assert_eq!(first.header("cache-status"), Some("sunomi; fwd=bypass"));
+    let before = edge.metric("sunomi_storage_reads_total");
+    assert_eq!(get(&url).body, first.body);
+    assert_eq!(edge.metric("sunomi_storage_reads_total") - before, 1.0);
+}
+
+#[test]
+fn unreachable_storage_gives_503_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("edge.toml");
+    std::fs::write(&config, "[storage]\nmax_retries = 0\nconnect_timeout_ms = 500\nrequest_timeout_ms = 1000\nretry_after_secs = 7\n").unwrap();
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let env = [
+        ("AWS_ENDPOINT_URL", dead.as_str()),
+        ("AWS_ALLOW_HTTP", "true"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let edge = Edge::start("s3://nowhere/videos", &["--config", config.to_str().unwrap()], &env);
+    let r = get(&edge.url("/v/any/master.m3u8"));
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.header("retry-after"), Some("7"));
+    assert_eq!(get(&format!("{}/readyz", edge.admin)).status, 503);
+    assert_eq!(get(&format!("{}/healthz", edge.admin)).status, 200);
+}
+
+#[test]
+fn sigterm_stops_the_edge() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let mut edge = Edge::start(store.to_str().unwrap(), &[], &[]);
+    let pid = edge.process.0.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    // The configured grace (1 s) and drain timeout (3 s) bound the exit; allow generous slack.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(status) = edge.process.0.try_wait().unwrap() {
+            assert!(status.code().is_some() || status.success() || !status.success());
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "edge still running after SIGTERM");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
