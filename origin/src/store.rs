@@ -95,14 +95,23 @@ impl Store {
             if bucket.is_empty() {
                 return Err(invalid("s3:// needs a bucket name"));
             }
-            let s3 = AmazonS3Builder::from_env()
+            // Client options first, then the environment (as `from_env` reads it), so settings
+            // such as AWS_ALLOW_HTTP land on top of our timeouts instead of being replaced.
+            let mut builder = AmazonS3Builder::new().with_client_options(
+                ClientOptions::new()
+                    .with_connect_timeout(timeouts.connect)
+                    .with_timeout(timeouts.request)
+                    .with_pool_idle_timeout(Duration::from_secs(90)),
+            );
+            for (key, value) in std::env::vars() {
+                if key.starts_with("AWS_") {
+                    if let Ok(config_key) = key.to_ascii_lowercase().parse() {
+                        builder = builder.with_config(config_key, value);
+                    }
+                }
+            }
+            let s3 = builder
                 .with_bucket_name(bucket)
-                .with_client_options(
-                    ClientOptions::new()
-                        .with_connect_timeout(timeouts.connect)
-                        .with_timeout(timeouts.request)
-                        .with_pool_idle_timeout(Duration::from_secs(90)),
-                )
                 .with_retry(RetryConfig {
                     max_retries: timeouts.max_retries,
                     retry_timeout: timeouts.request,
