@@ -43,7 +43,8 @@ impl ServeHttp for Admin {
             }
             "/healthz" => text(200, "text/plain", b"ok\n".to_vec()),
             "/readyz" => {
-                let probe = tokio::time::timeout(Duration::from_secs(3), self.media.reader().probe()).await;
+                let probe =
+                    tokio::time::timeout(Duration::from_secs(3), self.media.reader().probe()).await;
                 match probe {
                     Ok(Ok(())) => text(200, "text/plain", b"ready\n".to_vec()),
                     Ok(Err(e)) => text(503, "text/plain", format!("storage: {e}\n").into_bytes()),

@@ -169,7 +169,8 @@ mod tests {
 
     #[test]
     fn toml_overrides_only_what_it_names() {
-        let c = EdgeConfig::from_toml("store = \"/tmp/x\"\n[cache]\nsegments_enabled = false\n").unwrap();
+        let c = EdgeConfig::from_toml("store = \"/tmp/x\"\n[cache]\nsegments_enabled = false\n")
+            .unwrap();
         assert!(!c.cache.segments_enabled);
         assert_eq!(c.cache.metadata_ttl_secs, 60);
         assert!(EdgeConfig::from_toml("bogus = 1").is_err());

@@ -107,9 +107,7 @@ pub fn etag(parts: impl Hash) -> String {
 /// Whether an `If-None-Match` value matches `etag` (weak comparison, as RFC 9110 requires).
 pub fn none_match(if_none_match: Option<&str>, etag: &str) -> bool {
     let strip = |t: &str| t.trim().trim_start_matches("W/").to_string();
-    if_none_match.is_some_and(|v| {
-        v.trim() == "*" || v.split(',').any(|t| strip(t) == strip(etag))
-    })
+    if_none_match.is_some_and(|v| v.trim() == "*" || v.split(',').any(|t| strip(t) == strip(etag)))
 }
 
 /// Compresses a playlist with gzip.
@@ -128,7 +126,8 @@ mod tests {
     #[test]
     fn ranges() {
         use RangeRequest::*;
-        let check = |h: Option<&str>, want: RangeRequest| assert_eq!(parse_range(h, 1000), want, "{h:?}");
+        let check =
+            |h: Option<&str>, want: RangeRequest| assert_eq!(parse_range(h, 1000), want, "{h:?}");
         check(None, Full);
         check(Some("bytes=0-99"), Partial(0..100));
         check(Some("bytes=900-"), Partial(900..1000));
@@ -173,7 +172,9 @@ mod tests {
         use std::io::Read;
         let body = b"#EXTM3U\n".repeat(50);
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&gzip(&body)[..]).read_to_end(&mut out).unwrap();
+        flate2::read::GzDecoder::new(&gzip(&body)[..])
+            .read_to_end(&mut out)
+            .unwrap();
         assert_eq!(out, body);
     }
 }

@@ -105,7 +105,8 @@ fn run() -> Result<()> {
         config.cache.playlist_max_age_secs,
         config.storage.retry_after_secs,
     );
-    let mut edge = pingora::proxy::http_proxy_service_with_name(&server.configuration, service, "sunomi-edge");
+    let mut edge =
+        pingora::proxy::http_proxy_service_with_name(&server.configuration, service, "sunomi-edge");
     edge.add_tcp(&config.listen);
     let mut admin = pingora::services::listening::Service::new(
         "sunomi-admin".into(),
@@ -134,7 +135,10 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     if let Err(e) = run() {
-        eprintln!("sunomi-edge: error: {}", format!("{e:#}").replace('\n', " "));
+        eprintln!(
+            "sunomi-edge: error: {}",
+            format!("{e:#}").replace('\n', " ")
+        );
         std::process::exit(1);
     }
 }

@@ -79,7 +79,11 @@ impl Meta {
     fn weight(&self) -> u32 {
         let bytes = match self {
             Meta::Manifest(m) => {
-                512 + m.renditions.iter().map(|r| 256 + r.keyframe_ends.len() * 4).sum::<usize>()
+                512 + m
+                    .renditions
+                    .iter()
+                    .map(|r| 256 + r.keyframe_ends.len() * 4)
+                    .sum::<usize>()
             }
             Meta::Track(t) => 256 + t.init.len() + t.index.fragments.len() * 40,
             Meta::Playlist(p) => 128 + p.body.len() + p.gzip.len(),
@@ -155,7 +159,8 @@ impl Media {
         V: Clone + Send + Sync + 'static,
         F: Future<Output = Result<V, EdgeError>>,
     {
-        let cache_metric = |result: &str| metrics().cache.with_label_values(&["local", result]).inc();
+        let cache_metric =
+            |result: &str| metrics().cache.with_label_values(&["local", result]).inc();
         if let Some(v) = cache.get(&key).await {
             cache_metric("hit");
             return Ok((v, CacheOutcome::Hit));
@@ -190,7 +195,9 @@ impl Media {
         match m.status {
             VideoStatus::Ready => Ok(m),
             VideoStatus::Blocked => Err(EdgeError::Blocked),
-            VideoStatus::Processing => Err(EdgeError::NotFound(format!("video {id} is not published yet"))),
+            VideoStatus::Processing => Err(EdgeError::NotFound(format!(
+                "video {id} is not published yet"
+            ))),
         }
     }
 
@@ -320,15 +327,28 @@ impl Media {
         })
     }
 
-    async fn render_playlist(&self, route: &Route, manifest: &Manifest) -> Result<String, EdgeError> {
+    async fn render_playlist(
+        &self,
+        route: &Route,
+        manifest: &Manifest,
+    ) -> Result<String, EdgeError> {
         let id = route.video_id();
         let k = self.fragments_per_segment(id, manifest).await?;
         match route {
             Route::Master { .. } => {
-                let video_heads = futures_join(manifest.renditions.iter().map(|r| self.head(id, &r.path))).await?;
-                let audio_heads = futures_join(manifest.audio.iter().map(|a| self.head(id, &a.path))).await?;
-                let video_segments: Vec<_> = video_heads.iter().map(|h| segment::segments(&h.index, k)).collect();
-                let audio_segments: Vec<_> = audio_heads.iter().map(|h| segment::segments(&h.index, k)).collect();
+                let video_heads =
+                    futures_join(manifest.renditions.iter().map(|r| self.head(id, &r.path)))
+                        .await?;
+                let audio_heads =
+                    futures_join(manifest.audio.iter().map(|a| self.head(id, &a.path))).await?;
+                let video_segments: Vec<_> = video_heads
+                    .iter()
+                    .map(|h| segment::segments(&h.index, k))
+                    .collect();
+                let audio_segments: Vec<_> = audio_heads
+                    .iter()
+                    .map(|h| segment::segments(&h.index, k))
+                    .collect();
                 let video: Vec<VideoVariant<'_>> = manifest
                     .renditions
                     .iter()
@@ -336,7 +356,10 @@ impl Media {
                     .zip(&video_segments)
                     .map(|((rendition, head), segments)| VideoVariant {
                         rendition,
-                        track: SegmentedTrack { index: &head.index, segments },
+                        track: SegmentedTrack {
+                            index: &head.index,
+                            segments,
+                        },
                     })
                     .collect();
                 let audio: Vec<AudioRendition<'_>> = manifest
@@ -346,7 +369,10 @@ impl Media {
                     .zip(&audio_segments)
                     .map(|((audio, head), segments)| AudioRendition {
                         audio,
-                        track: SegmentedTrack { index: &head.index, segments },
+                        track: SegmentedTrack {
+                            index: &head.index,
+                            segments,
+                        },
                     })
                     .collect();
                 Ok(playlist::multivariant(&video, &audio))

@@ -100,8 +100,16 @@ impl EdgeService {
     async fn preflight(session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
         let mut resp = ResponseHeader::build(204, Some(6))?;
         header(&mut resp, "Access-Control-Allow-Origin", "*")?;
-        header(&mut resp, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")?;
-        header(&mut resp, "Access-Control-Allow-Headers", "Range, If-None-Match, If-Modified-Since")?;
+        header(
+            &mut resp,
+            "Access-Control-Allow-Methods",
+            "GET, HEAD, OPTIONS",
+        )?;
+        header(
+            &mut resp,
+            "Access-Control-Allow-Headers",
+            "Range, If-None-Match, If-Modified-Since",
+        )?;
         header(&mut resp, "Access-Control-Max-Age", 86400)?;
         header(&mut resp, "Content-Length", 0)?;
         Self::write(session, ctx, resp, None).await
@@ -144,7 +152,10 @@ impl EdgeService {
             range_header.is_none() && http::accepts_gzip(request_header(session, "Accept-Encoding"))
         });
         let (body, etag) = match gzip {
-            Some(z) => (z.clone(), format!("{}-gz\"", obj.etag.trim_end_matches('"'))),
+            Some(z) => (
+                z.clone(),
+                format!("{}-gz\"", obj.etag.trim_end_matches('"')),
+            ),
             None => (obj.body.clone(), obj.etag.clone()),
         };
         let cache_control = if obj.immutable {
@@ -188,7 +199,11 @@ impl EdgeService {
         let mut resp = resp_headers(status)?;
         let body = match slice {
             Some(r) => {
-                header(&mut resp, "Content-Range", format!("bytes {}-{}/{length}", r.start, r.end - 1))?;
+                header(
+                    &mut resp,
+                    "Content-Range",
+                    format!("bytes {}-{}/{length}", r.start, r.end - 1),
+                )?;
                 body.slice(r.start as usize..r.end as usize)
             }
             None => body,
@@ -218,17 +233,35 @@ impl ProxyHttp for EdgeService {
         Ok(true)
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut Self::CTX) -> Result<Box<HttpPeer>> {
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut Self::CTX,
+    ) -> Result<Box<HttpPeer>> {
         // Every request is answered in request_filter; a single edge has no upstream.
-        Err(Error::explain(ErrorType::InternalError, "no upstream for a single edge"))
+        Err(Error::explain(
+            ErrorType::InternalError,
+            "no upstream for a single edge",
+        ))
     }
 
-    async fn logging(&self, _session: &mut Session, _e: Option<&pingora::Error>, ctx: &mut Self::CTX) {
-        let route = if ctx.route.is_empty() { "invalid" } else { ctx.route };
+    async fn logging(
+        &self,
+        _session: &mut Session,
+        _e: Option<&pingora::Error>,
+        ctx: &mut Self::CTX,
+    ) {
+        let route = if ctx.route.is_empty() {
+            "invalid"
+        } else {
+            ctx.route
+        };
         let m = metrics();
         m.requests
             .with_label_values(&[route, &ctx.status.to_string()])
             .inc();
-        m.response_bytes.with_label_values(&[route]).inc_by(ctx.bytes);
+        m.response_bytes
+            .with_label_values(&[route])
+            .inc_by(ctx.bytes);
     }
 }

@@ -32,7 +32,10 @@ fn hls_js_in_chromium_plays_ten_seconds() {
     assert!(out.status.success(), "playback failed: {stdout} {stderr}");
     let summary: serde_json::Value =
         serde_json::from_str(stdout.lines().last().unwrap_or("{}")).expect("JSON summary");
-    assert!(summary["currentTime"].as_f64().unwrap_or(0.0) >= 10.0, "{summary}");
+    assert!(
+        summary["currentTime"].as_f64().unwrap_or(0.0) >= 10.0,
+        "{summary}"
+    );
     assert_eq!(summary["levels"], 3, "{summary}");
     assert_eq!(summary["audioTracks"], 1, "{summary}");
 }

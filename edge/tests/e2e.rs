@@ -28,15 +28,28 @@ fn hd_video_with_audio_plays_end_to_end() {
     let full = get(&seg);
     assert_eq!(full.status, 200);
     assert_eq!(full.header("content-type"), Some("video/iso.segment"));
-    assert_eq!(full.header("cache-control"), Some("public, max-age=31536000, immutable"));
-    assert_eq!(full.header("cache-status"), Some("sunomi; hit"), "fetched before, so cached");
+    assert_eq!(
+        full.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert_eq!(
+        full.header("cache-status"),
+        Some("sunomi; hit"),
+        "fetched before, so cached"
+    );
     assert_eq!(full.header("access-control-allow-origin"), Some("*"));
     let etag = full.header("etag").unwrap().to_string();
-    assert_eq!(request("GET", &seg, &[("If-None-Match", &etag)]).status, 304);
+    assert_eq!(
+        request("GET", &seg, &[("If-None-Match", &etag)]).status,
+        304
+    );
     let head = request("HEAD", &seg, &[]);
     assert_eq!(head.status, 200);
     assert!(head.body.is_empty());
-    assert_eq!(head.header("content-length"), Some(full.body.len().to_string().as_str()));
+    assert_eq!(
+        head.header("content-length"),
+        Some(full.body.len().to_string().as_str())
+    );
     let part = request("GET", &seg, &[("Range", "bytes=100-199")]);
     assert_eq!(part.status, 206);
     assert_eq!(part.body, full.body[100..200]);
@@ -48,13 +61,25 @@ fn hd_video_with_audio_plays_end_to_end() {
     assert_eq!(tail.body, full.body[full.body.len() - 10..]);
     let past = request("GET", &seg, &[("Range", "bytes=999999999-")]);
     assert_eq!(past.status, 416);
-    assert_eq!(past.header("content-range"), Some(format!("bytes */{}", full.body.len()).as_str()));
-    assert_eq!(get(&edge.url("/v/hd/720p/init.mp4")).header("content-type"), Some("video/mp4"));
-    assert_eq!(get(&edge.url("/v/hd/audio/und/init.mp4")).header("content-type"), Some("audio/mp4"));
+    assert_eq!(
+        past.header("content-range"),
+        Some(format!("bytes */{}", full.body.len()).as_str())
+    );
+    assert_eq!(
+        get(&edge.url("/v/hd/720p/init.mp4")).header("content-type"),
+        Some("video/mp4")
+    );
+    assert_eq!(
+        get(&edge.url("/v/hd/audio/und/init.mp4")).header("content-type"),
+        Some("audio/mp4")
+    );
 
     let master = edge.url("/v/hd/master.m3u8");
     let plain = get(&master);
-    assert_eq!(plain.header("content-type"), Some("application/vnd.apple.mpegurl"));
+    assert_eq!(
+        plain.header("content-type"),
+        Some("application/vnd.apple.mpegurl")
+    );
     assert_eq!(plain.header("vary"), Some("Accept-Encoding"));
     let zipped = request("GET", &master, &[("Accept-Encoding", "gzip")]);
     assert_eq!(zipped.header("content-encoding"), Some("gzip"));
@@ -62,9 +87,19 @@ fn hd_video_with_audio_plays_end_to_end() {
     std::io::Read::read_to_string(&mut flate2_reader(&zipped.body), &mut unzipped).unwrap();
     assert_eq!(unzipped, plain.text());
     assert_ne!(zipped.header("etag"), plain.header("etag"));
-    let preflight = request("OPTIONS", &master, &[("Origin", "http://player.example"), ("Access-Control-Request-Headers", "range")]);
+    let preflight = request(
+        "OPTIONS",
+        &master,
+        &[
+            ("Origin", "http://player.example"),
+            ("Access-Control-Request-Headers", "range"),
+        ],
+    );
     assert_eq!(preflight.status, 204);
-    assert!(preflight.header("access-control-allow-headers").unwrap().contains("Range"));
+    assert!(preflight
+        .header("access-control-allow-headers")
+        .unwrap()
+        .contains("Range"));
 
     // Metrics saw it all.
     assert!(edge.metric("sunomi_storage_reads_total") > 0.0);
@@ -108,7 +143,18 @@ fn silent_video_plays() {
     let src = make_source(
         dir.path(),
         "silent.mp4",
-        &["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-t", "7", "-c:v", "libx264", "-preset", "ultrafast"],
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=25",
+            "-t",
+            "7",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ],
     );
     let store = dir.path().join("store");
     let store = store.to_str().unwrap();
@@ -132,9 +178,23 @@ fn four_by_three_source_keeps_its_aspect() {
         dir.path(),
         "4x3.mkv",
         &[
-            "-f", "lavfi", "-i", "testsrc2=size=640x480:rate=24", "-f", "lavfi", "-i",
-            "sine=frequency=200:sample_rate=48000", "-t", "5", "-c:v", "libx264", "-preset",
-            "ultrafast", "-c:a", "libopus", "-shortest",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x480:rate=24",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=200:sample_rate=48000",
+            "-t",
+            "5",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "libopus",
+            "-shortest",
         ],
     );
     let store = dir.path().join("store");
@@ -158,7 +218,18 @@ fn four_by_three_source_keeps_its_aspect() {
 #[test]
 fn bad_requests_get_the_right_status_and_never_crash_the_edge() {
     let dir = tempfile::tempdir().unwrap();
-    let src = make_source(dir.path(), "s.mp4", &["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "3"]);
+    let src = make_source(
+        dir.path(),
+        "s.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25",
+            "-t",
+            "3",
+        ],
+    );
     let store = dir.path().join("store");
     let store = store.to_str().unwrap();
     transcode(&src, "ok", store, &[]);
@@ -192,23 +263,54 @@ fn bad_requests_get_the_right_status_and_never_crash_the_edge() {
         assert_eq!(r.status, *want, "{path}: {}", r.text());
         assert!(!r.text().contains("secret"), "{path} leaked a file");
     }
-    assert_eq!(request("POST", &edge.url("/v/ok/master.m3u8"), &[]).status, 405);
-    assert_eq!(request("DELETE", &edge.url("/v/ok/master.m3u8"), &[]).status, 405);
     assert_eq!(
-        request("GET", &edge.url("/v/ok/240p/0.m4s"), &[("Range", "bytes=18446744073709551615-")]).status,
+        request("POST", &edge.url("/v/ok/master.m3u8"), &[]).status,
+        405
+    );
+    assert_eq!(
+        request("DELETE", &edge.url("/v/ok/master.m3u8"), &[]).status,
+        405
+    );
+    assert_eq!(
+        request(
+            "GET",
+            &edge.url("/v/ok/240p/0.m4s"),
+            &[("Range", "bytes=18446744073709551615-")]
+        )
+        .status,
         416
     );
     assert_eq!(
-        request("GET", &edge.url("/v/ok/240p/0.m4s"), &[("Range", "bytes=9-3")]).status,
+        request(
+            "GET",
+            &edge.url("/v/ok/240p/0.m4s"),
+            &[("Range", "bytes=9-3")]
+        )
+        .status,
         416
     );
-    assert_eq!(get(&edge.url("/v/ok/master.m3u8")).status, 200, "still serving");
+    assert_eq!(
+        get(&edge.url("/v/ok/master.m3u8")).status,
+        200,
+        "still serving"
+    );
 }
 
 #[test]
 fn concurrent_misses_for_one_segment_read_storage_once() {
     let dir = tempfile::tempdir().unwrap();
-    let src = make_source(dir.path(), "s.mp4", &["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-t", "20"]);
+    let src = make_source(
+        dir.path(),
+        "s.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=25",
+            "-t",
+            "20",
+        ],
+    );
     let store = dir.path().join("store");
     let store = store.to_str().unwrap();
     transcode(&src, "crowd", store, &[]);
@@ -222,13 +324,28 @@ fn concurrent_misses_for_one_segment_read_storage_once() {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     assert!(bodies.windows(2).all(|w| w[0] == w[1]));
-    assert_eq!(edge.metric("sunomi_storage_reads_total") - before, 1.0, "one storage read for 40 concurrent misses");
+    assert_eq!(
+        edge.metric("sunomi_storage_reads_total") - before,
+        1.0,
+        "one storage read for 40 concurrent misses"
+    );
 }
 
 #[test]
 fn segment_cache_off_reads_storage_every_time() {
     let dir = tempfile::tempdir().unwrap();
-    let src = make_source(dir.path(), "s.mp4", &["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "4"]);
+    let src = make_source(
+        dir.path(),
+        "s.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25",
+            "-t",
+            "4",
+        ],
+    );
     let store = dir.path().join("store");
     let store = store.to_str().unwrap();
     transcode(&src, "nocache", store, &[]);
@@ -254,7 +371,11 @@ fn unreachable_storage_gives_503_with_retry_after() {
         ("AWS_SECRET_ACCESS_KEY", "test"),
         ("AWS_REGION", "us-east-1"),
     ];
-    let edge = Edge::start("s3://nowhere/videos", &["--config", config.to_str().unwrap()], &env);
+    let edge = Edge::start(
+        "s3://nowhere/videos",
+        &["--config", config.to_str().unwrap()],
+        &env,
+    );
     let r = get(&edge.url("/v/any/master.m3u8"));
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(r.header("retry-after"), Some("7"));
@@ -268,7 +389,11 @@ fn sigterm_stops_the_edge() {
     let store = dir.path().join("store");
     let mut edge = Edge::start(store.to_str().unwrap(), &[], &[]);
     let pid = edge.process.0.id().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     // The configured grace (1 s) and drain timeout (3 s) bound the exit; allow generous slack.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
@@ -276,7 +401,10 @@ fn sigterm_stops_the_edge() {
             assert!(status.code().is_some() || status.success() || !status.success());
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "edge still running after SIGTERM");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "edge still running after SIGTERM"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }

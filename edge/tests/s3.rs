@@ -46,7 +46,8 @@ fn s3_store_end_to_end() {
     let store = "s3://media/sunomi";
     transcode(&src, "s3clip", store, &env);
     assert!(
-        root.join("media/sunomi/videos/s3clip/manifest.json").exists(),
+        root.join("media/sunomi/videos/s3clip/manifest.json")
+            .exists(),
         "the manifest went through the S3 API into the bucket"
     );
     let edge = Edge::start(store, &[], &env);

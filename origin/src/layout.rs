@@ -36,7 +36,13 @@ mod tests {
     #[test]
     fn keys_follow_the_design() {
         assert_eq!(video_key("abc", MANIFEST), "videos/abc/manifest.json");
-        assert_eq!(video_key("abc", &rendition_path("720p")), "videos/abc/video/720p.mp4");
-        assert_eq!(video_key("abc", &audio_path("und")), "videos/abc/audio/und.mp4");
+        assert_eq!(
+            video_key("abc", &rendition_path("720p")),
+            "videos/abc/video/720p.mp4"
+        );
+        assert_eq!(
+            video_key("abc", &audio_path("und")),
+            "videos/abc/audio/und.mp4"
+        );
     }
 }

@@ -63,12 +63,21 @@ fn load_config(path: Option<&Path>) -> Result<FileConfig> {
     let Some(path) = path else {
         return Ok(FileConfig::default());
     };
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
 const PRESETS: [&str; 10] = [
-    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
     "placebo",
 ];
 
@@ -150,7 +159,10 @@ fn run(cli: Cli) -> Result<()> {
                 .context("no store: pass --store DIR|file:///dir|s3://bucket/prefix|memory://")?;
             let preset = preset.or(file.preset).unwrap_or_else(|| "veryfast".into());
             if !PRESETS.contains(&preset.as_str()) {
-                anyhow::bail!("unknown x264 preset {preset:?} (one of {})", PRESETS.join(", "));
+                anyhow::bail!(
+                    "unknown x264 preset {preset:?} (one of {})",
+                    PRESETS.join(", ")
+                );
             }
             let store = Store::open(&store_spec)?;
             let options = TranscodeOptions {

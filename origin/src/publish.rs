@@ -55,7 +55,11 @@ fn store_err(key: &str, e: impl std::error::Error + Send + Sync + 'static) -> Pu
 }
 
 /// Stores `files` and then `manifest` for video `manifest.id`.
-pub async fn publish(store: &Store, files: &[OutputFile], manifest: &Manifest) -> Result<(), PublishError> {
+pub async fn publish(
+    store: &Store,
+    files: &[OutputFile],
+    manifest: &Manifest,
+) -> Result<(), PublishError> {
     let id = manifest.id.as_str();
     let os = store.object_store();
     let manifest_key = layout::video_key(id, layout::MANIFEST);
@@ -78,12 +82,13 @@ pub async fn publish(store: &Store, files: &[OutputFile], manifest: &Manifest) -
 
     for file in files {
         let key = layout::video_key(id, &file.relative);
-        let mut local = tokio::fs::File::open(&file.local)
-            .await
-            .map_err(|source| PublishError::Local {
-                path: file.local.clone(),
-                source,
-            })?;
+        let mut local =
+            tokio::fs::File::open(&file.local)
+                .await
+                .map_err(|source| PublishError::Local {
+                    path: file.local.clone(),
+                    source,
+                })?;
         let mut writer = BufWriter::new(os.clone(), store.path(&key));
         tokio::io::copy(&mut local, &mut writer)
             .await

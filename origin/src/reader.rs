@@ -275,7 +275,9 @@ impl MediaReader {
 
     fn track_key(&self, id: &str, relative: &str) -> Result<String, ReadError> {
         if !names::is_valid_video_id(id) || !names::is_safe_relative_path(relative) {
-            return Err(ReadError::NotFound(format!("invalid key {id:?}/{relative:?}")));
+            return Err(ReadError::NotFound(format!(
+                "invalid key {id:?}/{relative:?}"
+            )));
         }
         Ok(layout::video_key(id, relative))
     }

@@ -88,7 +88,11 @@ impl Store {
             if !rest.is_empty() {
                 return Err(invalid("memory:// takes no path"));
             }
-            return Ok(Store::new(Arc::new(InMemory::new()), None, "memory://".into()));
+            return Ok(Store::new(
+                Arc::new(InMemory::new()),
+                None,
+                "memory://".into(),
+            ));
         }
         if let Some(rest) = spec.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -130,7 +134,9 @@ impl Store {
             Some(abs) if abs.starts_with('/') => abs,
             Some(_) => return Err(invalid("file:// needs an absolute path (file:///dir)")),
             None if spec.contains("://") => {
-                return Err(invalid("use a directory, file:///dir, s3://bucket/prefix or memory://"))
+                return Err(invalid(
+                    "use a directory, file:///dir, s3://bucket/prefix or memory://",
+                ))
             }
             None => spec,
         };
@@ -180,7 +186,10 @@ mod tests {
         assert!(Store::open("memory://").is_ok());
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path().to_str().unwrap()).unwrap();
-        assert_eq!(s.path("videos/a/manifest.json").as_ref(), "videos/a/manifest.json");
+        assert_eq!(
+            s.path("videos/a/manifest.json").as_ref(),
+            "videos/a/manifest.json"
+        );
         let url = format!("file://{}", dir.path().display());
         assert!(Store::open(&url).is_ok());
         assert!(Store::open("file://relative").is_err());
@@ -192,6 +201,9 @@ mod tests {
     #[test]
     fn s3_prefix_is_prepended() {
         let s = Store::open("s3://bucket/some/prefix/").unwrap();
-        assert_eq!(s.path("videos/a/source").as_ref(), "some/prefix/videos/a/source");
+        assert_eq!(
+            s.path("videos/a/source").as_ref(),
+            "some/prefix/videos/a/source"
+        );
     }
 }

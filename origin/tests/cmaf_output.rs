@@ -30,7 +30,10 @@ fn options() -> TranscodeOptions {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 #[test]
@@ -40,9 +43,23 @@ fn ladder_is_fragmented_cmaf_with_aligned_key_frames() {
         dir.path(),
         "src.mp4",
         &[
-            "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-f", "lavfi", "-i",
-            "sine=frequency=300:sample_rate=44100", "-t", "9", "-c:v", "libx264", "-preset",
-            "ultrafast", "-c:a", "aac", "-shortest",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=300:sample_rate=44100",
+            "-t",
+            "9",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            "-shortest",
         ],
     );
     let done = transcode(&src, "ladder", &options(), &Silent).unwrap();
@@ -77,25 +94,65 @@ fn ladder_is_fragmented_cmaf_with_aligned_key_frames() {
         for (i, f) in idx.fragments.iter().enumerate() {
             assert!(f.starts_with_sap);
             let expected = if i < 4 { 2 * ts } else { ts };
-            assert_eq!(u64::from(f.duration), expected, "fragment {i} of {}", r.name);
-            let bytes = rt.block_on(reader.read_range("ladder", &r.path, f.range())).unwrap();
+            assert_eq!(
+                u64::from(f.duration),
+                expected,
+                "fragment {i} of {}",
+                r.name
+            );
+            let bytes = rt
+                .block_on(reader.read_range("ladder", &r.path, f.range()))
+                .unwrap();
             let frag = parse_fragment(&bytes, f.offset, idx.default_sample_duration).unwrap();
-            assert!(frag.samples[0].is_sync, "fragment {i} of {} starts with a key frame", r.name);
-            assert_eq!(frag.samples.iter().filter(|s| s.is_sync).count(), 1, "one key frame per GOP");
+            assert!(
+                frag.samples[0].is_sync,
+                "fragment {i} of {} starts with a key frame",
+                r.name
+            );
+            assert_eq!(
+                frag.samples.iter().filter(|s| s.is_sync).count(),
+                1,
+                "one key frame per GOP"
+            );
             assert_eq!(frag.samples.len(), if i < 4 { 60 } else { 30 });
-            assert!(frag.samples.iter().all(|s| u64::from(s.duration) * 30 == ts), "constant 30 fps");
+            assert!(
+                frag.samples
+                    .iter()
+                    .all(|s| u64::from(s.duration) * 30 == ts),
+                "constant 30 fps"
+            );
             assert_eq!(frag.first_sample_end(), Some(u64::from(r.keyframe_ends[i])));
-            let end = frag.samples.last().map(|s| s.offset + u64::from(s.size)).unwrap();
+            let end = frag
+                .samples
+                .last()
+                .map(|s| s.offset + u64::from(s.size))
+                .unwrap();
             assert_eq!(end, u64::from(f.size), "samples fill the fragment exactly");
         }
         assert_eq!(head.init.len() as u64, idx.init.end);
-        starts.push(idx.fragments.iter().map(|f| f.time * 1000 / ts).collect::<Vec<_>>());
+        starts.push(
+            idx.fragments
+                .iter()
+                .map(|f| f.time * 1000 / ts)
+                .collect::<Vec<_>>(),
+        );
         assert!(r.peak_bit_rate >= r.average_bit_rate);
     }
-    assert!(starts.windows(2).all(|w| w[0] == w[1]), "key frames aligned: {starts:?}");
+    assert!(
+        starts.windows(2).all(|w| w[0] == w[1]),
+        "key frames aligned: {starts:?}"
+    );
 
-    let audio = rt.block_on(reader.track_head("ladder", &m.audio[0].path)).unwrap();
-    assert_eq!(audio.index.kind, TrackKind::Audio { channels: 2, sample_rate: 48_000 });
+    let audio = rt
+        .block_on(reader.track_head("ladder", &m.audio[0].path))
+        .unwrap();
+    assert_eq!(
+        audio.index.kind,
+        TrackKind::Audio {
+            channels: 2,
+            sample_rate: 48_000
+        }
+    );
     let ts = f64::from(audio.index.timescale);
     for (i, f) in audio.index.fragments.iter().enumerate() {
         let start = f.time as f64 / ts;
@@ -115,35 +172,91 @@ fn vfr_source_becomes_constant_frame_rate() {
         dir.path(),
         "vfr.mkv",
         &[
-            "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-t", "5", "-vf",
-            "select='not(eq(mod(n\\,7)\\,3))*not(eq(mod(n\\,11)\\,5))'", "-fps_mode", "vfr",
-            "-c:v", "libx264", "-preset", "ultrafast",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30",
+            "-t",
+            "5",
+            "-vf",
+            "select='not(eq(mod(n\\,7)\\,3))*not(eq(mod(n\\,11)\\,5))'",
+            "-fps_mode",
+            "vfr",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
         ],
     );
     let done = transcode(&src, "vfr", &options(), &Silent).unwrap();
     let r = &done.manifest.renditions[0];
     assert_eq!(r.name, "360p");
     let fps = r.frame_rate.as_f64();
-    assert!((fps - 30.0).abs() < 1e-9 || (fps - 29.97).abs() < 0.01, "{fps}");
+    assert!(
+        (fps - 30.0).abs() < 1e-9 || (fps - 29.97).abs() < 0.01,
+        "{fps}"
+    );
     // Constant rate: the output has a frame for every slot of the 5 s.
-    assert!((done.frames as f64 - 5.0 * fps).abs() <= 2.0, "{} frames", done.frames);
+    assert!(
+        (done.frames as f64 - 5.0 * fps).abs() <= 2.0,
+        "{} frames",
+        done.frames
+    );
 }
 
 #[test]
 fn republishing_an_id_replaces_the_old_video() {
     let dir = tempfile::tempdir().unwrap();
-    let big = make_source(dir.path(), "big.mp4", &["-f", "lavfi", "-i", "testsrc2=size=854x480:rate=25", "-t", "3"]);
-    let small = make_source(dir.path(), "small.mp4", &["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-t", "3"]);
+    let big = make_source(
+        dir.path(),
+        "big.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=854x480:rate=25",
+            "-t",
+            "3",
+        ],
+    );
+    let small = make_source(
+        dir.path(),
+        "small.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=25",
+            "-t",
+            "3",
+        ],
+    );
     let store_dir = tempfile::tempdir().unwrap();
     let store = Store::open(store_dir.path().to_str().unwrap()).unwrap();
     let rt = runtime();
     let first = transcode(&big, "again", &options(), &Silent).unwrap();
-    rt.block_on(publish(&store, &first.files, &first.manifest)).unwrap();
-    assert!(store_dir.path().join("videos/again/video/480p.mp4").exists());
+    rt.block_on(publish(&store, &first.files, &first.manifest))
+        .unwrap();
+    assert!(store_dir
+        .path()
+        .join("videos/again/video/480p.mp4")
+        .exists());
     let second = transcode(&small, "again", &options(), &Silent).unwrap();
-    rt.block_on(publish(&store, &second.files, &second.manifest)).unwrap();
-    let m = rt.block_on(MediaReader::new(store).manifest("again")).unwrap();
+    rt.block_on(publish(&store, &second.files, &second.manifest))
+        .unwrap();
+    let m = rt
+        .block_on(MediaReader::new(store).manifest("again"))
+        .unwrap();
     assert_eq!(m.renditions.len(), 1);
-    assert!(!store_dir.path().join("videos/again/video/480p.mp4").exists(), "stale rung removed");
-    assert!(store_dir.path().join("videos/again/video/360p.mp4").exists());
+    assert!(
+        !store_dir
+            .path()
+            .join("videos/again/video/480p.mp4")
+            .exists(),
+        "stale rung removed"
+    );
+    assert!(store_dir
+        .path()
+        .join("videos/again/video/360p.mp4")
+        .exists());
 }

@@ -250,9 +250,16 @@ fn variant_bit_rates(video: &[SegmentSize], audio: &[Vec<SegmentSize>], target: 
                 seconds: v.seconds,
             })
             .collect();
-        return (peak_bit_rate(&combined, target), average_bit_rate(&combined));
+        return (
+            peak_bit_rate(&combined, target),
+            average_bit_rate(&combined),
+        );
     }
-    let audio_peak = audio.iter().map(|a| peak_bit_rate(a, target)).max().unwrap_or(0);
+    let audio_peak = audio
+        .iter()
+        .map(|a| peak_bit_rate(a, target))
+        .max()
+        .unwrap_or(0);
     let audio_avg = audio.iter().map(|a| average_bit_rate(a)).max().unwrap_or(0);
     (
         peak_bit_rate(video, target) + audio_peak,
@@ -298,7 +305,8 @@ pub fn multivariant(video: &[VideoVariant<'_>], audio: &[AudioRendition<'_>]) ->
     let mut variants = Vec::new();
     let mut iframe_variants = Vec::new();
     for v in video {
-        let (bandwidth, average_bandwidth) = variant_bit_rates(&v.track.sizes(), &audio_sizes, target);
+        let (bandwidth, average_bandwidth) =
+            variant_bit_rates(&v.track.sizes(), &audio_sizes, target);
         let codecs = match audio.first() {
             Some(a) => format!("{},{}", v.rendition.codec, a.audio.codec),
             None => v.rendition.codec.clone(),

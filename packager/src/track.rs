@@ -327,7 +327,7 @@ fn parse_trak(trak: &[u8]) -> Result<TrackIndex> {
 
 fn decode_language(packed: u16) -> String {
     let chars = [(packed >> 10) & 0x1f, (packed >> 5) & 0x1f, packed & 0x1f];
-    if chars.iter().any(|&c| c == 0) {
+    if chars.contains(&0) {
         return "und".into();
     }
     chars.iter().map(|&c| (c as u8 + 0x60) as char).collect()

@@ -49,9 +49,23 @@ pub fn hd_clip_with_audio(dir: &Path, seconds: u32) -> PathBuf {
         dir,
         "hd.mp4",
         &[
-            "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-f", "lavfi", "-i",
-            "sine=frequency=440:sample_rate=44100", "-t", &t, "-c:v", "libx264", "-preset",
-            "ultrafast", "-c:a", "aac", "-shortest",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100",
+            "-t",
+            &t,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            "-shortest",
         ],
     )
 }
@@ -69,7 +83,19 @@ pub fn origin(args: &[&str], env: &[(&str, &str)]) -> Output {
 /// Transcodes `input` as video `id` into `store`, failing the test if it fails.
 pub fn transcode(input: &Path, id: &str, store: &str, env: &[(&str, &str)]) {
     let input = input.to_str().unwrap();
-    let out = origin(&["transcode", input, "--id", id, "--store", store, "--preset", "ultrafast"], env);
+    let out = origin(
+        &[
+            "transcode",
+            input,
+            "--id",
+            id,
+            "--store",
+            store,
+            "--preset",
+            "ultrafast",
+        ],
+        env,
+    );
     assert!(
         out.status.success(),
         "transcode failed: {}",
@@ -154,7 +180,9 @@ impl Response {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
     }
 }
 
@@ -182,11 +210,21 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Response {
     let headers = resp
         .headers_names()
         .into_iter()
-        .filter_map(|n| resp.header(&n).map(|v| (n.to_ascii_lowercase(), v.to_string())))
+        .filter_map(|n| {
+            resp.header(&n)
+                .map(|v| (n.to_ascii_lowercase(), v.to_string()))
+        })
         .collect();
     let mut body = Vec::new();
-    let _ = resp.into_reader().take(256 * 1024 * 1024).read_to_end(&mut body);
-    Response { status, headers, body }
+    let _ = resp
+        .into_reader()
+        .take(256 * 1024 * 1024)
+        .read_to_end(&mut body);
+    Response {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// GET with no extra headers.
@@ -242,8 +280,17 @@ fn first_frame(dir: &Path, init: &[u8], segment: &[u8], stream: &str) -> (bool, 
     let (ok, out, err) = run(
         "ffprobe",
         &[
-            "-v", "error", "-select_streams", stream, "-show_frames", "-read_intervals", "%+#1",
-            "-show_entries", "frame=key_frame,pts_time", "-of", "csv=p=0",
+            "-v",
+            "error",
+            "-select_streams",
+            stream,
+            "-show_frames",
+            "-read_intervals",
+            "%+#1",
+            "-show_entries",
+            "frame=key_frame,pts_time",
+            "-of",
+            "csv=p=0",
             file.to_str().unwrap(),
         ],
     );
@@ -251,7 +298,10 @@ fn first_frame(dir: &Path, init: &[u8], segment: &[u8], stream: &str) -> (bool, 
     let line = out.lines().next().unwrap_or_default().to_string();
     let mut parts = line.split(',');
     let key = parts.next() == Some("1");
-    let pts = parts.next().and_then(|p| p.parse().ok()).unwrap_or(f64::NAN);
+    let pts = parts
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(f64::NAN);
     (key, pts)
 }
 
@@ -279,11 +329,19 @@ struct FetchedTrack {
     starts: Vec<f64>,
 }
 
-fn fetch_track(dir: &Path, playlist_url: &str, stream: &str, check_keyframes: bool) -> FetchedTrack {
+fn fetch_track(
+    dir: &Path,
+    playlist_url: &str,
+    stream: &str,
+    check_keyframes: bool,
+) -> FetchedTrack {
     let media = m3u8_media(&get_ok(playlist_url));
     assert!(media.end_list, "VOD playlists end with ENDLIST");
     assert_eq!(media.playlist_type, Some(m3u8_rs::MediaPlaylistType::Vod));
-    let map = media.segments[0].map.as_ref().expect("EXT-X-MAP on the first segment");
+    let map = media.segments[0]
+        .map
+        .as_ref()
+        .expect("EXT-X-MAP on the first segment");
     let init = get_ok(&resolve(playlist_url, &map.uri));
     let mut sizes = Vec::new();
     let mut starts = Vec::new();
@@ -318,8 +376,15 @@ pub fn verify_stream(base: &str, id: &str, expect: &Expect) {
         .find(|a| a.media_type == m3u8_rs::AlternativeMediaType::Audio);
     assert_eq!(audio.is_some(), expect.audio, "audio rendition advertised");
     let audio_track = audio.map(|a| {
-        assert!(a.default && a.autoselect && a.language.is_some() && a.channels.as_deref() == Some("2"));
-        fetch_track(dir.path(), &resolve(&master_url, a.uri.as_ref().unwrap()), "a:0", false)
+        assert!(
+            a.default && a.autoselect && a.language.is_some() && a.channels.as_deref() == Some("2")
+        );
+        fetch_track(
+            dir.path(),
+            &resolve(&master_url, a.uri.as_ref().unwrap()),
+            "a:0",
+            false,
+        )
     });
 
     let variants: Vec<_> = master.variants.iter().filter(|v| !v.is_i_frame).collect();
@@ -339,9 +404,16 @@ pub fn verify_stream(base: &str, id: &str, expect: &Expect) {
         match &video_starts {
             None => video_starts = Some(track.starts.clone()),
             Some(first) => {
-                assert_eq!(first.len(), track.starts.len(), "same segment count on every rung");
+                assert_eq!(
+                    first.len(),
+                    track.starts.len(),
+                    "same segment count on every rung"
+                );
                 for (a, b) in first.iter().zip(&track.starts) {
-                    assert!((a - b).abs() < 1e-3, "segment boundaries differ across rungs: {a} vs {b}");
+                    assert!(
+                        (a - b).abs() < 1e-3,
+                        "segment boundaries differ across rungs: {a} vs {b}"
+                    );
                 }
             }
         }
@@ -352,19 +424,35 @@ pub fn verify_stream(base: &str, id: &str, expect: &Expect) {
             .iter()
             .enumerate()
             .map(|(i, &(b, d))| {
-                let a = audio_track.as_ref().and_then(|t| t.sizes.get(i)).map_or(0, |s| s.0);
+                let a = audio_track
+                    .as_ref()
+                    .and_then(|t| t.sizes.get(i))
+                    .map_or(0, |s| s.0);
                 (b + a, d)
             })
             .collect();
         let peak = rfc_peak(&combined, target);
         let bw = v.bandwidth as f64;
         assert!(bw >= peak, "BANDWIDTH {bw} below measured peak {peak}");
-        assert!(bw <= peak * 1.10, "BANDWIDTH {bw} more than 10 % over measured peak {peak}");
+        assert!(
+            bw <= peak * 1.10,
+            "BANDWIDTH {bw} more than 10 % over measured peak {peak}"
+        );
         // Every frame of the source, decoded.
         let (ok, out, err) = run(
             "ffprobe",
-            &["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
-              "stream=nb_read_frames", "-of", "csv=p=0", &url],
+            &[
+                "-v",
+                "error",
+                "-count_frames",
+                "-select_streams",
+                "v:0",
+                "-show_entries",
+                "stream=nb_read_frames",
+                "-of",
+                "csv=p=0",
+                &url,
+            ],
         );
         assert!(ok, "ffprobe {url}: {err}");
         let frames: i64 = out
@@ -397,12 +485,31 @@ pub fn verify_stream(base: &str, id: &str, expect: &Expect) {
         let r = request(
             "GET",
             &resolve(&url, &first.uri),
-            &[("Range", &format!("bytes={}-{}", offset, offset + range.length - 1))],
+            &[(
+                "Range",
+                &format!("bytes={}-{}", offset, offset + range.length - 1),
+            )],
         );
         assert_eq!(r.status, 206);
         assert_eq!(&r.body[4..8], b"moof");
     }
     // The whole presentation decodes without a single error.
-    let (ok, _, err) = run("ffmpeg", &["-v", "error", "-i", &master_url, "-map", "0", "-f", "null", "-"]);
-    assert!(ok && err.trim().is_empty(), "ffmpeg decoding the master printed: {err}");
+    let (ok, _, err) = run(
+        "ffmpeg",
+        &[
+            "-v",
+            "error",
+            "-i",
+            &master_url,
+            "-map",
+            "0",
+            "-f",
+            "null",
+            "-",
+        ],
+    );
+    assert!(
+        ok && err.trim().is_empty(),
+        "ffmpeg decoding the master printed: {err}"
+    );
 }

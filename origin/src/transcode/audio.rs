@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::software::resampling;
 use ffmpeg::{codec, decoder, encoder, format, frame, ChannelLayout, Dictionary, Packet, Rational};
+use ffmpeg_next as ffmpeg;
 
 use super::cmaf::CmafWriter;
 use super::TranscodeError;

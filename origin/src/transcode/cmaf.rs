@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::{codec, format, Dictionary, Packet, Rational};
+use ffmpeg_next as ffmpeg;
 
 use super::TranscodeError;
 
@@ -36,7 +36,9 @@ impl CmafWriter {
     ) -> Result<CmafWriter, TranscodeError> {
         let mut octx = format::output_as(path, "mp4").map_err(ff("open mp4 output"))?;
         {
-            let mut stream = octx.add_stream_with(&codec::Context::new()).map_err(ff("add stream"))?;
+            let mut stream = octx
+                .add_stream_with(&codec::Context::new())
+                .map_err(ff("add stream"))?;
             stream.set_parameters(parameters);
             stream.set_time_base(encoder_time_base);
             if let Some(lang) = language {
@@ -47,7 +49,8 @@ impl CmafWriter {
         }
         let mut opts = Dictionary::new();
         opts.set("movflags", MOVFLAGS);
-        octx.write_header_with(opts).map_err(ff("write mp4 header"))?;
+        octx.write_header_with(opts)
+            .map_err(ff("write mp4 header"))?;
         let stream_time_base = octx
             .stream(0)
             .map(|s| s.time_base())
@@ -87,8 +90,9 @@ impl CmafWriter {
         for _ in 0..times {
             // SAFETY: the context is open with its header written; a null packet asks the mp4
             // muxer (with frag_custom) to flush the fragment it holds.
-            let ret =
-                unsafe { ffmpeg::ffi::av_write_frame(self.octx.as_mut_ptr(), std::ptr::null_mut()) };
+            let ret = unsafe {
+                ffmpeg::ffi::av_write_frame(self.octx.as_mut_ptr(), std::ptr::null_mut())
+            };
             if ret < 0 {
                 return Err(TranscodeError::Ffmpeg {
                     stage: "flush fragment",

@@ -43,11 +43,16 @@ pub fn measure(path: &Path) -> Result<MeasuredTrack, TranscodeError> {
         let head = read_at(&mut file, 0, want).map_err(io)?;
         match scan_track_head(&head).map_err(bad)? {
             HeadScan::Complete(index) => break index,
-            HeadScan::NeedMore { at_least } if at_least > head.len() as u64 && head.len() as u64 == want => {
+            HeadScan::NeedMore { at_least }
+                if at_least > head.len() as u64 && head.len() as u64 == want =>
+            {
                 want = at_least
             }
             HeadScan::NeedMore { .. } => {
-                return Err(TranscodeError::Output(format!("{} ends inside its head", path.display())))
+                return Err(TranscodeError::Output(format!(
+                    "{} ends inside its head",
+                    path.display()
+                )))
             }
         }
     };
@@ -58,9 +63,14 @@ pub fn measure(path: &Path) -> Result<MeasuredTrack, TranscodeError> {
     for f in &index.fragments {
         let header = read_at(&mut file, f.offset, 8).map_err(io)?;
         if header.len() < 8 {
-            return Err(TranscodeError::Output(format!("{} is truncated", path.display())));
+            return Err(TranscodeError::Output(format!(
+                "{} is truncated",
+                path.display()
+            )));
         }
-        let moof_len = u64::from(u32::from_be_bytes([header[0], header[1], header[2], header[3]]));
+        let moof_len = u64::from(u32::from_be_bytes([
+            header[0], header[1], header[2], header[3],
+        ]));
         let moof = read_at(&mut file, f.offset, moof_len.min(u64::from(f.size))).map_err(io)?;
         let frag = parse_fragment(&moof, f.offset, index.default_sample_duration).map_err(bad)?;
         let end = frag.first_sample_end().unwrap_or(0);

@@ -13,8 +13,8 @@ mod video;
 
 use std::path::{Path, PathBuf};
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::frame;
+use ffmpeg_next as ffmpeg;
 use sunomi_packager::ladder::plan_ladder;
 use sunomi_packager::manifest::{
     AudioTrack, FrameRate, Manifest, Rendition, VideoStatus, MANIFEST_SCHEMA,
@@ -112,7 +112,10 @@ pub struct Transcoded {
 
 /// Initialises FFmpeg once and keeps its own logging quiet (errors only).
 pub fn init() -> Result<(), TranscodeError> {
-    ffmpeg::init().map_err(|source| TranscodeError::Ffmpeg { stage: "init", source })?;
+    ffmpeg::init().map_err(|source| TranscodeError::Ffmpeg {
+        stage: "init",
+        source,
+    })?;
     ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Fatal);
     Ok(())
 }
@@ -188,9 +191,9 @@ pub fn transcode(
     let poster_at = src.duration_secs.map_or(1.0, |d| (d / 3.0).min(2.0));
     let mut poster: Option<frame::Video> = None;
     let encode_frame = |f: &frame::Video,
-                            clock: &mut CfrClock,
-                            rungs: &mut Vec<RungEncoder>,
-                            poster: &mut Option<frame::Video>|
+                        clock: &mut CfrClock,
+                        rungs: &mut Vec<RungEncoder>,
+                        poster: &mut Option<frame::Video>|
      -> Result<(), TranscodeError> {
         let t = f.timestamp().map(|ts| ts as f64 * tb);
         for index in clock.slots(t) {
@@ -280,7 +283,10 @@ pub fn transcode(
                 average_bit_rate: m.average_bit_rate,
                 path: relative.clone(),
             });
-            files.push(OutputFile { relative, local: path });
+            files.push(OutputFile {
+                relative,
+                local: path,
+            });
         }
     }
     progress.end(frames);

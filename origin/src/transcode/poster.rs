@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::software::scaling;
 use ffmpeg::{codec, encoder, format, frame, Packet, Rational};
+use ffmpeg_next as ffmpeg;
 
 use super::TranscodeError;
 
@@ -12,7 +12,11 @@ use super::TranscodeError;
 const MAX_WIDTH: u32 = 1280;
 
 /// Encodes `source` as a JPEG at `path`, at most [`MAX_WIDTH`] wide.
-pub fn write_poster(source: &frame::Video, display: (u32, u32), path: &Path) -> Result<(), TranscodeError> {
+pub fn write_poster(
+    source: &frame::Video,
+    display: (u32, u32),
+    path: &Path,
+) -> Result<(), TranscodeError> {
     let ff = |stage| move |source| TranscodeError::Ffmpeg { stage, source };
     let (dw, dh) = display;
     let width = dw.min(MAX_WIDTH) & !1;
@@ -28,7 +32,9 @@ pub fn write_poster(source: &frame::Video, display: (u32, u32), path: &Path) -> 
     )
     .map_err(ff("poster scaler"))?;
     let mut scaled = frame::Video::empty();
-    scaler.run(source, &mut scaled).map_err(ff("poster scale"))?;
+    scaler
+        .run(source, &mut scaled)
+        .map_err(ff("poster scale"))?;
     scaled.set_pts(Some(0));
     let codec = encoder::find(codec::Id::MJPEG)
         .ok_or_else(|| TranscodeError::Setup("FFmpeg has no JPEG encoder".into()))?;
@@ -47,5 +53,6 @@ pub fn write_poster(source: &frame::Video, display: (u32, u32), path: &Path) -> 
     let mut packet = Packet::empty();
     enc.receive_packet(&mut packet).map_err(ff("jpeg packet"))?;
     let data = packet.data().unwrap_or_default();
-    std::fs::write(path, data).map_err(|e| TranscodeError::Output(format!("{}: {e}", path.display())))
+    std::fs::write(path, data)
+        .map_err(|e| TranscodeError::Output(format!("{}: {e}", path.display())))
 }

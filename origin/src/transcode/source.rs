@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::{codec, decoder, format, media, Rational};
+use ffmpeg_next as ffmpeg;
 use sunomi_packager::ladder::MIN_SOURCE_DIMENSION;
 
 use super::TranscodeError;
@@ -30,12 +30,18 @@ const MAX_FPS: f64 = 60.0;
 /// Standard rates are kept exactly; other rates (VFR phones, odd captures) are rounded to a
 /// whole number of frames per second within 1..=60.
 pub fn output_frame_rate(avg: (i32, i32), base: (i32, i32)) -> (u32, u32) {
-    let as_f64 = |(n, d): (i32, i32)| if n > 0 && d > 0 { f64::from(n) / f64::from(d) } else { 0.0 };
+    let as_f64 = |(n, d): (i32, i32)| {
+        if n > 0 && d > 0 {
+            f64::from(n) / f64::from(d)
+        } else {
+            0.0
+        }
+    };
     let fps = match as_f64(avg) {
         f if f > 0.5 => f,
         _ => as_f64(base),
     };
-    if !(fps > 0.5) {
+    if fps.is_nan() || fps <= 0.5 {
         return (30, 1);
     }
     let distance = |&(n, d): &(u32, u32)| ((f64::from(n) / f64::from(d)) - fps).abs() / fps;
@@ -92,10 +98,8 @@ fn open_reason(e: ffmpeg::Error) -> String {
 impl Source {
     /// Opens `path` and its best video (and audio) stream, refusing what cannot be streamed.
     pub fn open(path: &Path) -> Result<Source, TranscodeError> {
-        let meta = std::fs::metadata(path).map_err(|e| TranscodeError::Input(format!(
-            "cannot read {}: {e}",
-            path.display()
-        )))?;
+        let meta = std::fs::metadata(path)
+            .map_err(|e| TranscodeError::Input(format!("cannot read {}: {e}", path.display())))?;
         if meta.len() == 0 {
             return Err(TranscodeError::Input("the file is empty".into()));
         }
@@ -124,12 +128,14 @@ impl Source {
             )));
         }
         let sar = video.aspect_ratio();
-        let display = if sar.numerator() > 0 && sar.denominator() > 0 && sar.numerator() != sar.denominator() {
-            let dw = f64::from(w) * f64::from(sar.numerator()) / f64::from(sar.denominator());
-            (dw.round() as u32, h)
-        } else {
-            (w, h)
-        };
+        let display =
+            if sar.numerator() > 0 && sar.denominator() > 0 && sar.numerator() != sar.denominator()
+            {
+                let dw = f64::from(w) * f64::from(sar.numerator()) / f64::from(sar.denominator());
+                (dw.round() as u32, h)
+            } else {
+                (w, h)
+            };
         let avg = stream.avg_frame_rate();
         let base = stream.rate();
         let fps = output_frame_rate(

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::software::scaling;
 use ffmpeg::{codec, encoder, format, frame, picture, Dictionary, Packet, Rational};
+use ffmpeg_next as ffmpeg;
 use sunomi_packager::ladder::{RungPlan, BUFFER_FACTOR, MAX_RATE_FACTOR};
 
 use super::cmaf::CmafWriter;
@@ -42,13 +42,20 @@ pub struct RungEncoder {
 
 impl RungEncoder {
     /// Opens the encoder and the track file for `plan` at `path`.
-    pub fn new(plan: RungPlan, settings: &VideoSettings, path: &Path) -> Result<Self, TranscodeError> {
+    pub fn new(
+        plan: RungPlan,
+        settings: &VideoSettings,
+        path: &Path,
+    ) -> Result<Self, TranscodeError> {
         let codec = encoder::find_by_name("libx264")
             .ok_or_else(|| TranscodeError::Setup("FFmpeg was built without libx264".into()))?;
         let mut enc = codec::context::Context::new_with_codec(codec)
             .encoder()
             .video()
-            .map_err(|source| TranscodeError::Ffmpeg { stage: "x264 context", source })?;
+            .map_err(|source| TranscodeError::Ffmpeg {
+                stage: "x264 context",
+                source,
+            })?;
         let (num, den) = settings.fps;
         let time_base = Rational::new(den as i32, num as i32);
         enc.set_width(plan.width);
@@ -70,7 +77,10 @@ impl RungEncoder {
         opts.set("forced-idr", "1");
         let encoder = enc
             .open_with(opts)
-            .map_err(|source| TranscodeError::Ffmpeg { stage: "open x264", source })?;
+            .map_err(|source| TranscodeError::Ffmpeg {
+                stage: "open x264",
+                source,
+            })?;
         let writer = CmafWriter::create(path, codec::Parameters::from(&encoder), time_base, None)?;
         Ok(RungEncoder {
             scaled: frame::Video::new(format::Pixel::YUV420P, plan.width, plan.height),
@@ -106,12 +116,18 @@ impl RungEncoder {
                     self.plan.height,
                     scaling::Flags::BICUBIC,
                 )
-                .map_err(|source| TranscodeError::Ffmpeg { stage: "create scaler", source })?;
+                .map_err(|source| TranscodeError::Ffmpeg {
+                    stage: "create scaler",
+                    source,
+                })?;
                 self.scaler = Some((ctx, key.0, key.1, key.2));
             }
             if let Some((ctx, ..)) = self.scaler.as_mut() {
                 ctx.run(source, &mut self.scaled)
-                    .map_err(|source| TranscodeError::Ffmpeg { stage: "scale", source })?;
+                    .map_err(|source| TranscodeError::Ffmpeg {
+                        stage: "scale",
+                        source,
+                    })?;
             }
             let mut f = std::mem::replace(&mut self.scaled, frame::Video::empty());
             f.set_pts(Some(index));
@@ -125,7 +141,10 @@ impl RungEncoder {
     fn send(&mut self, f: &frame::Video) -> Result<(), TranscodeError> {
         self.encoder
             .send_frame(f)
-            .map_err(|source| TranscodeError::Ffmpeg { stage: "x264 encode", source })?;
+            .map_err(|source| TranscodeError::Ffmpeg {
+                stage: "x264 encode",
+                source,
+            })?;
         self.drain()
     }
 
@@ -141,7 +160,10 @@ impl RungEncoder {
     pub fn finish(mut self) -> Result<(RungPlan, std::path::PathBuf), TranscodeError> {
         self.encoder
             .send_eof()
-            .map_err(|source| TranscodeError::Ffmpeg { stage: "x264 flush", source })?;
+            .map_err(|source| TranscodeError::Ffmpeg {
+                stage: "x264 flush",
+                source,
+            })?;
         self.drain()?;
         let path = self.writer.finish()?;
         Ok((self.plan, path))
@@ -165,7 +187,11 @@ const MAX_GAP_SECONDS: f64 = 10.0;
 impl CfrClock {
     /// A clock at `fps` (num, den).
     pub fn new(fps: (u32, u32)) -> Self {
-        CfrClock { fps, origin: None, next: 0 }
+        CfrClock {
+            fps,
+            origin: None,
+            next: 0,
+        }
     }
 
     /// Output frame numbers a frame presented at `seconds` (source time) fills. Empty when the
@@ -206,7 +232,10 @@ mod tests {
     fn constant_input_maps_one_to_one() {
         let mut c = CfrClock::new((25, 1));
         for i in 0..10 {
-            assert_eq!(c.slots(Some(1.0 + f64::from(i) * 0.04)), i64::from(i)..i64::from(i) + 1);
+            assert_eq!(
+                c.slots(Some(1.0 + f64::from(i) * 0.04)),
+                i64::from(i)..i64::from(i) + 1
+            );
         }
     }
 
@@ -229,6 +258,9 @@ mod tests {
 
     #[test]
     fn x264_gets_a_fixed_closed_gop() {
-        assert_eq!(x264_params(60), "keyint=60:min-keyint=60:scenecut=0:open-gop=0");
+        assert_eq!(
+            x264_params(60),
+            "keyint=60:min-keyint=60:scenecut=0:open-gop=0"
+        );
     }
 }

@@ -1,0 +1,41 @@
+# Sunomi: the two commands a newcomer needs.
+#   make demo   set up, build, transcode a sample (or INPUT=/path/to/file) and serve it
+#   make test   set up and run every test (what CI runs through .ci/run)
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# System packages (Debian): FFmpeg's -dev libraries for ffmpeg-next, clang for bindgen,
+# cmake for pingora's zlib, the ffmpeg CLI for sample media and test judging.
+APT_BUILD := libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev \
+             libavfilter-dev libavdevice-dev pkg-config clang libclang-dev cmake ffmpeg
+# Extra for tests: a real browser, redis for fleet tests, nginx + wrk for the side-by-side bench.
+APT_TEST := chromium redis-server nginx-light wrk
+S3S_FS_VERSION := 0.14.1
+
+.PHONY: help demo test deps deps-test build check bench
+help:
+	@echo "make demo   - build, transcode a sample (or INPUT=/path/to/video) and serve it at a URL"
+	@echo "make test   - install what tests need and run every test (fmt, clippy, unit, e2e, browser, S3)"
+	@echo "make bench  - criterion benchmarks of the packager"
+
+deps:
+	@deploy/local/apt-install.sh $(APT_BUILD)
+
+deps-test: deps
+	@deploy/local/apt-install.sh $(APT_TEST)
+	@command -v s3s-fs >/dev/null || cargo install s3s-fs --version $(S3S_FS_VERSION) --features binary
+	@command -v npm >/dev/null || { echo "node and npm are needed for the browser test"; exit 1; }
+	@cd edge/tests/browser && npm ci --no-audit --no-fund --loglevel=error
+
+demo: deps
+	@deploy/local/demo.sh
+
+test: deps-test
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	@deploy/local/check-packager-purity.sh
+	cargo build --workspace --bins
+	cargo test --workspace
+
+bench: deps
+	cargo bench -p sunomi-packager
