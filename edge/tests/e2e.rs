@@ -84,7 +84,11 @@ fn hd_video_with_audio_plays_end_to_end() {
     let zipped = request("GET", &master, &[("Accept-Encoding", "gzip")]);
     assert_eq!(zipped.header("content-encoding"), Some("gzip"));
     let mut unzipped = String::new();
-    std::io::Read::read_to_string(&mut flate2_reader(&zipped.body), &mut unzipped).unwrap();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&zipped.body[..]),
+        &mut unzipped,
+    )
+    .unwrap();
     assert_eq!(unzipped, plain.text());
     assert_ne!(zipped.header("etag"), plain.header("etag"));
     let preflight = request(
@@ -106,35 +110,6 @@ fn hd_video_with_audio_plays_end_to_end() {
     assert!(edge.metric("sunomi_http_requests_total{route=\"segment\",status=\"200\"}") > 0.0);
     assert!(edge.metric("sunomi_cache_requests_total{result=\"hit\",tier=\"local\"}") > 0.0);
     assert_eq!(get(&format!("{}/readyz", edge.admin)).status, 200);
-}
-
-fn flate2_reader(bytes: &[u8]) -> impl std::io::Read + '_ {
-    GzipReader::new(bytes)
-}
-
-/// Minimal gzip check through the ffmpeg-independent `gzip -d` so the test needs no extra crate.
-struct GzipReader(std::io::Cursor<Vec<u8>>);
-
-impl GzipReader {
-    fn new(bytes: &[u8]) -> Self {
-        use std::io::Write;
-        let mut child = std::process::Command::new("gzip")
-            .arg("-dc")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(bytes).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "gzip -d rejected the body");
-        GzipReader(std::io::Cursor::new(out.stdout))
-    }
-}
-
-impl std::io::Read for GzipReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.0.read(buf)
-    }
 }
 
 #[test]
@@ -218,24 +193,9 @@ fn four_by_three_source_keeps_its_aspect() {
 #[test]
 fn bad_requests_get_the_right_status_and_never_crash_the_edge() {
     let dir = tempfile::tempdir().unwrap();
-    let src = make_source(
-        dir.path(),
-        "s.mp4",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=25",
-            "-t",
-            "3",
-        ],
-    );
-    let store = dir.path().join("store");
-    let store = store.to_str().unwrap();
-    transcode(&src, "ok", store, &[]);
     // A file outside the store that traversal would reach.
     std::fs::write(dir.path().join("secret.txt"), "secret").unwrap();
-    let edge = Edge::start(store, &[], &[]);
+    let edge = serve_pattern(dir.path(), "ok", "320x240", 3, &[]);
     let cases: &[(&str, u16)] = &[
         ("/v/ok/master.m3u8", 200),
         ("/v/../secret.txt", 400),
@@ -299,22 +259,7 @@ fn bad_requests_get_the_right_status_and_never_crash_the_edge() {
 #[test]
 fn concurrent_misses_for_one_segment_read_storage_once() {
     let dir = tempfile::tempdir().unwrap();
-    let src = make_source(
-        dir.path(),
-        "s.mp4",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=640x360:rate=25",
-            "-t",
-            "20",
-        ],
-    );
-    let store = dir.path().join("store");
-    let store = store.to_str().unwrap();
-    transcode(&src, "crowd", store, &[]);
-    let edge = Edge::start(store, &[], &[]);
+    let edge = serve_pattern(dir.path(), "crowd", "640x360", 20, &[]);
     // Warm the manifest and track index so only segment reads remain.
     get_ok(&edge.url("/v/crowd/360p/media.m3u8"));
     let before = edge.metric("sunomi_storage_reads_total");
@@ -334,22 +279,7 @@ fn concurrent_misses_for_one_segment_read_storage_once() {
 #[test]
 fn segment_cache_off_reads_storage_every_time() {
     let dir = tempfile::tempdir().unwrap();
-    let src = make_source(
-        dir.path(),
-        "s.mp4",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=25",
-            "-t",
-            "4",
-        ],
-    );
-    let store = dir.path().join("store");
-    let store = store.to_str().unwrap();
-    transcode(&src, "nocache", store, &[]);
-    let edge = Edge::start(store, &["--no-segment-cache"], &[]);
+    let edge = serve_pattern(dir.path(), "nocache", "320x240", 4, &["--no-segment-cache"]);
     let url = edge.url("/v/nocache/240p/0.m4s");
     let first = get(&url);
     assert_eq!(first.header("cache-status"), Some("sunomi; fwd=bypass"));

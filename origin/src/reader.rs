@@ -4,6 +4,7 @@
 //! larger than the first read), and every request is reported to a [`ReadObserver`] so the
 //! edge can count storage reads, bytes and latency.
 
+use std::future::Future;
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -99,59 +100,49 @@ impl MediaReader {
         &self.store
     }
 
-    fn observe(&self, started: Instant, bytes: u64, ok: bool) {
+    /// Runs one storage request, reports it to the observer and classifies its failure.
+    /// `len` tells how many bytes a successful answer carried.
+    async fn request<T>(
+        &self,
+        key: &str,
+        request: impl Future<Output = Result<T, object_store::Error>>,
+        len: impl Fn(&T) -> usize,
+    ) -> Result<T, ReadError> {
+        let started = Instant::now();
+        let result = request.await;
         if let Some(o) = &self.observer {
             o.observe(ReadEvent {
-                bytes,
+                bytes: result.as_ref().map_or(0, |v| len(v) as u64),
                 elapsed: started.elapsed(),
-                ok,
+                // A missing object is an answer, not a storage failure.
+                ok: !matches!(&result, Err(e) if !matches!(e, object_store::Error::NotFound { .. })),
             });
         }
-    }
-
-    fn classify(key: &str, e: object_store::Error) -> ReadError {
-        match e {
+        result.map_err(|e| match e {
             object_store::Error::NotFound { .. } => ReadError::NotFound(key.to_string()),
             other => ReadError::Unavailable {
                 key: key.to_string(),
                 source: other,
             },
-        }
+        })
     }
 
     async fn get_all(&self, key: &str) -> Result<Bytes, ReadError> {
-        let started = Instant::now();
         let path = self.store.path(key);
-        let result = async {
-            let got = self.store.object_store().get(&path).await?;
-            got.bytes().await
-        }
-        .await;
-        match result {
-            Ok(b) => {
-                self.observe(started, b.len() as u64, true);
-                Ok(b)
-            }
-            Err(e) => {
-                self.observe(started, 0, false);
-                Err(Self::classify(key, e))
-            }
-        }
+        let os = self.store.object_store();
+        self.request(
+            key,
+            async { os.get(&path).await?.bytes().await },
+            Bytes::len,
+        )
+        .await
     }
 
     async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, ReadError> {
-        let started = Instant::now();
         let path = self.store.path(key);
-        match self.store.object_store().get_range(&path, range).await {
-            Ok(b) => {
-                self.observe(started, b.len() as u64, true);
-                Ok(b)
-            }
-            Err(e) => {
-                self.observe(started, 0, false);
-                Err(Self::classify(key, e))
-            }
-        }
+        let os = self.store.object_store();
+        self.request(key, os.get_range(&path, range), Bytes::len)
+            .await
     }
 
     /// The manifest of video `id`. Invalid ids are refused before any request is made.
@@ -202,31 +193,21 @@ impl MediaReader {
 
     /// The first `len` bytes of an object (or all of it when it is shorter) and its version.
     async fn read_prefix(&self, key: &str, len: u64) -> Result<(Bytes, String), ReadError> {
-        let started = Instant::now();
         let path = self.store.path(key);
+        let os = self.store.object_store();
         let opts = object_store::GetOptions {
             range: Some(object_store::GetRange::Bounded(0..len)),
             ..Default::default()
         };
-        let result = async {
-            let got = self.store.object_store().get_opts(&path, opts).await?;
-            let meta = got.meta.clone();
+        let read = async {
+            let got = os.get_opts(&path, opts).await?;
+            let meta = &got.meta;
             let version = meta.e_tag.clone().unwrap_or_else(|| {
                 format!("{}-{}", meta.last_modified.timestamp_micros(), meta.size)
             });
-            Ok::<_, object_store::Error>((got.bytes().await?, version))
-        }
-        .await;
-        match result {
-            Ok((b, version)) => {
-                self.observe(started, b.len() as u64, true);
-                Ok((b, version))
-            }
-            Err(e) => {
-                self.observe(started, 0, false);
-                Err(Self::classify(key, e))
-            }
-        }
+            Ok((got.bytes().await?, version))
+        };
+        self.request(key, read, |(b, _)| b.len()).await
     }
 
     /// Bytes `range` of the track file at `relative` of video `id`: one storage request.
@@ -260,16 +241,11 @@ impl MediaReader {
     /// Checks that storage answers (a metadata request for a key that need not exist).
     pub async fn probe(&self) -> Result<(), ReadError> {
         let key = format!("{}/.probe", layout::VIDEOS);
-        let started = Instant::now();
-        match self.store.object_store().head(&self.store.path(&key)).await {
-            Ok(_) | Err(object_store::Error::NotFound { .. }) => {
-                self.observe(started, 0, true);
-                Ok(())
-            }
-            Err(e) => {
-                self.observe(started, 0, false);
-                Err(Self::classify(&key, e))
-            }
+        let path = self.store.path(&key);
+        let os = self.store.object_store();
+        match self.request(&key, os.head(&path), |_| 0).await {
+            Ok(_) | Err(ReadError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 

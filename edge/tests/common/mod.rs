@@ -103,6 +103,27 @@ pub fn transcode(input: &Path, id: &str, store: &str, env: &[(&str, &str)]) {
     );
 }
 
+/// Makes a `seconds`-long silent test pattern of `size` (`WxH`) at 25 fps, transcodes it as
+/// `id` into a store inside `dir`, and starts an edge on it with `edge_flags`.
+pub fn serve_pattern(dir: &Path, id: &str, size: &str, seconds: u32, edge_flags: &[&str]) -> Edge {
+    let src = make_source(
+        dir,
+        &format!("{id}.mp4"),
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size={size}:rate=25"),
+            "-t",
+            &seconds.to_string(),
+        ],
+    );
+    let store = dir.join("store");
+    let store = store.to_str().unwrap();
+    transcode(&src, id, store, &[]);
+    Edge::start(store, edge_flags, &[])
+}
+
 /// A child process killed when dropped.
 pub struct Process(pub Child);
 
