@@ -88,8 +88,8 @@ http {
 CONF
 taskset -c 0 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf"
 sleep 0.5
-nginx_pids=$(pgrep -f "nginx: (master|worker) process.*$work" || pgrep -P "$(cat "$work/nginx/nginx.pid")"; cat "$work/nginx/nginx.pid")
-nginx_pids=$(echo "$nginx_pids" | sort -u | tr '\n' ' ')
+nginx_master=$(cat "$work/nginx/nginx.pid")
+nginx_pids="$nginx_master $(pgrep -P "$nginx_master" | tr '\n' ' ')"
 
 measure "edge segment (warm)" "$seg" "$edge_pid"
 measure "nginx segment" "http://127.0.0.1:$nginx_port/1.m4s" $nginx_pids

@@ -41,7 +41,11 @@ impl EdgeService {
     }
 }
 
-const CORS_EXPOSE: &str = "Content-Length, Content-Range, Cache-Status, ETag, Age";
+const CORS_EXPOSE: &str = "Content-Length, Content-Range, Cache-Status, ETag";
+
+/// Status recorded in metrics when the client closed the connection before the response was
+/// written (nginx's convention).
+const CLIENT_CLOSED: u16 = 499;
 
 fn header(resp: &mut ResponseHeader, name: &'static str, value: impl ToString) -> Result<()> {
     resp.insert_header(name, value.to_string()).map(|_| ())
@@ -229,8 +233,17 @@ impl ProxyHttp for EdgeService {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
-        self.serve(session, ctx).await?;
-        Ok(true)
+        match self.serve(session, ctx).await {
+            Ok(()) => Ok(true),
+            // The player went away mid-response (seeking, closing the tab, a load tester
+            // stopping): nothing to answer and nothing wrong with the edge.
+            Err(e) if matches!(e.etype, ErrorType::WriteError | ErrorType::ConnectionClosed) => {
+                tracing::debug!(error = %e, "client closed the connection");
+                ctx.status = CLIENT_CLOSED;
+                Ok(true)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn upstream_peer(
