@@ -38,4 +38,4 @@ test: deps-test
 	cargo test --workspace
 
 bench: deps
-	cargo bench -p sunomi-packager
+	cargo bench -p sunomi-packager --bench packager

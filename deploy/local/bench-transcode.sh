@@ -23,9 +23,9 @@ x264="keyint=60:min-keyint=60:scenecut=0:open-gop=0"
 flags="+cmaf+dash+delay_moov+global_sidx+frag_keyframe"
 rung() { # name width height kbps
   local max=$(( $4 * 107 / 100 )) buf=$(( $4 * 2 ))
-  echo "-map [v$1] -c:v libx264 -preset $preset -b:v ${4}k -maxrate ${max}k -bufsize ${buf}k -x264-params $x264 -an -movflags $flags $work/cli/$1.mp4"
+  echo "-map '[v$1]' -c:v libx264 -preset $preset -b:v ${4}k -maxrate ${max}k -bufsize ${buf}k -x264-params $x264 -an -movflags $flags $work/cli/$1.mp4"
 }
-cli="ffmpeg -v error -y -i $src -filter_complex [0:v]split=4[a][b][c][d];[a]scale=1920:1080[v1080p];[b]scale=1280:720[v720p];[c]scale=854:480[v480p];[d]scale=640:360[v360p] \
+cli="ffmpeg -v error -y -i $src -filter_complex '[0:v]split=4[a][b][c][d];[a]scale=1920:1080[v1080p];[b]scale=1280:720[v720p];[c]scale=854:480[v480p];[d]scale=640:360[v360p]' \
  $(rung 1080p 1920 1080 5000) $(rung 720p 1280 720 2500) $(rung 480p 854 480 1200) $(rung 360p 640 360 800) \
  -map 0:a -vn -c:a aac -b:a 128k -ar 48000 -ac 2 -movflags $flags $work/cli/audio.mp4"
 sunomi="$bin/sunomi-origin transcode $src --id bench --store $work/store --preset $preset"

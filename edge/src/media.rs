@@ -302,10 +302,11 @@ impl Media {
     }
 
     async fn playlist(&self, route: &Route) -> Result<Object, EdgeError> {
-        let id = route.video_id();
-        // Check publication status on every request, not only when the playlist is built.
-        let manifest = self.manifest(id).await?;
+        // The manifest (and so the publication status) is checked when the playlist is built;
+        // both expire from the metadata cache on the same TTL, so a cached playlist never
+        // outlives the status it was built under by more than a manifest would.
         let (meta, cache) = Self::cached(&self.meta, format!("p:{}", route.to_path()), async {
+            let manifest = self.manifest(route.video_id()).await?;
             let text = self.render_playlist(route, &manifest).await?;
             let body = Bytes::from(text);
             Ok(Meta::Playlist(Arc::new(Playlist {

@@ -217,6 +217,24 @@ impl EdgeService {
     }
 }
 
+/// A status code as text without allocating (metrics label on the hot path).
+struct StatusText([u8; 3]);
+
+impl StatusText {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("000")
+    }
+}
+
+fn itoa_status(status: u16) -> StatusText {
+    let s = status.min(999);
+    StatusText([
+        b'0' + (s / 100) as u8,
+        b'0' + (s / 10 % 10) as u8,
+        b'0' + (s % 10) as u8,
+    ])
+}
+
 mod http_method {
     pub use pingora::http::Method;
     pub const GET: Method = Method::GET;
@@ -270,8 +288,9 @@ impl ProxyHttp for EdgeService {
             ctx.route
         };
         let m = metrics();
+        let status = itoa_status(ctx.status);
         m.requests
-            .with_label_values(&[route, &ctx.status.to_string()])
+            .with_label_values(&[route, status.as_str()])
             .inc();
         m.response_bytes
             .with_label_values(&[route])

@@ -63,7 +63,10 @@ pub trait ReadObserver: Send + Sync {
 
 /// Reads `range` of a local file into a buffer that is not zeroed first (`read_to_end` fills
 /// spare capacity directly), as one positioned read in the common case.
-fn read_file_range(path: &std::path::Path, range: Range<u64>) -> Result<Bytes, object_store::Error> {
+fn read_file_range(
+    path: &std::path::Path,
+    range: Range<u64>,
+) -> Result<Bytes, object_store::Error> {
     use std::io::{Read, Seek, SeekFrom};
     let io_err = |source: std::io::Error| {
         if source.kind() == std::io::ErrorKind::NotFound {

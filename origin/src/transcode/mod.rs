@@ -110,6 +110,34 @@ pub struct Transcoded {
     pub work: tempfile::TempDir,
 }
 
+/// Keeps the frame shown at `at` seconds (or the first frame of a shorter video) for the
+/// poster, copying at most two frames.
+struct PosterPicker {
+    at: f64,
+    frame: Option<frame::Video>,
+    settled: bool,
+}
+
+impl PosterPicker {
+    fn new(at: f64) -> Self {
+        PosterPicker {
+            at,
+            frame: None,
+            settled: false,
+        }
+    }
+
+    fn offer(&mut self, f: &frame::Video, seconds: f64) {
+        if self.settled {
+            return;
+        }
+        if self.frame.is_none() || seconds >= self.at {
+            self.frame = Some(f.clone());
+            self.settled = seconds >= self.at;
+        }
+    }
+}
+
 /// Initialises FFmpeg once and keeps its own logging quiet (errors only).
 pub fn init() -> Result<(), TranscodeError> {
     ffmpeg::init().map_err(|source| TranscodeError::Ffmpeg {
@@ -188,20 +216,17 @@ pub fn transcode(
 
     let mut clock = CfrClock::new(src.fps);
     let mut decoded = frame::Video::empty();
-    let poster_at = src.duration_secs.map_or(1.0, |d| (d / 3.0).min(2.0));
-    let mut poster: Option<frame::Video> = None;
-    let encode_frame = |f: &frame::Video,
+    let mut poster = PosterPicker::new(src.duration_secs.map_or(1.0, |d| (d / 3.0).min(2.0)));
+    let encode_frame = |f: &mut frame::Video,
                         clock: &mut CfrClock,
                         rungs: &mut Vec<RungEncoder>,
-                        poster: &mut Option<frame::Video>|
+                        poster: &mut PosterPicker|
      -> Result<(), TranscodeError> {
         let t = f.timestamp().map(|ts| ts as f64 * tb);
         for index in clock.slots(t) {
+            poster.offer(f, index as f64 / fps);
             for rung in rungs.iter_mut() {
                 rung.encode(f, index)?;
-            }
-            if poster.is_none() || (index as f64 / fps) <= poster_at {
-                *poster = Some(f.clone());
             }
             progress.advance(clock.emitted() as u64);
         }
@@ -217,7 +242,7 @@ pub fn transcode(
                 continue;
             }
             while src.video.receive_frame(&mut decoded).is_ok() {
-                encode_frame(&decoded, &mut clock, &mut rungs, &mut poster)?;
+                encode_frame(&mut decoded, &mut clock, &mut rungs, &mut poster)?;
             }
         } else if Some(index) == audio_stream {
             if let Some(a) = audio.as_mut() {
@@ -227,7 +252,7 @@ pub fn transcode(
     }
     let _ = src.video.send_eof();
     while src.video.receive_frame(&mut decoded).is_ok() {
-        encode_frame(&decoded, &mut clock, &mut rungs, &mut poster)?;
+        encode_frame(&mut decoded, &mut clock, &mut rungs, &mut poster)?;
     }
     let frames = clock.emitted() as u64;
     if frames == 0 {
@@ -292,7 +317,7 @@ pub fn transcode(
     progress.end(frames);
 
     let poster_path = work.path().join(layout::POSTER);
-    let poster_key = match &poster {
+    let poster_key = match &poster.frame {
         Some(f) => match poster::write_poster(f, src.display, &poster_path) {
             Ok(()) => {
                 files.push(OutputFile {

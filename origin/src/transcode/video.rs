@@ -93,16 +93,17 @@ impl RungEncoder {
         })
     }
 
-    /// Encodes `source` as output frame number `index`.
-    pub fn encode(&mut self, source: &frame::Video, index: i64) -> Result<(), TranscodeError> {
+    /// Encodes `source` as output frame number `index`. A source already at the rung's size
+    /// and format goes to the encoder as is (its timestamp rewritten; the encoder takes its
+    /// own reference, no copy).
+    pub fn encode(&mut self, source: &mut frame::Video, index: i64) -> Result<(), TranscodeError> {
         let same = source.format() == format::Pixel::YUV420P
             && source.width() == self.plan.width
             && source.height() == self.plan.height;
         if same {
-            let mut f = source.clone();
-            f.set_pts(Some(index));
-            f.set_kind(picture::Type::None);
-            self.send(&f)
+            source.set_pts(Some(index));
+            source.set_kind(picture::Type::None);
+            self.send(source)
         } else {
             let key = (source.format(), source.width(), source.height());
             let stale = !matches!(&self.scaler, Some((_, f, w, h)) if (*f, *w, *h) == key);
