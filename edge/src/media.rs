@@ -215,13 +215,22 @@ impl Media {
     }
 
     async fn head(&self, id: &str, path: &str) -> Result<Arc<TrackHead>, EdgeError> {
-        let (meta, _) = Self::cached(&self.meta, format!("t:{id}/{path}"), async {
+        Ok(self.head_with_outcome(id, path).await?.0)
+    }
+
+    /// A track's head and whether it came from the cache (init segments are sliced from it).
+    async fn head_with_outcome(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> Result<(Arc<TrackHead>, CacheOutcome), EdgeError> {
+        let (meta, outcome) = Self::cached(&self.meta, format!("t:{id}/{path}"), async {
             let head = self.reader.track_head(id, path).await?;
             Ok(Meta::Track(Arc::new(head)))
         })
         .await?;
         match meta {
-            Meta::Track(t) => Ok(t),
+            Meta::Track(t) => Ok((t, outcome)),
             _ => Err(EdgeError::Internal("cache entry of the wrong kind".into())),
         }
     }
@@ -265,13 +274,13 @@ impl Media {
     async fn init(&self, id: &str, track: &TrackRef) -> Result<Object, EdgeError> {
         let manifest = self.manifest(id).await?;
         let path = Self::track_path(&manifest, track)?;
-        let head = self.head(id, path).await?;
+        let (head, cache) = self.head_with_outcome(id, path).await?;
         Ok(Object {
             body: head.init.clone(),
             gzip: None,
             etag: http::etag((&head.version, "init")),
             immutable: true,
-            cache: CacheOutcome::Hit,
+            cache,
         })
     }
 
