@@ -1,19 +1,158 @@
-//! `sunomi-bench`: the load tester — not built yet.
-//!
-//! It will drive any HLS server over HTTP only (no other crate of the workspace): simulated
-//! players with ABR and buffer models, raw HTTP load with coordinated-omission correction,
-//! and reports comparable run against run. Until then it only says so, rather than pretending.
+//! `sunomi-bench`: drive HLS servers and report what load testers need.
 
-use clap::Parser;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Sunomi bench (not built yet): simulated HLS players and raw HTTP load against any HLS
-/// server, with JSON and chart reports. Today, use `wrk` or `ffmpeg -i URL -f null -`.
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use sunomi_bench::hammer::{self, HammerConfig};
+use sunomi_bench::report::{compare, Environment, Figures, Report, SCHEMA};
+
+/// Sunomi bench: HTTP load against any HLS server, with comparable JSON reports.
+/// (Simulated players with ABR, catalogs and charts are being built.)
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Raw HTTP load on fixed URLs: open loop at --rate (coordinated-omission corrected) or
+    /// closed loop without it.
+    Hammer {
+        /// URLs to request, round-robin (http:// only).
+        #[arg(long = "url", required = true, num_args = 1..)]
+        urls: Vec<String>,
+        /// Concurrent keep-alive connections.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Total requests per second (open loop); omit for closed loop.
+        #[arg(long)]
+        rate: Option<f64>,
+        /// How long to send, e.g. 10s, 2m, 500ms.
+        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        duration: Duration,
+        /// Per-request timeout.
+        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        timeout: Duration,
+        /// Folder for report.json.
+        #[arg(long, default_value = "bench-out")]
+        out: PathBuf,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Every figure of two reports side by side, with B/A ratios.
+    Compare {
+        /// Report A.
+        a: PathBuf,
+        /// Report B.
+        b: PathBuf,
+    },
+}
+
+/// Parses `10s`, `2m`, `500ms`, `1h` or a bare number of seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "s"), |i| (&s[..i], &s[i..]));
+    let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("invalid duration unit in {s:?} (ms, s, m, h)")),
+    };
+    if !(secs > 0.0 && secs.is_finite()) {
+        return Err(format!("duration {s:?} must be positive"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Hammer {
+            urls,
+            connections,
+            rate,
+            duration,
+            timeout,
+            out,
+            threads,
+        } => {
+            let config = HammerConfig {
+                urls,
+                connections,
+                rate,
+                duration,
+                timeout,
+            };
+            let mut rt = tokio::runtime::Builder::new_multi_thread();
+            if let Some(t) = threads {
+                rt.worker_threads(t.max(1));
+            }
+            let rt = rt.enable_all().build().context("starting the runtime")?;
+            let started_unix = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let started = Instant::now();
+            let recorder = rt
+                .block_on(hammer::run(&config))
+                .map_err(anyhow::Error::msg)?;
+            let seconds = started.elapsed().as_secs_f64();
+            let report = Report {
+                schema: SCHEMA.into(),
+                mode: "hammer".into(),
+                started_unix,
+                inputs: serde_json::to_value(&config)?,
+                environment: Environment::here(),
+                figures: Figures::from_recorder(&recorder, seconds),
+                requests_per_second_series: recorder.per_second.clone(),
+                bytes_per_second_series: recorder.bytes_per_second.clone(),
+            };
+            print!("{}", report.table());
+            let path = report
+                .write(&out)
+                .with_context(|| format!("writing {}", out.display()))?;
+            println!("report: {}", path.display());
+            Ok(())
+        }
+        Command::Compare { a, b } => {
+            let a = Report::read(&a).map_err(anyhow::Error::msg)?;
+            let b = Report::read(&b).map_err(anyhow::Error::msg)?;
+            print!("{}", compare(&a, &b));
+            Ok(())
+        }
+    }
+}
 
 fn main() {
-    let _ = Cli::parse();
-    eprintln!("sunomi-bench: not built yet; see the README for what exists today.");
-    std::process::exit(2);
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!(
+            "sunomi-bench: error: {}",
+            format!("{e:#}").replace('\n', " ")
+        );
+        std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("1y").is_err());
+        assert!(parse_duration("").is_err());
+    }
 }

@@ -12,4 +12,9 @@ if cargo tree -p sunomi-edge -e normal --prefix none | grep -E '^ffmpeg'; then
   echo "sunomi-edge must not link FFmpeg" >&2
   exit 1
 fi
-echo "packager is pure; edge does not link FFmpeg"
+# And the bench speaks HTTP only: no workspace crate in its tree.
+if cargo tree -p sunomi-bench -e normal --prefix none | grep -E '^sunomi-(packager|origin|edge|control) '; then
+  echo "sunomi-bench must not depend on other workspace crates" >&2
+  exit 1
+fi
+echo "packager is pure; edge does not link FFmpeg; bench is standalone"

@@ -1,0 +1,243 @@
+//! One keep-alive HTTP/1.1 connection and the outcome of each request on it.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::client::conn::http1::SendRequest;
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpStream;
+
+/// Why a request failed. Every failure is counted by kind, never dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The TCP connection (or the HTTP handshake) could not be made.
+    Connect,
+    /// The whole request took longer than the timeout (slow servers, slow-loris bodies).
+    Timeout,
+    /// The server answered with a status other than 2xx.
+    Status,
+    /// The body ended before its Content-Length, or the connection broke mid-response.
+    Truncated,
+}
+
+/// A parsed target URL: where to connect and what to ask for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// `host:port` used in the Host header.
+    pub authority: String,
+    /// Path and query.
+    pub path: String,
+}
+
+impl Target {
+    /// Parses an `http://host:port/path` URL (plain HTTP only).
+    pub fn parse(url: &str) -> Result<Target, String> {
+        let uri: hyper::Uri = url
+            .parse()
+            .map_err(|e| format!("invalid URL {url:?}: {e}"))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(format!("{url}: only http:// URLs are supported"));
+        }
+        let authority = uri
+            .authority()
+            .ok_or_else(|| format!("{url}: no host"))?
+            .to_string();
+        let authority = if authority.contains(':') {
+            authority
+        } else {
+            format!("{authority}:80")
+        };
+        let path = uri
+            .path_and_query()
+            .map_or("/".to_string(), |p| p.to_string());
+        Ok(Target { authority, path })
+    }
+
+    /// Resolves a (possibly relative) URI found in a playlist at this target.
+    pub fn join(&self, uri: &str) -> Result<Target, String> {
+        if uri.starts_with("http://") {
+            return Target::parse(uri);
+        }
+        if uri.contains("://") {
+            return Err(format!("{uri}: only http:// URLs are supported"));
+        }
+        let path = if uri.starts_with('/') {
+            uri.to_string()
+        } else {
+            let base = self.path.split('?').next().unwrap_or("/");
+            let dir = &base[..base.rfind('/').map_or(0, |i| i + 1)];
+            format!("{dir}{uri}")
+        };
+        Ok(Target {
+            authority: self.authority.clone(),
+            path,
+        })
+    }
+}
+
+/// What one request achieved.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// HTTP status (0 when none was received).
+    pub status: u16,
+    /// Body bytes received.
+    pub bytes: u64,
+    /// Time to the response head.
+    pub ttfb: Duration,
+    /// Time to the end of the body.
+    pub total: Duration,
+    /// The failure, if any.
+    pub error: Option<ErrorKind>,
+    /// The body, when asked to keep it.
+    pub body: Option<Bytes>,
+}
+
+/// A connection to one server, reconnecting after failures.
+pub struct Connection {
+    authority: String,
+    sender: Option<SendRequest<Empty<Bytes>>>,
+    timeout: Duration,
+}
+
+async fn connect(authority: &str) -> Result<SendRequest<Empty<Bytes>>, ()> {
+    let addr: SocketAddr = match authority.parse() {
+        Ok(a) => a,
+        Err(_) => tokio::net::lookup_host(authority)
+            .await
+            .map_err(|_| ())?
+            .next()
+            .ok_or(())?,
+    };
+    let stream = TcpStream::connect(addr).await.map_err(|_| ())?;
+    let _ = stream.set_nodelay(true);
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|_| ())?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+impl Connection {
+    /// A connection (opened lazily) to `authority` with a per-request `timeout`.
+    pub fn new(authority: &str, timeout: Duration) -> Self {
+        Connection {
+            authority: authority.to_string(),
+            sender: None,
+            timeout,
+        }
+    }
+
+    /// GETs `path`, reading the whole body (kept when `keep_body`).
+    pub async fn get(&mut self, path: &str, keep_body: bool) -> Outcome {
+        let started = Instant::now();
+        let failed = |kind, status, bytes, ttfb| Outcome {
+            status,
+            bytes,
+            ttfb,
+            total: started.elapsed(),
+            error: Some(kind),
+            body: None,
+        };
+        match tokio::time::timeout(self.timeout, self.exchange(path, keep_body, started)).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err((kind, status, bytes, ttfb))) => {
+                self.sender = None;
+                failed(kind, status, bytes, ttfb)
+            }
+            Err(_) => {
+                self.sender = None;
+                failed(ErrorKind::Timeout, 0, 0, Duration::ZERO)
+            }
+        }
+    }
+
+    async fn exchange(
+        &mut self,
+        path: &str,
+        keep_body: bool,
+        started: Instant,
+    ) -> Result<Outcome, (ErrorKind, u16, u64, Duration)> {
+        let ready = match self.sender.as_mut() {
+            Some(s) => s.ready().await.is_ok(),
+            None => false,
+        };
+        if !ready {
+            let s = connect(&self.authority)
+                .await
+                .map_err(|_| (ErrorKind::Connect, 0, 0, Duration::ZERO))?;
+            self.sender = Some(s);
+        }
+        let sender = self
+            .sender
+            .as_mut()
+            .ok_or((ErrorKind::Connect, 0, 0, Duration::ZERO))?;
+        let req = Request::get(path)
+            .header(hyper::header::HOST, &self.authority)
+            .header(hyper::header::USER_AGENT, "sunomi-bench")
+            .body(Empty::<Bytes>::new())
+            .map_err(|_| (ErrorKind::Connect, 0, 0, Duration::ZERO))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|_| (ErrorKind::Truncated, 0, 0, started.elapsed()))?;
+        let ttfb = started.elapsed();
+        let status = resp.status().as_u16();
+        let declared = resp
+            .headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let mut body = resp.into_body();
+        let mut bytes = 0u64;
+        let mut kept = keep_body.then(Vec::new);
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| (ErrorKind::Truncated, status, bytes, ttfb))?;
+            if let Some(data) = frame.data_ref() {
+                bytes += data.len() as u64;
+                if let Some(k) = kept.as_mut() {
+                    k.extend_from_slice(data);
+                }
+            }
+        }
+        if declared.is_some_and(|d| d != bytes) {
+            return Err((ErrorKind::Truncated, status, bytes, ttfb));
+        }
+        Ok(Outcome {
+            status,
+            bytes,
+            ttfb,
+            total: started.elapsed(),
+            error: (!(200..300).contains(&status)).then_some(ErrorKind::Status),
+            body: kept.map(Bytes::from),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_and_join() {
+        let t = Target::parse("http://127.0.0.1:8080/v/a/master.m3u8").unwrap();
+        assert_eq!(t.authority, "127.0.0.1:8080");
+        assert_eq!(
+            t.join("720p/media.m3u8").unwrap().path,
+            "/v/a/720p/media.m3u8"
+        );
+        assert_eq!(t.join("/x/y.m4s").unwrap().path, "/x/y.m4s");
+        assert_eq!(
+            Target::parse("http://example.com/").unwrap().authority,
+            "example.com:80"
+        );
+        assert!(Target::parse("https://example.com/").is_err());
+        assert!(Target::parse("not a url").is_err());
+    }
+}

@@ -1,0 +1,211 @@
+//! The run report: a versioned JSON document with the inputs, the environment and every
+//! figure, written to `--out DIR/report.json`, plus the terminal table.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::client::ErrorKind;
+use crate::stats::{Percentiles, Recorder};
+
+/// Identifies the report format; bumped whenever a figure changes meaning.
+pub const SCHEMA: &str = "sunomi-bench/1";
+
+/// Where the run happened.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Environment {
+    /// Host name.
+    pub hostname: String,
+    /// Logical CPUs.
+    pub cpus: usize,
+    /// Operating system and architecture.
+    pub os: String,
+    /// sunomi-bench version.
+    pub version: String,
+}
+
+impl Environment {
+    /// Reads this machine's description.
+    pub fn here() -> Environment {
+        Environment {
+            hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_else(|_| "unknown".into()),
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}
+
+/// Client-side figures of a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Figures {
+    /// Requests completed (successfully or not).
+    pub requests: u64,
+    /// Requests that failed, all kinds.
+    pub errors: u64,
+    /// Failures by kind.
+    pub errors_by_kind: BTreeMap<ErrorKind, u64>,
+    /// Responses by status code.
+    pub statuses: BTreeMap<String, u64>,
+    /// Body bytes received.
+    pub bytes: u64,
+    /// Seconds the run lasted.
+    pub seconds: f64,
+    /// Completed requests per second.
+    pub requests_per_second: f64,
+    /// Body bytes per second.
+    pub bytes_per_second: f64,
+    /// Latency to the end of the body, microseconds.
+    pub latency_us: Percentiles,
+    /// Time to first byte, microseconds.
+    pub ttfb_us: Percentiles,
+}
+
+impl Figures {
+    /// Summarises a merged recorder over a run of `seconds`.
+    pub fn from_recorder(r: &Recorder, seconds: f64) -> Figures {
+        let secs = seconds.max(1e-9);
+        Figures {
+            requests: r.requests,
+            errors: r.error_count(),
+            errors_by_kind: r.errors.clone(),
+            statuses: r
+                .statuses
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            bytes: r.bytes,
+            seconds,
+            requests_per_second: r.requests as f64 / secs,
+            bytes_per_second: r.bytes as f64 / secs,
+            latency_us: Percentiles::of(&r.latency),
+            ttfb_us: Percentiles::of(&r.ttfb),
+        }
+    }
+}
+
+/// A whole report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    /// [`SCHEMA`].
+    pub schema: String,
+    /// `hammer` or `players`.
+    pub mode: String,
+    /// Unix time the run started.
+    pub started_unix: u64,
+    /// The run's inputs as given.
+    pub inputs: serde_json::Value,
+    /// Where it ran.
+    pub environment: Environment,
+    /// Every figure.
+    pub figures: Figures,
+    /// Completed requests in each second of the run.
+    pub requests_per_second_series: Vec<u64>,
+    /// Body bytes in each second of the run.
+    pub bytes_per_second_series: Vec<u64>,
+}
+
+impl Report {
+    /// Writes `report.json` into `dir` (created if needed).
+    pub fn write(&self, dir: &Path) -> std::io::Result<std::path::PathBuf> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join("report.json");
+        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(&path, json)?;
+        Ok(path)
+    }
+
+    /// Reads a report, refusing other schemas.
+    pub fn read(path: &Path) -> Result<Report, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let report: Report =
+            serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        if report.schema != SCHEMA {
+            return Err(format!(
+                "{}: schema {:?}, this build reads {SCHEMA:?}",
+                path.display(),
+                report.schema
+            ));
+        }
+        Ok(report)
+    }
+
+    /// The terminal table.
+    pub fn table(&self) -> String {
+        let f = &self.figures;
+        let mut out = String::new();
+        let mut row = |k: &str, v: String| out.push_str(&format!("{k:<24} {v}\n"));
+        row("requests", f.requests.to_string());
+        row("requests/s", format!("{:.1}", f.requests_per_second));
+        row(
+            "throughput",
+            format!("{:.2} MB/s", f.bytes_per_second / 1e6),
+        );
+        row("errors", format!("{} {:?}", f.errors, f.errors_by_kind));
+        row("statuses", format!("{:?}", f.statuses));
+        for (name, p) in [("latency", &f.latency_us), ("ttfb", &f.ttfb_us)] {
+            row(
+                name,
+                format!(
+                    "p50 {} µs  p90 {} µs  p99 {} µs  p99.9 {} µs  max {} µs",
+                    p.p50, p.p90, p.p99, p.p999, p.max
+                ),
+            );
+        }
+        out
+    }
+}
+
+/// Every numeric leaf of a JSON value as `dotted.path → number` (series excluded).
+pub fn flatten(value: &serde_json::Value) -> BTreeMap<String, f64> {
+    fn walk(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, f64>) {
+        match v {
+            serde_json::Value::Number(n) => {
+                if let Some(x) = n.as_f64() {
+                    out.insert(prefix.to_string(), x);
+                }
+            }
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&key, v, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk("", value, &mut out);
+    out
+}
+
+/// The `compare` table: every figure of two reports side by side with B/A ratios.
+pub fn compare(a: &Report, b: &Report) -> String {
+    let fa = flatten(&serde_json::to_value(&a.figures).unwrap_or_default());
+    let fb = flatten(&serde_json::to_value(&b.figures).unwrap_or_default());
+    let mut keys: Vec<&String> = fa.keys().chain(fb.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let mut out = format!("{:<32} {:>16} {:>16} {:>10}\n", "figure", "A", "B", "B/A");
+    for k in keys {
+        let (x, y) = (fa.get(k), fb.get(k));
+        let ratio = match (x, y) {
+            (Some(x), Some(y)) if *x != 0.0 => format!("{:.3}", y / x),
+            _ => "-".into(),
+        };
+        let show = |v: Option<&f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+        out.push_str(&format!(
+            "{k:<32} {:>16} {:>16} {ratio:>10}\n",
+            show(x),
+            show(y)
+        ));
+    }
+    out
+}
