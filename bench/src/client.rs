@@ -23,6 +23,8 @@ pub enum ErrorKind {
     Status,
     /// The body ended before its Content-Length, or the connection broke mid-response.
     Truncated,
+    /// A playlist that could not be parsed or names nothing playable.
+    Playlist,
 }
 
 /// A parsed target URL: where to connect and what to ask for.
@@ -136,6 +138,17 @@ impl Connection {
 
     /// GETs `path`, reading the whole body (kept when `keep_body`).
     pub async fn get(&mut self, path: &str, keep_body: bool) -> Outcome {
+        self.get_capped(path, keep_body, None).await
+    }
+
+    /// GETs `path` reading the body no faster than `cap_bps` bits per second (a player on a
+    /// slow link), when given.
+    pub async fn get_capped(
+        &mut self,
+        path: &str,
+        keep_body: bool,
+        cap_bps: Option<f64>,
+    ) -> Outcome {
         let started = Instant::now();
         let failed = |kind, status, bytes, ttfb| Outcome {
             status,
@@ -145,7 +158,12 @@ impl Connection {
             error: Some(kind),
             body: None,
         };
-        match tokio::time::timeout(self.timeout, self.exchange(path, keep_body, started)).await {
+        match tokio::time::timeout(
+            self.timeout,
+            self.exchange(path, keep_body, cap_bps, started),
+        )
+        .await
+        {
             Ok(Ok(outcome)) => outcome,
             Ok(Err((kind, status, bytes, ttfb))) => {
                 self.sender = None;
@@ -162,6 +180,7 @@ impl Connection {
         &mut self,
         path: &str,
         keep_body: bool,
+        cap_bps: Option<f64>,
         started: Instant,
     ) -> Result<Outcome, (ErrorKind, u16, u64, Duration)> {
         let ready = match self.sender.as_mut() {
@@ -203,6 +222,12 @@ impl Connection {
                 bytes += data.len() as u64;
                 if let Some(k) = kept.as_mut() {
                     k.extend_from_slice(data);
+                }
+                if let Some(cap) = cap_bps.filter(|c| *c > 0.0) {
+                    let due = ttfb + Duration::from_secs_f64(bytes as f64 * 8.0 / cap);
+                    if let Some(wait) = due.checked_sub(started.elapsed()) {
+                        tokio::time::sleep(wait).await;
+                    }
                 }
             }
         }

@@ -4,7 +4,9 @@
 //! server: the Sunomi edge, nginx serving pre-packaged HLS, a CDN.
 #![deny(missing_docs)]
 
+pub mod abr;
 pub mod client;
 pub mod hammer;
+pub mod players;
 pub mod report;
 pub mod stats;

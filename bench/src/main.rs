@@ -6,10 +6,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use sunomi_bench::hammer::{self, HammerConfig};
-use sunomi_bench::report::{compare, Environment, Figures, Report, SCHEMA};
+use sunomi_bench::players::{self, PlayerConfig};
+use sunomi_bench::report::{compare, Environment, Figures, PlayerFigures, Report, SCHEMA};
+use sunomi_bench::stats::Recorder;
 
-/// Sunomi bench: HTTP load against any HLS server, with comparable JSON reports.
-/// (Simulated players with ABR, catalogs and charts are being built.)
+/// Sunomi bench: simulated HLS players and raw HTTP load against any HLS server, with
+/// comparable JSON reports. (Catalogs, arrival processes, scenarios and charts are being built.)
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
 struct Cli {
@@ -43,6 +45,37 @@ enum Command {
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
+    },
+    /// Simulated players: each fetches the multivariant playlist, adapts by throughput (EWMA,
+    /// like hls.js) and fetches segments against a buffer model, in real time or faster.
+    Players {
+        /// Multivariant playlist URLs (players are spread over them).
+        #[arg(long = "target", required = true, num_args = 1..)]
+        targets: Vec<String>,
+        /// Number of players (all arrive at once).
+        #[arg(long, default_value_t = 10)]
+        players: usize,
+        /// Longest run; players also stop at the end of the content.
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        duration: Duration,
+        /// Playback speed (media seconds per wall second).
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Per-player link capacity in bits per second.
+        #[arg(long)]
+        bandwidth: Option<f64>,
+        /// Buffer needed to start (and resume after a stall), seconds.
+        #[arg(long, default_value_t = 2.0)]
+        start_buffer: f64,
+        /// Buffer the player fills up to, seconds.
+        #[arg(long, default_value_t = 30.0)]
+        max_buffer: f64,
+        /// Per-request timeout.
+        #[arg(long, default_value = "20s", value_parser = parse_duration)]
+        timeout: Duration,
+        /// Folder for report.json.
+        #[arg(long, default_value = "bench-out")]
+        out: PathBuf,
     },
     /// Every figure of two reports side by side, with B/A ratios.
     Compare {
@@ -113,6 +146,65 @@ fn run(cli: Cli) -> Result<()> {
                 figures: Figures::from_recorder(&recorder, seconds),
                 requests_per_second_series: recorder.per_second.clone(),
                 bytes_per_second_series: recorder.bytes_per_second.clone(),
+                by_type: Default::default(),
+                players: None,
+            };
+            print!("{}", report.table());
+            let path = report
+                .write(&out)
+                .with_context(|| format!("writing {}", out.display()))?;
+            println!("report: {}", path.display());
+            Ok(())
+        }
+        Command::Players {
+            targets,
+            players,
+            duration,
+            speed,
+            bandwidth,
+            start_buffer,
+            max_buffer,
+            timeout,
+            out,
+        } => {
+            let config = PlayerConfig {
+                targets,
+                players,
+                duration,
+                speed,
+                bandwidth_bps: bandwidth,
+                start_buffer_secs: start_buffer,
+                max_buffer_secs: max_buffer,
+                timeout,
+            };
+            let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            let started_unix = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let started = Instant::now();
+            let result = rt
+                .block_on(players::run(&config))
+                .map_err(anyhow::Error::msg)?;
+            let seconds = started.elapsed().as_secs_f64();
+            let mut all = Recorder::default();
+            for r in result.by_type.values() {
+                all.merge(r);
+            }
+            let report = Report {
+                schema: SCHEMA.into(),
+                mode: "players".into(),
+                started_unix,
+                inputs: serde_json::to_value(&config)?,
+                environment: Environment::here(),
+                figures: Figures::from_recorder(&all, seconds),
+                requests_per_second_series: all.per_second.clone(),
+                bytes_per_second_series: all.bytes_per_second.clone(),
+                by_type: result
+                    .by_type
+                    .iter()
+                    .map(|(k, r)| (k.clone(), Figures::from_recorder(r, seconds)))
+                    .collect(),
+                players: Some(PlayerFigures::from_sessions(&result.sessions)),
             };
             print!("{}", report.table());
             let path = report

@@ -106,6 +106,69 @@ pub struct Report {
     pub requests_per_second_series: Vec<u64>,
     /// Body bytes in each second of the run.
     pub bytes_per_second_series: Vec<u64>,
+    /// Client figures per object type (players mode: master, playlist, init, segment).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_type: BTreeMap<String, Figures>,
+    /// What the simulated viewers saw (players mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub players: Option<PlayerFigures>,
+}
+
+/// Viewer-side figures of a players run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PlayerFigures {
+    /// Players run.
+    pub players: u64,
+    /// Players whose session failed (no playlist, unreachable...).
+    pub failed: u64,
+    /// Players that started playback.
+    pub started: u64,
+    /// Startup time, milliseconds.
+    pub startup_ms: Percentiles,
+    /// Stalls summed over players.
+    pub stalls: u64,
+    /// Stall time summed over players, seconds.
+    pub stall_secs: f64,
+    /// Rebuffer ratio (stall / (stall + play)) across players, in parts per million.
+    pub rebuffer_ppm: Percentiles,
+    /// Rung switches summed over players.
+    pub switches: u64,
+    /// Segments fetched per rung (index by ascending bandwidth).
+    pub segments_by_rung: BTreeMap<String, u64>,
+    /// Distinct failure reasons and how many players hit each.
+    pub failures: BTreeMap<String, u64>,
+}
+
+impl PlayerFigures {
+    /// Summarises player sessions.
+    pub fn from_sessions(sessions: &[crate::players::Session]) -> PlayerFigures {
+        let mut startup = hdrhistogram::Histogram::<u64>::new(3).expect("valid histogram");
+        let mut rebuffer = hdrhistogram::Histogram::<u64>::new(3).expect("valid histogram");
+        let mut f = PlayerFigures {
+            players: sessions.len() as u64,
+            ..Default::default()
+        };
+        for s in sessions {
+            if let Some(reason) = &s.failure {
+                f.failed += 1;
+                *f.failures.entry(reason.clone()).or_default() += 1;
+            }
+            if let Some(secs) = s.startup_secs {
+                f.started += 1;
+                let _ = startup.record((secs * 1000.0).round().max(0.0) as u64);
+            }
+            f.stalls += s.stalls;
+            f.stall_secs += s.stall_secs;
+            f.switches += s.switches;
+            let _ = rebuffer.record((s.rebuffer_ratio() * 1e6).round() as u64);
+            for (rung, n) in &s.segments_by_rung {
+                *f.segments_by_rung.entry(rung.to_string()).or_default() += n;
+            }
+        }
+        f.startup_ms = Percentiles::of(&startup);
+        f.rebuffer_ppm = Percentiles::of(&rebuffer);
+        f
+    }
 }
 
 impl Report {
@@ -146,6 +209,43 @@ impl Report {
         );
         row("errors", format!("{} {:?}", f.errors, f.errors_by_kind));
         row("statuses", format!("{:?}", f.statuses));
+        for (kind, t) in &self.by_type {
+            row(
+                &format!("{kind} requests"),
+                format!(
+                    "{}  p50 {} µs  p99 {} µs  errors {}",
+                    t.requests, t.latency_us.p50, t.latency_us.p99, t.errors
+                ),
+            );
+        }
+        if let Some(p) = &self.players {
+            row(
+                "players",
+                format!("{} ({} started, {} failed)", p.players, p.started, p.failed),
+            );
+            row(
+                "startup",
+                format!(
+                    "p50 {} ms  p90 {} ms  p99 {} ms",
+                    p.startup_ms.p50, p.startup_ms.p90, p.startup_ms.p99
+                ),
+            );
+            row("stalls", format!("{} ({:.2} s)", p.stalls, p.stall_secs));
+            row(
+                "rebuffer ratio",
+                format!(
+                    "p50 {:.4}  p99 {:.4}  max {:.4}",
+                    p.rebuffer_ppm.p50 as f64 / 1e6,
+                    p.rebuffer_ppm.p99 as f64 / 1e6,
+                    p.rebuffer_ppm.max as f64 / 1e6
+                ),
+            );
+            row("rung switches", p.switches.to_string());
+            row("segments by rung", format!("{:?}", p.segments_by_rung));
+            for (reason, n) in &p.failures {
+                row("failure", format!("{n} × {reason}"));
+            }
+        }
         for (name, p) in [("latency", &f.latency_us), ("ttfb", &f.ttfb_us)] {
             row(
                 name,
@@ -186,10 +286,20 @@ pub fn flatten(value: &serde_json::Value) -> BTreeMap<String, f64> {
     out
 }
 
+/// The figures of a report (client, per type and viewer-side) flattened for comparison.
+fn all_figures(r: &Report) -> BTreeMap<String, f64> {
+    let value = serde_json::json!({
+        "figures": r.figures,
+        "by_type": r.by_type,
+        "players": r.players,
+    });
+    flatten(&value)
+}
+
 /// The `compare` table: every figure of two reports side by side with B/A ratios.
 pub fn compare(a: &Report, b: &Report) -> String {
-    let fa = flatten(&serde_json::to_value(&a.figures).unwrap_or_default());
-    let fb = flatten(&serde_json::to_value(&b.figures).unwrap_or_default());
+    let fa = all_figures(a);
+    let fb = all_figures(b);
     let mut keys: Vec<&String> = fa.keys().chain(fb.keys()).collect();
     keys.sort();
     keys.dedup();

@@ -182,17 +182,19 @@ async fn reports_round_trip_and_compare_side_by_side() {
         figures: Figures::from_recorder(&rec, 0.2),
         requests_per_second_series: rec.per_second.clone(),
         bytes_per_second_series: rec.bytes_per_second.clone(),
+        by_type: Default::default(),
+        players: None,
     };
     let dir = tempfile::tempdir().unwrap();
     let path = report.write(dir.path()).unwrap();
     let back = Report::read(&path).unwrap();
     assert_eq!(back.figures.requests, 10);
     let table = compare(&report, &back);
-    assert!(table.contains("requests "), "{table}");
+    assert!(table.contains("figures.requests "), "{table}");
     assert!(
         table
             .lines()
-            .any(|l| l.starts_with("requests ") && l.trim_end().ends_with("1.000")),
+            .any(|l| l.starts_with("figures.requests ") && l.trim_end().ends_with("1.000")),
         "{table}"
     );
     let mut other = back.clone();
