@@ -10,3 +10,4 @@ pub mod hammer;
 pub mod players;
 pub mod report;
 pub mod stats;
+pub mod workload;

@@ -9,6 +9,7 @@ use sunomi_bench::hammer::{self, HammerConfig};
 use sunomi_bench::players::{self, PlayerConfig};
 use sunomi_bench::report::{compare, Environment, Figures, PlayerFigures, Report, SCHEMA};
 use sunomi_bench::stats::Recorder;
+use sunomi_bench::workload::{read_catalog, Arrival, Popularity, Scenario, BUILT_IN};
 
 /// Sunomi bench: simulated HLS players and raw HTTP load against any HLS server, with
 /// comparable JSON reports. (Catalogs, arrival processes, scenarios and charts are being built.)
@@ -49,10 +50,28 @@ enum Command {
     /// Simulated players: each fetches the multivariant playlist, adapts by throughput (EWMA,
     /// like hls.js) and fetches segments against a buffer model, in real time or faster.
     Players {
-        /// Multivariant playlist URLs (players are spread over them).
-        #[arg(long = "target", required = true, num_args = 1..)]
+        /// Multivariant playlist URLs (the catalog when no --catalog is given).
+        #[arg(long = "target", num_args = 1..)]
         targets: Vec<String>,
-        /// Number of players (all arrive at once).
+        /// Catalog file: one master URL or video id per line, most popular first.
+        #[arg(long)]
+        catalog: Option<PathBuf>,
+        /// Base URL for ids in the catalog (e.g. http://edge:8080).
+        #[arg(long)]
+        base: Option<String>,
+        /// flash-crowd, zipf-catalog, cold-start, steady-state, or a TOML scenario file.
+        #[arg(long)]
+        scenario: Option<String>,
+        /// Override the arrival process: all, poisson:RATE, ramp:SECONDS.
+        #[arg(long, value_parser = Arrival::parse)]
+        arrival: Option<Arrival>,
+        /// Override popularity with Zipf(ALPHA) over the catalog order.
+        #[arg(long)]
+        zipf: Option<f64>,
+        /// Seed for arrivals and title draws.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Number of players.
         #[arg(long, default_value_t = 10)]
         players: usize,
         /// Longest run; players also stop at the end of the content.
@@ -158,6 +177,12 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Players {
             targets,
+            catalog,
+            base,
+            scenario,
+            arrival,
+            zipf,
+            seed,
             players,
             duration,
             speed,
@@ -167,8 +192,45 @@ fn run(cli: Cli) -> Result<()> {
             timeout,
             out,
         } => {
+            let targets = match &catalog {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    read_catalog(&text, base.as_deref()).map_err(anyhow::Error::msg)?
+                }
+                None if targets.is_empty() => anyhow::bail!("give --target URL… or --catalog FILE"),
+                None => targets,
+            };
+            let mut scenario = match scenario.as_deref() {
+                None => Scenario {
+                    name: "custom".into(),
+                    arrival: Arrival::AllAtOnce,
+                    popularity: Popularity::RoundRobin,
+                    single_title: false,
+                },
+                Some(name) => match Scenario::built_in(name, players, duration) {
+                    Some(s) => s,
+                    None if name.ends_with(".toml") => {
+                        let text = std::fs::read_to_string(name)
+                            .with_context(|| format!("reading {name}"))?;
+                        Scenario::from_toml(&text).map_err(|e| anyhow::anyhow!("{name}: {e}"))?
+                    }
+                    None => anyhow::bail!(
+                        "unknown scenario {name:?}: one of {} or a .toml file",
+                        BUILT_IN.join(", ")
+                    ),
+                },
+            };
+            if let Some(a) = arrival {
+                scenario.arrival = a;
+            }
+            if let Some(alpha) = zipf {
+                scenario.popularity = Popularity::Zipf { alpha };
+            }
             let config = PlayerConfig {
                 targets,
+                scenario,
+                seed,
                 players,
                 duration,
                 speed,

@@ -11,12 +11,17 @@ use serde::{Deserialize, Serialize};
 use crate::abr::{choose, Estimator};
 use crate::client::{Connection, ErrorKind, Outcome, Target};
 use crate::stats::Recorder;
+use crate::workload::{plan, Scenario};
 
 /// What each player does.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PlayerConfig {
-    /// Multivariant playlist URLs; player `i` plays `targets[i % len]`.
+    /// The catalog: multivariant playlist URLs, most popular first.
     pub targets: Vec<String>,
+    /// Arrivals and popularity.
+    pub scenario: Scenario,
+    /// Seed of the arrival and title draws (same seed, same plan).
+    pub seed: u64,
     /// Number of players.
     pub players: usize,
     /// Longest a player keeps going (it also stops at the end of the content).
@@ -36,6 +41,8 @@ pub struct PlayerConfig {
 /// What one player saw.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Session {
+    /// Index of the title played (in the catalog).
+    pub title: usize,
     /// Wall time from the first request to playback start, when it started.
     pub startup_secs: Option<f64>,
     /// Stalls after playback started.
@@ -343,7 +350,7 @@ impl Player<'_> {
     }
 }
 
-/// Runs the players (all arriving at once) and collects their sessions.
+/// Runs the players as the scenario plans them and collects their sessions.
 pub async fn run(config: &PlayerConfig) -> Result<PlayersResult, String> {
     if config.targets.is_empty() || config.players == 0 {
         return Err("need at least one target and one player".into());
@@ -356,19 +363,42 @@ pub async fn run(config: &PlayerConfig) -> Result<PlayersResult, String> {
         .iter()
         .map(|t| Target::parse(t))
         .collect::<Result<Vec<_>, _>>()?;
-    let deadline = Instant::now() + config.duration;
+    let titles = if config.scenario.single_title {
+        1
+    } else {
+        targets.len()
+    };
+    let starts = plan(
+        config.players,
+        titles,
+        &config.scenario.arrival,
+        config.scenario.popularity,
+        config.seed,
+    );
+    let run_start = Instant::now();
+    let deadline = run_start + config.duration;
     let mut tasks = Vec::with_capacity(config.players);
-    for i in 0..config.players {
-        let target = targets[i % targets.len()].clone();
+    for start in starts {
+        let target = targets[start.title.min(targets.len() - 1)].clone();
         let config = config.clone();
         tasks.push(tokio::spawn(async move {
+            let begin = run_start + start.at;
+            if begin >= deadline {
+                let late = Session {
+                    failure: Some("arrived after the end of the run".into()),
+                    ..Default::default()
+                };
+                return (late, BTreeMap::new());
+            }
+            tokio::time::sleep_until(begin.into()).await;
             let mut player = Player {
                 conn: Connection::new(&target.authority, config.timeout),
                 config: &config,
                 by_type: BTreeMap::new(),
                 first: Instant::now(),
             };
-            let session = player.play(&target, deadline).await;
+            let mut session = player.play(&target, deadline).await;
+            session.title = start.title;
             (session, player.by_type)
         }));
     }

@@ -137,6 +137,8 @@ pub struct PlayerFigures {
     pub segments_by_rung: BTreeMap<String, u64>,
     /// Distinct failure reasons and how many players hit each.
     pub failures: BTreeMap<String, u64>,
+    /// Players per title (catalog index).
+    pub players_by_title: BTreeMap<String, u64>,
 }
 
 impl PlayerFigures {
@@ -157,6 +159,7 @@ impl PlayerFigures {
                 f.started += 1;
                 let _ = startup.record((secs * 1000.0).round().max(0.0) as u64);
             }
+            *f.players_by_title.entry(s.title.to_string()).or_default() += 1;
             f.stalls += s.stalls;
             f.stall_secs += s.stall_secs;
             f.switches += s.switches;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sunomi_bench::players::{run, PlayerConfig};
+use sunomi_bench::workload::{Arrival, Popularity, Scenario};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -73,7 +74,8 @@ async fn handle(mut sock: TcpStream, hls: Arc<Hls>) {
         };
         let head = String::from_utf8_lossy(&buf[..end]).to_string();
         buf.drain(..end + 4);
-        let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+        let target = head.split_whitespace().nth(1).unwrap_or("/");
+        let path = target.split('?').next().unwrap_or("/").to_string();
         hls.served.fetch_add(1, Ordering::SeqCst);
         let (status, body) = match hls.respond(&path) {
             Some((body, is_segment)) => {
@@ -114,6 +116,13 @@ async fn server(segments: usize, segment_delay: Duration) -> (String, Arc<Hls>) 
 fn config(target: String, players: usize, bandwidth_bps: Option<f64>) -> PlayerConfig {
     PlayerConfig {
         targets: vec![target],
+        scenario: Scenario {
+            name: "test".into(),
+            arrival: Arrival::AllAtOnce,
+            popularity: Popularity::RoundRobin,
+            single_title: false,
+        },
+        seed: 1,
         players,
         duration: Duration::from_secs(20),
         speed: 1.0,
@@ -222,4 +231,28 @@ async fn broken_targets_fail_clearly() {
         .as_deref()
         .unwrap_or("")
         .contains("Connect"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zipf_catalog_sends_more_players_to_popular_titles() {
+    let (base, _) = server(2, Duration::ZERO).await;
+    let mut cfg = config(format!("{base}/v/master.m3u8"), 60, None);
+    // Three "titles" (the same content under query strings, so the server need not change).
+    cfg.targets = (0..3)
+        .map(|i| format!("{base}/v/master.m3u8?t={i}"))
+        .collect();
+    cfg.scenario.popularity = Popularity::Zipf { alpha: 1.5 };
+    cfg.scenario.arrival = Arrival::Ramp { seconds: 0.5 };
+    let result = run(&cfg).await.unwrap();
+    assert_eq!(result.sessions.len(), 60);
+    assert!(result.sessions.iter().all(|s| s.failure.is_none()));
+    assert_eq!(result.by_type["master"].requests, 60);
+    let mut per_title = [0; 3];
+    for s in &result.sessions {
+        per_title[s.title] += 1;
+    }
+    assert!(
+        per_title[0] > per_title[1] && per_title[1] >= per_title[2],
+        "{per_title:?}"
+    );
 }
