@@ -9,5 +9,6 @@ pub mod client;
 pub mod hammer;
 pub mod players;
 pub mod report;
+pub mod scrape;
 pub mod stats;
 pub mod workload;

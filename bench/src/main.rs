@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use sunomi_bench::hammer::{self, HammerConfig};
 use sunomi_bench::players::{self, PlayerConfig};
 use sunomi_bench::report::{compare, Environment, Figures, PlayerFigures, Report, SCHEMA};
+use sunomi_bench::scrape::{self, ServerFigures};
 use sunomi_bench::stats::Recorder;
 use sunomi_bench::workload::{read_catalog, Arrival, Popularity, Scenario, BUILT_IN};
 
@@ -43,6 +44,9 @@ enum Command {
         /// Folder for report.json.
         #[arg(long, default_value = "bench-out")]
         out: PathBuf,
+        /// Prometheus endpoint to scrape before and after (e.g. the edge's admin /metrics).
+        #[arg(long)]
+        metrics: Option<String>,
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
@@ -95,6 +99,9 @@ enum Command {
         /// Folder for report.json.
         #[arg(long, default_value = "bench-out")]
         out: PathBuf,
+        /// Prometheus endpoint to scrape before and after (e.g. the edge's admin /metrics).
+        #[arg(long)]
+        metrics: Option<String>,
     },
     /// Every figure of two reports side by side, with B/A ratios.
     Compare {
@@ -125,6 +132,26 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// Runs `work` between two scrapes of `metrics` (when given).
+async fn with_scrapes<T>(
+    metrics: Option<&str>,
+    work: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<(T, Option<ServerFigures>)> {
+    let before = match metrics {
+        Some(url) => Some(scrape::scrape(url).await.map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let result = work.await.map_err(anyhow::Error::msg)?;
+    let server = match (metrics, before) {
+        (Some(url), Some(before)) => {
+            let after = scrape::scrape(url).await.map_err(anyhow::Error::msg)?;
+            Some(ServerFigures::between(&before, &after))
+        }
+        _ => None,
+    };
+    Ok((result, server))
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Hammer {
@@ -134,6 +161,7 @@ fn run(cli: Cli) -> Result<()> {
             duration,
             timeout,
             out,
+            metrics,
             threads,
         } => {
             let config = HammerConfig {
@@ -152,9 +180,8 @@ fn run(cli: Cli) -> Result<()> {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
             let started = Instant::now();
-            let recorder = rt
-                .block_on(hammer::run(&config))
-                .map_err(anyhow::Error::msg)?;
+            let (recorder, server) =
+                rt.block_on(with_scrapes(metrics.as_deref(), hammer::run(&config)))?;
             let seconds = started.elapsed().as_secs_f64();
             let report = Report {
                 schema: SCHEMA.into(),
@@ -167,6 +194,7 @@ fn run(cli: Cli) -> Result<()> {
                 bytes_per_second_series: recorder.bytes_per_second.clone(),
                 by_type: Default::default(),
                 players: None,
+                server,
             };
             print!("{}", report.table());
             let path = report
@@ -191,6 +219,7 @@ fn run(cli: Cli) -> Result<()> {
             max_buffer,
             timeout,
             out,
+            metrics,
         } => {
             let targets = match &catalog {
                 Some(path) => {
@@ -244,9 +273,8 @@ fn run(cli: Cli) -> Result<()> {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
             let started = Instant::now();
-            let result = rt
-                .block_on(players::run(&config))
-                .map_err(anyhow::Error::msg)?;
+            let (result, server) =
+                rt.block_on(with_scrapes(metrics.as_deref(), players::run(&config)))?;
             let seconds = started.elapsed().as_secs_f64();
             let mut all = Recorder::default();
             for r in result.by_type.values() {
@@ -267,6 +295,7 @@ fn run(cli: Cli) -> Result<()> {
                     .map(|(k, r)| (k.clone(), Figures::from_recorder(r, seconds)))
                     .collect(),
                 players: Some(PlayerFigures::from_sessions(&result.sessions)),
+                server,
             };
             print!("{}", report.table());
             let path = report

@@ -112,6 +112,9 @@ pub struct Report {
     /// What the simulated viewers saw (players mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub players: Option<PlayerFigures>,
+    /// Server-side figures scraped from `--metrics` before and after the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<crate::scrape::ServerFigures>,
 }
 
 /// Viewer-side figures of a players run.
@@ -249,6 +252,24 @@ impl Report {
                 row("failure", format!("{n} × {reason}"));
             }
         }
+        if let Some(sv) = &self.server {
+            row(
+                "server hit ratio",
+                format!(
+                    "{:.4} ({} hits, {} misses)",
+                    sv.hit_ratio, sv.cache_hits, sv.cache_misses
+                ),
+            );
+            row("server byte hit ratio", format!("{:.4}", sv.byte_hit_ratio));
+            row(
+                "storage reads",
+                format!(
+                    "{} ({:.2} MB)",
+                    sv.storage_reads,
+                    sv.storage_read_bytes / 1e6
+                ),
+            );
+        }
         for (name, p) in [("latency", &f.latency_us), ("ttfb", &f.ttfb_us)] {
             row(
                 name,
@@ -295,6 +316,11 @@ fn all_figures(r: &Report) -> BTreeMap<String, f64> {
         "figures": r.figures,
         "by_type": r.by_type,
         "players": r.players,
+        "server": r.server.as_ref().map(|s| serde_json::json!({
+            "cache_hits": s.cache_hits, "cache_misses": s.cache_misses, "hit_ratio": s.hit_ratio,
+            "response_bytes": s.response_bytes, "storage_reads": s.storage_reads,
+            "storage_read_bytes": s.storage_read_bytes, "byte_hit_ratio": s.byte_hit_ratio,
+        })),
     });
     flatten(&value)
 }

@@ -184,6 +184,7 @@ async fn reports_round_trip_and_compare_side_by_side() {
         bytes_per_second_series: rec.bytes_per_second.clone(),
         by_type: Default::default(),
         players: None,
+        server: None,
     };
     let dir = tempfile::tempdir().unwrap();
     let path = report.write(dir.path()).unwrap();

@@ -1,0 +1,49 @@
+//! The bench suite against a real edge: a flash crowd of simulated players, with the edge's
+//! own metrics scraped into the same report. Client and server must agree on every request.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+#[test]
+fn flash_crowd_through_sunomi_bench_matches_the_edge_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = hd_clip_with_audio(dir.path(), 8);
+    let store = dir.path().join("store");
+    let store = store.to_str().unwrap();
+    transcode(&src, "crowd", store, &[]);
+    let edge = Edge::start(store, &[], &[]);
+    let out = dir.path().join("report");
+    let run = Command::new(binary("sunomi-bench"))
+        .args(["players", "--target", &edge.url("/v/crowd/master.m3u8")])
+        .args(["--scenario", "flash-crowd", "--players", "20", "--speed", "8", "--duration", "60s"])
+        .args(["--metrics", &format!("{}/metrics", edge.admin)])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["schema"], "sunomi-bench/1");
+    let players = &report["players"];
+    assert_eq!(players["players"], 20);
+    assert_eq!(players["started"], 20, "{players}");
+    assert_eq!(players["failed"], 0, "{players}");
+    assert_eq!(report["figures"]["errors"], 0);
+    let client_requests = report["figures"]["requests"].as_f64().unwrap();
+    let server = &report["server"];
+    let served: f64 = server["deltas"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.starts_with("sunomi_http_requests_total{"))
+        .map(|(_, v)| v.as_f64().unwrap())
+        .sum();
+    assert_eq!(served, client_requests, "the edge counted every request the players made");
+    // 20 players on one new title: the first fill reads storage, the rest hit memory.
+    assert!(server["hit_ratio"].as_f64().unwrap() > 0.8, "{server}");
+    assert!(server["storage_reads"].as_f64().unwrap() >= 1.0);
+}
