@@ -5,6 +5,7 @@
 #![deny(missing_docs)]
 
 pub mod abr;
+pub mod charts;
 pub mod client;
 pub mod hammer;
 pub mod players;

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use sunomi_bench::charts::{self, RunCharts};
 use sunomi_bench::hammer::{self, HammerConfig};
 use sunomi_bench::players::{self, PlayerConfig};
 use sunomi_bench::report::{compare, Environment, Figures, PlayerFigures, Report, SCHEMA};
@@ -47,6 +48,9 @@ enum Command {
         /// Prometheus endpoint to scrape before and after (e.g. the edge's admin /metrics).
         #[arg(long)]
         metrics: Option<String>,
+        /// Also write index.html with the table and every chart.
+        #[arg(long)]
+        html: bool,
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
@@ -102,6 +106,9 @@ enum Command {
         /// Prometheus endpoint to scrape before and after (e.g. the edge's admin /metrics).
         #[arg(long)]
         metrics: Option<String>,
+        /// Also write index.html with the table and every chart.
+        #[arg(long)]
+        html: bool,
     },
     /// Every figure of two reports side by side, with B/A ratios.
     Compare {
@@ -130,6 +137,32 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(format!("duration {s:?} must be positive"));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+/// Writes report.json, the charts and (optionally) index.html into `out`, and prints the table.
+fn publish(report: &Report, run: &RunCharts<'_>, out: &std::path::Path, html: bool) -> Result<()> {
+    let table = report.table();
+    print!("{table}");
+    let path = report
+        .write(out)
+        .with_context(|| format!("writing {}", out.display()))?;
+    let files = charts::write_all(out, run).map_err(|e| anyhow::anyhow!("drawing charts: {e}"))?;
+    if html {
+        charts::html(
+            out,
+            &format!("sunomi-bench {}", report.mode),
+            &table,
+            &files,
+        )
+        .with_context(|| format!("writing {}/index.html", out.display()))?;
+    }
+    println!(
+        "report: {} (+{} charts{})",
+        path.display(),
+        files.len(),
+        if html { ", index.html" } else { "" }
+    );
+    Ok(())
 }
 
 /// Runs `work` between two scrapes of `metrics` (when given).
@@ -162,6 +195,7 @@ fn run(cli: Cli) -> Result<()> {
             timeout,
             out,
             metrics,
+            html,
             threads,
         } => {
             let config = HammerConfig {
@@ -196,12 +230,14 @@ fn run(cli: Cli) -> Result<()> {
                 players: None,
                 server,
             };
-            print!("{}", report.table());
-            let path = report
-                .write(&out)
-                .with_context(|| format!("writing {}", out.display()))?;
-            println!("report: {}", path.display());
-            Ok(())
+            let run = RunCharts {
+                latency: vec![("all".to_string(), &recorder.latency)],
+                requests_per_second: &recorder.per_second,
+                bytes_per_second: &recorder.bytes_per_second,
+                startup_secs: Vec::new(),
+                rebuffer_ratios: Vec::new(),
+            };
+            publish(&report, &run, &out, html)
         }
         Command::Players {
             targets,
@@ -220,6 +256,7 @@ fn run(cli: Cli) -> Result<()> {
             timeout,
             out,
             metrics,
+            html,
         } => {
             let targets = match &catalog {
                 Some(path) => {
@@ -297,12 +334,22 @@ fn run(cli: Cli) -> Result<()> {
                 players: Some(PlayerFigures::from_sessions(&result.sessions)),
                 server,
             };
-            print!("{}", report.table());
-            let path = report
-                .write(&out)
-                .with_context(|| format!("writing {}", out.display()))?;
-            println!("report: {}", path.display());
-            Ok(())
+            let run = RunCharts {
+                latency: result
+                    .by_type
+                    .iter()
+                    .map(|(k, r)| (k.clone(), &r.latency))
+                    .collect(),
+                requests_per_second: &all.per_second,
+                bytes_per_second: &all.bytes_per_second,
+                startup_secs: result
+                    .sessions
+                    .iter()
+                    .filter_map(|s| s.startup_secs)
+                    .collect(),
+                rebuffer_ratios: result.sessions.iter().map(|s| s.rebuffer_ratio()).collect(),
+            };
+            publish(&report, &run, &out, html)
         }
         Command::Compare { a, b } => {
             let a = Report::read(&a).map_err(anyhow::Error::msg)?;

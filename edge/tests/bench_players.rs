@@ -18,16 +18,40 @@ fn flash_crowd_through_sunomi_bench_matches_the_edge_metrics() {
     let out = dir.path().join("report");
     let run = Command::new(binary("sunomi-bench"))
         .args(["players", "--target", &edge.url("/v/crowd/master.m3u8")])
-        .args(["--scenario", "flash-crowd", "--players", "20", "--speed", "8", "--duration", "60s"])
+        .args([
+            "--scenario",
+            "flash-crowd",
+            "--players",
+            "20",
+            "--speed",
+            "8",
+            "--duration",
+            "60s",
+        ])
         .args(["--metrics", &format!("{}/metrics", edge.admin)])
+        .arg("--html")
         .arg("--out")
         .arg(&out)
         .output()
         .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["schema"], "sunomi-bench/1");
+    for chart in [
+        "latency_cdf.svg",
+        "requests_per_second.svg",
+        "bandwidth.svg",
+        "startup.svg",
+        "rebuffer.svg",
+        "index.html",
+    ] {
+        assert!(out.join(chart).exists(), "{chart} was not written");
+    }
     let players = &report["players"];
     assert_eq!(players["players"], 20);
     assert_eq!(players["started"], 20, "{players}");
@@ -42,7 +66,10 @@ fn flash_crowd_through_sunomi_bench_matches_the_edge_metrics() {
         .filter(|(k, _)| k.starts_with("sunomi_http_requests_total{"))
         .map(|(_, v)| v.as_f64().unwrap())
         .sum();
-    assert_eq!(served, client_requests, "the edge counted every request the players made");
+    assert_eq!(
+        served, client_requests,
+        "the edge counted every request the players made"
+    );
     // 20 players on one new title: the first fill reads storage, the rest hit memory.
     assert!(server["hit_ratio"].as_f64().unwrap() > 0.8, "{server}");
     assert!(server["storage_reads"].as_f64().unwrap() >= 1.0);
