@@ -22,6 +22,12 @@ pub fn latency_cdf(path: &Path, title: &str, series: &[(String, &Histogram<u64>)
         .iter()
         .map(|(_, h)| h.max() as f64 / 1000.0)
         .fold(1.0, f64::max);
+    let min_ms = series
+        .iter()
+        .map(|(_, h)| h.min() as f64 / 1000.0)
+        .fold(f64::INFINITY, f64::min)
+        .clamp(0.001, max_ms)
+        / 1.5;
     let root = SVGBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
@@ -29,7 +35,7 @@ pub fn latency_cdf(path: &Path, title: &str, series: &[(String, &Histogram<u64>)
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(50)
-        .build_cartesian_2d((0.01f64..max_ms * 1.2).log_scale(), 0f64..1f64)
+        .build_cartesian_2d((min_ms..max_ms * 1.2).log_scale(), 0f64..1f64)
         .map_err(err)?;
     chart
         .configure_mesh()
