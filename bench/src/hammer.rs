@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
 use crate::client::{Connection, Target};
+use crate::live::Live;
 use crate::stats::Recorder;
 
 /// What to run.
@@ -26,6 +29,11 @@ pub struct HammerConfig {
 
 /// Runs the load and returns every connection's figures merged.
 pub async fn run(config: &HammerConfig) -> Result<Recorder, String> {
+    run_with(config, Live::new()).await
+}
+
+/// [`run`], counting into `live` as it goes (for progress lines).
+pub async fn run_with(config: &HammerConfig, live: Arc<Live>) -> Result<Recorder, String> {
     if config.urls.is_empty() {
         return Err("no URLs".into());
     }
@@ -46,8 +54,9 @@ pub async fn run(config: &HammerConfig) -> Result<Recorder, String> {
     for i in 0..config.connections {
         let targets = targets.clone();
         let config = config.clone();
+        let live = live.clone();
         tasks.push(tokio::spawn(async move {
-            connection_loop(i, &targets, &config, started, deadline).await
+            connection_loop(i, &targets, &config, started, deadline, &live).await
         }));
     }
     let mut total = Recorder::default();
@@ -66,6 +75,7 @@ async fn connection_loop(
     config: &HammerConfig,
     started: Instant,
     deadline: Instant,
+    live: &Live,
 ) -> Recorder {
     let mut rec = Recorder::default();
     let mut conns: Vec<Connection> = targets
@@ -98,6 +108,7 @@ async fn connection_loop(
         let latency = done.duration_since(scheduled);
         let second = done.duration_since(started).as_secs() as usize;
         rec.record(&outcome, latency, second);
+        live.request(latency, outcome.bytes, outcome.error.is_some());
         k += 1;
     }
     rec

@@ -8,6 +8,7 @@ pub mod abr;
 pub mod charts;
 pub mod client;
 pub mod hammer;
+pub mod live;
 pub mod players;
 pub mod report;
 pub mod scrape;

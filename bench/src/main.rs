@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use sunomi_bench::charts::{self, RunCharts};
 use sunomi_bench::hammer::{self, HammerConfig};
+use sunomi_bench::live::Live;
 use sunomi_bench::players::{self, PlayerConfig};
 use sunomi_bench::report::{compare, Environment, Figures, PlayerFigures, Report, SCHEMA};
 use sunomi_bench::scrape::{self, ServerFigures};
@@ -165,6 +166,20 @@ fn publish(report: &Report, run: &RunCharts<'_>, out: &std::path::Path, html: bo
     Ok(())
 }
 
+/// Runs `work` with a live progress line on the terminal.
+async fn with_progress<T, F>(work: impl FnOnce(std::sync::Arc<Live>) -> F) -> Result<T>
+where
+    F: std::future::Future<Output = Result<T>>,
+{
+    let live = Live::new();
+    let ticker = live.report_every_second(false);
+    let result = work(live).await;
+    if let Some(t) = ticker {
+        t.abort();
+    }
+    result
+}
+
 /// Runs `work` between two scrapes of `metrics` (when given).
 async fn with_scrapes<T>(
     metrics: Option<&str>,
@@ -214,8 +229,9 @@ fn run(cli: Cli) -> Result<()> {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
             let started = Instant::now();
-            let (recorder, server) =
-                rt.block_on(with_scrapes(metrics.as_deref(), hammer::run(&config)))?;
+            let (recorder, server) = rt.block_on(with_progress(|live| {
+                with_scrapes(metrics.as_deref(), hammer::run_with(&config, live))
+            }))?;
             let seconds = started.elapsed().as_secs_f64();
             let report = Report {
                 schema: SCHEMA.into(),
@@ -310,8 +326,9 @@ fn run(cli: Cli) -> Result<()> {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
             let started = Instant::now();
-            let (result, server) =
-                rt.block_on(with_scrapes(metrics.as_deref(), players::run(&config)))?;
+            let (result, server) = rt.block_on(with_progress(|live| {
+                with_scrapes(metrics.as_deref(), players::run_with(&config, live))
+            }))?;
             let seconds = started.elapsed().as_secs_f64();
             let mut all = Recorder::default();
             for r in result.by_type.values() {

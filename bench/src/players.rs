@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::abr::{choose, Estimator};
 use crate::client::{Connection, ErrorKind, Outcome, Target};
+use crate::live::Live;
 use crate::stats::Recorder;
 use crate::workload::{plan, Scenario};
 
@@ -203,6 +204,7 @@ fn parse_media(body: &[u8]) -> Result<Track, String> {
 
 struct Player<'a> {
     config: &'a PlayerConfig,
+    live: &'a Live,
     conn: Connection,
     by_type: BTreeMap<String, Recorder>,
     first: Instant,
@@ -217,6 +219,8 @@ impl Player<'_> {
         };
         let outcome = self.conn.get_capped(&target.path, keep, cap).await;
         let second = self.first.elapsed().as_secs() as usize;
+        self.live
+            .request(outcome.total, outcome.bytes, outcome.error.is_some());
         self.by_type
             .entry(kind.to_string())
             .or_default()
@@ -352,6 +356,14 @@ impl Player<'_> {
 
 /// Runs the players as the scenario plans them and collects their sessions.
 pub async fn run(config: &PlayerConfig) -> Result<PlayersResult, String> {
+    run_with(config, Live::new()).await
+}
+
+/// [`run`], counting into `live` as it goes (for progress lines).
+pub async fn run_with(
+    config: &PlayerConfig,
+    live: std::sync::Arc<Live>,
+) -> Result<PlayersResult, String> {
     if config.targets.is_empty() || config.players == 0 {
         return Err("need at least one target and one player".into());
     }
@@ -381,6 +393,7 @@ pub async fn run(config: &PlayerConfig) -> Result<PlayersResult, String> {
     for start in starts {
         let target = targets[start.title.min(targets.len() - 1)].clone();
         let config = config.clone();
+        let live = live.clone();
         tasks.push(tokio::spawn(async move {
             let begin = run_start + start.at;
             if begin >= deadline {
@@ -391,14 +404,17 @@ pub async fn run(config: &PlayerConfig) -> Result<PlayersResult, String> {
                 return (late, BTreeMap::new());
             }
             tokio::time::sleep_until(begin.into()).await;
+            live.players(1);
             let mut player = Player {
                 conn: Connection::new(&target.authority, config.timeout),
                 config: &config,
+                live: &live,
                 by_type: BTreeMap::new(),
                 first: Instant::now(),
             };
             let mut session = player.play(&target, deadline).await;
             session.title = start.title;
+            live.players(-1);
             (session, player.by_type)
         }));
     }
