@@ -43,15 +43,8 @@ enum Command {
         /// Per-request timeout.
         #[arg(long, default_value = "10s", value_parser = parse_duration)]
         timeout: Duration,
-        /// Folder for report.json.
-        #[arg(long, default_value = "bench-out")]
-        out: PathBuf,
-        /// Prometheus endpoint to scrape before and after (e.g. the edge's admin /metrics).
-        #[arg(long)]
-        metrics: Option<String>,
-        /// Also write index.html with the table and every chart.
-        #[arg(long)]
-        html: bool,
+        #[command(flatten)]
+        output: OutputArgs,
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
@@ -101,15 +94,8 @@ enum Command {
         /// Per-request timeout.
         #[arg(long, default_value = "20s", value_parser = parse_duration)]
         timeout: Duration,
-        /// Folder for report.json.
-        #[arg(long, default_value = "bench-out")]
-        out: PathBuf,
-        /// Prometheus endpoint to scrape before and after (e.g. the edge's admin /metrics).
-        #[arg(long)]
-        metrics: Option<String>,
-        /// Also write index.html with the table and every chart.
-        #[arg(long)]
-        html: bool,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Every figure of two reports side by side, with B/A ratios.
     Compare {
@@ -118,6 +104,20 @@ enum Command {
         /// Report B.
         b: PathBuf,
     },
+}
+
+/// Where a run's report goes and what it includes (shared by every mode).
+#[derive(clap::Args)]
+struct OutputArgs {
+    /// Folder for report.json and the charts.
+    #[arg(long, default_value = "bench-out")]
+    out: PathBuf,
+    /// Prometheus endpoint to scrape before and after (e.g. the edge's admin /metrics).
+    #[arg(long)]
+    metrics: Option<String>,
+    /// Also write index.html with the table and every chart.
+    #[arg(long)]
+    html: bool,
 }
 
 /// Parses `10s`, `2m`, `500ms`, `1h` or a bare number of seconds.
@@ -208,9 +208,7 @@ fn run(cli: Cli) -> Result<()> {
             rate,
             duration,
             timeout,
-            out,
-            metrics,
-            html,
+            output,
             threads,
         } => {
             let config = HammerConfig {
@@ -230,7 +228,7 @@ fn run(cli: Cli) -> Result<()> {
                 .map_or(0, |d| d.as_secs());
             let started = Instant::now();
             let (recorder, server) = rt.block_on(with_progress(|live| {
-                with_scrapes(metrics.as_deref(), hammer::run_with(&config, live))
+                with_scrapes(output.metrics.as_deref(), hammer::run_with(&config, live))
             }))?;
             let seconds = started.elapsed().as_secs_f64();
             let report = Report {
@@ -253,7 +251,7 @@ fn run(cli: Cli) -> Result<()> {
                 startup_secs: Vec::new(),
                 rebuffer_ratios: Vec::new(),
             };
-            publish(&report, &run, &out, html)
+            publish(&report, &run, &output.out, output.html)
         }
         Command::Players {
             targets,
@@ -270,9 +268,7 @@ fn run(cli: Cli) -> Result<()> {
             start_buffer,
             max_buffer,
             timeout,
-            out,
-            metrics,
-            html,
+            output,
         } => {
             let targets = match &catalog {
                 Some(path) => {
@@ -327,7 +323,7 @@ fn run(cli: Cli) -> Result<()> {
                 .map_or(0, |d| d.as_secs());
             let started = Instant::now();
             let (result, server) = rt.block_on(with_progress(|live| {
-                with_scrapes(metrics.as_deref(), players::run_with(&config, live))
+                with_scrapes(output.metrics.as_deref(), players::run_with(&config, live))
             }))?;
             let seconds = started.elapsed().as_secs_f64();
             let mut all = Recorder::default();
@@ -366,7 +362,7 @@ fn run(cli: Cli) -> Result<()> {
                     .collect(),
                 rebuffer_ratios: result.sessions.iter().map(|s| s.rebuffer_ratio()).collect(),
             };
-            publish(&report, &run, &out, html)
+            publish(&report, &run, &output.out, output.html)
         }
         Command::Compare { a, b } => {
             let a = Report::read(&a).map_err(anyhow::Error::msg)?;
