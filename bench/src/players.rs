@@ -81,6 +81,9 @@ pub struct PlayersResult {
     pub by_type: BTreeMap<String, Recorder>,
 }
 
+/// Consecutive failures of one segment after which a player gives up.
+const MAX_SEGMENT_FAILURES: u32 = 5;
+
 /// Playback clock and buffer of one player.
 #[derive(Debug)]
 struct Buffer {
@@ -281,6 +284,7 @@ impl Player<'_> {
         let mut init_loaded: Option<usize> = None;
         let mut buffer = Buffer::new(self.first, self.config.speed);
         let mut n = 0usize;
+        let mut failures = 0u32;
         if let Some((t, track)) = &audio {
             if let Some(init) = &track.init {
                 let init_target = t.join(init)?;
@@ -325,11 +329,21 @@ impl Player<'_> {
                     bytes += self.fetch("segment", &target, false).await.bytes;
                 }
             }
-            if got.error.is_some() {
-                // A player retries a failed segment; the error is counted, the buffer is not fed.
+            if let Some(kind) = got.error {
+                // A player retries a failed segment after a growing pause and gives up after a
+                // few failures in a row; every failure is counted, the buffer is not fed.
+                failures += 1;
+                if failures >= MAX_SEGMENT_FAILURES {
+                    return Err(format!(
+                        "segment {n} failed {failures} times ({kind:?}, status {})",
+                        got.status
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(100 << failures.min(4))).await;
                 buffer.advance(Instant::now(), s);
                 continue;
             }
+            failures = 0;
             estimator.sample(bytes, started.elapsed().as_secs_f64());
             let now = Instant::now();
             buffer.advance(now, s);

@@ -13,6 +13,8 @@ use tokio::net::{TcpListener, TcpStream};
 /// A 3-rung VOD: rungs of 80k, 240k and 800k b/s, `segments` segments of 0.5 s each.
 struct Hls {
     segments: usize,
+    /// Segments actually served (the rest of the listed ones answer 404).
+    existing: usize,
     segment_delay: Duration,
     served: AtomicU64,
 }
@@ -52,7 +54,7 @@ impl Hls {
             return Some((vec![0; 500], false));
         }
         let n: usize = file.strip_suffix(".m4s")?.parse().ok()?;
-        (n < self.segments).then(|| {
+        (n < self.existing).then(|| {
             (
                 vec![1; (bandwidth as f64 * SEGMENT_SECS / 8.0) as usize],
                 true,
@@ -97,10 +99,19 @@ async fn handle(mut sock: TcpStream, hls: Arc<Hls>) {
 }
 
 async fn server(segments: usize, segment_delay: Duration) -> (String, Arc<Hls>) {
+    server_with(segments, segments, segment_delay).await
+}
+
+async fn server_with(
+    segments: usize,
+    existing: usize,
+    segment_delay: Duration,
+) -> (String, Arc<Hls>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let hls = Arc::new(Hls {
         segments,
+        existing,
         segment_delay,
         served: AtomicU64::new(0),
     });
@@ -214,6 +225,14 @@ async fn broken_targets_fail_clearly() {
         .as_deref()
         .unwrap_or("")
         .contains("404"));
+    // Segments that do not exist: the player retries with backoff, then gives up.
+    let (holes, _) = server_with(4, 1, Duration::ZERO).await;
+    let result = run(&config(format!("{holes}/v/master.m3u8"), 1, None))
+        .await
+        .unwrap();
+    let failure = result.sessions[0].failure.clone().unwrap_or_default();
+    assert!(failure.contains("segment 1 failed 5 times"), "{failure}");
+    assert_eq!(result.by_type["segment"].errors.values().sum::<u64>(), 5);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
