@@ -346,11 +346,14 @@ impl Media {
         let k = self.fragments_per_segment(id, manifest).await?;
         match route {
             Route::Master { .. } => {
-                let video_heads =
-                    futures_join(manifest.renditions.iter().map(|r| self.head(id, &r.path)))
-                        .await?;
-                let audio_heads =
-                    futures_join(manifest.audio.iter().map(|a| self.head(id, &a.path))).await?;
+                let video_heads = futures::future::try_join_all(
+                    manifest.renditions.iter().map(|r| self.head(id, &r.path)),
+                )
+                .await?;
+                let audio_heads = futures::future::try_join_all(
+                    manifest.audio.iter().map(|a| self.head(id, &a.path)),
+                )
+                .await?;
                 let video_segments: Vec<_> = video_heads
                     .iter()
                     .map(|h| segment::segments(&h.index, k))
@@ -413,12 +416,4 @@ impl Media {
             _ => Err(EdgeError::Internal("not a playlist route".into())),
         }
     }
-}
-
-/// Runs lookups concurrently and collects them in order, failing on the first error.
-async fn futures_join<T, F>(futures: impl Iterator<Item = F>) -> Result<Vec<T>, EdgeError>
-where
-    F: Future<Output = Result<T, EdgeError>>,
-{
-    futures::future::try_join_all(futures).await
 }

@@ -288,12 +288,6 @@ impl MediaReader {
         Ok(bytes)
     }
 
-    /// A whole small object of a video (a poster), by its path relative to the video folder.
-    pub async fn read_object(&self, id: &str, relative: &str) -> Result<Bytes, ReadError> {
-        let key = self.track_key(id, relative)?;
-        self.get_all(&key).await
-    }
-
     /// Checks that storage answers (a metadata request for a key that need not exist).
     pub async fn probe(&self) -> Result<(), ReadError> {
         let key = format!("{}/.probe", layout::VIDEOS);
