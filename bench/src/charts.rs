@@ -15,6 +15,28 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
+/// A white SVG canvas of [`SIZE`] at `path`.
+fn canvas(path: &Path) -> Result<DrawingArea<SVGBackend<'_>, plotters::coord::Shift>, String> {
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    Ok(root)
+}
+
+/// The chart frame every plot uses: title, margins, axis label areas.
+fn frame<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    title: &str,
+    y_label_width: u32,
+) -> ChartBuilder<'a, 'b, SVGBackend<'b>> {
+    let mut builder = ChartBuilder::on(root);
+    builder
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(y_label_width);
+    builder
+}
+
 /// Plots the CDF of each named latency histogram (microseconds) on a log-scaled axis in ms.
 pub fn latency_cdf(path: &Path, title: &str, series: &[(String, &Histogram<u64>)]) -> ChartResult {
     let series: Vec<_> = series.iter().filter(|(_, h)| !h.is_empty()).collect();
@@ -28,13 +50,8 @@ pub fn latency_cdf(path: &Path, title: &str, series: &[(String, &Histogram<u64>)
         .fold(f64::INFINITY, f64::min)
         .clamp(0.001, max_ms)
         / 1.5;
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 22))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(50)
+    let root = canvas(path)?;
+    let mut chart = frame(&root, title, 50)
         .build_cartesian_2d((min_ms..max_ms * 1.2).log_scale(), 0f64..1f64)
         .map_err(err)?;
     chart
@@ -78,13 +95,8 @@ pub fn latency_cdf(path: &Path, title: &str, series: &[(String, &Histogram<u64>)
 /// Plots a per-second series (requests/s or MB/s) over the run.
 pub fn over_time(path: &Path, title: &str, y_desc: &str, values: &[f64]) -> ChartResult {
     let max = values.iter().copied().fold(1.0, f64::max);
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 22))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
+    let root = canvas(path)?;
+    let mut chart = frame(&root, title, 60)
         .build_cartesian_2d(0f64..(values.len().max(1)) as f64, 0f64..max * 1.1)
         .map_err(err)?;
     chart
@@ -107,13 +119,8 @@ pub fn distribution(path: &Path, title: &str, x_desc: &str, values: &[f64]) -> C
     let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
     sorted.sort_by(f64::total_cmp);
     let max = sorted.last().copied().unwrap_or(1.0).max(1e-6);
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 22))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(50)
+    let root = canvas(path)?;
+    let mut chart = frame(&root, title, 50)
         .build_cartesian_2d(0f64..max * 1.1, 0f64..1f64)
         .map_err(err)?;
     chart
