@@ -7,6 +7,8 @@
 #   DURATION=10s CONNECTIONS=16 WORK=./demo-work/bench-edge
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=deploy/local/nginx-static.sh
+. "$root/deploy/local/nginx-static.sh"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 bin=$CARGO_TARGET_DIR/release
 work=${WORK:-$root/demo-work/bench-edge}
@@ -71,21 +73,7 @@ curl -sf -o "$work/nginx/www/1.m4s" "$seg"
 curl -sf -o "$work/nginx/www/media.m3u8" "$pl"
 echo "segment: $(stat -c %s "$work/nginx/www/1.m4s") bytes"
 
-cat > "$work/nginx/nginx.conf" <<CONF
-worker_processes 1;
-daemon on;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/logs/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 1000000;
-  types { application/vnd.apple.mpegurl m3u8; video/iso.segment m4s; }
-  server { listen 127.0.0.1:$nginx_port; root $work/nginx/www; }
-}
-CONF
+write_nginx_conf "$work/nginx" "$nginx_port" "$work/nginx/www"
 taskset -c 0 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf"
 sleep 0.5
 nginx_master=$(cat "$work/nginx/nginx.pid")

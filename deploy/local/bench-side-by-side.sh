@@ -6,6 +6,8 @@
 #   PLAYERS=50 SPEED=4 DURATION=60s TITLES=8 WORK=./demo-work/side-by-side
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=deploy/local/nginx-static.sh
+. "$root/deploy/local/nginx-static.sh"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 bin=$CARGO_TARGET_DIR/release
 work=${WORK:-$root/demo-work/side-by-side}
@@ -44,21 +46,7 @@ if [ ! -s "$work/www/v/t1/master.m3u8" ]; then
 fi
 seq 1 "$titles" | sed 's/^/t/' > "$work/catalog.txt"
 
-cat > "$work/nginx/nginx.conf" <<CONF
-worker_processes 1;
-daemon on;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/logs/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 1000000;
-  types { application/vnd.apple.mpegurl m3u8; video/iso.segment m4s; video/mp4 mp4; }
-  server { listen 127.0.0.1:$nginx_port; root $work/www; }
-}
-CONF
+write_nginx_conf "$work/nginx" "$nginx_port" "$work/www"
 printf 'threads = 1\n' > "$work/edge.toml"
 edge_pid=
 cleanup() { [ -n "$edge_pid" ] && kill "$edge_pid" 2>/dev/null; nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -s stop 2>/dev/null || true; }
