@@ -23,6 +23,69 @@ pub struct EdgeConfig {
     pub storage: StorageConfig,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
+    /// Fleet coordination through Redis (off without `redis`).
+    pub fleet: FleetConfig,
+}
+
+/// Which objects a non-owner edge keeps after fetching them from their owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Admission {
+    /// Keep everything fetched from a peer (the most memory, the fewest peer fetches).
+    Always,
+    /// Keep an object from its second request within `admission_window_secs` on: one-off
+    /// requests do not evict hot objects, a flash crowd is served from every edge's memory.
+    SecondHit,
+    /// Never keep a peer's object: every request for it goes to the owner (one copy per
+    /// fleet; used to measure the peer tier).
+    Never,
+}
+
+/// Fleet coordination: membership, owner routing, fill locks, shared metadata, prefetch,
+/// purge. Every timing is in milliseconds unless named otherwise.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FleetConfig {
+    /// Redis URL (`redis://HOST:PORT[/DB]`). None: a fleet of one.
+    pub redis: Option<String>,
+    /// `IP:PORT` peers use to reach this edge's player listener (default: `listen`).
+    pub advertise: Option<String>,
+    /// This edge's name in Redis (default: the advertised address).
+    pub node: Option<String>,
+    /// How often the heartbeat is written and the member list read.
+    pub heartbeat_interval_ms: u64,
+    /// Lifetime of the heartbeat key: a member that stops beating is gone after this.
+    pub heartbeat_ttl_ms: u64,
+    /// Consecutive member-list reads a new member must appear in before it joins the ring.
+    pub join_after_polls: u32,
+    /// Consecutive member-list reads a member must be missing from before it leaves the ring.
+    pub leave_after_polls: u32,
+    /// Timeout of one Redis command; a slower Redis counts as down.
+    pub redis_timeout_ms: u64,
+    /// TCP connect timeout to a peer edge.
+    pub peer_connect_timeout_ms: u64,
+    /// Whole-request timeout to a peer edge; after it the asker reads storage itself.
+    pub peer_timeout_ms: u64,
+    /// How long a peer that failed to answer is skipped (its keys fall to the next member).
+    pub peer_suspect_ms: u64,
+    /// Idle keep-alive connections kept per peer.
+    pub peer_pool_size: usize,
+    /// Lifetime of a fill lock (longer than the slowest storage read you expect).
+    pub fill_lock_ttl_ms: u64,
+    /// How long a fill waits for another edge's fill of the same object before reading
+    /// storage itself.
+    pub lock_wait_ms: u64,
+    /// What a non-owner keeps of what it fetched from an owner.
+    pub admission: Admission,
+    /// Window in which a second request admits an object (`second-hit`).
+    pub admission_window_secs: u64,
+    /// Seconds a manifest or track index shared in Redis lives.
+    pub shared_metadata_ttl_secs: u64,
+    /// Segments after the requested one to fill ahead (0: no prefetch). CMCD `nor` sent by
+    /// players is honoured in addition.
+    pub prefetch_segments: u32,
+    /// Prefetches in flight at once per edge; more are skipped, not queued.
+    pub prefetch_concurrency: usize,
 }
 
 /// Cache budgets and lifetimes.
@@ -78,6 +141,33 @@ impl Default for EdgeConfig {
             cache: CacheConfig::default(),
             storage: StorageConfig::default(),
             shutdown: ShutdownConfig::default(),
+            fleet: FleetConfig::default(),
+        }
+    }
+}
+
+impl Default for FleetConfig {
+    fn default() -> Self {
+        FleetConfig {
+            redis: None,
+            advertise: None,
+            node: None,
+            heartbeat_interval_ms: 1_000,
+            heartbeat_ttl_ms: 5_000,
+            join_after_polls: 2,
+            leave_after_polls: 2,
+            redis_timeout_ms: 250,
+            peer_connect_timeout_ms: 250,
+            peer_timeout_ms: 2_000,
+            peer_suspect_ms: 5_000,
+            peer_pool_size: 128,
+            fill_lock_ttl_ms: 10_000,
+            lock_wait_ms: 2_000,
+            admission: Admission::SecondHit,
+            admission_window_secs: 300,
+            shared_metadata_ttl_secs: 300,
+            prefetch_segments: 1,
+            prefetch_concurrency: 4,
         }
     }
 }
@@ -142,7 +232,33 @@ impl EdgeConfig {
         if self.cache.metadata_bytes < 1024 * 1024 {
             return Err("cache.metadata_bytes must be at least 1 MiB".into());
         }
+        self.fleet.validate()?;
+        if self.fleet.redis.is_some() {
+            self.advertised()?;
+        }
         Ok(())
+    }
+
+    /// The address peers reach this edge at.
+    pub fn advertised(&self) -> Result<std::net::SocketAddr, String> {
+        let addr = self.fleet.advertise.as_deref().unwrap_or(&self.listen);
+        let parsed: std::net::SocketAddr = addr
+            .parse()
+            .map_err(|_| format!("advertise address {addr:?} is not IP:PORT"))?;
+        if parsed.ip().is_unspecified() {
+            return Err(format!(
+                "listening on {addr} needs --advertise with an address peers can reach"
+            ));
+        }
+        Ok(parsed)
+    }
+
+    /// The edge's name in the fleet.
+    pub fn node_name(&self) -> String {
+        self.fleet
+            .node
+            .clone()
+            .unwrap_or_else(|| self.fleet.advertise.clone().unwrap_or(self.listen.clone()))
     }
 
     /// Worker threads to run per listener.
@@ -152,6 +268,42 @@ impl EdgeConfig {
         } else {
             std::thread::available_parallelism().map_or(2, |n| n.get())
         }
+    }
+}
+
+impl FleetConfig {
+    fn validate(&self) -> Result<(), String> {
+        let Some(url) = &self.redis else {
+            return Ok(());
+        };
+        if !url.starts_with("redis://") && !url.starts_with("rediss://") {
+            return Err(format!("redis URL {url:?} must start with redis://"));
+        }
+        if self.heartbeat_interval_ms == 0 || self.heartbeat_ttl_ms <= self.heartbeat_interval_ms {
+            return Err(format!(
+                "fleet.heartbeat_ttl_ms ({}) must exceed fleet.heartbeat_interval_ms ({}), which must not be 0",
+                self.heartbeat_ttl_ms, self.heartbeat_interval_ms
+            ));
+        }
+        if self.join_after_polls == 0 || self.leave_after_polls == 0 {
+            return Err(
+                "fleet.join_after_polls and fleet.leave_after_polls must be at least 1".into(),
+            );
+        }
+        for (name, ms) in [
+            ("redis_timeout_ms", self.redis_timeout_ms),
+            ("peer_connect_timeout_ms", self.peer_connect_timeout_ms),
+            ("peer_timeout_ms", self.peer_timeout_ms),
+            ("fill_lock_ttl_ms", self.fill_lock_ttl_ms),
+        ] {
+            if ms == 0 {
+                return Err(format!("fleet.{name} must not be 0"));
+            }
+        }
+        if self.prefetch_segments > 16 {
+            return Err("fleet.prefetch_segments must be at most 16".into());
+        }
+        Ok(())
     }
 }
 

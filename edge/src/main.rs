@@ -2,8 +2,10 @@
 #![deny(missing_docs)]
 
 mod admin;
+mod cmcd;
 mod config;
 mod error;
+mod fleet;
 mod http;
 mod media;
 mod metrics;
@@ -45,6 +47,12 @@ struct Cli {
     /// Turn the segment cache off (every segment is read from storage).
     #[arg(long)]
     no_segment_cache: bool,
+    /// Join the fleet coordinated through this Redis (redis://HOST:PORT[/DB]).
+    #[arg(long, env = "SUNOMI_REDIS")]
+    redis: Option<String>,
+    /// IP:PORT other edges reach this one at (default: the listen address).
+    #[arg(long, env = "SUNOMI_ADVERTISE")]
+    advertise: Option<String>,
 }
 
 fn load_config(cli: &Cli) -> Result<EdgeConfig> {
@@ -71,6 +79,12 @@ fn load_config(cli: &Cli) -> Result<EdgeConfig> {
     if cli.no_segment_cache {
         config.cache.segments_enabled = false;
     }
+    if let Some(r) = &cli.redis {
+        config.fleet.redis = Some(r.clone());
+    }
+    if let Some(a) = &cli.advertise {
+        config.fleet.advertise = Some(a.clone());
+    }
     config.validate().map_err(anyhow::Error::msg)?;
     Ok(config)
 }
@@ -96,6 +110,21 @@ fn tune_allocator() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn tune_allocator() {}
 
+static FLEET_RUNTIME: std::sync::OnceLock<std::io::Result<tokio::runtime::Runtime>> =
+    std::sync::OnceLock::new();
+
+/// Takes this edge out of the fleet when the server shuts down, so peers stop routing to it
+/// at once instead of after the heartbeat TTL.
+struct LeaveOnShutdown(Arc<fleet::Fleet>);
+
+#[async_trait::async_trait]
+impl pingora::services::background::BackgroundService for LeaveOnShutdown {
+    async fn start(&self, mut shutdown: pingora::server::ShutdownWatch) {
+        let _ = shutdown.changed().await;
+        self.0.leave().await;
+    }
+}
+
 fn run() -> Result<()> {
     tune_allocator();
     let cli = Cli::parse();
@@ -110,8 +139,25 @@ fn run() -> Result<()> {
         },
     )?;
     let reader = MediaReader::new(store).with_observer(Arc::new(metrics::StorageMetrics));
-    let media = Arc::new(media::Media::new(reader, &config));
-    metrics::metrics().fleet_members.set(1);
+    // Fleet coordination runs on its own small runtime: Redis connections are driven by
+    // tasks spawned where they are made, and this runtime lives as long as the process.
+    let runtime = FLEET_RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("sunomi-fleet")
+            .enable_all()
+            .build()
+    });
+    let runtime = runtime
+        .as_ref()
+        .map_err(|e| anyhow::anyhow!("starting the fleet runtime: {e}"))?;
+    let fleet = Arc::new(
+        runtime
+            .block_on(fleet::Fleet::new(&config))
+            .context("setting up fleet coordination")?,
+    );
+    let media = Arc::new(media::Media::new(reader, fleet.clone(), &config));
+    runtime.spawn(fleet.clone().run(media.clone()));
 
     let server_conf = ServerConf {
         threads: config.worker_threads(),
@@ -137,12 +183,18 @@ fn run() -> Result<()> {
     admin.add_tcp(&config.admin);
     server.add_service(edge);
     server.add_service(admin);
+    server.add_service(pingora::services::background::background_service(
+        "fleet-leave",
+        LeaveOnShutdown(fleet.clone()),
+    ));
     tracing::info!(
         store = %store_spec,
         listen = %config.listen,
         admin = %config.admin,
         segment_target_ms = config.segment_target_ms,
         segment_cache = config.cache.segments_enabled,
+        redis = config.fleet.redis.as_deref().unwrap_or("none"),
+        node = %config.node_name(),
         "sunomi-edge starting"
     );
     server.run_forever()

@@ -34,6 +34,28 @@ pub struct Metrics {
     pub fleet_members: IntGauge,
     /// Bytes held per cache.
     pub cache_bytes: IntGaugeVec,
+    /// Whether Redis answered the last heartbeat (1) or not (0).
+    pub redis_up: IntGauge,
+    /// Redis commands that failed or timed out, by operation.
+    pub redis_errors: IntCounterVec,
+    /// Peer fetch latency by whether the owner had the object in memory.
+    pub peer_seconds: HistogramVec,
+    /// Peer fetches that failed, by reason (the asker then read storage itself).
+    pub peer_errors: IntCounterVec,
+    /// Shared metadata lookups in Redis by result.
+    pub shared_metadata: IntCounterVec,
+    /// Fill locks by outcome (acquired, held elsewhere, unavailable).
+    pub fill_locks: IntCounterVec,
+    /// Fills that waited for another edge's fill.
+    pub lock_waits: IntCounter,
+    /// How long those waits took.
+    pub lock_wait_seconds: Histogram,
+    /// Prefetches by result (issued, used, wasted, skipped).
+    pub prefetch: IntCounterVec,
+    /// Purges taken by this edge's admin listener, by scope.
+    pub purges: IntCounterVec,
+    /// Time from a purge request on one edge to its application on this one.
+    pub purge_lag_seconds: Histogram,
 }
 
 /// Latency buckets from 100 µs to 10 s.
@@ -91,6 +113,60 @@ fn build() -> Result<Metrics, prometheus::Error> {
             "sunomi_cache_bytes",
             "Bytes held in each in-memory cache",
             &["cache"]
+        )?,
+        redis_up: register_int_gauge!(
+            "sunomi_redis_up",
+            "1 when Redis answered the last heartbeat, 0 when the edge stands alone"
+        )?,
+        redis_errors: register_int_counter_vec!(
+            "sunomi_redis_errors_total",
+            "Redis commands that failed or timed out, by operation",
+            &["op"]
+        )?,
+        peer_seconds: register_histogram_vec!(
+            "sunomi_peer_fetch_seconds",
+            "Latency of fetching an object from its owner edge, by whether the owner had it (hit|miss)",
+            &["owner"],
+            BUCKETS.to_vec()
+        )?,
+        peer_errors: register_int_counter_vec!(
+            "sunomi_peer_fetch_errors_total",
+            "Peer fetches that failed (the asker read storage itself), by reason",
+            &["reason"]
+        )?,
+        shared_metadata: register_int_counter_vec!(
+            "sunomi_shared_metadata_total",
+            "Lookups of manifests and track indexes shared in Redis, by result (hit|miss)",
+            &["result"]
+        )?,
+        fill_locks: register_int_counter_vec!(
+            "sunomi_fill_locks_total",
+            "Fill lock attempts by outcome (acquired|held|unavailable)",
+            &["outcome"]
+        )?,
+        lock_waits: register_int_counter!(
+            "sunomi_fill_lock_waits_total",
+            "Fills that waited for another edge's fill instead of reading storage"
+        )?,
+        lock_wait_seconds: register_histogram!(
+            "sunomi_fill_lock_wait_seconds",
+            "Time spent waiting for another edge's fill",
+            BUCKETS.to_vec()
+        )?,
+        prefetch: register_int_counter_vec!(
+            "sunomi_prefetch_total",
+            "Prefetches by result (issued|used|wasted|skipped)",
+            &["result"]
+        )?,
+        purges: register_int_counter_vec!(
+            "sunomi_purges_total",
+            "Purges requested on this edge's admin listener, by scope",
+            &["scope"]
+        )?,
+        purge_lag_seconds: register_histogram!(
+            "sunomi_purge_lag_seconds",
+            "Time from a purge request on another edge to its application here",
+            BUCKETS.to_vec()
         )?,
     })
 }

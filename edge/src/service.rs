@@ -10,9 +10,11 @@ use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
 use sunomi_packager::route::Route;
 
+use crate::cmcd;
 use crate::error::EdgeError;
+use crate::fleet::peer::{PEER_HEADER, PREFETCH_HEADER};
 use crate::http::{self, RangeRequest};
-use crate::media::{Media, Object};
+use crate::media::{Media, Object, RequestFlags};
 use crate::metrics::metrics;
 
 /// What the logging phase needs to know about a request.
@@ -137,9 +139,32 @@ impl EdgeService {
             }
         };
         ctx.route = route.kind();
-        match self.media.get(&route).await {
+        let flags = Self::flags(session, &route);
+        match self.media.get(&route, &flags).await {
             Ok(obj) => self.respond(session, ctx, &route, obj).await,
             Err(e) => self.error(session, ctx, e).await,
+        }
+    }
+
+    /// Who asks (player, peer edge, prefetch) and the player's CMCD next-object hint.
+    fn flags(session: &Session, route: &Route) -> RequestFlags {
+        let from_peer = request_header(session, PEER_HEADER).is_some();
+        let next = match route {
+            Route::Segment { .. } if !from_peer => {
+                let uri = &session.req_header().uri;
+                cmcd::next_object(
+                    uri.path(),
+                    uri.query(),
+                    request_header(session, "CMCD-Request"),
+                )
+                .and_then(|p| Route::parse(&p).ok())
+            }
+            _ => None,
+        };
+        RequestFlags {
+            from_peer,
+            prefetch: from_peer && request_header(session, PREFETCH_HEADER).is_some(),
+            next,
         }
     }
 
@@ -269,10 +294,11 @@ impl ProxyHttp for EdgeService {
         _session: &mut Session,
         _ctx: &mut Self::CTX,
     ) -> Result<Box<HttpPeer>> {
-        // Every request is answered in request_filter; a single edge has no upstream.
+        // Every request is answered in request_filter (peer fetches included, see
+        // `media::segments`), so the proxy phase is never reached.
         Err(Error::explain(
             ErrorType::InternalError,
-            "no upstream for a single edge",
+            "every request is answered before the proxy phase",
         ))
     }
 

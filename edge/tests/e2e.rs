@@ -262,18 +262,32 @@ fn concurrent_misses_for_one_segment_read_storage_once() {
     let edge = serve_pattern(dir.path(), "crowd", "640x360", 20, &[]);
     // Warm the manifest and track index so only segment reads remain.
     get_ok(&edge.url("/v/crowd/360p/media.m3u8"));
-    let before = edge.metric("sunomi_storage_reads_total");
+    let reads = || edge.metric("sunomi_storage_reads_total");
+    let before = reads();
     let url = edge.url("/v/crowd/360p/2.m4s");
-    let bodies: Vec<Vec<u8>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..40).map(|_| s.spawn(|| get_ok(&url))).collect();
+    let responses: Vec<Response> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..40).map(|_| s.spawn(|| get(&url))).collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    assert!(bodies.windows(2).all(|w| w[0] == w[1]));
-    assert_eq!(
-        edge.metric("sunomi_storage_reads_total") - before,
-        1.0,
-        "one storage read for 40 concurrent misses"
-    );
+    assert!(responses.iter().all(|r| r.status == 200));
+    assert!(responses.windows(2).all(|w| w[0].body == w[1].body));
+    let misses = responses
+        .iter()
+        .filter(|r| r.header("Cache-Status") == Some("sunomi; fwd=miss; stored"))
+        .count();
+    assert_eq!(misses, 1, "exactly one request filled from storage");
+    // The one fill also prefetches the next segment (default k = 1): one more read, then
+    // the next segment is a hit and counted as a used prefetch.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while reads() - before < 2.0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(reads() - before, 2.0, "segment 2 once, segment 3 prefetched once");
+    assert_eq!(edge.metric("sunomi_prefetch_total{result=\"issued\"}"), 1.0);
+    let next = get(&edge.url("/v/crowd/360p/3.m4s"));
+    assert_eq!(next.header("Cache-Status"), Some("sunomi; hit"));
+    assert_eq!(edge.metric("sunomi_prefetch_total{result=\"used\"}"), 1.0);
+    assert_eq!(reads() - before, 2.0);
 }
 
 #[test]

@@ -116,6 +116,69 @@ pub struct TrackHead {
     /// The stored object's version (its entity tag, or modification time and size): changes
     /// whenever the file is rewritten, so caches can key derived objects by it.
     pub version: String,
+    /// The bytes the index was parsed from (file start to the first fragment), kept so the
+    /// head can be shared (see [`TrackHead::to_shared`]) without another storage read.
+    pub head: Bytes,
+}
+
+impl TrackHead {
+    /// Parses a complete head (`ftyp` + `moov` + `sidx`, from the start of the file).
+    pub fn parse(head: Bytes, version: String) -> Result<TrackHead, PackagerError> {
+        match scan_track_head(&head)? {
+            HeadScan::Complete(index) => Self::from_index(index, head, version),
+            HeadScan::NeedMore { .. } => Err(PackagerError::MissingBox("sidx")),
+        }
+    }
+
+    fn from_index(
+        index: TrackIndex,
+        head: Bytes,
+        version: String,
+    ) -> Result<TrackHead, PackagerError> {
+        let init_end = usize::try_from(index.init.end).unwrap_or(usize::MAX);
+        if init_end > head.len() {
+            return Err(PackagerError::MissingBox("moov"));
+        }
+        let head_end = index
+            .fragments
+            .first()
+            .and_then(|f| usize::try_from(f.offset).ok())
+            .unwrap_or(head.len())
+            .clamp(init_end, head.len());
+        Ok(TrackHead {
+            init: head.slice(0..init_end),
+            head: head.slice(0..head_end),
+            index,
+            version,
+        })
+    }
+
+    /// The head as bytes another process can [`TrackHead::from_shared`] without storage:
+    /// `u16` big-endian version length, version, head bytes.
+    pub fn to_shared(&self) -> Vec<u8> {
+        let version = self.version.as_bytes();
+        let len = u16::try_from(version.len()).unwrap_or(0);
+        let mut out = Vec::with_capacity(2 + len as usize + self.head.len());
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&version[..len as usize]);
+        out.extend_from_slice(&self.head);
+        out
+    }
+
+    /// Reads what [`TrackHead::to_shared`] wrote; any damage is an error, never a panic.
+    pub fn from_shared(bytes: Bytes) -> Result<TrackHead, PackagerError> {
+        let damaged = || PackagerError::Unsupported("damaged shared track head".into());
+        let len_bytes: [u8; 2] = bytes
+            .get(..2)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(damaged)?;
+        let end = 2 + u16::from_be_bytes(len_bytes) as usize;
+        let version = bytes.get(2..end).ok_or_else(damaged)?;
+        let version = std::str::from_utf8(version)
+            .map_err(|_| damaged())?
+            .to_owned();
+        Self::parse(bytes.slice(end..), version)
+    }
 }
 
 /// Reads videos from a [`Store`].
@@ -222,16 +285,7 @@ impl MediaReader {
         loop {
             match scan_track_head(&head).map_err(corrupt)? {
                 HeadScan::Complete(index) => {
-                    let init_end = usize::try_from(index.init.end).unwrap_or(usize::MAX);
-                    if init_end > head.len() {
-                        return Err(corrupt(PackagerError::MissingBox("moov")));
-                    }
-                    let init = head.slice(0..init_end);
-                    return Ok(TrackHead {
-                        index,
-                        init,
-                        version,
-                    });
+                    return TrackHead::from_index(index, head, version).map_err(corrupt);
                 }
                 HeadScan::NeedMore { at_least } => {
                     if at_least <= head.len() as u64 {

@@ -1,5 +1,12 @@
 //! Just-in-time packaging behind in-memory caches: turns a [`Route`] into bytes, reading
-//! storage through the origin reader only on a miss, one fill per key at a time.
+//! storage through the origin reader only on a miss, one fill per key at a time. In a fleet,
+//! segments come from their owner edge ([`segments`]), metadata from the copy shared in
+//! Redis, and purges reach every edge ([`purge`]).
+
+mod purge;
+mod segments;
+
+pub use segments::RequestFlags;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,14 +15,16 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use moka::future::Cache;
+use moka::notification::RemovalCause;
 use sunomi_origin::{MediaReader, TrackHead};
 use sunomi_packager::manifest::{Manifest, VideoStatus};
 use sunomi_packager::playlist::{self, AudioRendition, SegmentedTrack, VideoVariant};
 use sunomi_packager::route::{Route, TrackRef};
 use sunomi_packager::segment::{self, fragments_per_segment, nominal_fragment_duration};
 
-use crate::config::EdgeConfig;
+use crate::config::{Admission, EdgeConfig};
 use crate::error::EdgeError;
+use crate::fleet::Fleet;
 use crate::http;
 use crate::metrics::metrics;
 
@@ -28,6 +37,8 @@ pub enum CacheOutcome {
     Coalesced,
     /// Made from storage by this request.
     Miss,
+    /// Fetched from the owner edge by this request.
+    Peer,
     /// Not cached by configuration (segments with the segment cache off).
     Bypass,
 }
@@ -39,6 +50,7 @@ impl CacheOutcome {
             CacheOutcome::Hit => "sunomi; hit",
             CacheOutcome::Coalesced => "sunomi; hit; detail=coalesced",
             CacheOutcome::Miss => "sunomi; fwd=miss; stored",
+            CacheOutcome::Peer => "sunomi; fwd=peer",
             CacheOutcome::Bypass => "sunomi; fwd=bypass",
         }
     }
@@ -95,8 +107,21 @@ impl Meta {
 /// The packaging service shared by every request.
 pub struct Media {
     reader: MediaReader,
+    fleet: Arc<Fleet>,
     meta: Cache<String, Meta>,
     segments: Option<Cache<String, Bytes>>,
+    /// Single flight for segments fetched from a peer but not admitted to `segments`:
+    /// entries leave as soon as their fill completes.
+    passing: Cache<String, Bytes>,
+    /// Segment keys requested once on this edge (for `second-hit` admission).
+    seen: Cache<String, ()>,
+    /// Segment keys this edge filled by prefetch and nobody has asked for yet.
+    prefetched: Cache<String, ()>,
+    /// Route paths this edge recently asked to prefetch (each is asked once).
+    prefetch_asked: Cache<String, ()>,
+    prefetch_slots: Arc<tokio::sync::Semaphore>,
+    admission: Admission,
+    prefetch_segments: u32,
     target_ms: u32,
 }
 
@@ -105,29 +130,83 @@ fn unshare(e: Arc<EdgeError>) -> EdgeError {
 }
 
 impl Media {
-    /// Builds the service with the cache budgets of `config`.
-    pub fn new(reader: MediaReader, config: &EdgeConfig) -> Media {
+    /// Builds the service with the cache budgets of `config`, coordinated through `fleet`.
+    pub fn new(reader: MediaReader, fleet: Arc<Fleet>, config: &EdgeConfig) -> Media {
         let meta = Cache::builder()
             .name("metadata")
             .max_capacity(config.cache.metadata_bytes)
             .weigher(|k: &String, v: &Meta| v.weight().saturating_add(k.len() as u32))
             .time_to_live(Duration::from_secs(config.cache.metadata_ttl_secs.max(1)))
+            .support_invalidation_closures()
             .build();
+        let segment_weight =
+            |k: &String, v: &Bytes| u32::try_from(v.len() + k.len()).unwrap_or(u32::MAX);
         let segments = config.cache.segments_enabled.then(|| {
             Cache::builder()
                 .name("segments")
                 .max_capacity(config.cache.segment_bytes)
-                .weigher(|k: &String, v: &Bytes| {
-                    u32::try_from(v.len() + k.len()).unwrap_or(u32::MAX)
-                })
+                .weigher(segment_weight)
+                .support_invalidation_closures()
                 .build()
         });
+        let passing = Cache::builder()
+            .name("passing")
+            .max_capacity(config.cache.segment_bytes / 8 + 1)
+            .weigher(segment_weight)
+            .time_to_live(Duration::from_secs(5))
+            .build();
+        let fleet_config = fleet.config();
+        let seen = Cache::builder()
+            .name("seen")
+            .max_capacity(1_000_000)
+            .time_to_idle(Duration::from_secs(
+                fleet_config.admission_window_secs.max(1),
+            ))
+            .support_invalidation_closures()
+            .build();
+        let prefetched = Cache::builder()
+            .name("prefetched")
+            .max_capacity(1_000_000)
+            .time_to_live(Duration::from_secs(120))
+            .support_invalidation_closures()
+            .eviction_listener(|_k, _v, cause| {
+                // Expired or evicted before anyone asked for it: the prefetch was wasted.
+                if matches!(cause, RemovalCause::Expired | RemovalCause::Size) {
+                    metrics().prefetch.with_label_values(&["wasted"]).inc();
+                }
+            })
+            .build();
+        let prefetch_asked = Cache::builder()
+            .name("prefetch-asked")
+            .max_capacity(100_000)
+            .time_to_live(Duration::from_secs(30))
+            .support_invalidation_closures()
+            .build();
         Media {
             reader,
             meta,
             segments,
+            passing,
+            seen,
+            prefetched,
+            prefetch_asked,
+            prefetch_slots: Arc::new(tokio::sync::Semaphore::new(
+                fleet_config.prefetch_concurrency.max(1),
+            )),
+            admission: fleet_config.admission,
+            prefetch_segments: if config.cache.segments_enabled {
+                fleet_config.prefetch_segments
+            } else {
+                0
+            },
             target_ms: config.segment_target_ms,
+            fleet,
         }
+    }
+
+    /// The fleet this edge belongs to.
+    pub fn fleet(&self) -> &Arc<Fleet> {
+        &self.fleet
     }
 
     /// The reader (for readiness probes).
@@ -166,13 +245,15 @@ impl Media {
             return Ok((v, CacheOutcome::Hit));
         }
         let ran = AtomicBool::new(false);
-        let value = cache
-            .try_get_with(key, async {
-                ran.store(true, Ordering::Relaxed);
-                fill.await
-            })
-            .await
-            .map_err(unshare)?;
+        // Boxed: moka keeps the fill inside its own future; out of line, the futures of
+        // nested lookups (playlist → manifest → track head) stay small on the stack.
+        let fill = Box::pin(fill);
+        let value = Box::pin(cache.try_get_with(key, async {
+            ran.store(true, Ordering::Relaxed);
+            fill.await
+        }))
+        .await
+        .map_err(unshare)?;
         if ran.load(Ordering::Relaxed) {
             cache_metric("miss");
             Ok((value, CacheOutcome::Miss))
@@ -185,7 +266,10 @@ impl Media {
 
     async fn manifest(&self, id: &str) -> Result<Arc<Manifest>, EdgeError> {
         let (meta, _) = Self::cached(&self.meta, format!("m:{id}"), async {
-            let m = self.reader.manifest(id).await?;
+            let read = async { Ok::<_, EdgeError>(self.reader.manifest(id).await?.to_json()) };
+            let json = self.fleet.shared_metadata(id, "manifest", read).await?;
+            let m = Manifest::from_json(&json)
+                .map_err(|e| EdgeError::Internal(format!("shared manifest of {id}: {e}")))?;
             Ok(Meta::Manifest(Arc::new(m)))
         })
         .await?;
@@ -225,7 +309,14 @@ impl Media {
         path: &str,
     ) -> Result<(Arc<TrackHead>, CacheOutcome), EdgeError> {
         let (meta, outcome) = Self::cached(&self.meta, format!("t:{id}/{path}"), async {
-            let head = self.reader.track_head(id, path).await?;
+            let read =
+                async { Ok::<_, EdgeError>(self.reader.track_head(id, path).await?.to_shared()) };
+            let shared = self
+                .fleet
+                .shared_metadata(id, &format!("track:{path}"), read)
+                .await?;
+            let head = TrackHead::from_shared(Bytes::from(shared))
+                .map_err(|e| EdgeError::Internal(format!("shared track head {id}/{path}: {e}")))?;
             Ok(Meta::Track(Arc::new(head)))
         })
         .await?;
@@ -250,18 +341,27 @@ impl Media {
         ))
     }
 
-    /// Answers a route.
-    pub async fn get(&self, route: &Route) -> Result<Object, EdgeError> {
+    /// Answers a route; `flags` say who asks (a player, a peer, a prefetch) and what the
+    /// player will ask next.
+    pub async fn get(
+        self: &Arc<Self>,
+        route: &Route,
+        flags: &RequestFlags,
+    ) -> Result<Object, EdgeError> {
         let started = Instant::now();
         let result = match route {
             Route::Master { .. } | Route::MediaPlaylist { .. } | Route::IFramePlaylist { .. } => {
                 self.playlist(route).await
             }
             Route::Init { id, track } => self.init(id, track).await,
-            Route::Segment { id, track, number } => self.segment(id, track, *number).await,
+            // Boxed: the segment path (peer fetch, fill lock, storage) is a large future,
+            // and keeping it out of line keeps every request's future small.
+            Route::Segment { id, track, number } => {
+                Box::pin(self.segment(route, id, track, *number, flags)).await
+            }
         };
         if let Ok(obj) = &result {
-            if obj.cache != CacheOutcome::Hit {
+            if !matches!(obj.cache, CacheOutcome::Hit | CacheOutcome::Peer) {
                 metrics()
                     .packaging_seconds
                     .with_label_values(&[route.kind()])
@@ -279,32 +379,6 @@ impl Media {
             body: head.init.clone(),
             gzip: None,
             etag: http::etag((&head.version, "init")),
-            immutable: true,
-            cache,
-        })
-    }
-
-    async fn segment(&self, id: &str, track: &TrackRef, number: u64) -> Result<Object, EdgeError> {
-        let manifest = self.manifest(id).await?;
-        let path = Self::track_path(&manifest, track)?;
-        let k = self.fragments_per_segment(id, &manifest).await?;
-        let head = self.head(id, path).await?;
-        let seg = segment::segment(&head.index, k, number)?;
-        let etag = http::etag((&head.version, seg.bytes.start, seg.bytes.end));
-        let read = async {
-            Ok::<_, EdgeError>(self.reader.read_range(id, path, seg.bytes.clone()).await?)
-        };
-        let (body, cache) = match &self.segments {
-            Some(cache) => {
-                let key = format!("s:{id}/{path}@{}:{number}", head.version);
-                Self::cached(cache, key, read).await?
-            }
-            None => (read.await?, CacheOutcome::Bypass),
-        };
-        Ok(Object {
-            body,
-            gzip: None,
-            etag,
             immutable: true,
             cache,
         })

@@ -1,0 +1,213 @@
+//! Fetching an object from the edge that owns it: HTTP/1.1 through Pingora's upstream
+//! connector (the one its proxy uses), so connections to peers are pooled and kept alive.
+//! Requests carry [`PEER_HEADER`], which tells the owner to answer from its own cache or
+//! storage and never forward again. A peer that fails to answer is *suspect* for a while:
+//! its keys fall to the next member on the ring instead of costing every request a timeout.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use pingora::connectors::http::v1::Connector;
+use pingora::connectors::ConnectorOptions;
+use pingora::http::RequestHeader;
+use pingora::upstreams::peer::HttpPeer;
+
+use crate::metrics::metrics;
+
+/// Request header marking a request from another edge (value: the asking node's name).
+pub const PEER_HEADER: &str = "Sunomi-Peer";
+/// Request header marking a peer request as a prefetch (the owner fills, sends no body).
+pub const PREFETCH_HEADER: &str = "Sunomi-Prefetch";
+
+/// Why a peer gave no object.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    /// No answer in time.
+    #[error("peer {0} timed out")]
+    Timeout(SocketAddr),
+    /// Connecting, writing or reading failed.
+    #[error("peer {addr}: {source}")]
+    Io {
+        /// The peer.
+        addr: SocketAddr,
+        /// What went wrong.
+        source: Box<pingora::Error>,
+    },
+    /// The peer answered with something other than 200.
+    #[error("peer {addr} answered {status}")]
+    Status {
+        /// The peer.
+        addr: SocketAddr,
+        /// Its status.
+        status: u16,
+    },
+}
+
+impl PeerError {
+    /// Whether the failure says the peer itself is unwell (as opposed to the object).
+    fn peer_unwell(&self) -> bool {
+        match self {
+            PeerError::Timeout(_) | PeerError::Io { .. } => true,
+            PeerError::Status { status, .. } => *status >= 500,
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            PeerError::Timeout(_) => "timeout",
+            PeerError::Io { .. } => "io",
+            PeerError::Status { .. } => "status",
+        }
+    }
+}
+
+/// What the owner sent back.
+#[derive(Debug)]
+pub struct PeerReply {
+    /// The object (empty for a prefetch).
+    pub body: Bytes,
+    /// Whether the owner had it in memory (its `Cache-Status` said hit).
+    pub owner_hit: bool,
+}
+
+/// Timeouts and pool size of peer requests.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerSettings {
+    /// TCP connect timeout.
+    pub connect_timeout: Duration,
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    /// How long a failed peer is skipped.
+    pub suspect_for: Duration,
+    /// Idle connections kept.
+    pub pool_size: usize,
+}
+
+/// The client edges use to ask each other.
+pub struct PeerClient {
+    node: String,
+    connector: Connector,
+    settings: PeerSettings,
+    suspects: Mutex<HashMap<SocketAddr, Instant>>,
+}
+
+impl PeerClient {
+    /// A client that names itself `node` to the peers it asks.
+    pub fn new(node: String, settings: PeerSettings) -> PeerClient {
+        PeerClient {
+            node,
+            connector: Connector::new(Some(ConnectorOptions::new(settings.pool_size))),
+            settings,
+            suspects: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `addr` may be asked (it has not failed recently).
+    pub fn usable(&self, addr: &SocketAddr) -> bool {
+        let Ok(mut suspects) = self.suspects.lock() else {
+            return true;
+        };
+        match suspects.get(addr) {
+            Some(until) if *until > Instant::now() => false,
+            Some(_) => {
+                suspects.remove(addr);
+                true
+            }
+            None => true,
+        }
+    }
+
+    fn suspect(&self, addr: SocketAddr) {
+        if let Ok(mut suspects) = self.suspects.lock() {
+            suspects.insert(addr, Instant::now() + self.settings.suspect_for);
+        }
+    }
+
+    /// Asks the owner at `addr` for `path`. A prefetch sends `HEAD`: the owner fills its
+    /// cache and sends no body.
+    pub async fn fetch(
+        &self,
+        addr: SocketAddr,
+        path: &str,
+        prefetch: bool,
+    ) -> Result<PeerReply, PeerError> {
+        let started = Instant::now();
+        let result =
+            match tokio::time::timeout(self.settings.timeout, self.exchange(addr, path, prefetch))
+                .await
+            {
+                Ok(r) => r,
+                Err(_) => Err(PeerError::Timeout(addr)),
+            };
+        let m = metrics();
+        match &result {
+            Ok(reply) => {
+                m.peer_seconds
+                    .with_label_values(&[if reply.owner_hit { "hit" } else { "miss" }])
+                    .observe(started.elapsed().as_secs_f64());
+            }
+            Err(e) => {
+                m.peer_errors.with_label_values(&[e.reason()]).inc();
+                if e.peer_unwell() {
+                    tracing::warn!(error = %e, "peer failed; skipping it for a while");
+                    self.suspect(addr);
+                }
+            }
+        }
+        result
+    }
+
+    async fn exchange(
+        &self,
+        addr: SocketAddr,
+        path: &str,
+        prefetch: bool,
+    ) -> Result<PeerReply, PeerError> {
+        let io = |source: Box<pingora::Error>| PeerError::Io { addr, source };
+        let mut peer = HttpPeer::new(addr, false, String::new());
+        peer.options.connection_timeout = Some(self.settings.connect_timeout);
+        peer.options.idle_timeout = Some(Duration::from_secs(60));
+        let (mut session, _reused) = self.connector.get_http_session(&peer).await.map_err(io)?;
+        let method = if prefetch { "HEAD" } else { "GET" };
+        let mut req = RequestHeader::build(method, path.as_bytes(), Some(4)).map_err(io)?;
+        let host = addr.to_string();
+        req.insert_header("Host", host.as_str()).map_err(io)?;
+        req.insert_header(PEER_HEADER, self.node.as_str())
+            .map_err(io)?;
+        if prefetch {
+            req.insert_header(PREFETCH_HEADER, "1").map_err(io)?;
+        }
+        session
+            .write_request_header(Box::new(req))
+            .await
+            .map_err(io)?;
+        session.read_response().await.map_err(io)?;
+        let status = session.get_status().map_or(0, |s| s.as_u16());
+        let owner_hit = session
+            .get_header("Cache-Status")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("sunomi; hit"));
+        let length = session
+            .get_header("Content-Length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut body = BytesMut::with_capacity(if prefetch { 0 } else { length });
+        while let Some(chunk) = session.read_body_ref().await.map_err(io)? {
+            body.extend_from_slice(chunk);
+        }
+        self.connector
+            .release_http_session(session, &peer, Some(Duration::from_secs(60)))
+            .await;
+        if status != 200 {
+            return Err(PeerError::Status { addr, status });
+        }
+        Ok(PeerReply {
+            body: body.freeze(),
+            owner_hit,
+        })
+    }
+}
