@@ -61,6 +61,10 @@ enum Command {
         /// Base URL for ids in the catalog (e.g. http://edge:8080).
         #[arg(long)]
         base: Option<String>,
+        /// Edges (host:port) to spread players over, round robin, whatever host the title
+        /// URLs name (a fleet behind no load balancer).
+        #[arg(long = "edge", num_args = 1..)]
+        edges: Vec<String>,
         /// flash-crowd, zipf-catalog, cold-start, steady-state, or a TOML scenario file.
         #[arg(long)]
         scenario: Option<String>,
@@ -112,9 +116,10 @@ struct OutputArgs {
     /// Folder for report.json and the charts.
     #[arg(long, default_value = "bench-out")]
     out: PathBuf,
-    /// Prometheus endpoint to scrape before and after (e.g. the edge's admin /metrics).
-    #[arg(long)]
-    metrics: Option<String>,
+    /// Prometheus endpoints to scrape before and after (e.g. each edge's admin /metrics);
+    /// several are added up, so a fleet reads as one server.
+    #[arg(long, num_args = 1..)]
+    metrics: Vec<String>,
     /// Also write index.html with the table and every chart.
     #[arg(long)]
     html: bool,
@@ -180,24 +185,22 @@ where
     result
 }
 
-/// Runs `work` between two scrapes of `metrics` (when given).
+/// Runs `work` between two scrapes of `metrics` (when any are given).
 async fn with_scrapes<T>(
-    metrics: Option<&str>,
+    metrics: &[String],
     work: impl std::future::Future<Output = Result<T, String>>,
 ) -> Result<(T, Option<ServerFigures>)> {
-    let before = match metrics {
-        Some(url) => Some(scrape::scrape(url).await.map_err(anyhow::Error::msg)?),
-        None => None,
-    };
+    if metrics.is_empty() {
+        return Ok((work.await.map_err(anyhow::Error::msg)?, None));
+    }
+    let before = scrape::scrape_all(metrics)
+        .await
+        .map_err(anyhow::Error::msg)?;
     let result = work.await.map_err(anyhow::Error::msg)?;
-    let server = match (metrics, before) {
-        (Some(url), Some(before)) => {
-            let after = scrape::scrape(url).await.map_err(anyhow::Error::msg)?;
-            Some(ServerFigures::between(&before, &after))
-        }
-        _ => None,
-    };
-    Ok((result, server))
+    let after = scrape::scrape_all(metrics)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    Ok((result, Some(ServerFigures::between(&before, &after))))
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -228,7 +231,7 @@ fn run(cli: Cli) -> Result<()> {
                 .map_or(0, |d| d.as_secs());
             let started = Instant::now();
             let (recorder, server) = rt.block_on(with_progress(|live| {
-                with_scrapes(output.metrics.as_deref(), hammer::run_with(&config, live))
+                with_scrapes(&output.metrics, hammer::run_with(&config, live))
             }))?;
             let seconds = started.elapsed().as_secs_f64();
             let report = Report {
@@ -257,6 +260,7 @@ fn run(cli: Cli) -> Result<()> {
             targets,
             catalog,
             base,
+            edges,
             scenario,
             arrival,
             zipf,
@@ -316,6 +320,7 @@ fn run(cli: Cli) -> Result<()> {
                 start_buffer_secs: start_buffer,
                 max_buffer_secs: max_buffer,
                 timeout,
+                edges,
             };
             let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
             let started_unix = SystemTime::now()
@@ -323,7 +328,7 @@ fn run(cli: Cli) -> Result<()> {
                 .map_or(0, |d| d.as_secs());
             let started = Instant::now();
             let (result, server) = rt.block_on(with_progress(|live| {
-                with_scrapes(output.metrics.as_deref(), players::run_with(&config, live))
+                with_scrapes(&output.metrics, players::run_with(&config, live))
             }))?;
             let seconds = started.elapsed().as_secs_f64();
             let mut all = Recorder::default();
@@ -344,7 +349,10 @@ fn run(cli: Cli) -> Result<()> {
                     .iter()
                     .map(|(k, r)| (k.clone(), Figures::from_recorder(r, seconds)))
                     .collect(),
-                players: Some(PlayerFigures::from_sessions(&result.sessions)),
+                players: Some(PlayerFigures {
+                    unique_objects: result.unique_objects.clone(),
+                    ..PlayerFigures::from_sessions(&result.sessions)
+                }),
                 server,
             };
             let run = RunCharts {

@@ -3,7 +3,7 @@
 //! rendition's, when the variant has one) against a buffer model played in real time or
 //! accelerated, optionally on a capped link, and records what a viewer would have seen.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -37,6 +37,10 @@ pub struct PlayerConfig {
     pub max_buffer_secs: f64,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// Edges (`host:port`) to spread players over, round robin: player i connects to
+    /// edge i mod n whatever host its title URL names. Empty: the title URL's host.
+    #[serde(default)]
+    pub edges: Vec<String>,
 }
 
 /// What one player saw.
@@ -79,6 +83,8 @@ pub struct PlayersResult {
     pub sessions: Vec<Session>,
     /// Requests by object type (`master`, `playlist`, `init`, `segment`).
     pub by_type: BTreeMap<String, Recorder>,
+    /// Distinct objects (paths) requested, by object type, over all players.
+    pub unique_objects: BTreeMap<String, u64>,
 }
 
 /// Consecutive failures of one segment after which a player gives up.
@@ -210,6 +216,8 @@ struct Player<'a> {
     live: &'a Live,
     conn: Connection,
     by_type: BTreeMap<String, Recorder>,
+    /// Paths requested, by object type.
+    objects: BTreeMap<String, BTreeSet<String>>,
     first: Instant,
 }
 
@@ -221,6 +229,16 @@ impl Player<'_> {
             None
         };
         let outcome = self.conn.get_capped(&target.path, keep, cap).await;
+        if !self
+            .objects
+            .get(kind)
+            .is_some_and(|o| o.contains(&target.path))
+        {
+            self.objects
+                .entry(kind.to_string())
+                .or_default()
+                .insert(target.path.clone());
+        }
         let second = self.first.elapsed().as_secs() as usize;
         self.live
             .request(outcome.total, outcome.bytes, outcome.error.is_some());
@@ -404,8 +422,11 @@ pub async fn run_with(
     let run_start = Instant::now();
     let deadline = run_start + config.duration;
     let mut tasks = Vec::with_capacity(config.players);
-    for start in starts {
-        let target = targets[start.title.min(targets.len() - 1)].clone();
+    for (i, start) in starts.into_iter().enumerate() {
+        let mut target = targets[start.title.min(targets.len() - 1)].clone();
+        if !config.edges.is_empty() {
+            target.authority = config.edges[i % config.edges.len()].clone();
+        }
         let config = config.clone();
         let live = live.clone();
         tasks.push(tokio::spawn(async move {
@@ -415,7 +436,7 @@ pub async fn run_with(
                     failure: Some("arrived after the end of the run".into()),
                     ..Default::default()
                 };
-                return (late, BTreeMap::new());
+                return (late, BTreeMap::new(), BTreeMap::new());
             }
             tokio::time::sleep_until(begin.into()).await;
             live.players(1);
@@ -424,21 +445,30 @@ pub async fn run_with(
                 config: &config,
                 live: &live,
                 by_type: BTreeMap::new(),
+                objects: BTreeMap::new(),
                 first: Instant::now(),
             };
             let mut session = player.play(&target, deadline).await;
             session.title = start.title;
             live.players(-1);
-            (session, player.by_type)
+            (session, player.by_type, player.objects)
         }));
     }
     let mut result = PlayersResult::default();
+    let mut objects: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for t in tasks {
-        let (session, by_type) = t.await.map_err(|e| format!("a player task failed: {e}"))?;
+        let (session, by_type, seen) = t.await.map_err(|e| format!("a player task failed: {e}"))?;
         result.sessions.push(session);
         for (k, r) in by_type {
             result.by_type.entry(k).or_default().merge(&r);
         }
+        for (k, paths) in seen {
+            objects.entry(k).or_default().extend(paths);
+        }
     }
+    result.unique_objects = objects
+        .into_iter()
+        .map(|(k, v)| (k, v.len() as u64))
+        .collect();
     Ok(result)
 }

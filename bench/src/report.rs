@@ -142,6 +142,9 @@ pub struct PlayerFigures {
     pub failures: BTreeMap<String, u64>,
     /// Players per title (catalog index).
     pub players_by_title: BTreeMap<String, u64>,
+    /// Distinct objects requested by all players together, by object type.
+    #[serde(default)]
+    pub unique_objects: BTreeMap<String, u64>,
 }
 
 impl PlayerFigures {
@@ -178,6 +181,14 @@ impl PlayerFigures {
 }
 
 impl Report {
+    /// Segment reads from storage (the edge's `storage` tier) per distinct segment the
+    /// players asked for: 1.0 means each segment was read once for the whole fleet.
+    pub fn storage_reads_per_unique_segment(&self) -> Option<f64> {
+        let unique = *self.players.as_ref()?.unique_objects.get("segment")?;
+        let reads = self.server.as_ref()?.tiers.get("storage")?.hits;
+        (unique > 0).then(|| reads / unique as f64)
+    }
+
     /// Writes `report.json` into `dir` (created if needed).
     pub fn write(&self, dir: &Path) -> std::io::Result<std::path::PathBuf> {
         std::fs::create_dir_all(dir)?;
@@ -247,6 +258,7 @@ impl Report {
                 ),
             );
             row("rung switches", p.switches.to_string());
+            row("unique objects", format!("{:?}", p.unique_objects));
             row("segments by rung", format!("{:?}", p.segments_by_rung));
             for (reason, n) in &p.failures {
                 row("failure", format!("{n} × {reason}"));
@@ -261,6 +273,15 @@ impl Report {
                 ),
             );
             row("server byte hit ratio", format!("{:.4}", sv.byte_hit_ratio));
+            for (tier, t) in &sv.tiers {
+                row(
+                    &format!("tier {tier}"),
+                    format!("{} hits, {} misses", t.hits, t.misses),
+                );
+            }
+            if let Some(r) = self.storage_reads_per_unique_segment() {
+                row("storage reads per unique segment", format!("{r:.3}"));
+            }
             row(
                 "storage reads",
                 format!(
@@ -320,7 +341,9 @@ fn all_figures(r: &Report) -> BTreeMap<String, f64> {
             "cache_hits": s.cache_hits, "cache_misses": s.cache_misses, "hit_ratio": s.hit_ratio,
             "response_bytes": s.response_bytes, "storage_reads": s.storage_reads,
             "storage_read_bytes": s.storage_read_bytes, "byte_hit_ratio": s.byte_hit_ratio,
+            "tiers": s.tiers,
         })),
+        "storage_reads_per_unique_segment": r.storage_reads_per_unique_segment(),
     });
     flatten(&value)
 }

@@ -52,8 +52,40 @@ pub struct ServerFigures {
     pub storage_read_bytes: f64,
     /// 1 − storage bytes / response bytes: the share of bytes served without storage.
     pub byte_hit_ratio: f64,
+    /// Cache lookups by tier (`local`, `peer`, `storage`): hits and misses.
+    #[serde(default)]
+    pub tiers: BTreeMap<String, TierFigures>,
     /// Every `sunomi_` series that changed, with its change.
     pub deltas: BTreeMap<String, f64>,
+}
+
+/// Hits and misses of one cache tier.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct TierFigures {
+    /// Lookups answered by this tier.
+    pub hits: f64,
+    /// Lookups it could not answer.
+    pub misses: f64,
+}
+
+/// Scrapes every endpoint and adds their series up (a fleet seen as one server).
+pub async fn scrape_all(urls: &[String]) -> Result<BTreeMap<String, f64>, String> {
+    let mut total = BTreeMap::new();
+    for url in urls {
+        for (series, value) in scrape(url).await? {
+            *total.entry(series).or_insert(0.0) += value;
+        }
+    }
+    Ok(total)
+}
+
+/// The value of label `name` in a series like `metric{a="x",name="y"}`.
+fn label<'a>(series: &'a str, name: &str) -> Option<&'a str> {
+    let labels = series.split_once('{')?.1.strip_suffix('}')?;
+    labels.split(',').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then(|| v.trim_matches('"'))
+    })
 }
 
 fn sum(m: &BTreeMap<String, f64>, name: &str, label: Option<&str>) -> f64 {
@@ -84,7 +116,25 @@ impl ServerFigures {
                 (delta != 0.0).then(|| (k.clone(), delta))
             })
             .collect();
+        let mut tiers: BTreeMap<String, TierFigures> = BTreeMap::new();
+        for series in after.keys() {
+            if !series.starts_with("sunomi_cache_requests_total{") {
+                continue;
+            }
+            let (Some(tier), Some(result)) = (label(series, "tier"), label(series, "result"))
+            else {
+                continue;
+            };
+            let delta = after[series] - before.get(series).copied().unwrap_or(0.0);
+            let t = tiers.entry(tier.to_string()).or_default();
+            match result {
+                "hit" => t.hits += delta,
+                "miss" => t.misses += delta,
+                _ => {}
+            }
+        }
         ServerFigures {
+            tiers,
             cache_hits,
             cache_misses,
             hit_ratio: ratio(cache_hits, cache_hits + cache_misses),
@@ -120,5 +170,12 @@ mod tests {
         assert_eq!(f.storage_reads, 10.0);
         assert!((f.byte_hit_ratio - 0.9).abs() < 1e-9);
         assert!(!f.deltas.keys().any(|k| k.contains("_bucket")));
+        assert_eq!(f.tiers["local"].hits, 30.0);
+        assert_eq!(f.tiers["local"].misses, 10.0);
+        assert_eq!(
+            label("m{tier=\"peer\",result=\"hit\"}", "result"),
+            Some("hit")
+        );
+        assert_eq!(label("m", "result"), None);
     }
 }

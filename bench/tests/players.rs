@@ -140,6 +140,7 @@ fn config(target: String, players: usize, bandwidth_bps: Option<f64>) -> PlayerC
         bandwidth_bps,
         start_buffer_secs: SEGMENT_SECS,
         max_buffer_secs: 30.0,
+        edges: Vec::new(),
         timeout: Duration::from_secs(5),
     }
 }

@@ -282,7 +282,11 @@ fn concurrent_misses_for_one_segment_read_storage_once() {
     while reads() - before < 2.0 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    assert_eq!(reads() - before, 2.0, "segment 2 once, segment 3 prefetched once");
+    assert_eq!(
+        reads() - before,
+        2.0,
+        "segment 2 once, segment 3 prefetched once"
+    );
     assert_eq!(edge.metric("sunomi_prefetch_total{result=\"issued\"}"), 1.0);
     let next = get(&edge.url("/v/crowd/360p/3.m4s"));
     assert_eq!(next.header("Cache-Status"), Some("sunomi; hit"));

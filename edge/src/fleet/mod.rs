@@ -192,12 +192,22 @@ impl Fleet {
                 }
             }
         }
+        if let LockOutcome::Acquired(l) = lock {
+            // The lock may have been free because another edge just finished sharing it.
+            if let Some(v) = self.shared_get(id, field).await {
+                self.unlock(l).await;
+                return Ok(v);
+            }
+            let result = read.await;
+            if let Ok(v) = &result {
+                self.shared_put(id, field, v).await;
+            }
+            self.unlock(l).await;
+            return result;
+        }
         let result = read.await;
         if let Ok(v) = &result {
             self.shared_put(id, field, v).await;
-        }
-        if let LockOutcome::Acquired(l) = lock {
-            self.unlock(l).await;
         }
         result
     }

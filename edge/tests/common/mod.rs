@@ -534,3 +534,157 @@ pub fn verify_stream(base: &str, id: &str, expect: &Expect) {
         "ffmpeg decoding the master printed: {err}"
     );
 }
+
+/// A real `redis-server` on a free loopback port, without persistence, killed when dropped.
+pub struct RedisServer {
+    pub port: u16,
+    process: Option<Process>,
+}
+
+impl RedisServer {
+    /// Starts one and waits until it answers PING.
+    pub fn start() -> RedisServer {
+        let mut r = RedisServer {
+            port: free_port(),
+            process: None,
+        };
+        r.restart();
+        r
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs `redis-cli` against it and returns its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli must be installed (make test installs redis-server)");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Kills it (SIGKILL: nothing is saved, connections drop).
+    pub fn stop(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            let _ = p.0.kill();
+            let _ = p.0.wait();
+        }
+    }
+
+    /// Starts it again on the same port, empty.
+    pub fn restart(&mut self) {
+        self.stop();
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("redis-server must be installed (make test installs it)");
+        self.process = Some(Process(child));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.cli(&["ping"]) != "PONG" {
+            assert!(Instant::now() < deadline, "redis-server did not come up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Fleet timings for tests: heartbeats every 200 ms, gone after 1.5 s.
+pub const FLEET_TEST_CONFIG: &str = "[fleet]
+heartbeat_interval_ms = 200
+heartbeat_ttl_ms = 1500
+join_after_polls = 2
+leave_after_polls = 1
+peer_timeout_ms = 3000
+peer_suspect_ms = 3000
+";
+
+/// Starts `n` edges on `store` coordinated through `redis`, with [`FLEET_TEST_CONFIG`] plus
+/// `extra_config` (more keys of the `[fleet]` table), and waits until every edge sees all `n`.
+pub fn start_fleet(
+    dir: &Path,
+    store: &str,
+    redis: &RedisServer,
+    n: usize,
+    extra_config: &str,
+) -> Vec<Edge> {
+    let config = dir.join(format!("fleet-{}.toml", free_port()));
+    std::fs::write(&config, format!("{FLEET_TEST_CONFIG}{extra_config}")).unwrap();
+    let config = config.to_str().unwrap().to_string();
+    let url = redis.url();
+    let edges: Vec<Edge> = (0..n)
+        .map(|_| Edge::start(store, &["--redis", &url, "--config", &config], &[]))
+        .collect();
+    wait_members(&edges.iter().collect::<Vec<_>>(), n);
+    edges
+}
+
+/// Waits until every edge counts `n` fleet members; returns how long it took.
+pub fn wait_members(edges: &[&Edge], n: usize) -> Duration {
+    wait_until(
+        Duration::from_secs(30),
+        &format!("{n} fleet members"),
+        || {
+            edges
+                .iter()
+                .all(|e| e.metric("sunomi_fleet_members") == n as f64)
+        },
+    )
+}
+
+/// Polls `condition` every 20 ms until it holds; returns the time it took, panics after
+/// `limit` (a guard against hanging, not a performance threshold).
+pub fn wait_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !condition() {
+        assert!(started.elapsed() < limit, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    started.elapsed()
+}
+
+/// A metric summed over edges.
+pub fn fleet_metric(edges: &[&Edge], series: &str) -> f64 {
+    edges.iter().map(|e| e.metric(series)).sum()
+}
+
+/// Every init and segment path of video `id` (all renditions and audio), read through `edge`.
+pub fn media_object_paths(edge: &Edge, id: &str) -> Vec<String> {
+    let master_url = edge.url(&format!("/v/{id}/master.m3u8"));
+    let master = m3u8_master(&get_ok(&master_url));
+    let mut playlists: Vec<String> = master
+        .variants
+        .iter()
+        .filter(|v| !v.is_i_frame)
+        .map(|v| resolve(&master_url, &v.uri))
+        .collect();
+    playlists.extend(
+        master
+            .alternatives
+            .iter()
+            .filter_map(|a| a.uri.as_ref().map(|u| resolve(&master_url, u))),
+    );
+    let mut paths = Vec::new();
+    for url in playlists {
+        let media = m3u8_media(&get_ok(&url));
+        if let Some(map) = media.segments.first().and_then(|s| s.map.as_ref()) {
+            paths.push(resolve(&url, &map.uri));
+        }
+        paths.extend(media.segments.iter().map(|s| resolve(&url, &s.uri)));
+    }
+    paths
+        .into_iter()
+        .map(|u| u.trim_start_matches(&edge.base).to_string())
+        .collect()
+}
