@@ -50,9 +50,13 @@ r = json.load(open(sys.argv[1])); s = r["server"]; t = s.get("tiers", {})
 unique = r["players"]["unique_objects"].get("segment", 0)
 reads = t.get("storage", {}).get("hits", 0)
 tiers = "  ".join(f"{k} {v['hits']:.0f}/{v['hits'] + v['misses']:.0f}" for k, v in sorted(t.items()))
-print(f"{sys.argv[2]:<14} reads/unique segment {reads / unique:.3f} ({reads:.0f} / {unique})  "
+d = s["deltas"]
+issued = d.get('sunomi_prefetch_total{result="issued"}', 0)
+used = d.get('sunomi_prefetch_total{result="used"}', 0)
+print(f"{sys.argv[2]:<15} reads/unique segment {reads / unique:.3f} ({reads:.0f} / {unique})  "
       f"{r['figures']['requests_per_second']:.0f} req/s  errors {r['figures']['errors']}  "
-      f"started {r['players']['started']}/{r['players']['players']}  hits by tier {tiers}")
+      f"started {r['players']['started']}/{r['players']['players']}  hits by tier {tiers}  "
+      f"prefetch used {used:.0f}/{issued:.0f}")
 PY
 }
 

@@ -375,6 +375,19 @@ mod tests {
     }
 
     #[test]
+    fn damaged_shared_heads_are_errors_not_panics() {
+        for bytes in [
+            &b""[..],
+            b"\x00",
+            b"\x00\x09short",
+            b"\x00\x02\xff\xfe",
+            b"\x00\x01vnot a head",
+        ] {
+            assert!(TrackHead::from_shared(Bytes::from_static(bytes)).is_err());
+        }
+    }
+
+    #[test]
     fn local_ranges_are_exact_and_failures_are_classified() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path().to_str().unwrap()).unwrap();

@@ -219,6 +219,11 @@ impl Media {
             .read_range(target.id, target.path, target.bytes.clone())
             .await;
         tier("storage", if result.is_ok() { "hit" } else { "miss" });
+        tracing::debug!(
+            key = target.key,
+            ok = result.is_ok(),
+            "segment read from storage"
+        );
         Ok(result?)
     }
 
