@@ -285,6 +285,25 @@ fn assert_refetched(edges: &[&Edge], path: &str) {
     }
 }
 
+/// Purges `query` through edge `from` and waits until every other edge has applied it
+/// (each application is observed in the purge lag histogram).
+fn purge_everywhere(edges: &[&Edge], from: usize, query: &str) {
+    let lag = "sunomi_purge_lag_seconds_count";
+    let before: Vec<f64> = edges.iter().map(|e| e.metric(lag)).collect();
+    let answer = purge(edges[from], query);
+    assert_eq!(answer["fleet"], "published", "{answer}");
+    let waited = wait_until(
+        Duration::from_secs(10),
+        "the purge to reach every edge",
+        || {
+            (0..edges.len())
+                .filter(|i| *i != from)
+                .all(|i| edges[i].metric(lag) > before[i])
+        },
+    );
+    eprintln!("purge {query} applied on every edge after {waited:?}");
+}
+
 fn purge(edge: &Edge, query: &str) -> serde_json::Value {
     let r = request("POST", &format!("{}/purge?{query}", edge.admin), &[]);
     assert_eq!(r.status, 200, "{}", r.text());
@@ -302,40 +321,14 @@ fn a_purge_on_one_edge_is_refetched_on_every_edge() {
     let path = segments_only(&paths)[1].clone();
     warm_everywhere(&edges, &path);
 
-    let lag = "sunomi_purge_lag_seconds_count";
-    let applied_before: Vec<f64> = edges.iter().map(|e| e.metric(lag)).collect();
-    let answer = purge(edges[1], &format!("url={path}"));
-    assert_eq!(answer["fleet"], "published", "{answer}");
-    // Every other edge applies it (each application is observed in the lag histogram).
-    wait_until(
-        Duration::from_secs(10),
-        "the purge to reach every edge",
-        || {
-            [0, 2]
-                .iter()
-                .all(|&i| edges[i].metric(lag) > applied_before[i])
-        },
-    );
+    purge_everywhere(&edges, 1, &format!("url={path}"));
     assert_refetched(&edges, &path);
-    let lag_sum = fleet_metric(&edges, "sunomi_purge_lag_seconds_sum");
-    eprintln!("purge lag over 2 edges: {lag_sum:.4} s in total");
 
     // A purge published while an edge's subscription is down still reaches it: the epoch
     // check on its next heartbeat replays the purge from the log.
     warm_everywhere(&edges, &path);
-    let applied_before: Vec<f64> = edges.iter().map(|e| e.metric(lag)).collect();
     redis.cli(&["CLIENT", "KILL", "TYPE", "pubsub"]);
-    let answer = purge(edges[0], "id=purged");
-    assert_eq!(answer["fleet"], "published", "{answer}");
-    wait_until(
-        Duration::from_secs(10),
-        "the missed purge to be caught up",
-        || {
-            [1, 2]
-                .iter()
-                .all(|&i| edges[i].metric(lag) > applied_before[i])
-        },
-    );
+    purge_everywhere(&edges, 0, "id=purged");
     assert_refetched(&edges, &path);
 
     // Bad purges are refused with the reason and purge nothing.

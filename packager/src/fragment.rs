@@ -197,6 +197,69 @@ pub fn parse_fragment(
     })
 }
 
+/// One sample with its bytes and absolute times, from a run of whole fragments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaSample<'a> {
+    /// Decode time in the track's timescale.
+    pub decode_time: u64,
+    /// Presentation minus decode time.
+    pub composition_offset: i32,
+    /// Decode duration.
+    pub duration: u32,
+    /// Whether it is a sync sample (a key frame).
+    pub is_sync: bool,
+    /// The sample's bytes.
+    pub data: &'a [u8],
+}
+
+/// Every sample of the whole fragments (`moof` + `mdat`, repeated) in `bytes`, in decode
+/// order. `file_offset` is where `bytes` starts in the track file (only needed for absolute
+/// base data offsets); `default_sample_duration` comes from `trex`.
+pub fn samples_of(
+    bytes: &[u8],
+    file_offset: u64,
+    default_sample_duration: u32,
+) -> Result<Vec<MediaSample<'_>>> {
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    while let Some(header) = boxes::read_header(bytes, pos)? {
+        let end = usize::try_from(header.end()).unwrap_or(usize::MAX);
+        if &header.kind == b"moof" {
+            let fragment = parse_fragment(
+                &bytes[pos..],
+                file_offset + pos as u64,
+                default_sample_duration,
+            )?;
+            let mut time = fragment.decode_time;
+            for s in &fragment.samples {
+                let start = usize::try_from(s.offset)
+                    .ok()
+                    .and_then(|o| o.checked_add(pos));
+                let data = start
+                    .and_then(|a| Some(a..a.checked_add(s.size as usize)?))
+                    .and_then(|r| bytes.get(r))
+                    .ok_or_else(|| PackagerError::MalformedBox {
+                        kind: "trun".into(),
+                        reason: "a sample lies outside its fragment".into(),
+                    })?;
+                out.push(MediaSample {
+                    decode_time: time,
+                    composition_offset: s.composition_offset,
+                    duration: s.duration,
+                    is_sync: s.is_sync,
+                    data,
+                });
+                time += u64::from(s.duration);
+            }
+        }
+        if end <= pos || end > bytes.len() {
+            break;
+        }
+        pos = end;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

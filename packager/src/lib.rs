@@ -8,6 +8,7 @@
 
 pub mod bandwidth;
 pub mod boxes;
+pub mod codec;
 pub mod error;
 pub mod fragment;
 pub mod ladder;
@@ -17,5 +18,6 @@ pub mod playlist;
 pub mod route;
 pub mod segment;
 pub mod track;
+pub mod ts;
 
 pub use error::{PackagerError, Result};

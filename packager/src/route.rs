@@ -17,6 +17,46 @@ pub const INIT: &str = "init.mp4";
 pub const SEGMENT_EXT: &str = ".m4s";
 /// Path segment under which audio tracks live.
 pub const AUDIO_DIR: &str = "audio";
+/// Extension of an MPEG-TS segment.
+pub const TS_EXT: &str = ".ts";
+/// File name of a whole track file in byte-range mode.
+pub const TRACK_FILE: &str = "track.mp4";
+/// Path segment under which subtitles live.
+pub const SUBS_DIR: &str = "subs";
+/// Extension of a WebVTT subtitle segment.
+pub const VTT_EXT: &str = ".vtt";
+
+/// How a video is packaged: which container and addressing a URL asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Format {
+    /// CMAF (fMP4) segments, one URL per segment: `/v/{id}/…` (the default).
+    #[default]
+    Cmaf,
+    /// MPEG-TS segments with audio muxed into each video segment: `/v/{id}/ts/…`.
+    Ts,
+    /// fMP4 with `EXT-X-BYTERANGE` into the whole track file: `/v/{id}/br/…`.
+    ByteRange,
+}
+
+impl Format {
+    /// The path segment after the video id (`ts/`, `br/`, or nothing).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Format::Cmaf => "",
+            Format::Ts => "ts/",
+            Format::ByteRange => "br/",
+        }
+    }
+
+    /// A short name for metrics and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Cmaf => "cmaf",
+            Format::Ts => "ts",
+            Format::ByteRange => "br",
+        }
+    }
+}
 
 /// Which track of a video a URL names.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -40,22 +80,28 @@ impl TrackRef {
 /// A parsed media URL.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Route {
-    /// `/v/{id}/master.m3u8`
+    /// `/v/{id}/[ts/|br/]master.m3u8`
     Master {
         /// Video id.
         id: String,
+        /// Packaging.
+        format: Format,
     },
-    /// `/v/{id}/{track}/media.m3u8`
+    /// `/v/{id}/[ts/|br/]{track}/media.m3u8` (TS: video renditions only, audio muxed in)
     MediaPlaylist {
         /// Video id.
         id: String,
+        /// Packaging.
+        format: Format,
         /// The track.
         track: TrackRef,
     },
-    /// `/v/{id}/{rendition}/iframes.m3u8`
+    /// `/v/{id}/[ts/|br/]{rendition}/iframes.m3u8`
     IFramePlaylist {
         /// Video id.
         id: String,
+        /// Packaging.
+        format: Format,
         /// The video rendition.
         rendition: String,
     },
@@ -72,6 +118,42 @@ pub enum Route {
         id: String,
         /// The track.
         track: TrackRef,
+        /// Segment number from 0.
+        number: u64,
+    },
+    /// `/v/{id}/ts/{rendition}/{n}.ts`: video segment n with the audio of segment n.
+    TsSegment {
+        /// Video id.
+        id: String,
+        /// The video rendition.
+        rendition: String,
+        /// Segment number from 0.
+        number: u64,
+    },
+    /// `/v/{id}/br/{track}/track.mp4`: the whole track file, read by byte ranges.
+    TrackFile {
+        /// Video id.
+        id: String,
+        /// The track.
+        track: TrackRef,
+    },
+    /// `/v/{id}/[ts/|br/]subs/{lang}.m3u8`: a subtitle media playlist.
+    SubtitlePlaylist {
+        /// Video id.
+        id: String,
+        /// Packaging of the video it goes with (fixes the timestamp mapping).
+        format: Format,
+        /// Language code.
+        lang: String,
+    },
+    /// `/v/{id}/[ts/|br/]subs/{lang}/{n}.vtt`: the cues of video segment n.
+    SubtitleSegment {
+        /// Video id.
+        id: String,
+        /// Packaging of the video it goes with.
+        format: Format,
+        /// Language code.
+        lang: String,
         /// Segment number from 0.
         number: u64,
     },
@@ -93,11 +175,15 @@ impl Route {
     /// The video id the route belongs to.
     pub fn video_id(&self) -> &str {
         match self {
-            Route::Master { id }
+            Route::Master { id, .. }
             | Route::MediaPlaylist { id, .. }
             | Route::IFramePlaylist { id, .. }
             | Route::Init { id, .. }
-            | Route::Segment { id, .. } => id,
+            | Route::Segment { id, .. }
+            | Route::TsSegment { id, .. }
+            | Route::TrackFile { id, .. }
+            | Route::SubtitlePlaylist { id, .. }
+            | Route::SubtitleSegment { id, .. } => id,
         }
     }
 
@@ -109,7 +195,22 @@ impl Route {
             Route::IFramePlaylist { .. } => "iframe_playlist",
             Route::Init { .. } => "init",
             Route::Segment { .. } => "segment",
+            Route::TsSegment { .. } => "ts_segment",
+            Route::TrackFile { .. } => "track_file",
+            Route::SubtitlePlaylist { .. } => "subtitle_playlist",
+            Route::SubtitleSegment { .. } => "subtitle_segment",
         }
+    }
+
+    /// Whether the response is a playlist (text, regenerated, not immutable).
+    pub fn is_playlist(&self) -> bool {
+        matches!(
+            self,
+            Route::Master { .. }
+                | Route::MediaPlaylist { .. }
+                | Route::IFramePlaylist { .. }
+                | Route::SubtitlePlaylist { .. }
+        )
     }
 
     /// Parses a request path (without query string).
@@ -133,70 +234,152 @@ impl Route {
             return Err(RouteError::Malformed("invalid video id"));
         }
         let id = id.to_string();
-        match parts.as_slice() {
-            [_, MASTER] => Ok(Route::Master { id }),
-            [_, AUDIO_DIR, track, file] => {
+        let (format, parts) = match parts.get(1).copied() {
+            Some("ts") => (Format::Ts, &parts[2..]),
+            Some("br") => (Format::ByteRange, &parts[2..]),
+            _ => (Format::Cmaf, &parts[1..]),
+        };
+        match (format, parts) {
+            (_, [MASTER]) => Ok(Route::Master { id, format }),
+            (_, [SUBS_DIR, file]) => {
+                let lang = file
+                    .strip_suffix(".m3u8")
+                    .filter(|l| names::is_valid_audio_track(l))
+                    .ok_or(RouteError::Malformed("invalid subtitle playlist name"))?;
+                Ok(Route::SubtitlePlaylist {
+                    id,
+                    format,
+                    lang: lang.to_string(),
+                })
+            }
+            (_, [SUBS_DIR, lang, file]) => {
+                if !names::is_valid_audio_track(lang) {
+                    return Err(RouteError::Malformed("invalid subtitle language"));
+                }
+                Ok(Route::SubtitleSegment {
+                    id,
+                    format,
+                    lang: lang.to_string(),
+                    number: segment_number(file, VTT_EXT)?,
+                })
+            }
+            (_, [AUDIO_DIR, track, file]) => {
                 if !names::is_valid_audio_track(track) {
                     return Err(RouteError::Malformed("invalid audio track name"));
                 }
-                Self::track_file(id, TrackRef::Audio(track.to_string()), file)
+                Self::track_file(id, format, TrackRef::Audio(track.to_string()), file)
             }
-            [_, rendition, file] => {
+            (_, [rendition, file]) => {
                 if !names::is_valid_rendition(rendition) {
                     return Err(RouteError::Malformed("invalid rendition name"));
                 }
                 if *file == IFRAME_PLAYLIST {
                     return Ok(Route::IFramePlaylist {
                         id,
+                        format,
                         rendition: rendition.to_string(),
                     });
                 }
-                Self::track_file(id, TrackRef::Video(rendition.to_string()), file)
+                Self::track_file(id, format, TrackRef::Video(rendition.to_string()), file)
             }
             _ => Err(RouteError::Malformed("unknown path shape")),
         }
     }
 
-    fn track_file(id: String, track: TrackRef, file: &str) -> Result<Route, RouteError> {
-        match file {
-            MEDIA_PLAYLIST => Ok(Route::MediaPlaylist { id, track }),
-            INIT => Ok(Route::Init { id, track }),
-            _ => {
-                let digits = file
-                    .strip_suffix(SEGMENT_EXT)
-                    .ok_or(RouteError::Malformed("unknown file name"))?;
-                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(RouteError::Malformed(
-                        "segment number is not a decimal integer",
-                    ));
-                }
-                if digits.len() > 1 && digits.starts_with('0') {
-                    return Err(RouteError::Malformed("segment number has leading zeros"));
-                }
-                let number = digits
-                    .parse::<u64>()
-                    .map_err(|_| RouteError::NotFound("segment number beyond any video"))?;
-                Ok(Route::Segment { id, track, number })
+    fn track_file(
+        id: String,
+        format: Format,
+        track: TrackRef,
+        file: &str,
+    ) -> Result<Route, RouteError> {
+        if file == MEDIA_PLAYLIST {
+            if format == Format::Ts && matches!(track, TrackRef::Audio(_)) {
+                return Err(RouteError::Malformed(
+                    "TS muxes audio into the video renditions",
+                ));
             }
+            return Ok(Route::MediaPlaylist { id, format, track });
+        }
+        match (format, &track) {
+            (Format::Cmaf, _) if file == INIT => Ok(Route::Init { id, track }),
+            (Format::Cmaf, _) => Ok(Route::Segment {
+                number: segment_number(file, SEGMENT_EXT)?,
+                id,
+                track,
+            }),
+            (Format::Ts, TrackRef::Video(rendition)) => Ok(Route::TsSegment {
+                number: segment_number(file, TS_EXT)?,
+                rendition: rendition.clone(),
+                id,
+            }),
+            (Format::ByteRange, _) if file == TRACK_FILE => Ok(Route::TrackFile { id, track }),
+            _ => Err(RouteError::Malformed("unknown file name")),
         }
     }
 
     /// The canonical path of this route; `Route::parse(&r.to_path()) == Ok(r)`.
     pub fn to_path(&self) -> String {
         match self {
-            Route::Master { id } => format!("{PREFIX}{id}/{MASTER}"),
-            Route::MediaPlaylist { id, track } => {
-                format!("{PREFIX}{id}/{}/{MEDIA_PLAYLIST}", track.dir())
+            Route::Master { id, format } => format!("{PREFIX}{id}/{}{MASTER}", format.prefix()),
+            Route::MediaPlaylist { id, format, track } => {
+                format!(
+                    "{PREFIX}{id}/{}{}/{MEDIA_PLAYLIST}",
+                    format.prefix(),
+                    track.dir()
+                )
             }
-            Route::IFramePlaylist { id, rendition } => {
-                format!("{PREFIX}{id}/{rendition}/{IFRAME_PLAYLIST}")
-            }
+            Route::IFramePlaylist {
+                id,
+                format,
+                rendition,
+            } => format!(
+                "{PREFIX}{id}/{}{rendition}/{IFRAME_PLAYLIST}",
+                format.prefix()
+            ),
             Route::Init { id, track } => format!("{PREFIX}{id}/{}/{INIT}", track.dir()),
             Route::Segment { id, track, number } => {
                 format!("{PREFIX}{id}/{}/{}", track.dir(), segment_file(*number))
             }
+            Route::TsSegment {
+                id,
+                rendition,
+                number,
+            } => format!("{PREFIX}{id}/ts/{rendition}/{number}{TS_EXT}"),
+            Route::TrackFile { id, track } => {
+                format!("{PREFIX}{id}/br/{}/{TRACK_FILE}", track.dir())
+            }
+            Route::SubtitlePlaylist { id, format, lang } => {
+                format!("{PREFIX}{id}/{}{SUBS_DIR}/{lang}.m3u8", format.prefix())
+            }
+            Route::SubtitleSegment {
+                id,
+                format,
+                lang,
+                number,
+            } => format!(
+                "{PREFIX}{id}/{}{SUBS_DIR}/{lang}/{number}{VTT_EXT}",
+                format.prefix()
+            ),
         }
     }
+}
+
+/// Parses `{n}{ext}`: a decimal segment number without leading zeros.
+fn segment_number(file: &str, ext: &str) -> Result<u64, RouteError> {
+    let digits = file
+        .strip_suffix(ext)
+        .ok_or(RouteError::Malformed("unknown file name"))?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(RouteError::Malformed(
+            "segment number is not a decimal integer",
+        ));
+    }
+    if digits.len() > 1 && digits.starts_with('0') {
+        return Err(RouteError::Malformed("segment number has leading zeros"));
+    }
+    digits
+        .parse::<u64>()
+        .map_err(|_| RouteError::NotFound("segment number beyond any video"))
 }
 
 /// The file name of segment `n` (`12.m4s`), relative to its media playlist.
@@ -218,11 +401,18 @@ mod tests {
         let id = || "abc".to_string();
         let v = || TrackRef::Video("720p".into());
         let a = || TrackRef::Audio("und".into());
-        check("/v/abc/master.m3u8", Ok(Route::Master { id: id() }));
+        check(
+            "/v/abc/master.m3u8",
+            Ok(Route::Master {
+                id: id(),
+                format: Format::Cmaf,
+            }),
+        );
         check(
             "/v/abc/720p/media.m3u8",
             Ok(Route::MediaPlaylist {
                 id: id(),
+                format: Format::Cmaf,
                 track: v(),
             }),
         );
@@ -245,6 +435,7 @@ mod tests {
             "/v/abc/720p/iframes.m3u8",
             Ok(Route::IFramePlaylist {
                 id: id(),
+                format: Format::Cmaf,
                 rendition: "720p".into(),
             }),
         );
@@ -252,6 +443,7 @@ mod tests {
             "/v/abc/audio/und/media.m3u8",
             Ok(Route::MediaPlaylist {
                 id: id(),
+                format: Format::Cmaf,
                 track: a(),
             }),
         );
@@ -293,6 +485,95 @@ mod tests {
             "/v/abc/720p/99999999999999999999999.m4s",
             Err(RouteError::NotFound("segment number beyond any video")),
         );
+    }
+
+    #[test]
+    fn every_format_round_trips() {
+        let id = || "abc".to_string();
+        let routes = [
+            Route::Master {
+                id: id(),
+                format: Format::Ts,
+            },
+            Route::Master {
+                id: id(),
+                format: Format::ByteRange,
+            },
+            Route::MediaPlaylist {
+                id: id(),
+                format: Format::Ts,
+                track: TrackRef::Video("720p".into()),
+            },
+            Route::MediaPlaylist {
+                id: id(),
+                format: Format::ByteRange,
+                track: TrackRef::Audio("und".into()),
+            },
+            Route::IFramePlaylist {
+                id: id(),
+                format: Format::Ts,
+                rendition: "360p".into(),
+            },
+            Route::TsSegment {
+                id: id(),
+                rendition: "720p".into(),
+                number: 12,
+            },
+            Route::TrackFile {
+                id: id(),
+                track: TrackRef::Video("480p".into()),
+            },
+            Route::TrackFile {
+                id: id(),
+                track: TrackRef::Audio("eng".into()),
+            },
+            Route::SubtitlePlaylist {
+                id: id(),
+                format: Format::Cmaf,
+                lang: "en".into(),
+            },
+            Route::SubtitlePlaylist {
+                id: id(),
+                format: Format::Ts,
+                lang: "fr".into(),
+            },
+            Route::SubtitleSegment {
+                id: id(),
+                format: Format::Cmaf,
+                lang: "en".into(),
+                number: 3,
+            },
+            Route::SubtitleSegment {
+                id: id(),
+                format: Format::ByteRange,
+                lang: "en".into(),
+                number: 0,
+            },
+        ];
+        for r in routes {
+            assert_eq!(Route::parse(&r.to_path()), Ok(r.clone()), "{}", r.to_path());
+        }
+        assert_eq!(
+            Route::parse("/v/abc/ts/720p/3.ts").unwrap().kind(),
+            "ts_segment"
+        );
+        for bad in [
+            "/v/abc/ts/audio/und/media.m3u8",
+            "/v/abc/ts/720p/3.m4s",
+            "/v/abc/ts/720p/init.mp4",
+            "/v/abc/br/720p/3.m4s",
+            "/v/abc/720p/3.ts",
+            "/v/abc/720p/track.mp4",
+            "/v/abc/subs/EN.m3u8",
+            "/v/abc/subs/en/01.vtt",
+            "/v/abc/subs/en.vtt",
+            "/v/abc/ts/ts/master.m3u8",
+        ] {
+            assert!(
+                matches!(Route::parse(bad), Err(RouteError::Malformed(_))),
+                "{bad}"
+            );
+        }
     }
 
     proptest! {
