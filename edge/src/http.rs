@@ -12,15 +12,20 @@ pub const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 /// The content type of what a route returns.
 pub fn content_type(route: &Route) -> &'static str {
     match route {
-        Route::Master { .. } | Route::MediaPlaylist { .. } | Route::IFramePlaylist { .. } => {
-            PLAYLIST_TYPE
-        }
+        r if r.is_playlist() => PLAYLIST_TYPE,
         Route::Init {
             track: TrackRef::Audio(_),
             ..
+        }
+        | Route::TrackFile {
+            track: TrackRef::Audio(_),
+            ..
         } => "audio/mp4",
-        Route::Init { .. } => "video/mp4",
+        Route::Init { .. } | Route::TrackFile { .. } => "video/mp4",
         Route::Segment { .. } => "video/iso.segment",
+        Route::TsSegment { .. } => "video/mp2t",
+        Route::SubtitleSegment { .. } => "text/vtt; charset=utf-8",
+        _ => "application/octet-stream",
     }
 }
 

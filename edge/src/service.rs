@@ -8,6 +8,7 @@ use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
+use sunomi_packager::filter::Filter;
 use sunomi_packager::route::Route;
 
 use crate::cmcd;
@@ -139,33 +140,47 @@ impl EdgeService {
             }
         };
         ctx.route = route.kind();
-        let flags = Self::flags(session, &route);
+        let flags = match Self::flags(session, &route) {
+            Ok(f) => f,
+            Err(e) => return self.error(session, ctx, e).await,
+        };
         match self.media.get(&route, &flags).await {
             Ok(obj) => self.respond(session, ctx, &route, obj).await,
             Err(e) => self.error(session, ctx, e).await,
         }
     }
 
-    /// Who asks (player, peer edge, prefetch) and the player's CMCD next-object hint.
-    fn flags(session: &Session, route: &Route) -> RequestFlags {
+    /// Who asks (player, peer edge, prefetch), the player's CMCD next-object hint, the
+    /// playlist filter from the query (a bad one is a 400) and, for track files, the range.
+    fn flags(session: &Session, route: &Route) -> Result<RequestFlags, EdgeError> {
         let from_peer = request_header(session, PEER_HEADER).is_some();
+        let uri = &session.req_header().uri;
         let next = match route {
-            Route::Segment { .. } if !from_peer => {
-                let uri = &session.req_header().uri;
-                cmcd::next_object(
-                    uri.path(),
-                    uri.query(),
-                    request_header(session, "CMCD-Request"),
-                )
-                .and_then(|p| Route::parse(&p).ok())
-            }
+            Route::Segment { .. } if !from_peer => cmcd::next_object(
+                uri.path(),
+                uri.query(),
+                request_header(session, "CMCD-Request"),
+            )
+            .and_then(|p| Route::parse(&p).ok()),
             _ => None,
         };
-        RequestFlags {
+        let filter = if route.is_playlist() {
+            Filter::parse(uri.query().unwrap_or(""))
+                .map_err(|e| EdgeError::BadRequest(e.to_string()))?
+        } else {
+            Filter::default()
+        };
+        let range = match route {
+            Route::TrackFile { .. } => request_header(session, "Range").map(str::to_owned),
+            _ => None,
+        };
+        Ok(RequestFlags {
             from_peer,
             prefetch: from_peer && request_header(session, PREFETCH_HEADER).is_some(),
             next,
-        }
+            filter,
+            range,
+        })
     }
 
     async fn respond(
@@ -215,7 +230,19 @@ impl EdgeService {
             let resp = resp_headers(304)?;
             return Self::write(session, ctx, resp, None).await;
         }
+        if let Some((range, total)) = &obj.content_range {
+            // Media already cut the part the request asked for (byte-range mode).
+            let mut resp = resp_headers(206)?;
+            header(
+                &mut resp,
+                "Content-Range",
+                format!("bytes {}-{}/{total}", range.start, range.end - 1),
+            )?;
+            header(&mut resp, "Content-Length", body.len())?;
+            return Self::write(session, ctx, resp, (!head).then_some(body)).await;
+        }
         let length = body.len() as u64;
+        let range_header = range_header.filter(|_| !matches!(route, Route::TrackFile { .. }));
         let (status, slice) = match http::parse_range(range_header.as_deref(), length) {
             RangeRequest::Full => (200, None),
             RangeRequest::Partial(r) => (206, Some(r)),

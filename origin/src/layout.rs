@@ -24,6 +24,14 @@ pub fn rendition_path(rendition: &str) -> String {
     format!("video/{rendition}.mp4")
 }
 
+/// Folder of a video's subtitle files, relative to the video's folder.
+pub const SUBS_DIR: &str = "subs";
+
+/// Where a subtitle file (WebVTT) lives, relative to the video's folder.
+pub fn subtitle_path(lang: &str) -> String {
+    format!("{SUBS_DIR}/{lang}.vtt")
+}
+
 /// Where an audio track file lives, relative to the video's folder.
 pub fn audio_path(track: &str) -> String {
     format!("audio/{track}.mp4")
@@ -43,6 +51,10 @@ mod tests {
         assert_eq!(
             video_key("abc", &audio_path("und")),
             "videos/abc/audio/und.mp4"
+        );
+        assert_eq!(
+            video_key("abc", &subtitle_path("en")),
+            "videos/abc/subs/en.vtt"
         );
     }
 }

@@ -342,6 +342,43 @@ impl MediaReader {
         Ok(bytes)
     }
 
+    /// The languages of video `id`'s subtitle files (`subs/{lang}.vtt`), sorted. Files whose
+    /// name is not a language code are ignored.
+    pub async fn subtitle_languages(&self, id: &str) -> Result<Vec<String>, ReadError> {
+        if !names::is_valid_video_id(id) {
+            return Err(ReadError::NotFound(format!("invalid video id {id:?}")));
+        }
+        let dir = layout::video_key(id, layout::SUBS_DIR);
+        let prefix = self.store.path(&dir);
+        let os = self.store.object_store();
+        let list = async {
+            use futures::TryStreamExt;
+            os.list(Some(&prefix)).try_collect::<Vec<_>>().await
+        };
+        let objects = self.request(&dir, list, Vec::len).await?;
+        let mut langs: Vec<String> = objects
+            .iter()
+            .filter_map(|o| o.location.filename())
+            .filter_map(|f| f.strip_suffix(".vtt"))
+            .filter(|l| names::is_valid_audio_track(l))
+            .map(str::to_owned)
+            .collect();
+        langs.sort();
+        langs.dedup();
+        Ok(langs)
+    }
+
+    /// The subtitle file of video `id` in `lang`, whole.
+    pub async fn subtitles(&self, id: &str, lang: &str) -> Result<Bytes, ReadError> {
+        if !names::is_valid_video_id(id) || !names::is_valid_audio_track(lang) {
+            return Err(ReadError::NotFound(format!(
+                "invalid subtitle {id:?}/{lang:?}"
+            )));
+        }
+        self.get_all(&layout::video_key(id, &layout::subtitle_path(lang)))
+            .await
+    }
+
     /// Checks that storage answers (a metadata request for a key that need not exist).
     pub async fn probe(&self) -> Result<(), ReadError> {
         let key = format!("{}/.probe", layout::VIDEOS);

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sunomi_packager::manifest::{FrameRate, Rendition};
 use sunomi_packager::playlist::{media_playlist, multivariant, SegmentedTrack, VideoVariant};
+use sunomi_packager::route::Format;
 use sunomi_packager::segment::{segment, segments};
 use sunomi_packager::track::{scan_track_head, HeadScan, TrackIndex};
 
@@ -49,10 +50,13 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("playlist");
     g.bench_function("media_2h", |b| {
         b.iter(|| {
-            media_playlist(SegmentedTrack {
-                index: black_box(&idx),
-                segments: &segs,
-            })
+            media_playlist(
+                SegmentedTrack {
+                    index: black_box(&idx),
+                    segments: &segs,
+                },
+                Format::Cmaf,
+            )
         })
     });
     let names = ["2160p", "1440p", "1080p", "720p", "480p", "360p"];
@@ -71,7 +75,7 @@ fn bench(c: &mut Criterion) {
         })
         .collect();
     g.bench_function("multivariant_6_rungs_2h", |b| {
-        b.iter(|| multivariant(black_box(&variants), &[]))
+        b.iter(|| multivariant(black_box(&variants), &[], &[], Format::Cmaf, ""))
     });
     g.finish();
 

@@ -10,6 +10,7 @@ pub mod bandwidth;
 pub mod boxes;
 pub mod codec;
 pub mod error;
+pub mod filter;
 pub mod fragment;
 pub mod ladder;
 pub mod manifest;
@@ -19,5 +20,6 @@ pub mod route;
 pub mod segment;
 pub mod track;
 pub mod ts;
+pub mod vtt;
 
 pub use error::{PackagerError, Result};

@@ -1,23 +1,33 @@
-//! HLS playlists (RFC 8216) written with `m3u8-rs`: multivariant, media and I-frame.
+//! HLS playlists (RFC 8216) written with `m3u8-rs`: multivariant, media and I-frame, for
+//! each [`Format`] (CMAF segments, MPEG-TS, byte ranges into the track file), with subtitle
+//! renditions.
 //!
-//! URIs are relative, so one playlist body serves any host name and any mount point.
+//! URIs are relative, so one playlist body serves any host name and any mount point. Each
+//! playlist declares the lowest `EXT-X-VERSION` its tags allow.
 
 use std::sync::atomic::Ordering;
 
+use std::collections::HashMap;
+
 use m3u8_rs::{
     AlternativeMedia, AlternativeMediaType, ByteRange, Map, MasterPlaylist, MediaPlaylist,
-    MediaPlaylistType, MediaSegment, Resolution, VariantStream,
+    MediaPlaylistType, MediaSegment, QuotedOrUnquoted, Resolution, VariantStream,
 };
 
 use crate::bandwidth::{average_bit_rate, peak_bit_rate, SegmentSize};
 use crate::error::{PackagerError, Result};
 use crate::manifest::{AudioTrack, Rendition};
-use crate::route::{segment_file, TrackRef, IFRAME_PLAYLIST, INIT, MEDIA_PLAYLIST};
+use crate::route::{
+    segment_file, Format, TrackRef, IFRAME_PLAYLIST, INIT, MEDIA_PLAYLIST, SUBS_DIR, TRACK_FILE,
+    TS_EXT,
+};
 use crate::segment::Segment;
 use crate::track::TrackIndex;
 
 /// Group id of the audio renditions in the multivariant playlist.
 pub const AUDIO_GROUP: &str = "aud";
+/// Group id of the subtitle renditions in the multivariant playlist.
+pub const SUBTITLE_GROUP: &str = "subs";
 
 /// EXTINF values are written with this many decimals (exact to the millisecond).
 const EXTINF_DECIMALS: usize = 3;
@@ -80,31 +90,61 @@ fn write(f: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-fn init_map() -> Map {
-    Map {
-        uri: INIT.into(),
-        ..Default::default()
+fn byte_range(r: &std::ops::Range<u64>) -> ByteRange {
+    ByteRange {
+        length: r.end - r.start,
+        offset: Some(r.start),
     }
 }
 
-/// The media playlist of one track: VOD, EXT-X-MAP to its init segment, exact EXTINFs.
-pub fn media_playlist(track: SegmentedTrack<'_>) -> String {
+/// The `EXT-X-MAP` of a track in `format` (TS has none: every segment starts with PAT/PMT).
+fn init_map(track: &TrackIndex, format: Format) -> Option<Map> {
+    match format {
+        Format::Cmaf => Some(Map {
+            uri: INIT.into(),
+            ..Default::default()
+        }),
+        Format::ByteRange => Some(Map {
+            uri: TRACK_FILE.into(),
+            byte_range: Some(byte_range(&track.init)),
+            ..Default::default()
+        }),
+        Format::Ts => None,
+    }
+}
+
+/// The media playlist of one track in `format`: VOD, exact EXTINFs; CMAF segments with an
+/// `EXT-X-MAP` to the init segment (version 6), TS segments (version 3: float EXTINF only),
+/// or byte ranges into the track file, init included (version 6).
+pub fn media_playlist(track: SegmentedTrack<'_>, format: Format) -> String {
     let extinf = track.extinf_ms();
     let segments = track
         .segments
         .iter()
         .zip(extinf)
         .enumerate()
-        .map(|(i, (s, ms))| MediaSegment {
-            uri: segment_file(u64::from(s.number)),
-            duration: ms as f32 / 1000.0,
-            map: (i == 0).then(init_map),
-            ..Default::default()
+        .map(|(i, (s, ms))| {
+            let number = u64::from(s.number);
+            let (uri, range) = match format {
+                Format::Cmaf => (segment_file(number), None),
+                Format::Ts => (format!("{number}{TS_EXT}"), None),
+                Format::ByteRange => (TRACK_FILE.to_string(), Some(byte_range(&s.bytes))),
+            };
+            MediaSegment {
+                uri,
+                duration: ms as f32 / 1000.0,
+                byte_range: range,
+                map: if i == 0 {
+                    init_map(track.index, format)
+                } else {
+                    None
+                },
+                ..Default::default()
+            }
         })
         .collect();
     let playlist = MediaPlaylist {
-        // EXT-X-MAP outside an I-frame playlist needs version 6.
-        version: Some(6),
+        version: Some(if format == Format::Ts { 3 } else { 6 }),
         target_duration: track.target_duration(),
         playlist_type: Some(MediaPlaylistType::Vod),
         independent_segments: true,
@@ -122,6 +162,8 @@ pub struct KeyFrame {
     pub segment: u64,
     /// Offset of its fragment's `moof` within the segment.
     pub offset: u64,
+    /// Offset of the segment in the track file.
+    pub segment_start: u64,
     /// Bytes from that `moof` to the end of the key frame.
     pub length: u64,
     /// Seconds until the next key frame.
@@ -153,6 +195,7 @@ pub fn key_frames(track: SegmentedTrack<'_>, keyframe_ends: &[u32]) -> Result<Ve
             out.push(KeyFrame {
                 segment: u64::from(s.number),
                 offset: f.offset - s.bytes.start,
+                segment_start: s.bytes.start,
                 length,
                 seconds: f64::from(f.duration) / ts,
             });
@@ -162,29 +205,107 @@ pub fn key_frames(track: SegmentedTrack<'_>, keyframe_ends: &[u32]) -> Result<Ve
 }
 
 /// The I-frame playlist of a video track: one entry per fragment, a byte range from the
-/// fragment's `moof` to the end of its key frame, inside the segment resource that holds it.
-pub fn iframe_playlist(track: SegmentedTrack<'_>, keyframe_ends: &[u32]) -> Result<String> {
+/// fragment's `moof` to the end of its key frame, inside the segment resource that holds it
+/// (CMAF) or inside the track file (byte-range mode). TS uses [`ts_iframe_playlist`].
+pub fn iframe_playlist(
+    track: SegmentedTrack<'_>,
+    keyframe_ends: &[u32],
+    format: Format,
+) -> Result<String> {
     let frames = key_frames(track, keyframe_ends)?;
-    let target = frames
-        .iter()
-        .map(|k| k.seconds.round() as u64)
-        .max()
-        .unwrap_or(1)
-        .max(1);
     let segments = frames
         .iter()
         .enumerate()
-        .map(|(i, k)| MediaSegment {
-            uri: segment_file(k.segment),
-            duration: k.seconds as f32,
-            byte_range: Some(ByteRange {
-                length: k.length,
-                offset: Some(k.offset),
-            }),
-            map: (i == 0).then(init_map),
+        .map(|(i, k)| {
+            let (uri, offset) = match format {
+                Format::ByteRange => (TRACK_FILE.to_string(), k.offset + k.segment_start),
+                _ => (segment_file(k.segment), k.offset),
+            };
+            MediaSegment {
+                uri,
+                duration: k.seconds as f32,
+                byte_range: Some(ByteRange {
+                    length: k.length,
+                    offset: Some(offset),
+                }),
+                map: if i == 0 {
+                    init_map(track.index, format)
+                } else {
+                    None
+                },
+                ..Default::default()
+            }
+        })
+        .collect();
+    Ok(iframes_only(segments, frames.iter().map(|k| k.seconds)))
+}
+
+/// The subtitle media playlist of `lang`: one WebVTT piece per segment of `track` (the
+/// video's first rendition), so cues line up with the media segments (version 3).
+pub fn subtitle_playlist(lang: &str, track: SegmentedTrack<'_>) -> String {
+    let segments = track
+        .segments
+        .iter()
+        .zip(track.extinf_ms())
+        .map(|(s, ms)| MediaSegment {
+            uri: format!("{lang}/{}{}", s.number, crate::route::VTT_EXT),
+            duration: ms as f32 / 1000.0,
             ..Default::default()
         })
         .collect();
+    let playlist = MediaPlaylist {
+        version: Some(3),
+        target_duration: track.target_duration(),
+        playlist_type: Some(MediaPlaylistType::Vod),
+        segments,
+        end_list: true,
+        ..Default::default()
+    };
+    write(|w| playlist.write_to(w))
+}
+
+/// A key frame inside a remuxed TS segment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TsKeyFrame {
+    /// Segment number.
+    pub segment: u64,
+    /// Byte range of the packets holding the key frame's PES.
+    pub range: std::ops::Range<u64>,
+    /// Seconds until the next key frame.
+    pub seconds: f64,
+}
+
+/// The I-frame playlist of a TS rendition: each key frame's packets, with the segment's
+/// PAT and PMT (its first `psi_bytes`) as the `EXT-X-MAP` (version 5).
+pub fn ts_iframe_playlist(frames: &[TsKeyFrame], psi_bytes: u64) -> String {
+    let mut previous_segment = None;
+    let segments = frames
+        .iter()
+        .map(|k| {
+            let uri = format!("{}{TS_EXT}", k.segment);
+            let map = (previous_segment != Some(k.segment)).then(|| Map {
+                uri: uri.clone(),
+                byte_range: Some(ByteRange {
+                    length: psi_bytes,
+                    offset: Some(0),
+                }),
+                ..Default::default()
+            });
+            previous_segment = Some(k.segment);
+            MediaSegment {
+                uri,
+                duration: k.seconds as f32,
+                byte_range: Some(byte_range(&k.range)),
+                map,
+                ..Default::default()
+            }
+        })
+        .collect();
+    iframes_only(segments, frames.iter().map(|k| k.seconds))
+}
+
+fn iframes_only(segments: Vec<MediaSegment>, seconds: impl Iterator<Item = f64>) -> String {
+    let target = seconds.map(|s| s.round() as u64).max().unwrap_or(1).max(1);
     let playlist = MediaPlaylist {
         // EXT-X-MAP in an I-frame playlist needs version 5.
         version: Some(5),
@@ -196,7 +317,7 @@ pub fn iframe_playlist(track: SegmentedTrack<'_>, keyframe_ends: &[u32]) -> Resu
         end_list: true,
         ..Default::default()
     };
-    Ok(write(|w| playlist.write_to(w)))
+    write(|w| playlist.write_to(w))
 }
 
 /// A video rendition as the multivariant playlist describes it.
@@ -215,6 +336,23 @@ pub struct AudioRendition<'a> {
     pub audio: &'a AudioTrack,
     /// Its track and segments.
     pub track: SegmentedTrack<'a>,
+}
+
+/// A subtitle track as the multivariant playlist describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubtitleRendition {
+    /// Language code (also its URL name).
+    pub language: String,
+    /// Whether players should show it by default.
+    pub default: bool,
+}
+
+/// Overhead bound of TS over CMAF for `BANDWIDTH`: 188/184 packetization, PES and ADTS
+/// headers, AUD and parameter sets per access unit, and the padding packets (at most 15 per
+/// PID) and PSI of each segment. The `moof` bytes CMAF carries and TS does not are ignored,
+/// so this errs high.
+fn ts_segment_bytes(cmaf_bytes: u64) -> u64 {
+    cmaf_bytes * 188 / 184 * 105 / 100 + 34 * 188
 }
 
 fn language_name(code: &str) -> &str {
@@ -271,28 +409,65 @@ fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-/// The multivariant playlist: one EXT-X-MEDIA per audio track, one EXT-X-STREAM-INF and one
-/// EXT-X-I-FRAME-STREAM-INF per video rendition (highest first).
+/// The multivariant playlist of `format`: one EXT-X-MEDIA per audio track (CMAF and byte
+/// ranges; TS muxes the first audio track into every variant) and per subtitle track, one
+/// EXT-X-STREAM-INF and one EXT-X-I-FRAME-STREAM-INF per video rendition (highest first).
 ///
 /// `BANDWIDTH` is the RFC 8216 peak segment bit rate of the video plus the highest audio peak;
-/// `AVERAGE-BANDWIDTH` likewise with averages. `keyframe_ends` gives, per rendition, what
-/// [`iframe_playlist`] needs; a rendition without usable key frame data gets no I-frame entry.
-pub fn multivariant(video: &[VideoVariant<'_>], audio: &[AudioRendition<'_>]) -> String {
+/// `AVERAGE-BANDWIDTH` likewise with averages (for TS, of the bound on the remuxed size). A
+/// rendition without usable key frame data gets no I-frame entry. Subtitle CODECS are never
+/// listed (`wvtt` is not an HLS codec string).
+pub fn multivariant(
+    video: &[VideoVariant<'_>],
+    audio: &[AudioRendition<'_>],
+    subtitles: &[SubtitleRendition],
+    format: Format,
+    media_query: &str,
+) -> String {
+    // Media playlist URIs carry `media_query` (a clip) so players get the clipped playlists.
+    let q = |uri: String| {
+        if media_query.is_empty() {
+            uri
+        } else {
+            format!("{uri}?{media_query}")
+        }
+    };
+    let audio = if format == Format::Ts {
+        &audio[..audio.len().min(1)]
+    } else {
+        audio
+    };
     let target = video
         .iter()
         .map(|v| v.track.target_duration())
         .max()
         .unwrap_or(1) as f64;
     let audio_sizes: Vec<Vec<SegmentSize>> = audio.iter().map(|a| a.track.sizes()).collect();
+    let separate_audio = format != Format::Ts && !audio.is_empty();
+    let subtitle_media = subtitles.iter().map(|t| AlternativeMedia {
+        media_type: AlternativeMediaType::Subtitles,
+        uri: Some(q(format!("{SUBS_DIR}/{}.m3u8", t.language))),
+        group_id: SUBTITLE_GROUP.into(),
+        language: Some(t.language.clone()),
+        name: language_name(&t.language).into(),
+        default: t.default,
+        autoselect: true,
+        other_attributes: Some(HashMap::from([(
+            "FORCED".to_string(),
+            QuotedOrUnquoted::Unquoted("NO".into()),
+        )])),
+        ..Default::default()
+    });
     let alternatives = audio
         .iter()
+        .filter(|_| separate_audio)
         .enumerate()
         .map(|(i, a)| AlternativeMedia {
             media_type: AlternativeMediaType::Audio,
-            uri: Some(format!(
+            uri: Some(q(format!(
                 "{}/{MEDIA_PLAYLIST}",
                 TrackRef::Audio(a.audio.name.clone()).dir()
-            )),
+            ))),
             group_id: AUDIO_GROUP.into(),
             language: Some(a.audio.language.clone()),
             name: language_name(&a.audio.language).into(),
@@ -301,12 +476,22 @@ pub fn multivariant(video: &[VideoVariant<'_>], audio: &[AudioRendition<'_>]) ->
             channels: Some(a.audio.channels.to_string()),
             ..Default::default()
         })
+        .chain(subtitle_media)
         .collect();
     let mut variants = Vec::new();
     let mut iframe_variants = Vec::new();
     for v in video {
-        let (bandwidth, average_bandwidth) =
+        let (mut bandwidth, mut average_bandwidth) =
             variant_bit_rates(&v.track.sizes(), &audio_sizes, target);
+        if format == Format::Ts {
+            // Bound the remuxed size per segment: scale by the segment's byte overhead.
+            let ts = |rate: u64| {
+                let per_segment = (rate as f64 * target / 8.0) as u64;
+                (ts_segment_bytes(per_segment) as f64 * 8.0 / target).ceil() as u64
+            };
+            bandwidth = ts(bandwidth);
+            average_bandwidth = ts(average_bandwidth);
+        }
         let codecs = match audio.first() {
             Some(a) => format!("{},{}", v.rendition.codec, a.audio.codec),
             None => v.rendition.codec.clone(),
@@ -316,20 +501,26 @@ pub fn multivariant(video: &[VideoVariant<'_>], audio: &[AudioRendition<'_>]) ->
             height: u64::from(v.rendition.height),
         });
         variants.push(VariantStream {
-            uri: format!("{}/{MEDIA_PLAYLIST}", v.rendition.name),
+            uri: q(format!("{}/{MEDIA_PLAYLIST}", v.rendition.name)),
             bandwidth,
             average_bandwidth: Some(average_bandwidth),
             codecs: Some(codecs),
             resolution,
             frame_rate: Some(round3(v.rendition.frame_rate.as_f64())),
-            audio: (!audio.is_empty()).then(|| AUDIO_GROUP.to_string()),
+            audio: separate_audio.then(|| AUDIO_GROUP.to_string()),
+            subtitles: (!subtitles.is_empty()).then(|| SUBTITLE_GROUP.to_string()),
             ..Default::default()
         });
         if let Ok(frames) = key_frames(v.track, &v.rendition.keyframe_ends) {
+            // TS key frames carry PES and packet overhead on top of the CMAF sample.
+            let scale = |bytes: u64| match format {
+                Format::Ts => ts_segment_bytes(bytes),
+                _ => bytes,
+            };
             let rates: Vec<SegmentSize> = frames
                 .iter()
                 .map(|k| SegmentSize {
-                    bytes: k.length,
+                    bytes: scale(k.length),
                     seconds: k.seconds,
                 })
                 .collect();
@@ -341,7 +532,7 @@ pub fn multivariant(video: &[VideoVariant<'_>], audio: &[AudioRendition<'_>]) ->
                 .unwrap_or(0);
             iframe_variants.push(VariantStream {
                 is_i_frame: true,
-                uri: format!("{}/{IFRAME_PLAYLIST}", v.rendition.name),
+                uri: q(format!("{}/{IFRAME_PLAYLIST}", v.rendition.name)),
                 bandwidth: peak,
                 average_bandwidth: Some(average_bit_rate(&rates)),
                 codecs: Some(v.rendition.codec.clone()),

@@ -3,8 +3,12 @@
 //! segments come from their owner edge ([`segments`]), metadata from the copy shared in
 //! Redis, and purges reach every edge ([`purge`]).
 
+mod playlists;
 mod purge;
 mod segments;
+mod subtitles;
+mod track_file;
+mod ts;
 
 pub use segments::RequestFlags;
 
@@ -18,9 +22,9 @@ use moka::future::Cache;
 use moka::notification::RemovalCause;
 use sunomi_origin::{MediaReader, TrackHead};
 use sunomi_packager::manifest::{Manifest, VideoStatus};
-use sunomi_packager::playlist::{self, AudioRendition, SegmentedTrack, VideoVariant};
 use sunomi_packager::route::{Route, TrackRef};
-use sunomi_packager::segment::{self, fragments_per_segment, nominal_fragment_duration};
+use sunomi_packager::segment::{fragments_per_segment, nominal_fragment_duration};
+use sunomi_packager::vtt::Vtt;
 
 use crate::config::{Admission, EdgeConfig};
 use crate::error::EdgeError;
@@ -69,6 +73,9 @@ pub struct Object {
     pub immutable: bool,
     /// How it was found.
     pub cache: CacheOutcome,
+    /// For a part of a larger resource (byte-range mode): the part's range and the whole
+    /// length. The body is that part; it is sent as 206.
+    pub content_range: Option<(std::ops::Range<u64>, u64)>,
 }
 
 /// A generated playlist and its gzip form.
@@ -85,6 +92,10 @@ enum Meta {
     Manifest(Arc<Manifest>),
     Track(Arc<TrackHead>),
     Playlist(Arc<Playlist>),
+    /// Languages of a video's subtitle files.
+    Languages(Arc<Vec<String>>),
+    /// A parsed subtitle file (`None`: present but malformed, left out).
+    Subtitles(Option<Arc<Vtt>>),
 }
 
 impl Meta {
@@ -99,6 +110,15 @@ impl Meta {
             }
             Meta::Track(t) => 256 + t.init.len() + t.index.fragments.len() * 40,
             Meta::Playlist(p) => 128 + p.body.len() + p.gzip.len(),
+            Meta::Languages(l) => 64 + l.len() * 32,
+            Meta::Subtitles(v) => {
+                64 + v.as_ref().map_or(0, |v| {
+                    v.cues
+                        .iter()
+                        .map(|c| 64 + c.text.len() + c.settings.len())
+                        .sum()
+                })
+            }
         };
         u32::try_from(bytes).unwrap_or(u32::MAX)
     }
@@ -349,16 +369,30 @@ impl Media {
         flags: &RequestFlags,
     ) -> Result<Object, EdgeError> {
         let started = Instant::now();
+        // Boxed: the segment paths (peer fetch, fill lock, storage, remux) are large
+        // futures; out of line, every request's future stays small.
         let result = match route {
-            Route::Master { .. } | Route::MediaPlaylist { .. } | Route::IFramePlaylist { .. } => {
-                self.playlist(route).await
-            }
+            r if r.is_playlist() => Box::pin(self.playlist(route, &flags.filter)).await,
             Route::Init { id, track } => self.init(id, track).await,
-            // Boxed: the segment path (peer fetch, fill lock, storage) is a large future,
-            // and keeping it out of line keeps every request's future small.
             Route::Segment { id, track, number } => {
                 Box::pin(self.segment(route, id, track, *number, flags)).await
             }
+            Route::TsSegment {
+                id,
+                rendition,
+                number,
+            } => Box::pin(self.ts_segment(route, id, rendition, *number, flags)).await,
+            Route::TrackFile { id, track } => Box::pin(self.track_file(id, track, flags)).await,
+            Route::SubtitleSegment {
+                id,
+                format,
+                lang,
+                number,
+            } => self.subtitle_segment(id, *format, lang, *number).await,
+            _ => Err(EdgeError::Internal(format!(
+                "no handler for {}",
+                route.kind()
+            ))),
         };
         if let Ok(obj) = &result {
             if !matches!(obj.cache, CacheOutcome::Hit | CacheOutcome::Peer) {
@@ -381,113 +415,7 @@ impl Media {
             etag: http::etag((&head.version, "init")),
             immutable: true,
             cache,
+            content_range: None,
         })
-    }
-
-    async fn playlist(&self, route: &Route) -> Result<Object, EdgeError> {
-        // The manifest (and so the publication status) is checked when the playlist is built;
-        // both expire from the metadata cache on the same TTL, so a cached playlist never
-        // outlives the status it was built under by more than a manifest would.
-        let (meta, cache) = Self::cached(&self.meta, format!("p:{}", route.to_path()), async {
-            let manifest = self.manifest(route.video_id()).await?;
-            let text = self.render_playlist(route, &manifest).await?;
-            let body = Bytes::from(text);
-            Ok(Meta::Playlist(Arc::new(Playlist {
-                etag: http::etag(&body[..]),
-                gzip: Bytes::from(http::gzip(&body)),
-                body,
-            })))
-        })
-        .await?;
-        let Meta::Playlist(p) = meta else {
-            return Err(EdgeError::Internal("cache entry of the wrong kind".into()));
-        };
-        Ok(Object {
-            body: p.body.clone(),
-            gzip: Some(p.gzip.clone()),
-            etag: p.etag.clone(),
-            immutable: false,
-            cache,
-        })
-    }
-
-    async fn render_playlist(
-        &self,
-        route: &Route,
-        manifest: &Manifest,
-    ) -> Result<String, EdgeError> {
-        let id = route.video_id();
-        let k = self.fragments_per_segment(id, manifest).await?;
-        match route {
-            Route::Master { .. } => {
-                let video_heads = futures::future::try_join_all(
-                    manifest.renditions.iter().map(|r| self.head(id, &r.path)),
-                )
-                .await?;
-                let audio_heads = futures::future::try_join_all(
-                    manifest.audio.iter().map(|a| self.head(id, &a.path)),
-                )
-                .await?;
-                let video_segments: Vec<_> = video_heads
-                    .iter()
-                    .map(|h| segment::segments(&h.index, k))
-                    .collect();
-                let audio_segments: Vec<_> = audio_heads
-                    .iter()
-                    .map(|h| segment::segments(&h.index, k))
-                    .collect();
-                let video: Vec<VideoVariant<'_>> = manifest
-                    .renditions
-                    .iter()
-                    .zip(&video_heads)
-                    .zip(&video_segments)
-                    .map(|((rendition, head), segments)| VideoVariant {
-                        rendition,
-                        track: SegmentedTrack {
-                            index: &head.index,
-                            segments,
-                        },
-                    })
-                    .collect();
-                let audio: Vec<AudioRendition<'_>> = manifest
-                    .audio
-                    .iter()
-                    .zip(&audio_heads)
-                    .zip(&audio_segments)
-                    .map(|((audio, head), segments)| AudioRendition {
-                        audio,
-                        track: SegmentedTrack {
-                            index: &head.index,
-                            segments,
-                        },
-                    })
-                    .collect();
-                Ok(playlist::multivariant(&video, &audio))
-            }
-            Route::MediaPlaylist { track, .. } => {
-                let path = Self::track_path(manifest, track)?;
-                let head = self.head(id, path).await?;
-                let segments = segment::segments(&head.index, k);
-                Ok(playlist::media_playlist(SegmentedTrack {
-                    index: &head.index,
-                    segments: &segments,
-                }))
-            }
-            Route::IFramePlaylist { rendition, .. } => {
-                let r = manifest
-                    .rendition(rendition)
-                    .ok_or_else(|| EdgeError::NotFound(format!("no rendition {rendition}")))?;
-                let head = self.head(id, &r.path).await?;
-                let segments = segment::segments(&head.index, k);
-                Ok(playlist::iframe_playlist(
-                    SegmentedTrack {
-                        index: &head.index,
-                        segments: &segments,
-                    },
-                    &r.keyframe_ends,
-                )?)
-            }
-            _ => Err(EdgeError::Internal("not a playlist route".into())),
-        }
     }
 }

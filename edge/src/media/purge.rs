@@ -13,9 +13,12 @@ fn key_video(key: &str) -> Option<&str> {
     let rest = key
         .strip_prefix("m:")
         .or_else(|| key.strip_prefix("t:"))
+        .or_else(|| key.strip_prefix("l:"))
+        .or_else(|| key.strip_prefix("v:"))
         .or_else(|| key.strip_prefix("p:/v/"))
-        .or_else(|| key.strip_prefix("s:/v/"))?;
-    Some(rest.split(['/', '@']).next().unwrap_or(rest))
+        .or_else(|| key.strip_prefix("s:/v/"))
+        .or_else(|| key.strip_prefix("x:/v/"))?;
+    Some(rest.split(['/', '@', '?']).next().unwrap_or(rest))
 }
 
 impl Media {
@@ -60,15 +63,30 @@ impl PurgeTarget for Media {
                     let prefix = format!("s:{path}@");
                     self.purge_where(move |k| k.starts_with(&prefix));
                 }
+                Ok(Route::TsSegment { .. }) => {
+                    let prefix = format!("x:{path}@");
+                    self.purge_where(move |k| k.starts_with(&prefix));
+                }
+                // A subtitle file or track file: drop everything derived from the video's
+                // subtitles or heads (cheap to rebuild).
+                Ok(Route::SubtitleSegment { id, .. }) => {
+                    let prefix = format!("v:{id}/");
+                    self.purge_where(move |k| k.starts_with(&prefix));
+                }
+                Ok(Route::TrackFile { id, .. }) => {
+                    let prefix = format!("t:{id}/");
+                    self.purge_where(move |k| k.starts_with(&prefix));
+                }
                 // Init segments are sliced from the track heads: drop the video's heads (and
                 // with them nothing else but what is rebuilt from the same bytes).
                 Ok(Route::Init { id, .. }) => {
                     let prefix = format!("t:{id}/");
                     self.purge_where(move |k| k.starts_with(&prefix));
                 }
+                // A playlist, under every filter it was asked with.
                 Ok(_) => {
-                    let key = format!("p:{path}");
-                    self.purge_where(move |k| k == key);
+                    let prefix = format!("p:{path}?");
+                    self.purge_where(move |k| k.starts_with(&prefix));
                 }
                 Err(_) => tracing::warn!(path, "ignoring a purge of a path that is no route"),
             },
@@ -86,6 +104,10 @@ mod tests {
         assert_eq!(key_video("t:abc/video/720p.mp4"), Some("abc"));
         assert_eq!(key_video("p:/v/abc/master.m3u8"), Some("abc"));
         assert_eq!(key_video("s:/v/abc/720p/1.m4s@123-456"), Some("abc"));
+        assert_eq!(key_video("x:/v/abc/ts/720p/1.ts@1"), Some("abc"));
+        assert_eq!(key_video("p:/v/abc?max_height=720"), Some("abc"));
+        assert_eq!(key_video("l:abc"), Some("abc"));
+        assert_eq!(key_video("v:abc/en"), Some("abc"));
         assert_eq!(key_video("x:abc"), None);
         // A video id that is a prefix of another is not confused with it.
         assert_ne!(key_video("m:abcd"), Some("abc"));

@@ -32,6 +32,10 @@ pub struct RequestFlags {
     pub prefetch: bool,
     /// The object the player says it will request next (CMCD `nor`), if any.
     pub next: Option<Route>,
+    /// Playlist filter and clip from the query string.
+    pub filter: sunomi_packager::filter::Filter,
+    /// The `Range` header, for resources served by byte range (track files).
+    pub range: Option<String>,
 }
 
 /// Where a storage fill is for: the segment, and its location in the track file.
@@ -105,6 +109,7 @@ impl Media {
             etag,
             immutable: true,
             cache,
+            content_range: None,
         })
     }
 
@@ -293,7 +298,7 @@ impl Media {
                 let flags = RequestFlags {
                     from_peer: true,
                     prefetch: true,
-                    next: None,
+                    ..Default::default()
                 };
                 self.get(route, &flags).await.map(|_| ())
             }

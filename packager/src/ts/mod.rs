@@ -171,24 +171,38 @@ fn adts_header(config: &AacConfig, len: usize) -> Result<[u8; 7]> {
     ])
 }
 
+/// Decode-time lead of TS DTS over the CMAF decode time, in the track's timescale.
+///
+/// CMAF from FFmpeg uses negative composition offsets (version 1 `trun`) so the first
+/// frame's presentation time equals its decode time; TS forbids PTS < DTS, so DTS moves
+/// earlier by a constant: two frame durations (the reorder depth of x264's default B-pyramid),
+/// or more if this segment needs it. Being constant for conforming input, DTS stays continuous
+/// across independently remuxed segments; presentation times are never changed.
+fn dts_lead(samples: &[MediaSample<'_>]) -> i128 {
+    let frame = samples.first().map_or(0, |s| i128::from(s.duration));
+    let needed = samples
+        .iter()
+        .map(|s| -i128::from(s.composition_offset))
+        .max()
+        .unwrap_or(0);
+    (2 * frame).max(needed).max(0)
+}
+
 fn video_units(track: &TrackSegment<'_>, config: &AvcConfig) -> Result<Vec<Unit>> {
     let samples = samples_of(
         track.bytes,
         track.file_offset,
         track.default_sample_duration,
     )?;
+    let lead = dts_lead(&samples);
     let mut units = Vec::with_capacity(samples.len());
     let mut au = Vec::new();
     for s in &samples {
         au.clear();
         annex_b(&mut au, config, s)?;
-        let dts = to_90k(i128::from(s.decode_time), track.timescale);
-        // A negative composition offset would put PTS before DTS; TS forbids that.
-        let pts = to_90k(
-            i128::from(s.decode_time) + i128::from(s.composition_offset),
-            track.timescale,
-        )
-        .max(dts);
+        let decode = i128::from(s.decode_time);
+        let dts = to_90k(decode - lead, track.timescale);
+        let pts = to_90k(decode + i128::from(s.composition_offset), track.timescale).max(dts);
         let mut bytes = pes(STREAM_ID_VIDEO, pts, dts, au.len());
         bytes.extend_from_slice(&au);
         units.push(Unit {

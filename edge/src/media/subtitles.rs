@@ -1,0 +1,100 @@
+//! Subtitles: the WebVTT files stored beside a video (`subs/{lang}.vtt`), parsed once per
+//! metadata TTL and cut into pieces on the video's segment boundaries. A file that does not
+//! parse is logged and left out; the video still plays.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use sunomi_packager::route::Format;
+use sunomi_packager::segment;
+use sunomi_packager::ts::TIME_OFFSET_90K;
+use sunomi_packager::vtt::{self, Vtt};
+
+use super::{Media, Meta, Object};
+use crate::error::EdgeError;
+use crate::http;
+
+impl Media {
+    /// The languages of the video's subtitle files (no files: none).
+    pub(super) async fn subtitle_languages(&self, id: &str) -> Result<Arc<Vec<String>>, EdgeError> {
+        let (meta, _) = Self::cached(&self.meta, format!("l:{id}"), async {
+            let langs = match self.reader.subtitle_languages(id).await {
+                Ok(l) => l,
+                Err(sunomi_origin::ReadError::NotFound(_)) => Vec::new(),
+                Err(e) => return Err(e.into()),
+            };
+            Ok(Meta::Languages(Arc::new(langs)))
+        })
+        .await?;
+        match meta {
+            Meta::Languages(l) => Ok(l),
+            _ => Err(EdgeError::Internal("cache entry of the wrong kind".into())),
+        }
+    }
+
+    /// The parsed subtitles in `lang`; `None` when the file is malformed.
+    pub(super) async fn subtitles(
+        &self,
+        id: &str,
+        lang: &str,
+    ) -> Result<Option<Arc<Vtt>>, EdgeError> {
+        let (meta, _) = Self::cached(&self.meta, format!("v:{id}/{lang}"), async {
+            let bytes = self.reader.subtitles(id, lang).await?;
+            let parsed = std::str::from_utf8(&bytes)
+                .map_err(|_| vtt::VttError::Signature)
+                .and_then(vtt::parse);
+            Ok(Meta::Subtitles(match parsed {
+                Ok(v) => Some(Arc::new(v)),
+                Err(e) => {
+                    tracing::warn!(id, lang, error = %e, "subtitles left out: malformed WebVTT");
+                    None
+                }
+            }))
+        })
+        .await?;
+        match meta {
+            Meta::Subtitles(v) => Ok(v),
+            _ => Err(EdgeError::Internal("cache entry of the wrong kind".into())),
+        }
+    }
+
+    pub(super) async fn subtitle_segment(
+        &self,
+        id: &str,
+        format: Format,
+        lang: &str,
+        number: u64,
+    ) -> Result<Object, EdgeError> {
+        let manifest = self.manifest(id).await?;
+        let vtt = self
+            .subtitles(id, lang)
+            .await?
+            .ok_or_else(|| EdgeError::NotFound(format!("no usable subtitles {lang}")))?;
+        let first = manifest
+            .renditions
+            .first()
+            .ok_or_else(|| EdgeError::Internal("manifest without renditions".into()))?;
+        let head = self.head(id, &first.path).await?;
+        let k = self.fragments_per_segment(id, &manifest).await?;
+        let seg = segment::segment(&head.index, k, number)?;
+        let origin = head.index.fragments.first().map_or(0, |f| f.time);
+        let ts = u128::from(head.index.timescale.max(1));
+        let ms = |t: u64| (u128::from(t.saturating_sub(origin)) * 1000 / ts) as u64;
+        let mpegts = if format == Format::Ts {
+            TIME_OFFSET_90K
+        } else {
+            0
+        };
+        let text = vtt::segment(&vtt, ms(seg.start), ms(seg.start + seg.duration), mpegts);
+        let body = Bytes::from(text);
+        Ok(Object {
+            etag: http::etag(&body[..]),
+            body,
+            gzip: None,
+            // The file can be replaced (a new transcription): cached like a playlist.
+            immutable: false,
+            cache: super::CacheOutcome::Hit,
+            content_range: None,
+        })
+    }
+}

@@ -1,0 +1,95 @@
+//! Byte-range mode: a whole track file at one URL, read by `Range`. The ranges the byte-range
+//! playlists name (the init section, whole segments) are served from the same caches as the
+//! CMAF segments they equal; any other range is one uncached storage read.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use sunomi_packager::route::{Route, TrackRef};
+use sunomi_packager::segment;
+
+use super::{CacheOutcome, Media, Object, RequestFlags};
+use crate::error::EdgeError;
+use crate::http::{self, RangeRequest};
+
+/// Largest response this edge builds in memory for one track-file request. Players of
+/// byte-range playlists ask for ranges; a client asking for a larger file whole is told to.
+const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+
+impl Media {
+    pub(super) async fn track_file(
+        self: &Arc<Self>,
+        id: &str,
+        track: &TrackRef,
+        flags: &RequestFlags,
+    ) -> Result<Object, EdgeError> {
+        let manifest = self.manifest(id).await?;
+        let path = Self::track_path(&manifest, track)?;
+        let (head, head_outcome) = self.head_with_outcome(id, path).await?;
+        let total = head
+            .index
+            .fragments
+            .last()
+            .map_or(head.index.init.end, |f| f.offset + u64::from(f.size));
+        let range = match http::parse_range(flags.range.as_deref(), total) {
+            RangeRequest::Full => 0..total,
+            RangeRequest::Partial(r) => r,
+            RangeRequest::Unsatisfiable => {
+                return Err(EdgeError::RangeNotSatisfiable { length: total })
+            }
+        };
+        if range.end - range.start > MAX_RESPONSE_BYTES {
+            return Err(EdgeError::BadRequest(format!(
+                "track files are read by byte range (at most {MAX_RESPONSE_BYTES} bytes at once); this one has {total}"
+            )));
+        }
+        let (body, cache) = if range.end <= head.init.len() as u64 {
+            let r = range.start as usize..range.end as usize;
+            (head.init.slice(r), head_outcome)
+        } else if let Some(number) = self.segment_at(&manifest, id, &head.index, &range).await? {
+            let route = Route::Segment {
+                id: id.to_string(),
+                track: track.clone(),
+                number,
+            };
+            let obj = self.segment(&route, id, track, number, flags).await?;
+            (obj.body, obj.cache)
+        } else {
+            let bytes = self.reader.read_range(id, path, range.clone()).await?;
+            (bytes, CacheOutcome::Bypass)
+        };
+        Ok(Object {
+            body,
+            gzip: None,
+            etag: http::etag((&head.version, "track")),
+            immutable: true,
+            cache,
+            content_range: (range.start != 0 || range.end != total).then_some((range, total)),
+        })
+    }
+
+    /// The number of the segment whose bytes are exactly `range`, if one is.
+    async fn segment_at(
+        &self,
+        manifest: &sunomi_packager::manifest::Manifest,
+        id: &str,
+        index: &sunomi_packager::track::TrackIndex,
+        range: &Range<u64>,
+    ) -> Result<Option<u64>, EdgeError> {
+        let Ok(first) = index
+            .fragments
+            .binary_search_by_key(&range.start, |f| f.offset)
+        else {
+            return Ok(None);
+        };
+        let k = self.fragments_per_segment(id, manifest).await?;
+        if first % k as usize != 0 {
+            return Ok(None);
+        }
+        let number = (first / k as usize) as u64;
+        Ok(segment::segment(index, k, number)
+            .ok()
+            .filter(|s| s.bytes == *range)
+            .map(|_| number))
+    }
+}

@@ -1,0 +1,132 @@
+//! MPEG-TS segments, remuxed at request time from the CMAF segments of the same number (video
+//! and the first audio track), which come through the usual tiers (memory, owner edge,
+//! storage) — no second copy of anything is stored. The TS bytes are cached too.
+
+use std::sync::Arc;
+
+use sunomi_packager::codec::codec_config;
+use sunomi_packager::route::{Route, TrackRef};
+use sunomi_packager::ts::{remux, TrackSegment, TsSegment};
+use sunomi_packager::{segment, PackagerError};
+
+use super::playlists::ts_audio;
+use super::{CacheOutcome, Media, Object, RequestFlags};
+use crate::error::EdgeError;
+use crate::http;
+
+impl Media {
+    pub(super) async fn ts_segment(
+        self: &Arc<Self>,
+        route: &Route,
+        id: &str,
+        rendition: &str,
+        number: u64,
+        flags: &RequestFlags,
+    ) -> Result<Object, EdgeError> {
+        let manifest = self.manifest(id).await?;
+        let video_path = Self::track_path(&manifest, &TrackRef::Video(rendition.to_string()))?;
+        let video_head = self.head(id, video_path).await?;
+        let etag = http::etag((&video_head.version, "ts", number));
+        let make = async {
+            Ok::<_, EdgeError>(bytes::Bytes::from(
+                self.ts_remux(id, rendition, number, flags).await?.bytes,
+            ))
+        };
+        let (body, cache) = match &self.segments {
+            Some(cache) => {
+                let key = format!("x:{}@{}", route.to_path(), video_head.version);
+                Self::cached(cache, key, make).await?
+            }
+            None => (make.await?, CacheOutcome::Bypass),
+        };
+        Ok(Object {
+            body,
+            gzip: None,
+            etag,
+            immutable: true,
+            cache,
+            content_range: None,
+        })
+    }
+
+    /// Remuxes TS segment `number` of `rendition` from its CMAF video segment and the audio
+    /// segment of the same number.
+    pub(super) async fn ts_remux(
+        self: &Arc<Self>,
+        id: &str,
+        rendition: &str,
+        number: u64,
+        flags: &RequestFlags,
+    ) -> Result<TsSegment, EdgeError> {
+        let manifest = self.manifest(id).await?;
+        let k = self.fragments_per_segment(id, &manifest).await?;
+        let video = TrackRef::Video(rendition.to_string());
+        let cmaf_flags = RequestFlags {
+            from_peer: flags.from_peer,
+            prefetch: flags.prefetch,
+            ..RequestFlags::default()
+        };
+        let part = |track: TrackRef| {
+            let media = self.clone();
+            let manifest = manifest.clone();
+            let flags = cmaf_flags.clone();
+            async move {
+                let path = Self::track_path(&manifest, &track)?.to_string();
+                let head = media.head(id, &path).await?;
+                let seg = segment::segment(&head.index, k, number)?;
+                let route = Route::Segment {
+                    id: id.to_string(),
+                    track: track.clone(),
+                    number,
+                };
+                let body = media
+                    .segment(&route, id, &track, number, &flags)
+                    .await?
+                    .body;
+                Ok::<_, EdgeError>((head, seg.bytes.start, body))
+            }
+        };
+        let audio_part = async {
+            match ts_audio(&manifest) {
+                // The audio track may end a segment early; such a TS segment is video only.
+                Some(track) => match part(track).await {
+                    Ok(p) => Ok(Some(p)),
+                    Err(EdgeError::NotFound(_)) => Ok(None),
+                    Err(e) => Err(e),
+                },
+                None => Ok(None),
+            }
+        };
+        let (video_part, audio_part) =
+            futures::future::try_join(Box::pin(part(video)), Box::pin(audio_part)).await?;
+        let (vhead, vstart, vbytes) = video_part;
+        let vconfig = codec_config(&vhead.init)?;
+        let audio = match &audio_part {
+            Some((ahead, astart, abytes)) => {
+                Some((codec_config(&ahead.init)?, ahead, *astart, abytes))
+            }
+            None => None,
+        };
+        let remuxed = remux(
+            Some(TrackSegment {
+                config: &vconfig,
+                timescale: vhead.index.timescale,
+                default_sample_duration: vhead.index.default_sample_duration,
+                bytes: &vbytes,
+                file_offset: vstart,
+            }),
+            audio
+                .as_ref()
+                .map(|(config, head, start, bytes)| TrackSegment {
+                    config,
+                    timescale: head.index.timescale,
+                    default_sample_duration: head.index.default_sample_duration,
+                    bytes,
+                    file_offset: *start,
+                }),
+            number,
+        )
+        .map_err(|e: PackagerError| EdgeError::from(e))?;
+        Ok(remuxed)
+    }
+}
