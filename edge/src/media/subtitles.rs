@@ -18,11 +18,21 @@ impl Media {
     /// The languages of the video's subtitle files (no files: none).
     pub(super) async fn subtitle_languages(&self, id: &str) -> Result<Arc<Vec<String>>, EdgeError> {
         let (meta, _) = Self::cached(&self.meta, format!("l:{id}"), async {
-            let langs = match self.reader.subtitle_languages(id).await {
-                Ok(l) => l,
-                Err(sunomi_origin::ReadError::NotFound(_)) => Vec::new(),
-                Err(e) => return Err(e.into()),
+            // Listed once per fleet: the list is shared like manifests and heads.
+            let read = async {
+                let langs = match self.reader.subtitle_languages(id).await {
+                    Ok(l) => l,
+                    Err(sunomi_origin::ReadError::NotFound(_)) => Vec::new(),
+                    Err(e) => return Err(EdgeError::from(e)),
+                };
+                Ok(langs.join(",").into_bytes())
             };
+            let shared = self.fleet.shared_metadata(id, "subtitles", read).await?;
+            let langs = String::from_utf8_lossy(&shared)
+                .split(',')
+                .filter(|l| sunomi_packager::names::is_valid_audio_track(l))
+                .map(str::to_owned)
+                .collect();
             Ok(Meta::Languages(Arc::new(langs)))
         })
         .await?;

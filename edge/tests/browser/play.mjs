@@ -37,7 +37,8 @@ try {
     const errors = [];
     const finish = (ok, reason) => resolve({
       ok, reason, currentTime: video.currentTime, levels: hls.levels.length,
-      audioTracks: hls.audioTracks.length, errors,
+      audioTracks: hls.audioTracks.length, subtitleTracks: hls.subtitleTracks.length,
+      textTracks: Array.from(video.textTracks).map((t) => t.language), errors,
     });
     hls.on(Hls.Events.ERROR, (_, d) => {
       errors.push(`${d.type}/${d.details}${d.fatal ? ' (fatal)' : ''}`);
