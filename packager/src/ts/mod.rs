@@ -16,7 +16,7 @@ use std::ops::Range;
 use crate::codec::{AacConfig, AvcConfig, CodecConfig};
 use crate::error::{PackagerError, Result};
 use crate::fragment::{samples_of, MediaSample};
-use packets::{packets_for, write_pes, write_section, FirstPacket, PACKET};
+use packets::{packets_for, write_pes, write_section, FirstPacket, Payload, PACKET};
 
 /// PID of the video elementary stream.
 pub const VIDEO_PID: u16 = 0x100;
@@ -61,12 +61,100 @@ pub struct TsSegment {
 /// Bytes of PAT + PMT at the start of every segment (the I-frame playlists' map).
 pub const PSI_BYTES: u64 = 2 * PACKET as u64;
 
-/// A PES ready to be cut into packets.
-struct Unit {
+/// A PES ready to be cut into packets, held as pieces: small bytes the muxer made (PES
+/// header, start codes, ADTS headers) and slices of the samples, so sample data is copied
+/// once, straight into the packets.
+struct Unit<'a> {
     pid: u16,
     dts: u64,
-    pes: Vec<u8>,
     key: bool,
+    own: Vec<u8>,
+    pieces: Vec<Piece<'a>>,
+    len: usize,
+}
+
+#[derive(Clone)]
+enum Piece<'a> {
+    Own(Range<usize>),
+    Data(&'a [u8]),
+}
+
+impl<'a> Unit<'a> {
+    fn new(pid: u16, dts: u64, key: bool) -> Unit<'a> {
+        Unit {
+            pid,
+            dts,
+            key,
+            own: Vec::with_capacity(64),
+            pieces: Vec::new(),
+            len: 0,
+        }
+    }
+
+    fn own(&mut self, bytes: &[u8]) {
+        let start = self.own.len();
+        self.own.extend_from_slice(bytes);
+        match self.pieces.last_mut() {
+            Some(Piece::Own(r)) if r.end == start => r.end = self.own.len(),
+            _ => self.pieces.push(Piece::Own(start..self.own.len())),
+        }
+        self.len += bytes.len();
+    }
+
+    fn data(&mut self, bytes: &'a [u8]) {
+        self.pieces.push(Piece::Data(bytes));
+        self.len += bytes.len();
+    }
+
+    fn cursor(&self) -> Cursor<'_, 'a> {
+        Cursor {
+            unit: self,
+            piece: 0,
+            offset: 0,
+            remaining: self.len,
+        }
+    }
+}
+
+/// Reads a unit's pieces in order.
+struct Cursor<'u, 'a> {
+    unit: &'u Unit<'a>,
+    piece: usize,
+    offset: usize,
+    remaining: usize,
+}
+
+impl Payload for Cursor<'_, '_> {
+    #[inline]
+    fn remaining(&self) -> usize {
+        self.remaining
+    }
+
+    #[inline]
+    fn take(&mut self, out: &mut Vec<u8>, mut n: usize) {
+        n = n.min(self.remaining);
+        self.remaining -= n;
+        while n > 0 {
+            let Some(piece) = self.unit.pieces.get(self.piece) else {
+                return;
+            };
+            let bytes = match piece {
+                Piece::Own(r) => &self.unit.own[r.clone()],
+                Piece::Data(d) => d,
+            };
+            let here = &bytes[self.offset..];
+            if here.len() > n {
+                // The common case: the whole packet payload from one piece.
+                out.extend_from_slice(&here[..n]);
+                self.offset += n;
+                return;
+            }
+            out.extend_from_slice(here);
+            n -= here.len();
+            self.piece += 1;
+            self.offset = 0;
+        }
+    }
 }
 
 /// 90 kHz time of `t` in `timescale`, offset by [`TIME_OFFSET_90K`].
@@ -84,7 +172,7 @@ fn put_timestamp(out: &mut Vec<u8>, prefix: u8, ts: u64) {
     out.push((((ts << 1) as u8) & 0xfe) | 1);
 }
 
-/// A PES packet header followed by `payload`.
+/// A PES packet header for a payload of `payload_len` bytes.
 fn pes(stream_id: u8, pts: u64, dts: u64, payload_len: usize) -> Vec<u8> {
     let with_dts = dts != pts;
     let header_data = if with_dts { 10 } else { 5 };
@@ -95,7 +183,7 @@ fn pes(stream_id: u8, pts: u64, dts: u64, payload_len: usize) -> Vec<u8> {
     } else {
         length as u16
     };
-    let mut out = Vec::with_capacity(9 + header_data + payload_len);
+    let mut out = Vec::with_capacity(9 + header_data);
     out.extend_from_slice(&[0, 0, 1, stream_id]);
     out.extend_from_slice(&length_field.to_be_bytes());
     out.push(0x80);
@@ -111,14 +199,15 @@ fn pes(stream_id: u8, pts: u64, dts: u64, payload_len: usize) -> Vec<u8> {
 const START_CODE: [u8; 4] = [0, 0, 0, 1];
 const AUD: [u8; 2] = [0x09, 0xf0];
 
-/// A length-prefixed H.264 sample as an Annex B access unit, appended to `out`.
-fn annex_b(out: &mut Vec<u8>, config: &AvcConfig, sample: &MediaSample<'_>) -> Result<()> {
-    out.extend_from_slice(&START_CODE);
-    out.extend_from_slice(&AUD);
+/// A length-prefixed H.264 sample as an Annex B access unit (AUD, parameter sets on key
+/// frames, every NAL unit behind a start code), as pieces of `unit`. Returns its length.
+fn annex_b<'a>(unit: &mut Unit<'a>, config: &AvcConfig, sample: &MediaSample<'a>) -> Result<()> {
+    unit.own(&START_CODE);
+    unit.own(&AUD);
     if sample.is_sync {
         for set in config.sps.iter().chain(&config.pps) {
-            out.extend_from_slice(&START_CODE);
-            out.extend_from_slice(set);
+            unit.own(&START_CODE);
+            unit.own(set);
         }
     }
     let n = usize::from(config.nal_length_size);
@@ -128,16 +217,15 @@ fn annex_b(out: &mut Vec<u8>, config: &AvcConfig, sample: &MediaSample<'_>) -> R
         let len = prefix
             .iter()
             .fold(0usize, |a, &b| (a << 8) | usize::from(b));
-        let nal = rest
-            .get(n..n.checked_add(len).ok_or_else(|| truncated_nal(sample))?)
-            .ok_or_else(|| truncated_nal(sample))?;
-        rest = &rest[n + len..];
+        let end = n.checked_add(len).ok_or_else(|| truncated_nal(sample))?;
+        let nal = rest.get(n..end).ok_or_else(|| truncated_nal(sample))?;
+        rest = &rest[end..];
         // Access unit delimiters are written above; parameter sets already in band stay.
         if nal.first().is_some_and(|b| b & 0x1f == 9) || nal.is_empty() {
             continue;
         }
-        out.extend_from_slice(&START_CODE);
-        out.extend_from_slice(nal);
+        unit.own(&START_CODE);
+        unit.data(nal);
     }
     Ok(())
 }
@@ -188,7 +276,7 @@ fn dts_lead(samples: &[MediaSample<'_>]) -> i128 {
     (2 * frame).max(needed).max(0)
 }
 
-fn video_units(track: &TrackSegment<'_>, config: &AvcConfig) -> Result<Vec<Unit>> {
+fn video_units<'a>(track: &TrackSegment<'a>, config: &AvcConfig) -> Result<Vec<Unit<'a>>> {
     let samples = samples_of(
         track.bytes,
         track.file_offset,
@@ -196,26 +284,20 @@ fn video_units(track: &TrackSegment<'_>, config: &AvcConfig) -> Result<Vec<Unit>
     )?;
     let lead = dts_lead(&samples);
     let mut units = Vec::with_capacity(samples.len());
-    let mut au = Vec::new();
     for s in &samples {
-        au.clear();
-        annex_b(&mut au, config, s)?;
         let decode = i128::from(s.decode_time);
         let dts = to_90k(decode - lead, track.timescale);
         let pts = to_90k(decode + i128::from(s.composition_offset), track.timescale).max(dts);
-        let mut bytes = pes(STREAM_ID_VIDEO, pts, dts, au.len());
-        bytes.extend_from_slice(&au);
-        units.push(Unit {
-            pid: VIDEO_PID,
-            dts,
-            pes: bytes,
-            key: s.is_sync,
-        });
+        let mut unit = Unit::new(VIDEO_PID, dts, s.is_sync);
+        // Video PES leave the length field 0, so the header does not need the AU's size.
+        unit.own(&pes(STREAM_ID_VIDEO, pts, dts, 0));
+        annex_b(&mut unit, config, s)?;
+        units.push(unit);
     }
     Ok(units)
 }
 
-fn audio_units(track: &TrackSegment<'_>, config: &AacConfig) -> Result<Vec<Unit>> {
+fn audio_units<'a>(track: &TrackSegment<'a>, config: &AacConfig) -> Result<Vec<Unit<'a>>> {
     let samples = samples_of(
         track.bytes,
         track.file_offset,
@@ -229,17 +311,13 @@ fn audio_units(track: &TrackSegment<'_>, config: &AacConfig) -> Result<Vec<Unit>
             track.timescale,
         );
         let payload_len: usize = group.iter().map(|s| 7 + s.data.len()).sum();
-        let mut bytes = pes(STREAM_ID_AUDIO, pts, pts, payload_len);
+        let mut unit = Unit::new(AUDIO_PID, pts, false);
+        unit.own(&pes(STREAM_ID_AUDIO, pts, pts, payload_len));
         for s in group {
-            bytes.extend_from_slice(&adts_header(config, s.data.len())?);
-            bytes.extend_from_slice(s.data);
+            unit.own(&adts_header(config, s.data.len())?);
+            unit.data(s.data);
         }
-        units.push(Unit {
-            pid: AUDIO_PID,
-            dts: pts,
-            pes: bytes,
-            key: false,
-        });
+        units.push(unit);
     }
     Ok(units)
 }
@@ -286,7 +364,7 @@ pub fn remux(
     // By decode time; on ties video first (stable sort keeps each PID in order).
     units.sort_by_key(|u| (u.dts, u.pid != VIDEO_PID));
 
-    let first_flags = |u: &Unit| FirstPacket {
+    let first_flags = |u: &Unit<'_>| FirstPacket {
         pcr: (u.pid == pcr_pid).then(|| u.dts.saturating_sub(PCR_LEAD_90K) * 300),
         random_access: u.key,
     };
@@ -295,7 +373,7 @@ pub fn remux(
     let mut last = [None; 2];
     let slot = |pid: u16| usize::from(pid == AUDIO_PID);
     for (i, u) in units.iter().enumerate() {
-        counts[slot(u.pid)] += packets_for(u.pes.len(), first_flags(u));
+        counts[slot(u.pid)] += packets_for(u.len, first_flags(u));
         last[slot(u.pid)] = Some(i);
     }
     let extra = counts.map(|c| (16 - c % 16) % 16);
@@ -311,7 +389,14 @@ pub fn remux(
         let s = slot(u.pid);
         let pad = if last[s] == Some(i) { extra[s] } else { 0 };
         let start = out.len() as u64;
-        write_pes(&mut out, u.pid, &mut cc[s], &u.pes, first_flags(u), pad);
+        write_pes(
+            &mut out,
+            u.pid,
+            &mut cc[s],
+            &mut u.cursor(),
+            first_flags(u),
+            pad,
+        );
         if u.key && u.pid == VIDEO_PID {
             key_frames.push(start..out.len() as u64);
         }
@@ -373,8 +458,12 @@ mod tests {
             is_sync: true,
             data: &data,
         };
+        let mut unit = Unit::new(VIDEO_PID, 0, true);
+        annex_b(&mut unit, &config, &sample).unwrap();
         let mut out = Vec::new();
-        annex_b(&mut out, &config, &sample).unwrap();
+        let mut cursor = unit.cursor();
+        let n = cursor.remaining();
+        cursor.take(&mut out, n);
         assert_eq!(
             out,
             [
@@ -387,6 +476,6 @@ mod tests {
             data: &bad,
             ..sample
         };
-        assert!(annex_b(&mut Vec::new(), &config, &sample).is_err());
+        assert!(annex_b(&mut Unit::new(VIDEO_PID, 0, true), &config, &sample).is_err());
     }
 }

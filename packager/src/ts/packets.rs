@@ -37,87 +37,110 @@ pub fn packets_for(len: usize, first: FirstPacket) -> usize {
     }
 }
 
+/// Payload bytes handed out in order, possibly from several buffers (so the PES header and
+/// the sample data can be packetized without first being copied together).
+pub trait Payload {
+    /// Bytes left.
+    fn remaining(&self) -> usize;
+    /// Appends the next `n` bytes (at most [`Payload::remaining`]) to `out`.
+    fn take(&mut self, out: &mut Vec<u8>, n: usize);
+}
+
+impl Payload for &[u8] {
+    fn remaining(&self) -> usize {
+        self.len()
+    }
+
+    fn take(&mut self, out: &mut Vec<u8>, n: usize) {
+        let (head, rest) = self.split_at(n.min(self.len()));
+        out.extend_from_slice(head);
+        *self = rest;
+    }
+}
+
 /// Writes a PES packet as transport packets on `pid`, continuing the continuity counter
 /// `cc`: [`packets_for`] packets plus `extra`, so that the caller can make a PID's packet count
 /// per segment come out at a multiple of 16. Packets are filled from the front; the extra ones
 /// at the end carry a single byte each behind adaptation-field stuffing (legal, if wasteful:
 /// at most 15 × 188 bytes per PID per segment). Needs at least one payload byte per packet.
-pub fn write_pes(
+pub fn write_pes<P: Payload>(
     out: &mut Vec<u8>,
     pid: u16,
     cc: &mut u8,
-    payload: &[u8],
+    payload: &mut P,
     first: FirstPacket,
     extra: usize,
 ) {
-    let count = packets_for(payload.len(), first) + extra;
+    let count = packets_for(payload.remaining(), first) + extra;
     let first_capacity = FULL_PAYLOAD - first.adaptation_len();
-    let mut rest = payload;
     for i in 0..count {
         let capacity = if i == 0 { first_capacity } else { FULL_PAYLOAD };
+        let left = payload.remaining();
         let after = count - i - 1;
-        let take = capacity
-            .min(rest.len().saturating_sub(after))
-            .max(1)
-            .min(rest.len());
+        let take = capacity.min(left.saturating_sub(after)).max(1).min(left);
         let flags = if i == 0 {
             first
         } else {
             FirstPacket::default()
         };
-        write_packet(out, pid, cc, i == 0, flags, &rest[..take]);
-        rest = &rest[take..];
+        write_packet(out, pid, cc, i == 0, flags, take);
+        payload.take(out, take);
     }
 }
 
-/// One transport packet carrying `data` (at most what fits), stuffed to 188 bytes.
+/// One transport packet's header and adaptation field, sized for `len` payload bytes (at
+/// most what fits), which the caller appends next.
+#[inline]
 fn write_packet(
     out: &mut Vec<u8>,
     pid: u16,
     cc: &mut u8,
     unit_start: bool,
     flags: FirstPacket,
-    data: &[u8],
+    len: usize,
 ) {
-    let start = out.len();
-    out.push(0x47);
-    out.push((u8::from(unit_start) << 6) | ((pid >> 8) as u8 & 0x1f));
-    out.push(pid as u8);
     let needed_af = flags.adaptation_len();
-    let stuffing = FULL_PAYLOAD - needed_af - data.len();
+    let stuffing = FULL_PAYLOAD - needed_af - len;
     let has_af = needed_af > 0 || stuffing > 0;
-    out.push(if has_af { 0x30 } else { 0x10 } | (*cc & 0x0f));
+    let header = [
+        0x47,
+        (u8::from(unit_start) << 6) | ((pid >> 8) as u8 & 0x1f),
+        pid as u8,
+        if has_af { 0x30 } else { 0x10 } | (*cc & 0x0f),
+    ];
     *cc = (*cc + 1) & 0x0f;
-    if has_af {
-        // adaptation_field_length counts the bytes after itself.
-        let af_len = (needed_af + stuffing).saturating_sub(1);
-        out.push(af_len as u8);
-        if af_len > 0 {
-            let mut af_flags = 0u8;
-            if flags.random_access {
-                af_flags |= 0x40;
-            }
-            if flags.pcr.is_some() {
-                af_flags |= 0x10;
-            }
-            out.push(af_flags);
-            if let Some(pcr) = flags.pcr {
-                let base = (pcr / 300) & 0x1_ffff_ffff;
-                let ext = (pcr % 300) as u16;
-                out.push((base >> 25) as u8);
-                out.push((base >> 17) as u8);
-                out.push((base >> 9) as u8);
-                out.push((base >> 1) as u8);
-                out.push(((base as u8 & 1) << 7) | 0x7e | ((ext >> 8) as u8 & 1));
-                out.push(ext as u8);
-            }
-            let used = out.len() - start - 4;
-            out.resize(start + 4 + 1 + af_len, 0xff);
-            debug_assert!(used <= 1 + af_len);
-        }
+    out.extend_from_slice(&header);
+    if !has_af {
+        return;
     }
-    out.extend_from_slice(data);
-    debug_assert_eq!(out.len() - start, PACKET);
+    let start = out.len();
+    // adaptation_field_length counts the bytes after itself.
+    let af_len = (needed_af + stuffing).saturating_sub(1);
+    out.push(af_len as u8);
+    if af_len > 0 {
+        let mut af_flags = 0u8;
+        if flags.random_access {
+            af_flags |= 0x40;
+        }
+        if flags.pcr.is_some() {
+            af_flags |= 0x10;
+        }
+        out.push(af_flags);
+        if let Some(pcr) = flags.pcr {
+            let base = (pcr / 300) & 0x1_ffff_ffff;
+            let ext = (pcr % 300) as u16;
+            out.extend_from_slice(&[
+                (base >> 25) as u8,
+                (base >> 17) as u8,
+                (base >> 9) as u8,
+                (base >> 1) as u8,
+                ((base as u8 & 1) << 7) | 0x7e | ((ext >> 8) as u8 & 1),
+                ext as u8,
+            ]);
+        }
+        out.resize(start + 1 + af_len, 0xff);
+    }
+    debug_assert_eq!(out.len() - start + 4 + len, PACKET);
 }
 
 /// Writes a PSI section as one packet (pointer field 0, 0xFF-stuffed); `section` must fit.
@@ -164,7 +187,7 @@ mod tests {
                     let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
                     let mut out = Vec::new();
                     let mut cc = 14;
-                    write_pes(&mut out, 0x100, &mut cc, &payload, first, extra);
+                    write_pes(&mut out, 0x100, &mut cc, &mut &payload[..], first, extra);
                     assert_eq!(out.len() % PACKET, 0);
                     let ps = packets(&out);
                     assert_eq!(
