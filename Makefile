@@ -9,7 +9,7 @@ SHELL := /bin/bash
 APT_BUILD := libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev \
              libavfilter-dev libavdevice-dev pkg-config clang libclang-dev cmake ffmpeg
 # Extra for tests: a real browser, redis for fleet tests, nginx + wrk for the side-by-side bench.
-APT_TEST := chromium redis-server nginx-light wrk
+APT_TEST := chromium redis-server nginx-light wrk openssl
 S3S_FS_VERSION := 0.14.1
 
 .PHONY: help demo test deps deps-test build check bench

@@ -25,6 +25,60 @@ pub struct EdgeConfig {
     pub shutdown: ShutdownConfig,
     /// Fleet coordination through Redis (off without `redis`).
     pub fleet: FleetConfig,
+    /// Content keys, key URL tokens and which videos must be encrypted.
+    pub encryption: EncryptionConfig,
+}
+
+/// Where content keys come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeySource {
+    /// Derived per video and key id from `master_key` (HMAC-SHA256).
+    #[default]
+    Local,
+    /// Asked of an HTTP key service: `GET {key_service_url}/{video}/{kid}` → 16 bytes.
+    Http,
+}
+
+/// Encryption (`/v/{id}/aes/…`): keys, tokens, clear lead, per-video requirement.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EncryptionConfig {
+    /// Where keys come from.
+    pub key_source: KeySource,
+    /// Hex master secret for `local` keys (or env SUNOMI_MASTER_KEY). No secret: the
+    /// encrypted profile answers 503.
+    pub master_key: Option<String>,
+    /// Base URL of the key service for `http` keys (`http://host:port/prefix`).
+    pub key_service_url: Option<String>,
+    /// Key id used for new playlists; change it to rotate (old ids stay derivable).
+    pub current_key_id: String,
+    /// Hex secret signing key URL tokens (or env SUNOMI_TOKEN_SECRET).
+    pub token_secret: Option<String>,
+    /// Lifetime of tokens made by `sunomi-edge token`, seconds.
+    pub token_ttl_secs: u64,
+    /// Leading segments served clear (faster start).
+    pub clear_lead_segments: u64,
+    /// Video ids that are only served encrypted (clear requests get 403).
+    pub require: Vec<String>,
+    /// Seconds a key fetched from the key service is kept in memory.
+    pub key_cache_secs: u64,
+}
+
+impl Default for EncryptionConfig {
+    fn default() -> Self {
+        EncryptionConfig {
+            key_source: KeySource::Local,
+            master_key: None,
+            key_service_url: None,
+            current_key_id: "k1".into(),
+            token_secret: None,
+            token_ttl_secs: 6 * 3600,
+            clear_lead_segments: 0,
+            require: Vec::new(),
+            key_cache_secs: 300,
+        }
+    }
 }
 
 /// Which objects a non-owner edge keeps after fetching them from their owner.
@@ -142,6 +196,7 @@ impl Default for EdgeConfig {
             storage: StorageConfig::default(),
             shutdown: ShutdownConfig::default(),
             fleet: FleetConfig::default(),
+            encryption: EncryptionConfig::default(),
         }
     }
 }
@@ -233,6 +288,7 @@ impl EdgeConfig {
             return Err("cache.metadata_bytes must be at least 1 MiB".into());
         }
         self.fleet.validate()?;
+        self.encryption.validate()?;
         if self.fleet.redis.is_some() {
             self.advertised()?;
         }
@@ -268,6 +324,43 @@ impl EdgeConfig {
         } else {
             std::thread::available_parallelism().map_or(2, |n| n.get())
         }
+    }
+}
+
+impl EncryptionConfig {
+    fn validate(&self) -> Result<(), String> {
+        if !sunomi_packager::route::is_valid_key_id(&self.current_key_id) {
+            return Err(format!(
+                "encryption.current_key_id {:?} must be 1-32 of [A-Za-z0-9_-]",
+                self.current_key_id
+            ));
+        }
+        for (name, value) in [
+            ("master_key", &self.master_key),
+            ("token_secret", &self.token_secret),
+        ] {
+            if let Some(v) = value {
+                match hex::decode(v) {
+                    Ok(bytes) if bytes.len() >= 16 => {}
+                    _ => {
+                        return Err(format!(
+                            "encryption.{name} must be at least 16 bytes of hex"
+                        ))
+                    }
+                }
+            }
+        }
+        if self.key_source == KeySource::Http
+            && !self
+                .key_service_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("http://"))
+        {
+            return Err(
+                "encryption.key_source = \"http\" needs key_service_url = \"http://…\"".into(),
+            );
+        }
+        Ok(())
     }
 }
 

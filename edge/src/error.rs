@@ -31,6 +31,10 @@ pub enum EdgeError {
     /// Stored media is not what the layout promises (500).
     #[error("internal error: {0}")]
     Internal(String),
+    /// The request is not allowed (403): a key without a valid token, a clear request for a
+    /// video that is only served encrypted.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
 }
 
 impl EdgeError {
@@ -44,6 +48,7 @@ impl EdgeError {
             EdgeError::RangeNotSatisfiable { .. } => 416,
             EdgeError::Unavailable(_) => 503,
             EdgeError::Internal(_) => 500,
+            EdgeError::Forbidden(_) => 403,
         }
     }
 }

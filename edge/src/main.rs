@@ -2,11 +2,14 @@
 #![deny(missing_docs)]
 
 mod admin;
+mod auth;
 mod cmcd;
 mod config;
 mod error;
 mod fleet;
 mod http;
+mod http_client;
+mod keys;
 mod media;
 mod metrics;
 mod service;
@@ -53,6 +56,23 @@ struct Cli {
     /// IP:PORT other edges reach this one at (default: the listen address).
     #[arg(long, env = "SUNOMI_ADVERTISE")]
     advertise: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// Tools besides serving.
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Prints a key token for a video (`exp=…&sig=…`): append it to the encrypted master
+    /// playlist URL (`/v/{id}/aes/master.m3u8?…`) given to an entitled viewer.
+    Token {
+        /// The video id.
+        #[arg(long)]
+        id: String,
+        /// Seconds the token is valid (default: encryption.token_ttl_secs).
+        #[arg(long)]
+        ttl: Option<u64>,
+    },
 }
 
 fn load_config(cli: &Cli) -> Result<EdgeConfig> {
@@ -110,6 +130,30 @@ fn tune_allocator() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn tune_allocator() {}
 
+/// `sunomi-edge token`: signs with the configured token secret (no store needed).
+fn print_token(cli: &Cli, id: &str, ttl: Option<u64>) -> Result<()> {
+    let mut config = match &cli.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            EdgeConfig::from_toml(&text).with_context(|| format!("parsing {}", path.display()))?
+        }
+        None => EdgeConfig::default(),
+    };
+    config.store.get_or_insert_with(|| "memory://".into());
+    config.validate().map_err(anyhow::Error::msg)?;
+    if !sunomi_packager::names::is_valid_video_id(id) {
+        anyhow::bail!("{id:?} is not a valid video id");
+    }
+    let secret = keys::token_secret(&config.encryption)
+        .context("no token secret: set encryption.token_secret or SUNOMI_TOKEN_SECRET")?;
+    let token = auth::HmacTokens::new(Some(secret))
+        .sign(id, ttl.unwrap_or(config.encryption.token_ttl_secs))
+        .map_err(anyhow::Error::msg)?;
+    println!("{token}");
+    Ok(())
+}
+
 static FLEET_RUNTIME: std::sync::OnceLock<std::io::Result<tokio::runtime::Runtime>> =
     std::sync::OnceLock::new();
 
@@ -128,6 +172,9 @@ impl pingora::services::background::BackgroundService for LeaveOnShutdown {
 fn run() -> Result<()> {
     tune_allocator();
     let cli = Cli::parse();
+    if let Some(Command::Token { id, ttl }) = &cli.command {
+        return print_token(&cli, id, *ttl);
+    }
     let config = load_config(&cli)?;
     let store_spec = config.store.clone().unwrap_or_default();
     let store = Store::open_with(
@@ -156,7 +203,17 @@ fn run() -> Result<()> {
             .block_on(fleet::Fleet::new(&config))
             .context("setting up fleet coordination")?,
     );
-    let media = Arc::new(media::Media::new(reader, fleet.clone(), &config));
+    let keys = keys::provider(&config.encryption).map_err(anyhow::Error::msg)?;
+    let authorizer = Box::new(auth::HmacTokens::new(keys::token_secret(
+        &config.encryption,
+    )));
+    let media = Arc::new(media::Media::new(
+        reader,
+        fleet.clone(),
+        &config,
+        keys,
+        authorizer,
+    ));
     runtime.spawn(fleet.clone().run(media.clone()));
 
     let server_conf = ServerConf {

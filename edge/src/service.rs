@@ -9,8 +9,9 @@ use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
 use sunomi_packager::filter::Filter;
-use sunomi_packager::route::Route;
+use sunomi_packager::route::{parse_request, Protection, Route};
 
+use crate::auth;
 use crate::cmcd;
 use crate::error::EdgeError;
 use crate::fleet::peer::{PEER_HEADER, PREFETCH_HEADER};
@@ -132,7 +133,7 @@ impl EdgeService {
             ctx.route = "invalid";
             return self.error(session, ctx, EdgeError::MethodNotAllowed).await;
         }
-        let route = match Route::parse(session.req_header().uri.path()) {
+        let (protection, route) = match parse_request(session.req_header().uri.path()) {
             Ok(r) => r,
             Err(e) => {
                 ctx.route = "invalid";
@@ -140,7 +141,7 @@ impl EdgeService {
             }
         };
         ctx.route = route.kind();
-        let flags = match Self::flags(session, &route) {
+        let flags = match Self::flags(session, &route, protection) {
             Ok(f) => f,
             Err(e) => return self.error(session, ctx, e).await,
         };
@@ -152,7 +153,11 @@ impl EdgeService {
 
     /// Who asks (player, peer edge, prefetch), the player's CMCD next-object hint, the
     /// playlist filter from the query (a bad one is a 400) and, for track files, the range.
-    fn flags(session: &Session, route: &Route) -> Result<RequestFlags, EdgeError> {
+    fn flags(
+        session: &Session,
+        route: &Route,
+        protection: Protection,
+    ) -> Result<RequestFlags, EdgeError> {
         let from_peer = request_header(session, PEER_HEADER).is_some();
         let uri = &session.req_header().uri;
         let next = match route {
@@ -180,6 +185,9 @@ impl EdgeService {
             next,
             filter,
             range,
+            protection,
+            token: auth::token_query(uri.query()),
+            query: uri.query().map(str::to_owned),
         })
     }
 
@@ -202,7 +210,9 @@ impl EdgeService {
             ),
             None => (obj.body.clone(), obj.etag.clone()),
         };
-        let cache_control = if obj.immutable {
+        let cache_control = if obj.private {
+            "private, no-store".to_string()
+        } else if obj.immutable {
             "public, max-age=31536000, immutable".to_string()
         } else {
             format!("public, max-age={}", self.playlist_max_age)

@@ -49,7 +49,14 @@ fn hls_js_in_chromium_plays_cmaf_and_ts_with_subtitles() {
         "WEBVTT\n\n00:00:01.000 --> 00:00:07.000\nHello from Sunomi\n",
     )
     .unwrap();
-    let edge = Edge::start(store.to_str().unwrap(), &[], &[]);
+    let config = dir.path().join("edge.toml");
+    std::fs::write(
+        &config,
+        "[encryption]\nmaster_key = \"00112233445566778899aabbccddeeff\"\ntoken_secret = \"ffeeddccbbaa99887766554433221100\"\nclear_lead_segments = 1\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let edge = Edge::start(store.to_str().unwrap(), &["--config", config], &[]);
 
     let cmaf = play(&edge.url("/v/browser/master.m3u8"), 10);
     assert_eq!(cmaf["levels"], 3, "{cmaf}");

@@ -56,6 +56,7 @@ fn bench(c: &mut Criterion) {
                     segments: &segs,
                 },
                 Format::Cmaf,
+                None,
             )
         })
     });
@@ -75,7 +76,7 @@ fn bench(c: &mut Criterion) {
         })
         .collect();
     g.bench_function("multivariant_6_rungs_2h", |b| {
-        b.iter(|| multivariant(black_box(&variants), &[], &[], Format::Cmaf, ""))
+        b.iter(|| multivariant(black_box(&variants), &[], &[], Format::Cmaf, "", true))
     });
     g.finish();
 

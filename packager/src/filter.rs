@@ -111,7 +111,8 @@ impl Filter {
                 "subs_lang" => f.subs_lang = Some(language("subs_lang", value)?),
                 "start" => f.start_ms = Some(seconds("start", value)?),
                 "end" => f.end_ms = Some(seconds("end", value)?),
-                "CMCD" => {}
+                // CMCD data players add, and the key token (checked elsewhere).
+                "CMCD" | "exp" | "sig" => {}
                 other => return Err(FilterError::Unknown(other.chars().take(64).collect())),
             }
         }

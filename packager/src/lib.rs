@@ -9,6 +9,7 @@
 pub mod bandwidth;
 pub mod boxes;
 pub mod codec;
+pub mod crypto;
 pub mod error;
 pub mod filter;
 pub mod fragment;

@@ -10,9 +10,11 @@ use std::sync::atomic::Ordering;
 use std::collections::HashMap;
 
 use m3u8_rs::{
-    AlternativeMedia, AlternativeMediaType, ByteRange, Map, MasterPlaylist, MediaPlaylist,
-    MediaPlaylistType, MediaSegment, QuotedOrUnquoted, Resolution, VariantStream,
+    AlternativeMedia, AlternativeMediaType, ByteRange, Key, KeyMethod, Map, MasterPlaylist,
+    MediaPlaylist, MediaPlaylistType, MediaSegment, QuotedOrUnquoted, Resolution, VariantStream,
 };
+
+use crate::crypto::{iv_attribute, segment_iv};
 
 use crate::bandwidth::{average_bit_rate, peak_bit_rate, SegmentSize};
 use crate::error::{PackagerError, Result};
@@ -113,10 +115,25 @@ fn init_map(track: &TrackIndex, format: Format) -> Option<Map> {
     }
 }
 
+/// How the segments of a media playlist are encrypted (`METHOD=AES-128`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encryption {
+    /// The key's URI, relative to the playlist (with its token query, if any).
+    pub key_uri: String,
+    /// Segments before this number are clear (a clear lead for fast start).
+    pub clear_lead: u64,
+}
+
 /// The media playlist of one track in `format`: VOD, exact EXTINFs; CMAF segments with an
-/// `EXT-X-MAP` to the init segment (version 6), TS segments (version 3: float EXTINF only),
-/// or byte ranges into the track file, init included (version 6).
-pub fn media_playlist(track: SegmentedTrack<'_>, format: Format) -> String {
+/// `EXT-X-MAP` to the init segment (version 6), TS segments (version 3: float EXTINF and
+/// explicit IVs only), or byte ranges into the track file, init included (version 6). With
+/// `encryption`, every segment from the clear lead on has an `EXT-X-KEY` with an explicit IV
+/// (the segment number); the init section, mapped before the first key, stays clear.
+pub fn media_playlist(
+    track: SegmentedTrack<'_>,
+    format: Format,
+    encryption: Option<&Encryption>,
+) -> String {
     let extinf = track.extinf_ms();
     let segments = track
         .segments
@@ -130,6 +147,21 @@ pub fn media_playlist(track: SegmentedTrack<'_>, format: Format) -> String {
                 Format::Ts => (format!("{number}{TS_EXT}"), None),
                 Format::ByteRange => (TRACK_FILE.to_string(), Some(byte_range(&s.bytes))),
             };
+            let key = encryption.map(|e| {
+                if number >= e.clear_lead {
+                    Key {
+                        method: KeyMethod::AES128,
+                        uri: Some(e.key_uri.clone()),
+                        iv: Some(iv_attribute(&segment_iv(number))),
+                        ..Default::default()
+                    }
+                } else {
+                    Key {
+                        method: KeyMethod::None,
+                        ..Default::default()
+                    }
+                }
+            });
             MediaSegment {
                 uri,
                 duration: ms as f32 / 1000.0,
@@ -139,6 +171,7 @@ pub fn media_playlist(track: SegmentedTrack<'_>, format: Format) -> String {
                 } else {
                     None
                 },
+                key,
                 ..Default::default()
             }
         })
@@ -423,6 +456,7 @@ pub fn multivariant(
     subtitles: &[SubtitleRendition],
     format: Format,
     media_query: &str,
+    iframes: bool,
 ) -> String {
     // Media playlist URIs carry `media_query` (a clip) so players get the clipped playlists.
     let q = |uri: String| {
@@ -511,7 +545,10 @@ pub fn multivariant(
             subtitles: (!subtitles.is_empty()).then(|| SUBTITLE_GROUP.to_string()),
             ..Default::default()
         });
-        if let Ok(frames) = key_frames(v.track, &v.rendition.keyframe_ends) {
+        if let Some(frames) = key_frames(v.track, &v.rendition.keyframe_ends)
+            .ok()
+            .filter(|_| iframes)
+        {
             // TS key frames carry PES and packet overhead on top of the CMAF sample.
             let scale = |bytes: u64| match format {
                 Format::Ts => ts_segment_bytes(bytes),

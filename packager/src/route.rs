@@ -26,6 +26,67 @@ pub const SUBS_DIR: &str = "subs";
 /// Extension of a WebVTT subtitle segment.
 pub const VTT_EXT: &str = ".vtt";
 
+/// Path segment under which content keys are served.
+pub const KEYS_DIR: &str = "keys";
+/// Extension of a content key.
+pub const KEY_EXT: &str = ".key";
+/// Path segment that asks for AES-128-encrypted segments.
+pub const AES_DIR: &str = "aes";
+
+/// Whether a URL asks for encrypted media: `/v/{id}/aes/…` serves the same routes with
+/// every media segment encrypted (`METHOD=AES-128`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Protection {
+    /// Clear media.
+    #[default]
+    Clear,
+    /// Whole segments encrypted with AES-128-CBC.
+    Aes128,
+}
+
+/// Parses a request path into its protection and route: `/v/{id}/aes/REST` is `REST` of
+/// video `id`, encrypted. Key URLs are not under `aes/`.
+pub fn parse_request(path: &str) -> Result<(Protection, Route), RouteError> {
+    let marker = format!("/{AES_DIR}/");
+    if let Some(rest) = path.strip_prefix(PREFIX) {
+        if let Some((id, tail)) = rest.split_once(&marker) {
+            if !id.contains('/') {
+                let route = Route::parse(&format!("{PREFIX}{id}/{tail}"))?;
+                return match route {
+                    Route::Key { .. } | Route::TrackFile { .. } | Route::IFramePlaylist { .. } => {
+                        Err(RouteError::Malformed(
+                            "keys, track files and I-frame playlists are not served encrypted",
+                        ))
+                    }
+                    r => Ok((Protection::Aes128, r)),
+                };
+            }
+        }
+    }
+    Ok((Protection::Clear, Route::parse(path)?))
+}
+
+/// The path of `route` under `protection` (the inverse of [`parse_request`]).
+pub fn request_path(protection: Protection, route: &Route) -> String {
+    let path = route.to_path();
+    match protection {
+        Protection::Clear => path,
+        Protection::Aes128 => {
+            let id = route.video_id();
+            let tail = &path[PREFIX.len() + id.len() + 1..];
+            format!("{PREFIX}{id}/{AES_DIR}/{tail}")
+        }
+    }
+}
+
+/// Whether `kid` can name a key: 1 to 32 of `[A-Za-z0-9_-]`.
+pub fn is_valid_key_id(kid: &str) -> bool {
+    (1..=32).contains(&kid.len())
+        && kid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// How a video is packaged: which container and addressing a URL asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Format {
@@ -146,6 +207,13 @@ pub enum Route {
         /// Language code.
         lang: String,
     },
+    /// `/v/{id}/keys/{kid}.key`: a content key (16 bytes), behind a token.
+    Key {
+        /// Video id.
+        id: String,
+        /// Key id.
+        kid: String,
+    },
     /// `/v/{id}/[ts/|br/]subs/{lang}/{n}.vtt`: the cues of video segment n.
     SubtitleSegment {
         /// Video id.
@@ -183,6 +251,7 @@ impl Route {
             | Route::TsSegment { id, .. }
             | Route::TrackFile { id, .. }
             | Route::SubtitlePlaylist { id, .. }
+            | Route::Key { id, .. }
             | Route::SubtitleSegment { id, .. } => id,
         }
     }
@@ -199,6 +268,7 @@ impl Route {
             Route::TrackFile { .. } => "track_file",
             Route::SubtitlePlaylist { .. } => "subtitle_playlist",
             Route::SubtitleSegment { .. } => "subtitle_segment",
+            Route::Key { .. } => "key",
         }
     }
 
@@ -240,6 +310,16 @@ impl Route {
             _ => (Format::Cmaf, &parts[1..]),
         };
         match (format, parts) {
+            (Format::Cmaf, [KEYS_DIR, file]) => {
+                let kid = file
+                    .strip_suffix(KEY_EXT)
+                    .filter(|k| is_valid_key_id(k))
+                    .ok_or(RouteError::Malformed("invalid key name"))?;
+                Ok(Route::Key {
+                    id,
+                    kid: kid.to_string(),
+                })
+            }
             (_, [MASTER]) => Ok(Route::Master { id, format }),
             (_, [SUBS_DIR, file]) => {
                 let lang = file
@@ -337,6 +417,7 @@ impl Route {
                 format.prefix()
             ),
             Route::Init { id, track } => format!("{PREFIX}{id}/{}/{INIT}", track.dir()),
+            Route::Key { id, kid } => format!("{PREFIX}{id}/{KEYS_DIR}/{kid}{KEY_EXT}"),
             Route::Segment { id, track, number } => {
                 format!("{PREFIX}{id}/{}/{}", track.dir(), segment_file(*number))
             }

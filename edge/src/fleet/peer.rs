@@ -9,12 +9,9 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use pingora::connectors::http::v1::Connector;
-use pingora::connectors::ConnectorOptions;
-use pingora::http::RequestHeader;
-use pingora::upstreams::peer::HttpPeer;
+use bytes::Bytes;
 
+use crate::http_client::HttpClient;
 use crate::metrics::metrics;
 
 /// Request header marking a request from another edge (value: the asking node's name).
@@ -89,7 +86,7 @@ pub struct PeerSettings {
 /// The client edges use to ask each other.
 pub struct PeerClient {
     node: String,
-    connector: Connector,
+    client: HttpClient,
     settings: PeerSettings,
     suspects: Mutex<HashMap<SocketAddr, Instant>>,
 }
@@ -99,7 +96,7 @@ impl PeerClient {
     pub fn new(node: String, settings: PeerSettings) -> PeerClient {
         PeerClient {
             node,
-            connector: Connector::new(Some(ConnectorOptions::new(settings.pool_size))),
+            client: HttpClient::new(settings.pool_size, settings.connect_timeout),
             settings,
             suspects: Mutex::new(HashMap::new()),
         }
@@ -166,47 +163,27 @@ impl PeerClient {
         path: &str,
         prefetch: bool,
     ) -> Result<PeerReply, PeerError> {
-        let io = |source: Box<pingora::Error>| PeerError::Io { addr, source };
-        let mut peer = HttpPeer::new(addr, false, String::new());
-        peer.options.connection_timeout = Some(self.settings.connect_timeout);
-        peer.options.idle_timeout = Some(Duration::from_secs(60));
-        let (mut session, _reused) = self.connector.get_http_session(&peer).await.map_err(io)?;
-        let method = if prefetch { "HEAD" } else { "GET" };
-        let mut req = RequestHeader::build(method, path.as_bytes(), Some(4)).map_err(io)?;
-        let host = addr.to_string();
-        req.insert_header("Host", host.as_str()).map_err(io)?;
-        req.insert_header(PEER_HEADER, self.node.as_str())
-            .map_err(io)?;
+        let mut headers = vec![(PEER_HEADER, self.node.as_str())];
         if prefetch {
-            req.insert_header(PREFETCH_HEADER, "1").map_err(io)?;
+            headers.push((PREFETCH_HEADER, "1"));
         }
-        session
-            .write_request_header(Box::new(req))
+        let method = if prefetch { "HEAD" } else { "GET" };
+        let reply = self
+            .client
+            .request(addr, method, path, &headers, &["Cache-Status"])
             .await
-            .map_err(io)?;
-        session.read_response().await.map_err(io)?;
-        let status = session.get_status().map_or(0, |s| s.as_u16());
-        let owner_hit = session
-            .get_header("Cache-Status")
-            .and_then(|v| v.to_str().ok())
+            .map_err(|source| PeerError::Io { addr, source })?;
+        if reply.status != 200 {
+            return Err(PeerError::Status {
+                addr,
+                status: reply.status,
+            });
+        }
+        let owner_hit = reply.headers[0]
+            .as_deref()
             .is_some_and(|v| v.starts_with("sunomi; hit"));
-        let length = session
-            .get_header("Content-Length")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(0);
-        let mut body = BytesMut::with_capacity(if prefetch { 0 } else { length });
-        while let Some(chunk) = session.read_body_ref().await.map_err(io)? {
-            body.extend_from_slice(chunk);
-        }
-        self.connector
-            .release_http_session(session, &peer, Some(Duration::from_secs(60)))
-            .await;
-        if status != 200 {
-            return Err(PeerError::Status { addr, status });
-        }
         Ok(PeerReply {
-            body: body.freeze(),
+            body: reply.body,
             owner_hit,
         })
     }

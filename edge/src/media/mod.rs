@@ -3,6 +3,7 @@
 //! segments come from their owner edge ([`segments`]), metadata from the copy shared in
 //! Redis, and purges reach every edge ([`purge`]).
 
+mod encryption;
 mod playlists;
 mod purge;
 mod segments;
@@ -26,10 +27,12 @@ use sunomi_packager::route::{Route, TrackRef};
 use sunomi_packager::segment::{fragments_per_segment, nominal_fragment_duration};
 use sunomi_packager::vtt::Vtt;
 
-use crate::config::{Admission, EdgeConfig};
+use crate::auth::Authorizer;
+use crate::config::{Admission, EdgeConfig, EncryptionConfig};
 use crate::error::EdgeError;
 use crate::fleet::Fleet;
 use crate::http;
+use crate::keys::KeyProvider;
 use crate::metrics::metrics;
 
 /// How a response was found, for the `Cache-Status` header and metrics.
@@ -76,6 +79,8 @@ pub struct Object {
     /// For a part of a larger resource (byte-range mode): the part's range and the whole
     /// length. The body is that part; it is sent as 206.
     pub content_range: Option<(std::ops::Range<u64>, u64)>,
+    /// Never to be stored by caches (content keys).
+    pub private: bool,
 }
 
 /// A generated playlist and its gzip form.
@@ -143,6 +148,9 @@ pub struct Media {
     admission: Admission,
     prefetch_segments: u32,
     target_ms: u32,
+    keys: Box<dyn KeyProvider>,
+    authorizer: Box<dyn Authorizer>,
+    encryption: EncryptionConfig,
 }
 
 fn unshare(e: Arc<EdgeError>) -> EdgeError {
@@ -150,8 +158,15 @@ fn unshare(e: Arc<EdgeError>) -> EdgeError {
 }
 
 impl Media {
-    /// Builds the service with the cache budgets of `config`, coordinated through `fleet`.
-    pub fn new(reader: MediaReader, fleet: Arc<Fleet>, config: &EdgeConfig) -> Media {
+    /// Builds the service with the cache budgets of `config`, coordinated through `fleet`,
+    /// with content keys from `keys` behind `authorizer`.
+    pub fn new(
+        reader: MediaReader,
+        fleet: Arc<Fleet>,
+        config: &EdgeConfig,
+        keys: Box<dyn KeyProvider>,
+        authorizer: Box<dyn Authorizer>,
+    ) -> Media {
         let meta = Cache::builder()
             .name("metadata")
             .max_capacity(config.cache.metadata_bytes)
@@ -221,6 +236,9 @@ impl Media {
             },
             target_ms: config.segment_target_ms,
             fleet,
+            keys,
+            authorizer,
+            encryption: config.encryption.clone(),
         }
     }
 
@@ -369,19 +387,25 @@ impl Media {
         flags: &RequestFlags,
     ) -> Result<Object, EdgeError> {
         let started = Instant::now();
+        self.check_protection(route, flags)?;
         // Boxed: the segment paths (peer fetch, fill lock, storage, remux) are large
         // futures; out of line, every request's future stays small.
         let result = match route {
-            r if r.is_playlist() => Box::pin(self.playlist(route, &flags.filter)).await,
+            r if r.is_playlist() => Box::pin(self.playlist(route, flags)).await,
+            Route::Key { id, kid } => self.content_key(id, kid, flags).await,
             Route::Init { id, track } => self.init(id, track).await,
             Route::Segment { id, track, number } => {
-                Box::pin(self.segment(route, id, track, *number, flags)).await
+                let clear = Box::pin(self.segment(route, id, track, *number, flags)).await;
+                self.protect(route, *number, flags, clear).await
             }
             Route::TsSegment {
                 id,
                 rendition,
                 number,
-            } => Box::pin(self.ts_segment(route, id, rendition, *number, flags)).await,
+            } => {
+                let clear = Box::pin(self.ts_segment(route, id, rendition, *number, flags)).await;
+                self.protect(route, *number, flags, clear).await
+            }
             Route::TrackFile { id, track } => Box::pin(self.track_file(id, track, flags)).await,
             Route::SubtitleSegment {
                 id,
@@ -416,6 +440,7 @@ impl Media {
             immutable: true,
             cache,
             content_range: None,
+            private: false,
         })
     }
 }

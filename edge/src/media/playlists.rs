@@ -8,9 +8,9 @@ use bytes::Bytes;
 use sunomi_packager::filter::{Filter, FilterError};
 use sunomi_packager::manifest::Manifest;
 use sunomi_packager::playlist::{
-    self, AudioRendition, SegmentedTrack, SubtitleRendition, TsKeyFrame, VideoVariant,
+    self, AudioRendition, Encryption, SegmentedTrack, SubtitleRendition, TsKeyFrame, VideoVariant,
 };
-use sunomi_packager::route::{Format, Route, TrackRef};
+use sunomi_packager::route::{request_path, Format, Protection, Route, TrackRef, PREFIX};
 use sunomi_packager::segment::{self, Segment};
 use sunomi_packager::ts::PSI_BYTES;
 
@@ -26,15 +26,22 @@ impl Media {
     pub(super) async fn playlist(
         self: &Arc<Self>,
         route: &Route,
-        filter: &Filter,
+        flags: &RequestFlags,
     ) -> Result<Object, EdgeError> {
         // The manifest (and so the publication status) is checked when the playlist is built;
         // both expire from the metadata cache on the same TTL, so a cached playlist never
-        // outlives the status it was built under by more than a manifest would.
-        let key = format!("p:{}?{}", route.to_path(), filter.canonical());
+        // outlives the status it was built under by more than a manifest would. Encrypted
+        // playlists carry the viewer's token, so it is part of their key.
+        let filter = &flags.filter;
+        let key = format!(
+            "p:{}?{}|{}",
+            request_path(flags.protection, route),
+            filter.canonical(),
+            flags.token.as_deref().unwrap_or("")
+        );
         let (meta, cache) = Self::cached(&self.meta, key, async {
             let manifest = self.manifest(route.video_id()).await?;
-            let text = self.render_playlist(route, &manifest, filter).await?;
+            let text = self.render_playlist(route, &manifest, flags).await?;
             let body = Bytes::from(text);
             Ok(Meta::Playlist(Arc::new(Playlist {
                 etag: http::etag(&body[..]),
@@ -53,6 +60,7 @@ impl Media {
             immutable: false,
             cache,
             content_range: None,
+            private: false,
         })
     }
 
@@ -83,21 +91,27 @@ impl Media {
         self: &Arc<Self>,
         route: &Route,
         manifest: &Manifest,
-        filter: &Filter,
+        flags: &RequestFlags,
     ) -> Result<String, EdgeError> {
+        let filter = &flags.filter;
         let id = route.video_id();
         let k = self.fragments_per_segment(id, manifest).await?;
         match route {
-            Route::Master { format, .. } => self.master(id, manifest, k, *format, filter).await,
+            Route::Master { format, .. } => self.master(id, manifest, k, *format, flags).await,
             Route::MediaPlaylist { format, track, .. } => {
                 let path = Self::track_path(manifest, track)?;
                 let (head, segments, keep) = self.clipped(id, path, k, filter).await?;
+                let encryption = match flags.protection {
+                    Protection::Clear => None,
+                    Protection::Aes128 => Some(self.encryption_for(route, flags)),
+                };
                 Ok(playlist::media_playlist(
                     SegmentedTrack {
                         index: &head.index,
                         segments: &segments[keep],
                     },
                     *format,
+                    encryption.as_ref(),
                 ))
             }
             Route::IFramePlaylist {
@@ -137,14 +151,43 @@ impl Media {
         }
     }
 
+    /// The key tag of an encrypted media playlist: the current key's URI relative to the
+    /// playlist, carrying the viewer's token.
+    fn encryption_for(&self, route: &Route, flags: &RequestFlags) -> Encryption {
+        let id = route.video_id();
+        let kid = self.keys.current_key_id(id);
+        let path = request_path(flags.protection, route);
+        // Folders between `/v/{id}/` and the playlist: that many `../` reach the video root.
+        let depth = path[PREFIX.len() + id.len() + 1..].matches('/').count();
+        let key = Route::Key {
+            id: id.to_string(),
+            kid,
+        }
+        .to_path();
+        let mut key_uri = format!(
+            "{}{}",
+            "../".repeat(depth),
+            &key[PREFIX.len() + id.len() + 1..]
+        );
+        if let Some(token) = &flags.token {
+            key_uri.push('?');
+            key_uri.push_str(token);
+        }
+        Encryption {
+            key_uri,
+            clear_lead: self.encryption.clear_lead_segments,
+        }
+    }
+
     async fn master(
         &self,
         id: &str,
         manifest: &Manifest,
         k: u32,
         format: Format,
-        filter: &Filter,
+        flags: &RequestFlags,
     ) -> Result<String, EdgeError> {
+        let filter = &flags.filter;
         let renditions: Vec<_> = manifest
             .renditions
             .iter()
@@ -215,12 +258,21 @@ impl Media {
                 }
             }
         }
+        // Media playlist URIs carry the clip and the viewer's token.
+        let media_query = [Some(filter.clip_query()), flags.token.clone()]
+            .into_iter()
+            .flatten()
+            .filter(|q| !q.is_empty())
+            .collect::<Vec<_>>()
+            .join("&");
         Ok(playlist::multivariant(
             &video,
             &audio,
             &subtitles,
             format,
-            &filter.clip_query(),
+            &media_query,
+            // I-frame playlists would show clear key frames: not in the encrypted profile.
+            flags.protection == Protection::Clear,
         ))
     }
 

@@ -36,6 +36,12 @@ pub struct RequestFlags {
     pub filter: sunomi_packager::filter::Filter,
     /// The `Range` header, for resources served by byte range (track files).
     pub range: Option<String>,
+    /// Clear or encrypted delivery (`/v/{id}/aes/…`).
+    pub protection: sunomi_packager::route::Protection,
+    /// The request's key token (`exp=…&sig=…`), copied into the URIs playlists write.
+    pub token: Option<String>,
+    /// The raw query string (checked by the key authorizer).
+    pub query: Option<String>,
 }
 
 /// Where a storage fill is for: the segment, and its location in the track file.
@@ -110,6 +116,7 @@ impl Media {
             immutable: true,
             cache,
             content_range: None,
+            private: false,
         })
     }
 

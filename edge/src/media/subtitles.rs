@@ -105,6 +105,7 @@ impl Media {
             immutable: false,
             cache: super::CacheOutcome::Hit,
             content_range: None,
+            private: false,
         })
     }
 }

@@ -65,6 +65,7 @@ impl Media {
             immutable: true,
             cache,
             content_range: (range.start != 0 || range.end != total).then_some((range, total)),
+            private: false,
         })
     }
 

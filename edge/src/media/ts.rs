@@ -46,6 +46,7 @@ impl Media {
             immutable: true,
             cache,
             content_range: None,
+            private: false,
         })
     }
 

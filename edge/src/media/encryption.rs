@@ -1,0 +1,125 @@
+//! Encrypted delivery (`/v/{id}/aes/…`): content keys behind the token check, whole-segment
+//! AES-128 with the segment number as explicit IV (clear lead excepted), the encrypted bytes
+//! cached beside the clear ones, and videos that may only leave encrypted.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use sunomi_packager::crypto::{encrypt_segment, segment_iv};
+use sunomi_packager::route::{request_path, Protection, Route};
+
+use super::{Media, Object, RequestFlags};
+use crate::error::EdgeError;
+use crate::http;
+use crate::keys::{ContentKey, KeyError};
+
+fn key_error(e: KeyError) -> EdgeError {
+    match e {
+        KeyError::NotConfigured => EdgeError::Unavailable(e.to_string()),
+        KeyError::Service(_) => EdgeError::Unavailable(e.to_string()),
+    }
+}
+
+impl Media {
+    /// Refuses clear media of a video that must be encrypted, and any token that is present
+    /// but wrong on an encrypted playlist (the viewer would fail on the key anyway).
+    pub(super) fn check_protection(
+        &self,
+        route: &Route,
+        flags: &RequestFlags,
+    ) -> Result<(), EdgeError> {
+        let id = route.video_id();
+        let media = !matches!(
+            route,
+            Route::Key { .. } | Route::SubtitlePlaylist { .. } | Route::SubtitleSegment { .. }
+        );
+        if media
+            && flags.protection == Protection::Clear
+            && self.encryption.require.iter().any(|r| r == id)
+        {
+            return Err(EdgeError::Forbidden(format!(
+                "video {id} is only served encrypted (/v/{id}/aes/…)"
+            )));
+        }
+        if flags.protection == Protection::Aes128 && route.is_playlist() && flags.token.is_some() {
+            self.authorizer
+                .authorize(id, flags.query.as_deref())
+                .map_err(|e| EdgeError::Forbidden(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// The key `kid` of a video, to a request with a valid token.
+    pub(super) async fn content_key(
+        &self,
+        id: &str,
+        kid: &str,
+        flags: &RequestFlags,
+    ) -> Result<Object, EdgeError> {
+        self.authorizer
+            .authorize(id, flags.query.as_deref())
+            .map_err(|e| EdgeError::Forbidden(e.to_string()))?;
+        // The video must exist and be published: no keys for what is not served.
+        self.manifest(id).await?;
+        let key = self.keys.key(id, kid).await.map_err(key_error)?;
+        Ok(Object {
+            body: Bytes::copy_from_slice(&key),
+            gzip: None,
+            etag: http::etag((id, kid, "key")),
+            immutable: false,
+            cache: super::CacheOutcome::Bypass,
+            content_range: None,
+            private: true,
+        })
+    }
+
+    /// The key new playlists of `id` name, and its bytes.
+    pub(super) async fn current_key(&self, id: &str) -> Result<(String, ContentKey), EdgeError> {
+        let kid = self.keys.current_key_id(id);
+        let key = self.keys.key(id, &kid).await.map_err(key_error)?;
+        Ok((kid, key))
+    }
+
+    /// Encrypts a segment answer for the encrypted profile (segments from the clear lead on);
+    /// passes everything else through.
+    pub(super) async fn protect(
+        self: &Arc<Self>,
+        route: &Route,
+        number: u64,
+        flags: &RequestFlags,
+        clear: Result<Object, EdgeError>,
+    ) -> Result<Object, EdgeError> {
+        let clear = clear?;
+        if flags.protection != Protection::Aes128 || number < self.encryption.clear_lead_segments {
+            return Ok(clear);
+        }
+        let id = route.video_id();
+        let (kid, key) = self.current_key(id).await?;
+        let etag = http::etag((&clear.etag, &kid));
+        let encrypt = async {
+            let iv = segment_iv(number);
+            let body = clear.body.clone();
+            let out = tokio::task::spawn_blocking(move || encrypt_segment(&key, &iv, &body))
+                .await
+                .map_err(|e| EdgeError::Internal(format!("encrypting: {e}")))?;
+            Ok::<_, EdgeError>(Bytes::from(out))
+        };
+        let (body, cache) = match &self.segments {
+            Some(cache) => {
+                let key = format!(
+                    "e:{}@{kid}@{}",
+                    request_path(flags.protection, route),
+                    clear.etag
+                );
+                Self::cached(cache, key, encrypt).await?
+            }
+            None => (encrypt.await?, clear.cache),
+        };
+        Ok(Object {
+            body,
+            etag,
+            cache,
+            ..clear
+        })
+    }
+}
