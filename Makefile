@@ -36,6 +36,7 @@ test: deps-test
 	@deploy/local/check-packager-purity.sh
 	cargo build --workspace --bins
 	cargo test --workspace
+	@deploy/local/fuzz-smoke.sh 5
 
 bench: deps
 	cargo bench -p sunomi-packager --bench packager

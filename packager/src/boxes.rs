@@ -24,7 +24,7 @@ pub struct BoxRef {
 impl BoxRef {
     /// Offset just past the box (may exceed the buffer for a box that is only partly present).
     pub fn end(&self) -> u64 {
-        self.start as u64 + self.size
+        (self.start as u64).saturating_add(self.size)
     }
 }
 
@@ -60,6 +60,12 @@ pub fn read_header(buf: &[u8], offset: usize) -> Result<Option<BoxRef>> {
         }
         n => (u64::from(n), 8),
     };
+    if (offset as u64).checked_add(size).is_none() {
+        return Err(PackagerError::MalformedBox {
+            kind: kind_name(&kind),
+            reason: format!("declared size {size} runs past any file"),
+        });
+    }
     if size < header_len as u64 {
         return Err(PackagerError::MalformedBox {
             kind: kind_name(&kind),

@@ -185,7 +185,12 @@ pub fn parse_fragment(
                 is_sync: sample_flags & SAMPLE_IS_NON_SYNC == 0,
                 composition_offset,
             });
-            next_offset += u64::from(size);
+            next_offset = next_offset.checked_add(u64::from(size)).ok_or_else(|| {
+                PackagerError::MalformedBox {
+                    kind: "trun".into(),
+                    reason: "sample offsets overflow".into(),
+                }
+            })?;
         }
     }
     if samples.is_empty() {
@@ -227,7 +232,7 @@ pub fn samples_of(
         if &header.kind == b"moof" {
             let fragment = parse_fragment(
                 &bytes[pos..],
-                file_offset + pos as u64,
+                file_offset.saturating_add(pos as u64),
                 default_sample_duration,
             )?;
             let mut time = fragment.decode_time;
@@ -249,7 +254,12 @@ pub fn samples_of(
                     is_sync: s.is_sync,
                     data,
                 });
-                time += u64::from(s.duration);
+                time = time.checked_add(u64::from(s.duration)).ok_or_else(|| {
+                    PackagerError::MalformedBox {
+                        kind: "trun".into(),
+                        reason: "decode times overflow".into(),
+                    }
+                })?;
             }
         }
         if end <= pos || end > bytes.len() {

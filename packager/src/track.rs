@@ -192,8 +192,12 @@ fn parse_sidx(body: &[u8], sidx_end: u64) -> Result<Vec<FragmentRef>> {
             duration,
             starts_with_sap: sap & 0x8000_0000 != 0,
         });
-        offset += u64::from(size);
-        time += u64::from(duration);
+        offset = offset
+            .checked_add(u64::from(size))
+            .ok_or_else(|| malformed("sidx", "fragment offsets overflow"))?;
+        time = time
+            .checked_add(u64::from(duration))
+            .ok_or_else(|| malformed("sidx", "fragment times overflow"))?;
     }
     Ok(fragments)
 }

@@ -159,8 +159,9 @@ impl Payload for Cursor<'_, '_> {
 
 /// 90 kHz time of `t` in `timescale`, offset by [`TIME_OFFSET_90K`].
 fn to_90k(t: i128, timescale: u32) -> u64 {
-    let scaled = t * 90_000 / i128::from(timescale.max(1));
-    (scaled + i128::from(TIME_OFFSET_90K)).max(0) as u64
+    let scaled = t.saturating_mul(90_000) / i128::from(timescale.max(1));
+    // Timestamps are 33-bit on the wire; keep the low bits of absurd ones.
+    ((scaled + i128::from(TIME_OFFSET_90K)).max(0) as u64) & MASK_33
 }
 
 fn put_timestamp(out: &mut Vec<u8>, prefix: u8, ts: u64) {
@@ -365,7 +366,7 @@ pub fn remux(
     units.sort_by_key(|u| (u.dts, u.pid != VIDEO_PID));
 
     let first_flags = |u: &Unit<'_>| FirstPacket {
-        pcr: (u.pid == pcr_pid).then(|| u.dts.saturating_sub(PCR_LEAD_90K) * 300),
+        pcr: (u.pid == pcr_pid).then(|| (u.dts.saturating_sub(PCR_LEAD_90K) & MASK_33) * 300),
         random_access: u.key,
     };
     // Packets per PID without padding, and which unit is each PID's last.
