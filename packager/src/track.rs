@@ -115,7 +115,7 @@ pub fn scan_track_head(buf: &[u8]) -> Result<HeadScan> {
     loop {
         let Some(header) = boxes::read_header(buf, offset)? else {
             return Ok(HeadScan::NeedMore {
-                at_least: offset as u64 + 16,
+                at_least: (offset as u64).saturating_add(16),
             });
         };
         let wanted = matches!(&header.kind, b"ftyp" | b"moov" | b"sidx");
