@@ -75,15 +75,20 @@ enum Command {
     },
 }
 
-fn load_config(cli: &Cli) -> Result<EdgeConfig> {
-    let mut config = match &cli.config {
+/// The configuration file named by `--config`, or the defaults.
+fn config_file(cli: &Cli) -> Result<EdgeConfig> {
+    match &cli.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            EdgeConfig::from_toml(&text).with_context(|| format!("parsing {}", path.display()))?
+            EdgeConfig::from_toml(&text).with_context(|| format!("parsing {}", path.display()))
         }
-        None => EdgeConfig::default(),
-    };
+        None => Ok(EdgeConfig::default()),
+    }
+}
+
+fn load_config(cli: &Cli) -> Result<EdgeConfig> {
+    let mut config = config_file(cli)?;
     if let Some(s) = &cli.store {
         config.store = Some(s.clone());
     }
@@ -132,14 +137,7 @@ fn tune_allocator() {}
 
 /// `sunomi-edge token`: signs with the configured token secret (no store needed).
 fn print_token(cli: &Cli, id: &str, ttl: Option<u64>) -> Result<()> {
-    let mut config = match &cli.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            EdgeConfig::from_toml(&text).with_context(|| format!("parsing {}", path.display()))?
-        }
-        None => EdgeConfig::default(),
-    };
+    let mut config = config_file(cli)?;
     config.store.get_or_insert_with(|| "memory://".into());
     config.validate().map_err(anyhow::Error::msg)?;
     if !sunomi_packager::names::is_valid_video_id(id) {

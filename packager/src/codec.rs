@@ -120,7 +120,9 @@ fn descriptor(f: &mut Fields<'_>) -> Result<(u8, usize)> {
     Ok((tag, len))
 }
 
-fn parse_audio_specific_config(esds: &[u8]) -> Result<AacConfig> {
+/// The object type indication of an `esds` box and its DecoderSpecificInfo (for MPEG-4
+/// audio: the AudioSpecificConfig), if any.
+pub(crate) fn decoder_config(esds: &[u8]) -> Result<(u8, Option<&[u8]>)> {
     let mut f = Fields::new(esds, "esds");
     f.full_box()?;
     if descriptor(&mut f)?.0 != 0x03 {
@@ -141,18 +143,29 @@ fn parse_audio_specific_config(esds: &[u8]) -> Result<AacConfig> {
     if descriptor(&mut f)?.0 != 0x04 {
         return Err(malformed("esds", "no DecoderConfigDescriptor"));
     }
-    if f.u8()? != 0x40 {
+    let object_type = f.u8()?;
+    f.skip(12)?;
+    if f.rest().is_empty() {
+        return Ok((object_type, None));
+    }
+    let (tag, len) = descriptor(&mut f)?;
+    if tag != 0x05 {
+        return Ok((object_type, None));
+    }
+    Ok((object_type, Some(f.bytes(len)?)))
+}
+
+fn parse_audio_specific_config(esds: &[u8]) -> Result<AacConfig> {
+    let (object_type, config) = decoder_config(esds)?;
+    if object_type != 0x40 {
         return Err(PackagerError::Unsupported(
             "audio other than MPEG-4 AAC".into(),
         ));
     }
-    f.skip(12)?;
-    let (tag, len) = descriptor(&mut f)?;
-    if tag != 0x05 || len < 2 {
-        return Err(malformed("esds", "no AudioSpecificConfig"));
-    }
-    let b0 = f.u8()?;
-    let b1 = f.u8()?;
+    let config = config
+        .filter(|c| c.len() >= 2)
+        .ok_or_else(|| malformed("esds", "no AudioSpecificConfig"))?;
+    let (b0, b1) = (config[0], config[1]);
     let object_type = b0 >> 3;
     let frequency_index = ((b0 & 0x07) << 1) | (b1 >> 7);
     let channel_config = (b1 >> 3) & 0x0f;

@@ -390,57 +390,21 @@ fn parse_mp4a_entry(entry: &[u8]) -> Result<(String, TrackKind)> {
     ))
 }
 
-/// Reads an MPEG-4 descriptor header: (tag, length).
-fn descriptor(f: &mut Fields<'_>) -> Result<(u8, usize)> {
-    let tag = f.u8()?;
-    let mut len = 0usize;
-    for _ in 0..4 {
-        let b = f.u8()?;
-        len = (len << 7) | usize::from(b & 0x7f);
-        if b & 0x80 == 0 {
-            break;
-        }
-    }
-    Ok((tag, len))
-}
-
 /// Returns the object type indication and, for MPEG-4 audio, the audio object type.
 fn parse_esds(esds: &[u8]) -> Result<(u8, Option<u8>)> {
-    let mut f = Fields::new(esds, "esds");
-    f.full_box()?;
-    let (tag, _) = descriptor(&mut f)?;
-    if tag != 0x03 {
-        return Err(malformed("esds", "no ES_Descriptor"));
-    }
-    f.skip(2)?;
-    let flags = f.u8()?;
-    if flags & 0x80 != 0 {
-        f.skip(2)?;
-    }
-    if flags & 0x40 != 0 {
-        let url_len = f.u8()?;
-        f.skip(usize::from(url_len))?;
-    }
-    if flags & 0x20 != 0 {
-        f.skip(2)?;
-    }
-    let (tag, _) = descriptor(&mut f)?;
-    if tag != 0x04 {
-        return Err(malformed("esds", "no DecoderConfigDescriptor"));
-    }
-    let object_type = f.u8()?;
-    f.skip(12)?;
+    let (object_type, config) = crate::codec::decoder_config(esds)?;
     if object_type != 0x40 {
         return Ok((object_type, None));
     }
-    let (tag, len) = descriptor(&mut f)?;
-    if tag != 0x05 || len < 1 {
-        return Err(malformed("esds", "no AudioSpecificConfig"));
-    }
-    let first = f.u8()?;
+    let config = config
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| malformed("esds", "no AudioSpecificConfig"))?;
+    let first = config[0];
     let mut aot = first >> 3;
     if aot == 31 {
-        let second = f.u8()?;
+        let second = *config
+            .get(1)
+            .ok_or_else(|| malformed("esds", "AudioSpecificConfig is cut short"))?;
         aot = 32 + (((first & 0x07) << 3) | (second >> 5));
     }
     Ok((object_type, Some(aot)))
