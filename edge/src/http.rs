@@ -24,7 +24,7 @@ pub fn content_type(route: &Route) -> &'static str {
         Route::Init { .. } | Route::TrackFile { .. } => "video/mp4",
         Route::Segment { .. } => "video/iso.segment",
         Route::TsSegment { .. } => "video/mp2t",
-        Route::SubtitleSegment { .. } => "text/vtt; charset=utf-8",
+        Route::SubtitleSegment { .. } | Route::SubtitleFile { .. } => "text/vtt; charset=utf-8",
         Route::Key { .. } => "application/octet-stream",
         _ => "application/octet-stream",
     }

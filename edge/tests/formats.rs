@@ -364,6 +364,15 @@ fn subtitles_are_segmented_on_video_boundaries() {
         assert!(pieces[0].contains("00:00:05.000 --> 00:00:07.500 align:start"));
     }
     assert_eq!(get(&edge.url("/v/sub/subs/fr.m3u8")).status, 404);
+    // The whole file as a sidecar, as stored; the malformed one is not offered.
+    let sidecar = get(&edge.url("/v/sub/subs/en.vtt"));
+    assert_eq!(sidecar.status, 200);
+    assert_eq!(
+        sidecar.header("Content-Type"),
+        Some("text/vtt; charset=utf-8")
+    );
+    assert!(sidecar.text().starts_with("WEBVTT\n\n1\n00:00:01.000"));
+    assert_eq!(get(&edge.url("/v/sub/subs/fr.vtt")).status, 404);
     assert_eq!(get(&edge.url("/v/sub/subs/de/0.vtt")).status, 404);
     // The video still plays with subtitles in the multivariant playlist.
     let duration = decodes_cleanly(&edge.url("/v/sub/master.m3u8"));

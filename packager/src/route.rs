@@ -214,6 +214,14 @@ pub enum Route {
         /// Key id.
         kid: String,
     },
+    /// `/v/{id}/subs/{lang}.vtt`: the whole subtitle file (sidecar for players that load
+    /// WebVTT directly).
+    SubtitleFile {
+        /// Video id.
+        id: String,
+        /// Language code.
+        lang: String,
+    },
     /// `/v/{id}/[ts/|br/]subs/{lang}/{n}.vtt`: the cues of video segment n.
     SubtitleSegment {
         /// Video id.
@@ -252,6 +260,7 @@ impl Route {
             | Route::TrackFile { id, .. }
             | Route::SubtitlePlaylist { id, .. }
             | Route::Key { id, .. }
+            | Route::SubtitleFile { id, .. }
             | Route::SubtitleSegment { id, .. } => id,
         }
     }
@@ -269,6 +278,7 @@ impl Route {
             Route::SubtitlePlaylist { .. } => "subtitle_playlist",
             Route::SubtitleSegment { .. } => "subtitle_segment",
             Route::Key { .. } => "key",
+            Route::SubtitleFile { .. } => "subtitle_file",
         }
     }
 
@@ -321,6 +331,16 @@ impl Route {
                 })
             }
             (_, [MASTER]) => Ok(Route::Master { id, format }),
+            (Format::Cmaf, [SUBS_DIR, file]) if file.ends_with(VTT_EXT) => {
+                let lang = file
+                    .strip_suffix(VTT_EXT)
+                    .filter(|l| names::is_valid_audio_track(l))
+                    .ok_or(RouteError::Malformed("invalid subtitle file name"))?;
+                Ok(Route::SubtitleFile {
+                    id,
+                    lang: lang.to_string(),
+                })
+            }
             (_, [SUBS_DIR, file]) => {
                 let lang = file
                     .strip_suffix(".m3u8")
@@ -418,6 +438,7 @@ impl Route {
             ),
             Route::Init { id, track } => format!("{PREFIX}{id}/{}/{INIT}", track.dir()),
             Route::Key { id, kid } => format!("{PREFIX}{id}/{KEYS_DIR}/{kid}{KEY_EXT}"),
+            Route::SubtitleFile { id, lang } => format!("{PREFIX}{id}/{SUBS_DIR}/{lang}{VTT_EXT}"),
             Route::Segment { id, track, number } => {
                 format!("{PREFIX}{id}/{}/{}", track.dir(), segment_file(*number))
             }
@@ -647,7 +668,6 @@ mod tests {
             "/v/abc/720p/track.mp4",
             "/v/abc/subs/EN.m3u8",
             "/v/abc/subs/en/01.vtt",
-            "/v/abc/subs/en.vtt",
             "/v/abc/ts/ts/master.m3u8",
         ] {
             assert!(

@@ -31,7 +31,10 @@ impl Media {
         let id = route.video_id();
         let media = !matches!(
             route,
-            Route::Key { .. } | Route::SubtitlePlaylist { .. } | Route::SubtitleSegment { .. }
+            Route::Key { .. }
+                | Route::SubtitlePlaylist { .. }
+                | Route::SubtitleSegment { .. }
+                | Route::SubtitleFile { .. }
         );
         if media
             && flags.protection == Protection::Clear

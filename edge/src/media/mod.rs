@@ -413,6 +413,7 @@ impl Media {
                 lang,
                 number,
             } => self.subtitle_segment(id, *format, lang, *number).await,
+            Route::SubtitleFile { id, lang } => self.subtitle_file(id, lang).await,
             _ => Err(EdgeError::Internal(format!(
                 "no handler for {}",
                 route.kind()

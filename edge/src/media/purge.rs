@@ -69,7 +69,7 @@ impl PurgeTarget for Media {
                 }
                 // A subtitle file or track file: drop everything derived from the video's
                 // subtitles or heads (cheap to rebuild).
-                Ok(Route::SubtitleSegment { id, .. }) => {
+                Ok(Route::SubtitleSegment { id, .. } | Route::SubtitleFile { id, .. }) => {
                     let prefix = format!("v:{id}/");
                     self.purge_where(move |k| k.starts_with(&prefix));
                 }

@@ -68,6 +68,25 @@ impl Media {
         }
     }
 
+    /// The whole stored subtitle file, as a sidecar; only if it parses (what players get
+    /// is what the playlists would offer).
+    pub(super) async fn subtitle_file(&self, id: &str, lang: &str) -> Result<Object, EdgeError> {
+        self.manifest(id).await?;
+        if self.subtitles(id, lang).await?.is_none() {
+            return Err(EdgeError::NotFound(format!("no usable subtitles {lang}")));
+        }
+        let body = self.reader.subtitles(id, lang).await?;
+        Ok(Object {
+            etag: http::etag(&body[..]),
+            body,
+            gzip: None,
+            immutable: false,
+            cache: super::CacheOutcome::Miss,
+            content_range: None,
+            private: false,
+        })
+    }
+
     pub(super) async fn subtitle_segment(
         &self,
         id: &str,
