@@ -248,3 +248,150 @@ fn keys_can_come_from_an_http_key_service() {
     // Cached: the service was asked once for all of that.
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+/// The PES payloads of `pid` in a transport stream.
+fn pes_payloads(ts: &[u8], pid: u16) -> Vec<Vec<u8>> {
+    let mut pes: Vec<Vec<u8>> = Vec::new();
+    for p in ts.chunks(188) {
+        if (u16::from(p[1] & 0x1f) << 8 | u16::from(p[2])) != pid || p[3] & 0x10 == 0 {
+            continue;
+        }
+        let start = if p[3] & 0x20 != 0 {
+            5 + usize::from(p[4])
+        } else {
+            4
+        };
+        if p[1] & 0x40 != 0 {
+            pes.push(Vec::new());
+        }
+        if let Some(last) = pes.last_mut() {
+            last.extend_from_slice(&p[start..]);
+        }
+    }
+    pes.into_iter()
+        .map(|p| p[9 + usize::from(p[8])..].to_vec())
+        .collect()
+}
+
+/// NAL units of an Annex B access unit (the edge writes 4-byte start codes).
+fn nal_units(au: &[u8]) -> Vec<Vec<u8>> {
+    let mut starts = Vec::new();
+    let mut i = 0;
+    while i + 4 <= au.len() {
+        if au[i..i + 4] == [0, 0, 0, 1] {
+            starts.push(i + 4);
+            i += 4;
+        } else {
+            i += 1;
+        }
+    }
+    starts
+        .iter()
+        .enumerate()
+        .map(|(k, &s)| au[s..starts.get(k + 1).map_or(au.len(), |n| n - 4)].to_vec())
+        .collect()
+}
+
+fn unescape(nal: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < nal.len() {
+        if nal.len() - i > 3 && nal[i..i + 3] == [0, 0, 3] {
+            out.extend_from_slice(&[0, 0]);
+            i += 3;
+        } else {
+            out.push(nal[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// A client's SAMPLE-AES decryption of one slice NAL unit (Apple's spec, as FFmpeg and
+/// hls.js implement it), returning the unescaped NAL.
+fn decrypt_nal(key: &[u8], iv: &[u8; 16], nal: &[u8]) -> Vec<u8> {
+    use aes::cipher::{BlockDecryptMut, KeyIvInit};
+    let mut data = unescape(nal);
+    if !(nal[0] & 0x1f == 1 || nal[0] & 0x1f == 5) || nal.len() <= 48 {
+        return data;
+    }
+    let mut d = cbc::Decryptor::<aes::Aes128>::new(key.into(), iv.into());
+    let mut pos = 32;
+    while pos < data.len() {
+        if data.len() - pos > 16 {
+            d.decrypt_block_mut((&mut data[pos..pos + 16]).into());
+            pos += 16;
+        }
+        pos += (data.len() - pos).min(144);
+    }
+    data
+}
+
+#[test]
+fn sample_aes_ts_decrypts_sample_by_sample_to_the_clear_stream() {
+    use aes::cipher::{BlockDecryptMut, KeyIvInit};
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let cfg = config(dir.path(), "edge.toml", "");
+    let edge = Edge::start(&store, &["--config", &cfg], &[]);
+    let t = token(&cfg, "enc", "600");
+    let url = edge.url(&format!("/v/enc/saes/ts/720p/media.m3u8?{t}"));
+    let text = String::from_utf8(get_ok(&url)).unwrap();
+    assert!(text.contains("METHOD=SAMPLE-AES"), "{text}");
+    let playlist = media(text.as_bytes());
+    let key = get_ok(&edge.url(&format!("/v/enc/keys/k1.key?{t}")));
+    let mut slices = 0;
+    let mut frames = 0;
+    for (n, s) in playlist.segments.iter().enumerate().skip(1) {
+        let iv: [u8; 16] = (n as u128).to_be_bytes();
+        let enc = get_ok(&resolve(&url, &s.uri));
+        let clear = get_ok(&edge.url(&format!("/v/enc/ts/720p/{}", s.uri)));
+        // The PMT signals SAMPLE-AES: stream types 0xDB and 0xCF.
+        assert!(enc[188..376].windows(3).any(|w| w == [0xdb, 0xe1, 0x00]));
+        assert!(enc[188..376].windows(3).any(|w| w == [0xcf, 0xe1, 0x01]));
+        let (ev, cv) = (pes_payloads(&enc, 0x100), pes_payloads(&clear, 0x100));
+        assert_eq!(ev.len(), cv.len());
+        for (e, c) in ev.iter().zip(&cv) {
+            for (en, cn) in nal_units(e).iter().zip(nal_units(c)) {
+                let decrypted = decrypt_nal(&key, &iv, en);
+                if en != &cn {
+                    slices += 1;
+                }
+                assert_eq!(
+                    &decrypted[..unescape(&cn).len()],
+                    &unescape(&cn)[..],
+                    "segment {n}"
+                );
+            }
+        }
+        let (ea, ca) = (
+            pes_payloads(&enc, 0x101).concat(),
+            pes_payloads(&clear, 0x101).concat(),
+        );
+        assert_eq!(ea.len(), ca.len());
+        let mut at = 0;
+        while at + 7 <= ea.len() {
+            let len = (usize::from(ea[at + 3] & 3) << 11)
+                | (usize::from(ea[at + 4]) << 3)
+                | usize::from(ea[at + 5] >> 5);
+            let mut frame = ea[at..at + len].to_vec();
+            if len - 7 > 31 {
+                let mut d = cbc::Decryptor::<aes::Aes128>::new(key[..].into(), (&iv).into());
+                for b in 0..(len - 7 - 16) / 16 {
+                    let o = 7 + 16 + b * 16;
+                    d.decrypt_block_mut((&mut frame[o..o + 16]).into());
+                }
+            }
+            assert_eq!(frame, ca[at..at + len], "segment {n} audio frame at {at}");
+            frames += 1;
+            at += len;
+        }
+    }
+    assert!(
+        slices >= 60,
+        "every frame of segment 1 has an encrypted slice: {slices}"
+    );
+    assert!(frames > 80, "{frames} audio frames checked");
+    // SAMPLE-AES is for TS only.
+    assert_eq!(get(&edge.url("/v/enc/saes/720p/media.m3u8")).status, 400);
+}

@@ -122,6 +122,8 @@ pub struct Encryption {
     pub key_uri: String,
     /// Segments before this number are clear (a clear lead for fast start).
     pub clear_lead: u64,
+    /// `METHOD=SAMPLE-AES` (parts of samples) instead of `AES-128` (whole segments).
+    pub sample_aes: bool,
 }
 
 /// The media playlist of one track in `format`: VOD, exact EXTINFs; CMAF segments with an
@@ -150,7 +152,11 @@ pub fn media_playlist(
             let key = encryption.map(|e| {
                 if number >= e.clear_lead {
                     Key {
-                        method: KeyMethod::AES128,
+                        method: if e.sample_aes {
+                            KeyMethod::SampleAES
+                        } else {
+                            KeyMethod::AES128
+                        },
                         uri: Some(e.key_uri.clone()),
                         iv: Some(iv_attribute(&segment_iv(number))),
                         ..Default::default()

@@ -32,6 +32,8 @@ pub const KEYS_DIR: &str = "keys";
 pub const KEY_EXT: &str = ".key";
 /// Path segment that asks for AES-128-encrypted segments.
 pub const AES_DIR: &str = "aes";
+/// Path segment that asks for SAMPLE-AES encrypted MPEG-TS.
+pub const SAMPLE_AES_DIR: &str = "saes";
 
 /// Whether a URL asks for encrypted media: `/v/{id}/aes/…` serves the same routes with
 /// every media segment encrypted (`METHOD=AES-128`).
@@ -42,25 +44,47 @@ pub enum Protection {
     Clear,
     /// Whole segments encrypted with AES-128-CBC.
     Aes128,
+    /// Parts of each sample encrypted (`METHOD=SAMPLE-AES`); MPEG-TS only.
+    SampleAes,
 }
 
 /// Parses a request path into its protection and route: `/v/{id}/aes/REST` is `REST` of
 /// video `id`, encrypted. Key URLs are not under `aes/`.
 pub fn parse_request(path: &str) -> Result<(Protection, Route), RouteError> {
-    let marker = format!("/{AES_DIR}/");
     if let Some(rest) = path.strip_prefix(PREFIX) {
-        if let Some((id, tail)) = rest.split_once(&marker) {
-            if !id.contains('/') {
-                let route = Route::parse(&format!("{PREFIX}{id}/{tail}"))?;
-                return match route {
-                    Route::Key { .. } | Route::TrackFile { .. } | Route::IFramePlaylist { .. } => {
-                        Err(RouteError::Malformed(
-                            "keys, track files and I-frame playlists are not served encrypted",
-                        ))
-                    }
-                    r => Ok((Protection::Aes128, r)),
-                };
+        for (dir, protection) in [
+            (AES_DIR, Protection::Aes128),
+            (SAMPLE_AES_DIR, Protection::SampleAes),
+        ] {
+            let Some((id, tail)) = rest.split_once(&format!("/{dir}/")) else {
+                continue;
+            };
+            if id.contains('/') {
+                continue;
             }
+            let route = Route::parse(&format!("{PREFIX}{id}/{tail}"))?;
+            let allowed = match (&route, protection) {
+                (Route::Key { .. } | Route::TrackFile { .. } | Route::IFramePlaylist { .. }, _) => {
+                    false
+                }
+                (_, Protection::Aes128) => true,
+                // SAMPLE-AES is made for TS (fMP4 `cbcs` is not served).
+                (
+                    Route::Master { format, .. }
+                    | Route::MediaPlaylist { format, .. }
+                    | Route::SubtitlePlaylist { format, .. }
+                    | Route::SubtitleSegment { format, .. },
+                    _,
+                ) => *format == Format::Ts,
+                (Route::TsSegment { .. }, _) => true,
+                _ => false,
+            };
+            if !allowed {
+                return Err(RouteError::Malformed(
+                    "not served encrypted: keys, track files, I-frame playlists; SAMPLE-AES is TS only",
+                ));
+            }
+            return Ok((protection, route));
         }
     }
     Ok((Protection::Clear, Route::parse(path)?))
@@ -69,14 +93,14 @@ pub fn parse_request(path: &str) -> Result<(Protection, Route), RouteError> {
 /// The path of `route` under `protection` (the inverse of [`parse_request`]).
 pub fn request_path(protection: Protection, route: &Route) -> String {
     let path = route.to_path();
-    match protection {
-        Protection::Clear => path,
-        Protection::Aes128 => {
-            let id = route.video_id();
-            let tail = &path[PREFIX.len() + id.len() + 1..];
-            format!("{PREFIX}{id}/{AES_DIR}/{tail}")
-        }
-    }
+    let dir = match protection {
+        Protection::Clear => return path,
+        Protection::Aes128 => AES_DIR,
+        Protection::SampleAes => SAMPLE_AES_DIR,
+    };
+    let id = route.video_id();
+    let tail = &path[PREFIX.len() + id.len() + 1..];
+    format!("{PREFIX}{id}/{dir}/{tail}")
 }
 
 /// Whether `kid` can name a key: 1 to 32 of `[A-Za-z0-9_-]`.

@@ -7,7 +7,8 @@ use std::path::Path;
 use sunomi_packager::codec::{codec_config, AacConfig, AvcConfig, CodecConfig};
 use sunomi_packager::fragment::{parse_fragment, samples_of};
 use sunomi_packager::track::{scan_track_head, HeadScan};
-use sunomi_packager::ts::{remux, TrackSegment};
+use sunomi_packager::ts::sample_aes::SampleAes;
+use sunomi_packager::ts::{remux_encrypted, SampleAesMode, TrackSegment};
 use sunomi_packager::vtt;
 
 fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
@@ -73,10 +74,21 @@ fn ts_remuxes() {
             bytes,
             file_offset: 0,
         };
-        if let Ok(out) = remux(
+        let key = SampleAes {
+            key: [1; 16],
+            iv: [2; 16],
+        };
+        // The low bit of the first byte also picks SAMPLE-AES encryption.
+        let mode = if data[0] & 1 == 1 {
+            SampleAesMode::On(&key)
+        } else {
+            SampleAesMode::Off
+        };
+        if let Ok(out) = remux_encrypted(
             Some(track(&vconfig, 15_360, 512, video)),
             (!audio.is_empty()).then(|| track(&aconfig, 48_000, 1024, audio)),
             u64::from(data[0]),
+            mode,
         ) {
             assert_eq!(out.bytes.len() % 188, 0, "{name}");
         }

@@ -103,7 +103,9 @@ impl Media {
                 let (head, segments, keep) = self.clipped(id, path, k, filter).await?;
                 let encryption = match flags.protection {
                     Protection::Clear => None,
-                    Protection::Aes128 => Some(self.encryption_for(route, flags)),
+                    Protection::Aes128 | Protection::SampleAes => {
+                        Some(self.encryption_for(route, flags))
+                    }
                 };
                 Ok(playlist::media_playlist(
                     SegmentedTrack {
@@ -176,6 +178,7 @@ impl Media {
         Encryption {
             key_uri,
             clear_lead: self.encryption.clear_lead_segments,
+            sample_aes: flags.protection == Protection::SampleAes,
         }
     }
 
@@ -290,7 +293,13 @@ impl Media {
         for s in track.segments {
             let number = u64::from(s.number);
             let remuxed = self
-                .ts_remux(id, rendition, number, &RequestFlags::default())
+                .ts_remux(
+                    id,
+                    rendition,
+                    number,
+                    &RequestFlags::default(),
+                    sunomi_packager::ts::SampleAesMode::Off,
+                )
                 .await?;
             let durations = track.index.fragments[s.fragments.clone()]
                 .iter()

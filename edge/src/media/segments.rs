@@ -102,7 +102,11 @@ impl Media {
                     }
                 } else {
                     self.note_prefetch_use(&key).await;
-                    if found.1 != CacheOutcome::Hit && !flags.from_peer {
+                    // Only the request that fetched the segment starts prefetches (not the
+                    // ones that waited for it), so each miss asks once.
+                    if matches!(found.1, CacheOutcome::Miss | CacheOutcome::Peer)
+                        && !flags.from_peer
+                    {
                         self.prefetch_after(route, &head, k, flags.next.as_ref());
                     }
                 }

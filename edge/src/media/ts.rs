@@ -1,12 +1,15 @@
 //! MPEG-TS segments, remuxed at request time from the CMAF segments of the same number (video
 //! and the first audio track), which come through the usual tiers (memory, owner edge,
-//! storage) — no second copy of anything is stored. The TS bytes are cached too.
+//! storage) — no second copy of anything is stored. The TS bytes are cached too, and
+//! SAMPLE-AES (`/v/{id}/saes/ts/…`) is applied while remuxing.
 
 use std::sync::Arc;
 
 use sunomi_packager::codec::codec_config;
-use sunomi_packager::route::{Route, TrackRef};
-use sunomi_packager::ts::{remux, TrackSegment, TsSegment};
+use sunomi_packager::crypto::segment_iv;
+use sunomi_packager::route::{request_path, Protection, Route, TrackRef};
+use sunomi_packager::ts::sample_aes::SampleAes;
+use sunomi_packager::ts::{remux_encrypted, SampleAesMode, TrackSegment, TsSegment};
 use sunomi_packager::{segment, PackagerError};
 
 use super::playlists::ts_audio;
@@ -26,15 +29,36 @@ impl Media {
         let manifest = self.manifest(id).await?;
         let video_path = Self::track_path(&manifest, &TrackRef::Video(rendition.to_string()))?;
         let video_head = self.head(id, video_path).await?;
-        let etag = http::etag((&video_head.version, "ts", number));
+        // SAMPLE-AES is applied while remuxing (parts of each sample), from the clear lead on.
+        let (encryption, kid) = if flags.protection == Protection::SampleAes
+            && number >= self.encryption.clear_lead_segments
+        {
+            let (kid, key) = self.current_key(id).await?;
+            let iv = segment_iv(number);
+            (Some(SampleAes { key, iv }), kid)
+        } else {
+            (None, String::new())
+        };
+        let mode = match (&encryption, flags.protection) {
+            (Some(e), _) => SampleAesMode::On(e),
+            (None, Protection::SampleAes) => SampleAesMode::ClearLead,
+            _ => SampleAesMode::Off,
+        };
+        let etag = http::etag((&video_head.version, "ts", number, &kid));
         let make = async {
             Ok::<_, EdgeError>(bytes::Bytes::from(
-                self.ts_remux(id, rendition, number, flags).await?.bytes,
+                self.ts_remux(id, rendition, number, flags, mode)
+                    .await?
+                    .bytes,
             ))
         };
         let (body, cache) = match &self.segments {
             Some(cache) => {
-                let key = format!("x:{}@{}", route.to_path(), video_head.version);
+                let key = format!(
+                    "x:{}@{}@{kid}",
+                    request_path(flags.protection, route),
+                    video_head.version
+                );
                 Self::cached(cache, key, make).await?
             }
             None => (make.await?, CacheOutcome::Bypass),
@@ -58,6 +82,7 @@ impl Media {
         rendition: &str,
         number: u64,
         flags: &RequestFlags,
+        mode: SampleAesMode<'_>,
     ) -> Result<TsSegment, EdgeError> {
         let manifest = self.manifest(id).await?;
         let k = self.fragments_per_segment(id, &manifest).await?;
@@ -108,7 +133,7 @@ impl Media {
             }
             None => None,
         };
-        let remuxed = remux(
+        let remuxed = remux_encrypted(
             Some(TrackSegment {
                 config: &vconfig,
                 timescale: vhead.index.timescale,
@@ -126,6 +151,7 @@ impl Media {
                     file_offset: *start,
                 }),
             number,
+            mode,
         )
         .map_err(|e: PackagerError| EdgeError::from(e))?;
         Ok(remuxed)

@@ -5,7 +5,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use sunomi_packager::codec::{AacConfig, AvcConfig, CodecConfig};
-use sunomi_packager::ts::{remux, TrackSegment};
+use sunomi_packager::ts::sample_aes::SampleAes;
+use sunomi_packager::ts::{remux_encrypted, SampleAesMode, TrackSegment};
 
 fuzz_target!(|data: &[u8]| {
     if data.len() < 2 {
@@ -30,13 +31,27 @@ fuzz_target!(|data: &[u8]| {
         bytes,
         file_offset: 0,
     };
-    if let Ok(out) = remux(
+    let key = SampleAes {
+        key: [1; 16],
+        iv: [2; 16],
+    };
+    // The low bit of the first byte also picks SAMPLE-AES encryption.
+    let mode = if data[0] & 1 == 1 {
+        SampleAesMode::On(&key)
+    } else {
+        SampleAesMode::Off
+    };
+    if let Ok(out) = remux_encrypted(
         Some(track(&vconfig, 15_360, 512, video)),
         (!audio.is_empty()).then(|| track(&aconfig, 48_000, 1024, audio)),
         u64::from(data[0]),
+        mode,
     ) {
         assert_eq!(out.bytes.len() % 188, 0);
         assert!(out.bytes.chunks(188).all(|p| p[0] == 0x47));
-        assert!(out.key_frames.iter().all(|r| r.end <= out.bytes.len() as u64));
+        assert!(out
+            .key_frames
+            .iter()
+            .all(|r| r.end <= out.bytes.len() as u64));
     }
 });

@@ -12,7 +12,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(vtt) = parse(text) {
         for (start, end) in [(0, 6_000), (6_000, 12_000), (0, u64::MAX / 2)] {
             let piece = segment(&vtt, start, end, 900_000);
-            assert!(parse(&piece).is_ok(), "a written piece does not parse: {piece:?}");
+            assert!(
+                parse(&piece).is_ok(),
+                "a written piece does not parse: {piece:?}"
+            );
         }
     }
 });

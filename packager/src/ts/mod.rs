@@ -10,6 +10,7 @@
 
 pub mod packets;
 pub mod psi;
+pub mod sample_aes;
 
 use std::ops::Range;
 
@@ -17,6 +18,7 @@ use crate::codec::{AacConfig, AvcConfig, CodecConfig};
 use crate::error::{PackagerError, Result};
 use crate::fragment::{samples_of, MediaSample};
 use packets::{packets_for, write_pes, write_section, FirstPacket, Payload, PACKET};
+use sample_aes::SampleAes;
 
 /// PID of the video elementary stream.
 pub const VIDEO_PID: u16 = 0x100;
@@ -202,7 +204,12 @@ const AUD: [u8; 2] = [0x09, 0xf0];
 
 /// A length-prefixed H.264 sample as an Annex B access unit (AUD, parameter sets on key
 /// frames, every NAL unit behind a start code), as pieces of `unit`. Returns its length.
-fn annex_b<'a>(unit: &mut Unit<'a>, config: &AvcConfig, sample: &MediaSample<'a>) -> Result<()> {
+fn annex_b<'a>(
+    unit: &mut Unit<'a>,
+    config: &AvcConfig,
+    sample: &MediaSample<'a>,
+    encryption: Option<&SampleAes>,
+) -> Result<()> {
     unit.own(&START_CODE);
     unit.own(&AUD);
     if sample.is_sync {
@@ -226,7 +233,10 @@ fn annex_b<'a>(unit: &mut Unit<'a>, config: &AvcConfig, sample: &MediaSample<'a>
             continue;
         }
         unit.own(&START_CODE);
-        unit.data(nal);
+        match encryption.and_then(|e| e.encrypt_nal(nal)) {
+            Some(encrypted) => unit.own(&encrypted),
+            None => unit.data(nal),
+        }
     }
     Ok(())
 }
@@ -277,7 +287,11 @@ fn dts_lead(samples: &[MediaSample<'_>]) -> i128 {
     (2 * frame).max(needed).max(0)
 }
 
-fn video_units<'a>(track: &TrackSegment<'a>, config: &AvcConfig) -> Result<Vec<Unit<'a>>> {
+fn video_units<'a>(
+    track: &TrackSegment<'a>,
+    config: &AvcConfig,
+    encryption: Option<&SampleAes>,
+) -> Result<Vec<Unit<'a>>> {
     let samples = samples_of(
         track.bytes,
         track.file_offset,
@@ -292,13 +306,17 @@ fn video_units<'a>(track: &TrackSegment<'a>, config: &AvcConfig) -> Result<Vec<U
         let mut unit = Unit::new(VIDEO_PID, dts, s.is_sync);
         // Video PES leave the length field 0, so the header does not need the AU's size.
         unit.own(&pes(STREAM_ID_VIDEO, pts, dts, 0));
-        annex_b(&mut unit, config, s)?;
+        annex_b(&mut unit, config, s, encryption)?;
         units.push(unit);
     }
     Ok(units)
 }
 
-fn audio_units<'a>(track: &TrackSegment<'a>, config: &AacConfig) -> Result<Vec<Unit<'a>>> {
+fn audio_units<'a>(
+    track: &TrackSegment<'a>,
+    config: &AacConfig,
+    encryption: Option<&SampleAes>,
+) -> Result<Vec<Unit<'a>>> {
     let samples = samples_of(
         track.bytes,
         track.file_offset,
@@ -316,7 +334,14 @@ fn audio_units<'a>(track: &TrackSegment<'a>, config: &AacConfig) -> Result<Vec<U
         unit.own(&pes(STREAM_ID_AUDIO, pts, pts, payload_len));
         for s in group {
             unit.own(&adts_header(config, s.data.len())?);
-            unit.data(s.data);
+            match encryption {
+                Some(e) => {
+                    let mut payload = s.data.to_vec();
+                    e.encrypt_aac_frame(&mut payload);
+                    unit.own(&payload);
+                }
+                None => unit.data(s.data),
+            }
         }
         units.push(unit);
     }
@@ -336,21 +361,83 @@ pub fn remux(
     audio: Option<TrackSegment<'_>>,
     sequence: u64,
 ) -> Result<TsSegment> {
+    remux_encrypted(video, audio, sequence, SampleAesMode::Off)
+}
+
+/// How a segment takes part in a SAMPLE-AES stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleAesMode<'k> {
+    /// A clear stream.
+    Off,
+    /// A clear-lead segment of an encrypted stream: nothing is encrypted, but the PMT already
+    /// signals the encrypted stream types, so they do not change mid-stream.
+    ClearLead,
+    /// Samples encrypted with this key and IV.
+    On(&'k SampleAes),
+}
+
+/// [`remux`] for SAMPLE-AES: samples encrypted per `mode`, and the PMT signalling it (stream
+/// types 0xDB/0xCF, `zavc`/`aacd` private data indicators, the `apad` audio setup
+/// information) for every segment of the stream, clear lead included.
+pub fn remux_encrypted(
+    video: Option<TrackSegment<'_>>,
+    audio: Option<TrackSegment<'_>>,
+    sequence: u64,
+    mode: SampleAesMode<'_>,
+) -> Result<TsSegment> {
     let mut units = Vec::new();
     let mut streams = Vec::new();
+    let encrypted = mode != SampleAesMode::Off;
+    let encryption = match mode {
+        SampleAesMode::On(e) => Some(e),
+        _ => None,
+    };
     if let Some(v) = &video {
         let CodecConfig::Avc(config) = v.config else {
             return Err(mismatch("video"));
         };
-        units.extend(video_units(v, config)?);
-        streams.push((psi::STREAM_TYPE_H264, VIDEO_PID));
+        units.extend(video_units(v, config, encryption)?);
+        streams.push(if encrypted {
+            psi::Stream {
+                stream_type: psi::STREAM_TYPE_H264_SAMPLE_AES,
+                pid: VIDEO_PID,
+                descriptors: psi::private_data_indicator(b"zavc"),
+            }
+        } else {
+            psi::Stream {
+                stream_type: psi::STREAM_TYPE_H264,
+                pid: VIDEO_PID,
+                descriptors: Vec::new(),
+            }
+        });
     }
     if let Some(a) = &audio {
         let CodecConfig::Aac(config) = a.config else {
             return Err(mismatch("audio"));
         };
-        units.extend(audio_units(a, config)?);
-        streams.push((psi::STREAM_TYPE_AAC_ADTS, AUDIO_PID));
+        units.extend(audio_units(a, config, encryption)?);
+        streams.push(if encrypted {
+            // audio_setup_information: 'zaac', priming, version, the AudioSpecificConfig.
+            let asc = (u16::from(config.object_type) << 11)
+                | (u16::from(config.frequency_index) << 7)
+                | (u16::from(config.channel_config) << 3);
+            let mut setup = b"zaac".to_vec();
+            setup.extend_from_slice(&[0, 0, 1, 2]);
+            setup.extend_from_slice(&asc.to_be_bytes());
+            let mut descriptors = psi::private_data_indicator(b"aacd");
+            descriptors.extend(psi::registration(b"apad", &setup));
+            psi::Stream {
+                stream_type: psi::STREAM_TYPE_AAC_SAMPLE_AES,
+                pid: AUDIO_PID,
+                descriptors,
+            }
+        } else {
+            psi::Stream {
+                stream_type: psi::STREAM_TYPE_AAC_ADTS,
+                pid: AUDIO_PID,
+                descriptors: Vec::new(),
+            }
+        });
     }
     if streams.is_empty() {
         return Err(PackagerError::Unsupported(
@@ -383,7 +470,12 @@ pub fn remux(
     let mut out = Vec::with_capacity(total * PACKET);
     let psi_cc = (sequence % 16) as u8;
     write_section(&mut out, psi::PAT_PID, psi_cc, &psi::pat());
-    write_section(&mut out, psi::PMT_PID, psi_cc, &psi::pmt(pcr_pid, &streams));
+    write_section(
+        &mut out,
+        psi::PMT_PID,
+        psi_cc,
+        &psi::pmt_with(pcr_pid, &streams),
+    );
     let mut cc = [0u8; 2];
     let mut key_frames = Vec::new();
     for (i, u) in units.iter().enumerate() {
@@ -460,7 +552,7 @@ mod tests {
             data: &data,
         };
         let mut unit = Unit::new(VIDEO_PID, 0, true);
-        annex_b(&mut unit, &config, &sample).unwrap();
+        annex_b(&mut unit, &config, &sample, None).unwrap();
         let mut out = Vec::new();
         let mut cursor = unit.cursor();
         let n = cursor.remaining();
@@ -477,6 +569,6 @@ mod tests {
             data: &bad,
             ..sample
         };
-        assert!(annex_b(&mut Unit::new(VIDEO_PID, 0, true), &config, &sample).is_err());
+        assert!(annex_b(&mut Unit::new(VIDEO_PID, 0, true), &config, &sample, None).is_err());
     }
 }

@@ -12,6 +12,36 @@ const PROGRAM_NUMBER: u16 = 1;
 pub const STREAM_TYPE_H264: u8 = 0x1b;
 /// `stream_type` of AAC in ADTS.
 pub const STREAM_TYPE_AAC_ADTS: u8 = 0x0f;
+/// `stream_type` of SAMPLE-AES encrypted H.264 (Apple).
+pub const STREAM_TYPE_H264_SAMPLE_AES: u8 = 0xdb;
+/// `stream_type` of SAMPLE-AES encrypted AAC in ADTS (Apple).
+pub const STREAM_TYPE_AAC_SAMPLE_AES: u8 = 0xcf;
+
+/// An elementary stream as the PMT lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stream {
+    /// `stream_type`.
+    pub stream_type: u8,
+    /// Its PID.
+    pub pid: u16,
+    /// Its ES_info descriptors, encoded.
+    pub descriptors: Vec<u8>,
+}
+
+/// A `private_data_indicator_descriptor` (tag 0x0F) with a four-character code.
+pub fn private_data_indicator(code: &[u8; 4]) -> Vec<u8> {
+    let mut d = vec![0x0f, 4];
+    d.extend_from_slice(code);
+    d
+}
+
+/// A `registration_descriptor` (tag 0x05) with `format_identifier` and extra bytes.
+pub fn registration(format: &[u8; 4], info: &[u8]) -> Vec<u8> {
+    let mut d = vec![0x05, (4 + info.len()) as u8];
+    d.extend_from_slice(format);
+    d.extend_from_slice(info);
+    d
+}
 
 /// CRC-32/MPEG-2 (polynomial 0x04C11DB7, initial 0xFFFFFFFF, no reflection, no final xor).
 pub fn crc32_mpeg2(data: &[u8]) -> u32 {
@@ -58,13 +88,28 @@ pub fn pat() -> Vec<u8> {
 
 /// The PMT of program 1: `streams` as (stream_type, PID), PCR carried on `pcr_pid`.
 pub fn pmt(pcr_pid: u16, streams: &[(u8, u16)]) -> Vec<u8> {
-    let mut body = Vec::with_capacity(4 + streams.len() * 5);
+    let streams: Vec<Stream> = streams
+        .iter()
+        .map(|&(stream_type, pid)| Stream {
+            stream_type,
+            pid,
+            descriptors: Vec::new(),
+        })
+        .collect();
+    pmt_with(pcr_pid, &streams)
+}
+
+/// The PMT of program 1 with each stream's descriptors.
+pub fn pmt_with(pcr_pid: u16, streams: &[Stream]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(4 + streams.len() * 16);
     body.extend_from_slice(&(0xe000 | pcr_pid).to_be_bytes());
     body.extend_from_slice(&0xf000u16.to_be_bytes()); // program_info_length 0
-    for &(stream_type, pid) in streams {
-        body.push(stream_type);
-        body.extend_from_slice(&(0xe000 | pid).to_be_bytes());
-        body.extend_from_slice(&0xf000u16.to_be_bytes()); // ES_info_length 0
+    for s in streams {
+        body.push(s.stream_type);
+        body.extend_from_slice(&(0xe000 | s.pid).to_be_bytes());
+        let len = (s.descriptors.len() as u16) & 0x03ff;
+        body.extend_from_slice(&(0xf000 | len).to_be_bytes());
+        body.extend_from_slice(&s.descriptors[..usize::from(len)]);
     }
     section(0x02, PROGRAM_NUMBER, &body)
 }
