@@ -122,28 +122,6 @@ fn video_packets(file: &Path) -> Vec<(f64, bool)> {
         .collect()
 }
 
-fn decodes_cleanly(url: &str) -> f64 {
-    let (ok, _, err) = run(
-        "ffmpeg",
-        &["-v", "error", "-i", url, "-map", "0", "-f", "null", "-"],
-    );
-    assert!(ok && err.trim().is_empty(), "ffmpeg on {url}: {err}");
-    let (ok, out, err) = run(
-        "ffprobe",
-        &[
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration",
-            "-of",
-            "csv=p=0",
-            url,
-        ],
-    );
-    assert!(ok, "{err}");
-    out.trim().parse().unwrap_or(0.0)
-}
-
 #[test]
 fn mpeg_ts_is_structurally_sound_continuous_and_decodes() {
     let dir = tempfile::tempdir().unwrap();

@@ -107,17 +107,12 @@ impl Media {
                 .map_err(|e| EdgeError::Internal(format!("encrypting: {e}")))?;
             Ok::<_, EdgeError>(Bytes::from(out))
         };
-        let (body, cache) = match &self.segments {
-            Some(cache) => {
-                let key = format!(
-                    "e:{}@{kid}@{}",
-                    request_path(flags.protection, route),
-                    clear.etag
-                );
-                Self::cached(cache, key, encrypt).await?
-            }
-            None => (encrypt.await?, clear.cache),
-        };
+        let key = format!(
+            "e:{}@{kid}@{}",
+            request_path(flags.protection, route),
+            clear.etag
+        );
+        let (body, cache) = self.cached_segment(key, encrypt).await?;
         Ok(Object {
             body,
             etag,

@@ -302,6 +302,22 @@ impl Media {
         }
     }
 
+    /// A segment-sized object through the segment cache (single flight), or made directly
+    /// when the segment cache is off.
+    async fn cached_segment<F>(
+        &self,
+        key: String,
+        make: F,
+    ) -> Result<(Bytes, CacheOutcome), EdgeError>
+    where
+        F: Future<Output = Result<Bytes, EdgeError>>,
+    {
+        match &self.segments {
+            Some(cache) => Self::cached(cache, key, make).await,
+            None => Ok((make.await?, CacheOutcome::Bypass)),
+        }
+    }
+
     async fn manifest(&self, id: &str) -> Result<Arc<Manifest>, EdgeError> {
         let (meta, _) = Self::cached(&self.meta, format!("m:{id}"), async {
             let read = async { Ok::<_, EdgeError>(self.reader.manifest(id).await?.to_json()) };

@@ -13,7 +13,7 @@ use sunomi_packager::ts::{remux_encrypted, SampleAesMode, TrackSegment, TsSegmen
 use sunomi_packager::{segment, PackagerError};
 
 use super::playlists::ts_audio;
-use super::{CacheOutcome, Media, Object, RequestFlags};
+use super::{Media, Object, RequestFlags};
 use crate::error::EdgeError;
 use crate::http;
 
@@ -52,17 +52,12 @@ impl Media {
                     .bytes,
             ))
         };
-        let (body, cache) = match &self.segments {
-            Some(cache) => {
-                let key = format!(
-                    "x:{}@{}@{kid}",
-                    request_path(flags.protection, route),
-                    video_head.version
-                );
-                Self::cached(cache, key, make).await?
-            }
-            None => (make.await?, CacheOutcome::Bypass),
-        };
+        let key = format!(
+            "x:{}@{}@{kid}",
+            request_path(flags.protection, route),
+            video_head.version
+        );
+        let (body, cache) = self.cached_segment(key, make).await?;
         Ok(Object {
             body,
             gzip: None,

@@ -688,3 +688,27 @@ pub fn media_object_paths(edge: &Edge, id: &str) -> Vec<String> {
         .map(|u| u.trim_start_matches(&edge.base).to_string())
         .collect()
 }
+
+/// Decodes every stream of `url` with ffmpeg (nothing may be printed at level error) and
+/// returns its duration as ffprobe reports it.
+pub fn decodes_cleanly(url: &str) -> f64 {
+    let (ok, _, err) = run(
+        "ffmpeg",
+        &["-v", "error", "-i", url, "-map", "0", "-f", "null", "-"],
+    );
+    assert!(ok && err.trim().is_empty(), "ffmpeg on {url}: {err}");
+    let (ok, out, err) = run(
+        "ffprobe",
+        &[
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+            url,
+        ],
+    );
+    assert!(ok, "{err}");
+    out.trim().parse().unwrap_or(0.0)
+}
