@@ -374,6 +374,111 @@ fn sample_aes_ts_decrypts_sample_by_sample_to_the_clear_stream() {
         "every frame of segment 1 has an encrypted slice: {slices}"
     );
     assert!(frames > 80, "{frames} audio frames checked");
-    // SAMPLE-AES is for TS only.
-    assert_eq!(get(&edge.url("/v/enc/saes/720p/media.m3u8")).status, 400);
+    // Byte-range mode is not served with SAMPLE-AES.
+    assert_eq!(get(&edge.url("/v/enc/saes/br/master.m3u8")).status, 400);
+}
+
+/// The `moof`+`mdat` fragments of a segment, each on its own.
+fn fragments(segment: &[u8]) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    let mut i = 0;
+    while i + 8 <= segment.len() {
+        let size = u32::from_be_bytes(segment[i..i + 4].try_into().unwrap()) as usize;
+        if &segment[i + 4..i + 8] == b"moof" || out.is_empty() {
+            out.push(Vec::new());
+        }
+        out.last_mut()
+            .unwrap()
+            .extend_from_slice(&segment[i..i + size]);
+        i += size;
+    }
+    out
+}
+
+/// ffmpeg's frame hashes of `init + fragment` (decrypted with `key` when given).
+fn frame_hashes(dir: &Path, name: &str, init: &[u8], fragment: &[u8], key: Option<&str>) -> String {
+    let file = dir.join(name);
+    std::fs::write(&file, [init, fragment].concat()).unwrap();
+    let mut args = vec!["-v", "error"];
+    if let Some(k) = key {
+        args.extend(["-decryption_key", k]);
+    }
+    let path = file.to_str().unwrap().to_string();
+    args.extend(["-i", &path, "-map", "0:v", "-f", "framemd5", "-"]);
+    let (ok, out, err) = run("ffmpeg", &args);
+    assert!(ok && err.trim().is_empty(), "ffmpeg on {name}: {err}");
+    out.lines()
+        .filter(|l| !l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn sample_aes_fmp4_is_cbcs_that_ffmpeg_decrypts_frame_for_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let cfg = config(dir.path(), "edge.toml", "");
+    let edge = Edge::start(&store, &["--config", &cfg], &[]);
+    let t = token(&cfg, "enc", "600");
+    let url = edge.url(&format!("/v/enc/saes/720p/media.m3u8?{t}"));
+    let text = String::from_utf8(get_ok(&url)).unwrap();
+    let playlist = media(text.as_bytes());
+    let keys: Vec<_> = playlist
+        .segments
+        .iter()
+        .filter_map(|s| s.key.as_ref())
+        .collect();
+    assert_eq!(
+        keys.len(),
+        playlist.segments.len(),
+        "every segment keyed (no clear lead in cbcs)"
+    );
+    assert!(keys
+        .iter()
+        .all(|k| k.method == m3u8_rs::KeyMethod::SampleAES));
+    assert!(
+        keys.windows(2).all(|w| w[0].iv == w[1].iv),
+        "the constant IV of tenc"
+    );
+    let key: String = get_ok(&edge.url(&format!("/v/enc/keys/k1.key?{t}")))
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+
+    let enc_init = get_ok(&edge.url("/v/enc/saes/720p/init.mp4"));
+    let clear_init = get_ok(&edge.url("/v/enc/720p/init.mp4"));
+    for needle in [&b"encv"[..], b"sinf", b"frma", b"cbcs", b"tenc"] {
+        assert!(
+            enc_init.windows(4).any(|w| w == needle),
+            "init lacks {needle:?}"
+        );
+    }
+    let mut checked = 0;
+    for s in &playlist.segments {
+        let enc = get_ok(&resolve(&url, &s.uri));
+        let clear = get_ok(&edge.url(&format!("/v/enc/720p/{}", s.uri)));
+        assert_ne!(enc, clear);
+        assert!(enc.windows(4).any(|w| w == b"senc") && enc.windows(4).any(|w| w == b"saio"));
+        // FFmpeg applies the encryption map of the fragment it parsed last, so each fragment
+        // is judged on its own, behind its init segment.
+        for (i, (e, c)) in fragments(&enc).iter().zip(fragments(&clear)).enumerate() {
+            let decrypted =
+                frame_hashes(dir.path(), &format!("e{i}.mp4"), &enc_init, e, Some(&key));
+            let reference = frame_hashes(dir.path(), &format!("c{i}.mp4"), &clear_init, &c, None);
+            assert_eq!(decrypted, reference, "{} fragment {i}", s.uri);
+            assert!(!decrypted.is_empty());
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 4, "four 2 s fragments");
+    // Audio stays clear in fMP4 SAMPLE-AES.
+    let audio = String::from_utf8(get_ok(
+        &edge.url(&format!("/v/enc/saes/audio/und/media.m3u8?{t}")),
+    ))
+    .unwrap();
+    assert!(!audio.contains("EXT-X-KEY"), "{audio}");
+    assert_eq!(
+        get_ok(&edge.url("/v/enc/saes/audio/und/0.m4s")),
+        get_ok(&edge.url("/v/enc/audio/und/0.m4s"))
+    );
 }

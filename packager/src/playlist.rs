@@ -124,6 +124,9 @@ pub struct Encryption {
     pub clear_lead: u64,
     /// `METHOD=SAMPLE-AES` (parts of samples) instead of `AES-128` (whole segments).
     pub sample_aes: bool,
+    /// One IV for every segment (fMP4 `cbcs` uses the constant IV of its `tenc`); without
+    /// it, each segment's number.
+    pub constant_iv: Option<[u8; 16]>,
 }
 
 /// The media playlist of one track in `format`: VOD, exact EXTINFs; CMAF segments with an
@@ -158,7 +161,9 @@ pub fn media_playlist(
                             KeyMethod::AES128
                         },
                         uri: Some(e.key_uri.clone()),
-                        iv: Some(iv_attribute(&segment_iv(number))),
+                        iv: Some(iv_attribute(
+                            &e.constant_iv.unwrap_or_else(|| segment_iv(number)),
+                        )),
                         ..Default::default()
                     }
                 } else {

@@ -44,7 +44,8 @@ pub enum Protection {
     Clear,
     /// Whole segments encrypted with AES-128-CBC.
     Aes128,
-    /// Parts of each sample encrypted (`METHOD=SAMPLE-AES`); MPEG-TS only.
+    /// Parts of each sample encrypted (`METHOD=SAMPLE-AES`): Apple's format in TS, `cbcs`
+    /// in fMP4.
     SampleAes,
 }
 
@@ -68,15 +69,15 @@ pub fn parse_request(path: &str) -> Result<(Protection, Route), RouteError> {
                     false
                 }
                 (_, Protection::Aes128) => true,
-                // SAMPLE-AES is made for TS (fMP4 `cbcs` is not served).
+                // SAMPLE-AES: TS, and CMAF as `cbcs` (not byte-range mode).
                 (
                     Route::Master { format, .. }
                     | Route::MediaPlaylist { format, .. }
                     | Route::SubtitlePlaylist { format, .. }
                     | Route::SubtitleSegment { format, .. },
                     _,
-                ) => *format == Format::Ts,
-                (Route::TsSegment { .. }, _) => true,
+                ) => *format != Format::ByteRange,
+                (Route::TsSegment { .. } | Route::Init { .. } | Route::Segment { .. }, _) => true,
                 _ => false,
             };
             if !allowed {

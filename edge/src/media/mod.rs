@@ -409,10 +409,14 @@ impl Media {
         let result = match route {
             r if r.is_playlist() => Box::pin(self.playlist(route, flags)).await,
             Route::Key { id, kid } => self.content_key(id, kid, flags).await,
-            Route::Init { id, track } => self.init(id, track).await,
+            Route::Init { id, track } => {
+                let clear = self.init(id, track).await?;
+                Box::pin(self.protect_cmaf_sample_aes(route, flags, clear)).await
+            }
             Route::Segment { id, track, number } => {
                 let clear = Box::pin(self.segment(route, id, track, *number, flags)).await;
-                self.protect(route, *number, flags, clear).await
+                let clear = Box::pin(self.protect(route, *number, flags, clear)).await?;
+                Box::pin(self.protect_cmaf_sample_aes(route, flags, clear)).await
             }
             Route::TsSegment {
                 id,

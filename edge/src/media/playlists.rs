@@ -101,11 +101,19 @@ impl Media {
             Route::MediaPlaylist { format, track, .. } => {
                 let path = Self::track_path(manifest, track)?;
                 let (head, segments, keep) = self.clipped(id, path, k, filter).await?;
-                let encryption = match flags.protection {
-                    Protection::Clear => None,
-                    Protection::Aes128 | Protection::SampleAes => {
-                        Some(self.encryption_for(route, flags))
+                let encryption = match (flags.protection, format, track) {
+                    (Protection::Clear, _, _) => None,
+                    // fMP4 SAMPLE-AES (`cbcs`) protects the video; audio stays clear.
+                    (Protection::SampleAes, Format::Cmaf, TrackRef::Audio(_)) => None,
+                    (Protection::SampleAes, Format::Cmaf, _) => {
+                        let (_, params) = self.cbcs_params(id).await?;
+                        Some(Encryption {
+                            constant_iv: Some(params.iv),
+                            clear_lead: 0,
+                            ..self.encryption_for(route, flags)
+                        })
                     }
+                    _ => Some(self.encryption_for(route, flags)),
                 };
                 Ok(playlist::media_playlist(
                     SegmentedTrack {
@@ -179,6 +187,7 @@ impl Media {
             key_uri,
             clear_lead: self.encryption.clear_lead_segments,
             sample_aes: flags.protection == Protection::SampleAes,
+            constant_iv: None,
         }
     }
 
