@@ -83,6 +83,21 @@ pub struct Object {
     pub private: bool,
 }
 
+impl Object {
+    /// A segment-like object: never changes at its URL, no gzip form, sent whole.
+    pub fn immutable(body: Bytes, etag: String, cache: CacheOutcome) -> Object {
+        Object {
+            body,
+            gzip: None,
+            etag,
+            immutable: true,
+            cache,
+            content_range: None,
+            private: false,
+        }
+    }
+}
+
 /// A generated playlist and its gzip form.
 #[derive(Debug)]
 struct Playlist {
@@ -454,14 +469,10 @@ impl Media {
         let manifest = self.manifest(id).await?;
         let path = Self::track_path(&manifest, track)?;
         let (head, cache) = self.head_with_outcome(id, path).await?;
-        Ok(Object {
-            body: head.init.clone(),
-            gzip: None,
-            etag: http::etag((&head.version, "init")),
-            immutable: true,
+        Ok(Object::immutable(
+            head.init.clone(),
+            http::etag((&head.version, "init")),
             cache,
-            content_range: None,
-            private: false,
-        })
+        ))
     }
 }

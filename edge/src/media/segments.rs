@@ -113,15 +113,7 @@ impl Media {
                 found
             }
         };
-        Ok(Object {
-            body,
-            gzip: None,
-            etag,
-            immutable: true,
-            cache,
-            content_range: None,
-            private: false,
-        })
+        Ok(Object::immutable(body, etag, cache))
     }
 
     /// A non-owner's fetch: from the owner at `addr`, kept here if admitted; storage if the

@@ -58,15 +58,7 @@ impl Media {
             video_head.version
         );
         let (body, cache) = self.cached_segment(key, make).await?;
-        Ok(Object {
-            body,
-            gzip: None,
-            etag,
-            immutable: true,
-            cache,
-            content_range: None,
-            private: false,
-        })
+        Ok(Object::immutable(body, etag, cache))
     }
 
     /// Remuxes TS segment `number` of `rendition` from its CMAF video segment and the audio
