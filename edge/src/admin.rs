@@ -1,4 +1,7 @@
-//! The admin listener: `/metrics`, `/healthz`, `/readyz`, and `POST /purge`.
+//! The admin listener: `/metrics`, `/healthz`, `/readyz` (read-only, for monitoring), and
+//! `POST /purge` (mutating: with an admin token configured it requires
+//! `Authorization: Bearer {token}`; without one the listener is loopback-only, which the
+//! configuration enforces at start).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,13 +19,39 @@ use crate::metrics;
 /// Answers operators and monitoring.
 pub struct Admin {
     media: Arc<Media>,
+    token: Option<String>,
 }
 
 impl Admin {
-    /// An admin app reporting on `media`.
-    pub fn new(media: Arc<Media>) -> Self {
-        Admin { media }
+    /// An admin app reporting on `media`; mutating calls need `token` when there is one.
+    pub fn new(media: Arc<Media>, token: Option<String>) -> Self {
+        Admin { media, token }
     }
+}
+
+/// Whether an `Authorization` header carries `token` as a bearer token (constant time in
+/// the token's bytes). Why not, when it does not.
+fn check_bearer(authorization: Option<&str>, token: &str) -> Result<(), &'static str> {
+    let Some(value) = authorization else {
+        return Err("purge needs an Authorization: Bearer <admin token> header");
+    };
+    let Some(given) = value
+        .get(..7)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("bearer "))
+        .map(|_| value[7..].trim())
+    else {
+        return Err("the Authorization header must use the Bearer scheme");
+    };
+    let (a, b) = (given.as_bytes(), token.as_bytes());
+    let differ = a.len() != b.len()
+        || a.iter()
+            .zip(b)
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            != 0;
+    if differ {
+        return Err("the admin token is not valid");
+    }
+    Ok(())
 }
 
 fn text(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
@@ -78,7 +107,8 @@ fn parse_purge(query: &str) -> Result<PurgeScope, String> {
                     None => &value,
                 };
                 let path = path.split('?').next().unwrap_or(path);
-                sunomi_packager::route::Route::parse(path)
+                // Any served form (clear, `aes/`, `saes/`, `ts/`, `br/`) names an object.
+                sunomi_packager::route::parse_request(path)
                     .map_err(|e| format!("url {value:?} is not a Sunomi URL: {e}"))?;
                 PurgeScope::Url {
                     path: path.to_string(),
@@ -116,6 +146,24 @@ impl ServeHttp for Admin {
                 if session.req_header().method != http::Method::POST {
                     return text(405, "text/plain", b"purge takes POST\n".to_vec());
                 }
+                if let Some(token) = &self.token {
+                    let given = session
+                        .req_header()
+                        .headers
+                        .get("Authorization")
+                        .and_then(|v| v.to_str().ok());
+                    if let Err(why) = check_bearer(given, token) {
+                        metrics::metrics()
+                            .refused
+                            .with_label_values(&["admin"])
+                            .inc();
+                        let mut resp = text(401, "text/plain", format!("{why}\n").into_bytes());
+                        if let Ok(v) = "Bearer realm=\"sunomi-admin\"".parse() {
+                            resp.headers_mut().insert("WWW-Authenticate", v);
+                        }
+                        return resp;
+                    }
+                }
                 let query = session.req_header().uri.query().unwrap_or("");
                 match parse_purge(query) {
                     Ok(scope) => self.purge(scope).await,
@@ -141,6 +189,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn bearer_tokens() {
+        let token = "0123456789abcdef";
+        assert_eq!(check_bearer(Some("Bearer 0123456789abcdef"), token), Ok(()));
+        assert_eq!(check_bearer(Some("bearer 0123456789abcdef"), token), Ok(()));
+        for bad in [
+            None,
+            Some("Bearer"),
+            Some("Basic 0123456789abcdef"),
+            Some("Bearer 0123456789abcdeF"),
+            Some("Bearer 0123456789abcde"),
+            Some("Bearer 0123456789abcdef0"),
+        ] {
+            assert!(check_bearer(bad, token).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn purge_requests_name_one_scope() {
         assert_eq!(
             parse_purge("url=%2Fv%2Fabc%2F720p%2F1.m4s"),
@@ -159,6 +224,12 @@ mod tests {
             Ok(PurgeScope::Video { id: "abc".into() })
         );
         assert_eq!(parse_purge("all=1"), Ok(PurgeScope::All));
+        assert_eq!(
+            parse_purge("url=/v/abc/aes/ts/720p/1.ts"),
+            Ok(PurgeScope::Url {
+                path: "/v/abc/aes/ts/720p/1.ts".into()
+            })
+        );
         for bad in [
             "",
             "all=0",

@@ -11,8 +11,12 @@ pub struct EdgeConfig {
     pub store: Option<String>,
     /// Address players connect to.
     pub listen: String,
-    /// Address of the admin listener (`/metrics`, `/healthz`, `/readyz`).
+    /// Address of the admin listener (`/metrics`, `/healthz`, `/readyz`, `POST /purge`).
     pub admin: String,
+    /// Bearer token the admin listener's mutating endpoints (purge) require, at least 16
+    /// characters (or env SUNOMI_ADMIN_TOKEN). Without one, the admin listener must be on a
+    /// loopback address (the edge refuses to start otherwise).
+    pub admin_token: Option<String>,
     /// HLS segment target duration in milliseconds (whole fragments are grouped to reach it).
     pub segment_target_ms: u32,
     /// Worker threads per listener (0: one per core).
@@ -61,6 +65,9 @@ pub struct EncryptionConfig {
     pub clear_lead_segments: u64,
     /// Video ids that are only served encrypted (clear requests get 403).
     pub require: Vec<String>,
+    /// Longest lifetime a viewer token may have, seconds: a token expiring further ahead is
+    /// refused (a leaked token cannot be good forever).
+    pub max_token_ttl_secs: u64,
     /// Seconds a key fetched from the key service is kept in memory.
     pub key_cache_secs: u64,
 }
@@ -77,6 +84,7 @@ impl Default for EncryptionConfig {
             clear_lead_segments: 0,
             require: Vec::new(),
             key_cache_secs: 300,
+            max_token_ttl_secs: 7 * 24 * 3600,
         }
     }
 }
@@ -106,6 +114,10 @@ pub struct FleetConfig {
     pub advertise: Option<String>,
     /// This edge's name in Redis (default: the advertised address).
     pub node: Option<String>,
+    /// Hex secret (at least 16 bytes) shared by the fleet's edges, signing requests between
+    /// them (or env SUNOMI_FLEET_SECRET). Required with `redis`: a request that claims to
+    /// come from a peer is honoured only when signed with it.
+    pub secret: Option<String>,
     /// How often the heartbeat is written and the member list read.
     pub heartbeat_interval_ms: u64,
     /// Lifetime of the heartbeat key: a member that stops beating is gone after this.
@@ -153,6 +165,9 @@ pub struct CacheConfig {
     /// Seconds a manifest, track index or playlist is reused before storage is asked again
     /// (how soon a re-published video is seen without a purge).
     pub metadata_ttl_secs: u64,
+    /// Seconds "no such video" is remembered (requests for unknown ids cost no storage
+    /// read meanwhile; a purge of the id forgets it at once).
+    pub negative_ttl_secs: u64,
     /// Keep segments in memory. Off, every segment request reads storage (for benchmarking
     /// the packager, or when a CDN in front does all the caching).
     pub segments_enabled: bool,
@@ -172,6 +187,10 @@ pub struct StorageConfig {
     pub max_retries: usize,
     /// `Retry-After` seconds sent with a 503.
     pub retry_after_secs: u64,
+    /// Storage requests in flight at once; more wait up to `busy_wait_ms`, then get 503.
+    pub max_concurrent_reads: usize,
+    /// How long a storage request waits for one of the `max_concurrent_reads` slots.
+    pub busy_wait_ms: u64,
 }
 
 /// How SIGTERM is handled.
@@ -190,6 +209,7 @@ impl Default for EdgeConfig {
             store: None,
             listen: "127.0.0.1:8080".into(),
             admin: "127.0.0.1:9090".into(),
+            admin_token: None,
             segment_target_ms: sunomi_packager::segment::DEFAULT_TARGET_MS,
             threads: 0,
             cache: CacheConfig::default(),
@@ -207,6 +227,7 @@ impl Default for FleetConfig {
             redis: None,
             advertise: None,
             node: None,
+            secret: None,
             heartbeat_interval_ms: 1_000,
             heartbeat_ttl_ms: 5_000,
             join_after_polls: 2,
@@ -233,6 +254,7 @@ impl Default for CacheConfig {
             segment_bytes: 512 * 1024 * 1024,
             metadata_bytes: 64 * 1024 * 1024,
             metadata_ttl_secs: 60,
+            negative_ttl_secs: 10,
             segments_enabled: true,
             playlist_max_age_secs: 60,
         }
@@ -246,6 +268,8 @@ impl Default for StorageConfig {
             request_timeout_ms: 10_000,
             max_retries: 2,
             retry_after_secs: 5,
+            max_concurrent_reads: 64,
+            busy_wait_ms: 2_000,
         }
     }
 }
@@ -278,6 +302,28 @@ impl EdgeConfig {
         if self.listen == self.admin {
             return Err("listen and admin addresses must differ".into());
         }
+        match self.admin_token() {
+            Some(t) if t.len() < 16 => {
+                return Err("admin_token must be at least 16 characters".into());
+            }
+            Some(_) => {}
+            None => {
+                let loopback = self
+                    .admin
+                    .parse::<std::net::SocketAddr>()
+                    .is_ok_and(|a| a.ip().is_loopback());
+                if !loopback {
+                    return Err(format!(
+                        "the admin listener {} is reachable from other hosts: set admin_token \
+                         (or SUNOMI_ADMIN_TOKEN), or listen on a loopback address",
+                        self.admin
+                    ));
+                }
+            }
+        }
+        if self.storage.max_concurrent_reads == 0 {
+            return Err("storage.max_concurrent_reads must be at least 1".into());
+        }
         if !(500..=60_000).contains(&self.segment_target_ms) {
             return Err(format!(
                 "segment_target_ms {} is outside 500..=60000",
@@ -293,6 +339,14 @@ impl EdgeConfig {
             self.advertised()?;
         }
         Ok(())
+    }
+
+    /// The admin bearer token (config, else env SUNOMI_ADMIN_TOKEN).
+    pub fn admin_token(&self) -> Option<String> {
+        self.admin_token
+            .clone()
+            .or_else(|| std::env::var("SUNOMI_ADMIN_TOKEN").ok())
+            .filter(|t| !t.is_empty())
     }
 
     /// The address peers reach this edge at.
@@ -364,11 +418,30 @@ impl EncryptionConfig {
     }
 }
 
+/// A hex secret of at least 16 bytes from `value`, else from environment variable `env`.
+pub fn hex_secret(value: &Option<String>, env: &str) -> Option<Vec<u8>> {
+    value
+        .clone()
+        .or_else(|| std::env::var(env).ok())
+        .and_then(|h| hex::decode(h.trim()).ok())
+        .filter(|b| b.len() >= 16)
+}
+
 impl FleetConfig {
+    /// The fleet secret signing requests between edges (config or env SUNOMI_FLEET_SECRET).
+    pub fn secret_bytes(&self) -> Option<Vec<u8>> {
+        hex_secret(&self.secret, "SUNOMI_FLEET_SECRET")
+    }
+
     fn validate(&self) -> Result<(), String> {
         let Some(url) = &self.redis else {
             return Ok(());
         };
+        if self.secret_bytes().is_none() {
+            return Err("a fleet needs fleet.secret (or SUNOMI_FLEET_SECRET): at least 16 \
+                        bytes of hex shared by its edges, signing requests between them"
+                .into());
+        }
         if !url.starts_with("redis://") && !url.starts_with("rediss://") {
             return Err(format!("redis URL {url:?} must start with redis://"));
         }
@@ -419,6 +492,24 @@ mod tests {
         assert!(!c.cache.segments_enabled);
         assert_eq!(c.cache.metadata_ttl_secs, 60);
         assert!(EdgeConfig::from_toml("bogus = 1").is_err());
+    }
+
+    #[test]
+    fn an_admin_listener_beyond_loopback_needs_a_token_and_a_fleet_needs_a_secret() {
+        let mut c = EdgeConfig {
+            store: Some("memory://".into()),
+            admin: "0.0.0.0:9090".into(),
+            ..Default::default()
+        };
+        assert!(c.validate().unwrap_err().contains("admin_token"));
+        c.admin_token = Some("short".into());
+        assert!(c.validate().is_err());
+        c.admin_token = Some("0123456789abcdef".into());
+        assert!(c.validate().is_ok());
+        c.fleet.redis = Some("redis://127.0.0.1:6379".into());
+        assert!(c.validate().unwrap_err().contains("fleet.secret"));
+        c.fleet.secret = Some("00112233445566778899aabbccddeeff".into());
+        assert!(c.validate().is_ok());
     }
 
     #[test]

@@ -28,6 +28,10 @@ pub enum EdgeError {
     /// Storage is unreachable or failing (503 with Retry-After).
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// A stored object changed since the plan was made from its index (503 with
+    /// Retry-After once re-planning did not help).
+    #[error("stored object changed: {0}")]
+    Changed(String),
     /// Stored media is not what the layout promises (500).
     #[error("internal error: {0}")]
     Internal(String),
@@ -46,9 +50,22 @@ impl EdgeError {
             EdgeError::MethodNotAllowed => 405,
             EdgeError::Blocked => 451,
             EdgeError::RangeNotSatisfiable { .. } => 416,
-            EdgeError::Unavailable(_) => 503,
+            EdgeError::Unavailable(_) | EdgeError::Changed(_) => 503,
             EdgeError::Internal(_) => 500,
             EdgeError::Forbidden(_) => 403,
+        }
+    }
+}
+
+impl EdgeError {
+    /// The message a client gets: what it can act on, never storage keys, file paths or
+    /// internal detail (those go to the log).
+    pub fn public_message(&self) -> String {
+        match self {
+            EdgeError::Unavailable(_) => "storage unavailable; retry later".into(),
+            EdgeError::Changed(_) => "the video's media is being replaced; retry".into(),
+            EdgeError::Internal(_) => "internal error".into(),
+            other => other.to_string(),
         }
     }
 }
@@ -65,9 +82,14 @@ impl From<RouteError> for EdgeError {
 impl From<ReadError> for EdgeError {
     fn from(e: ReadError) -> Self {
         match e {
-            ReadError::NotFound(what) => EdgeError::NotFound(what),
+            // The key stays in the log; the client learns only that nothing is there.
+            ReadError::NotFound(key) => {
+                tracing::debug!(key, "not in storage");
+                EdgeError::NotFound("no such object".into())
+            }
             e @ ReadError::Unavailable { .. } => EdgeError::Unavailable(e.to_string()),
             e @ ReadError::Corrupt { .. } => EdgeError::Internal(e.to_string()),
+            ReadError::Changed { key } => EdgeError::Changed(key),
         }
     }
 }

@@ -1,7 +1,6 @@
 //! HTTP details that do not depend on the server: content types, Range, conditional requests,
 //! content negotiation. Pure functions, tested on strings.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::ops::Range;
 
 use sunomi_packager::route::{Route, TrackRef};
@@ -102,18 +101,42 @@ pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
     })
 }
 
-/// A strong entity tag derived from anything hashable (a content version and a range, or a
-/// body's bytes).
-pub fn etag(parts: impl Hash) -> String {
-    let mut h = DefaultHasher::new();
-    parts.hash(&mut h);
-    format!("\"{:016x}\"", h.finish())
+/// A strong entity tag over `parts` (a content version and a range, or a body's bytes).
+///
+/// The hash is FNV-1a 64 over the length-prefixed parts: fixed by this code, so every edge,
+/// whatever toolchain built it, gives the same object the same tag (a `Hasher` from std may
+/// change between Rust releases).
+pub fn etag(parts: &[&[u8]]) -> String {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h = OFFSET;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(PRIME);
+        }
+    };
+    for part in parts {
+        eat(&(part.len() as u64).to_be_bytes());
+        eat(part);
+    }
+    format!("\"{h:016x}\"")
 }
 
 /// Whether an `If-None-Match` value matches `etag` (weak comparison, as RFC 9110 requires).
 pub fn none_match(if_none_match: Option<&str>, etag: &str) -> bool {
     let strip = |t: &str| t.trim().trim_start_matches("W/").to_string();
     if_none_match.is_some_and(|v| v.trim() == "*" || v.split(',').any(|t| strip(t) == strip(etag)))
+}
+
+/// Whether a `Range` applies under an `If-Range` value (RFC 9110 §13.1.5): always without
+/// one; with an entity tag, only when it is strong and equal to `etag`; with a date, never
+/// (this server sends no `Last-Modified`, so no date can be known to match).
+pub fn range_applies(if_range: Option<&str>, etag: &str) -> bool {
+    match if_range.map(str::trim) {
+        None => true,
+        Some(v) => v.starts_with('"') && v == etag,
+    }
 }
 
 /// Compresses a playlist with gzip.
@@ -164,13 +187,34 @@ mod tests {
 
     #[test]
     fn conditional_requests() {
-        let tag = etag(("v1", 0..10u64));
+        let tag = etag(&[b"v1", &0u64.to_be_bytes(), &10u64.to_be_bytes()]);
         assert!(none_match(Some(&tag), &tag));
         assert!(none_match(Some(&format!("W/{tag}, \"x\"")), &tag));
         assert!(none_match(Some("*"), &tag));
         assert!(!none_match(Some("\"other\""), &tag));
         assert!(!none_match(None, &tag));
-        assert_ne!(tag, etag(("v2", 0..10u64)));
+        assert_ne!(tag, etag(&[b"v2", &0u64.to_be_bytes(), &10u64.to_be_bytes()]));
+        // Parts are length-prefixed: moving a byte between parts changes the tag.
+        assert_ne!(etag(&[b"ab", b"c"]), etag(&[b"a", b"bc"]));
+    }
+
+    #[test]
+    fn etags_are_fixed_across_builds() {
+        // Pinned values: any change to the hash would make edges built by different
+        // toolchains disagree about the same object.
+        assert_eq!(etag(&[]), "\"cbf29ce484222325\"");
+        assert_eq!(etag(&[b"v1"]), etag(&[b"v1"]));
+        assert_eq!(etag(&[b"#EXTM3U\n"]), "\"6b1a5803de78501e\"");
+    }
+
+    #[test]
+    fn if_range() {
+        let tag = "\"abc\"";
+        assert!(range_applies(None, tag));
+        assert!(range_applies(Some("\"abc\""), tag));
+        assert!(!range_applies(Some("\"other\""), tag));
+        assert!(!range_applies(Some("W/\"abc\""), tag));
+        assert!(!range_applies(Some("Sat, 28 Nov 2026 08:00:00 GMT"), tag));
     }
 
     #[test]

@@ -159,13 +159,7 @@ impl KeyProvider for HttpKeyService {
     }
 }
 
-fn secret(value: &Option<String>, env: &str) -> Option<Vec<u8>> {
-    value
-        .clone()
-        .or_else(|| std::env::var(env).ok())
-        .and_then(|h| hex::decode(h.trim()).ok())
-        .filter(|b| b.len() >= 16)
-}
+use crate::config::hex_secret as secret;
 
 /// The key provider `config` names.
 pub fn provider(config: &EncryptionConfig) -> Result<Box<dyn KeyProvider>, String> {

@@ -145,8 +145,15 @@ fn print_token(cli: &Cli, id: &str, ttl: Option<u64>) -> Result<()> {
     }
     let secret = keys::token_secret(&config.encryption)
         .context("no token secret: set encryption.token_secret or SUNOMI_TOKEN_SECRET")?;
-    let token = auth::HmacTokens::new(Some(secret))
-        .sign(id, ttl.unwrap_or(config.encryption.token_ttl_secs))
+    let ttl = ttl.unwrap_or(config.encryption.token_ttl_secs);
+    if ttl > config.encryption.max_token_ttl_secs {
+        anyhow::bail!(
+            "a token valid for {ttl} s would be refused: encryption.max_token_ttl_secs is {}",
+            config.encryption.max_token_ttl_secs
+        );
+    }
+    let token = auth::HmacTokens::new(Some(secret), config.encryption.max_token_ttl_secs)
+        .sign(id, ttl)
         .map_err(anyhow::Error::msg)?;
     println!("{token}");
     Ok(())
@@ -183,7 +190,12 @@ fn run() -> Result<()> {
             max_retries: config.storage.max_retries,
         },
     )?;
-    let reader = MediaReader::new(store).with_observer(Arc::new(metrics::StorageMetrics));
+    let reader = MediaReader::new(store)
+        .with_observer(Arc::new(metrics::StorageMetrics))
+        .with_concurrency(
+            config.storage.max_concurrent_reads,
+            Duration::from_millis(config.storage.busy_wait_ms),
+        );
     // Fleet coordination runs on its own small runtime: Redis connections are driven by
     // tasks spawned where they are made, and this runtime lives as long as the process.
     let runtime = FLEET_RUNTIME.get_or_init(|| {
@@ -202,9 +214,10 @@ fn run() -> Result<()> {
             .context("setting up fleet coordination")?,
     );
     let keys = keys::provider(&config.encryption).map_err(anyhow::Error::msg)?;
-    let authorizer = Box::new(auth::HmacTokens::new(keys::token_secret(
-        &config.encryption,
-    )));
+    let authorizer = Box::new(auth::HmacTokens::new(
+        keys::token_secret(&config.encryption),
+        config.encryption.max_token_ttl_secs,
+    ));
     let media = Arc::new(media::Media::new(
         reader,
         fleet.clone(),
@@ -233,7 +246,7 @@ fn run() -> Result<()> {
     edge.add_tcp(&config.listen);
     let mut admin = pingora::services::listening::Service::new(
         "sunomi-admin".into(),
-        HttpServer::new_app(admin::Admin::new(media)),
+        HttpServer::new_app(admin::Admin::new(media, config.admin_token())),
     );
     admin.add_tcp(&config.admin);
     server.add_service(edge);
@@ -262,6 +275,8 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never into log files or journald.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if let Err(e) = run() {
         eprintln!(

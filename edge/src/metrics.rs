@@ -56,6 +56,11 @@ pub struct Metrics {
     pub purges: IntCounterVec,
     /// Time from a purge request on one edge to its application on this one.
     pub purge_lag_seconds: Histogram,
+    /// Requests re-planned because a stored object changed under its index.
+    pub replans: IntCounter,
+    /// Requests refused at a trust boundary, by what was refused (`peer` header not signed
+    /// by the fleet, `admin` call without the token, `token` malformed or too long-lived).
+    pub refused: IntCounterVec,
 }
 
 /// Latency buckets from 100 µs to 10 s.
@@ -163,6 +168,15 @@ fn build() -> Result<Metrics, prometheus::Error> {
             "Purges requested on this edge's admin listener, by scope",
             &["scope"]
         )?,
+        replans: register_int_counter!(
+            "sunomi_storage_replans_total",
+            "Requests planned again because a stored object changed since it was indexed"
+        )?,
+        refused: register_int_counter_vec!(
+            "sunomi_refused_requests_total",
+            "Requests refused at a trust boundary (peer signature, admin token, viewer token)",
+            &["boundary"]
+        )?,
         purge_lag_seconds: register_histogram!(
             "sunomi_purge_lag_seconds",
             "Time from a purge request on another edge to its application here",
@@ -171,8 +185,40 @@ fn build() -> Result<Metrics, prometheus::Error> {
     })
 }
 
+/// Creates every series whose labels are known in advance at 0, so dashboards, alerts and
+/// tests see "0" instead of an absent series (which is indistinguishable from a metric that
+/// does not exist).
+fn export_known_series(m: &Metrics) {
+    for tier in ["local", "peer", "storage"] {
+        for result in ["hit", "miss"] {
+            m.cache.with_label_values(&[tier, result]);
+        }
+    }
+    for result in ["issued", "used", "wasted", "skipped"] {
+        m.prefetch.with_label_values(&[result]);
+    }
+    for boundary in ["peer", "admin", "token"] {
+        m.refused.with_label_values(&[boundary]);
+    }
+    for reason in ["timeout", "io", "status"] {
+        m.peer_errors.with_label_values(&[reason]);
+    }
+    for outcome in ["acquired", "held", "unavailable"] {
+        m.fill_locks.with_label_values(&[outcome]);
+    }
+    for result in ["hit", "miss"] {
+        m.shared_metadata.with_label_values(&[result]);
+    }
+    for scope in ["url", "video", "all"] {
+        m.purges.with_label_values(&[scope]);
+    }
+}
+
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| match build() {
-    Ok(m) => m,
+    Ok(m) => {
+        export_known_series(&m);
+        m
+    }
     // Registration fails only on a programming error (a duplicate name): fail loudly at start.
     Err(e) => panic!("registering metrics: {e}"),
 });

@@ -15,6 +15,7 @@ use crate::auth;
 use crate::cmcd;
 use crate::error::EdgeError;
 use crate::fleet::peer::{PEER_HEADER, PREFETCH_HEADER};
+use crate::fleet::peer_auth::PeerAuth;
 use crate::http::{self, RangeRequest};
 use crate::media::{Media, Object, RequestFlags};
 use crate::metrics::metrics;
@@ -30,6 +31,7 @@ pub struct RequestCtx {
 /// The player-facing service.
 pub struct EdgeService {
     media: Arc<Media>,
+    peer_auth: PeerAuth,
     playlist_max_age: u64,
     retry_after: u64,
 }
@@ -38,6 +40,7 @@ impl EdgeService {
     /// A service answering from `media`.
     pub fn new(media: Arc<Media>, playlist_max_age: u64, retry_after: u64) -> Self {
         EdgeService {
+            peer_auth: media.fleet().peer_auth().clone(),
             media,
             playlist_max_age,
             retry_after,
@@ -88,12 +91,15 @@ impl EdgeService {
             tracing::warn!(path = %session.req_header().uri.path(), error = %e, "request failed");
         }
         let mut resp = ResponseHeader::build(status, Some(8))?;
-        let text = format!("{status} {e}\n");
+        // What the client may know: never storage keys, paths or internal detail.
+        let text = format!("{status} {}\n", e.public_message());
         header(&mut resp, "Content-Type", "text/plain; charset=utf-8")?;
         header(&mut resp, "Cache-Control", "no-store")?;
         header(&mut resp, "Access-Control-Allow-Origin", "*")?;
         match &e {
-            EdgeError::Unavailable(_) => header(&mut resp, "Retry-After", self.retry_after)?,
+            EdgeError::Unavailable(_) | EdgeError::Changed(_) => {
+                header(&mut resp, "Retry-After", self.retry_after)?
+            }
             EdgeError::RangeNotSatisfiable { length } => {
                 header(&mut resp, "Content-Range", format!("bytes */{length}"))?
             }
@@ -133,6 +139,13 @@ impl EdgeService {
             ctx.route = "invalid";
             return self.error(session, ctx, EdgeError::MethodNotAllowed).await;
         }
+        // RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400.
+        let req = session.req_header();
+        if req.version == pingora::http::Version::HTTP_11 && req.headers.get("Host").is_none() {
+            ctx.route = "invalid";
+            let e = EdgeError::BadRequest("HTTP/1.1 requests need a Host header".into());
+            return self.error(session, ctx, e).await;
+        }
         let (protection, route) = match parse_request(session.req_header().uri.path()) {
             Ok(r) => r,
             Err(e) => {
@@ -141,7 +154,7 @@ impl EdgeService {
             }
         };
         ctx.route = route.kind();
-        let flags = match Self::flags(session, &route, protection) {
+        let flags = match self.flags(session, &route, protection) {
             Ok(f) => f,
             Err(e) => return self.error(session, ctx, e).await,
         };
@@ -151,14 +164,40 @@ impl EdgeService {
         }
     }
 
+    /// Whether the request is from a peer edge (its marker signed by the fleet; a marker
+    /// that is not is refused with 403, so a client cannot bypass owner routing or pose as a
+    /// prefetch), and whether it is a prefetch.
+    fn peer_marker(&self, session: &Session) -> Result<(bool, bool), EdgeError> {
+        let Some(marker) = request_header(session, PEER_HEADER) else {
+            return Ok((false, false));
+        };
+        let prefetch = request_header(session, PREFETCH_HEADER).is_some();
+        let req = session.req_header();
+        let path = req.uri.path_and_query().map_or("/", |p| p.as_str());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        match self
+            .peer_auth
+            .verify(req.method.as_str(), path, marker, prefetch, now)
+        {
+            Ok(_) => Ok((true, prefetch)),
+            Err(e) => {
+                metrics().refused.with_label_values(&["peer"]).inc();
+                Err(EdgeError::Forbidden(format!("{PEER_HEADER}: {e}")))
+            }
+        }
+    }
+
     /// Who asks (player, peer edge, prefetch), the player's CMCD next-object hint, the
     /// playlist filter from the query (a bad one is a 400) and, for track files, the range.
     fn flags(
+        &self,
         session: &Session,
         route: &Route,
         protection: Protection,
     ) -> Result<RequestFlags, EdgeError> {
-        let from_peer = request_header(session, PEER_HEADER).is_some();
+        let (from_peer, prefetch) = self.peer_marker(session)?;
         let uri = &session.req_header().uri;
         let next = match route {
             Route::Segment { .. } if !from_peer => cmcd::next_object(
@@ -179,14 +218,19 @@ impl EdgeService {
             Route::TrackFile { .. } => request_header(session, "Range").map(str::to_owned),
             _ => None,
         };
+        let token = auth::token_query(uri.query()).map_err(|e| {
+            metrics().refused.with_label_values(&["token"]).inc();
+            EdgeError::Forbidden(e.to_string())
+        })?;
         Ok(RequestFlags {
             from_peer,
-            prefetch: from_peer && request_header(session, PREFETCH_HEADER).is_some(),
+            prefetch,
+            if_range: request_header(session, "If-Range").map(str::to_owned),
             next,
             filter,
             range,
             protection,
-            token: auth::token_query(uri.query()),
+            token,
             query: uri.query().map(str::to_owned),
         })
     }
@@ -252,7 +296,10 @@ impl EdgeService {
             return Self::write(session, ctx, resp, (!head).then_some(body)).await;
         }
         let length = body.len() as u64;
-        let range_header = range_header.filter(|_| !matches!(route, Route::TrackFile { .. }));
+        // A Range under an If-Range that does not match is ignored: 200 with everything.
+        let range_header = range_header
+            .filter(|_| !matches!(route, Route::TrackFile { .. }))
+            .filter(|_| http::range_applies(request_header(session, "If-Range"), &etag));
         let (status, slice) = match http::parse_range(range_header.as_deref(), length) {
             RangeRequest::Full => (200, None),
             RangeRequest::Partial(r) => (206, Some(r)),

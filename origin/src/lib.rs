@@ -2,6 +2,7 @@
 //!
 //! - [`store`] opens the object store a STORE argument names (directory, `file://`, `s3://`,
 //!   `memory://`) and [`layout`] names every key in it.
+//! - [`local`] reads local-directory stores safely (pread, versions, no hangs).
 //! - [`reader`] is the API the edge reads through: manifests, track heads, byte ranges.
 //! - [`publish`] stores a finished transcode, manifest last.
 //! - `transcode` (feature `transcode`, links FFmpeg) decodes a source once and encodes the
@@ -9,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod layout;
+pub mod local;
 pub mod publish;
 pub mod reader;
 pub mod store;

@@ -9,6 +9,8 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::sync::Semaphore;
+
 use bytes::Bytes;
 use object_store::ObjectStoreExt;
 use sunomi_packager::manifest::Manifest;
@@ -16,6 +18,7 @@ use sunomi_packager::track::{scan_track_head, HeadScan, TrackIndex, HEAD_READ_HI
 use sunomi_packager::{names, PackagerError};
 
 use crate::layout;
+use crate::local::{self, Extent};
 use crate::store::Store;
 
 /// Why a read failed, in the terms the edge answers with.
@@ -24,14 +27,14 @@ pub enum ReadError {
     /// The object does not exist (404).
     #[error("not found: {0}")]
     NotFound(String),
-    /// Storage could not be reached or failed (503).
+    /// Storage could not be reached, failed, timed out or is too busy (503).
     #[error("storage unavailable reading {key}: {source}")]
     Unavailable {
         /// The key being read.
         key: String,
         /// The store's error.
         #[source]
-        source: object_store::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The object exists but is not what the layout promises (500).
     #[error("corrupt object {key}: {source}")]
@@ -41,6 +44,13 @@ pub enum ReadError {
         /// What the packager found wrong.
         #[source]
         source: PackagerError,
+    },
+    /// The object is no longer the version the read was planned against (replaced or
+    /// truncated since its head was read): re-read the head and plan again.
+    #[error("object {key} changed since it was indexed")]
+    Changed {
+        /// The key being read.
+        key: String,
     },
 }
 
@@ -61,49 +71,46 @@ pub trait ReadObserver: Send + Sync {
     fn observe(&self, event: ReadEvent);
 }
 
-/// Reads `range` of a local file by mapping it: the bytes are served straight from the page
-/// cache (no copy into a user buffer, none of `object_store`'s buffer zeroing). Local stores
-/// replace files by renaming new ones into place, so a mapped file is never truncated under us.
-fn read_file_range(
-    path: &std::path::Path,
-    range: Range<u64>,
-) -> Result<Bytes, object_store::Error> {
-    let io_err = |source: std::io::Error| {
-        if source.kind() == std::io::ErrorKind::NotFound {
-            object_store::Error::NotFound {
-                path: path.display().to_string(),
-                source: Box::new(source),
-            }
-        } else {
-            object_store::Error::Generic {
-                store: "local",
-                source: Box::new(source),
-            }
+/// Largest manifest or subtitle file read whole (bounded memory per request).
+pub const MAX_WHOLE_OBJECT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A failure of one storage request, before it is named by key.
+enum Failure {
+    NotFound,
+    Unavailable(Box<dyn std::error::Error + Send + Sync>),
+    Corrupt(String),
+    Changed,
+}
+
+impl From<object_store::Error> for Failure {
+    fn from(e: object_store::Error) -> Self {
+        match e {
+            object_store::Error::NotFound { .. } => Failure::NotFound,
+            object_store::Error::Precondition { .. } => Failure::Changed,
+            other => Failure::Unavailable(Box::new(other)),
         }
-    };
-    let file = std::fs::File::open(path).map_err(io_err)?;
-    let len = file.metadata().map_err(io_err)?.len();
-    // A range past the end gives the bytes that exist; the caller's length check turns that
-    // into "corrupt" (the index promised more than the file holds).
-    let range = range.start.min(len)..range.end.min(len);
-    if range.start >= range.end {
-        return Ok(Bytes::new());
     }
-    // SAFETY: the mapping is read-only and the file is never modified in place (writers
-    // rename a new file over it), so the bytes stay valid for the mapping's lifetime.
-    let map = unsafe {
-        memmap2::MmapOptions::new()
-            .offset(0)
-            .len(len as usize)
-            .map(&file)
+}
+
+impl From<local::LocalError> for Failure {
+    fn from(e: local::LocalError) -> Self {
+        use local::LocalError as L;
+        match e {
+            L::NotFound => Failure::NotFound,
+            L::Changed { .. } => Failure::Changed,
+            e @ (L::NotRegular | L::TooLarge { .. } | L::Short { .. }) => {
+                Failure::Corrupt(e.to_string())
+            }
+            e @ (L::StoreMissing(_) | L::Io(_)) => Failure::Unavailable(Box::new(e)),
+        }
     }
-    .map_err(io_err)?;
-    let _ = map.advise_range(
-        memmap2::Advice::Sequential,
-        range.start as usize,
-        (range.end - range.start) as usize,
-    );
-    Ok(Bytes::from_owner(map).slice(range.start as usize..range.end as usize))
+}
+
+/// The version string of a remote object: its entity tag, else modification time and size.
+fn remote_version(meta: &object_store::ObjectMeta) -> String {
+    meta.e_tag
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", meta.last_modified.timestamp_micros(), meta.size))
 }
 
 /// A track's head: its index and the init segment bytes.
@@ -182,11 +189,22 @@ impl TrackHead {
 }
 
 /// Reads videos from a [`Store`].
+///
+/// Every request holds one of a bounded number of slots (`with_concurrency`): a flood of
+/// distinct cold objects queues briefly and then gets "storage busy" instead of opening
+/// unbounded connections or file reads. Every byte-range read names the object version it
+/// was planned against ([`TrackHead::version`]) and fails with [`ReadError::Changed`] if the
+/// object is no longer that version.
 #[derive(Clone)]
 pub struct MediaReader {
     store: Store,
     observer: Option<Arc<dyn ReadObserver>>,
+    slots: Arc<Semaphore>,
+    slot_wait: Duration,
 }
+
+/// Storage requests in flight at once per reader, by default.
+pub const DEFAULT_CONCURRENCY: usize = 64;
 
 impl MediaReader {
     /// A reader over `store` that reports nothing.
@@ -194,6 +212,8 @@ impl MediaReader {
         MediaReader {
             store,
             observer: None,
+            slots: Arc::new(Semaphore::new(DEFAULT_CONCURRENCY)),
+            slot_wait: Duration::from_secs(2),
         }
     }
 
@@ -203,65 +223,112 @@ impl MediaReader {
         self
     }
 
+    /// At most `requests` storage requests in flight; a request that waits longer than
+    /// `wait` for a slot fails as unavailable ("storage busy").
+    pub fn with_concurrency(mut self, requests: usize, wait: Duration) -> Self {
+        self.slots = Arc::new(Semaphore::new(requests.max(1)));
+        self.slot_wait = wait;
+        self
+    }
+
     /// The store read from.
     pub fn store(&self) -> &Store {
         &self.store
     }
 
-    /// Runs one storage request, reports it to the observer and classifies its failure.
-    /// `len` tells how many bytes a successful answer carried.
+    /// Runs one storage request in a slot, under the store's request timeout, reports it to
+    /// the observer and names its failure by `key`. `len` tells how many bytes a successful
+    /// answer carried.
     async fn request<T>(
         &self,
         key: &str,
-        request: impl Future<Output = Result<T, object_store::Error>>,
+        request: impl Future<Output = Result<T, Failure>>,
         len: impl Fn(&T) -> usize,
     ) -> Result<T, ReadError> {
+        let unavailable = |why: &str| ReadError::Unavailable {
+            key: key.to_string(),
+            source: why.into(),
+        };
+        let _slot = match tokio::time::timeout(self.slot_wait, self.slots.acquire()).await {
+            Ok(Ok(permit)) => permit,
+            _ => return Err(unavailable("storage busy: too many reads in flight")),
+        };
         let started = Instant::now();
-        let result = request.await;
+        let result = match tokio::time::timeout(self.store.request_timeout(), request).await {
+            Ok(r) => r,
+            Err(_) => Err(Failure::Unavailable("timed out".into())),
+        };
         if let Some(o) = &self.observer {
             o.observe(ReadEvent {
                 bytes: result.as_ref().map_or(0, |v| len(v) as u64),
                 elapsed: started.elapsed(),
-                // A missing object is an answer, not a storage failure.
-                ok: !matches!(&result, Err(e) if !matches!(e, object_store::Error::NotFound { .. })),
+                // A missing or changed object is an answer, not a storage failure.
+                ok: !matches!(&result, Err(Failure::Unavailable(_) | Failure::Corrupt(_))),
             });
         }
-        result.map_err(|e| match e {
-            object_store::Error::NotFound { .. } => ReadError::NotFound(key.to_string()),
-            other => ReadError::Unavailable {
+        result.map_err(|f| match f {
+            Failure::NotFound => ReadError::NotFound(key.to_string()),
+            Failure::Changed => ReadError::Changed {
                 key: key.to_string(),
-                source: other,
+            },
+            Failure::Unavailable(source) => ReadError::Unavailable {
+                key: key.to_string(),
+                source,
+            },
+            Failure::Corrupt(why) => ReadError::Corrupt {
+                key: key.to_string(),
+                source: PackagerError::Unsupported(why),
             },
         })
     }
 
-    async fn get_all(&self, key: &str) -> Result<Bytes, ReadError> {
-        let path = self.store.path(key);
-        let os = self.store.object_store();
-        self.request(
-            key,
-            async { os.get(&path).await?.bytes().await },
-            Bytes::len,
-        )
-        .await
-    }
-
-    async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, ReadError> {
-        if let Some(file) = self.store.local_file(key) {
+    /// Reads `extent` of the object at `key` (expected to be version `expect`, if given) and
+    /// returns the bytes with the object's version.
+    async fn read(
+        &self,
+        key: &str,
+        extent: Extent,
+        expect: Option<&str>,
+    ) -> Result<(Bytes, String), ReadError> {
+        if let (Some(file), Some(root)) = (self.store.local_file(key), self.store.local_root()) {
+            let root = root.to_path_buf();
+            let expect = expect.map(str::to_owned);
             let read = async move {
-                tokio::task::spawn_blocking(move || read_file_range(&file, range))
-                    .await
-                    .map_err(|e| object_store::Error::Generic {
-                        store: "local",
-                        source: Box::new(e),
-                    })?
+                tokio::task::spawn_blocking(move || {
+                    local::read(&root, &file, extent, expect.as_deref())
+                })
+                .await
+                .map_err(|e| Failure::Unavailable(Box::new(e)))?
+                .map_err(Failure::from)
             };
-            return self.request(key, read, Bytes::len).await;
+            return self.request(key, read, |(b, _)| b.len()).await;
         }
         let path = self.store.path(key);
         let os = self.store.object_store();
-        self.request(key, os.get_range(&path, range), Bytes::len)
-            .await
+        let range = match &extent {
+            Extent::Whole { .. } => None,
+            Extent::Prefix(len) => Some(object_store::GetRange::Bounded(0..*len)),
+            Extent::Range(r) => Some(object_store::GetRange::Bounded(r.clone())),
+        };
+        let opts = object_store::GetOptions {
+            range,
+            if_match: expect.map(str::to_owned),
+            ..Default::default()
+        };
+        let read = async {
+            let got = os.get_opts(&path, opts).await?;
+            if let Extent::Whole { max } = extent {
+                if got.meta.size > max {
+                    return Err(Failure::Corrupt(format!(
+                        "object of {} bytes is larger than {max}",
+                        got.meta.size
+                    )));
+                }
+            }
+            let version = remote_version(&got.meta);
+            Ok((got.bytes().await?, version))
+        };
+        self.request(key, read, |(b, _)| b.len()).await
     }
 
     /// The manifest of video `id`. Invalid ids are refused before any request is made.
@@ -270,7 +337,10 @@ impl MediaReader {
             return Err(ReadError::NotFound(format!("invalid video id {id:?}")));
         }
         let key = layout::video_key(id, layout::MANIFEST);
-        let bytes = self.get_all(&key).await?;
+        let extent = Extent::Whole {
+            max: MAX_WHOLE_OBJECT_BYTES,
+        };
+        let (bytes, _) = self.read(&key, extent, None).await?;
         Manifest::from_json(&bytes).map_err(|source| ReadError::Corrupt { key, source })
     }
 
@@ -281,7 +351,7 @@ impl MediaReader {
             key: key.clone(),
             source,
         };
-        let (mut head, version) = self.read_prefix(&key, HEAD_READ_HINT).await?;
+        let (mut head, version) = self.read(&key, Extent::Prefix(HEAD_READ_HINT), None).await?;
         loop {
             match scan_track_head(&head).map_err(corrupt)? {
                 HeadScan::Complete(index) => {
@@ -292,7 +362,11 @@ impl MediaReader {
                         // The object ended before the head did.
                         return Err(corrupt(PackagerError::MissingBox("sidx")));
                     }
-                    head = self.read_prefix(&key, at_least).await?.0;
+                    // The same version as the first read, or the head would mix two files.
+                    head = self
+                        .read(&key, Extent::Prefix(at_least), Some(&version))
+                        .await?
+                        .0;
                     if (head.len() as u64) < at_least {
                         return Err(corrupt(PackagerError::MissingBox("sidx")));
                     }
@@ -301,35 +375,20 @@ impl MediaReader {
         }
     }
 
-    /// The first `len` bytes of an object (or all of it when it is shorter) and its version.
-    async fn read_prefix(&self, key: &str, len: u64) -> Result<(Bytes, String), ReadError> {
-        let path = self.store.path(key);
-        let os = self.store.object_store();
-        let opts = object_store::GetOptions {
-            range: Some(object_store::GetRange::Bounded(0..len)),
-            ..Default::default()
-        };
-        let read = async {
-            let got = os.get_opts(&path, opts).await?;
-            let meta = &got.meta;
-            let version = meta.e_tag.clone().unwrap_or_else(|| {
-                format!("{}-{}", meta.last_modified.timestamp_micros(), meta.size)
-            });
-            Ok((got.bytes().await?, version))
-        };
-        self.request(key, read, |(b, _)| b.len()).await
-    }
-
-    /// Bytes `range` of the track file at `relative` of video `id`: one storage request.
+    /// Bytes `range` of the track file at `relative` of video `id`, which must still be
+    /// `version` (the [`TrackHead::version`] the range was planned from): one storage request.
     pub async fn read_range(
         &self,
         id: &str,
         relative: &str,
         range: Range<u64>,
+        version: &str,
     ) -> Result<Bytes, ReadError> {
         let key = self.track_key(id, relative)?;
-        let expected = range.end - range.start;
-        let bytes = self.get_range(&key, range).await?;
+        let expected = range.end.saturating_sub(range.start);
+        let (bytes, _) = self
+            .read(&key, Extent::Range(range), Some(version))
+            .await?;
         if bytes.len() as u64 != expected {
             return Err(ReadError::Corrupt {
                 key,
@@ -351,9 +410,17 @@ impl MediaReader {
         let dir = layout::video_key(id, layout::SUBS_DIR);
         let prefix = self.store.path(&dir);
         let os = self.store.object_store();
+        let root = self.store.local_root().map(std::path::Path::to_path_buf);
         let list = async {
             use futures::TryStreamExt;
-            os.list(Some(&prefix)).try_collect::<Vec<_>>().await
+            if let Some(root) = &root {
+                if !root.is_dir() {
+                    return Err(Failure::from(local::LocalError::StoreMissing(
+                        root.display().to_string(),
+                    )));
+                }
+            }
+            Ok(os.list(Some(&prefix)).try_collect::<Vec<_>>().await?)
         };
         let objects = self.request(&dir, list, Vec::len).await?;
         let mut langs: Vec<String> = objects
@@ -368,23 +435,42 @@ impl MediaReader {
         Ok(langs)
     }
 
-    /// The subtitle file of video `id` in `lang`, whole.
+    /// The subtitle file of video `id` in `lang`, whole (at most
+    /// [`MAX_WHOLE_OBJECT_BYTES`]).
     pub async fn subtitles(&self, id: &str, lang: &str) -> Result<Bytes, ReadError> {
         if !names::is_valid_video_id(id) || !names::is_valid_audio_track(lang) {
             return Err(ReadError::NotFound(format!(
                 "invalid subtitle {id:?}/{lang:?}"
             )));
         }
-        self.get_all(&layout::video_key(id, &layout::subtitle_path(lang)))
-            .await
+        let key = layout::video_key(id, &layout::subtitle_path(lang));
+        let extent = Extent::Whole {
+            max: MAX_WHOLE_OBJECT_BYTES,
+        };
+        Ok(self.read(&key, extent, None).await?.0)
     }
 
-    /// Checks that storage answers (a metadata request for a key that need not exist).
+    /// Checks that storage answers: a local store's directory exists; a remote store answers
+    /// a metadata request (for a key that need not exist).
     pub async fn probe(&self) -> Result<(), ReadError> {
         let key = format!("{}/.probe", layout::VIDEOS);
+        if let Some(root) = self.store.local_root() {
+            let root = root.to_path_buf();
+            let check = async move {
+                if root.is_dir() {
+                    Ok(())
+                } else {
+                    Err(Failure::from(local::LocalError::StoreMissing(
+                        root.display().to_string(),
+                    )))
+                }
+            };
+            return self.request(&key, check, |_| 0).await;
+        }
         let path = self.store.path(&key);
         let os = self.store.object_store();
-        match self.request(&key, os.head(&path), |_| 0).await {
+        let head = async { Ok(os.head(&path).await?) };
+        match self.request(&key, head, |_| 0).await {
             Ok(_) | Err(ReadError::NotFound(_)) => Ok(()),
             Err(e) => Err(e),
         }
@@ -403,6 +489,7 @@ impl MediaReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use object_store::ObjectStoreExt;
 
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
@@ -434,20 +521,94 @@ mod tests {
         let reader = MediaReader::new(store);
         let rt = runtime();
         let got = rt
-            .block_on(reader.read_range("v", "video/360p.mp4", 100..4100))
+            .block_on(reader.track_head("v", "video/360p.mp4"))
+            .map(|_| ())
+            .unwrap_err();
+        assert!(matches!(got, ReadError::Corrupt { .. }), "{got}");
+        let version = local::version_of(
+            &std::fs::metadata(dir.path().join("videos/v/video/360p.mp4")).unwrap(),
+        );
+        let got = rt
+            .block_on(reader.read_range("v", "video/360p.mp4", 100..4100, &version))
             .unwrap();
         assert_eq!(&got[..], &data[100..4100]);
         assert!(matches!(
-            rt.block_on(reader.read_range("v", "video/360p.mp4", 9_000..11_000)),
+            rt.block_on(reader.read_range("v", "video/360p.mp4", 9_000..11_000, &version)),
             Err(ReadError::Corrupt { .. })
         ));
         assert!(matches!(
-            rt.block_on(reader.read_range("v", "video/720p.mp4", 0..10)),
+            rt.block_on(reader.read_range("v", "video/720p.mp4", 0..10, &version)),
             Err(ReadError::NotFound(_))
         ));
         assert!(matches!(
-            rt.block_on(reader.read_range("v", "../etc/passwd", 0..10)),
+            rt.block_on(reader.read_range("v", "../etc/passwd", 0..10, &version)),
             Err(ReadError::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn remote_reads_check_the_version_they_were_planned_against() {
+        let store = Store::open("memory://").unwrap();
+        let reader = MediaReader::new(store.clone());
+        let rt = runtime();
+        let path = store.path("videos/v/video/360p.mp4");
+        let os = store.object_store().clone();
+        let put = rt
+            .block_on(os.put(&path, vec![1u8; 1000].into()))
+            .unwrap();
+        let version = put.e_tag.unwrap();
+        let got = rt.block_on(reader.read_range("v", "video/360p.mp4", 10..20, &version));
+        assert_eq!(got.unwrap().len(), 10);
+        rt.block_on(os.put(&path, vec![2u8; 1000].into())).unwrap();
+        assert!(matches!(
+            rt.block_on(reader.read_range("v", "video/360p.mp4", 10..20, &version)),
+            Err(ReadError::Changed { .. })
+        ));
+    }
+
+    #[test]
+    fn a_removed_store_directory_is_unavailable_not_missing_videos() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("store");
+        let store = Store::open(root.to_str().unwrap()).unwrap();
+        std::fs::create_dir_all(root.join("videos/v/video")).unwrap();
+        std::fs::write(root.join("videos/v/video/360p.mp4"), b"").unwrap();
+        let reader = MediaReader::new(store);
+        let rt = runtime();
+        // An empty track file is a bad object (500), not unavailable storage.
+        assert!(matches!(
+            rt.block_on(reader.track_head("v", "video/360p.mp4")),
+            Err(ReadError::Corrupt { .. })
+        ));
+        assert!(matches!(
+            rt.block_on(reader.manifest("x")),
+            Err(ReadError::NotFound(_))
+        ));
+        assert!(rt.block_on(reader.probe()).is_ok());
+        std::fs::remove_dir_all(&root).unwrap();
+        assert!(matches!(
+            rt.block_on(reader.manifest("x")),
+            Err(ReadError::Unavailable { .. })
+        ));
+        assert!(matches!(
+            rt.block_on(reader.subtitle_languages("x")),
+            Err(ReadError::Unavailable { .. })
+        ));
+        assert!(rt.block_on(reader.probe()).is_err());
+    }
+
+    #[test]
+    fn reads_beyond_the_concurrency_cap_are_refused_as_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().to_str().unwrap()).unwrap();
+        let reader = MediaReader::new(store).with_concurrency(1, Duration::from_millis(10));
+        let rt = runtime();
+        let held = reader.slots.clone();
+        let _permit = rt.block_on(held.acquire()).unwrap();
+        let got = rt.block_on(reader.manifest("x"));
+        assert!(
+            matches!(&got, Err(ReadError::Unavailable { source, .. }) if source.to_string().contains("busy")),
+            "{got:?}"
+        );
     }
 }

@@ -39,6 +39,7 @@ pub struct Store {
     prefix: Option<Path>,
     description: String,
     local_root: Option<std::path::PathBuf>,
+    request_timeout: Duration,
 }
 
 /// How patient storage calls are: edges want a quick 503 over a long hang.
@@ -89,11 +90,8 @@ impl Store {
             if !rest.is_empty() {
                 return Err(invalid("memory:// takes no path"));
             }
-            return Ok(Store::new(
-                Arc::new(InMemory::new()),
-                None,
-                "memory://".into(),
-            ));
+            return Ok(Store::new(Arc::new(InMemory::new()), None, "memory://".into())
+                .with_request_timeout(timeouts.request));
         }
         if let Some(rest) = spec.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -129,7 +127,8 @@ impl Store {
                 .then(|| Path::parse(prefix))
                 .transpose()
                 .map_err(|e| invalid(&e.to_string()))?;
-            return Ok(Store::new(Arc::new(s3), prefix, spec.into()));
+            return Ok(Store::new(Arc::new(s3), prefix, spec.into())
+                .with_request_timeout(timeouts.request));
         }
         let dir = match spec.strip_prefix("file://") {
             Some(abs) if abs.starts_with('/') => abs,
@@ -146,8 +145,12 @@ impl Store {
             source: Box::new(e),
         })?;
         let local = LocalFileSystem::new_with_prefix(dir).map_err(open_err)?;
-        let mut store = Store::new(Arc::new(local), None, spec.into());
-        store.local_root = std::fs::canonicalize(dir).ok();
+        let mut store =
+            Store::new(Arc::new(local), None, spec.into()).with_request_timeout(timeouts.request);
+        store.local_root = Some(std::fs::canonicalize(dir).map_err(|e| StoreError::Open {
+            spec: spec.into(),
+            source: Box::new(e),
+        })?);
         Ok(store)
     }
 
@@ -158,12 +161,28 @@ impl Store {
             prefix,
             description,
             local_root: None,
+            request_timeout: StoreTimeouts::default().request,
         }
     }
 
-    /// For a local directory store, the file a layout key lives in. Byte ranges of local
-    /// files are read directly (see [`crate::reader`]): `object_store`'s local reads zero
-    /// every buffer before filling it, a third of the CPU of serving an uncached segment.
+    /// Gives up on any one storage request (local reads included) after `timeout`.
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Store {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// How long one storage request may take.
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    /// For a local directory store, its root directory.
+    pub fn local_root(&self) -> Option<&std::path::Path> {
+        self.local_root.as_deref()
+    }
+
+    /// For a local directory store, the file a layout key lives in. Local files are read
+    /// directly (see [`crate::local`]).
     pub fn local_file(&self, key: &str) -> Option<std::path::PathBuf> {
         self.local_root.as_ref().map(|root| root.join(key))
     }

@@ -101,7 +101,7 @@ fn ladder_is_fragmented_cmaf_with_aligned_key_frames() {
                 r.name
             );
             let bytes = rt
-                .block_on(reader.read_range("ladder", &r.path, f.range()))
+                .block_on(reader.read_range("ladder", &r.path, f.range(), &head.version))
                 .unwrap();
             let frag = parse_fragment(&bytes, f.offset, idx.default_sample_duration).unwrap();
             assert!(

@@ -4,6 +4,7 @@
 
 pub mod lock;
 pub mod peer;
+pub mod peer_auth;
 pub mod purge;
 pub mod redis;
 pub mod ring;
@@ -20,6 +21,7 @@ use crate::config::{EdgeConfig, FleetConfig};
 use crate::metrics::metrics;
 use lock::LockOutcome;
 use peer::{PeerClient, PeerSettings};
+use peer_auth::PeerAuth;
 use purge::{CatchUp, PurgeRecord, PurgeScope};
 use redis::{keys, Coordinator, RedisError};
 use ring::{Hysteresis, Ring};
@@ -39,6 +41,7 @@ pub struct Fleet {
     client: Option<::redis::Client>,
     ring: Ring,
     peers: PeerClient,
+    auth: PeerAuth,
     hysteresis: Mutex<Hysteresis>,
     /// Purge epoch applied up to (None until the first heartbeat reads it).
     applied_epoch: Mutex<Option<u64>>,
@@ -59,8 +62,10 @@ impl Fleet {
             ),
             None => (None, None),
         };
+        let auth = PeerAuth::new(f.secret_bytes());
         let peers = PeerClient::new(
             node.clone(),
+            auth.clone(),
             PeerSettings {
                 connect_timeout: Duration::from_millis(f.peer_connect_timeout_ms),
                 timeout: Duration::from_millis(f.peer_timeout_ms),
@@ -77,6 +82,7 @@ impl Fleet {
             client,
             ring: Ring::new(me).await,
             peers,
+            auth,
             hysteresis: Mutex::new(Hysteresis::new(f.join_after_polls, f.leave_after_polls)),
             applied_epoch: Mutex::new(None),
         })
@@ -100,6 +106,11 @@ impl Fleet {
         }
         self.ring
             .owner(route_key.as_bytes(), |a| self.peers.usable(a))
+    }
+
+    /// Checks the signatures of requests that claim to come from peers.
+    pub fn peer_auth(&self) -> &PeerAuth {
+        &self.auth
     }
 
     /// The client for asking peers.
@@ -156,7 +167,17 @@ impl Fleet {
             .arg(&key)
             .arg(ttl_ms)
             .ignore();
-        let _ = r.pipeline::<()>("meta_put", &put).await;
+        // A request path: skipped while Redis is down, like every other request-path call.
+        let _ = r.pipeline_if_up::<()>("meta_put", &put).await;
+    }
+
+    /// Drops the shared metadata of video `id` (its stored objects changed under it), so
+    /// no edge plans from the stale copy again. Skipped while Redis is down.
+    pub async fn forget_shared(&self, id: &str) {
+        let Some(r) = &self.redis else { return };
+        let mut del = ::redis::cmd("DEL");
+        del.arg(keys::meta(id));
+        let _ = r.query_if_up::<()>("meta_forget", &del).await;
     }
 
     /// Metadata `field` of video `id` from the fleet's shared copy, or from `read` (storage)

@@ -11,12 +11,15 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::peer_auth::PeerAuth;
 use crate::http_client::HttpClient;
 use crate::metrics::metrics;
 
-/// Request header marking a request from another edge (value: the asking node's name).
+/// Request header marking a request from another edge: `{node} {unix time} {signature}`,
+/// signed with the fleet secret (see [`super::peer_auth`]).
 pub const PEER_HEADER: &str = "Sunomi-Peer";
-/// Request header marking a peer request as a prefetch (the owner fills, sends no body).
+/// Request header marking a peer request as a prefetch (the owner fills, sends no body);
+/// covered by the peer signature.
 pub const PREFETCH_HEADER: &str = "Sunomi-Prefetch";
 
 /// Why a peer gave no object.
@@ -68,6 +71,8 @@ pub struct PeerReply {
     pub body: Bytes,
     /// Whether the owner had it in memory (its `Cache-Status` said hit).
     pub owner_hit: bool,
+    /// The owner's entity tag for it (names the track version it was cut from).
+    pub etag: Option<String>,
 }
 
 /// Timeouts and pool size of peer requests.
@@ -86,16 +91,18 @@ pub struct PeerSettings {
 /// The client edges use to ask each other.
 pub struct PeerClient {
     node: String,
+    auth: PeerAuth,
     client: HttpClient,
     settings: PeerSettings,
     suspects: Mutex<HashMap<SocketAddr, Instant>>,
 }
 
 impl PeerClient {
-    /// A client that names itself `node` to the peers it asks.
-    pub fn new(node: String, settings: PeerSettings) -> PeerClient {
+    /// A client that names itself `node` to the peers it asks, signing with `auth`.
+    pub fn new(node: String, auth: PeerAuth, settings: PeerSettings) -> PeerClient {
         PeerClient {
             node,
+            auth,
             client: HttpClient::new(settings.pool_size, settings.connect_timeout),
             settings,
             suspects: Mutex::new(HashMap::new()),
@@ -163,14 +170,21 @@ impl PeerClient {
         path: &str,
         prefetch: bool,
     ) -> Result<PeerReply, PeerError> {
-        let mut headers = vec![(PEER_HEADER, self.node.as_str())];
+        let method = if prefetch { "HEAD" } else { "GET" };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let marker = self
+            .auth
+            .sign(method, path, &self.node, prefetch, now)
+            .ok_or(PeerError::Status { addr, status: 0 })?;
+        let mut headers = vec![(PEER_HEADER, marker.as_str())];
         if prefetch {
             headers.push((PREFETCH_HEADER, "1"));
         }
-        let method = if prefetch { "HEAD" } else { "GET" };
         let reply = self
             .client
-            .request(addr, method, path, &headers, &["Cache-Status"])
+            .request(addr, method, path, &headers, &["Cache-Status", "ETag"])
             .await
             .map_err(|source| PeerError::Io { addr, source })?;
         if reply.status != 200 {
@@ -185,6 +199,7 @@ impl PeerClient {
         Ok(PeerReply {
             body: reply.body,
             owner_hit,
+            etag: reply.headers[1].clone(),
         })
     }
 }

@@ -160,6 +160,16 @@ impl Coordinator {
         self.run(op, pipe.query_async(&mut conn)).await
     }
 
+    /// Sends a pipeline unless Redis is known to be down (see [`Coordinator::run_if_up`]).
+    pub async fn pipeline_if_up<T: FromRedisValue>(
+        &self,
+        op: &'static str,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, RedisError> {
+        let mut conn = self.conn.clone();
+        self.run_if_up(op, pipe.query_async(&mut conn)).await
+    }
+
     /// Like [`Coordinator::run`], but sends nothing while Redis is known to be down: for
     /// request paths, which must not wait on a dead Redis.
     pub async fn run_if_up<T>(

@@ -9,9 +9,9 @@ use sha2::{Digest, Sha256};
 use sunomi_packager::cbcs::{protect_fragments, protect_init, Cbcs};
 use sunomi_packager::codec::{codec_config, CodecConfig};
 use sunomi_packager::crypto::{encrypt_segment, segment_iv};
-use sunomi_packager::route::{request_path, Protection, Route, TrackRef};
+use sunomi_packager::route::{Protection, Route, TrackRef};
 
-use super::{Media, Object, RequestFlags};
+use super::{CacheKey, Media, Object, RequestFlags};
 use crate::error::EdgeError;
 use crate::http;
 use crate::keys::{ContentKey, KeyError};
@@ -25,7 +25,8 @@ fn key_error(e: KeyError) -> EdgeError {
 
 impl Media {
     /// Refuses clear media of a video that must be encrypted, and any token that is present
-    /// but wrong on an encrypted playlist (the viewer would fail on the key anyway).
+    /// but wrong on an encrypted playlist, AES-128 or SAMPLE-AES (the viewer would fail on
+    /// the key anyway, and the playlist would copy the bad token into every URI).
     pub(super) fn check_protection(
         &self,
         route: &Route,
@@ -47,7 +48,7 @@ impl Media {
                 "video {id} is only served encrypted (/v/{id}/aes/…)"
             )));
         }
-        if flags.protection == Protection::Aes128 && route.is_playlist() && flags.token.is_some() {
+        if flags.protection != Protection::Clear && route.is_playlist() && flags.token.is_some() {
             self.authorizer
                 .authorize(id, flags.query.as_deref())
                 .map_err(|e| EdgeError::Forbidden(e.to_string()))?;
@@ -71,7 +72,7 @@ impl Media {
         Ok(Object {
             body: Bytes::copy_from_slice(&key),
             gzip: None,
-            etag: http::etag((id, kid, "key")),
+            etag: http::etag(&[id.as_bytes(), kid.as_bytes(), b"key"]),
             immutable: false,
             cache: super::CacheOutcome::Bypass,
             content_range: None,
@@ -122,7 +123,7 @@ impl Media {
         let manifest = self.manifest(id).await?;
         let head = self.head(id, Self::track_path(&manifest, track)?).await?;
         let (kid, params) = self.cbcs_params(id).await?;
-        let etag = http::etag((&clear.etag, &kid, "cbcs"));
+        let etag = http::etag(&[clear.etag.as_bytes(), kid.as_bytes(), b"cbcs"]);
         if matches!(route, Route::Init { .. }) {
             let body = Bytes::from(protect_init(&head.init, &params)?);
             return Ok(Object {
@@ -144,11 +145,7 @@ impl Media {
             .map_err(|e| EdgeError::Internal(format!("encrypting: {e}")))??;
             Ok::<_, EdgeError>(Bytes::from(out))
         };
-        let key = format!(
-            "c:{}@{kid}@{}",
-            request_path(flags.protection, route),
-            clear.etag
-        );
+        let key = CacheKey::protected(flags.protection, route, &kid, &clear.etag);
         let (body, cache) = self.cached_segment(key, make).await?;
         Ok(Object {
             body,
@@ -173,7 +170,7 @@ impl Media {
         }
         let id = route.video_id();
         let (kid, key) = self.current_key(id).await?;
-        let etag = http::etag((&clear.etag, &kid));
+        let etag = http::etag(&[clear.etag.as_bytes(), kid.as_bytes()]);
         let encrypt = async {
             let iv = segment_iv(number);
             let body = clear.body.clone();
@@ -182,11 +179,7 @@ impl Media {
                 .map_err(|e| EdgeError::Internal(format!("encrypting: {e}")))?;
             Ok::<_, EdgeError>(Bytes::from(out))
         };
-        let key = format!(
-            "e:{}@{kid}@{}",
-            request_path(flags.protection, route),
-            clear.etag
-        );
+        let key = CacheKey::protected(flags.protection, route, &kid, &clear.etag);
         let (body, cache) = self.cached_segment(key, encrypt).await?;
         Ok(Object {
             body,

@@ -4,6 +4,7 @@
 //! Redis, and purges reach every edge ([`purge`]).
 
 mod encryption;
+pub mod key;
 mod playlists;
 mod purge;
 mod segments;
@@ -34,6 +35,8 @@ use crate::fleet::Fleet;
 use crate::http;
 use crate::keys::KeyProvider;
 use crate::metrics::metrics;
+
+pub use key::CacheKey;
 
 /// How a response was found, for the `Cache-Status` header and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,8 +117,17 @@ enum Meta {
     Playlist(Arc<Playlist>),
     /// Languages of a video's subtitle files.
     Languages(Arc<Vec<String>>),
-    /// A parsed subtitle file (`None`: present but malformed, left out).
-    Subtitles(Option<Arc<Vtt>>),
+    /// A subtitle file as stored and parsed (`None`: present but malformed, left out).
+    Subtitles(Option<Arc<SubtitleFile>>),
+    /// The video has no manifest (a negative entry, kept for `negative_ttl_secs`).
+    Missing,
+}
+
+/// A subtitle file that parsed: its bytes (served whole as the sidecar) and its cues.
+#[derive(Debug)]
+pub(crate) struct SubtitleFile {
+    raw: Bytes,
+    vtt: Vtt,
 }
 
 impl Meta {
@@ -132,13 +144,16 @@ impl Meta {
             Meta::Playlist(p) => 128 + p.body.len() + p.gzip.len(),
             Meta::Languages(l) => 64 + l.len() * 32,
             Meta::Subtitles(v) => {
-                64 + v.as_ref().map_or(0, |v| {
-                    v.cues
-                        .iter()
-                        .map(|c| 64 + c.text.len() + c.settings.len())
-                        .sum()
+                64 + v.as_ref().map_or(0, |f| {
+                    f.raw.len()
+                        + f.vtt
+                            .cues
+                            .iter()
+                            .map(|c| 64 + c.text.len() + c.settings.len())
+                            .sum::<usize>()
                 })
             }
+            Meta::Missing => 16,
         };
         u32::try_from(bytes).unwrap_or(u32::MAX)
     }
@@ -148,15 +163,15 @@ impl Meta {
 pub struct Media {
     reader: MediaReader,
     fleet: Arc<Fleet>,
-    meta: Cache<String, Meta>,
-    segments: Option<Cache<String, Bytes>>,
+    meta: Cache<CacheKey, Meta>,
+    segments: Option<Cache<CacheKey, Bytes>>,
     /// Single flight for segments fetched from a peer but not admitted to `segments`:
     /// entries leave as soon as their fill completes.
-    passing: Cache<String, Bytes>,
+    passing: Cache<CacheKey, Bytes>,
     /// Segment keys requested once on this edge (for `second-hit` admission).
-    seen: Cache<String, ()>,
+    seen: Cache<CacheKey, ()>,
     /// Segment keys this edge filled by prefetch and nobody has asked for yet.
-    prefetched: Cache<String, ()>,
+    prefetched: Cache<CacheKey, ()>,
     /// Route paths this edge recently asked to prefetch (each is asked once).
     prefetch_asked: Cache<String, ()>,
     prefetch_slots: Arc<tokio::sync::Semaphore>,
@@ -166,6 +181,27 @@ pub struct Media {
     keys: Box<dyn KeyProvider>,
     authorizer: Box<dyn Authorizer>,
     encryption: EncryptionConfig,
+}
+
+/// Lifetimes of metadata entries: `metadata_ttl_secs` for what exists, the shorter
+/// `negative_ttl_secs` for "no such video".
+struct MetaExpiry {
+    ttl: Duration,
+    negative_ttl: Duration,
+}
+
+impl moka::Expiry<CacheKey, Meta> for MetaExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &CacheKey,
+        value: &Meta,
+        _created_at: Instant,
+    ) -> Option<Duration> {
+        Some(match value {
+            Meta::Missing => self.negative_ttl,
+            _ => self.ttl,
+        })
+    }
 }
 
 fn unshare(e: Arc<EdgeError>) -> EdgeError {
@@ -185,12 +221,15 @@ impl Media {
         let meta = Cache::builder()
             .name("metadata")
             .max_capacity(config.cache.metadata_bytes)
-            .weigher(|k: &String, v: &Meta| v.weight().saturating_add(k.len() as u32))
-            .time_to_live(Duration::from_secs(config.cache.metadata_ttl_secs.max(1)))
+            .weigher(|k: &CacheKey, v: &Meta| v.weight().saturating_add(k.weight() as u32))
+            .expire_after(MetaExpiry {
+                ttl: Duration::from_secs(config.cache.metadata_ttl_secs.max(1)),
+                negative_ttl: Duration::from_secs(config.cache.negative_ttl_secs.max(1)),
+            })
             .support_invalidation_closures()
             .build();
         let segment_weight =
-            |k: &String, v: &Bytes| u32::try_from(v.len() + k.len()).unwrap_or(u32::MAX);
+            |k: &CacheKey, v: &Bytes| u32::try_from(v.len() + k.weight()).unwrap_or(u32::MAX);
         let segments = config.cache.segments_enabled.then(|| {
             Cache::builder()
                 .name("segments")
@@ -283,8 +322,8 @@ impl Media {
     /// Looks `key` up in `cache`, filling it with `fill` on a miss. Concurrent misses for one
     /// key run one fill; the others wait for it.
     async fn cached<V, F>(
-        cache: &Cache<String, V>,
-        key: String,
+        cache: &Cache<CacheKey, V>,
+        key: CacheKey,
         fill: F,
     ) -> Result<(V, CacheOutcome), EdgeError>
     where
@@ -321,7 +360,7 @@ impl Media {
     /// when the segment cache is off.
     async fn cached_segment<F>(
         &self,
-        key: String,
+        key: CacheKey,
         make: F,
     ) -> Result<(Bytes, CacheOutcome), EdgeError>
     where
@@ -334,16 +373,25 @@ impl Media {
     }
 
     async fn manifest(&self, id: &str) -> Result<Arc<Manifest>, EdgeError> {
-        let (meta, _) = Self::cached(&self.meta, format!("m:{id}"), async {
+        let key = CacheKey::Manifest { video: id.into() };
+        let (meta, _) = Self::cached(&self.meta, key, async {
             let read = async { Ok::<_, EdgeError>(self.reader.manifest(id).await?.to_json()) };
-            let json = self.fleet.shared_metadata(id, "manifest", read).await?;
+            let json = match self.fleet.shared_metadata(id, "manifest", read).await {
+                Ok(json) => json,
+                // Remembered for a short while, so floods of unknown ids cost no storage
+                // reads; a purge of the id (control publishes, then purges) forgets it.
+                Err(EdgeError::NotFound(_)) => return Ok(Meta::Missing),
+                Err(e) => return Err(e),
+            };
             let m = Manifest::from_json(&json)
                 .map_err(|e| EdgeError::Internal(format!("shared manifest of {id}: {e}")))?;
             Ok(Meta::Manifest(Arc::new(m)))
         })
         .await?;
-        let Meta::Manifest(m) = meta else {
-            return Err(EdgeError::Internal("cache entry of the wrong kind".into()));
+        let m = match meta {
+            Meta::Manifest(m) => m,
+            Meta::Missing => return Err(EdgeError::NotFound(format!("no video {id}"))),
+            _ => return Err(EdgeError::Internal("cache entry of the wrong kind".into())),
         };
         match m.status {
             VideoStatus::Ready => Ok(m),
@@ -377,7 +425,11 @@ impl Media {
         id: &str,
         path: &str,
     ) -> Result<(Arc<TrackHead>, CacheOutcome), EdgeError> {
-        let (meta, outcome) = Self::cached(&self.meta, format!("t:{id}/{path}"), async {
+        let key = CacheKey::TrackHead {
+            video: id.into(),
+            path: path.into(),
+        };
+        let (meta, outcome) = Self::cached(&self.meta, key, async {
             let read =
                 async { Ok::<_, EdgeError>(self.reader.track_head(id, path).await?.to_shared()) };
             let shared = self
@@ -398,11 +450,15 @@ impl Media {
     /// Fragments per segment for a video: from its first rendition, so every track of the
     /// video cuts at the same instants.
     async fn fragments_per_segment(&self, id: &str, manifest: &Manifest) -> Result<u32, EdgeError> {
-        let first = manifest
-            .renditions
-            .first()
-            .ok_or_else(|| EdgeError::Internal("manifest without renditions".into()))?;
-        let head = self.head(id, &first.path).await?;
+        // The first rendition in storage (one missing file does not take the video down).
+        let mut head = Err(EdgeError::Internal("manifest without renditions".into()));
+        for r in &manifest.renditions {
+            head = self.head(id, &r.path).await;
+            if !matches!(head, Err(EdgeError::NotFound(_))) {
+                break;
+            }
+        }
+        let head = head?;
         Ok(fragments_per_segment(
             self.target_ms,
             nominal_fragment_duration(&head.index),
@@ -419,9 +475,52 @@ impl Media {
     ) -> Result<Object, EdgeError> {
         let started = Instant::now();
         self.check_protection(route, flags)?;
+        let result = match Box::pin(self.answer(route, flags)).await {
+            // A stored object is no longer the version its index was read from (replaced
+            // or truncated): forget the video's metadata here and in the fleet, plan again
+            // once. Still changing: 503, the client retries.
+            Err(EdgeError::Changed(what)) => {
+                let id = route.video_id();
+                tracing::info!(id, what, "stored object changed since it was indexed; planning again");
+                metrics().replans.inc();
+                self.forget_metadata(id).await;
+                Box::pin(self.answer(route, flags)).await
+            }
+            other => other,
+        };
+        if let Ok(obj) = &result {
+            if !matches!(obj.cache, CacheOutcome::Hit | CacheOutcome::Peer) {
+                metrics()
+                    .packaging_seconds
+                    .with_label_values(&[route.kind()])
+                    .observe(started.elapsed().as_secs_f64());
+            }
+        }
+        result
+    }
+
+    /// Drops what this edge and the fleet's shared copy know of video `id`'s stored objects
+    /// (manifest, heads, playlists, subtitles). Cached segments stay: their keys carry the
+    /// version they were cut from, so they can never be served for another version.
+    async fn forget_metadata(&self, id: &str) {
+        let id = id.to_owned();
+        self.fleet.forget_shared(&id).await;
+        if let Err(e) = self
+            .meta
+            .invalidate_entries_if(move |k, _| k.video() == id)
+        {
+            tracing::warn!(error = %e, "forgetting metadata failed");
+        }
+    }
+
+    async fn answer(
+        self: &Arc<Self>,
+        route: &Route,
+        flags: &RequestFlags,
+    ) -> Result<Object, EdgeError> {
         // Boxed: the segment paths (peer fetch, fill lock, storage, remux) are large
         // futures; out of line, every request's future stays small.
-        let result = match route {
+        match route {
             r if r.is_playlist() => Box::pin(self.playlist(route, flags)).await,
             Route::Key { id, kid } => self.content_key(id, kid, flags).await,
             Route::Init { id, track } => {
@@ -453,16 +552,7 @@ impl Media {
                 "no handler for {}",
                 route.kind()
             ))),
-        };
-        if let Ok(obj) = &result {
-            if !matches!(obj.cache, CacheOutcome::Hit | CacheOutcome::Peer) {
-                metrics()
-                    .packaging_seconds
-                    .with_label_values(&[route.kind()])
-                    .observe(started.elapsed().as_secs_f64());
-            }
         }
-        result
     }
 
     async fn init(&self, id: &str, track: &TrackRef) -> Result<Object, EdgeError> {
@@ -471,7 +561,7 @@ impl Media {
         let (head, cache) = self.head_with_outcome(id, path).await?;
         Ok(Object::immutable(
             head.init.clone(),
-            http::etag((&head.version, "init")),
+            http::etag(&[head.version.as_bytes(), b"init"]),
             cache,
         ))
     }

@@ -11,6 +11,8 @@ use sunomi_packager::playlist::{
     self, AudioRendition, Encryption, SegmentedTrack, SubtitleRendition, TsKeyFrame, VideoVariant,
 };
 use sunomi_packager::route::{request_path, Format, Protection, Route, TrackRef, PREFIX};
+
+use super::CacheKey;
 use sunomi_packager::segment::{self, Segment};
 use sunomi_packager::ts::PSI_BYTES;
 
@@ -33,18 +35,18 @@ impl Media {
         // outlives the status it was built under by more than a manifest would. Encrypted
         // playlists carry the viewer's token, so it is part of their key.
         let filter = &flags.filter;
-        let key = format!(
-            "p:{}?{}|{}",
-            request_path(flags.protection, route),
-            filter.canonical(),
-            flags.token.as_deref().unwrap_or("")
+        let key = CacheKey::playlist(
+            flags.protection,
+            route,
+            &filter.canonical(),
+            flags.token.as_deref().unwrap_or(""),
         );
         let (meta, cache) = Self::cached(&self.meta, key, async {
             let manifest = self.manifest(route.video_id()).await?;
             let text = self.render_playlist(route, &manifest, flags).await?;
             let body = Bytes::from(text);
             Ok(Meta::Playlist(Arc::new(Playlist {
-                etag: http::etag(&body[..]),
+                etag: http::etag(&[&body[..]]),
                 gzip: Bytes::from(http::gzip(&body)),
                 body,
             })))
@@ -216,11 +218,17 @@ impl Media {
         if audio.is_empty() && filter.audio_lang.is_some() {
             return Err(bad_filter(FilterError::Empty("audio track")));
         }
-        let video_heads =
-            futures::future::try_join_all(renditions.iter().map(|r| self.head(id, &r.path)))
-                .await?;
-        let audio_heads =
-            futures::future::try_join_all(audio.iter().map(|a| self.head(id, &a.path))).await?;
+        // A track file missing from storage leaves its variant out (logged); the rest of
+        // the ladder plays. Other failures (storage down) fail the playlist.
+        let (renditions, video_heads) = self
+            .present(id, renditions, |r| r.path.as_str())
+            .await?;
+        if renditions.is_empty() {
+            return Err(EdgeError::Unavailable(format!(
+                "no rendition of video {id} is in storage"
+            )));
+        }
+        let (audio, audio_heads) = self.present(id, audio, |a| a.path.as_str()).await?;
         let video_segments: Vec<_> = video_heads
             .iter()
             .map(|h| segment::segments(&h.index, k))
@@ -286,6 +294,33 @@ impl Media {
             // I-frame playlists would show clear key frames: not in the encrypted profile.
             flags.protection == Protection::Clear,
         ))
+    }
+
+    /// The tracks of `items` whose track file (at `path(item)`) is in storage, with their
+    /// heads; missing ones are logged and left out.
+    async fn present<'m, T>(
+        &self,
+        id: &str,
+        items: Vec<&'m T>,
+        path: impl Fn(&T) -> &str,
+    ) -> Result<(Vec<&'m T>, Vec<Arc<sunomi_origin::TrackHead>>), EdgeError> {
+        let heads =
+            futures::future::join_all(items.iter().map(|t| self.head(id, path(t)))).await;
+        let mut kept = Vec::with_capacity(items.len());
+        let mut kept_heads = Vec::with_capacity(items.len());
+        for (item, head) in items.into_iter().zip(heads) {
+            match head {
+                Ok(h) => {
+                    kept.push(item);
+                    kept_heads.push(h);
+                }
+                Err(EdgeError::NotFound(_)) => {
+                    tracing::warn!(id, track = path(item), "track file missing from storage; variant left out");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((kept, kept_heads))
     }
 
     /// The TS I-frame playlist: every segment of the rendition is remuxed (through the

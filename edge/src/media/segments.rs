@@ -16,7 +16,7 @@ use bytes::Bytes;
 use sunomi_packager::route::{Route, TrackRef};
 use sunomi_packager::segment;
 
-use super::{CacheOutcome, Media, Object};
+use super::{CacheKey, CacheOutcome, Media, Object};
 use crate::config::Admission;
 use crate::error::EdgeError;
 use crate::fleet::lock::LockOutcome;
@@ -36,6 +36,8 @@ pub struct RequestFlags {
     pub filter: sunomi_packager::filter::Filter,
     /// The `Range` header, for resources served by byte range (track files).
     pub range: Option<String>,
+    /// The `If-Range` header: the range applies only while the resource still has it.
+    pub if_range: Option<String>,
     /// Clear or encrypted delivery (`/v/{id}/aes/…`).
     pub protection: sunomi_packager::route::Protection,
     /// The request's key token (`exp=…&sig=…`), copied into the URIs playlists write.
@@ -44,13 +46,68 @@ pub struct RequestFlags {
     pub query: Option<String>,
 }
 
-/// Where a storage fill is for: the segment, and its location in the track file.
+/// Where a storage fill is for: the segment, and its location in one version of the track
+/// file.
 struct FillTarget<'a> {
-    key: &'a str,
+    key: &'a CacheKey,
     route_path: &'a str,
     id: &'a str,
     path: &'a str,
     bytes: std::ops::Range<u64>,
+    /// The track file's version the range was planned from.
+    version: &'a str,
+    /// The entity tag the segment has (an owner edge must answer with the same one).
+    etag: &'a str,
+    /// Another edge forwarded this request: it is never forwarded again.
+    from_peer: bool,
+}
+
+/// Which tier a request for a segment goes to first, given the owner the ring names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FirstTier {
+    /// This edge fills it (from memory, else storage under the fill lock).
+    Own,
+    /// Ask the owner edge at this address.
+    Owner(std::net::SocketAddr),
+}
+
+/// The tier choice: a request another edge forwarded is always answered here (a request
+/// crosses the fleet at most once); otherwise the ring's owner, which may be this edge.
+pub(crate) fn first_tier(owner: Option<std::net::SocketAddr>, from_peer: bool) -> FirstTier {
+    match owner {
+        Some(addr) if !from_peer => FirstTier::Owner(addr),
+        _ => FirstTier::Own,
+    }
+}
+
+/// Whether a non-owner keeps an object it fetched from the owner, given whether it was
+/// requested here before within the admission window.
+pub(crate) fn admits(admission: Admission, seen_before: bool) -> bool {
+    match admission {
+        Admission::Always => true,
+        Admission::Never => false,
+        Admission::SecondHit => seen_before,
+    }
+}
+
+/// Segment numbers to prefetch after segment `number`: the next `count` that exist (by
+/// `exists`), then the player's announced next segment `next` if it is another one.
+pub(crate) fn prefetch_numbers(
+    number: u64,
+    count: u32,
+    exists: impl Fn(u64) -> bool,
+    next: Option<u64>,
+) -> Vec<u64> {
+    let mut wanted: Vec<u64> = (1..=u64::from(count))
+        .filter_map(|j| number.checked_add(j))
+        .filter(|n| exists(*n))
+        .collect();
+    if let Some(n) = next {
+        if n != number && !wanted.contains(&n) && exists(n) {
+            wanted.push(n);
+        }
+    }
+    wanted
 }
 
 fn tier(tier: &str, result: &str) {
@@ -71,30 +128,35 @@ impl Media {
         let k = self.fragments_per_segment(id, &manifest).await?;
         let head = self.head(id, path).await?;
         let seg = segment::segment(&head.index, k, number)?;
-        let etag = http::etag((&head.version, seg.bytes.start, seg.bytes.end));
+        let etag = http::etag(&[
+            head.version.as_bytes(),
+            &seg.bytes.start.to_be_bytes(),
+            &seg.bytes.end.to_be_bytes(),
+        ]);
         let route_path = route.to_path();
-        let key = format!("s:{route_path}@{}", head.version);
+        let key = CacheKey::segment(route, &head.version);
         let target = FillTarget {
             key: &key,
             route_path: &route_path,
             id,
             path,
             bytes: seg.bytes.clone(),
+            version: &head.version,
+            etag: &etag,
+            from_peer: flags.from_peer,
         };
         let (body, cache) = match &self.segments {
             None => (self.read_storage(&target).await?, CacheOutcome::Bypass),
             Some(segments) => {
-                let owner = if flags.from_peer {
-                    None
-                } else {
-                    self.fleet.owner(&route_path)
-                };
-                let found = match owner {
-                    None => {
+                let tier = first_tier(self.fleet.owner(&route_path), flags.from_peer);
+                let found = match tier {
+                    FirstTier::Own => {
                         let fill = Box::pin(self.fill_as_owner(&target));
                         Self::cached(segments, key.clone(), fill).await?
                     }
-                    Some(addr) => Box::pin(self.from_owner(segments, addr, &target)).await?,
+                    FirstTier::Owner(addr) => {
+                        Box::pin(self.from_owner(segments, addr, &target)).await?
+                    }
                 };
                 if flags.prefetch {
                     if found.1 == CacheOutcome::Miss {
@@ -120,7 +182,7 @@ impl Media {
     /// owner does not answer in time.
     async fn from_owner(
         self: &Arc<Self>,
-        segments: &moka::future::Cache<String, Bytes>,
+        segments: &moka::future::Cache<CacheKey, Bytes>,
         addr: std::net::SocketAddr,
         target: &FillTarget<'_>,
     ) -> Result<(Bytes, CacheOutcome), EdgeError> {
@@ -137,23 +199,25 @@ impl Media {
                 .fetch(addr, target.route_path, false)
                 .await
             {
-                Ok(reply) => {
+                // The owner planned from the same version of the track file: its bytes are
+                // the ones this edge would read.
+                Ok(reply) if reply.etag.as_deref() == Some(target.etag) => {
                     tier("peer", if reply.owner_hit { "hit" } else { "miss" });
                     via_peer.store(true, Ordering::Relaxed);
                     Ok(reply.body)
                 }
-                Err(_) => {
+                // Failed, or answered from another version of the track file (one of us has
+                // a stale index: reading storage against ours tells which).
+                _ => {
                     tier("peer", "miss");
                     // Fill where a peer that asks us (we may now hold the lock) finds it.
                     let fill = self.fill_as_owner(target);
-                    Ok(Self::cached(segments, target.key.to_string(), fill)
-                        .await?
-                        .0)
+                    Ok(Self::cached(segments, target.key.clone(), fill).await?.0)
                 }
             }
         };
         let cache = if admitted { segments } else { &self.passing };
-        let (body, outcome) = Self::cached(cache, target.key.to_string(), fetch).await?;
+        let (body, outcome) = Self::cached(cache, target.key.clone(), fetch).await?;
         if !admitted {
             self.passing.invalidate(target.key).await;
         }
@@ -165,35 +229,33 @@ impl Media {
     }
 
     /// Whether a non-owner keeps a segment it fetched from the owner.
-    async fn admit(&self, key: &str) -> bool {
-        match self.admission {
-            Admission::Always => true,
-            Admission::Never => false,
-            Admission::SecondHit => {
-                if self.seen.contains_key(key) {
-                    true
-                } else {
-                    self.seen.insert(key.to_string(), ()).await;
-                    false
-                }
-            }
+    async fn admit(&self, key: &CacheKey) -> bool {
+        let seen_before = self.seen.contains_key(key);
+        if !seen_before && self.admission == Admission::SecondHit {
+            self.seen.insert(key.clone(), ()).await;
         }
+        admits(self.admission, seen_before)
     }
 
     /// The owner's fill: storage, under the fleet's fill lock. If another edge holds the
-    /// lock (owners disagree while membership changes), ask it instead.
+    /// lock (owners disagree while membership changes), ask it instead — unless this
+    /// request was itself forwarded by a peer (it crosses the fleet at most once).
     async fn fill_as_owner(&self, target: &FillTarget<'_>) -> Result<Bytes, EdgeError> {
         let counted = |outcome: &str| {
             if self.fleet.is_clustered() {
                 metrics().fill_locks.with_label_values(&[outcome]).inc();
             }
         };
-        match self.fleet.lock(target.key).await {
+        match self.fleet.lock(&target.key.to_string()).await {
             LockOutcome::Acquired(lock) => {
                 counted("acquired");
                 let result = self.read_storage(target).await;
                 self.fleet.unlock(lock).await;
                 result
+            }
+            LockOutcome::HeldBy(_) if target.from_peer => {
+                counted("held");
+                self.read_storage(target).await
             }
             LockOutcome::HeldBy(holder) => {
                 counted("held");
@@ -207,11 +269,11 @@ impl Media {
                     .await;
                 m.lock_wait_seconds.observe(started.elapsed().as_secs_f64());
                 match fetched {
-                    Ok(reply) => {
+                    Ok(reply) if reply.etag.as_deref() == Some(target.etag) => {
                         tier("peer", if reply.owner_hit { "hit" } else { "miss" });
                         Ok(reply.body)
                     }
-                    Err(_) => self.read_storage(target).await,
+                    _ => self.read_storage(target).await,
                 }
             }
             LockOutcome::Unavailable => {
@@ -224,18 +286,18 @@ impl Media {
     async fn read_storage(&self, target: &FillTarget<'_>) -> Result<Bytes, EdgeError> {
         let result = self
             .reader
-            .read_range(target.id, target.path, target.bytes.clone())
+            .read_range(target.id, target.path, target.bytes.clone(), target.version)
             .await;
         tier("storage", if result.is_ok() { "hit" } else { "miss" });
         tracing::debug!(
-            key = target.key,
+            key = %target.key,
             ok = result.is_ok(),
             "segment read from storage"
         );
         Ok(result?)
     }
 
-    async fn note_prefetch_use(&self, key: &str) {
+    async fn note_prefetch_use(&self, key: &CacheKey) {
         if self.prefetched.contains_key(key) && self.prefetched.remove(key).await.is_some() {
             metrics().prefetch.with_label_values(&["used"]).inc();
         }
@@ -254,18 +316,29 @@ impl Media {
         let Route::Segment { id, track, number } = route else {
             return;
         };
-        let mut wanted: Vec<Route> = (1..=u64::from(self.prefetch_segments))
-            .map(|j| number + j)
-            .filter(|n| segment::segment(&head.index, k, *n).is_ok())
-            .map(|n| Route::Segment {
-                id: id.clone(),
-                track: track.clone(),
+        // The player's announced next object counts when it is a segment of the same track
+        // (another rung's head is not at hand to check it exists; its owner checks).
+        let announced = match next {
+            Some(Route::Segment {
+                id: next_id,
+                track: next_track,
                 number: n,
-            })
-            .collect();
-        if let Some(next @ Route::Segment { id: next_id, .. }) = next {
-            if next_id == id && !wanted.contains(next) {
-                wanted.push(next.clone());
+            }) if next_id == id && next_track == track => Some(*n),
+            _ => None,
+        };
+        let exists = |n: u64| segment::segment(&head.index, k, n).is_ok();
+        let mut wanted: Vec<Route> =
+            prefetch_numbers(*number, self.prefetch_segments, exists, announced)
+                .into_iter()
+                .map(|n| Route::Segment {
+                    id: id.clone(),
+                    track: track.clone(),
+                    number: n,
+                })
+                .collect();
+        if let Some(other @ Route::Segment { id: next_id, .. }) = next {
+            if next_id == id && announced.is_none() && !wanted.contains(other) {
+                wanted.push(other.clone());
             }
         }
         for r in wanted {
@@ -275,7 +348,7 @@ impl Media {
             }
             if let Route::Segment { track: t, .. } = &r {
                 if t == track {
-                    let key = format!("s:{path}@{}", head.version);
+                    let key = CacheKey::segment(&r, &head.version);
                     if self.segments.as_ref().is_some_and(|c| c.contains_key(&key)) {
                         continue;
                     }
@@ -316,5 +389,40 @@ impl Media {
         if let Err(e) = result {
             tracing::debug!(path, error = %e, "prefetch failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_requests_are_answered_here_and_players_go_to_the_owner() {
+        let owner: std::net::SocketAddr = "10.0.0.2:8080".parse().unwrap();
+        assert_eq!(first_tier(None, false), FirstTier::Own);
+        assert_eq!(first_tier(None, true), FirstTier::Own);
+        assert_eq!(first_tier(Some(owner), false), FirstTier::Owner(owner));
+        assert_eq!(first_tier(Some(owner), true), FirstTier::Own);
+    }
+
+    #[test]
+    fn admission_rules() {
+        assert!(admits(Admission::Always, false));
+        assert!(!admits(Admission::Never, true));
+        assert!(!admits(Admission::SecondHit, false));
+        assert!(admits(Admission::SecondHit, true));
+    }
+
+    #[test]
+    fn prefetch_takes_the_next_segments_that_exist_and_the_announced_one() {
+        let exists = |n: u64| n < 10;
+        assert_eq!(prefetch_numbers(3, 2, exists, None), vec![4, 5]);
+        assert_eq!(prefetch_numbers(8, 4, exists, None), vec![9]);
+        assert_eq!(prefetch_numbers(9, 1, exists, None), Vec::<u64>::new());
+        assert_eq!(prefetch_numbers(3, 1, exists, Some(7)), vec![4, 7]);
+        assert_eq!(prefetch_numbers(3, 1, exists, Some(4)), vec![4]);
+        assert_eq!(prefetch_numbers(3, 1, exists, Some(3)), vec![4]);
+        assert_eq!(prefetch_numbers(3, 0, exists, Some(42)), Vec::<u64>::new());
+        assert_eq!(prefetch_numbers(u64::MAX, 2, |_| true, None), Vec::<u64>::new());
     }
 }

@@ -10,14 +10,15 @@ use sunomi_packager::segment;
 use sunomi_packager::ts::TIME_OFFSET_90K;
 use sunomi_packager::vtt::{self, Vtt};
 
-use super::{Media, Meta, Object};
+use super::{CacheKey, CacheOutcome, Media, Meta, Object, SubtitleFile};
 use crate::error::EdgeError;
 use crate::http;
 
 impl Media {
     /// The languages of the video's subtitle files (no files: none).
     pub(super) async fn subtitle_languages(&self, id: &str) -> Result<Arc<Vec<String>>, EdgeError> {
-        let (meta, _) = Self::cached(&self.meta, format!("l:{id}"), async {
+        let key = CacheKey::SubtitleLanguages { video: id.into() };
+        let (meta, _) = Self::cached(&self.meta, key, async {
             // Listed once per fleet: the list is shared like manifests and heads.
             let read = async {
                 let langs = match self.reader.subtitle_languages(id).await {
@@ -42,19 +43,32 @@ impl Media {
         }
     }
 
-    /// The parsed subtitles in `lang`; `None` when the file is malformed.
+    /// The subtitles in `lang`, as stored and parsed; `None` when the file is malformed.
     pub(super) async fn subtitles(
         &self,
         id: &str,
         lang: &str,
-    ) -> Result<Option<Arc<Vtt>>, EdgeError> {
-        let (meta, _) = Self::cached(&self.meta, format!("v:{id}/{lang}"), async {
-            let bytes = self.reader.subtitles(id, lang).await?;
-            let parsed = std::str::from_utf8(&bytes)
+    ) -> Result<Option<Arc<SubtitleFile>>, EdgeError> {
+        Ok(self.subtitles_with_outcome(id, lang).await?.0)
+    }
+
+    /// The subtitles in `lang` and whether they came from memory.
+    async fn subtitles_with_outcome(
+        &self,
+        id: &str,
+        lang: &str,
+    ) -> Result<(Option<Arc<SubtitleFile>>, CacheOutcome), EdgeError> {
+        let key = CacheKey::Subtitles {
+            video: id.into(),
+            lang: lang.into(),
+        };
+        let (meta, outcome) = Self::cached(&self.meta, key, async {
+            let raw = self.reader.subtitles(id, lang).await?;
+            let parsed = std::str::from_utf8(&raw)
                 .map_err(|_| vtt::VttError::Signature)
                 .and_then(vtt::parse);
             Ok(Meta::Subtitles(match parsed {
-                Ok(v) => Some(Arc::new(v)),
+                Ok(vtt) => Some(Arc::new(SubtitleFile { raw, vtt })),
                 Err(e) => {
                     tracing::warn!(id, lang, error = %e, "subtitles left out: malformed WebVTT");
                     None
@@ -63,25 +77,25 @@ impl Media {
         })
         .await?;
         match meta {
-            Meta::Subtitles(v) => Ok(v),
+            Meta::Subtitles(v) => Ok((v, outcome)),
             _ => Err(EdgeError::Internal("cache entry of the wrong kind".into())),
         }
     }
 
     /// The whole stored subtitle file, as a sidecar; only if it parses (what players get
-    /// is what the playlists would offer).
+    /// is what the playlists would offer). Served from the bytes cached with the parse.
     pub(super) async fn subtitle_file(&self, id: &str, lang: &str) -> Result<Object, EdgeError> {
         self.manifest(id).await?;
-        if self.subtitles(id, lang).await?.is_none() {
-            return Err(EdgeError::NotFound(format!("no usable subtitles {lang}")));
-        }
-        let body = self.reader.subtitles(id, lang).await?;
+        let (file, cache) = self.subtitles_with_outcome(id, lang).await?;
+        let file =
+            file.ok_or_else(|| EdgeError::NotFound(format!("no usable subtitles {lang}")))?;
+        let body = file.raw.clone();
         Ok(Object {
-            etag: http::etag(&body[..]),
+            etag: http::etag(&[&body[..]]),
             body,
             gzip: None,
             immutable: false,
-            cache: super::CacheOutcome::Miss,
+            cache,
             content_range: None,
             private: false,
         })
@@ -95,10 +109,11 @@ impl Media {
         number: u64,
     ) -> Result<Object, EdgeError> {
         let manifest = self.manifest(id).await?;
-        let vtt = self
+        let file = self
             .subtitles(id, lang)
             .await?
             .ok_or_else(|| EdgeError::NotFound(format!("no usable subtitles {lang}")))?;
+        let vtt: &Vtt = &file.vtt;
         let first = manifest
             .renditions
             .first()
@@ -114,10 +129,10 @@ impl Media {
         } else {
             0
         };
-        let text = vtt::segment(&vtt, ms(seg.start), ms(seg.start + seg.duration), mpegts);
+        let text = vtt::segment(vtt, ms(seg.start), ms(seg.start + seg.duration), mpegts);
         let body = Bytes::from(text);
         Ok(Object {
-            etag: http::etag(&body[..]),
+            etag: http::etag(&[&body[..]]),
             body,
             gzip: None,
             // The file can be replaced (a new transcription): cached like a playlist.

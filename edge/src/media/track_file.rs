@@ -1,6 +1,8 @@
 //! Byte-range mode: a whole track file at one URL, read by `Range`. The ranges the byte-range
 //! playlists name (the init section, whole segments) are served from the same caches as the
-//! CMAF segments they equal; any other range is one uncached storage read.
+//! CMAF segments they equal; any other range (the whole file without `Range` included) is
+//! one storage read, cached by track version and range like a segment, so repeating it costs
+//! no further read.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -8,7 +10,7 @@ use std::sync::Arc;
 use sunomi_packager::route::{Route, TrackRef};
 use sunomi_packager::segment;
 
-use super::{CacheOutcome, Media, Object, RequestFlags};
+use super::{CacheKey, Media, Object, RequestFlags};
 use crate::error::EdgeError;
 use crate::http::{self, RangeRequest};
 
@@ -31,7 +33,13 @@ impl Media {
             .fragments
             .last()
             .map_or(head.index.init.end, |f| f.offset + u64::from(f.size));
-        let range = match http::parse_range(flags.range.as_deref(), total) {
+        let etag = http::etag(&[head.version.as_bytes(), b"track"]);
+        // Under an If-Range that no longer matches, the Range is ignored (200, whole file).
+        let range_header = flags
+            .range
+            .as_deref()
+            .filter(|_| http::range_applies(flags.if_range.as_deref(), &etag));
+        let range = match http::parse_range(range_header, total) {
             RangeRequest::Full => 0..total,
             RangeRequest::Partial(r) => r,
             RangeRequest::Unsatisfiable => {
@@ -55,13 +63,24 @@ impl Media {
             let obj = self.segment(&route, id, track, number, flags).await?;
             (obj.body, obj.cache)
         } else {
-            let bytes = self.reader.read_range(id, path, range.clone()).await?;
-            (bytes, CacheOutcome::Bypass)
+            let key = CacheKey::TrackRange {
+                video: id.into(),
+                path: path.into(),
+                version: head.version.clone(),
+                range: range.clone(),
+            };
+            let read = async {
+                Ok(self
+                    .reader
+                    .read_range(id, path, range.clone(), &head.version)
+                    .await?)
+            };
+            self.cached_segment(key, read).await?
         };
         Ok(Object {
             body,
             gzip: None,
-            etag: http::etag((&head.version, "track")),
+            etag,
             immutable: true,
             cache,
             content_range: (range.start != 0 || range.end != total).then_some((range, total)),

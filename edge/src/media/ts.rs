@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use sunomi_packager::codec::codec_config;
 use sunomi_packager::crypto::segment_iv;
-use sunomi_packager::route::{request_path, Protection, Route, TrackRef};
+use sunomi_packager::route::{Protection, Route, TrackRef};
 use sunomi_packager::ts::sample_aes::SampleAes;
 use sunomi_packager::ts::{remux_encrypted, SampleAesMode, TrackSegment, TsSegment};
 use sunomi_packager::{segment, PackagerError};
 
 use super::playlists::ts_audio;
-use super::{Media, Object, RequestFlags};
+use super::{CacheKey, Media, Object, RequestFlags};
 use crate::error::EdgeError;
 use crate::http;
 
@@ -44,7 +44,12 @@ impl Media {
             (None, Protection::SampleAes) => SampleAesMode::ClearLead,
             _ => SampleAesMode::Off,
         };
-        let etag = http::etag((&video_head.version, "ts", number, &kid));
+        let etag = http::etag(&[
+            video_head.version.as_bytes(),
+            b"ts",
+            &number.to_be_bytes(),
+            kid.as_bytes(),
+        ]);
         let make = async {
             Ok::<_, EdgeError>(bytes::Bytes::from(
                 self.ts_remux(id, rendition, number, flags, mode)
@@ -52,11 +57,15 @@ impl Media {
                     .bytes,
             ))
         };
-        let key = format!(
-            "x:{}@{}@{kid}",
-            request_path(flags.protection, route),
-            video_head.version
-        );
+        // SAMPLE-AES TS is remuxed encrypted (clear-lead segments signal encryption too),
+        // not derived from the clear TS: its own key, by key id. AES-128 encrypts the clear
+        // TS, so that shares the clear entry.
+        let key = match flags.protection {
+            Protection::SampleAes => {
+                CacheKey::protected(Protection::SampleAes, route, &kid, &video_head.version)
+            }
+            _ => CacheKey::segment(route, &video_head.version),
+        };
         let (body, cache) = self.cached_segment(key, make).await?;
         Ok(Object::immutable(body, etag, cache))
     }

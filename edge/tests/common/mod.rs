@@ -179,12 +179,21 @@ impl Edge {
         format!("{}{path}", self.base)
     }
 
-    /// The value of a metric line (exact name with labels) on the admin listener.
+    /// The value of a metric line (exact name with labels) on the admin listener. A series
+    /// the edge does not export fails the test: an absent series must never pass for 0.
     pub fn metric(&self, series: &str) -> f64 {
+        self.metric_opt(series)
+            .unwrap_or_else(|| panic!("the edge exports no series {series}"))
+    }
+
+    /// The value of a metric line, if the edge exports it.
+    pub fn metric_opt(&self, series: &str) -> Option<f64> {
         let text = get(&format!("{}/metrics", self.admin)).text();
-        text.lines()
-            .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
-            .unwrap_or(0.0)
+        text.lines().find_map(|l| {
+            l.strip_prefix(series)
+                .filter(|v| v.starts_with(' '))
+                .and_then(|v| v.trim().parse().ok())
+        })
     }
 }
 
@@ -600,8 +609,12 @@ impl Drop for RedisServer {
     }
 }
 
+/// The fleet secret of test fleets.
+pub const FLEET_TEST_SECRET: &str = "00112233445566778899aabbccddeeff";
+
 /// Fleet timings for tests: heartbeats every 200 ms, gone after 1.5 s.
 pub const FLEET_TEST_CONFIG: &str = "[fleet]
+secret = \"00112233445566778899aabbccddeeff\"
 heartbeat_interval_ms = 200
 heartbeat_ttl_ms = 1500
 join_after_polls = 2

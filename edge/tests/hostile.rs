@@ -1,0 +1,423 @@
+//! The edge against hostile storage and hostile clients: files changed under a running edge,
+//! a vanished store, FIFOs, forged peer markers, unauthenticated purges, floods of unknown
+//! ids, malformed tokens, HTTP corner cases. Each test is named for the defect it pins.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+/// Publishes a 13 s 854x480 pattern (three segments) (rungs 480p and 360p, no audio) as `id` into `store`.
+fn publish(dir: &Path, store: &str, id: &str, color: &str) {
+    let src = make_source(
+        dir,
+        &format!("{id}.mp4"),
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size=854x480:rate=25,drawbox=c={color}:t=fill:w=100:h=100"),
+            "-t",
+            "13",
+        ],
+    );
+    transcode(&src, id, store, &[]);
+}
+
+fn store_with(dir: &Path, ids: &[&str]) -> String {
+    let store = dir.join("store");
+    let store = store.to_str().unwrap().to_string();
+    for (i, id) in ids.iter().enumerate() {
+        publish(dir, &store, id, ["red", "blue", "green"][i % 3]);
+    }
+    store
+}
+
+fn alive(edge: &mut Edge) {
+    assert!(
+        edge.process.0.try_wait().unwrap().is_none(),
+        "the edge process died"
+    );
+    assert_eq!(get(&format!("{}/healthz", edge.admin)).status, 200);
+}
+
+fn reads(edge: &Edge) -> f64 {
+    edge.metric("sunomi_storage_reads_total")
+}
+
+#[test]
+fn sigbus_a_track_truncated_in_place_does_not_kill_the_edge() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with(dir.path(), &["cut"]);
+    let mut edge = Edge::start(&store, &[], &[]);
+    // Cache segment 0 (and its head), then truncate the file in place, as `cp` over it does.
+    get_ok(&edge.url("/v/cut/480p/0.m4s"));
+    let track = Path::new(&store).join("videos/cut/video/480p.mp4");
+    let f = std::fs::OpenOptions::new().write(true).open(&track).unwrap();
+    f.set_len(20_000).unwrap();
+    drop(f);
+    // Derived objects of the cached segment, and uncached segments planned from the old
+    // index: each gets an answer, none kills the process.
+    for path in [
+        "/v/cut/ts/480p/0.ts",
+        "/v/cut/480p/1.m4s",
+        "/v/cut/ts/480p/1.ts",
+        "/v/cut/480p/2.m4s",
+        "/v/cut/br/480p/track.mp4",
+    ] {
+        let r = get(&edge.url(path));
+        assert_ne!(r.status, 0, "{path}: no answer");
+        alive(&mut edge);
+    }
+    // A segment never cached (0 was asked for, 1 may have been prefetched) is re-planned
+    // against the truncated file: it is not served from the old index (a 200 here would be
+    // bytes the index does not describe).
+    let r = get(&edge.url("/v/cut/480p/2.m4s"));
+    assert!(r.status >= 500, "{}", r.status);
+    assert!(edge.metric("sunomi_storage_replans_total") >= 1.0);
+}
+
+#[test]
+fn a_replaced_track_file_is_never_mixed_with_its_old_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with(dir.path(), &["old", "new"]);
+    let edge = Edge::start(&store, &[], &[]);
+    let before = get(&edge.url("/v/old/480p/0.m4s"));
+    assert_eq!(before.status, 200);
+    // Another valid track renamed into place, as a re-publish does.
+    let videos = Path::new(&store).join("videos");
+    let staged = videos.join("old/video/480p.mp4.new");
+    std::fs::copy(videos.join("new/video/480p.mp4"), &staged).unwrap();
+    std::fs::rename(&staged, videos.join("old/video/480p.mp4")).unwrap();
+    // Segment 2 was never cached (0 was asked for, 1 may have been prefetched): it is
+    // planned from the new file's index, not cut from the new bytes at the old offsets.
+    let after = get(&edge.url("/v/old/480p/2.m4s"));
+    assert_eq!(after.status, 200, "{}", after.text());
+    assert_eq!(&after.body[4..8], b"moof", "a segment starts with its moof");
+    // Byte for byte, and tagged, as by an edge that never saw the old file.
+    let fresh = Edge::start(&store, &[], &[]);
+    let expected = get(&fresh.url("/v/old/480p/2.m4s"));
+    assert!(after.body == expected.body, "segment 2 differs from a fresh edge's");
+    assert_eq!(after.header("etag"), expected.header("etag"));
+    // And the video's other objects follow the new file too.
+    let init = get(&edge.url("/v/old/480p/init.mp4"));
+    assert!(init.body == get_ok(&fresh.url("/v/old/480p/init.mp4")));
+    assert_ne!(before.header("etag"), after.header("etag"));
+    assert!(edge.metric("sunomi_storage_replans_total") >= 1.0);
+}
+
+#[test]
+fn a_removed_store_is_unavailable_and_not_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with(dir.path(), &["gone"]);
+    let edge = Edge::start(&store, &[], &[]);
+    assert_eq!(get(&format!("{}/readyz", edge.admin)).status, 200);
+    std::fs::remove_dir_all(&store).unwrap();
+    let r = get(&edge.url("/v/gone/master.m3u8"));
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.header("retry-after").is_some());
+    assert!(!r.text().contains(&store), "{}", r.text());
+    assert_eq!(get(&format!("{}/readyz", edge.admin)).status, 503);
+}
+
+#[test]
+fn one_missing_rendition_leaves_the_rest_of_the_master() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with(dir.path(), &["partial"]);
+    std::fs::remove_file(Path::new(&store).join("videos/partial/video/480p.mp4")).unwrap();
+    let edge = Edge::start(&store, &[], &[]);
+    let master = get(&edge.url("/v/partial/master.m3u8"));
+    assert_eq!(master.status, 200, "{}", master.text());
+    let text = master.text();
+    assert!(text.contains("360p/media.m3u8"), "{text}");
+    assert!(!text.contains("480p/media.m3u8"), "{text}");
+    assert_eq!(get(&edge.url("/v/partial/480p/0.m4s")).status, 404);
+    get_ok(&edge.url("/v/partial/360p/0.m4s"));
+}
+
+#[test]
+fn an_empty_track_file_is_a_bad_object_not_unavailable_storage() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with(dir.path(), &["empty"]);
+    std::fs::write(Path::new(&store).join("videos/empty/video/360p.mp4"), b"").unwrap();
+    let edge = Edge::start(&store, &[], &[]);
+    let r = get(&edge.url("/v/empty/360p/0.m4s"));
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert!(r.header("retry-after").is_none());
+    assert!(!r.text().contains("videos/"), "{}", r.text());
+}
+
+#[test]
+fn a_fifo_in_place_of_a_manifest_does_not_hang_the_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with(dir.path(), &["fifo"]);
+    let manifest = Path::new(&store).join("videos/fifo/manifest.json");
+    std::fs::remove_file(&manifest).unwrap();
+    let (ok, _, err) = run("mkfifo", &[manifest.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let mut edge = Edge::start(&store, &[], &[]);
+    let r = get(&edge.url("/v/fifo/master.m3u8"));
+    assert_eq!(r.status, 500, "{}", r.text());
+    alive(&mut edge);
+}
+
+#[test]
+fn peer_and_prefetch_markers_from_clients_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with(dir.path(), &["p"]);
+    let edge = Edge::start(&store, &[], &[]);
+    let used = edge.metric("sunomi_prefetch_total{result=\"used\"}");
+    let reads_before = reads(&edge);
+    for headers in [
+        vec![("Sunomi-Peer", "edge-1")],
+        vec![("Sunomi-Peer", "edge-1 1800000000 00"), ("Sunomi-Prefetch", "1")],
+        vec![(
+            "Sunomi-Peer",
+            "edge-1 1800000000 0000000000000000000000000000000000000000000000000000000000000000",
+        )],
+    ] {
+        let r = request("GET", &edge.url("/v/p/360p/0.m4s"), &headers);
+        assert_eq!(r.status, 403, "{headers:?}: {}", r.text());
+    }
+    assert_eq!(reads(&edge), reads_before, "refused before any storage read");
+    assert_eq!(edge.metric("sunomi_prefetch_total{result=\"used\"}"), used);
+    assert_eq!(edge.metric("sunomi_refused_requests_total{boundary=\"peer\"}"), 3.0);
+}
+
+#[test]
+fn admin_purge_needs_the_token_and_a_public_admin_needs_one_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with(dir.path(), &["a"]);
+    let token = "s3cret-admin-token-0123";
+    let edge = Edge::start(&store, &[], &[("SUNOMI_ADMIN_TOKEN", token)]);
+    let purge = format!("{}/purge?all=1", edge.admin);
+    let r = request("POST", &purge, &[]);
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert!(r.text().contains("Authorization: Bearer"), "{}", r.text());
+    assert!(r.header("www-authenticate").is_some());
+    let r = request("POST", &purge, &[("Authorization", "Bearer wrong-token-0123456")]);
+    assert_eq!(r.status, 401);
+    let auth = format!("Bearer {token}");
+    let r = request("POST", &purge, &[("Authorization", &auth)]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Read-only endpoints stay open to monitoring.
+    assert_eq!(get(&format!("{}/metrics", edge.admin)).status, 200);
+    assert_eq!(edge.metric("sunomi_refused_requests_total{boundary=\"admin\"}"), 2.0);
+
+    // An admin listener on every interface without a token: refused at start, saying why.
+    let out = Command::new(binary("sunomi-edge"))
+        .args(["--store", &store, "--listen", &format!("127.0.0.1:{}", free_port())])
+        .args(["--admin", &format!("0.0.0.0:{}", free_port())])
+        .env_remove("SUNOMI_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("admin_token"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn unknown_ids_are_remembered_and_cost_one_storage_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with(dir.path(), &["known"]);
+    let edge = Edge::start(&store, &[], &[]);
+    let before = reads(&edge);
+    for _ in 0..200 {
+        assert_eq!(get(&edge.url("/v/nosuchvideo/master.m3u8")).status, 404);
+    }
+    assert_eq!(reads(&edge) - before, 1.0);
+    // A purge of the id forgets the negative entry at once (control publishes, then purges).
+    let r = request("POST", &format!("{}/purge?id=nosuchvideo", edge.admin), &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(get(&edge.url("/v/nosuchvideo/master.m3u8")).status, 404);
+    assert_eq!(reads(&edge) - before, 2.0);
+}
+
+#[test]
+fn the_subtitle_sidecar_and_whole_track_files_are_read_from_storage_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with(dir.path(), &["s"]);
+    let subs = Path::new(&store).join("videos/s/subs");
+    std::fs::create_dir_all(&subs).unwrap();
+    std::fs::write(
+        subs.join("en.vtt"),
+        "WEBVTT\n\n00:00:00.500 --> 00:00:02.000\nHello\n",
+    )
+    .unwrap();
+    let edge = Edge::start(&store, &[], &[]);
+    for path in ["/v/s/subs/en.vtt", "/v/s/br/360p/track.mp4"] {
+        let first = get(&edge.url(path));
+        assert_eq!(first.status, 200, "{path}: {}", first.text());
+        let before = reads(&edge);
+        for _ in 0..5 {
+            let again = get(&edge.url(path));
+            assert_eq!(again.body, first.body);
+            assert!(again.header("cache-status").unwrap().contains("hit"), "{path}");
+        }
+        assert_eq!(reads(&edge), before, "{path} read again");
+    }
+}
+
+fn encryption_config(dir: &Path) -> String {
+    let path = dir.join("enc.toml");
+    std::fs::write(
+        &path,
+        "[encryption]\nmaster_key = \"000102030405060708090a0b0c0d0e0f\"\n\
+         token_secret = \"0f0e0d0c0b0a09080706050403020100\"\nmax_token_ttl_secs = 3600\n",
+    )
+    .unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn token(config: &str, id: &str, ttl: &str) -> std::process::Output {
+    Command::new(binary("sunomi-edge"))
+        .args(["--config", config, "token", "--id", id, "--ttl", ttl])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn tokens_are_checked_on_every_protected_playlist_and_never_reflected_when_malformed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with(dir.path(), &["t"]);
+    let config = encryption_config(dir.path());
+    let edge = Edge::start(&store, &["--config", &config], &[]);
+    let good = String::from_utf8(token(&config, "t", "600").stdout).unwrap();
+    let good = good.trim();
+    let (exp, sig) = good.split_once('&').unwrap();
+    let forged = format!("{exp}&sig={}", "0".repeat(64));
+    let huge = format!("{exp}&sig={}", "a".repeat(65_000));
+    let plus = format!("exp=+{}&{sig}", exp.trim_start_matches("exp="));
+    let upper = format!("{exp}&{}", sig.to_uppercase().replace("SIG=", "sig="));
+    for profile in ["aes", "saes", "saes/ts", "aes/ts"] {
+        let url = |q: &str| edge.url(&format!("/v/t/{profile}/master.m3u8?{q}"));
+        let ok = get(&url(good));
+        assert_eq!(ok.status, 200, "{profile}: {}", ok.text());
+        for bad in [&forged, &huge, &plus, &upper] {
+            let r = get(&url(bad));
+            assert_eq!(r.status, 403, "{profile} {}", &bad[..bad.len().min(60)]);
+            assert!(r.body.len() < 1000);
+        }
+    }
+    // A token valid for longer than the edge accepts is neither minted nor honoured.
+    let long = token(&config, "t", "86400");
+    assert!(!long.status.success());
+}
+
+#[test]
+fn purges_reach_encrypted_segments_by_id_and_by_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with(dir.path(), &["e"]);
+    let config = encryption_config(dir.path());
+    let edge = Edge::start(&store, &["--config", &config], &[]);
+    let status = |path: &str| {
+        get(&edge.url(path))
+            .header("cache-status")
+            .unwrap_or_default()
+            .to_string()
+    };
+    let paths = [
+        "/v/e/aes/360p/1.m4s",
+        "/v/e/saes/360p/1.m4s",
+        "/v/e/aes/ts/360p/1.ts",
+        "/v/e/saes/ts/360p/1.ts",
+    ];
+    for p in paths {
+        status(p);
+        assert!(status(p).contains("hit"), "{p} cached");
+    }
+    let r = request("POST", &format!("{}/purge?id=e", edge.admin), &[]);
+    assert_eq!(r.status, 200);
+    for p in paths {
+        assert!(status(p).contains("fwd=miss"), "{p} purged by id");
+    }
+    for p in paths {
+        let q = format!("{}/purge?url={p}", edge.admin);
+        assert_eq!(request("POST", &q, &[]).status, 200, "purge url={p}");
+        assert!(status(p).contains("fwd=miss"), "{p} purged by url");
+    }
+}
+
+#[test]
+fn if_range_that_does_not_match_gets_the_whole_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with(dir.path(), &["r"]);
+    let edge = Edge::start(&store, &[], &[]);
+    for path in ["/v/r/360p/0.m4s", "/v/r/br/360p/track.mp4"] {
+        let full = get(&edge.url(path));
+        assert_eq!(full.status, 200);
+        let etag = full.header("etag").unwrap().to_string();
+        let ranged = |if_range: &str| {
+            request(
+                "GET",
+                &edge.url(path),
+                &[("Range", "bytes=0-99"), ("If-Range", if_range)],
+            )
+        };
+        let r = ranged(&etag);
+        assert_eq!(r.status, 206, "{path}");
+        assert_eq!(r.body.len(), 100);
+        for stale in ["\"0000000000000000\"", "Sat, 28 Nov 2026 08:00:00 GMT"] {
+            let r = ranged(stale);
+            assert_eq!(r.status, 200, "{path} {stale}");
+            assert_eq!(r.body, full.body);
+        }
+    }
+}
+
+/// Sends raw bytes and returns the status line.
+fn raw_status(addr: &str, request: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut buf = [0u8; 512];
+    let n = s.read(&mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn http11_without_host_is_a_bad_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with(dir.path(), &["h"]);
+    let edge = Edge::start(&store, &[], &[]);
+    let addr = edge.base.trim_start_matches("http://");
+    let no_host = raw_status(addr, "GET /v/h/master.m3u8 HTTP/1.1\r\n\r\n");
+    assert!(no_host.contains(" 400 "), "{no_host}");
+    let with_host = raw_status(addr, "GET /v/h/master.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(with_host.contains(" 200 "), "{with_host}");
+    let http10 = raw_status(addr, "GET /v/h/master.m3u8 HTTP/1.0\r\n\r\n");
+    assert!(http10.contains(" 200 "), "{http10}");
+}
+
+#[test]
+fn logs_carry_no_colour_codes_when_not_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with(dir.path(), &["l"]);
+    let mut child = Command::new(binary("sunomi-edge"))
+        .args(["--store", &store])
+        .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+        .args(["--admin", &format!("127.0.0.1:{}", free_port())])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    child.kill().unwrap();
+    let mut log = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    assert!(log.contains("sunomi-edge starting"), "{log}");
+    assert!(!log.contains('\u{1b}'), "{log}");
+}
