@@ -15,6 +15,8 @@
 #   EDGE_CONFIG=FILE        extra edge TOML (timeouts, admission, prefetch; see README)
 #   COORDINATE=no           no Redis: N independent edges (the uncoordinated baseline)
 #   BUILD=release|debug     which build to run (built if missing)
+#   SUNOMI_FLEET_SECRET=HEX  the fleet secret signing peer requests (default: a fresh random
+#                           one, saved as RUN_DIR/fleet.secret)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -68,6 +70,12 @@ start() {
     done
     [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] || { echo "redis did not start: $RUN_DIR/redis.log" >&2; exit 1; }
     config_args+=(--redis "redis://127.0.0.1:$REDIS_PORT")
+    # The fleet's shared secret signs requests between edges: one per fleet, kept with it.
+    if [ -z "${SUNOMI_FLEET_SECRET:-}" ]; then
+      SUNOMI_FLEET_SECRET=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+    fi
+    export SUNOMI_FLEET_SECRET
+    (umask 077; echo "$SUNOMI_FLEET_SECRET" >"$RUN_DIR/fleet.secret")
   fi
   for i in $(seq 0 $((n - 1))); do
     local host listen admin

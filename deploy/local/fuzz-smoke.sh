@@ -3,8 +3,9 @@
 # remux, WebVTT) for SECONDS each from seeds made by `examples/fuzz_seeds.rs`; make test runs
 # it for a few seconds, a real campaign for hours:
 #   deploy/local/fuzz-smoke.sh [SECONDS]      (FUZZ_CORPUS=dir to keep a corpus)
-# Needs the nightly toolchain (sanitizers) and cargo-fuzz (installed if missing). A crash
-# leaves its input in packager/fuzz/artifacts/TARGET/ and fails the run.
+# Needs the nightly toolchain (sanitizers) and cargo-fuzz (installed if missing). A crash,
+# timeout, out-of-memory or leak leaves its input in packager/fuzz/artifacts/TARGET/ and fails
+# the run, as does libFuzzer exiting non-zero for any reason.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 secs=${1:-10}
@@ -18,13 +19,27 @@ cargo run -q -p sunomi-packager --example fuzz_seeds -- "$corpus"
 cd "$root/packager/fuzz"
 for target in track_head fragment ts_remux vtt; do
   echo "==> fuzzing $target for ${secs}s"
+  rm -rf "artifacts/$target"
+  log=$(mktemp)
+  # libFuzzer's own verdict: non-zero on a crash, a timeout (-timeout, seconds per input),
+  # running out of memory (-rss_limit_mb) or a leak; each leaves an artifact.
+  status=0
   cargo +nightly fuzz run "$target" "$corpus/$target" -- \
-    -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 2>&1 \
-    | grep -E "^(stat::number_of_executed_units|stat::new_units_added|==[0-9]+==ERROR|SUMMARY|Done)|panicked" || true
-  # A crash makes libFuzzer exit non-zero and write an artifact; the pipe above hides the
-  # status, so look for the artifact.
-  if ls "artifacts/$target"/crash-* >/dev/null 2>&1; then
-    echo "fuzz smoke: $target crashed; inputs in packager/fuzz/artifacts/$target/" >&2
+    -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    >"$log" 2>&1 || status=$?
+  grep -E "^(stat::number_of_executed_units|stat::new_units_added|==[0-9]+==ERROR|SUMMARY|Done)|panicked" "$log" || true
+  artifacts=$(ls "artifacts/$target" 2>/dev/null | grep -E '^(crash|timeout|oom|leak|slow-unit)-' || true)
+  if [ "$status" -ne 0 ] || [ -n "$artifacts" ]; then
+    tail -n 40 "$log" >&2
+    echo "fuzz smoke: $target failed (exit $status): ${artifacts:-no artifact}; inputs in packager/fuzz/artifacts/$target/" >&2
+    rm -f "$log"
     exit 1
   fi
+  if ! grep -q "^Done" "$log"; then
+    tail -n 40 "$log" >&2
+    echo "fuzz smoke: $target did not run to its time limit" >&2
+    rm -f "$log"
+    exit 1
+  fi
+  rm -f "$log"
 done

@@ -412,18 +412,23 @@ fn language_name(code: &str) -> &str {
     }
 }
 
-/// `BANDWIDTH` and `AVERAGE-BANDWIDTH` of a variant: its video segments together with the
-/// audio segments a player fetches beside them.
+/// `BANDWIDTH` and `AVERAGE-BANDWIDTH` of a variant (RFC 8216 §4.3.4.2: the largest sum of
+/// the peak segment bit rates of the renditions that play together).
 ///
-/// Segments line up across tracks, so segment `n` of the variant is video segment `n` plus the
-/// largest audio segment `n` of the group, over the video segment's duration — exactly what a
-/// player downloads per segment. If the segment counts differ, the audio's own peak and
-/// average are added instead (an upper bound).
-fn variant_bit_rates(video: &[SegmentSize], audio: &[Vec<SegmentSize>], target: f64) -> (u64, u64) {
-    if audio.is_empty() {
-        return (peak_bit_rate(video, target), average_bit_rate(video));
-    }
-    if audio.iter().all(|a| a.len() == video.len()) {
+/// - Separate renditions (CMAF, byte ranges): each rendition's peak is taken over its own
+///   windows of 0.5–1.5 × the target duration, then the video's peak and the highest audio
+///   peak are added. Adding per-segment sizes first and taking one peak is lower whenever the
+///   audio's busiest window is not the video's, which is what the RFC rules out.
+/// - Muxed (`muxed`, TS): segment `n` of the variant *is* video segment `n` plus audio
+///   segment `n`, over the video's duration, so the peak is taken over those combined
+///   segments (when the counts differ, the sum of the peaks bounds it).
+fn variant_bit_rates(
+    video: &[SegmentSize],
+    audio: &[Vec<SegmentSize>],
+    target: f64,
+    muxed: bool,
+) -> (u64, u64) {
+    if muxed && audio.iter().all(|a| a.len() == video.len()) {
         let combined: Vec<SegmentSize> = video
             .iter()
             .enumerate()
@@ -457,8 +462,9 @@ fn round3(x: f64) -> f64 {
 /// ranges; TS muxes the first audio track into every variant) and per subtitle track, one
 /// EXT-X-STREAM-INF and one EXT-X-I-FRAME-STREAM-INF per video rendition (highest first).
 ///
-/// `BANDWIDTH` is the RFC 8216 peak segment bit rate of the video plus the highest audio peak;
-/// `AVERAGE-BANDWIDTH` likewise with averages (for TS, of the bound on the remuxed size). A
+/// `BANDWIDTH` is the RFC 8216 peak segment bit rate of the video plus the highest audio
+/// peak, each over its own windows (TS: of the muxed segments); `AVERAGE-BANDWIDTH` likewise
+/// with averages (for TS, of the bound on the remuxed size). A
 /// rendition without usable key frame data gets no I-frame entry. Subtitle CODECS are never
 /// listed (`wvtt` is not an HLS codec string).
 pub fn multivariant(
@@ -527,7 +533,7 @@ pub fn multivariant(
     let mut iframe_variants = Vec::new();
     for v in video {
         let (mut bandwidth, mut average_bandwidth) =
-            variant_bit_rates(&v.track.sizes(), &audio_sizes, target);
+            variant_bit_rates(&v.track.sizes(), &audio_sizes, target, !separate_audio);
         if format == Format::Ts {
             // Bound the remuxed size per segment: scale by the segment's byte overhead.
             let ts = |rate: u64| {
@@ -597,4 +603,31 @@ pub fn multivariant(
         ..Default::default()
     };
     write(|w| playlist.write_to(w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sizes(v: &[(u64, f64)]) -> Vec<SegmentSize> {
+        v.iter()
+            .map(|&(bytes, seconds)| SegmentSize { bytes, seconds })
+            .collect()
+    }
+
+    #[test]
+    fn bandwidth_of_separate_renditions_sums_each_ones_own_peak() {
+        // The audio's busiest segment is not the video's: summing per segment first would
+        // give max(1.1 MB, 0.7 MB) / 6 s, below RFC 8216's sum of peaks.
+        let video = sizes(&[(1_000_000, 6.0), (500_000, 6.0)]);
+        let audio = vec![sizes(&[(100_000, 6.0), (200_000, 6.0)])];
+        let (peak, avg) = variant_bit_rates(&video, &audio, 6.0, false);
+        assert_eq!(peak, 1_333_334 + 266_667);
+        assert_eq!(avg, 1_000_000 + 200_000);
+        // Muxed (TS): a segment holds both, so the combined segments are the rendition.
+        let (peak, _) = variant_bit_rates(&video, &audio, 6.0, true);
+        assert_eq!(peak, 1_466_667);
+        // No audio: the video alone.
+        assert_eq!(variant_bit_rates(&video, &[], 6.0, false).0, 1_333_334);
+    }
 }

@@ -12,14 +12,17 @@ fn replay(target: &str, check: fn(&[u8])) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fuzz_regressions")
         .join(target);
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return;
-    };
+    // A folder that is missing or empty would replay nothing and pass: that is a failure.
+    let entries = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("no regression inputs for {target} at {}: {e}", dir.display()));
+    let mut replayed = 0;
     for entry in entries.filter_map(Result::ok) {
         let data = std::fs::read(entry.path()).unwrap();
         check(&data);
+        replayed += 1;
         eprintln!("replayed {target}/{}", entry.file_name().to_string_lossy());
     }
+    assert!(replayed > 0, "{} holds no regression input", dir.display());
 }
 
 #[test]
