@@ -43,11 +43,7 @@ fn check_bearer(authorization: Option<&str>, token: &str) -> Result<(), &'static
         return Err("the Authorization header must use the Bearer scheme");
     };
     let (a, b) = (given.as_bytes(), token.as_bytes());
-    let differ = a.len() != b.len()
-        || a.iter()
-            .zip(b)
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            != 0;
+    let differ = a.len() != b.len() || a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) != 0;
     if differ {
         return Err("the admin token is not valid");
     }

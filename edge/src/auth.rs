@@ -172,7 +172,9 @@ mod tests {
         assert_eq!(token_query(Some("max_height=1")), Ok(None));
         assert_eq!(token_query(None), Ok(None));
         // Genuine but valid for longer than the edge accepts.
-        let far = HmacTokens::new(Some(vec![1; 32]), 10_000).sign("v1", 7200).unwrap();
+        let far = HmacTokens::new(Some(vec![1; 32]), 10_000)
+            .sign("v1", 7200)
+            .unwrap();
         assert_eq!(t.authorize("v1", Some(&far)), Err(AuthError::TooLongLived));
     }
 
@@ -195,7 +197,11 @@ mod tests {
             format!("exp={}&sig={sig}", "9".repeat(21)),
         ] {
             assert_eq!(token_query(Some(&bad)), Err(AuthError::Malformed), "{bad}");
-            assert_eq!(t.authorize("v1", Some(&bad)), Err(AuthError::Malformed), "{bad}");
+            assert_eq!(
+                t.authorize("v1", Some(&bad)),
+                Err(AuthError::Malformed),
+                "{bad}"
+            );
         }
     }
 }

@@ -438,9 +438,11 @@ impl FleetConfig {
             return Ok(());
         };
         if self.secret_bytes().is_none() {
-            return Err("a fleet needs fleet.secret (or SUNOMI_FLEET_SECRET): at least 16 \
+            return Err(
+                "a fleet needs fleet.secret (or SUNOMI_FLEET_SECRET): at least 16 \
                         bytes of hex shared by its edges, signing requests between them"
-                .into());
+                    .into(),
+            );
         }
         if !url.starts_with("redis://") && !url.starts_with("rediss://") {
             return Err(format!("redis URL {url:?} must start with redis://"));

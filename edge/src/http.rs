@@ -193,7 +193,10 @@ mod tests {
         assert!(none_match(Some("*"), &tag));
         assert!(!none_match(Some("\"other\""), &tag));
         assert!(!none_match(None, &tag));
-        assert_ne!(tag, etag(&[b"v2", &0u64.to_be_bytes(), &10u64.to_be_bytes()]));
+        assert_ne!(
+            tag,
+            etag(&[b"v2", &0u64.to_be_bytes(), &10u64.to_be_bytes()])
+        );
         // Parts are length-prefixed: moving a byte between parts changes the tag.
         assert_ne!(etag(&[b"ab", b"c"]), etag(&[b"a", b"bc"]));
     }

@@ -58,7 +58,10 @@ fn sigbus_a_track_truncated_in_place_does_not_kill_the_edge() {
     // Cache segment 0 (and its head), then truncate the file in place, as `cp` over it does.
     get_ok(&edge.url("/v/cut/480p/0.m4s"));
     let track = Path::new(&store).join("videos/cut/video/480p.mp4");
-    let f = std::fs::OpenOptions::new().write(true).open(&track).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&track)
+        .unwrap();
     f.set_len(20_000).unwrap();
     drop(f);
     // Derived objects of the cached segment, and uncached segments planned from the old
@@ -102,7 +105,10 @@ fn a_replaced_track_file_is_never_mixed_with_its_old_index() {
     // Byte for byte, and tagged, as by an edge that never saw the old file.
     let fresh = Edge::start(&store, &[], &[]);
     let expected = get(&fresh.url("/v/old/480p/2.m4s"));
-    assert!(after.body == expected.body, "segment 2 differs from a fresh edge's");
+    assert!(
+        after.body == expected.body,
+        "segment 2 differs from a fresh edge's"
+    );
     assert_eq!(after.header("etag"), expected.header("etag"));
     // And the video's other objects follow the new file too.
     let init = get(&edge.url("/v/old/480p/init.mp4"));
@@ -175,7 +181,10 @@ fn peer_and_prefetch_markers_from_clients_are_refused() {
     let reads_before = reads(&edge);
     for headers in [
         vec![("Sunomi-Peer", "edge-1")],
-        vec![("Sunomi-Peer", "edge-1 1800000000 00"), ("Sunomi-Prefetch", "1")],
+        vec![
+            ("Sunomi-Peer", "edge-1 1800000000 00"),
+            ("Sunomi-Prefetch", "1"),
+        ],
         vec![(
             "Sunomi-Peer",
             "edge-1 1800000000 0000000000000000000000000000000000000000000000000000000000000000",
@@ -184,9 +193,16 @@ fn peer_and_prefetch_markers_from_clients_are_refused() {
         let r = request("GET", &edge.url("/v/p/360p/0.m4s"), &headers);
         assert_eq!(r.status, 403, "{headers:?}: {}", r.text());
     }
-    assert_eq!(reads(&edge), reads_before, "refused before any storage read");
+    assert_eq!(
+        reads(&edge),
+        reads_before,
+        "refused before any storage read"
+    );
     assert_eq!(edge.metric("sunomi_prefetch_total{result=\"used\"}"), used);
-    assert_eq!(edge.metric("sunomi_refused_requests_total{boundary=\"peer\"}"), 3.0);
+    assert_eq!(
+        edge.metric("sunomi_refused_requests_total{boundary=\"peer\"}"),
+        3.0
+    );
 }
 
 #[test]
@@ -200,18 +216,30 @@ fn admin_purge_needs_the_token_and_a_public_admin_needs_one_to_start() {
     assert_eq!(r.status, 401, "{}", r.text());
     assert!(r.text().contains("Authorization: Bearer"), "{}", r.text());
     assert!(r.header("www-authenticate").is_some());
-    let r = request("POST", &purge, &[("Authorization", "Bearer wrong-token-0123456")]);
+    let r = request(
+        "POST",
+        &purge,
+        &[("Authorization", "Bearer wrong-token-0123456")],
+    );
     assert_eq!(r.status, 401);
     let auth = format!("Bearer {token}");
     let r = request("POST", &purge, &[("Authorization", &auth)]);
     assert_eq!(r.status, 200, "{}", r.text());
     // Read-only endpoints stay open to monitoring.
     assert_eq!(get(&format!("{}/metrics", edge.admin)).status, 200);
-    assert_eq!(edge.metric("sunomi_refused_requests_total{boundary=\"admin\"}"), 2.0);
+    assert_eq!(
+        edge.metric("sunomi_refused_requests_total{boundary=\"admin\"}"),
+        2.0
+    );
 
     // An admin listener on every interface without a token: refused at start, saying why.
     let out = Command::new(binary("sunomi-edge"))
-        .args(["--store", &store, "--listen", &format!("127.0.0.1:{}", free_port())])
+        .args([
+            "--store",
+            &store,
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
         .args(["--admin", &format!("0.0.0.0:{}", free_port())])
         .env_remove("SUNOMI_ADMIN_TOKEN")
         .output()
@@ -260,7 +288,10 @@ fn the_subtitle_sidecar_and_whole_track_files_are_read_from_storage_once() {
         for _ in 0..5 {
             let again = get(&edge.url(path));
             assert_eq!(again.body, first.body);
-            assert!(again.header("cache-status").unwrap().contains("hit"), "{path}");
+            assert!(
+                again.header("cache-status").unwrap().contains("hit"),
+                "{path}"
+            );
         }
         assert_eq!(reads(&edge), before, "{path} read again");
     }
@@ -416,8 +447,14 @@ fn logs_carry_no_colour_codes_when_not_on_a_terminal() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     child.kill().unwrap();
+    child.wait().unwrap();
     let mut log = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
     assert!(log.contains("sunomi-edge starting"), "{log}");
     assert!(!log.contains('\u{1b}'), "{log}");
 }

@@ -269,11 +269,21 @@ mod tests {
         let (dir, file) = setup();
         let root = dir.path().join("store");
         assert!(matches!(
-            read(dir.path(), &dir.path().join("nope"), Extent::Prefix(1), None),
+            read(
+                dir.path(),
+                &dir.path().join("nope"),
+                Extent::Prefix(1),
+                None
+            ),
             Err(LocalError::NotFound)
         ));
         assert!(matches!(
-            read(&root, &root.join("videos/x/manifest.json"), Extent::Prefix(1), None),
+            read(
+                &root,
+                &root.join("videos/x/manifest.json"),
+                Extent::Prefix(1),
+                None
+            ),
             Err(LocalError::StoreMissing(_))
         ));
         drop(file);

@@ -351,7 +351,9 @@ impl MediaReader {
             key: key.clone(),
             source,
         };
-        let (mut head, version) = self.read(&key, Extent::Prefix(HEAD_READ_HINT), None).await?;
+        let (mut head, version) = self
+            .read(&key, Extent::Prefix(HEAD_READ_HINT), None)
+            .await?;
         loop {
             match scan_track_head(&head).map_err(corrupt)? {
                 HeadScan::Complete(index) => {
@@ -386,9 +388,7 @@ impl MediaReader {
     ) -> Result<Bytes, ReadError> {
         let key = self.track_key(id, relative)?;
         let expected = range.end.saturating_sub(range.start);
-        let (bytes, _) = self
-            .read(&key, Extent::Range(range), Some(version))
-            .await?;
+        let (bytes, _) = self.read(&key, Extent::Range(range), Some(version)).await?;
         if bytes.len() as u64 != expected {
             return Err(ReadError::Corrupt {
                 key,
@@ -553,9 +553,7 @@ mod tests {
         let rt = runtime();
         let path = store.path("videos/v/video/360p.mp4");
         let os = store.object_store().clone();
-        let put = rt
-            .block_on(os.put(&path, vec![1u8; 1000].into()))
-            .unwrap();
+        let put = rt.block_on(os.put(&path, vec![1u8; 1000].into())).unwrap();
         let version = put.e_tag.unwrap();
         let got = rt.block_on(reader.read_range("v", "video/360p.mp4", 10..20, &version));
         assert_eq!(got.unwrap().len(), 10);

@@ -90,8 +90,10 @@ impl Store {
             if !rest.is_empty() {
                 return Err(invalid("memory:// takes no path"));
             }
-            return Ok(Store::new(Arc::new(InMemory::new()), None, "memory://".into())
-                .with_request_timeout(timeouts.request));
+            return Ok(
+                Store::new(Arc::new(InMemory::new()), None, "memory://".into())
+                    .with_request_timeout(timeouts.request),
+            );
         }
         if let Some(rest) = spec.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));

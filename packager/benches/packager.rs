@@ -121,6 +121,7 @@ fn ts(c: &mut Criterion) {
                 default_sample_duration: 512,
                 bytes: &video,
                 file_offset: 0,
+                presentation_offset: 0,
             }),
             Some(TrackSegment {
                 config: &aconfig,
@@ -128,6 +129,7 @@ fn ts(c: &mut Criterion) {
                 default_sample_duration: 1024,
                 bytes: &audio,
                 file_offset: 0,
+                presentation_offset: 0,
             }),
             7,
         )

@@ -71,14 +71,16 @@ impl SegmentedTrack<'_> {
             .max(1)
     }
 
-    /// Segment sizes and durations for bit rate computations.
+    /// Each segment's size and duration for bit rates. The durations are the EXTINF values
+    /// as written: RFC 8216 §4.3.4.2 divides sizes by the segment durations the playlist
+    /// states, so a client recomputing `BANDWIDTH` from the playlist gets the same figure.
     pub fn sizes(&self) -> Vec<SegmentSize> {
-        let ts = f64::from(self.index.timescale.max(1));
         self.segments
             .iter()
-            .map(|s| SegmentSize {
+            .zip(self.extinf_ms())
+            .map(|(s, ms)| SegmentSize {
                 bytes: s.len(),
-                seconds: s.duration as f64 / ts,
+                seconds: ms as f64 / 1000.0,
             })
             .collect()
     }

@@ -67,7 +67,16 @@ pub fn segment_count(fragment_count: usize, k: u32) -> usize {
 
 /// Segment `number` of `index`, with `k` fragments per segment.
 pub fn segment(index: &TrackIndex, k: u32, number: u64) -> Result<Segment> {
-    let count = segment_count(index.fragments.len(), k);
+    segment_within(index, k, usize::MAX, number)
+}
+
+/// Segment `number` of `index` when the presentation has `count` segments (those of its first
+/// video rendition): the track never has more, and its last segment takes every remaining
+/// fragment. An audio track that runs a few frames past the video's end therefore ends with
+/// the video instead of adding a 20 ms segment no video segment matches.
+pub fn segment_within(index: &TrackIndex, k: u32, count: usize, number: u64) -> Result<Segment> {
+    let own = segment_count(index.fragments.len(), k);
+    let count = own.min(count.max(1));
     let out_of_range = || PackagerError::SegmentOutOfRange {
         index: number,
         count: count as u64,
@@ -78,7 +87,11 @@ pub fn segment(index: &TrackIndex, k: u32, number: u64) -> Result<Segment> {
     }
     let k = k.max(1) as usize;
     let first = n * k;
-    let last = (first + k).min(index.fragments.len());
+    let last = if n + 1 == count {
+        index.fragments.len()
+    } else {
+        (first + k).min(index.fragments.len())
+    };
     let frags: &[FragmentRef] = &index.fragments[first..last];
     let (Some(head), Some(tail)) = (frags.first(), frags.last()) else {
         return Err(out_of_range());
@@ -94,8 +107,14 @@ pub fn segment(index: &TrackIndex, k: u32, number: u64) -> Result<Segment> {
 
 /// Every segment of `index`, in order.
 pub fn segments(index: &TrackIndex, k: u32) -> Vec<Segment> {
-    (0..segment_count(index.fragments.len(), k) as u64)
-        .filter_map(|n| segment(index, k, n).ok())
+    segments_within(index, k, usize::MAX)
+}
+
+/// Every segment of `index` in a presentation of `count` segments (see [`segment_within`]).
+pub fn segments_within(index: &TrackIndex, k: u32, count: usize) -> Vec<Segment> {
+    let count = segment_count(index.fragments.len(), k).min(count.max(1));
+    (0..count as u64)
+        .filter_map(|n| segment_within(index, k, count, n).ok())
         .collect()
 }
 
@@ -194,5 +213,20 @@ mod tests {
             prop_assert!(k >= 1);
             prop_assert!((f64::from(k) - exact.max(1.0)).abs() <= 0.5 + 1e-9);
         }
+    }
+
+    #[test]
+    fn a_track_longer_than_the_video_ends_with_it() {
+        // 10 audio fragments, 3 per segment, in a presentation of 3 segments (9 video
+        // fragments): the last segment takes fragments 6..10, not 6..9 plus a fourth.
+        let audio = index(&[100; 10], 96_256);
+        let segs = segments_within(&audio, 3, 3);
+        assert_eq!(segs.len(), 3);
+        assert_eq!(segs[2].fragments, 6..10);
+        assert_eq!(segs[2].duration, 4 * 96_256);
+        assert!(segment_within(&audio, 3, 3, 3).is_err());
+        // A presentation longer than the track changes nothing.
+        assert_eq!(segments_within(&audio, 3, 10), segments(&audio, 3));
+        assert_eq!(segments(&audio, 3).len(), 4);
     }
 }

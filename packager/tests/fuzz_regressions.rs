@@ -13,8 +13,12 @@ fn replay(target: &str, check: fn(&[u8])) {
         .join("tests/fuzz_regressions")
         .join(target);
     // A folder that is missing or empty would replay nothing and pass: that is a failure.
-    let entries = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("no regression inputs for {target} at {}: {e}", dir.display()));
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
+        panic!(
+            "no regression inputs for {target} at {}: {e}",
+            dir.display()
+        )
+    });
     let mut replayed = 0;
     for entry in entries.filter_map(Result::ok) {
         let data = std::fs::read(entry.path()).unwrap();

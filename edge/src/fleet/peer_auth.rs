@@ -127,15 +127,24 @@ mod tests {
         let now = 1_800_000_000;
         let path = "/v/a/720p/3.m4s";
         let h = auth.sign("GET", path, "edge-1", false, now).unwrap();
-        assert_eq!(auth.verify("GET", path, &h, false, now + 5), Ok("edge-1".into()));
+        assert_eq!(
+            auth.verify("GET", path, &h, false, now + 5),
+            Ok("edge-1".into())
+        );
         // Bound to the method, the path and the prefetch flag.
         let refused = |m: &str, p: &str, v: &str, pre: bool, t: u64| auth.verify(m, p, v, pre, t);
-        assert_eq!(refused("HEAD", path, &h, false, now), Err(PeerAuthError::BadSignature));
+        assert_eq!(
+            refused("HEAD", path, &h, false, now),
+            Err(PeerAuthError::BadSignature)
+        );
         assert_eq!(
             refused("GET", "/v/a/720p/4.m4s", &h, false, now),
             Err(PeerAuthError::BadSignature)
         );
-        assert_eq!(refused("GET", path, &h, true, now), Err(PeerAuthError::BadSignature));
+        assert_eq!(
+            refused("GET", path, &h, true, now),
+            Err(PeerAuthError::BadSignature)
+        );
         assert_eq!(
             refused("GET", path, &h, false, now + MAX_SKEW_SECS + 1),
             Err(PeerAuthError::Stale)
@@ -150,7 +159,10 @@ mod tests {
         }
         let other = PeerAuth::new(Some(vec![8; 32]));
         let forged = other.sign("GET", path, "edge-1", false, now).unwrap();
-        assert_eq!(refused("GET", path, &forged, false, now), Err(PeerAuthError::BadSignature));
+        assert_eq!(
+            refused("GET", path, &forged, false, now),
+            Err(PeerAuthError::BadSignature)
+        );
         assert_eq!(
             PeerAuth::new(None).verify("GET", path, &h, false, now),
             Err(PeerAuthError::NoFleet)

@@ -234,7 +234,11 @@ impl fmt::Display for CacheKey {
                 path,
                 version,
                 range,
-            } => write!(f, "r:{video}/{path}@{version}#{}-{}", range.start, range.end),
+            } => write!(
+                f,
+                "r:{video}/{path}@{version}#{}-{}",
+                range.start, range.end
+            ),
         }
     }
 }

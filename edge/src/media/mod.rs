@@ -25,7 +25,7 @@ use moka::notification::RemovalCause;
 use sunomi_origin::{MediaReader, TrackHead};
 use sunomi_packager::manifest::{Manifest, VideoStatus};
 use sunomi_packager::route::{Route, TrackRef};
-use sunomi_packager::segment::{fragments_per_segment, nominal_fragment_duration};
+use sunomi_packager::segment::{self, fragments_per_segment, nominal_fragment_duration};
 use sunomi_packager::vtt::Vtt;
 
 use crate::auth::Authorizer;
@@ -98,6 +98,33 @@ impl Object {
             content_range: None,
             private: false,
         }
+    }
+}
+
+/// How every track of a video is cut into segments (see [`Media::timeline`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Timeline {
+    /// Fragments per segment.
+    pub k: u32,
+    /// Segments in the presentation (those of the first video rendition).
+    pub count: usize,
+    /// The head of the rendition the timeline comes from (clips are chosen on it).
+    pub video: Arc<TrackHead>,
+}
+
+impl Timeline {
+    /// Segment `number` of a track of this video.
+    pub fn segment(
+        &self,
+        index: &sunomi_packager::track::TrackIndex,
+        number: u64,
+    ) -> Result<segment::Segment, EdgeError> {
+        Ok(segment::segment_within(index, self.k, self.count, number)?)
+    }
+
+    /// Every segment of a track of this video.
+    pub fn segments(&self, index: &sunomi_packager::track::TrackIndex) -> Vec<segment::Segment> {
+        segment::segments_within(index, self.k, self.count)
     }
 }
 
@@ -447,9 +474,10 @@ impl Media {
         }
     }
 
-    /// Fragments per segment for a video: from its first rendition, so every track of the
-    /// video cuts at the same instants.
-    async fn fragments_per_segment(&self, id: &str, manifest: &Manifest) -> Result<u32, EdgeError> {
+    /// How a video is cut into segments: `k` and the segment count come from its first
+    /// rendition in storage, so every track of the video cuts at the same instants and has
+    /// as many segments as the video (see [`segment::segment_within`]).
+    async fn timeline(&self, id: &str, manifest: &Manifest) -> Result<Timeline, EdgeError> {
         // The first rendition in storage (one missing file does not take the video down).
         let mut head = Err(EdgeError::Internal("manifest without renditions".into()));
         for r in &manifest.renditions {
@@ -458,12 +486,17 @@ impl Media {
                 break;
             }
         }
-        let head = head?;
-        Ok(fragments_per_segment(
+        let video = head?;
+        let k = fragments_per_segment(
             self.target_ms,
-            nominal_fragment_duration(&head.index),
-            head.index.timescale,
-        ))
+            nominal_fragment_duration(&video.index),
+            video.index.timescale,
+        );
+        Ok(Timeline {
+            k,
+            count: segment::segment_count(video.index.fragments.len(), k),
+            video,
+        })
     }
 
     /// Answers a route; `flags` say who asks (a player, a peer, a prefetch) and what the
@@ -481,7 +514,11 @@ impl Media {
             // once. Still changing: 503, the client retries.
             Err(EdgeError::Changed(what)) => {
                 let id = route.video_id();
-                tracing::info!(id, what, "stored object changed since it was indexed; planning again");
+                tracing::info!(
+                    id,
+                    what,
+                    "stored object changed since it was indexed; planning again"
+                );
                 metrics().replans.inc();
                 self.forget_metadata(id).await;
                 Box::pin(self.answer(route, flags)).await
@@ -505,10 +542,7 @@ impl Media {
     async fn forget_metadata(&self, id: &str) {
         let id = id.to_owned();
         self.fleet.forget_shared(&id).await;
-        if let Err(e) = self
-            .meta
-            .invalidate_entries_if(move |k, _| k.video() == id)
-        {
+        if let Err(e) = self.meta.invalidate_entries_if(move |k, _| k.video() == id) {
             tracing::warn!(error = %e, "forgetting metadata failed");
         }
     }

@@ -13,10 +13,10 @@ use sunomi_packager::playlist::{
 use sunomi_packager::route::{request_path, Format, Protection, Route, TrackRef, PREFIX};
 
 use super::CacheKey;
-use sunomi_packager::segment::{self, Segment};
+use sunomi_packager::segment::Segment;
 use sunomi_packager::ts::PSI_BYTES;
 
-use super::{Media, Meta, Object, Playlist, RequestFlags};
+use super::{Media, Meta, Object, Playlist, RequestFlags, Timeline};
 use crate::error::EdgeError;
 use crate::http;
 
@@ -66,12 +66,15 @@ impl Media {
         })
     }
 
-    /// A track's segments (cut with the video's `k`) and the range the filter's clip keeps.
+    /// A track's segments (cut on the video's timeline) and the range the filter's clip
+    /// keeps. The clip is chosen once, on the video's own timestamps, and applied to every
+    /// track by segment number: audio, subtitles and video of a clip always hold the same
+    /// segments.
     async fn clipped(
         &self,
         id: &str,
         path: &str,
-        k: u32,
+        timeline: &Timeline,
         filter: &Filter,
     ) -> Result<
         (
@@ -82,11 +85,18 @@ impl Media {
         EdgeError,
     > {
         let head = self.head(id, path).await?;
-        let segments = segment::segments(&head.index, k);
-        let keep = filter
-            .clip(&segments, head.index.timescale)
-            .map_err(bad_filter)?;
+        let segments = timeline.segments(&head.index);
+        let keep = Self::clip(timeline, filter)?;
+        let keep = keep.start.min(segments.len())..keep.end.min(segments.len());
         Ok((head, segments, keep))
+    }
+
+    /// The segment numbers a filter's clip keeps, chosen on the video's timeline.
+    fn clip(timeline: &Timeline, filter: &Filter) -> Result<std::ops::Range<usize>, EdgeError> {
+        let video = timeline.segments(&timeline.video.index);
+        filter
+            .clip(&video, timeline.video.index.timescale)
+            .map_err(bad_filter)
     }
 
     async fn render_playlist(
@@ -97,12 +107,14 @@ impl Media {
     ) -> Result<String, EdgeError> {
         let filter = &flags.filter;
         let id = route.video_id();
-        let k = self.fragments_per_segment(id, manifest).await?;
+        let timeline = self.timeline(id, manifest).await?;
         match route {
-            Route::Master { format, .. } => self.master(id, manifest, k, *format, flags).await,
+            Route::Master { format, .. } => {
+                self.master(id, manifest, &timeline, *format, flags).await
+            }
             Route::MediaPlaylist { format, track, .. } => {
                 let path = Self::track_path(manifest, track)?;
-                let (head, segments, keep) = self.clipped(id, path, k, filter).await?;
+                let (head, segments, keep) = self.clipped(id, path, &timeline, filter).await?;
                 let encryption = match (flags.protection, format, track) {
                     (Protection::Clear, _, _) => None,
                     // fMP4 SAMPLE-AES (`cbcs`) protects the video; audio stays clear.
@@ -132,7 +144,7 @@ impl Media {
                 let r = manifest
                     .rendition(rendition)
                     .ok_or_else(|| EdgeError::NotFound(format!("no rendition {rendition}")))?;
-                let (head, segments, keep) = self.clipped(id, &r.path, k, filter).await?;
+                let (head, segments, keep) = self.clipped(id, &r.path, &timeline, filter).await?;
                 let track = SegmentedTrack {
                     index: &head.index,
                     segments: &segments[keep],
@@ -146,11 +158,10 @@ impl Media {
                 if self.subtitles(id, lang).await?.is_none() {
                     return Err(EdgeError::NotFound(format!("no usable subtitles {lang}")));
                 }
-                let first = manifest
-                    .renditions
-                    .first()
-                    .ok_or_else(|| EdgeError::Internal("manifest without renditions".into()))?;
-                let (head, segments, keep) = self.clipped(id, &first.path, k, filter).await?;
+                // Subtitle pieces follow the video's segments.
+                let head = &timeline.video;
+                let segments = timeline.segments(&head.index);
+                let keep = Self::clip(&timeline, filter)?;
                 Ok(playlist::subtitle_playlist(
                     lang,
                     SegmentedTrack {
@@ -197,7 +208,7 @@ impl Media {
         &self,
         id: &str,
         manifest: &Manifest,
-        k: u32,
+        timeline: &Timeline,
         format: Format,
         flags: &RequestFlags,
     ) -> Result<String, EdgeError> {
@@ -220,9 +231,7 @@ impl Media {
         }
         // A track file missing from storage leaves its variant out (logged); the rest of
         // the ladder plays. Other failures (storage down) fail the playlist.
-        let (renditions, video_heads) = self
-            .present(id, renditions, |r| r.path.as_str())
-            .await?;
+        let (renditions, video_heads) = self.present(id, renditions, |r| r.path.as_str()).await?;
         if renditions.is_empty() {
             return Err(EdgeError::Unavailable(format!(
                 "no rendition of video {id} is in storage"
@@ -231,11 +240,11 @@ impl Media {
         let (audio, audio_heads) = self.present(id, audio, |a| a.path.as_str()).await?;
         let video_segments: Vec<_> = video_heads
             .iter()
-            .map(|h| segment::segments(&h.index, k))
+            .map(|h| timeline.segments(&h.index))
             .collect();
         let audio_segments: Vec<_> = audio_heads
             .iter()
-            .map(|h| segment::segments(&h.index, k))
+            .map(|h| timeline.segments(&h.index))
             .collect();
         let video: Vec<VideoVariant<'_>> = renditions
             .iter()
@@ -304,8 +313,7 @@ impl Media {
         items: Vec<&'m T>,
         path: impl Fn(&T) -> &str,
     ) -> Result<(Vec<&'m T>, Vec<Arc<sunomi_origin::TrackHead>>), EdgeError> {
-        let heads =
-            futures::future::join_all(items.iter().map(|t| self.head(id, path(t)))).await;
+        let heads = futures::future::join_all(items.iter().map(|t| self.head(id, path(t)))).await;
         let mut kept = Vec::with_capacity(items.len());
         let mut kept_heads = Vec::with_capacity(items.len());
         for (item, head) in items.into_iter().zip(heads) {
@@ -315,7 +323,11 @@ impl Media {
                     kept_heads.push(h);
                 }
                 Err(EdgeError::NotFound(_)) => {
-                    tracing::warn!(id, track = path(item), "track file missing from storage; variant left out");
+                    tracing::warn!(
+                        id,
+                        track = path(item),
+                        "track file missing from storage; variant left out"
+                    );
                 }
                 Err(e) => return Err(e),
             }

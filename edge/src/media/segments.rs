@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use sunomi_packager::route::{Route, TrackRef};
-use sunomi_packager::segment;
 
 use super::{CacheKey, CacheOutcome, Media, Object};
 use crate::config::Admission;
@@ -125,9 +124,9 @@ impl Media {
     ) -> Result<Object, EdgeError> {
         let manifest = self.manifest(id).await?;
         let path = Self::track_path(&manifest, track)?;
-        let k = self.fragments_per_segment(id, &manifest).await?;
+        let timeline = self.timeline(id, &manifest).await?;
         let head = self.head(id, path).await?;
-        let seg = segment::segment(&head.index, k, number)?;
+        let seg = timeline.segment(&head.index, number)?;
         let etag = http::etag(&[
             head.version.as_bytes(),
             &seg.bytes.start.to_be_bytes(),
@@ -169,7 +168,7 @@ impl Media {
                     if matches!(found.1, CacheOutcome::Miss | CacheOutcome::Peer)
                         && !flags.from_peer
                     {
-                        self.prefetch_after(route, &head, k, flags.next.as_ref());
+                        self.prefetch_after(route, &head, &timeline, flags.next.as_ref());
                     }
                 }
                 found
@@ -310,7 +309,7 @@ impl Media {
         self: &Arc<Self>,
         route: &Route,
         head: &sunomi_origin::TrackHead,
-        k: u32,
+        timeline: &super::Timeline,
         next: Option<&Route>,
     ) {
         let Route::Segment { id, track, number } = route else {
@@ -326,7 +325,7 @@ impl Media {
             }) if next_id == id && next_track == track => Some(*n),
             _ => None,
         };
-        let exists = |n: u64| segment::segment(&head.index, k, n).is_ok();
+        let exists = |n: u64| timeline.segment(&head.index, n).is_ok();
         let mut wanted: Vec<Route> =
             prefetch_numbers(*number, self.prefetch_segments, exists, announced)
                 .into_iter()
@@ -423,6 +422,9 @@ mod tests {
         assert_eq!(prefetch_numbers(3, 1, exists, Some(4)), vec![4]);
         assert_eq!(prefetch_numbers(3, 1, exists, Some(3)), vec![4]);
         assert_eq!(prefetch_numbers(3, 0, exists, Some(42)), Vec::<u64>::new());
-        assert_eq!(prefetch_numbers(u64::MAX, 2, |_| true, None), Vec::<u64>::new());
+        assert_eq!(
+            prefetch_numbers(u64::MAX, 2, |_| true, None),
+            Vec::<u64>::new()
+        );
     }
 }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use sunomi_packager::route::Format;
-use sunomi_packager::segment;
 use sunomi_packager::ts::TIME_OFFSET_90K;
 use sunomi_packager::vtt::{self, Vtt};
 
@@ -114,13 +113,9 @@ impl Media {
             .await?
             .ok_or_else(|| EdgeError::NotFound(format!("no usable subtitles {lang}")))?;
         let vtt: &Vtt = &file.vtt;
-        let first = manifest
-            .renditions
-            .first()
-            .ok_or_else(|| EdgeError::Internal("manifest without renditions".into()))?;
-        let head = self.head(id, &first.path).await?;
-        let k = self.fragments_per_segment(id, &manifest).await?;
-        let seg = segment::segment(&head.index, k, number)?;
+        let timeline = self.timeline(id, &manifest).await?;
+        let head = &timeline.video;
+        let seg = timeline.segment(&head.index, number)?;
         let origin = head.index.fragments.first().map_or(0, |f| f.time);
         let ts = u128::from(head.index.timescale.max(1));
         let ms = |t: u64| (u128::from(t.saturating_sub(origin)) * 1000 / ts) as u64;

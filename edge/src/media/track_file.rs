@@ -8,7 +8,6 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use sunomi_packager::route::{Route, TrackRef};
-use sunomi_packager::segment;
 
 use super::{CacheKey, Media, Object, RequestFlags};
 use crate::error::EdgeError;
@@ -102,12 +101,14 @@ impl Media {
         else {
             return Ok(None);
         };
-        let k = self.fragments_per_segment(id, manifest).await?;
+        let timeline = self.timeline(id, manifest).await?;
+        let k = timeline.k;
         if first % k as usize != 0 {
             return Ok(None);
         }
         let number = (first / k as usize) as u64;
-        Ok(segment::segment(index, k, number)
+        Ok(timeline
+            .segment(index, number)
             .ok()
             .filter(|s| s.bytes == *range)
             .map(|_| number))

@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use sunomi_packager::codec::codec_config;
 use sunomi_packager::crypto::segment_iv;
+use sunomi_packager::edit::presentation_offset;
 use sunomi_packager::route::{Protection, Route, TrackRef};
 use sunomi_packager::ts::sample_aes::SampleAes;
 use sunomi_packager::ts::{remux_encrypted, SampleAesMode, TrackSegment, TsSegment};
-use sunomi_packager::{segment, PackagerError};
+use sunomi_packager::PackagerError;
 
 use super::playlists::ts_audio;
 use super::{CacheKey, Media, Object, RequestFlags};
@@ -39,10 +40,10 @@ impl Media {
         } else {
             (None, String::new())
         };
-        let mode = match (&encryption, flags.protection) {
-            (Some(e), _) => SampleAesMode::On(e),
-            (None, Protection::SampleAes) => SampleAesMode::ClearLead,
-            _ => SampleAesMode::Off,
+        // Clear-lead segments are plain TS (see `remux_encrypted`).
+        let mode = match &encryption {
+            Some(e) => SampleAesMode::On(e),
+            None => SampleAesMode::Off,
         };
         let etag = http::etag(&[
             video_head.version.as_bytes(),
@@ -81,7 +82,7 @@ impl Media {
         mode: SampleAesMode<'_>,
     ) -> Result<TsSegment, EdgeError> {
         let manifest = self.manifest(id).await?;
-        let k = self.fragments_per_segment(id, &manifest).await?;
+        let timeline = self.timeline(id, &manifest).await?;
         let video = TrackRef::Video(rendition.to_string());
         let cmaf_flags = RequestFlags {
             from_peer: flags.from_peer,
@@ -92,10 +93,11 @@ impl Media {
             let media = self.clone();
             let manifest = manifest.clone();
             let flags = cmaf_flags.clone();
+            let timeline = timeline.clone();
             async move {
                 let path = Self::track_path(&manifest, &track)?.to_string();
                 let head = media.head(id, &path).await?;
-                let seg = segment::segment(&head.index, k, number)?;
+                let seg = timeline.segment(&head.index, number)?;
                 let route = Route::Segment {
                     id: id.to_string(),
                     track: track.clone(),
@@ -136,6 +138,7 @@ impl Media {
                 default_sample_duration: vhead.index.default_sample_duration,
                 bytes: &vbytes,
                 file_offset: vstart,
+                presentation_offset: presentation_offset(&vhead.init)?,
             }),
             audio
                 .as_ref()
@@ -145,6 +148,7 @@ impl Media {
                     default_sample_duration: head.index.default_sample_duration,
                     bytes,
                     file_offset: *start,
+                    presentation_offset: presentation_offset(&head.init).unwrap_or(0),
                 }),
             number,
             mode,

@@ -1,7 +1,10 @@
-// Plays an HLS URL with hls.js in headless Chromium and reports what a viewer would see.
-// Usage: node play.mjs MASTER_URL [SECONDS]
-// Exit 0 when playback reached SECONDS of media with no fatal hls.js error; the last stdout
-// line is a JSON summary either way.
+// Plays an HLS URL in headless Chromium with hls.js or Shaka Player and reports what a viewer
+// would see.
+// Usage: node play.mjs hls|shaka URL [SECONDS]
+// Exit 0 when playback reached SECONDS of media with no fatal player error and no media the
+// player could not parse or decrypt (hls.js reports those as non-fatal and skips them); the
+// last stdout line is a JSON summary either way (duration: what the player says the
+// presentation lasts).
 import { chromium } from 'playwright-core';
 import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,12 +12,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const require = createRequire(import.meta.url);
-const url = process.argv[2];
-const seconds = Number(process.argv[3] ?? 10);
-if (!url) {
-  console.error('usage: node play.mjs MASTER_URL [SECONDS]');
+const [player, url] = process.argv.slice(2, 4);
+const seconds = Number(process.argv[4] ?? 10);
+if (!['hls', 'shaka'].includes(player) || !url) {
+  console.error('usage: node play.mjs hls|shaka URL [SECONDS]');
   process.exit(2);
 }
+const scripts = {
+  hls: require.resolve('hls.js/dist/hls.min.js'),
+  shaka: require.resolve('shaka-player/dist/shaka-player.compiled.js'),
+};
 
 const profile = mkdtempSync(join(tmpdir(), 'sunomi-chromium-'));
 const browser = await chromium.launchPersistentContext(profile, {
@@ -29,29 +36,81 @@ const browser = await chromium.launchPersistentContext(profile, {
 let result;
 try {
   const page = await browser.newPage();
+  const console_lines = [];
+  page.on('console', (m) => { if (m.type() === 'error') console_lines.push(m.text()); });
+  // The page lives at the edge's origin: same-origin requests, and a secure context
+  // (loopback), which WebCrypto (Shaka's AES-128) requires.
+  await page.goto(new URL('/', url).href);
   await page.setContent('<!doctype html><video id="v" muted playsinline></video>');
-  await page.addScriptTag({ path: require.resolve('hls.js/dist/hls.min.js') });
-  result = await page.evaluate(({ url, seconds }) => new Promise((resolve) => {
+  await page.addScriptTag({ path: scripts[player] });
+  result = await page.evaluate(({ player, url, seconds }) => new Promise((resolve) => {
     const video = document.getElementById('v');
-    const hls = new Hls({ enableWorker: false });
+    const CONTENT_ERRORS = [
+      'fragParsingError', 'fragDecryptError', 'bufferAppendError', 'bufferAddCodecError',
+      'manifestParsingError', 'levelParsingError', 'audioTrackLoadError',
+    ];
     const errors = [];
-    const finish = (ok, reason) => resolve({
-      ok, reason, currentTime: video.currentTime, levels: hls.levels.length,
-      audioTracks: hls.audioTracks.length, subtitleTracks: hls.subtitleTracks.length,
-      textTracks: Array.from(video.textTracks).map((t) => t.language), errors,
-    });
-    hls.on(Hls.Events.ERROR, (_, d) => {
-      errors.push(`${d.type}/${d.details}${d.fatal ? ' (fatal)' : ''}`);
-      if (d.fatal) finish(false, 'fatal hls.js error');
-    });
-    hls.on(Hls.Events.MANIFEST_PARSED, () => {
-      video.play().catch((e) => errors.push(`play(): ${e}`));
-    });
-    hls.loadSource(url);
-    hls.attachMedia(video);
+    let levels = 0; let audioTracks = 0; let subtitleTracks = 0;
+    let done = false;
+    const finish = (ok, reason) => {
+      if (done) return;
+      done = true;
+      resolve({
+        player, ok, reason, currentTime: video.currentTime, duration: video.duration,
+        levels, audioTracks, subtitleTracks,
+        textTracks: Array.from(video.textTracks).map((t) => t.language), errors,
+      });
+    };
+    if (player === 'hls') {
+      const hls = new Hls({ enableWorker: false });
+      hls.on(Hls.Events.ERROR, (_, d) => {
+        const why = d.error ? `: ${d.error.message || d.error}` : (d.reason ? `: ${d.reason}` : '');
+        const where = d.frag ? ` (${d.frag.type} sn ${d.frag.sn})` : '';
+        errors.push(`${d.type}/${d.details}${d.fatal ? ' (fatal)' : ''}${where}${why}`);
+        if (d.fatal) finish(false, 'fatal hls.js error');
+        // Media the player could not use is a failure even when hls.js skips past it;
+        // stalls, holes and retried loads are recoverable and only reported.
+        else if (CONTENT_ERRORS.includes(d.details)) finish(false, `hls.js could not use the media: ${d.details}`);
+      });
+      hls.on(Hls.Events.MANIFEST_PARSED, () => {
+        levels = hls.levels.length;
+        audioTracks = hls.audioTracks.length;
+        subtitleTracks = hls.subtitleTracks.length;
+        video.play().catch((e) => errors.push(`play(): ${e}`));
+      });
+      hls.on(Hls.Events.AUDIO_TRACKS_UPDATED, () => { audioTracks = hls.audioTracks.length; });
+      hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, () => { subtitleTracks = hls.subtitleTracks.length; });
+      hls.loadSource(url);
+      hls.attachMedia(video);
+    } else {
+      shaka.polyfill.installAll();
+      const p = new shaka.Player();
+      p.addEventListener('error', (e) => {
+        const d = e.detail;
+        errors.push(`shaka ${d.code} (severity ${d.severity})`);
+        if (d.severity === shaka.util.Error.Severity.CRITICAL) finish(false, 'critical Shaka error');
+      });
+      p.attach(video)
+        .then(() => p.load(url))
+        .then(() => {
+          const tracks = p.getVariantTracks();
+          levels = new Set(tracks.map((t) => t.height)).size;
+          audioTracks = new Set(tracks.map((t) => t.audioId).filter((a) => a != null)).size;
+          subtitleTracks = p.getTextTracks().length;
+          return video.play();
+        })
+        .catch((e) => {
+          errors.push(`shaka load: ${e && e.code ? e.code : e}`);
+          finish(false, 'Shaka could not load the presentation');
+        });
+    }
     const started = Date.now();
     const timer = setInterval(() => {
-      if (video.currentTime >= seconds) {
+      if (video.error) {
+        clearInterval(timer);
+        errors.push(`MEDIA_ERR ${video.error.code}: ${video.error.message}`);
+        finish(false, 'the media element failed');
+      } else if (video.currentTime >= seconds) {
         clearInterval(timer);
         finish(true, 'played');
       } else if (Date.now() - started > (seconds + 50) * 1000) {
@@ -59,7 +118,8 @@ try {
         finish(false, 'timed out before reaching the target time');
       }
     }, 200);
-  }), { url, seconds });
+  }), { player, url, seconds });
+  if (!result.ok) result.console = console_lines.slice(-10);
 } finally {
   await browser.close();
   rmSync(profile, { recursive: true, force: true });

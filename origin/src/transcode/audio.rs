@@ -214,13 +214,17 @@ impl AudioEncoder {
     fn write_packets(&mut self) -> Result<(), TranscodeError> {
         let time_base = Rational::new(1, SAMPLE_RATE as i32);
         while self.encoder.receive_packet(&mut self.packet).is_ok() {
-            // Cut on the file's decode timeline (what `tfdt` and players see): the muxer shifts
-            // the encoder's priming (negative first timestamps) to start at zero.
+            // The muxer shifts the encoder's priming (negative first timestamps) to start the
+            // file's decode timeline (`tfdt`) at zero; the edit list written at the end trims
+            // it again, so presentation time = file time - priming = the encoder's pts. A
+            // fragment starts with the frame that covers k × fragment on the presentation
+            // timeline: audio segment n starts within one frame before video segment n, so a
+            // player starting at any segment finds no hole before the audio.
             let dts = self.packet.dts().or(self.packet.pts()).unwrap_or(0);
-            let first = *self.first_dts.get_or_insert(dts);
-            let file_dts = dts - first.min(0);
-            let cut = file_dts >= self.next_cut;
-            while self.next_cut <= file_dts {
+            self.first_dts.get_or_insert(dts);
+            let frame = FRAME_SAMPLES as i64;
+            let cut = dts > self.next_cut - frame;
+            while self.next_cut - frame < dts {
                 self.next_cut += self.cut_every;
             }
             self.writer.write(&mut self.packet, time_base, cut)?;
@@ -252,6 +256,57 @@ impl AudioEncoder {
         }
         self.encoder.send_eof().map_err(ff("aac flush"))?;
         self.write_packets()?;
-        self.writer.finish().map(Some)
+        let priming = -self.first_dts.unwrap_or(0).min(0);
+        let path = self.writer.finish()?;
+        if priming > 0 {
+            write_priming_edit(&path, priming as u64)?;
+        }
+        Ok(Some(path))
     }
+}
+
+/// Rewrites the head of the track file at `path` with an edit list trimming `priming`
+/// samples (see [`sunomi_packager::edit`]); the fragments after the `moov` are copied as
+/// they are.
+fn write_priming_edit(path: &std::path::Path, priming: u64) -> Result<(), TranscodeError> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let out = |what: &str, e: &dyn std::fmt::Display| {
+        TranscodeError::Output(format!("edit list of {}: {what}: {e}", path.display()))
+    };
+    let mut file = std::fs::File::open(path).map_err(|e| out("open", &e))?;
+    // The head ends with the `moov` (ftyp, moov; sidx and fragments follow).
+    let mut head = Vec::new();
+    loop {
+        let mut box_header = [0u8; 8];
+        file.read_exact(&mut box_header)
+            .map_err(|e| out("reading the head", &e))?;
+        let size = u64::from(u32::from_be_bytes([
+            box_header[0],
+            box_header[1],
+            box_header[2],
+            box_header[3],
+        ]));
+        if !(8..=64 * 1024 * 1024).contains(&size) {
+            return Err(out("head", &format!("box of {size} bytes")));
+        }
+        head.extend_from_slice(&box_header);
+        let start = head.len();
+        head.resize(start + size as usize - 8, 0);
+        file.read_exact(&mut head[start..])
+            .map_err(|e| out("reading the head", &e))?;
+        if &box_header[4..8] == b"moov" {
+            break;
+        }
+    }
+    let edited = sunomi_packager::edit::insert_presentation_offset(&head, priming)
+        .map_err(|e| out("inserting", &e))?;
+    let staged = path.with_extension("edit.mp4");
+    let mut dest = std::fs::File::create(&staged).map_err(|e| out("create", &e))?;
+    dest.write_all(&edited).map_err(|e| out("write", &e))?;
+    file.seek(SeekFrom::Start(head.len() as u64))
+        .map_err(|e| out("seek", &e))?;
+    std::io::copy(&mut file, &mut dest).map_err(|e| out("copy", &e))?;
+    dest.sync_all().map_err(|e| out("sync", &e))?;
+    std::fs::rename(&staged, path).map_err(|e| out("rename", &e))?;
+    Ok(())
 }

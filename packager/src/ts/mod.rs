@@ -48,6 +48,11 @@ pub struct TrackSegment<'a> {
     pub bytes: &'a [u8],
     /// Where `bytes` starts in the track file.
     pub file_offset: u64,
+    /// Decode time at which presentation starts (the init's edit list, see
+    /// [`crate::edit::presentation_offset`]): TS has no edit lists, so it is subtracted from
+    /// every timestamp, and audio frames that end before it (an AAC encoder's priming) are
+    /// left out.
+    pub presentation_offset: u64,
 }
 
 /// A remuxed segment.
@@ -300,7 +305,7 @@ fn video_units<'a>(
     let lead = dts_lead(&samples);
     let mut units = Vec::with_capacity(samples.len());
     for s in &samples {
-        let decode = i128::from(s.decode_time);
+        let decode = i128::from(s.decode_time) - i128::from(track.presentation_offset);
         let dts = to_90k(decode - lead, track.timescale);
         let pts = to_90k(decode + i128::from(s.composition_offset), track.timescale).max(dts);
         let mut unit = Unit::new(VIDEO_PID, dts, s.is_sync);
@@ -317,16 +322,21 @@ fn audio_units<'a>(
     config: &AacConfig,
     encryption: Option<&SampleAes>,
 ) -> Result<Vec<Unit<'a>>> {
-    let samples = samples_of(
+    let mut samples = samples_of(
         track.bytes,
         track.file_offset,
         track.default_sample_duration,
     )?;
+    // What the edit list trims (the encoder's priming) is not presented: TS has no edit
+    // lists, so those frames are left out and the audio starts with the picture.
+    let presented_from = u128::from(track.presentation_offset);
+    samples.retain(|s| u128::from(s.decode_time) + u128::from(s.duration) > presented_from);
     let mut units = Vec::with_capacity(samples.len() / AAC_FRAMES_PER_PES + 1);
     for group in samples.chunks(AAC_FRAMES_PER_PES) {
         let first = &group[0];
         let pts = to_90k(
-            i128::from(first.decode_time) + i128::from(first.composition_offset),
+            i128::from(first.decode_time) + i128::from(first.composition_offset)
+                - i128::from(track.presentation_offset),
             track.timescale,
         );
         let payload_len: usize = group.iter().map(|s| 7 + s.data.len()).sum();
@@ -369,16 +379,15 @@ pub fn remux(
 pub enum SampleAesMode<'k> {
     /// A clear stream.
     Off,
-    /// A clear-lead segment of an encrypted stream: nothing is encrypted, but the PMT already
-    /// signals the encrypted stream types, so they do not change mid-stream.
-    ClearLead,
     /// Samples encrypted with this key and IV.
     On(&'k SampleAes),
 }
 
 /// [`remux`] for SAMPLE-AES: samples encrypted per `mode`, and the PMT signalling it (stream
 /// types 0xDB/0xCF, `zavc`/`aacd` private data indicators, the `apad` audio setup
-/// information) for every segment of the stream, clear lead included.
+/// information). Clear-lead segments are plain TS (stream types 0x1B/0x0F): their playlist
+/// entries carry no key, and players (hls.js) take encrypted stream types in a segment
+/// without a key for unknown streams and find no media in it.
 pub fn remux_encrypted(
     video: Option<TrackSegment<'_>>,
     audio: Option<TrackSegment<'_>>,

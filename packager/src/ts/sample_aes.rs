@@ -1,10 +1,14 @@
 //! `METHOD=SAMPLE-AES` for MPEG-TS (Apple's "MPEG-2 Stream Encryption Format for HTTP Live
 //! Streaming"): only parts of the samples are encrypted, so the stream stays parseable.
 //!
-//! - H.264: slice NAL units (types 1 and 5) longer than 48 bytes. With emulation prevention
-//!   removed, the first 32 bytes stay clear, then one 16-byte block in ten is encrypted
-//!   (AES-128-CBC, the chain running through the encrypted blocks only, IV reset per NAL unit);
-//!   a last block of 16 bytes or less stays clear. Emulation prevention is put back after.
+//! - H.264: slice NAL units (types 1 and 5) longer than 48 bytes, as they are in the stream
+//!   (emulation prevention bytes included): the first 32 bytes stay clear, then one 16-byte
+//!   block in ten is encrypted (AES-128-CBC, the chain running through the encrypted blocks
+//!   only, IV reset per NAL unit) while more than 16 bytes remain; the rest stays clear. The
+//!   result is escaped (emulation prevention inserted wherever the ciphertext emulates a start
+//!   code). Clients (hls.js, FFmpeg, AVPlayer) remove emulation prevention, decrypt, and hand
+//!   the result to the decoder as is — so what is encrypted must be the NAL unit *with* its
+//!   own emulation prevention, or every slice holding one decodes as garbage.
 //! - AAC: each ADTS frame's header and first 16 payload bytes stay clear, then every whole
 //!   16-byte block is encrypted (CBC, IV reset per frame); the partial tail stays clear.
 //!   Frames of 31 payload bytes or fewer stay clear.
@@ -37,19 +41,14 @@ impl SampleAes {
     }
 
     /// A slice NAL unit (escaped, as in the sample) encrypted for SAMPLE-AES and escaped
-    /// again; `None` when it stays clear (not a slice, or too short).
+    /// again; `None` when it stays clear (not a slice, or too short). A client decides by the
+    /// length it sees, which escaping never makes shorter.
     pub fn encrypt_nal(&self, nal: &[u8]) -> Option<Vec<u8>> {
         let kind = nal.first()? & 0x1f;
         if !(kind == 1 || kind == 5) || nal.len() <= MIN_NAL {
             return None;
         }
-        let mut data = unescape(nal);
-        // A client decides by the escaped length it sees, which is never shorter than the
-        // unescaped one; if removing emulation prevention took this NAL to 48 bytes or fewer,
-        // trailing zero bytes (allowed after a NAL unit) keep the escaped result above 48.
-        if data.len() <= MIN_NAL {
-            data.resize(MIN_NAL + 1, 0);
-        }
+        let mut data = nal.to_vec();
         let mut cipher = self.cipher();
         let mut pos = NAL_LEADER;
         while pos < data.len() {
@@ -78,13 +77,14 @@ impl SampleAes {
     }
 }
 
-/// Removes emulation prevention bytes (`00 00 03` → `00 00`), as clients do before
-/// decrypting.
+/// Removes emulation prevention bytes (`00 00 03` → `00 00`, a final one included), as
+/// clients do before decrypting.
+#[cfg(test)]
 fn unescape(nal: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(nal.len());
     let mut i = 0;
     while i < nal.len() {
-        if nal.len() - i > 3 && nal[i] == 0 && nal[i + 1] == 0 && nal[i + 2] == 3 {
+        if nal.len() - i >= 3 && nal[i] == 0 && nal[i + 1] == 0 && nal[i + 2] == 3 {
             out.extend_from_slice(&[0, 0]);
             i += 3;
         } else {
@@ -121,7 +121,8 @@ mod tests {
 
     type Aes128CbcDec = cbc::Decryptor<aes::Aes128>;
 
-    /// The client side, as FFmpeg's hls_sample_encryption.c does it (then escaped again).
+    /// The client side, as hls.js and FFmpeg's hls_sample_encryption.c do it: unescape,
+    /// decrypt, and the result goes to the decoder unchanged.
     fn decrypt_nal(s: &SampleAes, nal: &[u8]) -> Vec<u8> {
         if nal.len() <= MIN_NAL {
             return nal.to_vec();
@@ -136,7 +137,7 @@ mod tests {
             }
             pos += (data.len() - pos).min(144);
         }
-        escape(&data)
+        data
     }
 
     fn key() -> SampleAes {
@@ -157,16 +158,30 @@ mod tests {
     #[test]
     fn slices_round_trip_through_the_client_algorithm() {
         let s = key();
-        for len in [49usize, 60, 200, 1000] {
+        for len in [49usize, 60, 64, 65, 200, 208, 1000] {
             let mut nal: Vec<u8> = (0..len).map(|i| (i * 7 + 1) as u8).collect();
             nal[0] = 0x65;
             let enc = s.encrypt_nal(&nal).unwrap();
             assert!(enc.len() > MIN_NAL);
             assert_eq!(&enc[..NAL_LEADER], &nal[..NAL_LEADER], "leader clear");
             assert_ne!(enc, nal);
-            let dec = decrypt_nal(&s, &enc);
-            assert_eq!(&dec[..nal.len()], &nal[..], "len {len}");
+            assert_eq!(decrypt_nal(&s, &enc), nal, "len {len}");
         }
+    }
+
+    #[test]
+    fn slices_holding_emulation_prevention_decrypt_to_what_the_decoder_needs() {
+        // hls.js_sample_aes_plays_every_rung: a slice with emulation prevention bytes in the
+        // encrypted region must come back with them, byte for byte.
+        let s = key();
+        let mut nal: Vec<u8> = (0..400).map(|i| (i * 13 + 5) as u8 | 0x10).collect();
+        nal[0] = 0x41;
+        for at in [40, 100, 192, 195, 300] {
+            nal[at..at + 4].copy_from_slice(&[0, 0, 3, 1]);
+        }
+        let enc = s.encrypt_nal(&nal).unwrap();
+        assert!(!enc.windows(3).any(|w| w[0] == 0 && w[1] == 0 && w[2] <= 2));
+        assert_eq!(decrypt_nal(&s, &enc), nal);
         // Short slices and other NAL types stay clear.
         assert_eq!(s.encrypt_nal(&[0x65; 48]), None);
         assert_eq!(s.encrypt_nal(&[0x67; 500]), None);

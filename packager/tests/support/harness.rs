@@ -77,6 +77,7 @@ pub fn ts_remux(data: &[u8]) {
         default_sample_duration: duration,
         bytes,
         file_offset: 0,
+        presentation_offset: 0,
     };
     let key = SampleAes {
         key: [1; 16],
