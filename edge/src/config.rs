@@ -27,6 +27,8 @@ pub struct EdgeConfig {
     pub storage: StorageConfig,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
+    /// Bounds on client connections of the player listener.
+    pub connections: ConnectionsConfig,
     /// Fleet coordination through Redis (off without `redis`).
     pub fleet: FleetConfig,
     /// Content keys, key URL tokens and which videos must be encrypted.
@@ -193,6 +195,34 @@ pub struct StorageConfig {
     pub busy_wait_ms: u64,
 }
 
+/// Bounds on the player listener's connections (the admin listener has fixed small ones).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectionsConfig {
+    /// Open connections at most; one more is answered 503 and closed. Lowered at start to
+    /// fit the process's open-file limit.
+    pub max: usize,
+    /// Milliseconds from accepting a connection to having its first request header.
+    pub header_timeout_ms: u64,
+    /// Milliseconds a kept-alive connection may take, after a response, to send its next
+    /// request header (idle time included).
+    pub idle_timeout_ms: u64,
+    /// Milliseconds a response write may make no progress before the connection is dropped
+    /// (a client that stopped reading).
+    pub write_timeout_ms: u64,
+}
+
+impl Default for ConnectionsConfig {
+    fn default() -> Self {
+        ConnectionsConfig {
+            max: 16_384,
+            header_timeout_ms: 10_000,
+            idle_timeout_ms: 30_000,
+            write_timeout_ms: 30_000,
+        }
+    }
+}
+
 /// How SIGTERM is handled.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -215,6 +245,7 @@ impl Default for EdgeConfig {
             cache: CacheConfig::default(),
             storage: StorageConfig::default(),
             shutdown: ShutdownConfig::default(),
+            connections: ConnectionsConfig::default(),
             fleet: FleetConfig::default(),
             encryption: EncryptionConfig::default(),
         }
@@ -320,6 +351,14 @@ impl EdgeConfig {
                     ));
                 }
             }
+        }
+        let c = &self.connections;
+        if c.max == 0
+            || c.header_timeout_ms == 0
+            || c.idle_timeout_ms == 0
+            || c.write_timeout_ms == 0
+        {
+            return Err("connections.max and every connections timeout must be above 0".into());
         }
         if self.storage.max_concurrent_reads == 0 {
             return Err("storage.max_concurrent_reads must be at least 1".into());

@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod cmcd;
 mod config;
+mod connections;
 mod error;
 mod fleet;
 mod http;
@@ -135,6 +136,31 @@ fn tune_allocator() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn tune_allocator() {}
 
+/// The player listener's bounds: the configured cap, lowered to fit the open-file limit
+/// (raised to its hard limit first) with room for storage, Redis, peers and the admin port.
+fn player_connection_limits(config: &EdgeConfig) -> connections::ConnectionLimits {
+    const RESERVED_FDS: u64 = 1024;
+    let c = &config.connections;
+    let mut max = c.max;
+    if let Some(limit) = connections::raise_fd_limit() {
+        let fits = limit.saturating_sub(RESERVED_FDS).max(64) as usize;
+        if max > fits {
+            tracing::warn!(
+                configured = max,
+                open_file_limit = limit,
+                max = fits,
+                "connections.max lowered to fit the open-file limit"
+            );
+            max = fits;
+        }
+    }
+    connections::ConnectionLimits {
+        max,
+        header_timeout: Duration::from_millis(c.header_timeout_ms),
+        idle_timeout: Duration::from_millis(c.idle_timeout_ms),
+    }
+}
+
 /// `sunomi-edge token`: signs with the configured token secret (no store needed).
 fn print_token(cli: &Cli, id: &str, ttl: Option<u64>) -> Result<()> {
     let mut config = config_file(cli)?;
@@ -240,13 +266,27 @@ fn run() -> Result<()> {
         media.clone(),
         config.cache.playlist_max_age_secs,
         config.storage.retry_after_secs,
+        &config.connections,
     );
-    let mut edge =
-        pingora::proxy::http_proxy_service_with_name(&server.configuration, service, "sunomi-edge");
+    let player_limits = player_connection_limits(&config);
+    let proxy = pingora::proxy::http_proxy(&server.configuration, service);
+    let mut edge = pingora::services::listening::Service::new(
+        "sunomi-edge".into(),
+        connections::Bounded::new(proxy, player_limits, "player"),
+    );
     edge.add_tcp(&config.listen);
+    let admin_limits = connections::ConnectionLimits {
+        max: 64,
+        header_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(30),
+    };
     let mut admin = pingora::services::listening::Service::new(
         "sunomi-admin".into(),
-        HttpServer::new_app(admin::Admin::new(media, config.admin_token())),
+        connections::Bounded::new(
+            HttpServer::new_app(admin::Admin::new(media, config.admin_token())),
+            admin_limits,
+            "admin",
+        ),
     );
     admin.add_tcp(&config.admin);
     server.add_service(edge);
@@ -263,6 +303,7 @@ fn run() -> Result<()> {
         segment_cache = config.cache.segments_enabled,
         redis = config.fleet.redis.as_deref().unwrap_or("none"),
         node = %config.node_name(),
+        max_connections = player_limits.max,
         "sunomi-edge starting"
     );
     server.run_forever()

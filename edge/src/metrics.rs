@@ -58,6 +58,12 @@ pub struct Metrics {
     pub purge_lag_seconds: Histogram,
     /// Requests re-planned because a stored object changed under its index.
     pub replans: IntCounter,
+    /// Open connections by listener.
+    pub connections_open: IntGaugeVec,
+    /// Connections refused at the cap, by listener.
+    pub connections_refused: IntCounterVec,
+    /// Connections closed for not sending a whole request in time, by listener.
+    pub connection_timeouts: IntCounterVec,
     /// Requests refused at a trust boundary, by what was refused (`peer` header not signed
     /// by the fleet, `admin` call without the token, `token` malformed or too long-lived).
     pub refused: IntCounterVec,
@@ -172,6 +178,21 @@ fn build() -> Result<Metrics, prometheus::Error> {
             "sunomi_storage_replans_total",
             "Requests planned again because a stored object changed since it was indexed"
         )?,
+        connections_open: register_int_gauge_vec!(
+            "sunomi_connections_open",
+            "Open client connections by listener",
+            &["listener"]
+        )?,
+        connections_refused: register_int_counter_vec!(
+            "sunomi_connections_refused_total",
+            "Connections refused because the listener was at its connection cap",
+            &["listener"]
+        )?,
+        connection_timeouts: register_int_counter_vec!(
+            "sunomi_connection_timeouts_total",
+            "Connections closed for not sending a whole request header in time",
+            &["listener"]
+        )?,
         refused: register_int_counter_vec!(
             "sunomi_refused_requests_total",
             "Requests refused at a trust boundary (peer signature, admin token, viewer token)",
@@ -211,6 +232,11 @@ fn export_known_series(m: &Metrics) {
     }
     for scope in ["url", "video", "all"] {
         m.purges.with_label_values(&[scope]);
+    }
+    for listener in ["player", "admin"] {
+        m.connections_open.with_label_values(&[listener]);
+        m.connections_refused.with_label_values(&[listener]);
+        m.connection_timeouts.with_label_values(&[listener]);
     }
 }
 

@@ -204,6 +204,18 @@ fn redis_down_loses_no_request_and_edges_rejoin_when_it_returns() {
                 })
             },
         );
+        // Request paths leave Redis alone while it is down: metadata read from storage
+        // now (after a local purge) is not written to the dead Redis either.
+        let purge = request("POST", &format!("{}/purge?id=steady", edges[0].admin), &[]);
+        assert_eq!(purge.status, 503, "purged locally only: {}", purge.text());
+        get_ok(&edges[0].url("/v/steady/master.m3u8"));
+        assert_eq!(
+            edges[0]
+                .metric_opt("sunomi_redis_errors_total{op=\"meta_put\"}")
+                .unwrap_or(0.0),
+            0.0,
+            "a shared-metadata write was sent to a Redis known to be down"
+        );
         std::thread::sleep(Duration::from_millis(500));
         redis.restart();
         let rejoined = wait_members(&edges, 3);

@@ -458,3 +458,81 @@ fn logs_carry_no_colour_codes_when_not_on_a_terminal() {
     assert!(log.contains("sunomi-edge starting"), "{log}");
     assert!(!log.contains('\u{1b}'), "{log}");
 }
+
+/// Reads until the server closes the connection (EOF or reset); false if it is still open
+/// after `limit`.
+fn closed_by_server(s: &mut TcpStream, limit: Duration) -> bool {
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+#[test]
+fn idle_and_slow_connections_are_bounded_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with(dir.path(), &["c"]);
+    let config = dir.path().join("conn.toml");
+    std::fs::write(
+        &config,
+        "[connections]\nmax = 20\nheader_timeout_ms = 1000\nidle_timeout_ms = 1000\n",
+    )
+    .unwrap();
+    let edge = Edge::start(&store, &["--config", config.to_str().unwrap()], &[]);
+    let addr = edge.base.trim_start_matches("http://").to_string();
+    // Twenty idle connections fill the cap: the next client is told so at once, and the
+    // admin listener still answers.
+    let idle: Vec<TcpStream> = (0..20)
+        .map(|_| TcpStream::connect(&addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let busy = get(&edge.url("/v/c/master.m3u8"));
+    assert_eq!(busy.status, 503, "{}", busy.text());
+    assert_eq!(busy.header("retry-after"), Some("1"));
+    assert_eq!(get(&format!("{}/readyz", edge.admin)).status, 200);
+    // Connections that send nothing are closed after the header timeout, freeing the cap.
+    for mut s in idle {
+        assert!(
+            closed_by_server(&mut s, Duration::from_secs(20)),
+            "an idle connection stayed open"
+        );
+    }
+    get_ok(&edge.url("/v/c/master.m3u8"));
+    // A client dripping a header byte by byte gains nothing: the deadline is total.
+    let mut slow = TcpStream::connect(&addr).unwrap();
+    slow.write_all(b"GET /v/c/master.m3u8 HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let mut closed = false;
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(100));
+        if slow.write_all(b"X-Drip: 1\r\n").is_err() {
+            closed = true;
+            break;
+        }
+    }
+    assert!(
+        closed || closed_by_server(&mut slow, Duration::from_secs(5)),
+        "a slow header kept its connection"
+    );
+    // A kept-alive connection idle after its response is closed too.
+    let mut kept = TcpStream::connect(&addr).unwrap();
+    kept.write_all(b"GET /v/c/master.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert!(
+        closed_by_server(&mut kept, Duration::from_secs(20)),
+        "an idle keep-alive stayed open"
+    );
+    assert!(edge.metric("sunomi_connections_refused_total{listener=\"player\"}") >= 1.0);
+    assert!(edge.metric("sunomi_connection_timeouts_total{listener=\"player\"}") >= 21.0);
+}

@@ -89,6 +89,25 @@ pub(crate) fn admits(admission: Admission, seen_before: bool) -> bool {
     }
 }
 
+/// What an owner's fill does when another edge holds the fill lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LockHeld {
+    /// Ask the holder (its fill is under way; joining it saves a storage read).
+    AskHolder,
+    /// Read storage here.
+    ReadStorage,
+}
+
+/// A request another edge forwarded is never forwarded again, not even to the lock holder:
+/// it reads storage itself. Any other request asks the holder.
+pub(crate) fn when_lock_held(from_peer: bool) -> LockHeld {
+    if from_peer {
+        LockHeld::ReadStorage
+    } else {
+        LockHeld::AskHolder
+    }
+}
+
 /// Segment numbers to prefetch after segment `number`: the next `count` that exist (by
 /// `exists`), then the player's announced next segment `next` if it is another one.
 pub(crate) fn prefetch_numbers(
@@ -252,7 +271,7 @@ impl Media {
                 self.fleet.unlock(lock).await;
                 result
             }
-            LockOutcome::HeldBy(_) if target.from_peer => {
+            LockOutcome::HeldBy(_) if when_lock_held(target.from_peer) == LockHeld::ReadStorage => {
                 counted("held");
                 self.read_storage(target).await
             }
@@ -402,6 +421,12 @@ mod tests {
         assert_eq!(first_tier(None, true), FirstTier::Own);
         assert_eq!(first_tier(Some(owner), false), FirstTier::Owner(owner));
         assert_eq!(first_tier(Some(owner), true), FirstTier::Own);
+    }
+
+    #[test]
+    fn a_forwarded_request_is_not_forwarded_to_the_lock_holder() {
+        assert_eq!(when_lock_held(true), LockHeld::ReadStorage);
+        assert_eq!(when_lock_held(false), LockHeld::AskHolder);
     }
 
     #[test]

@@ -1,0 +1,333 @@
+//! Bounds on the connections a listener holds, so idle or slow clients cannot exhaust file
+//! descriptors or memory:
+//!
+//! - at most `max` open connections; one more is answered `503` with `Retry-After` and
+//!   closed at once (so a flood of idle connections leaves room for nothing but refusals,
+//!   never a hang, and monitoring on the admin port keeps working);
+//! - a request's header must arrive whole within `header_timeout` of the connection opening
+//!   and, on a kept-alive connection, within `idle_timeout` of the previous response (a total
+//!   deadline: a client dripping one byte at a time gains nothing, unlike a per-read timeout);
+//! - writes that make no progress for `write_timeout` end the connection (set per request).
+//!
+//! Every refusal and timeout is counted (`sunomi_connections_*`).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::apps::ServerApp;
+use pingora::protocols::{
+    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, Ssl, Stream, UniqueID,
+    UniqueIDType,
+};
+use pingora::server::ShutdownWatch;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+use crate::metrics::metrics;
+
+/// The bounds of one listener.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Open connections at most.
+    pub max: usize,
+    /// Time from accepting a connection to having read its first request header.
+    pub header_timeout: Duration,
+    /// Time from a response to having read the next request header on the same connection.
+    pub idle_timeout: Duration,
+}
+
+/// Whether a connection may open while `open` are: the cap, as one pure rule.
+pub fn admits(open: usize, max: usize) -> bool {
+    open < max
+}
+
+/// A listener's application behind [`ConnectionLimits`].
+pub struct Bounded<A> {
+    inner: Arc<A>,
+    limits: ConnectionLimits,
+    open: AtomicUsize,
+    /// The listener's name in metrics (`player`, `admin`).
+    listener: &'static str,
+}
+
+impl<A> Bounded<A> {
+    /// `inner` behind `limits`, counted in metrics as `listener`.
+    pub fn new(inner: A, limits: ConnectionLimits, listener: &'static str) -> Bounded<A> {
+        Bounded {
+            inner: Arc::new(inner),
+            limits,
+            open: AtomicUsize::new(0),
+            listener,
+        }
+    }
+}
+
+/// Decrements the open count when the connection ends, however it ends.
+struct Slot<'a> {
+    open: &'a AtomicUsize,
+    listener: &'static str,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::AcqRel);
+        metrics()
+            .connections_open
+            .with_label_values(&[self.listener])
+            .dec();
+    }
+}
+
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n\
+Content-Type: text/plain\r\nContent-Length: 24\r\n\r\ntoo many open connections";
+
+#[async_trait]
+impl<A> ServerApp for Bounded<A>
+where
+    A: ServerApp + Send + Sync + 'static,
+{
+    async fn process_new(
+        self: &Arc<Self>,
+        mut stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        let admitted = self
+            .open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                admits(open, self.limits.max).then_some(open + 1)
+            })
+            .is_ok();
+        if !admitted {
+            metrics()
+                .connections_refused
+                .with_label_values(&[self.listener])
+                .inc();
+            // Best effort: the client learns why; nothing is read from it.
+            let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(BUSY)).await;
+            Shutdown::shutdown(&mut *stream).await;
+            return None;
+        }
+        metrics()
+            .connections_open
+            .with_label_values(&[self.listener])
+            .inc();
+        let _slot = Slot {
+            open: &self.open,
+            listener: self.listener,
+        };
+        let stream: Stream = Box::new(Deadlined::new(stream, self.limits, self.listener));
+        self.inner.process_new(stream, shutdown).await
+    }
+
+    async fn cleanup(&self) {
+        self.inner.cleanup().await;
+    }
+}
+
+/// A connection whose reads fail once the current header deadline has passed. The deadline
+/// starts at `header_timeout` and moves to `idle_timeout` after every write (a response).
+#[derive(Debug)]
+struct Deadlined {
+    inner: Stream,
+    idle_timeout: Duration,
+    deadline: Instant,
+    timer: Pin<Box<Sleep>>,
+    listener: &'static str,
+}
+
+impl Deadlined {
+    fn new(inner: Stream, limits: ConnectionLimits, listener: &'static str) -> Deadlined {
+        let deadline = Instant::now() + limits.header_timeout;
+        Deadlined {
+            inner,
+            idle_timeout: limits.idle_timeout,
+            deadline,
+            timer: Box::pin(tokio::time::sleep_until(deadline)),
+            listener,
+        }
+    }
+
+    fn timed_out(&self) -> std::io::Error {
+        metrics()
+            .connection_timeouts
+            .with_label_values(&[self.listener])
+            .inc();
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "no complete request within the connection's deadline",
+        )
+    }
+}
+
+impl AsyncRead for Deadlined {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if Instant::now() >= self.deadline {
+            return Poll::Ready(Err(self.timed_out()));
+        }
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Pending => match self.timer.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(self.timed_out())),
+                Poll::Pending => Poll::Pending,
+            },
+            ready => ready,
+        }
+    }
+}
+
+impl AsyncWrite for Deadlined {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let written = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
+            // A response is going out: the next request has until idle_timeout after it.
+            let deadline = Instant::now() + self.idle_timeout;
+            self.deadline = deadline;
+            self.timer.as_mut().reset(deadline);
+        }
+        written
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let written = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
+            let deadline = Instant::now() + self.idle_timeout;
+            self.deadline = deadline;
+            self.timer.as_mut().reset(deadline);
+        }
+        written
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[async_trait]
+impl Shutdown for Deadlined {
+    async fn shutdown(&mut self) {
+        Shutdown::shutdown(&mut *self.inner).await;
+    }
+}
+
+impl UniqueID for Deadlined {
+    fn id(&self) -> UniqueIDType {
+        self.inner.id()
+    }
+}
+
+impl Ssl for Deadlined {
+    fn get_ssl(&self) -> Option<&pingora::protocols::tls::TlsRef> {
+        self.inner.get_ssl()
+    }
+
+    fn get_ssl_digest(&self) -> Option<Arc<pingora::protocols::tls::SslDigest>> {
+        self.inner.get_ssl_digest()
+    }
+
+    fn selected_alpn_proto(&self) -> Option<pingora::protocols::ALPN> {
+        self.inner.selected_alpn_proto()
+    }
+}
+
+impl GetTimingDigest for Deadlined {
+    fn get_timing_digest(&self) -> Vec<Option<pingora::protocols::TimingDigest>> {
+        self.inner.get_timing_digest()
+    }
+
+    fn get_read_pending_time(&self) -> Duration {
+        self.inner.get_read_pending_time()
+    }
+
+    fn get_write_pending_time(&self) -> Duration {
+        self.inner.get_write_pending_time()
+    }
+}
+
+impl GetProxyDigest for Deadlined {
+    fn get_proxy_digest(&self) -> Option<Arc<pingora::protocols::raw_connect::ProxyDigest>> {
+        self.inner.get_proxy_digest()
+    }
+
+    fn set_proxy_digest(&mut self, digest: pingora::protocols::raw_connect::ProxyDigest) {
+        self.inner.set_proxy_digest(digest);
+    }
+}
+
+impl GetSocketDigest for Deadlined {
+    fn get_socket_digest(&self) -> Option<Arc<pingora::protocols::SocketDigest>> {
+        self.inner.get_socket_digest()
+    }
+
+    fn set_socket_digest(&mut self, digest: pingora::protocols::SocketDigest) {
+        self.inner.set_socket_digest(digest);
+    }
+}
+
+#[async_trait]
+impl Peek for Deadlined {
+    async fn try_peek(&mut self, buf: &mut [u8]) -> std::io::Result<bool> {
+        self.inner.try_peek(buf).await
+    }
+}
+
+/// Raises this process's open-file limit to its hard limit and returns it: the connection
+/// cap must fit under it with room for storage, Redis and peer connections.
+pub fn raise_fd_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return None;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    Some(limit.rlim_cur as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_admits_below_max_only() {
+        assert!(admits(0, 1));
+        assert!(admits(9_999, 10_000));
+        assert!(!admits(10_000, 10_000));
+        assert!(!admits(0, 0));
+    }
+}
