@@ -184,20 +184,7 @@ fn a_clip_holds_the_same_segments_on_every_track() {
         duration(&video)
     );
     // Players report the clip's duration as the video segments it holds (one frame).
-    let (ok, out, err) = run(
-        "ffprobe",
-        &[
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration",
-            "-of",
-            "csv=p=0",
-            &master_url,
-        ],
-    );
-    assert!(ok, "{err}");
-    let probed: f64 = out.trim().parse().unwrap();
+    let probed = probed_duration(&master_url);
     assert!(
         (probed - duration(&video)).abs() <= 1.0 / 30.0 + AAC_FRAME,
         "ffprobe says {probed} s, the video segments hold {} s",

@@ -703,6 +703,11 @@ pub fn decodes_cleanly(url: &str) -> f64 {
         &["-v", "error", "-i", url, "-map", "0", "-f", "null", "-"],
     );
     assert!(ok && err.trim().is_empty(), "ffmpeg on {url}: {err}");
+    probed_duration(url)
+}
+
+/// The duration ffprobe reports for `url`, seconds.
+pub fn probed_duration(url: &str) -> f64 {
     let (ok, out, err) = run(
         "ffprobe",
         &[
@@ -715,6 +720,6 @@ pub fn decodes_cleanly(url: &str) -> f64 {
             url,
         ],
     );
-    assert!(ok, "{err}");
+    assert!(ok, "ffprobe {url}: {err}");
     out.trim().parse().unwrap_or(0.0)
 }
