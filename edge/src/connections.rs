@@ -174,10 +174,18 @@ impl AsyncRead for Deadlined {
             return Poll::Ready(Err(self.timed_out()));
         }
         match Pin::new(&mut self.inner).poll_read(cx, buf) {
-            Poll::Pending => match self.timer.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Err(self.timed_out())),
-                Poll::Pending => Poll::Pending,
-            },
+            Poll::Pending => {
+                // The timer follows the deadline lazily: writes only move `deadline` (cheap),
+                // the timer wheel is touched once per wait for a request.
+                let deadline = self.deadline;
+                if self.timer.deadline() != deadline {
+                    self.timer.as_mut().reset(deadline);
+                }
+                match self.timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(self.timed_out())),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
             ready => ready,
         }
     }
@@ -192,9 +200,7 @@ impl AsyncWrite for Deadlined {
         let written = Pin::new(&mut self.inner).poll_write(cx, buf);
         if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
             // A response is going out: the next request has until idle_timeout after it.
-            let deadline = Instant::now() + self.idle_timeout;
-            self.deadline = deadline;
-            self.timer.as_mut().reset(deadline);
+            self.deadline = Instant::now() + self.idle_timeout;
         }
         written
     }
@@ -214,9 +220,7 @@ impl AsyncWrite for Deadlined {
     ) -> Poll<std::io::Result<usize>> {
         let written = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
-            let deadline = Instant::now() + self.idle_timeout;
-            self.deadline = deadline;
-            self.timer.as_mut().reset(deadline);
+            self.deadline = Instant::now() + self.idle_timeout;
         }
         written
     }

@@ -146,8 +146,6 @@ enum Meta {
     Languages(Arc<Vec<String>>),
     /// A subtitle file as stored and parsed (`None`: present but malformed, left out).
     Subtitles(Option<Arc<SubtitleFile>>),
-    /// The video has no manifest (a negative entry, kept for `negative_ttl_secs`).
-    Missing,
 }
 
 /// A subtitle file that parsed: its bytes (served whole as the sidecar) and its cues.
@@ -180,7 +178,6 @@ impl Meta {
                             .sum::<usize>()
                 })
             }
-            Meta::Missing => 16,
         };
         u32::try_from(bytes).unwrap_or(u32::MAX)
     }
@@ -191,6 +188,10 @@ pub struct Media {
     reader: MediaReader,
     fleet: Arc<Fleet>,
     meta: Cache<CacheKey, Meta>,
+    /// Videos storage said it does not have (`Manifest` keys), for `negative_ttl_secs`: floods
+    /// of unknown ids cost no storage reads. Apart from `meta` so its short lifetime costs the
+    /// hot metadata cache nothing.
+    missing: Cache<CacheKey, ()>,
     segments: Option<Cache<CacheKey, Bytes>>,
     /// Single flight for segments fetched from a peer but not admitted to `segments`:
     /// entries leave as soon as their fill completes.
@@ -208,27 +209,6 @@ pub struct Media {
     keys: Box<dyn KeyProvider>,
     authorizer: Box<dyn Authorizer>,
     encryption: EncryptionConfig,
-}
-
-/// Lifetimes of metadata entries: `metadata_ttl_secs` for what exists, the shorter
-/// `negative_ttl_secs` for "no such video".
-struct MetaExpiry {
-    ttl: Duration,
-    negative_ttl: Duration,
-}
-
-impl moka::Expiry<CacheKey, Meta> for MetaExpiry {
-    fn expire_after_create(
-        &self,
-        _key: &CacheKey,
-        value: &Meta,
-        _created_at: Instant,
-    ) -> Option<Duration> {
-        Some(match value {
-            Meta::Missing => self.negative_ttl,
-            _ => self.ttl,
-        })
-    }
 }
 
 fn unshare(e: Arc<EdgeError>) -> EdgeError {
@@ -249,10 +229,13 @@ impl Media {
             .name("metadata")
             .max_capacity(config.cache.metadata_bytes)
             .weigher(|k: &CacheKey, v: &Meta| v.weight().saturating_add(k.weight() as u32))
-            .expire_after(MetaExpiry {
-                ttl: Duration::from_secs(config.cache.metadata_ttl_secs.max(1)),
-                negative_ttl: Duration::from_secs(config.cache.negative_ttl_secs.max(1)),
-            })
+            .time_to_live(Duration::from_secs(config.cache.metadata_ttl_secs.max(1)))
+            .support_invalidation_closures()
+            .build();
+        let missing = Cache::builder()
+            .name("missing")
+            .max_capacity(100_000)
+            .time_to_live(Duration::from_secs(config.cache.negative_ttl_secs.max(1)))
             .support_invalidation_closures()
             .build();
         let segment_weight =
@@ -301,6 +284,7 @@ impl Media {
         Media {
             reader,
             meta,
+            missing,
             segments,
             passing,
             seen,
@@ -401,13 +385,20 @@ impl Media {
 
     async fn manifest(&self, id: &str) -> Result<Arc<Manifest>, EdgeError> {
         let key = CacheKey::Manifest { video: id.into() };
-        let (meta, _) = Self::cached(&self.meta, key, async {
+        let missing = || EdgeError::NotFound(format!("no video {id}"));
+        let (meta, _) = Self::cached(&self.meta, key.clone(), async {
+            if self.missing.contains_key(&key) {
+                return Err(missing());
+            }
             let read = async { Ok::<_, EdgeError>(self.reader.manifest(id).await?.to_json()) };
             let json = match self.fleet.shared_metadata(id, "manifest", read).await {
                 Ok(json) => json,
                 // Remembered for a short while, so floods of unknown ids cost no storage
                 // reads; a purge of the id (control publishes, then purges) forgets it.
-                Err(EdgeError::NotFound(_)) => return Ok(Meta::Missing),
+                Err(EdgeError::NotFound(_)) => {
+                    self.missing.insert(key.clone(), ()).await;
+                    return Err(missing());
+                }
                 Err(e) => return Err(e),
             };
             let m = Manifest::from_json(&json)
@@ -417,7 +408,6 @@ impl Media {
         .await?;
         let m = match meta {
             Meta::Manifest(m) => m,
-            Meta::Missing => return Err(EdgeError::NotFound(format!("no video {id}"))),
             _ => return Err(EdgeError::Internal("cache entry of the wrong kind".into())),
         };
         match m.status {
@@ -508,7 +498,7 @@ impl Media {
     ) -> Result<Object, EdgeError> {
         let started = Instant::now();
         self.check_protection(route, flags)?;
-        let result = match Box::pin(self.answer(route, flags)).await {
+        let result = match self.answer(route, flags).await {
             // A stored object is no longer the version its index was read from (replaced
             // or truncated): forget the video's metadata here and in the fleet, plan again
             // once. Still changing: 503, the client retries.
@@ -521,7 +511,7 @@ impl Media {
                 );
                 metrics().replans.inc();
                 self.forget_metadata(id).await;
-                Box::pin(self.answer(route, flags)).await
+                self.answer(route, flags).await
             }
             other => other,
         };

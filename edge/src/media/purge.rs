@@ -11,6 +11,7 @@ impl PurgeTarget for Media {
         tracing::info!(?scope, "purging");
         if *scope == PurgeScope::All {
             self.meta.invalidate_all();
+            self.missing.invalidate_all();
             if let Some(s) = &self.segments {
                 s.invalidate_all();
             }
@@ -35,7 +36,7 @@ impl PurgeTarget for Media {
             }
         }
         // `passing` holds an entry only while its fill runs; those are not purgeable.
-        for set in [&self.seen, &self.prefetched] {
+        for set in [&self.missing, &self.seen, &self.prefetched] {
             let m = matches.clone();
             let _ = set.invalidate_entries_if(move |k, _| m(k));
         }
