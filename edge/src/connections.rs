@@ -130,12 +130,15 @@ where
 }
 
 /// A connection whose reads fail once the current header deadline has passed. The deadline
-/// starts at `header_timeout` and moves to `idle_timeout` after every write (a response).
+/// starts at `header_timeout` and, after every response, is `idle_timeout` from the moment
+/// the connection waits for its next request.
 #[derive(Debug)]
 struct Deadlined {
     inner: Stream,
     idle_timeout: Duration,
     deadline: Instant,
+    /// A response was written since the deadline was set: the next wait starts a new one.
+    responded: bool,
     timer: Pin<Box<Sleep>>,
     listener: &'static str,
 }
@@ -147,6 +150,7 @@ impl Deadlined {
             inner,
             idle_timeout: limits.idle_timeout,
             deadline,
+            responded: false,
             timer: Box::pin(tokio::time::sleep_until(deadline)),
             listener,
         }
@@ -170,20 +174,29 @@ impl AsyncRead for Deadlined {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        if Instant::now() >= self.deadline {
-            return Poll::Ready(Err(self.timed_out()));
-        }
         match Pin::new(&mut self.inner).poll_read(cx, buf) {
             Poll::Pending => {
-                // The timer follows the deadline lazily: writes only move `deadline` (cheap),
-                // the timer wheel is touched once per wait for a request.
-                let deadline = self.deadline;
-                if self.timer.deadline() != deadline {
-                    self.timer.as_mut().reset(deadline);
+                if self.responded {
+                    // Waiting for the next request: it has `idle_timeout` from now. (The
+                    // clock is read once per request, not per read or write.)
+                    self.responded = false;
+                    self.deadline = Instant::now() + self.idle_timeout;
                 }
-                match self.timer.as_mut().poll(cx) {
-                    Poll::Ready(()) => Poll::Ready(Err(self.timed_out())),
-                    Poll::Pending => Poll::Pending,
+                // The timer trails the deadline and is re-armed only when it fires early, so
+                // the timer wheel is touched about once per `idle_timeout`, not per request.
+                // A client dripping bytes reaches a Pending read between bytes, where the
+                // deadline is enforced.
+                loop {
+                    match self.timer.as_mut().poll(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(()) if Instant::now() >= self.deadline => {
+                            return Poll::Ready(Err(self.timed_out()))
+                        }
+                        Poll::Ready(()) => {
+                            let deadline = self.deadline;
+                            self.timer.as_mut().reset(deadline);
+                        }
+                    }
                 }
             }
             ready => ready,
@@ -199,8 +212,7 @@ impl AsyncWrite for Deadlined {
     ) -> Poll<std::io::Result<usize>> {
         let written = Pin::new(&mut self.inner).poll_write(cx, buf);
         if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
-            // A response is going out: the next request has until idle_timeout after it.
-            self.deadline = Instant::now() + self.idle_timeout;
+            self.responded = true;
         }
         written
     }
@@ -220,7 +232,7 @@ impl AsyncWrite for Deadlined {
     ) -> Poll<std::io::Result<usize>> {
         let written = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
-            self.deadline = Instant::now() + self.idle_timeout;
+            self.responded = true;
         }
         written
     }

@@ -150,7 +150,9 @@ impl EdgeService {
         }
         // RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400.
         let req = session.req_header();
-        if req.version == pingora::http::Version::HTTP_11 && req.headers.get("Host").is_none() {
+        if req.version == pingora::http::Version::HTTP_11
+            && !req.headers.contains_key(::http::header::HOST)
+        {
             ctx.route = "invalid";
             let e = EdgeError::BadRequest("HTTP/1.1 requests need a Host header".into());
             return self.error(session, ctx, e).await;
@@ -234,7 +236,11 @@ impl EdgeService {
         Ok(RequestFlags {
             from_peer,
             prefetch,
-            if_range: request_header(session, "If-Range").map(str::to_owned),
+            // Only track files are cut by Media; other ranges are applied in `respond`.
+            if_range: match route {
+                Route::TrackFile { .. } => request_header(session, "If-Range").map(str::to_owned),
+                _ => None,
+            },
             next,
             filter,
             range,

@@ -10,9 +10,60 @@ use sunomi_packager::route::{parse_request, request_path, Protection, Route};
 
 use crate::fleet::purge::PurgeScope;
 
+/// A cache key: what the object is ([`KeyKind`]) and a fingerprint of it. Caches hash only
+/// the fingerprint and compare it before the fields, so a lookup compares strings once, on
+/// the match (caches probe several entries per lookup).
+#[derive(Debug, Clone)]
+pub struct CacheKey {
+    kind: KeyKind,
+    fingerprint: u64,
+}
+
+impl PartialEq for CacheKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.fingerprint == other.fingerprint && self.kind == other.kind
+    }
+}
+
+impl Eq for CacheKey {}
+
+impl std::hash::Hash for CacheKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.fingerprint);
+    }
+}
+
+/// FNV-1a 64, for fingerprints (fixed, fast on short keys).
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
+impl From<KeyKind> for CacheKey {
+    fn from(kind: KeyKind) -> CacheKey {
+        use std::hash::Hash;
+        let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+        kind.hash(&mut h);
+        CacheKey {
+            fingerprint: std::hash::Hasher::finish(&h),
+            kind,
+        }
+    }
+}
+
 /// What a cached object is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum CacheKey {
+pub enum KeyKind {
     /// A video's manifest (or the fact that it has none: a negative entry).
     Manifest {
         /// The video.
@@ -39,8 +90,6 @@ pub enum CacheKey {
     },
     /// A generated playlist, under one filter and one viewer token.
     Playlist {
-        /// The video.
-        video: String,
         /// The request path, protection prefix included (`/v/x/aes/720p/media.m3u8`).
         request: String,
         /// The canonical filter query.
@@ -50,8 +99,6 @@ pub enum CacheKey {
     },
     /// A clear media segment (CMAF or TS) of one version of its track file.
     Segment {
-        /// The video.
-        video: String,
         /// The clear route path (`/v/x/720p/3.m4s`, `/v/x/ts/720p/3.ts`).
         route: String,
         /// The track file's version the segment was cut from.
@@ -59,8 +106,6 @@ pub enum CacheKey {
     },
     /// A protected form of a clear segment (AES-128 or SAMPLE-AES).
     Protected {
-        /// The video.
-        video: String,
         /// The clear route path it was made from.
         route: String,
         /// The request path with its protection prefix.
@@ -86,12 +131,52 @@ pub enum CacheKey {
 impl CacheKey {
     /// The key of a clear segment at `route` (CMAF or TS) cut from track `version`.
     pub fn segment(route: &Route, version: &str) -> CacheKey {
-        CacheKey::Segment {
-            video: route.video_id().to_owned(),
+        KeyKind::Segment {
             route: route.to_path(),
             version: version.to_owned(),
         }
+        .into()
     }
+
+    /// The key of video `id`'s manifest (or of its absence).
+    pub fn manifest(id: &str) -> CacheKey {
+        KeyKind::Manifest { video: id.into() }.into()
+    }
+
+    /// The key of the head of the track file at `path` of video `id`.
+    pub fn track_head(id: &str, path: &str) -> CacheKey {
+        KeyKind::TrackHead {
+            video: id.into(),
+            path: path.into(),
+        }
+        .into()
+    }
+
+    /// The key of the list of video `id`'s subtitle languages.
+    pub fn subtitle_languages(id: &str) -> CacheKey {
+        KeyKind::SubtitleLanguages { video: id.into() }.into()
+    }
+
+    /// The key of video `id`'s subtitles in `lang`.
+    pub fn subtitles(id: &str, lang: &str) -> CacheKey {
+        KeyKind::Subtitles {
+            video: id.into(),
+            lang: lang.into(),
+        }
+        .into()
+    }
+
+    /// The key of bytes `range` of version `version` of the track file at `path` of `id`.
+    pub fn track_range(id: &str, path: &str, version: &str, range: Range<u64>) -> CacheKey {
+        KeyKind::TrackRange {
+            video: id.into(),
+            path: path.into(),
+            version: version.into(),
+            range,
+        }
+        .into()
+    }
+
 
     /// The key of `route` served under `protection` with key `kid`, made from the clear
     /// object whose entity tag is `clear_etag`.
@@ -101,64 +186,59 @@ impl CacheKey {
         kid: &str,
         clear_etag: &str,
     ) -> CacheKey {
-        CacheKey::Protected {
-            video: route.video_id().to_owned(),
+        KeyKind::Protected {
             route: route.to_path(),
             request: request_path(protection, route),
             kid: kid.to_owned(),
             clear_etag: clear_etag.to_owned(),
         }
+        .into()
     }
 
     /// The key of playlist `route` under `protection`, `filter` (canonical) and `token`.
     pub fn playlist(protection: Protection, route: &Route, filter: &str, token: &str) -> CacheKey {
-        CacheKey::Playlist {
-            video: route.video_id().to_owned(),
+        KeyKind::Playlist {
             request: request_path(protection, route),
             filter: filter.to_owned(),
             token: token.to_owned(),
         }
+        .into()
     }
 
-    /// The video the object belongs to.
+    /// The video the object belongs to. Keys holding a URL path take it from there (every
+    /// path is `/v/{id}/…`), so a hit compares and hashes no more strings than it must.
     pub fn video(&self) -> &str {
-        match self {
-            CacheKey::Manifest { video }
-            | CacheKey::TrackHead { video, .. }
-            | CacheKey::SubtitleLanguages { video }
-            | CacheKey::Subtitles { video, .. }
-            | CacheKey::Playlist { video, .. }
-            | CacheKey::Segment { video, .. }
-            | CacheKey::Protected { video, .. }
-            | CacheKey::TrackRange { video, .. } => video,
+        match &self.kind {
+            KeyKind::Manifest { video }
+            | KeyKind::TrackHead { video, .. }
+            | KeyKind::SubtitleLanguages { video }
+            | KeyKind::Subtitles { video, .. }
+            | KeyKind::TrackRange { video, .. } => video,
+            KeyKind::Playlist { request: path, .. }
+            | KeyKind::Segment { route: path, .. }
+            | KeyKind::Protected { route: path, .. } => video_of(path),
         }
     }
 
     /// Approximate bytes the key itself takes in a cache (for weighers).
     pub fn weight(&self) -> usize {
-        let strings: usize = match self {
-            CacheKey::Manifest { video } | CacheKey::SubtitleLanguages { video } => video.len(),
-            CacheKey::TrackHead { video, path } => video.len() + path.len(),
-            CacheKey::Subtitles { video, lang } => video.len() + lang.len(),
-            CacheKey::Playlist {
-                video,
+        let strings: usize = match &self.kind {
+            KeyKind::Manifest { video } | KeyKind::SubtitleLanguages { video } => video.len(),
+            KeyKind::TrackHead { video, path } => video.len() + path.len(),
+            KeyKind::Subtitles { video, lang } => video.len() + lang.len(),
+            KeyKind::Playlist {
                 request,
                 filter,
                 token,
-            } => video.len() + request.len() + filter.len() + token.len(),
-            CacheKey::Segment {
-                video,
-                route,
-                version,
-            } => video.len() + route.len() + version.len(),
-            CacheKey::Protected {
-                video,
+            } => request.len() + filter.len() + token.len(),
+            KeyKind::Segment { route, version } => route.len() + version.len(),
+            KeyKind::Protected {
                 route,
                 request,
                 kid,
                 clear_etag,
-            } => video.len() + route.len() + request.len() + kid.len() + clear_etag.len(),
-            CacheKey::TrackRange {
+            } => route.len() + request.len() + kid.len() + clear_etag.len(),
+            KeyKind::TrackRange {
                 video,
                 path,
                 version,
@@ -185,21 +265,21 @@ impl CacheKey {
                     return false;
                 };
                 let video = route.video_id();
-                match (&route, self) {
+                match (&route, &self.kind) {
                     _ if self.video() != video => false,
                     (
                         Route::Segment { .. } | Route::TsSegment { .. },
-                        CacheKey::Segment { route: r, .. } | CacheKey::Protected { route: r, .. },
+                        KeyKind::Segment { route: r, .. } | KeyKind::Protected { route: r, .. },
                     ) => *r == route.to_path(),
                     (
                         Route::Init { .. } | Route::TrackFile { .. },
-                        CacheKey::TrackHead { .. } | CacheKey::TrackRange { .. },
+                        KeyKind::TrackHead { .. } | KeyKind::TrackRange { .. },
                     ) => true,
                     (
                         Route::SubtitleSegment { .. } | Route::SubtitleFile { .. },
-                        CacheKey::Subtitles { .. } | CacheKey::SubtitleLanguages { .. },
+                        KeyKind::Subtitles { .. } | KeyKind::SubtitleLanguages { .. },
                     ) => true,
-                    (r, CacheKey::Playlist { request, .. }) if r.is_playlist() => {
+                    (r, KeyKind::Playlist { request, .. }) if r.is_playlist() => {
                         *request == request_path(protection, r)
                     }
                     _ => false,
@@ -209,27 +289,35 @@ impl CacheKey {
     }
 }
 
+/// The video id of a route path (`/v/{id}/…`).
+fn video_of(path: &str) -> &str {
+    let rest = path
+        .strip_prefix(sunomi_packager::route::PREFIX)
+        .unwrap_or(path);
+    rest.split('/').next().unwrap_or(rest)
+}
+
 impl fmt::Display for CacheKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CacheKey::Manifest { video } => write!(f, "m:{video}"),
-            CacheKey::TrackHead { video, path } => write!(f, "t:{video}/{path}"),
-            CacheKey::SubtitleLanguages { video } => write!(f, "l:{video}"),
-            CacheKey::Subtitles { video, lang } => write!(f, "v:{video}/{lang}"),
-            CacheKey::Playlist {
+        match &self.kind {
+            KeyKind::Manifest { video } => write!(f, "m:{video}"),
+            KeyKind::TrackHead { video, path } => write!(f, "t:{video}/{path}"),
+            KeyKind::SubtitleLanguages { video } => write!(f, "l:{video}"),
+            KeyKind::Subtitles { video, lang } => write!(f, "v:{video}/{lang}"),
+            KeyKind::Playlist {
                 request,
                 filter,
                 token,
                 ..
             } => write!(f, "p:{request}?{filter}|{token}"),
-            CacheKey::Segment { route, version, .. } => write!(f, "s:{route}@{version}"),
-            CacheKey::Protected {
+            KeyKind::Segment { route, version, .. } => write!(f, "s:{route}@{version}"),
+            KeyKind::Protected {
                 request,
                 kid,
                 clear_etag,
                 ..
             } => write!(f, "e:{request}@{kid}@{clear_etag}"),
-            CacheKey::TrackRange {
+            KeyKind::TrackRange {
                 video,
                 path,
                 version,
@@ -264,16 +352,10 @@ mod tests {
         let (aes, aes_media) = route("/v/v/aes/720p/media.m3u8");
         let (_, other) = route("/v/vv/720p/3.m4s");
         vec![
-            CacheKey::Manifest { video: "v".into() },
-            CacheKey::TrackHead {
-                video: "v".into(),
-                path: "video/720p.mp4".into(),
-            },
-            CacheKey::SubtitleLanguages { video: "v".into() },
-            CacheKey::Subtitles {
-                video: "v".into(),
-                lang: "en".into(),
-            },
+            CacheKey::manifest("v"),
+            CacheKey::track_head("v", "video/720p.mp4"),
+            CacheKey::subtitle_languages("v"),
+            CacheKey::subtitles("v", "en"),
             CacheKey::playlist(Protection::Clear, &master, "", ""),
             CacheKey::playlist(aes, &aes_media, "", "exp=1&sig=00"),
             CacheKey::segment(&seg, "v1"),
@@ -281,12 +363,7 @@ mod tests {
             CacheKey::protected(Protection::Aes128, &seg, "k1", "\"e\""),
             CacheKey::protected(Protection::SampleAes, &seg, "k1", "\"e\""),
             CacheKey::protected(Protection::Aes128, &ts, "k1", "\"e\""),
-            CacheKey::TrackRange {
-                video: "v".into(),
-                path: "video/720p.mp4".into(),
-                version: "v1".into(),
-                range: 0..10,
-            },
+            CacheKey::track_range("v", "video/720p.mp4", "v1", 0..10),
             CacheKey::segment(&other, "v1"),
         ]
     }
@@ -350,6 +427,17 @@ mod tests {
             vec!["l:v".to_string(), "v:v/en".to_string()]
         );
         assert_eq!(dropped(&url("/etc/passwd")), Vec::<String>::new());
+    }
+
+    #[test]
+    fn equal_keys_have_equal_fingerprints_and_different_ones_differ() {
+        for (i, a) in keys().iter().enumerate() {
+            for (j, b) in keys().iter().enumerate() {
+                assert_eq!(a == b, i == j);
+                assert_eq!(a.fingerprint == b.fingerprint, i == j, "{a} {b}");
+            }
+        }
+        assert_eq!(CacheKey::manifest("v"), CacheKey::manifest("v"));
     }
 
     #[test]

@@ -384,7 +384,7 @@ impl Media {
     }
 
     async fn manifest(&self, id: &str) -> Result<Arc<Manifest>, EdgeError> {
-        let key = CacheKey::Manifest { video: id.into() };
+        let key = CacheKey::manifest(id);
         let missing = || EdgeError::NotFound(format!("no video {id}"));
         let (meta, _) = Self::cached(&self.meta, key.clone(), async {
             if self.missing.contains_key(&key) {
@@ -442,10 +442,7 @@ impl Media {
         id: &str,
         path: &str,
     ) -> Result<(Arc<TrackHead>, CacheOutcome), EdgeError> {
-        let key = CacheKey::TrackHead {
-            video: id.into(),
-            path: path.into(),
-        };
+        let key = CacheKey::track_head(id, path);
         let (meta, outcome) = Self::cached(&self.meta, key, async {
             let read =
                 async { Ok::<_, EdgeError>(self.reader.track_head(id, path).await?.to_shared()) };

@@ -16,7 +16,7 @@ use crate::http;
 impl Media {
     /// The languages of the video's subtitle files (no files: none).
     pub(super) async fn subtitle_languages(&self, id: &str) -> Result<Arc<Vec<String>>, EdgeError> {
-        let key = CacheKey::SubtitleLanguages { video: id.into() };
+        let key = CacheKey::subtitle_languages(id);
         let (meta, _) = Self::cached(&self.meta, key, async {
             // Listed once per fleet: the list is shared like manifests and heads.
             let read = async {
@@ -57,10 +57,7 @@ impl Media {
         id: &str,
         lang: &str,
     ) -> Result<(Option<Arc<SubtitleFile>>, CacheOutcome), EdgeError> {
-        let key = CacheKey::Subtitles {
-            video: id.into(),
-            lang: lang.into(),
-        };
+        let key = CacheKey::subtitles(id, lang);
         let (meta, outcome) = Self::cached(&self.meta, key, async {
             let raw = self.reader.subtitles(id, lang).await?;
             let parsed = std::str::from_utf8(&raw)

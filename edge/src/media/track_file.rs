@@ -62,12 +62,7 @@ impl Media {
             let obj = self.segment(&route, id, track, number, flags).await?;
             (obj.body, obj.cache)
         } else {
-            let key = CacheKey::TrackRange {
-                video: id.into(),
-                path: path.into(),
-                version: head.version.clone(),
-                range: range.clone(),
-            };
+            let key = CacheKey::track_range(id, path, &head.version, range.clone());
             let read = async {
                 Ok(self
                     .reader
