@@ -158,6 +158,7 @@ fn player_connection_limits(config: &EdgeConfig) -> connections::ConnectionLimit
         max,
         header_timeout: Duration::from_millis(c.header_timeout_ms),
         idle_timeout: Duration::from_millis(c.idle_timeout_ms),
+        write_timeout: Duration::from_millis(c.write_timeout_ms),
     }
 }
 
@@ -266,7 +267,6 @@ fn run() -> Result<()> {
         media.clone(),
         config.cache.playlist_max_age_secs,
         config.storage.retry_after_secs,
-        &config.connections,
     );
     let player_limits = player_connection_limits(&config);
     let proxy = pingora::proxy::http_proxy(&server.configuration, service);
@@ -279,6 +279,7 @@ fn run() -> Result<()> {
         max: 64,
         header_timeout: Duration::from_secs(10),
         idle_timeout: Duration::from_secs(30),
+        write_timeout: Duration::from_secs(30),
     };
     let mut admin = pingora::services::listening::Service::new(
         "sunomi-admin".into(),

@@ -32,24 +32,15 @@ pub struct RequestCtx {
 pub struct EdgeService {
     media: Arc<Media>,
     peer_auth: PeerAuth,
-    idle_timeout_secs: u64,
-    write_timeout: std::time::Duration,
     playlist_max_age: u64,
     retry_after: u64,
 }
 
 impl EdgeService {
     /// A service answering from `media`.
-    pub fn new(
-        media: Arc<Media>,
-        playlist_max_age: u64,
-        retry_after: u64,
-        connections: &crate::config::ConnectionsConfig,
-    ) -> Self {
+    pub fn new(media: Arc<Media>, playlist_max_age: u64, retry_after: u64) -> Self {
         EdgeService {
             peer_auth: media.fleet().peer_auth().clone(),
-            idle_timeout_secs: connections.idle_timeout_ms.div_ceil(1000).max(1),
-            write_timeout: std::time::Duration::from_millis(connections.write_timeout_ms),
             media,
             playlist_max_age,
             retry_after,
@@ -375,10 +366,6 @@ impl ProxyHttp for EdgeService {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
-        // A kept-alive connection idles at most this long (never Pingora's "forever"), and a
-        // client that stops reading is dropped (see `connections`).
-        session.set_keepalive(Some(self.idle_timeout_secs));
-        session.set_write_timeout(Some(self.write_timeout));
         match self.serve(session, ctx).await {
             Ok(()) => Ok(true),
             // The player went away mid-response (seeking, closing the tab, a load tester

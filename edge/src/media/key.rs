@@ -177,7 +177,6 @@ impl CacheKey {
         .into()
     }
 
-
     /// The key of `route` served under `protection` with key `kid`, made from the clear
     /// object whose entity tag is `clear_etag`.
     pub fn protected(
