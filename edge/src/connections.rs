@@ -5,13 +5,14 @@
 //!   closed at once (so a flood of idle connections leaves room for nothing but refusals,
 //!   never a hang, and monitoring on the admin port keeps working);
 //! - a request's header must arrive whole within `header_timeout` of the connection opening
-//!   and, on a kept-alive connection, within `idle_timeout` of the previous response (a total
-//!   deadline: a client dripping one byte at a time gains nothing, unlike a per-read timeout);
+//!   and, on a kept-alive connection, within one to two `idle_timeout`s of the previous
+//!   response (a total deadline: a client dripping one byte at a time gains nothing, unlike a
+//!   per-read timeout);
 //! - a write that makes no progress for `write_timeout` (a client that stopped reading) ends
 //!   the connection.
 //!
-//! All of it costs the request path no timer work: one clock read per request, and the one
-//! timer per connection is re-armed only when it fires early or a write stalls (a per-request
+//! All of it costs the request path no timer work and no clock read: the one timer per
+//! connection is re-armed only when it fires or a write stalls (a per-request
 //! `tokio::time::timeout`, which Pingora's own keep-alive and write timeouts use, measured at
 //! about 15 % of the CPU of a cached playlist).
 //!
@@ -138,8 +139,8 @@ where
 }
 
 /// A connection whose reads fail once the current header deadline has passed. The deadline
-/// starts at `header_timeout` and, after every response, is `idle_timeout` from the moment
-/// the connection waits for its next request.
+/// starts at `header_timeout`; after a response it is `idle_timeout` from when the timer
+/// next fires (see `poll_read`).
 #[derive(Debug)]
 struct Deadlined {
     inner: Stream,
@@ -225,30 +226,28 @@ impl AsyncRead for Deadlined {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         match Pin::new(&mut self.inner).poll_read(cx, buf) {
-            Poll::Pending => {
-                if self.responded {
-                    // Waiting for the next request: it has `idle_timeout` from now. (The
-                    // clock is read once per request, not per read or write.)
-                    self.responded = false;
-                    self.deadline = Instant::now() + self.idle_timeout;
-                }
-                // The timer trails the deadline and is re-armed only when it fires early, so
-                // the timer wheel is touched about once per `idle_timeout`, not per request.
-                // A client dripping bytes reaches a Pending read between bytes, where the
-                // deadline is enforced.
-                loop {
-                    match self.timer.as_mut().poll(cx) {
-                        Poll::Pending => return Poll::Pending,
-                        Poll::Ready(()) if Instant::now() >= self.deadline => {
-                            return Poll::Ready(Err(self.timed_out()))
+            // No clock is read and no timer touched per request: the timer trails the
+            // deadline and is re-armed only when it fires. If a response went out since it was
+            // armed, the next request gets `idle_timeout` from then — so a kept-alive
+            // connection is closed between one and two `idle_timeout`s after its last response,
+            // and a client dripping bytes reaches a Pending read between bytes, where the
+            // deadline is enforced.
+            Poll::Pending => loop {
+                match self.timer.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(()) => {
+                        let now = Instant::now();
+                        if self.responded {
+                            self.responded = false;
+                            self.deadline = now + self.idle_timeout;
+                        } else if now >= self.deadline {
+                            return Poll::Ready(Err(self.timed_out()));
                         }
-                        Poll::Ready(()) => {
-                            let deadline = self.deadline;
-                            self.timer.as_mut().reset(deadline);
-                        }
+                        let deadline = self.deadline;
+                        self.timer.as_mut().reset(deadline);
                     }
                 }
-            }
+            },
             ready => ready,
         }
     }
