@@ -205,7 +205,8 @@ pub struct ConnectionsConfig {
     /// Milliseconds from accepting a connection to having its first request header.
     pub header_timeout_ms: u64,
     /// Milliseconds a kept-alive connection may take, after a response, to send its next
-    /// request header (idle time included).
+    /// request header (idle time included); enforced between one and two of these, so no
+    /// clock is read per request.
     pub idle_timeout_ms: u64,
     /// Milliseconds a response write may make no progress before the connection is dropped
     /// (a client that stopped reading).
