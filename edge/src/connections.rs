@@ -92,8 +92,8 @@ impl Drop for Slot<'_> {
     }
 }
 
-const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n\
-Content-Type: text/plain\r\nContent-Length: 24\r\n\r\ntoo many open connections";
+/// The body of the answer to a connection beyond the cap.
+const BUSY_BODY: &str = "too many open connections\n";
 
 #[async_trait]
 impl<A> ServerApp for Bounded<A>
@@ -117,7 +117,13 @@ where
                 .with_label_values(&[self.listener])
                 .inc();
             // Best effort: the client learns why; nothing is read from it.
-            let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(BUSY)).await;
+            let busy = format!(
+                "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n\
+                 Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n{BUSY_BODY}",
+                BUSY_BODY.len()
+            );
+            let write = stream.write_all(busy.as_bytes());
+            let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
             Shutdown::shutdown(&mut *stream).await;
             return None;
         }

@@ -15,7 +15,7 @@ use crate::auth;
 use crate::cmcd;
 use crate::error::EdgeError;
 use crate::fleet::peer::{PEER_HEADER, PREFETCH_HEADER};
-use crate::fleet::peer_auth::PeerAuth;
+use crate::fleet::peer_auth::unix_seconds;
 use crate::http::{self, RangeRequest};
 use crate::media::{Media, Object, RequestFlags};
 use crate::metrics::metrics;
@@ -31,7 +31,6 @@ pub struct RequestCtx {
 /// The player-facing service.
 pub struct EdgeService {
     media: Arc<Media>,
-    peer_auth: PeerAuth,
     playlist_max_age: u64,
     retry_after: u64,
 }
@@ -40,7 +39,6 @@ impl EdgeService {
     /// A service answering from `media`.
     pub fn new(media: Arc<Media>, playlist_max_age: u64, retry_after: u64) -> Self {
         EdgeService {
-            peer_auth: media.fleet().peer_auth().clone(),
             media,
             playlist_max_age,
             retry_after,
@@ -176,13 +174,8 @@ impl EdgeService {
         let prefetch = request_header(session, PREFETCH_HEADER).is_some();
         let req = session.req_header();
         let path = req.uri.path_and_query().map_or("/", |p| p.as_str());
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        match self
-            .peer_auth
-            .verify(req.method.as_str(), path, marker, prefetch, now)
-        {
+        let auth = self.media.fleet().peer_auth();
+        match auth.verify(req.method.as_str(), path, marker, prefetch, unix_seconds()) {
             Ok(_) => Ok((true, prefetch)),
             Err(e) => {
                 metrics().refused.with_label_values(&["peer"]).inc();

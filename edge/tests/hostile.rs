@@ -500,6 +500,7 @@ fn idle_and_slow_connections_are_bounded_and_counted() {
     let busy = get(&edge.url("/v/c/master.m3u8"));
     assert_eq!(busy.status, 503, "{}", busy.text());
     assert_eq!(busy.header("retry-after"), Some("1"));
+    assert_eq!(busy.text(), "too many open connections\n");
     assert_eq!(get(&format!("{}/readyz", edge.admin)).status, 200);
     // Connections that send nothing are closed after the header timeout, freeing the cap.
     for mut s in idle {

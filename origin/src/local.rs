@@ -64,6 +64,16 @@ pub enum LocalError {
     Io(#[from] std::io::Error),
 }
 
+/// Whether the store's root directory is there: a missing root is the store being
+/// unavailable, not every object missing.
+pub fn root_present(root: &Path) -> Result<(), LocalError> {
+    if root.is_dir() {
+        Ok(())
+    } else {
+        Err(LocalError::StoreMissing(root.display().to_string()))
+    }
+}
+
 /// A local file's version: inode, modification time (µs) and size, in hex. It changes when a
 /// file is renamed over (new inode), rewritten or truncated in place (time, size).
 pub fn version_of(meta: &Metadata) -> String {
@@ -101,11 +111,8 @@ pub fn read(
     let handle = match opened {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(if root.is_dir() {
-                LocalError::NotFound
-            } else {
-                LocalError::StoreMissing(root.display().to_string())
-            });
+            root_present(root)?;
+            return Err(LocalError::NotFound);
         }
         // A path component that is a file, not a directory: no such object.
         Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => return Err(LocalError::NotFound),

@@ -9,13 +9,12 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
-
 use bytes::Bytes;
 use object_store::ObjectStoreExt;
 use sunomi_packager::manifest::Manifest;
 use sunomi_packager::track::{scan_track_head, HeadScan, TrackIndex, HEAD_READ_HINT};
 use sunomi_packager::{names, PackagerError};
+use tokio::sync::Semaphore;
 
 use crate::layout;
 use crate::local::{self, Extent};
@@ -414,11 +413,7 @@ impl MediaReader {
         let list = async {
             use futures::TryStreamExt;
             if let Some(root) = &root {
-                if !root.is_dir() {
-                    return Err(Failure::from(local::LocalError::StoreMissing(
-                        root.display().to_string(),
-                    )));
-                }
+                local::root_present(root)?;
             }
             Ok(os.list(Some(&prefix)).try_collect::<Vec<_>>().await?)
         };
@@ -456,15 +451,7 @@ impl MediaReader {
         let key = format!("{}/.probe", layout::VIDEOS);
         if let Some(root) = self.store.local_root() {
             let root = root.to_path_buf();
-            let check = async move {
-                if root.is_dir() {
-                    Ok(())
-                } else {
-                    Err(Failure::from(local::LocalError::StoreMissing(
-                        root.display().to_string(),
-                    )))
-                }
-            };
+            let check = async move { Ok(local::root_present(&root)?) };
             return self.request(&key, check, |_| 0).await;
         }
         let path = self.store.path(&key);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::peer_auth::PeerAuth;
+use super::peer_auth::{unix_seconds, PeerAuth};
 use crate::http_client::HttpClient;
 use crate::metrics::metrics;
 
@@ -171,12 +171,9 @@ impl PeerClient {
         prefetch: bool,
     ) -> Result<PeerReply, PeerError> {
         let method = if prefetch { "HEAD" } else { "GET" };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
         let marker = self
             .auth
-            .sign(method, path, &self.node, prefetch, now)
+            .sign(method, path, &self.node, prefetch, unix_seconds())
             .ok_or(PeerError::Status { addr, status: 0 })?;
         let mut headers = vec![(PEER_HEADER, marker.as_str())];
         if prefetch {

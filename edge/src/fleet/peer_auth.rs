@@ -13,6 +13,13 @@ use sha2::Sha256;
 /// How far a peer's clock (and a request's age) may be off, seconds.
 pub const MAX_SKEW_SECS: u64 = 30;
 
+/// The current Unix time in seconds, as markers carry it.
+pub fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// Why a peer marker was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PeerAuthError {

@@ -148,10 +148,12 @@ enum Meta {
     Subtitles(Option<Arc<SubtitleFile>>),
 }
 
-/// A subtitle file that parsed: its bytes (served whole as the sidecar) and its cues.
+/// A subtitle file that parsed: its bytes (served whole as the sidecar, with their entity
+/// tag computed once) and its cues.
 #[derive(Debug)]
 pub(crate) struct SubtitleFile {
     raw: Bytes,
+    etag: String,
     vtt: Vtt,
 }
 
@@ -406,9 +408,8 @@ impl Media {
             Ok(Meta::Manifest(Arc::new(m)))
         })
         .await?;
-        let m = match meta {
-            Meta::Manifest(m) => m,
-            _ => return Err(EdgeError::Internal("cache entry of the wrong kind".into())),
+        let Meta::Manifest(m) = meta else {
+            return Err(EdgeError::Internal("cache entry of the wrong kind".into()));
         };
         match m.status {
             VideoStatus::Ready => Ok(m),

@@ -11,12 +11,10 @@ use sunomi_packager::playlist::{
     self, AudioRendition, Encryption, SegmentedTrack, SubtitleRendition, TsKeyFrame, VideoVariant,
 };
 use sunomi_packager::route::{request_path, Format, Protection, Route, TrackRef, PREFIX};
-
-use super::CacheKey;
 use sunomi_packager::segment::Segment;
 use sunomi_packager::ts::PSI_BYTES;
 
-use super::{Media, Meta, Object, Playlist, RequestFlags, Timeline};
+use super::{CacheKey, Media, Meta, Object, Playlist, RequestFlags, Timeline};
 use crate::error::EdgeError;
 use crate::http;
 

@@ -64,7 +64,11 @@ impl Media {
                 .map_err(|_| vtt::VttError::Signature)
                 .and_then(vtt::parse);
             Ok(Meta::Subtitles(match parsed {
-                Ok(vtt) => Some(Arc::new(SubtitleFile { raw, vtt })),
+                Ok(vtt) => Some(Arc::new(SubtitleFile {
+                    etag: http::etag(&[&raw[..]]),
+                    raw,
+                    vtt,
+                })),
                 Err(e) => {
                     tracing::warn!(id, lang, error = %e, "subtitles left out: malformed WebVTT");
                     None
@@ -85,10 +89,9 @@ impl Media {
         let (file, cache) = self.subtitles_with_outcome(id, lang).await?;
         let file =
             file.ok_or_else(|| EdgeError::NotFound(format!("no usable subtitles {lang}")))?;
-        let body = file.raw.clone();
         Ok(Object {
-            etag: http::etag(&[&body[..]]),
-            body,
+            etag: file.etag.clone(),
+            body: file.raw.clone(),
             gzip: None,
             immutable: false,
             cache,
