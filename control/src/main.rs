@@ -1,23 +1,400 @@
-//! `sunomi-control`: the control plane — not built yet.
-//!
-//! It will take uploads (pre-signed PUT into object storage, or direct upload in the embedded
-//! mode), record videos, enqueue transcode jobs for `sunomi-origin` workers, run analysis
-//! (speech-to-text captions, content moderation) and decide what is published. Until then it
-//! only says so, rather than pretending.
+//! `sunomi-control`: the control plane's API, workers, upload client and admin commands.
 
-use clap::Parser;
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Sunomi control plane (not built yet): uploads, transcode jobs, captions, moderation and
-/// publishing. Today, transcode with `sunomi-origin transcode` and serve with `sunomi-edge`.
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Parser, Subcommand};
+use sunomi_control::apikeys::{self, KeyRecord};
+use sunomi_control::app::{now_rfc3339, App};
+use sunomi_control::client::{self, UploadArgs};
+use sunomi_control::config::Config;
+use sunomi_control::jobs::JobKind;
+use sunomi_control::records::Records;
+use sunomi_control::{http, ingest, worker};
+use sunomi_origin::{layout, Store};
+
+/// Sunomi control plane.
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    let _ = Cli::parse();
-    eprintln!(
-        "sunomi-control: not built yet. Transcode with `sunomi-origin transcode INPUT --id ID --store STORE` \
-         and serve with `sunomi-edge --store STORE`."
-    );
-    std::process::exit(2);
+#[derive(clap::Args, Clone)]
+struct Common {
+    /// TOML configuration file.
+    #[arg(long, env = "SUNOMI_CONTROL_CONFIG")]
+    config: Option<PathBuf>,
+    /// Object store: a directory, file:///abs/dir, s3://bucket/prefix or memory://.
+    #[arg(long, env = "SUNOMI_STORE")]
+    store: Option<String>,
+    /// Redis URL (redis://HOST:PORT); without it, the embedded queue.
+    #[arg(long, env = "SUNOMI_REDIS")]
+    redis: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (and, without --redis, run the workers in the same process).
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// API listen address.
+        #[arg(long, env = "SUNOMI_CONTROL_LISTEN")]
+        listen: Option<SocketAddr>,
+        /// Admin listen address (/metrics, /healthz, /readyz).
+        #[arg(long, env = "SUNOMI_CONTROL_ADMIN")]
+        admin: Option<SocketAddr>,
+        /// Edge fleet base URL for playback URLs.
+        #[arg(long, env = "SUNOMI_EDGE_URL")]
+        edge_url: Option<String>,
+        /// Run no workers in this process even without Redis (tests of the API alone).
+        #[arg(long)]
+        no_workers: bool,
+    },
+    /// Consume jobs from Redis.
+    Worker {
+        #[command(flatten)]
+        common: Common,
+        /// Kinds of jobs to take (transcode, webhook); default all.
+        #[arg(long, value_delimiter = ',')]
+        kinds: Vec<String>,
+        /// Jobs at once.
+        #[arg(long)]
+        concurrency: Option<usize>,
+        /// Admin listen address (/metrics, /healthz, /readyz).
+        #[arg(long)]
+        admin: Option<SocketAddr>,
+    },
+    /// Upload a file resumably (tus); with --wait, print the playback URL when ready.
+    Upload {
+        /// The file.
+        file: PathBuf,
+        /// API base URL.
+        #[arg(long, env = "SUNOMI_API", default_value = "http://127.0.0.1:8090")]
+        api: String,
+        /// API key.
+        #[arg(long, env = "SUNOMI_API_KEY")]
+        key: String,
+        /// Follow the asset until it is ready (or fails).
+        #[arg(long)]
+        wait: bool,
+        /// Bytes per request.
+        #[arg(long, default_value_t = client::CHUNK)]
+        chunk_size: usize,
+    },
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Rebuild the Redis indexes from storage and re-queue unfinished assets.
+    Reindex {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Create a key; prints it alone on the last line (only its hash is stored).
+    Create {
+        #[command(flatten)]
+        common: Common,
+        /// A label.
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
+    /// List keys (ids and names, never the keys).
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Revoke a key by id.
+    Revoke {
+        #[command(flatten)]
+        common: Common,
+        /// The key id (the part after sk_ and before the next _).
+        id: String,
+    },
+}
+
+fn load(common: &Common) -> Result<Config> {
+    let mut config = Config::load(common.config.as_deref()).map_err(|e| anyhow!(e))?;
+    if let Some(s) = &common.store {
+        config.store = s.clone();
+    }
+    if let Some(r) = &common.redis {
+        config.redis = Some(r.clone());
+    }
+    config.validate().map_err(|e| anyhow!(e))?;
+    Ok(config)
+}
+
+fn logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return ctrl_c.await.unwrap_or(()),
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}
+
+async fn serve_admin(app: Arc<App>, addr: SocketAddr) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the admin listener {addr}"))?;
+    tracing::info!(addr = %listener.local_addr()?, "admin listening");
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, http::admin_router(app)).await {
+            tracing::error!(error = %e, "admin listener failed");
+        }
+    });
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() {
+    match run().await {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn run() -> Result<i32> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve {
+            common,
+            listen,
+            admin,
+            edge_url,
+            no_workers,
+        } => {
+            logging();
+            let mut config = load(&common)?;
+            if let Some(l) = listen {
+                config.listen = l;
+            }
+            if let Some(a) = admin {
+                config.admin_listen = Some(a);
+            }
+            if let Some(e) = edge_url {
+                config.edge_url = e;
+            }
+            config.validate().map_err(|e| anyhow!(e))?;
+            serve(config, no_workers).await
+        }
+        Command::Worker {
+            common,
+            kinds,
+            concurrency,
+            admin,
+        } => {
+            logging();
+            let mut config = load(&common)?;
+            if config.redis.is_none() {
+                bail!("a worker needs --redis (the embedded queue lives inside `serve`)");
+            }
+            if let Some(c) = concurrency {
+                config.jobs.concurrency = c.max(1);
+            }
+            let kinds = if kinds.is_empty() {
+                JobKind::ALL.to_vec()
+            } else {
+                kinds
+                    .iter()
+                    .map(|k| JobKind::parse(k).ok_or_else(|| anyhow!("unknown job kind {k}")))
+                    .collect::<Result<Vec<_>>>()?
+            };
+            let concurrency = config.jobs.concurrency;
+            let app = App::open(config).map_err(|e| anyhow!(e))?;
+            if let Some(a) = admin {
+                serve_admin(app.clone(), a).await?;
+            }
+            let (stop_tx, stop) = tokio::sync::watch::channel(false);
+            let name = format!("{}-{}", hostname(), std::process::id());
+            tracing::info!(%name, ?kinds, concurrency, "worker started");
+            let work = tokio::spawn(worker::run(app, kinds, concurrency, name, stop));
+            shutdown_signal().await;
+            tracing::info!("stopping: finishing running jobs");
+            let _ = stop_tx.send(true);
+            let _ = work.await;
+            Ok(0)
+        }
+        Command::Upload {
+            file,
+            api,
+            key,
+            wait,
+            chunk_size,
+        } => {
+            client::upload(UploadArgs {
+                file,
+                api,
+                key,
+                wait,
+                chunk: chunk_size,
+            })
+            .await
+        }
+        Command::Keys { action } => keys(action).await,
+        Command::Reindex { common } => {
+            logging();
+            let config = load(&common)?;
+            let app = App::open(config).map_err(|e| anyhow!(e))?;
+            let (assets, requeued) = app.reindex().await.map_err(|e| anyhow!("{e}"))?;
+            println!("{assets} assets indexed, {requeued} re-queued");
+            Ok(0)
+        }
+        Command::Openapi => {
+            println!("{}", http::openapi_json());
+            Ok(0)
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "worker".into())
+}
+
+async fn serve(config: Config, no_workers: bool) -> Result<i32> {
+    let embedded = config.redis.is_none();
+    let listen = config.listen;
+    let admin = config.admin_listen;
+    let concurrency = config.jobs.concurrency;
+    let app = App::open(config).map_err(|e| anyhow!(e))?;
+    if let Some(a) = admin {
+        serve_admin(app.clone(), a).await?;
+    }
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let mut workers = None;
+    if embedded && !no_workers {
+        // The embedded queue starts empty: queue every asset a previous run left unfinished.
+        match app.reindex().await {
+            Ok((_, n)) if n > 0 => tracing::info!(requeued = n, "re-queued unfinished assets"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not look for unfinished assets"),
+        }
+        workers = Some(tokio::spawn(worker::run(
+            app.clone(),
+            JobKind::ALL.to_vec(),
+            concurrency,
+            "embedded".into(),
+            stop.clone(),
+        )));
+    }
+    {
+        let app = app.clone();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = ingest::sweep(&app).await {
+                    tracing::warn!(error = %e, "upload sweep failed");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        });
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let bound = listener.local_addr()?;
+    tracing::info!(addr = %bound, embedded, "API listening");
+    // Scripts and tests read the bound address from this line.
+    println!("listening on http://{bound}");
+    axum::serve(listener, http::router(app))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    let _ = stop_tx.send(true);
+    if let Some(w) = workers {
+        let _ = tokio::time::timeout(Duration::from_secs(30), w).await;
+    }
+    Ok(0)
+}
+
+async fn keys(action: KeysAction) -> Result<i32> {
+    let (common, records) = match &action {
+        KeysAction::Create { common, .. }
+        | KeysAction::List { common }
+        | KeysAction::Revoke { common, .. } => {
+            let config = load(common)?;
+            let store = Store::open(&config.store).map_err(|e| anyhow!("{e}"))?;
+            (common.clone(), Records::new(store))
+        }
+    };
+    let _ = common;
+    match action {
+        KeysAction::Create { name, .. } => {
+            let (key, record) = apikeys::new_key(&name, &now_rfc3339());
+            records
+                .create(&layout::api_key_record(&record.id), &record)
+                .await
+                .map_err(|e| anyhow!("storing the key: {e}"))?;
+            eprintln!("created key {} ({name}); it is shown only now", record.id);
+            println!("{key}");
+        }
+        KeysAction::List { .. } => {
+            for key in records
+                .list(layout::API_KEYS)
+                .await
+                .map_err(|e| anyhow!("{e}"))?
+                .iter()
+                .filter(|k| k.ends_with(".json"))
+            {
+                if let Ok(r) = records.get::<KeyRecord>(key).await {
+                    let r = r.value;
+                    let state = r
+                        .revoked_at
+                        .map_or("active".to_string(), |t| format!("revoked {t}"));
+                    println!("{}\t{}\t{}\t{state}", r.id, r.name, r.created_at);
+                }
+            }
+        }
+        KeysAction::Revoke { id, .. } => {
+            let key = layout::api_key_record(&id);
+            let now = now_rfc3339();
+            records
+                .update::<KeyRecord, (), _>(&key, |r| {
+                    if r.revoked_at.is_some() {
+                        return Ok(None);
+                    }
+                    let mut r = r.clone();
+                    r.revoked_at = Some(now.clone());
+                    Ok(Some(r))
+                })
+                .await
+                .map_err(|e| anyhow!("revoking {id}: {e}"))?;
+            println!("revoked {id}");
+        }
+    }
+    Ok(0)
 }

@@ -37,6 +37,59 @@ pub fn audio_path(track: &str) -> String {
     format!("audio/{track}.mp4")
 }
 
+/// The control plane's state of record of an asset, relative to its video's folder.
+pub const ASSET: &str = "asset.json";
+
+/// Folder of every upload in progress.
+pub const UPLOADS: &str = "uploads";
+
+/// An upload's record (tus state, parts): `uploads/{upload_id}/upload.json`.
+pub fn upload_record(upload_id: &str) -> String {
+    format!("{UPLOADS}/{upload_id}/upload.json")
+}
+
+/// Folder of an upload's received chunks: `uploads/{upload_id}/parts`.
+pub fn upload_parts_dir(upload_id: &str) -> String {
+    format!("{UPLOADS}/{upload_id}/parts")
+}
+
+/// One received chunk of an upload, named by the offset it starts at (zero-padded, so keys
+/// sort by offset) and a nonce (two racing writers never share a key).
+pub fn upload_part(upload_id: &str, offset: u64, nonce: &str) -> String {
+    format!("{UPLOADS}/{upload_id}/parts/{offset:020}-{nonce}")
+}
+
+/// Folder of playback id records.
+pub const PLAYBACK: &str = "playback";
+
+/// A playback id's record: `playback/{playback_id}.json`.
+pub fn playback_record(playback_id: &str) -> String {
+    format!("{PLAYBACK}/{playback_id}.json")
+}
+
+/// Folder of API key records (hashes only).
+pub const API_KEYS: &str = "keys/api";
+
+/// An API key's record: `keys/api/{key_id}.json`.
+pub fn api_key_record(key_id: &str) -> String {
+    format!("{API_KEYS}/{key_id}.json")
+}
+
+/// Folder of webhook delivery records.
+pub const WEBHOOK_DELIVERIES: &str = "webhooks/deliveries";
+
+/// One webhook message's delivery record (every attempt): `webhooks/deliveries/{msg_id}.json`.
+pub fn webhook_delivery(msg_id: &str) -> String {
+    format!("{WEBHOOK_DELIVERIES}/{msg_id}.json")
+}
+
+/// Where one transcode run's files live, relative to the video's folder: each run writes
+/// its own folder, so two workers racing on one video never write the same key, and the
+/// manifest written last names the one run that won.
+pub fn run_dir(run: &str) -> String {
+    format!("runs/{run}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,5 +109,12 @@ mod tests {
             video_key("abc", &subtitle_path("en")),
             "videos/abc/subs/en.vtt"
         );
+        assert_eq!(video_key("abc", ASSET), "videos/abc/asset.json");
+        assert_eq!(upload_record("u1"), "uploads/u1/upload.json");
+        assert_eq!(
+            upload_part("u1", 42, "n"),
+            "uploads/u1/parts/00000000000000000042-n"
+        );
+        assert_eq!(playback_record("p"), "playback/p.json");
     }
 }

@@ -5,6 +5,7 @@
 //! - [`local`] reads local-directory stores safely (pread, versions, no hangs).
 //! - [`reader`] is the API the edge reads through: manifests, track heads, byte ranges.
 //! - [`publish`] stores a finished transcode, manifest last.
+//! - [`purge`] is the fleet purge protocol on Redis, shared by edges and the control plane.
 //! - `transcode` (feature `transcode`, links FFmpeg) decodes a source once and encodes the
 //!   CMAF ladder. The edge depends on this crate without that feature.
 #![deny(missing_docs)]
@@ -12,6 +13,7 @@
 pub mod layout;
 pub mod local;
 pub mod publish;
+pub mod purge;
 pub mod reader;
 pub mod store;
 #[cfg(feature = "transcode")]

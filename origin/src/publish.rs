@@ -54,6 +54,33 @@ fn store_err(key: &str, e: impl std::error::Error + Send + Sync + 'static) -> Pu
     }
 }
 
+/// Stores `files` in video `id`'s folder (streamed, never whole in memory). Writes no
+/// manifest: callers that decide which files become the video (the control plane, racing
+/// workers) write it themselves once they know.
+pub async fn store_files(
+    store: &Store,
+    id: &str,
+    files: &[OutputFile],
+) -> Result<(), PublishError> {
+    let os = store.object_store();
+    for file in files {
+        let key = layout::video_key(id, &file.relative);
+        let mut local =
+            tokio::fs::File::open(&file.local)
+                .await
+                .map_err(|source| PublishError::Local {
+                    path: file.local.clone(),
+                    source,
+                })?;
+        let mut writer = BufWriter::new(os.clone(), store.path(&key));
+        tokio::io::copy(&mut local, &mut writer)
+            .await
+            .map_err(|e| store_err(&key, e))?;
+        writer.shutdown().await.map_err(|e| store_err(&key, e))?;
+    }
+    Ok(())
+}
+
 /// Stores `files` and then `manifest` for video `manifest.id`.
 pub async fn publish(
     store: &Store,
@@ -80,21 +107,7 @@ pub async fn publish(
             .map_err(|e| store_err(&manifest_key, e))?;
     }
 
-    for file in files {
-        let key = layout::video_key(id, &file.relative);
-        let mut local =
-            tokio::fs::File::open(&file.local)
-                .await
-                .map_err(|source| PublishError::Local {
-                    path: file.local.clone(),
-                    source,
-                })?;
-        let mut writer = BufWriter::new(os.clone(), store.path(&key));
-        tokio::io::copy(&mut local, &mut writer)
-            .await
-            .map_err(|e| store_err(&key, e))?;
-        writer.shutdown().await.map_err(|e| store_err(&key, e))?;
-    }
+    store_files(store, id, files).await?;
 
     os.put(&manifest_path, PutPayload::from(manifest.to_json()))
         .await

@@ -8,15 +8,22 @@ use crate::names;
 /// The manifest schema version this code writes and reads.
 pub const MANIFEST_SCHEMA: u32 = 1;
 
-/// Where a video is in its life. Only `Ready` videos are served.
+/// A video's availability: the publication contract between the control plane and the edge.
+/// Only `Published` videos are served; `Pending` answers 404 and `Blocked` 451.
+///
+/// `sunomi-origin transcode` writes `published`; the control plane writes `pending` and flips
+/// it once the video passed its gate (then purges the video fleet-wide). The names of
+/// schema 1's first writers (`ready`, `processing`) are still read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VideoStatus {
-    /// Transcoded, analysed and published.
-    Ready,
-    /// Still being transcoded or analysed.
-    Processing,
-    /// Blocked by moderation (served as 451).
+    /// Transcoded, analysed and published: served.
+    #[serde(alias = "ready")]
+    Published,
+    /// Stored but not (yet) published: answered 404.
+    #[serde(alias = "processing")]
+    Pending,
+    /// Blocked by moderation: answered 451.
     Blocked,
 }
 
@@ -175,7 +182,7 @@ mod tests {
         Manifest {
             schema: MANIFEST_SCHEMA,
             id: "abc".into(),
-            status: VideoStatus::Ready,
+            status: VideoStatus::Published,
             duration_secs: 10.0,
             renditions: vec![Rendition {
                 name: "360p".into(),
@@ -193,6 +200,24 @@ mod tests {
             poster: Some("poster.jpg".into()),
             labels: vec![],
         }
+    }
+
+    #[test]
+    fn availability_reads_the_first_writers_names() {
+        for (text, status) in [
+            ("ready", VideoStatus::Published),
+            ("processing", VideoStatus::Pending),
+            ("published", VideoStatus::Published),
+            ("pending", VideoStatus::Pending),
+            ("blocked", VideoStatus::Blocked),
+        ] {
+            let parsed: VideoStatus = serde_json::from_str(&format!("\"{text}\"")).unwrap();
+            assert_eq!(parsed, status, "{text}");
+        }
+        assert_eq!(
+            serde_json::to_string(&VideoStatus::Published).unwrap(),
+            "\"published\""
+        );
     }
 
     #[test]

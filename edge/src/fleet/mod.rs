@@ -5,7 +5,8 @@
 pub mod lock;
 pub mod peer;
 pub mod peer_auth;
-pub mod purge;
+/// The purge protocol, shared with the control plane (it lives in the origin library).
+pub use sunomi_origin::purge;
 pub mod redis;
 pub mod ring;
 
@@ -239,66 +240,11 @@ impl Fleet {
         let Some(r) = &self.redis else {
             return Ok(None);
         };
-        // Shared metadata goes first so no edge refills from a stale shared copy.
-        match scope {
-            PurgeScope::Video { id } => {
-                let mut del = ::redis::cmd("DEL");
-                del.arg(keys::meta(id));
-                r.query::<()>("purge", &del).await?;
-            }
-            PurgeScope::All => self.delete_all_shared_metadata(r).await?,
-            PurgeScope::Url { .. } => {}
-        }
-        let mut incr = ::redis::cmd("INCR");
-        incr.arg(keys::PURGE_EPOCH);
-        let epoch = r.query::<u64>("purge", &incr).await?;
-        let record = PurgeRecord {
-            epoch,
-            scope: scope.clone(),
-            at_ms: purge::now_ms(),
-            node: self.node.clone(),
-        };
-        let text = serde_json::to_string(&record).unwrap_or_default();
-        let mut publish = ::redis::pipe();
-        publish
-            .atomic()
-            .cmd("LPUSH")
-            .arg(keys::PURGE_LOG)
-            .arg(&text)
-            .ignore()
-            .cmd("LTRIM")
-            .arg(keys::PURGE_LOG)
-            .arg(0)
-            .arg(purge::LOG_LENGTH - 1)
-            .ignore()
-            .cmd("PUBLISH")
-            .arg(keys::PURGE_CHANNEL)
-            .arg(&text)
-            .ignore();
-        r.pipeline::<()>("purge", &publish).await?;
+        let mut conn = r.conn();
+        let epoch = r
+            .run("purge", purge::publish(&mut conn, scope, &self.node))
+            .await?;
         Ok(Some(epoch))
-    }
-
-    async fn delete_all_shared_metadata(&self, r: &Coordinator) -> Result<(), RedisError> {
-        let mut cursor: u64 = 0;
-        loop {
-            let mut scan = ::redis::cmd("SCAN");
-            scan.arg(cursor)
-                .arg("MATCH")
-                .arg(format!("{}*", keys::META_PREFIX))
-                .arg("COUNT")
-                .arg(1000);
-            let (next, found) = r.query::<(u64, Vec<String>)>("purge", &scan).await?;
-            if !found.is_empty() {
-                let mut del = ::redis::cmd("DEL");
-                del.arg(&found);
-                r.query::<()>("purge", &del).await?;
-            }
-            if next == 0 {
-                return Ok(());
-            }
-            cursor = next;
-        }
     }
 
     /// Applies a purge published by the fleet (once per epoch in order; replays are harmless).

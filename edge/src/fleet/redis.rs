@@ -21,14 +21,9 @@ pub mod keys {
     pub const EDGES: &str = "sunomi:edges";
     /// Prefix of fill locks (`sunomi:fill:{cache_key}`).
     pub const FILL_PREFIX: &str = "sunomi:fill:";
-    /// Pub/sub channel of purges.
-    pub const PURGE_CHANNEL: &str = "sunomi:purge";
-    /// Counter of purges ever published (the purge epoch).
-    pub const PURGE_EPOCH: &str = "sunomi:purge:epoch";
-    /// The most recent purges, newest first, for edges that missed a message.
-    pub const PURGE_LOG: &str = "sunomi:purge:log";
-    /// Prefix of shared metadata hashes (`sunomi:meta:{id}`).
-    pub const META_PREFIX: &str = "sunomi:meta:";
+    pub use sunomi_origin::purge::{
+        CHANNEL as PURGE_CHANNEL, EPOCH_KEY as PURGE_EPOCH, LOG_KEY as PURGE_LOG,
+    };
 
     /// The heartbeat key of `node`.
     pub fn edge(node: &str) -> String {
@@ -42,7 +37,7 @@ pub mod keys {
 
     /// The shared metadata key of video `id`.
     pub fn meta(id: &str) -> String {
-        format!("{META_PREFIX}{id}")
+        sunomi_origin::purge::meta_key(id)
     }
 }
 

@@ -412,9 +412,9 @@ impl Media {
             return Err(EdgeError::Internal("cache entry of the wrong kind".into()));
         };
         match m.status {
-            VideoStatus::Ready => Ok(m),
+            VideoStatus::Published => Ok(m),
             VideoStatus::Blocked => Err(EdgeError::Blocked),
-            VideoStatus::Processing => Err(EdgeError::NotFound(format!(
+            VideoStatus::Pending => Err(EdgeError::NotFound(format!(
                 "video {id} is not published yet"
             ))),
         }

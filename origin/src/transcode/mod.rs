@@ -31,7 +31,10 @@ pub use video::x264_params;
 /// Why a transcode failed. Messages are one line, fit to show a user as they are.
 #[derive(Debug, thiserror::Error)]
 pub enum TranscodeError {
-    /// The input cannot be transcoded (not media, no video, too small...).
+    /// The input is not a video: not a media file, empty, or without a video stream.
+    #[error("{0}")]
+    NotVideo(String),
+    /// The input is a video that cannot be transcoded (corrupt, truncated, too small...).
     #[error("{0}")]
     Input(String),
     /// FFmpeg lacks something the transcoder needs.
@@ -100,7 +103,7 @@ impl Progress for Silent {
 
 /// A finished transcode, waiting to be published.
 pub struct Transcoded {
-    /// The catalog entry (status `ready`).
+    /// The catalog entry (availability `published`; the control plane stores it `pending`).
     pub manifest: Manifest,
     /// The files to store, relative to the video's folder.
     pub files: Vec<OutputFile>,
@@ -146,6 +149,32 @@ pub fn init() -> Result<(), TranscodeError> {
     })?;
     ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Fatal);
     Ok(())
+}
+
+/// What [`probe`] learns about a source without decoding it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    /// Duration the container declares, seconds.
+    pub duration_secs: Option<f64>,
+    /// Display size of the video stream.
+    pub width: u32,
+    /// Display height.
+    pub height: u32,
+    /// Whether a decodable audio stream is present.
+    pub has_audio: bool,
+}
+
+/// Opens `input` as the transcoder would and reports what it found: the check a control
+/// plane runs before it spends a transcode on a file.
+pub fn probe(input: &Path) -> Result<Probe, TranscodeError> {
+    init()?;
+    let src = Source::open(input)?;
+    Ok(Probe {
+        duration_secs: src.duration_secs,
+        width: src.display.0,
+        height: src.display.1,
+        has_audio: src.audio.is_some(),
+    })
 }
 
 /// Transcodes `input` for video `id`.
@@ -337,7 +366,7 @@ pub fn transcode(
     let manifest = Manifest {
         schema: MANIFEST_SCHEMA,
         id: id.to_string(),
-        status: VideoStatus::Ready,
+        status: VideoStatus::Published,
         duration_secs,
         renditions,
         audio: audio_tracks,

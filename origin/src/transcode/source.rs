@@ -101,13 +101,13 @@ impl Source {
         let meta = std::fs::metadata(path)
             .map_err(|e| TranscodeError::Input(format!("cannot read {}: {e}", path.display())))?;
         if meta.len() == 0 {
-            return Err(TranscodeError::Input("the file is empty".into()));
+            return Err(TranscodeError::NotVideo("the file is empty".into()));
         }
-        let input = format::input(path).map_err(|e| TranscodeError::Input(open_reason(e)))?;
+        let input = format::input(path).map_err(|e| TranscodeError::NotVideo(open_reason(e)))?;
         let stream = input
             .streams()
             .best(media::Type::Video)
-            .ok_or_else(|| TranscodeError::Input("the file has no video stream".into()))?;
+            .ok_or_else(|| TranscodeError::NotVideo("the file has no video stream".into()))?;
         let video_stream = stream.index();
         let video_time_base = stream.time_base();
         let mut ctx = codec::context::Context::from_parameters(stream.parameters())

@@ -1,13 +1,31 @@
-//! Fleet-wide purges. The edge that takes `POST /purge` applies it at once, then numbers it
-//! with the purge epoch (`INCR sunomi:purge:epoch`), appends it to a short log and publishes
-//! it on `sunomi:purge`. Every edge applies published purges as they arrive and, on every
+//! Fleet-wide purges: the protocol edges and the control plane share. Whoever purges (an edge
+//! taking `POST /purge`, control publishing or deleting a video) numbers the purge with the
+//! purge epoch (`INCR sunomi:purge:epoch`), appends it to a short log and publishes it on
+//! `sunomi:purge` ([`publish`]). Every edge applies published purges as they arrive and, on every
 //! heartbeat, compares the epoch with the last one it applied: purges it missed (a dropped
 //! subscription, Redis restarted) are replayed from the log, and if the log no longer reaches
 //! back far enough, everything is purged. Applying a purge twice is harmless.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use redis::aio::ConnectionLike;
+use redis::RedisResult;
+
 use serde::{Deserialize, Serialize};
+
+/// Pub/sub channel of purges.
+pub const CHANNEL: &str = "sunomi:purge";
+/// Counter of purges ever published (the purge epoch).
+pub const EPOCH_KEY: &str = "sunomi:purge:epoch";
+/// The most recent purges, newest first, for edges that missed a message.
+pub const LOG_KEY: &str = "sunomi:purge:log";
+/// Prefix of shared metadata hashes (`sunomi:meta:{id}`), which a purge deletes first.
+pub const META_PREFIX: &str = "sunomi:meta:";
+
+/// The shared metadata key of video `id`.
+pub fn meta_key(id: &str) -> String {
+    format!("{META_PREFIX}{id}")
+}
 
 /// Purges kept in the log for edges that missed the message.
 pub const LOG_LENGTH: isize = 1000;
@@ -79,6 +97,77 @@ pub fn catch_up(applied: u64, current: u64, log: &[PurgeRecord]) -> CatchUp {
         CatchUp::Replay(missed)
     } else {
         CatchUp::All
+    }
+}
+
+/// Publishes a purge fleet-wide on `conn`: deletes the shared metadata it covers (so no edge
+/// refills from a stale shared copy), takes the next epoch, logs and publishes the record.
+/// Returns the epoch.
+pub async fn publish<C: ConnectionLike>(
+    conn: &mut C,
+    scope: &PurgeScope,
+    node: &str,
+) -> RedisResult<u64> {
+    match scope {
+        PurgeScope::Video { id } => {
+            redis::cmd("DEL")
+                .arg(meta_key(id))
+                .query_async::<()>(conn)
+                .await?
+        }
+        PurgeScope::All => delete_all_shared_metadata(conn).await?,
+        PurgeScope::Url { .. } => {}
+    }
+    let epoch: u64 = redis::cmd("INCR").arg(EPOCH_KEY).query_async(conn).await?;
+    let record = PurgeRecord {
+        epoch,
+        scope: scope.clone(),
+        at_ms: now_ms(),
+        node: node.to_string(),
+    };
+    // A record of strings and numbers always serialises.
+    let text = serde_json::to_string(&record).unwrap_or_default();
+    redis::pipe()
+        .atomic()
+        .cmd("LPUSH")
+        .arg(LOG_KEY)
+        .arg(&text)
+        .ignore()
+        .cmd("LTRIM")
+        .arg(LOG_KEY)
+        .arg(0)
+        .arg(LOG_LENGTH - 1)
+        .ignore()
+        .cmd("PUBLISH")
+        .arg(CHANNEL)
+        .arg(&text)
+        .ignore()
+        .query_async::<()>(conn)
+        .await?;
+    Ok(epoch)
+}
+
+async fn delete_all_shared_metadata<C: ConnectionLike>(conn: &mut C) -> RedisResult<()> {
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{META_PREFIX}*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await?;
+        if !found.is_empty() {
+            redis::cmd("DEL")
+                .arg(&found)
+                .query_async::<()>(conn)
+                .await?;
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
     }
 }
 

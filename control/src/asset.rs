@@ -1,0 +1,677 @@
+//! The asset: a video's state of record (`videos/{id}/asset.json`) and its lifecycle as a
+//! state machine. Every change goes through [`Asset::apply`], the one place that knows which
+//! status may follow which and which event each change emits. Pure: no I/O, no clock (the
+//! caller passes `now`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::ids::{AssetId, PlaybackId, UploadId};
+
+/// Events kept on an asset's record for `Last-Event-ID` replays.
+pub const EVENT_HISTORY: usize = 500;
+
+/// Where an asset is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AssetStatus {
+    /// Created; its upload has not finished.
+    WaitingUpload,
+    /// The source is stored; a transcode job is queued.
+    Uploaded,
+    /// A worker is probing the source.
+    Validating,
+    /// A worker is encoding the ladder (`progress` says how far).
+    Transcoding,
+    /// The analysis stages are running.
+    Analyzing,
+    /// Published: the playback URL plays.
+    Ready,
+    /// Refused by moderation: the edge answers 451.
+    Blocked,
+    /// Failed: `errors` says why.
+    Errored,
+}
+
+impl AssetStatus {
+    /// Whether nothing more happens to the asset without someone asking.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            AssetStatus::Ready | AssetStatus::Blocked | AssetStatus::Errored
+        )
+    }
+
+    /// Whether `self` may be followed by `next`. The whole lifecycle is this table:
+    /// `waiting_upload → uploaded → validating → transcoding → analyzing → ready | blocked`,
+    /// `errored` from anywhere before the end, and `validating` again when a job is retried
+    /// (a redelivered attempt or `POST /jobs/{id}/retry`).
+    pub fn may_become(self, next: AssetStatus) -> bool {
+        use AssetStatus::*;
+        match (self, next) {
+            (WaitingUpload, Uploaded) => true,
+            (Uploaded, Validating) => true,
+            (Validating, Transcoding) => true,
+            (Transcoding, Analyzing) => true,
+            (Analyzing, Ready | Blocked) => true,
+            (Validating | Transcoding | Analyzing | Errored, Validating) => true,
+            (from, Errored) => !from.is_final(),
+            _ => false,
+        }
+    }
+
+    /// The event emitted on entering this status.
+    pub fn event_type(self) -> &'static str {
+        match self {
+            AssetStatus::WaitingUpload => "video.asset.created",
+            AssetStatus::Uploaded => "video.asset.uploaded",
+            AssetStatus::Validating => "video.asset.validating",
+            AssetStatus::Transcoding => "video.asset.transcoding",
+            AssetStatus::Analyzing => "video.asset.analyzing",
+            AssetStatus::Ready => "video.asset.ready",
+            AssetStatus::Blocked => "video.asset.blocked",
+            AssetStatus::Errored => "video.asset.errored",
+        }
+    }
+}
+
+/// Stable error codes an asset can end with (Cloudflare Stream's spirit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AssetErrorCode {
+    /// The file is not a video (no video stream, not a media container).
+    ErrNonVideo,
+    /// The file looks like media but cannot be decoded (corrupt, truncated).
+    ErrMalformedVideo,
+    /// Shorter than the minimum duration.
+    ErrDurationTooShort,
+    /// Longer than the maximum duration (declared or decoded).
+    ErrDurationExceedConstraint,
+    /// The upload was empty.
+    ErrEmptyUpload,
+    /// The upload expired before it finished.
+    ErrUploadTimedOut,
+    /// The upload was cancelled.
+    ErrUploadCancelled,
+    /// Every attempt of a job failed (the reason says how); the job is in the dead letters.
+    ErrJobFailed,
+    /// The platform failed (storage, encoder setup); retrying may help.
+    ErrInternal,
+}
+
+/// Why an asset errored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AssetErrorInfo {
+    /// Stable machine code.
+    pub code: AssetErrorCode,
+    /// A sentence for people.
+    pub message: String,
+}
+
+/// How far a pipeline stage is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StageStatus {
+    /// Not started.
+    Pending,
+    /// Running.
+    Running,
+    /// Finished well.
+    Completed,
+    /// Not run (its backend is `off`).
+    Skipped,
+    /// Failed.
+    Failed,
+}
+
+/// One pipeline stage's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Stage {
+    /// How far it is.
+    pub status: StageStatus,
+    /// 0–100 while running (transcoding reports it).
+    pub progress: u8,
+    /// When it started (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// When it ended (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// Why it was skipped or failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Stage {
+    fn pending() -> Stage {
+        Stage {
+            status: StageStatus::Pending,
+            progress: 0,
+            started_at: None,
+            finished_at: None,
+            detail: None,
+        }
+    }
+}
+
+/// Pipeline stage names, in order.
+pub const STAGES: [&str; 3] = ["validate", "transcode", "analyze"];
+
+/// A playback id's access policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlaybackPolicy {
+    /// Anyone with the URL may play.
+    Public,
+}
+
+/// A playback id of an asset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PlaybackIdInfo {
+    /// The id in edge URLs.
+    #[schema(value_type = String)]
+    pub id: PlaybackId,
+    /// Who may play it.
+    pub policy: PlaybackPolicy,
+}
+
+/// One rendition of a ready asset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RenditionInfo {
+    /// Ladder label (`720p`).
+    pub name: String,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Peak bit rate in bits per second.
+    pub peak_bit_rate: u64,
+}
+
+/// The stored source of an asset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SourceInfo {
+    /// Size in bytes.
+    pub size: u64,
+    /// The stored object's version (ETag): jobs are idempotent per (asset, source version).
+    pub version: String,
+}
+
+/// An event, as stored on the asset and sent over SSE and webhooks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Event {
+    /// Unique id: `{asset_id}.{seq}` (the `webhook-id` and SSE id of asset streams).
+    pub id: String,
+    /// Place in the asset's event sequence (1, 2, …).
+    pub seq: u64,
+    /// `video.asset.ready`, `video.upload.created`, …
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The asset it is about.
+    #[schema(value_type = String)]
+    pub asset_id: AssetId,
+    /// When it happened (RFC 3339).
+    pub created_at: String,
+    /// Details: status, progress, the error, the stage…
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+/// An asset's state of record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Asset {
+    /// The asset id (also its storage folder and first playback id).
+    #[schema(value_type = String)]
+    pub id: AssetId,
+    /// Where it is in its life.
+    pub status: AssetStatus,
+    /// Transcode progress, 0–100.
+    pub progress: u8,
+    /// Per-stage state (`validate`, `transcode`, `analyze`).
+    pub stages: BTreeMap<String, Stage>,
+    /// Duration in seconds once validated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<f64>,
+    /// Renditions once transcoded.
+    #[serde(default)]
+    pub renditions: Vec<RenditionInfo>,
+    /// Why it errored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<AssetErrorInfo>,
+    /// Arbitrary text of the uploader's, echoed back (≤ 255 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passthrough: Option<String>,
+    /// The uploader's metadata (title, creator id, external id…), echoed back.
+    #[serde(default)]
+    pub meta: BTreeMap<String, String>,
+    /// Playback ids.
+    pub playback_ids: Vec<PlaybackIdInfo>,
+    /// The upload it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub upload_id: Option<UploadId>,
+    /// The stored source once uploaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceInfo>,
+    /// The transcode run whose files are published (one per asset and source version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    /// Created (RFC 3339).
+    pub created_at: String,
+    /// Last changed (RFC 3339).
+    pub updated_at: String,
+    /// Recent events, oldest first (the last [`EVENT_HISTORY`]).
+    #[serde(default)]
+    pub events: Vec<Event>,
+    /// The last event's sequence number.
+    #[serde(default)]
+    pub event_seq: u64,
+}
+
+/// A change asked of an asset.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// The upload finished and the source is stored.
+    Uploaded(SourceInfo),
+    /// A job attempt starts validating (again).
+    Validating,
+    /// Validated: the source's duration.
+    Validated {
+        /// Seconds.
+        duration: f64,
+    },
+    /// Transcode progress (0–100).
+    Progress(u8),
+    /// The transcode of `run` is stored (not yet published).
+    Transcoded {
+        /// The run.
+        run: String,
+        /// The renditions it made.
+        renditions: Vec<RenditionInfo>,
+        /// Measured duration.
+        duration: f64,
+    },
+    /// An analysis stage was skipped (its backend is off).
+    StageSkipped {
+        /// Stage name.
+        stage: String,
+        /// Why.
+        reason: String,
+    },
+    /// Published: the gate passed.
+    Ready,
+    /// Failed for good.
+    Errored(AssetErrorInfo),
+    /// An event with no status change (upload events, deletion).
+    Note {
+        /// Event type.
+        kind: String,
+        /// Its data.
+        data: serde_json::Value,
+    },
+}
+
+/// A change that does not fit the asset's state.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("asset is {from:?}; it cannot become {to:?}")]
+pub struct TransitionError {
+    /// Where the asset is.
+    pub from: AssetStatus,
+    /// Where the change would take it.
+    pub to: AssetStatus,
+}
+
+impl Asset {
+    /// A new asset waiting for its upload.
+    pub fn new(
+        id: AssetId,
+        upload_id: Option<UploadId>,
+        passthrough: Option<String>,
+        meta: BTreeMap<String, String>,
+        now: &str,
+    ) -> Asset {
+        let playback = PlaybackIdInfo {
+            id: PlaybackId::parse(id.as_str()).unwrap_or_else(|_| PlaybackId::generate()),
+            policy: PlaybackPolicy::Public,
+        };
+        let mut asset = Asset {
+            id,
+            status: AssetStatus::WaitingUpload,
+            progress: 0,
+            stages: STAGES
+                .iter()
+                .map(|s| (s.to_string(), Stage::pending()))
+                .collect(),
+            duration: None,
+            renditions: Vec::new(),
+            errors: None,
+            passthrough,
+            meta,
+            playback_ids: vec![playback],
+            upload_id,
+            source: None,
+            run: None,
+            created_at: now.to_string(),
+            updated_at: now.to_string(),
+            events: Vec::new(),
+            event_seq: 0,
+        };
+        asset.emit(AssetStatus::WaitingUpload.event_type(), now, None);
+        asset
+    }
+
+    /// Applies `change` at `now`: the next state, with the events it emits appended.
+    /// Returns `Ok(None)` when the change is already reflected (a redelivered job's repeat).
+    pub fn apply(&self, change: Change, now: &str) -> Result<Option<Asset>, TransitionError> {
+        let mut next = self.clone();
+        next.updated_at = now.to_string();
+        let set_stage = |next: &mut Asset, name: &str, status: StageStatus| {
+            if let Some(stage) = next.stages.get_mut(name) {
+                if status == StageStatus::Running {
+                    stage.started_at = Some(now.to_string());
+                    stage.finished_at = None;
+                    stage.detail = None;
+                    stage.progress = 0;
+                } else {
+                    stage.finished_at = Some(now.to_string());
+                }
+                if status == StageStatus::Completed {
+                    stage.progress = 100;
+                }
+                stage.status = status;
+            }
+        };
+        match change {
+            Change::Uploaded(source) => {
+                if self.status == AssetStatus::Uploaded && self.source.as_ref() == Some(&source) {
+                    return Ok(None);
+                }
+                next.move_to(AssetStatus::Uploaded)?;
+                next.source = Some(source);
+                next.emit(AssetStatus::Uploaded.event_type(), now, None);
+            }
+            Change::Validating => {
+                next.move_to(AssetStatus::Validating)?;
+                next.errors = None;
+                next.progress = 0;
+                for stage in STAGES {
+                    next.stages.insert(stage.to_string(), Stage::pending());
+                }
+                set_stage(&mut next, "validate", StageStatus::Running);
+                next.emit(AssetStatus::Validating.event_type(), now, None);
+            }
+            Change::Validated { duration } => {
+                next.move_to(AssetStatus::Transcoding)?;
+                next.duration = Some(duration);
+                set_stage(&mut next, "validate", StageStatus::Completed);
+                set_stage(&mut next, "transcode", StageStatus::Running);
+                next.emit(AssetStatus::Transcoding.event_type(), now, None);
+            }
+            Change::Progress(p) => {
+                if self.status != AssetStatus::Transcoding {
+                    return Err(TransitionError {
+                        from: self.status,
+                        to: AssetStatus::Transcoding,
+                    });
+                }
+                let p = p.min(100);
+                if p <= self.progress {
+                    return Ok(None);
+                }
+                next.progress = p;
+                if let Some(stage) = next.stages.get_mut("transcode") {
+                    stage.progress = p;
+                }
+                next.emit(
+                    "video.asset.progress",
+                    now,
+                    Some(serde_json::json!({ "progress": p })),
+                );
+            }
+            Change::Transcoded {
+                run,
+                renditions,
+                duration,
+            } => {
+                next.move_to(AssetStatus::Analyzing)?;
+                next.progress = 100;
+                next.run = Some(run);
+                next.duration = Some(duration);
+                set_stage(&mut next, "transcode", StageStatus::Completed);
+                for r in &renditions {
+                    next.emit(
+                        "video.asset.track.ready",
+                        now,
+                        Some(serde_json::json!({ "rendition": r.name, "width": r.width, "height": r.height })),
+                    );
+                }
+                next.renditions = renditions;
+                set_stage(&mut next, "analyze", StageStatus::Running);
+                next.emit(AssetStatus::Analyzing.event_type(), now, None);
+            }
+            Change::StageSkipped { stage, reason } => {
+                if let Some(s) = next.stages.get_mut(&stage) {
+                    s.status = StageStatus::Skipped;
+                    s.finished_at = Some(now.to_string());
+                    s.detail = Some(reason.clone());
+                }
+                next.emit(
+                    "video.asset.stage.skipped",
+                    now,
+                    Some(serde_json::json!({ "stage": stage, "reason": reason })),
+                );
+            }
+            Change::Ready => {
+                if self.status == AssetStatus::Ready {
+                    return Ok(None);
+                }
+                next.move_to(AssetStatus::Ready)?;
+                next.emit(AssetStatus::Ready.event_type(), now, None);
+            }
+            Change::Errored(error) => {
+                if self.status == AssetStatus::Errored && self.errors.as_ref() == Some(&error) {
+                    return Ok(None);
+                }
+                next.move_to(AssetStatus::Errored)?;
+                for stage in next.stages.values_mut() {
+                    if stage.status == StageStatus::Running {
+                        stage.status = StageStatus::Failed;
+                        stage.finished_at = Some(now.to_string());
+                        stage.detail = Some(error.message.clone());
+                    }
+                }
+                let data = serde_json::json!({ "code": error.code, "message": error.message });
+                next.errors = Some(error);
+                next.emit(AssetStatus::Errored.event_type(), now, Some(data));
+            }
+            Change::Note { kind, data } => {
+                next.emit(&kind, now, Some(data));
+            }
+        }
+        Ok(Some(next))
+    }
+
+    fn move_to(&mut self, to: AssetStatus) -> Result<(), TransitionError> {
+        if !self.status.may_become(to) {
+            return Err(TransitionError {
+                from: self.status,
+                to,
+            });
+        }
+        self.status = to;
+        Ok(())
+    }
+
+    fn emit(&mut self, kind: &str, now: &str, data: Option<serde_json::Value>) {
+        self.event_seq += 1;
+        let mut data = data.unwrap_or_else(|| serde_json::json!({}));
+        if let Some(obj) = data.as_object_mut() {
+            obj.entry("status")
+                .or_insert(serde_json::json!(self.status));
+        }
+        self.events.push(Event {
+            id: format!("{}.{}", self.id, self.event_seq),
+            seq: self.event_seq,
+            kind: kind.to_string(),
+            asset_id: self.id.clone(),
+            created_at: now.to_string(),
+            data,
+        });
+        if self.events.len() > EVENT_HISTORY {
+            let extra = self.events.len() - EVENT_HISTORY;
+            self.events.drain(..extra);
+        }
+    }
+
+    /// Events after sequence number `seq` (all of them for 0).
+    pub fn events_after(&self, seq: u64) -> impl Iterator<Item = &Event> {
+        self.events.iter().filter(move |e| e.seq > seq)
+    }
+
+    /// Events `after` (the previous state) does not have: what a write of `self` emitted.
+    pub fn new_events_since<'a>(&'a self, before: &Asset) -> impl Iterator<Item = &'a Event> {
+        self.events_after(before.event_seq)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: &str = "2026-11-28T00:00:00Z";
+
+    fn asset() -> Asset {
+        Asset::new(
+            AssetId::parse("a1").unwrap(),
+            None,
+            None,
+            BTreeMap::new(),
+            T,
+        )
+    }
+
+    fn source() -> SourceInfo {
+        SourceInfo {
+            size: 10,
+            version: "v1".into(),
+        }
+    }
+
+    fn step(a: &Asset, c: Change) -> Asset {
+        a.apply(c, T).unwrap().unwrap()
+    }
+
+    #[test]
+    fn the_happy_path_emits_one_event_per_step_in_order() {
+        let a = asset();
+        let a = step(&a, Change::Uploaded(source()));
+        let a = step(&a, Change::Validating);
+        let a = step(&a, Change::Validated { duration: 4.0 });
+        let a = step(&a, Change::Progress(50));
+        let a = step(
+            &a,
+            Change::Transcoded {
+                run: "r".into(),
+                renditions: vec![RenditionInfo {
+                    name: "360p".into(),
+                    width: 640,
+                    height: 360,
+                    peak_bit_rate: 1,
+                }],
+                duration: 4.0,
+            },
+        );
+        let a = step(
+            &a,
+            Change::StageSkipped {
+                stage: "analyze".into(),
+                reason: "off".into(),
+            },
+        );
+        let a = step(&a, Change::Ready);
+        let kinds: Vec<&str> = a.events.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "video.asset.created",
+                "video.asset.uploaded",
+                "video.asset.validating",
+                "video.asset.transcoding",
+                "video.asset.progress",
+                "video.asset.track.ready",
+                "video.asset.analyzing",
+                "video.asset.stage.skipped",
+                "video.asset.ready"
+            ]
+        );
+        let seqs: Vec<u64> = a.events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (1..=9).collect::<Vec<_>>());
+        assert_eq!(a.status, AssetStatus::Ready);
+        assert_eq!(a.progress, 100);
+        assert_eq!(a.stages["analyze"].status, StageStatus::Skipped);
+    }
+
+    #[test]
+    fn repeats_are_no_ops_and_wrong_moves_are_refused() {
+        let a = step(&asset(), Change::Uploaded(source()));
+        assert_eq!(a.apply(Change::Uploaded(source()), T), Ok(None));
+        assert_eq!(
+            a.apply(Change::Ready, T),
+            Err(TransitionError {
+                from: AssetStatus::Uploaded,
+                to: AssetStatus::Ready
+            })
+        );
+        let a = step(&a, Change::Validating);
+        let a = step(&a, Change::Validated { duration: 1.0 });
+        let a2 = step(&a, Change::Progress(40));
+        assert_eq!(a2.apply(Change::Progress(30), T), Ok(None));
+        let error = AssetErrorInfo {
+            code: AssetErrorCode::ErrMalformedVideo,
+            message: "x".into(),
+        };
+        let e = step(&a2, Change::Errored(error.clone()));
+        assert_eq!(e.stages["transcode"].status, StageStatus::Failed);
+        assert_eq!(e.apply(Change::Errored(error), T), Ok(None));
+        assert!(e.apply(Change::Ready, T).is_err());
+        // A retried job starts over from validating.
+        let again = step(&e, Change::Validating);
+        assert_eq!(again.errors, None);
+    }
+
+    #[test]
+    fn final_states_stay_final() {
+        use AssetStatus::*;
+        for from in [Ready, Blocked] {
+            for to in [
+                WaitingUpload,
+                Uploaded,
+                Validating,
+                Transcoding,
+                Analyzing,
+                Errored,
+            ] {
+                assert!(!from.may_become(to), "{from:?} -> {to:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn history_is_bounded() {
+        let mut a = asset();
+        for i in 0..(EVENT_HISTORY + 20) {
+            a = step(
+                &a,
+                Change::Note {
+                    kind: "x".into(),
+                    data: serde_json::json!({ "i": i }),
+                },
+            );
+        }
+        assert_eq!(a.events.len(), EVENT_HISTORY);
+        assert_eq!(a.events.last().unwrap().seq, a.event_seq);
+        assert_eq!(a.events_after(a.event_seq - 3).count(), 3);
+    }
+}

@@ -1,0 +1,215 @@
+//! Configuration: one typed struct loaded once from an optional TOML file, then flags.
+//! Every field has a default, so `sunomi-control serve` runs with none.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The whole configuration (`--config F`, TOML).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Object store: a directory, `file:///abs/dir`, `s3://bucket/prefix` or `memory://`.
+    pub store: String,
+    /// API listener (players never call it; uploaders and apps do).
+    pub listen: SocketAddr,
+    /// Admin listener: `/metrics`, `/healthz`, `/readyz`. Keep it on a private network.
+    pub admin_listen: Option<SocketAddr>,
+    /// Redis URL; none = the embedded in-process queue and workers.
+    pub redis: Option<String>,
+    /// Base URL of the edge fleet, for playback URLs (`{edge_url}/v/{id}/master.m3u8`).
+    pub edge_url: String,
+    /// Base URL this API is reached at, for upload `Location`s; default from `Host`.
+    pub public_url: Option<String>,
+    /// Uploads.
+    pub uploads: UploadConfig,
+    /// Jobs and workers.
+    pub jobs: JobConfig,
+    /// Source validation limits.
+    pub limits: Limits,
+    /// Transcoding.
+    pub transcode: TranscodeConfig,
+    /// Webhook endpoints.
+    pub webhooks: Vec<WebhookEndpoint>,
+}
+
+/// Upload settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UploadConfig {
+    /// Largest upload accepted (tus `Tus-Max-Size`), bytes.
+    pub max_size: u64,
+    /// An unfinished upload expires this long after it was created.
+    pub expiry_secs: u64,
+    /// Delegated upload tokens live this long.
+    pub token_ttl_secs: u64,
+    /// Uploads in flight per control instance (more → 503 + Retry-After).
+    pub max_concurrent_patches: usize,
+}
+
+/// Job settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobConfig {
+    /// A delivered job whose worker sends no heartbeat for this long is delivered again.
+    pub visibility_timeout_secs: u64,
+    /// Attempts of a transcode before it goes to the dead letters.
+    pub max_attempts: u32,
+    /// First retry delay; doubles each attempt.
+    pub backoff_base_ms: u64,
+    /// Longest retry delay.
+    pub backoff_max_secs: u64,
+    /// Jobs run at once by an embedded or `worker` process.
+    pub concurrency: usize,
+    /// Webhook delivery attempts (with doubling delays from `backoff_base_ms` capped at
+    /// `webhook_backoff_max_secs`, the default spans more than 24 h).
+    pub webhook_max_attempts: u32,
+    /// Longest delay between webhook attempts.
+    pub webhook_backoff_max_secs: u64,
+}
+
+/// Validation limits of a source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Shortest video accepted, seconds.
+    pub min_duration_secs: f64,
+    /// Longest video accepted, seconds (declared or decoded).
+    pub max_duration_secs: f64,
+}
+
+/// Transcode settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TranscodeConfig {
+    /// x264 preset.
+    pub preset: String,
+    /// Work folder for sources and outputs (default: the system temp folder).
+    pub work_dir: Option<PathBuf>,
+}
+
+/// A webhook endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookEndpoint {
+    /// Where to POST.
+    pub url: String,
+    /// `whsec_…` secret (base64 after the prefix), as Standard Webhooks define.
+    pub secret: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            store: "./sunomi-data".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8090)),
+            admin_listen: None,
+            redis: None,
+            edge_url: "http://127.0.0.1:8080".into(),
+            public_url: None,
+            uploads: UploadConfig::default(),
+            jobs: JobConfig::default(),
+            limits: Limits::default(),
+            transcode: TranscodeConfig::default(),
+            webhooks: Vec::new(),
+        }
+    }
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        UploadConfig {
+            max_size: 64 << 30,
+            expiry_secs: 24 * 3600,
+            token_ttl_secs: 3600,
+            max_concurrent_patches: 64,
+        }
+    }
+}
+
+impl Default for JobConfig {
+    fn default() -> Self {
+        JobConfig {
+            visibility_timeout_secs: 60,
+            max_attempts: 3,
+            backoff_base_ms: 2000,
+            backoff_max_secs: 300,
+            concurrency: 1,
+            webhook_max_attempts: 30,
+            webhook_backoff_max_secs: 3600,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            min_duration_secs: 0.5,
+            max_duration_secs: 6.0 * 3600.0,
+        }
+    }
+}
+
+impl Default for TranscodeConfig {
+    fn default() -> Self {
+        TranscodeConfig {
+            preset: "veryfast".into(),
+            work_dir: None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path` (or the defaults without one) and checks it.
+    pub fn load(path: Option<&Path>) -> Result<Config, String> {
+        let config = match path {
+            None => Config::default(),
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| format!("reading {}: {e}", p.display()))?;
+                toml::from_str(&text).map_err(|e| format!("parsing {}: {e}", p.display()))?
+            }
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that would make the service misbehave.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.jobs.max_attempts == 0 || self.jobs.webhook_max_attempts == 0 {
+            return Err(
+                "jobs.max_attempts and jobs.webhook_max_attempts must be at least 1".into(),
+            );
+        }
+        if self.jobs.visibility_timeout_secs < 3 {
+            return Err("jobs.visibility_timeout_secs must be at least 3".into());
+        }
+        if self.jobs.concurrency == 0 {
+            return Err("jobs.concurrency must be at least 1".into());
+        }
+        if self.uploads.max_size == 0 || self.uploads.max_concurrent_patches == 0 {
+            return Err(
+                "uploads.max_size and uploads.max_concurrent_patches must be positive".into(),
+            );
+        }
+        if !(self.limits.min_duration_secs >= 0.0
+            && self.limits.max_duration_secs > self.limits.min_duration_secs)
+        {
+            return Err("limits: need 0 <= min_duration_secs < max_duration_secs".into());
+        }
+        for w in &self.webhooks {
+            crate::webhooks::Signer::from_secret(&w.secret)
+                .map_err(|e| format!("webhook {}: {e}", w.url))?;
+            url::Url::parse(&w.url).map_err(|e| format!("webhook {}: {e}", w.url))?;
+        }
+        url::Url::parse(&self.edge_url).map_err(|e| format!("edge_url: {e}"))?;
+        Ok(())
+    }
+
+    /// The visibility timeout.
+    pub fn visibility(&self) -> Duration {
+        Duration::from_secs(self.jobs.visibility_timeout_secs)
+    }
+}

@@ -1,0 +1,38 @@
+//! Who may call the API: an extractor, so a handler that takes [`ApiKey`] cannot run for an
+//! unauthenticated request. Keys travel as `Authorization: Bearer sk_…`.
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+
+use super::problem::ApiError;
+use crate::app::App;
+
+/// Proof that the request carried a valid API key.
+pub struct ApiKey;
+
+/// The bearer credential of a request, if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+impl FromRequestParts<Arc<App>> for ApiKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        let Some(key) = bearer(&parts.headers) else {
+            return Err(ApiError::unauthorized(
+                "send an API key as Authorization: Bearer sk_…",
+            ));
+        };
+        if app.authenticate(key).await {
+            Ok(ApiKey)
+        } else {
+            Err(ApiError::unauthorized("the API key is unknown or revoked"))
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Server-Sent Events: `GET /api/v1/assets/{id}/events` (the asset's history from its
+//! record, then live) and `GET /api/v1/events` (every asset, live, resumable from the global
+//! log). Both resume from `Last-Event-ID` (or `?after=`).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::IntoResponse;
+use futures::stream::{self, Stream, StreamExt};
+use serde::Deserialize;
+use tokio_stream::wrappers::BroadcastStream;
+use utoipa::IntoParams;
+
+use super::assets::{asset_id, load};
+use super::auth::ApiKey;
+use super::problem::{ApiError, Problem};
+use crate::app::App;
+use crate::asset::Event;
+
+/// Where to resume.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct Resume {
+    /// Resume after this event id (as `Last-Event-ID`, which wins when both are given).
+    pub after: Option<String>,
+}
+
+fn resume_point(headers: &HeaderMap, query: &Resume) -> Option<String> {
+    headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| query.after.clone())
+        .filter(|s| !s.is_empty())
+}
+
+fn sse(id: &str, event: &Event) -> SseEvent {
+    SseEvent::default()
+        .id(id)
+        .event(&event.kind)
+        .data(serde_json::to_string(event).unwrap_or_default())
+}
+
+type EventStream = axum::response::Response;
+
+/// Follow one asset's events.
+#[utoipa::path(get, path = "/api/v1/assets/{asset_id}/events", tag = "events",
+    params(("asset_id" = String, Path, description = "Asset id"), Resume,
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id (`{asset_id}.{seq}`)")),
+    responses(
+        (status = 200, description = "An event stream: history after the resume point, then live events", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Malformed resume point", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such asset", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn asset_events(
+    _key: ApiKey,
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    query: Result<Query<Resume>, axum::extract::rejection::QueryRejection>,
+) -> Result<EventStream, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let id = asset_id(&id)?;
+    let after = match resume_point(&headers, &query) {
+        None => 0,
+        Some(text) => {
+            let seq = text
+                .strip_prefix(&format!("{id}."))
+                .and_then(|s| s.parse::<u64>().ok());
+            seq.ok_or_else(|| {
+                ApiError::bad_request("Last-Event-ID is not an event id of this asset")
+            })?
+        }
+    };
+    // Subscribe before reading the record, so nothing falls between history and live.
+    let live = app.bus.subscribe();
+    let asset = load(&app, &id).await?;
+    let history: Vec<Event> = asset.events_after(after).cloned().collect();
+    let mut last = history.last().map_or(after, |e| e.seq);
+    last = last.max(after);
+    let history = stream::iter(history.into_iter().map(|e| Ok(sse(&e.id, &e))));
+    let target = id.clone();
+    let live = BroadcastStream::new(live).filter_map(move |item| {
+        let target = target.clone();
+        let out = match item {
+            Ok(p) if p.event.asset_id == target && p.event.seq > last => {
+                last = p.event.seq;
+                Some(Ok(sse(&p.event.id, &p.event)))
+            }
+            _ => None,
+        };
+        async move { out }
+    });
+    let body: std::pin::Pin<Box<dyn Stream<Item = Result<SseEvent, Infallible>> + Send>> =
+        Box::pin(history.chain(live));
+    Ok(Sse::new(body)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
+}
+
+/// Follow every asset's events.
+#[utoipa::path(get, path = "/api/v1/events", tag = "events",
+    params(Resume,
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this global event id")),
+    responses(
+        (status = 200, description = "An event stream of every asset's events", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Malformed resume point", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The resume point is older than the events kept", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn all_events(
+    _key: ApiKey,
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    query: Result<Query<Resume>, axum::extract::rejection::QueryRejection>,
+) -> Result<EventStream, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let live = app.bus.subscribe();
+    let history = match resume_point(&headers, &query) {
+        None => Vec::new(),
+        Some(after) => app.bus.replay(&after).await.map_err(|e| {
+            if e.contains("malformed") {
+                ApiError::bad_request(e)
+            } else {
+                ApiError::new(axum::http::StatusCode::GONE, "events_expired", e)
+            }
+        })?,
+    };
+    let seen: std::collections::HashSet<String> =
+        history.iter().map(|p| p.global_id.clone()).collect();
+    let history = stream::iter(history.into_iter().map(|p| Ok(sse(&p.global_id, &p.event))));
+    let live = BroadcastStream::new(live).filter_map(move |item| {
+        let out = match item {
+            Ok(p) if !seen.contains(&p.global_id) => Some(Ok(sse(&p.global_id, &p.event))),
+            _ => None,
+        };
+        async move { out }
+    });
+    let body: std::pin::Pin<Box<dyn Stream<Item = Result<SseEvent, Infallible>> + Send>> =
+        Box::pin(history.chain(live));
+    Ok(Sse::new(body)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
+}

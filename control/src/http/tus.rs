@@ -1,0 +1,513 @@
+//! tus 1.0 (core, creation, creation-with-upload, expiration, checksum, termination) at
+//! `/api/v1/tus`. Requests carry `Authorization: Bearer` with an API key, or with the
+//! delegated upload token of the one upload they touch.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use futures::StreamExt;
+
+use super::auth::bearer;
+use super::problem::{ApiError, Problem};
+use super::uploads::{base_url, check_asset_fields};
+use crate::apikeys;
+use crate::app::{now_unix, App, AppError};
+use crate::ids::UploadId;
+use crate::ingest::{self, ChecksumAlgorithm, NewUpload, PatchError};
+use crate::upload::{parse_metadata, PatchRefused, Upload, UploadStatus};
+
+/// The protocol version spoken.
+pub const VERSION: &str = "1.0.0";
+/// Extensions supported.
+pub const EXTENSIONS: &str = "creation,creation-with-upload,expiration,checksum,termination";
+/// Checksum algorithms supported.
+pub const CHECKSUMS: &str = "sha1,sha256";
+
+const TUS_RESUMABLE: HeaderName = HeaderName::from_static("tus-resumable");
+const TUS_VERSION: HeaderName = HeaderName::from_static("tus-version");
+const UPLOAD_OFFSET: HeaderName = HeaderName::from_static("upload-offset");
+const UPLOAD_LENGTH: HeaderName = HeaderName::from_static("upload-length");
+const UPLOAD_EXPIRES: HeaderName = HeaderName::from_static("upload-expires");
+const UPLOAD_METADATA: HeaderName = HeaderName::from_static("upload-metadata");
+const OFFSET_STREAM: &str = "application/offset+octet-stream";
+
+/// Adds `Tus-Resumable` to every answer and refuses requests of another protocol version
+/// (412 with `Tus-Version`), except `OPTIONS`.
+pub async fn protocol(req: Request, next: Next) -> Response {
+    if req.method() != Method::OPTIONS {
+        let version = req
+            .headers()
+            .get(&TUS_RESUMABLE)
+            .and_then(|v| v.to_str().ok());
+        if version != Some(VERSION) {
+            let mut resp = ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "tus_version",
+                "send Tus-Resumable: 1.0.0",
+            )
+            .with_header(TUS_VERSION, VERSION)
+            .into_response();
+            resp.headers_mut()
+                .insert(TUS_RESUMABLE, HeaderValue::from_static(VERSION));
+            return resp;
+        }
+    }
+    let mut resp = next.run(req).await;
+    resp.headers_mut()
+        .insert(TUS_RESUMABLE, HeaderValue::from_static(VERSION));
+    resp
+}
+
+fn header_u64(headers: &HeaderMap, name: &HeaderName) -> Result<Option<u64>, ApiError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) => {
+            let text = v.to_str().unwrap_or("");
+            if text.is_empty() || text.len() > 20 || !text.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ApiError::bad_request(format!(
+                    "{name} is not a non-negative integer"
+                )));
+            }
+            text.parse()
+                .map(Some)
+                .map_err(|_| ApiError::bad_request(format!("{name} is too large")))
+        }
+    }
+}
+
+fn http_date(unix: u64) -> HeaderValue {
+    let text = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(unix));
+    HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static(""))
+}
+
+fn offset_headers(upload: &Upload) -> Vec<(HeaderName, HeaderValue)> {
+    let mut h = vec![(UPLOAD_OFFSET, HeaderValue::from(upload.offset))];
+    if upload.status == UploadStatus::Waiting {
+        h.push((UPLOAD_EXPIRES, http_date(upload.expires_at)));
+    }
+    h
+}
+
+/// Who is calling for an upload.
+enum Caller {
+    Key,
+    Token(String),
+}
+
+async fn caller(app: &App, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let Some(credential) = bearer(headers) else {
+        return Err(ApiError::unauthorized(
+            "send an API key or an upload token as Authorization: Bearer …",
+        ));
+    };
+    if credential.starts_with("ut_") {
+        return Ok(Caller::Token(credential.to_string()));
+    }
+    if app.authenticate(credential).await {
+        Ok(Caller::Key)
+    } else {
+        Err(ApiError::unauthorized("the API key is unknown or revoked"))
+    }
+}
+
+/// Loads upload `id` for `caller` (a token must be this upload's and unexpired).
+async fn authorised_upload(app: &App, headers: &HeaderMap, id: &str) -> Result<Upload, ApiError> {
+    let who = caller(app, headers).await?;
+    let id = UploadId::parse(id).map_err(|_| ApiError::not_found("upload"))?;
+    let upload = ingest::get(app, &id).await.map_err(|e| match e {
+        AppError::NotFound => ApiError::not_found("upload"),
+        other => other.into(),
+    })?;
+    if let Caller::Token(t) = who {
+        if !ingest::token_allows(&upload, &t, now_unix()) {
+            return Err(ApiError::unauthorized(
+                "the upload token is not valid for this upload (expired, revoked or another upload's)",
+            ));
+        }
+    }
+    if !upload.tus_created {
+        return Err(ApiError::not_found("upload"));
+    }
+    Ok(upload)
+}
+
+fn gone(upload: &Upload) -> Option<ApiError> {
+    match upload.status {
+        UploadStatus::Waiting if upload.expired(now_unix()) => Some(ApiError::new(
+            StatusCode::GONE,
+            "upload_expired",
+            "the upload expired",
+        )),
+        UploadStatus::Cancelled | UploadStatus::TimedOut | UploadStatus::Errored => Some(
+            ApiError::new(StatusCode::GONE, "upload_ended", "the upload has ended"),
+        ),
+        _ => None,
+    }
+}
+
+/// tus discovery.
+#[utoipa::path(options, path = "/api/v1/tus", tag = "tus",
+    responses((status = 204, description = "The tus versions, extensions, limits and checksum algorithms supported")))]
+pub async fn options(State(app): State<Arc<App>>) -> Response {
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    let h = resp.headers_mut();
+    h.insert(TUS_VERSION, HeaderValue::from_static(VERSION));
+    h.insert(
+        HeaderName::from_static("tus-extension"),
+        HeaderValue::from_static(EXTENSIONS),
+    );
+    h.insert(
+        HeaderName::from_static("tus-max-size"),
+        HeaderValue::from(app.config.uploads.max_size),
+    );
+    h.insert(
+        HeaderName::from_static("tus-checksum-algorithm"),
+        HeaderValue::from_static(CHECKSUMS),
+    );
+    resp
+}
+
+/// tus creation (and creation-with-upload): a new upload, or the tus resource of a
+/// delegated upload when called with its token.
+#[utoipa::path(post, path = "/api/v1/tus", tag = "tus",
+    params(
+        ("Tus-Resumable" = String, Header, description = "1.0.0"),
+        ("Upload-Length" = u64, Header, description = "The file's size in bytes"),
+        ("Upload-Metadata" = Option<String>, Header, description = "tus metadata: `passthrough`, `title`, `filename`, `creator_id`, `external_id`"),
+    ),
+    request_body(content = Vec<u8>, content_type = "application/offset+octet-stream", description = "Optional first chunk (creation-with-upload)"),
+    responses(
+        (status = 201, description = "Created; `Location` is the upload URL, `Upload-Offset` the bytes taken"),
+        (status = 400, description = "Missing or malformed tus headers", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key or upload token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The delegated upload already has its tus resource", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Unsupported tus version", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Larger than Tus-Max-Size", body = Problem, content_type = "application/problem+json"),
+        (status = 460, description = "Checksum mismatch", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable or too many uploads in flight", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []), ("upload_token" = [])))]
+pub async fn create(State(app): State<Arc<App>>, req: Request) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let headers = &parts.headers;
+    let who = caller(&app, headers).await?;
+    let length = header_u64(headers, &UPLOAD_LENGTH)?.ok_or_else(|| {
+        ApiError::bad_request("Upload-Length is required (Upload-Defer-Length is not supported)")
+    })?;
+    if length > app.config.uploads.max_size {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "the largest upload is {} bytes",
+                app.config.uploads.max_size
+            ),
+        ));
+    }
+    let metadata = match headers.get(&UPLOAD_METADATA) {
+        None => BTreeMap::new(),
+        Some(v) => parse_metadata(v.to_str().unwrap_or("\u{0}")).map_err(ApiError::bad_request)?,
+    };
+    let passthrough = metadata.get("passthrough").cloned();
+    let meta: BTreeMap<String, String> = metadata
+        .iter()
+        .filter(|(k, _)| ["title", "filename", "creator_id", "external_id"].contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    check_asset_fields(&passthrough, &meta)?;
+    let upload = match who {
+        Caller::Key => {
+            ingest::create(
+                &app,
+                NewUpload {
+                    length: Some(length),
+                    metadata,
+                    passthrough,
+                    meta,
+                    tus_created: true,
+                    with_token: false,
+                },
+            )
+            .await?
+            .0
+        }
+        Caller::Token(token) => {
+            let id = apikeys::upload_token_scope(&token)
+                .ok_or_else(|| ApiError::unauthorized("malformed upload token"))?;
+            let upload = ingest::get(&app, &id)
+                .await
+                .map_err(|_| ApiError::unauthorized("the upload token is not valid"))?;
+            if !ingest::token_allows(&upload, &token, now_unix()) {
+                return Err(ApiError::unauthorized(
+                    "the upload token is expired or revoked",
+                ));
+            }
+            ingest::bind(&app, &id, Some(length), metadata)
+                .await
+                .map_err(|e| match e {
+                    AppError::Store(m) if m.contains("already") => {
+                        ApiError::new(StatusCode::CONFLICT, "already_created", m)
+                    }
+                    other => other.into(),
+                })?
+        }
+    };
+    let location = format!("{}/api/v1/tus/{}", base_url(&app, headers), upload.id);
+    let is_chunk = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        == Some(OFFSET_STREAM);
+    let upload = if is_chunk && length > 0 {
+        match patch_body(&app, &upload, 0, headers, body).await {
+            Ok(u) => u,
+            Err(e) => {
+                // The upload exists; the client resumes from its offset.
+                tracing::info!(id = %upload.id, error = ?e.detail, "creation-with-upload chunk not taken");
+                ingest::get(&app, &upload.id).await?
+            }
+        }
+    } else {
+        upload
+    };
+    let mut resp = StatusCode::CREATED.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::LOCATION,
+        HeaderValue::from_str(&location).map_err(|_| ApiError::bad_request("bad Host header"))?,
+    );
+    for (k, v) in offset_headers(&upload) {
+        h.insert(k, v);
+    }
+    Ok(resp)
+}
+
+/// tus offset query.
+#[utoipa::path(head, path = "/api/v1/tus/{upload_id}", tag = "tus",
+    params(
+        ("upload_id" = String, Path, description = "Upload id"),
+        ("Tus-Resumable" = String, Header, description = "1.0.0"),
+    ),
+    responses(
+        (status = 200, description = "`Upload-Offset`, `Upload-Length`, `Upload-Expires`"),
+        (status = 401, description = "No valid API key or upload token"),
+        (status = 404, description = "No such upload"),
+        (status = 410, description = "The upload expired or ended"),
+        (status = 412, description = "Unsupported tus version"),
+    ),
+    security(("api_key" = []), ("upload_token" = [])))]
+pub async fn head(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let upload = authorised_upload(&app, &headers, &id).await?;
+    if let Some(e) = gone(&upload) {
+        return Err(e);
+    }
+    let mut resp = StatusCode::OK.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for (k, v) in offset_headers(&upload) {
+        h.insert(k, v);
+    }
+    if let Some(l) = upload.length {
+        h.insert(UPLOAD_LENGTH, HeaderValue::from(l));
+    }
+    if !upload.metadata.is_empty() {
+        let text = upload
+            .metadata
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{k} {}",
+                    base64::engine::general_purpose::STANDARD.encode(v)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        if let Ok(v) = HeaderValue::from_str(&text) {
+            h.insert(UPLOAD_METADATA, v);
+        }
+    }
+    Ok(resp)
+}
+
+/// tus chunk upload.
+#[utoipa::path(patch, path = "/api/v1/tus/{upload_id}", tag = "tus",
+    params(
+        ("upload_id" = String, Path, description = "Upload id"),
+        ("Tus-Resumable" = String, Header, description = "1.0.0"),
+        ("Upload-Offset" = u64, Header, description = "Where this chunk starts; must equal the upload's offset"),
+        ("Upload-Checksum" = Option<String>, Header, description = "`sha1 <base64>` or `sha256 <base64>` of this chunk"),
+    ),
+    request_body(content = Vec<u8>, content_type = "application/offset+octet-stream"),
+    responses(
+        (status = 204, description = "Stored; `Upload-Offset` is the new offset"),
+        (status = 400, description = "Missing or malformed headers", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key or upload token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such upload", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Upload-Offset is not the upload's offset", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The upload expired or ended", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Unsupported tus version", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Past the declared Upload-Length", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/offset+octet-stream", body = Problem, content_type = "application/problem+json"),
+        (status = 460, description = "Checksum mismatch: the chunk was discarded", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable or too many uploads in flight", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []), ("upload_token" = [])))]
+pub async fn patch(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let headers = &parts.headers;
+    let upload = authorised_upload(&app, headers, &id).await?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    if content_type != Some(OFFSET_STREAM) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send Content-Type: application/offset+octet-stream",
+        ));
+    }
+    let offset = header_u64(headers, &UPLOAD_OFFSET)?
+        .ok_or_else(|| ApiError::bad_request("Upload-Offset is required"))?;
+    let upload = patch_body(&app, &upload, offset, headers, body).await?;
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    for (k, v) in offset_headers(&upload) {
+        resp.headers_mut().insert(k, v);
+    }
+    Ok(resp)
+}
+
+fn parse_checksum(headers: &HeaderMap) -> Result<Option<(ChecksumAlgorithm, Vec<u8>)>, ApiError> {
+    let Some(v) = headers.get(HeaderName::from_static("upload-checksum")) else {
+        return Ok(None);
+    };
+    let text = v.to_str().unwrap_or("");
+    let (alg, b64) = text
+        .split_once(' ')
+        .ok_or_else(|| ApiError::bad_request("Upload-Checksum is `<algorithm> <base64>`"))?;
+    let alg = ChecksumAlgorithm::parse(alg)
+        .ok_or_else(|| ApiError::bad_request("unsupported checksum algorithm (sha1, sha256)"))?;
+    let digest = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|_| ApiError::bad_request("Upload-Checksum's digest is not base64"))?;
+    Ok(Some((alg, digest)))
+}
+
+/// Streams `body` into a chunk of `upload` at `offset` (the work runs in a task of its own,
+/// so a client that goes away mid-chunk still gets what arrived stored).
+async fn patch_body(
+    app: &Arc<App>,
+    upload: &Upload,
+    offset: u64,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Upload, ApiError> {
+    if let Some(e) = gone(upload) {
+        return Err(e);
+    }
+    let checksum = parse_checksum(headers)?;
+    let permit = app
+        .patches
+        .try_acquire()
+        .map_err(|_| ApiError::unavailable("too many uploads in flight; retry"))?;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let task = tokio::spawn(ingest::receive(
+        app.clone(),
+        upload.id.clone(),
+        offset,
+        checksum,
+        rx,
+    ));
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let item = chunk.map_err(|e| e.to_string());
+        let failed = item.is_err();
+        if tx.send(item).await.is_err() || failed {
+            break;
+        }
+    }
+    drop(tx);
+    let result = task
+        .await
+        .map_err(|e| ApiError::unavailable(format!("upload task failed: {e}")))?;
+    drop(permit);
+    result.map_err(|e| match e {
+        PatchError::Refused(PatchRefused::OffsetMismatch { given, expected }) => ApiError::new(
+            StatusCode::CONFLICT,
+            "offset_mismatch",
+            format!("Upload-Offset is {given}; the upload is at {expected}"),
+        )
+        .with_header_value(UPLOAD_OFFSET, HeaderValue::from(expected)),
+        PatchError::Refused(PatchRefused::TooLong(l)) => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_long",
+            format!("the upload's length is {l}; nothing past it is taken"),
+        ),
+        PatchError::Refused(PatchRefused::Expired) => {
+            ApiError::new(StatusCode::GONE, "upload_expired", "the upload expired")
+        }
+        PatchError::Refused(PatchRefused::NotWaiting(UploadStatus::AssetCreated)) => ApiError::new(
+            StatusCode::CONFLICT,
+            "upload_complete",
+            "the upload is complete",
+        ),
+        PatchError::Refused(PatchRefused::NotWaiting(_)) => {
+            ApiError::new(StatusCode::GONE, "upload_ended", "the upload has ended")
+        }
+        PatchError::Checksum => ApiError::new(
+            StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
+            "checksum_mismatch",
+            "the chunk's checksum does not match; it was discarded",
+        ),
+        PatchError::Incomplete => {
+            ApiError::bad_request("the request body was cut off; nothing was kept")
+        }
+        PatchError::App(AppError::NotFound) => ApiError::not_found("upload"),
+        PatchError::App(a) => a.into(),
+    })
+}
+
+/// tus termination.
+#[utoipa::path(delete, path = "/api/v1/tus/{upload_id}", tag = "tus",
+    params(
+        ("upload_id" = String, Path, description = "Upload id"),
+        ("Tus-Resumable" = String, Header, description = "1.0.0"),
+    ),
+    responses(
+        (status = 204, description = "Terminated: parts removed, the asset ends `errored` (`ERR_UPLOAD_CANCELLED`)"),
+        (status = 401, description = "No valid API key or upload token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such upload", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The upload had already ended", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Unsupported tus version", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []), ("upload_token" = [])))]
+pub async fn terminate(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let upload = authorised_upload(&app, &headers, &id).await?;
+    if upload.status != UploadStatus::Waiting {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "upload_ended",
+            "the upload has ended",
+        ));
+    }
+    ingest::end(&app, &upload.id, UploadStatus::Cancelled).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

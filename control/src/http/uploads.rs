@@ -1,0 +1,265 @@
+//! `/api/v1/uploads`: create an upload (Mux's direct upload: the app's server asks for one
+//! and hands its browser the tus URL and a delegated upload token), read, cancel, revoke.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::auth::ApiKey;
+use super::problem::{ApiError, Problem};
+use crate::app::{App, AppError};
+use crate::ids::UploadId;
+use crate::ingest::{self, NewUpload};
+use crate::upload::{Upload, UploadStatus};
+
+/// Longest `passthrough`.
+pub const MAX_PASSTHROUGH: usize = 255;
+/// Most `meta` entries; longest key and value.
+pub const MAX_META: (usize, usize, usize) = (16, 64, 512);
+
+/// Asks for a new upload.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUpload {
+    /// Echoed back on the asset (≤ 255 characters).
+    pub passthrough: Option<String>,
+    /// Metadata kept on the asset (≤ 16 entries; keys ≤ 64, values ≤ 512 characters).
+    pub meta: Option<BTreeMap<String, String>>,
+    /// The file's size in bytes, when known: the tus resource then exists at once and the
+    /// browser can `PATCH` the returned `url` directly.
+    pub size: Option<u64>,
+}
+
+/// An upload as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadView {
+    /// The upload id.
+    pub id: String,
+    /// Status.
+    pub status: UploadStatus,
+    /// The asset the upload feeds.
+    pub asset_id: String,
+    /// The tus creation endpoint (`POST` it with the upload token when `size` was not given).
+    pub tus_endpoint: String,
+    /// The tus upload URL (`HEAD`/`PATCH`).
+    pub url: String,
+    /// Bytes received.
+    pub offset: u64,
+    /// Declared length.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub length: Option<u64>,
+    /// The delegated upload token: shown once, at creation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload_token: Option<String>,
+    /// When the token stops working (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_expires_at: Option<String>,
+    /// When an unfinished upload expires (RFC 3339).
+    pub expires_at: String,
+}
+
+/// RFC 3339 of Unix seconds.
+pub fn rfc3339(unix: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(unix)).to_string()
+}
+
+/// The base URL the caller reached this API at.
+pub fn base_url(app: &App, headers: &HeaderMap) -> String {
+    if let Some(url) = &app.config.public_url {
+        return url.trim_end_matches('/').to_string();
+    }
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| app.config.listen.to_string());
+    format!("http://{host}")
+}
+
+impl UploadView {
+    /// The view of `u`.
+    pub fn of(u: &Upload, base: &str, token: Option<String>) -> UploadView {
+        UploadView {
+            id: u.id.to_string(),
+            status: u.status,
+            asset_id: u.asset_id.to_string(),
+            tus_endpoint: format!("{base}/api/v1/tus"),
+            url: format!("{base}/api/v1/tus/{}", u.id),
+            offset: u.offset,
+            length: u.length,
+            upload_token: token,
+            token_expires_at: u.token_expires_at.map(rfc3339),
+            expires_at: rfc3339(u.expires_at),
+        }
+    }
+}
+
+/// Checks the uploader's passthrough and metadata.
+pub fn check_asset_fields(
+    passthrough: &Option<String>,
+    meta: &BTreeMap<String, String>,
+) -> Result<(), ApiError> {
+    if passthrough
+        .as_ref()
+        .is_some_and(|p| p.chars().count() > MAX_PASSTHROUGH)
+    {
+        return Err(ApiError::bad_request(
+            "passthrough is at most 255 characters",
+        ));
+    }
+    let (entries, key_len, value_len) = MAX_META;
+    if meta.len() > entries
+        || meta.iter().any(|(k, v)| {
+            k.is_empty() || k.chars().count() > key_len || v.chars().count() > value_len
+        })
+    {
+        return Err(ApiError::bad_request(
+            "meta has at most 16 entries, keys of 1-64 and values of at most 512 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Create an upload (and its asset, `waiting_upload`).
+#[utoipa::path(post, path = "/api/v1/uploads", tag = "uploads",
+    request_body = CreateUpload,
+    responses(
+        (status = 201, description = "Created; `upload_token` is shown only now", body = UploadView),
+        (status = 400, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Larger than the largest upload accepted", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn create_upload(
+    _key: ApiKey,
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Result<Json<CreateUpload>, JsonRejection>,
+) -> Result<(StatusCode, Json<UploadView>), ApiError> {
+    let Json(req) = body.map_err(super::json_rejection)?;
+    let meta = req.meta.unwrap_or_default();
+    check_asset_fields(&req.passthrough, &meta)?;
+    if req.size.is_some_and(|s| s > app.config.uploads.max_size) {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "the largest upload is {} bytes",
+                app.config.uploads.max_size
+            ),
+        ));
+    }
+    let (upload, token) = ingest::create(
+        &app,
+        NewUpload {
+            length: req.size,
+            metadata: BTreeMap::new(),
+            passthrough: req.passthrough,
+            meta,
+            tus_created: req.size.is_some(),
+            with_token: true,
+        },
+    )
+    .await?;
+    let base = base_url(&app, &headers);
+    Ok((
+        StatusCode::CREATED,
+        Json(UploadView::of(&upload, &base, token)),
+    ))
+}
+
+fn upload_id(text: &str) -> Result<UploadId, ApiError> {
+    UploadId::parse(text).map_err(|_| ApiError::not_found("upload"))
+}
+
+async fn load(app: &App, id: &UploadId) -> Result<Upload, ApiError> {
+    ingest::get(app, id).await.map_err(|e| match e {
+        AppError::NotFound => ApiError::not_found("upload"),
+        other => other.into(),
+    })
+}
+
+/// Get an upload.
+#[utoipa::path(get, path = "/api/v1/uploads/{upload_id}", tag = "uploads",
+    params(("upload_id" = String, Path, description = "Upload id")),
+    responses(
+        (status = 200, description = "The upload", body = UploadView),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such upload", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn get_upload(
+    _key: ApiKey,
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<UploadView>, ApiError> {
+    let upload = load(&app, &upload_id(&id)?).await?;
+    Ok(Json(UploadView::of(
+        &upload,
+        &base_url(&app, &headers),
+        None,
+    )))
+}
+
+/// Cancel an unfinished upload (its asset ends `errored`, `ERR_UPLOAD_CANCELLED`).
+#[utoipa::path(put, path = "/api/v1/uploads/{upload_id}/cancel", tag = "uploads",
+    params(("upload_id" = String, Path, description = "Upload id")),
+    responses(
+        (status = 200, description = "The upload, cancelled (or as it was, if it had already ended)", body = UploadView),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such upload", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn cancel_upload(
+    _key: ApiKey,
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<UploadView>, ApiError> {
+    let id = upload_id(&id)?;
+    load(&app, &id).await?;
+    let upload = ingest::end(&app, &id, UploadStatus::Cancelled).await?;
+    Ok(Json(UploadView::of(
+        &upload,
+        &base_url(&app, &headers),
+        None,
+    )))
+}
+
+/// Revoke an upload's delegated token.
+#[utoipa::path(delete, path = "/api/v1/uploads/{upload_id}/token", tag = "uploads",
+    params(("upload_id" = String, Path, description = "Upload id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such upload", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn revoke_token(
+    _key: ApiKey,
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = upload_id(&id)?;
+    load(&app, &id).await?;
+    ingest::revoke_token(&app, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,489 @@
+//! Taking uploads in: creating an upload (and its asset), storing each chunk as an object of
+//! its own under `uploads/{id}/parts/` (so any control instance can resume it, and a restart
+//! loses nothing acknowledged), committing a chunk by compare-and-swap on the upload's record
+//! (two clients racing on one offset: one wins, the other gets 409 and its chunk is removed),
+//! and, when the last byte arrives, assembling `videos/{id}/source` and queueing the
+//! transcode. A sweeper expires stalled uploads and finishes ones a crash left complete.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use object_store::buffered::BufWriter;
+use object_store::ObjectStoreExt;
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use sunomi_origin::layout;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+use crate::apikeys;
+use crate::app::{now_rfc3339, now_unix, App, AppError};
+use crate::asset::{Asset, AssetErrorCode, AssetErrorInfo, AssetStatus, Change, SourceInfo};
+use crate::ids::{random_token, AssetId, UploadId};
+use crate::metrics::metrics;
+use crate::records::UpdateError;
+use crate::upload::{Part, PatchRefused, Upload, UploadStatus};
+
+/// Buffer of a part being written: S3's smallest multipart part, so a large chunk goes up
+/// as a multipart upload in 5 MiB pieces and memory stays flat.
+const PART_BUFFER: usize = 5 << 20;
+
+/// A checksum algorithm of the tus checksum extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChecksumAlgorithm {
+    /// SHA-1.
+    Sha1,
+    /// SHA-256.
+    Sha256,
+}
+
+impl ChecksumAlgorithm {
+    /// Parses a tus algorithm name.
+    pub fn parse(name: &str) -> Option<ChecksumAlgorithm> {
+        match name {
+            "sha1" => Some(ChecksumAlgorithm::Sha1),
+            "sha256" => Some(ChecksumAlgorithm::Sha256),
+            _ => None,
+        }
+    }
+}
+
+enum Hasher {
+    Sha1(Sha1),
+    Sha256(Sha256),
+}
+
+impl Hasher {
+    fn new(a: ChecksumAlgorithm) -> Hasher {
+        match a {
+            ChecksumAlgorithm::Sha1 => Hasher::Sha1(Sha1::new()),
+            ChecksumAlgorithm::Sha256 => Hasher::Sha256(Sha256::new()),
+        }
+    }
+    fn update(&mut self, b: &[u8]) {
+        match self {
+            Hasher::Sha1(h) => h.update(b),
+            Hasher::Sha256(h) => h.update(b),
+        }
+    }
+    fn finish(self) -> Vec<u8> {
+        match self {
+            Hasher::Sha1(h) => h.finalize().to_vec(),
+            Hasher::Sha256(h) => h.finalize().to_vec(),
+        }
+    }
+}
+
+/// Why a chunk was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum PatchError {
+    /// The upload's state refuses it (see [`PatchRefused`]).
+    #[error(transparent)]
+    Refused(#[from] PatchRefused),
+    /// The chunk's checksum does not match (tus 460); it was discarded.
+    #[error("checksum mismatch")]
+    Checksum,
+    /// The client's stream failed and a checksum was given: nothing kept.
+    #[error("the request body was cut off")]
+    Incomplete,
+    /// Our side failed.
+    #[error(transparent)]
+    App(#[from] AppError),
+}
+
+/// What a new upload starts with.
+pub struct NewUpload {
+    /// Declared length (tus `Upload-Length`), when known.
+    pub length: Option<u64>,
+    /// tus metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// Echoed back on the asset.
+    pub passthrough: Option<String>,
+    /// The asset's metadata.
+    pub meta: BTreeMap<String, String>,
+    /// Whether the tus resource exists now (tus creation) or comes later (a delegated
+    /// upload created through the JSON API).
+    pub tus_created: bool,
+    /// Issue a delegated upload token.
+    pub with_token: bool,
+}
+
+/// The upload's record key.
+pub fn record_key(id: &UploadId) -> String {
+    layout::upload_record(id.as_str())
+}
+
+/// Reads an upload.
+pub async fn get(app: &App, id: &UploadId) -> Result<Upload, AppError> {
+    Ok(app.records.get::<Upload>(&record_key(id)).await?.value)
+}
+
+/// Creates an upload and its asset (`waiting_upload`). Returns the upload and, if asked,
+/// its delegated token (shown once).
+pub async fn create(app: &App, new: NewUpload) -> Result<(Upload, Option<String>), AppError> {
+    let id = UploadId::generate();
+    let asset_id = AssetId::generate();
+    let now = now_unix();
+    let token = new.with_token.then(|| apikeys::new_upload_token(&id));
+    let upload = Upload {
+        id: id.clone(),
+        status: UploadStatus::Waiting,
+        asset_id: asset_id.clone(),
+        length: new.length,
+        offset: 0,
+        parts: Vec::new(),
+        metadata: new.metadata,
+        token_hash: token.as_deref().map(apikeys::hash),
+        token_expires_at: token
+            .as_ref()
+            .map(|_| now + app.config.uploads.token_ttl_secs),
+        tus_created: new.tus_created,
+        created_at: now,
+        expires_at: now + app.config.uploads.expiry_secs,
+    };
+    let asset = Asset::new(
+        asset_id,
+        Some(id.clone()),
+        new.passthrough,
+        new.meta,
+        &now_rfc3339(),
+    );
+    app.records.create(&record_key(&id), &upload).await?;
+    app.create_asset(&asset).await?;
+    app.change(
+        &asset.id,
+        Change::Note {
+            kind: "video.upload.created".into(),
+            data: serde_json::json!({ "upload_id": id }),
+        },
+    )
+    .await?;
+    if upload.is_complete() {
+        finish(app, &upload).await?;
+    }
+    Ok((upload, token))
+}
+
+/// Binds a delegated upload to its tus resource (tus creation with an upload token).
+pub async fn bind(
+    app: &App,
+    id: &UploadId,
+    length: Option<u64>,
+    metadata: BTreeMap<String, String>,
+) -> Result<Upload, AppError> {
+    let bound = app
+        .records
+        .update::<Upload, (), _>(&record_key(id), |u| {
+            if u.tus_created || u.status != UploadStatus::Waiting {
+                return Err(());
+            }
+            let mut u = u.clone();
+            u.tus_created = true;
+            u.length = length;
+            u.metadata.extend(metadata.clone());
+            Ok(Some(u))
+        })
+        .await;
+    match bound {
+        Ok(u) => {
+            if u.is_complete() {
+                finish(app, &u).await?;
+            }
+            Ok(u)
+        }
+        Err(UpdateError::Rejected(())) => Err(AppError::Store(
+            "this upload already has its tus resource".into(),
+        )),
+        Err(UpdateError::Record(e)) => Err(e.into()),
+    }
+}
+
+/// Whether `token` may write upload `upload`.
+pub fn token_allows(upload: &Upload, token: &str, now: u64) -> bool {
+    let Some(hash) = &upload.token_hash else {
+        return false;
+    };
+    apikeys::upload_token_scope(token).as_ref() == Some(&upload.id)
+        && upload.token_expires_at.is_some_and(|t| now < t)
+        && apikeys::matches(token, hash)
+}
+
+/// Stores one chunk of `id` that starts at `offset`, reading it from `body` (which ends
+/// when the request body ends or the client goes away). A cut-off body without a checksum
+/// keeps what arrived, as tus asks; with a checksum nothing is kept.
+pub async fn receive(
+    app: Arc<App>,
+    id: UploadId,
+    offset: u64,
+    checksum: Option<(ChecksumAlgorithm, Vec<u8>)>,
+    mut body: mpsc::Receiver<Result<Bytes, String>>,
+) -> Result<Upload, PatchError> {
+    let upload = get(&app, &id).await?;
+    let room = upload.may_patch(offset, now_unix())?;
+    let key = layout::upload_part(id.as_str(), offset, &random_token(8));
+    let path = app.records.path(&key);
+    let mut writer =
+        BufWriter::with_capacity(app.store().object_store().clone(), path, PART_BUFFER);
+    let mut hasher = checksum.as_ref().map(|(a, _)| Hasher::new(*a));
+    let mut len: u64 = 0;
+    let mut cut_off = false;
+    while let Some(chunk) = body.recv().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(_) => {
+                cut_off = true;
+                break;
+            }
+        };
+        if len + chunk.len() as u64 > room {
+            let _ = writer.abort().await;
+            return Err(PatchRefused::TooLong(upload.length.unwrap_or(0)).into());
+        }
+        if let Some(h) = &mut hasher {
+            h.update(&chunk);
+        }
+        len += chunk.len() as u64;
+        if let Err(e) = writer.write_all(&chunk).await {
+            let _ = writer.abort().await;
+            return Err(AppError::Store(format!("storing a chunk: {e}")).into());
+        }
+    }
+    if cut_off && checksum.is_some() {
+        let _ = writer.abort().await;
+        return Err(PatchError::Incomplete);
+    }
+    if let (Some(h), Some((_, expected))) = (hasher, &checksum) {
+        if &h.finish() != expected {
+            let _ = writer.abort().await;
+            return Err(PatchError::Checksum);
+        }
+    }
+    if len == 0 {
+        let _ = writer.abort().await;
+        return Ok(upload);
+    }
+    if let Err(e) = writer.shutdown().await {
+        let _ = writer.abort().await;
+        let _ = app.records.delete(&key).await;
+        return Err(AppError::Store(format!("storing a chunk: {e}")).into());
+    }
+    let part = Part {
+        key: key.clone(),
+        offset,
+        len,
+    };
+    let now = now_unix();
+    let committed = app
+        .records
+        .update::<Upload, PatchRefused, _>(&record_key(&id), |u| {
+            u.with_part(part.clone(), now).map(Some)
+        })
+        .await;
+    let upload = match committed {
+        Ok(u) => u,
+        Err(e) => {
+            let _ = app.records.delete(&key).await;
+            return Err(match e {
+                UpdateError::Rejected(r) => r.into(),
+                UpdateError::Record(r) => AppError::from(r).into(),
+            });
+        }
+    };
+    metrics().upload_bytes.inc_by(len);
+    if upload.is_complete() {
+        finish(&app, &upload).await?;
+    }
+    Ok(upload)
+}
+
+/// Assembles the source of a complete upload, moves its asset to `uploaded`, queues the
+/// transcode and removes the parts. Safe to run again (after a crash part way).
+pub async fn finish(app: &App, upload: &Upload) -> Result<(), AppError> {
+    let asset_id = &upload.asset_id;
+    if upload.length == Some(0) {
+        let error = AssetErrorInfo {
+            code: AssetErrorCode::ErrEmptyUpload,
+            message: "the upload is empty".into(),
+        };
+        let _ = app.change(asset_id, Change::Errored(error)).await;
+        set_status(app, &upload.id, UploadStatus::Errored).await?;
+        return Ok(());
+    }
+    let source_key = layout::video_key(asset_id.as_str(), layout::SOURCE);
+    let source_path = app.records.path(&source_key);
+    let os = app.store().object_store().clone();
+    if let [only] = upload.parts.as_slice() {
+        os.copy(&app.records.path(&only.key), &source_path)
+            .await
+            .map_err(|e| AppError::Store(format!("assembling the source: {e}")))?;
+    } else {
+        use futures::StreamExt;
+        let mut writer = BufWriter::with_capacity(os.clone(), source_path.clone(), PART_BUFFER);
+        for part in &upload.parts {
+            let got = os
+                .get(&app.records.path(&part.key))
+                .await
+                .map_err(|e| AppError::Store(format!("reading a part: {e}")))?;
+            let mut stream = got.into_stream();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| AppError::Store(format!("reading a part: {e}")))?;
+                writer
+                    .write_all(&chunk)
+                    .await
+                    .map_err(|e| AppError::Store(format!("assembling the source: {e}")))?;
+            }
+        }
+        writer
+            .shutdown()
+            .await
+            .map_err(|e| AppError::Store(format!("assembling the source: {e}")))?;
+    }
+    let head = os
+        .head(&source_path)
+        .await
+        .map_err(|e| AppError::Store(format!("reading the source back: {e}")))?;
+    let source = SourceInfo {
+        size: head.size,
+        version: head
+            .e_tag
+            .unwrap_or_else(|| format!("{}-{}", head.size, head.last_modified.timestamp_micros())),
+    };
+    let asset = app.asset(asset_id).await?;
+    if asset.status == AssetStatus::WaitingUpload {
+        let asset = app.change(asset_id, Change::Uploaded(source)).await?;
+        app.enqueue_transcode(&asset).await?;
+    }
+    if upload.status == UploadStatus::Waiting {
+        set_status(app, &upload.id, UploadStatus::AssetCreated).await?;
+        app.change(
+            asset_id,
+            Change::Note {
+                kind: "video.upload.asset_created".into(),
+                data: serde_json::json!({ "upload_id": upload.id }),
+            },
+        )
+        .await?;
+    }
+    app.records
+        .delete_dir(&layout::upload_parts_dir(upload.id.as_str()))
+        .await?;
+    Ok(())
+}
+
+async fn set_status(app: &App, id: &UploadId, status: UploadStatus) -> Result<Upload, AppError> {
+    app.records
+        .update::<Upload, (), _>(&record_key(id), |u| {
+            if u.status == status {
+                return Ok(None);
+            }
+            let mut u = u.clone();
+            u.status = status;
+            u.token_hash = None;
+            Ok(Some(u))
+        })
+        .await
+        .map_err(|e| match e {
+            UpdateError::Record(r) => r.into(),
+            UpdateError::Rejected(()) => AppError::NotFound,
+        })
+}
+
+/// Ends an unfinished upload (`cancelled` by its owner or `timed_out`): its parts are
+/// removed and its asset ends `errored`.
+pub async fn end(app: &App, id: &UploadId, status: UploadStatus) -> Result<Upload, AppError> {
+    let upload = get(app, id).await?;
+    if upload.status != UploadStatus::Waiting {
+        return Ok(upload);
+    }
+    let upload = set_status(app, id, status).await?;
+    app.records
+        .delete_dir(&layout::upload_parts_dir(id.as_str()))
+        .await?;
+    let (code, message, kind) = match status {
+        UploadStatus::TimedOut => (
+            AssetErrorCode::ErrUploadTimedOut,
+            "the upload expired before it completed",
+            "video.upload.timed_out",
+        ),
+        _ => (
+            AssetErrorCode::ErrUploadCancelled,
+            "the upload was cancelled",
+            "video.upload.cancelled",
+        ),
+    };
+    app.change(
+        &upload.asset_id,
+        Change::Note {
+            kind: kind.into(),
+            data: serde_json::json!({ "upload_id": id }),
+        },
+    )
+    .await?;
+    app.change(
+        &upload.asset_id,
+        Change::Errored(AssetErrorInfo {
+            code,
+            message: message.into(),
+        }),
+    )
+    .await?;
+    Ok(upload)
+}
+
+/// Revokes an upload's delegated token.
+pub async fn revoke_token(app: &App, id: &UploadId) -> Result<Upload, AppError> {
+    app.records
+        .update::<Upload, (), _>(&record_key(id), |u| {
+            if u.token_hash.is_none() {
+                return Ok(None);
+            }
+            let mut u = u.clone();
+            u.token_hash = None;
+            u.token_expires_at = None;
+            Ok(Some(u))
+        })
+        .await
+        .map_err(|e| match e {
+            UpdateError::Record(r) => r.into(),
+            UpdateError::Rejected(()) => AppError::NotFound,
+        })
+}
+
+/// One sweep over every upload: expire the stalled, finish the complete.
+pub async fn sweep(app: &App) -> Result<(), AppError> {
+    let now = now_unix();
+    for key in app.records.list(layout::UPLOADS).await? {
+        let Some(id) = key
+            .strip_prefix(&format!("{}/", layout::UPLOADS))
+            .and_then(|k| k.strip_suffix("/upload.json"))
+            .and_then(|i| UploadId::parse(i).ok())
+        else {
+            continue;
+        };
+        let upload = match get(app, &id).await {
+            Ok(u) => u,
+            Err(_) => continue,
+        };
+        let result = if upload.status == UploadStatus::Waiting && upload.is_complete() {
+            finish(app, &upload).await
+        } else if upload.expired(now) {
+            end(app, &id, UploadStatus::TimedOut).await.map(|_| ())
+        } else if upload.status != UploadStatus::Waiting
+            && now > upload.expires_at + app.config.uploads.expiry_secs
+        {
+            // Long finished: forget the transient record.
+            app.records
+                .delete_dir(&format!("{}/{}", layout::UPLOADS, id))
+                .await
+                .map(|_| ())
+                .map_err(AppError::from)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = result {
+            tracing::warn!(%id, error = %e, "upload sweep step failed");
+        }
+    }
+    Ok(())
+}

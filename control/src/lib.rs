@@ -1,0 +1,31 @@
+//! Sunomi's control plane: uploads (tus 1.0) → jobs (Redis Streams or in-process) → assets,
+//! events (SSE, Standard Webhooks), publication to the edge through storage and Redis.
+//!
+//! - [`asset`] and [`upload`] are the domain, pure: the asset lifecycle's state machine and
+//!   the tus upload state.
+//! - [`records`] keeps JSON records in object storage with compare-and-swap (the state of
+//!   record); [`app`] holds the shared state and the operations every entry point uses.
+//! - [`ingest`] takes uploads in; [`queue`] carries [`jobs`]; [`worker`] consumes them and
+//!   [`pipeline`] runs a transcode job; [`analyze`] is the seam for analysis stages.
+//! - [`events`] fans events out; [`webhooks`] signs and records deliveries.
+//! - [`http`] is the API and admin routers; [`client`] the CLI upload client.
+#![deny(missing_docs)]
+
+pub mod analyze;
+pub mod apikeys;
+pub mod app;
+pub mod asset;
+pub mod client;
+pub mod config;
+pub mod events;
+pub mod http;
+pub mod ids;
+pub mod ingest;
+pub mod jobs;
+pub mod metrics;
+pub mod pipeline;
+pub mod queue;
+pub mod records;
+pub mod upload;
+pub mod webhooks;
+pub mod worker;

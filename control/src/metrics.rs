@@ -1,0 +1,142 @@
+//! Prometheus metrics of the control plane (names start with `sunomi_`), in one registry
+//! served on the admin listener.
+
+use std::sync::OnceLock;
+
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
+
+use crate::jobs::JobKind;
+
+/// Every metric.
+pub struct Metrics {
+    /// The registry `/metrics` encodes.
+    pub registry: Registry,
+    /// `sunomi_api_requests_total{route,status}`.
+    pub api_requests: IntCounterVec,
+    /// `sunomi_jobs_enqueued_total{kind}`.
+    pub jobs_enqueued: IntCounterVec,
+    /// `sunomi_jobs_completed_total{kind}`.
+    pub jobs_completed: IntCounterVec,
+    /// `sunomi_jobs_failed_total{kind}`: attempts that failed.
+    pub jobs_failed: IntCounterVec,
+    /// `sunomi_jobs_retried_total{kind}`.
+    pub jobs_retried: IntCounterVec,
+    /// `sunomi_jobs_dead_total{kind}`.
+    pub jobs_dead: IntCounterVec,
+    /// `sunomi_job_duration_seconds{kind}`.
+    pub job_duration: HistogramVec,
+    /// `sunomi_job_start_latency_seconds{kind}`: enqueue to worker start.
+    pub job_start_latency: HistogramVec,
+    /// `sunomi_jobs_pending{kind,state}`: waiting and running jobs (what autoscalers use).
+    pub jobs_pending: IntGaugeVec,
+    /// `sunomi_upload_bytes_total`.
+    pub upload_bytes: IntCounter,
+    /// `sunomi_webhook_attempts_total{result}`.
+    pub webhook_attempts: IntCounterVec,
+}
+
+fn build() -> Result<Metrics, prometheus::Error> {
+    let registry = Registry::new();
+    let counter_vec = |name: &str, help: &str, labels: &[&str]| {
+        let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+        registry.register(Box::new(c.clone()))?;
+        Ok::<_, prometheus::Error>(c)
+    };
+    let hist = |name: &str, help: &str, buckets: Vec<f64>| {
+        let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), &["kind"])?;
+        registry.register(Box::new(h.clone()))?;
+        Ok::<_, prometheus::Error>(h)
+    };
+    let m = Metrics {
+        api_requests: counter_vec(
+            "sunomi_api_requests_total",
+            "API requests by route and status.",
+            &["route", "status"],
+        )?,
+        jobs_enqueued: counter_vec("sunomi_jobs_enqueued_total", "Jobs enqueued.", &["kind"])?,
+        jobs_completed: counter_vec("sunomi_jobs_completed_total", "Jobs completed.", &["kind"])?,
+        jobs_failed: counter_vec(
+            "sunomi_jobs_failed_total",
+            "Job attempts that failed.",
+            &["kind"],
+        )?,
+        jobs_retried: counter_vec(
+            "sunomi_jobs_retried_total",
+            "Jobs scheduled for another attempt.",
+            &["kind"],
+        )?,
+        jobs_dead: counter_vec(
+            "sunomi_jobs_dead_total",
+            "Jobs moved to the dead letters.",
+            &["kind"],
+        )?,
+        job_duration: hist(
+            "sunomi_job_duration_seconds",
+            "Time a job attempt ran.",
+            prometheus::exponential_buckets(0.01, 2.0, 18)?,
+        )?,
+        job_start_latency: hist(
+            "sunomi_job_start_latency_seconds",
+            "Time from enqueue to a worker starting the job.",
+            prometheus::exponential_buckets(0.001, 2.0, 16)?,
+        )?,
+        jobs_pending: {
+            let g = IntGaugeVec::new(
+                Opts::new("sunomi_jobs_pending", "Jobs waiting and running, by kind."),
+                &["kind", "state"],
+            )?;
+            registry.register(Box::new(g.clone()))?;
+            g
+        },
+        upload_bytes: {
+            let c = IntCounter::new("sunomi_upload_bytes_total", "Upload bytes stored.")?;
+            registry.register(Box::new(c.clone()))?;
+            c
+        },
+        webhook_attempts: counter_vec(
+            "sunomi_webhook_attempts_total",
+            "Webhook delivery attempts by result.",
+            &["result"],
+        )?,
+        registry,
+    };
+    for kind in JobKind::ALL {
+        let k = kind.name();
+        for c in [
+            &m.jobs_enqueued,
+            &m.jobs_completed,
+            &m.jobs_failed,
+            &m.jobs_retried,
+            &m.jobs_dead,
+        ] {
+            c.with_label_values(&[k]);
+        }
+        m.job_duration.with_label_values(&[k]);
+        m.job_start_latency.with_label_values(&[k]);
+        m.jobs_pending.with_label_values(&[k, "waiting"]);
+        m.jobs_pending.with_label_values(&[k, "running"]);
+    }
+    for r in ["delivered", "failed"] {
+        m.webhook_attempts.with_label_values(&[r]);
+    }
+    Ok(m)
+}
+
+/// The metrics (created on first use).
+pub fn metrics() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    // Fixed, valid names and labels: building cannot fail.
+    METRICS.get_or_init(|| build().expect("metric definitions are valid"))
+}
+
+/// The text exposition of every metric.
+pub fn encode() -> String {
+    let mut out = String::new();
+    let families = metrics().registry.gather();
+    if let Err(e) = prometheus::TextEncoder::new().encode_utf8(&families, &mut out) {
+        tracing::error!(error = %e, "could not encode metrics");
+    }
+    out
+}

@@ -1,0 +1,384 @@
+//! The transcode job: validate the source (probe) → transcode with the origin library
+//! (progress reported while it runs) → analysis → publish. Idempotent per (asset, source
+//! version): a redelivered job finds what is done and goes on from there, and never
+//! publishes twice.
+//!
+//! Racing workers (one thought dead but still running) each write their files to their own
+//! run folder (`videos/{id}/runs/{run}/`); the first to record its run on the asset (a
+//! compare-and-swap) wins and only then writes the manifest, so the manifest never names a
+//! half-written or losing run.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use object_store::ObjectStoreExt;
+use sunomi_origin::layout;
+use sunomi_origin::publish::{store_files, OutputFile};
+use sunomi_origin::transcode::{self, Progress, TranscodeError, TranscodeOptions};
+use sunomi_packager::manifest::VideoStatus;
+use tokio::io::AsyncWriteExt;
+
+use crate::analyze::{Analyzer, Off, Verdict};
+use crate::app::{App, AppError};
+use crate::asset::{Asset, AssetErrorCode, AssetErrorInfo, AssetStatus, Change, RenditionInfo};
+use crate::ids::random_token;
+use crate::queue::Delivery;
+
+/// How a job attempt ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Done (or nothing to do): acknowledge.
+    Done,
+    /// The input is bad: the asset is errored; acknowledge, no retry.
+    Refused(AssetErrorInfo),
+    /// A failure that another attempt may not have: retry (or bury after the last).
+    Retry(String),
+}
+
+fn refused(code: AssetErrorCode, message: impl Into<String>) -> Outcome {
+    Outcome::Refused(AssetErrorInfo {
+        code,
+        message: message.into(),
+    })
+}
+
+impl From<AppError> for Outcome {
+    fn from(e: AppError) -> Self {
+        Outcome::Retry(e.to_string())
+    }
+}
+
+/// Maps a transcoder error to an asset error (bad input) or a retry (our side).
+fn classify(e: TranscodeError) -> Outcome {
+    match e {
+        TranscodeError::NotVideo(m) => refused(AssetErrorCode::ErrNonVideo, m),
+        TranscodeError::Input(m) | TranscodeError::Empty(m) => {
+            refused(AssetErrorCode::ErrMalformedVideo, m)
+        }
+        TranscodeError::Ffmpeg { .. } => refused(
+            AssetErrorCode::ErrMalformedVideo,
+            format!("the video cannot be decoded: {e}"),
+        ),
+        TranscodeError::Setup(m) | TranscodeError::Output(m) => Outcome::Retry(m),
+    }
+}
+
+/// Runs one transcode job.
+pub async fn run(app: &Arc<App>, delivery: &Delivery) -> Outcome {
+    let job = &delivery.job;
+    let Some(id) = job.asset_id.clone() else {
+        return Outcome::Done;
+    };
+    let asset = match app.asset(&id).await {
+        Ok(a) => a,
+        Err(AppError::NotFound) => return Outcome::Done, // deleted meanwhile
+        Err(e) => return e.into(),
+    };
+    let current_source = asset.source.as_ref().map(|s| s.version.clone());
+    if current_source.is_none() || job.source_version != current_source {
+        tracing::info!(%id, "job is for another source version; nothing to do");
+        return Outcome::Done;
+    }
+    match asset.status {
+        AssetStatus::Ready | AssetStatus::Blocked | AssetStatus::WaitingUpload => {
+            return Outcome::Done
+        }
+        AssetStatus::Analyzing if asset.run.is_some() => {
+            // A previous attempt stored and claimed its run: go on from analysis.
+            return finish(app, asset).await;
+        }
+        _ => {}
+    }
+    let asset = match app.change(&id, Change::Validating).await {
+        Ok(a) => a,
+        Err(e) => return e.into(),
+    };
+    let work = match &app.config.transcode.work_dir {
+        Some(dir) => tempfile::tempdir_in(dir),
+        None => tempfile::tempdir(),
+    };
+    let work = match work {
+        Ok(w) => w,
+        Err(e) => return Outcome::Retry(format!("cannot make a work folder: {e}")),
+    };
+    let source = work.path().join("source");
+    if let Err(e) = download(app, &asset, &source).await {
+        return Outcome::Retry(e);
+    }
+
+    // Validate.
+    let probe = {
+        let source = source.clone();
+        tokio::task::spawn_blocking(move || transcode::probe(&source)).await
+    };
+    let probe = match probe {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => return classify(e),
+        Err(e) => return Outcome::Retry(format!("probe task failed: {e}")),
+    };
+    let limits = &app.config.limits;
+    if let Some(d) = probe.duration_secs {
+        if d > limits.max_duration_secs {
+            return refused(
+                AssetErrorCode::ErrDurationExceedConstraint,
+                format!(
+                    "the video declares {d:.1} s; the longest accepted is {:.0} s",
+                    limits.max_duration_secs
+                ),
+            );
+        }
+        if d < limits.min_duration_secs {
+            return refused(
+                AssetErrorCode::ErrDurationTooShort,
+                format!(
+                    "the video is {d:.2} s; the shortest accepted is {:.2} s",
+                    limits.min_duration_secs
+                ),
+            );
+        }
+    }
+    if let Err(e) = app
+        .change(
+            &id,
+            Change::Validated {
+                duration: probe.duration_secs.unwrap_or(0.0),
+            },
+        )
+        .await
+    {
+        return e.into();
+    }
+
+    // Transcode, reporting progress.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u8>();
+    let reporter = {
+        let app = app.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            while let Some(p) = rx.recv().await {
+                if let Err(e) = app.change(&id, Change::Progress(p)).await {
+                    tracing::debug!(%id, error = %e, "progress not recorded");
+                }
+            }
+        })
+    };
+    let options = TranscodeOptions {
+        preset: app.config.transcode.preset.clone(),
+        work_dir: Some(work.path().to_path_buf()),
+        ..TranscodeOptions::default()
+    };
+    let result = {
+        let source = source.clone();
+        let id = id.to_string();
+        tokio::task::spawn_blocking(move || {
+            let progress = Percent::new(tx);
+            transcode::transcode(&source, &id, &options, &progress)
+        })
+        .await
+    };
+    let _ = reporter.await;
+    let done = match result {
+        Ok(Ok(t)) => t,
+        Ok(Err(e)) => return classify(e),
+        Err(e) => return Outcome::Retry(format!("transcode task failed: {e}")),
+    };
+    let duration = done.manifest.duration_secs;
+    if duration < limits.min_duration_secs {
+        return refused(
+            AssetErrorCode::ErrDurationTooShort,
+            format!(
+                "the video is {duration:.2} s; the shortest accepted is {:.2} s",
+                limits.min_duration_secs
+            ),
+        );
+    }
+
+    // Store this run's files, then claim the asset for this run.
+    let run = random_token(12);
+    let prefix = layout::run_dir(&run);
+    let files: Vec<OutputFile> = done
+        .files
+        .iter()
+        .map(|f| OutputFile {
+            relative: format!("{prefix}/{}", f.relative),
+            local: f.local.clone(),
+        })
+        .collect();
+    let mut manifest = done.manifest.clone();
+    manifest.status = VideoStatus::Pending;
+    for r in &mut manifest.renditions {
+        r.path = format!("{prefix}/{}", r.path);
+    }
+    for a in &mut manifest.audio {
+        a.path = format!("{prefix}/{}", a.path);
+    }
+    if let Some(p) = &mut manifest.poster {
+        *p = format!("{prefix}/{p}");
+    }
+    if let Err(e) = store_files(app.store(), id.as_str(), &files).await {
+        return Outcome::Retry(e.to_string());
+    }
+    let renditions = manifest
+        .renditions
+        .iter()
+        .map(|r| RenditionInfo {
+            name: r.name.clone(),
+            width: r.width,
+            height: r.height,
+            peak_bit_rate: r.peak_bit_rate,
+        })
+        .collect();
+    let claimed = app
+        .change(
+            &id,
+            Change::Transcoded {
+                run: run.clone(),
+                renditions,
+                duration,
+            },
+        )
+        .await;
+    let asset = match claimed {
+        Ok(a) if a.run.as_deref() == Some(run.as_str()) => a,
+        Ok(_) | Err(AppError::Transition(_)) => {
+            tracing::info!(%id, %run, "another attempt published first; discarding this run");
+            discard_run(app, &id.to_string(), &run).await;
+            return Outcome::Done;
+        }
+        Err(e) => {
+            discard_run(app, &id.to_string(), &run).await;
+            return e.into();
+        }
+    };
+    let manifest_key = layout::video_key(id.as_str(), layout::MANIFEST);
+    if let Err(e) = app
+        .store()
+        .object_store()
+        .put(&app.store().path(&manifest_key), manifest.to_json().into())
+        .await
+    {
+        return Outcome::Retry(format!("writing the manifest: {e}"));
+    }
+    finish(app, asset).await
+}
+
+/// Analysis, then the gate: publish (manifest `published`, fleet purge, asset `ready`).
+async fn finish(app: &Arc<App>, asset: Asset) -> Outcome {
+    let id = asset.id.clone();
+    let analyzers: [&dyn Analyzer; 1] = [&Off];
+    for analyzer in analyzers {
+        match analyzer.analyze(&asset).await {
+            Ok(Verdict::Skipped(reason)) => {
+                let stage = analyzer.stage().to_string();
+                if let Err(e) = app
+                    .change(&id, Change::StageSkipped { stage, reason })
+                    .await
+                {
+                    return e.into();
+                }
+            }
+            Ok(Verdict::Passed) => {}
+            Ok(Verdict::Blocked(reason)) => {
+                return Outcome::Retry(format!("blocking is not wired yet: {reason}"))
+            }
+            Err(e) => return Outcome::Retry(e),
+        }
+    }
+    if let Err(e) = app.set_availability(&id, VideoStatus::Published).await {
+        return e.into();
+    }
+    if let Err(e) = app.change(&id, Change::Ready).await {
+        return e.into();
+    }
+    remove_other_runs(app, &asset).await;
+    Outcome::Done
+}
+
+async fn discard_run(app: &App, id: &str, run: &str) {
+    let dir = layout::video_key(id, &layout::run_dir(run));
+    if let Err(e) = app.records.delete_dir(&dir).await {
+        tracing::warn!(%id, %run, error = %e, "could not remove a discarded run");
+    }
+}
+
+/// Removes runs other than the published one (an earlier source version's files).
+async fn remove_other_runs(app: &App, asset: &Asset) {
+    let Some(run) = &asset.run else { return };
+    let runs = layout::video_key(asset.id.as_str(), "runs");
+    let keep = format!("{runs}/{run}/");
+    match app.records.list(&runs).await {
+        Ok(keys) => {
+            for key in keys.iter().filter(|k| !k.starts_with(&keep)) {
+                let _ = app.records.delete(key).await;
+            }
+        }
+        Err(e) => tracing::warn!(id = %asset.id, error = %e, "could not list old runs"),
+    }
+}
+
+/// Streams the asset's source from storage to `to`.
+async fn download(app: &App, asset: &Asset, to: &Path) -> Result<(), String> {
+    use futures::StreamExt;
+    let key = layout::video_key(asset.id.as_str(), layout::SOURCE);
+    let got = app
+        .store()
+        .object_store()
+        .get(&app.store().path(&key))
+        .await
+        .map_err(|e| format!("reading the source: {e}"))?;
+    let mut stream = got.into_stream();
+    let mut file = tokio::fs::File::create(to)
+        .await
+        .map_err(|e| format!("work file: {e}"))?;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| format!("reading the source: {e}"))?;
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| format!("work file: {e}"))?;
+    }
+    file.flush().await.map_err(|e| format!("work file: {e}"))
+}
+
+/// Turns frame counts into whole percents, sent only when they change.
+struct Percent {
+    tx: tokio::sync::mpsc::UnboundedSender<u8>,
+    expected: std::sync::atomic::AtomicU64,
+    last: std::sync::atomic::AtomicU8,
+}
+
+impl Percent {
+    fn new(tx: tokio::sync::mpsc::UnboundedSender<u8>) -> Percent {
+        Percent {
+            tx,
+            expected: 0.into(),
+            last: 0.into(),
+        }
+    }
+}
+
+/// Progress is reported in steps of this many percent (each step is one record write).
+const PROGRESS_STEP: u8 = 10;
+
+impl Progress for Percent {
+    fn begin(&self, expected_frames: Option<u64>, _rungs: &[String]) {
+        use std::sync::atomic::Ordering;
+        self.expected
+            .store(expected_frames.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    fn advance(&self, frames: u64) {
+        use std::sync::atomic::Ordering;
+        let expected = self.expected.load(Ordering::Relaxed);
+        if expected == 0 {
+            return;
+        }
+        let p = ((frames.min(expected) * 99) / expected) as u8;
+        let step = p / PROGRESS_STEP * PROGRESS_STEP;
+        if step > self.last.load(Ordering::Relaxed) {
+            self.last.store(step, Ordering::Relaxed);
+            let _ = self.tx.send(step);
+        }
+    }
+
+    fn end(&self, _frames: u64) {}
+}
