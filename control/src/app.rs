@@ -260,10 +260,26 @@ impl App {
         Ok(())
     }
 
-    /// Purges video `id` from every edge (through the edges' purge channel). Without Redis
-    /// there is no fleet to tell: a lone edge forgets within its metadata TTL.
+    /// Purges video `id` from every edge: through the edges' purge channel on Redis, or,
+    /// without Redis, by calling each configured edge admin listener (`edge_admin_urls`).
     pub async fn purge(&self, id: &AssetId) {
-        let Some(conn) = &self.redis else { return };
+        let Some(conn) = &self.redis else {
+            for base in &self.config.edge_admin_urls {
+                let url = format!("{}/purge?id={id}", base.trim_end_matches('/'));
+                let mut req = self.http.post(&url);
+                if let Some(t) = &self.config.edge_admin_token {
+                    req = req.bearer_auth(t);
+                }
+                match req.send().await {
+                    Ok(r) if r.status().is_success() => tracing::info!(%id, edge = %base, "purged"),
+                    Ok(r) => {
+                        tracing::warn!(%id, edge = %base, status = %r.status(), "edge purge refused")
+                    }
+                    Err(e) => tracing::warn!(%id, edge = %base, error = %e, "edge purge failed"),
+                }
+            }
+            return;
+        };
         let mut conn = conn.clone();
         let scope = PurgeScope::Video { id: id.to_string() };
         match tokio::time::timeout(
@@ -312,6 +328,14 @@ impl App {
         self.records
             .delete_dir(&layout::video_dir(id.as_str()))
             .await?;
+        if let Some(dir) = self.store().local_file(&layout::video_dir(id.as_str())) {
+            // A local store keeps the emptied folders; remove them too.
+            if let Err(e) = tokio::fs::remove_dir_all(&dir).await {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(%id, error = %e, "could not remove the emptied folder");
+                }
+            }
+        }
         self.unindex_asset(id).await;
         self.announce(asset.event_seq, &deleted).await;
         Ok(())

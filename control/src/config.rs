@@ -21,6 +21,11 @@ pub struct Config {
     pub redis: Option<String>,
     /// Base URL of the edge fleet, for playback URLs (`{edge_url}/v/{id}/master.m3u8`).
     pub edge_url: String,
+    /// Without Redis there is no purge channel: control then purges each of these edge
+    /// admin listeners directly (`POST {url}/purge?id=`), e.g. `http://127.0.0.1:9091`.
+    pub edge_admin_urls: Vec<String>,
+    /// The edges' admin token (`Authorization: Bearer`), when they have one.
+    pub edge_admin_token: Option<String>,
     /// Base URL this API is reached at, for upload `Location`s; default from `Host`.
     pub public_url: Option<String>,
     /// Uploads.
@@ -47,6 +52,8 @@ pub struct UploadConfig {
     pub token_ttl_secs: u64,
     /// Uploads in flight per control instance (more → 503 + Retry-After).
     pub max_concurrent_patches: usize,
+    /// How often stalled uploads are expired (and crash-interrupted ones finished).
+    pub sweep_interval_secs: u64,
 }
 
 /// Job settings.
@@ -109,6 +116,8 @@ impl Default for Config {
             redis: None,
             edge_url: "http://127.0.0.1:8080".into(),
             public_url: None,
+            edge_admin_urls: Vec::new(),
+            edge_admin_token: std::env::var("SUNOMI_ADMIN_TOKEN").ok(),
             uploads: UploadConfig::default(),
             jobs: JobConfig::default(),
             limits: Limits::default(),
@@ -124,7 +133,8 @@ impl Default for UploadConfig {
             max_size: 64 << 30,
             expiry_secs: 24 * 3600,
             token_ttl_secs: 3600,
-            max_concurrent_patches: 64,
+            max_concurrent_patches: 32,
+            sweep_interval_secs: 30,
         }
     }
 }
@@ -189,9 +199,13 @@ impl Config {
         if self.jobs.concurrency == 0 {
             return Err("jobs.concurrency must be at least 1".into());
         }
-        if self.uploads.max_size == 0 || self.uploads.max_concurrent_patches == 0 {
+        if self.uploads.max_size == 0
+            || self.uploads.max_concurrent_patches == 0
+            || self.uploads.sweep_interval_secs == 0
+        {
             return Err(
-                "uploads.max_size and uploads.max_concurrent_patches must be positive".into(),
+                "uploads.max_size, max_concurrent_patches and sweep_interval_secs must be positive"
+                    .into(),
             );
         }
         if !(self.limits.min_duration_secs >= 0.0
@@ -205,6 +219,9 @@ impl Config {
             url::Url::parse(&w.url).map_err(|e| format!("webhook {}: {e}", w.url))?;
         }
         url::Url::parse(&self.edge_url).map_err(|e| format!("edge_url: {e}"))?;
+        for u in &self.edge_admin_urls {
+            url::Url::parse(u).map_err(|e| format!("edge_admin_urls {u}: {e}"))?;
+        }
         Ok(())
     }
 

@@ -349,10 +349,9 @@ pub async fn finish(app: &App, upload: &Upload) -> Result<(), AppError> {
             .e_tag
             .unwrap_or_else(|| format!("{}-{}", head.size, head.last_modified.timestamp_micros())),
     };
-    let asset = app.asset(asset_id).await?;
+    let mut asset = app.asset(asset_id).await?;
     if asset.status == AssetStatus::WaitingUpload {
-        let asset = app.change(asset_id, Change::Uploaded(source)).await?;
-        app.enqueue_transcode(&asset).await?;
+        asset = app.change(asset_id, Change::Uploaded(source)).await?;
     }
     if upload.status == UploadStatus::Waiting {
         set_status(app, &upload.id, UploadStatus::AssetCreated).await?;
@@ -364,6 +363,11 @@ pub async fn finish(app: &App, upload: &Upload) -> Result<(), AppError> {
             },
         )
         .await?;
+    }
+    // Queued last, so its events follow the upload's; a crash before this line leaves the
+    // parts in place and the sweeper runs this again.
+    if asset.status == AssetStatus::Uploaded {
+        app.enqueue_transcode(&asset).await?;
     }
     app.records
         .delete_dir(&layout::upload_parts_dir(upload.id.as_str()))
@@ -465,22 +469,29 @@ pub async fn sweep(app: &App) -> Result<(), AppError> {
             Ok(u) => u,
             Err(_) => continue,
         };
-        let result = if upload.status == UploadStatus::Waiting && upload.is_complete() {
-            finish(app, &upload).await
-        } else if upload.expired(now) {
-            end(app, &id, UploadStatus::TimedOut).await.map(|_| ())
-        } else if upload.status != UploadStatus::Waiting
-            && now > upload.expires_at + app.config.uploads.expiry_secs
-        {
-            // Long finished: forget the transient record.
-            app.records
-                .delete_dir(&format!("{}/{}", layout::UPLOADS, id))
-                .await
-                .map(|_| ())
-                .map_err(AppError::from)
-        } else {
-            Ok(())
-        };
+        let interrupted = upload.status == UploadStatus::AssetCreated
+            && !app
+                .records
+                .list(&layout::upload_parts_dir(id.as_str()))
+                .await?
+                .is_empty();
+        let result =
+            if (upload.status == UploadStatus::Waiting && upload.is_complete()) || interrupted {
+                finish(app, &upload).await
+            } else if upload.expired(now) {
+                end(app, &id, UploadStatus::TimedOut).await.map(|_| ())
+            } else if upload.status != UploadStatus::Waiting
+                && now > upload.expires_at + app.config.uploads.expiry_secs
+            {
+                // Long finished: forget the transient record.
+                app.records
+                    .delete_dir(&format!("{}/{}", layout::UPLOADS, id))
+                    .await
+                    .map(|_| ())
+                    .map_err(AppError::from)
+            } else {
+                Ok(())
+            };
         if let Err(e) = result {
             tracing::warn!(%id, error = %e, "upload sweep step failed");
         }

@@ -312,13 +312,14 @@ async fn serve(config: Config, no_workers: bool) -> Result<i32> {
     {
         let app = app.clone();
         let mut stop = stop.clone();
+        let every = Duration::from_secs(app.config.uploads.sweep_interval_secs);
         tokio::spawn(async move {
             loop {
                 if let Err(e) = ingest::sweep(&app).await {
                     tracing::warn!(error = %e, "upload sweep failed");
                 }
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+                    _ = tokio::time::sleep(every) => {}
                     _ = stop.changed() => return,
                 }
             }

@@ -2,20 +2,14 @@
 //! processes on free ports, HTTP over loopback, and checks with ffmpeg/ffprobe.
 #![allow(dead_code)]
 
+mod procs;
+pub use procs::*;
+
 use std::collections::HashMap;
 use std::io::Read;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-/// A free TCP port on loopback.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port")
-}
 
 /// Path of a workspace binary built next to this test's `sunomi-edge`.
 pub fn binary(name: &str) -> PathBuf {
@@ -27,19 +21,6 @@ pub fn binary(name: &str) -> PathBuf {
         path.display()
     );
     path
-}
-
-/// Makes a source clip with the FFmpeg CLI.
-pub fn make_source(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
-    let out = dir.join(name);
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y"])
-        .args(args)
-        .arg(&out)
-        .status()
-        .expect("ffmpeg must be installed (make test installs it)");
-    assert!(status.success(), "ffmpeg failed making {name}");
-    out
 }
 
 /// A 1280x720 30 fps clip with a tone, `seconds` long.
@@ -122,16 +103,6 @@ pub fn serve_pattern(dir: &Path, id: &str, size: &str, seconds: u32, edge_flags:
     let store = store.to_str().unwrap();
     transcode(&src, id, store, &[]);
     Edge::start(store, edge_flags, &[])
-}
-
-/// A child process killed when dropped.
-pub struct Process(pub Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// A running edge.
@@ -267,16 +238,6 @@ pub fn get_ok(url: &str) -> Vec<u8> {
     let r = get(url);
     assert_eq!(r.status, 200, "GET {url}: {}", r.text());
     r.body
-}
-
-/// Runs ffmpeg/ffprobe and returns (success, stdout, stderr).
-pub fn run(cmd: &str, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(cmd).args(args).output().expect(cmd);
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// What a transcoded video must look like from the edge.
@@ -535,71 +496,6 @@ pub fn verify_stream(base: &str, id: &str, expect: &Expect) {
         ok && err.trim().is_empty(),
         "ffmpeg decoding the master printed: {err}"
     );
-}
-
-/// A real `redis-server` on a free loopback port, without persistence, killed when dropped.
-pub struct RedisServer {
-    pub port: u16,
-    process: Option<Process>,
-}
-
-impl RedisServer {
-    /// Starts one and waits until it answers PING.
-    pub fn start() -> RedisServer {
-        let mut r = RedisServer {
-            port: free_port(),
-            process: None,
-        };
-        r.restart();
-        r
-    }
-
-    /// `redis://127.0.0.1:PORT`.
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Runs `redis-cli` against it and returns its output.
-    pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string()])
-            .args(args)
-            .output()
-            .expect("redis-cli must be installed (make test installs redis-server)");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    /// Kills it (SIGKILL: nothing is saved, connections drop).
-    pub fn stop(&mut self) {
-        if let Some(mut p) = self.process.take() {
-            let _ = p.0.kill();
-            let _ = p.0.wait();
-        }
-    }
-
-    /// Starts it again on the same port, empty.
-    pub fn restart(&mut self) {
-        self.stop();
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("redis-server must be installed (make test installs it)");
-        self.process = Some(Process(child));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.cli(&["ping"]) != "PONG" {
-            assert!(Instant::now() < deadline, "redis-server did not come up");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 /// The fleet secret of test fleets.

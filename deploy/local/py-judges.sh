@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Independent judges from PyPI for the control plane's tests, in a virtualenv cached outside
+# the clone: tuspy (tus client), standardwebhooks (webhook signatures),
+# openapi-spec-validator and schemathesis (the OpenAPI document and the API behind it).
+# Prints the virtualenv's python.
+set -euo pipefail
+VENV=${SUNOMI_VENV:-$HOME/.cache/sunomi/venv}
+PKGS=(tuspy==1.1.0 standardwebhooks==1.1.0 openapi-spec-validator==0.9.0 schemathesis==4.32.5)
+STAMP="$VENV/.sunomi-judges"
+if [[ ! -x "$VENV/bin/python" ]]; then
+  python3 -m venv "$VENV" >&2
+fi
+if [[ ! -f "$STAMP" ]] || [[ "$(cat "$STAMP")" != "${PKGS[*]}" ]]; then
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PKGS[@]}" >&2
+  echo "${PKGS[*]}" > "$STAMP"
+fi
+echo "$VENV/bin/python"

@@ -1,0 +1,174 @@
+//! Processes tests of several crates share: free ports, children killed on drop, FFmpeg
+//! sources, a real `redis-server` and a real S3 API (`s3s-fs`). Standard library only, so
+//! any crate's tests can include it (`#[path]`) without new dependencies.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+/// Makes a source clip with the FFmpeg CLI.
+pub fn make_source(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
+    let out = dir.join(name);
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y"])
+        .args(args)
+        .arg(&out)
+        .status()
+        .expect("ffmpeg must be installed (make test installs it)");
+    assert!(status.success(), "ffmpeg failed making {name}");
+    out
+}
+
+/// A child process killed when dropped.
+pub struct Process(pub Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs ffmpeg/ffprobe and returns (success, stdout, stderr).
+pub fn run(cmd: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(cmd).args(args).output().expect(cmd);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A real `redis-server` on a free loopback port, without persistence, killed when dropped.
+pub struct RedisServer {
+    pub port: u16,
+    process: Option<Process>,
+}
+
+impl RedisServer {
+    /// Starts one and waits until it answers PING.
+    pub fn start() -> RedisServer {
+        let mut r = RedisServer {
+            port: free_port(),
+            process: None,
+        };
+        r.restart();
+        r
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs `redis-cli` against it and returns its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli must be installed (make test installs redis-server)");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Kills it (SIGKILL: nothing is saved, connections drop).
+    pub fn stop(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            let _ = p.0.kill();
+            let _ = p.0.wait();
+        }
+    }
+
+    /// Starts it again on the same port, empty.
+    pub fn restart(&mut self) {
+        self.stop();
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("redis-server must be installed (make test installs it)");
+        self.process = Some(Process(child));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.cli(&["ping"]) != "PONG" {
+            assert!(Instant::now() < deadline, "redis-server did not come up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A real S3 API (`s3s-fs`, or `$S3S_FS`) over a temporary directory on a free port, with
+/// the bucket `media`; killed when dropped.
+pub struct S3Server {
+    pub root: PathBuf,
+    pub port: u16,
+    _process: Process,
+}
+
+impl S3Server {
+    /// Access key of the test server.
+    pub const ACCESS_KEY: &'static str = "sunomi-test";
+    /// Secret key of the test server.
+    pub const SECRET_KEY: &'static str = "sunomi-test-secret";
+
+    /// Starts one over `root` and waits until it accepts connections.
+    pub fn start(root: &Path) -> S3Server {
+        std::fs::create_dir_all(root.join("media")).expect("making the bucket folder");
+        let port = free_port();
+        let server = Command::new(std::env::var("S3S_FS").unwrap_or_else(|_| "s3s-fs".into()))
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args([
+                "--access-key",
+                Self::ACCESS_KEY,
+                "--secret-key",
+                Self::SECRET_KEY,
+            ])
+            .arg(root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("s3s-fs must be installed (make test installs it)");
+        let process = Process(server);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "s3s-fs did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        S3Server {
+            root: root.to_path_buf(),
+            port,
+            _process: process,
+        }
+    }
+
+    /// The environment object_store reads to reach it.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            (
+                "AWS_ENDPOINT_URL".into(),
+                format!("http://127.0.0.1:{}", self.port),
+            ),
+            ("AWS_ALLOW_HTTP".into(), "true".into()),
+            ("AWS_ACCESS_KEY_ID".into(), Self::ACCESS_KEY.into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), Self::SECRET_KEY.into()),
+            ("AWS_REGION".into(), "us-east-1".into()),
+        ]
+    }
+}
