@@ -91,6 +91,8 @@ pub struct Options {
     pub no_workers: bool,
     /// Environment (S3 credentials).
     pub env: Vec<(String, String)>,
+    /// Listen address (default: a free port); a restart keeps the address it had.
+    pub listen: Option<String>,
 }
 
 /// A running `sunomi-control serve`.
@@ -150,7 +152,7 @@ impl Control {
     /// Starts one and waits until it answers.
     pub fn start(options: Options) -> Control {
         let admin = format!("127.0.0.1:{}", free_port());
-        let config = config_file(&options, "127.0.0.1:0");
+        let config = config_file(&options, options.listen.as_deref().unwrap_or("127.0.0.1:0"));
         let mut cmd = Command::new(control_binary());
         cmd.arg("serve")
             .args(["--store", &options.store, "--admin", &admin])
@@ -193,9 +195,10 @@ impl Control {
         c
     }
 
-    /// Kills it (SIGKILL) and starts it again with the same options (on a new port).
+    /// Kills it (SIGKILL) and starts it again with the same options and address.
     pub fn restart(self) -> Control {
-        let options = self.options.clone();
+        let mut options = self.options.clone();
+        options.listen = Some(self.base.trim_start_matches("http://").to_string());
         drop(self);
         Control::start(options)
     }
