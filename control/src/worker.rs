@@ -12,7 +12,11 @@ use crate::pipeline::{self, Outcome};
 use crate::queue::{self, Delivery};
 use crate::webhooks;
 
-/// Runs `concurrency` consumer loops of `kinds` until `stop` fires.
+/// Webhook deliveries run at once per process.
+pub const WEBHOOK_LOOPS: usize = 4;
+
+/// Runs `concurrency` consumer loops of the media kinds among `kinds` (and
+/// [`WEBHOOK_LOOPS`] of webhooks, when asked) until `stop` fires.
 pub async fn run(
     app: Arc<App>,
     kinds: Vec<JobKind>,
@@ -20,15 +24,27 @@ pub async fn run(
     name: String,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    // Webhook deliveries are short and must not wait behind long transcodes: they get loops
+    // of their own.
+    let media: Vec<JobKind> = kinds.iter().copied().filter(|k| *k != JobKind::Webhook).collect();
+    let mut pools = Vec::new();
+    if !media.is_empty() {
+        pools.push((media, concurrency, "media"));
+    }
+    if kinds.contains(&JobKind::Webhook) {
+        pools.push((vec![JobKind::Webhook], WEBHOOK_LOOPS, "webhook"));
+    }
     let mut loops = Vec::new();
-    for i in 0..concurrency {
-        let consumer = format!("{name}-{i}");
-        loops.push(tokio::spawn(consume(
-            app.clone(),
-            kinds.clone(),
-            consumer,
-            stop.clone(),
-        )));
+    for (pool, n, label) in pools {
+        for i in 0..n {
+            let consumer = format!("{name}-{label}-{i}");
+            loops.push(tokio::spawn(consume(
+                app.clone(),
+                pool.clone(),
+                consumer,
+                stop.clone(),
+            )));
+        }
     }
     tokio::spawn(watch_depth(app.clone(), stop.clone()));
     for l in loops {

@@ -121,10 +121,13 @@ pub async fn get_asset(
 
 /// Paging of the asset list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Assets per page (1–100, default 25).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// Page number from 1 (default 1).
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<u32>,
 }
 

@@ -23,6 +23,7 @@ use crate::asset::Event;
 
 /// Where to resume.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Resume {
     /// Resume after this event id (as `Last-Event-ID`, which wins when both are given).
     pub after: Option<String>,
