@@ -28,6 +28,9 @@ use crate::webhooks::{self, Signer};
 
 /// Redis sorted set of asset ids by creation time (an index: `reindex` rebuilds it).
 pub const ASSET_INDEX: &str = "sunomi:assets";
+/// Set once [`ASSET_INDEX`] holds every asset in storage (by `reindex`). Redis restarted
+/// empty loses it with the index, and listings fall back to storage until the next reindex.
+pub const ASSET_INDEX_COMPLETE: &str = "sunomi:assets:complete";
 
 /// Why an operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -418,11 +421,23 @@ impl App {
     /// storage when Redis fails), else from storage.
     pub async fn asset_ids(&self) -> Result<Vec<AssetId>, AppError> {
         if let Some(conn) = &self.redis {
-            let mut cmd = redis::cmd("ZREVRANGE");
-            cmd.arg(ASSET_INDEX).arg(0).arg(-1);
             let mut c = conn.clone();
-            match cmd.query_async::<Vec<String>>(&mut c).await {
-                Ok(ids) => return Ok(ids.iter().filter_map(|i| AssetId::parse(i).ok()).collect()),
+            let read = redis::pipe()
+                .cmd("EXISTS")
+                .arg(ASSET_INDEX_COMPLETE)
+                .cmd("ZREVRANGE")
+                .arg(ASSET_INDEX)
+                .arg(0)
+                .arg(-1)
+                .query_async::<(bool, Vec<String>)>(&mut c)
+                .await;
+            match read {
+                Ok((true, ids)) => {
+                    return Ok(ids.iter().filter_map(|i| AssetId::parse(i).ok()).collect())
+                }
+                Ok((false, _)) => {
+                    tracing::warn!("asset index incomplete (run reindex); listing storage")
+                }
                 Err(e) => tracing::warn!(error = %e, "asset index unavailable; listing storage"),
             }
         }
@@ -469,7 +484,32 @@ impl App {
                 requeued += 1;
             }
         }
+        if let Some(conn) = &self.redis {
+            let mut c = conn.clone();
+            if let Err(e) = redis::cmd("SET")
+                .arg(ASSET_INDEX_COMPLETE)
+                .arg(now_rfc3339())
+                .query_async::<()>(&mut c)
+                .await
+            {
+                tracing::warn!(error = %e, "could not mark the asset index complete");
+            }
+        }
         Ok((ids.len(), requeued))
+    }
+
+    /// Whether the Redis asset index is marked complete (false without Redis or when Redis
+    /// does not answer).
+    pub async fn asset_index_complete(&self) -> bool {
+        let Some(conn) = &self.redis else {
+            return false;
+        };
+        let mut c = conn.clone();
+        redis::cmd("EXISTS")
+            .arg(ASSET_INDEX_COMPLETE)
+            .query_async::<bool>(&mut c)
+            .await
+            .unwrap_or(false)
     }
 
     /// Whether storage (and Redis, when configured) answer.

@@ -294,6 +294,13 @@ async fn serve(config: Config, no_workers: bool) -> Result<i32> {
     }
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let mut workers = None;
+    if !embedded && !app.asset_index_complete().await {
+        // A fresh (or emptied) Redis: rebuild the indexes and re-queue unfinished assets.
+        match app.reindex().await {
+            Ok((n, q)) => tracing::info!(assets = n, requeued = q, "rebuilt the asset index"),
+            Err(e) => tracing::warn!(error = %e, "could not rebuild the asset index"),
+        }
+    }
     if embedded && !no_workers {
         // The embedded queue starts empty: queue every asset a previous run left unfinished.
         match app.reindex().await {

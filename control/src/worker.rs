@@ -26,7 +26,11 @@ pub async fn run(
 ) {
     // Webhook deliveries are short and must not wait behind long transcodes: they get loops
     // of their own.
-    let media: Vec<JobKind> = kinds.iter().copied().filter(|k| *k != JobKind::Webhook).collect();
+    let media: Vec<JobKind> = kinds
+        .iter()
+        .copied()
+        .filter(|k| *k != JobKind::Webhook)
+        .collect();
     let mut pools = Vec::new();
     if !media.is_empty() {
         pools.push((media, concurrency, "media"));

@@ -13,18 +13,21 @@ use std::time::Duration;
 
 use common::*;
 
+/// A received request: its headers (lower-case names) and body.
+type Received = (Vec<(String, String)>, String);
+
 /// A webhook receiver: records each request (headers, body) and answers 500 to the first
 /// delivery of every message, 204 after.
 struct Receiver {
     url: String,
-    seen: Arc<Mutex<Vec<(Vec<(String, String)>, String)>>>,
+    seen: Arc<Mutex<Vec<Received>>>,
 }
 
 impl Receiver {
     fn start() -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/hooks", listener.local_addr().unwrap());
-        let seen: Arc<Mutex<Vec<(Vec<(String, String)>, String)>>> = Arc::default();
+        let seen: Arc<Mutex<Vec<Received>>> = Arc::default();
         let log = seen.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
@@ -61,9 +64,16 @@ impl Receiver {
                     .any(|(h, _)| h.iter().any(|(k, v)| k == "webhook-id" && v == &id));
                 all.push((headers, String::from_utf8_lossy(&body).into_owned()));
                 drop(all);
-                let status = if first { "500 Internal Server Error" } else { "204 No Content" };
+                let status = if first {
+                    "500 Internal Server Error"
+                } else {
+                    "204 No Content"
+                };
                 let mut s = stream;
-                let _ = write!(s, "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
             }
         });
         Receiver { url, seen }
@@ -79,7 +89,10 @@ fn webhooks_verify_with_the_standard_library_and_failures_are_retried() {
     let receiver = Receiver::start();
     let control = Control::start(Options {
         store: store.clone(),
-        config: format!("[[webhooks]]\nurl = \"{}\"\nsecret = \"{SECRET}\"\n", receiver.url),
+        config: format!(
+            "[[webhooks]]\nurl = \"{}\"\nsecret = \"{SECRET}\"\n",
+            receiver.url
+        ),
         ..Default::default()
     });
     let api = control.api(&create_key(&store, &[]));
@@ -99,17 +112,21 @@ fn webhooks_verify_with_the_standard_library_and_failures_are_retried() {
         "video.asset.analyzing",
         "video.asset.ready",
     ];
-    wait_until(Duration::from_secs(60), "every webhook to be delivered", || {
-        let deliveries = api.get("/api/v1/webhooks/deliveries").json();
-        let delivered: Vec<String> = deliveries
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|d| d["state"] == "delivered")
-            .map(|d| d["event_type"].as_str().unwrap_or_default().to_string())
-            .collect();
-        expected.iter().all(|e| delivered.iter().any(|d| d == e))
-    });
+    wait_until(
+        Duration::from_secs(60),
+        "every webhook to be delivered",
+        || {
+            let deliveries = api.get("/api/v1/webhooks/deliveries").json();
+            let delivered: Vec<String> = deliveries
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|d| d["state"] == "delivered")
+                .map(|d| d["event_type"].as_str().unwrap_or_default().to_string())
+                .collect();
+            expected.iter().all(|e| delivered.iter().any(|d| d == e))
+        },
+    );
     let seen = receiver.seen.lock().unwrap().clone();
     let file = dir.path().join("messages.jsonl");
     let mut lines = String::new();
@@ -119,7 +136,11 @@ fn webhooks_verify_with_the_standard_library_and_failures_are_retried() {
             .filter(|(k, _)| k.starts_with("webhook-"))
             .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
             .collect();
-        assert_eq!(h.len(), 3, "webhook-id, -timestamp, -signature: {headers:?}");
+        assert_eq!(
+            h.len(),
+            3,
+            "webhook-id, -timestamp, -signature: {headers:?}"
+        );
         lines.push_str(&serde_json::json!({ "headers": h, "body": body }).to_string());
         lines.push('\n');
     }
@@ -130,10 +151,17 @@ fn webhooks_verify_with_the_standard_library_and_failures_are_retried() {
         .arg(&file)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let verified = String::from_utf8_lossy(&out.stdout);
     for e in expected {
-        assert!(verified.lines().any(|l| l == e), "{e} not verified: {verified}");
+        assert!(
+            verified.lines().any(|l| l == e),
+            "{e} not verified: {verified}"
+        );
     }
     // A message's attempts are visible: the failure, then the delivery.
     let deliveries = api.get("/api/v1/webhooks/deliveries").json();
@@ -144,7 +172,10 @@ fn webhooks_verify_with_the_standard_library_and_failures_are_retried() {
         .find(|d| d["event_type"] == "video.asset.ready" && d["asset_id"] == id.as_str())
         .expect("the ready message");
     let one = api
-        .get(&format!("/api/v1/webhooks/deliveries/{}", ready["msg_id"].as_str().unwrap()))
+        .get(&format!(
+            "/api/v1/webhooks/deliveries/{}",
+            ready["msg_id"].as_str().unwrap()
+        ))
         .json();
     let attempts = one["attempts"].as_array().unwrap();
     assert!(attempts.len() >= 2, "{one}");
@@ -155,10 +186,22 @@ fn webhooks_verify_with_the_standard_library_and_failures_are_retried() {
     let ids: Vec<&str> = seen
         .iter()
         .filter(|(_, b)| b.contains("video.asset.ready"))
-        .filter_map(|(h, _)| h.iter().find(|(k, _)| k == "webhook-id").map(|(_, v)| v.as_str()))
+        .filter_map(|(h, _)| {
+            h.iter()
+                .find(|(k, _)| k == "webhook-id")
+                .map(|(_, v)| v.as_str())
+        })
         .collect();
-    assert!(ids.len() >= 2 && ids.iter().all(|i| *i == ids[0]), "{ids:?}");
-    assert!(control.metric("sunomi_webhook_attempts_total{result=\"failed\"}").unwrap_or(0.0) >= 8.0);
+    assert!(
+        ids.len() >= 2 && ids.iter().all(|i| *i == ids[0]),
+        "{ids:?}"
+    );
+    assert!(
+        control
+            .metric("sunomi_webhook_attempts_total{result=\"failed\"}")
+            .unwrap_or(0.0)
+            >= 8.0
+    );
 }
 
 #[test]
@@ -174,10 +217,15 @@ fn the_openapi_document_is_valid_and_the_api_keeps_to_it_under_fuzzing() {
     let doc = api.get("/api/v1/openapi.json");
     assert_eq!(doc.status, 200);
     let spec = doc.json();
-    assert!(spec["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")));
+    assert!(spec["openapi"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("3.1")));
     let (code, printed, _) = common::control(&["openapi"], &[]);
     assert_eq!(code, 0);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&printed).unwrap(), spec);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&printed).unwrap(),
+        spec
+    );
     let file = dir.path().join("openapi.json");
     std::fs::write(&file, &doc.body).unwrap();
     let out = Command::new(python())
@@ -216,7 +264,10 @@ fn the_openapi_document_is_valid_and_the_api_keeps_to_it_under_fuzzing() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "schemathesis found problems:\n{report}");
+    assert!(
+        out.status.success(),
+        "schemathesis found problems:\n{report}"
+    );
     assert!(
         report.contains("Fuzzing") && !report.contains("🚫"),
         "every phase must run:\n{report}"

@@ -119,7 +119,7 @@ impl Drop for RedisServer {
 pub struct S3Server {
     pub root: PathBuf,
     pub port: u16,
-    _process: Process,
+    process: Option<Process>,
 }
 
 impl S3Server {
@@ -131,30 +131,41 @@ impl S3Server {
     /// Starts one over `root` and waits until it accepts connections.
     pub fn start(root: &Path) -> S3Server {
         std::fs::create_dir_all(root.join("media")).expect("making the bucket folder");
-        let port = free_port();
+        let mut s = S3Server {
+            root: root.to_path_buf(),
+            port: free_port(),
+            process: None,
+        };
+        s.restart();
+        s
+    }
+
+    /// Kills it: every S3 request fails until [`S3Server::restart`].
+    pub fn stop(&mut self) {
+        self.process = None;
+    }
+
+    /// Starts it again on the same port and directory.
+    pub fn restart(&mut self) {
+        self.stop();
         let server = Command::new(std::env::var("S3S_FS").unwrap_or_else(|_| "s3s-fs".into()))
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
             .args([
                 "--access-key",
                 Self::ACCESS_KEY,
                 "--secret-key",
                 Self::SECRET_KEY,
             ])
-            .arg(root)
+            .arg(&self.root)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("s3s-fs must be installed (make test installs it)");
-        let process = Process(server);
+        self.process = Some(Process(server));
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(Instant::now() < deadline, "s3s-fs did not start");
             std::thread::sleep(Duration::from_millis(50));
-        }
-        S3Server {
-            root: root.to_path_buf(),
-            port,
-            _process: process,
         }
     }
 
