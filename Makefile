@@ -8,13 +8,14 @@ SHELL := /bin/bash
 # cmake for pingora's zlib, the ffmpeg CLI for sample media and test judging.
 APT_BUILD := libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev \
              libavfilter-dev libavdevice-dev pkg-config clang libclang-dev cmake ffmpeg
-# Extra for tests: a real browser, redis for fleet tests, nginx + wrk for the side-by-side bench.
-APT_TEST := chromium redis-server nginx-light wrk openssl
+# Extra for tests: a real browser, redis for fleet tests, nginx + wrk for the side-by-side bench,
+# python3-venv for the PyPI judges (tuspy, standardwebhooks, openapi-spec-validator, schemathesis).
+APT_TEST := chromium redis-server nginx-light wrk openssl python3-venv curl
 S3S_FS_VERSION := 0.14.1
 
 .PHONY: help demo test deps deps-test build check bench
 help:
-	@echo "make demo   - build, transcode a sample (or INPUT=/path/to/video) and serve it at a URL"
+	@echo "make demo   - build, start control + edge, upload a sample (or INPUT=/path/to/video) through the API, print its URL"
 	@echo "make test   - install what tests need and run every test (fmt, clippy, unit, e2e, browser, S3)"
 	@echo "make bench  - criterion benchmarks of the packager"
 
@@ -26,6 +27,7 @@ deps-test: deps
 	@command -v s3s-fs >/dev/null || cargo install s3s-fs --version $(S3S_FS_VERSION) --features binary
 	@command -v npm >/dev/null || { echo "node and npm are needed for the browser test"; exit 1; }
 	@cd edge/tests/browser && npm ci --no-audit --no-fund --loglevel=error
+	@deploy/local/py-judges.sh >/dev/null
 
 demo: deps
 	@deploy/local/demo.sh

@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
-# One-machine demo: build, make (or take) a source, transcode it once into a CMAF ladder in a
-# local directory, and serve it from one edge.
+# One-machine demo: build, start the control plane (embedded: local directory as storage, no
+# Redis, workers in-process) and one edge, make (or take) a source, upload it through the API
+# with the CLI client, wait until it is ready and print the playback URL.
 #   INPUT=/path/to/video   use your own file instead of the generated sample
-#   ID=demo                video id
 #   STORE=./demo-store     object store (a directory, file:///abs, s3://bucket/prefix)
-#   LISTEN=127.0.0.1:8080  ADMIN=127.0.0.1:9090
+#   LISTEN=127.0.0.1:8080  ADMIN=127.0.0.1:9090       the edge
+#   API=127.0.0.1:8090     API_ADMIN=127.0.0.1:9091   the control plane
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-ID=${ID:-demo}
 STORE=${STORE:-$root/demo-store}
 LISTEN=${LISTEN:-127.0.0.1:8080}
 ADMIN=${ADMIN:-127.0.0.1:9090}
+API=${API:-127.0.0.1:8090}
+API_ADMIN=${API_ADMIN:-127.0.0.1:9091}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 bin=$CARGO_TARGET_DIR/release
 
 echo "==> building (release)"
-cargo build --release -p sunomi-origin -p sunomi-edge
+cargo build --release -p sunomi-control -p sunomi-edge
 
 if [ -z "${INPUT:-}" ]; then
   INPUT=$root/demo-work/sample.mp4
@@ -29,19 +31,46 @@ if [ -z "${INPUT:-}" ]; then
   fi
 fi
 
-echo "==> transcoding $INPUT once into $STORE (id $ID)"
-"$bin/sunomi-origin" transcode "$INPUT" --id "$ID" --store "$STORE"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT INT TERM
 
-url="http://$LISTEN/v/$ID/master.m3u8"
+mkdir -p "$root/demo-work"
+keyfile=$root/demo-work/api-key
+if [ ! -s "$keyfile" ]; then
+  "$bin/sunomi-control" keys create --store "$STORE" --name demo | tail -n 1 > "$keyfile"
+fi
+KEY=$(cat "$keyfile")
+
+echo "==> starting the edge on $LISTEN and the control plane on $API"
+"$bin/sunomi-edge" --store "$STORE" --listen "$LISTEN" --admin "$ADMIN" &
+pids+=($!)
+config=$root/demo-work/control.toml
+cat > "$config" <<TOML
+edge_admin_urls = ["http://$ADMIN"]
+TOML
+"$bin/sunomi-control" serve --store "$STORE" --listen "$API" --admin "$API_ADMIN" \
+  --edge-url "http://$LISTEN" --config "$config" > "$root/demo-work/control.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do
+  curl -fs "http://$API_ADMIN/healthz" >/dev/null 2>&1 && curl -fs "http://$ADMIN/healthz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+echo "==> uploading $INPUT through the API (tus) and waiting until it is ready"
+out=$("$bin/sunomi-control" upload "$INPUT" --api "http://$API" --key "$KEY" --wait)
+url=$(echo "$out" | tail -n 1)
 cat <<MSG
 
-==> serving. Play it:
+==> ready. Play it:
     $url
     ffplay $url
     vlc $url
     Safari: open the URL directly; other browsers: paste it into https://hlsjs.dev/demo/
-    metrics: http://$ADMIN/metrics
+
+    API:     http://$API/api/v1  (key in $keyfile; docs: http://$API/api/v1/openapi.json)
+    metrics: http://$ADMIN/metrics (edge)  http://$API_ADMIN/metrics (control)
     Ctrl-C to stop.
 
 MSG
-exec "$bin/sunomi-edge" --store "$STORE" --listen "$LISTEN" --admin "$ADMIN"
+wait
