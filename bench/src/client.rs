@@ -99,11 +99,26 @@ pub struct Outcome {
     pub body: Option<Bytes>,
 }
 
+/// Parses `Name: value` into a header (for `--header`).
+pub fn parse_header(
+    text: &str,
+) -> Result<(hyper::header::HeaderName, hyper::header::HeaderValue), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?}: a header is `Name: value`"))?;
+    let name = hyper::header::HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|e| format!("{name:?}: {e}"))?;
+    let value = hyper::header::HeaderValue::from_str(value.trim())
+        .map_err(|e| format!("{text:?}: {e}"))?;
+    Ok((name, value))
+}
+
 /// A connection to one server, reconnecting after failures.
 pub struct Connection {
     authority: String,
     sender: Option<SendRequest<Empty<Bytes>>>,
     timeout: Duration,
+    headers: Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>,
 }
 
 async fn connect(authority: &str) -> Result<SendRequest<Empty<Bytes>>, ()> {
@@ -133,7 +148,17 @@ impl Connection {
             authority: authority.to_string(),
             sender: None,
             timeout,
+            headers: Vec::new(),
         }
+    }
+
+    /// Sends `headers` (e.g. `Authorization`) with every request.
+    pub fn with_headers(
+        mut self,
+        headers: Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>,
+    ) -> Self {
+        self.headers = headers;
+        self
     }
 
     /// GETs `path`, reading the whole body (kept when `keep_body`).
@@ -197,9 +222,13 @@ impl Connection {
             .sender
             .as_mut()
             .ok_or((ErrorKind::Connect, 0, 0, Duration::ZERO))?;
-        let req = Request::get(path)
+        let mut builder = Request::get(path)
             .header(hyper::header::HOST, &self.authority)
-            .header(hyper::header::USER_AGENT, "sunomi-bench")
+            .header(hyper::header::USER_AGENT, "sunomi-bench");
+        for (k, v) in &self.headers {
+            builder = builder.header(k, v);
+        }
+        let req = builder
             .body(Empty::<Bytes>::new())
             .map_err(|_| (ErrorKind::Connect, 0, 0, Duration::ZERO))?;
         let resp = sender

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use std::sync::Arc;
 
-use crate::client::{Connection, Target};
+use crate::client::{parse_header, Connection, Target};
 use crate::live::Live;
 use crate::stats::Recorder;
 
@@ -25,6 +25,10 @@ pub struct HammerConfig {
     pub duration: Duration,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// Headers sent with every request (`Name: value`). Never written into reports (they
+    /// may hold credentials).
+    #[serde(skip, default)]
+    pub headers: Vec<String>,
 }
 
 /// Runs the load and returns every connection's figures merged.
@@ -47,6 +51,11 @@ pub async fn run_with(config: &HammerConfig, live: Arc<Live>) -> Result<Recorder
         .urls
         .iter()
         .map(|u| Target::parse(u))
+        .collect::<Result<Vec<_>, _>>()?;
+    config
+        .headers
+        .iter()
+        .map(|h| parse_header(h))
         .collect::<Result<Vec<_>, _>>()?;
     let started = Instant::now();
     let deadline = started + config.duration;
@@ -78,9 +87,15 @@ async fn connection_loop(
     live: &Live,
 ) -> Recorder {
     let mut rec = Recorder::default();
+    // Checked in `run_with`.
+    let headers: Vec<_> = config
+        .headers
+        .iter()
+        .filter_map(|h| parse_header(h).ok())
+        .collect();
     let mut conns: Vec<Connection> = targets
         .iter()
-        .map(|t| Connection::new(&t.authority, config.timeout))
+        .map(|t| Connection::new(&t.authority, config.timeout).with_headers(headers.clone()))
         .collect();
     // Open loop: this connection owns every `connections`-th slot of the global schedule.
     let interval = config

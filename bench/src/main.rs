@@ -48,6 +48,9 @@ enum Command {
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
+        /// A header sent with every request, `Name: value` (repeatable), e.g. an API key.
+        #[arg(long = "header")]
+        headers: Vec<String>,
     },
     /// Simulated players: each fetches the multivariant playlist, adapts by throughput (EWMA,
     /// like hls.js) and fetches segments against a buffer model, in real time or faster.
@@ -213,6 +216,7 @@ fn run(cli: Cli) -> Result<()> {
             timeout,
             output,
             threads,
+            headers,
         } => {
             let config = HammerConfig {
                 urls,
@@ -220,6 +224,7 @@ fn run(cli: Cli) -> Result<()> {
                 rate,
                 duration,
                 timeout,
+                headers,
             };
             let mut rt = tokio::runtime::Builder::new_multi_thread();
             if let Some(t) = threads {

@@ -35,6 +35,12 @@ async fn handle(mut sock: TcpStream, served: Arc<Served>) {
         let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
         served.requests.fetch_add(1, Ordering::SeqCst);
         match path.as_str() {
+            "/private" if head.to_ascii_lowercase().contains("\r\nauthorization: bearer sk_1") => {
+                let _ = sock
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    .await;
+                served.body_bytes.fetch_add(2, Ordering::SeqCst);
+            }
             "/ok" => {
                 let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {BODY}\r\n\r\n");
                 let _ = sock.write_all(head.as_bytes()).await;
@@ -94,6 +100,7 @@ fn config(url: String, connections: usize, rate: Option<f64>, millis: u64) -> Ha
         duration: Duration::from_millis(millis),
         // Generous, so a loaded CI machine never turns a success into a timeout.
         timeout: Duration::from_secs(5),
+        headers: Vec::new(),
     }
 }
 
@@ -207,4 +214,18 @@ async fn reports_round_trip_and_compare_side_by_side() {
     )
     .unwrap();
     assert!(Report::read(&dir.path().join("bad.json")).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_go_with_every_request_and_stay_out_of_reports() {
+    let (base, _) = server().await;
+    let mut c = config(format!("{base}/private"), 2, None, 300);
+    c.headers = vec!["Authorization: Bearer sk_1".into()];
+    let rec = run(&c).await.unwrap();
+    assert!(rec.requests > 0);
+    assert_eq!(rec.statuses.get(&200).copied(), Some(rec.requests), "{:?}", rec.statuses);
+    let text = serde_json::to_string(&c).unwrap();
+    assert!(!text.contains("sk_1"), "credentials must not reach a report: {text}");
+    c.headers = vec!["no colon".into()];
+    assert!(run(&c).await.is_err());
 }
