@@ -108,8 +108,8 @@ pub fn parse_header(
         .ok_or_else(|| format!("{text:?}: a header is `Name: value`"))?;
     let name = hyper::header::HeaderName::from_bytes(name.trim().as_bytes())
         .map_err(|e| format!("{name:?}: {e}"))?;
-    let value = hyper::header::HeaderValue::from_str(value.trim())
-        .map_err(|e| format!("{text:?}: {e}"))?;
+    let value =
+        hyper::header::HeaderValue::from_str(value.trim()).map_err(|e| format!("{text:?}: {e}"))?;
     Ok((name, value))
 }
 

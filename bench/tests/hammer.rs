@@ -35,7 +35,11 @@ async fn handle(mut sock: TcpStream, served: Arc<Served>) {
         let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
         served.requests.fetch_add(1, Ordering::SeqCst);
         match path.as_str() {
-            "/private" if head.to_ascii_lowercase().contains("\r\nauthorization: bearer sk_1") => {
+            "/private"
+                if head
+                    .to_ascii_lowercase()
+                    .contains("\r\nauthorization: bearer sk_1") =>
+            {
                 let _ = sock
                     .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
                     .await;
@@ -223,9 +227,17 @@ async fn headers_go_with_every_request_and_stay_out_of_reports() {
     c.headers = vec!["Authorization: Bearer sk_1".into()];
     let rec = run(&c).await.unwrap();
     assert!(rec.requests > 0);
-    assert_eq!(rec.statuses.get(&200).copied(), Some(rec.requests), "{:?}", rec.statuses);
+    assert_eq!(
+        rec.statuses.get(&200).copied(),
+        Some(rec.requests),
+        "{:?}",
+        rec.statuses
+    );
     let text = serde_json::to_string(&c).unwrap();
-    assert!(!text.contains("sk_1"), "credentials must not reach a report: {text}");
+    assert!(
+        !text.contains("sk_1"),
+        "credentials must not reach a report: {text}"
+    );
     c.headers = vec!["no colon".into()];
     assert!(run(&c).await.is_err());
 }

@@ -204,6 +204,14 @@ fn the_protocol_answers_what_clients_get_wrong() {
         vec![],
     );
     assert_eq!(r.status, 400);
+    let huge = format!("junk {}", "QUFB".repeat(2000));
+    let r = api.send(
+        "POST",
+        "/api/v1/tus",
+        &[tus[0], ("upload-length", "10"), ("upload-metadata", &huge)],
+        vec![],
+    );
+    assert_eq!(r.status, 400, "metadata is bounded");
 
     // Chunks: offsets, media type, checksums.
     let url = create("10");

@@ -37,6 +37,8 @@ const UPLOAD_LENGTH: HeaderName = HeaderName::from_static("upload-length");
 const UPLOAD_EXPIRES: HeaderName = HeaderName::from_static("upload-expires");
 const UPLOAD_METADATA: HeaderName = HeaderName::from_static("upload-metadata");
 const OFFSET_STREAM: &str = "application/offset+octet-stream";
+/// Longest `Upload-Metadata` header kept on an upload's record.
+const MAX_METADATA: usize = 4096;
 
 /// Adds `Tus-Resumable` to every answer and refuses requests of another protocol version
 /// (412 with `Tus-Version`), except `OPTIONS`.
@@ -213,6 +215,11 @@ pub async fn create(State(app): State<Arc<App>>, req: Request) -> Result<Respons
     }
     let metadata = match headers.get(&UPLOAD_METADATA) {
         None => BTreeMap::new(),
+        Some(v) if v.len() > MAX_METADATA => {
+            return Err(ApiError::bad_request(format!(
+                "Upload-Metadata is at most {MAX_METADATA} bytes"
+            )))
+        }
         Some(v) => parse_metadata(v.to_str().unwrap_or("\u{0}")).map_err(ApiError::bad_request)?,
     };
     let passthrough = metadata.get("passthrough").cloned();

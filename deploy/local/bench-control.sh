@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Control-plane benchmarks, side by side with references on this machine (release builds):
+#  1. tus upload of a SIZE_MB file to a local store (sunomi-control upload) vs curl -T of the
+#     same file to nginx's WebDAV PUT: throughput ratio, peak memory of both servers.
+#  2. enqueue → worker start latency with Redis (webhook jobs to a local sink; p50/p99 from
+#     sunomi_job_start_latency_seconds).
+#  3. GET /api/v1/assets/{id} under 500 concurrent connections (sunomi-bench hammer).
+#  4. one worker vs two workers on a queue of 8 short videos: throughput ratio.
+#   SIZE_MB=1024  HAMMER=10s  VIDEOS=8
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
+SIZE_MB=${SIZE_MB:-1024}
+HAMMER=${HAMMER:-10s}
+VIDEOS=${VIDEOS:-8}
+bin=$CARGO_TARGET_DIR/release
+cargo build --release -q -p sunomi-control -p sunomi-bench
+# shellcheck source=deploy/local/nginx-static.sh
+. "$root/deploy/local/nginx-static.sh"
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$work/nginx/nginx.pid" ] && kill "$(cat "$work/nginx/nginx.pid")" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+hwm_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+wait_http() { for _ in $(seq 200); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.05; done; echo "no answer from $1" >&2; return 1; }
+
+start_control() { # store redis(or "") extra-args... ; sets CTL_PID CTL_URL CTL_ADMIN
+  local store=$1 redis=$2; shift 2
+  local p a; p=$(port); a=$(port)
+  local args=(serve --store "$store" --listen "127.0.0.1:$p" --admin "127.0.0.1:$a" --config "$work/control.toml")
+  [ -n "$redis" ] && args+=(--redis "$redis")
+  RUST_LOG=warn "$bin/sunomi-control" "${args[@]}" "$@" > /dev/null &
+  CTL_PID=$!; pids+=("$CTL_PID")
+  CTL_URL=http://127.0.0.1:$p; CTL_ADMIN=http://127.0.0.1:$a
+  wait_http "$CTL_ADMIN/healthz"
+}
+: > "$work/control.toml"
+
+echo "== 1. upload throughput: ${SIZE_MB} MiB"
+head -c "$((SIZE_MB << 20))" /dev/urandom > "$work/big.bin"
+store=$work/store-upload
+key=$("$bin/sunomi-control" keys create --store "$store" | tail -n 1)
+start_control "$store" "" --no-workers
+t0=$(date +%s.%N)
+XDG_CACHE_HOME=$work/cache "$bin/sunomi-control" upload "$work/big.bin" --api "$CTL_URL" --key "$key" > /dev/null
+t1=$(date +%s.%N)
+ours=$(echo "$SIZE_MB / ($t1 - $t0)" | bc -l)
+ours_mem=$(hwm_kb "$CTL_PID")
+kill "$CTL_PID"
+mkdir -p "$work/nginx" "$work/dav"
+np=$(port)
+write_nginx_conf "$work/nginx" "$np" "$work/dav"
+sed -i "s|root $work/dav; }|root $work/dav; dav_methods PUT; client_max_body_size 0; client_body_temp_path $work/nginx/tmp; }|" "$work/nginx/nginx.conf"
+nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" 2>/dev/null
+sleep 0.3
+t0=$(date +%s.%N)
+curl -fsS -T "$work/big.bin" "http://127.0.0.1:$np/big.bin" -o /dev/null
+t1=$(date +%s.%N)
+ref=$(echo "$SIZE_MB / ($t1 - $t0)" | bc -l)
+ngx_mem=$(hwm_kb "$(cat "$work/nginx/nginx.pid")")
+for w in $(pgrep -P "$(cat "$work/nginx/nginx.pid")"); do ngx_mem=$(( $(hwm_kb "$w") > ngx_mem ? $(hwm_kb "$w") : ngx_mem )); done
+cmp -s "$work/big.bin" "$store/videos/"*/source && echo "   stored source matches the file byte for byte"
+printf "   sunomi tus: %7.1f MiB/s   peak RSS %6d KiB\n" "$ours" "$ours_mem"
+printf "   nginx PUT : %7.1f MiB/s   peak RSS %6d KiB\n" "$ref" "$ngx_mem"
+printf "   ratio     : %.2fx of the reference throughput\n" "$(echo "$ours / $ref" | bc -l)"
+rm -f "$work/big.bin" "$work/dav/big.bin"; rm -rf "$store"
+
+echo "== 2. enqueue -> worker start latency (Redis)"
+rp=$(port)
+redis-server --port "$rp" --save "" --appendonly no > /dev/null &
+pids+=($!)
+sleep 0.3
+sink=$(port)
+python3 -c "
+import http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get('content-length', 0)))
+        self.send_response(204); self.end_headers()
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(('127.0.0.1', $sink), H).serve_forever()" &
+pids+=($!)
+cat > "$work/control.toml" <<TOML
+[[webhooks]]
+url = "http://127.0.0.1:$sink/hook"
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+TOML
+store=$work/store-queue
+key=$("$bin/sunomi-control" keys create --store "$store" | tail -n 1)
+start_control "$store" "redis://127.0.0.1:$rp"
+wa=$(port)
+RUST_LOG=warn "$bin/sunomi-control" worker --store "$store" --redis "redis://127.0.0.1:$rp" \
+  --kinds webhook --admin "127.0.0.1:$wa" --config "$work/control.toml" > /dev/null &
+pids+=($!)
+wait_http "http://127.0.0.1:$wa/healthz"
+for _ in $(seq 200); do
+  curl -fs -X POST "$CTL_URL/api/v1/uploads" -H "Authorization: Bearer $key" \
+    -H 'content-type: application/json' -d '{}' > /dev/null
+  sleep 0.01
+done
+sleep 2
+curl -fs "http://127.0.0.1:$wa/metrics" | python3 -c "
+import sys, re
+b = []
+for l in sys.stdin:
+    m = re.match(r'sunomi_job_start_latency_seconds_bucket\{kind=\"webhook\",le=\"([^\"]+)\"\} (\d+)', l)
+    if m: b.append((float('inf') if m[1] == '+Inf' else float(m[1]), int(m[2])))
+total = b[-1][1]
+def q(p):
+    for le, c in b:
+        if c >= p * total: return le
+print(f'   {total} jobs; p50 <= {q(0.5)*1000:.1f} ms, p99 <= {q(0.99)*1000:.1f} ms (histogram bucket bounds)')"
+
+echo "== 3. GET /api/v1/assets/{id} under 500 connections"
+asset=$(curl -fs "$CTL_URL/api/v1/assets?limit=1" -H "Authorization: Bearer $key" | python3 -c 'import sys,json; print(json.load(sys.stdin)["data"][0]["id"])')
+"$bin/sunomi-bench" hammer --url "$CTL_URL/api/v1/assets/$asset" --connections 500 --duration "$HAMMER" \
+  --header "Authorization: Bearer $key" --out "$work/hammer" 2>/dev/null | tail -n 12
+
+echo "== 4. one worker vs two on $VIDEOS short videos"
+: > "$work/control.toml"
+for i in $(seq "$VIDEOS"); do
+  ffmpeg -v error -y -f lavfi -i "testsrc2=size=1280x720:rate=30" -f lavfi -i "sine=frequency=$((300 + i * 50))" \
+    -t 6 -c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest "$work/v$i.mp4"
+done
+declare -A took
+for n in 1 2; do
+  redis-cli -p "$rp" FLUSHALL > /dev/null
+  store=$work/store-workers-$n
+  key=$("$bin/sunomi-control" keys create --store "$store" | tail -n 1)
+  start_control "$store" "redis://127.0.0.1:$rp"
+  ids=()
+  for i in $(seq "$VIDEOS"); do
+    ids+=("$(XDG_CACHE_HOME=$work/cache "$bin/sunomi-control" upload "$work/v$i.mp4" --api "$CTL_URL" --key "$key" | tail -n 1)")
+  done
+  t0=$(date +%s.%N)
+  wpids=()
+  for _ in $(seq "$n"); do
+    RUST_LOG=warn "$bin/sunomi-control" worker --store "$store" --redis "redis://127.0.0.1:$rp" --kinds transcode > /dev/null &
+    wpids+=($!); pids+=($!)
+  done
+  for id in "${ids[@]}"; do
+    until curl -fs "$CTL_URL/api/v1/assets/$id" -H "Authorization: Bearer $key" | grep -q '"status":"ready"'; do sleep 0.1; done
+  done
+  t1=$(date +%s.%N)
+  took[$n]=$(echo "$t1 - $t0" | bc -l)
+  kill "${wpids[@]}" "$CTL_PID"
+  printf "   %d worker(s): %6.1f s for %d videos\n" "$n" "${took[$n]}" "$VIDEOS"
+done
+printf "   two workers: %.2fx the throughput of one (2 cores: the encoders share them)\n" "$(echo "${took[1]} / ${took[2]}" | bc -l)"
