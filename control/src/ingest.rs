@@ -138,6 +138,7 @@ pub async fn create(app: &App, new: NewUpload) -> Result<(Upload, Option<String>
         token_expires_at: token
             .as_ref()
             .map(|_| now + app.config.uploads.token_ttl_secs),
+        direct: None,
         tus_created: new.tus_created,
         created_at: now,
         expires_at: now + app.config.uploads.expiry_secs,
@@ -165,6 +166,43 @@ pub async fn create(app: &App, new: NewUpload) -> Result<(Upload, Option<String>
     Ok((upload, token))
 }
 
+/// Creates a direct upload of `size` bytes on an `s3://` store: the upload, its asset and the
+/// S3 multipart upload its parts go to.
+pub async fn create_direct(
+    app: &App,
+    mut new: NewUpload,
+    size: u64,
+) -> Result<(Upload, Option<String>), crate::direct::DirectError> {
+    use crate::direct::{self, DirectError};
+    if app.store().s3().is_none() {
+        return Err(DirectError::Unsupported);
+    }
+    direct::plan(size)?;
+    new.length = Some(size);
+    new.tus_created = false;
+    let (upload, token) = create(app, new).await?;
+    let started = match direct::start(app, &upload.asset_id, size).await {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = end(app, &upload.id, UploadStatus::Errored).await;
+            return Err(e);
+        }
+    };
+    let upload = app
+        .records
+        .update::<Upload, (), _>(&record_key(&upload.id), |u| {
+            let mut u = u.clone();
+            u.direct = Some(started.clone());
+            Ok(Some(u))
+        })
+        .await
+        .map_err(|e| match e {
+            UpdateError::Record(r) => AppError::from(r),
+            UpdateError::Rejected(()) => AppError::NotFound,
+        })?;
+    Ok((upload, token))
+}
+
 /// Binds a delegated upload to its tus resource (tus creation with an upload token).
 pub async fn bind(
     app: &App,
@@ -175,7 +213,7 @@ pub async fn bind(
     let bound = app
         .records
         .update::<Upload, (), _>(&record_key(id), |u| {
-            if u.tus_created || u.status != UploadStatus::Waiting {
+            if u.tus_created || u.direct.is_some() || u.status != UploadStatus::Waiting {
                 return Err(());
             }
             let mut u = u.clone();
@@ -313,7 +351,9 @@ pub async fn finish(app: &App, upload: &Upload) -> Result<(), AppError> {
     let source_key = layout::video_key(asset_id.as_str(), layout::SOURCE);
     let source_path = app.records.path(&source_key);
     let os = app.store().object_store().clone();
-    if let [only] = upload.parts.as_slice() {
+    if upload.direct.is_some() {
+        // The browser's parts were assembled by S3 when the upload was completed.
+    } else if let [only] = upload.parts.as_slice() {
         os.copy(&app.records.path(&only.key), &source_path)
             .await
             .map_err(|e| AppError::Store(format!("assembling the source: {e}")))?;
@@ -384,6 +424,7 @@ async fn set_status(app: &App, id: &UploadId, status: UploadStatus) -> Result<Up
             let mut u = u.clone();
             u.status = status;
             u.token_hash = None;
+            u.token_expires_at = None;
             Ok(Some(u))
         })
         .await
@@ -404,6 +445,9 @@ pub async fn end(app: &App, id: &UploadId, status: UploadStatus) -> Result<Uploa
     app.records
         .delete_dir(&layout::upload_parts_dir(id.as_str()))
         .await?;
+    if let Some(d) = &upload.direct {
+        crate::direct::abort(app, &upload.asset_id, d).await;
+    }
     let (code, message, kind) = match status {
         UploadStatus::TimedOut => (
             AssetErrorCode::ErrUploadTimedOut,
@@ -433,6 +477,29 @@ pub async fn end(app: &App, id: &UploadId, status: UploadStatus) -> Result<Uploa
     )
     .await?;
     Ok(upload)
+}
+
+/// Records that a direct upload's bytes are all in the bucket (S3 completed it), then
+/// finishes it like a tus upload.
+pub async fn direct_done(app: &App, id: &UploadId) -> Result<Upload, AppError> {
+    let upload = app
+        .records
+        .update::<Upload, (), _>(&record_key(id), |u| {
+            let length = u.length.unwrap_or(0);
+            if u.offset == length {
+                return Ok(None);
+            }
+            let mut u = u.clone();
+            u.offset = length;
+            Ok(Some(u))
+        })
+        .await
+        .map_err(|e| match e {
+            UpdateError::Record(r) => r.into(),
+            UpdateError::Rejected(()) => AppError::NotFound,
+        })?;
+    finish(app, &upload).await?;
+    get(app, id).await
 }
 
 /// Revokes an upload's delegated token.

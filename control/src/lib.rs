@@ -5,7 +5,7 @@
 //!   the tus upload state.
 //! - [`records`] keeps JSON records in object storage with compare-and-swap (the state of
 //!   record); [`app`] holds the shared state and the operations every entry point uses.
-//! - [`ingest`] takes uploads in; [`queue`] carries [`jobs`]; [`worker`] consumes them and
+//! - [`ingest`] takes uploads in ([`direct`]: browser-to-bucket S3 multipart uploads); [`queue`] carries [`jobs`]; [`worker`] consumes them and
 //!   [`pipeline`] runs a transcode job; [`analyze`] is the seam for analysis stages.
 //! - [`events`] fans events out; [`webhooks`] signs and records deliveries.
 //! - [`http`] is the API and admin routers; [`client`] the CLI upload client.
@@ -17,6 +17,7 @@ pub mod app;
 pub mod asset;
 pub mod client;
 pub mod config;
+pub mod direct;
 pub mod events;
 pub mod http;
 pub mod ids;

@@ -58,6 +58,9 @@ pub struct Upload {
     /// When the delegated token stops working (Unix seconds).
     #[serde(default)]
     pub token_expires_at: Option<u64>,
+    /// A direct upload's S3 multipart state (the browser sends parts to the bucket).
+    #[serde(default)]
+    pub direct: Option<crate::direct::Direct>,
     /// Whether the tus resource was created (a delegated upload is created later by its
     /// browser through tus creation).
     pub tus_created: bool,
@@ -175,6 +178,7 @@ mod tests {
             metadata: BTreeMap::new(),
             token_hash: None,
             token_expires_at: None,
+            direct: None,
             tus_created: true,
             created_at: 0,
             expires_at: 100,

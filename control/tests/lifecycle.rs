@@ -61,6 +61,22 @@ fn upload_plays_on_the_edge_and_delete_takes_it_away() {
     let resumed = api.events_until(id, Some(&events[2].0), "video.asset.ready");
     assert_eq!(resumed, events[3..].to_vec());
 
+    // The global stream has them too, with ids of its own, and resumes the same way.
+    let global = api.stream_until("/api/v1/events", Some("0"), "video.asset.ready");
+    let global_kinds: Vec<&str> = global.iter().map(|(_, k)| k.as_str()).collect();
+    assert_eq!(global_kinds, kinds, "one asset so far: the same events");
+    let resumed = api.stream_until("/api/v1/events", Some(&global[4].0), "video.asset.ready");
+    assert_eq!(resumed, global[5..].to_vec());
+    let bad = api.send("GET", "/api/v1/events", &[("last-event-id", "x-y")], vec![]);
+    assert_eq!(bad.status, 400);
+    let bad = api.send(
+        "GET",
+        &format!("/api/v1/assets/{id}/events"),
+        &[("last-event-id", "other.3")],
+        vec![],
+    );
+    assert_eq!(bad.status, 400);
+
     let asset = api.asset(id);
     assert_eq!(asset["status"], "ready");
     assert_eq!(asset["progress"], 100);

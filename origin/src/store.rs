@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
@@ -39,6 +39,7 @@ pub struct Store {
     prefix: Option<Path>,
     description: String,
     local_root: Option<std::path::PathBuf>,
+    s3: Option<Arc<AmazonS3>>,
     request_timeout: Duration,
 }
 
@@ -129,8 +130,10 @@ impl Store {
                 .then(|| Path::parse(prefix))
                 .transpose()
                 .map_err(|e| invalid(&e.to_string()))?;
-            return Ok(Store::new(Arc::new(s3), prefix, spec.into())
-                .with_request_timeout(timeouts.request));
+            let s3 = Arc::new(s3);
+            let mut store = Store::new(s3.clone(), prefix, spec.into());
+            store.s3 = Some(s3);
+            return Ok(store.with_request_timeout(timeouts.request));
         }
         let dir = match spec.strip_prefix("file://") {
             Some(abs) if abs.starts_with('/') => abs,
@@ -163,6 +166,7 @@ impl Store {
             prefix,
             description,
             local_root: None,
+            s3: None,
             request_timeout: StoreTimeouts::default().request,
         }
     }
@@ -187,6 +191,13 @@ impl Store {
     /// directly (see [`crate::local`]).
     pub fn local_file(&self, key: &str) -> Option<std::path::PathBuf> {
         self.local_root.as_ref().map(|root| root.join(key))
+    }
+
+    /// For an `s3://` store, the S3 client itself: it signs URLs (`Signer`) and drives
+    /// multipart uploads part by part (`MultipartStore`), which the control plane's direct
+    /// browser uploads need.
+    pub fn s3(&self) -> Option<&Arc<AmazonS3>> {
+        self.s3.as_ref()
     }
 
     /// The object store itself.

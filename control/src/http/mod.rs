@@ -33,6 +33,7 @@ use problem::ApiError;
         description = "Uploads (tus 1.0), assets and their lifecycle, playback ids, events (SSE, Standard Webhooks), jobs. Errors are application/problem+json."),
     paths(
         uploads::create_upload, uploads::get_upload, uploads::cancel_upload, uploads::revoke_token,
+        uploads::complete_direct,
         tus::options, tus::create, tus::head, tus::patch, tus::terminate,
         assets::list_assets, assets::get_asset, assets::delete_asset, assets::list_playback_ids,
         events::asset_events, events::all_events,
@@ -144,6 +145,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             "/api/v1/uploads/{upload_id}/token",
             delete(uploads::revoke_token),
+        )
+        .route(
+            "/api/v1/uploads/{upload_id}/complete",
+            post(uploads::complete_direct),
         )
         .route("/api/v1/assets", get(assets::list_assets))
         .route(

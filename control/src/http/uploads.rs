@@ -14,7 +14,8 @@ use utoipa::ToSchema;
 
 use super::auth::ApiKey;
 use super::problem::{ApiError, Problem};
-use crate::app::{App, AppError};
+use crate::app::{now_unix, App, AppError};
+use crate::direct::{self, CompletedPart, DirectError, SignedPart};
 use crate::ids::UploadId;
 use crate::ingest::{self, NewUpload};
 use crate::upload::{Upload, UploadStatus};
@@ -35,6 +36,29 @@ pub struct CreateUpload {
     /// The file's size in bytes, when known: the tus resource then exists at once and the
     /// browser can `PATCH` the returned `url` directly.
     pub size: Option<u64>,
+    /// On `s3://` stores: hand out pre-signed S3 multipart part URLs instead of tus, so the
+    /// browser sends the file straight to the bucket (needs `size`), then calls `complete`.
+    #[serde(default)]
+    pub direct: bool,
+}
+
+/// A direct upload's parts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DirectView {
+    /// Bytes per part (the last may be shorter).
+    pub part_size: u64,
+    /// Every part with its pre-signed `PUT` URL (valid as long as the upload token).
+    pub parts: Vec<SignedPart>,
+    /// `POST` the parts' ETags here when every part is stored.
+    pub complete_url: String,
+}
+
+/// The parts of a completed direct upload.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteDirect {
+    /// Every part, numbered from 1 in order, with the ETag S3 answered.
+    pub parts: Vec<CompletedPart>,
 }
 
 /// An upload as the API shows it.
@@ -63,6 +87,9 @@ pub struct UploadView {
     pub token_expires_at: Option<String>,
     /// When an unfinished upload expires (RFC 3339).
     pub expires_at: String,
+    /// A direct upload's parts (only when created with `direct`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direct: Option<DirectView>,
 }
 
 /// RFC 3339 of Unix seconds.
@@ -102,6 +129,7 @@ impl UploadView {
             upload_token: token,
             token_expires_at: u.token_expires_at.map(rfc3339),
             expires_at: rfc3339(u.expires_at),
+            direct: None,
         }
     }
 }
@@ -163,23 +191,124 @@ pub async fn create_upload(
             ),
         ));
     }
-    let (upload, token) = ingest::create(
-        &app,
-        NewUpload {
-            length: req.size,
-            metadata: BTreeMap::new(),
-            passthrough: req.passthrough,
-            meta,
-            tus_created: req.size.is_some(),
-            with_token: true,
-        },
-    )
-    .await?;
+    let new = NewUpload {
+        length: req.size,
+        metadata: BTreeMap::new(),
+        passthrough: req.passthrough,
+        meta,
+        tus_created: req.size.is_some(),
+        with_token: true,
+    };
     let base = base_url(&app, &headers);
-    Ok((
-        StatusCode::CREATED,
-        Json(UploadView::of(&upload, &base, token)),
-    ))
+    if !req.direct {
+        let (upload, token) = ingest::create(&app, new).await?;
+        return Ok((
+            StatusCode::CREATED,
+            Json(UploadView::of(&upload, &base, token)),
+        ));
+    }
+    let size = req
+        .size
+        .ok_or_else(|| ApiError::bad_request("a direct upload needs its size"))?;
+    let (upload, token) = ingest::create_direct(&app, new, size)
+        .await
+        .map_err(direct_error)?;
+    let mut view = UploadView::of(&upload, &base, token);
+    if let Some(d) = &upload.direct {
+        let ttl = Duration::from_secs(app.config.uploads.token_ttl_secs);
+        let parts = direct::sign(&app, &upload.asset_id, d, size, ttl)
+            .await
+            .map_err(direct_error)?;
+        view.direct = Some(DirectView {
+            part_size: d.part_size,
+            parts,
+            complete_url: format!("{base}/api/v1/uploads/{}/complete", upload.id),
+        });
+    }
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+fn direct_error(e: DirectError) -> ApiError {
+    match e {
+        DirectError::Unsupported => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "direct_upload_unsupported",
+            "direct uploads need an s3:// store; use tus",
+        ),
+        DirectError::Invalid(m) => ApiError::bad_request(m),
+        DirectError::Refused(m) => ApiError::new(StatusCode::CONFLICT, "s3_refused", m),
+        DirectError::App(a) => a.into(),
+    }
+}
+
+/// Complete a direct upload: S3 assembles the parts, the pipeline goes on.
+#[utoipa::path(post, path = "/api/v1/uploads/{upload_id}/complete", tag = "uploads",
+    params(("upload_id" = String, Path, description = "Upload id")),
+    request_body = CompleteDirect,
+    responses(
+        (status = 200, description = "Completed; the asset is `uploaded`", body = UploadView),
+        (status = 400, description = "Invalid request or not a direct upload", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key or upload token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such upload", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "S3 refused the parts (one missing or its ETag wrong)", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The upload expired or ended", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []), ("upload_token" = [])))]
+pub async fn complete_direct(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<CompleteDirect>, JsonRejection>,
+) -> Result<Json<UploadView>, ApiError> {
+    let Some(credential) = super::auth::bearer(&headers) else {
+        return Err(ApiError::unauthorized(
+            "send an API key or the upload token as Authorization: Bearer …",
+        ));
+    };
+    let id = upload_id(&id)?;
+    let upload = load(&app, &id).await?;
+    let allowed = if credential.starts_with("ut_") {
+        ingest::token_allows(&upload, credential, now_unix())
+    } else {
+        app.authenticate(credential).await
+    };
+    if !allowed {
+        return Err(ApiError::unauthorized(
+            "the credential is not valid for this upload",
+        ));
+    }
+    let Json(req) = body.map_err(super::json_rejection)?;
+    let Some(d) = &upload.direct else {
+        return Err(ApiError::bad_request("not a direct upload"));
+    };
+    match upload.status {
+        UploadStatus::AssetCreated => {
+            return Ok(Json(UploadView::of(
+                &upload,
+                &base_url(&app, &headers),
+                None,
+            )))
+        }
+        UploadStatus::Waiting if !upload.expired(now_unix()) => {}
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::GONE,
+                "upload_ended",
+                "the upload expired or ended",
+            ))
+        }
+    }
+    direct::complete(&app, &upload.asset_id, d, &req.parts)
+        .await
+        .map_err(direct_error)?;
+    let upload = ingest::direct_done(&app, &id).await?;
+    Ok(Json(UploadView::of(
+        &upload,
+        &base_url(&app, &headers),
+        None,
+    )))
 }
 
 fn upload_id(text: &str) -> Result<UploadId, ApiError> {

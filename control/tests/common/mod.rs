@@ -371,8 +371,19 @@ impl Api {
         last_event_id: Option<&str>,
         until: &str,
     ) -> Vec<(String, String)> {
+        self.stream_until(&format!("/api/v1/assets/{id}/events"), last_event_id, until)
+    }
+
+    /// Reads the SSE stream at `path` from `last_event_id` until an event of type `until`;
+    /// returns (id, type) pairs.
+    pub fn stream_until(
+        &self,
+        path: &str,
+        last_event_id: Option<&str>,
+        until: &str,
+    ) -> Vec<(String, String)> {
         let mut req = client()
-            .get(format!("{}/api/v1/assets/{id}/events", self.base))
+            .get(format!("{}{path}", self.base))
             .bearer_auth(&self.key)
             .timeout(Duration::from_secs(120));
         if let Some(l) = last_event_id {
