@@ -13,8 +13,9 @@ use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-/// Bytes per PATCH (each carries a SHA-256 checksum, so it is read once before sending).
-pub const CHUNK: usize = 8 << 20;
+/// Bytes per PATCH (each carries a SHA-256 checksum, so it is read once before sending):
+/// large enough that the per-chunk commit (a sync and a record write) is noise.
+pub const CHUNK: usize = 32 << 20;
 /// Tries per chunk before giving up.
 const TRIES: u32 = 8;
 

@@ -259,6 +259,9 @@ pub async fn receive(
 ) -> Result<Upload, PatchError> {
     let upload = get(&app, &id).await?;
     let room = upload.may_patch(offset, now_unix())?;
+    if let Some(data) = app.store().local_file(&layout::upload_data(id.as_str())) {
+        return receive_local(app, upload, offset, checksum, body, data).await;
+    }
     let key = layout::upload_part(id.as_str(), offset, &random_token(8));
     let path = app.records.path(&key);
     let mut writer =
@@ -311,17 +314,31 @@ pub async fn receive(
         offset,
         len,
     };
+    commit(&app, &id, part, Some(&key)).await
+}
+
+/// Records a stored chunk on the upload (compare-and-swap; `discard` is removed when the
+/// upload moved meanwhile) and finishes the upload when it was the last.
+async fn commit(
+    app: &Arc<App>,
+    id: &UploadId,
+    part: Part,
+    discard: Option<&str>,
+) -> Result<Upload, PatchError> {
+    let len = part.len;
     let now = now_unix();
     let committed = app
         .records
-        .update::<Upload, PatchRefused, _>(&record_key(&id), |u| {
+        .update::<Upload, PatchRefused, _>(&record_key(id), |u| {
             u.with_part(part.clone(), now).map(Some)
         })
         .await;
     let upload = match committed {
         Ok(u) => u,
         Err(e) => {
-            let _ = app.records.delete(&key).await;
+            if let Some(key) = discard {
+                let _ = app.records.delete(key).await;
+            }
             return Err(match e {
                 UpdateError::Rejected(r) => r.into(),
                 UpdateError::Record(r) => AppError::from(r).into(),
@@ -330,9 +347,103 @@ pub async fn receive(
     };
     metrics().upload_bytes.inc_by(len);
     if upload.is_complete() {
-        finish(&app, &upload).await?;
+        finish(app, &upload).await?;
     }
     Ok(upload)
+}
+
+/// A chunk for an upload to a local store: written in place into `uploads/{id}/data` at its
+/// offset under an exclusive lock on that file (a second writer gets 409 at once), synced,
+/// then committed. Bytes past the committed offset (a refused or cut-off chunk with a
+/// checksum) are overwritten by the next chunk; completion renames the file into place, so
+/// every byte is written once.
+async fn receive_local(
+    app: Arc<App>,
+    upload: Upload,
+    offset: u64,
+    checksum: Option<(ChecksumAlgorithm, Vec<u8>)>,
+    mut body: mpsc::Receiver<Result<Bytes, String>>,
+    data: std::path::PathBuf,
+) -> Result<Upload, PatchError> {
+    use tokio::io::AsyncSeekExt;
+    let store_err =
+        |e: std::io::Error| PatchError::App(AppError::Store(format!("storing a chunk: {e}")));
+    let file = {
+        let data = data.clone();
+        tokio::task::spawn_blocking(move || -> std::io::Result<Option<std::fs::File>> {
+            if let Some(dir) = data.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&data)?;
+            // SAFETY: flock on a descriptor we own; released when the file closes.
+            let rc = unsafe {
+                libc::flock(
+                    std::os::fd::AsRawFd::as_raw_fd(&f),
+                    libc::LOCK_EX | libc::LOCK_NB,
+                )
+            };
+            Ok((rc == 0).then_some(f))
+        })
+        .await
+        .map_err(|e| store_err(std::io::Error::other(e)))?
+        .map_err(store_err)?
+    };
+    let Some(file) = file else {
+        return Err(PatchRefused::OffsetMismatch {
+            given: offset,
+            expected: upload.offset,
+        }
+        .into());
+    };
+    // Under the lock: the offset may have moved since the caller looked.
+    let upload = get(&app, &upload.id).await?;
+    let room = upload.may_patch(offset, now_unix())?;
+    let mut file = tokio::fs::File::from_std(file);
+    file.seek(std::io::SeekFrom::Start(offset))
+        .await
+        .map_err(store_err)?;
+    let mut hasher = checksum.as_ref().map(|(a, _)| Hasher::new(*a));
+    let mut len: u64 = 0;
+    let mut cut_off = false;
+    while let Some(chunk) = body.recv().await {
+        let Ok(chunk) = chunk else {
+            cut_off = true;
+            break;
+        };
+        if len + chunk.len() as u64 > room {
+            return Err(PatchRefused::TooLong(upload.length.unwrap_or(0)).into());
+        }
+        if let Some(h) = &mut hasher {
+            h.update(&chunk);
+        }
+        len += chunk.len() as u64;
+        file.write_all(&chunk).await.map_err(store_err)?;
+    }
+    if cut_off && checksum.is_some() {
+        return Err(PatchError::Incomplete);
+    }
+    if let (Some(h), Some((_, expected))) = (hasher, &checksum) {
+        if &h.finish() != expected {
+            return Err(PatchError::Checksum);
+        }
+    }
+    if len == 0 {
+        return Ok(upload);
+    }
+    file.flush().await.map_err(store_err)?;
+    file.sync_data().await.map_err(store_err)?;
+    let part = Part {
+        key: layout::upload_data(upload.id.as_str()),
+        offset,
+        len,
+    };
+    let result = commit(&app, &upload.id, part, None).await;
+    drop(file);
+    result
 }
 
 /// Assembles the source of a complete upload, moves its asset to `uploaded`, queues the
@@ -351,8 +462,27 @@ pub async fn finish(app: &App, upload: &Upload) -> Result<(), AppError> {
     let source_key = layout::video_key(asset_id.as_str(), layout::SOURCE);
     let source_path = app.records.path(&source_key);
     let os = app.store().object_store().clone();
+    let data_key = layout::upload_data(upload.id.as_str());
+    let local_data = app.store().local_file(&data_key).filter(|f| f.exists());
     if upload.direct.is_some() {
         // The browser's parts were assembled by S3 when the upload was completed.
+    } else if let (Some(data), Some(source)) = (local_data, app.store().local_file(&source_key)) {
+        // Written in place: trim anything past the upload's length, then rename.
+        let length = upload.length.unwrap_or(0);
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let f = std::fs::OpenOptions::new().write(true).open(&data)?;
+            f.set_len(length)?;
+            f.sync_all()?;
+            if let Some(dir) = source.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::rename(&data, &source)
+        })
+        .await
+        .map_err(|e| AppError::Store(e.to_string()))?
+        .map_err(|e| AppError::Store(format!("assembling the source: {e}")))?;
+    } else if upload.parts.iter().all(|p| p.key == data_key) {
+        // Renamed into place by an earlier run of this (a crash before the record said so).
     } else if let [only] = upload.parts.as_slice() {
         os.copy(&app.records.path(&only.key), &source_path)
             .await
@@ -394,7 +524,9 @@ pub async fn finish(app: &App, upload: &Upload) -> Result<(), AppError> {
         asset = app.change(asset_id, Change::Uploaded(source)).await?;
     }
     if upload.status == UploadStatus::Waiting {
-        set_status(app, &upload.id, UploadStatus::AssetCreated).await?;
+        // The upload's event precedes the job's; the job is queued before the upload is
+        // marked done, so a crash in between leaves a complete `waiting` upload that the
+        // sweeper finishes again (a second job for the same source version is harmless).
         app.change(
             asset_id,
             Change::Note {
@@ -404,10 +536,11 @@ pub async fn finish(app: &App, upload: &Upload) -> Result<(), AppError> {
         )
         .await?;
     }
-    // Queued last, so its events follow the upload's; a crash before this line leaves the
-    // parts in place and the sweeper runs this again.
     if asset.status == AssetStatus::Uploaded {
         app.enqueue_transcode(&asset).await?;
+    }
+    if upload.status == UploadStatus::Waiting {
+        set_status(app, &upload.id, UploadStatus::AssetCreated).await?;
     }
     app.records
         .delete_dir(&layout::upload_parts_dir(upload.id.as_str()))
@@ -444,6 +577,9 @@ pub async fn end(app: &App, id: &UploadId, status: UploadStatus) -> Result<Uploa
     let upload = set_status(app, id, status).await?;
     app.records
         .delete_dir(&layout::upload_parts_dir(id.as_str()))
+        .await?;
+    app.records
+        .delete(&layout::upload_data(id.as_str()))
         .await?;
     if let Some(d) = &upload.direct {
         crate::direct::abort(app, &upload.asset_id, d).await;
@@ -536,29 +672,22 @@ pub async fn sweep(app: &App) -> Result<(), AppError> {
             Ok(u) => u,
             Err(_) => continue,
         };
-        let interrupted = upload.status == UploadStatus::AssetCreated
-            && !app
-                .records
-                .list(&layout::upload_parts_dir(id.as_str()))
-                .await?
-                .is_empty();
-        let result =
-            if (upload.status == UploadStatus::Waiting && upload.is_complete()) || interrupted {
-                finish(app, &upload).await
-            } else if upload.expired(now) {
-                end(app, &id, UploadStatus::TimedOut).await.map(|_| ())
-            } else if upload.status != UploadStatus::Waiting
-                && now > upload.expires_at + app.config.uploads.expiry_secs
-            {
-                // Long finished: forget the transient record.
-                app.records
-                    .delete_dir(&format!("{}/{}", layout::UPLOADS, id))
-                    .await
-                    .map(|_| ())
-                    .map_err(AppError::from)
-            } else {
-                Ok(())
-            };
+        let result = if upload.status == UploadStatus::Waiting && upload.is_complete() {
+            finish(app, &upload).await
+        } else if upload.expired(now) {
+            end(app, &id, UploadStatus::TimedOut).await.map(|_| ())
+        } else if upload.status != UploadStatus::Waiting
+            && now > upload.expires_at + app.config.uploads.expiry_secs
+        {
+            // Long finished: forget the transient record.
+            app.records
+                .delete_dir(&format!("{}/{}", layout::UPLOADS, id))
+                .await
+                .map(|_| ())
+                .map_err(AppError::from)
+        } else {
+            Ok(())
+        };
         if let Err(e) = result {
             tracing::warn!(%id, error = %e, "upload sweep step failed");
         }

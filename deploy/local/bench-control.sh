@@ -54,7 +54,9 @@ t1=$(date +%s.%N)
 ours=$(echo "$SIZE_MB / ($t1 - $t0)" | bc -l)
 ours_mem=$(hwm_kb "$CTL_PID")
 kill "$CTL_PID"
-mkdir -p "$work/nginx" "$work/dav"
+mkdir -p "$work/nginx/tmp" "$work/dav"
+# nginx's workers run as an unprivileged user when started as root.
+chmod 755 "$work"; chmod 777 "$work/dav" "$work/nginx/tmp"
 np=$(port)
 write_nginx_conf "$work/nginx" "$np" "$work/dav"
 sed -i "s|root $work/dav; }|root $work/dav; dav_methods PUT; client_max_body_size 0; client_body_temp_path $work/nginx/tmp; }|" "$work/nginx/nginx.conf"

@@ -53,6 +53,11 @@ pub fn upload_parts_dir(upload_id: &str) -> String {
     format!("{UPLOADS}/{upload_id}/parts")
 }
 
+/// The bytes of an upload to a local store, written in place at each chunk's offset.
+pub fn upload_data(upload_id: &str) -> String {
+    format!("{UPLOADS}/{upload_id}/data")
+}
+
 /// One received chunk of an upload, named by the offset it starts at (zero-padded, so keys
 /// sort by offset) and a nonce (two racing writers never share a key).
 pub fn upload_part(upload_id: &str, offset: u64, nonce: &str) -> String {
