@@ -6,7 +6,7 @@
 #     sunomi_job_start_latency_seconds).
 #  3. GET /api/v1/assets/{id} under 500 concurrent connections (sunomi-bench hammer).
 #  4. one worker vs two workers on a queue of 8 short videos: throughput ratio.
-#   SIZE_MB=1024  HAMMER=10s  VIDEOS=8
+#   SIZE_MB=1024  HAMMER=10s  VIDEOS=8  SECTIONS=1234 (which to run; 3 needs 2)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -14,6 +14,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 SIZE_MB=${SIZE_MB:-1024}
 HAMMER=${HAMMER:-10s}
 VIDEOS=${VIDEOS:-8}
+SECTIONS=${SECTIONS:-1234}
 bin=$CARGO_TARGET_DIR/release
 cargo build --release -q -p sunomi-control -p sunomi-bench
 # shellcheck source=deploy/local/nginx-static.sh
@@ -43,6 +44,7 @@ start_control() { # store redis(or "") extra-args... ; sets CTL_PID CTL_URL CTL_
 }
 : > "$work/control.toml"
 
+if [[ $SECTIONS == *1* ]]; then
 echo "== 1. upload throughput: ${SIZE_MB} MiB"
 head -c "$((SIZE_MB << 20))" /dev/urandom > "$work/big.bin"
 store=$work/store-upload
@@ -73,12 +75,17 @@ printf "   sunomi tus: %7.1f MiB/s   peak RSS %6d KiB\n" "$ours" "$ours_mem"
 printf "   nginx PUT : %7.1f MiB/s   peak RSS %6d KiB\n" "$ref" "$ngx_mem"
 printf "   ratio     : %.2fx of the reference throughput\n" "$(echo "$ours / $ref" | bc -l)"
 rm -f "$work/big.bin" "$work/dav/big.bin"; rm -rf "$store"
+kill "$(cat "$work/nginx/nginx.pid")"
+fi
 
-echo "== 2. enqueue -> worker start latency (Redis)"
 rp=$(port)
-redis-server --port "$rp" --save "" --appendonly no > /dev/null &
-pids+=($!)
-sleep 0.3
+if [[ $SECTIONS == *2* || $SECTIONS == *4* ]]; then
+  redis-server --port "$rp" --save "" --appendonly no > /dev/null &
+  pids+=($!)
+  sleep 0.3
+fi
+if [[ $SECTIONS == *2* ]]; then
+echo "== 2. enqueue -> worker start latency (Redis)"
 sink=$(port)
 python3 -c "
 import http.server
@@ -120,11 +127,15 @@ def q(p):
         if c >= p * total: return le
 print(f'   {total} jobs; p50 <= {q(0.5)*1000:.1f} ms, p99 <= {q(0.99)*1000:.1f} ms (histogram bucket bounds)')"
 
+fi
+if [[ $SECTIONS == *3* ]]; then
 echo "== 3. GET /api/v1/assets/{id} under 500 connections"
 asset=$(curl -fs "$CTL_URL/api/v1/assets?limit=1" -H "Authorization: Bearer $key" | python3 -c 'import sys,json; print(json.load(sys.stdin)["data"][0]["id"])')
 "$bin/sunomi-bench" hammer --url "$CTL_URL/api/v1/assets/$asset" --connections 500 --duration "$HAMMER" \
   --header "Authorization: Bearer $key" --out "$work/hammer" 2>/dev/null | tail -n 12
 
+fi
+if [[ $SECTIONS == *4* ]]; then
 echo "== 4. one worker vs two on $VIDEOS short videos"
 : > "$work/control.toml"
 for i in $(seq "$VIDEOS"); do
@@ -156,3 +167,4 @@ for n in 1 2; do
   printf "   %d worker(s): %6.1f s for %d videos\n" "$n" "${took[$n]}" "$VIDEOS"
 done
 printf "   two workers: %.2fx the throughput of one (2 cores: the encoders share them)\n" "$(echo "${took[1]} / ${took[2]}" | bc -l)"
+fi
