@@ -99,6 +99,16 @@ fn upload_plays_on_the_edge_and_delete_takes_it_away() {
     let left = files_under(&std::path::Path::new(&store).join("videos").join(id));
     assert!(left.is_empty(), "objects left behind: {left:?}");
     assert_eq!(api.get(&format!("/api/v1/assets/{id}")).status, 404);
+    let after_ready = global.last().unwrap().0.clone();
+    let deleted = api.stream_until("/api/v1/events", Some(&after_ready), "video.asset.deleted");
+    assert_eq!(deleted.last().unwrap().1, "video.asset.deleted");
+    assert_eq!(http_status(&format!("{}/readyz", control.admin)), 200);
+    assert!(
+        control
+            .metric("sunomi_jobs_completed_total{kind=\"transcode\"}")
+            .unwrap()
+            >= 1.0
+    );
     let again = api.send("DELETE", &format!("/api/v1/assets/{id}"), &[], Vec::new());
     assert_eq!(again.status, 404);
 }
