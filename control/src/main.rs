@@ -301,6 +301,9 @@ async fn serve(config: Config, no_workers: bool) -> Result<i32> {
             Err(e) => tracing::warn!(error = %e, "could not rebuild the asset index"),
         }
     }
+    if !embedded || no_workers {
+        tokio::spawn(worker::watch_depth(app.clone(), stop.clone()));
+    }
     if embedded && !no_workers {
         // The embedded queue starts empty: queue every asset a previous run left unfinished.
         match app.reindex().await {

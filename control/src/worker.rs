@@ -56,8 +56,9 @@ pub async fn run(
     }
 }
 
-/// Keeps `sunomi_jobs_pending` current.
-async fn watch_depth(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// Keeps `sunomi_jobs_pending` current (every worker, and every API process, exports it: an
+/// autoscaler can scrape either).
+pub async fn watch_depth(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) {
     loop {
         for kind in JobKind::ALL {
             if let Ok(d) = app.queue.depth(kind).await {

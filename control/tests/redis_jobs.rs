@@ -124,6 +124,12 @@ fn a_poison_job_is_buried_after_its_attempts_and_a_retry_brings_it_back() {
     let source = Path::new(&store).join("videos").join(&id).join("source");
     let kept = dir.path().join("kept-source");
     std::fs::rename(&source, &kept).unwrap();
+    // The API process exports the queue depth (what an autoscaler scales workers on).
+    wait_until(
+        Duration::from_secs(10),
+        "the waiting job in the metrics",
+        || control.metric("sunomi_jobs_pending{kind=\"transcode\",state=\"waiting\"}") == Some(1.0),
+    );
     let _worker = worker(&store, &redis.url(), config, &[]);
     let errored = api.wait_final(&id, Duration::from_secs(60));
     assert_eq!(errored["status"], "errored");
