@@ -199,9 +199,13 @@ impl App {
         }
     }
 
-    /// Publishes one event and queues a webhook message per endpoint.
+    /// Publishes one event and queues a webhook message per endpoint (progress ticks go to
+    /// event streams only: a webhook per 10 % would flood receivers for nothing).
     pub async fn emit(&self, event: &Event) {
         self.bus.publish(event).await;
+        if event.kind == crate::asset::PROGRESS_EVENT {
+            return;
+        }
         for (i, endpoint) in self.config.webhooks.iter().enumerate() {
             let mut job = Job::new(JobKind::Webhook, Some(event.asset_id.clone()));
             job.payload = serde_json::json!({

@@ -10,6 +10,9 @@ use utoipa::ToSchema;
 
 use crate::ids::{AssetId, PlaybackId, UploadId};
 
+/// The transcode progress event (streamed to SSE, not sent as a webhook).
+pub const PROGRESS_EVENT: &str = "video.asset.progress";
+
 /// Events kept on an asset's record for `Last-Event-ID` replays.
 pub const EVENT_HISTORY: usize = 500;
 
@@ -425,7 +428,7 @@ impl Asset {
                     stage.progress = p;
                 }
                 next.emit(
-                    "video.asset.progress",
+                    PROGRESS_EVENT,
                     now,
                     Some(serde_json::json!({ "progress": p })),
                 );

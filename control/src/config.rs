@@ -147,7 +147,7 @@ impl Default for JobConfig {
             backoff_base_ms: 2000,
             backoff_max_secs: 300,
             concurrency: 1,
-            webhook_max_attempts: 30,
+            webhook_max_attempts: 35,
             webhook_backoff_max_secs: 3600,
         }
     }
@@ -228,5 +228,40 @@ impl Config {
     /// The visibility timeout.
     pub fn visibility(&self) -> Duration {
         Duration::from_secs(self.jobs.visibility_timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_webhook_retries_span_a_day() {
+        let jobs = JobConfig::default();
+        let total: Duration = (1..jobs.webhook_max_attempts)
+            .map(|a| {
+                crate::jobs::backoff(
+                    a,
+                    Duration::from_millis(jobs.backoff_base_ms),
+                    Duration::from_secs(jobs.webhook_backoff_max_secs),
+                )
+            })
+            .sum();
+        assert!(total >= Duration::from_secs(24 * 3600), "{total:?}");
+        assert!(total < Duration::from_secs(26 * 3600), "{total:?}");
+    }
+
+    #[test]
+    fn defaults_validate_and_bad_values_do_not() {
+        assert!(Config::default().validate().is_ok());
+        let mut c = Config::default();
+        c.jobs.max_attempts = 0;
+        assert!(c.validate().is_err());
+        let mut c = Config::default();
+        c.webhooks.push(WebhookEndpoint {
+            url: "http://x/".into(),
+            secret: "nope".into(),
+        });
+        assert!(c.validate().is_err());
     }
 }

@@ -157,6 +157,10 @@ fn webhooks_verify_with_the_standard_library_and_failures_are_retried() {
         String::from_utf8_lossy(&out.stderr)
     );
     let verified = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !verified.lines().any(|l| l == "video.asset.progress"),
+        "progress ticks are not webhooks"
+    );
     for e in expected {
         assert!(
             verified.lines().any(|l| l == e),

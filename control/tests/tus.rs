@@ -396,3 +396,77 @@ fn delegated_upload_tokens_reach_one_upload_and_can_be_revoked() {
     assert_eq!(asset["passthrough"], "p");
     assert_eq!(asset["meta"]["title"], "t");
 }
+
+#[test]
+fn the_cli_resumes_an_upload_it_was_killed_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let control = Control::start(Options {
+        store: store.clone(),
+        no_workers: true,
+        ..Default::default()
+    });
+    let key = create_key(&store, &[]);
+    let file = dir.path().join("big.bin");
+    let bytes: Vec<u8> = (0..48u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    std::fs::write(&file, &bytes).unwrap();
+    let cache = dir.path().join("cache");
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "upload".to_string(),
+            file.to_string_lossy().into_owned(),
+            "--api".into(),
+            control.base.clone(),
+            "--key".into(),
+            key.clone(),
+            "--chunk-size".into(),
+            "1048576".into(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    // First run: killed once some chunks are stored.
+    let mut first = Command::new(control_binary())
+        .args(args(&[]))
+        .env("XDG_CACHE_HOME", &cache)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let uploads = Path::new(&store).join("uploads");
+    wait_until(Duration::from_secs(60), "a few chunks to be stored", || {
+        files_under(&uploads).iter().any(|f| {
+            f.ends_with("upload.json") && {
+                let record: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(uploads.join(f)).unwrap_or_default())
+                        .unwrap_or_default();
+                record["offset"].as_u64().unwrap_or(0) >= 4 << 20
+            }
+        })
+    });
+    first.kill().unwrap();
+    let _ = first.wait();
+    // Second run: the same file resumes the same upload.
+    let out = Command::new(control_binary())
+        .args(args(&[]))
+        .env("XDG_CACHE_HOME", &cache)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("resuming"), "{err}");
+    let asset = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(source_of(&store, &asset), bytes);
+    let uploads_made = files_under(&uploads)
+        .iter()
+        .filter(|f| f.ends_with("upload.json"))
+        .count();
+    assert_eq!(uploads_made, 1, "one upload, resumed");
+}
