@@ -95,8 +95,58 @@ pub struct App {
     /// Upload PATCHes in flight (each holds one permit).
     pub patches: Semaphore,
     key_cache: Mutex<HashMap<String, (Instant, Option<KeyRecord>)>>,
+    lookups: RateLimit,
     /// HTTP client for webhooks.
     pub http: reqwest::Client,
+}
+
+/// Storage lookups of API key ids not in the cache, per second at most.
+const KEY_LOOKUPS_PER_SECOND: u32 = 50;
+
+/// At most `limit` events per one-second window.
+pub struct RateLimit {
+    limit: u32,
+    window: Mutex<Option<(Instant, u32)>>,
+}
+
+impl RateLimit {
+    /// A limit of `limit` a second.
+    pub fn new(limit: u32) -> RateLimit {
+        RateLimit {
+            limit,
+            window: Mutex::new(None),
+        }
+    }
+
+    /// Whether one more event may happen at `now` (counting it if so).
+    pub fn allow(&self, now: Instant) -> bool {
+        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        let (start, count) = match *w {
+            Some((start, count)) if now.duration_since(start) < Duration::from_secs(1) => {
+                (start, count)
+            }
+            _ => (now, 0),
+        };
+        if count >= self.limit {
+            return false;
+        }
+        *w = Some((start, count + 1));
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_limit_counts_per_second_window() {
+        let t = Instant::now();
+        let r = RateLimit::new(3);
+        assert!((0..3).all(|_| r.allow(t)));
+        assert!(!r.allow(t + Duration::from_millis(999)));
+        assert!(r.allow(t + Duration::from_secs(1)));
+    }
 }
 
 /// How long a looked-up API key is trusted before storage is asked again (a revocation
@@ -146,6 +196,7 @@ impl App {
             redis,
             signers,
             key_cache: Mutex::new(HashMap::new()),
+            lookups: RateLimit::new(KEY_LOOKUPS_PER_SECOND),
             http,
         }))
     }
@@ -362,6 +413,12 @@ impl App {
             .map(|(_, r)| r.clone());
         let record = match cached {
             Some(r) => r,
+            None if !self.lookups.allow(Instant::now()) => {
+                // Someone is trying key ids faster than people create keys: answer from
+                // memory only until the window passes (storage reads stay bounded).
+                tracing::warn!("API key lookups over their rate; refusing unknown ids");
+                return false;
+            }
             None => {
                 let found = match self
                     .records

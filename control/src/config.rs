@@ -54,6 +54,8 @@ pub struct UploadConfig {
     pub max_concurrent_patches: usize,
     /// How often stalled uploads are expired (and crash-interrupted ones finished).
     pub sweep_interval_secs: u64,
+    /// A chunk whose client sends nothing for this long ends there (what arrived is kept).
+    pub idle_timeout_secs: u64,
 }
 
 /// Job settings.
@@ -135,6 +137,7 @@ impl Default for UploadConfig {
             token_ttl_secs: 3600,
             max_concurrent_patches: 32,
             sweep_interval_secs: 30,
+            idle_timeout_secs: 60,
         }
     }
 }
@@ -202,9 +205,10 @@ impl Config {
         if self.uploads.max_size == 0
             || self.uploads.max_concurrent_patches == 0
             || self.uploads.sweep_interval_secs == 0
+            || self.uploads.idle_timeout_secs == 0
         {
             return Err(
-                "uploads.max_size, max_concurrent_patches and sweep_interval_secs must be positive"
+                "uploads.max_size, max_concurrent_patches, sweep_interval_secs and idle_timeout_secs must be positive"
                     .into(),
             );
         }

@@ -120,7 +120,7 @@ fn the_protocol_answers_what_clients_get_wrong() {
     let control = Control::start(Options {
         store: store.clone(),
         no_workers: true,
-        config: "[uploads]\nmax_size = 1000000\nsweep_interval_secs = 1\nexpiry_secs = 3\n".into(),
+        config: "[uploads]\nmax_size = 1000000\nsweep_interval_secs = 1\nexpiry_secs = 3\nidle_timeout_secs = 1\n".into(),
         ..Default::default()
     });
     let api = control.api(&create_key(&store, &[]));
@@ -268,6 +268,31 @@ fn the_protocol_answers_what_clients_get_wrong() {
     assert_eq!(sorted, vec![204, 409], "{outcomes:?}");
     let head = api.send("HEAD", &race, &tus, vec![]);
     assert_eq!(head.header("upload-offset"), Some("400"));
+
+    // A client that stalls mid-chunk: after the idle timeout what arrived is kept.
+    let slow = create("10000");
+    let addr = control.base.trim_start_matches("http://").to_string();
+    let path = slow.split(&addr).nth(1).unwrap().to_string();
+    let mut sock = std::net::TcpStream::connect(&addr).unwrap();
+    use std::io::Write;
+    write!(
+        sock,
+        "PATCH {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nTus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: 10000\r\n\r\n",
+        api.key
+    )
+    .unwrap();
+    sock.write_all(&[1u8; 1000]).unwrap();
+    sock.flush().unwrap();
+    wait_until(
+        Duration::from_secs(20),
+        "the stalled chunk to be kept",
+        || {
+            api.send("HEAD", &slow, &tus, vec![])
+                .header("upload-offset")
+                == Some("1000")
+        },
+    );
+    drop(sock);
 
     // Termination.
     let doomed = create("100");

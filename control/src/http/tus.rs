@@ -439,8 +439,15 @@ async fn patch_body(
         rx,
     ));
     let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let item = chunk.map_err(|e| e.to_string());
+    let idle = Duration::from_secs(app.config.uploads.idle_timeout_secs);
+    loop {
+        // A client that stops sending for `idle` ends its chunk: what arrived is kept (as for
+        // a dropped connection) and the slot goes to someone else.
+        let item = match tokio::time::timeout(idle, stream.next()).await {
+            Ok(Some(chunk)) => chunk.map_err(|e| e.to_string()),
+            Ok(None) => break,
+            Err(_) => Err("no data for the idle timeout".to_string()),
+        };
         let failed = item.is_err();
         if tx.send(item).await.is_err() || failed {
             break;
