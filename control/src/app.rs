@@ -135,20 +135,6 @@ impl RateLimit {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_rate_limit_counts_per_second_window() {
-        let t = Instant::now();
-        let r = RateLimit::new(3);
-        assert!((0..3).all(|_| r.allow(t)));
-        assert!(!r.allow(t + Duration::from_millis(999)));
-        assert!(r.allow(t + Duration::from_secs(1)));
-    }
-}
-
 /// How long a looked-up API key is trusted before storage is asked again (a revocation
 /// takes effect within this).
 const KEY_CACHE_TTL: Duration = Duration::from_secs(5);
@@ -581,5 +567,19 @@ impl App {
             .map_err(|e| format!("storage: {e}"))?;
         self.queue.ping().await.map_err(|e| e.to_string())?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_limit_counts_per_second_window() {
+        let t = Instant::now();
+        let r = RateLimit::new(3);
+        assert!((0..3).all(|_| r.allow(t)));
+        assert!(!r.allow(t + Duration::from_millis(999)));
+        assert!(r.allow(t + Duration::from_secs(1)));
     }
 }
