@@ -11,13 +11,16 @@ use sunomi_origin::layout;
 use sunomi_origin::purge::{self, PurgeScope};
 use sunomi_origin::Store;
 use sunomi_packager::manifest::{Manifest, VideoStatus};
+use sunomi_packager::playback::PlaybackRecord;
 use tokio::sync::Semaphore;
 
 use crate::apikeys::{self, KeyRecord};
-use crate::asset::{Asset, AssetStatus, Change, Event, TransitionError};
+use crate::asset::{
+    Asset, AssetStatus, Change, Event, PlaybackIdInfo, PlaybackPolicy, TransitionError,
+};
 use crate::config::Config;
 use crate::events::{EventBus, MemoryBus, RedisBus};
-use crate::ids::AssetId;
+use crate::ids::{AssetId, PlaybackId};
 use crate::jobs::{Job, JobKind};
 use crate::metrics::metrics;
 use crate::queue::memory::MemoryQueue;
@@ -204,11 +207,65 @@ impl App {
 
     /// Stores a new asset and announces it.
     pub async fn create_asset(&self, asset: &Asset) -> Result<(), AppError> {
+        for p in &asset.playback_ids {
+            self.write_playback(&asset.id, p).await?;
+        }
         self.records
             .create(&Self::asset_key(&asset.id), asset)
             .await?;
         self.index_asset(asset).await;
         self.announce(0, asset).await;
+        Ok(())
+    }
+
+    /// Writes playback id `p`'s record (`playback/{id}.json`), which the edge resolves.
+    async fn write_playback(&self, asset: &AssetId, p: &PlaybackIdInfo) -> Result<(), AppError> {
+        let record = PlaybackRecord {
+            id: p.id.to_string(),
+            video_id: asset.to_string(),
+            policy: p.policy.into(),
+        };
+        self.records
+            .create(&layout::playback_record(p.id.as_str()), &record)
+            .await?;
+        Ok(())
+    }
+
+    /// Adds a playback id to asset `id`.
+    pub async fn add_playback_id(
+        &self,
+        id: &AssetId,
+        policy: PlaybackPolicy,
+    ) -> Result<PlaybackIdInfo, AppError> {
+        self.asset(id).await?;
+        let p = PlaybackIdInfo {
+            id: PlaybackId::generate(),
+            policy,
+        };
+        self.write_playback(id, &p).await?;
+        if let Err(e) = self.change(id, Change::PlaybackAdded(p.clone())).await {
+            let _ = self
+                .records
+                .delete(&layout::playback_record(p.id.as_str()))
+                .await;
+            return Err(e);
+        }
+        Ok(p)
+    }
+
+    /// Revokes playback id `pid` of asset `id`: its record goes and every edge forgets it
+    /// (a fleet purge of the id); the media stay.
+    pub async fn remove_playback_id(&self, id: &AssetId, pid: &PlaybackId) -> Result<(), AppError> {
+        let asset = self.asset(id).await?;
+        if !asset.playback_ids.iter().any(|p| &p.id == pid) {
+            return Err(AppError::NotFound);
+        }
+        self.records
+            .delete(&layout::playback_record(pid.as_str()))
+            .await?;
+        self.purge_id(pid.as_str()).await;
+        self.change(id, Change::PlaybackRemoved(pid.clone()))
+            .await?;
         Ok(())
     }
 
@@ -307,6 +364,11 @@ impl App {
     /// Purges video `id` from every edge: through the edges' purge channel on Redis, or,
     /// without Redis, by calling each configured edge admin listener (`edge_admin_urls`).
     pub async fn purge(&self, id: &AssetId) {
+        self.purge_id(id.as_str()).await;
+    }
+
+    /// Purges everything edges hold under id `id` (a video or a playback id).
+    pub async fn purge_id(&self, id: &str) {
         let Some(conn) = &self.redis else {
             for base in &self.config.edge_admin_urls {
                 let url = format!("{}/purge?id={id}", base.trim_end_matches('/'));
@@ -353,11 +415,10 @@ impl App {
             }
         }
         for p in &asset.playback_ids {
-            if p.id.as_str() != id.as_str() {
-                self.records
-                    .delete(&layout::playback_record(p.id.as_str()))
-                    .await?;
-            }
+            self.records
+                .delete(&layout::playback_record(p.id.as_str()))
+                .await?;
+            self.purge_id(p.id.as_str()).await;
         }
         let deleted = asset
             .apply(

@@ -162,12 +162,20 @@ impl Stage {
 /// Pipeline stage names, in order.
 pub const STAGES: [&str; 3] = ["validate", "transcode", "analyze"];
 
-/// A playback id's access policy.
+/// A playback id's access policy (`signed` arrives with signed playback).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PlaybackPolicy {
     /// Anyone with the URL may play.
     Public,
+}
+
+impl From<PlaybackPolicy> for sunomi_packager::playback::PlaybackPolicy {
+    fn from(p: PlaybackPolicy) -> Self {
+        match p {
+            PlaybackPolicy::Public => sunomi_packager::playback::PlaybackPolicy::Public,
+        }
+    }
 }
 
 /// A playback id of an asset.
@@ -307,6 +315,10 @@ pub enum Change {
     Ready,
     /// Failed for good.
     Errored(AssetErrorInfo),
+    /// A playback id was added.
+    PlaybackAdded(PlaybackIdInfo),
+    /// A playback id was removed (revoked).
+    PlaybackRemoved(PlaybackId),
     /// An event with no status change (upload events, deletion).
     Note {
         /// Event type.
@@ -327,7 +339,8 @@ pub struct TransitionError {
 }
 
 impl Asset {
-    /// A new asset waiting for its upload.
+    /// A new asset waiting for its upload, with one public playback id (a fresh one: edge
+    /// URLs never carry asset ids).
     pub fn new(
         id: AssetId,
         upload_id: Option<UploadId>,
@@ -336,7 +349,7 @@ impl Asset {
         now: &str,
     ) -> Asset {
         let playback = PlaybackIdInfo {
-            id: PlaybackId::parse(id.as_str()).unwrap_or_else(|_| PlaybackId::generate()),
+            id: PlaybackId::generate(),
             policy: PlaybackPolicy::Public,
         };
         let mut asset = Asset {
@@ -488,6 +501,25 @@ impl Asset {
                 let data = serde_json::json!({ "code": error.code, "message": error.message });
                 next.errors = Some(error);
                 next.emit(AssetStatus::Errored.event_type(), now, Some(data));
+            }
+            Change::PlaybackAdded(p) => {
+                if self.playback_ids.iter().any(|q| q.id == p.id) {
+                    return Ok(None);
+                }
+                let data = serde_json::json!({ "playback_id": p.id, "policy": p.policy });
+                next.playback_ids.push(p);
+                next.emit("video.asset.playback_id.created", now, Some(data));
+            }
+            Change::PlaybackRemoved(id) => {
+                if !self.playback_ids.iter().any(|q| q.id == id) {
+                    return Ok(None);
+                }
+                next.playback_ids.retain(|q| q.id != id);
+                next.emit(
+                    "video.asset.playback_id.deleted",
+                    now,
+                    Some(serde_json::json!({ "playback_id": id })),
+                );
             }
             Change::Note { kind, data } => {
                 next.emit(&kind, now, Some(data));

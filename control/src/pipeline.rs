@@ -206,6 +206,8 @@ pub async fn run(app: &Arc<App>, delivery: &Delivery) -> Outcome {
         .collect();
     let mut manifest = done.manifest.clone();
     manifest.status = VideoStatus::Pending;
+    // Edge URLs carry playback ids, never the asset id.
+    manifest.playback_ids_only = true;
     for r in &mut manifest.renditions {
         r.path = format!("{prefix}/{}", r.path);
     }

@@ -30,7 +30,12 @@ fn upload_plays_on_the_edge_and_delete_takes_it_away() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "the asset id, then the playback URL: {out}");
     let id = lines[0];
-    assert_eq!(lines[1], format!("http://edge.test/v/{id}/master.m3u8"));
+    let pid = api.asset(id)["playback_ids"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(pid, id, "edge URLs carry playback ids, never asset ids");
+    assert_eq!(lines[1], format!("http://edge.test/v/{pid}/master.m3u8"));
 
     // Every event, in order, replayed from the asset's record.
     let events = api.events_until(id, None, "video.asset.ready");
@@ -85,12 +90,53 @@ fn upload_plays_on_the_edge_and_delete_takes_it_away() {
     assert!(asset["renditions"]
         .as_array()
         .is_some_and(|r| !r.is_empty()));
-    assert_eq!(asset["playback_ids"][0]["id"], id);
     assert_eq!(asset["playback_ids"][0]["policy"], "public");
 
-    // The edge plays it.
-    let master = format!("{}/v/{id}/master.m3u8", edge.base);
+    // The edge plays it by its playback id, not by its asset id.
+    let master = format!("{}/v/{pid}/master.m3u8", edge.base);
     decodes(&master);
+    assert_eq!(
+        http_status(&format!("{}/v/{id}/master.m3u8", edge.base)),
+        404
+    );
+
+    // A second playback id plays too; revoking it stops it at once, the first plays on.
+    let r = api.send(
+        "POST",
+        &format!("/api/v1/assets/{id}/playback-ids"),
+        &[("content-type", "application/json")],
+        br#"{"policy":"public"}"#.to_vec(),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let second = r.json()["id"].as_str().unwrap().to_string();
+    let second_master = format!("{}/v/{second}/master.m3u8", edge.base);
+    decodes(&second_master);
+    let r = api.send(
+        "DELETE",
+        &format!("/api/v1/assets/{id}/playback-ids/{second}"),
+        &[],
+        vec![],
+    );
+    assert_eq!(r.status, 204);
+    assert_eq!(http_status(&second_master), 404);
+    assert_eq!(http_status(&master), 200);
+    let again = api.send(
+        "DELETE",
+        &format!("/api/v1/assets/{id}/playback-ids/{second}"),
+        &[],
+        vec![],
+    );
+    assert_eq!(again.status, 404);
+    assert_eq!(api.asset(id)["playback_ids"].as_array().unwrap().len(), 1);
+    // A signed playback id is refused until signed playback exists (never served open).
+    let record = format!(r#"{{"id":"signedpid","video_id":"{id}","policy":"signed"}}"#);
+    let playback = std::path::Path::new(&store).join("playback");
+    std::fs::write(playback.join("signedpid.json"), record).unwrap();
+    assert_eq!(
+        http_status(&format!("{}/v/signedpid/master.m3u8", edge.base)),
+        403
+    );
+    std::fs::remove_file(playback.join("signedpid.json")).unwrap();
 
     // Delete: every object goes and the edge stops serving at once (purged before 204).
     let r = api.send("DELETE", &format!("/api/v1/assets/{id}"), &[], Vec::new());

@@ -257,6 +257,17 @@ fn the_s3_path_with_a_fleet_edge_purged_through_redis() {
     let (code, out, err) = upload_cli(&src, &api, true);
     assert_eq!(code, 0, "{err}");
     let id = out.lines().next().unwrap().to_string();
+    let pid = out
+        .lines()
+        .last()
+        .unwrap()
+        .split("/v/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
     let bucket = dir.path().join("s3/media/sunomi");
     assert_eq!(
         std::fs::read(bucket.join("videos").join(&id).join("source")).unwrap(),
@@ -266,8 +277,30 @@ fn the_s3_path_with_a_fleet_edge_purged_through_redis() {
     assert!(files_under(&bucket.join("uploads"))
         .iter()
         .all(|f| !f.contains("/parts/")));
-    let master = format!("{}/v/{id}/master.m3u8", edge.base);
+    let master = format!("{}/v/{pid}/master.m3u8", edge.base);
     decodes(&master);
+    // A revoked playback id is forgotten by the fleet (purge through Redis).
+    let r = api.send(
+        "POST",
+        &format!("/api/v1/assets/{id}/playback-ids"),
+        &[("content-type", "application/json")],
+        br#"{"policy":"public"}"#.to_vec(),
+    );
+    let extra = r.json()["id"].as_str().unwrap().to_string();
+    let extra_master = format!("{}/v/{extra}/master.m3u8", edge.base);
+    assert_eq!(http_status(&extra_master), 200);
+    let r = api.send(
+        "DELETE",
+        &format!("/api/v1/assets/{id}/playback-ids/{extra}"),
+        &[],
+        vec![],
+    );
+    assert_eq!(r.status, 204);
+    wait_until(
+        Duration::from_secs(10),
+        "the fleet to forget the revoked id",
+        || http_status(&extra_master) == 404,
+    );
 
     // Storage failing during a chunk write: 503, nothing half-taken; it resumes after.
     let tus = ("tus-resumable", "1.0.0");

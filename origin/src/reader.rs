@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use object_store::ObjectStoreExt;
 use sunomi_packager::manifest::Manifest;
+use sunomi_packager::playback::PlaybackRecord;
 use sunomi_packager::track::{scan_track_head, HeadScan, TrackIndex, HEAD_READ_HINT};
 use sunomi_packager::{names, PackagerError};
 use tokio::sync::Semaphore;
@@ -341,6 +342,30 @@ impl MediaReader {
         };
         let (bytes, _) = self.read(&key, extent, None).await?;
         Manifest::from_json(&bytes).map_err(|source| ReadError::Corrupt { key, source })
+    }
+
+    /// The record of playback id `id` (`playback/{id}.json`); `None` when there is none (the
+    /// id may then be a video id: videos published without the control plane are their own
+    /// public playback ids).
+    pub async fn playback(&self, id: &str) -> Result<Option<PlaybackRecord>, ReadError> {
+        if !names::is_valid_video_id(id) {
+            return Ok(None);
+        }
+        let key = layout::playback_record(id);
+        let extent = Extent::Whole {
+            max: MAX_WHOLE_OBJECT_BYTES,
+        };
+        let bytes = match self.read(&key, extent, None).await {
+            Ok((bytes, _)) => bytes,
+            Err(ReadError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let record = PlaybackRecord::from_json(&bytes)
+            .map_err(|source| ReadError::Corrupt { key, source })?;
+        if record.id != id {
+            return Ok(None);
+        }
+        Ok(Some(record))
     }
 
     /// The head of the track file at `relative` (a path from the manifest) of video `id`.

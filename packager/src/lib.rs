@@ -18,6 +18,7 @@ pub mod fragment;
 pub mod ladder;
 pub mod manifest;
 pub mod names;
+pub mod playback;
 pub mod playlist;
 pub mod route;
 pub mod segment;

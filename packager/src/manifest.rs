@@ -112,6 +112,11 @@ pub struct Manifest {
     /// Moderation labels that apply to the video.
     #[serde(default)]
     pub labels: Vec<String>,
+    /// Whether the video is reachable only through playback ids (`playback/{id}.json`):
+    /// `/v/{video id}/…` is then 404. The control plane sets it; a video published by
+    /// `sunomi-origin transcode --id X` leaves it false and is its own public playback id.
+    #[serde(default)]
+    pub playback_ids_only: bool,
 }
 
 impl Manifest {
@@ -199,6 +204,7 @@ mod tests {
             audio: vec![],
             poster: Some("poster.jpg".into()),
             labels: vec![],
+            playback_ids_only: false,
         }
     }
 

@@ -290,6 +290,25 @@ impl Route {
         }
     }
 
+    /// The same route for video `video` (a playback id resolved to the video it plays).
+    pub fn with_video_id(&self, video: &str) -> Route {
+        let mut r = self.clone();
+        match &mut r {
+            Route::Master { id, .. }
+            | Route::MediaPlaylist { id, .. }
+            | Route::IFramePlaylist { id, .. }
+            | Route::Init { id, .. }
+            | Route::Segment { id, .. }
+            | Route::TsSegment { id, .. }
+            | Route::TrackFile { id, .. }
+            | Route::SubtitlePlaylist { id, .. }
+            | Route::Key { id, .. }
+            | Route::SubtitleFile { id, .. }
+            | Route::SubtitleSegment { id, .. } => *id = video.to_string(),
+        }
+        r
+    }
+
     /// A short name of the route's kind, for metrics labels.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -12,8 +12,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::ApiKey;
 use super::problem::{ApiError, Problem};
 use crate::app::{App, AppError};
-use crate::asset::{Asset, AssetErrorInfo, AssetStatus, PlaybackIdInfo, RenditionInfo, Stage};
-use crate::ids::AssetId;
+use crate::asset::{
+    Asset, AssetErrorInfo, AssetStatus, PlaybackIdInfo, PlaybackPolicy, RenditionInfo, Stage,
+};
+use crate::ids::{AssetId, PlaybackId};
 
 /// An asset as the API shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -222,4 +224,72 @@ pub async fn list_playback_ids(
 ) -> Result<Json<Vec<PlaybackIdInfo>>, ApiError> {
     let id = asset_id(&id)?;
     Ok(Json(load(&app, &id).await?.playback_ids))
+}
+
+/// Asks for a new playback id.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePlaybackId {
+    /// `public` (signed playback ids arrive with signed playback).
+    pub policy: PlaybackPolicy,
+}
+
+/// Add a playback id to an asset.
+#[utoipa::path(post, path = "/api/v1/assets/{asset_id}/playback-ids", tag = "assets",
+    params(("asset_id" = String, Path, description = "Asset id")),
+    request_body = CreatePlaybackId,
+    responses(
+        (status = 201, description = "The new playback id", body = PlaybackIdInfo),
+        (status = 400, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such asset", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn create_playback_id(
+    _key: ApiKey,
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    body: Result<Json<CreatePlaybackId>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<PlaybackIdInfo>), ApiError> {
+    let id = asset_id(&id)?;
+    let Json(req) = body.map_err(super::json_rejection)?;
+    let p = app
+        .add_playback_id(&id, req.policy)
+        .await
+        .map_err(|e| match e {
+            AppError::NotFound => ApiError::not_found("asset"),
+            other => other.into(),
+        })?;
+    Ok((StatusCode::CREATED, Json(p)))
+}
+
+/// Revoke a playback id: every edge stops serving it (the media stay).
+#[utoipa::path(delete, path = "/api/v1/assets/{asset_id}/playback-ids/{playback_id}", tag = "assets",
+    params(
+        ("asset_id" = String, Path, description = "Asset id"),
+        ("playback_id" = String, Path, description = "Playback id"),
+    ),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such asset or playback id", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn delete_playback_id(
+    _key: ApiKey,
+    State(app): State<Arc<App>>,
+    Path((id, pid)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let id = asset_id(&id)?;
+    let pid = PlaybackId::parse(&pid).map_err(|_| ApiError::not_found("playback id"))?;
+    app.remove_playback_id(&id, &pid)
+        .await
+        .map_err(|e| match e {
+            AppError::NotFound => ApiError::not_found("playback id"),
+            other => other.into(),
+        })?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -36,6 +36,7 @@ use problem::ApiError;
         uploads::complete_direct,
         tus::options, tus::create, tus::head, tus::patch, tus::terminate,
         assets::list_assets, assets::get_asset, assets::delete_asset, assets::list_playback_ids,
+        assets::create_playback_id, assets::delete_playback_id,
         events::asset_events, events::all_events,
         jobs::queue, jobs::dead, jobs::retry, jobs::deliveries, jobs::delivery,
     ),
@@ -157,7 +158,11 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route(
             "/api/v1/assets/{asset_id}/playback-ids",
-            get(assets::list_playback_ids),
+            get(assets::list_playback_ids).post(assets::create_playback_id),
+        )
+        .route(
+            "/api/v1/assets/{asset_id}/playback-ids/{playback_id}",
+            delete(assets::delete_playback_id),
         )
         .route(
             "/api/v1/assets/{asset_id}/events",

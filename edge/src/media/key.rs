@@ -64,6 +64,12 @@ impl From<KeyKind> for CacheKey {
 /// What a cached object is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum KeyKind {
+    /// What a playback id resolves to (its record, or the fact that it has none). Purged
+    /// by the playback id, as a video: revoking a playback id purges it fleet-wide.
+    Playback {
+        /// The playback id.
+        id: String,
+    },
     /// A video's manifest (or the fact that it has none: a negative entry).
     Manifest {
         /// The video.
@@ -144,6 +150,11 @@ impl CacheKey {
         .into()
     }
 
+    /// The key of playback id `id`'s record (or of its absence).
+    pub fn playback(id: &str) -> CacheKey {
+        KeyKind::Playback { id: id.into() }.into()
+    }
+
     /// The key of video `id`'s manifest (or of its absence).
     pub fn manifest(id: &str) -> CacheKey {
         KeyKind::Manifest { video: id.into() }.into()
@@ -220,7 +231,8 @@ impl CacheKey {
     /// path is `/v/{id}/…`), so a hit compares and hashes no more strings than it must.
     pub fn video(&self) -> &str {
         match &self.kind {
-            KeyKind::Manifest { video }
+            KeyKind::Playback { id: video }
+            | KeyKind::Manifest { video }
             | KeyKind::TrackHead { video, .. }
             | KeyKind::SubtitleLanguages { video }
             | KeyKind::Subtitles { video, .. }
@@ -240,7 +252,9 @@ impl CacheKey {
     /// Approximate bytes the key itself takes in a cache (for weighers).
     pub fn weight(&self) -> usize {
         let strings: usize = match &self.kind {
-            KeyKind::Manifest { video } | KeyKind::SubtitleLanguages { video } => video.len(),
+            KeyKind::Playback { id: video }
+            | KeyKind::Manifest { video }
+            | KeyKind::SubtitleLanguages { video } => video.len(),
             KeyKind::TrackHead { video, path } => video.len() + path.len(),
             KeyKind::Subtitles { video, lang } => video.len() + lang.len(),
             KeyKind::Playlist { identity, .. } | KeyKind::Segment { identity, .. } => {
@@ -327,6 +341,7 @@ fn video_of(path: &str) -> &str {
 impl fmt::Display for CacheKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
+            KeyKind::Playback { id } => write!(f, "b:{id}"),
             KeyKind::Manifest { video } => write!(f, "m:{video}"),
             KeyKind::TrackHead { video, path } => write!(f, "t:{video}/{path}"),
             KeyKind::SubtitleLanguages { video } => write!(f, "l:{video}"),
@@ -356,6 +371,15 @@ impl fmt::Display for CacheKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_playback_id_is_purged_by_its_id() {
+        let k = CacheKey::playback("p1");
+        assert!(k.purged_by(&PurgeScope::Video { id: "p1".into() }));
+        assert!(!k.purged_by(&PurgeScope::Video { id: "v1".into() }));
+        assert!(k.purged_by(&PurgeScope::All));
+        assert_eq!(k.to_string(), "b:p1");
+    }
 
     fn route(path: &str) -> (Protection, Route) {
         parse_request(path).unwrap()

@@ -24,6 +24,7 @@ use moka::future::Cache;
 use moka::notification::RemovalCause;
 use sunomi_origin::{MediaReader, TrackHead};
 use sunomi_packager::manifest::{Manifest, VideoStatus};
+use sunomi_packager::playback::{PlaybackPolicy, PlaybackRecord};
 use sunomi_packager::route::{Route, TrackRef};
 use sunomi_packager::segment::{self, fragments_per_segment, nominal_fragment_duration};
 use sunomi_packager::vtt::Vtt;
@@ -139,6 +140,8 @@ struct Playlist {
 /// What the metadata cache holds.
 #[derive(Debug, Clone)]
 enum Meta {
+    /// A playback id's record (`None`: it has none).
+    Playback(Option<Arc<PlaybackRecord>>),
     Manifest(Arc<Manifest>),
     Track(Arc<TrackHead>),
     Playlist(Arc<Playlist>),
@@ -160,6 +163,7 @@ pub(crate) struct SubtitleFile {
 impl Meta {
     fn weight(&self) -> u32 {
         let bytes = match self {
+            Meta::Playback(_) => 128,
             Meta::Manifest(m) => {
                 512 + m
                     .renditions
@@ -385,6 +389,45 @@ impl Media {
         }
     }
 
+    /// The route for the video that `/v/{id}/…` plays. `id` is a playback id
+    /// (`playback/{id}.json`), or, without a record, a video published as its own public
+    /// playback id — unless that video is reachable only through playback ids (404). Requests
+    /// from peer edges already carry the video id.
+    async fn resolve(&self, route: &Route, flags: &RequestFlags) -> Result<Route, EdgeError> {
+        let id = route.video_id();
+        match self.playback_record(id).await? {
+            Some(r) => match r.policy {
+                PlaybackPolicy::Public => Ok(route.with_video_id(&r.video_id)),
+                PlaybackPolicy::Signed => Err(EdgeError::Forbidden(
+                    "this playback id is signed: it needs a token this edge cannot check yet"
+                        .into(),
+                )),
+            },
+            None if flags.from_peer => Ok(route.clone()),
+            None => {
+                let cached = match self.meta.get(&CacheKey::manifest(id)).await {
+                    Some(Meta::Manifest(m)) => m,
+                    _ => self.manifest(id).await?,
+                };
+                if cached.playback_ids_only {
+                    return Err(EdgeError::NotFound(format!("no playback id {id}")));
+                }
+                Ok(route.clone())
+            }
+        }
+    }
+
+    /// Playback id `id`'s record, cached with the metadata (and purged with the id).
+    async fn playback_record(&self, id: &str) -> Result<Option<Arc<PlaybackRecord>>, EdgeError> {
+        let key = CacheKey::playback(id);
+        if let Some(Meta::Playback(r)) = self.meta.get(&key).await {
+            return Ok(r);
+        }
+        let record = self.reader.playback(id).await?.map(Arc::new);
+        self.meta.insert(key, Meta::Playback(record.clone())).await;
+        Ok(record)
+    }
+
     async fn manifest(&self, id: &str) -> Result<Arc<Manifest>, EdgeError> {
         let key = CacheKey::manifest(id);
         let missing = || EdgeError::NotFound(format!("no video {id}"));
@@ -495,6 +538,8 @@ impl Media {
         flags: &RequestFlags,
     ) -> Result<Object, EdgeError> {
         let started = Instant::now();
+        let resolved = self.resolve(route, flags).await?;
+        let route = &resolved;
         self.check_protection(route, flags)?;
         let result = match self.answer(route, flags).await {
             // A stored object is no longer the version its index was read from (replaced

@@ -372,6 +372,7 @@ pub fn transcode(
         audio: audio_tracks,
         poster: poster_key,
         labels: Vec::new(),
+        playback_ids_only: false,
     };
     manifest
         .validate()

@@ -1,0 +1,69 @@
+//! `playback/{playback_id}.json`: what a playback id (the id in edge URLs) stands for. The
+//! control plane writes these records; the edge reads them to resolve `/v/{playback_id}/…` to
+//! a video. Pure: parsing and validation only.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{PackagerError, Result};
+use crate::names;
+
+/// Who may play through a playback id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlaybackPolicy {
+    /// Anyone with the URL.
+    Public,
+    /// Only requests with a valid signed token.
+    Signed,
+}
+
+/// A playback id's record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlaybackRecord {
+    /// The playback id.
+    pub id: String,
+    /// The video it plays (`videos/{video_id}/`).
+    pub video_id: String,
+    /// Who may play it.
+    pub policy: PlaybackPolicy,
+}
+
+impl PlaybackRecord {
+    /// Parses and validates a record: both ids URL-safe.
+    pub fn from_json(bytes: &[u8]) -> Result<PlaybackRecord> {
+        let r: PlaybackRecord = serde_json::from_slice(bytes)
+            .map_err(|e| PackagerError::Manifest(format!("playback record: {e}")))?;
+        if !names::is_valid_video_id(&r.id) || !names::is_valid_video_id(&r.video_id) {
+            return Err(PackagerError::Manifest(format!(
+                "playback record with invalid ids {:?} -> {:?}",
+                r.id, r.video_id
+            )));
+        }
+        Ok(r)
+    }
+
+    /// Serialises the record.
+    pub fn to_json(&self) -> Vec<u8> {
+        // Plain strings: serialising cannot fail.
+        serde_json::to_vec_pretty(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_bad_ids_are_refused() {
+        let r = PlaybackRecord {
+            id: "p1".into(),
+            video_id: "v1".into(),
+            policy: PlaybackPolicy::Public,
+        };
+        assert_eq!(PlaybackRecord::from_json(&r.to_json()).unwrap(), r);
+        let bad = br#"{"id":"p1","video_id":"../x","policy":"public"}"#;
+        assert!(PlaybackRecord::from_json(bad).is_err());
+        let unknown = br#"{"id":"p1","video_id":"v","policy":"open"}"#;
+        assert!(PlaybackRecord::from_json(unknown).is_err());
+    }
+}
