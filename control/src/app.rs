@@ -16,7 +16,8 @@ use tokio::sync::Semaphore;
 
 use crate::apikeys::{self, KeyRecord};
 use crate::asset::{
-    Asset, AssetStatus, Change, Event, PlaybackIdInfo, PlaybackPolicy, TransitionError,
+    Asset, AssetStatus, Change, Event, PlaybackIdInfo, PlaybackPolicy, Review, ReviewDecision,
+    TransitionError,
 };
 use crate::config::Config;
 use crate::events::{EventBus, MemoryBus, RedisBus};
@@ -216,6 +217,20 @@ impl App {
         self.index_asset(asset).await;
         self.announce(0, asset).await;
         Ok(())
+    }
+
+    /// A person's moderation decision: recorded on the asset (with the audit trail), then the
+    /// manifest's availability follows (`blocked` → the edge answers 451 everywhere,
+    /// `published` → served again) and the video is purged fleet-wide.
+    pub async fn review(&self, id: &AssetId, review: Review) -> Result<Asset, AppError> {
+        let decision = review.decision;
+        let asset = self.change(id, Change::Reviewed(review)).await?;
+        let availability = match decision {
+            ReviewDecision::Approve => VideoStatus::Published,
+            ReviewDecision::Block => VideoStatus::Blocked,
+        };
+        self.set_availability(id, availability).await?;
+        Ok(asset)
     }
 
     /// Writes playback id `p`'s record (`playback/{id}.json`), which the edge resolves.

@@ -49,8 +49,9 @@ impl AssetStatus {
 
     /// Whether `self` may be followed by `next`. The whole lifecycle is this table:
     /// `waiting_upload → uploaded → validating → transcoding → analyzing → ready | blocked`,
-    /// `errored` from anywhere before the end, and `validating` again when a job is retried
-    /// (a redelivered attempt or `POST /jobs/{id}/retry`).
+    /// `errored` from anywhere before the end, `validating` again when a job is retried
+    /// (a redelivered attempt or `POST /jobs/{id}/retry`), and `ready ⇄ blocked` by a
+    /// person's moderation decision (only [`Change::Reviewed`] makes that move).
     pub fn may_become(self, next: AssetStatus) -> bool {
         use AssetStatus::*;
         match (self, next) {
@@ -210,6 +211,36 @@ pub struct SourceInfo {
     pub version: String,
 }
 
+/// A moderation decision made by a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewDecision {
+    /// Publish (or publish again).
+    Approve,
+    /// Do not publish: the edge answers 451.
+    Block,
+}
+
+/// One entry of an asset's moderation audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Review {
+    /// What was decided.
+    pub decision: ReviewDecision,
+    /// Why, in the reviewer's words.
+    pub reason: String,
+    /// Who decided (the API key's id).
+    pub by: String,
+    /// When (RFC 3339).
+    pub at: String,
+}
+
+/// An asset's moderation state.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
+pub struct Moderation {
+    /// Every manual decision, oldest first.
+    pub reviews: Vec<Review>,
+}
+
 /// An event, as stored on the asset and sent over SSE and webhooks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Event {
@@ -273,6 +304,9 @@ pub struct Asset {
     pub created_at: String,
     /// Last changed (RFC 3339).
     pub updated_at: String,
+    /// Moderation: the audit trail of manual decisions.
+    #[serde(default)]
+    pub moderation: Moderation,
     /// Recent events, oldest first (the last [`EVENT_HISTORY`]).
     #[serde(default)]
     pub events: Vec<Event>,
@@ -315,6 +349,8 @@ pub enum Change {
     Ready,
     /// Failed for good.
     Errored(AssetErrorInfo),
+    /// A person's moderation decision on a published or blocked asset.
+    Reviewed(Review),
     /// A playback id was added.
     PlaybackAdded(PlaybackIdInfo),
     /// A playback id was removed (revoked).
@@ -371,6 +407,7 @@ impl Asset {
             run: None,
             created_at: now.to_string(),
             updated_at: now.to_string(),
+            moderation: Moderation::default(),
             events: Vec::new(),
             event_seq: 0,
         };
@@ -501,6 +538,29 @@ impl Asset {
                 let data = serde_json::json!({ "code": error.code, "message": error.message });
                 next.errors = Some(error);
                 next.emit(AssetStatus::Errored.event_type(), now, Some(data));
+            }
+            Change::Reviewed(review) => {
+                let to = match review.decision {
+                    ReviewDecision::Approve => AssetStatus::Ready,
+                    ReviewDecision::Block => AssetStatus::Blocked,
+                };
+                if !matches!(self.status, AssetStatus::Ready | AssetStatus::Blocked) {
+                    return Err(TransitionError {
+                        from: self.status,
+                        to,
+                    });
+                }
+                let data = serde_json::json!({
+                    "decision": review.decision,
+                    "reason": review.reason,
+                    "by": review.by,
+                });
+                next.moderation.reviews.push(review);
+                next.emit("video.asset.moderation.reviewed", now, Some(data));
+                if self.status != to {
+                    next.status = to;
+                    next.emit(to.event_type(), now, None);
+                }
             }
             Change::PlaybackAdded(p) => {
                 if self.playback_ids.iter().any(|q| q.id == p.id) {
@@ -691,6 +751,37 @@ mod tests {
                 assert!(!from.may_become(to), "{from:?} -> {to:?}");
             }
         }
+    }
+
+    #[test]
+    fn reviews_move_between_ready_and_blocked_with_an_audit_trail() {
+        let review = |decision| Review {
+            decision,
+            reason: "r".into(),
+            by: "k".into(),
+            at: T.into(),
+        };
+        let mut a = asset();
+        assert!(a
+            .apply(Change::Reviewed(review(ReviewDecision::Block)), T)
+            .is_err());
+        a.status = AssetStatus::Ready;
+        let blocked = step(&a, Change::Reviewed(review(ReviewDecision::Block)));
+        assert_eq!(blocked.status, AssetStatus::Blocked);
+        let kinds: Vec<&str> = blocked
+            .events
+            .iter()
+            .rev()
+            .take(2)
+            .map(|e| e.kind.as_str())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["video.asset.blocked", "video.asset.moderation.reviewed"]
+        );
+        let again = step(&blocked, Change::Reviewed(review(ReviewDecision::Approve)));
+        assert_eq!(again.status, AssetStatus::Ready);
+        assert_eq!(again.moderation.reviews.len(), 2);
     }
 
     #[test]

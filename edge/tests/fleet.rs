@@ -69,16 +69,17 @@ fn a_crowd_on_three_edges_reads_each_segment_from_storage_once() {
     let fleet = start_fleet(dir.path(), &store, &redis, 3, "");
     let edges = refs(&fleet);
 
-    // Playlists through one edge: the manifest, the subtitle listing and each track head
-    // are read once, then shared through Redis.
+    // Playlists through one edge: the playback record (absent: the id is a video id), the
+    // manifest, the subtitle listing and each track head are read once, then shared
+    // through Redis.
     let paths = media_object_paths(edges[0], "crowd");
     let tracks = paths.iter().filter(|p| p.ends_with("init.mp4")).count();
     assert_eq!(tracks, 4, "3 renditions and 1 audio track: {paths:?}");
     let metadata_reads = fleet_metric(&edges, STORAGE_READS);
     assert_eq!(
         metadata_reads,
-        2.0 + tracks as f64,
-        "manifest, subtitle listing, one head read per track"
+        3.0 + tracks as f64,
+        "playback record, manifest, subtitle listing, one head read per track"
     );
 
     let segments = segments_only(&paths);

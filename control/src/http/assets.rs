@@ -13,7 +13,8 @@ use super::auth::ApiKey;
 use super::problem::{ApiError, Problem};
 use crate::app::{App, AppError};
 use crate::asset::{
-    Asset, AssetErrorInfo, AssetStatus, PlaybackIdInfo, PlaybackPolicy, RenditionInfo, Stage,
+    Asset, AssetErrorInfo, AssetStatus, Moderation, PlaybackIdInfo, PlaybackPolicy, RenditionInfo,
+    Review, ReviewDecision, Stage,
 };
 use crate::ids::{AssetId, PlaybackId};
 
@@ -43,6 +44,8 @@ pub struct AssetView {
     pub meta: BTreeMap<String, String>,
     /// Playback ids.
     pub playback_ids: Vec<PlaybackIdInfo>,
+    /// Moderation: every manual decision.
+    pub moderation: Moderation,
     /// The multivariant playlist URL on the edge, once ready.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub playback_url: Option<String>,
@@ -77,6 +80,7 @@ impl AssetView {
             passthrough: asset.passthrough.clone(),
             meta: asset.meta.clone(),
             playback_ids: asset.playback_ids.clone(),
+            moderation: asset.moderation.clone(),
             playback_url: (asset.status == AssetStatus::Ready)
                 .then(|| asset.playback_ids.first())
                 .flatten()
@@ -292,4 +296,53 @@ pub async fn delete_playback_id(
             other => other.into(),
         })?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A person's moderation decision.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewRequest {
+    /// `approve` (publish) or `block` (the edge answers 451).
+    pub decision: ReviewDecision,
+    /// Why (1–500 characters), kept in the audit trail.
+    pub reason: String,
+}
+
+/// Approve or block a published (or blocked) asset by hand.
+#[utoipa::path(post, path = "/api/v1/assets/{asset_id}/moderation", tag = "assets",
+    params(("asset_id" = String, Path, description = "Asset id")),
+    request_body = ReviewRequest,
+    responses(
+        (status = 200, description = "The asset after the decision", body = AssetView),
+        (status = 400, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such asset", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The asset is not ready or blocked", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn review(
+    key: ApiKey,
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    body: Result<Json<ReviewRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<AssetView>, ApiError> {
+    let id = asset_id(&id)?;
+    let Json(req) = body.map_err(super::json_rejection)?;
+    let reason = req.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ApiError::bad_request("reason is 1-500 characters"));
+    }
+    let review = Review {
+        decision: req.decision,
+        reason: reason.to_string(),
+        by: key.id,
+        at: crate::app::now_rfc3339(),
+    };
+    let asset = app.review(&id, review).await.map_err(|e| match e {
+        AppError::NotFound => ApiError::not_found("asset"),
+        other => other.into(),
+    })?;
+    Ok(Json(AssetView::of(&asset, &app.config.edge_url)))
 }

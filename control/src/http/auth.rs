@@ -10,8 +10,11 @@ use axum::http::{header, HeaderMap};
 use super::problem::ApiError;
 use crate::app::App;
 
-/// Proof that the request carried a valid API key.
-pub struct ApiKey;
+/// Proof that the request carried a valid API key, and which (its id, for audit trails).
+pub struct ApiKey {
+    /// The key's id (the public part of `sk_{id}_…`).
+    pub id: String,
+}
 
 /// The bearer credential of a request, if any.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -30,7 +33,9 @@ impl FromRequestParts<Arc<App>> for ApiKey {
             ));
         };
         if app.authenticate(key).await {
-            Ok(ApiKey)
+            Ok(ApiKey {
+                id: crate::apikeys::key_id(key).unwrap_or_default().to_string(),
+            })
         } else {
             Err(ApiError::unauthorized("the API key is unknown or revoked"))
         }

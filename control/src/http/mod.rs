@@ -36,7 +36,7 @@ use problem::ApiError;
         uploads::complete_direct,
         tus::options, tus::create, tus::head, tus::patch, tus::terminate,
         assets::list_assets, assets::get_asset, assets::delete_asset, assets::list_playback_ids,
-        assets::create_playback_id, assets::delete_playback_id,
+        assets::create_playback_id, assets::delete_playback_id, assets::review,
         events::asset_events, events::all_events,
         jobs::queue, jobs::dead, jobs::retry, jobs::deliveries, jobs::delivery,
     ),
@@ -164,6 +164,7 @@ pub fn router(app: Arc<App>) -> Router {
             "/api/v1/assets/{asset_id}/playback-ids/{playback_id}",
             delete(assets::delete_playback_id),
         )
+        .route("/api/v1/assets/{asset_id}/moderation", post(assets::review))
         .route(
             "/api/v1/assets/{asset_id}/events",
             get(events::asset_events),

@@ -394,6 +394,9 @@ impl Media {
     /// playback id — unless that video is reachable only through playback ids (404). Requests
     /// from peer edges already carry the video id.
     async fn resolve(&self, route: &Route, flags: &RequestFlags) -> Result<Route, EdgeError> {
+        if flags.from_peer {
+            return Ok(route.clone());
+        }
         let id = route.video_id();
         match self.playback_record(id).await? {
             Some(r) => match r.policy {
@@ -403,7 +406,6 @@ impl Media {
                         .into(),
                 )),
             },
-            None if flags.from_peer => Ok(route.clone()),
             None => {
                 let cached = match self.meta.get(&CacheKey::manifest(id)).await {
                     Some(Meta::Manifest(m)) => m,
@@ -417,13 +419,28 @@ impl Media {
         }
     }
 
-    /// Playback id `id`'s record, cached with the metadata (and purged with the id).
+    /// Playback id `id`'s record (or its absence), cached with the metadata and shared
+    /// through Redis like a manifest (storage is asked once per fleet); purged with the id.
     async fn playback_record(&self, id: &str) -> Result<Option<Arc<PlaybackRecord>>, EdgeError> {
+        const ABSENT: &[u8] = b"null";
         let key = CacheKey::playback(id);
         if let Some(Meta::Playback(r)) = self.meta.get(&key).await {
             return Ok(r);
         }
-        let record = self.reader.playback(id).await?.map(Arc::new);
+        let read = async {
+            Ok::<_, EdgeError>(match self.reader.playback(id).await? {
+                Some(r) => r.to_json(),
+                None => ABSENT.to_vec(),
+            })
+        };
+        let bytes = self.fleet.shared_metadata(id, "playback", read).await?;
+        let record = if bytes == ABSENT {
+            None
+        } else {
+            let r = PlaybackRecord::from_json(&bytes)
+                .map_err(|e| EdgeError::Internal(format!("shared playback record {id}: {e}")))?;
+            Some(Arc::new(r))
+        };
         self.meta.insert(key, Meta::Playback(record.clone())).await;
         Ok(record)
     }

@@ -1,0 +1,118 @@
+//! Manual moderation against a fleet: blocking a published asset makes every edge of a
+//! 3-edge fleet answer 451 on its master and media playlists and its segments (the fleet is
+//! purged through Redis); approving it serves it again; every decision is in the audit trail.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+#[test]
+fn a_blocked_asset_is_451_on_every_edge_and_approval_brings_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let redis = RedisServer::start();
+    let config = "[transcode]\npreset = \"ultrafast\"\n";
+    let control = Control::start(Options {
+        store: store.clone(),
+        redis: Some(redis.url()),
+        config: config.into(),
+        ..Default::default()
+    });
+    let key = create_key(&store, &[]);
+    let api = control.api(&key);
+    let _worker = worker(&store, &redis.url(), config, &[]);
+    let env = vec![(
+        "SUNOMI_FLEET_SECRET".to_string(),
+        "00112233445566778899aabbccddeeff".to_string(),
+    )];
+    let edges: Vec<Edge> = (0..3)
+        .map(|_| Edge::start(&store, &["--redis", &redis.url()], &env))
+        .collect();
+
+    let src = clip(dir.path(), "clip.mp4", 4.0);
+    let (code, out, err) = upload_cli(&src, &api, true);
+    assert_eq!(code, 0, "{err}");
+    let id = out.lines().next().unwrap().to_string();
+    let asset = api.asset(&id);
+    let pid = asset["playback_ids"][0]["id"].as_str().unwrap().to_string();
+    let rung = asset["renditions"][0]["name"].as_str().unwrap().to_string();
+    let urls = |e: &Edge| {
+        vec![
+            format!("{}/v/{pid}/master.m3u8", e.base),
+            format!("{}/v/{pid}/{rung}/media.m3u8", e.base),
+            format!("{}/v/{pid}/{rung}/0.m4s", e.base),
+        ]
+    };
+    let all = |status: u16| {
+        edges
+            .iter()
+            .flat_map(urls)
+            .all(|u| http_status(&u) == status)
+    };
+    assert!(all(200), "every edge serves it first");
+
+    let decide = |decision: &str, reason: &str| {
+        api.send(
+            "POST",
+            &format!("/api/v1/assets/{id}/moderation"),
+            &[("content-type", "application/json")],
+            json!({ "decision": decision, "reason": reason })
+                .to_string()
+                .into_bytes(),
+        )
+    };
+    let r = decide("block", "reported: not ours to show");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["status"], "blocked");
+    wait_until(Duration::from_secs(10), "451 on every edge", || all(451));
+
+    let r = decide("approve", "reviewed: fine");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["status"], "ready");
+    wait_until(Duration::from_secs(10), "every edge serving again", || {
+        all(200)
+    });
+
+    let reviews = api.asset(&id)["moderation"]["reviews"].clone();
+    let reviews = reviews.as_array().unwrap();
+    assert_eq!(reviews.len(), 2);
+    assert_eq!(reviews[0]["decision"], "block");
+    assert_eq!(reviews[0]["reason"], "reported: not ours to show");
+    let key_id = key.split('_').nth(1).unwrap();
+    assert_eq!(reviews[0]["by"], key_id);
+    assert_eq!(reviews[1]["decision"], "approve");
+    let events = api.events_until(&id, None, "video.asset.blocked");
+    let kinds: Vec<&str> = events
+        .iter()
+        .rev()
+        .take(2)
+        .map(|(_, k)| k.as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["video.asset.blocked", "video.asset.moderation.reviewed"]
+    );
+
+    // Decisions need a reason, and only published or blocked assets take them.
+    assert_eq!(decide("block", "").status, 400);
+    assert_eq!(decide("maybe", "x").status, 400);
+    let waiting = api.send(
+        "POST",
+        "/api/v1/uploads",
+        &[("content-type", "application/json")],
+        b"{}".to_vec(),
+    );
+    let other = waiting.json()["asset_id"].as_str().unwrap().to_string();
+    let r = api.send(
+        "POST",
+        &format!("/api/v1/assets/{other}/moderation"),
+        &[("content-type", "application/json")],
+        json!({ "decision": "approve", "reason": "x" })
+            .to_string()
+            .into_bytes(),
+    );
+    assert_eq!(r.status, 409);
+}
