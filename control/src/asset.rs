@@ -163,18 +163,21 @@ impl Stage {
 /// Pipeline stage names, in order.
 pub const STAGES: [&str; 3] = ["validate", "transcode", "analyze"];
 
-/// A playback id's access policy (`signed` arrives with signed playback).
+/// A playback id's access policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PlaybackPolicy {
     /// Anyone with the URL may play.
     Public,
+    /// Only with `?token=`: a JWT signed by one of the signing keys.
+    Signed,
 }
 
 impl From<PlaybackPolicy> for sunomi_packager::playback::PlaybackPolicy {
     fn from(p: PlaybackPolicy) -> Self {
         match p {
             PlaybackPolicy::Public => sunomi_packager::playback::PlaybackPolicy::Public,
+            PlaybackPolicy::Signed => sunomi_packager::playback::PlaybackPolicy::Signed,
         }
     }
 }

@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod queue;
 pub mod records;
+pub mod signing;
 pub mod upload;
 pub mod webhooks;
 pub mod worker;

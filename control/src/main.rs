@@ -100,6 +100,21 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Mint a playback token (a JWT) for a signed playback id; prints it alone.
+    Token {
+        /// The signed playback id.
+        #[arg(long)]
+        playback_id: String,
+        /// Seconds the token is valid.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+        /// The signing key's id.
+        #[arg(long)]
+        key_id: String,
+        /// The signing key's private half (PEM), as `POST /api/v1/signing-keys` returned it.
+        #[arg(long)]
+        private_key: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -268,6 +283,20 @@ async fn run() -> Result<i32> {
             let app = App::open(config).map_err(|e| anyhow!(e))?;
             let (assets, requeued) = app.reindex().await.map_err(|e| anyhow!("{e}"))?;
             println!("{assets} assets indexed, {requeued} re-queued");
+            Ok(0)
+        }
+        Command::Token {
+            playback_id,
+            ttl,
+            key_id,
+            private_key,
+        } => {
+            let pem = std::fs::read_to_string(&private_key)
+                .with_context(|| format!("reading {}", private_key.display()))?;
+            let now = sunomi_control::app::now_unix();
+            let token = sunomi_control::signing::mint(&key_id, &pem, &playback_id, now, now + ttl)
+                .map_err(|e| anyhow!(e))?;
+            println!("{token}");
             Ok(0)
         }
         Command::Openapi => {

@@ -213,6 +213,7 @@ impl EdgeService {
             Route::TrackFile { .. } => request_header(session, "Range").map(str::to_owned),
             _ => None,
         };
+        let playback_token = playback_token(uri.query())?;
         let token = auth::token_query(uri.query()).map_err(|e| {
             metrics().refused.with_label_values(&["token"]).inc();
             EdgeError::Forbidden(e.to_string())
@@ -231,6 +232,7 @@ impl EdgeService {
             protection,
             token,
             query: uri.query().map(str::to_owned),
+            playback_token,
         })
     }
 
@@ -405,4 +407,25 @@ impl ProxyHttp for EdgeService {
             .with_label_values(&[route])
             .inc_by(ctx.bytes);
     }
+}
+
+/// The signed playback token of a query (`token=`, a JWT: base64url parts and dots, bounded
+/// in length); a malformed one is a 403 before anything else is done.
+fn playback_token(query: Option<&str>) -> Result<Option<String>, EdgeError> {
+    let mut found = None;
+    for pair in query.unwrap_or("").split('&') {
+        if let Some(v) = pair.strip_prefix("token=") {
+            let ok = found.is_none()
+                && !v.is_empty()
+                && v.len() <= crate::media::MAX_PLAYBACK_TOKEN
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+            if !ok {
+                metrics().refused.with_label_values(&["token"]).inc();
+                return Err(EdgeError::Forbidden("malformed playback token".into()));
+            }
+            found = Some(v.to_string());
+        }
+    }
+    Ok(found)
 }

@@ -72,6 +72,14 @@ pub fn playback_record(playback_id: &str) -> String {
     format!("{PLAYBACK}/{playback_id}.json")
 }
 
+/// Folder of the public keys playback tokens are verified with.
+pub const SIGNING_KEYS: &str = "keys/signing";
+
+/// A signing key's public half (PEM): `keys/signing/{kid}.pub`.
+pub fn signing_key(kid: &str) -> String {
+    format!("{SIGNING_KEYS}/{kid}.pub")
+}
+
 /// Folder of API key records (hashes only).
 pub const API_KEYS: &str = "keys/api";
 

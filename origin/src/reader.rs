@@ -368,6 +368,19 @@ impl MediaReader {
         Ok(Some(record))
     }
 
+    /// The public key `kid` that signs playback tokens (PEM), if there is one.
+    pub async fn signing_key(&self, kid: &str) -> Result<Option<Bytes>, ReadError> {
+        if kid.is_empty() || !kid.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Ok(None);
+        }
+        let extent = Extent::Whole { max: 64 * 1024 };
+        match self.read(&layout::signing_key(kid), extent, None).await {
+            Ok((bytes, _)) => Ok(Some(bytes)),
+            Err(ReadError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The head of the track file at `relative` (a path from the manifest) of video `id`.
     pub async fn track_head(&self, id: &str, relative: &str) -> Result<TrackHead, ReadError> {
         let key = self.track_key(id, relative)?;

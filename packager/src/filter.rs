@@ -111,8 +111,9 @@ impl Filter {
                 "subs_lang" => f.subs_lang = Some(language("subs_lang", value)?),
                 "start" => f.start_ms = Some(seconds("start", value)?),
                 "end" => f.end_ms = Some(seconds("end", value)?),
-                // CMCD data players add, and the key token (checked elsewhere).
-                "CMCD" | "exp" | "sig" => {}
+                // CMCD data players add, the key token and the signed playback token
+                // (checked elsewhere).
+                "CMCD" | "exp" | "sig" | "token" => {}
                 other => return Err(FilterError::Unknown(other.chars().take(64).collect())),
             }
         }

@@ -607,9 +607,59 @@ pub fn multivariant(
     write(|w| playlist.write_to(w))
 }
 
+/// Appends `query` (`name=value`, already URL-safe) to every URI a playlist holds: the
+/// URI lines and the `URI="…"` attributes (`EXT-X-MAP`, `EXT-X-MEDIA`, `EXT-X-KEY`,
+/// `EXT-X-I-FRAME-STREAM-INF`), after `&` when the URI has a query and `?` otherwise. The
+/// edge uses it to carry a viewer's signed playback token into every request a player makes.
+pub fn add_query(playlist: &str, query: &str) -> String {
+    let join = |uri: &str| {
+        let sep = if uri.contains('?') { '&' } else { '?' };
+        format!("{uri}{sep}{query}")
+    };
+    let mut out = String::with_capacity(playlist.len() + query.len() * 16);
+    for line in playlist.split_inclusive('\n') {
+        let (body, end) = match line.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (line, ""),
+        };
+        if body.is_empty() {
+            out.push_str(line);
+            continue;
+        }
+        if !body.starts_with('#') {
+            out.push_str(&join(body));
+        } else if let Some(start) = body.find("URI=\"") {
+            let from = start + 5;
+            match body[from..].find('"') {
+                Some(len) => {
+                    out.push_str(&body[..from]);
+                    out.push_str(&join(&body[from..from + len]));
+                    out.push_str(&body[from + len..]);
+                }
+                None => out.push_str(body),
+            }
+        } else {
+            out.push_str(body);
+        }
+        out.push_str(end);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn add_query_reaches_every_uri() {
+        let text = "#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXT-X-KEY:METHOD=AES-128,URI=\"../keys/k.key?exp=1&sig=2\",IV=0x01\n#EXTINF:2.000,\n0.m4s\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"und\",URI=\"audio/und/media.m3u8\"\n720p/media.m3u8?clip=1-2\n";
+        let out = add_query(text, "token=abc");
+        assert_eq!(
+            out,
+            "#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4?token=abc\"\n#EXT-X-KEY:METHOD=AES-128,URI=\"../keys/k.key?exp=1&sig=2&token=abc\",IV=0x01\n#EXTINF:2.000,\n0.m4s?token=abc\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"und\",URI=\"audio/und/media.m3u8?token=abc\"\n720p/media.m3u8?clip=1-2&token=abc\n"
+        );
+        assert_eq!(add_query("#EXTM3U\n", "token=x"), "#EXTM3U\n");
+    }
 
     fn sizes(v: &[(u64, f64)]) -> Vec<SegmentSize> {
         v.iter()

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod events;
 pub mod jobs;
 pub mod problem;
+pub mod signing_keys;
 pub mod tus;
 pub mod uploads;
 
@@ -39,6 +40,7 @@ use problem::ApiError;
         assets::create_playback_id, assets::delete_playback_id, assets::review,
         events::asset_events, events::all_events,
         jobs::queue, jobs::dead, jobs::retry, jobs::deliveries, jobs::delivery,
+        signing_keys::create, signing_keys::list, signing_keys::delete,
     ),
     components(schemas(problem::Problem, crate::asset::Event)),
     modifiers(&Security),
@@ -48,6 +50,7 @@ use problem::ApiError;
         (name = "assets", description = "Videos and their lifecycle"),
         (name = "events", description = "Server-Sent Events"),
         (name = "jobs", description = "The job queue"),
+        (name = "playback", description = "Signing keys for signed playback ids"),
         (name = "webhooks", description = "Webhook deliveries"),
     )
 )]
@@ -170,6 +173,14 @@ pub fn router(app: Arc<App>) -> Router {
             get(events::asset_events),
         )
         .route("/api/v1/events", get(events::all_events))
+        .route(
+            "/api/v1/signing-keys",
+            post(signing_keys::create).get(signing_keys::list),
+        )
+        .route(
+            "/api/v1/signing-keys/{key_id}",
+            delete(signing_keys::delete),
+        )
         .route("/api/v1/jobs", get(jobs::queue))
         .route("/api/v1/jobs/dead", get(jobs::dead))
         .route("/api/v1/jobs/{job_id}/retry", post(jobs::retry))

@@ -33,15 +33,18 @@ impl Media {
         // outlives the status it was built under by more than a manifest would. Encrypted
         // playlists carry the viewer's token, so it is part of their key.
         let filter = &flags.filter;
-        let key = CacheKey::playlist(
-            flags.protection,
-            route,
-            &filter.canonical(),
-            flags.token.as_deref().unwrap_or(""),
-        );
+        // Both tokens a playlist may carry are part of its identity.
+        let tokens = match &flags.playback_token {
+            Some(t) => format!("{}|{t}", flags.token.as_deref().unwrap_or("")),
+            None => flags.token.clone().unwrap_or_default(),
+        };
+        let key = CacheKey::playlist(flags.protection, route, &filter.canonical(), &tokens);
         let (meta, cache) = Self::cached(&self.meta, key, async {
             let manifest = self.manifest(route.video_id()).await?;
-            let text = self.render_playlist(route, &manifest, flags).await?;
+            let mut text = self.render_playlist(route, &manifest, flags).await?;
+            if let Some(t) = &flags.playback_token {
+                text = sunomi_packager::playlist::add_query(&text, &format!("token={t}"));
+            }
             let body = Bytes::from(text);
             Ok(Meta::Playlist(Arc::new(Playlist {
                 etag: http::etag(&[&body[..]]),

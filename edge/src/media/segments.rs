@@ -43,6 +43,8 @@ pub struct RequestFlags {
     pub token: Option<String>,
     /// The raw query string (checked by the key authorizer).
     pub query: Option<String>,
+    /// The signed playback token (`?token=`), copied into the URIs playlists write.
+    pub playback_token: Option<String>,
 }
 
 /// Where a storage fill is for: the segment, and its location in one version of the track

@@ -1,0 +1,139 @@
+//! `/api/v1/signing-keys`: the keys playback tokens are signed with. Creating one returns
+//! its private key once; only the public half is stored (where edges read it).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Serialize;
+use sunomi_origin::layout;
+use utoipa::ToSchema;
+
+use super::auth::ApiKey;
+use super::problem::{ApiError, Problem};
+use crate::app::{App, AppError};
+use crate::signing;
+
+/// A signing key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SigningKeyView {
+    /// Key id: the `kid` header of the tokens it signs.
+    pub id: String,
+    /// Public key, PEM.
+    pub public_key: String,
+    /// Private key, PEM (PKCS#8, P-256): only in the answer that creates the key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<String>,
+}
+
+fn valid_kid(kid: &str) -> bool {
+    !kid.is_empty() && kid.len() <= 64 && kid.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Create a signing key (ES256).
+#[utoipa::path(post, path = "/api/v1/signing-keys", tag = "playback",
+    responses(
+        (status = 201, description = "The key; its private half is shown only now", body = SigningKeyView),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn create(
+    _key: ApiKey,
+    State(app): State<Arc<App>>,
+) -> Result<(StatusCode, Json<SigningKeyView>), ApiError> {
+    let k = signing::generate().map_err(AppError::Store)?;
+    let path = app.store().path(&layout::signing_key(&k.kid));
+    object_store::ObjectStoreExt::put(
+        app.store().object_store().as_ref(),
+        &path,
+        k.public_pem.clone().into(),
+    )
+    .await
+    .map_err(|e| AppError::Store(e.to_string()))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SigningKeyView {
+            id: k.kid,
+            public_key: k.public_pem,
+            private_key: Some(k.private_pem),
+        }),
+    ))
+}
+
+/// List signing keys (public halves).
+#[utoipa::path(get, path = "/api/v1/signing-keys", tag = "playback",
+    responses(
+        (status = 200, description = "Every signing key", body = Vec<SigningKeyView>),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn list(
+    _key: ApiKey,
+    State(app): State<Arc<App>>,
+) -> Result<Json<Vec<SigningKeyView>>, ApiError> {
+    let keys = app
+        .records
+        .list(layout::SIGNING_KEYS)
+        .await
+        .map_err(AppError::from)?;
+    let mut out = Vec::new();
+    for key in keys.iter().filter(|k| k.ends_with(".pub")).take(1000) {
+        let Some(kid) = key
+            .rsplit('/')
+            .next()
+            .and_then(|f| f.strip_suffix(".pub"))
+            .filter(|k| valid_kid(k))
+        else {
+            continue;
+        };
+        let got = object_store::ObjectStoreExt::get(
+            app.store().object_store().as_ref(),
+            &app.store().path(key),
+        )
+        .await;
+        if let Ok(got) = got {
+            if let Ok(bytes) = got.bytes().await {
+                out.push(SigningKeyView {
+                    id: kid.to_string(),
+                    public_key: String::from_utf8_lossy(&bytes).into_owned(),
+                    private_key: None,
+                });
+            }
+        }
+    }
+    Ok(Json(out))
+}
+
+/// Delete a signing key: tokens it signed stop working (edges re-read keys within a minute).
+#[utoipa::path(delete, path = "/api/v1/signing-keys/{key_id}", tag = "playback",
+    params(("key_id" = String, Path, description = "Key id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such key", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn delete(
+    _key: ApiKey,
+    State(app): State<Arc<App>>,
+    Path(kid): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if !valid_kid(&kid) {
+        return Err(ApiError::not_found("signing key"));
+    }
+    let key = layout::signing_key(&kid);
+    let path = app.store().path(&key);
+    match object_store::ObjectStoreExt::head(app.store().object_store().as_ref(), &path).await {
+        Ok(_) => {}
+        Err(object_store::Error::NotFound { .. }) => {
+            return Err(ApiError::not_found("signing key"))
+        }
+        Err(e) => return Err(AppError::Store(e.to_string()).into()),
+    }
+    app.records.delete(&key).await.map_err(AppError::from)?;
+    Ok(StatusCode::NO_CONTENT)
+}
