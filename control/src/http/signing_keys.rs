@@ -32,7 +32,7 @@ fn valid_kid(kid: &str) -> bool {
 }
 
 /// Create a signing key (ES256).
-#[utoipa::path(post, path = "/api/v1/signing-keys", tag = "playback",
+#[utoipa::path(post, path = "/api/v1/signing-keys", tag = "playback", operation_id = "create_signing_key",
     responses(
         (status = 201, description = "The key; its private half is shown only now", body = SigningKeyView),
         (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
@@ -63,7 +63,7 @@ pub async fn create(
 }
 
 /// List signing keys (public halves).
-#[utoipa::path(get, path = "/api/v1/signing-keys", tag = "playback",
+#[utoipa::path(get, path = "/api/v1/signing-keys", tag = "playback", operation_id = "list_signing_keys",
     responses(
         (status = 200, description = "Every signing key", body = Vec<SigningKeyView>),
         (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
@@ -108,7 +108,7 @@ pub async fn list(
 }
 
 /// Delete a signing key: tokens it signed stop working (edges re-read keys within a minute).
-#[utoipa::path(delete, path = "/api/v1/signing-keys/{key_id}", tag = "playback",
+#[utoipa::path(delete, path = "/api/v1/signing-keys/{key_id}", tag = "playback", operation_id = "delete_signing_key",
     params(("key_id" = String, Path, description = "Key id")),
     responses(
         (status = 204, description = "Deleted"),
