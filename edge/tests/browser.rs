@@ -172,3 +172,60 @@ fn a_clip_plays_for_the_duration_of_its_video_segments() {
         );
     }
 }
+
+/// A P-256 key pair made by the `openssl` CLI: (PKCS#8 private PEM, SPKI public PEM).
+fn openssl_p256(dir: &Path) -> (String, String) {
+    let private = dir.join("p256.pem");
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl ecparam -name prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt -out {}",
+            private.display()
+        ))
+        .status()
+        .expect("openssl must be installed (make test installs it)");
+    assert!(ok.success());
+    let public = Command::new("openssl")
+        .args(["ec", "-pubout", "-in"])
+        .arg(&private)
+        .output()
+        .unwrap();
+    assert!(public.status.success());
+    (
+        std::fs::read_to_string(&private).unwrap(),
+        String::from_utf8(public.stdout).unwrap(),
+    )
+}
+
+#[test]
+fn hls_js_plays_a_signed_playback_id_with_its_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let (edge, _config) = setup(dir.path());
+    let store = dir.path().join("store");
+    let (private, public) = openssl_p256(dir.path());
+    std::fs::create_dir_all(store.join("keys/signing")).unwrap();
+    std::fs::write(store.join("keys/signing/browserkid.pub"), public).unwrap();
+    std::fs::create_dir_all(store.join("playback")).unwrap();
+    std::fs::write(
+        store.join("playback/signedbrowser.json"),
+        r#"{"id":"signedbrowser","video_id":"browser","policy":"signed"}"#,
+    )
+    .unwrap();
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("browserkid".into());
+    let token = jsonwebtoken::encode(
+        &header,
+        &serde_json::json!({ "sub": "signedbrowser", "aud": "v", "exp": exp }),
+        &jsonwebtoken::EncodingKey::from_ec_pem(private.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let master = edge.url("/v/signedbrowser/master.m3u8");
+    assert_eq!(get(&master).status, 403, "no token, no playback");
+    // `play` fails on any content error (parsing, decrypting, appending) or a fatal one.
+    play("hls", &format!("{master}?token={token}"), 6);
+}
