@@ -13,6 +13,14 @@ use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+/// Prints a line to stdout; a closed stdout (`| head -n 1`) is not an error worth a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Bytes per PATCH (each carries a SHA-256 checksum, so it is read once before sending):
 /// large enough that the per-chunk commit (a sync and a record write) is noise.
 pub const CHUNK: usize = 32 << 20;
@@ -217,7 +225,7 @@ pub async fn upload(args: UploadArgs) -> Result<i32> {
         .as_str()
         .ok_or_else(|| anyhow!("the upload names no asset"))?
         .to_string();
-    println!("{asset_id}");
+    say!("{asset_id}");
     if !args.wait {
         return Ok(0);
     }
@@ -337,7 +345,7 @@ async fn on_event(
                 .as_str()
                 .ok_or_else(|| anyhow!("the ready asset has no playback URL"))?;
             eprintln!("ready");
-            println!("{url}");
+            say!("{url}");
             return Ok(Some(0));
         }
         "video.asset.errored" | "video.asset.blocked" => {

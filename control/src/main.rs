@@ -17,6 +17,14 @@ use sunomi_control::records::Records;
 use sunomi_control::{http, ingest, worker};
 use sunomi_origin::{layout, Store};
 
+/// Prints a line to stdout; a closed stdout (`| head -n 1`) is not an error worth a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Sunomi control plane.
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
@@ -282,7 +290,7 @@ async fn run() -> Result<i32> {
             let config = load(&common)?;
             let app = App::open(config).map_err(|e| anyhow!(e))?;
             let (assets, requeued) = app.reindex().await.map_err(|e| anyhow!("{e}"))?;
-            println!("{assets} assets indexed, {requeued} re-queued");
+            say!("{assets} assets indexed, {requeued} re-queued");
             Ok(0)
         }
         Command::Token {
@@ -296,11 +304,11 @@ async fn run() -> Result<i32> {
             let now = sunomi_control::app::now_unix();
             let token = sunomi_control::signing::mint(&key_id, &pem, &playback_id, now, now + ttl)
                 .map_err(|e| anyhow!(e))?;
-            println!("{token}");
+            say!("{token}");
             Ok(0)
         }
         Command::Openapi => {
-            println!("{}", http::openapi_json());
+            say!("{}", http::openapi_json());
             Ok(0)
         }
     }
@@ -370,7 +378,7 @@ async fn serve(config: Config, no_workers: bool) -> Result<i32> {
     let bound = listener.local_addr()?;
     tracing::info!(addr = %bound, embedded, "API listening");
     // Scripts and tests read the bound address from this line.
-    println!("listening on http://{bound}");
+    say!("listening on http://{bound}");
     axum::serve(listener, http::router(app))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
@@ -400,7 +408,7 @@ async fn keys(action: KeysAction) -> Result<i32> {
                 .await
                 .map_err(|e| anyhow!("storing the key: {e}"))?;
             eprintln!("created key {} ({name}); it is shown only now", record.id);
-            println!("{key}");
+            say!("{key}");
         }
         KeysAction::List { .. } => {
             for key in records
@@ -415,7 +423,7 @@ async fn keys(action: KeysAction) -> Result<i32> {
                     let state = r
                         .revoked_at
                         .map_or("active".to_string(), |t| format!("revoked {t}"));
-                    println!("{}\t{}\t{}\t{state}", r.id, r.name, r.created_at);
+                    say!("{}\t{}\t{}\t{state}", r.id, r.name, r.created_at);
                 }
             }
         }
@@ -433,7 +441,7 @@ async fn keys(action: KeysAction) -> Result<i32> {
                 })
                 .await
                 .map_err(|e| anyhow!("revoking {id}: {e}"))?;
-            println!("revoked {id}");
+            say!("revoked {id}");
         }
     }
     Ok(0)

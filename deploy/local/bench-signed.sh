@@ -25,7 +25,7 @@ pids+=($!)
 for _ in $(seq 100); do curl -fs "http://$api/api/v1/openapi.json" > /dev/null && break; sleep 0.1; done
 ffmpeg -v error -y -f lavfi -i "testsrc2=size=1280x720:rate=30" -f lavfi -i "sine=frequency=440" \
   -t 20 -c:v libx264 -preset veryfast -pix_fmt yuv420p -c:a aac -shortest "$work/src.mp4"
-asset=$(XDG_CACHE_HOME=$work/cache "$bin/sunomi-control" upload "$work/src.mp4" --api "http://$api" --key "$key" --wait | head -n 1)
+asset=$(XDG_CACHE_HOME=$work/cache "$bin/sunomi-control" upload "$work/src.mp4" --api "http://$api" --key "$key" --wait > "$work/upload.out"; head -n 1 "$work/upload.out")
 json() { python3 -c "import sys, json; print(json.load(sys.stdin)$1)"; }
 public=$(curl -fs "http://$api/api/v1/assets/$asset" -H "Authorization: Bearer $key" | json '["playback_ids"][0]["id"]')
 signing=$(curl -fs -X POST "http://$api/api/v1/signing-keys" -H "Authorization: Bearer $key")
