@@ -37,7 +37,11 @@ trap cleanup EXIT INT TERM
 
 mkdir -p "$root/demo-work"
 keyfile=$root/demo-work/api-key
-if [ ! -s "$keyfile" ]; then
+# Reuse the demo's key only while this store still has it (and it is not revoked).
+KEY=$(cat "$keyfile" 2>/dev/null || true)
+kid=${KEY#sk_}; kid=${kid%%_*}
+if [ -z "$KEY" ] || ! "$bin/sunomi-control" keys list --store "$STORE" \
+    | awk -F'\t' -v k="$kid" '$1 == k && $4 == "active" { found = 1 } END { exit !found }'; then
   "$bin/sunomi-control" keys create --store "$STORE" --name demo | tail -n 1 > "$keyfile"
 fi
 KEY=$(cat "$keyfile")
