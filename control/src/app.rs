@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use object_store::ObjectStoreExt;
 use redis::aio::ConnectionManager;
 use sunomi_origin::layout;
 use sunomi_origin::purge::{self, PurgeScope};
@@ -231,6 +232,54 @@ impl App {
         };
         self.set_availability(id, availability).await?;
         Ok(asset)
+    }
+
+    /// Stores captions (already checked WebVTT) as `videos/{id}/subs/{lang}.vtt`, announces
+    /// them and purges the video so every edge lists them.
+    pub async fn put_captions(
+        &self,
+        id: &AssetId,
+        lang: &str,
+        vtt: bytes::Bytes,
+    ) -> Result<(), AppError> {
+        let key = layout::video_key(id.as_str(), &layout::subtitle_path(lang));
+        self.store()
+            .object_store()
+            .put(&self.store().path(&key), vtt.into())
+            .await
+            .map_err(|e| AppError::Store(e.to_string()))?;
+        self.purge(id).await;
+        self.change(
+            id,
+            Change::Note {
+                kind: "video.asset.captions.ready".into(),
+                data: serde_json::json!({ "language": lang, "source": "uploaded" }),
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes captions in `lang` and purges the video.
+    pub async fn delete_captions(&self, id: &AssetId, lang: &str) -> Result<(), AppError> {
+        let key = layout::video_key(id.as_str(), &layout::subtitle_path(lang));
+        let path = self.store().path(&key);
+        match self.store().object_store().head(&path).await {
+            Ok(_) => {}
+            Err(object_store::Error::NotFound { .. }) => return Err(AppError::NotFound),
+            Err(e) => return Err(AppError::Store(e.to_string())),
+        }
+        self.records.delete(&key).await?;
+        self.purge(id).await;
+        self.change(
+            id,
+            Change::Note {
+                kind: "video.asset.captions.deleted".into(),
+                data: serde_json::json!({ "language": lang }),
+            },
+        )
+        .await?;
+        Ok(())
     }
 
     /// Writes playback id `p`'s record (`playback/{id}.json`), which the edge resolves.

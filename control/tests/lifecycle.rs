@@ -128,6 +128,38 @@ fn upload_plays_on_the_edge_and_delete_takes_it_away() {
     );
     assert_eq!(again.status, 404);
     assert_eq!(api.asset(id)["playback_ids"].as_array().unwrap().len(), 1);
+
+    // Uploaded captions: checked, stored, listed by every edge at once; deleted likewise.
+    let vtt = b"WEBVTT\n\n00:00:00.500 --> 00:00:02.000\nHello\n".to_vec();
+    let captions = format!("/api/v1/assets/{id}/captions/en");
+    assert_eq!(
+        api.send(
+            "PUT",
+            &captions,
+            &[("content-type", "text/vtt")],
+            vtt.clone()
+        )
+        .status,
+        204
+    );
+    let listed = reqwest::blocking::get(&master).unwrap().text().unwrap();
+    assert!(
+        listed.contains("TYPE=SUBTITLES") && listed.contains("LANGUAGE=\"en\""),
+        "{listed}"
+    );
+    let bad = api.send("PUT", &captions, &[], b"not a caption file".to_vec());
+    assert_eq!(bad.status, 400);
+    let bad_lang = api.send(
+        "PUT",
+        &format!("/api/v1/assets/{id}/captions/EN!"),
+        &[],
+        vtt,
+    );
+    assert_eq!(bad_lang.status, 400);
+    assert_eq!(api.send("DELETE", &captions, &[], vec![]).status, 204);
+    let listed = reqwest::blocking::get(&master).unwrap().text().unwrap();
+    assert!(!listed.contains("TYPE=SUBTITLES"), "{listed}");
+    assert_eq!(api.send("DELETE", &captions, &[], vec![]).status, 404);
     // A signed playback id is refused until signed playback exists (never served open).
     let record = format!(r#"{{"id":"signedpid","video_id":"{id}","policy":"signed"}}"#);
     let playback = std::path::Path::new(&store).join("playback");

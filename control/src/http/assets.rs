@@ -346,3 +346,78 @@ pub async fn review(
     })?;
     Ok(Json(AssetView::of(&asset, &app.config.edge_url)))
 }
+
+/// Checks a caption language code (a language code as audio tracks use: `en`, `pt-br`, `und`).
+fn caption_lang(lang: &str) -> Result<(), ApiError> {
+    if sunomi_packager::names::is_valid_audio_track(lang) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "{lang:?} is not a language code (en, pt-br, und…)"
+        )))
+    }
+}
+
+/// Upload (or replace) an asset's captions in one language: WebVTT, checked by the
+/// packager's parser before it is stored; every edge is purged so playlists list it.
+#[utoipa::path(put, path = "/api/v1/assets/{asset_id}/captions/{lang}", tag = "assets",
+    params(
+        ("asset_id" = String, Path, description = "Asset id"),
+        ("lang" = String, Path, description = "Language code (en, pt-br…)"),
+    ),
+    request_body(content = String, content_type = "text/vtt", description = "A WebVTT file"),
+    responses(
+        (status = 204, description = "Stored"),
+        (status = 400, description = "Not WebVTT, or not a language code", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such asset", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Larger than 2 MB", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn put_captions(
+    _key: ApiKey,
+    State(app): State<Arc<App>>,
+    Path((id, lang)): Path<(String, String)>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    let id = asset_id(&id)?;
+    caption_lang(&lang)?;
+    let body = body.map_err(|e| ApiError::new(e.status(), "invalid_body", e.body_text()))?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("captions must be UTF-8 WebVTT"))?;
+    sunomi_packager::vtt::parse(text)
+        .map_err(|e| ApiError::bad_request(format!("not valid WebVTT: {e}")))?;
+    load(&app, &id).await?;
+    app.put_captions(&id, &lang, body).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Delete an asset's captions in one language (every edge is purged).
+#[utoipa::path(delete, path = "/api/v1/assets/{asset_id}/captions/{lang}", tag = "assets",
+    params(
+        ("asset_id" = String, Path, description = "Asset id"),
+        ("lang" = String, Path, description = "Language code"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Not a language code", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such asset or captions", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn delete_captions(
+    _key: ApiKey,
+    State(app): State<Arc<App>>,
+    Path((id, lang)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let id = asset_id(&id)?;
+    caption_lang(&lang)?;
+    load(&app, &id).await?;
+    app.delete_captions(&id, &lang).await.map_err(|e| match e {
+        AppError::NotFound => ApiError::not_found("captions"),
+        other => other.into(),
+    })?;
+    Ok(StatusCode::NO_CONTENT)
+}

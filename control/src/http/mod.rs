@@ -38,6 +38,7 @@ use problem::ApiError;
         tus::options, tus::create, tus::head, tus::patch, tus::terminate,
         assets::list_assets, assets::get_asset, assets::delete_asset, assets::list_playback_ids,
         assets::create_playback_id, assets::delete_playback_id, assets::review,
+        assets::put_captions, assets::delete_captions,
         events::asset_events, events::all_events,
         jobs::queue, jobs::dead, jobs::retry, jobs::deliveries, jobs::delivery,
         signing_keys::create, signing_keys::list, signing_keys::delete,
@@ -168,6 +169,10 @@ pub fn router(app: Arc<App>) -> Router {
             delete(assets::delete_playback_id),
         )
         .route("/api/v1/assets/{asset_id}/moderation", post(assets::review))
+        .route(
+            "/api/v1/assets/{asset_id}/captions/{lang}",
+            put(assets::put_captions).delete(assets::delete_captions),
+        )
         .route(
             "/api/v1/assets/{asset_id}/events",
             get(events::asset_events),
