@@ -43,6 +43,9 @@ pub enum AppError {
     /// No such object.
     #[error("not found")]
     NotFound,
+    /// The object is in a state that refuses the request (409).
+    #[error("{0}")]
+    Conflict(String),
     /// The change does not fit the object's state.
     #[error(transparent)]
     Transition(#[from] TransitionError),

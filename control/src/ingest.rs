@@ -230,7 +230,7 @@ pub async fn bind(
             }
             Ok(u)
         }
-        Err(UpdateError::Rejected(())) => Err(AppError::Store(
+        Err(UpdateError::Rejected(())) => Err(AppError::Conflict(
             "this upload already has its tus resource".into(),
         )),
         Err(UpdateError::Record(e)) => Err(e.into()),
@@ -266,40 +266,13 @@ pub async fn receive(
     let path = app.records.path(&key);
     let mut writer =
         BufWriter::with_capacity(app.store().object_store().clone(), path, PART_BUFFER);
-    let mut hasher = checksum.as_ref().map(|(a, _)| Hasher::new(*a));
-    let mut len: u64 = 0;
-    let mut cut_off = false;
-    while let Some(chunk) = body.recv().await {
-        let chunk = match chunk {
-            Ok(c) => c,
-            Err(_) => {
-                cut_off = true;
-                break;
-            }
-        };
-        if len + chunk.len() as u64 > room {
+    let len = match copy_chunk(&mut body, room, &upload, &checksum, &mut writer).await {
+        Ok(len) => len,
+        Err(e) => {
             let _ = writer.abort().await;
-            return Err(PatchRefused::TooLong(upload.length.unwrap_or(0)).into());
+            return Err(e);
         }
-        if let Some(h) = &mut hasher {
-            h.update(&chunk);
-        }
-        len += chunk.len() as u64;
-        if let Err(e) = writer.write_all(&chunk).await {
-            let _ = writer.abort().await;
-            return Err(AppError::Store(format!("storing a chunk: {e}")).into());
-        }
-    }
-    if cut_off && checksum.is_some() {
-        let _ = writer.abort().await;
-        return Err(PatchError::Incomplete);
-    }
-    if let (Some(h), Some((_, expected))) = (hasher, &checksum) {
-        if &h.finish() != expected {
-            let _ = writer.abort().await;
-            return Err(PatchError::Checksum);
-        }
-    }
+    };
     if len == 0 {
         let _ = writer.abort().await;
         return Ok(upload);
@@ -350,6 +323,46 @@ async fn commit(
         finish(app, &upload).await?;
     }
     Ok(upload)
+}
+
+/// Copies one chunk from `body` into `out`: at most `room` bytes, hashed when the client
+/// sent a checksum. Returns the length. A body cut off with a checksum, a checksum mismatch,
+/// too many bytes or a failed write is an error (the caller discards what `out` holds).
+async fn copy_chunk<W: tokio::io::AsyncWrite + Unpin>(
+    body: &mut mpsc::Receiver<Result<Bytes, String>>,
+    room: u64,
+    upload: &Upload,
+    checksum: &Option<(ChecksumAlgorithm, Vec<u8>)>,
+    out: &mut W,
+) -> Result<u64, PatchError> {
+    let mut hasher = checksum.as_ref().map(|(a, _)| Hasher::new(*a));
+    let mut len: u64 = 0;
+    let mut cut_off = false;
+    while let Some(chunk) = body.recv().await {
+        let Ok(chunk) = chunk else {
+            cut_off = true;
+            break;
+        };
+        if len + chunk.len() as u64 > room {
+            return Err(PatchRefused::TooLong(upload.length.unwrap_or(0)).into());
+        }
+        if let Some(h) = &mut hasher {
+            h.update(&chunk);
+        }
+        len += chunk.len() as u64;
+        out.write_all(&chunk)
+            .await
+            .map_err(|e| AppError::Store(format!("storing a chunk: {e}")))?;
+    }
+    if cut_off && checksum.is_some() {
+        return Err(PatchError::Incomplete);
+    }
+    if let (Some(h), Some((_, expected))) = (hasher, checksum) {
+        if &h.finish() != expected {
+            return Err(PatchError::Checksum);
+        }
+    }
+    Ok(len)
 }
 
 /// A chunk for an upload to a local store: written in place into `uploads/{id}/data` at its
@@ -406,31 +419,7 @@ async fn receive_local(
     file.seek(std::io::SeekFrom::Start(offset))
         .await
         .map_err(store_err)?;
-    let mut hasher = checksum.as_ref().map(|(a, _)| Hasher::new(*a));
-    let mut len: u64 = 0;
-    let mut cut_off = false;
-    while let Some(chunk) = body.recv().await {
-        let Ok(chunk) = chunk else {
-            cut_off = true;
-            break;
-        };
-        if len + chunk.len() as u64 > room {
-            return Err(PatchRefused::TooLong(upload.length.unwrap_or(0)).into());
-        }
-        if let Some(h) = &mut hasher {
-            h.update(&chunk);
-        }
-        len += chunk.len() as u64;
-        file.write_all(&chunk).await.map_err(store_err)?;
-    }
-    if cut_off && checksum.is_some() {
-        return Err(PatchError::Incomplete);
-    }
-    if let (Some(h), Some((_, expected))) = (hasher, &checksum) {
-        if &h.finish() != expected {
-            return Err(PatchError::Checksum);
-        }
-    }
+    let len = copy_chunk(&mut body, room, &upload, &checksum, &mut file).await?;
     if len == 0 {
         return Ok(upload);
     }

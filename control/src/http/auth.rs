@@ -41,3 +41,46 @@ impl FromRequestParts<Arc<App>> for ApiKey {
         }
     }
 }
+
+/// Who calls a route of one upload (tus, direct-upload completion): an API key, or a
+/// delegated upload token that must turn out to be that upload's.
+pub enum UploadCaller {
+    /// A valid API key.
+    Key,
+    /// An upload token, not yet checked against the upload.
+    Token(String),
+}
+
+impl UploadCaller {
+    /// The caller of a request: 401 without a bearer credential or with an unknown key.
+    pub async fn of(app: &App, headers: &HeaderMap) -> Result<UploadCaller, ApiError> {
+        let Some(credential) = bearer(headers) else {
+            return Err(ApiError::unauthorized(
+                "send an API key or an upload token as Authorization: Bearer …",
+            ));
+        };
+        if credential.starts_with("ut_") {
+            return Ok(UploadCaller::Token(credential.to_string()));
+        }
+        if app.authenticate(credential).await {
+            Ok(UploadCaller::Key)
+        } else {
+            Err(ApiError::unauthorized("the API key is unknown or revoked"))
+        }
+    }
+
+    /// 401 unless the caller may touch `upload` now.
+    pub fn check(&self, upload: &crate::upload::Upload) -> Result<(), ApiError> {
+        match self {
+            UploadCaller::Key => Ok(()),
+            UploadCaller::Token(t)
+                if crate::ingest::token_allows(upload, t, crate::app::now_unix()) =>
+            {
+                Ok(())
+            }
+            UploadCaller::Token(_) => Err(ApiError::unauthorized(
+                "the upload token is not valid for this upload (expired, revoked or another upload's)",
+            )),
+        }
+    }
+}

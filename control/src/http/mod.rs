@@ -19,7 +19,7 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
-use axum::{Json, Router};
+use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -220,6 +220,3 @@ pub fn admin_router(app: Arc<App>) -> Router {
         )
         .with_state(app)
 }
-
-/// A JSON body helper for handlers that answer one value.
-pub type JsonResult<T> = Result<Json<T>, ApiError>;

@@ -91,6 +91,7 @@ impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
         match e {
             AppError::NotFound => ApiError::not_found("object"),
+            AppError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             AppError::Transition(t) => {
                 ApiError::new(StatusCode::CONFLICT, "invalid_state", t.to_string())
             }

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use futures::StreamExt;
 
-use super::auth::bearer;
+use super::auth::UploadCaller;
 use super::problem::{ApiError, Problem};
 use super::uploads::{base_url, check_asset_fields};
 use crate::apikeys;
@@ -97,43 +97,15 @@ fn offset_headers(upload: &Upload) -> Vec<(HeaderName, HeaderValue)> {
     h
 }
 
-/// Who is calling for an upload.
-enum Caller {
-    Key,
-    Token(String),
-}
-
-async fn caller(app: &App, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    let Some(credential) = bearer(headers) else {
-        return Err(ApiError::unauthorized(
-            "send an API key or an upload token as Authorization: Bearer …",
-        ));
-    };
-    if credential.starts_with("ut_") {
-        return Ok(Caller::Token(credential.to_string()));
-    }
-    if app.authenticate(credential).await {
-        Ok(Caller::Key)
-    } else {
-        Err(ApiError::unauthorized("the API key is unknown or revoked"))
-    }
-}
-
 /// Loads upload `id` for `caller` (a token must be this upload's and unexpired).
 async fn authorised_upload(app: &App, headers: &HeaderMap, id: &str) -> Result<Upload, ApiError> {
-    let who = caller(app, headers).await?;
+    let who = UploadCaller::of(app, headers).await?;
     let id = UploadId::parse(id).map_err(|_| ApiError::not_found("upload"))?;
     let upload = ingest::get(app, &id).await.map_err(|e| match e {
         AppError::NotFound => ApiError::not_found("upload"),
         other => other.into(),
     })?;
-    if let Caller::Token(t) = who {
-        if !ingest::token_allows(&upload, &t, now_unix()) {
-            return Err(ApiError::unauthorized(
-                "the upload token is not valid for this upload (expired, revoked or another upload's)",
-            ));
-        }
-    }
+    who.check(&upload)?;
     if !upload.tus_created {
         return Err(ApiError::not_found("upload"));
     }
@@ -199,7 +171,7 @@ pub async fn options(State(app): State<Arc<App>>) -> Response {
 pub async fn create(State(app): State<Arc<App>>, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let headers = &parts.headers;
-    let who = caller(&app, headers).await?;
+    let who = UploadCaller::of(&app, headers).await?;
     let length = header_u64(headers, &UPLOAD_LENGTH)?.ok_or_else(|| {
         ApiError::bad_request("Upload-Length is required (Upload-Defer-Length is not supported)")
     })?;
@@ -229,8 +201,8 @@ pub async fn create(State(app): State<Arc<App>>, req: Request) -> Result<Respons
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     check_asset_fields(&passthrough, &meta)?;
-    let upload = match who {
-        Caller::Key => {
+    let upload = match &who {
+        UploadCaller::Key => {
             ingest::create(
                 &app,
                 NewUpload {
@@ -245,25 +217,14 @@ pub async fn create(State(app): State<Arc<App>>, req: Request) -> Result<Respons
             .await?
             .0
         }
-        Caller::Token(token) => {
-            let id = apikeys::upload_token_scope(&token)
+        UploadCaller::Token(token) => {
+            let id = apikeys::upload_token_scope(token)
                 .ok_or_else(|| ApiError::unauthorized("malformed upload token"))?;
             let upload = ingest::get(&app, &id)
                 .await
                 .map_err(|_| ApiError::unauthorized("the upload token is not valid"))?;
-            if !ingest::token_allows(&upload, &token, now_unix()) {
-                return Err(ApiError::unauthorized(
-                    "the upload token is expired or revoked",
-                ));
-            }
-            ingest::bind(&app, &id, Some(length), metadata)
-                .await
-                .map_err(|e| match e {
-                    AppError::Store(m) if m.contains("already") => {
-                        ApiError::new(StatusCode::CONFLICT, "already_created", m)
-                    }
-                    other => other.into(),
-                })?
+            who.check(&upload)?;
+            ingest::bind(&app, &id, Some(length), metadata).await?
         }
     };
     let location = format!("{}/api/v1/tus/{}", base_url(&app, headers), upload.id);

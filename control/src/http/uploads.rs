@@ -262,23 +262,10 @@ pub async fn complete_direct(
     Path(id): Path<String>,
     body: Result<Json<CompleteDirect>, JsonRejection>,
 ) -> Result<Json<UploadView>, ApiError> {
-    let Some(credential) = super::auth::bearer(&headers) else {
-        return Err(ApiError::unauthorized(
-            "send an API key or the upload token as Authorization: Bearer …",
-        ));
-    };
+    let who = super::auth::UploadCaller::of(&app, &headers).await?;
     let id = upload_id(&id)?;
     let upload = load(&app, &id).await?;
-    let allowed = if credential.starts_with("ut_") {
-        ingest::token_allows(&upload, credential, now_unix())
-    } else {
-        app.authenticate(credential).await
-    };
-    if !allowed {
-        return Err(ApiError::unauthorized(
-            "the credential is not valid for this upload",
-        ));
-    }
+    who.check(&upload)?;
     let Json(req) = body.map_err(super::json_rejection)?;
     let Some(d) = &upload.direct else {
         return Err(ApiError::bad_request("not a direct upload"));
