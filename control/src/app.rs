@@ -17,8 +17,8 @@ use tokio::sync::Semaphore;
 
 use crate::apikeys::{self, KeyRecord};
 use crate::asset::{
-    Asset, AssetStatus, Change, Event, PlaybackIdInfo, PlaybackPolicy, Review, ReviewDecision,
-    TransitionError,
+    Asset, AssetStatus, CaptionSource, Change, Event, PlaybackIdInfo, PlaybackPolicy, Review,
+    ReviewDecision, TransitionError,
 };
 use crate::config::Config;
 use crate::events::{EventBus, MemoryBus, RedisBus};
@@ -237,30 +237,96 @@ impl App {
         Ok(asset)
     }
 
-    /// Stores captions (already checked WebVTT) as `videos/{id}/subs/{lang}.vtt`, announces
-    /// them and purges the video so every edge lists them.
+    /// Stores captions (already checked WebVTT) as `videos/{id}/subs/{lang}.vtt`, records
+    /// in the manifest whether speech-to-text made them (playlists then name them
+    /// "{Language} (auto-generated)"), announces them and purges the video so every edge
+    /// lists them.
     pub async fn put_captions(
         &self,
         id: &AssetId,
         lang: &str,
         vtt: bytes::Bytes,
-    ) -> Result<(), AppError> {
+        source: CaptionSource,
+    ) -> Result<Asset, AppError> {
         let key = layout::video_key(id.as_str(), &layout::subtitle_path(lang));
         self.store()
             .object_store()
             .put(&self.store().path(&key), vtt.into())
             .await
             .map_err(|e| AppError::Store(e.to_string()))?;
+        let generated = source == CaptionSource::Generated;
+        self.update_manifest(id, |m| {
+            let listed = m.auto_captions.iter().any(|l| l == lang);
+            if generated == listed {
+                return false;
+            }
+            m.auto_captions.retain(|l| l != lang);
+            if generated {
+                m.auto_captions.push(lang.to_string());
+            }
+            true
+        })
+        .await?;
         self.purge(id).await;
         self.change(
             id,
-            Change::Note {
-                kind: "video.asset.captions.ready".into(),
-                data: serde_json::json!({ "language": lang, "source": "uploaded" }),
+            Change::Captioned {
+                language: lang.to_string(),
+                source,
             },
         )
-        .await?;
-        Ok(())
+        .await
+    }
+
+    /// Changes video `id`'s manifest with `edit` (which says whether it changed anything)
+    /// by compare-and-swap; a video without a manifest yet is left alone.
+    pub async fn update_manifest(
+        &self,
+        id: &AssetId,
+        edit: impl Fn(&mut Manifest) -> bool,
+    ) -> Result<(), AppError> {
+        let key = layout::video_key(id.as_str(), layout::MANIFEST);
+        loop {
+            let current = match self.records.get::<Manifest>(&key).await {
+                Ok(c) => c,
+                Err(RecordError::NotFound) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            };
+            let mut next = current.value.clone();
+            if !edit(&mut next) {
+                return Ok(());
+            }
+            match self.records.replace(&key, &next, &current.version).await {
+                Ok(_) => return Ok(()),
+                Err(RecordError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Streams the object at storage key `key` to the local file `to`.
+    pub async fn download(&self, key: &str, to: &std::path::Path) -> Result<(), String> {
+        use futures::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let got = self
+            .store()
+            .object_store()
+            .get(&self.store().path(key))
+            .await
+            .map_err(|e| format!("reading {key}: {e}"))?;
+        let mut stream = got.into_stream();
+        let mut file = tokio::fs::File::create(to)
+            .await
+            .map_err(|e| format!("work file {}: {e}", to.display()))?;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| format!("reading {key}: {e}"))?;
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| format!("work file {}: {e}", to.display()))?;
+        }
+        file.flush()
+            .await
+            .map_err(|e| format!("work file {}: {e}", to.display()))
     }
 
     /// Deletes captions in `lang` and purges the video.
@@ -273,15 +339,15 @@ impl App {
             Err(e) => return Err(AppError::Store(e.to_string())),
         }
         self.records.delete(&key).await?;
-        self.purge(id).await;
-        self.change(
-            id,
-            Change::Note {
-                kind: "video.asset.captions.deleted".into(),
-                data: serde_json::json!({ "language": lang }),
-            },
-        )
+        self.update_manifest(id, |m| {
+            let before = m.auto_captions.len();
+            m.auto_captions.retain(|l| l != lang);
+            m.auto_captions.len() != before
+        })
         .await?;
+        self.purge(id).await;
+        self.change(id, Change::CaptionsRemoved(lang.to_string()))
+            .await?;
         Ok(())
     }
 
@@ -418,12 +484,14 @@ impl App {
         status: VideoStatus,
     ) -> Result<(), AppError> {
         let key = layout::video_key(id.as_str(), layout::MANIFEST);
-        let current = self.records.get::<Manifest>(&key).await?;
-        if current.value.status != status {
-            let mut next = current.value.clone();
-            next.status = status;
-            self.records.replace(&key, &next, &current.version).await?;
-        }
+        // The manifest must exist: availability is what the gate publishes.
+        self.records.get::<Manifest>(&key).await?;
+        self.update_manifest(id, |m| {
+            let changed = m.status != status;
+            m.status = status;
+            changed
+        })
+        .await?;
         self.purge(id).await;
         Ok(())
     }

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::analysis::moderation::Verdict;
 use crate::ids::{AssetId, PlaybackId, UploadId};
 
 /// The transcode progress event (streamed to SSE, not sent as a webhook).
@@ -30,6 +31,9 @@ pub enum AssetStatus {
     Transcoding,
     /// The analysis stages are running.
     Analyzing,
+    /// Held unpublished: a moderation rule with the `review` action matched; a person decides
+    /// (`POST /assets/{id}/moderation`).
+    InReview,
     /// Published: the playback URL plays.
     Ready,
     /// Refused by moderation: the edge answers 451.
@@ -43,15 +47,19 @@ impl AssetStatus {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            AssetStatus::Ready | AssetStatus::Blocked | AssetStatus::Errored
+            AssetStatus::Ready
+                | AssetStatus::Blocked
+                | AssetStatus::InReview
+                | AssetStatus::Errored
         )
     }
 
     /// Whether `self` may be followed by `next`. The whole lifecycle is this table:
-    /// `waiting_upload → uploaded → validating → transcoding → analyzing → ready | blocked`,
-    /// `errored` from anywhere before the end, `validating` again when a job is retried
-    /// (a redelivered attempt or `POST /jobs/{id}/retry`), and `ready ⇄ blocked` by a
-    /// person's moderation decision (only [`Change::Reviewed`] makes that move).
+    /// `waiting_upload → uploaded → validating → transcoding → analyzing → ready | blocked |
+    /// in_review`, `errored` from anywhere before the end, `validating` again when a job is
+    /// retried (a redelivered attempt or `POST /jobs/{id}/retry`), and `in_review → ready |
+    /// blocked`, `ready ⇄ blocked` by a person's moderation decision (only
+    /// [`Change::Reviewed`] makes those moves).
     pub fn may_become(self, next: AssetStatus) -> bool {
         use AssetStatus::*;
         match (self, next) {
@@ -59,7 +67,7 @@ impl AssetStatus {
             (Uploaded, Validating) => true,
             (Validating, Transcoding) => true,
             (Transcoding, Analyzing) => true,
-            (Analyzing, Ready | Blocked) => true,
+            (Analyzing, Ready | Blocked | InReview) => true,
             (Validating | Transcoding | Analyzing | Errored, Validating) => true,
             (from, Errored) => !from.is_final(),
             _ => false,
@@ -74,6 +82,7 @@ impl AssetStatus {
             AssetStatus::Validating => "video.asset.validating",
             AssetStatus::Transcoding => "video.asset.transcoding",
             AssetStatus::Analyzing => "video.asset.analyzing",
+            AssetStatus::InReview => "video.asset.in_review",
             AssetStatus::Ready => "video.asset.ready",
             AssetStatus::Blocked => "video.asset.blocked",
             AssetStatus::Errored => "video.asset.errored",
@@ -161,7 +170,30 @@ impl Stage {
 }
 
 /// Pipeline stage names, in order.
-pub const STAGES: [&str; 3] = ["validate", "transcode", "analyze"];
+pub const STAGES: [&str; 4] = ["validate", "transcode", CAPTIONS_STAGE, MODERATION_STAGE];
+/// The speech-to-text stage.
+pub const CAPTIONS_STAGE: &str = "captions";
+/// The moderation stage.
+pub const MODERATION_STAGE: &str = "moderation";
+
+/// Where a captions track came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptionSource {
+    /// Speech-to-text made it (named "{Language} (auto-generated)" in playlists).
+    Generated,
+    /// Someone uploaded it.
+    Uploaded,
+}
+
+/// A captions track of an asset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CaptionInfo {
+    /// Language code (the file `subs/{language}.vtt`).
+    pub language: String,
+    /// Where it came from.
+    pub source: CaptionSource,
+}
 
 /// A playback id's access policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -240,6 +272,9 @@ pub struct Review {
 /// An asset's moderation state.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
 pub struct Moderation {
+    /// The automatic verdict: decision, labels, the policy version that decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
     /// Every manual decision, oldest first.
     pub reviews: Vec<Review>,
 }
@@ -274,7 +309,7 @@ pub struct Asset {
     pub status: AssetStatus,
     /// Transcode progress, 0–100.
     pub progress: u8,
-    /// Per-stage state (`validate`, `transcode`, `analyze`).
+    /// Per-stage state (`validate`, `transcode`, `captions`, `moderation`).
     pub stages: BTreeMap<String, Stage>,
     /// Duration in seconds once validated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -307,7 +342,10 @@ pub struct Asset {
     pub created_at: String,
     /// Last changed (RFC 3339).
     pub updated_at: String,
-    /// Moderation: the audit trail of manual decisions.
+    /// Captions tracks.
+    #[serde(default)]
+    pub captions: Vec<CaptionInfo>,
+    /// Moderation: the automatic verdict and the audit trail of manual decisions.
     #[serde(default)]
     pub moderation: Moderation,
     /// Recent events, oldest first (the last [`EVENT_HISTORY`]).
@@ -341,6 +379,30 @@ pub enum Change {
         /// Measured duration.
         duration: f64,
     },
+    /// An analysis stage started.
+    StageStarted(&'static str),
+    /// An analysis stage failed without stopping publication (captions).
+    StageFailed {
+        /// Stage name.
+        stage: String,
+        /// Why.
+        message: String,
+    },
+    /// Captions in `language` were stored.
+    Captioned {
+        /// Language code.
+        language: String,
+        /// Who made them.
+        source: CaptionSource,
+    },
+    /// Captions in a language were deleted.
+    CaptionsRemoved(String),
+    /// The moderation stage finished with this verdict.
+    Moderated(Verdict),
+    /// The verdict holds the asset for review.
+    HeldForReview,
+    /// The verdict blocks the asset.
+    AutoBlocked,
     /// An analysis stage was skipped (its backend is off).
     StageSkipped {
         /// Stage name.
@@ -410,6 +472,7 @@ impl Asset {
             run: None,
             created_at: now.to_string(),
             updated_at: now.to_string(),
+            captions: Vec::new(),
             moderation: Moderation::default(),
             events: Vec::new(),
             event_seq: 0,
@@ -504,8 +567,76 @@ impl Asset {
                     );
                 }
                 next.renditions = renditions;
-                set_stage(&mut next, "analyze", StageStatus::Running);
                 next.emit(AssetStatus::Analyzing.event_type(), now, None);
+            }
+            Change::StageStarted(stage) => {
+                if self.stages.get(stage).map(|s| s.status) == Some(StageStatus::Running) {
+                    return Ok(None);
+                }
+                set_stage(&mut next, stage, StageStatus::Running);
+            }
+            Change::StageFailed { stage, message } => {
+                set_stage(&mut next, &stage, StageStatus::Failed);
+                if let Some(s) = next.stages.get_mut(&stage) {
+                    s.detail = Some(message.clone());
+                }
+                next.emit(
+                    "video.asset.stage.failed",
+                    now,
+                    Some(serde_json::json!({ "stage": stage, "message": message })),
+                );
+            }
+            Change::Captioned { language, source } => {
+                if source == CaptionSource::Generated {
+                    set_stage(&mut next, CAPTIONS_STAGE, StageStatus::Completed);
+                }
+                next.captions.retain(|c| c.language != language);
+                next.captions.push(CaptionInfo {
+                    language: language.clone(),
+                    source,
+                });
+                next.captions.sort_by(|a, b| a.language.cmp(&b.language));
+                next.emit(
+                    "video.asset.captions.ready",
+                    now,
+                    Some(serde_json::json!({ "language": language, "source": source })),
+                );
+            }
+            Change::CaptionsRemoved(language) => {
+                next.captions.retain(|c| c.language != language);
+                next.emit(
+                    "video.asset.captions.deleted",
+                    now,
+                    Some(serde_json::json!({ "language": language })),
+                );
+            }
+            Change::Moderated(verdict) => {
+                if self.moderation.verdict.as_ref() == Some(&verdict) {
+                    return Ok(None);
+                }
+                set_stage(&mut next, MODERATION_STAGE, StageStatus::Completed);
+                let data = serde_json::json!({
+                    "decision": verdict.decision,
+                    "backend": verdict.backend,
+                    "policy_version": verdict.policy_version,
+                    "reasons": verdict.reasons,
+                });
+                next.moderation.verdict = Some(verdict);
+                next.emit("video.asset.moderation.completed", now, Some(data));
+            }
+            Change::HeldForReview => {
+                if self.status == AssetStatus::InReview {
+                    return Ok(None);
+                }
+                next.move_to(AssetStatus::InReview)?;
+                next.emit(AssetStatus::InReview.event_type(), now, None);
+            }
+            Change::AutoBlocked => {
+                if self.status == AssetStatus::Blocked {
+                    return Ok(None);
+                }
+                next.move_to(AssetStatus::Blocked)?;
+                next.emit(AssetStatus::Blocked.event_type(), now, None);
             }
             Change::StageSkipped { stage, reason } => {
                 if let Some(s) = next.stages.get_mut(&stage) {
@@ -547,7 +678,10 @@ impl Asset {
                     ReviewDecision::Approve => AssetStatus::Ready,
                     ReviewDecision::Block => AssetStatus::Blocked,
                 };
-                if !matches!(self.status, AssetStatus::Ready | AssetStatus::Blocked) {
+                if !matches!(
+                    self.status,
+                    AssetStatus::Ready | AssetStatus::Blocked | AssetStatus::InReview
+                ) {
                     return Err(TransitionError {
                         from: self.status,
                         to,

@@ -38,6 +38,92 @@ pub struct Config {
     pub transcode: TranscodeConfig,
     /// Webhook endpoints.
     pub webhooks: Vec<WebhookEndpoint>,
+    /// Where offline models live (`whisper-base.bin`, `open-nsfw.onnx`): `SUNOMI_MODELS`, else
+    /// `$XDG_CACHE_HOME/sunomi/models`, else `~/.cache/sunomi/models` (what
+    /// `deploy/local/models.sh` fills).
+    pub models_dir: PathBuf,
+    /// Captions (speech-to-text).
+    pub captions: CaptionsConfig,
+    /// Moderation.
+    pub moderation: ModerationConfig,
+    /// AWS clients (Transcribe, Rekognition) for the `aws` backends.
+    pub aws: AwsConfig,
+}
+
+/// Which speech-to-text backend captions use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptionsBackend {
+    /// No captions (the stage is `skipped`).
+    Off,
+    /// whisper.cpp on this machine.
+    Offline,
+    /// AWS Transcribe.
+    Aws,
+}
+
+/// Which moderation backend runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModerationBackend {
+    /// No moderation: everything transcoded is published.
+    Off,
+    /// The open_nsfw classifier on sampled frames.
+    Offline,
+    /// AWS Rekognition content moderation.
+    Aws,
+}
+
+/// `[captions]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaptionsConfig {
+    /// The backend (default `offline`).
+    pub backend: CaptionsBackend,
+    /// The offline ggml model (default `{models_dir}/whisper-base.bin`).
+    pub model: Option<PathBuf>,
+    /// The spoken language (ISO 639-1) when every video has the same; default: detected
+    /// (or the upload's `meta.language`).
+    pub language: Option<String>,
+    /// Threads for offline speech-to-text (0: every core).
+    pub threads: usize,
+}
+
+/// `[moderation]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModerationConfig {
+    /// The backend (default `offline`).
+    pub backend: ModerationBackend,
+    /// The offline ONNX model (default `{models_dir}/open-nsfw.onnx`).
+    pub model: Option<PathBuf>,
+    /// Offline: a frame is classified every this many seconds.
+    pub sample_every_secs: f64,
+    /// Labels below this confidence (0–100) are not reported (Rekognition's `MinConfidence`).
+    pub min_confidence: f32,
+    /// What the labels decide.
+    pub policy: crate::analysis::moderation::Policy,
+}
+
+/// `[aws]`: how the `aws` backends reach AWS. Credentials come from the SDK's usual chain
+/// (environment, profile, instance role).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AwsConfig {
+    /// Region (default: the SDK's chain, e.g. `AWS_REGION`).
+    pub region: Option<String>,
+    /// Endpoint override (a local stand-in in tests; a VPC endpoint in production).
+    pub endpoint_url: Option<String>,
+    /// Bucket Transcribe writes its output to (default: the store's bucket).
+    pub output_bucket: Option<String>,
+    /// Key prefix of Transcribe's output.
+    pub output_prefix: Option<String>,
+    /// First poll after starting a job, in milliseconds (doubles up to `poll_max_secs`).
+    pub poll_initial_ms: Option<u64>,
+    /// Longest wait between polls, in seconds.
+    pub poll_max_secs: Option<u64>,
+    /// Give up on a job after this many seconds.
+    pub job_timeout_secs: Option<u64>,
 }
 
 /// Upload settings.
@@ -125,6 +211,45 @@ impl Default for Config {
             limits: Limits::default(),
             transcode: TranscodeConfig::default(),
             webhooks: Vec::new(),
+            models_dir: default_models_dir(),
+            captions: CaptionsConfig::default(),
+            moderation: ModerationConfig::default(),
+            aws: AwsConfig::default(),
+        }
+    }
+}
+
+/// `SUNOMI_MODELS`, else the user's cache folder's `sunomi/models`.
+fn default_models_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("SUNOMI_MODELS") {
+        return PathBuf::from(dir);
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    cache.join("sunomi").join("models")
+}
+
+impl Default for CaptionsConfig {
+    fn default() -> Self {
+        CaptionsConfig {
+            backend: CaptionsBackend::Offline,
+            model: None,
+            language: None,
+            threads: 0,
+        }
+    }
+}
+
+impl Default for ModerationConfig {
+    fn default() -> Self {
+        ModerationConfig {
+            backend: ModerationBackend::Offline,
+            model: None,
+            sample_every_secs: 2.0,
+            min_confidence: 50.0,
+            policy: crate::analysis::moderation::Policy::default(),
         }
     }
 }
@@ -222,11 +347,42 @@ impl Config {
                 .map_err(|e| format!("webhook {}: {e}", w.url))?;
             url::Url::parse(&w.url).map_err(|e| format!("webhook {}: {e}", w.url))?;
         }
+        self.moderation.policy.validate()?;
+        if !(self.moderation.sample_every_secs.is_finite() && self.moderation.sample_every_secs >= 0.1)
+            || !(0.0..=100.0).contains(&self.moderation.min_confidence)
+        {
+            return Err(
+                "moderation: need sample_every_secs >= 0.1 and 0 <= min_confidence <= 100".into(),
+            );
+        }
+        if let Some(l) = &self.captions.language {
+            if crate::analysis::captions::primary_language(l).as_deref() != Some(l.as_str()) {
+                return Err(format!(
+                    "captions.language {l:?}: use a lowercase ISO 639-1 code such as \"en\""
+                ));
+            }
+        }
         url::Url::parse(&self.edge_url).map_err(|e| format!("edge_url: {e}"))?;
         for u in &self.edge_admin_urls {
             url::Url::parse(u).map_err(|e| format!("edge_admin_urls {u}: {e}"))?;
         }
         Ok(())
+    }
+
+    /// The offline speech-to-text model's path.
+    pub fn captions_model(&self) -> PathBuf {
+        self.captions
+            .model
+            .clone()
+            .unwrap_or_else(|| self.models_dir.join("whisper-base.bin"))
+    }
+
+    /// The offline moderation model's path.
+    pub fn moderation_model(&self) -> PathBuf {
+        self.moderation
+            .model
+            .clone()
+            .unwrap_or_else(|| self.models_dir.join("open-nsfw.onnx"))
     }
 
     /// The visibility timeout.

@@ -6,12 +6,13 @@
 //! - [`records`] keeps JSON records in object storage with compare-and-swap (the state of
 //!   record); [`app`] holds the shared state and the operations every entry point uses.
 //! - [`ingest`] takes uploads in ([`direct`]: browser-to-bucket S3 multipart uploads); [`queue`] carries [`jobs`]; [`worker`] consumes them and
-//!   [`pipeline`] runs a transcode job; [`analyze`] is the seam for analysis stages.
+//!   [`pipeline`] runs a transcode job; [`analysis`] holds its analysis stages (captions,
+//!   moderation) and their backends.
 //! - [`events`] fans events out; [`webhooks`] signs and records deliveries.
 //! - [`http`] is the API and admin routers; [`client`] the CLI upload client.
 #![deny(missing_docs)]
 
-pub mod analyze;
+pub mod analysis;
 pub mod apikeys;
 pub mod app;
 pub mod asset;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
+use sunomi_control::analysis::Analysis;
 use sunomi_control::apikeys::{self, KeyRecord};
 use sunomi_control::app::{now_rfc3339, App};
 use sunomi_control::client::{self, UploadArgs};
@@ -254,6 +255,12 @@ async fn run() -> Result<i32> {
                     .collect::<Result<Vec<_>>>()?
             };
             let concurrency = config.jobs.concurrency;
+            let analysis = Arc::new(
+                Analysis::from_config(&config)
+                    .await
+                    .map_err(|e| anyhow!(e))
+                    .context("setting up analysis (captions, moderation)")?,
+            );
             let app = App::open(config).map_err(|e| anyhow!(e))?;
             if let Some(a) = admin {
                 serve_admin(app.clone(), a).await?;
@@ -261,7 +268,7 @@ async fn run() -> Result<i32> {
             let (stop_tx, stop) = tokio::sync::watch::channel(false);
             let name = format!("{}-{}", hostname(), std::process::id());
             tracing::info!(%name, ?kinds, concurrency, "worker started");
-            let work = tokio::spawn(worker::run(app, kinds, concurrency, name, stop));
+            let work = tokio::spawn(worker::run(app, analysis, kinds, concurrency, name, stop));
             shutdown_signal().await;
             tracing::info!("stopping: finishing running jobs");
             let _ = stop_tx.send(true);
@@ -348,8 +355,15 @@ async fn serve(config: Config, no_workers: bool) -> Result<i32> {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not look for unfinished assets"),
         }
+        let analysis = Arc::new(
+            Analysis::from_config(&app.config)
+                .await
+                .map_err(|e| anyhow!(e))
+                .context("setting up analysis (captions, moderation)")?,
+        );
         workers = Some(tokio::spawn(worker::run(
             app.clone(),
+            analysis,
             JobKind::ALL.to_vec(),
             concurrency,
             "embedded".into(),

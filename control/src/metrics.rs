@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    Counter, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
 };
 
 use crate::jobs::JobKind;
@@ -35,6 +35,13 @@ pub struct Metrics {
     pub upload_bytes: IntCounter,
     /// `sunomi_webhook_attempts_total{result}`.
     pub webhook_attempts: IntCounterVec,
+    /// Time an analysis stage ran, by stage (`captions`, `moderation`) and backend.
+    pub analysis_duration: HistogramVec,
+    /// Frames the offline moderator classified.
+    pub analysis_frames: IntCounter,
+    /// Seconds of audio the offline transcriber transcribed (with the captions histogram:
+    /// the real-time factor).
+    pub analysis_audio_seconds: Counter,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -100,6 +107,34 @@ fn build() -> Result<Metrics, prometheus::Error> {
             "Webhook delivery attempts by result.",
             &["result"],
         )?,
+        analysis_duration: {
+            let h = HistogramVec::new(
+                HistogramOpts::new(
+                    "sunomi_analysis_duration_seconds",
+                    "Time an analysis stage ran, by stage and backend.",
+                )
+                .buckets(prometheus::exponential_buckets(0.05, 2.0, 16)?),
+                &["stage", "backend"],
+            )?;
+            registry.register(Box::new(h.clone()))?;
+            h
+        },
+        analysis_frames: {
+            let c = IntCounter::new(
+                "sunomi_analysis_frames_total",
+                "Frames the offline moderator classified.",
+            )?;
+            registry.register(Box::new(c.clone()))?;
+            c
+        },
+        analysis_audio_seconds: {
+            let c = Counter::new(
+                "sunomi_analysis_audio_seconds_total",
+                "Seconds of audio the offline transcriber transcribed.",
+            )?;
+            registry.register(Box::new(c.clone()))?;
+            c
+        },
         registry,
     };
     for kind in JobKind::ALL {

@@ -8,19 +8,22 @@
 //! compare-and-swap) wins and only then writes the manifest, so the manifest never names a
 //! half-written or losing run.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use object_store::ObjectStoreExt;
 use sunomi_origin::layout;
 use sunomi_origin::publish::{store_files, OutputFile};
 use sunomi_origin::transcode::{self, Progress, TranscodeError, TranscodeOptions};
-use sunomi_packager::manifest::VideoStatus;
-use tokio::io::AsyncWriteExt;
+use sunomi_packager::manifest::{Manifest, VideoStatus};
 
-use crate::analyze::{Analyzer, Off, Verdict};
-use crate::app::{App, AppError};
-use crate::asset::{Asset, AssetErrorCode, AssetErrorInfo, AssetStatus, Change, RenditionInfo};
+use crate::analysis::captions;
+use crate::analysis::moderation::Decision;
+use crate::analysis::{Analysis, AnalysisError, MediaInputs};
+use crate::app::{now_rfc3339, App, AppError};
+use crate::asset::{
+    Asset, AssetErrorCode, AssetErrorInfo, AssetStatus, CaptionSource, Change, RenditionInfo,
+    StageStatus, CAPTIONS_STAGE, MODERATION_STAGE,
+};
 use crate::ids::random_token;
 use crate::queue::Delivery;
 
@@ -64,7 +67,7 @@ fn classify(e: TranscodeError) -> Outcome {
 }
 
 /// Runs one transcode job.
-pub async fn run(app: &Arc<App>, delivery: &Delivery) -> Outcome {
+pub async fn run(app: &Arc<App>, analysis: &Analysis, delivery: &Delivery) -> Outcome {
     let job = &delivery.job;
     let Some(id) = job.asset_id.clone() else {
         return Outcome::Done;
@@ -80,12 +83,15 @@ pub async fn run(app: &Arc<App>, delivery: &Delivery) -> Outcome {
         return Outcome::Done;
     }
     match asset.status {
-        AssetStatus::Ready | AssetStatus::Blocked | AssetStatus::WaitingUpload => {
+        AssetStatus::Ready
+        | AssetStatus::Blocked
+        | AssetStatus::InReview
+        | AssetStatus::WaitingUpload => {
             return Outcome::Done
         }
         AssetStatus::Analyzing if asset.run.is_some() => {
             // A previous attempt stored and claimed its run: go on from analysis.
-            return finish(app, asset).await;
+            return finish(app, analysis, asset).await;
         }
         _ => {}
     }
@@ -102,7 +108,8 @@ pub async fn run(app: &Arc<App>, delivery: &Delivery) -> Outcome {
         Err(e) => return Outcome::Retry(format!("cannot make a work folder: {e}")),
     };
     let source = work.path().join("source");
-    if let Err(e) = download(app, &asset, &source).await {
+    let source_key = layout::video_key(asset.id.as_str(), layout::SOURCE);
+    if let Err(e) = app.download(&source_key, &source).await {
         return Outcome::Retry(e);
     }
 
@@ -261,39 +268,188 @@ pub async fn run(app: &Arc<App>, delivery: &Delivery) -> Outcome {
     {
         return Outcome::Retry(format!("writing the manifest: {e}"));
     }
-    finish(app, asset).await
+    finish(app, analysis, asset).await
 }
 
-/// Analysis, then the gate: publish (manifest `published`, fleet purge, asset `ready`).
-async fn finish(app: &Arc<App>, asset: Asset) -> Outcome {
+/// Analysis (captions, then moderation), then the gate: publish (manifest `published`, fleet
+/// purge, asset `ready`), hold for review (manifest stays `pending`) or block (manifest
+/// `blocked`: every edge answers 451). Stages already finished by an earlier attempt are not
+/// run again.
+async fn finish(app: &Arc<App>, analysis: &Analysis, asset: Asset) -> Outcome {
     let id = asset.id.clone();
-    let analyzers: [&dyn Analyzer; 1] = [&Off];
-    for analyzer in analyzers {
-        match analyzer.analyze(&asset).await {
-            Ok(Verdict::Skipped(reason)) => {
-                let stage = analyzer.stage().to_string();
-                if let Err(e) = app
-                    .change(&id, Change::StageSkipped { stage, reason })
-                    .await
-                {
-                    return e.into();
-                }
-            }
-            Ok(Verdict::Passed) => {}
-            Ok(Verdict::Blocked(reason)) => {
-                return Outcome::Retry(format!("blocking is not wired yet: {reason}"))
-            }
-            Err(e) => return Outcome::Retry(e),
+    let manifest_key = layout::video_key(id.as_str(), layout::MANIFEST);
+    let manifest = match app.records.get::<Manifest>(&manifest_key).await {
+        Ok(m) => m.value,
+        Err(e) => return Outcome::Retry(format!("reading the manifest: {e}")),
+    };
+    let hint = asset.meta.get("language").cloned();
+    let inputs = match MediaInputs::new(app, &id, &manifest, hint) {
+        Ok(i) => i,
+        Err(e) => return Outcome::Retry(e.to_string()),
+    };
+    let asset = match caption(app, analysis, asset, &inputs).await {
+        Ok(a) => a,
+        Err(outcome) => return outcome,
+    };
+    let decision = match moderate(app, analysis, &asset, &inputs).await {
+        Ok(d) => d,
+        Err(outcome) => return outcome,
+    };
+    let gate = match decision {
+        Decision::Passed => async {
+            app.set_availability(&id, VideoStatus::Published).await?;
+            app.change(&id, Change::Ready).await
         }
-    }
-    if let Err(e) = app.set_availability(&id, VideoStatus::Published).await {
-        return e.into();
-    }
-    if let Err(e) = app.change(&id, Change::Ready).await {
+        .await,
+        Decision::Review => app.change(&id, Change::HeldForReview).await,
+        Decision::Blocked => async {
+            app.set_availability(&id, VideoStatus::Blocked).await?;
+            app.change(&id, Change::AutoBlocked).await
+        }
+        .await,
+    };
+    if let Err(e) = gate {
         return e.into();
     }
     remove_other_runs(app, &asset).await;
     Outcome::Done
+}
+
+fn stage_done(asset: &Asset, stage: &str) -> bool {
+    asset.stages.get(stage).is_some_and(|s| {
+        matches!(
+            s.status,
+            StageStatus::Completed | StageStatus::Skipped | StageStatus::Failed
+        )
+    })
+}
+
+fn observe(stage: &str, backend: &str, started: std::time::Instant) {
+    crate::metrics::metrics()
+        .analysis_duration
+        .with_label_values(&[stage, backend])
+        .observe(started.elapsed().as_secs_f64());
+}
+
+/// The captions stage. It never stops publication: a backend failure marks the stage
+/// `failed` with the backend's message; only a storage failure retries the job.
+async fn caption(
+    app: &App,
+    analysis: &Analysis,
+    asset: Asset,
+    inputs: &MediaInputs<'_>,
+) -> Result<Asset, Outcome> {
+    let id = asset.id.clone();
+    if stage_done(&asset, CAPTIONS_STAGE) {
+        return Ok(asset);
+    }
+    let skip = |reason: String| Change::StageSkipped {
+        stage: CAPTIONS_STAGE.into(),
+        reason,
+    };
+    let Some(transcriber) = &analysis.transcriber else {
+        return app
+            .change(&id, skip("captions are off (captions.backend = \"off\")".into()))
+            .await
+            .map_err(Outcome::from);
+    };
+    app.change(&id, Change::StageStarted(CAPTIONS_STAGE)).await?;
+    let started = std::time::Instant::now();
+    let result = transcriber.transcribe(inputs).await;
+    observe(CAPTIONS_STAGE, transcriber.backend(), started);
+    let change = match result {
+        Ok(None) => skip("the video has no audio".into()),
+        Ok(Some(transcript)) => {
+            let duration = asset.duration.unwrap_or(inputs.manifest.duration_secs);
+            match captions::webvtt(&transcript, duration) {
+                Ok(None) => skip("no speech was found".into()),
+                Ok(Some(_))
+                    if asset.captions.iter().any(|c| {
+                        c.language == transcript.language && c.source == CaptionSource::Uploaded
+                    }) =>
+                {
+                    skip(format!(
+                        "captions in {} were uploaded; they are kept",
+                        transcript.language
+                    ))
+                }
+                Ok(Some(vtt)) => {
+                    return app
+                        .put_captions(
+                            &id,
+                            &transcript.language,
+                            bytes::Bytes::from(vtt),
+                            CaptionSource::Generated,
+                        )
+                        .await
+                        .map_err(Outcome::from);
+                }
+                Err(e) => Change::StageFailed {
+                    stage: CAPTIONS_STAGE.into(),
+                    message: e.to_string(),
+                },
+            }
+        }
+        Err(e @ (AnalysisError::Store(_) | AnalysisError::Busy(_))) => {
+            return Err(Outcome::Retry(format!("captions: {e}")))
+        }
+        Err(e) => {
+            tracing::warn!(%id, error = %e, "captions failed; publishing without them");
+            Change::StageFailed {
+                stage: CAPTIONS_STAGE.into(),
+                message: e.to_string(),
+            }
+        }
+    };
+    app.change(&id, change).await.map_err(Outcome::from)
+}
+
+/// The moderation stage: labels from the backend, the verdict from the policy. A video is
+/// never published unmoderated: failures retry the job, and access errors end it.
+async fn moderate(
+    app: &App,
+    analysis: &Analysis,
+    asset: &Asset,
+    inputs: &MediaInputs<'_>,
+) -> Result<Decision, Outcome> {
+    let id = &asset.id;
+    if stage_done(asset, MODERATION_STAGE) {
+        return Ok(asset
+            .moderation
+            .verdict
+            .as_ref()
+            .map_or(Decision::Passed, |v| v.decision));
+    }
+    let Some(moderator) = &analysis.moderator else {
+        app.change(
+            id,
+            Change::StageSkipped {
+                stage: MODERATION_STAGE.into(),
+                reason: "moderation is off (moderation.backend = \"off\")".into(),
+            },
+        )
+        .await?;
+        return Ok(Decision::Passed);
+    };
+    app.change(id, Change::StageStarted(MODERATION_STAGE)).await?;
+    let started = std::time::Instant::now();
+    let result = moderator.moderate(inputs).await;
+    observe(MODERATION_STAGE, moderator.backend(), started);
+    match result {
+        Ok(labels) => {
+            let verdict = analysis
+                .policy
+                .verdict(moderator.backend(), labels, &now_rfc3339());
+            let decision = verdict.decision;
+            app.change(id, Change::Moderated(verdict)).await?;
+            Ok(decision)
+        }
+        Err(e @ AnalysisError::Denied(_)) => Err(refused(
+            AssetErrorCode::ErrInternal,
+            format!("moderation: {e}"),
+        )),
+        Err(e) => Err(Outcome::Retry(format!("moderation: {e}"))),
+    }
 }
 
 async fn discard_run(app: &App, id: &str, run: &str) {
@@ -316,29 +472,6 @@ async fn remove_other_runs(app: &App, asset: &Asset) {
         }
         Err(e) => tracing::warn!(id = %asset.id, error = %e, "could not list old runs"),
     }
-}
-
-/// Streams the asset's source from storage to `to`.
-async fn download(app: &App, asset: &Asset, to: &Path) -> Result<(), String> {
-    use futures::StreamExt;
-    let key = layout::video_key(asset.id.as_str(), layout::SOURCE);
-    let got = app
-        .store()
-        .object_store()
-        .get(&app.store().path(&key))
-        .await
-        .map_err(|e| format!("reading the source: {e}"))?;
-    let mut stream = got.into_stream();
-    let mut file = tokio::fs::File::create(to)
-        .await
-        .map_err(|e| format!("work file: {e}"))?;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| format!("reading the source: {e}"))?;
-        file.write_all(&chunk)
-            .await
-            .map_err(|e| format!("work file: {e}"))?;
-    }
-    file.flush().await.map_err(|e| format!("work file: {e}"))
 }
 
 /// Turns frame counts into whole percents, sent only when they change.

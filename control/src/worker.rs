@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::analysis::Analysis;
 use crate::app::{now_rfc3339, App};
 use crate::asset::{AssetErrorCode, AssetErrorInfo, Change};
 use crate::jobs::{backoff, JobKind};
@@ -19,6 +20,7 @@ pub const WEBHOOK_LOOPS: usize = 4;
 /// [`WEBHOOK_LOOPS`] of webhooks, when asked) until `stop` fires.
 pub async fn run(
     app: Arc<App>,
+    analysis: Arc<Analysis>,
     kinds: Vec<JobKind>,
     concurrency: usize,
     name: String,
@@ -44,6 +46,7 @@ pub async fn run(
             let consumer = format!("{name}-{label}-{i}");
             loops.push(tokio::spawn(consume(
                 app.clone(),
+                analysis.clone(),
                 pool.clone(),
                 consumer,
                 stop.clone(),
@@ -78,6 +81,7 @@ pub async fn watch_depth(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<b
 
 async fn consume(
     app: Arc<App>,
+    analysis: Arc<Analysis>,
     kinds: Vec<JobKind>,
     consumer: String,
     mut stop: tokio::sync::watch::Receiver<bool>,
@@ -88,7 +92,7 @@ async fn consume(
             _ = stop.changed() => return,
         };
         match received {
-            Ok(Some(delivery)) => handle(&app, &consumer, delivery).await,
+            Ok(Some(delivery)) => handle(&app, &analysis, &consumer, delivery).await,
             Ok(None) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "queue unavailable; retrying");
@@ -98,7 +102,7 @@ async fn consume(
     }
 }
 
-async fn handle(app: &Arc<App>, consumer: &str, delivery: Delivery) {
+async fn handle(app: &Arc<App>, analysis: &Analysis, consumer: &str, delivery: Delivery) {
     let kind = delivery.job.kind;
     let k = kind.name();
     if let Some(at) = delivery
@@ -132,7 +136,7 @@ async fn handle(app: &Arc<App>, consumer: &str, delivery: Delivery) {
         })
     };
     let outcome = match kind {
-        JobKind::Transcode => pipeline::run(app, &delivery).await,
+        JobKind::Transcode => pipeline::run(app, analysis, &delivery).await,
         JobKind::Webhook => deliver_webhook(app, &delivery).await,
     };
     beat.abort();

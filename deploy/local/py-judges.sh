@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Independent judges from PyPI for the control plane's tests, in a virtualenv cached outside
 # the clone: tuspy (tus client), standardwebhooks (webhook signatures),
-# openapi-spec-validator and schemathesis (the OpenAPI document and the API behind it).
+# openapi-spec-validator and schemathesis (the OpenAPI document and the API behind it), moto
+# (an AWS emulator: Transcribe's job lifecycle; botocore, which it brings, signs SigV4 for our fake).
 # Prints the virtualenv's python.
 set -euo pipefail
 VENV=${SUNOMI_VENV:-$HOME/.cache/sunomi/venv}
-PKGS=(tuspy==1.1.0 standardwebhooks==1.1.0 openapi-spec-validator==0.9.0 schemathesis==4.32.5)
+PKGS=(tuspy==1.1.0 standardwebhooks==1.1.0 openapi-spec-validator==0.9.0 schemathesis==4.32.5 "moto[server]==5.2.5")
 STAMP="$VENV/.sunomi-judges"
 if [[ ! -x "$VENV/bin/python" ]]; then
   python3 -m venv "$VENV" >&2

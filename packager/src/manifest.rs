@@ -117,6 +117,10 @@ pub struct Manifest {
     /// `sunomi-origin transcode --id X` leaves it false and is its own public playback id.
     #[serde(default)]
     pub playback_ids_only: bool,
+    /// Languages whose captions file (`subs/{lang}.vtt`) speech-to-text generated: playlists
+    /// name them "{Language} (auto-generated)". Uploaded captions are not listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub auto_captions: Vec<String>,
 }
 
 impl Manifest {
@@ -205,6 +209,7 @@ mod tests {
             poster: Some("poster.jpg".into()),
             labels: vec![],
             playback_ids_only: false,
+            auto_captions: vec![],
         }
     }
 

@@ -391,6 +391,21 @@ pub struct SubtitleRendition {
     pub language: String,
     /// Whether players should show it by default.
     pub default: bool,
+    /// Whether speech-to-text made it (its name says so: "English (auto-generated)").
+    pub auto_generated: bool,
+}
+
+impl SubtitleRendition {
+    /// The `NAME` players show: the language's name, marked when the captions were
+    /// generated.
+    pub fn name(&self) -> String {
+        let language = language_name(&self.language);
+        if self.auto_generated {
+            format!("{language} (auto-generated)")
+        } else {
+            language.to_string()
+        }
+    }
 }
 
 /// Overhead bound of TS over CMAF for `BANDWIDTH`: 188/184 packetization, PES and ADTS
@@ -502,7 +517,7 @@ pub fn multivariant(
         uri: Some(q(format!("{SUBS_DIR}/{}.m3u8", t.language))),
         group_id: SUBTITLE_GROUP.into(),
         language: Some(t.language.clone()),
-        name: language_name(&t.language).into(),
+        name: t.name(),
         default: t.default,
         autoselect: true,
         other_attributes: Some(HashMap::from([(

@@ -104,7 +104,8 @@ pub struct Control {
     config: tempfile::NamedTempFile,
 }
 
-/// Test defaults: fast sweeps, short backoffs, a short visibility timeout, a fast preset.
+/// Test defaults: fast sweeps, short backoffs, a short visibility timeout, a fast preset,
+/// analysis off (the tests of analysis turn it on).
 pub const TEST_CONFIG: &str = "
 [uploads]
 sweep_interval_secs = 1
@@ -114,6 +115,10 @@ backoff_base_ms = 100
 backoff_max_secs = 1
 [transcode]
 preset = \"ultrafast\"
+[captions]
+backend = \"off\"
+[moderation]
+backend = \"off\"
 ";
 
 fn config_file(options: &Options, listen: &str) -> tempfile::NamedTempFile {

@@ -284,6 +284,7 @@ impl Media {
                     subtitles.push(SubtitleRendition {
                         language: lang.clone(),
                         default: false,
+                        auto_generated: manifest.auto_captions.contains(lang),
                     });
                 }
             }

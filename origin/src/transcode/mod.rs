@@ -8,6 +8,7 @@ mod audio;
 mod cmaf;
 mod measure;
 mod poster;
+mod sample;
 mod source;
 mod video;
 
@@ -25,6 +26,7 @@ use crate::publish::OutputFile;
 use source::Source;
 use video::{CfrClock, RungEncoder, VideoSettings};
 
+pub use sample::{decode_audio, sample_frames, SampledFrame};
 pub use source::output_frame_rate;
 pub use video::x264_params;
 
@@ -373,6 +375,7 @@ pub fn transcode(
         poster: poster_key,
         labels: Vec::new(),
         playback_ids_only: false,
+        auto_captions: vec![],
     };
     manifest
         .validate()

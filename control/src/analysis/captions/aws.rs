@@ -1,0 +1,240 @@
+//! The `aws` transcriber: Amazon Transcribe through the official SDK.
+//!
+//! `StartTranscriptionJob` on the stored source (`s3://{store bucket}/…/source`), with the
+//! language given (config, or the upload's `meta.language`) or identified, and WebVTT
+//! subtitles written to the output bucket under `{prefix}{job}/`; `GetTranscriptionJob` polled
+//! with backoff; the subtitles read back through the store, parsed by the packager's WebVTT
+//! parser and reshaped into readable cues. The job name is derived from the asset and its
+//! source version, so a redelivered job finds the job it started instead of paying twice.
+
+use async_trait::async_trait;
+use aws_sdk_transcribe::types::{
+    LanguageCode, Media, SubtitleFormat, Subtitles, TranscriptionJobStatus,
+};
+use aws_sdk_transcribe::Client;
+use object_store::ObjectStoreExt;
+use sha2::Digest;
+
+use super::{primary_language, Segment, Transcript, Transcriber};
+use crate::analysis::aws::{classify, sdk_config, store_bucket, Polling};
+use crate::analysis::{AnalysisError, MediaInputs};
+use crate::config::Config;
+
+/// Where Transcribe writes, under the store's prefix, unless `[aws] output_prefix` says.
+pub const DEFAULT_OUTPUT_PREFIX: &str = "transcribe/";
+
+/// The Transcribe client and where it reads and writes.
+pub struct AwsTranscribe {
+    client: Client,
+    bucket: String,
+    output_bucket: String,
+    output_prefix: String,
+    language: Option<String>,
+    polling: Polling,
+}
+
+impl AwsTranscribe {
+    /// A client configured from `[aws]` and `[captions]`.
+    pub async fn new(config: &Config) -> Result<AwsTranscribe, String> {
+        let bucket = store_bucket(config)?;
+        let sdk = sdk_config(config).await;
+        Ok(AwsTranscribe {
+            client: Client::new(&sdk),
+            output_bucket: config.aws.output_bucket.clone().unwrap_or(bucket.clone()),
+            bucket,
+            output_prefix: config
+                .aws
+                .output_prefix
+                .clone()
+                .unwrap_or_else(|| DEFAULT_OUTPUT_PREFIX.into()),
+            language: config.captions.language.clone(),
+            polling: Polling::from_config(config),
+        })
+    }
+}
+
+/// A job name unique to (asset, source version): `sunomi-{asset}-{12 hex}`.
+pub fn job_name(asset: &str, source_version: &str) -> String {
+    let digest = sha2::Sha256::digest(source_version.as_bytes());
+    format!("sunomi-{asset}-{}", &hex::encode(digest)[..12])
+}
+
+/// Transcribe's language codes for an ISO 639-1 code (the variant it supports first).
+fn language_code(lang: &str) -> LanguageCode {
+    let tag = match lang {
+        "en" => "en-US",
+        "es" => "es-US",
+        "fr" => "fr-FR",
+        "de" => "de-DE",
+        "it" => "it-IT",
+        "pt" => "pt-BR",
+        "ja" => "ja-JP",
+        "ko" => "ko-KR",
+        "zh" => "zh-CN",
+        "hi" => "hi-IN",
+        "ar" => "ar-SA",
+        "nl" => "nl-NL",
+        "ru" => "ru-RU",
+        other => other,
+    };
+    LanguageCode::from(tag)
+}
+
+#[async_trait]
+impl Transcriber for AwsTranscribe {
+    fn backend(&self) -> &'static str {
+        "aws"
+    }
+
+    async fn transcribe(
+        &self,
+        input: &MediaInputs<'_>,
+    ) -> Result<Option<Transcript>, AnalysisError> {
+        if input.manifest.audio.is_empty() {
+            return Ok(None);
+        }
+        let app = input.app();
+        let asset = app
+            .asset(input.asset)
+            .await
+            .map_err(|e| AnalysisError::Store(e.to_string()))?;
+        let version = asset.source.map(|s| s.version).unwrap_or_default();
+        let job = job_name(input.asset.as_str(), &version);
+        let source = app.store().path(&input.source_key());
+        let output_key = app
+            .store()
+            .path(&format!("{}{job}", self.output_prefix))
+            .to_string();
+        let language = self
+            .language
+            .clone()
+            .or_else(|| input.language_hint.as_deref().and_then(primary_language));
+        let mut start = self
+            .client
+            .start_transcription_job()
+            .transcription_job_name(&job)
+            .media(
+                Media::builder()
+                    .media_file_uri(format!("s3://{}/{source}", self.bucket))
+                    .build(),
+            )
+            .output_bucket_name(&self.output_bucket)
+            .output_key(format!("{output_key}/"))
+            .subtitles(
+                Subtitles::builder()
+                    .formats(SubtitleFormat::Vtt)
+                    .output_start_index(1)
+                    .build(),
+            );
+        start = match &language {
+            Some(l) => start.language_code(language_code(l)),
+            None => start.identify_language(true),
+        };
+        match start.send().await {
+            Ok(_) => tracing::info!(asset = %input.asset, %job, "transcription job started"),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conflict_exception()) =>
+            {
+                tracing::info!(asset = %input.asset, %job, "transcription job exists; following it")
+            }
+            Err(e) => return Err(classify("StartTranscriptionJob", e)),
+        }
+
+        let mut waits = self.polling.waits();
+        let done = loop {
+            let got = self
+                .client
+                .get_transcription_job()
+                .transcription_job_name(&job)
+                .send()
+                .await
+                .map_err(|e| classify("GetTranscriptionJob", e))?;
+            let Some(j) = got.transcription_job() else {
+                return Err(AnalysisError::Backend(
+                    "GetTranscriptionJob answered without a job".into(),
+                ));
+            };
+            match j.transcription_job_status() {
+                Some(TranscriptionJobStatus::Completed) => break j.clone(),
+                Some(TranscriptionJobStatus::Failed) => {
+                    return Err(AnalysisError::Backend(format!(
+                        "transcription job {job} failed: {}",
+                        j.failure_reason().unwrap_or("no reason given")
+                    )))
+                }
+                _ => {}
+            }
+            match waits.next() {
+                Some(w) => tokio::time::sleep(w).await,
+                None => {
+                    return Err(AnalysisError::Timeout(format!(
+                        "transcription job {job} did not finish in {:?}",
+                        self.polling.timeout
+                    )))
+                }
+            }
+        };
+        let language = done
+            .language_code()
+            .and_then(|l| primary_language(l.as_str()))
+            .or(language)
+            .unwrap_or_else(|| "und".into());
+        let uri = done
+            .subtitles()
+            .map(|s| s.subtitle_file_uris())
+            .and_then(|u| u.iter().find(|u| u.ends_with(".vtt")))
+            .ok_or_else(|| {
+                AnalysisError::Backend(format!(
+                    "transcription job {job} completed without WebVTT subtitles"
+                ))
+            })?;
+        let file = uri.rsplit('/').next().unwrap_or_default();
+        let key = format!("{}{job}/{file}", self.output_prefix);
+        if self.output_bucket != self.bucket {
+            return Err(AnalysisError::Backend(format!(
+                "subtitles are in bucket {}; this store reads {} (set [aws] output_bucket to the store's bucket)",
+                self.output_bucket, self.bucket
+            )));
+        }
+        let bytes = app
+            .store()
+            .object_store()
+            .get(&app.store().path(&key))
+            .await
+            .map_err(|e| AnalysisError::Store(format!("reading {key}: {e}")))?
+            .bytes()
+            .await
+            .map_err(|e| AnalysisError::Store(format!("reading {key}: {e}")))?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| AnalysisError::Backend(format!("{key} is not UTF-8")))?;
+        let vtt = sunomi_packager::vtt::parse(text)
+            .map_err(|e| AnalysisError::Backend(format!("{key} is not valid WebVTT: {e}")))?;
+        let segments = vtt
+            .cues
+            .iter()
+            .map(|c| Segment {
+                start: c.start_ms as f64 / 1000.0,
+                end: c.end_ms as f64 / 1000.0,
+                text: c.text.split_whitespace().collect::<Vec<_>>().join(" "),
+            })
+            .collect();
+        Ok(Some(Transcript { language, segments }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_names_are_stable_per_source_and_valid() {
+        let a = job_name("abc", "etag-1");
+        assert_eq!(a, job_name("abc", "etag-1"));
+        assert_ne!(a, job_name("abc", "etag-2"));
+        assert!(a
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'));
+        assert!(a.len() <= 200);
+    }
+}
