@@ -348,6 +348,10 @@ async fn on_event(
             say!("{url}");
             return Ok(Some(0));
         }
+        "video.asset.in_review" => {
+            eprintln!("{asset_id} is held for review by the moderation policy; a person decides (POST /api/v1/assets/{asset_id}/moderation)");
+            return Ok(Some(3));
+        }
         "video.asset.errored" | "video.asset.blocked" => {
             let code = event["data"]["code"].as_str().unwrap_or("ERR_UNKNOWN");
             let message = event["data"]["message"].as_str().unwrap_or(kind);

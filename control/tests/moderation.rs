@@ -116,3 +116,132 @@ fn a_blocked_asset_is_451_on_every_edge_and_approval_brings_it_back() {
     );
     assert_eq!(r.status, 409);
 }
+
+/// Offline moderation (open_nsfw on sampled frames) with the policy in charge: a benign clip
+/// passes the default policy, its labels and verdict on the asset; a policy whose threshold
+/// that clip crosses blocks the next upload (every edge of the fleet answers 451, purged
+/// through Redis) or holds it for review; a person's approval publishes it.
+#[test]
+fn offline_moderation_passes_a_benign_clip_and_a_policy_it_crosses_blocks_or_holds_it() {
+    let models = models_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let redis = RedisServer::start();
+    let analysis = |policy: &str| {
+        format!(
+            "models_dir = \"{}\"\n[moderation]\nbackend = \"offline\"\nmin_confidence = 0\nsample_every_secs = 1\n{policy}",
+            models.display()
+        )
+    };
+    let control = Control::start(Options {
+        store: store.clone(),
+        redis: Some(redis.url()),
+        ..Default::default()
+    });
+    let key = create_key(&store, &[]);
+    let api = control.api(&key);
+    let env = vec![(
+        "SUNOMI_FLEET_SECRET".to_string(),
+        "00112233445566778899aabbccddeeff".to_string(),
+    )];
+    let edges: Vec<Edge> = (0..3)
+        .map(|_| Edge::start(&store, &["--redis", &redis.url()], &env))
+        .collect();
+    let src = clip(dir.path(), "clip.mp4", 4.0);
+    let upload = || {
+        let (code, out, err) = upload_cli(&src, &api, true);
+        let id = out.lines().next().unwrap_or_default().to_string();
+        (code, id, err)
+    };
+
+    // The default policy: explicit content at >= 95 % blocks; a test picture passes.
+    let worker1 = worker(&store, &redis.url(), &analysis(""), &[]);
+    let (code, id, err) = upload();
+    assert_eq!(code, 0, "{err}");
+    let asset = api.asset(&id);
+    assert_eq!(asset["status"], "ready");
+    assert_eq!(asset["stages"]["moderation"]["status"], "completed");
+    let verdict = &asset["moderation"]["verdict"];
+    assert_eq!(verdict["decision"], "passed", "{verdict}");
+    assert_eq!(verdict["backend"], "offline");
+    assert_eq!(verdict["policy_version"], "default-1");
+    let labels = verdict["labels"].as_array().unwrap();
+    assert!(labels.len() >= 4, "a frame a second of 4 s: {labels:?}");
+    let confidences: Vec<f64> = labels
+        .iter()
+        .map(|l| {
+            assert_eq!(l["category"], "Explicit");
+            assert!(l["time_secs"].as_f64().unwrap() < 4.0);
+            l["confidence"].as_f64().unwrap()
+        })
+        .collect();
+    let highest = confidences.iter().cloned().fold(0.0, f64::max);
+    println!("benign clip: explicit confidences {confidences:?}");
+    assert!(highest > 0.0 && highest < 95.0, "{confidences:?}");
+    drop(worker1);
+
+    // A policy whose threshold this clip crosses.
+    let strict = |action: &str, version: &str| {
+        analysis(&format!(
+            "[moderation.policy]\nversion = \"{version}\"\nrules = [{{ category = \"Explicit\", min_confidence = {}, action = \"{action}\" }}]\n",
+            highest / 2.0
+        ))
+    };
+    let worker2 = worker(&store, &redis.url(), &strict("block", "strict-block"), &[]);
+    let (code, blocked, _) = upload();
+    assert_ne!(code, 0, "--wait reports a blocked asset as not ready");
+    let asset = api.wait_final(&blocked, std::time::Duration::from_secs(60));
+    assert_eq!(asset["status"], "blocked", "{asset}");
+    let verdict = &asset["moderation"]["verdict"];
+    assert_eq!(verdict["decision"], "blocked");
+    assert_eq!(verdict["policy_version"], "strict-block");
+    assert!(verdict["reasons"][0].as_str().unwrap().contains("Explicit"));
+    let pid = asset["playback_ids"][0]["id"].as_str().unwrap().to_string();
+    let rung = asset["renditions"][0]["name"].as_str().unwrap().to_string();
+    let urls: Vec<String> = edges
+        .iter()
+        .flat_map(|e| {
+            [
+                format!("{}/v/{pid}/master.m3u8", e.base),
+                format!("{}/v/{pid}/{rung}/media.m3u8", e.base),
+                format!("{}/v/{pid}/{rung}/0.m4s", e.base),
+            ]
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    wait_until(Duration::from_secs(10), "451 on every edge", || {
+        urls.iter().all(|u| http_status(u) == 451)
+    });
+    println!("451 on every edge {:?} after the asset was blocked", started.elapsed());
+    let approve = |id: &str| {
+        api.send(
+            "POST",
+            &format!("/api/v1/assets/{id}/moderation"),
+            &[("content-type", "application/json")],
+            json!({ "decision": "approve", "reason": "a test picture" })
+                .to_string()
+                .into_bytes(),
+        )
+    };
+    assert_eq!(approve(&blocked).json()["status"], "ready");
+    wait_until(Duration::from_secs(10), "every edge serving again", || {
+        urls.iter().all(|u| http_status(u) == 200)
+    });
+    drop(worker2);
+
+    // `review` holds the asset unpublished until a person decides.
+    let _worker3 = worker(&store, &redis.url(), &strict("review", "strict-review"), &[]);
+    let (_, held, _) = upload();
+    let asset = api.wait_final(&held, std::time::Duration::from_secs(60));
+    assert_eq!(asset["status"], "in_review", "{asset}");
+    let pid = asset["playback_ids"][0]["id"].as_str().unwrap().to_string();
+    let master = format!("{}/v/{pid}/master.m3u8", edges[0].base);
+    assert_ne!(http_status(&master), 200, "not published while in review");
+    let r = approve(&held);
+    assert_eq!(r.json()["status"], "ready");
+    wait_until(Duration::from_secs(10), "published after review", || {
+        http_status(&master) == 200
+    });
+    let reviews = api.asset(&held)["moderation"]["reviews"].clone();
+    assert_eq!(reviews[0]["decision"], "approve");
+}

@@ -49,6 +49,25 @@ pub fn python() -> &'static str {
     })
 }
 
+/// The offline analysis models' folder, made by `deploy/local/models.sh` (idempotent: a
+/// stamp check once they are there).
+pub fn models_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/local/models.sh");
+        let out = Command::new(script)
+            .output()
+            .expect("running deploy/local/models.sh");
+        assert!(
+            out.status.success(),
+            "fetching the models failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    })
+    .clone()
+}
+
 /// Path of a judge script in `tests/judges/`.
 pub fn judge(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -362,7 +381,7 @@ impl Api {
             last = self.asset(id);
             matches!(
                 last["status"].as_str(),
-                Some("ready" | "errored" | "blocked")
+                Some("ready" | "errored" | "blocked" | "in_review")
             )
         });
         last
