@@ -771,6 +771,7 @@ impl Asset {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::moderation::Decision;
 
     const T: &str = "2026-11-28T00:00:00Z";
 
@@ -818,10 +819,13 @@ mod tests {
         let a = step(
             &a,
             Change::StageSkipped {
-                stage: "analyze".into(),
+                stage: CAPTIONS_STAGE.into(),
                 reason: "off".into(),
             },
         );
+        let a = step(&a, Change::StageStarted(MODERATION_STAGE));
+        assert_eq!(a.stages[MODERATION_STAGE].status, StageStatus::Running);
+        let a = step(&a, Change::Moderated(verdict(Decision::Passed)));
         let a = step(&a, Change::Ready);
         let kinds: Vec<&str> = a.events.iter().map(|e| e.kind.as_str()).collect();
         assert_eq!(
@@ -835,14 +839,110 @@ mod tests {
                 "video.asset.track.ready",
                 "video.asset.analyzing",
                 "video.asset.stage.skipped",
+                "video.asset.moderation.completed",
                 "video.asset.ready"
             ]
         );
         let seqs: Vec<u64> = a.events.iter().map(|e| e.seq).collect();
-        assert_eq!(seqs, (1..=9).collect::<Vec<_>>());
+        assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
         assert_eq!(a.status, AssetStatus::Ready);
         assert_eq!(a.progress, 100);
-        assert_eq!(a.stages["analyze"].status, StageStatus::Skipped);
+        assert_eq!(a.stages[CAPTIONS_STAGE].status, StageStatus::Skipped);
+        assert_eq!(a.stages[MODERATION_STAGE].status, StageStatus::Completed);
+        assert_eq!(
+            a.moderation.verdict.as_ref().map(|v| v.decision),
+            Some(Decision::Passed)
+        );
+    }
+
+    fn verdict(decision: Decision) -> Verdict {
+        Verdict {
+            decision,
+            backend: "offline".into(),
+            policy_version: "p1".into(),
+            reasons: vec![],
+            labels: vec![],
+            label_count: 0,
+            at: T.into(),
+        }
+    }
+
+    fn analyzing() -> Asset {
+        let a = step(&asset(), Change::Uploaded(source()));
+        let a = step(&a, Change::Validating);
+        let a = step(&a, Change::Validated { duration: 4.0 });
+        step(
+            &a,
+            Change::Transcoded {
+                run: "r".into(),
+                renditions: vec![],
+                duration: 4.0,
+            },
+        )
+    }
+
+    #[test]
+    fn verdicts_hold_or_block_and_only_a_person_moves_on_from_review() {
+        let held = step(&analyzing(), Change::HeldForReview);
+        assert_eq!(held.status, AssetStatus::InReview);
+        assert!(held.status.is_final());
+        assert_eq!(
+            held.apply(Change::HeldForReview, T).unwrap(),
+            None,
+            "a repeat"
+        );
+        assert!(
+            held.apply(Change::Ready, T).is_err(),
+            "the pipeline cannot publish it"
+        );
+        let review = Review {
+            decision: ReviewDecision::Approve,
+            reason: "fine".into(),
+            by: "k".into(),
+            at: T.into(),
+        };
+        let approved = step(&held, Change::Reviewed(review));
+        assert_eq!(approved.status, AssetStatus::Ready);
+
+        let blocked = step(&analyzing(), Change::AutoBlocked);
+        assert_eq!(blocked.status, AssetStatus::Blocked);
+        assert_eq!(blocked.events.last().unwrap().kind, "video.asset.blocked");
+        assert!(step(&asset(), Change::Uploaded(source()))
+            .apply(Change::AutoBlocked, T)
+            .is_err());
+    }
+
+    #[test]
+    fn captions_are_listed_once_per_language_with_their_source() {
+        let a = analyzing();
+        let a = step(
+            &a,
+            Change::Captioned {
+                language: "en".into(),
+                source: CaptionSource::Generated,
+            },
+        );
+        assert_eq!(a.stages[CAPTIONS_STAGE].status, StageStatus::Completed);
+        let a = step(
+            &a,
+            Change::Captioned {
+                language: "en".into(),
+                source: CaptionSource::Uploaded,
+            },
+        );
+        assert_eq!(
+            a.captions,
+            [CaptionInfo {
+                language: "en".into(),
+                source: CaptionSource::Uploaded
+            }]
+        );
+        let a = step(&a, Change::CaptionsRemoved("en".into()));
+        assert!(a.captions.is_empty());
+        assert_eq!(
+            a.events.last().unwrap().kind,
+            "video.asset.captions.deleted"
+        );
     }
 
     #[test]

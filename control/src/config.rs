@@ -114,6 +114,10 @@ pub struct AwsConfig {
     pub region: Option<String>,
     /// Endpoint override (a local stand-in in tests; a VPC endpoint in production).
     pub endpoint_url: Option<String>,
+    /// Transcribe's endpoint, when it differs from `endpoint_url`.
+    pub transcribe_endpoint_url: Option<String>,
+    /// Rekognition's endpoint, when it differs from `endpoint_url`.
+    pub rekognition_endpoint_url: Option<String>,
     /// Bucket Transcribe writes its output to (default: the store's bucket).
     pub output_bucket: Option<String>,
     /// Key prefix of Transcribe's output.
@@ -348,9 +352,9 @@ impl Config {
             url::Url::parse(&w.url).map_err(|e| format!("webhook {}: {e}", w.url))?;
         }
         self.moderation.policy.validate()?;
-        if !(self.moderation.sample_every_secs.is_finite() && self.moderation.sample_every_secs >= 0.1)
-            || !(0.0..=100.0).contains(&self.moderation.min_confidence)
-        {
+        let m = &self.moderation;
+        let sampling = m.sample_every_secs.is_finite() && m.sample_every_secs >= 0.1;
+        if !(sampling && (0.0..=100.0).contains(&m.min_confidence)) {
             return Err(
                 "moderation: need sample_every_secs >= 0.1 and 0 <= min_confidence <= 100".into(),
             );

@@ -86,9 +86,7 @@ pub async fn run(app: &Arc<App>, analysis: &Analysis, delivery: &Delivery) -> Ou
         AssetStatus::Ready
         | AssetStatus::Blocked
         | AssetStatus::InReview
-        | AssetStatus::WaitingUpload => {
-            return Outcome::Done
-        }
+        | AssetStatus::WaitingUpload => return Outcome::Done,
         AssetStatus::Analyzing if asset.run.is_some() => {
             // A previous attempt stored and claimed its run: go on from analysis.
             return finish(app, analysis, asset).await;
@@ -296,17 +294,21 @@ async fn finish(app: &Arc<App>, analysis: &Analysis, asset: Asset) -> Outcome {
         Err(outcome) => return outcome,
     };
     let gate = match decision {
-        Decision::Passed => async {
-            app.set_availability(&id, VideoStatus::Published).await?;
-            app.change(&id, Change::Ready).await
+        Decision::Passed => {
+            async {
+                app.set_availability(&id, VideoStatus::Published).await?;
+                app.change(&id, Change::Ready).await
+            }
+            .await
         }
-        .await,
         Decision::Review => app.change(&id, Change::HeldForReview).await,
-        Decision::Blocked => async {
-            app.set_availability(&id, VideoStatus::Blocked).await?;
-            app.change(&id, Change::AutoBlocked).await
+        Decision::Blocked => {
+            async {
+                app.set_availability(&id, VideoStatus::Blocked).await?;
+                app.change(&id, Change::AutoBlocked).await
+            }
+            .await
         }
-        .await,
     };
     if let Err(e) = gate {
         return e.into();
@@ -349,11 +351,15 @@ async fn caption(
     };
     let Some(transcriber) = &analysis.transcriber else {
         return app
-            .change(&id, skip("captions are off (captions.backend = \"off\")".into()))
+            .change(
+                &id,
+                skip("captions are off (captions.backend = \"off\")".into()),
+            )
             .await
             .map_err(Outcome::from);
     };
-    app.change(&id, Change::StageStarted(CAPTIONS_STAGE)).await?;
+    app.change(&id, Change::StageStarted(CAPTIONS_STAGE))
+        .await?;
     let started = std::time::Instant::now();
     let result = transcriber.transcribe(inputs).await;
     observe(CAPTIONS_STAGE, transcriber.backend(), started);
@@ -431,7 +437,8 @@ async fn moderate(
         .await?;
         return Ok(Decision::Passed);
     };
-    app.change(id, Change::StageStarted(MODERATION_STAGE)).await?;
+    app.change(id, Change::StageStarted(MODERATION_STAGE))
+        .await?;
     let started = std::time::Instant::now();
     let result = moderator.moderate(inputs).await;
     observe(MODERATION_STAGE, moderator.backend(), started);

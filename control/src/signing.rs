@@ -1,12 +1,15 @@
-//! Signing keys for signed playback: control creates an ES256 (P-256) key pair, stores the
-//! public half where edges read it (`keys/signing/{kid}.pub`, PEM SubjectPublicKeyInfo) and
+//! Signing keys for signed playback: control creates an ES256 (P-256) or RS256 (RSA 2048)
+//! key pair, stores the public half where edges read it (`keys/signing/{kid}.pub`, PEM SubjectPublicKeyInfo) and
 //! hands the private half out once; whoever holds it mints playback tokens (JWTs: `kid`
 //! header, `sub` = playback id, `aud` = `v`, `exp`).
 
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
+use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use base64::Engine;
-use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-use serde::Serialize;
+use jsonwebtoken::{encode, Algorithm, DecodingKey, EncodingKey, Header};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::ids::random_token;
 
@@ -16,6 +19,29 @@ const P256_SPKI_PREFIX: &[u8] = &[
     0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
 ];
 
+/// The JWT algorithm a signing key signs with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum SigningAlgorithm {
+    /// ECDSA P-256 with SHA-256 (short tokens; the default).
+    #[default]
+    ES256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit keys (for token minters that only do RSA).
+    RS256,
+}
+
+impl SigningAlgorithm {
+    /// The algorithm of a public key (PEM SubjectPublicKeyInfo), if it is one we sign with.
+    pub fn of_public_pem(pem: &str) -> Option<SigningAlgorithm> {
+        if DecodingKey::from_ec_pem(pem.as_bytes()).is_ok() {
+            Some(SigningAlgorithm::ES256)
+        } else if DecodingKey::from_rsa_pem(pem.as_bytes()).is_ok() {
+            Some(SigningAlgorithm::RS256)
+        } else {
+            None
+        }
+    }
+}
+
 /// A new key pair.
 pub struct NewKey {
     /// Key id (the JWT `kid`).
@@ -24,6 +50,8 @@ pub struct NewKey {
     pub public_pem: String,
     /// Private key, PEM (PKCS#8): shown once, never stored.
     pub private_pem: String,
+    /// What it signs with.
+    pub algorithm: SigningAlgorithm,
 }
 
 fn pem(label: &str, der: &[u8]) -> String {
@@ -37,19 +65,29 @@ fn pem(label: &str, der: &[u8]) -> String {
     out
 }
 
-/// Generates a P-256 key pair.
-pub fn generate() -> Result<NewKey, String> {
-    let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
-        .map_err(|_| "key generation failed".to_string())?;
-    let pkcs8 = pair
-        .to_pkcs8v1()
-        .map_err(|_| "key encoding failed".to_string())?;
-    let mut spki = P256_SPKI_PREFIX.to_vec();
-    spki.extend_from_slice(pair.public_key().as_ref());
+/// Generates a key pair for `algorithm`.
+pub fn generate(algorithm: SigningAlgorithm) -> Result<NewKey, String> {
+    let failed = |_| "key generation failed".to_string();
+    let (spki, pkcs8) = match algorithm {
+        SigningAlgorithm::ES256 => {
+            let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map_err(failed)?;
+            let pkcs8 = pair.to_pkcs8v1().map_err(failed)?;
+            let mut spki = P256_SPKI_PREFIX.to_vec();
+            spki.extend_from_slice(pair.public_key().as_ref());
+            (spki, pkcs8.as_ref().to_vec())
+        }
+        SigningAlgorithm::RS256 => {
+            let pair = aws_lc_rs::rsa::KeyPair::generate(KeySize::Rsa2048).map_err(failed)?;
+            let pkcs8: Pkcs8V1Der = pair.as_der().map_err(failed)?;
+            let spki: PublicKeyX509Der = pair.public_key().as_der().map_err(failed)?;
+            (spki.as_ref().to_vec(), pkcs8.as_ref().to_vec())
+        }
+    };
     Ok(NewKey {
         kid: random_token(16),
         public_pem: pem("PUBLIC KEY", &spki),
-        private_pem: pem("PRIVATE KEY", pkcs8.as_ref()),
+        private_pem: pem("PRIVATE KEY", &pkcs8),
+        algorithm,
     })
 }
 
@@ -62,7 +100,7 @@ struct Claims<'a> {
 }
 
 /// A playback token for `playback_id`, valid until `exp` (Unix seconds), signed with the
-/// private key `private_pem` of key `kid`.
+/// private key `private_pem` of key `kid` (ES256 for a P-256 key, RS256 for an RSA key).
 pub fn mint(
     kid: &str,
     private_pem: &str,
@@ -70,9 +108,15 @@ pub fn mint(
     now: u64,
     exp: u64,
 ) -> Result<String, String> {
-    let key = EncodingKey::from_ec_pem(private_pem.as_bytes())
-        .map_err(|e| format!("not a P-256 private key (PEM): {e}"))?;
-    let mut header = Header::new(Algorithm::ES256);
+    let (key, algorithm) = match EncodingKey::from_ec_pem(private_pem.as_bytes()) {
+        Ok(k) => (k, Algorithm::ES256),
+        Err(_) => (
+            EncodingKey::from_rsa_pem(private_pem.as_bytes())
+                .map_err(|e| format!("not a P-256 or RSA private key (PEM): {e}"))?,
+            Algorithm::RS256,
+        ),
+    };
+    let mut header = Header::new(algorithm);
     header.kid = Some(kid.to_string());
     let claims = Claims {
         sub: playback_id,
@@ -90,7 +134,7 @@ mod tests {
 
     #[test]
     fn minted_tokens_verify_with_the_public_key_only() {
-        let k = generate().unwrap();
+        let k = generate(SigningAlgorithm::ES256).unwrap();
         let token = mint(&k.kid, &k.private_pem, "pid1", 100, 4_000_000_000).unwrap();
         let mut v = Validation::new(Algorithm::ES256);
         v.set_audience(&["v"]);
@@ -98,9 +142,25 @@ mod tests {
         let data = decode::<serde_json::Value>(&token, &key, &v).unwrap();
         assert_eq!(data.claims["sub"], "pid1");
         assert_eq!(data.header.kid.as_deref(), Some(k.kid.as_str()));
-        let other = generate().unwrap();
+        let other = generate(SigningAlgorithm::ES256).unwrap();
         let wrong = DecodingKey::from_ec_pem(other.public_pem.as_bytes()).unwrap();
         assert!(decode::<serde_json::Value>(&token, &wrong, &v).is_err());
         assert!(mint("k", "not a key", "p", 0, 1).is_err());
+    }
+
+    #[test]
+    fn rsa_keys_sign_rs256_tokens() {
+        let k = generate(SigningAlgorithm::RS256).unwrap();
+        assert_eq!(
+            SigningAlgorithm::of_public_pem(&k.public_pem),
+            Some(SigningAlgorithm::RS256)
+        );
+        let token = mint(&k.kid, &k.private_pem, "pid1", 100, 4_000_000_000).unwrap();
+        let mut v = Validation::new(Algorithm::RS256);
+        v.set_audience(&["v"]);
+        let key = DecodingKey::from_rsa_pem(k.public_pem.as_bytes()).unwrap();
+        let data = decode::<serde_json::Value>(&token, &key, &v).unwrap();
+        assert_eq!(data.header.alg, Algorithm::RS256);
+        assert_eq!(data.claims["sub"], "pid1");
     }
 }

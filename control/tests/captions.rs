@@ -51,7 +51,15 @@ fn spoken_clip(dir: &Path) -> (std::path::PathBuf, f64) {
     let wav = dir.join("speech.wav");
     let (ok, _, err) = run(
         "espeak-ng",
-        &["-v", "en-us", "-s", "150", "-w", wav.to_str().unwrap(), TEXT],
+        &[
+            "-v",
+            "en-us",
+            "-s",
+            "150",
+            "-w",
+            wav.to_str().unwrap(),
+            TEXT,
+        ],
     );
     assert!(ok, "espeak-ng: {err}");
     let clip = make_source(
@@ -121,7 +129,10 @@ fn espeak_speech_is_captioned_readably_within_the_measured_word_error_rate() {
     let id = out.lines().next().unwrap().to_string();
     let asset = api.asset(&id);
     assert_eq!(asset["status"], "ready");
-    assert_eq!(asset["stages"]["captions"]["status"], "completed", "{asset}");
+    assert_eq!(
+        asset["stages"]["captions"]["status"], "completed",
+        "{asset}"
+    );
     assert_eq!(asset["stages"]["moderation"]["status"], "skipped");
     assert_eq!(asset["captions"][0]["language"], "en", "language detected");
     assert_eq!(asset["captions"][0]["source"], "generated");
@@ -138,8 +149,16 @@ fn espeak_speech_is_captioned_readably_within_the_measured_word_error_rate() {
     assert!(!parsed.cues.is_empty());
     let heard: Vec<String> = parsed.cues.iter().flat_map(|c| words(&c.text)).collect();
     let rate = wer(&words(TEXT), &heard);
-    println!("WER {:.1} % on {} words; heard: {}", rate * 100.0, words(TEXT).len(), heard.join(" "));
-    assert!(rate <= MAX_WER, "WER {rate:.3} > {MAX_WER}: heard {heard:?}");
+    println!(
+        "WER {:.1} % on {} words; heard: {}",
+        rate * 100.0,
+        words(TEXT).len(),
+        heard.join(" ")
+    );
+    assert!(
+        rate <= MAX_WER,
+        "WER {rate:.3} > {MAX_WER}: heard {heard:?}"
+    );
 
     // Readable cues, inside the clip.
     let last = parsed.cues.len() - 1;
@@ -150,7 +169,10 @@ fn espeak_speech_is_captioned_readably_within_the_measured_word_error_rate() {
         let secs = (c.end_ms - c.start_ms) as f64 / 1000.0;
         assert!(secs <= 7.0, "{c:?}");
         assert!(secs >= 1.0 || i == last, "{c:?}");
-        assert!(c.end_ms as f64 <= duration * 1000.0 + 1.0, "{c:?} past {duration} s");
+        assert!(
+            c.end_ms as f64 <= duration * 1000.0 + 1.0,
+            "{c:?} past {duration} s"
+        );
         if i > 0 {
             assert!(parsed.cues[i - 1].end_ms <= c.start_ms, "overlap at {c:?}");
         }

@@ -85,7 +85,8 @@ fn upload_plays_on_the_edge_and_delete_takes_it_away() {
     let asset = api.asset(id);
     assert_eq!(asset["status"], "ready");
     assert_eq!(asset["progress"], 100);
-    assert_eq!(asset["stages"]["analyze"]["status"], "skipped");
+    assert_eq!(asset["stages"]["captions"]["status"], "skipped");
+    assert_eq!(asset["stages"]["moderation"]["status"], "skipped");
     assert_eq!(asset["stages"]["transcode"]["status"], "completed");
     assert!(asset["renditions"]
         .as_array()

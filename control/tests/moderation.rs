@@ -212,7 +212,10 @@ fn offline_moderation_passes_a_benign_clip_and_a_policy_it_crosses_blocks_or_hol
     wait_until(Duration::from_secs(10), "451 on every edge", || {
         urls.iter().all(|u| http_status(u) == 451)
     });
-    println!("451 on every edge {:?} after the asset was blocked", started.elapsed());
+    println!(
+        "451 on every edge {:?} after the asset was blocked",
+        started.elapsed()
+    );
     let approve = |id: &str| {
         api.send(
             "POST",
@@ -230,7 +233,12 @@ fn offline_moderation_passes_a_benign_clip_and_a_policy_it_crosses_blocks_or_hol
     drop(worker2);
 
     // `review` holds the asset unpublished until a person decides.
-    let _worker3 = worker(&store, &redis.url(), &strict("review", "strict-review"), &[]);
+    let _worker3 = worker(
+        &store,
+        &redis.url(),
+        &strict("review", "strict-review"),
+        &[],
+    );
     let (_, held, _) = upload();
     let asset = api.wait_final(&held, std::time::Duration::from_secs(60));
     assert_eq!(asset["status"], "in_review", "{asset}");

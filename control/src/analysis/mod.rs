@@ -143,7 +143,9 @@ async fn aws_transcriber(_: &Config) -> Result<Arc<dyn Transcriber>, String> {
 
 #[cfg(feature = "aws")]
 async fn aws_moderator(config: &Config) -> Result<Arc<dyn Moderator>, String> {
-    Ok(Arc::new(moderation::aws::AwsRekognition::new(config).await?))
+    Ok(Arc::new(
+        moderation::aws::AwsRekognition::new(config).await?,
+    ))
 }
 
 #[cfg(not(feature = "aws"))]

@@ -13,8 +13,8 @@ use super::auth::ApiKey;
 use super::problem::{ApiError, Problem};
 use crate::app::{App, AppError};
 use crate::asset::{
-    Asset, AssetErrorInfo, AssetStatus, CaptionInfo, CaptionSource, Moderation, PlaybackIdInfo, PlaybackPolicy, RenditionInfo,
-    Review, ReviewDecision, Stage,
+    Asset, AssetErrorInfo, AssetStatus, CaptionInfo, CaptionSource, Moderation, PlaybackIdInfo,
+    PlaybackPolicy, RenditionInfo, Review, ReviewDecision, Stage,
 };
 use crate::ids::{AssetId, PlaybackId};
 

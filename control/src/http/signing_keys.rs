@@ -6,14 +6,14 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sunomi_origin::layout;
 use utoipa::ToSchema;
 
 use super::auth::ApiKey;
 use super::problem::{ApiError, Problem};
 use crate::app::{App, AppError};
-use crate::signing;
+use crate::signing::{self, SigningAlgorithm};
 
 /// A signing key.
 #[derive(Debug, Serialize, ToSchema)]
@@ -22,18 +22,31 @@ pub struct SigningKeyView {
     pub id: String,
     /// Public key, PEM.
     pub public_key: String,
-    /// Private key, PEM (PKCS#8, P-256): only in the answer that creates the key.
+    /// Private key, PEM (PKCS#8): only in the answer that creates the key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub private_key: Option<String>,
+    /// The JWT `alg` its tokens use.
+    pub algorithm: SigningAlgorithm,
+}
+
+/// What key to create (the body may be empty: an ES256 key).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSigningKey {
+    /// `ES256` (default) or `RS256`.
+    #[serde(default)]
+    pub algorithm: SigningAlgorithm,
 }
 
 fn valid_kid(kid: &str) -> bool {
     !kid.is_empty() && kid.len() <= 64 && kid.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-/// Create a signing key (ES256).
+/// Create a signing key (ES256 unless the body asks for RS256).
 #[utoipa::path(post, path = "/api/v1/signing-keys", tag = "playback", operation_id = "create_signing_key",
+    request_body(content = Option<CreateSigningKey>, content_type = "application/json"),
     responses(
+        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "The key; its private half is shown only now", body = SigningKeyView),
         (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
@@ -42,8 +55,15 @@ fn valid_kid(kid: &str) -> bool {
 pub async fn create(
     _key: ApiKey,
     State(app): State<Arc<App>>,
+    body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<SigningKeyView>), ApiError> {
-    let k = signing::generate().map_err(AppError::Store)?;
+    let ask: CreateSigningKey = if body.iter().all(u8::is_ascii_whitespace) {
+        CreateSigningKey::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?
+    };
+    let k = signing::generate(ask.algorithm).map_err(AppError::Store)?;
     let path = app.store().path(&layout::signing_key(&k.kid));
     object_store::ObjectStoreExt::put(
         app.store().object_store().as_ref(),
@@ -58,6 +78,7 @@ pub async fn create(
             id: k.kid,
             public_key: k.public_pem,
             private_key: Some(k.private_pem),
+            algorithm: k.algorithm,
         }),
     ))
 }
@@ -96,10 +117,15 @@ pub async fn list(
         .await;
         if let Ok(got) = got {
             if let Ok(bytes) = got.bytes().await {
+                let public_key = String::from_utf8_lossy(&bytes).into_owned();
+                let Some(algorithm) = SigningAlgorithm::of_public_pem(&public_key) else {
+                    continue;
+                };
                 out.push(SigningKeyView {
                     id: kid.to_string(),
-                    public_key: String::from_utf8_lossy(&bytes).into_owned(),
+                    public_key,
                     private_key: None,
+                    algorithm,
                 });
             }
         }

@@ -15,7 +15,7 @@ use aws_sdk_transcribe::Client;
 use object_store::ObjectStoreExt;
 use sha2::Digest;
 
-use super::{primary_language, Segment, Transcript, Transcriber};
+use super::{primary_language, Segment, Transcriber, Transcript};
 use crate::analysis::aws::{classify, sdk_config, store_bucket, Polling};
 use crate::analysis::{AnalysisError, MediaInputs};
 use crate::config::Config;
@@ -38,8 +38,12 @@ impl AwsTranscribe {
     pub async fn new(config: &Config) -> Result<AwsTranscribe, String> {
         let bucket = store_bucket(config)?;
         let sdk = sdk_config(config).await;
+        let mut client = aws_sdk_transcribe::config::Builder::from(&sdk);
+        if let Some(url) = &config.aws.transcribe_endpoint_url {
+            client = client.endpoint_url(url);
+        }
         Ok(AwsTranscribe {
-            client: Client::new(&sdk),
+            client: Client::from_conf(client.build()),
             output_bucket: config.aws.output_bucket.clone().unwrap_or(bucket.clone()),
             bucket,
             output_prefix: config
@@ -101,9 +105,10 @@ impl Transcriber for AwsTranscribe {
         let version = asset.source.map(|s| s.version).unwrap_or_default();
         let job = job_name(input.asset.as_str(), &version);
         let source = app.store().path(&input.source_key());
+        // A key with an extension names the outputs: `{job}.json` and `{job}.vtt`.
         let output_key = app
             .store()
-            .path(&format!("{}{job}", self.output_prefix))
+            .path(&format!("{}{job}.json", self.output_prefix))
             .to_string();
         let language = self
             .language
@@ -119,7 +124,7 @@ impl Transcriber for AwsTranscribe {
                     .build(),
             )
             .output_bucket_name(&self.output_bucket)
-            .output_key(format!("{output_key}/"))
+            .output_key(&output_key)
             .subtitles(
                 Subtitles::builder()
                     .formats(SubtitleFormat::Vtt)
@@ -189,20 +194,27 @@ impl Transcriber for AwsTranscribe {
                     "transcription job {job} completed without WebVTT subtitles"
                 ))
             })?;
-        let file = uri.rsplit('/').next().unwrap_or_default();
-        let key = format!("{}{job}/{file}", self.output_prefix);
+        let key = object_key(uri, &self.output_bucket)
+            .ok_or_else(|| AnalysisError::Backend(format!("cannot read subtitles URI {uri:?}")))?;
         if self.output_bucket != self.bucket {
             return Err(AnalysisError::Backend(format!(
                 "subtitles are in bucket {}; this store reads {} (set [aws] output_bucket to the store's bucket)",
                 self.output_bucket, self.bucket
             )));
         }
-        let bytes = app
-            .store()
-            .object_store()
-            .get(&app.store().path(&key))
-            .await
-            .map_err(|e| AnalysisError::Store(format!("reading {key}: {e}")))?
+        let path = object_store::path::Path::parse(&key)
+            .map_err(|e| AnalysisError::Backend(format!("subtitles key {key:?}: {e}")))?;
+        let got = match app.store().object_store().get(&path).await {
+            Ok(g) => g,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(AnalysisError::Backend(format!(
+                    "transcription job {job} completed but its subtitles s3://{}/{key} are missing",
+                    self.output_bucket
+                )))
+            }
+            Err(e) => return Err(AnalysisError::Store(format!("reading {key}: {e}"))),
+        };
+        let bytes = got
             .bytes()
             .await
             .map_err(|e| AnalysisError::Store(format!("reading {key}: {e}")))?;
@@ -223,9 +235,59 @@ impl Transcriber for AwsTranscribe {
     }
 }
 
+/// The object key of an S3 URI Transcribe reports, path-style
+/// (`https://s3.{region}.amazonaws.com/{bucket}/{key}`) or virtual-hosted
+/// (`https://{bucket}.s3.{region}.amazonaws.com/{key}`), or `s3://{bucket}/{key}`.
+pub fn object_key(uri: &str, bucket: &str) -> Option<String> {
+    let rest = uri
+        .strip_prefix("https://")
+        .or_else(|| uri.strip_prefix("http://"))
+        .or_else(|| uri.strip_prefix("s3://"))?;
+    let (host, path) = rest.split_once('/')?;
+    let key = if host == bucket || host.starts_with(&format!("{bucket}.")) {
+        path
+    } else {
+        path.strip_prefix(bucket)?.strip_prefix('/')?
+    };
+    let key = percent_encoding::percent_decode_str(key)
+        .decode_utf8_lossy()
+        .into_owned();
+    (!key.is_empty() && !key.split('/').any(|s| s == ".." || s.is_empty())).then_some(key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subtitle_uris_name_their_key() {
+        let b = "media";
+        assert_eq!(
+            object_key(
+                "https://s3.us-east-1.amazonaws.com/media/transcribe/j.vtt",
+                b
+            )
+            .as_deref(),
+            Some("transcribe/j.vtt")
+        );
+        assert_eq!(
+            object_key(
+                "https://media.s3.eu-west-1.amazonaws.com/p/transcribe/j.vtt",
+                b
+            )
+            .as_deref(),
+            Some("p/transcribe/j.vtt")
+        );
+        assert_eq!(
+            object_key("https://s3.amazonaws.com/media/a%20b.vtt", b).as_deref(),
+            Some("a b.vtt")
+        );
+        assert_eq!(object_key("https://s3.amazonaws.com/other/x.vtt", b), None);
+        assert_eq!(
+            object_key("https://s3.amazonaws.com/media/../x.vtt", b),
+            None
+        );
+    }
 
     #[test]
     fn job_names_are_stable_per_source_and_valid() {

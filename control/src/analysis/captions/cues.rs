@@ -179,9 +179,15 @@ mod tests {
     fn readable(cues: &[Cue]) {
         for c in cues {
             assert!(c.lines.len() <= MAX_LINES, "{c:?}");
-            assert!(c.lines.iter().all(|l| l.chars().count() <= MAX_LINE_CHARS), "{c:?}");
+            assert!(
+                c.lines.iter().all(|l| l.chars().count() <= MAX_LINE_CHARS),
+                "{c:?}"
+            );
             let d = c.end - c.start;
-            assert!((MIN_CUE_SECS - 1e-9..=MAX_CUE_SECS + 1e-9).contains(&d), "{c:?}");
+            assert!(
+                (MIN_CUE_SECS - 1e-9..=MAX_CUE_SECS + 1e-9).contains(&d),
+                "{c:?}"
+            );
         }
         assert!(cues.windows(2).all(|w| w[0].end <= w[1].start + 1e-9));
     }

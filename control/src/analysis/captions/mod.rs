@@ -39,8 +39,10 @@ pub trait Transcriber: Send + Sync {
     /// Its name, recorded on the stage.
     fn backend(&self) -> &'static str;
     /// What is said in the video `input` describes; `None` when it has no audio.
-    async fn transcribe(&self, input: &MediaInputs<'_>)
-        -> Result<Option<Transcript>, AnalysisError>;
+    async fn transcribe(
+        &self,
+        input: &MediaInputs<'_>,
+    ) -> Result<Option<Transcript>, AnalysisError>;
 }
 
 /// The primary language subtag of a language tag (`en-US` → `en`), lowercased, if it is a
@@ -59,8 +61,9 @@ pub fn webvtt(transcript: &Transcript, duration: f64) -> Result<Option<String>, 
         return Ok(None);
     }
     let text = cues::to_webvtt(&cues);
-    sunomi_packager::vtt::parse(&text)
-        .map_err(|e| AnalysisError::Backend(format!("generated captions are not valid WebVTT: {e}")))?;
+    sunomi_packager::vtt::parse(&text).map_err(|e| {
+        AnalysisError::Backend(format!("generated captions are not valid WebVTT: {e}"))
+    })?;
     Ok(Some(text))
 }
 

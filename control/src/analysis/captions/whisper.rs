@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use sunomi_origin::transcode::{self, TranscodeError};
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
 
-use super::{primary_language, Segment, Transcript, Transcriber};
+use super::{primary_language, Segment, Transcriber, Transcript};
 use crate::analysis::{AnalysisError, MediaInputs};
 
 /// Whisper's input rate.
@@ -92,7 +92,10 @@ impl Session {
             self.language = whisper_rs::get_lang_str(id).and_then(primary_language);
         }
         for seg in self.state.as_iter() {
-            let text = seg.to_str_lossy().map(|t| t.trim().to_string()).unwrap_or_default();
+            let text = seg
+                .to_str_lossy()
+                .map(|t| t.trim().to_string())
+                .unwrap_or_default();
             if is_marker(&text) {
                 continue;
             }

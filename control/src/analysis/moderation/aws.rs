@@ -6,9 +6,7 @@
 //! for every label.
 
 use async_trait::async_trait;
-use aws_sdk_rekognition::types::{
-    ContentModerationSortBy, S3Object, Video, VideoJobStatus,
-};
+use aws_sdk_rekognition::types::{ContentModerationSortBy, S3Object, Video, VideoJobStatus};
 use aws_sdk_rekognition::Client;
 use sha2::Digest;
 
@@ -35,8 +33,12 @@ impl AwsRekognition {
     pub async fn new(config: &Config) -> Result<AwsRekognition, String> {
         let bucket = store_bucket(config)?;
         let sdk = sdk_config(config).await;
+        let mut client = aws_sdk_rekognition::config::Builder::from(&sdk);
+        if let Some(url) = &config.aws.rekognition_endpoint_url {
+            client = client.endpoint_url(url);
+        }
         Ok(AwsRekognition {
-            client: Client::new(&sdk),
+            client: Client::from_conf(client.build()),
             bucket,
             min_confidence: config.moderation.min_confidence,
             polling: Polling::from_config(config),
@@ -69,7 +71,12 @@ impl Moderator for AwsRekognition {
             .start_content_moderation()
             .video(
                 Video::builder()
-                    .s3_object(S3Object::builder().bucket(&self.bucket).name(source).build())
+                    .s3_object(
+                        S3Object::builder()
+                            .bucket(&self.bucket)
+                            .name(source)
+                            .build(),
+                    )
                     .build(),
             )
             .min_confidence(self.min_confidence)

@@ -209,14 +209,26 @@ mod tests {
     fn the_default_policy_blocks_explicit_content_at_95_percent() {
         let p = Policy::default();
         assert_eq!(p.decide(&[]).0, Decision::Passed);
-        assert_eq!(p.decide(&[label("Explicit", None, 94.9)]).0, Decision::Passed);
-        assert_eq!(p.decide(&[label("Explicit", None, 95.0)]).0, Decision::Blocked);
+        assert_eq!(
+            p.decide(&[label("Explicit", None, 94.9)]).0,
+            Decision::Passed
+        );
+        assert_eq!(
+            p.decide(&[label("Explicit", None, 95.0)]).0,
+            Decision::Blocked
+        );
         // A child label counts for its parent's rule.
         let child = label("Exposed Male Genitalia", Some("Explicit Nudity"), 99.0);
         let (d, reasons) = p.decide(&[child]);
         assert_eq!(d, Decision::Blocked);
-        assert!(reasons[0].contains("Exposed Male Genitalia 99.0%"), "{reasons:?}");
-        assert_eq!(p.decide(&[label("Violence", None, 99.0)]).0, Decision::Passed);
+        assert!(
+            reasons[0].contains("Exposed Male Genitalia 99.0%"),
+            "{reasons:?}"
+        );
+        assert_eq!(
+            p.decide(&[label("Violence", None, 99.0)]).0,
+            Decision::Passed
+        );
     }
 
     #[test]
@@ -236,7 +248,10 @@ mod tests {
                 },
             ],
         };
-        assert_eq!(p.decide(&[label("Violence", None, 85.0)]).0, Decision::Review);
+        assert_eq!(
+            p.decide(&[label("Violence", None, 85.0)]).0,
+            Decision::Review
+        );
         let both = [label("Violence", None, 85.0), label("Explicit", None, 91.0)];
         let (d, reasons) = p.decide(&both);
         assert_eq!(d, Decision::Blocked);
@@ -256,7 +271,10 @@ mod tests {
         let v = Policy::default().verdict("offline", labels, "now");
         assert_eq!(v.label_count, MAX_LABELS + 10);
         assert_eq!(v.labels.len(), MAX_LABELS);
-        assert!(v.labels.windows(2).all(|w| w[0].time_secs <= w[1].time_secs));
+        assert!(v
+            .labels
+            .windows(2)
+            .all(|w| w[0].time_secs <= w[1].time_secs));
         assert_eq!(v.policy_version, "default-1");
         assert_eq!(v.decision, Decision::Blocked);
     }
