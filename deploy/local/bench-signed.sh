@@ -3,12 +3,13 @@
 # media playlist and a warm segment, through a public playback id and through a signed one
 # with a token (one token for the whole run, as a player sends). The edge is pinned to CPU 0
 # with one worker thread, wrk to CPU 1; CPU time per request from /proc (utime+stime).
-#   DURATION=10s CONNECTIONS=16
+#   DURATION=5s CONNECTIONS=16 ROUNDS=5
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 bin=$CARGO_TARGET_DIR/release
-duration=${DURATION:-10s}
+duration=${DURATION:-5s}
+rounds=${ROUNDS:-5}
 conns=${CONNECTIONS:-16}
 cargo build --release -q -p sunomi-control -p sunomi-edge
 hz=$(getconf CLK_TCK)
@@ -43,7 +44,7 @@ edge=$!; pids+=("$edge")
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$ap/healthz" > /dev/null && break; sleep 0.1; done
 ticks() { read -r -a f < "/proc/$edge/stat"; echo $(( f[13] + f[14] )); }
 declare -A cpu
-measure() { # label url
+measure() { # label url → sets cpu[label] (µs CPU per request)
   curl -fs "$2" > /dev/null; curl -fs "$2" > /dev/null
   local before after out reqs
   before=$(ticks)
@@ -51,17 +52,23 @@ measure() { # label url
   after=$(ticks)
   reqs=$(awk '/requests in/ {print $1}' <<<"$out")
   cpu[$1]=$(echo "scale=3; ($after - $before) * 1000000 / $hz / $reqs" | bc)
-  printf "   %-28s %8d requests  %7s µs CPU/request\n" "$1" "$reqs" "${cpu[$1]}"
 }
+median() { tr ' ' '\n' <<<"$*" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 rung=$(curl -fs "http://$api/api/v1/assets/$asset" -H "Authorization: Bearer $key" | json '["renditions"][0]["name"]')
 base=http://127.0.0.1:$ep/v
+echo "   (median of $rounds alternating rounds of $duration each; µs of edge CPU per request)"
 for what in master media segment; do
   case $what in
     master) path=master.m3u8 ;;
     media) path=$rung/media.m3u8 ;;
     segment) path=$rung/3.m4s ;;
   esac
-  measure "public $what" "$base/$public/$path"
-  measure "signed $what" "$base/$signed/$path?token=$token"
-  printf "   signed/public %-14s %.2fx\n" "$what" "$(echo "${cpu["signed $what"]} / ${cpu["public $what"]}" | bc -l)"
+  pub=() sig=()
+  for _ in $(seq "$rounds"); do
+    measure public "$base/$public/$path"; pub+=("${cpu[public]}")
+    measure signed "$base/$signed/$path?token=$token"; sig+=("${cpu[signed]}")
+  done
+  p=$(median "${pub[@]}"); q=$(median "${sig[@]}")
+  printf "   %-8s public %8s µs  signed %8s µs  signed/public %.2fx   (rounds: %s | %s)\n" \
+    "$what" "$p" "$q" "$(echo "$q / $p" | bc -l)" "${pub[*]}" "${sig[*]}"
 done

@@ -211,6 +211,11 @@ pub struct ConnectionsConfig {
     /// Milliseconds a response write may make no progress before the connection is dropped
     /// (a client that stopped reading).
     pub write_timeout_ms: u64,
+    /// Bytes of a player connection's write buffer. A response whose header and body fit
+    /// leaves in one write (one packet, one wake-up of the player); a larger body costs a
+    /// second write. Pingora's default (1460) splits any playlist over ~1.1 KB — every
+    /// signed playlist, whose URIs all carry the token.
+    pub write_buffer_bytes: usize,
 }
 
 impl Default for ConnectionsConfig {
@@ -220,6 +225,7 @@ impl Default for ConnectionsConfig {
             header_timeout_ms: 10_000,
             idle_timeout_ms: 30_000,
             write_timeout_ms: 30_000,
+            write_buffer_bytes: 16 * 1024,
         }
     }
 }

@@ -274,7 +274,12 @@ fn run() -> Result<()> {
         "sunomi-edge".into(),
         connections::Bounded::new(proxy, player_limits, "player"),
     );
-    edge.add_tcp(&config.listen);
+    edge.add_listener(
+        pingora::listeners::ListenerConfig::tcp(&config.listen).l4_buffer(
+            pingora::listeners::L4BufferSettings::default()
+                .write(config.connections.write_buffer_bytes),
+        ),
+    );
     let admin_limits = connections::ConnectionLimits {
         max: 64,
         header_timeout: Duration::from_secs(10),

@@ -33,18 +33,38 @@ impl std::hash::Hash for CacheKey {
     }
 }
 
-/// FNV-1a 64, for fingerprints (fixed, fast on short keys).
-struct Fnv(u64);
+/// The fingerprint hasher: eight bytes per step (rotate, xor, multiply: FxHash's mix), so
+/// keys that carry a viewer's token (a few hundred bytes) cost a few dozen steps, not one per
+/// byte. Fixed (not seeded): like the FNV it replaced, it is a local table hash, never stored
+/// or shared between edges.
+struct WordHasher(u64);
 
-impl std::hash::Hasher for Fnv {
+impl WordHasher {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::K);
+    }
+}
+
+impl std::hash::Hasher for WordHasher {
     fn finish(&self) -> u64 {
         self.0
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            // The length goes in too, so "a" and "a\0" differ.
+            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 56));
         }
     }
 }
@@ -52,7 +72,7 @@ impl std::hash::Hasher for Fnv {
 impl From<KeyKind> for CacheKey {
     fn from(kind: KeyKind) -> CacheKey {
         use std::hash::Hash;
-        let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+        let mut h = WordHasher(0);
         kind.hash(&mut h);
         CacheKey {
             fingerprint: std::hash::Hasher::finish(&h),
