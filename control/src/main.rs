@@ -336,6 +336,11 @@ async fn serve(config: Config, no_workers: bool) -> Result<i32> {
     if let Some(a) = admin {
         serve_admin(app.clone(), a).await?;
     }
+    // Bind first: the API takes uploads while workers load their models.
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let bound = listener.local_addr()?;
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let mut workers = None;
     if !embedded && !app.asset_index_complete().await {
@@ -386,10 +391,6 @@ async fn serve(config: Config, no_workers: bool) -> Result<i32> {
             }
         });
     }
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("binding {listen}"))?;
-    let bound = listener.local_addr()?;
     tracing::info!(addr = %bound, embedded, "API listening");
     // Scripts and tests read the bound address from this line.
     say!("listening on http://{bound}");

@@ -53,7 +53,7 @@ TOML
   RUST_LOG=warn "$bin/sunomi-control" serve --store "$store" --listen "127.0.0.1:$p" \
     --admin "127.0.0.1:$a" --config "$work/$name.toml" > "$work/$name.log" 2>&1 &
   pid=$!
-  for _ in $(seq 300); do curl -fs "http://127.0.0.1:$a/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+  for _ in $(seq 300); do curl -fs "http://127.0.0.1:$a/readyz" >/dev/null 2>&1 && curl -fs "http://127.0.0.1:$p/api/v1/openapi.json" >/dev/null 2>&1 && break; sleep 0.1; done
   local c0 t0 t1 c1
   c0=$(cpu_secs "$pid"); t0=$(date +%s.%N)
   XDG_CACHE_HOME=$work/cache-$name "$bin/sunomi-control" upload "$work/clip.mp4" \
