@@ -96,6 +96,25 @@ fn a_blocked_asset_is_451_on_every_edge_and_approval_brings_it_back() {
         ["video.asset.blocked", "video.asset.moderation.reviewed"]
     );
 
+    // Revoking the playback id: 404 on every edge (purged through Redis), media untouched.
+    let r = api.send(
+        "DELETE",
+        &format!("/api/v1/assets/{id}/playback-ids/{pid}"),
+        &[],
+        vec![],
+    );
+    assert_eq!(r.status, 204);
+    let masters: Vec<String> = edges
+        .iter()
+        .map(|e| format!("{}/v/{pid}/master.m3u8", e.base))
+        .collect();
+    let started = std::time::Instant::now();
+    wait_until(Duration::from_secs(10), "404 on every edge", || {
+        masters.iter().all(|u| http_status(u) == 404)
+    });
+    println!("revoked: 404 on every edge after {:?}", started.elapsed());
+    assert_eq!(api.asset(&id)["status"], "ready", "the media stays");
+
     // Decisions need a reason, and only published or blocked assets take them.
     assert_eq!(decide("block", "").status, 400);
     assert_eq!(decide("maybe", "x").status, 400);

@@ -166,6 +166,54 @@ fn signed_playback_ids_play_only_with_a_valid_token() {
         "refused before any storage read"
     );
 
+    // An RS256 key (asked for by name) signs tokens the edge takes too.
+    let r = api.send(
+        "POST",
+        "/api/v1/signing-keys",
+        &[("content-type", "application/json")],
+        br#"{"algorithm":"RS256"}"#.to_vec(),
+    );
+    assert_eq!(r.status, 201);
+    let rsa = r.json();
+    assert_eq!(rsa["algorithm"], "RS256");
+    assert!(rsa["public_key"]
+        .as_str()
+        .unwrap()
+        .contains("BEGIN PUBLIC KEY"));
+    let rsa_pem = dir.path().join("rsa.pem");
+    std::fs::write(&rsa_pem, rsa["private_key"].as_str().unwrap()).unwrap();
+    let (code, rsa_token, err) = common::control(
+        &[
+            "token",
+            "--playback-id",
+            &pid,
+            "--ttl",
+            "600",
+            "--key-id",
+            rsa["id"].as_str().unwrap(),
+            "--private-key",
+            rsa_pem.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let header = rsa_token.split('.').next().unwrap();
+    let header: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["alg"], "RS256");
+    decodes(&format!("{master}?token={}", rsa_token.trim()));
+    let bad = api.send(
+        "POST",
+        "/api/v1/signing-keys",
+        &[("content-type", "application/json")],
+        br#"{"algorithm":"HS256"}"#.to_vec(),
+    );
+    assert_eq!(bad.status, 400, "only asymmetric keys");
+
     // Revoked: the signed id is gone everywhere, token or not.
     let r = api.send(
         "DELETE",
