@@ -170,6 +170,10 @@ pub struct CacheConfig {
     /// Seconds "no such video" is remembered (requests for unknown ids cost no storage
     /// read meanwhile; a purge of the id forgets it at once).
     pub negative_ttl_secs: u64,
+    /// Seconds past `metadata_ttl_secs` a playlist, manifest, playback record or track head
+    /// is still served when storage is unreachable (stale-if-error; segments, immutable, are
+    /// served from the cache as long as they are there). 0 turns it off.
+    pub stale_if_error_secs: u64,
     /// Keep segments in memory. Off, every segment request reads storage (for benchmarking
     /// the packager, or when a CDN in front does all the caching).
     pub segments_enabled: bool,
@@ -293,6 +297,7 @@ impl Default for CacheConfig {
             metadata_bytes: 64 * 1024 * 1024,
             metadata_ttl_secs: 60,
             negative_ttl_secs: 10,
+            stale_if_error_secs: 300,
             segments_enabled: true,
             playlist_max_age_secs: 60,
         }

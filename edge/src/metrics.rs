@@ -20,6 +20,8 @@ pub struct Metrics {
     pub cache: IntCounterVec,
     /// Requests that waited for another request's fill instead of reading storage.
     pub coalesced: IntCounter,
+    /// Metadata served stale because storage was unreachable (stale-if-error).
+    pub stale_served: IntCounter,
     /// Storage requests.
     pub storage_reads: IntCounter,
     /// Bytes read from storage.
@@ -95,6 +97,10 @@ fn build() -> Result<Metrics, prometheus::Error> {
         coalesced: register_int_counter!(
             "sunomi_cache_coalesced_total",
             "Misses that waited for a fill already under way instead of reading storage"
+        )?,
+        stale_served: register_int_counter!(
+            "sunomi_stale_served_total",
+            "Playlists, manifests, playback records and track heads served past their TTL because storage was unreachable"
         )?,
         storage_reads: register_int_counter!(
             "sunomi_storage_reads_total",

@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 
 #[test]
@@ -34,4 +36,72 @@ fn s3_store_end_to_end() {
     );
     assert_eq!(get(&format!("{}/readyz", edge.admin)).status, 200);
     assert_eq!(get(&edge.url("/v/absent/master.m3u8")).status, 404);
+}
+
+/// Stale-if-error: with storage unreachable, what the edge already has keeps playing —
+/// playlists (and the manifest, heads and records they are made from) for
+/// `stale_if_error_secs` past their TTL, cached segments as long as they are cached — and
+/// what it never had is 503. A purge drops the stale copies too: purged content never comes
+/// back while storage is down.
+#[test]
+fn cached_playlists_and_segments_outlive_a_storage_outage() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("s3");
+    let mut s3 = S3Server::start(&root);
+    let env_owned = s3.env();
+    let env: Vec<(&str, &str)> = env_owned
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let src = hd_clip_with_audio(dir.path(), 7);
+    let store = "s3://media/sunomi";
+    transcode(&src, "outage", store, &env);
+    let config = dir.path().join("edge.toml");
+    std::fs::write(
+        &config,
+        "[cache]\nmetadata_ttl_secs = 1\nstale_if_error_secs = 600\n[storage]\nrequest_timeout_ms = 1000\nmax_retries = 0\n[fleet]\nprefetch_segments = 0\n",
+    )
+    .unwrap();
+    let edge = Edge::start(store, &["--config", config.to_str().unwrap()], &env);
+    let master = edge.url("/v/outage/master.m3u8");
+    let media = edge.url("/v/outage/720p/media.m3u8");
+    let first = edge.url("/v/outage/720p/0.m4s");
+    let before: Vec<Response> = [&master, &media, &first].iter().map(|u| get(u)).collect();
+    assert!(before.iter().all(|r| r.status == 200));
+    // The last segment of the playlist: never asked for, so never cached.
+    let last = before[1]
+        .text()
+        .lines()
+        .rfind(|l| l.ends_with(".m4s"))
+        .unwrap()
+        .to_string();
+    assert_ne!(last, "0.m4s", "the clip has several segments");
+    let never = edge.url(&format!("/v/outage/720p/{last}"));
+
+    s3.stop();
+    // Past the metadata TTL: every metadata entry must be filled again, and cannot be.
+    std::thread::sleep(Duration::from_millis(2500));
+    for (url, was) in [&master, &media, &first].iter().zip(&before) {
+        let r = get(url);
+        assert_eq!(r.status, 200, "{url} during the outage");
+        assert_eq!(r.body, was.body, "{url}: the same bytes");
+    }
+    let r = get(&media);
+    assert!(
+        r.headers
+            .get("cache-status")
+            .is_some_and(|v| v.contains("stale-if-error")),
+        "{:?}",
+        r.headers
+    );
+    assert_eq!(get(&never).status, 503, "never cached: nothing to serve");
+    assert!(edge.metric("sunomi_stale_served_total") > 0.0);
+
+    // Purged while storage is down: no stale copy comes back.
+    let purge = request("POST", &format!("{}/purge?id=outage", edge.admin), &[]);
+    assert_eq!(purge.status, 200);
+    assert_eq!(get(&master).status, 503);
+
+    s3.restart();
+    assert_eq!(get(&master).status, 200, "back with storage");
 }

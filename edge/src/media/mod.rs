@@ -56,6 +56,9 @@ pub enum CacheOutcome {
     Peer,
     /// Not cached by configuration (segments with the segment cache off).
     Bypass,
+    /// Storage was unreachable: the last good copy, past its TTL but within
+    /// `cache.stale_if_error_secs` (RFC 5861's stale-if-error).
+    Stale,
 }
 
 impl CacheOutcome {
@@ -67,6 +70,7 @@ impl CacheOutcome {
             CacheOutcome::Miss => "sunomi; fwd=miss; stored",
             CacheOutcome::Peer => "sunomi; fwd=peer",
             CacheOutcome::Bypass => "sunomi; fwd=bypass",
+            CacheOutcome::Stale => "sunomi; hit; detail=stale-if-error",
         }
     }
 }
@@ -198,6 +202,9 @@ pub struct Media {
     reader: MediaReader,
     fleet: Arc<Fleet>,
     meta: Cache<CacheKey, Meta>,
+    /// Every metadata value as last filled, kept `metadata_ttl_secs + stale_if_error_secs`
+    /// and served only when a fill fails because storage is unreachable. Purged with `meta`.
+    stale: Option<Cache<CacheKey, Meta>>,
     /// Videos storage said it does not have (`Manifest` keys), for `negative_ttl_secs`: floods
     /// of unknown ids cost no storage reads. Apart from `meta` so its short lifetime costs the
     /// hot metadata cache nothing.
@@ -223,6 +230,18 @@ pub struct Media {
     signed: signed::Signed,
 }
 
+tokio::task_local! {
+    /// Set while answering a request when one of its lookups fell back to a stale copy.
+    static SERVED_STALE: std::cell::Cell<bool>;
+}
+
+/// Counts a stale copy served and marks the request being answered (if any: prefetches run
+/// outside requests).
+fn mark_stale() {
+    metrics().stale_served.inc();
+    let _ = SERVED_STALE.try_with(|c| c.set(true));
+}
+
 fn unshare(e: Arc<EdgeError>) -> EdgeError {
     Arc::try_unwrap(e).unwrap_or_else(|shared| (*shared).clone())
 }
@@ -244,6 +263,17 @@ impl Media {
             .time_to_live(Duration::from_secs(config.cache.metadata_ttl_secs.max(1)))
             .support_invalidation_closures()
             .build();
+        let stale = (config.cache.stale_if_error_secs > 0).then(|| {
+            Cache::builder()
+                .name("stale")
+                .max_capacity(config.cache.metadata_bytes)
+                .weigher(|k: &CacheKey, v: &Meta| v.weight().saturating_add(k.weight() as u32))
+                .time_to_live(Duration::from_secs(
+                    config.cache.metadata_ttl_secs.max(1) + config.cache.stale_if_error_secs,
+                ))
+                .support_invalidation_closures()
+                .build()
+        });
         let missing = Cache::builder()
             .name("missing")
             .max_capacity(100_000)
@@ -297,6 +327,7 @@ impl Media {
             signed: signed::Signed::new(),
             reader,
             meta,
+            stale,
             missing,
             segments,
             passing,
@@ -380,6 +411,43 @@ impl Media {
         }
     }
 
+    /// [`Self::cached`] on the metadata cache, with stale-if-error: when a fill fails because
+    /// storage is unreachable, the key's last good value (filled at most
+    /// `metadata_ttl_secs + stale_if_error_secs` ago and not purged since) answers instead.
+    async fn cached_meta<F>(
+        &self,
+        key: CacheKey,
+        fill: F,
+    ) -> Result<(Meta, CacheOutcome), EdgeError>
+    where
+        F: Future<Output = Result<Meta, EdgeError>>,
+    {
+        let Some(stale) = &self.stale else {
+            return Self::cached(&self.meta, key, fill).await;
+        };
+        if let Some(v) = self.meta.get(&key).await {
+            metrics().cache.with_label_values(&["local", "hit"]).inc();
+            return Ok((v, CacheOutcome::Hit));
+        }
+        let copy = key.clone();
+        match Self::cached(&self.meta, key, fill).await {
+            Ok((v, outcome)) => {
+                if outcome == CacheOutcome::Miss {
+                    stale.insert(copy, v.clone()).await;
+                }
+                Ok((v, outcome))
+            }
+            Err(e @ EdgeError::Unavailable(_)) => match stale.get(&copy).await {
+                Some(v) => {
+                    mark_stale();
+                    Ok((v, CacheOutcome::Stale))
+                }
+                None => Err(e),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
     /// A segment-sized object through the segment cache (single flight), or made directly
     /// when the segment cache is off.
     async fn cached_segment<F>(
@@ -447,7 +515,16 @@ impl Media {
                 None => ABSENT.to_vec(),
             })
         };
-        let bytes = self.fleet.shared_metadata(id, "playback", read).await?;
+        let bytes = match self.fleet.shared_metadata(id, "playback", read).await {
+            Ok(b) => b,
+            Err(e @ EdgeError::Unavailable(_)) => {
+                return match self.stale_value(&key).await {
+                    Some(Meta::Playback(r)) => Ok(r),
+                    _ => Err(e),
+                };
+            }
+            Err(e) => return Err(e),
+        };
         let record = if bytes == ABSENT {
             None
         } else {
@@ -455,33 +532,46 @@ impl Media {
                 .map_err(|e| EdgeError::Internal(format!("shared playback record {id}: {e}")))?;
             Some(Arc::new(r))
         };
+        if let Some(stale) = &self.stale {
+            stale
+                .insert(key.clone(), Meta::Playback(record.clone()))
+                .await;
+        }
         self.meta.insert(key, Meta::Playback(record.clone())).await;
         Ok(record)
+    }
+
+    /// The stale copy of `key` (stale-if-error), counted when found.
+    async fn stale_value(&self, key: &CacheKey) -> Option<Meta> {
+        let v = self.stale.as_ref()?.get(key).await?;
+        mark_stale();
+        Some(v)
     }
 
     async fn manifest(&self, id: &str) -> Result<Arc<Manifest>, EdgeError> {
         let key = CacheKey::manifest(id);
         let missing = || EdgeError::NotFound(format!("no video {id}"));
-        let (meta, _) = Self::cached(&self.meta, key.clone(), async {
-            if self.missing.contains_key(&key) {
-                return Err(missing());
-            }
-            let read = async { Ok::<_, EdgeError>(self.reader.manifest(id).await?.to_json()) };
-            let json = match self.fleet.shared_metadata(id, "manifest", read).await {
-                Ok(json) => json,
-                // Remembered for a short while, so floods of unknown ids cost no storage
-                // reads; a purge of the id (control publishes, then purges) forgets it.
-                Err(EdgeError::NotFound(_)) => {
-                    self.missing.insert(key.clone(), ()).await;
+        let (meta, _) = self
+            .cached_meta(key.clone(), async {
+                if self.missing.contains_key(&key) {
                     return Err(missing());
                 }
-                Err(e) => return Err(e),
-            };
-            let m = Manifest::from_json(&json)
-                .map_err(|e| EdgeError::Internal(format!("shared manifest of {id}: {e}")))?;
-            Ok(Meta::Manifest(Arc::new(m)))
-        })
-        .await?;
+                let read = async { Ok::<_, EdgeError>(self.reader.manifest(id).await?.to_json()) };
+                let json = match self.fleet.shared_metadata(id, "manifest", read).await {
+                    Ok(json) => json,
+                    // Remembered for a short while, so floods of unknown ids cost no storage
+                    // reads; a purge of the id (control publishes, then purges) forgets it.
+                    Err(EdgeError::NotFound(_)) => {
+                        self.missing.insert(key.clone(), ()).await;
+                        return Err(missing());
+                    }
+                    Err(e) => return Err(e),
+                };
+                let m = Manifest::from_json(&json)
+                    .map_err(|e| EdgeError::Internal(format!("shared manifest of {id}: {e}")))?;
+                Ok(Meta::Manifest(Arc::new(m)))
+            })
+            .await?;
         let Meta::Manifest(m) = meta else {
             return Err(EdgeError::Internal("cache entry of the wrong kind".into()));
         };
@@ -518,18 +608,21 @@ impl Media {
         path: &str,
     ) -> Result<(Arc<TrackHead>, CacheOutcome), EdgeError> {
         let key = CacheKey::track_head(id, path);
-        let (meta, outcome) = Self::cached(&self.meta, key, async {
-            let read =
-                async { Ok::<_, EdgeError>(self.reader.track_head(id, path).await?.to_shared()) };
-            let shared = self
-                .fleet
-                .shared_metadata(id, &format!("track:{path}"), read)
-                .await?;
-            let head = TrackHead::from_shared(Bytes::from(shared))
-                .map_err(|e| EdgeError::Internal(format!("shared track head {id}/{path}: {e}")))?;
-            Ok(Meta::Track(Arc::new(head)))
-        })
-        .await?;
+        let (meta, outcome) = self
+            .cached_meta(key, async {
+                let read = async {
+                    Ok::<_, EdgeError>(self.reader.track_head(id, path).await?.to_shared())
+                };
+                let shared = self
+                    .fleet
+                    .shared_metadata(id, &format!("track:{path}"), read)
+                    .await?;
+                let head = TrackHead::from_shared(Bytes::from(shared)).map_err(|e| {
+                    EdgeError::Internal(format!("shared track head {id}/{path}: {e}"))
+                })?;
+                Ok(Meta::Track(Arc::new(head)))
+            })
+            .await?;
         match meta {
             Meta::Track(t) => Ok((t, outcome)),
             _ => Err(EdgeError::Internal("cache entry of the wrong kind".into())),
@@ -562,8 +655,27 @@ impl Media {
     }
 
     /// Answers a route; `flags` say who asks (a player, a peer, a prefetch) and what the
-    /// player will ask next.
+    /// player will ask next. An answer made from any stale copy (storage unreachable) says
+    /// so in its cache outcome.
     pub async fn get(
+        self: &Arc<Self>,
+        route: &Route,
+        flags: &RequestFlags,
+    ) -> Result<Object, EdgeError> {
+        SERVED_STALE
+            .scope(std::cell::Cell::new(false), async {
+                let mut result = self.get_now(route, flags).await;
+                if SERVED_STALE.with(std::cell::Cell::get) {
+                    if let Ok(obj) = &mut result {
+                        obj.cache = CacheOutcome::Stale;
+                    }
+                }
+                result
+            })
+            .await
+    }
+
+    async fn get_now(
         self: &Arc<Self>,
         route: &Route,
         flags: &RequestFlags,
@@ -606,6 +718,10 @@ impl Media {
     async fn forget_metadata(&self, id: &str) {
         let id = id.to_owned();
         self.fleet.forget_shared(&id).await;
+        if let Some(stale) = &self.stale {
+            let id = id.clone();
+            let _ = stale.invalidate_entries_if(move |k, _| k.video() == id);
+        }
         if let Err(e) = self.meta.invalidate_entries_if(move |k, _| k.video() == id) {
             tracing::warn!(error = %e, "forgetting metadata failed");
         }

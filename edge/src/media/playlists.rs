@@ -39,20 +39,21 @@ impl Media {
             None => flags.token.clone().unwrap_or_default(),
         };
         let key = CacheKey::playlist(flags.protection, route, &filter.canonical(), &tokens);
-        let (meta, cache) = Self::cached(&self.meta, key, async {
-            let manifest = self.manifest(route.video_id()).await?;
-            let mut text = self.render_playlist(route, &manifest, flags).await?;
-            if let Some(t) = &flags.playback_token {
-                text = sunomi_packager::playlist::add_query(&text, &format!("token={t}"));
-            }
-            let body = Bytes::from(text);
-            Ok(Meta::Playlist(Arc::new(Playlist {
-                etag: http::etag(&[&body[..]]),
-                gzip: Bytes::from(http::gzip(&body)),
-                body,
-            })))
-        })
-        .await?;
+        let (meta, cache) = self
+            .cached_meta(key, async {
+                let manifest = self.manifest(route.video_id()).await?;
+                let mut text = self.render_playlist(route, &manifest, flags).await?;
+                if let Some(t) = &flags.playback_token {
+                    text = sunomi_packager::playlist::add_query(&text, &format!("token={t}"));
+                }
+                let body = Bytes::from(text);
+                Ok(Meta::Playlist(Arc::new(Playlist {
+                    etag: http::etag(&[&body[..]]),
+                    gzip: Bytes::from(http::gzip(&body)),
+                    body,
+                })))
+            })
+            .await?;
         let Meta::Playlist(p) = meta else {
             return Err(EdgeError::Internal("cache entry of the wrong kind".into()));
         };

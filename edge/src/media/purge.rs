@@ -11,6 +11,9 @@ impl PurgeTarget for Media {
         tracing::info!(?scope, "purging");
         if *scope == PurgeScope::All {
             self.meta.invalidate_all();
+            if let Some(s) = &self.stale {
+                s.invalidate_all();
+            }
             self.missing.invalidate_all();
             if let Some(s) = &self.segments {
                 s.invalidate_all();
@@ -28,6 +31,13 @@ impl PurgeTarget for Media {
         let m = matches.clone();
         if let Err(e) = self.meta.invalidate_entries_if(move |k, _| m(k)) {
             tracing::warn!(error = %e, "purging metadata failed");
+        }
+        // What was purged must not come back as a stale copy while storage is down.
+        if let Some(stale) = &self.stale {
+            let m = matches.clone();
+            if let Err(e) = stale.invalidate_entries_if(move |k, _| m(k)) {
+                tracing::warn!(error = %e, "purging stale metadata failed");
+            }
         }
         if let Some(cache) = &self.segments {
             let m = matches.clone();

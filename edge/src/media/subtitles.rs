@@ -17,25 +17,26 @@ impl Media {
     /// The languages of the video's subtitle files (no files: none).
     pub(super) async fn subtitle_languages(&self, id: &str) -> Result<Arc<Vec<String>>, EdgeError> {
         let key = CacheKey::subtitle_languages(id);
-        let (meta, _) = Self::cached(&self.meta, key, async {
-            // Listed once per fleet: the list is shared like manifests and heads.
-            let read = async {
-                let langs = match self.reader.subtitle_languages(id).await {
-                    Ok(l) => l,
-                    Err(sunomi_origin::ReadError::NotFound(_)) => Vec::new(),
-                    Err(e) => return Err(EdgeError::from(e)),
+        let (meta, _) = self
+            .cached_meta(key, async {
+                // Listed once per fleet: the list is shared like manifests and heads.
+                let read = async {
+                    let langs = match self.reader.subtitle_languages(id).await {
+                        Ok(l) => l,
+                        Err(sunomi_origin::ReadError::NotFound(_)) => Vec::new(),
+                        Err(e) => return Err(EdgeError::from(e)),
+                    };
+                    Ok(langs.join(",").into_bytes())
                 };
-                Ok(langs.join(",").into_bytes())
-            };
-            let shared = self.fleet.shared_metadata(id, "subtitles", read).await?;
-            let langs = String::from_utf8_lossy(&shared)
-                .split(',')
-                .filter(|l| sunomi_packager::names::is_valid_audio_track(l))
-                .map(str::to_owned)
-                .collect();
-            Ok(Meta::Languages(Arc::new(langs)))
-        })
-        .await?;
+                let shared = self.fleet.shared_metadata(id, "subtitles", read).await?;
+                let langs = String::from_utf8_lossy(&shared)
+                    .split(',')
+                    .filter(|l| sunomi_packager::names::is_valid_audio_track(l))
+                    .map(str::to_owned)
+                    .collect();
+                Ok(Meta::Languages(Arc::new(langs)))
+            })
+            .await?;
         match meta {
             Meta::Languages(l) => Ok(l),
             _ => Err(EdgeError::Internal("cache entry of the wrong kind".into())),
@@ -58,7 +59,7 @@ impl Media {
         lang: &str,
     ) -> Result<(Option<Arc<SubtitleFile>>, CacheOutcome), EdgeError> {
         let key = CacheKey::subtitles(id, lang);
-        let (meta, outcome) = Self::cached(&self.meta, key, async {
+        let (meta, outcome) = self.cached_meta(key, async {
             let raw = self.reader.subtitles(id, lang).await?;
             let parsed = std::str::from_utf8(&raw)
                 .map_err(|_| vtt::VttError::Signature)
