@@ -6,25 +6,35 @@ use std::time::Duration;
 
 use common::*;
 
+/// The store the tests publish to (bucket `media`, prefix `sunomi`).
+const STORE: &str = "s3://media/sunomi";
+
+/// An S3 server over `dir/s3` with a 7 s HD clip published as `id`, and the environment
+/// that reaches it.
+fn published_on_s3(dir: &std::path::Path, id: &str) -> (S3Server, Vec<(String, String)>) {
+    let s3 = S3Server::start(&dir.join("s3"));
+    let env = s3.env();
+    let src = hd_clip_with_audio(dir, 7);
+    transcode(&src, id, STORE, &env_refs(&env));
+    (s3, env)
+}
+
+fn env_refs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
 #[test]
 fn s3_store_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("s3");
-    let s3 = S3Server::start(&root);
-    let env_owned = s3.env();
-    let env: Vec<(&str, &str)> = env_owned
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let src = hd_clip_with_audio(dir.path(), 7);
-    let store = "s3://media/sunomi";
-    transcode(&src, "s3clip", store, &env);
+    let (_s3, env_owned) = published_on_s3(dir.path(), "s3clip");
+    let env = env_refs(&env_owned);
     assert!(
         root.join("media/sunomi/videos/s3clip/manifest.json")
             .exists(),
         "the manifest went through the S3 API into the bucket"
     );
-    let edge = Edge::start(store, &[], &env);
+    let edge = Edge::start(STORE, &[], &env);
     verify_stream(
         &edge.base,
         "s3clip",
@@ -46,23 +56,15 @@ fn s3_store_end_to_end() {
 #[test]
 fn cached_playlists_and_segments_outlive_a_storage_outage() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("s3");
-    let mut s3 = S3Server::start(&root);
-    let env_owned = s3.env();
-    let env: Vec<(&str, &str)> = env_owned
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let src = hd_clip_with_audio(dir.path(), 7);
-    let store = "s3://media/sunomi";
-    transcode(&src, "outage", store, &env);
+    let (mut s3, env_owned) = published_on_s3(dir.path(), "outage");
+    let env = env_refs(&env_owned);
     let config = dir.path().join("edge.toml");
     std::fs::write(
         &config,
         "[cache]\nmetadata_ttl_secs = 1\nstale_if_error_secs = 600\n[storage]\nrequest_timeout_ms = 1000\nmax_retries = 0\n[fleet]\nprefetch_segments = 0\n",
     )
     .unwrap();
-    let edge = Edge::start(store, &["--config", config.to_str().unwrap()], &env);
+    let edge = Edge::start(STORE, &["--config", config.to_str().unwrap()], &env);
     let master = edge.url("/v/outage/master.m3u8");
     let media = edge.url("/v/outage/720p/media.m3u8");
     let first = edge.url("/v/outage/720p/0.m4s");
