@@ -61,9 +61,54 @@ fn wrap(text: &str) -> Vec<String> {
 }
 
 /// Cuts one segment into cues of at most [`MAX_LINES`] lines, sharing its time by characters.
+/// The words of `text` cut into the fewest cues of at most [`MAX_LINES`] wrapped lines, the
+/// cues balanced by characters (no one-word cue after a full one).
+fn balanced_groups(text: &str) -> Vec<Vec<String>> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let total: usize = words.iter().map(|w| w.chars().count() + 1).sum();
+    let mut cues = wrap(text).len().div_ceil(MAX_LINES).max(1);
+    loop {
+        let target = total.div_ceil(cues);
+        let mut groups: Vec<Vec<String>> = Vec::with_capacity(cues);
+        let mut current: Vec<&str> = Vec::new();
+        let mut chars = 0;
+        for (i, w) in words.iter().enumerate() {
+            let len = w.chars().count() + 1;
+            let left = words.len() - i;
+            let cues_left = cues - groups.len();
+            // Close this cue once it reaches its share, keeping a word for every cue left.
+            if !current.is_empty()
+                && chars + len / 2 > target
+                && cues_left > 1
+                && left >= cues_left - 1
+            {
+                groups.push(wrap(&current.join(" ")));
+                current.clear();
+                chars = 0;
+            }
+            current.push(w);
+            chars += len;
+        }
+        if !current.is_empty() {
+            groups.push(wrap(&current.join(" ")));
+        }
+        if groups.iter().all(|g| g.len() <= MAX_LINES) || cues >= words.len().max(1) {
+            // A word longer than two lines is already cut by `wrap`; give up balancing it.
+            return groups
+                .into_iter()
+                .flat_map(|g| {
+                    g.chunks(MAX_LINES)
+                        .map(<[String]>::to_vec)
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+        }
+        cues += 1;
+    }
+}
+
 fn segment_cues(s: &Segment) -> Vec<Cue> {
-    let lines = wrap(&s.text);
-    let groups: Vec<Vec<String>> = lines.chunks(MAX_LINES).map(<[String]>::to_vec).collect();
+    let groups = balanced_groups(&s.text);
     let total: usize = groups
         .iter()
         .map(|g| g.iter().map(|l| l.chars().count()).sum::<usize>())
@@ -200,6 +245,22 @@ mod tests {
         readable(&cues);
         let words: Vec<String> = cues.iter().flat_map(|c| c.lines.clone()).collect();
         assert_eq!(words.join(" "), text, "no word lost or reordered");
+    }
+
+    #[test]
+    fn cues_of_a_segment_are_balanced_not_greedy() {
+        // Greedy wrapping gives two full lines and then one word alone.
+        let text = "Welcome to Sunomi. This video was uploaded through the control plane, transcoded once into";
+        let cues = shape(&transcript(&[(0.0, 7.0, text)]), 10.0);
+        readable(&cues);
+        assert_eq!(cues.len(), 2, "{cues:?}");
+        let sizes: Vec<usize> = cues
+            .iter()
+            .map(|c| c.lines.iter().map(|l| l.chars().count()).sum())
+            .collect();
+        assert!(sizes.iter().all(|&n| n >= 30), "balanced: {sizes:?}");
+        let words: Vec<String> = cues.iter().flat_map(|c| c.lines.clone()).collect();
+        assert_eq!(words.join(" "), text);
     }
 
     #[test]
