@@ -279,25 +279,26 @@ impl App {
     }
 
     /// Changes video `id`'s manifest with `edit` (which says whether it changed anything)
-    /// by compare-and-swap; a video without a manifest yet is left alone.
+    /// by compare-and-swap. Returns whether the video has a manifest (one without is left
+    /// alone).
     pub async fn update_manifest(
         &self,
         id: &AssetId,
         edit: impl Fn(&mut Manifest) -> bool,
-    ) -> Result<(), AppError> {
+    ) -> Result<bool, AppError> {
         let key = layout::video_key(id.as_str(), layout::MANIFEST);
         loop {
             let current = match self.records.get::<Manifest>(&key).await {
                 Ok(c) => c,
-                Err(RecordError::NotFound) => return Ok(()),
+                Err(RecordError::NotFound) => return Ok(false),
                 Err(e) => return Err(e.into()),
             };
             let mut next = current.value.clone();
             if !edit(&mut next) {
-                return Ok(());
+                return Ok(true);
             }
             match self.records.replace(&key, &next, &current.version).await {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(true),
                 Err(RecordError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -483,15 +484,17 @@ impl App {
         id: &AssetId,
         status: VideoStatus,
     ) -> Result<(), AppError> {
-        let key = layout::video_key(id.as_str(), layout::MANIFEST);
+        let exists = self
+            .update_manifest(id, |m| {
+                let changed = m.status != status;
+                m.status = status;
+                changed
+            })
+            .await?;
         // The manifest must exist: availability is what the gate publishes.
-        self.records.get::<Manifest>(&key).await?;
-        self.update_manifest(id, |m| {
-            let changed = m.status != status;
-            m.status = status;
-            changed
-        })
-        .await?;
+        if !exists {
+            return Err(RecordError::NotFound.into());
+        }
         self.purge(id).await;
         Ok(())
     }

@@ -280,8 +280,7 @@ async fn finish(app: &Arc<App>, analysis: &Analysis, asset: Asset) -> Outcome {
         Ok(m) => m.value,
         Err(e) => return Outcome::Retry(format!("reading the manifest: {e}")),
     };
-    let hint = asset.meta.get("language").cloned();
-    let inputs = match MediaInputs::new(app, &id, &manifest, hint) {
+    let inputs = match MediaInputs::new(app, &asset, &manifest) {
         Ok(i) => i,
         Err(e) => return Outcome::Retry(e.to_string()),
     };

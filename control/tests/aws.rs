@@ -92,6 +92,49 @@ fn aws_config(analysis: &str, endpoints: &str) -> String {
     )
 }
 
+/// An S3 server, our fake following `scenario`, and a control plane whose captions and
+/// moderation both use `aws` through the fake (`captions_extra`: more `[captions]` keys).
+struct FakeAws {
+    s3: S3Server,
+    url: String,
+    scenario: PathBuf,
+    log: PathBuf,
+    _fake: Process,
+    _control: Control,
+    api: Api,
+}
+
+fn with_fake_aws(dir: &Path, scenario: Value, captions_extra: &str) -> FakeAws {
+    let s3 = S3Server::start(&dir.join("s3"));
+    let scenario_file = dir.join("scenario.json");
+    let log = dir.join("requests.jsonl");
+    std::fs::write(&scenario_file, scenario.to_string()).unwrap();
+    let (fake_process, fake) = start_fake(&scenario_file, &log, &s3);
+    let control = Control::start(Options {
+        store: STORE.into(),
+        env: s3.env(),
+        config: aws_config(
+            &format!(
+                "[captions]\nbackend = \"aws\"\n{captions_extra}[moderation]\nbackend = \"aws\""
+            ),
+            &format!(
+                "transcribe_endpoint_url = \"{fake}\"\nrekognition_endpoint_url = \"{fake}\"\n"
+            ),
+        ),
+        ..Default::default()
+    });
+    let api = control.api(&create_key(STORE, &s3.env()));
+    FakeAws {
+        s3,
+        url: fake,
+        scenario: scenario_file,
+        log,
+        _fake: fake_process,
+        _control: control,
+        api,
+    }
+}
+
 #[test]
 fn the_transcribe_client_drives_motos_job_lifecycle() {
     let dir = tempfile::tempdir().unwrap();
@@ -186,34 +229,17 @@ const VTT: &str = "WEBVTT\n\n1\n00:00:00.000 --> 00:00:01.500\nHello from Amazon
 #[test]
 fn transcribe_and_rekognition_through_signed_requests_caption_page_and_block() {
     let dir = tempfile::tempdir().unwrap();
-    let s3 = S3Server::start(&dir.path().join("s3"));
-    let scenario = dir.path().join("scenario.json");
-    let log = dir.path().join("requests.jsonl");
-    std::fs::write(
-        &scenario,
+    let aws = with_fake_aws(
+        dir.path(),
         json!({
             "transcribe": { "vtt": VTT, "polls": 2 },
             "rekognition": { "labels": labels(2300), "polls": 2 }
-        })
-        .to_string(),
-    )
-    .unwrap();
-    let (_fake, fake) = start_fake(&scenario, &log, &s3);
-    let control = Control::start(Options {
-        store: STORE.into(),
-        env: s3.env(),
-        config: aws_config(
-            "[captions]\nbackend = \"aws\"\nlanguage = \"en\"\n[moderation]\nbackend = \"aws\"",
-            &format!(
-                "transcribe_endpoint_url = \"{fake}\"\nrekognition_endpoint_url = \"{fake}\"\n"
-            ),
-        ),
-        ..Default::default()
-    });
-    let key = create_key(STORE, &s3.env());
-    let api = control.api(&key);
+        }),
+        "language = \"en\"\n",
+    );
+    let (s3, log, api, fake) = (&aws.s3, &aws.log, &aws.api, &aws.url);
     let src = clip(dir.path(), "clip.mp4", 3.0);
-    let (code, out, _) = upload_cli(&src, &api, true);
+    let (code, out, _) = upload_cli(&src, api, true);
     assert_ne!(code, 0, "a blocked asset is not ready");
     let id = out.lines().next().unwrap().to_string();
     let asset = api.wait_final(&id, Duration::from_secs(60));
@@ -241,7 +267,7 @@ fn transcribe_and_rekognition_through_signed_requests_caption_page_and_block() {
     assert!(vtt.contains("Hello from Amazon Transcribe,"), "{vtt}");
 
     // What was sent: signed, with the fields the API reference names and no others.
-    let sent = requests(&log);
+    let sent = requests(log);
     assert!(sent.iter().all(|r| r["signed"] == true), "{sent:?}");
     assert!(sent.iter().all(|r| r["status"] == 200), "{sent:?}");
     let by =
@@ -309,37 +335,20 @@ fn transcribe_and_rekognition_through_signed_requests_caption_page_and_block() {
 #[test]
 fn throttling_is_retried_and_access_denied_is_reported_with_the_aws_message() {
     let dir = tempfile::tempdir().unwrap();
-    let s3 = S3Server::start(&dir.path().join("s3"));
-    let scenario = dir.path().join("scenario.json");
-    let log = dir.path().join("requests.jsonl");
-    std::fs::write(
-        &scenario,
+    let aws = with_fake_aws(
+        dir.path(),
         json!({
             "transcribe": { "vtt": VTT, "deny": ["StartTranscriptionJob"] },
             "rekognition": { "labels": [], "throttle": { "StartContentModeration": 4 } }
-        })
-        .to_string(),
-    )
-    .unwrap();
-    let (_fake, fake) = start_fake(&scenario, &log, &s3);
-    let control = Control::start(Options {
-        store: STORE.into(),
-        env: s3.env(),
-        config: aws_config(
-            "[captions]\nbackend = \"aws\"\n[moderation]\nbackend = \"aws\"",
-            &format!(
-                "transcribe_endpoint_url = \"{fake}\"\nrekognition_endpoint_url = \"{fake}\"\n"
-            ),
-        ),
-        ..Default::default()
-    });
-    let key = create_key(STORE, &s3.env());
-    let api = control.api(&key);
+        }),
+        "",
+    );
+    let (scenario, log, api) = (&aws.scenario, &aws.log, &aws.api);
     let src = clip(dir.path(), "clip.mp4", 3.0);
 
     // Transcribe denies: captions fail with AWS's words, the video is still published.
     // Rekognition throttles four times: the SDK retries three, the job is retried, it passes.
-    let (code, out, err) = upload_cli(&src, &api, true);
+    let (code, out, err) = upload_cli(&src, api, true);
     assert_eq!(code, 0, "{err}");
     let id = out.lines().next().unwrap().to_string();
     let asset = api.asset(&id);
@@ -352,7 +361,7 @@ fn throttling_is_retried_and_access_denied_is_reported_with_the_aws_message() {
         "{detail}"
     );
     assert_eq!(asset["moderation"]["verdict"]["decision"], "passed");
-    let starts: Vec<Value> = requests(&log)
+    let starts: Vec<Value> = requests(log)
         .into_iter()
         .filter(|r| r["target"] == "RekognitionService.StartContentModeration")
         .collect();
@@ -365,7 +374,7 @@ fn throttling_is_retried_and_access_denied_is_reported_with_the_aws_message() {
 
     // Rekognition denies: nothing unmoderated is published; the asset says why.
     std::fs::write(
-        &scenario,
+        scenario,
         json!({
             "transcribe": { "vtt": VTT },
             "rekognition": { "deny": ["StartContentModeration"] }
@@ -374,7 +383,7 @@ fn throttling_is_retried_and_access_denied_is_reported_with_the_aws_message() {
     )
     .unwrap();
     let other = clip(dir.path(), "other.mp4", 2.0);
-    let (code, out, _) = upload_cli(&other, &api, true);
+    let (code, out, _) = upload_cli(&other, api, true);
     assert_ne!(code, 0);
     let id = out.lines().next().unwrap().to_string();
     let asset = api.wait_final(&id, Duration::from_secs(60));

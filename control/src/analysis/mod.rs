@@ -19,6 +19,7 @@ use sunomi_packager::manifest::Manifest;
 use tokio::sync::OnceCell;
 
 use crate::app::App;
+use crate::asset::Asset;
 use crate::config::{CaptionsBackend, Config, ModerationBackend};
 use crate::ids::AssetId;
 use captions::Transcriber;
@@ -156,11 +157,14 @@ async fn aws_moderator(_: &Config) -> Result<Arc<dyn Moderator>, String> {
 /// What an analysis backend reads: the asset's stored media, fetched on first use.
 pub struct MediaInputs<'a> {
     /// The asset.
-    pub asset: &'a AssetId,
+    pub asset: AssetId,
     /// Its (pending) manifest: the tracks of the run being analysed.
     pub manifest: &'a Manifest,
     /// A language the uploader declared (`meta.language`), if any.
     pub language_hint: Option<String>,
+    /// The stored source's version: cloud jobs are named after (asset, source version), so a
+    /// redelivered job finds the one it started.
+    pub source_version: String,
     app: &'a App,
     dir: tempfile::TempDir,
     audio: OnceCell<Option<PathBuf>>,
@@ -171,9 +175,8 @@ impl<'a> MediaInputs<'a> {
     /// Inputs for asset `asset` of `app`, whose manifest is `manifest`.
     pub fn new(
         app: &'a App,
-        asset: &'a AssetId,
+        asset: &Asset,
         manifest: &'a Manifest,
-        language_hint: Option<String>,
     ) -> Result<MediaInputs<'a>, AnalysisError> {
         let dir = match &app.config.transcode.work_dir {
             Some(d) => tempfile::tempdir_in(d),
@@ -181,9 +184,14 @@ impl<'a> MediaInputs<'a> {
         }
         .map_err(|e| AnalysisError::Media(format!("work folder: {e}")))?;
         Ok(MediaInputs {
-            asset,
+            asset: asset.id.clone(),
             manifest,
-            language_hint,
+            language_hint: asset.meta.get("language").cloned(),
+            source_version: asset
+                .source
+                .as_ref()
+                .map(|s| s.version.clone())
+                .unwrap_or_default(),
             app,
             dir,
             audio: OnceCell::new(),

@@ -98,12 +98,7 @@ impl Transcriber for AwsTranscribe {
             return Ok(None);
         }
         let app = input.app();
-        let asset = app
-            .asset(input.asset)
-            .await
-            .map_err(|e| AnalysisError::Store(e.to_string()))?;
-        let version = asset.source.map(|s| s.version).unwrap_or_default();
-        let job = job_name(input.asset.as_str(), &version);
+        let job = job_name(input.asset.as_str(), &input.source_version);
         let source = app.store().path(&input.source_key());
         // A key with an extension names the outputs: `{job}.json` and `{job}.vtt`.
         let output_key = app

@@ -60,11 +60,6 @@ impl Moderator for AwsRekognition {
 
     async fn moderate(&self, input: &MediaInputs<'_>) -> Result<Vec<Label>, AnalysisError> {
         let app = input.app();
-        let asset = app
-            .asset(input.asset)
-            .await
-            .map_err(|e| AnalysisError::Store(e.to_string()))?;
-        let version = asset.source.map(|s| s.version).unwrap_or_default();
         let source = app.store().path(&input.source_key()).to_string();
         let started = self
             .client
@@ -80,7 +75,7 @@ impl Moderator for AwsRekognition {
                     .build(),
             )
             .min_confidence(self.min_confidence)
-            .client_request_token(request_token(input.asset.as_str(), &version))
+            .client_request_token(request_token(input.asset.as_str(), &input.source_version))
             .job_tag("sunomi")
             .send()
             .await
