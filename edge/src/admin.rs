@@ -1,5 +1,6 @@
-//! The admin listener: `/metrics`, `/healthz`, `/readyz` (read-only, for monitoring), and
-//! `POST /purge` (mutating: with an admin token configured it requires
+//! The admin listener: `/metrics`, `/healthz`, `/readyz`, `/config` (read-only, for
+//! monitoring; `/config` shows the configuration in effect with its secrets redacted), and
+//! `POST /purge`, `POST /reload` (mutating: with an admin token configured they require
 //! `Authorization: Bearer {token}`; without one the listener is loopback-only, which the
 //! configuration enforces at start).
 
@@ -15,17 +16,52 @@ use crate::fleet::purge::PurgeScope;
 use crate::fleet::PurgeTarget;
 use crate::media::Media;
 use crate::metrics;
+use crate::reload::Reloader;
 
 /// Answers operators and monitoring.
 pub struct Admin {
     media: Arc<Media>,
+    reloader: Arc<Reloader>,
     token: Option<String>,
 }
 
 impl Admin {
-    /// An admin app reporting on `media`; mutating calls need `token` when there is one.
-    pub fn new(media: Arc<Media>, token: Option<String>) -> Self {
-        Admin { media, token }
+    /// An admin app reporting on `media` and reloading through `reloader`; mutating calls
+    /// need `token` when there is one.
+    pub fn new(media: Arc<Media>, reloader: Arc<Reloader>, token: Option<String>) -> Self {
+        Admin {
+            media,
+            reloader,
+            token,
+        }
+    }
+
+    /// `None` when the request may mutate (POST, with the admin token if one is set); the
+    /// refusal to send otherwise.
+    fn refuse_mutation(&self, session: &ServerSession) -> Option<Response<Vec<u8>>> {
+        if session.req_header().method != http::Method::POST {
+            return Some(text(
+                405,
+                "text/plain",
+                b"this endpoint takes POST\n".to_vec(),
+            ));
+        }
+        let token = self.token.as_ref()?;
+        let given = session
+            .req_header()
+            .headers
+            .get("Authorization")
+            .and_then(|v| v.to_str().ok());
+        let why = check_bearer(given, token).err()?;
+        metrics::metrics()
+            .refused
+            .with_label_values(&["admin"])
+            .inc();
+        let mut resp = text(401, "text/plain", format!("{why}\n").into_bytes());
+        if let Ok(v) = "Bearer realm=\"sunomi-admin\"".parse() {
+            resp.headers_mut().insert("WWW-Authenticate", v);
+        }
+        Some(resp)
     }
 }
 
@@ -33,7 +69,7 @@ impl Admin {
 /// the token's bytes). Why not, when it does not.
 fn check_bearer(authorization: Option<&str>, token: &str) -> Result<(), &'static str> {
     let Some(value) = authorization else {
-        return Err("purge needs an Authorization: Bearer <admin token> header");
+        return Err("this endpoint needs an Authorization: Bearer <admin token> header");
     };
     let Some(given) = value
         .get(..7)
@@ -139,32 +175,30 @@ impl ServeHttp for Admin {
             }
             "/healthz" => text(200, "text/plain", b"ok\n".to_vec()),
             "/purge" => {
-                if session.req_header().method != http::Method::POST {
-                    return text(405, "text/plain", b"purge takes POST\n".to_vec());
-                }
-                if let Some(token) = &self.token {
-                    let given = session
-                        .req_header()
-                        .headers
-                        .get("Authorization")
-                        .and_then(|v| v.to_str().ok());
-                    if let Err(why) = check_bearer(given, token) {
-                        metrics::metrics()
-                            .refused
-                            .with_label_values(&["admin"])
-                            .inc();
-                        let mut resp = text(401, "text/plain", format!("{why}\n").into_bytes());
-                        if let Ok(v) = "Bearer realm=\"sunomi-admin\"".parse() {
-                            resp.headers_mut().insert("WWW-Authenticate", v);
-                        }
-                        return resp;
-                    }
+                if let Some(refusal) = self.refuse_mutation(session) {
+                    return refusal;
                 }
                 let query = session.req_header().uri.query().unwrap_or("");
                 match parse_purge(query) {
                     Ok(scope) => self.purge(scope).await,
                     Err(reason) => text(400, "text/plain", format!("{reason}\n").into_bytes()),
                 }
+            }
+            "/reload" => {
+                if let Some(refusal) = self.refuse_mutation(session) {
+                    return refusal;
+                }
+                let report = self.reloader.reload("admin").await;
+                let status = if report.error.is_some() { 400 } else { 200 };
+                let mut body = serde_json::to_vec(&report).unwrap_or_default();
+                body.push(b'\n');
+                text(status, "application/json", body)
+            }
+            "/config" => {
+                let mut body =
+                    serde_json::to_vec_pretty(&self.reloader.effective()).unwrap_or_default();
+                body.push(b'\n');
+                text(200, "application/json", body)
             }
             "/readyz" => {
                 let probe =

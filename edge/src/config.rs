@@ -1,10 +1,12 @@
 //! The edge's configuration: one `serde(default)` struct, loaded from TOML, overridden by
 //! flags and environment, checked by [`EdgeConfig::validate`].
 
-use serde::Deserialize;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
 
 /// Everything an operator can tune.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EdgeConfig {
     /// Object store holding the videos (directory, `file:///dir`, `s3://bucket/prefix`, `memory://`).
@@ -33,10 +35,91 @@ pub struct EdgeConfig {
     pub fleet: FleetConfig,
     /// Content keys, key URL tokens and which videos must be encrypted.
     pub encryption: EncryptionConfig,
+    /// HTTPS (HTTP/1.1 and HTTP/2) for players on a second listener.
+    pub tls: TlsConfig,
+    /// Unix socket through which a new binary started with `--upgrade` takes over the
+    /// listening sockets (default: `sunomi-edge-{listen}.upgrade.sock` in the runtime dir).
+    pub upgrade_socket: Option<PathBuf>,
+}
+
+/// The HTTPS player listener. Same routes, caches and limits as the plain one; ALPN offers
+/// `h2` then `http/1.1`; TLS 1.2 and 1.3 (Mozilla "intermediate").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Address of the HTTPS listener (none: no HTTPS).
+    pub listen: Option<String>,
+    /// The default certificate chain (PEM): served to clients whose SNI matches no other.
+    pub cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    pub key: Option<PathBuf>,
+    /// More certificates, each chosen for the names it carries (SNI).
+    pub certificates: Vec<CertificateFiles>,
+    /// Seconds between checks of the certificate files for replacement (0: only on
+    /// reload). A replaced file is served to new connections; open ones keep theirs.
+    pub reload_interval_secs: u64,
+}
+
+/// A certificate chain and its key, as PEM files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateFiles {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key.
+    pub key: PathBuf,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            listen: None,
+            cert: None,
+            key: None,
+            certificates: Vec::new(),
+            reload_interval_secs: 30,
+        }
+    }
+}
+
+impl TlsConfig {
+    /// Every certificate to load, the default first.
+    pub fn files(&self) -> Vec<CertificateFiles> {
+        let default = match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => Some(CertificateFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        };
+        default
+            .into_iter()
+            .chain(self.certificates.iter().cloned())
+            .collect()
+    }
+
+    fn validate(&self, others: &[(&str, &String)]) -> Result<(), String> {
+        if self.cert.is_some() != self.key.is_some() {
+            return Err("tls.cert and tls.key go together".into());
+        }
+        let Some(listen) = &self.listen else {
+            return Ok(());
+        };
+        if listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(format!("tls.listen address {listen:?} is not HOST:PORT"));
+        }
+        if let Some((name, _)) = others.iter().find(|(_, addr)| *addr == listen) {
+            return Err(format!("tls.listen and {name} addresses must differ"));
+        }
+        if self.files().is_empty() {
+            return Err("tls.listen needs a certificate: --tls-cert and --tls-key".into());
+        }
+        Ok(())
+    }
 }
 
 /// Where content keys come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum KeySource {
     /// Derived per video and key id from `master_key` (HMAC-SHA256).
@@ -47,7 +130,7 @@ pub enum KeySource {
 }
 
 /// Encryption (`/v/{id}/aes/…`): keys, tokens, clear lead, per-video requirement.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EncryptionConfig {
     /// Where keys come from.
@@ -92,7 +175,7 @@ impl Default for EncryptionConfig {
 }
 
 /// Which objects a non-owner edge keeps after fetching them from their owner.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Admission {
     /// Keep everything fetched from a peer (the most memory, the fewest peer fetches).
@@ -107,7 +190,7 @@ pub enum Admission {
 
 /// Fleet coordination: membership, owner routing, fill locks, shared metadata, prefetch,
 /// purge. Every timing is in milliseconds unless named otherwise.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FleetConfig {
     /// Redis URL (`redis://HOST:PORT[/DB]`). None: a fleet of one.
@@ -157,7 +240,7 @@ pub struct FleetConfig {
 }
 
 /// Cache budgets and lifetimes.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CacheConfig {
     /// Bytes of media segments kept in memory.
@@ -182,7 +265,7 @@ pub struct CacheConfig {
 }
 
 /// How the edge talks to object storage.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
     /// TCP connect timeout, milliseconds.
@@ -200,7 +283,7 @@ pub struct StorageConfig {
 }
 
 /// Bounds on the player listener's connections (the admin listener has fixed small ones).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConnectionsConfig {
     /// Open connections at most; one more is answered 503 and closed. Lowered at start to
@@ -235,7 +318,7 @@ impl Default for ConnectionsConfig {
 }
 
 /// How SIGTERM is handled.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ShutdownConfig {
     /// Seconds the listeners stay open after SIGTERM (for load balancers to notice).
@@ -259,6 +342,8 @@ impl Default for EdgeConfig {
             connections: ConnectionsConfig::default(),
             fleet: FleetConfig::default(),
             encryption: EncryptionConfig::default(),
+            tls: TlsConfig::default(),
+            upgrade_socket: None,
         }
     }
 }
@@ -384,6 +469,8 @@ impl EdgeConfig {
         if self.cache.metadata_bytes < 1024 * 1024 {
             return Err("cache.metadata_bytes must be at least 1 MiB".into());
         }
+        self.tls
+            .validate(&[("listen", &self.listen), ("admin", &self.admin)])?;
         self.fleet.validate()?;
         self.encryption.validate()?;
         if self.fleet.redis.is_some() {
@@ -420,6 +507,21 @@ impl EdgeConfig {
             .node
             .clone()
             .unwrap_or_else(|| self.fleet.advertise.clone().unwrap_or(self.listen.clone()))
+    }
+
+    /// The socket a `--upgrade` binary takes the listeners over through.
+    pub fn upgrade_socket(&self) -> PathBuf {
+        self.upgrade_socket.clone().unwrap_or_else(|| {
+            let dir = std::env::var_os("XDG_RUNTIME_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(std::env::temp_dir);
+            let listen: String = self
+                .listen
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .collect();
+            dir.join(format!("sunomi-edge-{listen}.upgrade.sock"))
+        })
     }
 
     /// Worker threads to run per listener.
@@ -536,6 +638,23 @@ mod tests {
         assert!(c.validate().is_err());
         c.store = Some("memory://".into());
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn tls_needs_an_address_of_its_own_and_a_certificate() {
+        let mut c =
+            EdgeConfig::from_toml("store = \"memory://\"\n[tls]\nlisten = \"127.0.0.1:8443\"\n")
+                .unwrap();
+        assert_eq!(c.tls.reload_interval_secs, 30);
+        assert!(c.validate().unwrap_err().contains("certificate"));
+        c.tls.cert = Some("a.pem".into());
+        assert!(c.validate().unwrap_err().contains("go together"));
+        c.tls.key = Some("a.key".into());
+        assert!(c.validate().is_ok());
+        c.tls.listen = Some(c.listen.clone());
+        assert!(c.validate().unwrap_err().contains("must differ"));
+        c.tls.listen = Some("nowhere".into());
+        assert!(c.validate().unwrap_err().contains("HOST:PORT"));
     }
 
     #[test]

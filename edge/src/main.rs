@@ -13,7 +13,9 @@ mod http_client;
 mod keys;
 mod media;
 mod metrics;
+mod reload;
 mod service;
+mod tls;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,14 +25,14 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use pingora::apps::http_app::HttpServer;
 use pingora::server::configuration::ServerConf;
-use pingora::server::Server;
+use pingora::server::{ExecutionPhase, Server};
 use sunomi_origin::store::StoreTimeouts;
 use sunomi_origin::{MediaReader, Store};
 
 use crate::config::EdgeConfig;
 
 /// Sunomi edge: serves HLS packaged just in time from the CMAF mezzanines in STORE.
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, Clone)]
 #[command(version, about, long_about = None)]
 struct Cli {
     /// Object store: a directory, file:///abs/dir, s3://bucket/prefix or memory://.
@@ -57,12 +59,25 @@ struct Cli {
     /// IP:PORT other edges reach this one at (default: the listen address).
     #[arg(long, env = "SUNOMI_ADVERTISE")]
     advertise: Option<String>,
+    /// Address of the HTTPS player listener (HTTP/2 and HTTP/1.1), besides the plain one.
+    #[arg(long, env = "SUNOMI_TLS_LISTEN")]
+    tls_listen: Option<String>,
+    /// Default certificate chain for HTTPS (PEM; more names through `[[tls.certificates]]`).
+    #[arg(long, env = "SUNOMI_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// Private key of --tls-cert (PEM).
+    #[arg(long, env = "SUNOMI_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// Take the listening sockets over from the running edge (same config), then tell it to
+    /// finish its requests and exit with `kill -QUIT <old pid>`: a zero-downtime upgrade.
+    #[arg(long)]
+    upgrade: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
 /// Tools besides serving.
-#[derive(clap::Subcommand, Debug)]
+#[derive(clap::Subcommand, Debug, Clone)]
 enum Command {
     /// Prints a key token for a video (`exp=…&sig=…`): append it to the encrypted master
     /// playlist URL (`/v/{id}/aes/master.m3u8?…`) given to an entitled viewer.
@@ -110,6 +125,15 @@ fn load_config(cli: &Cli) -> Result<EdgeConfig> {
     }
     if let Some(a) = &cli.advertise {
         config.fleet.advertise = Some(a.clone());
+    }
+    if let Some(l) = &cli.tls_listen {
+        config.tls.listen = Some(l.clone());
+    }
+    if let Some(c) = &cli.tls_cert {
+        config.tls.cert = Some(c.clone());
+    }
+    if let Some(k) = &cli.tls_key {
+        config.tls.key = Some(k.clone());
     }
     config.validate().map_err(anyhow::Error::msg)?;
     Ok(config)
@@ -190,14 +214,40 @@ static FLEET_RUNTIME: std::sync::OnceLock<std::io::Result<tokio::runtime::Runtim
     std::sync::OnceLock::new();
 
 /// Takes this edge out of the fleet when the server shuts down, so peers stop routing to it
-/// at once instead of after the heartbeat TTL.
-struct LeaveOnShutdown(Arc<fleet::Fleet>);
+/// at once instead of after the heartbeat TTL — unless it is handing its sockets to a new
+/// binary (`--upgrade`), which serves as the same member.
+struct LeaveOnShutdown {
+    fleet: Arc<fleet::Fleet>,
+    phases: std::sync::Mutex<Option<tokio::sync::broadcast::Receiver<ExecutionPhase>>>,
+}
 
 #[async_trait::async_trait]
 impl pingora::services::background::BackgroundService for LeaveOnShutdown {
     async fn start(&self, mut shutdown: pingora::server::ShutdownWatch) {
-        let _ = shutdown.changed().await;
-        self.0.leave().await;
+        let phases = self.phases.lock().ok().and_then(|mut p| p.take());
+        let mut upgrading = false;
+        if let Some(mut phases) = phases {
+            loop {
+                tokio::select! {
+                    _ = shutdown.changed() => break,
+                    phase = phases.recv() => match phase {
+                        Ok(ExecutionPhase::GracefulUpgradeTransferringFds) => upgrading = true,
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                            let _ = shutdown.changed().await;
+                            break;
+                        }
+                    },
+                }
+            }
+        } else {
+            let _ = shutdown.changed().await;
+        }
+        if upgrading {
+            tracing::info!("listening sockets handed to the new binary; staying in the fleet");
+        } else {
+            self.fleet.leave().await;
+        }
     }
 }
 
@@ -208,6 +258,12 @@ fn run() -> Result<()> {
         return print_token(&cli, id, *ttl);
     }
     let config = load_config(&cli)?;
+    let certificates = match &config.tls.listen {
+        Some(_) => {
+            Some(tls::Certificates::load(config.tls.files()).context("loading TLS certificates")?)
+        }
+        None => None,
+    };
     let store_spec = config.store.clone().unwrap_or_default();
     let store = Store::open_with(
         &store_spec,
@@ -240,19 +296,17 @@ fn run() -> Result<()> {
             .block_on(fleet::Fleet::new(&config))
             .context("setting up fleet coordination")?,
     );
-    let keys = keys::provider(&config.encryption).map_err(anyhow::Error::msg)?;
-    let authorizer = Box::new(auth::HmacTokens::new(
-        keys::token_secret(&config.encryption),
-        config.encryption.max_token_ttl_secs,
-    ));
-    let media = Arc::new(media::Media::new(
-        reader,
-        fleet.clone(),
-        &config,
-        keys,
-        authorizer,
-    ));
+    let media =
+        Arc::new(media::Media::new(reader, fleet.clone(), &config).map_err(anyhow::Error::msg)?);
     runtime.spawn(fleet.clone().run(media.clone()));
+    let reload_cli = cli.clone();
+    let reloader = Arc::new(reload::Reloader::new(
+        config.clone(),
+        Box::new(move || load_config(&reload_cli)),
+        media.clone(),
+        certificates.clone(),
+    ));
+    runtime.spawn(reloader.clone().run());
 
     let server_conf = ServerConf {
         threads: config.worker_threads(),
@@ -260,26 +314,38 @@ fn run() -> Result<()> {
         graceful_shutdown_timeout_seconds: Some(config.shutdown.timeout_secs),
         ..Default::default()
     };
-    let mut server = Server::new_with_opt_and_conf(None, server_conf);
+    let upgrade_socket = config.upgrade_socket();
+    let server_conf = ServerConf {
+        upgrade_sock: upgrade_socket.to_string_lossy().into_owned(),
+        ..server_conf
+    };
+    let options = pingora::server::configuration::Opt {
+        upgrade: cli.upgrade,
+        ..Default::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(Some(options), server_conf);
     server.bootstrap();
 
-    let service = service::EdgeService::new(
-        media.clone(),
-        config.cache.playlist_max_age_secs,
-        config.storage.retry_after_secs,
-    );
+    let service = service::EdgeService::new(media.clone(), config.storage.retry_after_secs);
     let player_limits = player_connection_limits(&config);
     let proxy = pingora::proxy::http_proxy(&server.configuration, service);
     let mut edge = pingora::services::listening::Service::new(
         "sunomi-edge".into(),
         connections::Bounded::new(proxy, player_limits, "player"),
     );
+    let player_buffers = pingora::listeners::L4BufferSettings::default()
+        .write(config.connections.write_buffer_bytes);
     edge.add_listener(
-        pingora::listeners::ListenerConfig::tcp(&config.listen).l4_buffer(
-            pingora::listeners::L4BufferSettings::default()
-                .write(config.connections.write_buffer_bytes),
-        ),
+        pingora::listeners::ListenerConfig::tcp(&config.listen).l4_buffer(player_buffers),
     );
+    if let (Some(addr), Some(certificates)) = (&config.tls.listen, &certificates) {
+        let settings = certificates.listener_settings().context("setting up TLS")?;
+        edge.add_listener(
+            pingora::listeners::ListenerConfig::tcp(addr)
+                .tls(settings)
+                .l4_buffer(player_buffers),
+        );
+    }
     let admin_limits = connections::ConnectionLimits {
         max: 64,
         header_timeout: Duration::from_secs(10),
@@ -289,7 +355,7 @@ fn run() -> Result<()> {
     let mut admin = pingora::services::listening::Service::new(
         "sunomi-admin".into(),
         connections::Bounded::new(
-            HttpServer::new_app(admin::Admin::new(media, config.admin_token())),
+            HttpServer::new_app(admin::Admin::new(media, reloader, config.admin_token())),
             admin_limits,
             "admin",
         ),
@@ -299,11 +365,16 @@ fn run() -> Result<()> {
     server.add_service(admin);
     server.add_service(pingora::services::background::background_service(
         "fleet-leave",
-        LeaveOnShutdown(fleet.clone()),
+        LeaveOnShutdown {
+            fleet: fleet.clone(),
+            phases: std::sync::Mutex::new(Some(server.watch_execution_phase())),
+        },
     ));
     tracing::info!(
         store = %store_spec,
         listen = %config.listen,
+        tls_listen = config.tls.listen.as_deref().unwrap_or("none"),
+        upgrade = cli.upgrade,
         admin = %config.admin,
         segment_target_ms = config.segment_target_ms,
         segment_cache = config.cache.segments_enabled,

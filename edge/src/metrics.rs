@@ -56,6 +56,9 @@ pub struct Metrics {
     pub prefetch: IntCounterVec,
     /// Purges taken by this edge's admin listener, by scope.
     pub purges: IntCounterVec,
+    /// Configuration reloads, by trigger (`SIGHUP`, `admin`, `certificate-files`) and
+    /// result (`ok`, `error`).
+    pub config_reloads: IntCounterVec,
     /// Time from a purge request on one edge to its application on this one.
     pub purge_lag_seconds: Histogram,
     /// Requests re-planned because a stored object changed under its index.
@@ -174,6 +177,11 @@ fn build() -> Result<Metrics, prometheus::Error> {
             "sunomi_prefetch_total",
             "Prefetches by result (issued|used|wasted|skipped)",
             &["result"]
+        )?,
+        config_reloads: register_int_counter_vec!(
+            "sunomi_config_reloads_total",
+            "Configuration reloads, by trigger and result",
+            &["trigger", "result"]
         )?,
         purges: register_int_counter_vec!(
             "sunomi_purges_total",

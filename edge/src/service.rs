@@ -31,18 +31,13 @@ pub struct RequestCtx {
 /// The player-facing service.
 pub struct EdgeService {
     media: Arc<Media>,
-    playlist_max_age: u64,
     retry_after: u64,
 }
 
 impl EdgeService {
     /// A service answering from `media`.
-    pub fn new(media: Arc<Media>, playlist_max_age: u64, retry_after: u64) -> Self {
-        EdgeService {
-            media,
-            playlist_max_age,
-            retry_after,
-        }
+    pub fn new(media: Arc<Media>, retry_after: u64) -> Self {
+        EdgeService { media, retry_after }
     }
 }
 
@@ -260,7 +255,7 @@ impl EdgeService {
         } else if obj.immutable {
             "public, max-age=31536000, immutable".to_string()
         } else {
-            format!("public, max-age={}", self.playlist_max_age)
+            format!("public, max-age={}", self.media.playlist_max_age_secs())
         };
         let resp_headers = |status: u16| -> Result<ResponseHeader> {
             let mut resp = ResponseHeader::build(status, Some(12))?;

@@ -89,11 +89,6 @@ impl Fleet {
         })
     }
 
-    /// The fleet settings.
-    pub fn config(&self) -> &FleetConfig {
-        &self.config
-    }
-
     /// Whether this edge takes part in a fleet (Redis configured).
     pub fn is_clustered(&self) -> bool {
         self.redis.is_some()

@@ -42,14 +42,15 @@ impl Media {
         );
         if media
             && flags.protection == Protection::Clear
-            && self.encryption.require.iter().any(|r| r == id)
+            && self.live().encryption.require.iter().any(|r| r == id)
         {
             return Err(EdgeError::Forbidden(format!(
                 "video {id} is only served encrypted (/v/{id}/aes/…)"
             )));
         }
         if flags.protection != Protection::Clear && route.is_playlist() && flags.token.is_some() {
-            self.authorizer
+            self.live()
+                .authorizer
                 .authorize(id, flags.query.as_deref())
                 .map_err(|e| EdgeError::Forbidden(e.to_string()))?;
         }
@@ -63,12 +64,13 @@ impl Media {
         kid: &str,
         flags: &RequestFlags,
     ) -> Result<Object, EdgeError> {
-        self.authorizer
+        self.live()
+            .authorizer
             .authorize(id, flags.query.as_deref())
             .map_err(|e| EdgeError::Forbidden(e.to_string()))?;
         // The video must exist and be published: no keys for what is not served.
         self.manifest(id).await?;
-        let key = self.keys.key(id, kid).await.map_err(key_error)?;
+        let key = self.live().keys.key(id, kid).await.map_err(key_error)?;
         Ok(Object {
             body: Bytes::copy_from_slice(&key),
             gzip: None,
@@ -82,8 +84,8 @@ impl Media {
 
     /// The key new playlists of `id` name, and its bytes.
     pub(super) async fn current_key(&self, id: &str) -> Result<(String, ContentKey), EdgeError> {
-        let kid = self.keys.current_key_id(id);
-        let key = self.keys.key(id, &kid).await.map_err(key_error)?;
+        let kid = self.live().keys.current_key_id(id);
+        let key = self.live().keys.key(id, &kid).await.map_err(key_error)?;
         Ok((kid, key))
     }
 
@@ -165,7 +167,9 @@ impl Media {
         clear: Result<Object, EdgeError>,
     ) -> Result<Object, EdgeError> {
         let clear = clear?;
-        if flags.protection != Protection::Aes128 || number < self.encryption.clear_lead_segments {
+        if flags.protection != Protection::Aes128
+            || number < self.live().encryption.clear_lead_segments
+        {
             return Ok(clear);
         }
         let id = route.video_id();

@@ -5,6 +5,7 @@
 
 mod encryption;
 pub mod key;
+mod live;
 mod playlists;
 mod purge;
 mod segments;
@@ -21,11 +22,11 @@ pub use segments::RequestFlags;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use moka::future::Cache;
-use moka::notification::RemovalCause;
 use sunomi_origin::{MediaReader, TrackHead};
 use sunomi_packager::manifest::{Manifest, VideoStatus};
 use sunomi_packager::playback::{PlaybackPolicy, PlaybackRecord};
@@ -33,15 +34,14 @@ use sunomi_packager::route::{Route, TrackRef};
 use sunomi_packager::segment::{self, fragments_per_segment, nominal_fragment_duration};
 use sunomi_packager::vtt::Vtt;
 
-use crate::auth::Authorizer;
-use crate::config::{Admission, EdgeConfig, EncryptionConfig};
+use crate::config::EdgeConfig;
 use crate::error::EdgeError;
 use crate::fleet::Fleet;
 use crate::http;
-use crate::keys::KeyProvider;
 use crate::metrics::metrics;
 
 pub use key::CacheKey;
+use live::Live;
 
 /// How a response was found, for the `Cache-Status` header and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,31 +201,9 @@ impl Meta {
 pub struct Media {
     reader: MediaReader,
     fleet: Arc<Fleet>,
-    meta: Cache<CacheKey, Meta>,
-    /// Every metadata value as last filled, kept `metadata_ttl_secs + stale_if_error_secs`
-    /// and served only when a fill fails because storage is unreachable. Purged with `meta`.
-    stale: Option<Cache<CacheKey, Meta>>,
-    /// Videos storage said it does not have (`Manifest` keys), for `negative_ttl_secs`: floods
-    /// of unknown ids cost no storage reads. Apart from `meta` so its short lifetime costs the
-    /// hot metadata cache nothing.
-    missing: Cache<CacheKey, ()>,
-    segments: Option<Cache<CacheKey, Bytes>>,
-    /// Single flight for segments fetched from a peer but not admitted to `segments`:
-    /// entries leave as soon as their fill completes.
-    passing: Cache<CacheKey, Bytes>,
-    /// Segment keys requested once on this edge (for `second-hit` admission).
-    seen: Cache<CacheKey, ()>,
-    /// Segment keys this edge filled by prefetch and nobody has asked for yet.
-    prefetched: Cache<CacheKey, ()>,
-    /// Route paths this edge recently asked to prefetch (each is asked once).
-    prefetch_asked: Cache<String, ()>,
-    prefetch_slots: Arc<tokio::sync::Semaphore>,
-    admission: Admission,
-    prefetch_segments: u32,
+    /// What a reload may change (caches, knobs, keys), swapped whole.
+    live: ArcSwap<Live>,
     target_ms: u32,
-    keys: Box<dyn KeyProvider>,
-    authorizer: Box<dyn Authorizer>,
-    encryption: EncryptionConfig,
     /// Verifies signed playback tokens.
     signed: signed::Signed,
 }
@@ -247,108 +225,37 @@ fn unshare(e: Arc<EdgeError>) -> EdgeError {
 }
 
 impl Media {
-    /// Builds the service with the cache budgets of `config`, coordinated through `fleet`,
-    /// with content keys from `keys` behind `authorizer`.
+    /// Builds the service with the cache budgets, knobs and keys of `config`, coordinated
+    /// through `fleet`.
     pub fn new(
         reader: MediaReader,
         fleet: Arc<Fleet>,
         config: &EdgeConfig,
-        keys: Box<dyn KeyProvider>,
-        authorizer: Box<dyn Authorizer>,
-    ) -> Media {
-        let meta = Cache::builder()
-            .name("metadata")
-            .max_capacity(config.cache.metadata_bytes)
-            .weigher(|k: &CacheKey, v: &Meta| v.weight().saturating_add(k.weight() as u32))
-            .time_to_live(Duration::from_secs(config.cache.metadata_ttl_secs.max(1)))
-            .support_invalidation_closures()
-            .build();
-        let stale = (config.cache.stale_if_error_secs > 0).then(|| {
-            Cache::builder()
-                .name("stale")
-                .max_capacity(config.cache.metadata_bytes)
-                .weigher(|k: &CacheKey, v: &Meta| v.weight().saturating_add(k.weight() as u32))
-                .time_to_live(Duration::from_secs(
-                    config.cache.metadata_ttl_secs.max(1) + config.cache.stale_if_error_secs,
-                ))
-                .support_invalidation_closures()
-                .build()
-        });
-        let missing = Cache::builder()
-            .name("missing")
-            .max_capacity(100_000)
-            .time_to_live(Duration::from_secs(config.cache.negative_ttl_secs.max(1)))
-            .support_invalidation_closures()
-            .build();
-        let segment_weight =
-            |k: &CacheKey, v: &Bytes| u32::try_from(v.len() + k.weight()).unwrap_or(u32::MAX);
-        let segments = config.cache.segments_enabled.then(|| {
-            Cache::builder()
-                .name("segments")
-                .max_capacity(config.cache.segment_bytes)
-                .weigher(segment_weight)
-                .support_invalidation_closures()
-                .build()
-        });
-        let passing = Cache::builder()
-            .name("passing")
-            .max_capacity(config.cache.segment_bytes / 8 + 1)
-            .weigher(segment_weight)
-            .time_to_live(Duration::from_secs(5))
-            .build();
-        let fleet_config = fleet.config();
-        let seen = Cache::builder()
-            .name("seen")
-            .max_capacity(1_000_000)
-            .time_to_idle(Duration::from_secs(
-                fleet_config.admission_window_secs.max(1),
-            ))
-            .support_invalidation_closures()
-            .build();
-        let prefetched = Cache::builder()
-            .name("prefetched")
-            .max_capacity(1_000_000)
-            .time_to_live(Duration::from_secs(120))
-            .support_invalidation_closures()
-            .eviction_listener(|_k, _v, cause| {
-                // Expired or evicted before anyone asked for it: the prefetch was wasted.
-                if matches!(cause, RemovalCause::Expired | RemovalCause::Size) {
-                    metrics().prefetch.with_label_values(&["wasted"]).inc();
-                }
-            })
-            .build();
-        let prefetch_asked = Cache::builder()
-            .name("prefetch-asked")
-            .max_capacity(100_000)
-            .time_to_live(Duration::from_secs(30))
-            .support_invalidation_closures()
-            .build();
-        Media {
+    ) -> Result<Media, String> {
+        Ok(Media {
             signed: signed::Signed::new(),
             reader,
-            meta,
-            stale,
-            missing,
-            segments,
-            passing,
-            seen,
-            prefetched,
-            prefetch_asked,
-            prefetch_slots: Arc::new(tokio::sync::Semaphore::new(
-                fleet_config.prefetch_concurrency.max(1),
-            )),
-            admission: fleet_config.admission,
-            prefetch_segments: if config.cache.segments_enabled {
-                fleet_config.prefetch_segments
-            } else {
-                0
-            },
+            live: ArcSwap::from_pointee(Live::new(config)?),
             target_ms: config.segment_target_ms,
             fleet,
-            keys,
-            authorizer,
-            encryption: config.encryption.clone(),
-        }
+        })
+    }
+
+    /// Applies what can change live of `config` (see [`live`]); the rest stays as started.
+    pub async fn reconfigure(&self, config: &EdgeConfig) -> Result<(), String> {
+        let next = self.live.load_full().reconfigured(config).await?;
+        self.live.store(Arc::new(next));
+        Ok(())
+    }
+
+    /// The current live settings.
+    fn live(&self) -> Arc<Live> {
+        self.live.load_full()
+    }
+
+    /// `Cache-Control: max-age` of playlists, seconds.
+    pub fn playlist_max_age_secs(&self) -> u64 {
+        self.live.load().playlist_max_age_secs
     }
 
     /// The fleet this edge belongs to.
@@ -366,8 +273,8 @@ impl Media {
         let m = metrics();
         m.cache_bytes
             .with_label_values(&["metadata"])
-            .set(self.meta.weighted_size() as i64);
-        if let Some(s) = &self.segments {
+            .set(self.live().caches.meta.weighted_size() as i64);
+        if let Some(s) = &self.live().caches.segments {
             m.cache_bytes
                 .with_label_values(&["segments"])
                 .set(s.weighted_size() as i64);
@@ -422,15 +329,15 @@ impl Media {
     where
         F: Future<Output = Result<Meta, EdgeError>>,
     {
-        let Some(stale) = &self.stale else {
-            return Self::cached(&self.meta, key, fill).await;
+        let Some(stale) = &self.live().caches.stale else {
+            return Self::cached(&self.live().caches.meta, key, fill).await;
         };
-        if let Some(v) = self.meta.get(&key).await {
+        if let Some(v) = self.live().caches.meta.get(&key).await {
             metrics().cache.with_label_values(&["local", "hit"]).inc();
             return Ok((v, CacheOutcome::Hit));
         }
         let copy = key.clone();
-        match Self::cached(&self.meta, key, fill).await {
+        match Self::cached(&self.live().caches.meta, key, fill).await {
             Ok((v, outcome)) => {
                 if outcome == CacheOutcome::Miss {
                     stale.insert(copy, v.clone()).await;
@@ -458,7 +365,7 @@ impl Media {
     where
         F: Future<Output = Result<Bytes, EdgeError>>,
     {
-        match &self.segments {
+        match &self.live().caches.segments {
             Some(cache) => Self::cached(cache, key, make).await,
             None => Ok((make.await?, CacheOutcome::Bypass)),
         }
@@ -489,7 +396,7 @@ impl Media {
                 }
             },
             None => {
-                let cached = match self.meta.get(&CacheKey::manifest(id)).await {
+                let cached = match self.live().caches.meta.get(&CacheKey::manifest(id)).await {
                     Some(Meta::Manifest(m)) => m,
                     _ => self.manifest(id).await?,
                 };
@@ -506,7 +413,7 @@ impl Media {
     async fn playback_record(&self, id: &str) -> Result<Option<Arc<PlaybackRecord>>, EdgeError> {
         const ABSENT: &[u8] = b"null";
         let key = CacheKey::playback(id);
-        if let Some(Meta::Playback(r)) = self.meta.get(&key).await {
+        if let Some(Meta::Playback(r)) = self.live().caches.meta.get(&key).await {
             return Ok(r);
         }
         let read = async {
@@ -532,18 +439,22 @@ impl Media {
                 .map_err(|e| EdgeError::Internal(format!("shared playback record {id}: {e}")))?;
             Some(Arc::new(r))
         };
-        if let Some(stale) = &self.stale {
+        if let Some(stale) = &self.live().caches.stale {
             stale
                 .insert(key.clone(), Meta::Playback(record.clone()))
                 .await;
         }
-        self.meta.insert(key, Meta::Playback(record.clone())).await;
+        self.live()
+            .caches
+            .meta
+            .insert(key, Meta::Playback(record.clone()))
+            .await;
         Ok(record)
     }
 
     /// The stale copy of `key` (stale-if-error), counted when found.
     async fn stale_value(&self, key: &CacheKey) -> Option<Meta> {
-        let v = self.stale.as_ref()?.get(key).await?;
+        let v = self.live().caches.stale.as_ref()?.get(key).await?;
         mark_stale();
         Some(v)
     }
@@ -553,7 +464,7 @@ impl Media {
         let missing = || EdgeError::NotFound(format!("no video {id}"));
         let (meta, _) = self
             .cached_meta(key.clone(), async {
-                if self.missing.contains_key(&key) {
+                if self.live().caches.missing.contains_key(&key) {
                     return Err(missing());
                 }
                 let read = async { Ok::<_, EdgeError>(self.reader.manifest(id).await?.to_json()) };
@@ -562,7 +473,7 @@ impl Media {
                     // Remembered for a short while, so floods of unknown ids cost no storage
                     // reads; a purge of the id (control publishes, then purges) forgets it.
                     Err(EdgeError::NotFound(_)) => {
-                        self.missing.insert(key.clone(), ()).await;
+                        self.live().caches.missing.insert(key.clone(), ()).await;
                         return Err(missing());
                     }
                     Err(e) => return Err(e),
@@ -718,11 +629,16 @@ impl Media {
     async fn forget_metadata(&self, id: &str) {
         let id = id.to_owned();
         self.fleet.forget_shared(&id).await;
-        if let Some(stale) = &self.stale {
+        if let Some(stale) = &self.live().caches.stale {
             let id = id.clone();
             let _ = stale.invalidate_entries_if(move |k, _| k.video() == id);
         }
-        if let Err(e) = self.meta.invalidate_entries_if(move |k, _| k.video() == id) {
+        if let Err(e) = self
+            .live()
+            .caches
+            .meta
+            .invalidate_entries_if(move |k, _| k.video() == id)
+        {
             tracing::warn!(error = %e, "forgetting metadata failed");
         }
     }

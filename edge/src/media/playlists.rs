@@ -180,7 +180,7 @@ impl Media {
     /// playlist, carrying the viewer's token.
     fn encryption_for(&self, route: &Route, flags: &RequestFlags) -> Encryption {
         let id = route.video_id();
-        let kid = self.keys.current_key_id(id);
+        let kid = self.live().keys.current_key_id(id);
         let path = request_path(flags.protection, route);
         // Folders between `/v/{id}/` and the playlist: that many `../` reach the video root.
         let depth = path[PREFIX.len() + id.len() + 1..].matches('/').count();
@@ -200,7 +200,7 @@ impl Media {
         }
         Encryption {
             key_uri,
-            clear_lead: self.encryption.clear_lead_segments,
+            clear_lead: self.live().encryption.clear_lead_segments,
             sample_aes: flags.protection == Protection::SampleAes,
             constant_iv: None,
         }

@@ -10,18 +10,18 @@ impl PurgeTarget for Media {
     fn purge_local(&self, scope: &PurgeScope) {
         tracing::info!(?scope, "purging");
         if *scope == PurgeScope::All {
-            self.meta.invalidate_all();
-            if let Some(s) = &self.stale {
+            self.live().caches.meta.invalidate_all();
+            if let Some(s) = &self.live().caches.stale {
                 s.invalidate_all();
             }
-            self.missing.invalidate_all();
-            if let Some(s) = &self.segments {
+            self.live().caches.missing.invalidate_all();
+            if let Some(s) = &self.live().caches.segments {
                 s.invalidate_all();
             }
-            self.passing.invalidate_all();
-            self.seen.invalidate_all();
-            self.prefetched.invalidate_all();
-            self.prefetch_asked.invalidate_all();
+            self.live().caches.passing.invalidate_all();
+            self.live().caches.seen.invalidate_all();
+            self.live().caches.prefetched.invalidate_all();
+            self.live().caches.prefetch_asked.invalidate_all();
             return;
         }
         let matches = {
@@ -29,24 +29,33 @@ impl PurgeTarget for Media {
             move |k: &CacheKey| k.purged_by(&scope)
         };
         let m = matches.clone();
-        if let Err(e) = self.meta.invalidate_entries_if(move |k, _| m(k)) {
+        if let Err(e) = self
+            .live()
+            .caches
+            .meta
+            .invalidate_entries_if(move |k, _| m(k))
+        {
             tracing::warn!(error = %e, "purging metadata failed");
         }
         // What was purged must not come back as a stale copy while storage is down.
-        if let Some(stale) = &self.stale {
+        if let Some(stale) = &self.live().caches.stale {
             let m = matches.clone();
             if let Err(e) = stale.invalidate_entries_if(move |k, _| m(k)) {
                 tracing::warn!(error = %e, "purging stale metadata failed");
             }
         }
-        if let Some(cache) = &self.segments {
+        if let Some(cache) = &self.live().caches.segments {
             let m = matches.clone();
             if let Err(e) = cache.invalidate_entries_if(move |k, _| m(k)) {
                 tracing::warn!(error = %e, "purging segments failed");
             }
         }
         // `passing` holds an entry only while its fill runs; those are not purgeable.
-        for set in [&self.missing, &self.seen, &self.prefetched] {
+        for set in [
+            &self.live().caches.missing,
+            &self.live().caches.seen,
+            &self.live().caches.prefetched,
+        ] {
             let m = matches.clone();
             let _ = set.invalidate_entries_if(move |k, _| m(k));
         }

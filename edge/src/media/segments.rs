@@ -165,7 +165,7 @@ impl Media {
             etag: &etag,
             from_peer: flags.from_peer,
         };
-        let (body, cache) = match &self.segments {
+        let (body, cache) = match &self.live().caches.segments {
             None => (self.read_storage(&target).await?, CacheOutcome::Bypass),
             Some(segments) => {
                 let tier = first_tier(self.fleet.owner(&route_path), flags.from_peer);
@@ -180,7 +180,7 @@ impl Media {
                 };
                 if flags.prefetch {
                     if found.1 == CacheOutcome::Miss {
-                        self.prefetched.insert(key.clone(), ()).await;
+                        self.live().caches.prefetched.insert(key.clone(), ()).await;
                     }
                 } else {
                     self.note_prefetch_use(&key).await;
@@ -236,10 +236,14 @@ impl Media {
                 }
             }
         };
-        let cache = if admitted { segments } else { &self.passing };
+        let cache = if admitted {
+            segments
+        } else {
+            &self.live().caches.passing
+        };
         let (body, outcome) = Self::cached(cache, target.key.clone(), fetch).await?;
         if !admitted {
-            self.passing.invalidate(target.key).await;
+            self.live().caches.passing.invalidate(target.key).await;
         }
         let outcome = match outcome {
             CacheOutcome::Miss if via_peer.load(Ordering::Relaxed) => CacheOutcome::Peer,
@@ -250,11 +254,11 @@ impl Media {
 
     /// Whether a non-owner keeps a segment it fetched from the owner.
     async fn admit(&self, key: &CacheKey) -> bool {
-        let seen_before = self.seen.contains_key(key);
-        if !seen_before && self.admission == Admission::SecondHit {
-            self.seen.insert(key.clone(), ()).await;
+        let seen_before = self.live().caches.seen.contains_key(key);
+        if !seen_before && self.live().admission == Admission::SecondHit {
+            self.live().caches.seen.insert(key.clone(), ()).await;
         }
-        admits(self.admission, seen_before)
+        admits(self.live().admission, seen_before)
     }
 
     /// The owner's fill: storage, under the fleet's fill lock. If another edge holds the
@@ -318,7 +322,9 @@ impl Media {
     }
 
     async fn note_prefetch_use(&self, key: &CacheKey) {
-        if self.prefetched.contains_key(key) && self.prefetched.remove(key).await.is_some() {
+        if self.live().caches.prefetched.contains_key(key)
+            && self.live().caches.prefetched.remove(key).await.is_some()
+        {
             metrics().prefetch.with_label_values(&["used"]).inc();
         }
     }
@@ -348,7 +354,7 @@ impl Media {
         };
         let exists = |n: u64| timeline.segment(&head.index, n).is_ok();
         let mut wanted: Vec<Route> =
-            prefetch_numbers(*number, self.prefetch_segments, exists, announced)
+            prefetch_numbers(*number, self.live().prefetch_segments, exists, announced)
                 .into_iter()
                 .map(|n| Route::Segment {
                     id: id.clone(),
@@ -363,25 +369,36 @@ impl Media {
         }
         for r in wanted {
             let path = r.to_path();
-            if self.prefetch_asked.contains_key(&path) {
+            if self.live().caches.prefetch_asked.contains_key(&path) {
                 continue;
             }
             if let Route::Segment { track: t, .. } = &r {
                 if t == track {
                     let key = CacheKey::segment(&r, &head.version);
-                    if self.segments.as_ref().is_some_and(|c| c.contains_key(&key)) {
+                    if self
+                        .live()
+                        .caches
+                        .segments
+                        .as_ref()
+                        .is_some_and(|c| c.contains_key(&key))
+                    {
                         continue;
                     }
                 }
             }
-            let Ok(permit) = self.prefetch_slots.clone().try_acquire_owned() else {
+            let Ok(permit) = self.live().prefetch_slots.clone().try_acquire_owned() else {
                 metrics().prefetch.with_label_values(&["skipped"]).inc();
                 continue;
             };
             metrics().prefetch.with_label_values(&["issued"]).inc();
             let media = self.clone();
             tokio::spawn(async move {
-                media.prefetch_asked.insert(path.clone(), ()).await;
+                media
+                    .live()
+                    .caches
+                    .prefetch_asked
+                    .insert(path.clone(), ())
+                    .await;
                 media.prefetch(&r, &path).await;
                 drop(permit);
             });

@@ -32,7 +32,7 @@ impl Media {
         let video_head = self.head(id, video_path).await?;
         // SAMPLE-AES is applied while remuxing (parts of each sample), from the clear lead on.
         let (encryption, kid) = if flags.protection == Protection::SampleAes
-            && number >= self.encryption.clear_lead_segments
+            && number >= self.live().encryption.clear_lead_segments
         {
             let (kid, key) = self.current_key(id).await?;
             let iv = segment_iv(number);
