@@ -11,6 +11,16 @@ use common::*;
 /// Plays `url` for `seconds` with `player` (`hls` or `shaka`) in Chromium; returns its JSON
 /// summary, or why it did not play.
 fn try_play(player: &str, url: &str, seconds: u32) -> Result<serde_json::Value, String> {
+    try_play_with(player, url, seconds, "")
+}
+
+/// [`try_play`] with extra Chromium flags.
+fn try_play_with(
+    player: &str,
+    url: &str,
+    seconds: u32,
+    chromium_flags: &str,
+) -> Result<serde_json::Value, String> {
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     for module in ["hls.js", "shaka-player", "playwright-core"] {
         assert!(
@@ -21,6 +31,7 @@ fn try_play(player: &str, url: &str, seconds: u32) -> Result<serde_json::Value, 
     let out = Command::new("node")
         .arg(scripts.join("play.mjs"))
         .args([player, url, &seconds.to_string()])
+        .env("CHROMIUM_FLAGS", chromium_flags)
         .current_dir(&scripts)
         .output()
         .expect("node must be installed");
@@ -228,4 +239,54 @@ fn hls_js_plays_a_signed_playback_id_with_its_token() {
     assert_eq!(get(&master).status, 403, "no token, no playback");
     // `play` fails on any content error (parsing, decrypting, appending) or a fatal one.
     play("hls", &format!("{master}?token={token}"), 6);
+}
+
+/// base64(SHA-256(SubjectPublicKeyInfo)) of a PEM certificate: what Chromium's
+/// `--ignore-certificate-errors-spki-list` takes.
+fn spki_hash(cert: &Path) -> String {
+    let script = format!(
+        "openssl x509 -pubkey -noout -in '{}' | openssl pkey -pubin -outform der \
+         | openssl dgst -sha256 -binary | base64",
+        cert.display()
+    );
+    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn hls_js_plays_over_https_with_http2() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new(&dir.path().join("tls"));
+    let leaf = ca.leaf("edge", &["localhost", "127.0.0.1"]);
+    let tls = format!("127.0.0.1:{}", free_port());
+    let edge = serve_pattern(
+        dir.path(),
+        "tlsplay",
+        "640x360",
+        12,
+        &[
+            "--tls-listen",
+            &tls,
+            "--tls-cert",
+            leaf.chain.to_str().unwrap(),
+            "--tls-key",
+            leaf.key.to_str().unwrap(),
+        ],
+    );
+    // The browser trusts the test's CA (its key, through a flag) and nothing else: a
+    // certificate the CA did not sign would fail the page.
+    let flags = format!(
+        "--ignore-certificate-errors-spki-list={}",
+        spki_hash(&ca.cert)
+    );
+    let url = format!("https://{tls}/v/tlsplay/master.m3u8");
+    let summary = try_play_with("hls", &url, 8, &flags).unwrap_or_else(|e| panic!("{e}"));
+    let protocols = summary["protocols"].as_array().cloned().unwrap_or_default();
+    assert!(
+        protocols.iter().any(|p| p == "h2"),
+        "hls.js fetched over {protocols:?}, not HTTP/2"
+    );
+    // The same edge still serves plain HTTP.
+    assert_eq!(get(&edge.url("/v/tlsplay/master.m3u8")).status, 200);
 }

@@ -31,6 +31,9 @@ const browser = await chromium.launchPersistentContext(profile, {
     '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
     '--autoplay-policy=no-user-gesture-required',
+    // Extra flags from the test, e.g. --ignore-certificate-errors-spki-list=<CA key hash>
+    // to trust a CA the test made (never Playwright's ignoreHTTPSErrors: TLS is judged).
+    ...(process.env.CHROMIUM_FLAGS ?? '').split(' ').filter(Boolean),
   ],
 });
 let result;
@@ -55,8 +58,11 @@ try {
     const finish = (ok, reason) => {
       if (done) return;
       done = true;
+      // The protocols the page's requests went over (h2, http/1.1), as the browser saw them.
+      const protocols = Array.from(new Set(performance.getEntriesByType('resource')
+        .map((e) => e.nextHopProtocol).filter(Boolean)));
       resolve({
-        player, ok, reason, currentTime: video.currentTime, duration: video.duration,
+        player, ok, reason, currentTime: video.currentTime, duration: video.duration, protocols,
         levels, audioTracks, subtitleTracks,
         textTracks: Array.from(video.textTracks).map((t) => t.language), errors,
       });

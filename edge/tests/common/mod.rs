@@ -2,7 +2,9 @@
 //! processes on free ports, HTTP over loopback, and checks with ffmpeg/ffprobe.
 #![allow(dead_code)]
 
+mod certs;
 mod procs;
+pub use certs::*;
 pub use procs::*;
 
 use std::collections::HashMap;
