@@ -4,6 +4,7 @@
 
 mod certs;
 mod procs;
+#[allow(unused_imports)] // Only the TLS tests make certificates.
 pub use certs::*;
 pub use procs::*;
 
