@@ -10,6 +10,7 @@ pub mod client;
 pub mod hammer;
 pub mod live;
 pub mod players;
+pub mod proxy;
 pub mod report;
 pub mod scrape;
 pub mod stats;

@@ -104,6 +104,19 @@ enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// A TCP proxy injecting faults for drills (e.g. in front of the S3 server): control it
+    /// with `curl -X POST CONTROL/delay/300`, `/down`, `/up`.
+    Proxy {
+        /// Address clients connect to.
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        /// Address of the real server.
+        #[arg(long)]
+        upstream: std::net::SocketAddr,
+        /// Address of the control endpoint.
+        #[arg(long)]
+        control: std::net::SocketAddr,
+    },
     /// Every figure of two reports side by side, with B/A ratios.
     Compare {
         /// Report A.
@@ -376,6 +389,19 @@ fn run(cli: Cli) -> Result<()> {
                 rebuffer_ratios: result.sessions.iter().map(|s| s.rebuffer_ratio()).collect(),
             };
             publish(&report, &run, &output.out, output.html)
+        }
+        Command::Proxy {
+            listen,
+            upstream,
+            control,
+        } => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()?;
+            rt.block_on(sunomi_bench::proxy::run(listen, upstream, control))
+                .with_context(|| format!("proxying {listen} to {upstream}"))?;
+            Ok(())
         }
         Command::Compare { a, b } => {
             let a = Report::read(&a).map_err(anyhow::Error::msg)?;

@@ -62,6 +62,14 @@ pub struct Session {
     pub segments_by_rung: BTreeMap<usize, u64>,
     /// Why the session ended early, if it did.
     pub failure: Option<String>,
+    /// Requests that failed on the player's edge and succeeded at once on another
+    /// (invisible to the viewer).
+    #[serde(default)]
+    pub failovers: u64,
+    /// Requests that failed on every edge tried: the player had to wait and retry (what a
+    /// viewer may notice, as a stall, if the buffer runs out first).
+    #[serde(default)]
+    pub visible_failures: u64,
 }
 
 impl Session {
@@ -87,8 +95,13 @@ pub struct PlayersResult {
     pub unique_objects: BTreeMap<String, u64>,
 }
 
-/// Consecutive failures of one segment after which a player gives up.
-const MAX_SEGMENT_FAILURES: u32 = 5;
+/// Retries of one segment before a player gives up, and the pause before retry `n`
+/// (1-based): hls.js's default fragment load policy (6 retries, 1 s doubling to at most 8 s).
+const MAX_SEGMENT_RETRIES: u32 = 6;
+
+fn retry_delay(retry: u32) -> Duration {
+    Duration::from_millis((1000u64 << retry.saturating_sub(1).min(3)).min(8000))
+}
 
 /// Playback clock and buffer of one player.
 #[derive(Debug)]
@@ -214,11 +227,16 @@ fn parse_media(body: &[u8]) -> Result<Track, String> {
 struct Player<'a> {
     config: &'a PlayerConfig,
     live: &'a Live,
-    conn: Connection,
+    /// One connection per edge the player may use (its own first); `current` is the one in
+    /// use. With a single edge there is nowhere to fail over to.
+    conns: Vec<Connection>,
+    current: usize,
     by_type: BTreeMap<String, Recorder>,
     /// Paths requested, by object type.
     objects: BTreeMap<String, BTreeSet<String>>,
     first: Instant,
+    failovers: u64,
+    visible_failures: u64,
 }
 
 impl Player<'_> {
@@ -228,7 +246,24 @@ impl Player<'_> {
         } else {
             None
         };
-        let outcome = self.conn.get_capped(&target.path, keep, cap).await;
+        let mut outcome = self.conns[self.current]
+            .get_capped(&target.path, keep, cap)
+            .await;
+        if outcome.error.is_some() && self.conns.len() > 1 {
+            // A failed request is tried once more at once on the next edge (as a player
+            // with several CDN hosts does); the player stays there if it answers.
+            self.record(kind, &outcome);
+            let next = (self.current + 1) % self.conns.len();
+            let retried = self.conns[next].get_capped(&target.path, keep, cap).await;
+            if retried.error.is_none() {
+                self.current = next;
+                self.failovers += 1;
+            }
+            outcome = retried;
+        }
+        if outcome.error.is_some() {
+            self.visible_failures += 1;
+        }
         if !self
             .objects
             .get(kind)
@@ -239,14 +274,19 @@ impl Player<'_> {
                 .or_default()
                 .insert(target.path.clone());
         }
+        self.record(kind, &outcome);
+        outcome
+    }
+
+    /// Counts one request in the live progress and the per-type figures.
+    fn record(&mut self, kind: &str, outcome: &Outcome) {
         let second = self.first.elapsed().as_secs() as usize;
         self.live
             .request(outcome.total, outcome.bytes, outcome.error.is_some());
         self.by_type
             .entry(kind.to_string())
             .or_default()
-            .record(&outcome, outcome.total, second);
-        outcome
+            .record(outcome, outcome.total, second);
     }
 
     async fn track(&mut self, target: &Target) -> Result<Track, String> {
@@ -268,6 +308,8 @@ impl Player<'_> {
         if let Err(e) = self.play_inner(master_url, deadline, &mut session).await {
             session.failure = Some(e);
         }
+        session.failovers = self.failovers;
+        session.visible_failures = self.visible_failures;
         session
     }
 
@@ -348,16 +390,16 @@ impl Player<'_> {
                 }
             }
             if let Some(kind) = got.error {
-                // A player retries a failed segment after a growing pause and gives up after a
-                // few failures in a row; every failure is counted, the buffer is not fed.
+                // A player retries a failed segment after a growing pause and gives up after
+                // hls.js's retries; every failure is counted, the buffer is not fed.
                 failures += 1;
-                if failures >= MAX_SEGMENT_FAILURES {
+                if failures > MAX_SEGMENT_RETRIES {
                     return Err(format!(
                         "segment {n} failed {failures} times ({kind:?}, status {})",
                         got.status
                     ));
                 }
-                tokio::time::sleep(Duration::from_millis(100 << failures.min(4))).await;
+                tokio::time::sleep(retry_delay(failures).div_f64(self.config.speed)).await;
                 buffer.advance(Instant::now(), s);
                 continue;
             }
@@ -440,8 +482,18 @@ pub async fn run_with(
             }
             tokio::time::sleep_until(begin.into()).await;
             live.players(1);
+            // Its own edge first, then the others in fleet order.
+            let mut authorities = vec![target.authority.clone()];
+            let n = config.edges.len();
+            authorities.extend((1..n).map(|k| config.edges[(i + k) % n].clone()));
             let mut player = Player {
-                conn: Connection::new(&target.authority, config.timeout),
+                conns: authorities
+                    .iter()
+                    .map(|a| Connection::new(a, config.timeout))
+                    .collect(),
+                current: 0,
+                failovers: 0,
+                visible_failures: 0,
                 config: &config,
                 live: &live,
                 by_type: BTreeMap::new(),

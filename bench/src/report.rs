@@ -145,6 +145,12 @@ pub struct PlayerFigures {
     /// Distinct objects requested by all players together, by object type.
     #[serde(default)]
     pub unique_objects: BTreeMap<String, u64>,
+    /// Requests that failed on a player's edge and were answered at once by another.
+    #[serde(default)]
+    pub failovers: u64,
+    /// Requests that failed on every edge tried (the player waited and retried).
+    #[serde(default)]
+    pub visible_failures: u64,
 }
 
 impl PlayerFigures {
@@ -168,6 +174,8 @@ impl PlayerFigures {
             *f.players_by_title.entry(s.title.to_string()).or_default() += 1;
             f.stalls += s.stalls;
             f.stall_secs += s.stall_secs;
+            f.failovers += s.failovers;
+            f.visible_failures += s.visible_failures;
             f.switches += s.switches;
             let _ = rebuffer.record((s.rebuffer_ratio() * 1e6).round() as u64);
             for (rung, n) in &s.segments_by_rung {
@@ -248,6 +256,13 @@ impl Report {
                 ),
             );
             row("stalls", format!("{} ({:.2} s)", p.stalls, p.stall_secs));
+            row(
+                "failed requests",
+                format!(
+                    "{} answered by another edge, {} failed everywhere tried",
+                    p.failovers, p.visible_failures
+                ),
+            );
             row(
                 "rebuffer ratio",
                 format!(

@@ -386,7 +386,18 @@ fn run() -> Result<()> {
     server.run_forever()
 }
 
+/// Stack for every thread the edge starts (Pingora's and Tokio's workers take the standard
+/// library's default, which `RUST_MIN_STACK` sets). A request that misses all the way to S3
+/// nests Pingora's proxy, the packager's lookups and the S3 client's futures; unoptimised
+/// builds need more than the 2 MiB default for that (measured: a debug build overflowed
+/// 2 MiB on its first S3 read once TLS support was linked in, and served with 8 MiB).
+const THREAD_STACK_BYTES: &str = "8388608";
+
 fn main() {
+    // Before any thread starts: the standard library reads it once. An operator's value wins.
+    if std::env::var_os("RUST_MIN_STACK").is_none() {
+        std::env::set_var("RUST_MIN_STACK", THREAD_STACK_BYTES);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
