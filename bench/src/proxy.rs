@@ -30,7 +30,11 @@ impl Faults {
 }
 
 /// Runs the proxy from `listen` to `upstream`, controlled on `control`, until killed.
-pub async fn run(listen: SocketAddr, upstream: SocketAddr, control: SocketAddr) -> std::io::Result<()> {
+pub async fn run(
+    listen: SocketAddr,
+    upstream: SocketAddr,
+    control: SocketAddr,
+) -> std::io::Result<()> {
     let (down, _) = watch::channel(false);
     let faults = Arc::new(Faults {
         delay_ms: AtomicU64::new(0),

@@ -18,18 +18,23 @@
 # (requests and errors per second with each fault marked). Exit 0 when no player saw a
 # failure, 1 otherwise.
 #
-#   PLAYERS=300 TITLES=6 SPEED=2 SECONDS_OF_MEDIA=60 FAULT_GAP=12 OUTAGE=10 SLOW_MS=300
+#   PLAYERS=300 TITLES=6 SPEED=1 SECONDS_OF_MEDIA=90 FAULT_GAP=12 OUTAGE=10 SLOW_MS=300
+#   MAX_BUFFER=10
+# (players arrive over the first half of the run, each watches a whole title and buffers at
+# most MAX_BUFFER seconds ahead: titles as long as the run keep players fetching through the
+# last fault)
 #   WORK=./demo-work/chaos BIN_DIR=target/release (built when not given)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 players=${PLAYERS:-300}
 titles=${TITLES:-6}
-speed=${SPEED:-2}
-media_secs=${SECONDS_OF_MEDIA:-60}
+speed=${SPEED:-1}
+media_secs=${SECONDS_OF_MEDIA:-90}
 gap=${FAULT_GAP:-12}
 outage=${OUTAGE:-10}
 slow_ms=${SLOW_MS:-300}
+max_buffer=${MAX_BUFFER:-10}
 work=${WORK:-$root/demo-work/chaos}
 if [ -z "${BIN_DIR:-}" ]; then
   cargo build --release -p sunomi-origin -p sunomi-edge -p sunomi-bench >/dev/null
@@ -46,7 +51,10 @@ run=$work/run
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "nothing listens on $1" >&2; return 1; }
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; }
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
 trap cleanup EXIT
 
 s3_port=$(port); proxy_port=$(port); proxy_control=$(port); redis_port=$(port)
@@ -143,6 +151,7 @@ echo "==> $players players for ${run_secs}s over 3 edges; faults every ${gap}s"
 edges_arg=("${listen[@]}")
 "$bin/sunomi-bench" players --catalog "$run/catalog.txt" --base "http://${listen[0]}" \
   --scenario zipf-catalog --players "$players" --speed "$speed" --duration "${run_secs}s" \
+  --max-buffer "$max_buffer" \
   --edge "${edges_arg[@]}" --timeout 5s --html --out "$work/report" >"$run/bench.txt" 2>"$run/bench.log" &
 bench_pid=$!; pids+=("$bench_pid")
 t0=$(date +%s%N)
