@@ -524,3 +524,16 @@ pub async fn run_with(
         .collect();
     Ok(result)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_wait_as_hls_js_does() {
+        let waits: Vec<u64> = (1..=MAX_SEGMENT_RETRIES)
+            .map(|n| retry_delay(n).as_millis() as u64)
+            .collect();
+        assert_eq!(waits, [1000, 2000, 4000, 8000, 8000, 8000]);
+    }
+}

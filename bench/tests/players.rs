@@ -226,14 +226,18 @@ async fn broken_targets_fail_clearly() {
         .as_deref()
         .unwrap_or("")
         .contains("404"));
-    // Segments that do not exist: the player retries with backoff, then gives up.
+    // Segments that do not exist: the player retries with hls.js's backoff (scaled by the
+    // playback speed), then gives up.
     let (holes, _) = server_with(4, 1, Duration::ZERO).await;
-    let result = run(&config(format!("{holes}/v/master.m3u8"), 1, None))
-        .await
-        .unwrap();
+    let fast = PlayerConfig {
+        speed: 10.0,
+        ..config(format!("{holes}/v/master.m3u8"), 1, None)
+    };
+    let result = run(&fast).await.unwrap();
     let failure = result.sessions[0].failure.clone().unwrap_or_default();
-    assert!(failure.contains("segment 1 failed 5 times"), "{failure}");
-    assert_eq!(result.by_type["segment"].errors.values().sum::<u64>(), 5);
+    assert!(failure.contains("segment 1 failed 7 times"), "{failure}");
+    assert_eq!(result.by_type["segment"].errors.values().sum::<u64>(), 7);
+    assert_eq!(result.sessions[0].visible_failures, 7);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -275,4 +279,33 @@ async fn a_zipf_catalog_sends_more_players_to_popular_titles() {
         per_title[0] > per_title[1] && per_title[1] >= per_title[2],
         "{per_title:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_request_is_tried_once_on_the_next_edge_and_the_player_stays_there() {
+    let (base, hls) = server(3, Duration::ZERO).await;
+    let good = base.trim_start_matches("http://").to_string();
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    // Player 0 starts on the dead edge, player 1 on the good one.
+    let mut c = config(format!("{base}/v/master.m3u8"), 2, None);
+    c.edges = vec![dead.clone(), good];
+    c.speed = 10.0;
+    let result = run(&c).await.unwrap();
+    let (first, second) = (&result.sessions[0], &result.sessions[1]);
+    assert_eq!(first.failure, None, "{first:?}");
+    assert_eq!(first.failovers, 1, "one failover, then it stays: {first:?}");
+    assert_eq!(first.visible_failures, 0, "{first:?}");
+    assert_eq!(second.failovers, 0, "{second:?}");
+    assert!(hls.served.load(std::sync::atomic::Ordering::Relaxed) > 0);
+
+    // Every edge down: each request fails on both, which the viewer sees.
+    let mut c = config(format!("http://{dead}/v/master.m3u8"), 1, None);
+    c.edges = vec![dead.clone(), dead];
+    let result = run(&c).await.unwrap();
+    let s = &result.sessions[0];
+    assert!(s.failure.is_some());
+    assert_eq!((s.failovers, s.visible_failures), (0, 1), "{s:?}");
 }
