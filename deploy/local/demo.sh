@@ -6,6 +6,8 @@
 #   STORE=./demo-store     object store (a directory, file:///abs, s3://bucket/prefix)
 #   LISTEN=127.0.0.1:8080  ADMIN=127.0.0.1:9090       the edge
 #   API=127.0.0.1:8090     API_ADMIN=127.0.0.1:9091   the control plane
+#   TLS_LISTEN=127.0.0.1:8443  HTTPS (HTTP/2) for players, with a certificate for localhost
+#                          signed by a demo CA made here (demo-work/tls); TLS_LISTEN=off: none
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -14,6 +16,7 @@ LISTEN=${LISTEN:-127.0.0.1:8080}
 ADMIN=${ADMIN:-127.0.0.1:9090}
 API=${API:-127.0.0.1:8090}
 API_ADMIN=${API_ADMIN:-127.0.0.1:9091}
+TLS_LISTEN=${TLS_LISTEN:-127.0.0.1:8443}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 bin=$CARGO_TARGET_DIR/release
 
@@ -52,8 +55,29 @@ if [ -z "$KEY" ] || ! "$bin/sunomi-control" keys list --store "$STORE" \
 fi
 KEY=$(cat "$keyfile")
 
-echo "==> starting the edge on $LISTEN and the control plane on $API"
-"$bin/sunomi-edge" --store "$STORE" --listen "$LISTEN" --admin "$ADMIN" &
+tls_args=()
+tls=$root/demo-work/tls
+if [ "$TLS_LISTEN" != off ]; then
+  # A CA of the demo's own and a certificate for localhost it signs, made once.
+  mkdir -p "$tls"
+  if [ ! -s "$tls/localhost.pem" ]; then
+    echo "==> making a demo CA and a certificate for localhost in $tls"
+    (umask 077
+     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 \
+       -subj "/CN=Sunomi demo CA" -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
+     openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
+       -keyout "$tls/localhost.key" -out "$tls/localhost.csr" 2>/dev/null
+     printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+       >"$tls/localhost.ext"
+     openssl x509 -req -in "$tls/localhost.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
+       -CAcreateserial -days 365 -extfile "$tls/localhost.ext" -out "$tls/localhost.crt" 2>/dev/null
+     cat "$tls/localhost.crt" "$tls/ca.pem" >"$tls/localhost.pem")
+  fi
+  tls_args=(--tls-listen "$TLS_LISTEN" --tls-cert "$tls/localhost.pem" --tls-key "$tls/localhost.key")
+fi
+
+echo "==> starting the edge on $LISTEN${tls_args:+ (HTTPS on $TLS_LISTEN)} and the control plane on $API"
+"$bin/sunomi-edge" --store "$STORE" --listen "$LISTEN" --admin "$ADMIN" "${tls_args[@]}" &
 pids+=($!)
 config=$root/demo-work/control.toml
 cat > "$config" <<TOML
@@ -77,6 +101,23 @@ cat <<MSG
     ffplay $url
     vlc $url
     Safari: open the URL directly; other browsers: paste it into https://hlsjs.dev/demo/
+MSG
+if [ "$TLS_LISTEN" != off ]; then
+  https_url="https://localhost:${TLS_LISTEN##*:}${url#http://"$LISTEN"}"
+  spki=$(openssl x509 -pubkey -noout -in "$tls/ca.pem" | openssl pkey -pubin -outform der \
+    | openssl dgst -sha256 -binary | base64)
+  cat <<MSG
+
+    Over HTTPS (HTTP/2), certificate signed by the demo CA $tls/ca.pem:
+    $https_url
+    curl --cacert $tls/ca.pem $https_url
+    Trust the demo CA, one of:
+      this machine: sudo cp $tls/ca.pem /usr/local/share/ca-certificates/sunomi-demo.crt && sudo update-ca-certificates
+      Chromium for one run: chromium --ignore-certificate-errors-spki-list=$spki
+      Firefox: Settings > Certificates > View Certificates > Authorities > Import $tls/ca.pem
+MSG
+fi
+cat <<MSG
 
     API:     http://$API/api/v1  (key in $keyfile; docs: http://$API/api/v1/openapi.json)
     metrics: http://$ADMIN/metrics (edge)  http://$API_ADMIN/metrics (control)
