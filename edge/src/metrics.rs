@@ -18,6 +18,11 @@ pub struct Metrics {
     pub response_bytes: IntCounterVec,
     /// Cache lookups by tier and result.
     pub cache: IntCounterVec,
+    /// `cache{tier="local",result="hit"}`, resolved once (a label lookup per request was
+    /// measurable on warm playlists).
+    pub cache_local_hits: IntCounter,
+    /// `cache{tier="local",result="miss"}`, resolved once.
+    pub cache_local_misses: IntCounter,
     /// Requests that waited for another request's fill instead of reading storage.
     pub coalesced: IntCounter,
     /// Metadata served stale because storage was unreachable (stale-if-error).
@@ -81,6 +86,11 @@ const BUCKETS: &[f64] = &[
 ];
 
 fn build() -> Result<Metrics, prometheus::Error> {
+    let cache = register_int_counter_vec!(
+        "sunomi_cache_requests_total",
+        "Cache lookups by tier (local|peer|storage) and result (hit|miss)",
+        &["tier", "result"]
+    )?;
     Ok(Metrics {
         requests: register_int_counter_vec!(
             "sunomi_http_requests_total",
@@ -92,11 +102,9 @@ fn build() -> Result<Metrics, prometheus::Error> {
             "Response body bytes by route",
             &["route"]
         )?,
-        cache: register_int_counter_vec!(
-            "sunomi_cache_requests_total",
-            "Cache lookups by tier (local|peer|storage) and result (hit|miss)",
-            &["tier", "result"]
-        )?,
+        cache_local_hits: cache.with_label_values(&["local", "hit"]),
+        cache_local_misses: cache.with_label_values(&["local", "miss"]),
+        cache,
         coalesced: register_int_counter!(
             "sunomi_cache_coalesced_total",
             "Misses that waited for a fill already under way instead of reading storage"

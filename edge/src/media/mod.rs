@@ -292,10 +292,8 @@ impl Media {
         V: Clone + Send + Sync + 'static,
         F: Future<Output = Result<V, EdgeError>>,
     {
-        let cache_metric =
-            |result: &str| metrics().cache.with_label_values(&["local", result]).inc();
         if let Some(v) = cache.get(&key).await {
-            cache_metric("hit");
+            metrics().cache_local_hits.inc();
             return Ok((v, CacheOutcome::Hit));
         }
         let ran = AtomicBool::new(false);
@@ -309,10 +307,10 @@ impl Media {
         .await
         .map_err(unshare)?;
         if ran.load(Ordering::Relaxed) {
-            cache_metric("miss");
+            metrics().cache_local_misses.inc();
             Ok((value, CacheOutcome::Miss))
         } else {
-            cache_metric("hit");
+            metrics().cache_local_hits.inc();
             metrics().coalesced.inc();
             Ok((value, CacheOutcome::Coalesced))
         }
@@ -333,7 +331,7 @@ impl Media {
             return Self::cached(&self.live().caches.meta, key, fill).await;
         };
         if let Some(v) = self.live().caches.meta.get(&key).await {
-            metrics().cache.with_label_values(&["local", "hit"]).inc();
+            metrics().cache_local_hits.inc();
             return Ok((v, CacheOutcome::Hit));
         }
         let copy = key.clone();
@@ -651,7 +649,7 @@ impl Media {
         // Boxed: the segment paths (peer fetch, fill lock, storage, remux) are large
         // futures; out of line, every request's future stays small.
         match route {
-            r if r.is_playlist() => Box::pin(self.playlist(route, flags)).await,
+            r if r.is_playlist() => self.playlist(route, flags).await,
             Route::Key { id, kid } => self.content_key(id, kid, flags).await,
             Route::Init { id, track } => {
                 let clear = self.init(id, track).await?;

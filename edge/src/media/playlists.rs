@@ -14,7 +14,8 @@ use sunomi_packager::route::{request_path, Format, Protection, Route, TrackRef, 
 use sunomi_packager::segment::Segment;
 use sunomi_packager::ts::PSI_BYTES;
 
-use super::{CacheKey, Media, Meta, Object, Playlist, RequestFlags, Timeline};
+use super::{CacheKey, CacheOutcome, Media, Meta, Object, Playlist, RequestFlags, Timeline};
+use crate::metrics::metrics;
 use crate::error::EdgeError;
 use crate::http;
 
@@ -23,37 +24,24 @@ fn bad_filter(e: FilterError) -> EdgeError {
 }
 
 impl Media {
+    /// A playlist, from the metadata cache when it is there. The lookup is kept apart from
+    /// the fill: the fill's future (manifest, track heads, rendering) is large, and building
+    /// and boxing it for every request was measured at about a tenth of a warm playlist's
+    /// CPU (`deploy/local/bench-playlists.sh` with `PROFILE=1`).
     pub(super) async fn playlist(
         self: &Arc<Self>,
         route: &Route,
         flags: &RequestFlags,
     ) -> Result<Object, EdgeError> {
-        // The manifest (and so the publication status) is checked when the playlist is built;
-        // both expire from the metadata cache on the same TTL, so a cached playlist never
-        // outlives the status it was built under by more than a manifest would. Encrypted
-        // playlists carry the viewer's token, so it is part of their key.
-        let filter = &flags.filter;
-        // Both tokens a playlist may carry are part of its identity.
-        let tokens = match &flags.playback_token {
-            Some(t) => format!("{}|{t}", flags.token.as_deref().unwrap_or("")),
-            None => flags.token.clone().unwrap_or_default(),
+        let key = Self::playlist_key(route, flags);
+        let cached = self.live().caches.meta.get(&key).await;
+        let (meta, cache) = match cached {
+            Some(meta) => {
+                metrics().cache_local_hits.inc();
+                (meta, CacheOutcome::Hit)
+            }
+            None => Box::pin(self.fill_playlist(key, route, flags)).await?,
         };
-        let key = CacheKey::playlist(flags.protection, route, &filter.canonical(), &tokens);
-        let (meta, cache) = self
-            .cached_meta(key, async {
-                let manifest = self.manifest(route.video_id()).await?;
-                let mut text = self.render_playlist(route, &manifest, flags).await?;
-                if let Some(t) = &flags.playback_token {
-                    text = sunomi_packager::playlist::add_query(&text, &format!("token={t}"));
-                }
-                let body = Bytes::from(text);
-                Ok(Meta::Playlist(Arc::new(Playlist {
-                    etag: http::etag(&[&body[..]]),
-                    gzip: Bytes::from(http::gzip(&body)),
-                    body,
-                })))
-            })
-            .await?;
         let Meta::Playlist(p) = meta else {
             return Err(EdgeError::Internal("cache entry of the wrong kind".into()));
         };
@@ -66,6 +54,44 @@ impl Media {
             content_range: None,
             private: false,
         })
+    }
+
+    /// The cache key of a playlist: its route, protection, canonical filter and the tokens
+    /// it carries (an encrypted playlist carries the viewer's token in its key URIs, a signed
+    /// one its playback token in every URI).
+    fn playlist_key(route: &Route, flags: &RequestFlags) -> CacheKey {
+        let tokens = match &flags.playback_token {
+            Some(t) => format!("{}|{t}", flags.token.as_deref().unwrap_or("")),
+            None => flags.token.clone().unwrap_or_default(),
+        };
+        CacheKey::playlist(flags.protection, route, &flags.filter.canonical(), &tokens)
+    }
+
+    /// Builds a playlist into the metadata cache (single flight, stale-if-error).
+    ///
+    /// The manifest (and so the publication status) is checked when the playlist is built;
+    /// both expire from the metadata cache on the same TTL, so a cached playlist never
+    /// outlives the status it was built under by more than a manifest would.
+    async fn fill_playlist(
+        self: &Arc<Self>,
+        key: CacheKey,
+        route: &Route,
+        flags: &RequestFlags,
+    ) -> Result<(Meta, CacheOutcome), EdgeError> {
+        self.cached_meta(key, async {
+            let manifest = self.manifest(route.video_id()).await?;
+            let mut text = self.render_playlist(route, &manifest, flags).await?;
+            if let Some(t) = &flags.playback_token {
+                text = sunomi_packager::playlist::add_query(&text, &format!("token={t}"));
+            }
+            let body = Bytes::from(text);
+            Ok(Meta::Playlist(Arc::new(Playlist {
+                etag: http::etag(&[&body[..]]),
+                gzip: Bytes::from(http::gzip(&body)),
+                body,
+            })))
+        })
+        .await
     }
 
     /// A track's segments (cut on the video's timeline) and the range the filter's clip

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Playlist CPU side by side: the edge's warm media and multivariant playlists vs
+# nginx-vod-module generating the same playlists from the same renditions (local mode, its
+# metadata cache on, fMP4, 6 s segments). One core each: the server pinned to CPU 0 with one
+# worker, wrk on CPU 1; server CPU time per request from /proc (utime+stime).
+#
+#   NGINX_VOD=path/to/nginx (default: deploy/local/nginx-vod.sh's build; see that script)
+#   SECONDS_OF_MEDIA=300 DURATION=10s CONNECTIONS=16 WORK=./demo-work/bench-playlists
+#   PROFILE=1  also record `perf` profiles of the edge (WORK/perf-*.txt: top symbols)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
+bin=$CARGO_TARGET_DIR/release
+work=${WORK:-$root/demo-work/bench-playlists}
+duration=${DURATION:-10s}
+conns=${CONNECTIONS:-16}
+media_secs=${SECONDS_OF_MEDIA:-300}
+vod=${NGINX_VOD:-$HOME/.cache/sunomi/nginx-vod/sbin/nginx}
+[ -x "$vod" ] || { echo "no nginx with nginx-vod-module at $vod: run deploy/local/nginx-vod.sh" >&2; exit 2; }
+mkdir -p "$work/vod/logs" "$work/vod/media"
+cargo build --release -p sunomi-origin -p sunomi-edge >/dev/null
+hz=$(getconf CLK_TCK)
+
+store=$work/store
+if [ ! -s "$store/videos/bench/manifest.json" ]; then
+  src=$work/src.mp4
+  ffmpeg -v error -y -f lavfi -i "testsrc2=size=1280x720:rate=30" \
+    -f lavfi -i "sine=frequency=440:sample_rate=48000" -t "$media_secs" \
+    -c:v libx264 -preset ultrafast -c:a aac -shortest "$src"
+  RUST_LOG=warn "$bin/sunomi-origin" transcode "$src" --id bench --store "$store" --preset ultrafast
+fi
+# nginx-vod reads progressive MP4: each rendition with the audio track, stream-copied.
+rungs=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(" ".join(r["name"] for r in m["renditions"]))' \
+  "$store/videos/bench/manifest.json")
+audio=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["audio"][0]["path"])' \
+  "$store/videos/bench/manifest.json")
+for r in $rungs; do
+  path=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print([x["path"] for x in m["renditions"] if x["name"]==sys.argv[2]][0])' \
+    "$store/videos/bench/manifest.json" "$r")
+  out=$work/vod/media/bench_$r.mp4
+  [ -s "$out" ] || ffmpeg -v error -y -i "$store/videos/bench/$path" -i "$store/videos/bench/$audio" \
+    -map 0:v -map 1:a -c copy -movflags +faststart "$out"
+done
+urlset="bench_,$(tr ' ' ',' <<<"$rungs"),.mp4.urlset"
+top=$(cut -d' ' -f1 <<<"$rungs")
+
+edge_port=18191 vod_port=18192 admin_port=18193
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; "$vod" -p "$work/vod" -c "$work/vod/nginx.conf" -s stop 2>/dev/null || true; }
+trap cleanup EXIT
+
+cat >"$work/vod/nginx.conf" <<CONF
+worker_processes 1;
+daemon on;
+pid $work/vod/nginx.pid;
+error_log $work/vod/logs/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  vod_mode local;
+  vod_metadata_cache metadata_cache 512m;
+  vod_segment_duration 6000;
+  vod_hls_container_format fmp4;
+  vod_multi_uri_suffix .urlset;
+  open_file_cache max=1000 inactive=5m;
+  open_file_cache_valid 2m;
+  open_file_cache_min_uses 1;
+  open_file_cache_errors on;
+  server {
+    listen 127.0.0.1:$vod_port;
+    location /hls/ { alias $work/vod/media/; vod hls; }
+  }
+}
+CONF
+taskset -c 0 "$vod" -p "$work/vod" -c "$work/vod/nginx.conf"
+printf 'threads = 1\n' >"$work/edge.toml"
+taskset -c 0 env RUST_LOG=warn "$bin/sunomi-edge" --store "$store" --listen 127.0.0.1:$edge_port \
+  --admin 127.0.0.1:$admin_port --config "$work/edge.toml" &
+edge_pid=$!; pids+=("$edge_pid")
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$admin_port/healthz" >/dev/null && break; sleep 0.1; done
+sleep 0.3
+vod_master=$(cat "$work/vod/nginx.pid")
+vod_pids="$vod_master $(pgrep -P "$vod_master" | tr '\n' ' ')"
+
+cpu_ticks() { local t=0; for p in "$@"; do read -r -a f <"/proc/$p/stat"; t=$((t + f[13] + f[14])); done; echo $t; }
+rows=$work/rows.md
+: >"$rows"
+measure() { # label url pids... (prints µs/request; the row goes to $rows)
+  local label=$1 url=$2; shift 2
+  curl -sf -o "$work/$(tr ' /' '__' <<<"$label").body" "$url" || { echo "$label: $url fails" >&2; exit 1; }
+  local before; before=$(cpu_ticks "$@")
+  local out; out=$(taskset -c 1 wrk -t1 -c"$conns" -d"$duration" --latency "$url")
+  local after; after=$(cpu_ticks "$@")
+  local reqs rps p99
+  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  local us; us=$(python3 -c "print(f'{($after - $before) * 1e6 / $hz / $reqs:.2f}')")
+  local bytes; bytes=$(stat -c %s "$work/$(tr ' /' '__' <<<"$label").body")
+  echo "| $label | $bytes | $rps | $p99 | $us |" >>"$rows"
+  echo "$us"
+}
+profile() { # name url: perf profile of the edge under the same load
+  [ "${PROFILE:-0}" = 1 ] || return 0
+  taskset -c 1 wrk -t1 -c"$conns" -d"$duration" "$2" >/dev/null &
+  local w=$!
+  sleep 1
+  perf record -F 2000 -g -p "$edge_pid" -o "$work/perf-$1.data" -- sleep 5 >/dev/null 2>&1
+  wait "$w"
+  perf report -i "$work/perf-$1.data" --no-children --percent-limit 0.7 --stdio 2>/dev/null \
+    | grep -E '^ +[0-9]' >"$work/perf-$1.txt" || true
+}
+
+edge_media=$(measure "edge media playlist" "http://127.0.0.1:$edge_port/v/bench/$top/media.m3u8" "$edge_pid")
+vod_media=$(measure "nginx-vod media playlist" "http://127.0.0.1:$vod_port/hls/bench_$top.mp4/index-v1.m3u8" $vod_pids)
+edge_master=$(measure "edge multivariant playlist" "http://127.0.0.1:$edge_port/v/bench/master.m3u8" "$edge_pid")
+vod_master_us=$(measure "nginx-vod multivariant playlist" "http://127.0.0.1:$vod_port/hls/$urlset/master.m3u8" $vod_pids)
+profile media "http://127.0.0.1:$edge_port/v/bench/$top/media.m3u8"
+profile master "http://127.0.0.1:$edge_port/v/bench/master.m3u8"
+{
+  echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(( media_secs / 6 )) segments"
+  echo "| what | body bytes | req/s | p99 | server CPU µs/request |"
+  echo "|---|---|---|---|---|"
+  cat "$rows"
+  python3 -c "print(f'edge/nginx-vod CPU per request: media {$edge_media / $vod_media:.2f}x, multivariant {$edge_master / $vod_master_us:.2f}x')"
+} | tee "$work/playlists.md"
