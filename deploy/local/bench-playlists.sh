@@ -5,14 +5,18 @@
 # worker, wrk on CPU 1; server CPU time per request from /proc (utime+stime).
 #
 #   NGINX_VOD=path/to/nginx (default: deploy/local/nginx-vod.sh's build; see that script)
-#   SECONDS_OF_MEDIA=300 DURATION=10s CONNECTIONS=16 WORK=./demo-work/bench-playlists
+#   SECONDS_OF_MEDIA=300 DURATION=5s ROUNDS=7 CONNECTIONS=16 WORK=./demo-work/bench-playlists
+# This machine's CPU time per request varies by ±20 % from one run to the next (a shared
+# VM): each pair is measured ROUNDS times, alternating edge and nginx-vod, and the medians
+# are reported with the spread.
 #   PROFILE=1  also record `perf` profiles of the edge (WORK/perf-*.txt: top symbols)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 bin=$CARGO_TARGET_DIR/release
 work=${WORK:-$root/demo-work/bench-playlists}
-duration=${DURATION:-10s}
+duration=${DURATION:-5s}
+rounds=${ROUNDS:-7}
 conns=${CONNECTIONS:-16}
 media_secs=${SECONDS_OF_MEDIA:-300}
 vod=${NGINX_VOD:-$HOME/.cache/sunomi/nginx-vod/sbin/nginx}
@@ -88,20 +92,32 @@ vod_pids="$vod_master $(pgrep -P "$vod_master" | tr '\n' ' ')"
 cpu_ticks() { local t=0; for p in "$@"; do read -r -a f <"/proc/$p/stat"; t=$((t + f[13] + f[14])); done; echo $t; }
 rows=$work/rows.md
 : >"$rows"
-measure() { # label url pids... (prints µs/request; the row goes to $rows)
-  local label=$1 url=$2; shift 2
-  curl -sf -o "$work/$(tr ' /' '__' <<<"$label").body" "$url" || { echo "$label: $url fails" >&2; exit 1; }
+once() { # url pids... → "µs/request req/s p99"
+  local url=$1; shift
   local before; before=$(cpu_ticks "$@")
   local out; out=$(taskset -c 1 wrk -t1 -c"$conns" -d"$duration" --latency "$url")
   local after; after=$(cpu_ticks "$@")
-  local reqs rps p99
-  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
-  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-  local us; us=$(python3 -c "print(f'{($after - $before) * 1e6 / $hz / $reqs:.2f}')")
-  local bytes; bytes=$(stat -c %s "$work/$(tr ' /' '__' <<<"$label").body")
-  echo "| $label | $bytes | $rps | $p99 | $us |" >>"$rows"
-  echo "$us"
+  local reqs; reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+  python3 -c "print(f'{($after - $before) * 1e6 / $hz / $reqs:.2f}')"
+}
+pair() { # label-a url-a pids-a label-b url-b pids-b: ROUNDS alternating runs each, medians
+  local la=$1 ua=$2 pa=$3 lb=$4 ub=$5 pb=$6 a=() b=()
+  for u in "$ua" "$ub"; do curl -sf -o /dev/null "$u" || { echo "$u fails" >&2; exit 1; }; done
+  curl -sf -o "$work/a.body" "$ua"; curl -sf -o "$work/b.body" "$ub"
+  for _ in $(seq "$rounds"); do
+    # shellcheck disable=SC2086
+    a+=("$(once "$ua" $pa)"); b+=("$(once "$ub" $pb)")
+  done
+  python3 - "$la" "$(stat -c %s "$work/a.body")" "$lb" "$(stat -c %s "$work/b.body")" \
+    "${a[*]}" "${b[*]}" >>"$rows" <<'PY'
+import statistics, sys
+la, sa, lb, sb, a, b = sys.argv[1:]
+a, b = [float(x) for x in a.split()], [float(x) for x in b.split()]
+ma, mb = statistics.median(a), statistics.median(b)
+print(f"| {la} | {sa} | {ma:.2f} | {min(a):.2f}–{max(a):.2f} |")
+print(f"| {lb} | {sb} | {mb:.2f} | {min(b):.2f}–{max(b):.2f} |")
+print(f"| **{la} / {lb}** | | **{ma / mb:.2f}×** | |")
+PY
 }
 profile() { # name url: perf profile of the edge under the same load
   [ "${PROFILE:-0}" = 1 ] || return 0
@@ -114,16 +130,16 @@ profile() { # name url: perf profile of the edge under the same load
     | grep -E '^ +[0-9]' >"$work/perf-$1.txt" || true
 }
 
-edge_media=$(measure "edge media playlist" "http://127.0.0.1:$edge_port/v/bench/$top/media.m3u8" "$edge_pid")
-vod_media=$(measure "nginx-vod media playlist" "http://127.0.0.1:$vod_port/hls/bench_$top.mp4/index-v1.m3u8" $vod_pids)
-edge_master=$(measure "edge multivariant playlist" "http://127.0.0.1:$edge_port/v/bench/master.m3u8" "$edge_pid")
-vod_master_us=$(measure "nginx-vod multivariant playlist" "http://127.0.0.1:$vod_port/hls/$urlset/master.m3u8" $vod_pids)
+pair "edge media playlist" "http://127.0.0.1:$edge_port/v/bench/$top/media.m3u8" "$edge_pid" \
+  "nginx-vod media playlist" "http://127.0.0.1:$vod_port/hls/bench_$top.mp4/index-v1.m3u8" "$vod_pids"
+pair "edge multivariant playlist" "http://127.0.0.1:$edge_port/v/bench/master.m3u8" "$edge_pid" \
+  "nginx-vod multivariant playlist" "http://127.0.0.1:$vod_port/hls/$urlset/master.m3u8" "$vod_pids"
 profile media "http://127.0.0.1:$edge_port/v/bench/$top/media.m3u8"
 profile master "http://127.0.0.1:$edge_port/v/bench/master.m3u8"
 {
-  echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(( media_secs / 6 )) segments"
-  echo "| what | body bytes | req/s | p99 | server CPU µs/request |"
-  echo "|---|---|---|---|---|"
+  echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $((media_secs / 6)) segments;"
+  echo "server CPU µs per request (median of $rounds runs of $duration, $conns connections)"
+  echo "| what | body bytes | CPU µs/request | range |"
+  echo "|---|---|---|---|"
   cat "$rows"
-  python3 -c "print(f'edge/nginx-vod CPU per request: media {$edge_media / $vod_media:.2f}x, multivariant {$edge_master / $vod_master_us:.2f}x')"
 } | tee "$work/playlists.md"

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use ::http::HeaderValue;
+
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
@@ -49,6 +51,11 @@ const CLIENT_CLOSED: u16 = 499;
 
 fn header(resp: &mut ResponseHeader, name: &'static str, value: impl ToString) -> Result<()> {
     resp.insert_header(name, value.to_string()).map(|_| ())
+}
+
+/// [`header`] for a value known at compile time: no allocation (the hot path's headers).
+fn static_header(resp: &mut ResponseHeader, name: &'static str, value: &'static str) -> Result<()> {
+    resp.insert_header(name, HeaderValue::from_static(value))
 }
 
 fn request_header<'a>(session: &'a Session, name: &str) -> Option<&'a str> {
@@ -251,27 +258,27 @@ impl EdgeService {
             None => (obj.body.clone(), obj.etag.clone()),
         };
         let cache_control = if obj.private {
-            "private, no-store".to_string()
+            HeaderValue::from_static("private, no-store")
         } else if obj.immutable {
-            "public, max-age=31536000, immutable".to_string()
+            HeaderValue::from_static("public, max-age=31536000, immutable")
         } else {
-            format!("public, max-age={}", self.media.playlist_max_age_secs())
+            self.media.playlist_cache_control()
         };
         let resp_headers = |status: u16| -> Result<ResponseHeader> {
             let mut resp = ResponseHeader::build(status, Some(12))?;
-            header(&mut resp, "Content-Type", http::content_type(route))?;
-            header(&mut resp, "Cache-Control", &cache_control)?;
+            static_header(&mut resp, "Content-Type", http::content_type(route))?;
+            resp.insert_header("Cache-Control", cache_control.clone())?;
             header(&mut resp, "ETag", &etag)?;
-            header(&mut resp, "Cache-Status", obj.cache.header())?;
-            header(&mut resp, "Access-Control-Allow-Origin", "*")?;
-            header(&mut resp, "Access-Control-Expose-Headers", CORS_EXPOSE)?;
+            static_header(&mut resp, "Cache-Status", obj.cache.header())?;
+            static_header(&mut resp, "Access-Control-Allow-Origin", "*")?;
+            static_header(&mut resp, "Access-Control-Expose-Headers", CORS_EXPOSE)?;
             if obj.gzip.is_some() {
-                header(&mut resp, "Vary", "Accept-Encoding")?;
+                static_header(&mut resp, "Vary", "Accept-Encoding")?;
             } else {
-                header(&mut resp, "Accept-Ranges", "bytes")?;
+                static_header(&mut resp, "Accept-Ranges", "bytes")?;
             }
             if gzip.is_some() {
-                header(&mut resp, "Content-Encoding", "gzip")?;
+                static_header(&mut resp, "Content-Encoding", "gzip")?;
             }
             Ok(resp)
         };
@@ -317,7 +324,7 @@ impl EdgeService {
             }
             None => body,
         };
-        header(&mut resp, "Content-Length", body.len())?;
+        resp.insert_header("Content-Length", HeaderValue::from(body.len()))?;
         Self::write(session, ctx, resp, (!head).then_some(body)).await
     }
 }

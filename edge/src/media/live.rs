@@ -253,8 +253,8 @@ pub(crate) struct Live {
     pub keys: Arc<dyn KeyProvider>,
     pub authorizer: Arc<dyn Authorizer>,
     pub encryption: EncryptionConfig,
-    /// `Cache-Control: max-age` of playlists, seconds.
-    pub playlist_max_age_secs: u64,
+    /// `Cache-Control` of playlists: `public, max-age={cache.playlist_max_age_secs}`.
+    pub playlist_cache_control: http::HeaderValue,
 }
 
 impl Live {
@@ -314,7 +314,12 @@ impl Live {
             keys,
             authorizer,
             encryption: config.encryption.clone(),
-            playlist_max_age_secs: config.cache.playlist_max_age_secs,
+            // Digits and ASCII only: always a valid header value.
+            playlist_cache_control: http::HeaderValue::from_str(&format!(
+                "public, max-age={}",
+                config.cache.playlist_max_age_secs
+            ))
+            .unwrap_or_else(|_| http::HeaderValue::from_static("public, max-age=60")),
         }
     }
 }

@@ -253,9 +253,10 @@ impl Media {
         self.live.load_full()
     }
 
-    /// `Cache-Control: max-age` of playlists, seconds.
-    pub fn playlist_max_age_secs(&self) -> u64 {
-        self.live.load().playlist_max_age_secs
+    /// The `Cache-Control` value of playlists (`public, max-age={playlist_max_age_secs}`),
+    /// made once per configuration.
+    pub fn playlist_cache_control(&self) -> ::http::HeaderValue {
+        self.live.load().playlist_cache_control.clone()
     }
 
     /// The fleet this edge belongs to.
