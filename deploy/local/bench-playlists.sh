@@ -6,24 +6,22 @@
 #
 #   NGINX_VOD=path/to/nginx (default: deploy/local/nginx-vod.sh's build; see that script)
 #   SECONDS_OF_MEDIA=300 DURATION=5s ROUNDS=7 CONNECTIONS=16 WORK=./demo-work/bench-playlists
-# This machine's CPU time per request varies by ±20 % from one run to the next (a shared
-# VM): each pair is measured ROUNDS times, alternating edge and nginx-vod, and the medians
-# are reported with the spread.
+# Medians of ROUNDS alternating runs (see cpu-per-request.sh).
 #   PROFILE=1  also record `perf` profiles of the edge (WORK/perf-*.txt: top symbols)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=deploy/local/cpu-per-request.sh
+. "$root/deploy/local/cpu-per-request.sh"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 bin=$CARGO_TARGET_DIR/release
 work=${WORK:-$root/demo-work/bench-playlists}
 duration=${DURATION:-5s}
-rounds=${ROUNDS:-7}
 conns=${CONNECTIONS:-16}
 media_secs=${SECONDS_OF_MEDIA:-300}
 vod=${NGINX_VOD:-$HOME/.cache/sunomi/nginx-vod/sbin/nginx}
 [ -x "$vod" ] || { echo "no nginx with nginx-vod-module at $vod: run deploy/local/nginx-vod.sh" >&2; exit 2; }
 mkdir -p "$work/vod/logs" "$work/vod/media"
 cargo build --release -p sunomi-origin -p sunomi-edge >/dev/null
-hz=$(getconf CLK_TCK)
 
 store=$work/store
 if [ ! -s "$store/videos/bench/manifest.json" ]; then
@@ -89,36 +87,23 @@ sleep 0.3
 vod_master=$(cat "$work/vod/nginx.pid")
 vod_pids="$vod_master $(pgrep -P "$vod_master" | tr '\n' ' ')"
 
-cpu_ticks() { local t=0; for p in "$@"; do read -r -a f <"/proc/$p/stat"; t=$((t + f[13] + f[14])); done; echo $t; }
 rows=$work/rows.md
 : >"$rows"
-once() { # url pids... → "µs/request req/s p99"
-  local url=$1; shift
-  local before; before=$(cpu_ticks "$@")
-  local out; out=$(taskset -c 1 wrk -t1 -c"$conns" -d"$duration" --latency "$url")
-  local after; after=$(cpu_ticks "$@")
-  local reqs; reqs=$(awk '/requests in/ {print $1}' <<<"$out")
-  python3 -c "print(f'{($after - $before) * 1e6 / $hz / $reqs:.2f}')"
+wrkload() { # url → "requests p99"
+  taskset -c 1 wrk -t1 -c"$conns" -d"$duration" --latency "$1" \
+    | awk '/requests in/ {r=$1} $1=="99%" {p=$2} END {print r, p}'
 }
-pair() { # label-a url-a pids-a label-b url-b pids-b: ROUNDS alternating runs each, medians
-  local la=$1 ua=$2 pa=$3 lb=$4 ub=$5 pb=$6 a=() b=()
-  for u in "$ua" "$ub"; do curl -sf -o /dev/null "$u" || { echo "$u fails" >&2; exit 1; }; done
-  curl -sf -o "$work/a.body" "$ua"; curl -sf -o "$work/b.body" "$ub"
-  for _ in $(seq "$rounds"); do
-    # shellcheck disable=SC2086
-    a+=("$(once "$ua" $pa)"); b+=("$(once "$ub" $pb)")
-  done
-  python3 - "$la" "$(stat -c %s "$work/a.body")" "$lb" "$(stat -c %s "$work/b.body")" \
-    "${a[*]}" "${b[*]}" >>"$rows" <<'PY'
-import statistics, sys
-la, sa, lb, sb, a, b = sys.argv[1:]
-a, b = [float(x) for x in a.split()], [float(x) for x in b.split()]
-ma, mb = statistics.median(a), statistics.median(b)
-print(f"| {la} | {sa} | {ma:.2f} | {min(a):.2f}–{max(a):.2f} |")
-print(f"| {lb} | {sb} | {mb:.2f} | {min(b):.2f}–{max(b):.2f} |")
-print(f"| **{la} / {lb}** | | **{ma / mb:.2f}×** | |")
-PY
-}
+edge_media_url=http://127.0.0.1:$edge_port/v/bench/$top/media.m3u8
+vod_media_url=http://127.0.0.1:$vod_port/hls/bench_$top.mp4/index-v1.m3u8
+edge_master_url=http://127.0.0.1:$edge_port/v/bench/master.m3u8
+vod_master_url=http://127.0.0.1:$vod_port/hls/$urlset/master.m3u8
+for u in "$edge_media_url" "$vod_media_url" "$edge_master_url" "$vod_master_url"; do
+  curl -sf -o /dev/null "$u" || { echo "$u fails" >&2; exit 1; }
+done
+edge_media() { wrkload "$edge_media_url"; }
+vod_media() { wrkload "$vod_media_url"; }
+edge_master() { wrkload "$edge_master_url"; }
+vod_master() { wrkload "$vod_master_url"; }
 profile() { # name url: perf profile of the edge under the same load
   [ "${PROFILE:-0}" = 1 ] || return 0
   taskset -c 1 wrk -t1 -c"$conns" -d"$duration" "$2" >/dev/null &
@@ -130,16 +115,18 @@ profile() { # name url: perf profile of the edge under the same load
     | grep -E '^ +[0-9]' >"$work/perf-$1.txt" || true
 }
 
-pair "edge media playlist" "http://127.0.0.1:$edge_port/v/bench/$top/media.m3u8" "$edge_pid" \
-  "nginx-vod media playlist" "http://127.0.0.1:$vod_port/hls/bench_$top.mp4/index-v1.m3u8" "$vod_pids"
-pair "edge multivariant playlist" "http://127.0.0.1:$edge_port/v/bench/master.m3u8" "$edge_pid" \
-  "nginx-vod multivariant playlist" "http://127.0.0.1:$vod_port/hls/$urlset/master.m3u8" "$vod_pids"
-profile media "http://127.0.0.1:$edge_port/v/bench/$top/media.m3u8"
-profile master "http://127.0.0.1:$edge_port/v/bench/master.m3u8"
+side_by_side "$rows" "edge media playlist" edge_media "$edge_pid" "nginx-vod media playlist" vod_media "$vod_pids"
+side_by_side "$rows" "edge multivariant playlist" edge_master "$edge_pid" \
+  "nginx-vod multivariant playlist" vod_master "$vod_pids"
+profile media "$edge_media_url"
+profile master "$edge_master_url"
 {
   echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $((media_secs / 6)) segments;"
-  echo "server CPU µs per request (median of $rounds runs of $duration, $conns connections)"
-  echo "| what | body bytes | CPU µs/request | range |"
+  for u in "$edge_media_url" "$vod_media_url" "$edge_master_url" "$vod_master_url"; do
+    echo "$(curl -sf "$u" | wc -c) bytes: $u"
+  done
+  echo "server CPU µs per request (median of $rounds alternating runs of $duration, $conns connections)"
+  echo "| what | CPU µs/request | range | p99 ms |"
   echo "|---|---|---|---|"
   cat "$rows"
 } | tee "$work/playlists.md"
