@@ -15,9 +15,9 @@ use sunomi_packager::segment::Segment;
 use sunomi_packager::ts::PSI_BYTES;
 
 use super::{CacheKey, CacheOutcome, Media, Meta, Object, Playlist, RequestFlags, Timeline};
-use crate::metrics::metrics;
 use crate::error::EdgeError;
 use crate::http;
+use crate::metrics::metrics;
 
 fn bad_filter(e: FilterError) -> EdgeError {
     EdgeError::BadRequest(e.to_string())
