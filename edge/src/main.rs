@@ -16,6 +16,7 @@ mod metrics;
 mod reload;
 mod service;
 mod tls;
+mod upgrade;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -213,16 +214,18 @@ fn print_token(cli: &Cli, id: &str, ttl: Option<u64>) -> Result<()> {
 static FLEET_RUNTIME: std::sync::OnceLock<std::io::Result<tokio::runtime::Runtime>> =
     std::sync::OnceLock::new();
 
-/// Takes this edge out of the fleet when the server shuts down, so peers stop routing to it
-/// at once instead of after the heartbeat TTL — unless it is handing its sockets to a new
-/// binary (`--upgrade`), which serves as the same member.
-struct LeaveOnShutdown {
+/// The server's life as the fleet and the supervisor see it: once serving, tells systemd
+/// (`$NOTIFY_SOCKET`) this process is the unit's main one and ready; on shutdown, takes this
+/// edge out of the fleet so peers stop routing to it at once instead of after the heartbeat
+/// TTL — unless it is handing its sockets to a new binary (`--upgrade`), which serves as the
+/// same member.
+struct Lifecycle {
     fleet: Arc<fleet::Fleet>,
     phases: std::sync::Mutex<Option<tokio::sync::broadcast::Receiver<ExecutionPhase>>>,
 }
 
 #[async_trait::async_trait]
-impl pingora::services::background::BackgroundService for LeaveOnShutdown {
+impl pingora::services::background::BackgroundService for Lifecycle {
     async fn start(&self, mut shutdown: pingora::server::ShutdownWatch) {
         let phases = self.phases.lock().ok().and_then(|mut p| p.take());
         let mut upgrading = false;
@@ -231,6 +234,12 @@ impl pingora::services::background::BackgroundService for LeaveOnShutdown {
                 tokio::select! {
                     _ = shutdown.changed() => break,
                     phase = phases.recv() => match phase {
+                        Ok(ExecutionPhase::Running) => {
+                            let ready = upgrade::ready_message(std::process::id());
+                            if let Err(e) = upgrade::notify(&ready) {
+                                tracing::warn!(error = %e, "could not notify the service manager");
+                            }
+                        }
                         Ok(ExecutionPhase::GracefulUpgradeTransferringFds) => upgrading = true,
                         Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => {
@@ -251,6 +260,34 @@ impl pingora::services::background::BackgroundService for LeaveOnShutdown {
     }
 }
 
+/// SIGUSR2: start the binary at this process's path as its successor and hand it the
+/// sockets (see [`upgrade`]).
+async fn upgrade_on_sigusr2(successor: upgrade::Successor) {
+    let mut usr2 = match tokio::signal::unix::signal(
+        tokio::signal::unix::SignalKind::user_defined2(),
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "no SIGUSR2 handler: upgrade with --upgrade and SIGQUIT");
+            return;
+        }
+    };
+    while usr2.recv().await.is_some() {
+        match successor.start(Duration::from_secs(4)).await {
+            Ok(pid) => {
+                tracing::info!(
+                    successor = pid,
+                    "SIGUSR2: handing the sockets to the new binary"
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "SIGUSR2: could not start the new binary; still serving")
+            }
+        }
+    }
+}
+
 fn run() -> Result<()> {
     tune_allocator();
     let cli = Cli::parse();
@@ -258,6 +295,8 @@ fn run() -> Result<()> {
         return print_token(&cli, id, *ttl);
     }
     let config = load_config(&cli)?;
+    let successor = upgrade::Successor::of_this_process(config.upgrade_socket())
+        .context("finding this binary's path")?;
     let certificates = match &config.tls.listen {
         Some(_) => {
             Some(tls::Certificates::load(config.tls.files()).context("loading TLS certificates")?)
@@ -307,6 +346,7 @@ fn run() -> Result<()> {
         certificates.clone(),
     ));
     runtime.spawn(reloader.clone().run());
+    runtime.spawn(upgrade_on_sigusr2(successor));
 
     let server_conf = ServerConf {
         threads: config.worker_threads(),
@@ -364,8 +404,8 @@ fn run() -> Result<()> {
     server.add_service(edge);
     server.add_service(admin);
     server.add_service(pingora::services::background::background_service(
-        "fleet-leave",
-        LeaveOnShutdown {
+        "lifecycle",
+        Lifecycle {
             fleet: fleet.clone(),
             phases: std::sync::Mutex::new(Some(server.watch_execution_phase())),
         },

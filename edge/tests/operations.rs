@@ -394,6 +394,46 @@ impl Tally {
     }
 }
 
+/// Three players on kept-alive connections (ureq's pool, like a browser's) fetching video
+/// `id`'s playlists and first segments from `listen` until `stop`, counted in `tally`.
+fn keep_alive_players(
+    listen: &str,
+    id: &str,
+    stop: &Arc<AtomicBool>,
+    tally: &Arc<Tally>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    let paths: Vec<String> = ["master.m3u8", "240p/media.m3u8", "240p/0.m4s", "240p/1.m4s"]
+        .iter()
+        .map(|p| format!("http://{listen}/v/{id}/{p}"))
+        .collect();
+    (0..3)
+        .map(|worker| {
+            let (stop, tally, paths) = (stop.clone(), tally.clone(), paths.clone());
+            std::thread::spawn(move || {
+                let agent = ureq::AgentBuilder::new()
+                    .timeout(Duration::from_secs(10))
+                    .build();
+                let mut i = worker;
+                while !stop.load(Ordering::Relaxed) {
+                    let result = match agent.get(&paths[i % paths.len()]).call() {
+                        Ok(r) => {
+                            let status = r.status();
+                            let mut body = Vec::new();
+                            std::io::Read::read_to_end(&mut r.into_reader(), &mut body)
+                                .map(|_| status)
+                                .map_err(|e| e.to_string())
+                        }
+                        Err(ureq::Error::Status(code, _)) => Ok(code),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    tally.record(result);
+                    i += 1;
+                }
+            })
+        })
+        .collect()
+}
+
 #[test]
 fn an_upgrade_under_load_hands_the_sockets_over_and_drops_no_request() {
     let dir = tempfile::tempdir().unwrap();
@@ -451,39 +491,7 @@ fn an_upgrade_under_load_hands_the_sockets_over_and_drops_no_request() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let tally = Arc::new(Tally::default());
-    let paths = [
-        "/v/upgrade/master.m3u8",
-        "/v/upgrade/240p/media.m3u8",
-        "/v/upgrade/240p/0.m4s",
-        "/v/upgrade/240p/1.m4s",
-    ];
-    let mut load = Vec::new();
-    // Players on kept-alive connections (ureq's pool, like a browser's) ...
-    for worker in 0..3 {
-        let (stop, tally, base) = (stop.clone(), tally.clone(), format!("http://{listen}"));
-        load.push(std::thread::spawn(move || {
-            let agent = ureq::AgentBuilder::new()
-                .timeout(Duration::from_secs(10))
-                .build();
-            let mut i = worker;
-            while !stop.load(Ordering::Relaxed) {
-                let url = format!("{base}{}", paths[i % paths.len()]);
-                let result = match agent.get(&url).call() {
-                    Ok(r) => {
-                        let status = r.status();
-                        let mut body = Vec::new();
-                        std::io::Read::read_to_end(&mut r.into_reader(), &mut body)
-                            .map(|_| status)
-                            .map_err(|e| e.to_string())
-                    }
-                    Err(ureq::Error::Status(code, _)) => Ok(code),
-                    Err(e) => Err(e.to_string()),
-                };
-                tally.record(result);
-                i += 1;
-            }
-        }));
-    }
+    let mut load = keep_alive_players(&listen, "upgrade", &stop, &tally);
     // ... and HTTPS/HTTP/2 players on a new connection each time.
     {
         let (stop, tally, ca_cert) = (stop.clone(), tally.clone(), ca.cert.clone());
@@ -543,5 +551,137 @@ fn an_upgrade_under_load_hands_the_sockets_over_and_drops_no_request() {
         "load ran before and after the upgrade"
     );
     // The admin listener moved too: the new process answers it.
+    assert_eq!(get(&format!("http://{admin}/healthz")).status, 200);
+}
+
+/// Kills a process by pid when dropped (a successor the test did not start itself).
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-9", &self.0.to_string()])
+            .status();
+    }
+}
+
+/// The next `MAINPID=…`/`READY=1` message on the notification socket, as (pid, ready).
+fn next_notification(socket: &std::os::unix::net::UnixDatagram) -> (u32, bool) {
+    let mut buf = [0u8; 256];
+    let n = socket
+        .recv(&mut buf)
+        .expect("a notification within the timeout");
+    let text = String::from_utf8_lossy(&buf[..n]).to_string();
+    let pid = text
+        .lines()
+        .find_map(|l| l.strip_prefix("MAINPID="))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no MAINPID in {text:?}"));
+    (pid, text.lines().any(|l| l == "READY=1"))
+}
+
+#[test]
+fn sigusr2_starts_the_new_binary_which_becomes_the_main_process_without_dropping_a_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = make_source(
+        dir.path(),
+        "usr2.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25",
+            "-t",
+            "8",
+        ],
+    );
+    let store = dir.path().join("store");
+    transcode(&src, "usr2", store.to_str().unwrap(), &[]);
+    // systemd's side of sd_notify: a datagram socket named by $NOTIFY_SOCKET.
+    let notify_path = dir.path().join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let config = dir.path().join("edge.toml");
+    std::fs::write(&config, "[cache]\nplaylist_max_age_secs = 5\n").unwrap();
+    let (listen, admin) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    let mut old = Process(
+        Command::new(binary("sunomi-edge"))
+            .args(["--store", store.to_str().unwrap(), "--listen", &listen])
+            .args(["--admin", &admin, "--config", config.to_str().unwrap()])
+            .env("NOTIFY_SOCKET", &notify_path)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let old_pid = old.0.id();
+    assert_eq!(
+        next_notification(&notify),
+        (old_pid, true),
+        "ready once serving"
+    );
+
+    // A successor that cannot start (its config no longer parses) changes nothing.
+    std::fs::write(&config, "[cache\n").unwrap();
+    let usr2 = |pid: u32| {
+        let status = Command::new("kill")
+            .args(["-USR2", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    usr2(old_pid);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        matches!(old.0.try_wait(), Ok(None)),
+        "the edge kept serving"
+    );
+    assert_eq!(
+        get(&format!("http://{listen}/v/usr2/master.m3u8")).status,
+        200
+    );
+
+    // Fixed: SIGUSR2 under load hands over to the new process, which tells systemd it is
+    // now the main process.
+    std::fs::write(&config, "[cache]\nplaylist_max_age_secs = 5\n").unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let tally = Arc::new(Tally::default());
+    let load = keep_alive_players(&listen, "usr2", &stop, &tally);
+    std::thread::sleep(Duration::from_millis(500));
+    usr2(old_pid);
+    let (new_pid, ready) = next_notification(&notify);
+    let _successor = KillOnDrop(new_pid);
+    assert!(ready);
+    assert_ne!(
+        new_pid, old_pid,
+        "the successor names itself the main process"
+    );
+    wait_until(Duration::from_secs(30), "the old edge to exit", || {
+        matches!(old.0.try_wait(), Ok(Some(_)))
+    });
+    assert!(old.0.try_wait().unwrap().unwrap().success());
+    let after_exit = tally.ok.load(Ordering::Relaxed);
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, Ordering::Relaxed);
+    for t in load {
+        t.join().unwrap();
+    }
+    let failed = tally.failed.load(Ordering::Relaxed);
+    assert_eq!(
+        failed,
+        0,
+        "last failure: {}",
+        tally.last_failure.lock().unwrap()
+    );
+    assert!(
+        tally.ok.load(Ordering::Relaxed) > after_exit,
+        "the successor serves"
+    );
     assert_eq!(get(&format!("http://{admin}/healthz")).status, 200);
 }
