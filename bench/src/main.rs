@@ -388,7 +388,8 @@ fn run(cli: Cli) -> Result<()> {
                     .collect(),
                 rebuffer_ratios: result.sessions.iter().map(|s| s.rebuffer_ratio()).collect(),
             };
-            publish(&report, &run, &output.out, output.html)
+            publish(&report, &run, &output.out, output.html)?;
+            write_segment_log(&output.out, &result.segment_requests)
         }
         Command::Proxy {
             listen,
@@ -410,6 +411,22 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `segments.tsv` next to the report: every segment request (seconds since the run
+/// started, path), for figures per period of a run.
+fn write_segment_log(dir: &std::path::Path, requests: &[(f64, String)]) -> Result<()> {
+    use std::io::Write;
+    let path = dir.join("segments.tsv");
+    let file =
+        std::fs::File::create(&path).with_context(|| format!("writing {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    writeln!(out, "seconds\tpath")?;
+    for (at, p) in requests {
+        writeln!(out, "{at:.3}\t{p}")?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 fn main() {

@@ -93,6 +93,9 @@ pub struct PlayersResult {
     pub by_type: BTreeMap<String, Recorder>,
     /// Distinct objects (paths) requested, by object type, over all players.
     pub unique_objects: BTreeMap<String, u64>,
+    /// Every segment request of every player: seconds since the run started, and the path
+    /// (for figures per period, e.g. storage reads per unique segment during a fault).
+    pub segment_requests: Vec<(f64, String)>,
 }
 
 /// Retries of one segment before a player gives up, and the pause before retry `n`
@@ -237,6 +240,8 @@ struct Player<'a> {
     first: Instant,
     failovers: u64,
     visible_failures: u64,
+    run_start: Instant,
+    segment_log: Vec<(f64, String)>,
 }
 
 impl Player<'_> {
@@ -273,6 +278,10 @@ impl Player<'_> {
                 .entry(kind.to_string())
                 .or_default()
                 .insert(target.path.clone());
+        }
+        if kind == "segment" {
+            let at = self.run_start.elapsed().as_secs_f64();
+            self.segment_log.push((at, target.path.clone()));
         }
         self.record(kind, &outcome);
         outcome
@@ -478,7 +487,7 @@ pub async fn run_with(
                     failure: Some("arrived after the end of the run".into()),
                     ..Default::default()
                 };
-                return (late, BTreeMap::new(), BTreeMap::new());
+                return (late, BTreeMap::new(), BTreeMap::new(), Vec::new());
             }
             tokio::time::sleep_until(begin.into()).await;
             live.players(1);
@@ -499,18 +508,22 @@ pub async fn run_with(
                 by_type: BTreeMap::new(),
                 objects: BTreeMap::new(),
                 first: Instant::now(),
+                run_start,
+                segment_log: Vec::new(),
             };
             let mut session = player.play(&target, deadline).await;
             session.title = start.title;
             live.players(-1);
-            (session, player.by_type, player.objects)
+            (session, player.by_type, player.objects, player.segment_log)
         }));
     }
     let mut result = PlayersResult::default();
     let mut objects: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for t in tasks {
-        let (session, by_type, seen) = t.await.map_err(|e| format!("a player task failed: {e}"))?;
+        let (session, by_type, seen, segments) =
+            t.await.map_err(|e| format!("a player task failed: {e}"))?;
         result.sessions.push(session);
+        result.segment_requests.extend(segments);
         for (k, r) in by_type {
             result.by_type.entry(k).or_default().merge(&r);
         }
@@ -522,6 +535,7 @@ pub async fn run_with(
         .into_iter()
         .map(|(k, v)| (k, v.len() as u64))
         .collect();
+    result.segment_requests.sort_by(|a, b| a.0.total_cmp(&b.0));
     Ok(result)
 }
 

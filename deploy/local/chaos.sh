@@ -13,8 +13,9 @@
 #     5. edge 0's binary upgraded in place (--upgrade, then SIGQUIT to the old process)
 #
 # Output in WORK: report/ (the bench report: player-visible failures, failovers, stalls,
-# rebuffer ratio), faults.tsv, timeline.tsv (per second: requests, 5xx, segment reads from
-# storage, summed over the edges), phases.txt (each phase's figures) and timeline.svg
+# rebuffer ratio; segments.tsv: every segment request), faults.tsv, timeline.tsv (per
+# second: requests, 5xx, segment reads from storage, summed over the edges), phases.txt
+# (each phase's figures, with storage reads per unique segment asked for in it) and timeline.svg
 # (requests and errors per second with each fault marked). Exit 0 when no player saw a
 # failure, 1 otherwise.
 #
@@ -189,12 +190,19 @@ def at(t, k):  # counter value at time t (last sample at or before t)
     for r in rows:
         if r[0] <= t: v = r[col[k]]
     return v
+segment_requests = []
+for line in list(open(f"{work}/report/segments.tsv"))[1:]:
+    t, path = line.rstrip("\n").split("\t", 1)
+    segment_requests.append((float(t), path))
 lines = []
 bounds = [(0.0, "start")] + faults
 for (a, name), (b, _) in zip(bounds, bounds[1:]):
     d = {k: at(b, k) - at(a, k) for k in ("requests", "errors", "storage_segment_reads", "stale_served")}
+    unique = len({p for t, p in segment_requests if a <= t < b})
+    per_unique = f"{d['storage_segment_reads'] / unique:4.2f}" if unique else " n/a"
     lines.append(f"{a:6.1f}-{b:6.1f}s after {name:<28} requests {d['requests']:7.0f}  5xx {d['errors']:5.0f}  "
-                 f"segment reads from storage {d['storage_segment_reads']:5.0f}  stale answers {d['stale_served']:4.0f}")
+                 f"segment reads from storage {d['storage_segment_reads']:5.0f} for {unique:4d} unique segments "
+                 f"({per_unique} per unique)  stale answers {d['stale_served']:4.0f}")
 unique = p.get("unique_objects", {}).get("segment", 0)
 reads = rows[-1][col["storage_segment_reads"]] if rows else 0
 summary = [
