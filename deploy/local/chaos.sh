@@ -108,18 +108,20 @@ start_edge() { # $1 index, $2.. extra flags
 for i in 0 1 2; do start_edge "$i"; done
 for i in 0 1 2; do wait_port "${admin[$i]#*:}"; done
 
-# The timeline sampler: every second, each edge's counters summed (a restarted edge's reset
-# counters are carried over).
-python3 - "$run/timeline.tsv" "${admin[@]}" >"$run/sampler.log" 2>&1 <<'PY' &
+# The timeline sampler: every second, each edge's counters summed, per process (a restarted
+# or upgraded edge's new process counts from zero).
+start_sampler() { # t0 (ns since the epoch): the zero of every time in the drill's files
+python3 - "$run/timeline.tsv" "$1" "${admin[@]}" >"$run/sampler.log" 2>&1 <<'PY' &
 import sys, time, urllib.request
-out, admins = sys.argv[1], sys.argv[2:]
+out, t0, admins = sys.argv[1], int(sys.argv[2]) / 1e9, sys.argv[3:]
 series = {"requests": lambda n, l: n == "sunomi_http_requests_total",
           "errors": lambda n, l: n == "sunomi_http_requests_total" and 'status="5' in l,
           "storage_segment_reads": lambda n, l: n == "sunomi_cache_requests_total" and 'tier="storage"' in l and 'result="hit"' in l,
           "stale_served": lambda n, l: n == "sunomi_stale_served_total"}
-last = {a: {k: 0.0 for k in series} for a in admins}
+# Counters per process: an edge's admin port may answer from an old process and its
+# successor in turn during an upgrade; process_start_time_seconds tells them apart.
+last = {}
 total = {k: 0.0 for k in series}
-start = time.time()
 with open(out, "w") as f:
     f.write("second\t" + "\t".join(series) + "\n")
     while True:
@@ -129,33 +131,40 @@ with open(out, "w") as f:
             except Exception:
                 continue
             now = {k: 0.0 for k in series}
+            started = None
             for line in text.splitlines():
                 if line.startswith("#") or " " not in line:
                     continue
                 name_labels, value = line.rsplit(" ", 1)
                 name = name_labels.split("{", 1)[0]
+                if name == "process_start_time_seconds":
+                    started = value
                 for k, match in series.items():
                     if match(name, name_labels):
                         now[k] += float(value)
+            before = last.get((a, started), {k: 0.0 for k in series})
             for k in series:
-                delta = now[k] - last[a][k]
-                total[k] += now[k] if delta < 0 else delta  # a reset counter: the edge restarted
-                last[a][k] = now[k]
-        f.write(f"{time.time() - start:.1f}\t" + "\t".join(f"{total[k]:.0f}" for k in series) + "\n")
+                total[k] += now[k] - before[k]
+            last[(a, started)] = now
+        f.write(f"{time.time() - t0:.1f}\t" + "\t".join(f"{total[k]:.0f}" for k in series) + "\n")
         f.flush()
         time.sleep(1)
 PY
 pids+=($!)
+}
 
 run_secs=$((gap * 6 + outage + 10))
 echo "==> $players players for ${run_secs}s over 3 edges; faults every ${gap}s"
 edges_arg=("${listen[@]}")
+# One zero for the fault marks, the timeline and (within the bench's start-up, milliseconds)
+# the players' segment log.
+t0=$(date +%s%N)
+start_sampler "$t0"
 "$bin/sunomi-bench" players --catalog "$run/catalog.txt" --base "http://${listen[0]}" \
   --scenario zipf-catalog --players "$players" --speed "$speed" --duration "${run_secs}s" \
   --max-buffer "$max_buffer" \
   --edge "${edges_arg[@]}" --timeout 5s --html --out "$work/report" >"$run/bench.txt" 2>"$run/bench.log" &
 bench_pid=$!; pids+=("$bench_pid")
-t0=$(date +%s%N)
 mark() { # seconds since the players started, to a tenth
   local tenths=$((($(date +%s%N) - t0) / 100000000))
   printf '%d.%d\t%s\n' $((tenths / 10)) $((tenths % 10)) "$1" >>"$work/faults.tsv"

@@ -295,6 +295,8 @@ fn run() -> Result<()> {
         return print_token(&cli, id, *ttl);
     }
     let config = load_config(&cli)?;
+    // Registered now, so `process_start_time_seconds` is this process's start.
+    metrics::metrics();
     let successor = upgrade::Successor::of_this_process(config.upgrade_socket())
         .context("finding this binary's path")?;
     let certificates = match &config.tls.listen {

@@ -4,9 +4,9 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    register_histogram, register_histogram_vec, register_int_counter, register_int_counter_vec,
-    register_int_gauge, register_int_gauge_vec, Histogram, HistogramVec, IntCounter, IntCounterVec,
-    IntGauge, IntGaugeVec,
+    register_gauge, register_histogram, register_histogram_vec, register_int_counter,
+    register_int_counter_vec, register_int_gauge, register_int_gauge_vec, Gauge, Histogram,
+    HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
 };
 use sunomi_origin::{ReadEvent, ReadObserver};
 
@@ -35,6 +35,10 @@ pub struct Metrics {
     pub storage_errors: IntCounter,
     /// Storage request latency.
     pub storage_seconds: Histogram,
+    /// When this process started, seconds since the Unix epoch (the conventional
+    /// `process_start_time_seconds`): tells a scraper that counters restarted from zero —
+    /// after a restart, or when an upgrade's successor took the admin port over.
+    pub start_time: Gauge,
     /// Time to make a response on a miss (storage reads included), by route kind.
     pub packaging_seconds: HistogramVec,
     /// Live fleet members (1 for a single edge).
@@ -124,6 +128,10 @@ fn build() -> Result<Metrics, prometheus::Error> {
         storage_errors: register_int_counter!(
             "sunomi_storage_read_errors_total",
             "Object storage reads that failed"
+        )?,
+        start_time: register_gauge!(
+            "process_start_time_seconds",
+            "Start time of the process since the Unix epoch, in seconds"
         )?,
         storage_seconds: register_histogram!(
             "sunomi_storage_read_seconds",
@@ -265,6 +273,10 @@ fn export_known_series(m: &Metrics) {
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| match build() {
     Ok(m) => {
         export_known_series(&m);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        m.start_time.set(now);
         m
     }
     // Registration fails only on a programming error (a duplicate name): fail loudly at start.
