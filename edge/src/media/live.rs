@@ -1,8 +1,9 @@
 //! What a configuration reload may change while the edge serves: cache budgets and
 //! lifetimes, admission and prefetch knobs, content keys and tokens, the playlist
 //! `max-age`. [`Media`](super::Media) holds one [`Live`] behind an `ArcSwap`; a reload builds
-//! the next one from the new configuration and swaps it in whole, so a request sees either
-//! the old settings or the new, never a mix.
+//! the next one from the new configuration and swaps it in whole, so each lookup sees either
+//! the old settings or the new, never a half-applied mix (a request in flight during a
+//! reload may make one lookup under each).
 //!
 //! moka caches cannot be resized or given a new lifetime in place: a cache whose settings
 //! changed is rebuilt and every entry of the old one copied into it (values are shared
