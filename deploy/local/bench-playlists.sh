@@ -12,6 +12,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=deploy/local/cpu-per-request.sh
 . "$root/deploy/local/cpu-per-request.sh"
+# shellcheck source=deploy/local/nginx-static.sh
+. "$root/deploy/local/nginx-static.sh"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 bin=$CARGO_TARGET_DIR/release
 work=${WORK:-$root/demo-work/bench-playlists}
@@ -51,18 +53,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; "$vod" -p "$work/vod" -c "$work/vod/nginx.conf" -s stop 2>/dev/null || true; }
 trap cleanup EXIT
 
-cat >"$work/vod/nginx.conf" <<CONF
-worker_processes 1;
-daemon on;
-pid $work/vod/nginx.pid;
-error_log $work/vod/logs/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 1000000;
-  vod_mode local;
+nginx_conf "$work/vod" "  vod_mode local;
   vod_metadata_cache metadata_cache 512m;
   vod_segment_duration 6000;
   vod_hls_container_format fmp4;
@@ -74,9 +65,7 @@ http {
   server {
     listen 127.0.0.1:$vod_port;
     location /hls/ { alias $work/vod/media/; vod hls; }
-  }
-}
-CONF
+  }"
 taskset -c 0 "$vod" -p "$work/vod" -c "$work/vod/nginx.conf"
 printf 'threads = 1\n' >"$work/edge.toml"
 taskset -c 0 env RUST_LOG=warn "$bin/sunomi-edge" --store "$store" --listen 127.0.0.1:$edge_port \

@@ -13,6 +13,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=deploy/local/cpu-per-request.sh
 . "$root/deploy/local/cpu-per-request.sh"
+# shellcheck source=deploy/local/nginx-static.sh
+. "$root/deploy/local/nginx-static.sh"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 bin=$CARGO_TARGET_DIR/release
 work=${WORK:-$root/demo-work/bench-serving}
@@ -60,20 +62,7 @@ pl_path=/v/bench/$top/media.m3u8
 curl -sf -o "$work/www/1.m4s" "http://127.0.0.1:$edge_port$seg_path"
 curl -sf -o "$work/www/media.m3u8" "http://127.0.0.1:$edge_port$pl_path"
 
-cat >"$work/nginx/nginx.conf" <<CONF
-worker_processes 1;
-worker_rlimit_nofile 65536;
-daemon on;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/logs/error.log;
-events { worker_connections 20000; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 1000000;
-  types { application/vnd.apple.mpegurl m3u8; video/iso.segment m4s; }
-  server { listen 127.0.0.1:$nginx_port; root $work/www; }
+nginx_conf "$work/nginx" "  server { listen 127.0.0.1:$nginx_port; root $work/www; }
   server {
     listen 127.0.0.1:$nginx_tls ssl;
     http2 on;
@@ -81,9 +70,7 @@ http {
     ssl_certificate_key $tls/key.pem;
     ssl_protocols TLSv1.3;
     root $work/www;
-  }
-}
-CONF
+  }" 20000
 taskset -c 0 "$nginx" -p "$work/nginx" -c "$work/nginx/nginx.conf"
 sleep 0.3
 nginx_master=$(cat "$work/nginx/nginx.pid")

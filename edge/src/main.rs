@@ -297,7 +297,8 @@ fn run() -> Result<()> {
     let config = load_config(&cli)?;
     // Registered now, so `process_start_time_seconds` is this process's start.
     metrics::metrics();
-    let successor = upgrade::Successor::of_this_process(config.upgrade_socket())
+    let upgrade_socket = config.upgrade_socket();
+    let successor = upgrade::Successor::of_this_process(upgrade_socket.clone())
         .context("finding this binary's path")?;
     let certificates = match &config.tls.listen {
         Some(_) => {
@@ -354,12 +355,8 @@ fn run() -> Result<()> {
         threads: config.worker_threads(),
         grace_period_seconds: Some(config.shutdown.grace_period_secs),
         graceful_shutdown_timeout_seconds: Some(config.shutdown.timeout_secs),
-        ..Default::default()
-    };
-    let upgrade_socket = config.upgrade_socket();
-    let server_conf = ServerConf {
         upgrade_sock: upgrade_socket.to_string_lossy().into_owned(),
-        ..server_conf
+        ..Default::default()
     };
     let options = pingora::server::configuration::Opt {
         upgrade: cli.upgrade,

@@ -260,20 +260,9 @@ fn hls_js_plays_over_https_with_http2() {
     let ca = TestCa::new(&dir.path().join("tls"));
     let leaf = ca.leaf("edge", &["localhost", "127.0.0.1"]);
     let tls = format!("127.0.0.1:{}", free_port());
-    let edge = serve_pattern(
-        dir.path(),
-        "tlsplay",
-        "640x360",
-        12,
-        &[
-            "--tls-listen",
-            &tls,
-            "--tls-cert",
-            leaf.chain.to_str().unwrap(),
-            "--tls-key",
-            leaf.key.to_str().unwrap(),
-        ],
-    );
+    let flags = leaf.edge_flags(&tls);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let edge = serve_pattern(dir.path(), "tlsplay", "640x360", 12, &flags);
     // The browser trusts the test's CA (its key, through a flag) and nothing else: a
     // certificate the CA did not sign would fail the page.
     let flags = format!(

@@ -65,22 +65,10 @@ fn tls_setup(id: &str, extra_config: &str) -> TlsSetup {
     )
     .unwrap();
     let tls = format!("127.0.0.1:{}", free_port());
-    let edge = serve_pattern(
-        dir.path(),
-        id,
-        "320x240",
-        6,
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--tls-listen",
-            &tls,
-            "--tls-cert",
-            a.chain.to_str().unwrap(),
-            "--tls-key",
-            a.key.to_str().unwrap(),
-        ],
-    );
+    let mut flags = vec!["--config".to_string(), config.to_str().unwrap().into()];
+    flags.extend(a.edge_flags(&tls));
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let edge = serve_pattern(dir.path(), id, "320x240", 6, &flags);
     TlsSetup {
         _dir: dir,
         ca,
@@ -439,43 +427,25 @@ fn an_upgrade_under_load_hands_the_sockets_over_and_drops_no_request() {
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new(&dir.path().join("tls"));
     let leaf = ca.leaf("edge", &["localhost", "127.0.0.1"]);
-    let src = make_source(
-        dir.path(),
-        "up.mp4",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=25",
-            "-t",
-            "8",
-        ],
-    );
-    let store = dir.path().join("store");
-    transcode(&src, "upgrade", store.to_str().unwrap(), &[]);
+    let store = store_pattern(dir.path(), "upgrade", "320x240", 8);
     let (listen, admin, tls) = (
         format!("127.0.0.1:{}", free_port()),
         format!("127.0.0.1:{}", free_port()),
         format!("127.0.0.1:{}", free_port()),
     );
-    let args = [
-        "--store",
-        store.to_str().unwrap(),
-        "--listen",
-        &listen,
-        "--admin",
-        &admin,
-        "--tls-listen",
-        &tls,
-        "--tls-cert",
-        leaf.chain.to_str().unwrap(),
-        "--tls-key",
-        leaf.key.to_str().unwrap(),
+    let mut args = vec![
+        "--store".to_string(),
+        store,
+        "--listen".into(),
+        listen.clone(),
+        "--admin".into(),
+        admin.clone(),
     ];
+    args.extend(leaf.edge_flags(&tls));
     let start = |extra: &[&str]| {
         Process(
             Command::new(binary("sunomi-edge"))
-                .args(args)
+                .args(&args)
                 .args(extra)
                 .env("RUST_LOG", "warn")
                 .stdout(Stdio::null())
@@ -583,20 +553,7 @@ fn next_notification(socket: &std::os::unix::net::UnixDatagram) -> (u32, bool) {
 #[test]
 fn sigusr2_starts_the_new_binary_which_becomes_the_main_process_without_dropping_a_request() {
     let dir = tempfile::tempdir().unwrap();
-    let src = make_source(
-        dir.path(),
-        "usr2.mp4",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=25",
-            "-t",
-            "8",
-        ],
-    );
-    let store = dir.path().join("store");
-    transcode(&src, "usr2", store.to_str().unwrap(), &[]);
+    let store = store_pattern(dir.path(), "usr2", "320x240", 8);
     // systemd's side of sd_notify: a datagram socket named by $NOTIFY_SOCKET.
     let notify_path = dir.path().join("notify.sock");
     let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
@@ -611,7 +568,7 @@ fn sigusr2_starts_the_new_binary_which_becomes_the_main_process_without_dropping
     );
     let mut old = Process(
         Command::new(binary("sunomi-edge"))
-            .args(["--store", store.to_str().unwrap(), "--listen", &listen])
+            .args(["--store", &store, "--listen", &listen])
             .args(["--admin", &admin, "--config", config.to_str().unwrap()])
             .env("NOTIFY_SOCKET", &notify_path)
             .env("RUST_LOG", "warn")

@@ -64,13 +64,13 @@ impl Media {
         kid: &str,
         flags: &RequestFlags,
     ) -> Result<Object, EdgeError> {
-        self.live()
-            .authorizer
+        let live = self.live();
+        live.authorizer
             .authorize(id, flags.query.as_deref())
             .map_err(|e| EdgeError::Forbidden(e.to_string()))?;
         // The video must exist and be published: no keys for what is not served.
         self.manifest(id).await?;
-        let key = self.live().keys.key(id, kid).await.map_err(key_error)?;
+        let key = live.keys.key(id, kid).await.map_err(key_error)?;
         Ok(Object {
             body: Bytes::copy_from_slice(&key),
             gzip: None,
@@ -84,8 +84,11 @@ impl Media {
 
     /// The key new playlists of `id` name, and its bytes.
     pub(super) async fn current_key(&self, id: &str) -> Result<(String, ContentKey), EdgeError> {
-        let kid = self.live().keys.current_key_id(id);
-        let key = self.live().keys.key(id, &kid).await.map_err(key_error)?;
+        // One provider for both: a reload in between cannot pair one's key id with the
+        // other's key.
+        let live = self.live();
+        let kid = live.keys.current_key_id(id);
+        let key = live.keys.key(id, &kid).await.map_err(key_error)?;
         Ok((kid, key))
     }
 

@@ -34,6 +34,20 @@ pub struct Leaf {
     pub key: PathBuf,
 }
 
+impl Leaf {
+    /// The edge flags that serve HTTPS on `addr` with this certificate.
+    pub fn edge_flags(&self, addr: &str) -> Vec<String> {
+        vec![
+            "--tls-listen".into(),
+            addr.into(),
+            "--tls-cert".into(),
+            self.chain.to_str().unwrap().into(),
+            "--tls-key".into(),
+            self.key.to_str().unwrap().into(),
+        ]
+    }
+}
+
 impl TestCa {
     /// A new P-256 CA valid for two days, in `dir`.
     pub fn new(dir: &Path) -> TestCa {

@@ -87,9 +87,9 @@ pub fn transcode(input: &Path, id: &str, store: &str, env: &[(&str, &str)]) {
     );
 }
 
-/// Makes a `seconds`-long silent test pattern of `size` (`WxH`) at 25 fps, transcodes it as
-/// `id` into a store inside `dir`, and starts an edge on it with `edge_flags`.
-pub fn serve_pattern(dir: &Path, id: &str, size: &str, seconds: u32, edge_flags: &[&str]) -> Edge {
+/// Makes a `seconds`-long silent test pattern of `size` (`WxH`) at 25 fps and transcodes it
+/// as `id` into the store `dir/store`; returns the store's path.
+pub fn store_pattern(dir: &Path, id: &str, size: &str, seconds: u32) -> String {
     let src = make_source(
         dir,
         &format!("{id}.mp4"),
@@ -102,10 +102,15 @@ pub fn serve_pattern(dir: &Path, id: &str, size: &str, seconds: u32, edge_flags:
             &seconds.to_string(),
         ],
     );
-    let store = dir.join("store");
-    let store = store.to_str().unwrap();
-    transcode(&src, id, store, &[]);
-    Edge::start(store, edge_flags, &[])
+    let store = dir.join("store").to_str().unwrap().to_string();
+    transcode(&src, id, &store, &[]);
+    store
+}
+
+/// [`store_pattern`], then an edge on that store started with `edge_flags`.
+pub fn serve_pattern(dir: &Path, id: &str, size: &str, seconds: u32, edge_flags: &[&str]) -> Edge {
+    let store = store_pattern(dir, id, size, seconds);
+    Edge::start(&store, edge_flags, &[])
 }
 
 /// A running edge.
