@@ -8,6 +8,7 @@ mod config;
 mod connections;
 mod error;
 mod fleet;
+mod head;
 mod http;
 mod http_client;
 mod keys;

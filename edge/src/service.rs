@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use ::http::header;
 use ::http::HeaderValue;
 
 use async_trait::async_trait;
@@ -18,6 +19,7 @@ use crate::cmcd;
 use crate::error::EdgeError;
 use crate::fleet::peer::{PEER_HEADER, PREFETCH_HEADER};
 use crate::fleet::peer_auth::unix_seconds;
+use crate::head::{Head, CACHE_STATUS};
 use crate::http::{self, RangeRequest};
 use crate::media::{Media, Object, RequestFlags};
 use crate::metrics::metrics;
@@ -43,20 +45,9 @@ impl EdgeService {
     }
 }
 
-const CORS_EXPOSE: &str = "Content-Length, Content-Range, Cache-Status, ETag";
-
 /// Status recorded in metrics when the client closed the connection before the response was
 /// written (nginx's convention).
 const CLIENT_CLOSED: u16 = 499;
-
-fn header(resp: &mut ResponseHeader, name: &'static str, value: impl ToString) -> Result<()> {
-    resp.insert_header(name, value.to_string()).map(|_| ())
-}
-
-/// [`header`] for a value known at compile time: no allocation (the hot path's headers).
-fn static_header(resp: &mut ResponseHeader, name: &'static str, value: &'static str) -> Result<()> {
-    resp.insert_header(name, HeaderValue::from_static(value))
-}
 
 fn request_header<'a>(session: &'a Session, name: &str) -> Option<&'a str> {
     session
@@ -90,43 +81,46 @@ impl EdgeService {
         if status >= 500 {
             tracing::warn!(path = %session.req_header().uri.path(), error = %e, "request failed");
         }
-        let mut resp = ResponseHeader::build(status, Some(8))?;
+        let mut resp = Head::new(status, 8)?;
         // What the client may know: never storage keys, paths or internal detail.
         let text = format!("{status} {}\n", e.public_message());
-        header(&mut resp, "Content-Type", "text/plain; charset=utf-8")?;
-        header(&mut resp, "Cache-Control", "no-store")?;
-        header(&mut resp, "Access-Control-Allow-Origin", "*")?;
+        resp.set_static(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .set_static(header::CACHE_CONTROL, "no-store")
+            .set_static(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+            .content_length(text.len());
         match &e {
             EdgeError::Unavailable(_) | EdgeError::Changed(_) => {
-                header(&mut resp, "Retry-After", self.retry_after)?
+                resp.set(header::RETRY_AFTER, HeaderValue::from(self.retry_after));
             }
             EdgeError::RangeNotSatisfiable { length } => {
-                header(&mut resp, "Content-Range", format!("bytes */{length}"))?
+                resp.set_text(header::CONTENT_RANGE, &format!("bytes */{length}"))?;
             }
-            EdgeError::MethodNotAllowed => header(&mut resp, "Allow", "GET, HEAD, OPTIONS")?,
+            EdgeError::MethodNotAllowed => {
+                resp.set_static(header::ALLOW, "GET, HEAD, OPTIONS");
+            }
             _ => {}
         }
         let head = session.req_header().method == http_method::HEAD;
-        header(&mut resp, "Content-Length", text.len())?;
-        Self::write(session, ctx, resp, (!head).then(|| Bytes::from(text))).await
+        Self::write(
+            session,
+            ctx,
+            resp.finish(),
+            (!head).then(|| Bytes::from(text)),
+        )
+        .await
     }
 
     async fn preflight(session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
-        let mut resp = ResponseHeader::build(204, Some(6))?;
-        header(&mut resp, "Access-Control-Allow-Origin", "*")?;
-        header(
-            &mut resp,
-            "Access-Control-Allow-Methods",
-            "GET, HEAD, OPTIONS",
-        )?;
-        header(
-            &mut resp,
-            "Access-Control-Allow-Headers",
-            "Range, If-None-Match, If-Modified-Since",
-        )?;
-        header(&mut resp, "Access-Control-Max-Age", 86400)?;
-        header(&mut resp, "Content-Length", 0)?;
-        Self::write(session, ctx, resp, None).await
+        let mut resp = Head::new(204, 6)?;
+        resp.set_static(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+            .set_static(header::ACCESS_CONTROL_ALLOW_METHODS, "GET, HEAD, OPTIONS")
+            .set_static(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                "Range, If-None-Match, If-Modified-Since",
+            )
+            .set_static(header::ACCESS_CONTROL_MAX_AGE, "86400")
+            .content_length(0);
+        Self::write(session, ctx, resp.finish(), None).await
     }
 
     async fn serve(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
@@ -264,39 +258,37 @@ impl EdgeService {
         } else {
             self.media.playlist_cache_control()
         };
-        let resp_headers = |status: u16| -> Result<ResponseHeader> {
-            let mut resp = ResponseHeader::build(status, Some(12))?;
-            static_header(&mut resp, "Content-Type", http::content_type(route))?;
-            resp.insert_header("Cache-Control", cache_control.clone())?;
-            header(&mut resp, "ETag", &etag)?;
-            static_header(&mut resp, "Cache-Status", obj.cache.header())?;
-            static_header(&mut resp, "Access-Control-Allow-Origin", "*")?;
-            static_header(&mut resp, "Access-Control-Expose-Headers", CORS_EXPOSE)?;
+        let resp_headers = |status: u16| -> Result<Head> {
+            let mut resp = Head::new(status, 12)?;
+            resp.set_static(header::CONTENT_TYPE, http::content_type(route))
+                .set(header::CACHE_CONTROL, cache_control.clone())
+                .set_static(CACHE_STATUS, obj.cache.header())
+                .cors()
+                .set_text(header::ETAG, &etag)?;
             if obj.gzip.is_some() {
-                static_header(&mut resp, "Vary", "Accept-Encoding")?;
+                resp.set_static(header::VARY, "Accept-Encoding");
             } else {
-                static_header(&mut resp, "Accept-Ranges", "bytes")?;
+                resp.set_static(header::ACCEPT_RANGES, "bytes");
             }
             if gzip.is_some() {
-                static_header(&mut resp, "Content-Encoding", "gzip")?;
+                resp.set_static(header::CONTENT_ENCODING, "gzip");
             }
             Ok(resp)
         };
 
         if http::none_match(request_header(session, "If-None-Match"), &etag) {
             let resp = resp_headers(304)?;
-            return Self::write(session, ctx, resp, None).await;
+            return Self::write(session, ctx, resp.finish(), None).await;
         }
         if let Some((range, total)) = &obj.content_range {
             // Media already cut the part the request asked for (byte-range mode).
             let mut resp = resp_headers(206)?;
-            header(
-                &mut resp,
-                "Content-Range",
-                format!("bytes {}-{}/{total}", range.start, range.end - 1),
-            )?;
-            header(&mut resp, "Content-Length", body.len())?;
-            return Self::write(session, ctx, resp, (!head).then_some(body)).await;
+            resp.set_text(
+                header::CONTENT_RANGE,
+                &format!("bytes {}-{}/{total}", range.start, range.end - 1),
+            )?
+            .content_length(body.len());
+            return Self::write(session, ctx, resp.finish(), (!head).then_some(body)).await;
         }
         let length = body.len() as u64;
         // A Range under an If-Range that does not match is ignored: 200 with everything.
@@ -315,17 +307,16 @@ impl EdgeService {
         let mut resp = resp_headers(status)?;
         let body = match slice {
             Some(r) => {
-                header(
-                    &mut resp,
-                    "Content-Range",
-                    format!("bytes {}-{}/{length}", r.start, r.end - 1),
+                resp.set_text(
+                    header::CONTENT_RANGE,
+                    &format!("bytes {}-{}/{length}", r.start, r.end - 1),
                 )?;
                 body.slice(r.start as usize..r.end as usize)
             }
             None => body,
         };
-        resp.insert_header("Content-Length", HeaderValue::from(body.len()))?;
-        Self::write(session, ctx, resp, (!head).then_some(body)).await
+        resp.content_length(body.len());
+        Self::write(session, ctx, resp.finish(), (!head).then_some(body)).await
     }
 }
 

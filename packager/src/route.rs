@@ -52,41 +52,44 @@ pub enum Protection {
 /// Parses a request path into its protection and route: `/v/{id}/aes/REST` is `REST` of
 /// video `id`, encrypted. Key URLs are not under `aes/`.
 pub fn parse_request(path: &str) -> Result<(Protection, Route), RouteError> {
-    if let Some(rest) = path.strip_prefix(PREFIX) {
-        for (dir, protection) in [
-            (AES_DIR, Protection::Aes128),
-            (SAMPLE_AES_DIR, Protection::SampleAes),
-        ] {
-            let Some((id, tail)) = rest.split_once(&format!("/{dir}/")) else {
-                continue;
+    // `/v/{id}/{protection dir}/{tail}`: looked at without allocating, as most requests are
+    // clear and this runs on every one.
+    let protected = path
+        .strip_prefix(PREFIX)
+        .and_then(|rest| rest.split_once('/'))
+        .and_then(|(id, rest)| {
+            let (dir, tail) = rest.split_once('/')?;
+            let protection = match dir {
+                AES_DIR => Protection::Aes128,
+                SAMPLE_AES_DIR => Protection::SampleAes,
+                _ => return None,
             };
-            if id.contains('/') {
-                continue;
+            Some((id, protection, tail))
+        });
+    if let Some((id, protection, tail)) = protected {
+        let route = Route::parse(&format!("{PREFIX}{id}/{tail}"))?;
+        let allowed = match (&route, protection) {
+            (Route::Key { .. } | Route::TrackFile { .. } | Route::IFramePlaylist { .. }, _) => {
+                false
             }
-            let route = Route::parse(&format!("{PREFIX}{id}/{tail}"))?;
-            let allowed = match (&route, protection) {
-                (Route::Key { .. } | Route::TrackFile { .. } | Route::IFramePlaylist { .. }, _) => {
-                    false
-                }
-                (_, Protection::Aes128) => true,
-                // SAMPLE-AES: TS, and CMAF as `cbcs` (not byte-range mode).
-                (
-                    Route::Master { format, .. }
-                    | Route::MediaPlaylist { format, .. }
-                    | Route::SubtitlePlaylist { format, .. }
-                    | Route::SubtitleSegment { format, .. },
-                    _,
-                ) => *format != Format::ByteRange,
-                (Route::TsSegment { .. } | Route::Init { .. } | Route::Segment { .. }, _) => true,
-                _ => false,
-            };
-            if !allowed {
-                return Err(RouteError::Malformed(
-                    "not served encrypted: keys, track files, I-frame playlists; SAMPLE-AES is TS only",
-                ));
-            }
-            return Ok((protection, route));
+            (_, Protection::Aes128) => true,
+            // SAMPLE-AES: TS, and CMAF as `cbcs` (not byte-range mode).
+            (
+                Route::Master { format, .. }
+                | Route::MediaPlaylist { format, .. }
+                | Route::SubtitlePlaylist { format, .. }
+                | Route::SubtitleSegment { format, .. },
+                _,
+            ) => *format != Format::ByteRange,
+            (Route::TsSegment { .. } | Route::Init { .. } | Route::Segment { .. }, _) => true,
+            _ => false,
+        };
+        if !allowed {
+            return Err(RouteError::Malformed(
+                "not served encrypted: keys, track files, I-frame playlists; SAMPLE-AES is TS only",
+            ));
         }
+        return Ok((protection, route));
     }
     Ok((Protection::Clear, Route::parse(path)?))
 }
@@ -717,6 +720,45 @@ mod tests {
             assert!(
                 matches!(Route::parse(bad), Err(RouteError::Malformed(_))),
                 "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn protection_is_the_directory_after_the_id_and_request_paths_round_trip() {
+        let media = |id: &str| Route::MediaPlaylist {
+            id: id.into(),
+            format: Format::Cmaf,
+            track: TrackRef::Video("720p".into()),
+        };
+        for (path, protection) in [
+            ("/v/abc/720p/media.m3u8", Protection::Clear),
+            ("/v/abc/aes/720p/media.m3u8", Protection::Aes128),
+            ("/v/abc/saes/720p/media.m3u8", Protection::SampleAes),
+        ] {
+            assert_eq!(
+                parse_request(path),
+                Ok((protection, media("abc"))),
+                "{path}"
+            );
+            assert_eq!(request_path(protection, &media("abc")), path);
+        }
+        // A video or rendition named like a protection directory is not one.
+        assert_eq!(
+            parse_request("/v/aes/aes/720p/media.m3u8"),
+            Ok((Protection::Aes128, media("aes")))
+        );
+        for refused in [
+            "/v/abc/aes/keys/0123456789abcdef0123456789abcdef.key",
+            "/v/abc/aes/720p/track.mp4",
+            "/v/abc/saes/br/720p/media.m3u8",
+            "/v/abc/aes/",
+            "/v//aes/720p/media.m3u8",
+            "/v/abc/aes/aes/720p/media.m3u8",
+        ] {
+            assert!(
+                matches!(parse_request(refused), Err(RouteError::Malformed(_))),
+                "{refused}"
             );
         }
     }
