@@ -20,7 +20,7 @@
 # failure, 1 otherwise.
 #
 #   PLAYERS=300 TITLES=6 SPEED=1 SECONDS_OF_MEDIA=90 FAULT_GAP=12 OUTAGE=10 SLOW_MS=300
-#   MAX_BUFFER=10
+#   MAX_BUFFER=10 PREFETCH=2 PREFETCH_CONCURRENCY=16
 # (players arrive over the first half of the run, each watches a whole title and buffers at
 # most MAX_BUFFER seconds ahead: titles as long as the run keep players fetching through the
 # last fault)
@@ -36,6 +36,8 @@ gap=${FAULT_GAP:-12}
 outage=${OUTAGE:-10}
 slow_ms=${SLOW_MS:-300}
 max_buffer=${MAX_BUFFER:-10}
+prefetch=${PREFETCH:-2}
+prefetch_concurrency=${PREFETCH_CONCURRENCY:-16}
 work=${WORK:-$root/demo-work/chaos}
 if [ -z "${BIN_DIR:-}" ]; then
   cargo build --release -p sunomi-origin -p sunomi-edge -p sunomi-bench >/dev/null
@@ -87,12 +89,17 @@ for t in $(seq 1 "$titles"); do
 done
 
 # Edges read S3 through the proxy; storage timeouts short enough that an outage is noticed
-# (and stale copies served) within the players' patience.
+# (and stale copies served) within the players' patience. Prefetch PREFETCH segments ahead
+# of every player request: what the fleet holds ahead of its players is what it can serve
+# while storage is gone (6 s segments: a 10 s outage needs two).
 cat >"$run/edge.toml" <<EOF
 [storage]
 connect_timeout_ms = 500
 request_timeout_ms = 3000
 max_retries = 1
+[fleet]
+prefetch_segments = $prefetch
+prefetch_concurrency = $prefetch_concurrency
 EOF
 export SUNOMI_FLEET_SECRET
 SUNOMI_FLEET_SECRET=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')

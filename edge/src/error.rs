@@ -35,6 +35,10 @@ pub enum EdgeError {
     /// Stored media is not what the layout promises (500).
     #[error("internal error: {0}")]
     Internal(String),
+    /// A peer asked for an object only if this edge holds it (`Cache-Control:
+    /// only-if-cached`), and it does not (504, RFC 9111 §5.2.1.7).
+    #[error("not held in this edge's cache")]
+    NotCached,
     /// The request is not allowed (403): a key without a valid token, a clear request for a
     /// video that is only served encrypted.
     #[error("forbidden: {0}")]
@@ -53,6 +57,7 @@ impl EdgeError {
             EdgeError::Unavailable(_) | EdgeError::Changed(_) => 503,
             EdgeError::Internal(_) => 500,
             EdgeError::Forbidden(_) => 403,
+            EdgeError::NotCached => 504,
         }
     }
 }

@@ -82,6 +82,16 @@ pub fn parse_range(header: Option<&str>, length: u64) -> RangeRequest {
     }
 }
 
+/// Whether a `Cache-Control` request value holds `only-if-cached` (RFC 9111 §5.2.1.7).
+pub fn only_if_cached(cache_control: Option<&str>) -> bool {
+    cache_control.is_some_and(|v| {
+        v.split(',').any(|d| {
+            d.trim()
+                .eq_ignore_ascii_case(crate::fleet::peer::ONLY_IF_CACHED)
+        })
+    })
+}
+
 /// Whether an `Accept-Encoding` value accepts gzip (and does not refuse it with `q=0`).
 pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
     accept_encoding.is_some_and(|v| {
@@ -151,6 +161,15 @@ pub fn gzip(body: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_if_cached_is_one_directive_among_others() {
+        assert!(only_if_cached(Some("only-if-cached")));
+        assert!(only_if_cached(Some("max-age=0, Only-If-Cached")));
+        assert!(!only_if_cached(Some("no-cache")));
+        assert!(!only_if_cached(Some("only-if-cached-not")));
+        assert!(!only_if_cached(None));
+    }
 
     #[test]
     fn ranges() {

@@ -53,6 +53,8 @@ pub struct Metrics {
     pub peer_seconds: HistogramVec,
     /// Peer fetches that failed, by reason (the asker then read storage itself).
     pub peer_errors: IntCounterVec,
+    /// Storage failed and other edges were asked for a copy they hold, by result.
+    pub siblings: IntCounterVec,
     /// Shared metadata lookups in Redis by result.
     pub shared_metadata: IntCounterVec,
     /// Fill locks by outcome (acquired, held elsewhere, unavailable).
@@ -170,6 +172,11 @@ fn build() -> Result<Metrics, prometheus::Error> {
             "Peer fetches that failed (the asker read storage itself), by reason",
             &["reason"]
         )?,
+        siblings: register_int_counter_vec!(
+            "sunomi_sibling_lookups_total",
+            "Segments storage could not give, looked up in other edges' memory (only-if-cached), by result (hit|miss)",
+            &["result"]
+        )?,
         shared_metadata: register_int_counter_vec!(
             "sunomi_shared_metadata_total",
             "Lookups of manifests and track indexes shared in Redis, by result (hit|miss)",
@@ -253,6 +260,9 @@ fn export_known_series(m: &Metrics) {
     }
     for reason in ["timeout", "io", "status"] {
         m.peer_errors.with_label_values(&[reason]);
+    }
+    for result in ["hit", "miss"] {
+        m.siblings.with_label_values(&[result]);
     }
     for outcome in ["acquired", "held", "unavailable"] {
         m.fill_locks.with_label_values(&[outcome]);

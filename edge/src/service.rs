@@ -78,7 +78,8 @@ impl EdgeService {
 
     async fn error(&self, session: &mut Session, ctx: &mut RequestCtx, e: EdgeError) -> Result<()> {
         let status = e.status();
-        if status >= 500 {
+        // A peer's memory-only lookup that finds nothing is routine, not a failure.
+        if status >= 500 && !matches!(e, EdgeError::NotCached) {
             tracing::warn!(path = %session.req_header().uri.path(), error = %e, "request failed");
         }
         let mut resp = Head::new(status, 8)?;
@@ -217,6 +218,9 @@ impl EdgeService {
         Ok(RequestFlags {
             from_peer,
             prefetch,
+            // Only a peer may ask not to fill: the fleet's sibling lookup (media::segments).
+            only_if_cached: from_peer
+                && http::only_if_cached(request_header(session, "Cache-Control")),
             // Only track files are cut by Media; other ranges are applied in `respond`.
             if_range: match route {
                 Route::TrackFile { .. } => request_header(session, "If-Range").map(str::to_owned),

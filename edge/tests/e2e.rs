@@ -264,7 +264,7 @@ fn concurrent_misses_for_one_segment_read_storage_once() {
     get_ok(&edge.url("/v/crowd/360p/media.m3u8"));
     let reads = || edge.metric("sunomi_storage_reads_total");
     let before = reads();
-    let url = edge.url("/v/crowd/360p/2.m4s");
+    let url = edge.url("/v/crowd/360p/1.m4s");
     let responses: Vec<Response> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..40).map(|_| s.spawn(|| get(&url))).collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
@@ -276,22 +276,35 @@ fn concurrent_misses_for_one_segment_read_storage_once() {
         .filter(|r| r.header("Cache-Status") == Some("sunomi; fwd=miss; stored"))
         .count();
     assert_eq!(misses, 1, "exactly one request filled from storage");
+    let reads_reach = |n: f64| {
+        wait_until(
+            std::time::Duration::from_secs(10),
+            &format!("{n} storage reads"),
+            || reads() - before >= n,
+        )
+    };
     // The one fill also prefetches the next segment (default k = 1): one more read, then
     // the next segment is a hit and counted as a used prefetch.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while reads() - before < 2.0 && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    reads_reach(2.0);
     assert_eq!(
         reads() - before,
         2.0,
-        "segment 2 once, segment 3 prefetched once"
+        "segment 1 once, segment 2 prefetched once"
     );
     assert_eq!(edge.metric("sunomi_prefetch_total{result=\"issued\"}"), 1.0);
-    let next = get(&edge.url("/v/crowd/360p/3.m4s"));
+    let next = get(&edge.url("/v/crowd/360p/2.m4s"));
     assert_eq!(next.header("Cache-Status"), Some("sunomi; hit"));
     assert_eq!(edge.metric("sunomi_prefetch_total{result=\"used\"}"), 1.0);
-    assert_eq!(reads() - before, 2.0);
+    // Its first use slides the window: segment 3 is prefetched, so a player moving forward
+    // finds every segment filled ahead of it, not every other one.
+    reads_reach(3.0);
+    assert_eq!(edge.metric("sunomi_prefetch_total{result=\"issued\"}"), 2.0);
+    let last = get(&edge.url("/v/crowd/360p/3.m4s"));
+    assert_eq!(last.header("Cache-Status"), Some("sunomi; hit"));
+    // Segment 3 is the last (20 s in 6 s segments): nothing further to prefetch.
+    assert_eq!(edge.metric("sunomi_prefetch_total{result=\"used\"}"), 2.0);
+    assert_eq!(edge.metric("sunomi_prefetch_total{result=\"issued\"}"), 2.0);
+    assert_eq!(reads() - before, 3.0);
 }
 
 #[test]

@@ -9,12 +9,16 @@ use common::*;
 /// The store the tests publish to (bucket `media`, prefix `sunomi`).
 const STORE: &str = "s3://media/sunomi";
 
-/// An S3 server over `dir/s3` with a 7 s HD clip published as `id`, and the environment
-/// that reaches it.
-fn published_on_s3(dir: &std::path::Path, id: &str) -> (S3Server, Vec<(String, String)>) {
+/// An S3 server over `dir/s3` with a `seconds`-long HD clip published as `id`, and the
+/// environment that reaches it.
+fn published_on_s3(
+    dir: &std::path::Path,
+    id: &str,
+    seconds: u32,
+) -> (S3Server, Vec<(String, String)>) {
     let s3 = S3Server::start(&dir.join("s3"));
     let env = s3.env();
-    let src = hd_clip_with_audio(dir, 7);
+    let src = hd_clip_with_audio(dir, seconds);
     transcode(&src, id, STORE, &env_refs(&env));
     (s3, env)
 }
@@ -27,7 +31,7 @@ fn env_refs(env: &[(String, String)]) -> Vec<(&str, &str)> {
 fn s3_store_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("s3");
-    let (_s3, env_owned) = published_on_s3(dir.path(), "s3clip");
+    let (_s3, env_owned) = published_on_s3(dir.path(), "s3clip", 7);
     let env = env_refs(&env_owned);
     assert!(
         root.join("media/sunomi/videos/s3clip/manifest.json")
@@ -56,7 +60,7 @@ fn s3_store_end_to_end() {
 #[test]
 fn cached_playlists_and_segments_outlive_a_storage_outage() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut s3, env_owned) = published_on_s3(dir.path(), "outage");
+    let (mut s3, env_owned) = published_on_s3(dir.path(), "outage", 7);
     let env = env_refs(&env_owned);
     let config = dir.path().join("edge.toml");
     std::fs::write(
@@ -106,4 +110,71 @@ fn cached_playlists_and_segments_outlive_a_storage_outage() {
 
     s3.restart();
     assert_eq!(get(&master).status, 200, "back with storage");
+}
+
+/// Storage down and a segment's owner without it: the copy another edge holds is found
+/// (asked `only-if-cached`, so nobody fills) instead of a 503. Copies sit off their owner
+/// whenever the ring changes; here the segments were read while edge A was alone, then B
+/// joined and owns about half of them.
+#[test]
+fn with_storage_down_a_copy_held_off_its_owner_is_found_in_the_fleet() {
+    let dir = tempfile::tempdir().unwrap();
+    // 18 s: 3 segments in each of 4 tracks, so B owns some of the 11 read (none: 1 in 2048).
+    let (mut s3, env_owned) = published_on_s3(dir.path(), "siblings", 18);
+    let env = env_refs(&env_owned);
+    let redis = RedisServer::start();
+    let config = dir.path().join("fleet.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{FLEET_TEST_CONFIG}prefetch_segments = 0\n[storage]\nrequest_timeout_ms = 1000\nmax_retries = 0\n"
+        ),
+    )
+    .unwrap();
+    let flags = [
+        "--redis",
+        &redis.url(),
+        "--config",
+        config.to_str().unwrap(),
+    ];
+    let a = Edge::start(STORE, &flags, &env);
+    let mut paths: Vec<String> = media_object_paths(&a, "siblings")
+        .into_iter()
+        .filter(|p| p.ends_with(".m4s"))
+        .collect();
+    assert_eq!(paths.len(), 12, "{paths:?}");
+    // One segment nobody reads: held nowhere.
+    let unread = paths.pop().unwrap();
+    let bodies: Vec<Vec<u8>> = paths.iter().map(|p| get_ok(&a.url(p))).collect();
+    let b = Edge::start(STORE, &flags, &env);
+    wait_members(&[&a, &b], 2);
+
+    s3.stop();
+    for (path, body) in paths.iter().zip(&bodies) {
+        let r = get(&b.url(path));
+        assert_eq!(r.status, 200, "{path} through B with storage down");
+        assert_eq!(&r.body, body, "{path}: A's bytes");
+    }
+    let hit = r#"sunomi_sibling_lookups_total{result="hit"}"#;
+    let miss = r#"sunomi_sibling_lookups_total{result="miss"}"#;
+    assert!(
+        b.metric(hit) >= 1.0,
+        "B owns some segments and found A's copies"
+    );
+    assert_eq!(b.metric(miss), 0.0);
+    assert_eq!(
+        b.metric(r#"sunomi_peer_fetch_errors_total{reason="status"}"#),
+        0.0,
+        "an edge that does not hold a segment answers 504, which is no peer failure"
+    );
+    assert_eq!(get(&b.url(&unread)).status, 503, "held nowhere: {unread}");
+    assert_eq!(b.metric(miss), 1.0, "one memory-only lookup, no fill");
+    assert_eq!(
+        a.metric(hit) + a.metric(miss),
+        0.0,
+        "A was asked, it did not ask"
+    );
+
+    s3.restart();
+    assert_eq!(get(&b.url(&unread)).status, 200, "back with storage");
 }

@@ -33,6 +33,18 @@ pub trait PurgeTarget: Send + Sync {
     fn purge_local(&self, scope: &PurgeScope);
 }
 
+/// Most members asked for a copy of one object when storage failed.
+pub const MAX_SIBLINGS: usize = 4;
+
+/// Rendezvous (highest-random-weight) order of `addr` for `key`: lowest first.
+fn rendezvous_weight(key: &str, addr: &SocketAddr) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    addr.hash(&mut h);
+    h.finish()
+}
+
 /// This edge's view of the fleet.
 pub struct Fleet {
     me: SocketAddr,
@@ -102,6 +114,20 @@ impl Fleet {
         }
         self.ring
             .owner(route_key.as_bytes(), |a| self.peers.usable(a))
+    }
+
+    /// The other members to ask for a copy of the object at `route_key` when storage failed
+    /// (see `media::segments`): at most [`MAX_SIBLINGS`], in an order that depends on the key
+    /// (rendezvous hashing), so the fleet's load of such lookups spreads over its members.
+    /// Suspect members are included: the lookup is memory-only and cheap, and during a
+    /// storage outage every owner that answered 503 is a suspect.
+    pub fn siblings(&self, route_key: &str) -> Vec<SocketAddr> {
+        let me = self.ring.me();
+        let mut others: Vec<SocketAddr> =
+            self.ring.addrs().into_iter().filter(|a| *a != me).collect();
+        others.sort_by_key(|a| rendezvous_weight(route_key, a));
+        others.truncate(MAX_SIBLINGS);
+        others
     }
 
     /// Checks the signatures of requests that claim to come from peers.

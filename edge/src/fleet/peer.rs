@@ -22,6 +22,21 @@ pub const PEER_HEADER: &str = "Sunomi-Peer";
 /// covered by the peer signature.
 pub const PREFETCH_HEADER: &str = "Sunomi-Prefetch";
 
+/// The `Cache-Control` directive of a peer request that must not fill (RFC 9111 §5.2.1.7);
+/// honoured only on requests carrying a valid [`PEER_HEADER`].
+pub const ONLY_IF_CACHED: &str = "only-if-cached";
+
+/// What a peer is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ask {
+    /// Answer from memory, else fill (as the owner).
+    Fill,
+    /// Fill, send no body.
+    Prefetch,
+    /// Answer from memory only.
+    CachedOnly,
+}
+
 /// Why a peer gave no object.
 #[derive(Debug, thiserror::Error)]
 pub enum PeerError {
@@ -36,6 +51,9 @@ pub enum PeerError {
         /// What went wrong.
         source: Box<pingora::Error>,
     },
+    /// Asked only for what it holds, the peer does not hold it.
+    #[error("peer {0} does not hold it")]
+    NotCached(SocketAddr),
     /// The peer answered with something other than 200.
     #[error("peer {addr} answered {status}")]
     Status {
@@ -51,6 +69,7 @@ impl PeerError {
     fn peer_unwell(&self) -> bool {
         match self {
             PeerError::Timeout(_) | PeerError::Io { .. } => true,
+            PeerError::NotCached(_) => false,
             PeerError::Status { status, .. } => *status >= 500,
         }
     }
@@ -59,6 +78,7 @@ impl PeerError {
         match self {
             PeerError::Timeout(_) => "timeout",
             PeerError::Io { .. } => "io",
+            PeerError::NotCached(_) => "not_cached",
             PeerError::Status { .. } => "status",
         }
     }
@@ -138,10 +158,21 @@ impl PeerClient {
         path: &str,
         prefetch: bool,
     ) -> Result<PeerReply, PeerError> {
+        let ask = if prefetch { Ask::Prefetch } else { Ask::Fill };
+        self.ask(addr, path, ask).await
+    }
+
+    /// Asks the edge at `addr` for `path` only if it holds it in memory
+    /// (`Cache-Control: only-if-cached`): it never fills, and answers 504 when it does not
+    /// hold it ([`PeerError::NotCached`], which says nothing about the peer's health).
+    pub async fn fetch_cached(&self, addr: SocketAddr, path: &str) -> Result<PeerReply, PeerError> {
+        self.ask(addr, path, Ask::CachedOnly).await
+    }
+
+    async fn ask(&self, addr: SocketAddr, path: &str, ask: Ask) -> Result<PeerReply, PeerError> {
         let started = Instant::now();
         let result =
-            match tokio::time::timeout(self.settings.timeout, self.exchange(addr, path, prefetch))
-                .await
+            match tokio::time::timeout(self.settings.timeout, self.exchange(addr, path, ask)).await
             {
                 Ok(r) => r,
                 Err(_) => Err(PeerError::Timeout(addr)),
@@ -153,6 +184,8 @@ impl PeerClient {
                     .with_label_values(&[if reply.owner_hit { "hit" } else { "miss" }])
                     .observe(started.elapsed().as_secs_f64());
             }
+            // Not holding what it was asked for only if held is an answer, not a failure.
+            Err(PeerError::NotCached(_)) => {}
             Err(e) => {
                 m.peer_errors.with_label_values(&[e.reason()]).inc();
                 if e.peer_unwell() {
@@ -168,22 +201,28 @@ impl PeerClient {
         &self,
         addr: SocketAddr,
         path: &str,
-        prefetch: bool,
+        ask: Ask,
     ) -> Result<PeerReply, PeerError> {
+        let prefetch = ask == Ask::Prefetch;
         let method = if prefetch { "HEAD" } else { "GET" };
         let marker = self
             .auth
             .sign(method, path, &self.node, prefetch, unix_seconds())
             .ok_or(PeerError::Status { addr, status: 0 })?;
         let mut headers = vec![(PEER_HEADER, marker.as_str())];
-        if prefetch {
-            headers.push((PREFETCH_HEADER, "1"));
+        match ask {
+            Ask::Prefetch => headers.push((PREFETCH_HEADER, "1")),
+            Ask::CachedOnly => headers.push(("Cache-Control", ONLY_IF_CACHED)),
+            Ask::Fill => {}
         }
         let reply = self
             .client
             .request(addr, method, path, &headers, &["Cache-Status", "ETag"])
             .await
             .map_err(|source| PeerError::Io { addr, source })?;
+        if ask == Ask::CachedOnly && reply.status == 504 {
+            return Err(PeerError::NotCached(addr));
+        }
         if reply.status != 200 {
             return Err(PeerError::Status {
                 addr,

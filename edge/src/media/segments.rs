@@ -29,6 +29,10 @@ pub struct RequestFlags {
     pub from_peer: bool,
     /// A prefetch: fill the cache; nobody is waiting for the bytes.
     pub prefetch: bool,
+    /// A peer wants the segment only if this edge holds it (`Cache-Control:
+    /// only-if-cached`, honoured from peers only, for CMAF segments, the only objects peers
+    /// look up that way): no fill, no forwarding.
+    pub only_if_cached: bool,
     /// The object the player says it will request next (CMCD `nor`), if any.
     pub next: Option<Route>,
     /// Playlist filter and clip from the query string.
@@ -167,26 +171,44 @@ impl Media {
         };
         let (body, cache) = match &self.live().caches.segments {
             None => (self.read_storage(&target).await?, CacheOutcome::Bypass),
+            Some(segments) if flags.only_if_cached => match segments.get(&key).await {
+                // Another edge, whose storage read failed, looks for a copy: memory only.
+                Some(body) => (body, CacheOutcome::Hit),
+                None => return Err(EdgeError::NotCached),
+            },
             Some(segments) => {
                 let tier = first_tier(self.fleet.owner(&route_path), flags.from_peer);
                 let found = match tier {
                     FirstTier::Own => {
                         let fill = Box::pin(self.fill_as_owner(&target));
-                        Self::cached(segments, key.clone(), fill).await?
+                        Self::cached(segments, key.clone(), fill).await
                     }
                     FirstTier::Owner(addr) => {
-                        Box::pin(self.from_owner(segments, addr, &target)).await?
+                        Box::pin(self.from_owner(segments, addr, &target)).await
                     }
+                };
+                let found = match found {
+                    // Only the edge a player asked looks further, so a lookup costs the
+                    // fleet at most MAX_SIBLINGS memory reads.
+                    Err(e @ EdgeError::Unavailable(_)) if !flags.from_peer => {
+                        match Box::pin(self.from_siblings(segments, &target)).await {
+                            Some(found) => found,
+                            None => return Err(e),
+                        }
+                    }
+                    other => other?,
                 };
                 if flags.prefetch {
                     if found.1 == CacheOutcome::Miss {
                         self.live().caches.prefetched.insert(key.clone(), ()).await;
                     }
                 } else {
-                    self.note_prefetch_use(&key).await;
+                    let prefetched = self.note_prefetch_use(&key).await;
                     // Only the request that fetched the segment starts prefetches (not the
-                    // ones that waited for it), so each miss asks once.
-                    if matches!(found.1, CacheOutcome::Miss | CacheOutcome::Peer)
+                    // ones that waited for it), so each miss asks once; so does the first
+                    // use of a prefetched segment, so the fill stays ahead of the player
+                    // (otherwise every other segment would be a miss).
+                    if (prefetched || matches!(found.1, CacheOutcome::Miss | CacheOutcome::Peer))
                         && !flags.from_peer
                     {
                         self.prefetch_after(route, &head, &timeline, flags.next.as_ref());
@@ -250,6 +272,46 @@ impl Media {
             other => other,
         };
         Ok((body, outcome))
+    }
+
+    /// Storage could not give the segment (the owner's read failed too): asks other edges
+    /// for a copy they hold in memory (`Cache-Control: only-if-cached`; none fills). Copies
+    /// live off their owner after the ring changed (an edge restarted, Redis lost) or where a
+    /// non-owner admitted them; without this a storage outage fails every request whose owner
+    /// lacks the segment although the fleet holds it. All asked at once, the first copy of
+    /// this version (same entity tag) wins and is kept here.
+    async fn from_siblings(
+        &self,
+        segments: &moka::future::Cache<CacheKey, Bytes>,
+        target: &FillTarget<'_>,
+    ) -> Option<(Bytes, CacheOutcome)> {
+        let siblings = self.fleet.siblings(target.route_path);
+        if siblings.is_empty() {
+            return None;
+        }
+        let asks = siblings.into_iter().map(|addr| {
+            Box::pin(async move {
+                match self
+                    .fleet
+                    .peers()
+                    .fetch_cached(addr, target.route_path)
+                    .await
+                {
+                    Ok(reply) if reply.etag.as_deref() == Some(target.etag) => Ok(reply.body),
+                    _ => Err(()),
+                }
+            })
+        });
+        let found = futures::future::select_ok(asks)
+            .await
+            .ok()
+            .map(|(body, _)| body);
+        let result = if found.is_some() { "hit" } else { "miss" };
+        metrics().siblings.with_label_values(&[result]).inc();
+        let body = found?;
+        tier("peer", "hit");
+        segments.insert(target.key.clone(), body.clone()).await;
+        Some((body, CacheOutcome::Peer))
     }
 
     /// Whether a non-owner keeps a segment it fetched from the owner.
@@ -321,12 +383,14 @@ impl Media {
         Ok(result?)
     }
 
-    async fn note_prefetch_use(&self, key: &CacheKey) {
-        if self.live().caches.prefetched.contains_key(key)
-            && self.live().caches.prefetched.remove(key).await.is_some()
-        {
+    /// Counts the first use of a segment this edge prefetched; returns whether this was it.
+    async fn note_prefetch_use(&self, key: &CacheKey) -> bool {
+        let first_use = self.live().caches.prefetched.contains_key(key)
+            && self.live().caches.prefetched.remove(key).await.is_some();
+        if first_use {
             metrics().prefetch.with_label_values(&["used"]).inc();
         }
+        first_use
     }
 
     /// Starts filling, in the background, the segments after `route` (and the one the
