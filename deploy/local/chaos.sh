@@ -25,6 +25,7 @@
 # most MAX_BUFFER seconds ahead: titles as long as the run keep players fetching through the
 # last fault)
 #   WORK=./demo-work/chaos BIN_DIR=target/release (built when not given)
+#   EDGE_LOG=warn (the edges' RUST_LOG)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
@@ -107,7 +108,7 @@ declare -a listen admin edge_pid
 for i in 0 1 2; do listen[$i]=127.0.0.1:$(port); admin[$i]=127.0.0.1:$(port); done
 start_edge() { # $1 index, $2.. extra flags
   local i=$1; shift
-  AWS_ENDPOINT_URL=http://127.0.0.1:$proxy_port RUST_LOG=warn "$bin/sunomi-edge" \
+  AWS_ENDPOINT_URL=http://127.0.0.1:$proxy_port RUST_LOG=${EDGE_LOG:-warn} "$bin/sunomi-edge" \
     --store s3://media --listen "${listen[$i]}" --admin "${admin[$i]}" \
     --redis "redis://127.0.0.1:$redis_port" --config "$run/edge.toml" "$@" >>"$run/edge-$i.log" 2>&1 &
   edge_pid[$i]=$!; pids+=("${edge_pid[$i]}")

@@ -2,24 +2,30 @@
 # (utime+stime of the server's processes) around a load run, repeated and alternated between
 # the two servers because this shared VM varies by ±20 % from one run to the next.
 #
-#   cpu_ticks PID...                     CPU ticks used so far by those processes
+#   cpu_ticks PID...                     CPU ticks used so far by those processes: "user sys"
 #   cpu_per_request LOAD PID...          runs the function LOAD (prints "requests p99"),
-#                                        prints "µs/request p99"
+#                                        prints "µs/request p99 user-µs/request sys-µs/request"
 #   side_by_side ROWS LABEL_A LOAD_A PIDS_A LABEL_B LOAD_B PIDS_B
 #                                        ROUNDS alternating runs of each; appends markdown
-#                                        rows (median, range, p99 median) and the A/B ratio
+#                                        rows (median, range, user and kernel medians, p99
+#                                        median) and the A/B ratio
 hz=$(getconf CLK_TCK)
 rounds=${ROUNDS:-7}
 
-cpu_ticks() { local t=0 p; for p in "$@"; do read -r -a f <"/proc/$p/stat"; t=$((t + f[13] + f[14])); done; echo $t; }
+cpu_ticks() {
+  local u=0 k=0 p
+  for p in "$@"; do read -r -a f <"/proc/$p/stat"; u=$((u + f[13])); k=$((k + f[14])); done
+  echo "$u $k"
+}
 
 cpu_per_request() {
   local load=$1; shift
-  local before after out
-  before=$(cpu_ticks "$@")
+  local u0 k0 u1 k1 out
+  read -r u0 k0 < <(cpu_ticks "$@")
   out=$("$load")
-  after=$(cpu_ticks "$@")
-  python3 -c "import sys; r, p99 = sys.argv[1], sys.argv[2]; print(f'{($after - $before) * 1e6 / $hz / max(int(r), 1):.2f} {p99}')" $out
+  read -r u1 k1 < <(cpu_ticks "$@")
+  python3 -c "import sys; r, p99 = sys.argv[1], sys.argv[2]; n = max(int(r), 1); us = lambda t: t * 1e6 / $hz / n
+print(f'{us($u1 - $u0 + $k1 - $k0):.2f} {p99} {us($u1 - $u0):.2f} {us($k1 - $k0):.2f}')" $out
 }
 
 side_by_side() {
@@ -33,8 +39,8 @@ import statistics, sys
 la, lb, a, b = sys.argv[1:]
 def parse(s):
     runs = [r.split() for r in s.strip(";").split(";")]
-    return [float(r[0]) for r in runs], [r[1] for r in runs]
-(ca, pa), (cb, pb) = parse(a), parse(b)
+    return [float(r[0]) for r in runs], [r[1] for r in runs], [float(r[2]) for r in runs], [float(r[3]) for r in runs]
+(ca, pa, ua, ka), (cb, pb, ub, kb) = parse(a), parse(b)
 def ms(p):  # wrk latency text → ms ("-": not measured)
     for unit, f in (("us", 1e-3), ("ms", 1.0), ("s", 1e3)):
         if p.endswith(unit):
@@ -43,9 +49,10 @@ def ms(p):  # wrk latency text → ms ("-": not measured)
             except ValueError:
                 break
     return float("nan")
-ma, mb = statistics.median(ca), statistics.median(cb)
-print(f"| {la} | {ma:.2f} | {min(ca):.2f}–{max(ca):.2f} | {statistics.median(map(ms, pa)):.2f} |")
-print(f"| {lb} | {mb:.2f} | {min(cb):.2f}–{max(cb):.2f} | {statistics.median(map(ms, pb)):.2f} |")
-print(f"| **{la} / {lb}** | **{ma / mb:.2f}×** | | |")
+med = statistics.median
+ma, mb = med(ca), med(cb)
+for label, c, u, k, p in ((la, ca, ua, ka, pa), (lb, cb, ub, kb, pb)):
+    print(f"| {label} | {med(c):.2f} | {min(c):.2f}–{max(c):.2f} | {med(u):.2f} | {med(k):.2f} | {med(map(ms, p)):.2f} |")
+print(f"| **{la} / {lb}** | **{ma / mb:.2f}×** | | {med(ua) / med(ub):.2f}× | {med(ka) / med(kb):.2f}× | |")
 PY
 }

@@ -71,6 +71,17 @@ fn holder_of(value: &str) -> Option<SocketAddr> {
     value.split_once(' ')?.1.parse().ok()
 }
 
+/// Whether someone holds the fill lock of `cache_key`; `false` when Redis gives no answer
+/// (as everywhere here, a Redis failure means "fill it yourself").
+pub async fn is_held(redis: &Coordinator, cache_key: &str) -> bool {
+    let mut exists = redis::cmd("EXISTS");
+    exists.arg(keys::fill(cache_key));
+    matches!(
+        redis.query_if_up::<u32>("fill_lock", &exists).await,
+        Ok(n) if n > 0
+    )
+}
+
 /// Releases `lock` if it is still ours (it expires on its own otherwise).
 pub async fn release(redis: &Coordinator, lock: FillLock) {
     let script = redis::Script::new(RELEASE);

@@ -156,6 +156,14 @@ impl Fleet {
         }
     }
 
+    /// Whether another edge holds the fill lock of `cache_key`.
+    async fn lock_held(&self, cache_key: &str) -> bool {
+        match &self.redis {
+            Some(r) => lock::is_held(r, cache_key).await,
+            None => false,
+        }
+    }
+
     /// Releases a fill lock.
     pub async fn unlock(&self, lock: lock::FillLock) {
         if let Some(r) = &self.redis {
@@ -204,7 +212,9 @@ impl Fleet {
 
     /// Metadata `field` of video `id` from the fleet's shared copy, or from `read` (storage)
     /// by exactly one edge of the fleet at a time, which then shares it. The others wait for
-    /// the shared copy up to `lock_wait_ms`, then read storage themselves.
+    /// the shared copy up to `lock_wait_ms`, then read storage themselves — at once if the
+    /// holder let the lock go without sharing (its read failed: with storage down, waiting
+    /// would only add `lock_wait_ms` to every lookup of the fleet).
     pub async fn shared_metadata<E>(
         &self,
         id: &str,
@@ -220,18 +230,25 @@ impl Fleet {
             return Ok(v);
         }
         metrics().shared_metadata.with_label_values(&["miss"]).inc();
-        let lock = Box::pin(self.lock(&format!("meta:{id}:{field}"))).await;
+        let lock_key = format!("meta:{id}:{field}");
+        let lock = Box::pin(self.lock(&lock_key)).await;
         if let LockOutcome::HeldBy(_) = lock {
             let started = Instant::now();
             let deadline = started + Duration::from_millis(self.config.lock_wait_ms);
             metrics().lock_waits.inc();
             while Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(10)).await;
+                // Looked at before the value: a holder shares, then unlocks, so a lock seen
+                // free here with no value after is a holder that failed.
+                let held = self.lock_held(&lock_key).await;
                 if let Some(v) = self.shared_get(id, field).await {
                     metrics()
                         .lock_wait_seconds
                         .observe(started.elapsed().as_secs_f64());
                     return Ok(v);
+                }
+                if !held {
+                    break;
                 }
             }
         }

@@ -191,7 +191,7 @@ impl Media {
                     // Only the edge a player asked looks further, so a lookup costs the
                     // fleet at most MAX_SIBLINGS memory reads.
                     Err(e @ EdgeError::Unavailable(_)) if !flags.from_peer => {
-                        match Box::pin(self.from_siblings(segments, &target)).await {
+                        match Box::pin(self.copy_from_siblings(segments, &target)).await {
                             Some(found) => found,
                             None => return Err(e),
                         }
@@ -280,7 +280,7 @@ impl Media {
     /// non-owner admitted them; without this a storage outage fails every request whose owner
     /// lacks the segment although the fleet holds it. All asked at once, the first copy of
     /// this version (same entity tag) wins and is kept here.
-    async fn from_siblings(
+    async fn copy_from_siblings(
         &self,
         segments: &moka::future::Cache<CacheKey, Bytes>,
         target: &FillTarget<'_>,
@@ -291,12 +291,18 @@ impl Media {
         }
         let asks = siblings.into_iter().map(|addr| {
             Box::pin(async move {
-                match self
+                let reply = self
                     .fleet
                     .peers()
                     .fetch_cached(addr, target.route_path)
-                    .await
-                {
+                    .await;
+                tracing::debug!(
+                    key = %target.key,
+                    %addr,
+                    found = ?reply.as_ref().map(|r| r.etag.as_deref() == Some(target.etag)),
+                    "sibling lookup"
+                );
+                match reply {
                     Ok(reply) if reply.etag.as_deref() == Some(target.etag) => Ok(reply.body),
                     _ => Err(()),
                 }
