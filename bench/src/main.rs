@@ -414,16 +414,16 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 /// `segments.tsv` next to the report: every segment request (seconds since the run
-/// started, path), for figures per period of a run.
-fn write_segment_log(dir: &std::path::Path, requests: &[(f64, String)]) -> Result<()> {
+/// started, path, outcome: ok, failover or failed), for figures per period of a run.
+fn write_segment_log(dir: &std::path::Path, requests: &[players::SegmentRequest]) -> Result<()> {
     use std::io::Write;
     let path = dir.join("segments.tsv");
     let file =
         std::fs::File::create(&path).with_context(|| format!("writing {}", path.display()))?;
     let mut out = std::io::BufWriter::new(file);
-    writeln!(out, "seconds\tpath")?;
-    for (at, p) in requests {
-        writeln!(out, "{at:.3}\t{p}")?;
+    writeln!(out, "seconds\tpath\toutcome")?;
+    for r in requests {
+        writeln!(out, "{:.3}\t{}\t{}", r.at, r.path, r.outcome.as_str())?;
     }
     out.flush()?;
     Ok(())

@@ -93,9 +93,42 @@ pub struct PlayersResult {
     pub by_type: BTreeMap<String, Recorder>,
     /// Distinct objects (paths) requested, by object type, over all players.
     pub unique_objects: BTreeMap<String, u64>,
-    /// Every segment request of every player: seconds since the run started, and the path
-    /// (for figures per period, e.g. storage reads per unique segment during a fault).
-    pub segment_requests: Vec<(f64, String)>,
+    /// Every segment request of every player, in time order (for figures per period, e.g.
+    /// storage reads per unique segment during a fault, and which requests failed when).
+    pub segment_requests: Vec<SegmentRequest>,
+}
+
+/// One segment request of a player.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentRequest {
+    /// Seconds since the run started, when it was answered (or given up).
+    pub at: f64,
+    /// The segment's path.
+    pub path: String,
+    /// How it went for the viewer.
+    pub outcome: RequestOutcome,
+}
+
+/// How a request went, as the player saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestOutcome {
+    /// Answered by the player's edge.
+    Ok,
+    /// Failed there, answered at once by the next edge (invisible to the viewer).
+    Failover,
+    /// Failed on every edge tried (the player waits and retries).
+    Failed,
+}
+
+impl RequestOutcome {
+    /// The outcome's name in `segments.tsv`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestOutcome::Ok => "ok",
+            RequestOutcome::Failover => "failover",
+            RequestOutcome::Failed => "failed",
+        }
+    }
 }
 
 /// Retries of one segment before a player gives up, and the pause before retry `n`
@@ -241,7 +274,7 @@ struct Player<'a> {
     failovers: u64,
     visible_failures: u64,
     run_start: Instant,
-    segment_log: Vec<(f64, String)>,
+    segment_log: Vec<SegmentRequest>,
 }
 
 impl Player<'_> {
@@ -254,6 +287,7 @@ impl Player<'_> {
         let mut outcome = self.conns[self.current]
             .get_capped(&target.path, keep, cap)
             .await;
+        let mut seen = RequestOutcome::Ok;
         if outcome.error.is_some() && self.conns.len() > 1 {
             // A failed request is tried once more at once on the next edge (as a player
             // with several CDN hosts does); the player stays there if it answers.
@@ -263,11 +297,13 @@ impl Player<'_> {
             if retried.error.is_none() {
                 self.current = next;
                 self.failovers += 1;
+                seen = RequestOutcome::Failover;
             }
             outcome = retried;
         }
         if outcome.error.is_some() {
             self.visible_failures += 1;
+            seen = RequestOutcome::Failed;
         }
         if !self
             .objects
@@ -281,7 +317,11 @@ impl Player<'_> {
         }
         if kind == "segment" {
             let at = self.run_start.elapsed().as_secs_f64();
-            self.segment_log.push((at, target.path.clone()));
+            self.segment_log.push(SegmentRequest {
+                at,
+                path: target.path.clone(),
+                outcome: seen,
+            });
         }
         self.record(kind, &outcome);
         outcome
@@ -535,7 +575,9 @@ pub async fn run_with(
         .into_iter()
         .map(|(k, v)| (k, v.len() as u64))
         .collect();
-    result.segment_requests.sort_by(|a, b| a.0.total_cmp(&b.0));
+    result
+        .segment_requests
+        .sort_by(|a, b| a.at.total_cmp(&b.at));
     Ok(result)
 }
 

@@ -13,9 +13,10 @@
 #     5. edge 0's binary upgraded in place (--upgrade, then SIGQUIT to the old process)
 #
 # Output in WORK: report/ (the bench report: player-visible failures, failovers, stalls,
-# rebuffer ratio; segments.tsv: every segment request), faults.tsv, timeline.tsv (per
+# rebuffer ratio; segments.tsv: every segment request and how it went), faults.tsv, timeline.tsv (per
 # second: requests, 5xx, segment reads from storage, summed over the edges), phases.txt
-# (each phase's figures, with storage reads per unique segment asked for in it) and timeline.svg
+# (each phase's figures, with storage reads per unique segment asked for in it, and the
+# segment requests that failed on every edge) and timeline.svg
 # (requests and errors per second with each fault marked). Exit 0 when no player saw a
 # failure, 1 otherwise.
 #
@@ -207,10 +208,12 @@ def at(t, k):  # counter value at time t (last sample at or before t)
     for r in rows:
         if r[0] <= t: v = r[col[k]]
     return v
-segment_requests = []
+segment_requests, failed = [], []
 for line in list(open(f"{work}/report/segments.tsv"))[1:]:
-    t, path = line.rstrip("\n").split("\t", 1)
+    t, path, outcome = line.rstrip("\n").split("\t")
     segment_requests.append((float(t), path))
+    if outcome == "failed":
+        failed.append(f"  {float(t):6.1f}s  {path}")
 lines = []
 bounds = [(0.0, "start")] + faults
 for (a, name), (b, _) in zip(bounds, bounds[1:]):
@@ -229,6 +232,8 @@ summary = [
     f"segment reads from storage per unique segment (whole run) {reads / unique if unique else float('nan'):.2f}  ({reads:.0f} / {unique})",
     "", *lines,
 ]
+if failed:
+    summary += ["", "segment requests that failed on every edge tried (time answered or given up):", *failed]
 open(f"{work}/phases.txt", "w").write("\n".join(summary) + "\n")
 print("\n".join(summary))
 # requests and errors per second, faults marked

@@ -52,12 +52,18 @@ fn flash_crowd_through_sunomi_bench_matches_the_edge_metrics() {
     ] {
         assert!(out.join(chart).exists(), "{chart} was not written");
     }
-    // Every segment request is logged with its time, for figures per period of a run.
+    // Every segment request is logged with its time and outcome, for figures per period of
+    // a run.
     let log = std::fs::read_to_string(out.join("segments.tsv")).unwrap();
     assert_eq!(
         log.lines().count() as u64 - 1,
         report["by_type"]["segment"]["requests"].as_u64().unwrap(),
         "one line per segment request"
+    );
+    assert_eq!(log.lines().next(), Some("seconds\tpath\toutcome"));
+    assert!(
+        log.lines().skip(1).all(|l| l.ends_with("\tok")),
+        "a healthy edge: every request ok"
     );
     let players = &report["players"];
     assert_eq!(players["players"], 20);
