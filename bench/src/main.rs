@@ -414,16 +414,24 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 /// `segments.tsv` next to the report: every segment request (seconds since the run
-/// started, path, outcome: ok, failover or failed), for figures per period of a run.
+/// started, path, outcome: ok, failover or failed, milliseconds the player waited), for
+/// figures per period of a run.
 fn write_segment_log(dir: &std::path::Path, requests: &[players::SegmentRequest]) -> Result<()> {
     use std::io::Write;
     let path = dir.join("segments.tsv");
     let file =
         std::fs::File::create(&path).with_context(|| format!("writing {}", path.display()))?;
     let mut out = std::io::BufWriter::new(file);
-    writeln!(out, "seconds\tpath\toutcome")?;
+    writeln!(out, "seconds\tpath\toutcome\twaited_ms")?;
     for r in requests {
-        writeln!(out, "{:.3}\t{}\t{}", r.at, r.path, r.outcome.as_str())?;
+        let waited = r.waited.as_secs_f64() * 1e3;
+        writeln!(
+            out,
+            "{:.3}\t{}\t{}\t{waited:.0}",
+            r.at,
+            r.path,
+            r.outcome.as_str()
+        )?;
     }
     out.flush()?;
     Ok(())

@@ -107,6 +107,8 @@ pub struct SegmentRequest {
     pub path: String,
     /// How it went for the viewer.
     pub outcome: RequestOutcome,
+    /// How long the player waited for it, failover included.
+    pub waited: Duration,
 }
 
 /// How a request went, as the player saw it.
@@ -284,6 +286,7 @@ impl Player<'_> {
         } else {
             None
         };
+        let asked = Instant::now();
         let mut outcome = self.conns[self.current]
             .get_capped(&target.path, keep, cap)
             .await;
@@ -321,6 +324,7 @@ impl Player<'_> {
                 at,
                 path: target.path.clone(),
                 outcome: seen,
+                waited: asked.elapsed(),
             });
         }
         self.record(kind, &outcome);

@@ -210,10 +210,10 @@ def at(t, k):  # counter value at time t (last sample at or before t)
     return v
 segment_requests, failed = [], []
 for line in list(open(f"{work}/report/segments.tsv"))[1:]:
-    t, path, outcome = line.rstrip("\n").split("\t")
+    t, path, outcome, waited_ms = line.rstrip("\n").split("\t")
     segment_requests.append((float(t), path))
     if outcome == "failed":
-        failed.append(f"  {float(t):6.1f}s  {path}")
+        failed.append(f"  {float(t):6.1f}s  {path}  (after {float(waited_ms) / 1e3:.1f} s)")
 lines = []
 bounds = [(0.0, "start")] + faults
 for (a, name), (b, _) in zip(bounds, bounds[1:]):

@@ -60,9 +60,14 @@ fn flash_crowd_through_sunomi_bench_matches_the_edge_metrics() {
         report["by_type"]["segment"]["requests"].as_u64().unwrap(),
         "one line per segment request"
     );
-    assert_eq!(log.lines().next(), Some("seconds\tpath\toutcome"));
+    assert_eq!(
+        log.lines().next(),
+        Some("seconds\tpath\toutcome\twaited_ms")
+    );
     assert!(
-        log.lines().skip(1).all(|l| l.ends_with("\tok")),
+        log.lines()
+            .skip(1)
+            .all(|l| l.split('\t').nth(2) == Some("ok")),
         "a healthy edge: every request ok"
     );
     let players = &report["players"];
