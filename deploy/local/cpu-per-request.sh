@@ -53,6 +53,8 @@ med = statistics.median
 ma, mb = med(ca), med(cb)
 for label, c, u, k, p in ((la, ca, ua, ka, pa), (lb, cb, ub, kb, pb)):
     print(f"| {label} | {med(c):.2f} | {min(c):.2f}–{max(c):.2f} | {med(u):.2f} | {med(k):.2f} | {med(map(ms, p)):.2f} |")
-print(f"| **{la} / {lb}** | **{ma / mb:.2f}×** | | {med(ua) / med(ub):.2f}× | {med(ka) / med(kb):.2f}× | |")
+def ratio(x, y):  # "n/a" when the reference spent no measurable time (sendfile: no user time)
+    return f"{x / y:.2f}×" if y else "n/a"
+print(f"| **{la} / {lb}** | **{ratio(ma, mb)}** | | {ratio(med(ua), med(ub))} | {ratio(med(ka), med(kb))} | |")
 PY
 }

@@ -214,7 +214,8 @@ impl Fleet {
     /// by exactly one edge of the fleet at a time, which then shares it. The others wait for
     /// the shared copy up to `lock_wait_ms`, then read storage themselves — at once if the
     /// holder let the lock go without sharing (its read failed: with storage down, waiting
-    /// would only add `lock_wait_ms` to every lookup of the fleet).
+    /// would only add `lock_wait_ms` to every lookup of the fleet) or cannot share (it left
+    /// the ring, or failed to answer lately: killed while holding the lock).
     pub async fn shared_metadata<E>(
         &self,
         id: &str,
@@ -232,25 +233,31 @@ impl Fleet {
         metrics().shared_metadata.with_label_values(&["miss"]).inc();
         let lock_key = format!("meta:{id}:{field}");
         let lock = Box::pin(self.lock(&lock_key)).await;
-        if let LockOutcome::HeldBy(_) = lock {
-            let started = Instant::now();
-            let deadline = started + Duration::from_millis(self.config.lock_wait_ms);
-            metrics().lock_waits.inc();
-            while Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                // Looked at before the value: a holder shares, then unlocks, so a lock seen
-                // free here with no value after is a holder that failed.
-                let held = self.lock_held(&lock_key).await;
-                if let Some(v) = self.shared_get(id, field).await {
-                    metrics()
-                        .lock_wait_seconds
-                        .observe(started.elapsed().as_secs_f64());
-                    return Ok(v);
-                }
-                if !held {
-                    break;
+        // A holder that is no member (it died and left the ring) or failed to answer lately
+        // (killed, its lock alive until it expires) will share nothing: no wait.
+        let alive = |holder: &SocketAddr| self.ring.contains(holder) && self.peers.usable(holder);
+        match lock {
+            LockOutcome::HeldBy(holder) if alive(&holder) => {
+                let started = Instant::now();
+                let deadline = started + Duration::from_millis(self.config.lock_wait_ms);
+                metrics().lock_waits.inc();
+                while Instant::now() < deadline && alive(&holder) {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    // Looked at before the value: a holder shares, then unlocks, so a lock
+                    // seen free here with no value after is a holder that failed.
+                    let held = self.lock_held(&lock_key).await;
+                    if let Some(v) = self.shared_get(id, field).await {
+                        metrics()
+                            .lock_wait_seconds
+                            .observe(started.elapsed().as_secs_f64());
+                        return Ok(v);
+                    }
+                    if !held {
+                        break;
+                    }
                 }
             }
+            _ => {}
         }
         if let LockOutcome::Acquired(l) = lock {
             // The lock may have been free because another edge just finished sharing it.

@@ -164,6 +164,13 @@ impl Ring {
         self.members.read().map_or(1, |s| s.len())
     }
 
+    /// Whether `addr` is a member.
+    pub fn contains(&self, addr: &SocketAddr) -> bool {
+        self.members
+            .read()
+            .is_ok_and(|s| s.iter().any(|b| b.addr.as_inet() == Some(addr)))
+    }
+
     /// The members' addresses.
     pub fn addrs(&self) -> Vec<SocketAddr> {
         self.members
