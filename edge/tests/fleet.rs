@@ -460,3 +460,41 @@ fn a_fill_lock_let_go_or_left_by_a_dead_edge_ends_the_wait() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(edges[0].metric("sunomi_fill_lock_waits_total"), waits);
 }
+
+/// A non-owner that keeps what it fetches (`admission = "always"`) and whose owner fails
+/// fills the segment itself. It once waited on its own single flight instead — a second
+/// lookup of the same key in the same cache from inside the first — and the request hung
+/// forever, as did every later request for that segment on that edge (found by the chaos
+/// drill: requests for one segment timing out for tens of seconds after a fault).
+#[test]
+fn a_non_owner_whose_owner_is_dead_fills_an_admitted_segment_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_pattern(dir.path(), "orphan", "320x240", 30);
+    let redis = RedisServer::start();
+    let mut edges = start_fleet(
+        dir.path(),
+        &store,
+        &redis,
+        2,
+        "admission = \"always\"\nprefetch_segments = 0\n",
+    );
+    let paths: Vec<String> = media_object_paths(&edges[0], "orphan")
+        .into_iter()
+        .filter(|p| p.ends_with(".m4s"))
+        .collect();
+    assert!(paths.len() >= 4, "{paths:?}");
+    // B dies; for a moment A still counts it a member, so the first segment B owns is
+    // asked of a dead owner.
+    let mut b = edges.pop().unwrap();
+    b.process.0.kill().unwrap();
+    b.process.0.wait().unwrap();
+    let a = &edges[0];
+    for path in &paths {
+        let r = get(&a.url(path));
+        assert_eq!(r.status, 200, "{path}");
+    }
+    assert!(
+        a.metric(r#"sunomi_peer_fetch_errors_total{reason="io"}"#) >= 1.0,
+        "A asked the dead owner"
+    );
+}

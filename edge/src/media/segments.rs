@@ -252,9 +252,18 @@ impl Media {
                 // a stale index: reading storage against ours tells which).
                 _ => {
                     tier("peer", "miss");
-                    // Fill where a peer that asks us (we may now hold the lock) finds it.
-                    let fill = self.fill_as_owner(target);
-                    Ok(Self::cached(segments, target.key.clone(), fill).await?.0)
+                    // Filled here, never through `Self::cached` again: this future already
+                    // is the key's single flight in `cache`, which is `segments` when the
+                    // object is admitted, and a second `try_get_with` of the same key from
+                    // inside the first waits for itself forever (every later request for the
+                    // segment on this edge hung). Admitted, the outer flight stores it in
+                    // `segments`; otherwise it is stored there too, so a peer that asks us
+                    // (we may now hold the fill lock) finds it.
+                    let body = self.fill_as_owner(target).await?;
+                    if !admitted {
+                        segments.insert(target.key.clone(), body.clone()).await;
+                    }
+                    Ok(body)
                 }
             }
         };
