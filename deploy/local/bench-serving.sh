@@ -8,6 +8,7 @@
 # Medians of ROUNDS alternating runs (see cpu-per-request.sh).
 #
 #   NGINX=path (default: deploy/local/nginx-vod.sh's build) DURATION=5 ROUNDS=5
+#   CASES="seg_h1 seg_h2 pl_h1 pl_h2 seg_16 seg_1000" (a subset runs only those)
 #   WORK=./demo-work/bench-serving (reuses ./demo-work/bench-playlists/store when present)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -105,7 +106,7 @@ nginx_seg_1000() { wrkload "http://127.0.0.1:$nginx_port/1.m4s" 1000; }
 
 rows=$work/rows.md
 : >"$rows"
-for case in seg_h1 seg_h2 pl_h1 pl_h2 seg_16 seg_1000; do
+for case in ${CASES:-seg_h1 seg_h2 pl_h1 pl_h2 seg_16 seg_1000}; do
   side_by_side "$rows" "edge $case" "edge_$case" "$edge_pid" "nginx $case" "nginx_$case" "$nginx_pids"
 done
 {
