@@ -36,6 +36,15 @@ pub trait PurgeTarget: Send + Sync {
 /// Most members asked for a copy of one object when storage failed.
 pub const MAX_SIBLINGS: usize = 4;
 
+/// The members other than `me` to ask for `key`'s object, in rendezvous order, at most
+/// [`MAX_SIBLINGS`].
+fn siblings_of(key: &str, members: Vec<SocketAddr>, me: SocketAddr) -> Vec<SocketAddr> {
+    let mut others: Vec<SocketAddr> = members.into_iter().filter(|a| *a != me).collect();
+    others.sort_by_key(|a| rendezvous_weight(key, a));
+    others.truncate(MAX_SIBLINGS);
+    others
+}
+
 /// Rendezvous (highest-random-weight) order of `addr` for `key`: lowest first.
 fn rendezvous_weight(key: &str, addr: &SocketAddr) -> u64 {
     use std::hash::{Hash, Hasher};
@@ -122,12 +131,7 @@ impl Fleet {
     /// Suspect members are included: the lookup is memory-only and cheap, and during a
     /// storage outage every owner that answered 503 is a suspect.
     pub fn siblings(&self, route_key: &str) -> Vec<SocketAddr> {
-        let me = self.ring.me();
-        let mut others: Vec<SocketAddr> =
-            self.ring.addrs().into_iter().filter(|a| *a != me).collect();
-        others.sort_by_key(|a| rendezvous_weight(route_key, a));
-        others.truncate(MAX_SIBLINGS);
-        others
+        siblings_of(route_key, self.ring.addrs(), self.ring.me())
     }
 
     /// Checks the signatures of requests that claim to come from peers.
@@ -516,5 +520,36 @@ impl Fleet {
             .arg(&self.node)
             .ignore();
         let _ = r.pipeline::<()>("leave", &del).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, 1], port))
+    }
+
+    #[test]
+    fn siblings_leave_this_edge_out_are_capped_and_spread_over_the_fleet() {
+        let me = addr(1);
+        let members: Vec<SocketAddr> = (1..=10).map(addr).collect();
+        let key = "/v/a/720p/3.m4s";
+        let chosen = siblings_of(key, members.clone(), me);
+        assert_eq!(chosen.len(), MAX_SIBLINGS);
+        assert!(!chosen.contains(&me));
+        // The same key gives the same order on every edge (whatever order it lists members in).
+        let mut reversed = members.clone();
+        reversed.reverse();
+        assert_eq!(siblings_of(key, reversed, me), chosen);
+        // Different keys put different edges first: the lookups spread.
+        let firsts: std::collections::BTreeSet<SocketAddr> = (0..50)
+            .map(|n| siblings_of(&format!("/v/a/720p/{n}.m4s"), members.clone(), me)[0])
+            .collect();
+        assert!(firsts.len() > 3, "{firsts:?}");
+        // A fleet of one has nobody to ask; a small fleet asks everyone else.
+        assert!(siblings_of(key, vec![me], me).is_empty());
+        assert_eq!(siblings_of(key, vec![me, addr(2)], me), vec![addr(2)]);
     }
 }
