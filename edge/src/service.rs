@@ -8,7 +8,6 @@ use ::http::HeaderValue;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
 use sunomi_packager::filter::Filter;
@@ -61,9 +60,10 @@ impl EdgeService {
     async fn write(
         session: &mut Session,
         ctx: &mut RequestCtx,
-        resp: ResponseHeader,
+        resp: Head,
         body: Option<Bytes>,
     ) -> Result<()> {
+        let resp = resp.finish();
         ctx.status = resp.status.as_u16();
         let body = body.filter(|b| !b.is_empty());
         ctx.bytes = body.as_ref().map_or(0, |b| b.len() as u64);
@@ -102,13 +102,7 @@ impl EdgeService {
             _ => {}
         }
         let head = session.req_header().method == http_method::HEAD;
-        Self::write(
-            session,
-            ctx,
-            resp.finish(),
-            (!head).then(|| Bytes::from(text)),
-        )
-        .await
+        Self::write(session, ctx, resp, (!head).then(|| Bytes::from(text))).await
     }
 
     async fn preflight(session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
@@ -121,7 +115,7 @@ impl EdgeService {
             )
             .set_static(header::ACCESS_CONTROL_MAX_AGE, "86400")
             .content_length(0);
-        Self::write(session, ctx, resp.finish(), None).await
+        Self::write(session, ctx, resp, None).await
     }
 
     async fn serve(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
@@ -282,7 +276,7 @@ impl EdgeService {
 
         if http::none_match(request_header(session, "If-None-Match"), &etag) {
             let resp = resp_headers(304)?;
-            return Self::write(session, ctx, resp.finish(), None).await;
+            return Self::write(session, ctx, resp, None).await;
         }
         if let Some((range, total)) = &obj.content_range {
             // Media already cut the part the request asked for (byte-range mode).
@@ -292,7 +286,7 @@ impl EdgeService {
                 &format!("bytes {}-{}/{total}", range.start, range.end - 1),
             )?
             .content_length(body.len());
-            return Self::write(session, ctx, resp.finish(), (!head).then_some(body)).await;
+            return Self::write(session, ctx, resp, (!head).then_some(body)).await;
         }
         let length = body.len() as u64;
         // A Range under an If-Range that does not match is ignored: 200 with everything.
@@ -320,7 +314,7 @@ impl EdgeService {
             None => body,
         };
         resp.content_length(body.len());
-        Self::write(session, ctx, resp.finish(), (!head).then_some(body)).await
+        Self::write(session, ctx, resp, (!head).then_some(body)).await
     }
 }
 

@@ -131,7 +131,7 @@ impl Fleet {
     /// Suspect members are included: the lookup is memory-only and cheap, and during a
     /// storage outage every owner that answered 503 is a suspect.
     pub fn siblings(&self, route_key: &str) -> Vec<SocketAddr> {
-        siblings_of(route_key, self.ring.addrs(), self.ring.me())
+        siblings_of(route_key, self.ring.addrs(), self.me)
     }
 
     /// Checks the signatures of requests that claim to come from peers.

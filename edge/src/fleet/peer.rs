@@ -179,6 +179,8 @@ impl PeerClient {
             };
         let m = metrics();
         match &result {
+            // The histogram is the owner's latency; a memory-only lookup is not an owner's.
+            Ok(_) if ask == Ask::CachedOnly => {}
             Ok(reply) => {
                 m.peer_seconds
                     .with_label_values(&[if reply.owner_hit { "hit" } else { "miss" }])

@@ -154,11 +154,6 @@ impl Ring {
         changed
     }
 
-    /// This edge's address.
-    pub fn me(&self) -> SocketAddr {
-        self.me
-    }
-
     /// Number of members, this edge included.
     pub fn len(&self) -> usize {
         self.members.read().map_or(1, |s| s.len())
