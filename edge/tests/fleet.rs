@@ -476,15 +476,17 @@ fn a_non_owner_whose_owner_is_dead_fills_an_admitted_segment_itself() {
         &store,
         &redis,
         2,
-        "admission = \"always\"\nprefetch_segments = 0\n",
+        // B stays a member in A's eyes for the whole test (its heartbeat outlives it), so
+        // A is sure to ask the dead owner however slowly this machine runs the test.
+        "admission = \"always\"\nprefetch_segments = 0\nheartbeat_ttl_ms = 600000\n",
     );
     let paths: Vec<String> = media_object_paths(&edges[0], "orphan")
         .into_iter()
         .filter(|p| p.ends_with(".m4s"))
         .collect();
     assert!(paths.len() >= 4, "{paths:?}");
-    // B dies; for a moment A still counts it a member, so the first segment B owns is
-    // asked of a dead owner.
+    // B dies; A still counts it a member, so the first segment B owns is asked of a dead
+    // owner (then B is suspect for a while and its keys are A's).
     let mut b = edges.pop().unwrap();
     b.process.0.kill().unwrap();
     b.process.0.wait().unwrap();

@@ -521,7 +521,8 @@ peer_suspect_ms = 3000
 ";
 
 /// Starts `n` edges on `store` coordinated through `redis`, with [`FLEET_TEST_CONFIG`] plus
-/// `extra_config` (more keys of the `[fleet]` table), and waits until every edge sees all `n`.
+/// `extra_config` (more keys of the `[fleet]` table; a key it sets replaces the default's),
+/// and waits until every edge sees all `n`.
 pub fn start_fleet(
     dir: &Path,
     store: &str,
@@ -530,7 +531,7 @@ pub fn start_fleet(
     extra_config: &str,
 ) -> Vec<Edge> {
     let config = dir.join(format!("fleet-{}.toml", free_port()));
-    std::fs::write(&config, format!("{FLEET_TEST_CONFIG}{extra_config}")).unwrap();
+    std::fs::write(&config, fleet_config(extra_config)).unwrap();
     let config = config.to_str().unwrap().to_string();
     let url = redis.url();
     let edges: Vec<Edge> = (0..n)
@@ -538,6 +539,19 @@ pub fn start_fleet(
         .collect();
     wait_members(&edges.iter().collect::<Vec<_>>(), n);
     edges
+}
+
+/// [`FLEET_TEST_CONFIG`] with the `[fleet]` keys of `extra` added, replacing defaults of the
+/// same name (TOML refuses a key given twice).
+pub fn fleet_config(extra: &str) -> String {
+    let key = |line: &str| line.split('=').next().unwrap_or("").trim().to_string();
+    let overridden: Vec<String> = extra.lines().filter(|l| l.contains('=')).map(key).collect();
+    let defaults: String = FLEET_TEST_CONFIG
+        .lines()
+        .filter(|l| !l.contains('=') || !overridden.contains(&key(l)))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    format!("{defaults}{extra}")
 }
 
 /// Waits until every edge counts `n` fleet members; returns how long it took.

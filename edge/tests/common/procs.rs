@@ -8,12 +8,34 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A free TCP port on loopback.
+/// A free TCP port on loopback for a server a test starts.
+///
+/// Ports come from below the kernel's ephemeral range (32768 and up on Linux), so no
+/// outgoing connection of any test can be given one between this call and the server's
+/// bind, and from a counter shared by the process's test threads, so no two parallel tests
+/// are handed the same one. (Binding `:0` and closing had both races: a test once saw
+/// another test's edge answer on the port it had been given.) Each candidate is checked by
+/// binding it, which skips ports still held by a server from an earlier test binary.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 12_000;
+    const COUNT: u32 = 20_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    // Each test binary starts at its own place in the range (binaries run one at a time,
+    // but a server left running by one must not be hit by the next).
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7_919) % COUNT,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..COUNT {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::SeqCst) % COUNT) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {FIRST}..{}", FIRST + COUNT)
 }
 
 /// Makes a source clip with the FFmpeg CLI.
