@@ -19,6 +19,7 @@
 //! Every refusal and timeout is counted (`sunomi_connections_*`).
 
 use std::future::Future;
+use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -36,6 +37,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use crate::metrics::metrics;
+use crate::zero_copy;
 
 /// The bounds of one listener.
 #[derive(Debug, Clone, Copy)]
@@ -159,12 +161,20 @@ struct Deadlined {
     responded: bool,
     timer: Pin<Box<Sleep>>,
     listener: &'static str,
+    /// The TCP socket, when the connection is plain TCP (no TLS layer): writes of bytes held
+    /// in a memory-backed segment file are sent from the file (see [`crate::zero_copy`]).
+    socket: Option<RawFd>,
 }
 
 impl Deadlined {
     fn new(inner: Stream, limits: ConnectionLimits, listener: &'static str) -> Deadlined {
         let deadline = Instant::now() + limits.header_timeout;
+        let socket = inner
+            .as_any()
+            .downcast_ref::<pingora::protocols::l4::stream::Stream>()
+            .map(|tcp| tcp.as_raw_fd());
         Deadlined {
+            socket,
             inner,
             idle_timeout: limits.idle_timeout,
             write_timeout: limits.write_timeout,
@@ -259,13 +269,60 @@ impl AsyncRead for Deadlined {
     }
 }
 
+impl Deadlined {
+    /// Sends `buf` from the memory-backed file holding it, when there is one and the
+    /// connection is plain TCP: `None` to write it the ordinary way. What is already buffered
+    /// on the connection (the response head) goes out first, so bytes keep their order. A
+    /// full socket falls back to the ordinary write, which registers for writability (or,
+    /// if room opened meanwhile, copies a part).
+    fn poll_send_from_file(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Option<Poll<std::io::Result<usize>>> {
+        let socket = self.socket?;
+        if buf.len() < zero_copy::min_bytes() {
+            return None;
+        }
+        let (file, offset) = zero_copy::find(buf)?;
+        match Pin::new(&mut self.inner).poll_flush(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return Some(Poll::Ready(Err(e))),
+            Poll::Pending => return Some(Poll::Pending),
+        }
+        match zero_copy::send(socket, &file, offset, buf.len()) {
+            Ok(0) => None,
+            Ok(sent) => Some(Poll::Ready(Ok(sent))),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                cx.waker().wake_by_ref();
+                Some(Poll::Pending)
+            }
+            // A full socket, or a kernel that cannot send this file: the ordinary write.
+            Err(e) if !is_connection_error(&e) => None,
+            Err(e) => Some(Poll::Ready(Err(e))),
+        }
+    }
+}
+
+/// Whether a send failed because the connection is gone (not worth a second try).
+fn is_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, NotConnected};
+    matches!(
+        e.kind(),
+        BrokenPipe | ConnectionReset | ConnectionAborted | NotConnected
+    )
+}
+
 impl AsyncWrite for Deadlined {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        let written = Pin::new(&mut self.inner).poll_write(cx, buf);
+        let written = match self.poll_send_from_file(cx, buf) {
+            Some(sent) => sent,
+            None => Pin::new(&mut self.inner).poll_write(cx, buf),
+        };
         self.after_write(cx, written)
     }
 
@@ -387,6 +444,88 @@ pub fn raise_fd_limit() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Sets a socket option of `fd` (test setup).
+    fn set_buffer(fd: RawFd, option: libc::c_int, bytes: libc::c_int) {
+        // SAFETY: an open socket and a pointer to an int of the size given.
+        let r = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                option,
+                (&bytes as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(r, 0);
+    }
+
+    /// What a response looks like on the way out: a head Pingora buffers, then a body held in
+    /// a memory-backed file. Sent to a client that does not read at first, through socket
+    /// buffers far smaller than the body, so the send fills the socket again and again (the
+    /// path where `sendfile` meets a full socket and the ordinary write registers for
+    /// writability): every byte arrives, in order, and the file was used.
+    #[tokio::test]
+    async fn a_file_backed_body_reaches_a_slow_reader_whole_and_after_its_head() {
+        zero_copy::configure_for_tests();
+        let data: Vec<u8> = (0..(4u32 << 20)).map(|i| (i % 253) as u8).collect();
+        let body = zero_copy::keep(bytes::Bytes::from(data.clone()));
+        assert!(zero_copy::find(&body).is_some(), "the body is in a file");
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let reading = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let client = {
+            let reading = reading.clone();
+            std::thread::spawn(move || {
+                use std::io::Read;
+                let mut conn = std::net::TcpStream::connect(addr).unwrap();
+                set_buffer(conn.as_raw_fd(), libc::SO_RCVBUF, 16 * 1024);
+                std::thread::sleep(Duration::from_millis(300));
+                reading.store(true, Ordering::SeqCst);
+                let mut got = Vec::new();
+                let mut chunk = [0u8; 7_000];
+                loop {
+                    match conn.read(&mut chunk).unwrap() {
+                        0 => return got,
+                        n => got.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            })
+        };
+        let (tcp, _) = listener.accept().await.unwrap();
+        set_buffer(tcp.as_raw_fd(), libc::SO_SNDBUF, 16 * 1024);
+        let limits = ConnectionLimits {
+            max: 1,
+            header_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
+        };
+        let mut conn = Deadlined::new(
+            Box::new(pingora::protocols::l4::stream::Stream::from(tcp)),
+            limits,
+            "test",
+        );
+        assert!(conn.socket.is_some(), "plain TCP is eligible");
+        let sent_before = metrics().zero_copy_sent_bytes.get();
+        conn.write_all(b"HEAD\r\n").await.unwrap();
+        conn.write_all(&body).await.unwrap();
+        conn.flush().await.unwrap();
+        assert!(
+            reading.load(Ordering::SeqCst),
+            "the send waited for the reader"
+        );
+        tokio::io::AsyncWriteExt::shutdown(&mut conn).await.unwrap();
+        drop(conn);
+        let got = client.join().unwrap();
+        assert_eq!(got.len(), data.len() + 6);
+        assert_eq!(&got[..6], b"HEAD\r\n");
+        assert!(got[6..] == data[..], "the body arrived as it is in memory");
+        assert!(
+            metrics().zero_copy_sent_bytes.get() > sent_before,
+            "sent from the file"
+        );
+    }
 
     #[test]
     fn the_cap_admits_below_max_only() {

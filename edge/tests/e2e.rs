@@ -319,6 +319,97 @@ fn segment_cache_off_reads_storage_every_time() {
     assert_eq!(edge.metric("sunomi_storage_reads_total") - before, 1.0);
 }
 
+/// Cached segments go out on plain HTTP from memory-backed files (`sendfile`): byte for
+/// byte what an edge without files sends, misses and hits, a range, all on one kept-alive
+/// connection with playlists in between (a response head Pingora buffers must precede its
+/// body, and each body end where the next head starts).
+#[test]
+fn cached_segments_go_out_from_memory_files_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_pattern(dir.path(), "zc", "320x240", 16);
+    let config = |name: &str, min: u64| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("[cache]\nzero_copy_min_bytes = {min}\n")).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let files = Edge::start(&store, &["--config", &config("files.toml", 1)], &[]);
+    let heap = Edge::start(&store, &["--config", &config("heap.toml", 0)], &[]);
+    let segments: Vec<String> = media_object_paths(&heap, "zc")
+        .into_iter()
+        .filter(|p| p.ends_with(".m4s"))
+        .collect();
+    assert!(segments.len() >= 3, "{segments:?}");
+    let expected: Vec<Vec<u8>> = segments.iter().map(|p| get_ok(&heap.url(p))).collect();
+
+    // One curl, one connection: each segment twice (a miss, then a hit), a playlist after each.
+    let playlist = files.url("/v/zc/master.m3u8");
+    let mut args: Vec<String> = vec![
+        "-s".into(),
+        "-w".into(),
+        "%{num_connects} %{http_code}\n".into(),
+    ];
+    let mut outputs = Vec::new();
+    for (i, path) in segments.iter().enumerate() {
+        for (round, url) in [files.url(path), files.url(path), playlist.clone()]
+            .into_iter()
+            .enumerate()
+        {
+            let out = dir.path().join(format!("out-{i}-{round}"));
+            args.extend([url, "-o".into(), out.to_str().unwrap().into()]);
+            outputs.push(out);
+        }
+    }
+    let run = std::process::Command::new("curl")
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report = String::from_utf8(run.stdout).unwrap();
+    let connects: u32 = report
+        .lines()
+        .map(|l| l.split(' ').next().unwrap().parse::<u32>().unwrap())
+        .sum();
+    assert_eq!(connects, 1, "every response on one connection:\n{report}");
+    assert!(report.lines().all(|l| l.ends_with(" 200")), "{report}");
+    let master = get_ok(&playlist);
+    for (i, want) in expected.iter().enumerate() {
+        for round in 0..2 {
+            let got = std::fs::read(&outputs[i * 3 + round]).unwrap();
+            assert!(
+                &got == want,
+                "segment {} (round {round}) differs",
+                segments[i]
+            );
+        }
+        assert_eq!(std::fs::read(&outputs[i * 3 + 2]).unwrap(), master);
+    }
+
+    // A range of a cached segment is sent from the file too.
+    let ranged = request(
+        "GET",
+        &files.url(&segments[0]),
+        &[("Range", "bytes=100-2099")],
+    );
+    assert_eq!(ranged.status, 206);
+    assert_eq!(ranged.body, expected[0][100..2100]);
+
+    // Every segment body went out from a file (bytes a full socket made the edge copy
+    // instead would be missing here); nothing did from the edge without files.
+    let sent = files.metric("sunomi_zero_copy_sent_bytes_total");
+    let bodies: usize = expected.iter().map(|b| 2 * b.len()).sum::<usize>() + 2000;
+    assert!(
+        sent > 0.0 && sent <= bodies as f64,
+        "sent {sent} of {bodies}"
+    );
+    assert!(files.metric("sunomi_zero_copy_files") >= segments.len() as f64);
+    assert_eq!(heap.metric("sunomi_zero_copy_sent_bytes_total"), 0.0);
+    assert_eq!(heap.metric("sunomi_zero_copy_files"), 0.0);
+}
+
 #[test]
 fn unreachable_storage_gives_503_with_retry_after() {
     let dir = tempfile::tempdir().unwrap();

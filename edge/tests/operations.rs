@@ -80,7 +80,9 @@ fn tls_setup(id: &str, extra_config: &str) -> TlsSetup {
 
 #[test]
 fn https_serves_http2_and_http11_over_tls12_and_13_with_the_certificate_sni_asks_for() {
-    let s = tls_setup("tlsclip", "");
+    // Every cached segment in a memory-backed file: TLS reads it as ordinary memory while
+    // the plain listener sends it with `sendfile`.
+    let s = tls_setup("tlsclip", "[cache]\nzero_copy_min_bytes = 1\n");
     let ca = &s.ca.cert;
     let url = |name: &str, path: &str| {
         format!("https://{name}:{}{path}", s.tls.rsplit(':').next().unwrap())
@@ -109,6 +111,7 @@ fn https_serves_http2_and_http11_over_tls12_and_13_with_the_certificate_sni_asks
     let (_, code, body) = curl(ca, &url("a.test", segment), &["--http2", "--resolve", &a]).unwrap();
     assert_eq!(code, 200);
     assert_eq!(body, get_ok(&s.edge.url(segment)));
+    assert!(s.edge.metric("sunomi_zero_copy_sent_bytes_total") >= body.len() as f64);
 
     // TLS 1.2 and 1.3 both; nothing older.
     for versions in [

@@ -138,6 +138,12 @@ fn tier(tier: &str, result: &str) {
     metrics().cache.with_label_values(&[tier, result]).inc();
 }
 
+/// A segment about to be kept in the segment cache, in the form it is kept in (a
+/// memory-backed file when long enough: see [`crate::zero_copy`]).
+fn kept(body: Bytes) -> Bytes {
+    crate::zero_copy::keep(body)
+}
+
 impl Media {
     pub(super) async fn segment(
         self: &Arc<Self>,
@@ -180,7 +186,7 @@ impl Media {
                 let tier = first_tier(self.fleet.owner(&route_path), flags.from_peer);
                 let found = match tier {
                     FirstTier::Own => {
-                        let fill = Box::pin(self.fill_as_owner(&target));
+                        let fill = Box::pin(async { self.fill_as_owner(&target).await.map(kept) });
                         Self::cached(segments, key.clone(), fill).await
                     }
                     FirstTier::Owner(addr) => {
@@ -246,7 +252,11 @@ impl Media {
                 Ok(reply) if reply.etag.as_deref() == Some(target.etag) => {
                     tier("peer", if reply.owner_hit { "hit" } else { "miss" });
                     via_peer.store(true, Ordering::Relaxed);
-                    Ok(reply.body)
+                    Ok(if admitted {
+                        kept(reply.body)
+                    } else {
+                        reply.body
+                    })
                 }
                 // Failed, or answered from another version of the track file (one of us has
                 // a stale index: reading storage against ours tells which).
@@ -259,7 +269,7 @@ impl Media {
                     // segment on this edge hung). Admitted, the outer flight stores it in
                     // `segments`; otherwise it is stored there too, so a peer that asks us
                     // (we may now hold the fill lock) finds it.
-                    let body = self.fill_as_owner(target).await?;
+                    let body = kept(self.fill_as_owner(target).await?);
                     if !admitted {
                         segments.insert(target.key.clone(), body.clone()).await;
                     }
@@ -323,7 +333,7 @@ impl Media {
             .map(|(body, _)| body);
         let result = if found.is_some() { "hit" } else { "miss" };
         metrics().siblings.with_label_values(&[result]).inc();
-        let body = found?;
+        let body = kept(found?);
         tier("peer", "hit");
         segments.insert(target.key.clone(), body.clone()).await;
         Some((body, CacheOutcome::Peer))
