@@ -343,6 +343,17 @@ mod http_method {
     pub const OPTIONS: Method = Method::OPTIONS;
 }
 
+/// Whether serving failed because the client went away mid-response: a write to a closed
+/// connection, or an HTTP/2 stream the client reset (h2 then refuses capacity for it). Nothing
+/// to answer and nothing wrong with the edge: not logged as an error.
+fn client_went_away(e: &pingora::Error) -> bool {
+    match e.etype {
+        ErrorType::WriteError | ErrorType::ConnectionClosed => true,
+        ErrorType::H2Error => e.esource == ErrorSource::Downstream,
+        _ => false,
+    }
+}
+
 #[async_trait]
 impl ProxyHttp for EdgeService {
     type CTX = RequestCtx;
@@ -356,7 +367,7 @@ impl ProxyHttp for EdgeService {
             Ok(()) => Ok(true),
             // The player went away mid-response (seeking, closing the tab, a load tester
             // stopping): nothing to answer and nothing wrong with the edge.
-            Err(e) if matches!(e.etype, ErrorType::WriteError | ErrorType::ConnectionClosed) => {
+            Err(e) if client_went_away(&e) => {
                 tracing::debug!(error = %e, "client closed the connection");
                 ctx.status = CLIENT_CLOSED;
                 Ok(true)
@@ -419,4 +430,24 @@ fn playback_token(query: Option<&str>) -> Result<Option<String>, EdgeError> {
         }
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_leaving_is_told_apart_from_an_edge_failure() {
+        let reset_stream =
+            Error::explain(ErrorType::H2Error, "cannot reserve capacity").into_down();
+        assert!(client_went_away(&reset_stream));
+        assert!(client_went_away(&Error::new(ErrorType::WriteError)));
+        assert!(client_went_away(&Error::new(ErrorType::ConnectionClosed)));
+        // An HTTP/2 failure not caused by the client, and failures of the edge, stay errors.
+        assert!(!client_went_away(&Error::new(ErrorType::H2Error)));
+        assert!(!client_went_away(&Error::new(ErrorType::InternalError)));
+        assert!(!client_went_away(
+            &Error::new(ErrorType::ReadError).into_down()
+        ));
+    }
 }
