@@ -262,13 +262,10 @@ pub struct CacheConfig {
     pub segments_enabled: bool,
     /// `max-age` sent with playlists.
     pub playlist_max_age_secs: u64,
-    /// Cached segments at least this long are held in memory-backed files, so plain-HTTP
-    /// responses send them with `sendfile` instead of copying them into socket buffers
-    /// (the same memory: nothing is held twice). 0 turns it off. Restart to change.
+    /// Cached segments at least this long are held in read-only mappings of their own that
+    /// plain-HTTP responses hand to the socket without copying them (the same memory: nothing
+    /// is held twice). 0 turns it off. Restart to change.
     pub zero_copy_min_bytes: u64,
-    /// Memory-backed segment files open at most: each is a file descriptor, taken from the
-    /// open-file limit before the connection cap is fitted under it. Restart to change.
-    pub zero_copy_max_files: u64,
 }
 
 /// How the edge talks to object storage.
@@ -393,7 +390,6 @@ impl Default for CacheConfig {
             segments_enabled: true,
             playlist_max_age_secs: 60,
             zero_copy_min_bytes: 256 * 1024,
-            zero_copy_max_files: 4096,
         }
     }
 }

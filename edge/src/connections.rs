@@ -162,8 +162,12 @@ struct Deadlined {
     timer: Pin<Box<Sleep>>,
     listener: &'static str,
     /// The TCP socket, when the connection is plain TCP (no TLS layer): writes of bytes held
-    /// in a memory-backed segment file are sent from the file (see [`crate::zero_copy`]).
+    /// in a sendable segment mapping are sent without a copy (see [`crate::zero_copy`]).
     socket: Option<RawFd>,
+    /// Bytes to hand the socket per send without a copy: halved towards what it last took
+    /// when it took less, doubled back when it takes all. Pages it does not take are put
+    /// in the pipe for nothing (a slow client's socket takes a little at a time).
+    splice_hint: usize,
 }
 
 impl Deadlined {
@@ -175,6 +179,7 @@ impl Deadlined {
             .map(|tcp| tcp.as_raw_fd());
         Deadlined {
             socket,
+            splice_hint: zero_copy::MAX_SEND,
             inner,
             idle_timeout: limits.idle_timeout,
             write_timeout: limits.write_timeout,
@@ -270,21 +275,20 @@ impl AsyncRead for Deadlined {
 }
 
 impl Deadlined {
-    /// Sends `buf` from the memory-backed file holding it, when there is one and the
+    /// Sends `buf` without copying it, when it lies in a sendable segment mapping and the
     /// connection is plain TCP: `None` to write it the ordinary way. What is already buffered
     /// on the connection (the response head) goes out first, so bytes keep their order. A
     /// full socket falls back to the ordinary write, which registers for writability (or,
     /// if room opened meanwhile, copies a part).
-    fn poll_send_from_file(
+    fn poll_send_from_mapping(
         &mut self,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Option<Poll<std::io::Result<usize>>> {
         let socket = self.socket?;
-        if buf.len() < zero_copy::min_bytes() {
+        if buf.len() < zero_copy::min_bytes() || !zero_copy::holds(buf) {
             return None;
         }
-        let (file, offset) = zero_copy::find(buf)?;
         // Corked, the head and the first pages leave in one segment: sent apart (the head
         // alone, then the pages), the receiver's cost per byte measured more than twice as
         // high on loopback (wrk: half the throughput, twice the median latency).
@@ -294,14 +298,18 @@ impl Deadlined {
             Poll::Ready(Err(e)) => return Some(Poll::Ready(Err(e))),
             Poll::Pending => return Some(Poll::Pending),
         }
-        match zero_copy::send(socket, &file, offset, buf.len()) {
+        let offered = buf.len().min(self.splice_hint);
+        match zero_copy::send(socket, &buf[..offered]) {
             Ok(0) => None,
-            Ok(sent) => Some(Poll::Ready(Ok(sent))),
+            Ok(sent) => {
+                self.splice_hint = next_splice_hint(self.splice_hint, offered, sent);
+                Some(Poll::Ready(Ok(sent)))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
                 cx.waker().wake_by_ref();
                 Some(Poll::Pending)
             }
-            // A full socket, or a kernel that cannot send this file: the ordinary write.
+            // A full socket, or a kernel that cannot splice here: the ordinary write.
             Err(e) if !is_connection_error(&e) => None,
             Err(e) => Some(Poll::Ready(Err(e))),
         }
@@ -339,6 +347,18 @@ fn set_cork(socket: RawFd, on: libc::c_int) {
     }
 }
 
+/// The next [`Deadlined::splice_hint`] after a send that offered `offered` bytes and got
+/// `sent` in: back up to the most a send takes once the socket took everything, down to what
+/// it took (never below 64 KiB) when it took less.
+fn next_splice_hint(hint: usize, offered: usize, sent: usize) -> usize {
+    const MIN: usize = 64 * 1024;
+    if sent >= offered {
+        hint.saturating_mul(2).min(zero_copy::MAX_SEND)
+    } else {
+        sent.clamp(MIN, zero_copy::MAX_SEND)
+    }
+}
+
 /// Whether a send failed because the connection is gone (not worth a second try).
 fn is_connection_error(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, NotConnected};
@@ -354,7 +374,7 @@ impl AsyncWrite for Deadlined {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        let written = match self.poll_send_from_file(cx, buf) {
+        let written = match self.poll_send_from_mapping(cx, buf) {
             Some(sent) => sent,
             None => Pin::new(&mut self.inner).poll_write(cx, buf),
         };
@@ -495,17 +515,17 @@ mod tests {
         assert_eq!(r, 0);
     }
 
-    /// What a response looks like on the way out: a head Pingora buffers, then a body held in
-    /// a memory-backed file. Sent to a client that does not read at first, through socket
-    /// buffers far smaller than the body, so the send fills the socket again and again (the
-    /// path where `sendfile` meets a full socket and the ordinary write registers for
-    /// writability): every byte arrives, in order, and the file was used.
+    /// What a response looks like on the way out: a head, then a body held in a sendable
+    /// mapping. Sent to a client that does not read at first, through socket buffers far
+    /// smaller than the body, so the send meets a full socket again and again (pages put in
+    /// the pipe but not taken are thrown away and the ordinary write registers for
+    /// writability): every byte arrives, in order, and most went without a copy.
     #[tokio::test]
-    async fn a_file_backed_body_reaches_a_slow_reader_whole_and_after_its_head() {
+    async fn a_mapped_body_reaches_a_slow_reader_whole_and_after_its_head() {
         zero_copy::configure_for_tests();
         let data: Vec<u8> = (0..(4u32 << 20)).map(|i| (i % 253) as u8).collect();
         let body = zero_copy::keep(bytes::Bytes::from(data.clone()));
-        assert!(zero_copy::find(&body).is_some(), "the body is in a file");
+        assert!(zero_copy::holds(&body), "the body is in a sendable mapping");
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -560,6 +580,24 @@ mod tests {
             metrics().zero_copy_sent_bytes.get() > sent_before,
             "sent from the file"
         );
+    }
+
+    #[test]
+    fn the_splice_hint_follows_what_the_socket_takes() {
+        let max = zero_copy::MAX_SEND;
+        assert_eq!(
+            next_splice_hint(max, max, max),
+            max,
+            "a socket taking all keeps it"
+        );
+        assert_eq!(next_splice_hint(max, max, 100_000), 100_000);
+        assert_eq!(
+            next_splice_hint(max, max, 10),
+            64 * 1024,
+            "never below 64 KiB"
+        );
+        assert_eq!(next_splice_hint(100_000, 100_000, 100_000), 200_000);
+        assert_eq!(next_splice_hint(max / 2 + 1, 1000, 1000), max);
     }
 
     #[test]

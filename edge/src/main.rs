@@ -164,24 +164,13 @@ fn tune_allocator() {
 fn tune_allocator() {}
 
 /// The player listener's bounds: the configured cap, lowered to fit the open-file limit
-/// (raised to its hard limit first) with room for storage, Redis, peers, the admin port and
-/// the memory-backed segment files (whose budget is set here too: at most a quarter of the
-/// limit).
+/// (raised to its hard limit first) with room for storage, Redis, peers and the admin port.
 fn player_connection_limits(config: &EdgeConfig) -> connections::ConnectionLimits {
     const RESERVED_FDS: u64 = 1024;
     let c = &config.connections;
     let mut max = c.max;
-    let limit = connections::raise_fd_limit();
-    let files = config
-        .cache
-        .zero_copy_max_files
-        .min(limit.map_or(u64::MAX, |l| l / 4));
-    zero_copy::configure(zero_copy::ZeroCopySettings {
-        min_bytes: usize::try_from(config.cache.zero_copy_min_bytes).unwrap_or(usize::MAX),
-        max_files: files as usize,
-    });
-    if let Some(limit) = limit {
-        let fits = limit.saturating_sub(RESERVED_FDS + files).max(64) as usize;
+    if let Some(limit) = connections::raise_fd_limit() {
+        let fits = limit.saturating_sub(RESERVED_FDS).max(64) as usize;
         if max > fits {
             tracing::warn!(
                 configured = max,
@@ -380,6 +369,9 @@ fn run() -> Result<()> {
 
     let service = service::EdgeService::new(media.clone(), config.storage.retry_after_secs);
     let player_limits = player_connection_limits(&config);
+    zero_copy::configure(zero_copy::ZeroCopySettings {
+        min_bytes: usize::try_from(config.cache.zero_copy_min_bytes).unwrap_or(usize::MAX),
+    });
     let proxy = pingora::proxy::http_proxy(&server.configuration, service);
     let mut edge = pingora::services::listening::Service::new(
         "sunomi-edge".into(),

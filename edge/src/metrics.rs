@@ -55,12 +55,11 @@ pub struct Metrics {
     pub peer_errors: IntCounterVec,
     /// Storage failed and other edges were asked for a copy they hold, by result.
     pub siblings: IntCounterVec,
-    /// Cached segments held in memory-backed files (sent without a copy).
-    pub zero_copy_files: IntGauge,
-    /// Segments kept on the heap although long enough for a file, by reason (`budget`,
-    /// `error`).
-    pub zero_copy_refused: IntCounterVec,
-    /// Response bytes sent from memory-backed files with `sendfile`.
+    /// Cached segments held in sendable mappings (sent on plain HTTP without a copy).
+    pub zero_copy_segments: IntGauge,
+    /// Segments long enough for a sendable mapping but kept on the heap (the kernel refused).
+    pub zero_copy_refused: IntCounter,
+    /// Response bytes sent from sendable mappings without a copy.
     pub zero_copy_sent_bytes: IntCounter,
     /// Shared metadata lookups in Redis by result.
     pub shared_metadata: IntCounterVec,
@@ -184,18 +183,17 @@ fn build() -> Result<Metrics, prometheus::Error> {
             "Segments storage could not give, looked up in other edges' memory (only-if-cached), by result (hit|miss)",
             &["result"]
         )?,
-        zero_copy_files: register_int_gauge!(
-            "sunomi_zero_copy_files",
-            "Cached segments held in memory-backed files, sent on plain HTTP without a copy"
+        zero_copy_segments: register_int_gauge!(
+            "sunomi_zero_copy_segments",
+            "Cached segments held in sendable mappings, sent on plain HTTP without a copy"
         )?,
-        zero_copy_refused: register_int_counter_vec!(
+        zero_copy_refused: register_int_counter!(
             "sunomi_zero_copy_refused_total",
-            "Segments long enough for a memory-backed file but kept on the heap, by reason (budget|error)",
-            &["reason"]
+            "Segments long enough for a sendable mapping but kept on the heap (the kernel refused one)"
         )?,
         zero_copy_sent_bytes: register_int_counter!(
             "sunomi_zero_copy_sent_bytes_total",
-            "Response bytes sent from memory-backed files with sendfile"
+            "Response bytes sent from sendable mappings without a copy (vmsplice and splice)"
         )?,
         shared_metadata: register_int_counter_vec!(
             "sunomi_shared_metadata_total",

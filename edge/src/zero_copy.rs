@@ -1,51 +1,58 @@
-//! Segments held in memory-backed files, so a plain-HTTP response sends them with
-//! `sendfile(2)` instead of copying their bytes into socket buffers.
+//! Cached segments held in memory the kernel may send from directly, so a plain-HTTP
+//! response hands the socket references to the segment's pages (`vmsplice` into a pipe, then
+//! `splice` to the socket) instead of copying its bytes into socket buffers.
 //!
-//! Copying a warm segment from the edge's memory into the kernel is most of what serving it
-//! costs at high concurrency (profiled: 38 % of the edge's CPU under 1,000 connections),
-//! where nginx hands page-cache pages to the socket. Here a segment kept in the segment cache
-//! (at least `min_bytes` long) is written once into a sealed `memfd`, and the cached `Bytes`
-//! is a read-only mapping of that file: the same memory, no second copy. Every part of the
-//! edge reads it as ordinary `Bytes` (TLS, HTTP/2, peers, ranges); only the connection
-//! wrapper of a plain TCP listener ([`crate::connections`]) asks [`find`] whether the buffer
-//! it is given to write lies in such a file and, if so, sends it from the file. The bytes on
-//! the wire are the same either way; Pingora's HTTP state is untouched, because the wrapper
-//! still reports the write as written.
+//! Copying a warm segment into the kernel was most of what serving it cost at high
+//! concurrency (profiled: 38 % of the edge's CPU under 1,000 connections), where nginx hands
+//! page-cache pages to the socket with `sendfile`. Here a segment kept in the segment cache (at
+//! least `min_bytes` long) is copied once into its own anonymous mapping, made read-only, and
+//! the cached `Bytes` is a view of that mapping (`Bytes::from_owner`): the same memory, held
+//! once. Segments near a multiple of 2 MiB get a mapping of whole 2 MiB pages (transparent huge
+//! pages, asked for with `madvise`): the kernel then walks one page table entry per 2 MiB.
+//! Every part of the edge reads them as ordinary `Bytes` (TLS, HTTP/2, peers, ranges); only
+//! the connection wrapper of a plain TCP listener ([`crate::connections`]) asks [`holds`]
+//! whether the buffer it is to write lies in such a mapping, and if so sends it with
+//! [`send`]. The bytes on the wire are the same either way.
 //!
-//! Each file is a file descriptor, so their number is capped (`max_files`, taken from the
-//! open-file limit at startup like the connection cap); past it, or when making a file fails,
-//! a segment stays an ordinary heap `Bytes`. The files' memory is the segment cache's own
-//! (a file is freed with the last `Bytes` that maps it and any send still in flight).
+//! Why a mapping of its own, never the allocator's memory: pages handed to a socket are
+//! referenced by it until the peer has acknowledged them, after the write returned. They must
+//! not change meanwhile. A mapping of ours is never written after it is filled (it is
+//! read-only), and unmapping it only drops our reference: the kernel frees the pages when
+//! the socket lets go of them. Memory from `malloc` could be reused and rewritten under a
+//! send still in flight.
 //!
-//! Invariants: a registered file is never written after it is sealed, so the kernel may
-//! send its pages at any time; an address range is registered exactly while its mapping
-//! exists (removed before `munmap`), so [`find`] on a borrowed slice always names the file
-//! that slice was read from.
+//! Invariants: a registered mapping is read-only from its registration to its `munmap`; an
+//! address range is registered exactly while its mapping exists (removed before `munmap`), so
+//! [`holds`] on a borrowed slice is true only for memory that stays unchanged. [`send`] leaves
+//! its pipe empty whatever happens, so one pipe per thread serves every connection.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 
 use bytes::Bytes;
 
 use crate::metrics::metrics;
 
-/// Which segments are held in files, set once at startup.
+/// Which segments are held in sendable mappings, set once at startup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ZeroCopySettings {
-    /// Segments shorter than this stay on the heap (their copy is cheap); 0 turns files off.
+    /// Segments shorter than this stay on the heap (their copy is cheap); 0 turns it off.
     pub min_bytes: usize,
-    /// Files open at most (each is a file descriptor).
-    pub max_files: usize,
 }
 
 static SETTINGS: OnceLock<ZeroCopySettings> = OnceLock::new();
-static FILES: AtomicUsize = AtomicUsize::new(0);
 
-/// Live mappings by start address: (length, file).
-type Registry = Mutex<BTreeMap<usize, (usize, Arc<OwnedFd>)>>;
+const PAGE: usize = 4096;
+const HUGE_PAGE: usize = 2 << 20;
+/// Bytes the pipe of a send holds at most (the kernel's default limit for a pipe's size).
+const PIPE_BYTES: usize = 1 << 20;
+/// The most one [`send`] moves (what the pipe holds).
+pub(crate) const MAX_SEND: usize = PIPE_BYTES;
+
+/// Live mappings by start address: their length.
+type Registry = Mutex<BTreeMap<usize, usize>>;
 
 /// The address ranges of live mappings.
 fn registry() -> &'static Registry {
@@ -53,13 +60,19 @@ fn registry() -> &'static Registry {
     REGISTRY.get_or_init(|| Mutex::new(BTreeMap::new()))
 }
 
-/// Sets which segments [`keep`] puts in files. The first call wins (startup); without one,
-/// no segment is put in a file.
+/// Sets which segments [`keep`] puts in sendable mappings. The first call wins (startup);
+/// without one, none is.
 pub fn configure(settings: ZeroCopySettings) {
     let _ = SETTINGS.set(settings);
 }
 
-/// The smallest write worth looking up (no lookup at all while files are off).
+/// Settings for tests of this binary (settings are set once per process).
+#[cfg(test)]
+pub(crate) fn configure_for_tests() {
+    configure(ZeroCopySettings { min_bytes: 4096 });
+}
+
+/// The smallest write worth looking up (no lookup at all while this is off).
 pub(crate) fn min_bytes() -> usize {
     SETTINGS.get().map_or(usize::MAX, |s| {
         if s.min_bytes == 0 {
@@ -70,148 +83,251 @@ pub(crate) fn min_bytes() -> usize {
     })
 }
 
-/// `body`, held in a memory-backed file when it is long enough and the file budget allows;
-/// otherwise (or when the kernel refuses) `body` itself. Either way the same bytes.
+/// `body`, held in a sendable mapping when it is long enough; otherwise (or when the kernel
+/// refuses a mapping) `body` itself. Either way the same bytes.
 pub fn keep(body: Bytes) -> Bytes {
-    let Some(settings) = SETTINGS.get() else {
-        return body;
-    };
-    if settings.min_bytes == 0 || body.len() < settings.min_bytes {
-        return body;
-    }
-    if !reserve(&FILES, settings.max_files) {
-        metrics()
-            .zero_copy_refused
-            .with_label_values(&["budget"])
-            .inc();
+    if body.is_empty() || body.len() < min_bytes() {
         return body;
     }
     match Mapping::of(&body) {
         Ok(mapping) => {
-            metrics().zero_copy_files.inc();
+            metrics().zero_copy_segments.inc();
             Bytes::from_owner(mapping)
         }
         Err(e) => {
-            FILES.fetch_sub(1, Ordering::AcqRel);
-            metrics()
-                .zero_copy_refused
-                .with_label_values(&["error"])
-                .inc();
-            tracing::debug!(error = %e, "segment kept on the heap: no memory-backed file");
+            metrics().zero_copy_refused.inc();
+            tracing::debug!(error = %e, "segment kept on the heap: no mapping");
             body
         }
     }
 }
 
-/// Takes one of `max` places counted by `open`: false when all are taken.
-fn reserve(open: &AtomicUsize, max: usize) -> bool {
-    open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-        (n < max).then_some(n + 1)
-    })
-    .is_ok()
+/// Whether `buf` lies wholly in a sendable mapping.
+pub(crate) fn holds(buf: &[u8]) -> bool {
+    holds_range(buf.as_ptr() as usize, buf.len())
 }
 
-/// Settings for tests of this binary (settings are set once per process, so every test
-/// that needs files sets these).
-#[cfg(test)]
-pub(crate) fn configure_for_tests() {
-    configure(ZeroCopySettings {
-        min_bytes: 4096,
-        max_files: 1024,
-    });
-}
-
-/// The file `buf` was read from and its offset there, if `buf` lies in a memory-backed
-/// segment file.
-pub(crate) fn find(buf: &[u8]) -> Option<(Arc<OwnedFd>, u64)> {
-    locate(buf.as_ptr() as usize, buf.len())
-}
-
-/// The file holding the `len` bytes at address `start`, and their offset in it.
-fn locate(start: usize, len: usize) -> Option<(Arc<OwnedFd>, u64)> {
+fn holds_range(start: usize, len: usize) -> bool {
     let map = registry().lock().unwrap_or_else(|e| e.into_inner());
-    let (&base, (mapped, file)) = map.range(..=start).next_back()?;
-    (start.checked_add(len)? <= base + mapped).then(|| (file.clone(), (start - base) as u64))
-}
-
-/// Sends up to `len` bytes of `file` from `offset` on `socket` (non-blocking): how many went.
-pub(crate) fn send(
-    socket: RawFd,
-    file: &OwnedFd,
-    offset: u64,
-    len: usize,
-) -> std::io::Result<usize> {
-    let mut off = libc::off_t::try_from(offset)
-        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-    // SAFETY: both descriptors are open for the call (the socket is owned by the caller's
-    // stream, the file by the `Arc` borrowed here); `off` is a valid pointer.
-    let sent = unsafe { libc::sendfile(socket, file.as_raw_fd(), &mut off, len) };
-    if sent < 0 {
-        return Err(std::io::Error::last_os_error());
+    match map.range(..=start).next_back() {
+        Some((&base, &mapped)) => start
+            .checked_add(len)
+            .is_some_and(|end| end <= base + mapped),
+        None => false,
     }
-    let sent = sent as usize;
-    metrics().zero_copy_sent_bytes.inc_by(sent as u64);
-    Ok(sent)
 }
 
-/// A sealed memory-backed file mapped read-only: the owner of a file-backed `Bytes`.
+/// How big a mapping for `len` bytes is, and whether it is made of 2 MiB pages: those when
+/// rounding up to them wastes at most an eighth, 4 KiB pages otherwise.
+fn mapping_size(len: usize) -> (usize, bool) {
+    let huge = len.div_ceil(HUGE_PAGE) * HUGE_PAGE;
+    if len >= HUGE_PAGE / 2 && huge - len <= len / 8 {
+        (huge, true)
+    } else {
+        (len.div_ceil(PAGE) * PAGE, false)
+    }
+}
+
+/// Sends up to `buf.len()` bytes of `buf` (which [`holds`]) on the non-blocking `socket`
+/// without copying them: how many went; `WouldBlock` when the socket took none.
+pub(crate) fn send(socket: RawFd, buf: &[u8]) -> std::io::Result<usize> {
+    thread_local! {
+        static PIPE: RefCell<Option<Pipe>> = const { RefCell::new(None) };
+    }
+    PIPE.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        if cell.is_none() {
+            *cell = Some(Pipe::new()?);
+        }
+        let Some(pipe) = cell.as_ref() else {
+            return Err(std::io::Error::other("no pipe"));
+        };
+        let sent = pipe.send(socket, buf);
+        if let Ok(n) = sent {
+            metrics().zero_copy_sent_bytes.inc_by(n as u64);
+        }
+        sent
+    })
+}
+
+/// The result of a system call returning a count: the count, or the thread's error.
+fn counted(n: isize) -> std::io::Result<usize> {
+    usize::try_from(n).map_err(|_| std::io::Error::last_os_error())
+}
+
+/// A non-blocking pipe the pages of a send pass through.
+struct Pipe {
+    read: OwnedFd,
+    write: OwnedFd,
+    /// Where bytes a socket would not take are thrown away without reading them.
+    null: OwnedFd,
+    capacity: usize,
+}
+
+impl Pipe {
+    fn new() -> std::io::Result<Pipe> {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: both were just opened and are owned by nothing else.
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // Best effort: a smaller pipe only means more calls per segment.
+        // SAFETY: an open pipe and an int argument.
+        let size = unsafe {
+            libc::fcntl(
+                write.as_raw_fd(),
+                libc::F_SETPIPE_SZ,
+                PIPE_BYTES as libc::c_int,
+            )
+        };
+        // SAFETY: as above.
+        let size = if size > 0 {
+            size
+        } else {
+            unsafe { libc::fcntl(write.as_raw_fd(), libc::F_GETPIPE_SZ) }
+        };
+        let null = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
+        Ok(Pipe {
+            read,
+            write,
+            null: OwnedFd::from(null),
+            capacity: usize::try_from(size).unwrap_or(PAGE).max(PAGE),
+        })
+    }
+
+    /// Puts (references to) the first bytes of `buf` in the pipe and moves them on to
+    /// `socket`. What the socket does not take is thrown away: the pipe is empty again.
+    fn send(&self, socket: RawFd, buf: &[u8]) -> std::io::Result<usize> {
+        let chunk = libc::iovec {
+            iov_base: buf.as_ptr() as *mut libc::c_void,
+            iov_len: buf.len().min(self.capacity),
+        };
+        // SAFETY: the iovec describes `chunk.iov_len` readable bytes of `buf`, which lie in a
+        // read-only mapping of ours (the caller checked [`holds`]); the pages stay referenced
+        // by the pipe and then the socket, never rewritten.
+        let queued = counted(unsafe {
+            libc::vmsplice(self.write.as_raw_fd(), &chunk, 1, libc::SPLICE_F_NONBLOCK)
+        })?;
+        // SAFETY: open descriptors, no offsets (a pipe and a socket).
+        let sent = counted(unsafe {
+            libc::splice(
+                self.read.as_raw_fd(),
+                std::ptr::null_mut(),
+                socket,
+                std::ptr::null_mut(),
+                queued,
+                libc::SPLICE_F_NONBLOCK | libc::SPLICE_F_MORE,
+            )
+        });
+        let left = queued - *sent.as_ref().unwrap_or(&0);
+        if left > 0 {
+            self.discard(left)?;
+        }
+        sent
+    }
+
+    /// Empties the pipe of `left` bytes (to `/dev/null`, which takes pages without copying).
+    fn discard(&self, mut left: usize) -> std::io::Result<()> {
+        while left > 0 {
+            // SAFETY: open descriptors, no offsets.
+            let n = counted(unsafe {
+                libc::splice(
+                    self.read.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    self.null.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    left,
+                    libc::SPLICE_F_NONBLOCK,
+                )
+            })?;
+            if n == 0 {
+                return Err(std::io::Error::other(
+                    "pipe empty before its bytes were discarded",
+                ));
+            }
+            left -= n;
+        }
+        Ok(())
+    }
+}
+
+/// A read-only anonymous mapping of a segment: the owner of a sendable `Bytes`.
 struct Mapping {
+    /// Where the segment starts (the start of the mapping).
     ptr: *const u8,
+    /// The segment's length.
     len: usize,
+    /// The mapping's length (`len` rounded up to whole pages).
+    mapped: usize,
 }
 
-// SAFETY: the mapping is read-only and its file sealed against writes: shared access from
-// any thread reads bytes that never change, and unmapping happens once, in `drop`.
+// SAFETY: the mapping is read-only: shared access from any thread reads bytes that never
+// change, and unmapping happens once, in `drop`.
 unsafe impl Send for Mapping {}
 unsafe impl Sync for Mapping {}
 
 impl Mapping {
-    /// Copies `bytes` into a new sealed file and maps it.
+    /// Copies `bytes` into a new mapping of its own and makes it read-only.
     fn of(bytes: &[u8]) -> std::io::Result<Mapping> {
-        // SAFETY: a valid NUL-terminated name; flags are constants.
-        let fd = unsafe {
-            libc::memfd_create(
-                c"sunomi-segment".as_ptr(),
-                libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
-            )
-        };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: `fd` was just opened and is owned by nothing else.
-        let file = unsafe { OwnedFd::from_raw_fd(fd) };
-        let mut writer = std::fs::File::from(file);
-        writer.write_all(bytes)?;
-        let file = OwnedFd::from(writer);
-        let seals =
-            libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
-        // SAFETY: an open descriptor and a constant argument.
-        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: a new read-only shared mapping of a file of exactly `bytes.len()` bytes
-        // (sealed: it cannot shrink under the mapping).
-        let ptr = unsafe {
+        let (mapped, huge) = mapping_size(bytes.len());
+        // Huge pages need a 2 MiB-aligned start: map one page more, then trim both ends.
+        let reserve = if huge { mapped + HUGE_PAGE } else { mapped };
+        // SAFETY: a new private anonymous mapping; nothing else refers to it.
+        let raw = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
-                bytes.len(),
-                libc::PROT_READ,
-                libc::MAP_SHARED | libc::MAP_POPULATE,
-                file.as_raw_fd(),
+                reserve,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
                 0,
             )
         };
-        if ptr == libc::MAP_FAILED {
+        if raw == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());
         }
-        let mapping = Mapping {
-            ptr: ptr as *const u8,
-            len: bytes.len(),
+        let raw = raw as usize;
+        let start = if huge {
+            raw.div_ceil(HUGE_PAGE) * HUGE_PAGE
+        } else {
+            raw
         };
+        // SAFETY: the parts of the reservation before `start` and after `start + mapped`,
+        // page-aligned, unused.
+        unsafe {
+            if start > raw {
+                libc::munmap(raw as *mut libc::c_void, start - raw);
+            }
+            let end = start + mapped;
+            if raw + reserve > end {
+                libc::munmap(end as *mut libc::c_void, raw + reserve - end);
+            }
+        }
+        let mapping = Mapping {
+            ptr: start as *const u8,
+            len: bytes.len(),
+            mapped,
+        };
+        let addr = start as *mut libc::c_void;
+        // SAFETY: `mapped` writable bytes at `start`, ours alone; advice only (a refusal costs
+        // huge pages or a child's copy of the page tables, nothing else).
+        unsafe {
+            if huge {
+                libc::madvise(addr, mapped, libc::MADV_HUGEPAGE);
+            }
+            // An upgrade forks the edge to start the new binary: the child needs none of it.
+            libc::madvise(addr, mapped, libc::MADV_DONTFORK);
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr.cast::<u8>(), bytes.len());
+            if libc::mprotect(addr, mapped, libc::PROT_READ) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
         registry()
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(ptr as usize, (bytes.len(), Arc::new(file)));
+            .insert(start, bytes.len());
         Ok(mapping)
     }
 }
@@ -225,16 +341,18 @@ impl AsRef<[u8]> for Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-        // Out of the registry first: from here on no write is sent from this file (a send
-        // already under way holds its own reference to the file).
-        registry()
+        // Out of the registry first: from here on nothing is sent from this memory. Pages a
+        // socket still holds stay alive with its reference after the unmap.
+        let registered = registry()
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&(self.ptr as usize));
+            .remove(&(self.ptr as usize))
+            .is_some();
         // SAFETY: the mapping made in `of`, unmapped once; no `Bytes` refers to it anymore.
-        unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.len) };
-        FILES.fetch_sub(1, Ordering::AcqRel);
-        metrics().zero_copy_files.dec();
+        unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.mapped) };
+        if registered {
+            metrics().zero_copy_segments.dec();
+        }
     }
 }
 
@@ -243,48 +361,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_kept_segment_is_the_same_bytes_found_at_any_offset_and_forgotten_when_dropped() {
+    fn a_kept_segment_is_the_same_bytes_held_at_any_offset_and_forgotten_when_dropped() {
         configure_for_tests();
-        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
         let small = keep(Bytes::from(data[..100].to_vec()));
-        assert!(find(&small).is_none(), "short bodies stay on the heap");
+        assert!(!holds(&small), "short bodies stay on the heap");
 
-        let kept = keep(Bytes::from(data.clone()));
-        assert_eq!(&kept[..], &data[..]);
-        let (file, offset) = find(&kept[1000..5000]).expect("a kept segment is in a file");
-        assert_eq!(offset, 1000);
-        // The file holds the bytes at that offset, and cannot be written any more.
-        let mut read = vec![0u8; 4000];
-        // SAFETY: an open descriptor and a buffer of the length given.
-        let n =
-            unsafe { libc::pread(file.as_raw_fd(), read.as_mut_ptr().cast(), read.len(), 1000) };
-        assert_eq!(n, 4000);
-        assert_eq!(read, &data[1000..5000]);
-        // SAFETY: as above.
-        let w = unsafe { libc::pwrite(file.as_raw_fd(), read.as_ptr().cast(), 1, 0) };
-        assert_eq!(w, -1, "sealed against writes");
-        // A range running past the end of the mapping is not in it.
-        assert!(locate(kept.as_ptr() as usize, kept.len() + 1).is_none());
-
-        let addr = kept.as_ptr() as usize;
-        let slice = kept.slice(10..20);
-        drop(kept);
-        assert!(find(&slice).is_some(), "a slice keeps the file alive");
-        drop(slice);
-        assert!(
-            locate(addr + 10, 10).is_none(),
-            "the range is forgotten with its mapping"
-        );
+        for len in [100_000, 1_900_000, 3_000_000] {
+            let kept = keep(Bytes::from(data[..len].to_vec()));
+            assert_eq!(&kept[..], &data[..len]);
+            assert!(holds(&kept[1000..5000]));
+            assert!(holds(&kept));
+            // A range running past the end of the segment is not held.
+            assert!(!holds_range(kept.as_ptr() as usize, kept.len() + 1));
+            let addr = kept.as_ptr() as usize;
+            let slice = kept.slice(10..20);
+            drop(kept);
+            assert!(holds(&slice), "a slice keeps the mapping alive");
+            drop(slice);
+            assert!(
+                !holds_range(addr + 10, 10),
+                "the range is forgotten with its mapping"
+            );
+        }
     }
 
     #[test]
-    fn the_file_budget_is_never_exceeded_and_frees_places() {
-        let open = AtomicUsize::new(0);
-        let taken = (0..10).filter(|_| reserve(&open, 7)).count();
-        assert_eq!(taken, 7);
-        open.fetch_sub(1, Ordering::AcqRel);
-        assert!(reserve(&open, 7));
-        assert!(!reserve(&open, 7));
-        assert!(!reserve(&AtomicUsize::new(0), 0), "0 files: none");
+    fn two_mib_pages_only_where_rounding_up_to_them_wastes_little() {
+        assert_eq!(mapping_size(1), (PAGE, false));
+        assert_eq!(
+            mapping_size(300_000),
+            (300_000usize.div_ceil(PAGE) * PAGE, false)
+        );
+        // A 720p segment of 1.88 MB: one 2 MiB page (11 % more).
+        assert_eq!(mapping_size(1_883_535), (HUGE_PAGE, true));
+        // Just past 2 MiB: a second huge page would nearly double it.
+        assert_eq!(
+            mapping_size(HUGE_PAGE + 1),
+            ((HUGE_PAGE + 1).div_ceil(PAGE) * PAGE, false)
+        );
+        assert_eq!(mapping_size(2 * HUGE_PAGE - 100), (2 * HUGE_PAGE, true));
+        assert_eq!(mapping_size(HUGE_PAGE), (HUGE_PAGE, true));
     }
 }

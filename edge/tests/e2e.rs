@@ -319,12 +319,12 @@ fn segment_cache_off_reads_storage_every_time() {
     assert_eq!(edge.metric("sunomi_storage_reads_total") - before, 1.0);
 }
 
-/// Cached segments go out on plain HTTP from memory-backed files (`sendfile`): byte for
-/// byte what an edge without files sends, misses and hits, a range, all on one kept-alive
+/// Cached segments go out on plain HTTP without a copy (their pages handed to the socket
+/// with `vmsplice` and `splice`): byte for byte what an edge without that sends, misses and hits, a range, all on one kept-alive
 /// connection with playlists in between (a response head Pingora buffers must precede its
 /// body, and each body end where the next head starts).
 #[test]
-fn cached_segments_go_out_from_memory_files_byte_for_byte() {
+fn cached_segments_go_out_without_a_copy_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_pattern(dir.path(), "zc", "320x240", 16);
     let config = |name: &str, min: u64| {
@@ -332,7 +332,7 @@ fn cached_segments_go_out_from_memory_files_byte_for_byte() {
         std::fs::write(&path, format!("[cache]\nzero_copy_min_bytes = {min}\n")).unwrap();
         path.to_str().unwrap().to_string()
     };
-    let files = Edge::start(&store, &["--config", &config("files.toml", 1)], &[]);
+    let mapped = Edge::start(&store, &["--config", &config("mapped.toml", 1)], &[]);
     let heap = Edge::start(&store, &["--config", &config("heap.toml", 0)], &[]);
     let segments: Vec<String> = media_object_paths(&heap, "zc")
         .into_iter()
@@ -342,7 +342,7 @@ fn cached_segments_go_out_from_memory_files_byte_for_byte() {
     let expected: Vec<Vec<u8>> = segments.iter().map(|p| get_ok(&heap.url(p))).collect();
 
     // One curl, one connection: each segment twice (a miss, then a hit), a playlist after each.
-    let playlist = files.url("/v/zc/master.m3u8");
+    let playlist = mapped.url("/v/zc/master.m3u8");
     let mut args: Vec<String> = vec![
         "-s".into(),
         "-w".into(),
@@ -350,7 +350,7 @@ fn cached_segments_go_out_from_memory_files_byte_for_byte() {
     ];
     let mut outputs = Vec::new();
     for (i, path) in segments.iter().enumerate() {
-        for (round, url) in [files.url(path), files.url(path), playlist.clone()]
+        for (round, url) in [mapped.url(path), mapped.url(path), playlist.clone()]
             .into_iter()
             .enumerate()
         {
@@ -388,26 +388,26 @@ fn cached_segments_go_out_from_memory_files_byte_for_byte() {
         assert_eq!(std::fs::read(&outputs[i * 3 + 2]).unwrap(), master);
     }
 
-    // A range of a cached segment is sent from the file too.
+    // A range of a cached segment is sent without a copy too.
     let ranged = request(
         "GET",
-        &files.url(&segments[0]),
+        &mapped.url(&segments[0]),
         &[("Range", "bytes=100-2099")],
     );
     assert_eq!(ranged.status, 206);
     assert_eq!(ranged.body, expected[0][100..2100]);
 
-    // Every segment body went out from a file (bytes a full socket made the edge copy
-    // instead would be missing here); nothing did from the edge without files.
-    let sent = files.metric("sunomi_zero_copy_sent_bytes_total");
+    // Segment bodies went out without a copy (bytes a full socket made the edge copy
+    // instead would be missing here); nothing did from the edge with it off.
+    let sent = mapped.metric("sunomi_zero_copy_sent_bytes_total");
     let bodies: usize = expected.iter().map(|b| 2 * b.len()).sum::<usize>() + 2000;
     assert!(
         sent > 0.0 && sent <= bodies as f64,
         "sent {sent} of {bodies}"
     );
-    assert!(files.metric("sunomi_zero_copy_files") >= segments.len() as f64);
+    assert!(mapped.metric("sunomi_zero_copy_segments") >= segments.len() as f64);
     assert_eq!(heap.metric("sunomi_zero_copy_sent_bytes_total"), 0.0);
-    assert_eq!(heap.metric("sunomi_zero_copy_files"), 0.0);
+    assert_eq!(heap.metric("sunomi_zero_copy_segments"), 0.0);
 }
 
 #[test]

@@ -80,8 +80,8 @@ fn tls_setup(id: &str, extra_config: &str) -> TlsSetup {
 
 #[test]
 fn https_serves_http2_and_http11_over_tls12_and_13_with_the_certificate_sni_asks_for() {
-    // Every cached segment in a memory-backed file: TLS reads it as ordinary memory while
-    // the plain listener sends it with `sendfile`.
+    // Every cached segment in a sendable mapping: TLS reads it as ordinary memory while the
+    // plain listener hands its pages to the socket.
     let s = tls_setup("tlsclip", "[cache]\nzero_copy_min_bytes = 1\n");
     let ca = &s.ca.cert;
     let url = |name: &str, path: &str| {
