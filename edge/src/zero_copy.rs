@@ -102,6 +102,16 @@ pub fn keep(body: Bytes) -> Bytes {
     }
 }
 
+/// The memory `body` takes: the whole pages of its mapping when it is held in one, its
+/// length otherwise.
+pub fn footprint(body: &Bytes) -> usize {
+    if body.len() >= min_bytes() && holds(body) {
+        mapping_size(body.len()).0
+    } else {
+        body.len()
+    }
+}
+
 /// Whether `buf` lies wholly in a sendable mapping.
 pub(crate) fn holds(buf: &[u8]) -> bool {
     holds_range(buf.as_ptr() as usize, buf.len())
@@ -366,10 +376,12 @@ mod tests {
         let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
         let small = keep(Bytes::from(data[..100].to_vec()));
         assert!(!holds(&small), "short bodies stay on the heap");
+        assert_eq!(footprint(&small), 100);
 
         for len in [100_000, 1_900_000, 3_000_000] {
             let kept = keep(Bytes::from(data[..len].to_vec()));
             assert_eq!(&kept[..], &data[..len]);
+            assert_eq!(footprint(&kept), mapping_size(len).0);
             assert!(holds(&kept[1000..5000]));
             assert!(holds(&kept));
             // A range running past the end of the segment is not held.

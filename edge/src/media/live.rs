@@ -77,8 +77,10 @@ fn meta_weight(k: &CacheKey, v: &Meta) -> u32 {
     v.weight().saturating_add(k.weight() as u32)
 }
 
+/// A segment's memory: its mapping's whole pages when it is held in one (up to an eighth
+/// more than its length), so `segment_bytes` bounds what the cache really holds.
 fn segment_weight(k: &CacheKey, v: &Bytes) -> u32 {
-    u32::try_from(v.len() + k.weight()).unwrap_or(u32::MAX)
+    u32::try_from(crate::zero_copy::footprint(v) + k.weight()).unwrap_or(u32::MAX)
 }
 
 fn meta_cache(s: &CacheSettings) -> Cache<CacheKey, Meta> {
