@@ -153,8 +153,12 @@ pub(crate) fn send(socket: RawFd, buf: &[u8]) -> std::io::Result<usize> {
             return Err(std::io::Error::other("no pipe"));
         };
         let sent = pipe.send(socket, buf);
-        if let Ok(n) = sent {
-            metrics().zero_copy_sent_bytes.inc_by(n as u64);
+        match sent {
+            Ok(n) => metrics().zero_copy_sent_bytes.inc_by(n as u64),
+            // A pipe left holding pages would send them ahead of the next connection's
+            // bytes: never reuse it then.
+            Err(_) if !pipe.is_empty() => *cell = None,
+            Err(_) => {}
         }
         sent
     })
@@ -236,6 +240,14 @@ impl Pipe {
             self.discard(left)?;
         }
         sent
+    }
+
+    /// Whether the pipe holds nothing (a failure to ask counts as holding something).
+    fn is_empty(&self) -> bool {
+        let mut queued: libc::c_int = 0;
+        // SAFETY: an open pipe and an int for FIONREAD to fill.
+        let r = unsafe { libc::ioctl(self.read.as_raw_fd(), libc::FIONREAD, &mut queued) };
+        r == 0 && queued == 0
     }
 
     /// Empties the pipe of `left` bytes (to `/dev/null`, which takes pages without copying).
@@ -396,6 +408,51 @@ mod tests {
                 "the range is forgotten with its mapping"
             );
         }
+    }
+
+    /// A socket that takes part, then nothing, then is gone: the pipe is empty after every
+    /// send (a page left in it would go out ahead of another connection's bytes), and what
+    /// the reader gets is the segment's first bytes, in order.
+    #[test]
+    fn a_send_always_leaves_the_pipe_empty() {
+        use std::io::Read;
+        configure_for_tests();
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 249) as u8).collect();
+        let kept = keep(Bytes::from(data.clone()));
+        assert!(holds(&kept));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut reader = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (writer, _) = listener.accept().unwrap();
+        writer.set_nonblocking(true).unwrap();
+        let pipe = Pipe::new().unwrap();
+
+        let mut sent = 0;
+        loop {
+            // The segment again and again, until the socket is full.
+            match pipe.send(writer.as_raw_fd(), &kept[sent % kept.len()..]) {
+                Ok(n) => sent += n,
+                Err(e) => {
+                    assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock, "{e}");
+                    break;
+                }
+            }
+            assert!(pipe.is_empty());
+        }
+        assert!(
+            pipe.is_empty(),
+            "a full socket's refusal leaves nothing behind"
+        );
+        assert!(sent > 0, "the socket took some");
+        let mut got = vec![0u8; sent];
+        reader.read_exact(&mut got).unwrap();
+        let expected: Vec<u8> = (0..sent).map(|i| data[i % data.len()]).collect();
+        assert!(got == expected, "the pages arrive as they are in memory");
+
+        drop(reader);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let gone = (0..100).find_map(|_| pipe.send(writer.as_raw_fd(), &kept).err());
+        assert!(gone.is_some_and(|e| e.kind() != std::io::ErrorKind::WouldBlock));
+        assert!(pipe.is_empty(), "nor does a connection gone");
     }
 
     #[test]
