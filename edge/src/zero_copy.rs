@@ -146,19 +146,19 @@ pub(crate) fn send(socket: RawFd, buf: &[u8]) -> std::io::Result<usize> {
     }
     PIPE.with(|cell| {
         let mut cell = cell.borrow_mut();
-        if cell.is_none() {
-            *cell = Some(Pipe::new()?);
-        }
-        let Some(pipe) = cell.as_ref() else {
-            return Err(std::io::Error::other("no pipe"));
+        let pipe = match cell.as_ref() {
+            Some(pipe) => pipe,
+            None => cell.insert(Pipe::new()?),
         };
         let sent = pipe.send(socket, buf);
-        match sent {
-            Ok(n) => metrics().zero_copy_sent_bytes.inc_by(n as u64),
-            // A pipe left holding pages would send them ahead of the next connection's
-            // bytes: never reuse it then.
-            Err(_) if !pipe.is_empty() => *cell = None,
-            Err(_) => {}
+        // A pipe left holding pages would send them ahead of the next connection's bytes:
+        // never reuse it then.
+        let reusable = sent.is_ok() || pipe.is_empty();
+        if let Ok(n) = sent {
+            metrics().zero_copy_sent_bytes.inc_by(n as u64);
+        }
+        if !reusable {
+            *cell = None;
         }
         sent
     })

@@ -359,16 +359,9 @@ fn cached_segments_go_out_without_a_copy_byte_for_byte() {
             outputs.push(out);
         }
     }
-    let run = std::process::Command::new("curl")
-        .args(&args)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let report = String::from_utf8(run.stdout).unwrap();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, report, err) = run("curl", &args);
+    assert!(ok, "{err}");
     let connects: u32 = report
         .lines()
         .map(|l| l.split(' ').next().unwrap().parse::<u32>().unwrap())

@@ -21,6 +21,7 @@ use crate::error::EdgeError;
 use crate::fleet::lock::LockOutcome;
 use crate::http;
 use crate::metrics::metrics;
+use crate::zero_copy;
 
 /// Who is asking and what they will ask for next.
 #[derive(Debug, Default, Clone)]
@@ -138,12 +139,6 @@ fn tier(tier: &str, result: &str) {
     metrics().cache.with_label_values(&[tier, result]).inc();
 }
 
-/// A segment about to be kept in the segment cache, in the form it is kept in (a
-/// memory-backed file when long enough: see [`crate::zero_copy`]).
-fn kept(body: Bytes) -> Bytes {
-    crate::zero_copy::keep(body)
-}
-
 impl Media {
     pub(super) async fn segment(
         self: &Arc<Self>,
@@ -186,7 +181,9 @@ impl Media {
                 let tier = first_tier(self.fleet.owner(&route_path), flags.from_peer);
                 let found = match tier {
                     FirstTier::Own => {
-                        let fill = Box::pin(async { self.fill_as_owner(&target).await.map(kept) });
+                        let fill = Box::pin(async {
+                            self.fill_as_owner(&target).await.map(zero_copy::keep)
+                        });
                         Self::cached(segments, key.clone(), fill).await
                     }
                     FirstTier::Owner(addr) => {
@@ -253,7 +250,7 @@ impl Media {
                     tier("peer", if reply.owner_hit { "hit" } else { "miss" });
                     via_peer.store(true, Ordering::Relaxed);
                     Ok(if admitted {
-                        kept(reply.body)
+                        zero_copy::keep(reply.body)
                     } else {
                         reply.body
                     })
@@ -269,7 +266,7 @@ impl Media {
                     // segment on this edge hung). Admitted, the outer flight stores it in
                     // `segments`; otherwise it is stored there too, so a peer that asks us
                     // (we may now hold the fill lock) finds it.
-                    let body = kept(self.fill_as_owner(target).await?);
+                    let body = zero_copy::keep(self.fill_as_owner(target).await?);
                     if !admitted {
                         segments.insert(target.key.clone(), body.clone()).await;
                     }
@@ -333,7 +330,7 @@ impl Media {
             .map(|(body, _)| body);
         let result = if found.is_some() { "hit" } else { "miss" };
         metrics().siblings.with_label_values(&[result]).inc();
-        let body = kept(found?);
+        let body = zero_copy::keep(found?);
         tier("peer", "hit");
         segments.insert(target.key.clone(), body.clone()).await;
         Some((body, CacheOutcome::Peer))
