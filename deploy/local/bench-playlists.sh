@@ -23,7 +23,12 @@ media_secs=${SECONDS_OF_MEDIA:-300}
 vod=${NGINX_VOD:-$HOME/.cache/sunomi/nginx-vod/sbin/nginx}
 [ -x "$vod" ] || { echo "no nginx with nginx-vod-module at $vod: run deploy/local/nginx-vod.sh" >&2; exit 2; }
 mkdir -p "$work/vod/logs" "$work/vod/media"
-cargo build --release -p sunomi-origin -p sunomi-edge >/dev/null
+# EDGE_BIN=path measures that edge binary instead of this tree's (to compare two builds on the
+# same machine and run); the tree is then not rebuilt.
+edge_bin=${EDGE_BIN:-$bin/sunomi-edge}
+if [ -z "${EDGE_BIN:-}" ] || [ ! -x "$bin/sunomi-origin" ]; then
+  cargo build --release -p sunomi-origin -p sunomi-edge >/dev/null
+fi
 
 store=$work/store
 if [ ! -s "$store/videos/bench/manifest.json" ]; then
@@ -68,7 +73,7 @@ nginx_conf "$work/vod" "  vod_mode local;
   }"
 taskset -c 0 "$vod" -p "$work/vod" -c "$work/vod/nginx.conf"
 printf 'threads = 1\n' >"$work/edge.toml"
-taskset -c 0 env RUST_LOG=warn "$bin/sunomi-edge" --store "$store" --listen 127.0.0.1:$edge_port \
+taskset -c 0 env RUST_LOG=warn "$edge_bin" --store "$store" --listen 127.0.0.1:$edge_port \
   --admin 127.0.0.1:$admin_port --config "$work/edge.toml" &
 edge_pid=$!; pids+=("$edge_pid")
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$admin_port/healthz" >/dev/null && break; sleep 0.1; done

@@ -25,7 +25,12 @@ nginx=${NGINX:-$HOME/.cache/sunomi/nginx-vod/sbin/nginx}
 for t in wrk h2load openssl; do command -v $t >/dev/null || { echo "$t is missing (apt: wrk nghttp2-client openssl)" >&2; exit 2; }; done
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 mkdir -p "$work/nginx/logs" "$work/www" "$work/tls"
-cargo build --release -p sunomi-origin -p sunomi-edge >/dev/null
+# EDGE_BIN=path measures that edge binary instead of this tree's (to compare two builds on the
+# same machine and run); the tree is then not rebuilt.
+edge_bin=${EDGE_BIN:-$bin/sunomi-edge}
+if [ -z "${EDGE_BIN:-}" ] || [ ! -x "$bin/sunomi-origin" ]; then
+  cargo build --release -p sunomi-origin -p sunomi-edge >/dev/null
+fi
 
 store=${STORE:-$root/demo-work/bench-playlists/store}
 if [ ! -s "$store/videos/bench/manifest.json" ]; then
@@ -53,7 +58,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; "$ngi
 trap cleanup EXIT
 
 printf 'threads = 1\n[connections]\nmax = 20000\n' >"$work/edge.toml"
-taskset -c 0 env RUST_LOG=warn "$bin/sunomi-edge" --store "$store" --listen 127.0.0.1:$edge_port \
+taskset -c 0 env RUST_LOG=warn "$edge_bin" --store "$store" --listen 127.0.0.1:$edge_port \
   --admin 127.0.0.1:$admin_port --tls-listen 127.0.0.1:$edge_tls --tls-cert "$tls/cert.pem" \
   --tls-key "$tls/key.pem" --config "$work/edge.toml" &
 edge_pid=$!; pids+=("$edge_pid")

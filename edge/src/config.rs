@@ -325,9 +325,11 @@ impl Default for ConnectionsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ShutdownConfig {
-    /// Seconds the listeners stay open after SIGTERM (for load balancers to notice).
+    /// Seconds after SIGTERM during which requests in flight finish. SIGTERM itself stops
+    /// accepting, takes the edge out of the ring and closes kept-alive connections waiting
+    /// for their next request (clients reconnect to another edge).
     pub grace_period_secs: u64,
-    /// Seconds given to in-flight requests after that before exiting.
+    /// Seconds the runtimes get after the grace period before the process exits.
     pub timeout_secs: u64,
 }
 

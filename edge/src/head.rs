@@ -16,6 +16,12 @@ use pingora::prelude::*;
 /// `Cache-Status` (RFC 9211), which the `http` crate has no constant for.
 pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 
+/// The `Cache-Status` of a 503 this edge answers because something *it depends on* failed
+/// (storage unreachable or changing, the key service down): the edge itself is well. A peer
+/// edge that asked reads it and keeps this edge on the ring (`fleet::peer`); a 503 without
+/// it (the connection cap, a proxy in between) says nothing of the kind.
+pub const CACHE_STATUS_UNAVAILABLE: &str = "sunomi; fwd=miss; detail=unavailable";
+
 /// The headers every media response exposes to cross-origin players.
 const CORS_EXPOSE: &str = "Content-Length, Content-Range, Cache-Status, ETag";
 

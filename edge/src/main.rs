@@ -372,10 +372,9 @@ fn run() -> Result<()> {
     zero_copy::configure(zero_copy::ZeroCopySettings {
         min_bytes: usize::try_from(config.cache.zero_copy_min_bytes).unwrap_or(usize::MAX),
     });
-    let proxy = pingora::proxy::http_proxy(&server.configuration, service);
     let mut edge = pingora::services::listening::Service::new(
         "sunomi-edge".into(),
-        connections::Bounded::new(proxy, player_limits, "player"),
+        connections::Bounded::new(service, player_limits, "player"),
     );
     let player_buffers = pingora::listeners::L4BufferSettings::default()
         .write(config.connections.write_buffer_bytes);

@@ -53,6 +53,8 @@ pub struct Metrics {
     pub peer_seconds: HistogramVec,
     /// Peer fetches that failed, by reason (the asker then read storage itself).
     pub peer_errors: IntCounterVec,
+    /// Times a peer that failed was skipped for a while (its keys fall to the next member).
+    pub peer_suspected: IntCounter,
     /// Storage failed and other edges were asked for a copy they hold, by result.
     pub siblings: IntCounterVec,
     /// Cached segments held in sendable mappings (sent on plain HTTP without a copy).
@@ -178,6 +180,10 @@ fn build() -> Result<Metrics, prometheus::Error> {
             "Peer fetches that failed (the asker read storage itself), by reason",
             &["reason"]
         )?,
+        peer_suspected: register_int_counter!(
+            "sunomi_peer_suspected_total",
+            "Times a peer edge that failed to answer was skipped for a while (not for failures of storage it reported)"
+        )?,
         siblings: register_int_counter_vec!(
             "sunomi_sibling_lookups_total",
             "Segments storage could not give, looked up in other edges' memory (only-if-cached), by result (hit|miss)",
@@ -276,7 +282,7 @@ fn export_known_series(m: &Metrics) {
     for boundary in ["peer", "admin", "token"] {
         m.refused.with_label_values(&[boundary]);
     }
-    for reason in ["timeout", "io", "status"] {
+    for reason in ["timeout", "io", "status", "unavailable"] {
         m.peer_errors.with_label_values(&[reason]);
     }
     for result in ["hit", "miss"] {

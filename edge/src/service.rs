@@ -1,5 +1,9 @@
 //! The player-facing Pingora service: validates the request, asks [`Media`] for the object
 //! and writes it with the right HTTP semantics (Range, HEAD, ETag, gzip, CORS, errors).
+//!
+//! The edge answers every request itself (peer fetches go through `media::segments`), so it is
+//! a plain [`HttpServerApp`] on Pingora's HTTP/1 and HTTP/2 sessions, not a `ProxyHttp`: no
+//! proxy phases, downstream modules or cache state are built for a request that never proxies.
 
 use std::sync::Arc;
 
@@ -8,8 +12,10 @@ use ::http::HeaderValue;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
 use pingora::prelude::*;
-use pingora::proxy::{ProxyHttp, Session};
+use pingora::protocols::http::ServerSession as Session;
+use pingora::server::ShutdownWatch;
 use sunomi_packager::filter::Filter;
 use sunomi_packager::route::{parse_request, Protection, Route};
 
@@ -18,12 +24,12 @@ use crate::cmcd;
 use crate::error::EdgeError;
 use crate::fleet::peer::{PEER_HEADER, PREFETCH_HEADER};
 use crate::fleet::peer_auth::unix_seconds;
-use crate::head::{Head, CACHE_STATUS};
+use crate::head::{Head, CACHE_STATUS, CACHE_STATUS_UNAVAILABLE};
 use crate::http::{self, RangeRequest};
 use crate::media::{Media, Object, RequestFlags};
 use crate::metrics::metrics;
 
-/// What the logging phase needs to know about a request.
+/// What the request's metrics need to know about it once it is answered.
 #[derive(Debug, Default)]
 pub struct RequestCtx {
     route: &'static str,
@@ -67,11 +73,21 @@ impl EdgeService {
         ctx.status = resp.status.as_u16();
         let body = body.filter(|b| !b.is_empty());
         ctx.bytes = body.as_ref().map_or(0, |b| b.len() as u64);
-        session
-            .write_response_header(Box::new(resp), body.is_none())
-            .await?;
-        if let Some(b) = body {
-            session.write_response_body(Some(b), true).await?;
+        match session {
+            // HTTP/2 ends a body-less stream on its HEADERS frame, not with an empty DATA frame.
+            Session::H2(h2) => {
+                h2.write_response_header(Box::new(resp), body.is_none())?;
+                if let Some(b) = body {
+                    h2.write_body(b, true).await?;
+                }
+            }
+            session => {
+                session.write_response_header(Box::new(resp)).await?;
+                match body {
+                    Some(b) => session.write_response_body(b, true).await?,
+                    None => session.finish_body().await?,
+                }
+            }
         }
         Ok(())
     }
@@ -91,7 +107,8 @@ impl EdgeService {
             .content_length(text.len());
         match &e {
             EdgeError::Unavailable(_) | EdgeError::Changed(_) => {
-                resp.set(header::RETRY_AFTER, HeaderValue::from(self.retry_after));
+                resp.set(header::RETRY_AFTER, HeaderValue::from(self.retry_after))
+                    .set_static(CACHE_STATUS, CACHE_STATUS_UNAVAILABLE);
             }
             EdgeError::RangeNotSatisfiable { length } => {
                 resp.set_text(header::CONTENT_RANGE, &format!("bytes */{length}"))?;
@@ -341,6 +358,7 @@ mod http_method {
     pub const GET: Method = Method::GET;
     pub const HEAD: Method = Method::HEAD;
     pub const OPTIONS: Method = Method::OPTIONS;
+    pub const CONNECT: Method = Method::CONNECT;
 }
 
 /// Whether serving failed because the client went away mid-response: a write to a closed
@@ -354,47 +372,51 @@ fn client_went_away(e: &pingora::Error) -> bool {
     }
 }
 
-#[async_trait]
-impl ProxyHttp for EdgeService {
-    type CTX = RequestCtx;
-
-    fn new_ctx(&self) -> Self::CTX {
-        RequestCtx::default()
-    }
-
-    async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
-        match self.serve(session, ctx).await {
-            Ok(()) => Ok(true),
-            // The player went away mid-response (seeking, closing the tab, a load tester
-            // stopping): nothing to answer and nothing wrong with the edge.
-            Err(e) if client_went_away(&e) => {
-                tracing::debug!(error = %e, "client closed the connection");
-                ctx.status = CLIENT_CLOSED;
-                Ok(true)
+impl EdgeService {
+    /// Reads the request head; `None` when there is no request to answer: the client closed
+    /// an idle kept-alive connection, sent a malformed head (answered 400 here), or the edge
+    /// is shutting down (a kept-alive connection waiting for its next request is closed
+    /// rather than held until the shutdown timeout).
+    async fn read_request(session: &mut Session, shutdown: &ShutdownWatch) -> Option<()> {
+        let mut shutting_down = shutdown.clone();
+        let read = tokio::select! {
+            // Biased: a request already here (every HTTP/2 stream, a buffered HTTP/1 head) is
+            // answered, even during shutdown; only a connection still waiting is closed.
+            biased;
+            read = session.read_request() => read,
+            () = async {
+                if !*shutting_down.borrow_and_update() {
+                    // An error means the server is gone: close as well.
+                    let _ = shutting_down.changed().await;
+                }
+            } => return None,
+        };
+        match read {
+            Ok(true) => Some(()),
+            Ok(false) => None,
+            Err(e) => {
+                if e.etype == ErrorType::InvalidHTTPHeader {
+                    tracing::debug!(error = %e, "malformed request head");
+                    metrics()
+                        .requests
+                        .with_label_values(&["invalid", "400"])
+                        .inc();
+                    if let Err(e) = session.respond_error(400).await {
+                        tracing::debug!(error = %e, "could not answer a malformed request");
+                    }
+                } else {
+                    // A broken connection or a head that did not arrive in time
+                    // (`connections`): nothing can be answered.
+                    tracing::debug!(error = %e, "reading a request failed");
+                }
+                session.shutdown().await;
+                None
             }
-            Err(e) => Err(e),
         }
     }
 
-    async fn upstream_peer(
-        &self,
-        _session: &mut Session,
-        _ctx: &mut Self::CTX,
-    ) -> Result<Box<HttpPeer>> {
-        // Every request is answered in request_filter (peer fetches included, see
-        // `media::segments`), so the proxy phase is never reached.
-        Err(Error::explain(
-            ErrorType::InternalError,
-            "every request is answered before the proxy phase",
-        ))
-    }
-
-    async fn logging(
-        &self,
-        _session: &mut Session,
-        _e: Option<&pingora::Error>,
-        ctx: &mut Self::CTX,
-    ) {
+    /// Counts an answered request in the metrics (by route and status, and its body bytes).
+    fn count(ctx: &RequestCtx) {
         let route = if ctx.route.is_empty() {
             "invalid"
         } else {
@@ -408,6 +430,59 @@ impl ProxyHttp for EdgeService {
         m.response_bytes
             .with_label_values(&[route])
             .inc_by(ctx.bytes);
+    }
+}
+
+#[async_trait]
+impl HttpServerApp for EdgeService {
+    async fn process_new_http(
+        self: &Arc<Self>,
+        mut session: Session,
+        shutdown: &ShutdownWatch,
+    ) -> Option<ReusedHttpStream> {
+        Self::read_request(&mut session, shutdown).await?;
+        if *shutdown.borrow() || session.req_header().method == http_method::CONNECT {
+            // Shutting down: this answer is the connection's last. CONNECT's framing is not
+            // HTTP's; it is refused (405) and the connection closed rather than reused.
+            session.set_keepalive(None);
+        }
+        let mut ctx = RequestCtx::default();
+        let reusable = match self.serve(&mut session, &mut ctx).await {
+            Ok(()) => true,
+            // The player went away mid-response (seeking, closing the tab, a load tester
+            // stopping): nothing to answer and nothing wrong with the edge.
+            Err(e) if client_went_away(&e) => {
+                tracing::debug!(error = %e, "client closed the connection");
+                ctx.status = CLIENT_CLOSED;
+                false
+            }
+            Err(e) => {
+                tracing::error!(
+                    error = %e,
+                    request = %session.request_summary(),
+                    "answering a request failed"
+                );
+                if session.response_written().is_none() {
+                    ctx.status = 500;
+                    if let Err(e) = session.respond_error(500).await {
+                        tracing::debug!(error = %e, "could not answer 500");
+                    }
+                }
+                false
+            }
+        };
+        Self::count(&ctx);
+        if !reusable {
+            return None;
+        }
+        let settings = HttpPersistentSettings::for_session(&session);
+        match session.finish().await {
+            Ok(stream) => stream.map(|s| ReusedHttpStream::from_reusable_stream(s, settings)),
+            Err(e) => {
+                tracing::debug!(error = %e, "finishing a response failed");
+                None
+            }
+        }
     }
 }
 

@@ -113,6 +113,40 @@ fn https_serves_http2_and_http11_over_tls12_and_13_with_the_certificate_sni_asks
     assert_eq!(body, get_ok(&s.edge.url(segment)));
     assert!(s.edge.metric("sunomi_zero_copy_sent_bytes_total") >= body.len() as f64);
 
+    // Body-less answers over HTTP/2 end their stream with the head (curl would otherwise
+    // wait out its timeout): HEAD, 304, and a preflight.
+    let (version, code, head) = curl(
+        ca,
+        &url("a.test", segment),
+        &["--http2", "--head", "--resolve", &a],
+    )
+    .unwrap();
+    assert_eq!((version.as_str(), code), ("2", 200));
+    let head = String::from_utf8_lossy(&head).to_lowercase();
+    assert!(
+        head.contains(&format!("content-length: {}", body.len())),
+        "{head}"
+    );
+    let etag = get(&s.edge.url(segment))
+        .header("etag")
+        .unwrap()
+        .to_string();
+    let if_none_match = format!("If-None-Match: {etag}");
+    let (_, code, nothing) = curl(
+        ca,
+        &url("a.test", segment),
+        &["--http2", "--resolve", &a, "-H", &if_none_match],
+    )
+    .unwrap();
+    assert_eq!((code, nothing.len()), (304, 0));
+    let (_, code, nothing) = curl(
+        ca,
+        &url("a.test", segment),
+        &["--http2", "--resolve", &a, "-X", "OPTIONS"],
+    )
+    .unwrap();
+    assert_eq!((code, nothing.len()), (204, 0));
+
     // TLS 1.2 and 1.3 both; nothing older.
     for versions in [
         ["--tlsv1.3", "--tls-max", "1.3"],
@@ -644,4 +678,63 @@ fn sigusr2_starts_the_new_binary_which_becomes_the_main_process_without_dropping
         "the successor serves"
     );
     assert_eq!(get(&format!("http://{admin}/healthz")).status, 200);
+}
+
+/// SIGTERM closes a kept-alive connection that waits for its next request at once, not when
+/// the grace period ends: the client reconnects (to another edge) instead of sending its
+/// next request into a process on its way out.
+#[test]
+fn shutdown_closes_idle_kept_alive_connections_at_once() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_pattern(dir.path(), "idle", "320x240", 4);
+    let config = dir.path().join("edge.toml");
+    // A grace period longer than the test: the edge is still running when the client sees
+    // its connection closed.
+    std::fs::write(&config, "[shutdown]\ngrace_period_secs = 600\n").unwrap();
+    let mut edge = Edge::start(&store, &["--config", config.to_str().unwrap()], &[]);
+    let addr = edge.base.trim_start_matches("http://").to_string();
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    conn.write_all(b"GET /v/idle/master.m3u8 HTTP/1.1\r\nHost: edge\r\n\r\n")
+        .unwrap();
+    // The whole response: its head, then Content-Length bytes.
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let body_start = loop {
+        let n = conn.read(&mut buf).unwrap();
+        assert!(n > 0, "the edge closed before answering");
+        got.extend_from_slice(&buf[..n]);
+        if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&got[..body_start]).to_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("a Content-Length");
+    while got.len() < body_start + length {
+        let n = conn.read(&mut buf).unwrap();
+        assert!(n > 0, "the body was cut short");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(got.len(), body_start + length, "nothing after the body");
+
+    let term = Command::new("kill")
+        .args(["-TERM", &edge.process.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let n = conn
+        .read(&mut buf)
+        .expect("closed by the edge, not left to time out");
+    assert_eq!(n, 0, "an orderly close, no stray bytes");
+    assert!(
+        matches!(edge.process.0.try_wait(), Ok(None)),
+        "closed by the shutdown while the edge still runs (its grace period)"
+    );
 }

@@ -178,3 +178,71 @@ fn with_storage_down_a_copy_held_off_its_owner_is_found_in_the_fleet() {
     s3.restart();
     assert_eq!(get(&b.url(&unread)).status, 200, "back with storage");
 }
+
+/// An owner whose storage fails answers 503 marked as storage's failure, not its own
+/// (`Cache-Status: …; detail=unavailable`): the edge that asked keeps it on the ring. Once
+/// storage is back, segments go through their owner again at once, so storage still sees each
+/// one once per fleet, instead of every edge reading it for as long as the owner would have
+/// been skipped (here 10 minutes, so a skipped owner would show).
+#[test]
+fn an_owner_failed_by_its_storage_is_not_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    // 18 s: 12 segments, so A owns some of them (none: 1 in 4096).
+    let (mut s3, env_owned) = published_on_s3(dir.path(), "owners", 18);
+    let env = env_refs(&env_owned);
+    let redis = RedisServer::start();
+    let config = dir.path().join("fleet.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}prefetch_segments = 0\n[storage]\nrequest_timeout_ms = 1000\nmax_retries = 0\n",
+            fleet_config("peer_suspect_ms = 600000\n")
+        ),
+    )
+    .unwrap();
+    let flags = [
+        "--redis",
+        &redis.url(),
+        "--config",
+        config.to_str().unwrap(),
+    ];
+    let a = Edge::start(STORE, &flags, &env);
+    let b = Edge::start(STORE, &flags, &env);
+    wait_members(&[&a, &b], 2);
+    let paths: Vec<String> = media_object_paths(&b, "owners")
+        .into_iter()
+        .filter(|p| p.ends_with(".m4s"))
+        .collect();
+    assert_eq!(paths.len(), 12, "{paths:?}");
+
+    s3.stop();
+    for path in &paths {
+        assert_eq!(get(&b.url(path)).status, 503, "{path}: read nowhere yet");
+    }
+    let unavailable = b.metric(r#"sunomi_peer_fetch_errors_total{reason="unavailable"}"#);
+    assert!(unavailable >= 1.0, "B asked A for the segments A owns");
+    assert_eq!(
+        b.metric(r#"sunomi_peer_fetch_errors_total{reason="status"}"#),
+        0.0,
+        "every 503 of A said storage failed it"
+    );
+    assert_eq!(
+        b.metric("sunomi_peer_suspected_total"),
+        0.0,
+        "A was never skipped"
+    );
+
+    s3.restart();
+    let through_owner = paths
+        .iter()
+        .filter(|path| {
+            let r = get(&b.url(path));
+            assert_eq!(r.status, 200, "{path}: back with storage");
+            r.header("cache-status") == Some("sunomi; fwd=peer")
+        })
+        .count();
+    assert_eq!(
+        through_owner as f64, unavailable,
+        "each segment A owns came through A again"
+    );
+}

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::peer_auth::{unix_seconds, PeerAuth};
+use crate::head::CACHE_STATUS_UNAVAILABLE;
 use crate::http_client::HttpClient;
 use crate::metrics::metrics;
 
@@ -54,6 +55,10 @@ pub enum PeerError {
     /// Asked only for what it holds, the peer does not hold it.
     #[error("peer {0} does not hold it")]
     NotCached(SocketAddr),
+    /// The peer answered 503 because storage (or the key service) failed it: the peer is
+    /// well, what it depends on is not.
+    #[error("peer {0} could not reach storage")]
+    Unavailable(SocketAddr),
     /// The peer answered with something other than 200.
     #[error("peer {addr} answered {status}")]
     Status {
@@ -69,7 +74,7 @@ impl PeerError {
     fn peer_unwell(&self) -> bool {
         match self {
             PeerError::Timeout(_) | PeerError::Io { .. } => true,
-            PeerError::NotCached(_) => false,
+            PeerError::NotCached(_) | PeerError::Unavailable(_) => false,
             PeerError::Status { status, .. } => *status >= 500,
         }
     }
@@ -79,6 +84,7 @@ impl PeerError {
             PeerError::Timeout(_) => "timeout",
             PeerError::Io { .. } => "io",
             PeerError::NotCached(_) => "not_cached",
+            PeerError::Unavailable(_) => "unavailable",
             PeerError::Status { .. } => "status",
         }
     }
@@ -192,6 +198,7 @@ impl PeerClient {
                 m.peer_errors.with_label_values(&[e.reason()]).inc();
                 if e.peer_unwell() {
                     tracing::warn!(error = %e, "peer failed; skipping it for a while");
+                    m.peer_suspected.inc();
                     self.suspect(addr);
                 }
             }
@@ -225,6 +232,9 @@ impl PeerClient {
         if ask == Ask::CachedOnly && reply.status == 504 {
             return Err(PeerError::NotCached(addr));
         }
+        if reply.status == 503 && reply.headers[0].as_deref() == Some(CACHE_STATUS_UNAVAILABLE) {
+            return Err(PeerError::Unavailable(addr));
+        }
         if reply.status != 200 {
             return Err(PeerError::Status {
                 addr,
@@ -239,5 +249,23 @@ impl PeerClient {
             owner_hit,
             etag: reply.headers[1].clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_failures_of_the_peer_itself_make_it_suspect() {
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        assert!(PeerError::Timeout(addr).peer_unwell());
+        // A 503 without the storage marker: overloaded (the connection cap) or unwell.
+        assert!(PeerError::Status { addr, status: 503 }.peer_unwell());
+        assert!(PeerError::Status { addr, status: 500 }.peer_unwell());
+        // About the object, or about what the peer depends on: the peer is well.
+        assert!(!PeerError::Status { addr, status: 404 }.peer_unwell());
+        assert!(!PeerError::Unavailable(addr).peer_unwell());
+        assert!(!PeerError::NotCached(addr).peer_unwell());
     }
 }
