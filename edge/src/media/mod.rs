@@ -320,21 +320,41 @@ impl Media {
     /// [`Self::cached`] on the metadata cache, with stale-if-error: when a fill fails because
     /// storage is unreachable, the key's last good value (filled at most
     /// `metadata_ttl_secs + stale_if_error_secs` ago and not purged since) answers instead.
-    async fn cached_meta<F>(
+    ///
+    /// `fill` makes the fill future from (a copy of) the key, only on a miss: an async
+    /// block passed by value would sit in every caller's future at its full size (storage,
+    /// Redis and moka's single flight: about 18 KB for a manifest), copied on every request
+    /// that hits (measured: the warm media playlist's future was 21 KB).
+    async fn cached_meta<G, F>(
         &self,
         key: CacheKey,
-        fill: F,
+        fill: G,
     ) -> Result<(Meta, CacheOutcome), EdgeError>
     where
+        G: FnOnce(CacheKey) -> F,
         F: Future<Output = Result<Meta, EdgeError>>,
     {
-        let Some(stale) = &self.live().caches.stale else {
-            return Self::cached(&self.live().caches.meta, key, fill).await;
-        };
         if let Some(v) = self.live().caches.meta.get(&key).await {
             metrics().cache_local_hits.inc();
             return Ok((v, CacheOutcome::Hit));
         }
+        Box::pin(self.fill_meta(key, fill)).await
+    }
+
+    /// The miss path of [`Self::cached_meta`].
+    async fn fill_meta<G, F>(
+        &self,
+        key: CacheKey,
+        fill: G,
+    ) -> Result<(Meta, CacheOutcome), EdgeError>
+    where
+        G: FnOnce(CacheKey) -> F,
+        F: Future<Output = Result<Meta, EdgeError>>,
+    {
+        let fill = fill(key.clone());
+        let Some(stale) = &self.live().caches.stale else {
+            return Self::cached(&self.live().caches.meta, key, fill).await;
+        };
         let copy = key.clone();
         match Self::cached(&self.live().caches.meta, key, fill).await {
             Ok((v, outcome)) => {
@@ -384,13 +404,19 @@ impl Media {
                 PlaybackPolicy::Public => Ok(route.with_video_id(&r.video_id)),
                 PlaybackPolicy::Signed => {
                     let now = crate::fleet::peer_auth::unix_seconds();
-                    self.signed
-                        .check(&self.reader, flags.playback_token.as_deref(), id, now)
-                        .await
-                        .map_err(|reason| {
-                            metrics().refused.with_label_values(&["token"]).inc();
-                            EdgeError::Forbidden(reason)
-                        })?;
+                    // Boxed: the check may read the signing keys from storage; out of line,
+                    // a public id's request future stays small.
+                    Box::pin(self.signed.check(
+                        &self.reader,
+                        flags.playback_token.as_deref(),
+                        id,
+                        now,
+                    ))
+                    .await
+                    .map_err(|reason| {
+                        metrics().refused.with_label_values(&["token"]).inc();
+                        EdgeError::Forbidden(reason)
+                    })?;
                     Ok(route.with_video_id(&r.video_id))
                 }
             },
@@ -410,11 +436,21 @@ impl Media {
     /// Playback id `id`'s record (or its absence), cached with the metadata and shared
     /// through Redis like a manifest (storage is asked once per fleet); purged with the id.
     async fn playback_record(&self, id: &str) -> Result<Option<Arc<PlaybackRecord>>, EdgeError> {
-        const ABSENT: &[u8] = b"null";
         let key = CacheKey::playback(id);
         if let Some(Meta::Playback(r)) = self.live().caches.meta.get(&key).await {
             return Ok(r);
         }
+        // Boxed: out of line, the future of every request that hits stays small.
+        Box::pin(self.fill_playback_record(id, key)).await
+    }
+
+    /// The miss path of [`Self::playback_record`].
+    async fn fill_playback_record(
+        &self,
+        id: &str,
+        key: CacheKey,
+    ) -> Result<Option<Arc<PlaybackRecord>>, EdgeError> {
+        const ABSENT: &[u8] = b"null";
         let read = async {
             Ok::<_, EdgeError>(match self.reader.playback(id).await? {
                 Some(r) => r.to_json(),
@@ -459,10 +495,9 @@ impl Media {
     }
 
     async fn manifest(&self, id: &str) -> Result<Arc<Manifest>, EdgeError> {
-        let key = CacheKey::manifest(id);
         let missing = || EdgeError::NotFound(format!("no video {id}"));
         let (meta, _) = self
-            .cached_meta(key.clone(), async {
+            .cached_meta(CacheKey::manifest(id), move |key| async move {
                 if self.live().caches.missing.contains_key(&key) {
                     return Err(missing());
                 }
@@ -519,7 +554,7 @@ impl Media {
     ) -> Result<(Arc<TrackHead>, CacheOutcome), EdgeError> {
         let key = CacheKey::track_head(id, path);
         let (meta, outcome) = self
-            .cached_meta(key, async {
+            .cached_meta(key, move |_| async move {
                 let read = async {
                     Ok::<_, EdgeError>(self.reader.track_head(id, path).await?.to_shared())
                 };
@@ -693,5 +728,28 @@ impl Media {
             http::etag(&[head.version.as_bytes(), b"init"]),
             cache,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sunomi_packager::route::parse_request;
+
+    /// A request's future is allocated and moved on every request, hit or miss. The fill
+    /// paths (storage, Redis, moka's single flight, signed-token checks) are boxed out of
+    /// line so that a request answered from memory does not carry them: a warm media
+    /// playlist's future was 21 KB before they were (docs/PERFORMANCE.md).
+    #[tokio::test]
+    async fn a_request_future_leaves_the_fill_paths_out_of_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = EdgeConfig::default();
+        let store = sunomi_origin::Store::open(dir.path().to_str().unwrap()).unwrap();
+        let fleet = Arc::new(Fleet::new(&config).await.unwrap());
+        let media = Arc::new(Media::new(MediaReader::new(store), fleet, &config).unwrap());
+        // One future type for every route: its size is that of the largest path kept inline.
+        let (_, route) = parse_request("/v/clip/720p/media.m3u8").unwrap();
+        let size = std::mem::size_of_val(&media.get(&route, &RequestFlags::default()));
+        assert!(size <= 4096, "a request's future is {size} bytes");
     }
 }

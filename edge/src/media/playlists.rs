@@ -78,7 +78,7 @@ impl Media {
         route: &Route,
         flags: &RequestFlags,
     ) -> Result<(Meta, CacheOutcome), EdgeError> {
-        self.cached_meta(key, async {
+        self.cached_meta(key, move |_| async move {
             let manifest = self.manifest(route.video_id()).await?;
             let mut text = self.render_playlist(route, &manifest, flags).await?;
             if let Some(t) = &flags.playback_token {

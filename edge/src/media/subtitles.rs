@@ -18,7 +18,7 @@ impl Media {
     pub(super) async fn subtitle_languages(&self, id: &str) -> Result<Arc<Vec<String>>, EdgeError> {
         let key = CacheKey::subtitle_languages(id);
         let (meta, _) = self
-            .cached_meta(key, async {
+            .cached_meta(key, move |_| async move {
                 // Listed once per fleet: the list is shared like manifests and heads.
                 let read = async {
                     let langs = match self.reader.subtitle_languages(id).await {
@@ -59,7 +59,7 @@ impl Media {
         lang: &str,
     ) -> Result<(Option<Arc<SubtitleFile>>, CacheOutcome), EdgeError> {
         let key = CacheKey::subtitles(id, lang);
-        let (meta, outcome) = self.cached_meta(key, async {
+        let (meta, outcome) = self.cached_meta(key, move |_| async move {
             let raw = self.reader.subtitles(id, lang).await?;
             let parsed = std::str::from_utf8(&raw)
                 .map_err(|_| vtt::VttError::Signature)
