@@ -5,6 +5,7 @@
 //! a plain [`HttpServerApp`] on Pingora's HTTP/1 and HTTP/2 sessions, not a `ProxyHttp`: no
 //! proxy phases, downstream modules or cache state are built for a request that never proxies.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use ::http::header;
@@ -262,9 +263,9 @@ impl EdgeService {
         let (body, etag) = match gzip {
             Some(z) => (
                 z.clone(),
-                format!("{}-gz\"", obj.etag.trim_end_matches('"')),
+                Cow::Owned(format!("{}-gz\"", obj.etag.trim_end_matches('"'))),
             ),
-            None => (obj.body.clone(), obj.etag.clone()),
+            None => (obj.body.clone(), Cow::Borrowed(obj.etag.as_str())),
         };
         let cache_control = if obj.private {
             HeaderValue::from_static("private, no-store")

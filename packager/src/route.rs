@@ -159,9 +159,18 @@ pub enum TrackRef {
 impl TrackRef {
     /// The track's folder relative to the video's URL folder (`720p` or `audio/und`).
     pub fn dir(&self) -> String {
-        match self {
-            TrackRef::Video(r) => r.clone(),
-            TrackRef::Audio(t) => format!("{AUDIO_DIR}/{t}"),
+        TrackDir(self).to_string()
+    }
+}
+
+/// A track's directory in URLs, written in place ([`TrackRef::dir`] without its allocation).
+struct TrackDir<'a>(&'a TrackRef);
+
+impl std::fmt::Display for TrackDir<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            TrackRef::Video(r) => f.write_str(r),
+            TrackRef::Audio(t) => write!(f, "{AUDIO_DIR}/{t}"),
         }
     }
 }
@@ -353,7 +362,16 @@ impl Route {
         let rest = path
             .strip_prefix(PREFIX)
             .ok_or(RouteError::Malformed("media URLs start with /v/"))?;
-        let parts: Vec<&str> = rest.split('/').collect();
+        // Split without allocating: no media URL has more than MAX_PARTS parts.
+        let mut slots = [""; MAX_PARTS];
+        let mut count = 0;
+        for part in rest.split('/') {
+            *slots
+                .get_mut(count)
+                .ok_or(RouteError::Malformed("too many path segments"))? = part;
+            count += 1;
+        }
+        let parts = &slots[..count];
         let id = *parts
             .first()
             .ok_or(RouteError::Malformed("missing video id"))?;
@@ -466,52 +484,84 @@ impl Route {
 
     /// The canonical path of this route; `Route::parse(&r.to_path()) == Ok(r)`.
     pub fn to_path(&self) -> String {
-        match self {
-            Route::Master { id, format } => format!("{PREFIX}{id}/{}{MASTER}", format.prefix()),
+        // Room for any path this edge serves (ids and names are short): one allocation,
+        // with space left for what cache keys append.
+        let mut out = String::with_capacity(PATH_CAPACITY);
+        self.write_path(&mut out);
+        out
+    }
+
+    /// Appends the route's URL path to `out`.
+    fn write_path(&self, out: &mut String) {
+        use std::fmt::Write;
+        // Writing to a `String` cannot fail.
+        let _ = match self {
+            Route::Master { id, format } => write!(out, "{PREFIX}{id}/{}{MASTER}", format.prefix()),
             Route::MediaPlaylist { id, format, track } => {
-                format!(
+                write!(
+                    out,
                     "{PREFIX}{id}/{}{}/{MEDIA_PLAYLIST}",
                     format.prefix(),
-                    track.dir()
+                    TrackDir(track)
                 )
             }
             Route::IFramePlaylist {
                 id,
                 format,
                 rendition,
-            } => format!(
+            } => write!(
+                out,
                 "{PREFIX}{id}/{}{rendition}/{IFRAME_PLAYLIST}",
                 format.prefix()
             ),
-            Route::Init { id, track } => format!("{PREFIX}{id}/{}/{INIT}", track.dir()),
-            Route::Key { id, kid } => format!("{PREFIX}{id}/{KEYS_DIR}/{kid}{KEY_EXT}"),
-            Route::SubtitleFile { id, lang } => format!("{PREFIX}{id}/{SUBS_DIR}/{lang}{VTT_EXT}"),
+            Route::Init { id, track } => write!(out, "{PREFIX}{id}/{}/{INIT}", TrackDir(track)),
+            Route::Key { id, kid } => write!(out, "{PREFIX}{id}/{KEYS_DIR}/{kid}{KEY_EXT}"),
+            Route::SubtitleFile { id, lang } => {
+                write!(out, "{PREFIX}{id}/{SUBS_DIR}/{lang}{VTT_EXT}")
+            }
             Route::Segment { id, track, number } => {
-                format!("{PREFIX}{id}/{}/{}", track.dir(), segment_file(*number))
+                // The file name `segment_file` gives, written in place.
+                write!(
+                    out,
+                    "{PREFIX}{id}/{}/{number}{SEGMENT_EXT}",
+                    TrackDir(track)
+                )
             }
             Route::TsSegment {
                 id,
                 rendition,
                 number,
-            } => format!("{PREFIX}{id}/ts/{rendition}/{number}{TS_EXT}"),
+            } => write!(out, "{PREFIX}{id}/ts/{rendition}/{number}{TS_EXT}"),
             Route::TrackFile { id, track } => {
-                format!("{PREFIX}{id}/br/{}/{TRACK_FILE}", track.dir())
+                write!(out, "{PREFIX}{id}/br/{}/{TRACK_FILE}", TrackDir(track))
             }
             Route::SubtitlePlaylist { id, format, lang } => {
-                format!("{PREFIX}{id}/{}{SUBS_DIR}/{lang}.m3u8", format.prefix())
+                write!(
+                    out,
+                    "{PREFIX}{id}/{}{SUBS_DIR}/{lang}.m3u8",
+                    format.prefix()
+                )
             }
             Route::SubtitleSegment {
                 id,
                 format,
                 lang,
                 number,
-            } => format!(
+            } => write!(
+                out,
                 "{PREFIX}{id}/{}{SUBS_DIR}/{lang}/{number}{VTT_EXT}",
                 format.prefix()
             ),
-        }
+        };
     }
 }
+
+/// The most `/`-separated parts after `/v/` any media URL has (id, format, `audio`, track
+/// name, file), with room to spare.
+const MAX_PARTS: usize = 8;
+
+/// Bytes reserved for a route's path: room for it and for what cache keys append.
+const PATH_CAPACITY: usize = 128;
 
 /// Parses `{n}{ext}`: a decimal segment number without leading zeros.
 fn segment_number(file: &str, ext: &str) -> Result<u64, RouteError> {
@@ -620,6 +670,9 @@ mod tests {
             "/v/abc/720p/1.5.m4s",
             "/v/abc/audio/../init.mp4",
             "/v/abc/720p/media.m3u8/extra",
+            // Deeper than any media URL: refused before the parts are matched.
+            "/v/abc/ts/audio/en/a/b/c/d/media.m3u8",
+            &format!("/v/abc{}", "/x".repeat(10_000)),
             "/v/abc",
             "/v/",
             "/etc/passwd",

@@ -19,6 +19,7 @@ mod ts;
 
 pub use segments::RequestFlags;
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -394,14 +395,18 @@ impl Media {
     /// (`playback/{id}.json`), or, without a record, a video published as its own public
     /// playback id — unless that video is reachable only through playback ids (404). Requests
     /// from peer edges already carry the video id.
-    async fn resolve(&self, route: &Route, flags: &RequestFlags) -> Result<Route, EdgeError> {
+    async fn resolve<'r>(
+        &self,
+        route: &'r Route,
+        flags: &RequestFlags,
+    ) -> Result<Cow<'r, Route>, EdgeError> {
         if flags.from_peer {
-            return Ok(route.clone());
+            return Ok(Cow::Borrowed(route));
         }
         let id = route.video_id();
         match self.playback_record(id).await? {
             Some(r) => match r.policy {
-                PlaybackPolicy::Public => Ok(route.with_video_id(&r.video_id)),
+                PlaybackPolicy::Public => Ok(Cow::Owned(route.with_video_id(&r.video_id))),
                 PlaybackPolicy::Signed => {
                     let now = crate::fleet::peer_auth::unix_seconds();
                     // Boxed: the check may read the signing keys from storage; out of line,
@@ -417,7 +422,7 @@ impl Media {
                         metrics().refused.with_label_values(&["token"]).inc();
                         EdgeError::Forbidden(reason)
                     })?;
-                    Ok(route.with_video_id(&r.video_id))
+                    Ok(Cow::Owned(route.with_video_id(&r.video_id)))
                 }
             },
             None => {
@@ -428,7 +433,7 @@ impl Media {
                 if cached.playback_ids_only {
                     return Err(EdgeError::NotFound(format!("no playback id {id}")));
                 }
-                Ok(route.clone())
+                Ok(Cow::Borrowed(route))
             }
         }
     }
