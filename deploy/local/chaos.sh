@@ -14,7 +14,8 @@
 #
 # Output in WORK: report/ (the bench report: player-visible failures, failovers, stalls,
 # rebuffer ratio; segments.tsv: every segment request and how it went), faults.tsv, timeline.tsv (per
-# second: requests, 5xx, segment reads from storage, summed over the edges), phases.txt
+# second: requests, 5xx, segment reads from storage, stale answers, peers skipped as unwell,
+# owners' 503s caused by their storage, summed over the edges), phases.txt
 # (each phase's figures, with storage reads per unique segment asked for in it, and the
 # segment requests that failed on every edge) and timeline.svg
 # (requests and errors per second with each fault marked). Exit 0 when no player saw a
@@ -126,7 +127,9 @@ out, t0, admins = sys.argv[1], int(sys.argv[2]) / 1e9, sys.argv[3:]
 series = {"requests": lambda n, l: n == "sunomi_http_requests_total",
           "errors": lambda n, l: n == "sunomi_http_requests_total" and 'status="5' in l,
           "storage_segment_reads": lambda n, l: n == "sunomi_cache_requests_total" and 'tier="storage"' in l and 'result="hit"' in l,
-          "stale_served": lambda n, l: n == "sunomi_stale_served_total"}
+          "stale_served": lambda n, l: n == "sunomi_stale_served_total",
+          "peers_skipped": lambda n, l: n == "sunomi_peer_suspected_total",
+          "owner_storage_503": lambda n, l: n == "sunomi_peer_fetch_errors_total" and 'reason="unavailable"' in l}
 # Counters per process: an edge's admin port may answer from an old process and its
 # successor in turn during an upgrade; process_start_time_seconds tells them apart.
 last = {}
@@ -217,12 +220,14 @@ for line in list(open(f"{work}/report/segments.tsv"))[1:]:
 lines = []
 bounds = [(0.0, "start")] + faults
 for (a, name), (b, _) in zip(bounds, bounds[1:]):
-    d = {k: at(b, k) - at(a, k) for k in ("requests", "errors", "storage_segment_reads", "stale_served")}
+    d = {k: at(b, k) - at(a, k) for k in ("requests", "errors", "storage_segment_reads", "stale_served",
+                                          "peers_skipped", "owner_storage_503")}
     unique = len({p for t, p in segment_requests if a <= t < b})
     per_unique = f"{d['storage_segment_reads'] / unique:4.2f}" if unique else " n/a"
     lines.append(f"{a:6.1f}-{b:6.1f}s after {name:<28} requests {d['requests']:7.0f}  5xx {d['errors']:5.0f}  "
                  f"segment reads from storage {d['storage_segment_reads']:5.0f} for {unique:4d} unique segments "
-                 f"({per_unique} per unique)  stale answers {d['stale_served']:4.0f}")
+                 f"({per_unique} per unique)  stale answers {d['stale_served']:4.0f}  "
+                 f"peers skipped {d['peers_skipped']:3.0f}  owners' storage 503s {d['owner_storage_503']:4.0f}")
 unique = p.get("unique_objects", {}).get("segment", 0)
 reads = rows[-1][col["storage_segment_reads"]] if rows else 0
 summary = [
