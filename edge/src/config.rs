@@ -266,6 +266,11 @@ pub struct CacheConfig {
     /// plain-HTTP responses hand to the socket without copying them (the same memory: nothing
     /// is held twice). 0 turns it off. Restart to change.
     pub zero_copy_min_bytes: u64,
+    /// Whether those mappings use 2 MiB transparent huge pages where a segment is close to a
+    /// multiple of 2 MiB (fewer page-table entries to hand over). Turn off on a host whose
+    /// `transparent_hugepage/defrag` compacts memory synchronously and stalls fills; 4 KiB
+    /// pages still go without a copy. Restart to change.
+    pub zero_copy_huge_pages: bool,
 }
 
 /// How the edge talks to object storage.
@@ -392,6 +397,7 @@ impl Default for CacheConfig {
             segments_enabled: true,
             playlist_max_age_secs: 60,
             zero_copy_min_bytes: 256 * 1024,
+            zero_copy_huge_pages: true,
         }
     }
 }

@@ -371,6 +371,7 @@ fn run() -> Result<()> {
     let player_limits = player_connection_limits(&config);
     zero_copy::configure(zero_copy::ZeroCopySettings {
         min_bytes: usize::try_from(config.cache.zero_copy_min_bytes).unwrap_or(usize::MAX),
+        huge_pages: config.cache.zero_copy_huge_pages,
     });
     let mut edge = pingora::services::listening::Service::new(
         "sunomi-edge".into(),

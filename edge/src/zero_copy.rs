@@ -40,6 +40,10 @@ use crate::metrics::metrics;
 pub struct ZeroCopySettings {
     /// Segments shorter than this stay on the heap (their copy is cheap); 0 turns it off.
     pub min_bytes: usize,
+    /// Whether mappings near a multiple of 2 MiB ask for transparent huge pages. Off, every
+    /// mapping is made of 4 KiB pages: for hosts where the kernel's synchronous compaction
+    /// (`transparent_hugepage/defrag`) stalls the thread filling a segment.
+    pub huge_pages: bool,
 }
 
 static SETTINGS: OnceLock<ZeroCopySettings> = OnceLock::new();
@@ -69,7 +73,10 @@ pub fn configure(settings: ZeroCopySettings) {
 /// Settings for tests of this binary (settings are set once per process).
 #[cfg(test)]
 pub(crate) fn configure_for_tests() {
-    configure(ZeroCopySettings { min_bytes: 4096 });
+    configure(ZeroCopySettings {
+        min_bytes: 4096,
+        huge_pages: true,
+    });
 }
 
 /// The smallest write worth looking up (no lookup at all while this is off).
@@ -83,13 +90,18 @@ pub(crate) fn min_bytes() -> usize {
     })
 }
 
+/// Whether mappings may be made of 2 MiB pages.
+fn huge_pages() -> bool {
+    SETTINGS.get().is_some_and(|s| s.huge_pages)
+}
+
 /// `body`, held in a sendable mapping when it is long enough; otherwise (or when the kernel
 /// refuses a mapping) `body` itself. Either way the same bytes.
 pub fn keep(body: Bytes) -> Bytes {
     if body.is_empty() || body.len() < min_bytes() {
         return body;
     }
-    match Mapping::of(&body) {
+    match Mapping::of(&body, huge_pages()) {
         Ok(mapping) => {
             metrics().zero_copy_segments.inc();
             Bytes::from_owner(mapping)
@@ -106,7 +118,7 @@ pub fn keep(body: Bytes) -> Bytes {
 /// length otherwise.
 pub fn footprint(body: &Bytes) -> usize {
     if body.len() >= min_bytes() && holds(body) {
-        mapping_size(body.len()).0
+        mapping_size(body.len(), huge_pages()).0
     } else {
         body.len()
     }
@@ -128,10 +140,10 @@ fn holds_range(start: usize, len: usize) -> bool {
 }
 
 /// How big a mapping for `len` bytes is, and whether it is made of 2 MiB pages: those when
-/// rounding up to them wastes at most an eighth, 4 KiB pages otherwise.
-fn mapping_size(len: usize) -> (usize, bool) {
+/// they are allowed and rounding up to them wastes at most an eighth, 4 KiB pages otherwise.
+fn mapping_size(len: usize, huge_pages: bool) -> (usize, bool) {
     let huge = len.div_ceil(HUGE_PAGE) * HUGE_PAGE;
-    if len >= HUGE_PAGE / 2 && huge - len <= len / 8 {
+    if huge_pages && len >= HUGE_PAGE / 2 && huge - len <= len / 8 {
         (huge, true)
     } else {
         (len.div_ceil(PAGE) * PAGE, false)
@@ -291,9 +303,10 @@ unsafe impl Send for Mapping {}
 unsafe impl Sync for Mapping {}
 
 impl Mapping {
-    /// Copies `bytes` into a new mapping of its own and makes it read-only.
-    fn of(bytes: &[u8]) -> std::io::Result<Mapping> {
-        let (mapped, huge) = mapping_size(bytes.len());
+    /// Copies `bytes` into a new mapping of its own (of 2 MiB pages where `huge_pages`
+    /// allows and [`mapping_size`] says) and makes it read-only.
+    fn of(bytes: &[u8], huge_pages: bool) -> std::io::Result<Mapping> {
+        let (mapped, huge) = mapping_size(bytes.len(), huge_pages);
         // Huge pages need a 2 MiB-aligned start: map one page more, then trim both ends.
         let reserve = if huge { mapped + HUGE_PAGE } else { mapped };
         // SAFETY: a new private anonymous mapping; nothing else refers to it.
@@ -393,7 +406,7 @@ mod tests {
         for len in [100_000, 1_900_000, 3_000_000] {
             let kept = keep(Bytes::from(data[..len].to_vec()));
             assert_eq!(&kept[..], &data[..len]);
-            assert_eq!(footprint(&kept), mapping_size(len).0);
+            assert_eq!(footprint(&kept), mapping_size(len, true).0);
             assert!(holds(&kept[1000..5000]));
             assert!(holds(&kept));
             // A range running past the end of the segment is not held.
@@ -465,19 +478,38 @@ mod tests {
 
     #[test]
     fn two_mib_pages_only_where_rounding_up_to_them_wastes_little() {
-        assert_eq!(mapping_size(1), (PAGE, false));
+        assert_eq!(mapping_size(1, true), (PAGE, false));
         assert_eq!(
-            mapping_size(300_000),
+            mapping_size(300_000, true),
             (300_000usize.div_ceil(PAGE) * PAGE, false)
         );
         // A 720p segment of 1.88 MB: one 2 MiB page (11 % more).
-        assert_eq!(mapping_size(1_883_535), (HUGE_PAGE, true));
+        assert_eq!(mapping_size(1_883_535, true), (HUGE_PAGE, true));
         // Just past 2 MiB: a second huge page would nearly double it.
         assert_eq!(
-            mapping_size(HUGE_PAGE + 1),
+            mapping_size(HUGE_PAGE + 1, true),
             ((HUGE_PAGE + 1).div_ceil(PAGE) * PAGE, false)
         );
-        assert_eq!(mapping_size(2 * HUGE_PAGE - 100), (2 * HUGE_PAGE, true));
-        assert_eq!(mapping_size(HUGE_PAGE), (HUGE_PAGE, true));
+        assert_eq!(
+            mapping_size(2 * HUGE_PAGE - 100, true),
+            (2 * HUGE_PAGE, true)
+        );
+        assert_eq!(mapping_size(HUGE_PAGE, true), (HUGE_PAGE, true));
+        // Huge pages off: 4 KiB pages whatever the length.
+        assert_eq!(
+            mapping_size(1_883_535, false),
+            (1_883_535usize.div_ceil(PAGE) * PAGE, false)
+        );
+        assert_eq!(mapping_size(HUGE_PAGE, false), (HUGE_PAGE, false));
+    }
+
+    #[test]
+    fn a_mapping_without_huge_pages_holds_the_same_bytes_in_4_kib_pages() {
+        let body: Vec<u8> = (0..1_883_535u32).map(|i| (i % 251) as u8).collect();
+        let mapping = Mapping::of(&body, false).unwrap();
+        assert_eq!(mapping.mapped, body.len().div_ceil(PAGE) * PAGE);
+        let kept = Bytes::from_owner(mapping);
+        assert_eq!(&kept[..], &body[..]);
+        assert!(holds(&kept));
     }
 }
