@@ -434,6 +434,27 @@ fn http11_without_host_is_a_bad_request() {
 }
 
 #[test]
+fn a_malformed_request_head_is_a_bad_request_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with(dir.path(), &["m"]);
+    let edge = Edge::start(&store, &[], &[]);
+    let addr = edge.base.trim_start_matches("http://");
+    let counted = r#"sunomi_http_requests_total{route="invalid",status="400"}"#;
+    for head in [
+        "GET /v/m/master.m3u8 HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n",
+        "\x01\x02 not http at all\r\n\r\n",
+    ] {
+        let before = edge.metric_opt(counted).unwrap_or(0.0);
+        let status = raw_status(addr, head);
+        assert!(status.contains(" 400 "), "{head:?}: {status}");
+        assert_eq!(edge.metric(counted), before + 1.0, "{head:?} is counted");
+    }
+    // The edge still answers.
+    let ok = raw_status(addr, "GET /v/m/master.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(ok.contains(" 200 "), "{ok}");
+}
+
+#[test]
 fn logs_carry_no_colour_codes_when_not_on_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_with(dir.path(), &["l"]);
