@@ -398,10 +398,11 @@ impl EdgeService {
             Err(e) => {
                 if e.etype == ErrorType::InvalidHTTPHeader {
                     tracing::debug!(error = %e, "malformed request head");
-                    metrics()
-                        .requests
-                        .with_label_values(&["invalid", "400"])
-                        .inc();
+                    Self::count(&RequestCtx {
+                        route: "invalid",
+                        status: 400,
+                        bytes: 0,
+                    });
                     if let Err(e) = session.respond_error(400).await {
                         tracing::debug!(error = %e, "could not answer a malformed request");
                     }

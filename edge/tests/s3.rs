@@ -27,6 +27,47 @@ fn env_refs(env: &[(String, String)]) -> Vec<(&str, &str)> {
     env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
+/// A clip published on S3 for a fleet: Redis, and a config of the fleet test settings
+/// (with `fleet_extra`'s keys), no prefetch, and storage requests that fail fast.
+struct S3Fleet {
+    s3: S3Server,
+    env: Vec<(String, String)>,
+    redis: RedisServer,
+    config: std::path::PathBuf,
+}
+
+impl S3Fleet {
+    fn start(dir: &std::path::Path, id: &str, seconds: u32, fleet_extra: &str) -> S3Fleet {
+        let (s3, env) = published_on_s3(dir, id, seconds);
+        let config = dir.join("fleet.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "{}prefetch_segments = 0\n[storage]\nrequest_timeout_ms = 1000\nmax_retries = 0\n",
+                fleet_config(fleet_extra)
+            ),
+        )
+        .unwrap();
+        S3Fleet {
+            s3,
+            env,
+            redis: RedisServer::start(),
+            config,
+        }
+    }
+
+    /// Starts one more edge of the fleet.
+    fn edge(&self) -> Edge {
+        let flags = [
+            "--redis",
+            &self.redis.url(),
+            "--config",
+            self.config.to_str().unwrap(),
+        ];
+        Edge::start(STORE, &flags, &env_refs(&self.env))
+    }
+}
+
 #[test]
 fn s3_store_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
@@ -120,24 +161,8 @@ fn cached_playlists_and_segments_outlive_a_storage_outage() {
 fn with_storage_down_a_copy_held_off_its_owner_is_found_in_the_fleet() {
     let dir = tempfile::tempdir().unwrap();
     // 18 s: 3 segments in each of 4 tracks, so B owns some of the 11 read (none: 1 in 2048).
-    let (mut s3, env_owned) = published_on_s3(dir.path(), "siblings", 18);
-    let env = env_refs(&env_owned);
-    let redis = RedisServer::start();
-    let config = dir.path().join("fleet.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "{FLEET_TEST_CONFIG}prefetch_segments = 0\n[storage]\nrequest_timeout_ms = 1000\nmax_retries = 0\n"
-        ),
-    )
-    .unwrap();
-    let flags = [
-        "--redis",
-        &redis.url(),
-        "--config",
-        config.to_str().unwrap(),
-    ];
-    let a = Edge::start(STORE, &flags, &env);
+    let mut fleet = S3Fleet::start(dir.path(), "siblings", 18, "");
+    let a = fleet.edge();
     let mut paths: Vec<String> = media_object_paths(&a, "siblings")
         .into_iter()
         .filter(|p| p.ends_with(".m4s"))
@@ -146,10 +171,10 @@ fn with_storage_down_a_copy_held_off_its_owner_is_found_in_the_fleet() {
     // One segment nobody reads: held nowhere.
     let unread = paths.pop().unwrap();
     let bodies: Vec<Vec<u8>> = paths.iter().map(|p| get_ok(&a.url(p))).collect();
-    let b = Edge::start(STORE, &flags, &env);
+    let b = fleet.edge();
     wait_members(&[&a, &b], 2);
 
-    s3.stop();
+    fleet.s3.stop();
     for (path, body) in paths.iter().zip(&bodies) {
         let r = get(&b.url(path));
         assert_eq!(r.status, 200, "{path} through B with storage down");
@@ -175,7 +200,7 @@ fn with_storage_down_a_copy_held_off_its_owner_is_found_in_the_fleet() {
         "A was asked, it did not ask"
     );
 
-    s3.restart();
+    fleet.s3.restart();
     assert_eq!(get(&b.url(&unread)).status, 200, "back with storage");
 }
 
@@ -188,26 +213,9 @@ fn with_storage_down_a_copy_held_off_its_owner_is_found_in_the_fleet() {
 fn an_owner_failed_by_its_storage_is_not_skipped() {
     let dir = tempfile::tempdir().unwrap();
     // 18 s: 12 segments, so A owns some of them (none: 1 in 4096).
-    let (mut s3, env_owned) = published_on_s3(dir.path(), "owners", 18);
-    let env = env_refs(&env_owned);
-    let redis = RedisServer::start();
-    let config = dir.path().join("fleet.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "{}prefetch_segments = 0\n[storage]\nrequest_timeout_ms = 1000\nmax_retries = 0\n",
-            fleet_config("peer_suspect_ms = 600000\n")
-        ),
-    )
-    .unwrap();
-    let flags = [
-        "--redis",
-        &redis.url(),
-        "--config",
-        config.to_str().unwrap(),
-    ];
-    let a = Edge::start(STORE, &flags, &env);
-    let b = Edge::start(STORE, &flags, &env);
+    let mut fleet = S3Fleet::start(dir.path(), "owners", 18, "peer_suspect_ms = 600000\n");
+    let a = fleet.edge();
+    let b = fleet.edge();
     wait_members(&[&a, &b], 2);
     let paths: Vec<String> = media_object_paths(&b, "owners")
         .into_iter()
@@ -215,7 +223,7 @@ fn an_owner_failed_by_its_storage_is_not_skipped() {
         .collect();
     assert_eq!(paths.len(), 12, "{paths:?}");
 
-    s3.stop();
+    fleet.s3.stop();
     for path in &paths {
         assert_eq!(get(&b.url(path)).status, 503, "{path}: read nowhere yet");
     }
@@ -232,7 +240,7 @@ fn an_owner_failed_by_its_storage_is_not_skipped() {
         "A was never skipped"
     );
 
-    s3.restart();
+    fleet.s3.restart();
     let through_owner = paths
         .iter()
         .filter(|path| {
