@@ -328,11 +328,15 @@ fn sighup_and_the_admin_port_reload_what_can_change_live_and_name_what_cannot() 
         .status()
         .unwrap();
     assert!(status.success());
+    // The live setting takes effect a moment before the reload's report is recorded: wait
+    // for both (CI once read the report in between).
+    let report = || -> serde_json::Value {
+        serde_json::from_slice(&get_ok(&format!("{}/config", s.edge.admin))).unwrap()
+    };
     wait_until(Duration::from_secs(10), "the reload to apply", || {
-        cache_control(&s.edge, master) == "public, max-age=7"
+        cache_control(&s.edge, master) == "public, max-age=7" && !report()["last_reload"].is_null()
     });
-    let config: serde_json::Value =
-        serde_json::from_slice(&get_ok(&format!("{}/config", s.edge.admin))).unwrap();
+    let config = report();
     let last = &config["last_reload"];
     assert_eq!(last["trigger"], "SIGHUP");
     assert!(last["error"].is_null());
