@@ -43,6 +43,13 @@ pub enum EdgeError {
     /// video that is only served encrypted.
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// The request's head is larger than the edge reads (431): too many bytes or headers.
+    #[error("request header fields too large")]
+    HeadTooLarge,
+    /// The request carries a body (413): nothing the edge serves takes one, and it is not
+    /// read (the connection is closed after the answer).
+    #[error("request bodies are not accepted")]
+    BodyNotAccepted,
 }
 
 impl EdgeError {
@@ -58,6 +65,8 @@ impl EdgeError {
             EdgeError::Internal(_) => 500,
             EdgeError::Forbidden(_) => 403,
             EdgeError::NotCached => 504,
+            EdgeError::HeadTooLarge => 431,
+            EdgeError::BodyNotAccepted => 413,
         }
     }
 }

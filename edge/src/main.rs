@@ -8,6 +8,7 @@ mod config;
 mod connections;
 mod error;
 mod fleet;
+mod h1;
 mod head;
 mod http;
 mod http_client;
@@ -15,6 +16,7 @@ mod keys;
 mod media;
 mod metrics;
 mod reload;
+mod request;
 mod service;
 mod tls;
 mod upgrade;
@@ -375,7 +377,7 @@ fn run() -> Result<()> {
     });
     let mut edge = pingora::services::listening::Service::new(
         "sunomi-edge".into(),
-        connections::Bounded::new(service, player_limits, "player"),
+        connections::Bounded::new(h1::PlayerApp::new(service), player_limits, "player"),
     );
     let player_buffers = pingora::listeners::L4BufferSettings::default()
         .write(config.connections.write_buffer_bytes);

@@ -29,13 +29,18 @@ use crate::head::{Head, CACHE_STATUS, CACHE_STATUS_UNAVAILABLE};
 use crate::http::{self, RangeRequest};
 use crate::media::{Media, Object, RequestFlags};
 use crate::metrics::metrics;
+use crate::request::{Method, Request};
+use prometheus::IntCounter;
 
 /// What the request's metrics need to know about it once it is answered.
 #[derive(Debug, Default)]
 pub struct RequestCtx {
-    route: &'static str,
-    status: u16,
-    bytes: u64,
+    /// The route's kind (`invalid` when none was recognised).
+    pub route: &'static str,
+    /// The status answered (499: the client left first).
+    pub status: u16,
+    /// Body bytes written.
+    pub bytes: u64,
 }
 
 /// The player-facing service.
@@ -53,26 +58,31 @@ impl EdgeService {
 
 /// Status recorded in metrics when the client closed the connection before the response was
 /// written (nginx's convention).
-const CLIENT_CLOSED: u16 = 499;
+pub(crate) const CLIENT_CLOSED: u16 = 499;
 
-fn request_header<'a>(session: &'a Session, name: &str) -> Option<&'a str> {
-    session
-        .req_header()
-        .headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
+/// A response ready to be written by whichever HTTP implementation carries the request.
+pub struct Answer {
+    /// Status and headers.
+    pub head: Head,
+    /// The body; `None` for none at all (HEAD, 304, 204), whatever `Content-Length` says.
+    pub body: Option<Bytes>,
+}
+
+impl Answer {
+    fn new(head: Head, body: Option<Bytes>) -> Answer {
+        Answer {
+            head,
+            body: body.filter(|b| !b.is_empty()),
+        }
+    }
 }
 
 impl EdgeService {
-    async fn write(
-        session: &mut Session,
-        ctx: &mut RequestCtx,
-        resp: Head,
-        body: Option<Bytes>,
-    ) -> Result<()> {
-        let resp = resp.finish();
+    /// Writes `answer` on a Pingora session (HTTP/2; HTTP/1.1 is [`crate::h1`]'s).
+    async fn write(session: &mut Session, ctx: &mut RequestCtx, answer: Answer) -> Result<()> {
+        let resp = answer.head.finish();
         ctx.status = resp.status.as_u16();
-        let body = body.filter(|b| !b.is_empty());
+        let body = answer.body;
         ctx.bytes = body.as_ref().map_or(0, |b| b.len() as u64);
         match session {
             // HTTP/2 ends a body-less stream on its HEADERS frame, not with an empty DATA frame.
@@ -93,12 +103,17 @@ impl EdgeService {
         Ok(())
     }
 
-    async fn error(&self, session: &mut Session, ctx: &mut RequestCtx, e: EdgeError) -> Result<()> {
-        let status = e.status();
+    fn error<R: Request>(&self, req: &R, e: EdgeError) -> Result<Answer> {
         // A peer's memory-only lookup that finds nothing is routine, not a failure.
-        if status >= 500 && !matches!(e, EdgeError::NotCached) {
-            tracing::warn!(path = %session.req_header().uri.path(), error = %e, "request failed");
+        if e.status() >= 500 && !matches!(e, EdgeError::NotCached) {
+            tracing::warn!(path = %req.path(), error = %e, "request failed");
         }
+        self.error_answer(e, req.method() == Method::Head)
+    }
+
+    /// The answer to a request refused with `e` (a body only when `head_only` is false).
+    pub(crate) fn error_answer(&self, e: EdgeError, head_only: bool) -> Result<Answer> {
+        let status = e.status();
         let mut resp = Head::new(status, 8)?;
         // What the client may know: never storage keys, paths or internal detail.
         let text = format!("{status} {}\n", e.public_message());
@@ -119,11 +134,10 @@ impl EdgeService {
             }
             _ => {}
         }
-        let head = session.req_header().method == http_method::HEAD;
-        Self::write(session, ctx, resp, (!head).then(|| Bytes::from(text))).await
+        Ok(Answer::new(resp, (!head_only).then(|| Bytes::from(text))))
     }
 
-    async fn preflight(session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+    fn preflight() -> Result<Answer> {
         let mut resp = Head::new(204, 6)?;
         resp.set_static(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
             .set_static(header::ACCESS_CONTROL_ALLOW_METHODS, "GET, HEAD, OPTIONS")
@@ -133,58 +147,64 @@ impl EdgeService {
             )
             .set_static(header::ACCESS_CONTROL_MAX_AGE, "86400")
             .content_length(0);
-        Self::write(session, ctx, resp, None).await
+        Ok(Answer::new(resp, None))
     }
 
-    async fn serve(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
-        let method = session.req_header().method.clone();
-        if method == http_method::OPTIONS {
-            ctx.route = "preflight";
-            return Self::preflight(session, ctx).await;
-        }
-        if method != http_method::GET && method != http_method::HEAD {
-            ctx.route = "invalid";
-            return self.error(session, ctx, EdgeError::MethodNotAllowed).await;
+    /// The answer to `req`, with its route recorded in `ctx` for the metrics. An error is the
+    /// edge's own (a response head that cannot be built): the caller answers 500.
+    pub async fn answer<R: Request>(&self, req: &R, ctx: &mut RequestCtx) -> Result<Answer> {
+        match req.method() {
+            Method::Options => {
+                ctx.route = "preflight";
+                return Self::preflight();
+            }
+            Method::Get | Method::Head => {}
+            Method::Connect | Method::Other => {
+                ctx.route = "invalid";
+                return self.error(req, EdgeError::MethodNotAllowed);
+            }
         }
         // RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400.
-        let req = session.req_header();
-        if req.version == pingora::http::Version::HTTP_11
-            && !req.headers.contains_key(::http::header::HOST)
-        {
+        if req.lacks_host() {
             ctx.route = "invalid";
             let e = EdgeError::BadRequest("HTTP/1.1 requests need a Host header".into());
-            return self.error(session, ctx, e).await;
+            return self.error(req, e);
         }
-        let (protection, route) = match parse_request(session.req_header().uri.path()) {
+        let (protection, route) = match parse_request(req.path()) {
             Ok(r) => r,
             Err(e) => {
                 ctx.route = "invalid";
-                return self.error(session, ctx, e.into()).await;
+                return self.error(req, e.into());
             }
         };
         ctx.route = route.kind();
-        let flags = match self.flags(session, &route, protection) {
+        let flags = match self.flags(req, &route, protection) {
             Ok(f) => f,
-            Err(e) => return self.error(session, ctx, e).await,
+            Err(e) => return self.error(req, e),
         };
         match self.media.get(&route, &flags).await {
-            Ok(obj) => self.respond(session, ctx, &route, obj).await,
-            Err(e) => self.error(session, ctx, e).await,
+            Ok(obj) => self.respond(req, &route, obj),
+            Err(e) => self.error(req, e),
         }
     }
 
     /// Whether the request is from a peer edge (its marker signed by the fleet; a marker
     /// that is not is refused with 403, so a client cannot bypass owner routing or pose as a
     /// prefetch), and whether it is a prefetch.
-    fn peer_marker(&self, session: &Session) -> Result<(bool, bool), EdgeError> {
-        let Some(marker) = request_header(session, PEER_HEADER) else {
+    fn peer_marker<R: Request>(&self, req: &R) -> Result<(bool, bool), EdgeError> {
+        let Some(marker) = req.header(PEER_HEADER) else {
             return Ok((false, false));
         };
-        let prefetch = request_header(session, PREFETCH_HEADER).is_some();
-        let req = session.req_header();
-        let path = req.uri.path_and_query().map_or("/", |p| p.as_str());
+        let prefetch = req.header(PREFETCH_HEADER).is_some();
         let auth = self.media.fleet().peer_auth();
-        match auth.verify(req.method.as_str(), path, marker, prefetch, unix_seconds()) {
+        let method = req.method().as_str();
+        match auth.verify(
+            method,
+            req.path_and_query(),
+            marker,
+            prefetch,
+            unix_seconds(),
+        ) {
             Ok(_) => Ok((true, prefetch)),
             Err(e) => {
                 metrics().refused.with_label_values(&["peer"]).inc();
@@ -195,35 +215,32 @@ impl EdgeService {
 
     /// Who asks (player, peer edge, prefetch), the player's CMCD next-object hint, the
     /// playlist filter from the query (a bad one is a 400) and, for track files, the range.
-    fn flags(
+    fn flags<R: Request>(
         &self,
-        session: &Session,
+        req: &R,
         route: &Route,
         protection: Protection,
     ) -> Result<RequestFlags, EdgeError> {
-        let (from_peer, prefetch) = self.peer_marker(session)?;
-        let uri = &session.req_header().uri;
+        let (from_peer, prefetch) = self.peer_marker(req)?;
+        let query = req.query();
         let next = match route {
-            Route::Segment { .. } if !from_peer => cmcd::next_object(
-                uri.path(),
-                uri.query(),
-                request_header(session, "CMCD-Request"),
-            )
-            .and_then(|p| Route::parse(&p).ok()),
+            Route::Segment { .. } if !from_peer => {
+                cmcd::next_object(req.path(), query, req.header("CMCD-Request"))
+                    .and_then(|p| Route::parse(&p).ok())
+            }
             _ => None,
         };
         let filter = if route.is_playlist() {
-            Filter::parse(uri.query().unwrap_or(""))
-                .map_err(|e| EdgeError::BadRequest(e.to_string()))?
+            Filter::parse(query.unwrap_or("")).map_err(|e| EdgeError::BadRequest(e.to_string()))?
         } else {
             Filter::default()
         };
         let range = match route {
-            Route::TrackFile { .. } => request_header(session, "Range").map(str::to_owned),
+            Route::TrackFile { .. } => req.header("Range").map(str::to_owned),
             _ => None,
         };
-        let playback_token = playback_token(uri.query())?;
-        let token = auth::token_query(uri.query()).map_err(|e| {
+        let playback_token = playback_token(query)?;
+        let token = auth::token_query(query).map_err(|e| {
             metrics().refused.with_label_values(&["token"]).inc();
             EdgeError::Forbidden(e.to_string())
         })?;
@@ -231,11 +248,10 @@ impl EdgeService {
             from_peer,
             prefetch,
             // Only a peer may ask not to fill: the fleet's sibling lookup (media::segments).
-            only_if_cached: from_peer
-                && http::only_if_cached(request_header(session, "Cache-Control")),
+            only_if_cached: from_peer && http::only_if_cached(req.header("Cache-Control")),
             // Only track files are cut by Media; other ranges are applied in `respond`.
             if_range: match route {
-                Route::TrackFile { .. } => request_header(session, "If-Range").map(str::to_owned),
+                Route::TrackFile { .. } => req.header("If-Range").map(str::to_owned),
                 _ => None,
             },
             next,
@@ -243,22 +259,16 @@ impl EdgeService {
             range,
             protection,
             token,
-            query: uri.query().map(str::to_owned),
+            query: query.map(str::to_owned),
             playback_token,
         })
     }
 
-    async fn respond(
-        &self,
-        session: &mut Session,
-        ctx: &mut RequestCtx,
-        route: &Route,
-        obj: Object,
-    ) -> Result<()> {
-        let head = session.req_header().method == http_method::HEAD;
-        let range_header = request_header(session, "Range").map(str::to_owned);
+    fn respond<R: Request>(&self, req: &R, route: &Route, obj: Object) -> Result<Answer> {
+        let head = req.method() == Method::Head;
+        let range_header = req.header("Range");
         let gzip = obj.gzip.as_ref().filter(|_| {
-            range_header.is_none() && http::accepts_gzip(request_header(session, "Accept-Encoding"))
+            range_header.is_none() && http::accepts_gzip(req.header("Accept-Encoding"))
         });
         let (body, etag) = match gzip {
             Some(z) => (
@@ -292,9 +302,8 @@ impl EdgeService {
             Ok(resp)
         };
 
-        if http::none_match(request_header(session, "If-None-Match"), &etag) {
-            let resp = resp_headers(304)?;
-            return Self::write(session, ctx, resp, None).await;
+        if http::none_match(req.header("If-None-Match"), &etag) {
+            return Ok(Answer::new(resp_headers(304)?, None));
         }
         if let Some((range, total)) = &obj.content_range {
             // Media already cut the part the request asked for (byte-range mode).
@@ -304,20 +313,18 @@ impl EdgeService {
                 &format!("bytes {}-{}/{total}", range.start, range.end - 1),
             )?
             .content_length(body.len());
-            return Self::write(session, ctx, resp, (!head).then_some(body)).await;
+            return Ok(Answer::new(resp, (!head).then_some(body)));
         }
         let length = body.len() as u64;
         // A Range under an If-Range that does not match is ignored: 200 with everything.
         let range_header = range_header
             .filter(|_| !matches!(route, Route::TrackFile { .. }))
-            .filter(|_| http::range_applies(request_header(session, "If-Range"), &etag));
-        let (status, slice) = match http::parse_range(range_header.as_deref(), length) {
+            .filter(|_| http::range_applies(req.header("If-Range"), &etag));
+        let (status, slice) = match http::parse_range(range_header, length) {
             RangeRequest::Full => (200, None),
             RangeRequest::Partial(r) => (206, Some(r)),
             RangeRequest::Unsatisfiable => {
-                return self
-                    .error(session, ctx, EdgeError::RangeNotSatisfiable { length })
-                    .await
+                return self.error(req, EdgeError::RangeNotSatisfiable { length })
             }
         };
         let mut resp = resp_headers(status)?;
@@ -332,7 +339,7 @@ impl EdgeService {
             None => body,
         };
         resp.content_length(body.len());
-        Self::write(session, ctx, resp, (!head).then_some(body)).await
+        Ok(Answer::new(resp, (!head).then_some(body)))
     }
 }
 
@@ -352,14 +359,6 @@ fn itoa_status(status: u16) -> StatusText {
         b'0' + (s / 10 % 10) as u8,
         b'0' + (s % 10) as u8,
     ])
-}
-
-mod http_method {
-    pub use pingora::http::Method;
-    pub const GET: Method = Method::GET;
-    pub const HEAD: Method = Method::HEAD;
-    pub const OPTIONS: Method = Method::OPTIONS;
-    pub const CONNECT: Method = Method::CONNECT;
 }
 
 /// Whether serving failed because the client went away mid-response: a write to a closed
@@ -418,21 +417,52 @@ impl EdgeService {
     }
 
     /// Counts an answered request in the metrics (by route and status, and its body bytes).
-    fn count(ctx: &RequestCtx) {
+    pub(crate) fn count(ctx: &RequestCtx) {
         let route = if ctx.route.is_empty() {
             "invalid"
         } else {
             ctx.route
         };
-        let m = metrics();
-        let status = itoa_status(ctx.status);
-        m.requests
-            .with_label_values(&[route, status.as_str()])
-            .inc();
-        m.response_bytes
-            .with_label_values(&[route])
-            .inc_by(ctx.bytes);
+        REQUEST_COUNTERS.with_borrow_mut(|counters| counters.count(route, ctx.status, ctx.bytes));
     }
+}
+
+/// The request and byte counters of the (route, status) pairs one thread has counted, so a
+/// request does not pay Prometheus' label lookup (hashing both labels under a lock) twice:
+/// routes are a handful of constants and statuses a few dozen, so the list stays short.
+#[derive(Default)]
+struct RequestCounters(Vec<(&'static str, u16, IntCounter, IntCounter)>);
+
+/// Pairs kept per thread; beyond that (never in practice) the lookup is Prometheus' own.
+const COUNTED_PAIRS: usize = 128;
+
+impl RequestCounters {
+    /// Counts one request of `route` answered `status` with `body_bytes`.
+    fn count(&mut self, route: &'static str, status: u16, body_bytes: u64) {
+        let known = self
+            .0
+            .iter()
+            .find(|(r, s, ..)| *s == status && (std::ptr::eq(*r, route) || *r == route));
+        if let Some((.., requests, bytes)) = known {
+            requests.inc();
+            bytes.inc_by(body_bytes);
+            return;
+        }
+        let m = metrics();
+        let status_text = itoa_status(status);
+        let requests = m.requests.with_label_values(&[route, status_text.as_str()]);
+        let bytes = m.response_bytes.with_label_values(&[route]);
+        requests.inc();
+        bytes.inc_by(body_bytes);
+        if self.0.len() < COUNTED_PAIRS {
+            self.0.push((route, status, requests, bytes));
+        }
+    }
+}
+
+thread_local! {
+    static REQUEST_COUNTERS: std::cell::RefCell<RequestCounters> =
+        std::cell::RefCell::new(RequestCounters::default());
 }
 
 #[async_trait]
@@ -443,13 +473,17 @@ impl HttpServerApp for EdgeService {
         shutdown: &ShutdownWatch,
     ) -> Option<ReusedHttpStream> {
         Self::read_request(&mut session, shutdown).await?;
-        if *shutdown.borrow() || session.req_header().method == http_method::CONNECT {
+        if *shutdown.borrow() || Request::method(session.req_header()) == Method::Connect {
             // Shutting down: this answer is the connection's last. CONNECT's framing is not
             // HTTP's; it is refused (405) and the connection closed rather than reused.
             session.set_keepalive(None);
         }
         let mut ctx = RequestCtx::default();
-        let reusable = match self.serve(&mut session, &mut ctx).await {
+        let served = match self.answer(session.req_header(), &mut ctx).await {
+            Ok(answer) => Self::write(&mut session, &mut ctx, answer).await,
+            Err(e) => Err(e),
+        };
+        let reusable = match served {
             Ok(()) => true,
             // The player went away mid-response (seeking, closing the tab, a load tester
             // stopping): nothing to answer and nothing wrong with the edge.

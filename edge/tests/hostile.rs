@@ -454,6 +454,133 @@ fn a_malformed_request_head_is_a_bad_request_and_counted() {
     assert!(ok.contains(" 200 "), "{ok}");
 }
 
+/// Sends `request` on a new connection and reads everything until the server closes it
+/// (within 10 s; a connection still open then fails the test).
+fn exchange_until_closed(addr: &str, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 16384];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("the edge did not close the connection: {e}; read {got:?}"),
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// The status codes of the responses in `wire`, in order.
+fn statuses(wire: &str) -> Vec<&str> {
+    wire.match_indices("HTTP/1.1 ")
+        .map(|(at, _)| &wire[at + 9..at + 12])
+        .collect()
+}
+
+#[test]
+fn http1_framing_refuses_bodies_and_oversized_heads_then_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with(dir.path(), &["f"]);
+    let edge = Edge::start(&store, &[], &[]);
+    let addr = edge.base.trim_start_matches("http://");
+    let get = "GET /v/f/master.m3u8 HTTP/1.1\r\nHost: x\r\n";
+    let many_fields = format!("{get}{}\r\n", "X-A: b\r\n".repeat(101));
+    let long_head = format!("{get}X-Long: {}\r\n\r\n", "a".repeat(130 * 1024));
+    let cases: [(&str, String, &str); 6] = [
+        (
+            "a body by length",
+            "POST /v/f/master.m3u8 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+                .to_string(),
+            "413",
+        ),
+        (
+            "a chunked body",
+            format!("{get}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+            "413",
+        ),
+        (
+            "two lengths",
+            format!("{get}Content-Length: 0\r\nContent-Length: 2\r\n\r\n"),
+            "400",
+        ),
+        ("two hosts", format!("{get}Host: y\r\n\r\n"), "400"),
+        ("101 fields", many_fields, "431"),
+        ("a 130 KiB head", long_head, "431"),
+    ];
+    for (what, request, status) in cases {
+        let series = format!(r#"sunomi_http_requests_total{{route="invalid",status="{status}"}}"#);
+        let before = edge.metric_opt(&series).unwrap_or(0.0);
+        // The request that follows on the same connection is never answered: the edge closes
+        // after the refusal rather than read a body as a request.
+        let wire = exchange_until_closed(addr, format!("{request}{get}\r\n").as_bytes());
+        assert_eq!(statuses(&wire), [status], "{what}: {wire}");
+        assert!(wire.contains("Connection: close\r\n"), "{what}: {wire}");
+        assert_eq!(edge.metric(&series), before + 1.0, "{what} is counted");
+    }
+    // A zero length is no body: answered, and the connection kept.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(format!("{get}Content-Length: 0\r\n\r\n").as_bytes())
+        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = [0u8; 4096];
+    let n = s.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200 OK\r\n"));
+    assert!(!closed_by_server(&mut s, Duration::from_millis(500)));
+}
+
+#[test]
+fn http1_keeps_alive_by_version_and_answers_pipelined_requests_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with(dir.path(), &["p"]);
+    let edge = Edge::start(&store, &[], &[]);
+    let addr = edge.base.trim_start_matches("http://");
+    // Three requests in one write; the last asks to close.
+    let pipelined = "GET /v/p/master.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n\
+                     HEAD /v/p/master.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n\
+                     GET /v/nope/master.m3u8 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let wire = exchange_until_closed(addr, pipelined.as_bytes());
+    assert_eq!(statuses(&wire), ["200", "200", "404"], "{wire}");
+    let master = get_ok(&edge.url("/v/p/master.m3u8"));
+    // The GET carries the playlist; the HEAD the same length and no body: the third
+    // response starts right after the HEAD's head.
+    let get_body_at = wire.find("\r\n\r\n").unwrap() + 4;
+    assert_eq!(
+        &wire.as_bytes()[get_body_at..get_body_at + master.len()],
+        &master[..]
+    );
+    let head_at = get_body_at + master.len();
+    assert!(wire[head_at..].starts_with("HTTP/1.1 200 OK\r\n"), "{wire}");
+    let head_end = head_at + wire[head_at..].find("\r\n\r\n").unwrap() + 4;
+    assert!(wire[head_at..head_end].contains(&format!("Content-Length: {}\r\n", master.len())));
+    assert!(wire[head_end..].starts_with("HTTP/1.1 404 "), "{wire}");
+    assert!(wire[head_end..].contains("Connection: close\r\n"));
+    for response in wire.split("HTTP/1.1 ").skip(1) {
+        assert!(response.contains("\r\nDate: "), "{response}");
+    }
+
+    // HTTP/1.0 closes unless asked to keep the connection, and then says it does.
+    let wire = exchange_until_closed(addr, b"GET /v/p/master.m3u8 HTTP/1.0\r\n\r\n");
+    assert_eq!(statuses(&wire), ["200"]);
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /v/p/master.m3u8 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = vec![0u8; 65536];
+    let n = s.read(&mut buf).unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.contains("Connection: keep-alive\r\n"), "{text}");
+    assert!(!closed_by_server(&mut s, Duration::from_millis(500)));
+
+    // The absolute form of a target is served by its path.
+    let wire = exchange_until_closed(
+        addr,
+        b"GET http://x/v/p/master.m3u8 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(statuses(&wire), ["200"], "{wire}");
+}
+
 #[test]
 fn logs_carry_no_colour_codes_when_not_on_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
