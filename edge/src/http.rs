@@ -111,12 +111,55 @@ pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
     })
 }
 
+/// An entity tag as sent, quotes included (`"0123456789abcdef"`). It holds the header value
+/// itself: a cached object's tag is cloned (a reference count) and written without a copy
+/// on every response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityTag(::http::HeaderValue);
+
+impl EntityTag {
+    /// The tag as a header value.
+    pub fn header_value(&self) -> ::http::HeaderValue {
+        self.0.clone()
+    }
+}
+
+impl From<String> for EntityTag {
+    /// A tag from its text; text that cannot be a header value (never made here: tags are
+    /// quoted hex) becomes the empty tag `""`.
+    fn from(text: String) -> EntityTag {
+        let value = ::http::HeaderValue::from_maybe_shared(bytes::Bytes::from(text))
+            .unwrap_or_else(|_| ::http::HeaderValue::from_static("\"\""));
+        EntityTag(value)
+    }
+}
+
+impl std::ops::Deref for EntityTag {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.0.to_str().unwrap_or("\"\"")
+    }
+}
+
+impl std::fmt::Display for EntityTag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
+}
+
+/// The tag of the gzip form of a body tagged `etag`: `-gz` inside the quotes (a different
+/// representation needs a different strong tag, RFC 9110 §8.8.3).
+pub fn gzip_etag(etag: &EntityTag) -> EntityTag {
+    EntityTag::from(format!("{}-gz\"", etag.trim_end_matches('"')))
+}
+
 /// A strong entity tag over `parts` (a content version and a range, or a body's bytes).
 ///
 /// The hash is FNV-1a 64 over the length-prefixed parts: fixed by this code, so every edge,
 /// whatever toolchain built it, gives the same object the same tag (a `Hasher` from std may
 /// change between Rust releases).
-pub fn etag(parts: &[&[u8]]) -> String {
+pub fn etag(parts: &[&[u8]]) -> EntityTag {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     let mut h = OFFSET;
@@ -130,7 +173,7 @@ pub fn etag(parts: &[&[u8]]) -> String {
         eat(&(part.len() as u64).to_be_bytes());
         eat(part);
     }
-    format!("\"{h:016x}\"")
+    EntityTag::from(format!("\"{h:016x}\""))
 }
 
 /// Whether an `If-None-Match` value matches `etag` (weak comparison, as RFC 9110 requires).
@@ -224,9 +267,19 @@ mod tests {
     fn etags_are_fixed_across_builds() {
         // Pinned values: any change to the hash would make edges built by different
         // toolchains disagree about the same object.
-        assert_eq!(etag(&[]), "\"cbf29ce484222325\"");
+        assert_eq!(&*etag(&[]), "\"cbf29ce484222325\"");
         assert_eq!(etag(&[b"v1"]), etag(&[b"v1"]));
-        assert_eq!(etag(&[b"#EXTM3U\n"]), "\"6b1a5803de78501e\"");
+        assert_eq!(&*etag(&[b"#EXTM3U\n"]), "\"6b1a5803de78501e\"");
+    }
+
+    #[test]
+    fn entity_tags_are_header_values_and_the_gzip_form_has_its_own() {
+        let tag = etag(&[]);
+        assert_eq!(tag.header_value(), "\"cbf29ce484222325\"");
+        assert_eq!(&*gzip_etag(&tag), "\"cbf29ce484222325-gz\"");
+        assert_eq!(tag.to_string(), "\"cbf29ce484222325\"");
+        // Text that cannot be a header value is never sent as one.
+        assert_eq!(&*EntityTag::from("\"a\nb\"".to_string()), "\"\"");
     }
 
     #[test]

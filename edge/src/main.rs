@@ -385,7 +385,9 @@ fn run() -> Result<()> {
         pingora::listeners::ListenerConfig::tcp(&config.listen).l4_buffer(player_buffers),
     );
     if let (Some(addr), Some(certificates)) = (&config.tls.listen, &certificates) {
-        let settings = certificates.listener_settings().context("setting up TLS")?;
+        let settings = certificates
+            .listener_settings(config.tls.release_buffers)
+            .context("setting up TLS")?;
         edge.add_listener(
             pingora::listeners::ListenerConfig::tcp(addr)
                 .tls(settings)

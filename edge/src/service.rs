@@ -5,7 +5,6 @@
 //! a plain [`HttpServerApp`] on Pingora's HTTP/1 and HTTP/2 sessions, not a `ProxyHttp`: no
 //! proxy phases, downstream modules or cache state are built for a request that never proxies.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use ::http::header;
@@ -271,11 +270,8 @@ impl EdgeService {
             range_header.is_none() && http::accepts_gzip(req.header("Accept-Encoding"))
         });
         let (body, etag) = match gzip {
-            Some(z) => (
-                z.clone(),
-                Cow::Owned(format!("{}-gz\"", obj.etag.trim_end_matches('"'))),
-            ),
-            None => (obj.body.clone(), Cow::Borrowed(obj.etag.as_str())),
+            Some((z, tag)) => (z.clone(), tag),
+            None => (obj.body.clone(), &obj.etag),
         };
         let cache_control = if obj.private {
             HeaderValue::from_static("private, no-store")
@@ -290,7 +286,7 @@ impl EdgeService {
                 .set(header::CACHE_CONTROL, cache_control.clone())
                 .set_static(CACHE_STATUS, obj.cache.header())
                 .cors()
-                .set_text(header::ETAG, &etag)?;
+                .set(header::ETAG, etag.header_value());
             if obj.gzip.is_some() {
                 resp.set_static(header::VARY, "Accept-Encoding");
             } else {
@@ -302,7 +298,7 @@ impl EdgeService {
             Ok(resp)
         };
 
-        if http::none_match(req.header("If-None-Match"), &etag) {
+        if http::none_match(req.header("If-None-Match"), etag) {
             return Ok(Answer::new(resp_headers(304)?, None));
         }
         if let Some((range, total)) = &obj.content_range {
@@ -319,7 +315,7 @@ impl EdgeService {
         // A Range under an If-Range that does not match is ignored: 200 with everything.
         let range_header = range_header
             .filter(|_| !matches!(route, Route::TrackFile { .. }))
-            .filter(|_| http::range_applies(req.header("If-Range"), &etag));
+            .filter(|_| http::range_applies(req.header("If-Range"), etag));
         let (status, slice) = match http::parse_range(range_header, length) {
             RangeRequest::Full => (200, None),
             RangeRequest::Partial(r) => (206, Some(r)),

@@ -192,6 +192,29 @@ fn acceptor_builder(
     Ok(builder)
 }
 
+/// `SSL_CTRL_CLEAR_MODE` from OpenSSL's `ssl.h` (`SSL_CTX_clear_mode` is a macro over it, and
+/// neither the `openssl` crate nor `openssl-sys` exposes it).
+const SSL_CTRL_CLEAR_MODE: std::ffi::c_int = 78;
+
+/// Keeps each connection's TLS record buffers for its life, undoing the Mozilla builder's
+/// `SSL_MODE_RELEASE_BUFFERS` (`tls.release_buffers = false`, the default): released,
+/// OpenSSL allocates and frees a buffer of about 16 KiB on every read and write that drains
+/// it, the allocator's largest share of the edge's CPU on small HTTP/2 responses
+/// (docs/PERFORMANCE.md). Kept, an idle TLS connection holds them (memory measured in
+/// docs/PERFORMANCE.md), within `connections.max`.
+fn keep_record_buffers(builder: &mut pingora::tls::ssl::SslAcceptorBuilder) {
+    let release = pingora::tls::ssl::SslMode::RELEASE_BUFFERS.bits() as std::ffi::c_long;
+    // SAFETY: a valid context the builder owns; the control only clears mode bits.
+    unsafe {
+        openssl_sys::SSL_CTX_ctrl(
+            builder.as_ptr(),
+            SSL_CTRL_CLEAR_MODE,
+            release,
+            std::ptr::null_mut(),
+        );
+    }
+}
+
 /// ALPN: `h2` when the client offers it, else `http/1.1`; a client offering neither gets no
 /// protocol (and speaks HTTP/1.1, as without ALPN).
 fn prefer_h2<'a>(_: &mut SslRef, client: &'a [u8]) -> Result<&'a [u8], AlpnError> {
@@ -257,11 +280,18 @@ impl Certificates {
 
     /// The listener settings: every handshake is moved onto the current context for its
     /// server name.
-    pub fn listener_settings(self: &Arc<Self>) -> Result<TlsSettings, TlsError> {
-        let builder = acceptor_builder().map_err(|e| TlsError::File {
+    /// Connections keep their record buffers unless `release_buffers`.
+    pub fn listener_settings(
+        self: &Arc<Self>,
+        release_buffers: bool,
+    ) -> Result<TlsSettings, TlsError> {
+        let mut builder = acceptor_builder().map_err(|e| TlsError::File {
             path: "(OpenSSL)".into(),
             reason: e.to_string(),
         })?;
+        if !release_buffers {
+            keep_record_buffers(&mut builder);
+        }
         let mut settings = TlsSettings::from(builder);
         let certificates = self.clone();
         settings.set_servername_callback(move |ssl, _alert| {
@@ -277,6 +307,22 @@ impl Certificates {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn record_buffers_are_kept_unless_asked_to_release_them() {
+        let released = |keep: bool| {
+            let mut builder = acceptor_builder().unwrap();
+            if keep {
+                keep_record_buffers(&mut builder);
+            }
+            // Setting no bits returns the mode in effect.
+            builder
+                .set_mode(pingora::tls::ssl::SslMode::empty())
+                .contains(pingora::tls::ssl::SslMode::RELEASE_BUFFERS)
+        };
+        assert!(released(false), "Mozilla's builder releases them");
+        assert!(!released(true));
+    }
 
     #[test]
     fn alpn_prefers_h2_and_falls_back_to_http11() {

@@ -81,10 +81,10 @@ impl CacheOutcome {
 pub struct Object {
     /// The bytes.
     pub body: Bytes,
-    /// The same bytes gzipped, for playlists.
-    pub gzip: Option<Bytes>,
+    /// The same bytes gzipped, for playlists, and their entity tag.
+    pub gzip: Option<(Bytes, http::EntityTag)>,
     /// Strong entity tag of `body`.
-    pub etag: String,
+    pub etag: http::EntityTag,
     /// Whether the object never changes at this URL (segments and init segments).
     pub immutable: bool,
     /// How it was found.
@@ -98,7 +98,7 @@ pub struct Object {
 
 impl Object {
     /// A segment-like object: never changes at its URL, no gzip form, sent whole.
-    pub fn immutable(body: Bytes, etag: String, cache: CacheOutcome) -> Object {
+    pub fn immutable(body: Bytes, etag: http::EntityTag, cache: CacheOutcome) -> Object {
         Object {
             body,
             gzip: None,
@@ -143,7 +143,9 @@ impl Timeline {
 struct Playlist {
     body: Bytes,
     gzip: Bytes,
-    etag: String,
+    etag: http::EntityTag,
+    /// The gzip form's tag: the body's with `-gz` inside the quotes.
+    gzip_etag: http::EntityTag,
 }
 
 /// What the metadata cache holds.
@@ -165,7 +167,7 @@ enum Meta {
 #[derive(Debug)]
 pub(crate) struct SubtitleFile {
     raw: Bytes,
-    etag: String,
+    etag: http::EntityTag,
     vtt: Vtt,
 }
 

@@ -47,7 +47,7 @@ impl Media {
         };
         Ok(Object {
             body: p.body.clone(),
-            gzip: Some(p.gzip.clone()),
+            gzip: Some((p.gzip.clone(), p.gzip_etag.clone())),
             etag: p.etag.clone(),
             immutable: false,
             cache,
@@ -85,8 +85,10 @@ impl Media {
                 text = sunomi_packager::playlist::add_query(&text, &format!("token={t}"));
             }
             let body = Bytes::from(text);
+            let etag = http::etag(&[&body[..]]);
             Ok(Meta::Playlist(Arc::new(Playlist {
-                etag: http::etag(&[&body[..]]),
+                gzip_etag: http::gzip_etag(&etag),
+                etag,
                 gzip: Bytes::from(http::gzip(&body)),
                 body,
             })))
