@@ -22,10 +22,11 @@ mod tls;
 mod upgrade;
 mod zero_copy;
 
-/// jemalloc, not glibc's allocator: HTTP/2 (the `h2` crate, Pingora's session, OpenSSL)
-/// allocates and frees per stream, and with jemalloc the TLS HTTP/2 playlist took 0.63 µs
-/// less user time per request with no change on HTTP/1.1 (docs/PERFORMANCE.md, "Fifth
-/// session"; mimalloc measured less).
+/// jemalloc, not glibc's allocator: HTTP/2 (the `h2` crate, Pingora's session) allocates
+/// and frees per stream, and with jemalloc the TLS HTTP/2 playlist took 0.63 µs less user
+/// time per request with no change on HTTP/1.1; an uncached segment (its ~2 MB buffers
+/// freed and allocated again per request) cost less CPU than with glibc's allocator tuned
+/// to keep such buffers, which it replaces (docs/PERFORMANCE.md, "Fifth session").
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -150,27 +151,6 @@ fn load_config(cli: &Cli) -> Result<EdgeConfig> {
     config.validate().map_err(anyhow::Error::msg)?;
     Ok(config)
 }
-
-/// Keeps large freed buffers (segments are ~2 MB) in the heap instead of returning them to
-/// the kernel, so each new segment buffer does not page-fault its way in: measured at about a
-/// fifth of the CPU of serving an uncached segment (see `deploy/local/bench-edge.sh`).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn tune_allocator() {
-    const M_TRIM_THRESHOLD: libc::c_int = -1;
-    const M_MMAP_THRESHOLD: libc::c_int = -3;
-    // 32 MiB is the largest mmap threshold glibc accepts on 64-bit targets.
-    // SAFETY: mallopt only changes glibc malloc parameters; called before any thread starts.
-    let ok = unsafe {
-        libc::mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024) == 1
-            && libc::mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024) == 1
-    };
-    if !ok {
-        tracing::warn!("could not tune malloc; uncached segments will cost more CPU");
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn tune_allocator() {}
 
 /// The player listener's bounds: the configured cap, lowered to fit the open-file limit
 /// (raised to its hard limit first) with room for storage, Redis, peers and the admin port.
@@ -300,7 +280,6 @@ async fn upgrade_on_sigusr2(successor: upgrade::Successor) {
 }
 
 fn run() -> Result<()> {
-    tune_allocator();
     let cli = Cli::parse();
     if let Some(Command::Token { id, ttl }) = &cli.command {
         return print_token(&cli, id, *ttl);
