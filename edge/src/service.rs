@@ -1,9 +1,10 @@
-//! The player-facing Pingora service: validates the request, asks [`Media`] for the object
-//! and writes it with the right HTTP semantics (Range, HEAD, ETag, gzip, CORS, errors).
+//! The player-facing service: validates a request, asks [`Media`] for the object and answers
+//! with the right HTTP semantics (Range, HEAD, ETag, gzip, CORS, errors).
 //!
-//! The edge answers every request itself (peer fetches go through `media::segments`), so it is
-//! a plain [`HttpServerApp`] on Pingora's HTTP/1 and HTTP/2 sessions, not a `ProxyHttp`: no
-//! proxy phases, downstream modules or cache state are built for a request that never proxies.
+//! [`EdgeService::answer`] reads a [`Request`] and returns an [`Answer`], whichever HTTP
+//! implementation carries them: the edge's own HTTP/1.x (`crate::h1`) or Pingora's HTTP/2
+//! session, for which [`EdgeService`] is a plain [`HttpServerApp`] (not a `ProxyHttp`: the
+//! edge answers every request itself, so no proxy phases, modules or cache state are built).
 
 use std::sync::Arc;
 
