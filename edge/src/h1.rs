@@ -408,15 +408,19 @@ impl Connection {
                 Next::Head(head) => head,
                 Next::Refused(refusal) => {
                     tracing::debug!(?refusal, "request head refused");
-                    let mut ctx = RequestCtx {
-                        route: "invalid",
-                        ..RequestCtx::default()
-                    };
                     let answer = service
                         .error_answer(refusal.error(), false)
                         .unwrap_or_else(|_| internal_error());
-                    let written = self.write(&mut ctx, answer, false, false).await;
-                    EdgeService::count(&ctx);
+                    // Counted before it is written: the connection ends here whatever the
+                    // write does, and whoever reads the refusal can already see it counted.
+                    EdgeService::count(&RequestCtx {
+                        route: "invalid",
+                        status: answer.head.status(),
+                        bytes: answer.body.as_ref().map_or(0, |b| b.len() as u64),
+                    });
+                    let written = self
+                        .write(&mut RequestCtx::default(), answer, false, false)
+                        .await;
                     if written.is_ok() {
                         self.linger().await;
                         return;
