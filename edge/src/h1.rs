@@ -37,7 +37,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::error::EdgeError;
 use crate::head::put_title_case;
 use crate::request::{Method, Request};
-use crate::service::{Answer, EdgeService, RequestCtx, CLIENT_CLOSED};
+use crate::service::{itoa_status, Answer, EdgeService, RequestCtx, CLIENT_CLOSED};
 
 /// The largest request head read, in bytes (request line and fields); a longer one is 431.
 /// Signed URLs and tokens fit many times over.
@@ -99,6 +99,8 @@ struct Head {
     len: usize,
     method: Method,
     http11: bool,
+    /// Whether the head has a `Host` field (more than one is refused).
+    has_host: bool,
     /// The request target (origin form), unless `absolute` holds it.
     target: (u32, u32),
     /// The path and query of an absolute-form target (`GET http://host/path`), rewritten.
@@ -222,6 +224,7 @@ fn parse(buf: &[u8], fields: &mut Vec<Field>) -> Result<Option<Head>, Refusal> {
         len,
         method: Method::parse(method),
         http11,
+        has_host: hosts == 1,
         target: span(buf, target.as_bytes()),
         absolute,
         query_at,
@@ -261,11 +264,7 @@ impl Request for H1Request<'_> {
     }
 
     fn lacks_host(&self) -> bool {
-        self.head.http11
-            && !self
-                .fields
-                .iter()
-                .any(|f| slice(self.buf, f.name).eq_ignore_ascii_case(b"host"))
+        self.head.http11 && !self.head.has_host
     }
 
     fn path(&self) -> &str {
@@ -296,7 +295,7 @@ impl Request for H1Request<'_> {
 fn put_head(out: &mut Vec<u8>, answer: &Answer, http11: bool, keep_alive: bool) {
     let status = answer.head.status();
     out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(&status_digits(status));
+    out.extend_from_slice(itoa_status(status).as_str().as_bytes());
     out.push(b' ');
     let reason = ::http::StatusCode::from_u16(status)
         .ok()
@@ -354,15 +353,6 @@ fn coarse_unix_seconds() -> i64 {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64)
     }
-}
-
-fn status_digits(status: u16) -> [u8; 3] {
-    let s = status.min(999);
-    [
-        b'0' + (s / 100) as u8,
-        b'0' + (s / 10 % 10) as u8,
-        b'0' + (s % 10) as u8,
-    ]
 }
 
 /// The last resort when the service could not build its answer (an internal error).

@@ -340,16 +340,18 @@ impl EdgeService {
     }
 }
 
-/// A status code as text without allocating (metrics label on the hot path).
-struct StatusText([u8; 3]);
+/// A status code as text without allocating (metrics labels, HTTP/1.x status lines).
+pub(crate) struct StatusText([u8; 3]);
 
 impl StatusText {
-    fn as_str(&self) -> &str {
+    /// The three digits.
+    pub(crate) fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or("000")
     }
 }
 
-fn itoa_status(status: u16) -> StatusText {
+/// `status` (at most 999) as three digits.
+pub(crate) fn itoa_status(status: u16) -> StatusText {
     let s = status.min(999);
     StatusText([
         b'0' + (s / 100) as u8,
@@ -370,44 +372,16 @@ fn client_went_away(e: &pingora::Error) -> bool {
 }
 
 impl EdgeService {
-    /// Reads the request head; `None` when there is no request to answer: the client closed
-    /// an idle kept-alive connection, sent a malformed head (answered 400 here), or the edge
-    /// is shutting down (a kept-alive connection waiting for its next request is closed
-    /// rather than held until the shutdown timeout).
-    async fn read_request(session: &mut Session, shutdown: &ShutdownWatch) -> Option<()> {
-        let mut shutting_down = shutdown.clone();
-        let read = tokio::select! {
-            // Biased: a request already here (every HTTP/2 stream, a buffered HTTP/1 head) is
-            // answered, even during shutdown; only a connection still waiting is closed.
-            biased;
-            read = session.read_request() => read,
-            () = async {
-                if !*shutting_down.borrow_and_update() {
-                    // An error means the server is gone: close as well.
-                    let _ = shutting_down.changed().await;
-                }
-            } => return None,
-        };
-        match read {
+    /// The stream's request head. The edge hands this service HTTP/2 connections only
+    /// (`crate::h1` owns HTTP/1.x, its malformed heads and its shutdown of idle connections),
+    /// and Pingora's HTTP/2 session has read a stream's head before it calls; `None` when
+    /// there is nothing to answer.
+    async fn read_request(session: &mut Session) -> Option<()> {
+        match session.read_request().await {
             Ok(true) => Some(()),
             Ok(false) => None,
             Err(e) => {
-                if e.etype == ErrorType::InvalidHTTPHeader {
-                    tracing::debug!(error = %e, "malformed request head");
-                    Self::count(&RequestCtx {
-                        route: "invalid",
-                        status: 400,
-                        bytes: 0,
-                    });
-                    if let Err(e) = session.respond_error(400).await {
-                        tracing::debug!(error = %e, "could not answer a malformed request");
-                    }
-                } else {
-                    // A broken connection or a head that did not arrive in time
-                    // (`connections`): nothing can be answered.
-                    tracing::debug!(error = %e, "reading a request failed");
-                }
-                session.shutdown().await;
+                tracing::debug!(error = %e, "reading a request failed");
                 None
             }
         }
@@ -436,10 +410,7 @@ const COUNTED_PAIRS: usize = 128;
 impl RequestCounters {
     /// Counts one request of `route` answered `status` with `body_bytes`.
     fn count(&mut self, route: &'static str, status: u16, body_bytes: u64) {
-        let known = self
-            .0
-            .iter()
-            .find(|(r, s, ..)| *s == status && (std::ptr::eq(*r, route) || *r == route));
+        let known = self.0.iter().find(|(r, s, ..)| *s == status && *r == route);
         if let Some((.., requests, bytes)) = known {
             requests.inc();
             bytes.inc_by(body_bytes);
@@ -469,7 +440,7 @@ impl HttpServerApp for EdgeService {
         mut session: Session,
         shutdown: &ShutdownWatch,
     ) -> Option<ReusedHttpStream> {
-        Self::read_request(&mut session, shutdown).await?;
+        Self::read_request(&mut session).await?;
         if *shutdown.borrow() || Request::method(session.req_header()) == Method::Connect {
             // Shutting down: this answer is the connection's last. CONNECT's framing is not
             // HTTP's; it is refused (405) and the connection closed rather than reused.
