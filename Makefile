@@ -14,8 +14,9 @@ APT_BUILD := libssl-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-
 # see deploy/local/models.sh. espeak-ng speaks the demo sample (and the captions test's clip).
 # Extra for tests: a real browser, redis for fleet tests, nginx + wrk + h2load (nghttp2-client)
 # for the side-by-side benches,
-# python3-venv for the PyPI judges (tuspy, standardwebhooks, openapi-spec-validator, schemathesis).
-APT_TEST := chromium redis-server nginx-light wrk nghttp2-client openssl python3-venv curl
+# python3-venv for the PyPI judges (tuspy, standardwebhooks, openapi-spec-validator, schemathesis),
+# postgresql for the control plane's tests on PostgreSQL (each test process starts a scratch cluster).
+APT_TEST := chromium redis-server nginx-light wrk nghttp2-client openssl python3-venv curl postgresql
 S3S_FS_VERSION := 0.14.1
 
 .PHONY: help demo test deps deps-test build check bench
@@ -44,6 +45,8 @@ test: deps-test
 	@deploy/local/check-packager-purity.sh
 	cargo build --workspace --bins
 	cargo test --workspace
+	@# The control plane's tests once more, on PostgreSQL (above: on SQLite, the embedded default).
+	SUNOMI_TEST_DATABASE=postgres cargo test -p sunomi-control
 	@deploy/local/fuzz-smoke.sh 5
 
 bench: deps

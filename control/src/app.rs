@@ -2,40 +2,38 @@
 //! workers, the sweeper, `reindex`) goes through: asset changes with their events, the
 //! publication contract with the edge, fleet purges, deletion, API key checks.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use object_store::ObjectStoreExt;
 use redis::aio::ConnectionManager;
 use sunomi_origin::layout;
 use sunomi_origin::purge::{self, PurgeScope};
 use sunomi_origin::Store;
-use sunomi_packager::manifest::{Manifest, VideoStatus};
+use sunomi_packager::manifest::Manifest;
 use sunomi_packager::playback::PlaybackRecord;
 use tokio::sync::Semaphore;
 
-use crate::apikeys::{self, KeyRecord};
+use crate::apikeys::KeyRecord;
 use crate::asset::{
     Asset, AssetStatus, CaptionSource, Change, Event, PlaybackIdInfo, PlaybackPolicy, Review,
-    ReviewDecision, TransitionError,
+    TransitionError,
 };
 use crate::config::Config;
+use crate::db::{assets, outbox, Db, DbError};
+use crate::effects::{self, Endpoint};
 use crate::events::{EventBus, MemoryBus, RedisBus};
 use crate::ids::{AssetId, PlaybackId};
 use crate::jobs::{Job, JobKind};
+use crate::keycheck::{Check, KeyChecker};
 use crate::metrics::metrics;
 use crate::queue::memory::MemoryQueue;
 use crate::queue::redis::RedisQueue;
 use crate::queue::{Queue, QueueError};
 use crate::records::{RecordError, Records, UpdateError};
-use crate::webhooks::{self, Signer};
-
-/// Redis sorted set of asset ids by creation time (an index: `reindex` rebuilds it).
-pub const ASSET_INDEX: &str = "sunomi:assets";
-/// Set once [`ASSET_INDEX`] holds every asset in storage (by `reindex`). Redis restarted
-/// empty loses it with the index, and listings fall back to storage until the next reindex.
-pub const ASSET_INDEX_COMPLETE: &str = "sunomi:assets:complete";
+use crate::relay::Relay;
+use crate::webhooks::Signer;
 
 /// Why an operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +53,13 @@ pub enum AppError {
     /// The queue failed.
     #[error("queue: {0}")]
     Queue(#[from] QueueError),
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The change is committed but not yet applied everywhere (the edge fleet, webhooks): it
+    /// will be, and the request may be repeated to learn when.
+    #[error("the change is recorded but not yet applied everywhere: {0}")]
+    Propagating(String),
 }
 
 impl From<RecordError> for AppError {
@@ -80,6 +85,19 @@ pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
+/// Now in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    i64::try_from(crate::queue::now_ms()).unwrap_or(i64::MAX)
+}
+
+/// The revision a purge announces for an id that is gone for good (a deleted video, a
+/// revoked playback id: ids are never reused).
+const GONE: u64 = u64::MAX;
+
+/// How long an API mutation waits for its effects (projection, purge) before it answers
+/// that the change is recorded but still propagating.
+const SETTLE_WITHIN: Duration = Duration::from_secs(10);
+
 /// Now in Unix seconds.
 pub fn now_unix() -> u64 {
     SystemTime::now()
@@ -91,8 +109,12 @@ pub fn now_unix() -> u64 {
 pub struct App {
     /// Configuration.
     pub config: Config,
-    /// State of record.
+    /// The state of record (everything that is not media).
+    pub db: Db,
+    /// JSON records and media in object storage.
     pub records: Records,
+    /// This process's outbox relay.
+    pub relay: Relay,
     /// Jobs.
     pub queue: Arc<dyn Queue>,
     /// Event fan-out.
@@ -102,54 +124,19 @@ pub struct App {
     signers: Vec<Signer>,
     /// Upload PATCHes in flight (each holds one permit).
     pub patches: Semaphore,
-    key_cache: Mutex<HashMap<String, (Instant, Option<KeyRecord>)>>,
-    lookups: RateLimit,
+    /// API key checks (cache, per-address miss budgets).
+    pub keys: KeyChecker,
     /// HTTP client for webhooks.
     pub http: reqwest::Client,
 }
 
-/// Storage lookups of API key ids not in the cache, per second at most.
-const KEY_LOOKUPS_PER_SECOND: u32 = 50;
-
-/// At most `limit` events per one-second window.
-pub struct RateLimit {
-    limit: u32,
-    window: Mutex<Option<(Instant, u32)>>,
-}
-
-impl RateLimit {
-    /// A limit of `limit` a second.
-    pub fn new(limit: u32) -> RateLimit {
-        RateLimit {
-            limit,
-            window: Mutex::new(None),
-        }
-    }
-
-    /// Whether one more event may happen at `now` (counting it if so).
-    pub fn allow(&self, now: Instant) -> bool {
-        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
-        let (start, count) = match *w {
-            Some((start, count)) if now.duration_since(start) < Duration::from_secs(1) => {
-                (start, count)
-            }
-            _ => (now, 0),
-        };
-        if count >= self.limit {
-            return false;
-        }
-        *w = Some((start, count + 1));
-        true
-    }
-}
-
-/// How long a looked-up API key is trusted before storage is asked again (a revocation
-/// takes effect within this).
-const KEY_CACHE_TTL: Duration = Duration::from_secs(5);
-
 impl App {
-    /// Opens storage, the queue and the bus the configuration names.
-    pub fn open(config: Config) -> Result<Arc<App>, String> {
+    /// Opens the database (migrating it), storage, the queue and the bus the configuration
+    /// names.
+    pub async fn open(config: Config) -> Result<Arc<App>, String> {
+        let db = Db::open(&config.database)
+            .await
+            .map_err(|e| format!("{e} ({})", config.database))?;
         let store = Store::open(&config.store).map_err(|e| e.to_string())?;
         let (queue, bus, redis): (Arc<dyn Queue>, Arc<dyn EventBus>, _) = match &config.redis {
             Some(url) => {
@@ -184,13 +171,14 @@ impl App {
         Ok(Arc::new(App {
             patches: Semaphore::new(config.uploads.max_concurrent_patches),
             config,
+            db,
             records: Records::new(store),
+            relay: Relay::default(),
             queue,
             bus,
             redis,
             signers,
-            key_cache: Mutex::new(HashMap::new()),
-            lookups: RateLimit::new(KEY_LOOKUPS_PER_SECOND),
+            keys: KeyChecker::default(),
             http,
         }))
     }
@@ -200,41 +188,86 @@ impl App {
         self.records.store()
     }
 
-    /// The asset record's key.
-    pub fn asset_key(id: &AssetId) -> String {
-        layout::video_key(id.as_str(), layout::ASSET)
-    }
-
     /// Reads an asset.
     pub async fn asset(&self, id: &AssetId) -> Result<Asset, AppError> {
-        Ok(self.records.get::<Asset>(&Self::asset_key(id)).await?.value)
+        Ok(assets::get(&self.db, id)
+            .await?
+            .ok_or(AppError::NotFound)?
+            .asset)
     }
 
-    /// Stores a new asset and announces it.
+    /// The webhook endpoints messages are addressed to.
+    fn endpoints(&self) -> Vec<Endpoint> {
+        self.config
+            .webhooks
+            .iter()
+            .enumerate()
+            .map(|(index, w)| Endpoint {
+                index,
+                url: w.url.clone(),
+            })
+            .collect()
+    }
+
+    /// Stores a new asset with its events and what they imply (its playback record, the
+    /// announcements), in one transaction.
     pub async fn create_asset(&self, asset: &Asset) -> Result<(), AppError> {
-        for p in &asset.playback_ids {
-            self.write_playback(&asset.id, p).await?;
+        let events: Vec<Event> = asset.events_after(0).cloned().collect();
+        let effects = effects::of_change(None, Some(asset), &events, &self.endpoints());
+        let mut tx = self.db.pool().begin().await.map_err(DbError::from)?;
+        if !assets::insert(&mut tx, asset).await? {
+            return Err(AppError::Conflict(format!("asset {} exists", asset.id)));
         }
-        self.records
-            .create(&Self::asset_key(&asset.id), asset)
-            .await?;
-        self.index_asset(asset).await;
-        self.announce(0, asset).await;
+        assets::insert_events(&mut tx, &events).await?;
+        let last = self.push_effects(&mut tx, &asset.id, &effects).await?;
+        tx.commit().await.map_err(DbError::from)?;
+        self.relay.nudge();
+        if let Some(last) = last {
+            self.settle(&asset.id, last).await?;
+        }
         Ok(())
     }
 
-    /// A person's moderation decision: recorded on the asset (with the audit trail), then the
-    /// manifest's availability follows (`blocked` → the edge answers 451 everywhere,
-    /// `published` → served again) and the video is purged fleet-wide.
+    async fn push_effects(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        asset: &AssetId,
+        effects: &[outbox::Effect],
+    ) -> Result<Option<i64>, AppError> {
+        let now = now_ms();
+        let mut last = None;
+        for e in effects {
+            last = Some(outbox::push(tx, Some(asset), e, now).await?);
+        }
+        Ok(last)
+    }
+
+    /// Waits until the outbox rows of asset `id` up to `up_to` are applied (the edge fleet
+    /// serves the new state); [`AppError::Propagating`] when that takes longer than
+    /// [`SETTLE_WITHIN`] (they stay queued and are applied when they can be).
+    pub async fn settle(&self, id: &AssetId, up_to: i64) -> Result<(), AppError> {
+        let deadline = tokio::time::Instant::now() + SETTLE_WITHIN;
+        loop {
+            if outbox::pending(&self.db, id, up_to).await? == 0 {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(AppError::Propagating(
+                    "the edge fleet has not confirmed it yet (storage or Redis unavailable?)"
+                        .into(),
+                ));
+            }
+            self.relay.nudge();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// A person's moderation decision: recorded on the asset with the audit trail, in the
+    /// same transaction as what it implies (the manifest's availability — `blocked`: every
+    /// edge answers 451, `published`: served again — the fleet purge, the events). Answers
+    /// once every edge serves the decision ([`App::settle`]).
     pub async fn review(&self, id: &AssetId, review: Review) -> Result<Asset, AppError> {
-        let decision = review.decision;
-        let asset = self.change(id, Change::Reviewed(review)).await?;
-        let availability = match decision {
-            ReviewDecision::Approve => VideoStatus::Published,
-            ReviewDecision::Block => VideoStatus::Blocked,
-        };
-        self.set_availability(id, availability).await?;
-        Ok(asset)
+        self.change_settled(id, Change::Reviewed(review)).await
     }
 
     /// Stores captions (already checked WebVTT) as `videos/{id}/subs/{lang}.vtt`, records
@@ -352,100 +385,81 @@ impl App {
         Ok(())
     }
 
-    /// Writes playback id `p`'s record (`playback/{id}.json`), which the edge resolves.
-    async fn write_playback(&self, asset: &AssetId, p: &PlaybackIdInfo) -> Result<(), AppError> {
-        let record = PlaybackRecord {
-            id: p.id.to_string(),
-            video_id: asset.to_string(),
-            policy: p.policy.into(),
-        };
-        self.records
-            .create(&layout::playback_record(p.id.as_str()), &record)
-            .await?;
-        Ok(())
-    }
-
-    /// Adds a playback id to asset `id`.
+    /// Adds a playback id to asset `id` (its record is written before this answers).
     pub async fn add_playback_id(
         &self,
         id: &AssetId,
         policy: PlaybackPolicy,
     ) -> Result<PlaybackIdInfo, AppError> {
-        self.asset(id).await?;
         let p = PlaybackIdInfo {
             id: PlaybackId::generate(),
             policy,
         };
-        self.write_playback(id, &p).await?;
-        if let Err(e) = self.change(id, Change::PlaybackAdded(p.clone())).await {
-            let _ = self
-                .records
-                .delete(&layout::playback_record(p.id.as_str()))
-                .await;
-            return Err(e);
-        }
+        self.change_settled(id, Change::PlaybackAdded(p.clone()))
+            .await?;
         Ok(p)
     }
 
     /// Revokes playback id `pid` of asset `id`: its record goes and every edge forgets it
-    /// (a fleet purge of the id); the media stay.
+    /// (a fleet purge of the id) before this answers; the media stay.
     pub async fn remove_playback_id(&self, id: &AssetId, pid: &PlaybackId) -> Result<(), AppError> {
         let asset = self.asset(id).await?;
         if !asset.playback_ids.iter().any(|p| &p.id == pid) {
             return Err(AppError::NotFound);
         }
-        self.records
-            .delete(&layout::playback_record(pid.as_str()))
-            .await?;
-        self.purge_id(pid.as_str()).await;
-        self.change(id, Change::PlaybackRemoved(pid.clone()))
+        self.change_settled(id, Change::PlaybackRemoved(pid.clone()))
             .await?;
         Ok(())
     }
 
-    /// Applies `change` to asset `id` (compare-and-swap, retried on races) and announces the
-    /// events it emitted. A change already reflected writes nothing.
-    pub async fn change(&self, id: &AssetId, change: Change) -> Result<Asset, AppError> {
-        let now = now_rfc3339();
-        let before_seq = Mutex::new(0u64);
-        let asset = self
-            .records
-            .update::<Asset, TransitionError, _>(&Self::asset_key(id), |a| {
-                *before_seq.lock().unwrap_or_else(|p| p.into_inner()) = a.event_seq;
-                a.apply(change.clone(), &now)
-            })
-            .await?;
-        let before = *before_seq.lock().unwrap_or_else(|p| p.into_inner());
-        self.announce(before, &asset).await;
-        Ok(asset)
-    }
-
-    /// Publishes the asset's events after `before_seq` and queues their webhooks.
-    async fn announce(&self, before_seq: u64, asset: &Asset) {
-        for event in asset.events_after(before_seq) {
-            self.emit(event).await;
-        }
-    }
-
-    /// Publishes one event and queues a webhook message per endpoint (progress ticks go to
-    /// event streams only: a webhook per 10 % would flood receivers for nothing).
-    pub async fn emit(&self, event: &Event) {
-        self.bus.publish(event).await;
-        if event.kind == crate::asset::PROGRESS_EVENT {
-            return;
-        }
-        for (i, endpoint) in self.config.webhooks.iter().enumerate() {
-            let mut job = Job::new(JobKind::Webhook, Some(event.asset_id.clone()));
-            job.payload = serde_json::json!({
-                "endpoint": i,
-                "url": endpoint.url,
-                "msg_id": webhooks::message_id(event, i),
-                "message": webhooks::Message::of(event),
-            });
-            if let Err(e) = self.enqueue(&job).await {
-                tracing::error!(error = %e, event = %event.id, "could not queue a webhook");
+    /// Applies `change` to asset `id` and commits it with its events and their effects in
+    /// one transaction (retried when another writer got there first). A change already
+    /// reflected writes nothing. Returns the asset and the last outbox row it wrote.
+    async fn commit_change(
+        &self,
+        id: &AssetId,
+        change: &Change,
+    ) -> Result<(Asset, Option<i64>), AppError> {
+        loop {
+            let stored = assets::get(&self.db, id).await?.ok_or(AppError::NotFound)?;
+            let now = now_rfc3339();
+            let Some(next) = stored.asset.apply(change.clone(), &now)? else {
+                return Ok((stored.asset, None));
+            };
+            let events: Vec<Event> = next.events_after(stored.asset.event_seq).cloned().collect();
+            let effects =
+                effects::of_change(Some(&stored.asset), Some(&next), &events, &self.endpoints());
+            let mut tx = self.db.pool().begin().await.map_err(DbError::from)?;
+            if !assets::update(&mut tx, &next, stored.version).await? {
+                // Someone else wrote it since it was read: apply the change to theirs.
+                continue;
             }
+            assets::insert_events(&mut tx, &events).await?;
+            let last = self.push_effects(&mut tx, id, &effects).await?;
+            crate::failpoint::hit("change.before_commit");
+            tx.commit().await.map_err(DbError::from)?;
+            crate::failpoint::hit("change.after_commit");
+            if last.is_some() {
+                self.relay.nudge();
+            }
+            return Ok((next, last));
         }
+    }
+
+    /// Applies `change` to asset `id` (see [`App::commit_change`]); its effects follow
+    /// through the relay.
+    pub async fn change(&self, id: &AssetId, change: Change) -> Result<Asset, AppError> {
+        Ok(self.commit_change(id, &change).await?.0)
+    }
+
+    /// Applies `change` to asset `id` and waits until its effects are applied (the API's
+    /// mutations: a takedown is acknowledged only once no edge serves the video).
+    pub async fn change_settled(&self, id: &AssetId, change: Change) -> Result<Asset, AppError> {
+        let (asset, last) = self.commit_change(id, &change).await?;
+        // A change already reflected (a repeated request) waits for whatever is still
+        // propagating of the asset: a repeated takedown answers once it holds.
+        self.settle(id, last.unwrap_or(i64::MAX)).await?;
+        Ok(asset)
     }
 
     /// Queues a job, counting it.
@@ -477,39 +491,118 @@ impl App {
         self.signers.get(i)
     }
 
-    /// Sets the availability in the video's manifest (the edge serves only `published`),
-    /// then purges the video fleet-wide.
-    pub async fn set_availability(
-        &self,
-        id: &AssetId,
-        status: VideoStatus,
-    ) -> Result<(), AppError> {
-        let exists = self
-            .update_manifest(id, |m| {
-                let changed = m.status != status;
-                m.status = status;
-                changed
-            })
-            .await?;
-        // The manifest must exist: availability is what the gate publishes.
-        if !exists {
-            return Err(RecordError::NotFound.into());
+    /// Makes what the edge reads of asset `id` match the database (an outbox effect): the
+    /// manifest's availability becomes the asset's, unless the manifest holds a projection
+    /// of a newer version; a deleted asset loses its manifest, then its media. Then purges the
+    /// video fleet-wide.
+    pub async fn project(&self, id: &AssetId) -> Result<(), String> {
+        let stored = assets::get(&self.db, id).await.map_err(|e| e.to_string())?;
+        match stored {
+            Some(stored) => {
+                let status = stored.asset.availability();
+                let revision = u64::try_from(stored.version).unwrap_or(0);
+                self.update_manifest(id, |m| {
+                    if m.revision > revision || (m.status == status && m.revision == revision) {
+                        return false;
+                    }
+                    m.status = status;
+                    m.revision = revision;
+                    true
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+                crate::failpoint::hit("project.before_purge");
+                self.purge_id(id.as_str(), Some(revision)).await
+            }
+            None => {
+                match self
+                    .records
+                    .delete(&layout::video_key(id.as_str(), layout::MANIFEST))
+                    .await
+                {
+                    Ok(()) | Err(RecordError::NotFound) => {}
+                    Err(e) => return Err(e.to_string()),
+                }
+                self.purge_id(id.as_str(), Some(GONE)).await?;
+                self.delete_media(id).await.map_err(|e| e.to_string())
+            }
         }
-        self.purge(id).await;
-        Ok(())
     }
 
-    /// Purges video `id` from every edge: through the edges' purge channel on Redis, or,
-    /// without Redis, by calling each configured edge admin listener (`edge_admin_urls`).
+    /// Writes playback id `pid`'s record (`playback/{id}.json`, which edges resolve) if
+    /// asset `asset` still lists it, then purges the id (an edge may hold "unknown").
+    pub async fn project_playback(
+        &self,
+        pid: &PlaybackId,
+        asset: &AssetId,
+        policy: PlaybackPolicy,
+    ) -> Result<(), String> {
+        let stored = assets::get(&self.db, asset)
+            .await
+            .map_err(|e| e.to_string())?
+            .filter(|s| s.asset.playback_ids.iter().any(|p| &p.id == pid));
+        let Some(stored) = stored else {
+            return Ok(());
+        };
+        let revision = u64::try_from(stored.version).unwrap_or(0);
+        let record = PlaybackRecord {
+            id: pid.to_string(),
+            video_id: asset.to_string(),
+            policy: policy.into(),
+            revision,
+        };
+        let body = serde_json::to_vec(&record).map_err(|e| e.to_string())?;
+        let key = layout::playback_record(pid.as_str());
+        self.store()
+            .object_store()
+            .put(&self.store().path(&key), body.into())
+            .await
+            .map_err(|e| format!("writing {key}: {e}"))?;
+        self.purge_id(pid.as_str(), Some(revision)).await
+    }
+
+    /// Removes playback id `pid`'s record unless asset `asset` lists it again, and purges the
+    /// id from every edge.
+    pub async fn revoke_playback(&self, pid: &PlaybackId, asset: &AssetId) -> Result<(), String> {
+        let listed = assets::get(&self.db, asset)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some_and(|s| s.asset.playback_ids.iter().any(|p| &p.id == pid));
+        if listed {
+            return Ok(());
+        }
+        match self
+            .records
+            .delete(&layout::playback_record(pid.as_str()))
+            .await
+        {
+            Ok(()) | Err(RecordError::NotFound) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        self.purge_id(pid.as_str(), Some(GONE)).await
+    }
+
+    /// Purges video `id` from every edge, logging a failure (for changes outside the
+    /// outbox: captions).
     pub async fn purge(&self, id: &AssetId) {
-        self.purge_id(id.as_str()).await;
+        if let Err(e) = self.purge_id(id.as_str(), None).await {
+            tracing::warn!(%id, error = %e, "fleet purge failed");
+        }
     }
 
-    /// Purges everything edges hold under id `id` (a video or a playback id).
-    pub async fn purge_id(&self, id: &str) {
+    /// Purges everything edges hold under id `id` (a video or a playback id): through the
+    /// edges' purge channel on Redis, or, without Redis, by calling each configured edge
+    /// admin listener (`edge_admin_urls`; an edge that does not answer at all is not running
+    /// and holds nothing). `revision` is the record version the purge announces: edges then
+    /// keep no copy projected from an older one (`u64::MAX`: gone for good). `Err` when the
+    /// purge could not be announced.
+    pub async fn purge_id(&self, id: &str, revision: Option<u64>) -> Result<(), String> {
         let Some(conn) = &self.redis else {
             for base in &self.config.edge_admin_urls {
-                let url = format!("{}/purge?id={id}", base.trim_end_matches('/'));
+                let mut url = format!("{}/purge?id={id}", base.trim_end_matches('/'));
+                if let Some(r) = revision {
+                    url.push_str(&format!("&revision={r}"));
+                }
                 let mut req = self.http.post(&url);
                 if let Some(t) = &self.config.edge_admin_token {
                     req = req.bearer_auth(t);
@@ -517,57 +610,78 @@ impl App {
                 match req.send().await {
                     Ok(r) if r.status().is_success() => tracing::info!(%id, edge = %base, "purged"),
                     Ok(r) => {
-                        tracing::warn!(%id, edge = %base, status = %r.status(), "edge purge refused")
+                        return Err(format!("edge {base} refused the purge: {}", r.status()));
                     }
-                    Err(e) => tracing::warn!(%id, edge = %base, error = %e, "edge purge failed"),
+                    Err(e) if e.is_connect() => {
+                        tracing::warn!(%id, edge = %base, error = %e, "edge not running; nothing to purge")
+                    }
+                    Err(e) => return Err(format!("purging edge {base}: {e}")),
                 }
             }
-            return;
+            return Ok(());
         };
         let mut conn = conn.clone();
-        let scope = PurgeScope::Video { id: id.to_string() };
+        let scope = PurgeScope::Video {
+            id: id.to_string(),
+            revision,
+        };
         match tokio::time::timeout(
             Duration::from_secs(5),
             purge::publish(&mut conn, &scope, "control"),
         )
         .await
         {
-            Ok(Ok(epoch)) => tracing::info!(%id, epoch, "purged from the fleet"),
-            Ok(Err(e)) => tracing::warn!(%id, error = %e, "fleet purge failed"),
-            Err(_) => tracing::warn!(%id, "fleet purge timed out"),
+            Ok(Ok(epoch)) => {
+                tracing::info!(%id, epoch, "purged from the fleet");
+                Ok(())
+            }
+            Ok(Err(e)) => Err(format!("fleet purge: {e}")),
+            Err(_) => Err("fleet purge timed out".into()),
         }
     }
 
-    /// Deletes asset `id`: the manifest first (edges stop serving), a fleet purge, every
-    /// other object under `videos/{id}/`, the record last. Announces `video.asset.deleted`.
+    /// Deletes asset `id`: its row goes in one transaction with its events and what that
+    /// implies (the manifest removed and the video purged, then its media; its playback ids
+    /// revoked; `video.asset.deleted` announced). Answers once no edge serves it.
     pub async fn delete_asset(&self, id: &AssetId) -> Result<(), AppError> {
-        let asset = self.asset(id).await?;
-        self.records
-            .delete(&layout::video_key(id.as_str(), layout::MANIFEST))
-            .await?;
-        self.purge(id).await;
-        let asset_key = Self::asset_key(id);
-        for key in self.records.list(&layout::video_dir(id.as_str())).await? {
-            if key != asset_key {
-                self.records.delete(&key).await?;
+        loop {
+            let stored = assets::get(&self.db, id).await?.ok_or(AppError::NotFound)?;
+            let deleted = stored
+                .asset
+                .apply(
+                    Change::Note {
+                        kind: "video.asset.deleted".into(),
+                        data: serde_json::json!({}),
+                    },
+                    &now_rfc3339(),
+                )?
+                .unwrap_or(stored.asset.clone());
+            let events: Vec<Event> = deleted
+                .events_after(stored.asset.event_seq)
+                .cloned()
+                .collect();
+            let effects = effects::of_change(Some(&stored.asset), None, &events, &self.endpoints());
+            let mut tx = self.db.pool().begin().await.map_err(DbError::from)?;
+            if !assets::delete(&mut tx, id, stored.version).await? {
+                continue;
             }
+            assets::delete_events(&mut tx, id).await?;
+            let last = self.push_effects(&mut tx, id, &effects).await?;
+            tx.commit().await.map_err(DbError::from)?;
+            self.relay.nudge();
+            if let Some(last) = last {
+                self.settle(id, last).await?;
+            }
+            return Ok(());
         }
-        for p in &asset.playback_ids {
-            self.records
-                .delete(&layout::playback_record(p.id.as_str()))
-                .await?;
-            self.purge_id(p.id.as_str()).await;
+    }
+
+    /// Removes every object under `videos/{id}/` (after its manifest is gone and the fleet
+    /// purged).
+    async fn delete_media(&self, id: &AssetId) -> Result<(), RecordError> {
+        for key in self.records.list(&layout::video_dir(id.as_str())).await? {
+            self.records.delete(&key).await?;
         }
-        let deleted = asset
-            .apply(
-                Change::Note {
-                    kind: "video.asset.deleted".into(),
-                    data: serde_json::json!({}),
-                },
-                &now_rfc3339(),
-            )?
-            .unwrap_or(asset.clone());
-        self.records.delete(&asset_key).await?;
         self.records
             .delete_dir(&layout::video_dir(id.as_str()))
             .await?;
@@ -579,77 +693,25 @@ impl App {
                 }
             }
         }
-        self.unindex_asset(id).await;
-        self.announce(asset.event_seq, &deleted).await;
         Ok(())
     }
 
-    /// Checks an API key.
-    pub async fn authenticate(&self, key: &str) -> bool {
-        let Some(id) = apikeys::key_id(key) else {
-            return false;
-        };
-        let cached = self
-            .key_cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-            .filter(|(at, _)| at.elapsed() < KEY_CACHE_TTL)
-            .map(|(_, r)| r.clone());
-        let record = match cached {
-            Some(r) => r,
-            None if !self.lookups.allow(Instant::now()) => {
-                // Someone is trying key ids faster than people create keys: answer from
-                // memory only until the window passes (storage reads stay bounded).
-                tracing::warn!("API key lookups over their rate; refusing unknown ids");
-                return false;
-            }
-            None => {
-                let found = match self
-                    .records
-                    .find::<KeyRecord>(&layout::api_key_record(id))
+    /// Checks an API key presented from `client` (see [`KeyChecker`]: unknown ids are
+    /// charged to the caller's address, never to everyone).
+    pub async fn authenticate(&self, key: &str, client: Option<IpAddr>) -> Check {
+        self.keys
+            .check(key, client, |id| async move {
+                self.records
+                    .find::<KeyRecord>(&layout::api_key_record(&id))
                     .await
-                {
-                    Ok(r) => r.map(|v| v.value),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "API key lookup failed");
-                        return false;
-                    }
-                };
-                let mut cache = self.key_cache.lock().unwrap_or_else(|p| p.into_inner());
-                if cache.len() > 10_000 {
-                    cache.clear();
-                }
-                cache.insert(id.to_string(), (Instant::now(), found.clone()));
-                found
-            }
-        };
-        record.is_some_and(|r| r.revoked_at.is_none() && apikeys::matches(key, &r.hash))
+                    .map(|r| r.map(|v| v.value))
+                    .map_err(|e| e.to_string())
+            })
+            .await
     }
 
-    async fn index_asset(&self, asset: &Asset) {
-        let Some(conn) = &self.redis else { return };
-        let score = humantime::parse_rfc3339(&asset.created_at)
-            .ok()
-            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_millis() as u64);
-        let mut cmd = redis::cmd("ZADD");
-        cmd.arg(ASSET_INDEX).arg(score).arg(asset.id.as_str());
-        let mut c = conn.clone();
-        if let Err(e) = cmd.query_async::<()>(&mut c).await {
-            tracing::warn!(error = %e, "asset index update failed (reindex rebuilds it)");
-        }
-    }
-
-    async fn unindex_asset(&self, id: &AssetId) {
-        let Some(conn) = &self.redis else { return };
-        let mut cmd = redis::cmd("ZREM");
-        cmd.arg(ASSET_INDEX).arg(id.as_str());
-        let mut c = conn.clone();
-        let _ = cmd.query_async::<()>(&mut c).await;
-    }
-
-    /// Every asset id in storage (a listing of `videos/*/asset.json`).
+    /// Every asset id with a record from an earlier version in storage
+    /// (`videos/*/asset.json`).
     pub async fn stored_asset_ids(&self) -> Result<Vec<AssetId>, AppError> {
         let keys = self.records.list(layout::VIDEOS).await?;
         let suffix = format!("/{}", layout::ASSET);
@@ -663,122 +725,78 @@ impl App {
             .collect())
     }
 
-    /// Asset ids newest first: from the Redis index when there is one (falling back to
-    /// storage when Redis fails), else from storage.
-    pub async fn asset_ids(&self) -> Result<Vec<AssetId>, AppError> {
-        if let Some(conn) = &self.redis {
-            let mut c = conn.clone();
-            let read = redis::pipe()
-                .cmd("EXISTS")
-                .arg(ASSET_INDEX_COMPLETE)
-                .cmd("ZREVRANGE")
-                .arg(ASSET_INDEX)
-                .arg(0)
-                .arg(-1)
-                .query_async::<(bool, Vec<String>)>(&mut c)
-                .await;
-            match read {
-                Ok((true, ids)) => {
-                    return Ok(ids.iter().filter_map(|i| AssetId::parse(i).ok()).collect())
-                }
-                Ok((false, _)) => {
-                    tracing::warn!("asset index incomplete (run reindex); listing storage")
-                }
-                Err(e) => tracing::warn!(error = %e, "asset index unavailable; listing storage"),
-            }
-        }
-        let mut assets = Vec::new();
-        for id in self.stored_asset_ids().await? {
-            if let Ok(a) = self.asset(&id).await {
-                assets.push((a.created_at, id));
-            }
-        }
-        assets.sort_by(|a, b| b.cmp(a));
-        Ok(assets.into_iter().map(|(_, id)| id).collect())
-    }
-
-    /// Rebuilds the Redis indexes from storage and queues the transcode of every asset whose
-    /// pipeline was under way (its job may have been lost with Redis; a duplicate job is
-    /// harmless: jobs are idempotent per asset and source version). Returns (assets, requeued).
-    pub async fn reindex(&self) -> Result<(usize, usize), AppError> {
+    /// Imports the asset records earlier versions kept in storage (`videos/{id}/asset.json`)
+    /// into the database, with their events. Idempotent: an asset already in the database is
+    /// left as it is. Returns (records found, assets imported). The files stay where they
+    /// are (nothing reads them any more; they are a way back to the earlier version).
+    pub async fn import_store(&self) -> Result<(usize, usize), AppError> {
         let ids = self.stored_asset_ids().await?;
-        if let Some(conn) = &self.redis {
-            let mut c = conn.clone();
-            let _ = redis::cmd("DEL")
-                .arg(ASSET_INDEX)
-                .query_async::<()>(&mut c)
-                .await;
-        }
-        let mut requeued = 0;
+        let mut imported = 0;
         for id in &ids {
-            let asset = match self.asset(id).await {
-                Ok(a) => a,
+            let key = layout::video_key(id.as_str(), layout::ASSET);
+            let asset = match self.records.get::<Asset>(&key).await {
+                Ok(a) => a.value,
                 Err(e) => {
-                    tracing::warn!(%id, error = %e, "unreadable asset record skipped");
+                    tracing::warn!(%id, error = %e, "unreadable asset record not imported");
                     continue;
                 }
             };
-            self.index_asset(&asset).await;
-            if matches!(
-                asset.status,
-                AssetStatus::Uploaded
-                    | AssetStatus::Validating
-                    | AssetStatus::Transcoding
-                    | AssetStatus::Analyzing
-            ) {
-                self.enqueue_transcode(&asset).await?;
-                requeued += 1;
+            let mut tx = self.db.pool().begin().await.map_err(DbError::from)?;
+            if assets::insert(&mut tx, &asset).await? {
+                assets::insert_events(&mut tx, &asset.events).await?;
+                imported += 1;
             }
+            tx.commit().await.map_err(DbError::from)?;
         }
-        if let Some(conn) = &self.redis {
-            let mut c = conn.clone();
-            if let Err(e) = redis::cmd("SET")
-                .arg(ASSET_INDEX_COMPLETE)
-                .arg(now_rfc3339())
-                .query_async::<()>(&mut c)
-                .await
-            {
-                tracing::warn!(error = %e, "could not mark the asset index complete");
-            }
-        }
-        Ok((ids.len(), requeued))
+        Ok((ids.len(), imported))
     }
 
-    /// Whether the Redis asset index is marked complete (false without Redis or when Redis
-    /// does not answer).
-    pub async fn asset_index_complete(&self) -> bool {
-        let Some(conn) = &self.redis else {
-            return false;
-        };
-        let mut c = conn.clone();
-        redis::cmd("EXISTS")
-            .arg(ASSET_INDEX_COMPLETE)
-            .query_async::<bool>(&mut c)
-            .await
-            .unwrap_or(false)
+    /// Imports an earlier version's store when the database has no assets yet (a first start
+    /// on an existing store). Returns how many assets were imported.
+    pub async fn import_if_new(&self) -> Result<usize, AppError> {
+        if assets::count(&self.db).await? > 0 {
+            return Ok(0);
+        }
+        Ok(self.import_store().await?.1)
     }
 
-    /// Whether storage (and Redis, when configured) answer.
+    /// A page of assets, newest first, and whether more follow.
+    pub async fn list_assets(
+        &self,
+        limit: u32,
+        offset: u64,
+    ) -> Result<(Vec<Asset>, bool), AppError> {
+        Ok(assets::page(&self.db, limit, offset).await?)
+    }
+
+    /// Queues the transcode of every asset whose pipeline was under way (its job may have
+    /// been lost with Redis or with the embedded queue; a duplicate job is harmless: jobs are
+    /// idempotent per asset and source version). Returns (assets, requeued).
+    pub async fn reindex(&self) -> Result<(i64, usize), AppError> {
+        let unfinished = assets::with_status(
+            &self.db,
+            &[
+                AssetStatus::Uploaded,
+                AssetStatus::Validating,
+                AssetStatus::Transcoding,
+                AssetStatus::Analyzing,
+            ],
+        )
+        .await?;
+        for asset in &unfinished {
+            self.enqueue_transcode(asset).await?;
+        }
+        Ok((assets::count(&self.db).await?, unfinished.len()))
+    }
+
+    /// Whether the database, storage (and Redis, when configured) answer.
     pub async fn ready(&self) -> Result<(), String> {
+        self.db.ping().await.map_err(|e| e.to_string())?;
         self.records
             .find::<serde_json::Value>("readyz-probe.json")
             .await
             .map_err(|e| format!("storage: {e}"))?;
         self.queue.ping().await.map_err(|e| e.to_string())?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_rate_limit_counts_per_second_window() {
-        let t = Instant::now();
-        let r = RateLimit::new(3);
-        assert!((0..3).all(|_| r.allow(t)));
-        assert!(!r.allow(t + Duration::from_millis(999)));
-        assert!(r.allow(t + Duration::from_secs(1)));
     }
 }

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use sunomi_packager::manifest::VideoStatus;
 use utoipa::ToSchema;
 
 use crate::analysis::moderation::Verdict;
@@ -479,6 +480,17 @@ impl Asset {
         };
         asset.emit(AssetStatus::WaitingUpload.event_type(), now, None);
         asset
+    }
+
+    /// The availability the edge must see for this asset (the manifest's `status`, a
+    /// projection of the asset's): `published` only when ready, `blocked` when blocked,
+    /// `pending` otherwise.
+    pub fn availability(&self) -> VideoStatus {
+        match self.status {
+            AssetStatus::Ready => VideoStatus::Published,
+            AssetStatus::Blocked => VideoStatus::Blocked,
+            _ => VideoStatus::Pending,
+        }
     }
 
     /// Applies `change` at `now`: the next state, with the events it emits appended.

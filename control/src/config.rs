@@ -13,6 +13,10 @@ use serde::Deserialize;
 pub struct Config {
     /// Object store: a directory, `file:///abs/dir`, `s3://bucket/prefix` or `memory://`.
     pub store: String,
+    /// The database (state of record): `sqlite://PATH` or `postgres://…`
+    /// (`--database`, `SUNOMI_DATABASE`); default a SQLite file `sunomi-control.db` in the
+    /// working directory.
+    pub database: String,
     /// API listener (players never call it; uploaders and apps do).
     pub listen: SocketAddr,
     /// Admin listener: `/metrics`, `/healthz`, `/readyz`. Keep it on a private network.
@@ -203,6 +207,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             store: "./sunomi-data".into(),
+            database: crate::db::DEFAULT_URL.into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8090)),
             admin_listen: None,
             redis: None,
@@ -320,6 +325,7 @@ impl Config {
 
     /// Checks values that would make the service misbehave.
     pub fn validate(&self) -> Result<(), String> {
+        crate::db::parse_url(&self.database).map_err(|e| e.to_string())?;
         if self.jobs.max_attempts == 0 || self.jobs.webhook_max_attempts == 0 {
             return Err(
                 "jobs.max_attempts and jobs.webhook_max_attempts must be at least 1".into(),

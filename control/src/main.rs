@@ -13,9 +13,10 @@ use sunomi_control::apikeys::{self, KeyRecord};
 use sunomi_control::app::{now_rfc3339, App};
 use sunomi_control::client::{self, UploadArgs};
 use sunomi_control::config::Config;
+use sunomi_control::db::Db;
 use sunomi_control::jobs::JobKind;
 use sunomi_control::records::Records;
-use sunomi_control::{http, ingest, worker};
+use sunomi_control::{http, ingest, relay, worker};
 use sunomi_origin::{layout, Store};
 
 /// Prints a line to stdout; a closed stdout (`| head -n 1`) is not an error worth a panic.
@@ -45,6 +46,10 @@ struct Common {
     /// Redis URL (redis://HOST:PORT); without it, the embedded queue.
     #[arg(long, env = "SUNOMI_REDIS")]
     redis: Option<String>,
+    /// The database: sqlite://PATH or postgres://USER@HOST/DB (default: the SQLite file
+    /// sunomi-control.db in the working directory).
+    #[arg(long, env = "SUNOMI_DATABASE")]
+    database: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -102,8 +107,20 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
-    /// Rebuild the Redis indexes from storage and re-queue unfinished assets.
+    /// Re-queue the transcode of every asset whose pipeline was under way (after losing
+    /// Redis's streams).
     Reindex {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Apply the database migrations not yet applied (serve and worker do it at start).
+    Migrate {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Import the asset records an earlier version kept in storage (videos/*/asset.json)
+    /// into the database; idempotent (serve does it at its first start on such a store).
+    Import {
         #[command(flatten)]
         common: Common,
     },
@@ -157,6 +174,9 @@ fn load(common: &Common) -> Result<Config> {
     }
     if let Some(r) = &common.redis {
         config.redis = Some(r.clone());
+    }
+    if let Some(d) = &common.database {
+        config.database = d.clone();
     }
     config.validate().map_err(|e| anyhow!(e))?;
     Ok(config)
@@ -261,11 +281,12 @@ async fn run() -> Result<i32> {
                     .map_err(|e| anyhow!(e))
                     .context("setting up analysis (captions, moderation)")?,
             );
-            let app = App::open(config).map_err(|e| anyhow!(e))?;
+            let app = App::open(config).await.map_err(|e| anyhow!(e))?;
             if let Some(a) = admin {
                 serve_admin(app.clone(), a).await?;
             }
             let (stop_tx, stop) = tokio::sync::watch::channel(false);
+            tokio::spawn(relay::run(app.clone(), stop.clone()));
             let name = format!("{}-{}", hostname(), std::process::id());
             tracing::info!(%name, ?kinds, concurrency, "worker started");
             let work = tokio::spawn(worker::run(app, analysis, kinds, concurrency, name, stop));
@@ -295,9 +316,26 @@ async fn run() -> Result<i32> {
         Command::Reindex { common } => {
             logging();
             let config = load(&common)?;
-            let app = App::open(config).map_err(|e| anyhow!(e))?;
+            let app = App::open(config).await.map_err(|e| anyhow!(e))?;
             let (assets, requeued) = app.reindex().await.map_err(|e| anyhow!("{e}"))?;
-            say!("{assets} assets indexed, {requeued} re-queued");
+            say!("{assets} assets, {requeued} re-queued");
+            Ok(0)
+        }
+        Command::Migrate { common } => {
+            logging();
+            let config = load(&common)?;
+            Db::open(&config.database)
+                .await
+                .with_context(|| format!("migrating {}", config.database))?;
+            say!("database {} is up to date", config.database);
+            Ok(0)
+        }
+        Command::Import { common } => {
+            logging();
+            let config = load(&common)?;
+            let app = App::open(config).await.map_err(|e| anyhow!(e))?;
+            let (found, imported) = app.import_store().await.map_err(|e| anyhow!("{e}"))?;
+            say!("{found} asset records in storage, {imported} imported");
             Ok(0)
         }
         Command::Token {
@@ -332,7 +370,12 @@ async fn serve(config: Config, no_workers: bool) -> Result<i32> {
     let listen = config.listen;
     let admin = config.admin_listen;
     let concurrency = config.jobs.concurrency;
-    let app = App::open(config).map_err(|e| anyhow!(e))?;
+    let app = App::open(config).await.map_err(|e| anyhow!(e))?;
+    match app.import_if_new().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(assets = n, "imported an earlier version's asset records"),
+        Err(e) => bail!("importing the store's asset records: {e}"),
+    }
     if let Some(a) = admin {
         serve_admin(app.clone(), a).await?;
     }
@@ -343,13 +386,7 @@ async fn serve(config: Config, no_workers: bool) -> Result<i32> {
     let bound = listener.local_addr()?;
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let mut workers = None;
-    if !embedded && !app.asset_index_complete().await {
-        // A fresh (or emptied) Redis: rebuild the indexes and re-queue unfinished assets.
-        match app.reindex().await {
-            Ok((n, q)) => tracing::info!(assets = n, requeued = q, "rebuilt the asset index"),
-            Err(e) => tracing::warn!(error = %e, "could not rebuild the asset index"),
-        }
-    }
+    tokio::spawn(relay::run(app.clone(), stop.clone()));
     if !embedded || no_workers {
         tokio::spawn(worker::watch_depth(app.clone(), stop.clone()));
     }
@@ -394,9 +431,12 @@ async fn serve(config: Config, no_workers: bool) -> Result<i32> {
     tracing::info!(addr = %bound, embedded, "API listening");
     // Scripts and tests read the bound address from this line.
     say!("listening on http://{bound}");
-    axum::serve(listener, http::router(app))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        http::router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     let _ = stop_tx.send(true);
     if let Some(w) = workers {
         let _ = tokio::time::timeout(Duration::from_secs(30), w).await;

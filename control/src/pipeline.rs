@@ -293,21 +293,11 @@ async fn finish(app: &Arc<App>, analysis: &Analysis, asset: Asset) -> Outcome {
         Err(outcome) => return outcome,
     };
     let gate = match decision {
-        Decision::Passed => {
-            async {
-                app.set_availability(&id, VideoStatus::Published).await?;
-                app.change(&id, Change::Ready).await
-            }
-            .await
-        }
+        // The manifest's availability follows the asset's status through the outbox (the
+        // projection is applied before the status's event is announced).
+        Decision::Passed => app.change(&id, Change::Ready).await,
         Decision::Review => app.change(&id, Change::HeldForReview).await,
-        Decision::Blocked => {
-            async {
-                app.set_availability(&id, VideoStatus::Blocked).await?;
-                app.change(&id, Change::AutoBlocked).await
-            }
-            .await
-        }
+        Decision::Blocked => app.change(&id, Change::AutoBlocked).await,
     };
     if let Err(e) = gate {
         return e.into();

@@ -6,6 +6,7 @@
 #   STORE=./demo-store     object store (a directory, file:///abs, s3://bucket/prefix)
 #   LISTEN=127.0.0.1:8080  ADMIN=127.0.0.1:9090       the edge
 #   API=127.0.0.1:8090     API_ADMIN=127.0.0.1:9091   the control plane
+#   DATABASE=sqlite://…/demo-work/control.db   the control plane's database (or postgres://…)
 #   TLS_LISTEN=127.0.0.1:8443  HTTPS (HTTP/2) for players, with a certificate for localhost
 #                          signed by a demo CA made here (demo-work/tls); TLS_LISTEN=off: none
 set -euo pipefail
@@ -17,6 +18,8 @@ ADMIN=${ADMIN:-127.0.0.1:9090}
 API=${API:-127.0.0.1:8090}
 API_ADMIN=${API_ADMIN:-127.0.0.1:9091}
 TLS_LISTEN=${TLS_LISTEN:-127.0.0.1:8443}
+# Every sunomi-control command below reads it (--database).
+export SUNOMI_DATABASE=${DATABASE:-sqlite://$root/demo-work/control.db}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 bin=$CARGO_TARGET_DIR/release
 

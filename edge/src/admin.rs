@@ -123,14 +123,23 @@ impl Admin {
     }
 }
 
-/// Reads `url=…`, `id=…` or `all=1` (exactly one) from a purge request's query.
+/// Reads `url=…`, `id=…` or `all=1` (exactly one) from a purge request's query; `id=`
+/// may carry `revision=N` (the record version the purge announces, see [`PurgeScope`]).
 fn parse_purge(query: &str) -> Result<PurgeScope, String> {
     let mut scopes = Vec::new();
+    let mut revision = None;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let value = percent_encoding::percent_decode_str(value)
             .decode_utf8()
             .map_err(|_| format!("{name}: not UTF-8"))?;
+        if name == "revision" {
+            let n = value
+                .parse::<u64>()
+                .map_err(|_| format!("revision {value:?} is not a number"))?;
+            revision = Some(n);
+            continue;
+        }
         scopes.push(match name {
             "url" => {
                 // A full URL or just its path; the query part is not part of the object.
@@ -152,11 +161,17 @@ fn parse_purge(query: &str) -> Result<PurgeScope, String> {
                 }
                 PurgeScope::Video {
                     id: value.into_owned(),
+                    revision: None,
                 }
             }
             "all" if value == "1" || value == "true" => PurgeScope::All,
             other => return Err(format!("unknown purge parameter {other:?}")),
         });
+    }
+    if let (Some(n), [PurgeScope::Video { revision, .. }]) = (revision, scopes.as_mut_slice()) {
+        *revision = Some(n);
+    } else if revision.is_some() {
+        return Err("revision goes with id=".into());
     }
     match scopes.len() {
         1 => Ok(scopes.remove(0)),
@@ -251,8 +266,21 @@ mod tests {
         );
         assert_eq!(
             parse_purge("id=abc"),
-            Ok(PurgeScope::Video { id: "abc".into() })
+            Ok(PurgeScope::Video {
+                id: "abc".into(),
+                revision: None
+            })
         );
+        assert_eq!(
+            parse_purge("id=abc&revision=12"),
+            Ok(PurgeScope::Video {
+                id: "abc".into(),
+                revision: Some(12)
+            })
+        );
+        assert!(parse_purge("revision=12").is_err());
+        assert!(parse_purge("url=/v/abc/master.m3u8&revision=1").is_err());
+        assert!(parse_purge("id=abc&revision=x").is_err());
         assert_eq!(parse_purge("all=1"), Ok(PurgeScope::All));
         assert_eq!(
             parse_purge("url=/v/abc/aes/ts/720p/1.ts"),

@@ -39,10 +39,16 @@ pub enum PurgeScope {
         /// The path, e.g. `/v/abc/720p/seg-3.m4s`.
         path: String,
     },
-    /// Everything derived from one video.
+    /// Everything derived from one video (or everything resolved through one playback id).
     Video {
-        /// The video id.
+        /// The video id (or playback id).
         id: String,
+        /// The version of the control plane's record the purge announces: from now on an
+        /// edge keeps no manifest or playback record of `id` projected from an older one (a
+        /// fill that read storage before the purge cannot cache what it read after it).
+        /// `u64::MAX`: the id is gone for good (deleted, revoked). None: a plain purge.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        revision: Option<u64>,
     },
     /// Everything.
     All,
@@ -109,7 +115,7 @@ pub async fn publish<C: ConnectionLike>(
     node: &str,
 ) -> RedisResult<u64> {
     match scope {
-        PurgeScope::Video { id } => {
+        PurgeScope::Video { id, .. } => {
             redis::cmd("DEL")
                 .arg(meta_key(id))
                 .query_async::<()>(conn)
@@ -180,6 +186,7 @@ mod tests {
             epoch,
             scope: PurgeScope::Video {
                 id: format!("v{epoch}"),
+                revision: None,
             },
             at_ms: 0,
             node: "a".into(),
@@ -211,7 +218,14 @@ mod tests {
             PurgeScope::Url {
                 path: "/v/a/master.m3u8".into(),
             },
-            PurgeScope::Video { id: "a".into() },
+            PurgeScope::Video {
+                id: "a".into(),
+                revision: None,
+            },
+            PurgeScope::Video {
+                id: "b".into(),
+                revision: Some(7),
+            },
         ] {
             let r = PurgeRecord {
                 epoch: 9,

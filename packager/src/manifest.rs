@@ -121,6 +121,16 @@ pub struct Manifest {
     /// name them "{Language} (auto-generated)". Uploaded captions are not listed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub auto_captions: Vec<String>,
+    /// The version of the control plane's record this manifest's availability was projected
+    /// from (0: not projected, e.g. written by the transcoder). The control plane never
+    /// replaces a manifest's availability with one projected from an older record, so
+    /// projections applied out of order cannot bring a taken-down video back.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub revision: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Manifest {
@@ -210,6 +220,7 @@ mod tests {
             labels: vec![],
             playback_ids_only: false,
             auto_captions: vec![],
+            revision: 0,
         }
     }
 

@@ -26,6 +26,14 @@ pub struct PlaybackRecord {
     pub video_id: String,
     /// Who may play it.
     pub policy: PlaybackPolicy,
+    /// The version of the control plane's record this was written from (0: unknown). An edge
+    /// told by a purge that the id is at a newer version does not keep an older copy.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub revision: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl PlaybackRecord {
@@ -58,6 +66,7 @@ mod tests {
         let r = PlaybackRecord {
             id: "p1".into(),
             video_id: "v1".into(),
+            revision: 3,
             policy: PlaybackPolicy::Public,
         };
         assert_eq!(PlaybackRecord::from_json(&r.to_json()).unwrap(), r);

@@ -174,20 +174,15 @@ pub async fn list_assets(
             "limit is 1-100 and page counts from 1",
         ));
     }
-    let ids = app.asset_ids().await?;
-    let start = ((page - 1) as usize).saturating_mul(limit as usize);
-    let mut data = Vec::new();
-    for id in ids.iter().skip(start).take(limit as usize) {
-        match app.asset(id).await {
-            Ok(a) => data.push(AssetView::of(&a, &app.config.edge_url)),
-            Err(AppError::NotFound) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let offset = u64::from(page - 1) * u64::from(limit);
+    let (assets, has_more) = app.list_assets(limit, offset).await?;
     Ok(Json(AssetList {
-        data,
+        data: assets
+            .iter()
+            .map(|a| AssetView::of(a, &app.config.edge_url))
+            .collect(),
         page,
-        has_more: ids.len() > start + limit as usize,
+        has_more,
     }))
 }
 

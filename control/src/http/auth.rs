@@ -1,14 +1,59 @@
 //! Who may call the API: an extractor, so a handler that takes [`ApiKey`] cannot run for an
 //! unauthenticated request. Keys travel as `Authorization: Bearer sk_…`.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, StatusCode};
 
 use super::problem::ApiError;
 use crate::app::App;
+use crate::keycheck::Check;
+
+/// The address a request came from (the TCP peer: the API does not trust forwarding headers),
+/// when the server recorded it.
+pub fn client_addr(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+/// The caller's address as an extractor (never refuses: `None` when not recorded).
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(client_addr(parts)))
+    }
+}
+
+/// A key check's answer as the API gives it: the key's id, or 401, 429 or 503.
+fn key_outcome(check: Check) -> Result<String, ApiError> {
+    match check {
+        Check::Valid(id) => Ok(id),
+        Check::Invalid => Err(ApiError::unauthorized("the API key is unknown or revoked")),
+        Check::Throttled(secs) => Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many unknown API keys from this address; slow down",
+        )
+        .with_header_value(header::RETRY_AFTER, secs.into())),
+        Check::Unavailable(e) => {
+            tracing::warn!(error = %e, "API key lookup failed");
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the key store did not answer; retry",
+            )
+            .with_header(header::RETRY_AFTER, "1"))
+        }
+    }
+}
 
 /// Proof that the request carried a valid API key, and which (its id, for audit trails).
 pub struct ApiKey {
@@ -32,13 +77,8 @@ impl FromRequestParts<Arc<App>> for ApiKey {
                 "send an API key as Authorization: Bearer sk_…",
             ));
         };
-        if app.authenticate(key).await {
-            Ok(ApiKey {
-                id: crate::apikeys::key_id(key).unwrap_or_default().to_string(),
-            })
-        } else {
-            Err(ApiError::unauthorized("the API key is unknown or revoked"))
-        }
+        let id = key_outcome(app.authenticate(key, client_addr(parts)).await)?;
+        Ok(ApiKey { id })
     }
 }
 
@@ -52,8 +92,13 @@ pub enum UploadCaller {
 }
 
 impl UploadCaller {
-    /// The caller of a request: 401 without a bearer credential or with an unknown key.
-    pub async fn of(app: &App, headers: &HeaderMap) -> Result<UploadCaller, ApiError> {
+    /// The caller of a request from `client`: 401 without a bearer credential or with an
+    /// unknown key (429 / 503 as for [`ApiKey`]).
+    pub async fn of(
+        app: &App,
+        headers: &HeaderMap,
+        client: Option<IpAddr>,
+    ) -> Result<UploadCaller, ApiError> {
         let Some(credential) = bearer(headers) else {
             return Err(ApiError::unauthorized(
                 "send an API key or an upload token as Authorization: Bearer …",
@@ -62,11 +107,7 @@ impl UploadCaller {
         if credential.starts_with("ut_") {
             return Ok(UploadCaller::Token(credential.to_string()));
         }
-        if app.authenticate(credential).await {
-            Ok(UploadCaller::Key)
-        } else {
-            Err(ApiError::unauthorized("the API key is unknown or revoked"))
-        }
+        key_outcome(app.authenticate(credential, client).await).map(|_| UploadCaller::Key)
     }
 
     /// 401 unless the caller may touch `upload` now.

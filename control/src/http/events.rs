@@ -47,6 +47,10 @@ fn sse(id: &str, event: &Event) -> SseEvent {
 
 type EventStream = axum::response::Response;
 
+/// Events replayed at most when a stream (re)starts; a client further behind resumes from
+/// the last one it got.
+const HISTORY_PAGE: u32 = 1_000;
+
 /// Follow one asset's events.
 #[utoipa::path(get, path = "/api/v1/assets/{asset_id}/events", tag = "events",
     params(("asset_id" = String, Path, description = "Asset id"), Resume,
@@ -81,8 +85,10 @@ pub async fn asset_events(
     };
     // Subscribe before reading the record, so nothing falls between history and live.
     let live = app.bus.subscribe();
-    let asset = load(&app, &id).await?;
-    let history: Vec<Event> = asset.events_after(after).cloned().collect();
+    load(&app, &id).await?;
+    let history: Vec<Event> = crate::db::assets::events_after(&app.db, &id, after, HISTORY_PAGE)
+        .await
+        .map_err(crate::app::AppError::from)?;
     let mut last = history.last().map_or(after, |e| e.seq);
     last = last.max(after);
     let history = stream::iter(history.into_iter().map(|e| Ok(sse(&e.id, &e))));

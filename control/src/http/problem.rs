@@ -103,6 +103,18 @@ impl From<AppError> for ApiError {
                 tracing::error!(error = %q, "queue failed");
                 ApiError::unavailable("the job queue is unavailable; try again")
             }
+            AppError::Db(d) => {
+                tracing::error!(error = %d, "database failed");
+                ApiError::unavailable("the database is unavailable; try again")
+            }
+            AppError::Propagating(m) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "propagation_pending",
+                format!(
+                    "{m}; the change is recorded and will be applied: repeat the request to learn when"
+                ),
+            )
+            .with_header(header::RETRY_AFTER, "1"),
         }
     }
 }

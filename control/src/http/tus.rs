@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use futures::StreamExt;
 
-use super::auth::UploadCaller;
+use super::auth::{client_addr, ClientAddr, UploadCaller};
 use super::problem::{ApiError, Problem};
 use super::uploads::{base_url, check_asset_fields};
 use crate::apikeys;
@@ -98,8 +98,13 @@ fn offset_headers(upload: &Upload) -> Vec<(HeaderName, HeaderValue)> {
 }
 
 /// Loads upload `id` for `caller` (a token must be this upload's and unexpired).
-async fn authorised_upload(app: &App, headers: &HeaderMap, id: &str) -> Result<Upload, ApiError> {
-    let who = UploadCaller::of(app, headers).await?;
+async fn authorised_upload(
+    app: &App,
+    headers: &HeaderMap,
+    client: Option<std::net::IpAddr>,
+    id: &str,
+) -> Result<Upload, ApiError> {
+    let who = UploadCaller::of(app, headers, client).await?;
     let id = UploadId::parse(id).map_err(|_| ApiError::not_found("upload"))?;
     let upload = ingest::get(app, &id).await.map_err(|e| match e {
         AppError::NotFound => ApiError::not_found("upload"),
@@ -171,7 +176,7 @@ pub async fn options(State(app): State<Arc<App>>) -> Response {
 pub async fn create(State(app): State<Arc<App>>, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let headers = &parts.headers;
-    let who = UploadCaller::of(&app, headers).await?;
+    let who = UploadCaller::of(&app, headers, client_addr(&parts)).await?;
     let length = header_u64(headers, &UPLOAD_LENGTH)?.ok_or_else(|| {
         ApiError::bad_request("Upload-Length is required (Upload-Defer-Length is not supported)")
     })?;
@@ -272,10 +277,11 @@ pub async fn create(State(app): State<Arc<App>>, req: Request) -> Result<Respons
     security(("api_key" = []), ("upload_token" = [])))]
 pub async fn head(
     State(app): State<Arc<App>>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let upload = authorised_upload(&app, &headers, &id).await?;
+    let upload = authorised_upload(&app, &headers, client, &id).await?;
     if let Some(e) = gone(&upload) {
         return Err(e);
     }
@@ -337,7 +343,7 @@ pub async fn patch(
 ) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let headers = &parts.headers;
-    let upload = authorised_upload(&app, headers, &id).await?;
+    let upload = authorised_upload(&app, headers, client_addr(&parts), &id).await?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
@@ -472,10 +478,11 @@ async fn patch_body(
     security(("api_key" = []), ("upload_token" = [])))]
 pub async fn terminate(
     State(app): State<Arc<App>>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let upload = authorised_upload(&app, &headers, &id).await?;
+    let upload = authorised_upload(&app, &headers, client, &id).await?;
     if upload.status != UploadStatus::Waiting {
         return Err(ApiError::new(
             StatusCode::GONE,

@@ -258,11 +258,12 @@ fn direct_error(e: DirectError) -> ApiError {
     security(("api_key" = []), ("upload_token" = [])))]
 pub async fn complete_direct(
     State(app): State<Arc<App>>,
+    super::auth::ClientAddr(client): super::auth::ClientAddr,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Result<Json<CompleteDirect>, JsonRejection>,
 ) -> Result<Json<UploadView>, ApiError> {
-    let who = super::auth::UploadCaller::of(&app, &headers).await?;
+    let who = super::auth::UploadCaller::of(&app, &headers, client).await?;
     let id = upload_id(&id)?;
     let upload = load(&app, &id).await?;
     who.check(&upload)?;

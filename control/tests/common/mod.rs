@@ -6,6 +6,8 @@
 #[path = "../../../edge/tests/common/procs.rs"]
 mod procs;
 pub use procs::*;
+pub mod database;
+pub use database::database_for;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -92,7 +94,20 @@ pub fn control(args: &[&str], env: &[(String, String)]) -> (i32, String, String)
 
 /// Creates an API key in `store`.
 pub fn create_key(store: &str, env: &[(String, String)]) -> String {
-    let (code, out, err) = control(&["keys", "create", "--store", store, "--name", "test"], env);
+    let database = database_for(store);
+    let (code, out, err) = control(
+        &[
+            "keys",
+            "create",
+            "--store",
+            store,
+            "--database",
+            &database,
+            "--name",
+            "test",
+        ],
+        env,
+    );
     assert_eq!(code, 0, "keys create failed: {err}");
     out.lines().last().expect("a key line").trim().to_string()
 }
@@ -112,6 +127,8 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     /// Listen address (default: a free port); a restart keeps the address it had.
     pub listen: Option<String>,
+    /// Database URL (default: the store's own, [`database_for`]).
+    pub database: Option<String>,
 }
 
 /// A running `sunomi-control serve`.
@@ -178,8 +195,13 @@ impl Control {
         let admin = format!("127.0.0.1:{}", free_port());
         let config = config_file(&options, options.listen.as_deref().unwrap_or("127.0.0.1:0"));
         let mut cmd = Command::new(control_binary());
+        let database = options
+            .database
+            .clone()
+            .unwrap_or_else(|| database_for(&options.store));
         cmd.arg("serve")
             .args(["--store", &options.store, "--admin", &admin])
+            .args(["--database", &database])
             .arg("--config")
             .arg(config.path())
             .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -263,6 +285,7 @@ pub fn worker(store: &str, redis: &str, config: &str, env: &[(String, String)]) 
     let path = file.into_temp_path().keep().expect("keeping the config");
     let child = Command::new(control_binary())
         .args(["worker", "--store", store, "--redis", redis])
+        .args(["--database", &database_for(store)])
         .arg("--config")
         .arg(&path)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))

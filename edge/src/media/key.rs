@@ -307,7 +307,7 @@ impl CacheKey {
     pub fn purged_by(&self, scope: &PurgeScope) -> bool {
         match scope {
             PurgeScope::All => true,
-            PurgeScope::Video { id } => self.video() == id,
+            PurgeScope::Video { id, .. } => self.video() == id,
             PurgeScope::Url { path } => {
                 let Ok((protection, route)) = parse_request(path) else {
                     return false;
@@ -395,8 +395,14 @@ mod tests {
     #[test]
     fn a_playback_id_is_purged_by_its_id() {
         let k = CacheKey::playback("p1");
-        assert!(k.purged_by(&PurgeScope::Video { id: "p1".into() }));
-        assert!(!k.purged_by(&PurgeScope::Video { id: "v1".into() }));
+        assert!(k.purged_by(&PurgeScope::Video {
+            id: "p1".into(),
+            revision: None
+        }));
+        assert!(!k.purged_by(&PurgeScope::Video {
+            id: "v1".into(),
+            revision: None
+        }));
         assert!(k.purged_by(&PurgeScope::All));
         assert_eq!(k.to_string(), "b:p1");
     }
@@ -445,7 +451,10 @@ mod tests {
 
     #[test]
     fn a_video_purge_drops_every_kind_of_its_keys_and_nothing_of_other_videos() {
-        let all = dropped(&PurgeScope::Video { id: "v".into() });
+        let all = dropped(&PurgeScope::Video {
+            id: "v".into(),
+            revision: None,
+        });
         assert_eq!(all.len(), keys().len() - 1);
         assert!(all.iter().all(|k| !k.contains("/v/vv/")));
         assert_eq!(dropped(&PurgeScope::All).len(), keys().len());

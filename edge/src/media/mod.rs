@@ -4,6 +4,7 @@
 //! Redis, and purges reach every edge ([`purge`]).
 
 mod encryption;
+mod floors;
 pub mod key;
 mod live;
 mod playlists;
@@ -209,6 +210,8 @@ pub struct Media {
     target_ms: u32,
     /// Verifies signed playback tokens.
     signed: signed::Signed,
+    /// Record versions purges announced (kept across reloads: what they guard is cached).
+    floors: floors::Floors,
 }
 
 tokio::task_local! {
@@ -221,6 +224,19 @@ tokio::task_local! {
 fn mark_stale() {
     metrics().stale_served.inc();
     let _ = SERVED_STALE.try_with(|c| c.set(true));
+}
+
+/// Test hook, in debug builds only: `SUNOMI_EDGE_TEST_FILL_DELAY_MS` holds every manifest
+/// fill this long between its storage read and its return, so a test can land a purge
+/// between the two (the race [`floors`] closes).
+async fn test_hook_fill_delay() {
+    #[cfg(debug_assertions)]
+    if let Some(ms) = std::env::var("SUNOMI_EDGE_TEST_FILL_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
 }
 
 fn unshare(e: Arc<EdgeError>) -> EdgeError {
@@ -236,6 +252,7 @@ impl Media {
         config: &EdgeConfig,
     ) -> Result<Media, String> {
         Ok(Media {
+            floors: floors::Floors::default(),
             signed: signed::Signed::new(),
             reader,
             live: ArcSwap::from_pointee(Live::new(config)?),
@@ -444,11 +461,50 @@ impl Media {
     /// through Redis like a manifest (storage is asked once per fleet); purged with the id.
     async fn playback_record(&self, id: &str) -> Result<Option<Arc<PlaybackRecord>>, EdgeError> {
         let key = CacheKey::playback(id);
-        if let Some(Meta::Playback(r)) = self.live().caches.meta.get(&key).await {
-            return Ok(r);
+        let record = match self.live().caches.meta.get(&key).await {
+            Some(Meta::Playback(r)) => r,
+            // Boxed: out of line, the future of every request that hits stays small.
+            _ => Box::pin(self.fill_playback_record(id, key)).await?,
+        };
+        match &record {
+            Some(r) if self.floors.is_stale(id, r.revision) => {
+                Box::pin(self.reread_playback_record(id)).await
+            }
+            _ => Ok(record),
         }
-        // Boxed: out of line, the future of every request that hits stays small.
-        Box::pin(self.fill_playback_record(id, key)).await
+    }
+
+    /// Playback id `id`'s record read from storage again, because the copy at hand is older
+    /// than a purge announced ([`floors`]): every cached copy goes, and a record storage
+    /// still gives older is not served (503: storage has not caught up).
+    async fn reread_playback_record(
+        &self,
+        id: &str,
+    ) -> Result<Option<Arc<PlaybackRecord>>, EdgeError> {
+        let key = CacheKey::playback(id);
+        self.forget(&key).await;
+        let record = self.reader.playback(id).await?.map(Arc::new);
+        if let Some(r) = &record {
+            if self.floors.is_stale(id, r.revision) {
+                return Err(EdgeError::Unavailable(format!(
+                    "storage holds an older playback record of {id} than was purged"
+                )));
+            }
+        }
+        self.live()
+            .caches
+            .meta
+            .insert(key, Meta::Playback(record.clone()))
+            .await;
+        Ok(record)
+    }
+
+    /// Drops `key` from the metadata cache and its stale copy.
+    async fn forget(&self, key: &CacheKey) {
+        self.live().caches.meta.invalidate(key).await;
+        if let Some(stale) = &self.live().caches.stale {
+            stale.invalidate(key).await;
+        }
     }
 
     /// The miss path of [`Self::playback_record`].
@@ -508,7 +564,11 @@ impl Media {
                 if self.live().caches.missing.contains_key(&key) {
                     return Err(missing());
                 }
-                let read = async { Ok::<_, EdgeError>(self.reader.manifest(id).await?.to_json()) };
+                let read = async {
+                    let m = self.reader.manifest(id).await?;
+                    test_hook_fill_delay().await;
+                    Ok::<_, EdgeError>(m.to_json())
+                };
                 let json = match self.fleet.shared_metadata(id, "manifest", read).await {
                     Ok(json) => json,
                     // Remembered for a short while, so floods of unknown ids cost no storage
@@ -524,9 +584,12 @@ impl Media {
                 Ok(Meta::Manifest(Arc::new(m)))
             })
             .await?;
-        let Meta::Manifest(m) = meta else {
+        let Meta::Manifest(mut m) = meta else {
             return Err(EdgeError::Internal("cache entry of the wrong kind".into()));
         };
+        if self.floors.is_stale(id, m.revision) {
+            m = Box::pin(self.reread_manifest(id)).await?;
+        }
         match m.status {
             VideoStatus::Published => Ok(m),
             VideoStatus::Blocked => Err(EdgeError::Blocked),
@@ -534,6 +597,26 @@ impl Media {
                 "video {id} is not published yet"
             ))),
         }
+    }
+
+    /// Video `id`'s manifest read from storage again, because the copy at hand is older than
+    /// a purge announced ([`floors`]): every cached copy goes, and a manifest storage still
+    /// gives older is not served (503: storage has not caught up).
+    async fn reread_manifest(&self, id: &str) -> Result<Arc<Manifest>, EdgeError> {
+        let key = CacheKey::manifest(id);
+        self.forget(&key).await;
+        let m = Arc::new(self.reader.manifest(id).await?);
+        if self.floors.is_stale(id, m.revision) {
+            return Err(EdgeError::Unavailable(format!(
+                "storage holds an older manifest of {id} than was purged"
+            )));
+        }
+        self.live()
+            .caches
+            .meta
+            .insert(key, Meta::Manifest(m.clone()))
+            .await;
+        Ok(m)
     }
 
     fn track_path<'m>(manifest: &'m Manifest, track: &TrackRef) -> Result<&'m str, EdgeError> {

@@ -9,6 +9,14 @@ use crate::fleet::PurgeTarget;
 impl PurgeTarget for Media {
     fn purge_local(&self, scope: &PurgeScope) {
         tracing::info!(?scope, "purging");
+        if let PurgeScope::Video {
+            id,
+            revision: Some(revision),
+        } = scope
+        {
+            // Before anything is dropped: a fill finishing in between is caught by the floor.
+            self.floors.raise(id, *revision, std::time::Instant::now());
+        }
         if *scope == PurgeScope::All {
             self.live().caches.meta.invalidate_all();
             if let Some(s) = &self.live().caches.stale {

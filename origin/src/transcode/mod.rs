@@ -376,6 +376,7 @@ pub fn transcode(
         labels: Vec::new(),
         playback_ids_only: false,
         auto_captions: vec![],
+        revision: 0,
     };
     manifest
         .validate()

@@ -1,0 +1,178 @@
+//! What a change of an asset implies outside the database, as a pure function of the asset
+//! before and after: the outbox rows its transaction writes ([`Effect`]). No I/O.
+//!
+//! Order matters and is fixed here: what the edge serves changes first (projection,
+//! playback records), then the change is announced (events, webhooks), so a receiver of
+//! `video.asset.ready` finds the video playing and one of `video.asset.blocked` finds it
+//! gone. The relay applies an asset's rows in this order and stops at the first that fails.
+
+use crate::asset::{Asset, Event, PROGRESS_EVENT};
+use crate::db::outbox::Effect;
+use crate::webhooks;
+
+/// A webhook endpoint as messages address it: its place in the configuration and its URL.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    /// Its index in `[[webhooks]]`.
+    pub index: usize,
+    /// Where messages go.
+    pub url: String,
+}
+
+/// The effects of `before` becoming `after` (`None`: created / deleted), with `events` the
+/// events the change emitted, announced to `endpoints`.
+pub fn of_change(
+    before: Option<&Asset>,
+    after: Option<&Asset>,
+    events: &[Event],
+    endpoints: &[Endpoint],
+) -> Vec<Effect> {
+    let mut out = Vec::new();
+    let Some(asset_id) = after.or(before).map(|a| a.id.clone()) else {
+        return out;
+    };
+    let availability = |a: Option<&Asset>| a.map(Asset::availability);
+    let deleted = before.is_some() && after.is_none();
+    if deleted || (before.is_some() && availability(before) != availability(after)) {
+        out.push(Effect::Project {
+            asset_id: asset_id.clone(),
+        });
+    }
+    let listed = |a: Option<&Asset>| a.map(|a| a.playback_ids.clone()).unwrap_or_default();
+    let (was, now) = (listed(before), listed(after));
+    for p in now.iter().filter(|p| !was.contains(p)) {
+        out.push(Effect::PlaybackWrite {
+            playback_id: p.id.clone(),
+            asset_id: asset_id.clone(),
+            policy: p.policy,
+        });
+    }
+    for p in was.iter().filter(|p| !now.iter().any(|n| n.id == p.id)) {
+        out.push(Effect::PlaybackRevoke {
+            playback_id: p.id.clone(),
+            asset_id: asset_id.clone(),
+        });
+    }
+    for event in events {
+        out.push(Effect::Publish {
+            event: event.clone(),
+        });
+        // Progress ticks go to event streams only: a webhook per 10 % would flood receivers.
+        if event.kind == PROGRESS_EVENT {
+            continue;
+        }
+        for endpoint in endpoints {
+            out.push(Effect::Webhook {
+                asset_id: asset_id.clone(),
+                job: serde_json::json!({
+                    "endpoint": endpoint.index,
+                    "url": endpoint.url,
+                    "msg_id": webhooks::message_id(event, endpoint.index),
+                    "message": webhooks::Message::of(event),
+                }),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::asset::{Change, PlaybackIdInfo, PlaybackPolicy, Review, ReviewDecision};
+    use crate::ids::{AssetId, PlaybackId};
+
+    fn ready() -> Asset {
+        let mut a = Asset::new(AssetId::generate(), None, None, Default::default(), "t0");
+        a.status = crate::asset::AssetStatus::Ready;
+        a
+    }
+
+    fn names(effects: &[Effect]) -> Vec<&'static str> {
+        effects.iter().map(Effect::name).collect()
+    }
+
+    fn endpoints() -> Vec<Endpoint> {
+        vec![Endpoint {
+            index: 0,
+            url: "http://hooks.test/a".into(),
+        }]
+    }
+
+    #[test]
+    fn a_block_projects_first_then_announces() {
+        let before = ready();
+        let after = before
+            .apply(
+                Change::Reviewed(Review {
+                    decision: ReviewDecision::Block,
+                    reason: "r".into(),
+                    by: "k".into(),
+                    at: "t1".into(),
+                }),
+                "t1",
+            )
+            .unwrap()
+            .unwrap();
+        let events: Vec<Event> = after.events_after(before.event_seq).cloned().collect();
+        let effects = of_change(Some(&before), Some(&after), &events, &endpoints());
+        assert_eq!(names(&effects), ["project", "publish", "webhook"]);
+    }
+
+    #[test]
+    fn progress_is_published_without_webhooks_or_projection() {
+        let mut before = ready();
+        before.status = crate::asset::AssetStatus::Transcoding;
+        let after = before.apply(Change::Progress(40), "t1").unwrap().unwrap();
+        let events: Vec<Event> = after.events_after(before.event_seq).cloned().collect();
+        assert_eq!(
+            names(&of_change(
+                Some(&before),
+                Some(&after),
+                &events,
+                &endpoints()
+            )),
+            ["publish"]
+        );
+    }
+
+    #[test]
+    fn playback_ids_added_and_removed_are_written_and_revoked() {
+        let before = ready();
+        let added = PlaybackIdInfo {
+            id: PlaybackId::generate(),
+            policy: PlaybackPolicy::Signed,
+        };
+        let mut after = before.clone();
+        after.playback_ids.remove(0);
+        after.playback_ids.push(added.clone());
+        let effects = of_change(Some(&before), Some(&after), &[], &[]);
+        assert_eq!(
+            effects,
+            vec![
+                Effect::PlaybackWrite {
+                    playback_id: added.id.clone(),
+                    asset_id: before.id.clone(),
+                    policy: PlaybackPolicy::Signed,
+                },
+                Effect::PlaybackRevoke {
+                    playback_id: before.playback_ids[0].id.clone(),
+                    asset_id: before.id.clone(),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_new_asset_writes_its_playback_record_and_a_deleted_one_is_projected_away() {
+        let a = ready();
+        assert_eq!(
+            names(&of_change(None, Some(&a), &[], &[])),
+            ["playback_write"]
+        );
+        assert_eq!(
+            names(&of_change(Some(&a), None, &[], &[])),
+            ["project", "playback_revoke"]
+        );
+    }
+}

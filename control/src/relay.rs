@@ -1,0 +1,157 @@
+//! The outbox relay: applies what committed changes imply outside the database
+//! ([`crate::db::outbox::Effect`]), oldest first, retrying each until it is done.
+//!
+//! Every control process (API or worker) runs one; rows are leased, so two relays never
+//! apply a row at the same time, and a row whose relay died is leased again when its lease
+//! runs out. Effects are idempotent and read the truth when they are applied: a projection
+//! writes the asset's state *now* (never older than what the manifest holds: its `revision`),
+//! a playback record is written only while the asset still lists the id and removed only
+//! once it does not. So rows applied twice, or by two relays in a different order, end in
+//! the state the database holds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+
+use crate::app::{now_ms, App};
+use crate::db::outbox::{self, Effect, Leased};
+use crate::db::DbError;
+use crate::ids::random_token;
+use crate::jobs::{Job, JobKind};
+
+/// How long a relay holds rows it leased before another may take them.
+const LEASE_MS: i64 = 30_000;
+/// Rows leased at once.
+const BATCH: i64 = 64;
+/// How often an idle relay looks for rows another process wrote.
+const IDLE_POLL: Duration = Duration::from_millis(250);
+
+/// One process's relay: its name (in leases) and the signal that rows were written.
+pub struct Relay {
+    name: String,
+    wake: Notify,
+}
+
+impl Default for Relay {
+    fn default() -> Self {
+        Relay {
+            name: format!("relay-{}-{}", std::process::id(), random_token(8)),
+            wake: Notify::new(),
+        }
+    }
+}
+
+impl Relay {
+    /// Says rows were committed (the loop runs at once instead of at its next poll).
+    pub fn nudge(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Its name in leases.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Delay before attempt `attempts + 1` of a failed row: 100 ms doubling, at most 10 s.
+pub fn backoff_ms(attempts: i64) -> i64 {
+    let exp = attempts.clamp(0, 7) as u32;
+    (100i64 << exp).min(10_000)
+}
+
+/// Runs the relay until `stop` turns true.
+pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
+    loop {
+        match run_once(&app).await {
+            Ok(n) if n > 0 => continue,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "outbox relay: database failed"),
+        }
+        tokio::select! {
+            _ = app.relay.wake.notified() => {}
+            _ = tokio::time::sleep(IDLE_POLL) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Leases one batch of due rows and applies them in order; returns how many it leased.
+pub async fn run_once(app: &App) -> Result<usize, DbError> {
+    let name = app.relay.name().to_string();
+    let rows = outbox::lease(&app.db, &name, now_ms(), LEASE_MS, BATCH).await?;
+    let n = rows.len();
+    // An asset whose row failed has its later rows of this batch put back unapplied: its
+    // effects keep their order (the projection before the announcement).
+    let mut held: Vec<(String, i64)> = Vec::new();
+    for Leased {
+        id,
+        asset_id,
+        effect,
+        attempts,
+    } in rows
+    {
+        let after_failure = held
+            .iter()
+            .find(|(a, _)| asset_id.as_ref() == Some(a))
+            .map(|(_, due)| *due);
+        if let Some(due) = after_failure {
+            // Due with the failed row, so the next lease takes them in id order again.
+            outbox::retry(&app.db, id, &name, due, "an earlier effect failed").await?;
+            continue;
+        }
+        crate::failpoint::hit("relay.before_apply");
+        match apply(app, &effect).await {
+            Ok(()) => outbox::done(&app.db, id, &name).await?,
+            Err(e) => {
+                tracing::warn!(id, effect = effect.name(), attempts, error = %e, "outbox effect failed; retrying");
+                let due = now_ms() + backoff_ms(attempts);
+                outbox::retry(&app.db, id, &name, due, &e).await?;
+                if let Some(a) = asset_id {
+                    held.push((a, due));
+                }
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// Applies one effect.
+async fn apply(app: &App, effect: &Effect) -> Result<(), String> {
+    match effect {
+        Effect::Publish { event } => {
+            app.bus.publish(event).await;
+            Ok(())
+        }
+        Effect::Webhook { job, asset_id } => {
+            let mut j = Job::new(JobKind::Webhook, Some(asset_id.clone()));
+            j.payload = job.clone();
+            app.enqueue(&j).await.map_err(|e| e.to_string())
+        }
+        Effect::Project { asset_id } => app.project(asset_id).await,
+        Effect::PlaybackWrite {
+            playback_id,
+            asset_id,
+            policy,
+        } => app.project_playback(playback_id, asset_id, *policy).await,
+        Effect::PlaybackRevoke {
+            playback_id,
+            asset_id,
+        } => app.revoke_playback(playback_id, asset_id).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_to_ten_seconds() {
+        assert_eq!(backoff_ms(0), 100);
+        assert_eq!(backoff_ms(1), 200);
+        assert_eq!(backoff_ms(6), 6_400);
+        assert_eq!(backoff_ms(7), 10_000);
+        assert_eq!(backoff_ms(1_000), 10_000);
+        assert_eq!(backoff_ms(-3), 100);
+    }
+}
