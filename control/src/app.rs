@@ -17,14 +17,14 @@ use tokio::sync::Semaphore;
 
 use crate::apikeys::KeyRecord;
 use crate::asset::{
-    Asset, AssetStatus, CaptionSource, Change, Event, PlaybackIdInfo, PlaybackPolicy, Review,
-    TransitionError,
+    Asset, AssetErrorInfo, AssetStatus, CaptionSource, Change, Event, PlaybackIdInfo,
+    PlaybackPolicy, Review, SourceInfo, TransitionError,
 };
 use crate::config::Config;
-use crate::db::{assets, outbox, Db, DbError};
+use crate::db::{assets, imports, keys, outbox, uploads, Db, DbError};
 use crate::effects::{self, Endpoint};
 use crate::events::{EventBus, MemoryBus, RedisBus};
-use crate::ids::{AssetId, PlaybackId};
+use crate::ids::{AssetId, PlaybackId, UploadId};
 use crate::jobs::{Job, JobKind};
 use crate::keycheck::{Check, KeyChecker};
 use crate::metrics::metrics;
@@ -33,6 +33,7 @@ use crate::queue::redis::RedisQueue;
 use crate::queue::{Queue, QueueError};
 use crate::records::{RecordError, Records, UpdateError};
 use crate::relay::Relay;
+use crate::upload::{Upload, UploadStatus};
 use crate::webhooks::Signer;
 
 /// Why an operation failed.
@@ -209,21 +210,29 @@ impl App {
             .collect()
     }
 
-    /// Stores a new asset with its events and what they imply (its playback record, the
-    /// announcements), in one transaction.
-    pub async fn create_asset(&self, asset: &Asset) -> Result<(), AppError> {
+    /// Stores a new asset (and the upload that feeds it) with its events and what they imply
+    /// (its playback record, the announcements), in one transaction; the relay applies those
+    /// after.
+    pub async fn create_asset(
+        &self,
+        asset: &Asset,
+        upload: Option<&Upload>,
+    ) -> Result<(), AppError> {
         let events: Vec<Event> = asset.events_after(0).cloned().collect();
         let effects = effects::of_change(None, Some(asset), &events, &self.endpoints());
         let mut tx = self.db.pool().begin().await.map_err(DbError::from)?;
         if !assets::insert(&mut tx, asset).await? {
             return Err(AppError::Conflict(format!("asset {} exists", asset.id)));
         }
+        if let Some(u) = upload {
+            uploads::insert(&mut tx, u).await?;
+        }
         assets::insert_events(&mut tx, &events).await?;
         let last = self.push_effects(&mut tx, &asset.id, &effects).await?;
         tx.commit().await.map_err(DbError::from)?;
-        self.relay.nudge();
-        if let Some(last) = last {
-            self.settle(&asset.id, last).await?;
+        if last.is_some() {
+            // Not waited for: nothing plays before the asset is ready.
+            self.relay.nudge();
         }
         Ok(())
     }
@@ -426,23 +435,147 @@ impl App {
             let Some(next) = stored.asset.apply(change.clone(), &now)? else {
                 return Ok((stored.asset, None));
             };
-            let events: Vec<Event> = next.events_after(stored.asset.event_seq).cloned().collect();
-            let effects =
-                effects::of_change(Some(&stored.asset), Some(&next), &events, &self.endpoints());
-            let mut tx = self.db.pool().begin().await.map_err(DbError::from)?;
-            if !assets::update(&mut tx, &next, stored.version).await? {
-                // Someone else wrote it since it was read: apply the change to theirs.
+            match self.commit_next(&stored, &next, None).await? {
+                Some(last) => return Ok((next, last)),
+                None => continue,
+            }
+        }
+    }
+
+    /// Writes `next` over `stored` with its events and effects (and `upload` over the version
+    /// it names) in one transaction. `Ok(None)`: someone wrote the asset or the upload since
+    /// they were read (nothing written; read again). `Ok(Some(last outbox row))` otherwise.
+    async fn commit_next(
+        &self,
+        stored: &assets::Stored,
+        next: &Asset,
+        upload: Option<(&Upload, i64)>,
+    ) -> Result<Option<Option<i64>>, AppError> {
+        let id = &stored.asset.id;
+        let events: Vec<Event> = next.events_after(stored.asset.event_seq).cloned().collect();
+        let effects =
+            effects::of_change(Some(&stored.asset), Some(next), &events, &self.endpoints());
+        let mut tx = self.db.pool().begin().await.map_err(DbError::from)?;
+        if !assets::update(&mut tx, next, stored.version).await? {
+            // Someone else wrote it since it was read: apply the change to theirs.
+            return Ok(None);
+        }
+        if let Some((u, version)) = upload {
+            if !uploads::replace(&mut tx, u, version).await? {
+                return Ok(None);
+            }
+        }
+        assets::insert_events(&mut tx, &events).await?;
+        let last = self.push_effects(&mut tx, id, &effects).await?;
+        crate::failpoint::hit("change.before_commit");
+        tx.commit().await.map_err(DbError::from)?;
+        crate::failpoint::hit("change.after_commit");
+        if last.is_some() {
+            self.relay.nudge();
+        }
+        Ok(Some(last))
+    }
+
+    /// A complete upload's source is stored: in one transaction the upload ends
+    /// `asset_created` (its token cleared) and its asset takes the source (`uploaded`, which
+    /// queues the transcode through the outbox). `false` when the upload no longer waits
+    /// (cancelled or finished meanwhile) or its asset is gone: nothing is written.
+    pub async fn take_source(
+        &self,
+        upload: &UploadId,
+        source: SourceInfo,
+    ) -> Result<bool, AppError> {
+        loop {
+            let Some((current, version)) = uploads::get(&self.db, upload).await? else {
+                return Ok(false);
+            };
+            if current.status != UploadStatus::Waiting {
+                return Ok(false);
+            }
+            let Some(stored) = assets::get(&self.db, &current.asset_id).await? else {
+                return Ok(false);
+            };
+            let now = now_rfc3339();
+            let mut next = stored.asset.clone();
+            for change in [
+                Change::Uploaded(source.clone()),
+                Change::Note {
+                    kind: "video.upload.asset_created".into(),
+                    data: serde_json::json!({ "upload_id": upload }),
+                },
+            ] {
+                if let Some(n) = next.apply(change, &now)? {
+                    next = n;
+                }
+            }
+            let mut done = current.clone();
+            done.status = UploadStatus::AssetCreated;
+            done.token_hash = None;
+            done.token_expires_at = None;
+            if self
+                .commit_next(&stored, &next, Some((&done, version)))
+                .await?
+                .is_some()
+            {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Ends upload `upload` unless it already ended: in one transaction it becomes `to`
+    /// (its token cleared) and its asset, if any, records `note` and ends `errored` with
+    /// `error`. Returns the upload as it is after, and whether this call ended it.
+    pub async fn end_upload(
+        &self,
+        upload: &UploadId,
+        to: UploadStatus,
+        note: Option<&str>,
+        error: AssetErrorInfo,
+    ) -> Result<(Upload, bool), AppError> {
+        loop {
+            let (current, version) = uploads::get(&self.db, upload)
+                .await?
+                .ok_or(AppError::NotFound)?;
+            if current.status != UploadStatus::Waiting {
+                return Ok((current, false));
+            }
+            let mut ended = current.clone();
+            ended.status = to;
+            ended.token_hash = None;
+            ended.token_expires_at = None;
+            let Some(stored) = assets::get(&self.db, &current.asset_id).await? else {
+                // The asset is gone: the upload alone.
+                let mut tx = self.db.pool().begin().await.map_err(DbError::from)?;
+                if uploads::replace(&mut tx, &ended, version).await? {
+                    tx.commit().await.map_err(DbError::from)?;
+                    return Ok((ended, true));
+                }
                 continue;
+            };
+            let now = now_rfc3339();
+            let mut next = stored.asset.clone();
+            let changes = note
+                .map(|kind| Change::Note {
+                    kind: kind.into(),
+                    data: serde_json::json!({ "upload_id": upload }),
+                })
+                .into_iter()
+                .chain([Change::Errored(error.clone())]);
+            for change in changes {
+                match next.apply(change, &now) {
+                    Ok(Some(n)) => next = n,
+                    Ok(None) => {}
+                    // An asset past its upload keeps its state; the upload still ends.
+                    Err(_) => {}
+                }
             }
-            assets::insert_events(&mut tx, &events).await?;
-            let last = self.push_effects(&mut tx, id, &effects).await?;
-            crate::failpoint::hit("change.before_commit");
-            tx.commit().await.map_err(DbError::from)?;
-            crate::failpoint::hit("change.after_commit");
-            if last.is_some() {
-                self.relay.nudge();
+            if self
+                .commit_next(&stored, &next, Some((&ended, version)))
+                .await?
+                .is_some()
+            {
+                return Ok((ended, true));
             }
-            return Ok((next, last));
         }
     }
 
@@ -661,19 +794,57 @@ impl App {
                 .cloned()
                 .collect();
             let effects = effects::of_change(Some(&stored.asset), None, &events, &self.endpoints());
+            // Its uploads in progress end with it (their tokens stop working at once); the
+            // sweeper removes their parts.
+            let waiting = uploads::waiting_for(&self.db, id).await?;
             let mut tx = self.db.pool().begin().await.map_err(DbError::from)?;
             if !assets::delete(&mut tx, id, stored.version).await? {
                 continue;
             }
+            let mut raced = false;
+            for (u, version) in &waiting {
+                let mut ended = u.clone();
+                ended.status = UploadStatus::Cancelled;
+                ended.token_hash = None;
+                ended.token_expires_at = None;
+                raced |= !uploads::replace(&mut tx, &ended, *version).await?;
+            }
+            if raced {
+                continue;
+            }
             assets::delete_events(&mut tx, id).await?;
+            let mut effects = effects;
+            effects.extend(waiting.iter().map(|(u, _)| outbox::Effect::UploadDiscard {
+                upload_id: u.id.clone(),
+            }));
             let last = self.push_effects(&mut tx, id, &effects).await?;
+            crate::failpoint::hit("change.before_commit");
             tx.commit().await.map_err(DbError::from)?;
+            crate::failpoint::hit("change.after_commit");
             self.relay.nudge();
             if let Some(last) = last {
                 self.settle(id, last).await?;
             }
             return Ok(());
         }
+    }
+
+    /// Removes what an ended upload stored: its parts, a local data file, an S3 multipart
+    /// upload. An upload still waiting for bytes is left alone.
+    pub async fn discard_upload_bytes(&self, upload: &Upload) -> Result<(), AppError> {
+        if upload.status == UploadStatus::Waiting {
+            return Ok(());
+        }
+        self.records
+            .delete_dir(&layout::upload_parts_dir(upload.id.as_str()))
+            .await?;
+        self.records
+            .delete(&layout::upload_data(upload.id.as_str()))
+            .await?;
+        if let Some(d) = &upload.direct {
+            crate::direct::abort(self, &upload.asset_id, d).await;
+        }
+        Ok(())
     }
 
     /// Removes every object under `videos/{id}/` (after its manifest is gone and the fleet
@@ -701,11 +872,7 @@ impl App {
     pub async fn authenticate(&self, key: &str, client: Option<IpAddr>) -> Check {
         self.keys
             .check(key, client, |id| async move {
-                self.records
-                    .find::<KeyRecord>(&layout::api_key_record(&id))
-                    .await
-                    .map(|r| r.map(|v| v.value))
-                    .map_err(|e| e.to_string())
+                keys::get(&self.db, &id).await.map_err(|e| e.to_string())
             })
             .await
     }
@@ -725,12 +892,15 @@ impl App {
             .collect())
     }
 
-    /// Imports the asset records earlier versions kept in storage (`videos/{id}/asset.json`)
-    /// into the database, with their events. Idempotent: an asset already in the database is
-    /// left as it is. Returns (records found, assets imported). The files stay where they
-    /// are (nothing reads them any more; they are a way back to the earlier version).
+    /// Imports the records earlier versions kept in storage — assets
+    /// (`videos/{id}/asset.json`, with their events), uploads in progress
+    /// (`uploads/{id}/upload.json`) and API keys (`keys/api/{id}.json`) —
+    /// into the database. Idempotent: what the database has is left as it is. Returns
+    /// (records found, records imported). The files stay where they are (nothing reads them
+    /// any more; they are a way back to the earlier version).
     pub async fn import_store(&self) -> Result<(usize, usize), AppError> {
         let ids = self.stored_asset_ids().await?;
+        let mut found = ids.len();
         let mut imported = 0;
         for id in &ids {
             let key = layout::video_key(id.as_str(), layout::ASSET);
@@ -748,16 +918,48 @@ impl App {
             }
             tx.commit().await.map_err(DbError::from)?;
         }
-        Ok((ids.len(), imported))
+        for key in self.records.list(layout::UPLOADS).await? {
+            if !key.ends_with("/upload.json") {
+                continue;
+            }
+            found += 1;
+            let upload = match self.records.get::<Upload>(&key).await {
+                Ok(u) => u.value,
+                Err(e) => {
+                    tracing::warn!(%key, error = %e, "unreadable upload record not imported");
+                    continue;
+                }
+            };
+            if uploads::get(&self.db, &upload.id).await?.is_none() {
+                let mut tx = self.db.pool().begin().await.map_err(DbError::from)?;
+                uploads::insert(&mut tx, &upload).await?;
+                tx.commit().await.map_err(DbError::from)?;
+                imported += 1;
+            }
+        }
+        for key in self.records.list(layout::API_KEYS).await? {
+            if !key.ends_with(".json") {
+                continue;
+            }
+            found += 1;
+            match self.records.get::<KeyRecord>(&key).await {
+                Ok(r) => imported += usize::from(keys::insert(&self.db, &r.value).await?),
+                Err(e) => tracing::warn!(%key, error = %e, "unreadable key record not imported"),
+            }
+        }
+        Ok((found, imported))
     }
 
-    /// Imports an earlier version's store when the database has no assets yet (a first start
-    /// on an existing store). Returns how many assets were imported.
+    /// Imports this store's earlier-version records once (the first start of this version
+    /// on a store an earlier one made). Returns how many records were imported.
     pub async fn import_if_new(&self) -> Result<usize, AppError> {
-        if assets::count(&self.db).await? > 0 {
+        let store = self.config.store.as_str();
+        if imports::store_imported(&self.db, store).await? {
             return Ok(0);
         }
-        Ok(self.import_store().await?.1)
+        let (_, imported) = self.import_store().await?;
+        imports::mark_store_imported(&self.db, store, &now_rfc3339()).await?;
+        Ok(imported)
     }
 
     /// A page of assets, newest first, and whether more follow.

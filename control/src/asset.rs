@@ -57,9 +57,10 @@ impl AssetStatus {
 
     /// Whether `self` may be followed by `next`. The whole lifecycle is this table:
     /// `waiting_upload → uploaded → validating → transcoding → analyzing → ready | blocked |
-    /// in_review`, `errored` from anywhere before the end, `validating` again when a job is
-    /// retried (a redelivered attempt or `POST /jobs/{id}/retry`), and `in_review → ready |
-    /// blocked`, `ready ⇄ blocked` by a person's moderation decision (only
+    /// in_review`, `errored` from anywhere before the end, `validating` again when a job
+    /// attempt is redelivered mid-pipeline, `errored → uploaded` only by a person's retry
+    /// ([`Change::Retried`]), and `in_review → ready | blocked`, `ready ⇄ blocked` by a
+    /// person's moderation decision (only
     /// [`Change::Reviewed`] makes those moves).
     pub fn may_become(self, next: AssetStatus) -> bool {
         use AssetStatus::*;
@@ -69,7 +70,7 @@ impl AssetStatus {
             (Validating, Transcoding) => true,
             (Transcoding, Analyzing) => true,
             (Analyzing, Ready | Blocked | InReview) => true,
-            (Validating | Transcoding | Analyzing | Errored, Validating) => true,
+            (Validating | Transcoding | Analyzing, Validating) => true,
             (from, Errored) => !from.is_final(),
             _ => false,
         }
@@ -421,6 +422,13 @@ pub enum Change {
     PlaybackAdded(PlaybackIdInfo),
     /// A playback id was removed (revoked).
     PlaybackRemoved(PlaybackId),
+    /// A person asked for an errored asset to be processed again (`POST /jobs/{id}/retry`):
+    /// back to `uploaded`, its source kept. Only this moves an asset out of `errored`, so a
+    /// stale or duplicate job never revives one.
+    Retried {
+        /// The revived job.
+        job_id: String,
+    },
     /// An event with no status change (upload events, deletion).
     Note {
         /// Event type.
@@ -728,6 +736,30 @@ impl Asset {
                     "video.asset.playback_id.deleted",
                     now,
                     Some(serde_json::json!({ "playback_id": id })),
+                );
+            }
+            Change::Retried { job_id } => {
+                let has_source = self.source.is_some();
+                let upload_failed = self.errors.as_ref().is_some_and(|e| {
+                    matches!(
+                        e.code,
+                        AssetErrorCode::ErrUploadCancelled
+                            | AssetErrorCode::ErrUploadTimedOut
+                            | AssetErrorCode::ErrEmptyUpload
+                    )
+                });
+                if self.status != AssetStatus::Errored || !has_source || upload_failed {
+                    return Err(TransitionError {
+                        from: self.status,
+                        to: AssetStatus::Uploaded,
+                    });
+                }
+                next.status = AssetStatus::Uploaded;
+                next.errors = None;
+                next.emit(
+                    "video.asset.retried",
+                    now,
+                    Some(serde_json::json!({ "job_id": job_id })),
                 );
             }
             Change::Note { kind, data } => {

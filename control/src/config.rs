@@ -101,7 +101,8 @@ pub struct ModerationConfig {
     pub backend: ModerationBackend,
     /// The offline ONNX model (default `{models_dir}/open-nsfw.onnx`).
     pub model: Option<PathBuf>,
-    /// Offline: a frame is classified every this many seconds.
+    /// Offline: besides every key frame, one frame at a random offset is classified in every
+    /// interval of this many seconds.
     pub sample_every_secs: f64,
     /// Labels below this confidence (0–100) are not reported (Rekognition's `MinConfidence`).
     pub min_confidence: f32,

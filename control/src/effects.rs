@@ -1,12 +1,13 @@
 //! What a change of an asset implies outside the database, as a pure function of the asset
 //! before and after: the outbox rows its transaction writes ([`Effect`]). No I/O.
 //!
-//! Order matters and is fixed here: what the edge serves changes first (projection,
-//! playback records), then the change is announced (events, webhooks), so a receiver of
+//! Order matters and is fixed here: what the edge serves changes first (projection), then
+//! work is queued (a transcode), playback records are written, then the change is announced
+//! (events, webhooks), so a receiver of
 //! `video.asset.ready` finds the video playing and one of `video.asset.blocked` finds it
 //! gone. The relay applies an asset's rows in this order and stops at the first that fails.
 
-use crate::asset::{Asset, Event, PROGRESS_EVENT};
+use crate::asset::{Asset, AssetStatus, Event, PROGRESS_EVENT};
 use crate::db::outbox::Effect;
 use crate::webhooks;
 
@@ -37,6 +38,15 @@ pub fn of_change(
         out.push(Effect::Project {
             asset_id: asset_id.clone(),
         });
+    }
+    // A source to transcode: just uploaded, or retried by a person.
+    if let Some(a) = after.filter(|a| a.status == AssetStatus::Uploaded) {
+        if before.is_none_or(|b| b.status != AssetStatus::Uploaded) {
+            out.push(Effect::Transcode {
+                asset_id: asset_id.clone(),
+                source_version: a.source.as_ref().map(|s| s.version.clone()),
+            });
+        }
     }
     let listed = |a: Option<&Asset>| a.map(|a| a.playback_ids.clone()).unwrap_or_default();
     let (was, now) = (listed(before), listed(after));
@@ -116,7 +126,11 @@ mod tests {
             .unwrap();
         let events: Vec<Event> = after.events_after(before.event_seq).cloned().collect();
         let effects = of_change(Some(&before), Some(&after), &events, &endpoints());
-        assert_eq!(names(&effects), ["project", "publish", "webhook"]);
+        // The review's own event, then the status's.
+        assert_eq!(
+            names(&effects),
+            ["project", "publish", "webhook", "publish", "webhook"]
+        );
     }
 
     #[test]
@@ -173,6 +187,43 @@ mod tests {
         assert_eq!(
             names(&of_change(Some(&a), None, &[], &[])),
             ["project", "playback_revoke"]
+        );
+    }
+
+    #[test]
+    fn an_upload_queues_its_transcode_in_the_same_transaction() {
+        let before = Asset::new(AssetId::generate(), None, None, Default::default(), "t0");
+        let source = crate::asset::SourceInfo {
+            size: 10,
+            version: "v1".into(),
+        };
+        let after = before
+            .apply(Change::Uploaded(source), "t1")
+            .unwrap()
+            .unwrap();
+        let events: Vec<Event> = after.events_after(before.event_seq).cloned().collect();
+        let effects = of_change(Some(&before), Some(&after), &events, &[]);
+        assert_eq!(
+            effects[0],
+            Effect::Transcode {
+                asset_id: before.id.clone(),
+                source_version: Some("v1".into()),
+            }
+        );
+        // Nothing queued again by later changes of an uploaded asset.
+        let noted = after
+            .apply(
+                Change::Note {
+                    kind: "video.upload.asset_created".into(),
+                    data: serde_json::json!({}),
+                },
+                "t2",
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            names(&of_change(Some(&after), Some(&noted), &[], &[])),
+            Vec::<&str>::new()
         );
     }
 }

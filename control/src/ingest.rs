@@ -18,11 +18,11 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 use crate::apikeys;
-use crate::app::{now_rfc3339, now_unix, App, AppError};
+use crate::app::{now_ms, now_rfc3339, now_unix, App, AppError};
 use crate::asset::{Asset, AssetErrorCode, AssetErrorInfo, AssetStatus, Change, SourceInfo};
+use crate::db::uploads::{self, UpdateError};
 use crate::ids::{random_token, AssetId, UploadId};
 use crate::metrics::metrics;
-use crate::records::UpdateError;
 use crate::upload::{Part, PatchRefused, Upload, UploadStatus};
 
 /// Buffer of a part being written: S3's smallest multipart part, so a large chunk goes up
@@ -109,14 +109,21 @@ pub struct NewUpload {
     pub with_token: bool,
 }
 
-/// The upload's record key.
-pub fn record_key(id: &UploadId) -> String {
-    layout::upload_record(id.as_str())
-}
-
 /// Reads an upload.
 pub async fn get(app: &App, id: &UploadId) -> Result<Upload, AppError> {
-    Ok(app.records.get::<Upload>(&record_key(id)).await?.value)
+    Ok(uploads::get(&app.db, id)
+        .await?
+        .ok_or(AppError::NotFound)?
+        .0)
+}
+
+impl From<UpdateError<()>> for AppError {
+    fn from(e: UpdateError<()>) -> Self {
+        match e {
+            UpdateError::NotFound | UpdateError::Rejected(()) => AppError::NotFound,
+            UpdateError::Db(d) => AppError::Db(d),
+        }
+    }
 }
 
 /// Creates an upload and its asset (`waiting_upload`). Returns the upload and, if asked,
@@ -150,8 +157,7 @@ pub async fn create(app: &App, new: NewUpload) -> Result<(Upload, Option<String>
         new.meta,
         &now_rfc3339(),
     );
-    app.records.create(&record_key(&id), &upload).await?;
-    app.create_asset(&asset).await?;
+    app.create_asset(&asset, Some(&upload)).await?;
     app.change(
         &asset.id,
         Change::Note {
@@ -188,18 +194,13 @@ pub async fn create_direct(
             return Err(e);
         }
     };
-    let upload = app
-        .records
-        .update::<Upload, (), _>(&record_key(&upload.id), |u| {
-            let mut u = u.clone();
-            u.direct = Some(started.clone());
-            Ok(Some(u))
-        })
-        .await
-        .map_err(|e| match e {
-            UpdateError::Record(r) => AppError::from(r),
-            UpdateError::Rejected(()) => AppError::NotFound,
-        })?;
+    let upload = uploads::update::<(), _>(&app.db, &upload.id, |u| {
+        let mut u = u.clone();
+        u.direct = Some(started.clone());
+        Ok(Some(u))
+    })
+    .await
+    .map_err(AppError::from)?;
     Ok((upload, token))
 }
 
@@ -210,19 +211,17 @@ pub async fn bind(
     length: Option<u64>,
     metadata: BTreeMap<String, String>,
 ) -> Result<Upload, AppError> {
-    let bound = app
-        .records
-        .update::<Upload, (), _>(&record_key(id), |u| {
-            if u.tus_created || u.direct.is_some() || u.status != UploadStatus::Waiting {
-                return Err(());
-            }
-            let mut u = u.clone();
-            u.tus_created = true;
-            u.length = length;
-            u.metadata.extend(metadata.clone());
-            Ok(Some(u))
-        })
-        .await;
+    let bound = uploads::update::<(), _>(&app.db, id, |u| {
+        if u.tus_created || u.direct.is_some() || u.status != UploadStatus::Waiting {
+            return Err(());
+        }
+        let mut u = u.clone();
+        u.tus_created = true;
+        u.length = length;
+        u.metadata.extend(metadata.clone());
+        Ok(Some(u))
+    })
+    .await;
     match bound {
         Ok(u) => {
             if u.is_complete() {
@@ -233,7 +232,7 @@ pub async fn bind(
         Err(UpdateError::Rejected(())) => Err(AppError::Conflict(
             "this upload already has its tus resource".into(),
         )),
-        Err(UpdateError::Record(e)) => Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -300,12 +299,8 @@ async fn commit(
 ) -> Result<Upload, PatchError> {
     let len = part.len;
     let now = now_unix();
-    let committed = app
-        .records
-        .update::<Upload, PatchRefused, _>(&record_key(id), |u| {
-            u.with_part(part.clone(), now).map(Some)
-        })
-        .await;
+    let committed =
+        uploads::update(&app.db, id, |u| u.with_part(part.clone(), now).map(Some)).await;
     let upload = match committed {
         Ok(u) => u,
         Err(e) => {
@@ -314,7 +309,8 @@ async fn commit(
             }
             return Err(match e {
                 UpdateError::Rejected(r) => r.into(),
-                UpdateError::Record(r) => AppError::from(r).into(),
+                UpdateError::NotFound => AppError::NotFound.into(),
+                UpdateError::Db(d) => AppError::Db(d).into(),
             });
         }
     };
@@ -435,17 +431,51 @@ async fn receive_local(
     result
 }
 
-/// Assembles the source of a complete upload, moves its asset to `uploaded`, queues the
-/// transcode and removes the parts. Safe to run again (after a crash part way).
+/// How long one process may take to assemble a complete upload's source before another
+/// may (its lease; a crashed finisher's upload is finished by the sweeper after it).
+const FINISH_LEASE_MS: i64 = 15 * 60 * 1000;
+
+/// Assembles the source of a complete upload and, in one transaction, ends the upload
+/// `asset_created` and moves its asset to `uploaded` (which queues the transcode). One
+/// process at a time (a lease: the PATCH that completed it or, after a crash, a sweeper);
+/// the upload and its asset are read again under the lease, so a cancelled upload or a
+/// deleted asset is never assembled. Safe to run again after a crash part way.
 pub async fn finish(app: &App, upload: &Upload) -> Result<(), AppError> {
+    let now = now_ms();
+    if !uploads::lease_finish(&app.db, &upload.id, now, now + FINISH_LEASE_MS).await? {
+        tracing::debug!(id = %upload.id, "another process is finishing this upload");
+        return Ok(());
+    }
+    let result = finish_leased(app, &upload.id).await;
+    if let Err(e) = uploads::release_finish(&app.db, &upload.id).await {
+        tracing::warn!(id = %upload.id, error = %e, "could not release the finish lease");
+    }
+    result
+}
+
+/// [`finish`] under its lease.
+async fn finish_leased(app: &App, id: &UploadId) -> Result<(), AppError> {
+    let upload = get(app, id).await?;
+    if upload.status != UploadStatus::Waiting || !upload.is_complete() {
+        return Ok(());
+    }
     let asset_id = &upload.asset_id;
+    match app.asset(asset_id).await {
+        Ok(a) if a.status == AssetStatus::WaitingUpload => {}
+        Ok(_) | Err(AppError::NotFound) => {
+            // Its asset is gone (deleted) or past its upload: nothing to assemble.
+            end(app, id, UploadStatus::Cancelled).await?;
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    }
     if upload.length == Some(0) {
         let error = AssetErrorInfo {
             code: AssetErrorCode::ErrEmptyUpload,
             message: "the upload is empty".into(),
         };
-        let _ = app.change(asset_id, Change::Errored(error)).await;
-        set_status(app, &upload.id, UploadStatus::Errored).await?;
+        app.end_upload(id, UploadStatus::Errored, None, error)
+            .await?;
         return Ok(());
     }
     let source_key = layout::video_key(asset_id.as_str(), layout::SOURCE);
@@ -508,71 +538,22 @@ pub async fn finish(app: &App, upload: &Upload) -> Result<(), AppError> {
             .e_tag
             .unwrap_or_else(|| format!("{}-{}", head.size, head.last_modified.timestamp_micros())),
     };
-    let mut asset = app.asset(asset_id).await?;
-    if asset.status == AssetStatus::WaitingUpload {
-        asset = app.change(asset_id, Change::Uploaded(source)).await?;
-    }
-    if upload.status == UploadStatus::Waiting {
-        // The upload's event precedes the job's; the job is queued before the upload is
-        // marked done, so a crash in between leaves a complete `waiting` upload that the
-        // sweeper finishes again (a second job for the same source version is harmless).
-        app.change(
-            asset_id,
-            Change::Note {
-                kind: "video.upload.asset_created".into(),
-                data: serde_json::json!({ "upload_id": upload.id }),
-            },
-        )
-        .await?;
-    }
-    if asset.status == AssetStatus::Uploaded {
-        app.enqueue_transcode(&asset).await?;
-    }
-    if upload.status == UploadStatus::Waiting {
-        set_status(app, &upload.id, UploadStatus::AssetCreated).await?;
+    crate::failpoint::pause("finish.before_commit").await;
+    if !app.take_source(id, source).await? {
+        // Cancelled (or its asset deleted) while the source was assembled: it goes.
+        tracing::info!(%id, "upload ended while its source was assembled; discarding it");
+        let _ = app.records.delete(&source_key).await;
     }
     app.records
-        .delete_dir(&layout::upload_parts_dir(upload.id.as_str()))
+        .delete_dir(&layout::upload_parts_dir(id.as_str()))
         .await?;
     Ok(())
 }
 
-async fn set_status(app: &App, id: &UploadId, status: UploadStatus) -> Result<Upload, AppError> {
-    app.records
-        .update::<Upload, (), _>(&record_key(id), |u| {
-            if u.status == status {
-                return Ok(None);
-            }
-            let mut u = u.clone();
-            u.status = status;
-            u.token_hash = None;
-            u.token_expires_at = None;
-            Ok(Some(u))
-        })
-        .await
-        .map_err(|e| match e {
-            UpdateError::Record(r) => r.into(),
-            UpdateError::Rejected(()) => AppError::NotFound,
-        })
-}
-
-/// Ends an unfinished upload (`cancelled` by its owner or `timed_out`): its parts are
-/// removed and its asset ends `errored`.
+/// Ends an unfinished upload (`cancelled` by its owner or `timed_out`) and errors its asset,
+/// in one transaction; then removes what it stored. An upload that already ended (finished,
+/// or ended by someone else) is returned as it is.
 pub async fn end(app: &App, id: &UploadId, status: UploadStatus) -> Result<Upload, AppError> {
-    let upload = get(app, id).await?;
-    if upload.status != UploadStatus::Waiting {
-        return Ok(upload);
-    }
-    let upload = set_status(app, id, status).await?;
-    app.records
-        .delete_dir(&layout::upload_parts_dir(id.as_str()))
-        .await?;
-    app.records
-        .delete(&layout::upload_data(id.as_str()))
-        .await?;
-    if let Some(d) = &upload.direct {
-        crate::direct::abort(app, &upload.asset_id, d).await;
-    }
     let (code, message, kind) = match status {
         UploadStatus::TimedOut => (
             AssetErrorCode::ErrUploadTimedOut,
@@ -585,95 +566,75 @@ pub async fn end(app: &App, id: &UploadId, status: UploadStatus) -> Result<Uploa
             "video.upload.cancelled",
         ),
     };
-    app.change(
-        &upload.asset_id,
-        Change::Note {
-            kind: kind.into(),
-            data: serde_json::json!({ "upload_id": id }),
-        },
-    )
-    .await?;
-    app.change(
-        &upload.asset_id,
-        Change::Errored(AssetErrorInfo {
-            code,
-            message: message.into(),
-        }),
-    )
-    .await?;
+    let error = AssetErrorInfo {
+        code,
+        message: message.into(),
+    };
+    let (upload, ended) = app.end_upload(id, status, Some(kind), error).await?;
+    if ended || upload.status == UploadStatus::Cancelled {
+        app.discard_upload_bytes(&upload).await?;
+    }
     Ok(upload)
 }
 
 /// Records that a direct upload's bytes are all in the bucket (S3 completed it), then
 /// finishes it like a tus upload.
 pub async fn direct_done(app: &App, id: &UploadId) -> Result<Upload, AppError> {
-    let upload = app
-        .records
-        .update::<Upload, (), _>(&record_key(id), |u| {
-            let length = u.length.unwrap_or(0);
-            if u.offset == length {
-                return Ok(None);
-            }
-            let mut u = u.clone();
-            u.offset = length;
-            Ok(Some(u))
-        })
-        .await
-        .map_err(|e| match e {
-            UpdateError::Record(r) => r.into(),
-            UpdateError::Rejected(()) => AppError::NotFound,
-        })?;
+    let upload = uploads::update::<(), _>(&app.db, id, |u| {
+        let length = u.length.unwrap_or(0);
+        if u.offset == length {
+            return Ok(None);
+        }
+        let mut u = u.clone();
+        u.offset = length;
+        Ok(Some(u))
+    })
+    .await
+    .map_err(AppError::from)?;
     finish(app, &upload).await?;
     get(app, id).await
 }
 
 /// Revokes an upload's delegated token.
 pub async fn revoke_token(app: &App, id: &UploadId) -> Result<Upload, AppError> {
-    app.records
-        .update::<Upload, (), _>(&record_key(id), |u| {
-            if u.token_hash.is_none() {
-                return Ok(None);
-            }
-            let mut u = u.clone();
-            u.token_hash = None;
-            u.token_expires_at = None;
-            Ok(Some(u))
-        })
-        .await
-        .map_err(|e| match e {
-            UpdateError::Record(r) => r.into(),
-            UpdateError::Rejected(()) => AppError::NotFound,
-        })
+    uploads::update::<(), _>(&app.db, id, |u| {
+        if u.token_hash.is_none() {
+            return Ok(None);
+        }
+        let mut u = u.clone();
+        u.token_hash = None;
+        u.token_expires_at = None;
+        Ok(Some(u))
+    })
+    .await
+    .map_err(AppError::from)
 }
 
-/// One sweep over every upload: expire the stalled, finish the complete.
+/// Uploads one sweep looks at, at most (the rest wait for the next sweep).
+const SWEEP_BATCH: i64 = 500;
+
+/// One sweep: finish complete uploads a crash left unfinished, expire the stalled, and
+/// forget uploads that ended long ago (with whatever they left in storage).
 pub async fn sweep(app: &App) -> Result<(), AppError> {
     let now = now_unix();
-    for key in app.records.list(layout::UPLOADS).await? {
-        let Some(id) = key
-            .strip_prefix(&format!("{}/", layout::UPLOADS))
-            .and_then(|k| k.strip_suffix("/upload.json"))
-            .and_then(|i| UploadId::parse(i).ok())
-        else {
-            continue;
-        };
-        let upload = match get(app, &id).await {
-            Ok(u) => u,
-            Err(_) => continue,
-        };
+    let forget_before = now.saturating_sub(app.config.uploads.expiry_secs);
+    for upload in uploads::sweepable(&app.db, now, forget_before, SWEEP_BATCH).await? {
+        let id = upload.id.clone();
         let result = if upload.status == UploadStatus::Waiting && upload.is_complete() {
             finish(app, &upload).await
         } else if upload.expired(now) {
             end(app, &id, UploadStatus::TimedOut).await.map(|_| ())
-        } else if upload.status != UploadStatus::Waiting
-            && now > upload.expires_at + app.config.uploads.expiry_secs
-        {
-            // Long finished: forget the transient record.
-            app.records
-                .delete_dir(&format!("{}/{}", layout::UPLOADS, id))
-                .await
-                .map(|_| ())
-                .map_err(AppError::from)
+        } else if upload.status != UploadStatus::Waiting {
+            // Long ended: forget the transient record and what it left behind.
+            async {
+                app.discard_upload_bytes(&upload).await?;
+                app.records
+                    .delete_dir(&format!("{}/{}", layout::UPLOADS, id))
+                    .await?;
+                uploads::delete(&app.db, &id).await?;
+                Ok(())
+            }
+            .await
         } else {
             Ok(())
         };

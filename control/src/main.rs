@@ -9,15 +9,13 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 use sunomi_control::analysis::Analysis;
-use sunomi_control::apikeys::{self, KeyRecord};
+use sunomi_control::apikeys;
 use sunomi_control::app::{now_rfc3339, App};
 use sunomi_control::client::{self, UploadArgs};
 use sunomi_control::config::Config;
-use sunomi_control::db::Db;
+use sunomi_control::db::{self, Db};
 use sunomi_control::jobs::JobKind;
-use sunomi_control::records::Records;
 use sunomi_control::{http, ingest, relay, worker};
-use sunomi_origin::{layout, Store};
 
 /// Prints a line to stdout; a closed stdout (`| head -n 1`) is not an error worth a panic.
 macro_rules! say {
@@ -118,8 +116,9 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Import the asset records an earlier version kept in storage (videos/*/asset.json)
-    /// into the database; idempotent (serve does it at its first start on such a store).
+    /// Import the records an earlier version kept in storage (videos/*/asset.json,
+    /// keys/api/*.json) into the database; idempotent (serve and the keys commands do it once
+    /// per store by themselves).
     Import {
         #[command(flatten)]
         common: Common,
@@ -335,7 +334,10 @@ async fn run() -> Result<i32> {
             let config = load(&common)?;
             let app = App::open(config).await.map_err(|e| anyhow!(e))?;
             let (found, imported) = app.import_store().await.map_err(|e| anyhow!("{e}"))?;
-            say!("{found} asset records in storage, {imported} imported");
+            db::imports::mark_store_imported(&app.db, &app.config.store, &now_rfc3339())
+                .await
+                .context("recording the import")?;
+            say!("{found} records in storage, {imported} imported");
             Ok(0)
         }
         Command::Token {
@@ -373,7 +375,7 @@ async fn serve(config: Config, no_workers: bool) -> Result<i32> {
     let app = App::open(config).await.map_err(|e| anyhow!(e))?;
     match app.import_if_new().await {
         Ok(0) => {}
-        Ok(n) => tracing::info!(assets = n, "imported an earlier version's asset records"),
+        Ok(n) => tracing::info!(records = n, "imported an earlier version's records"),
         Err(e) => bail!("importing the store's asset records: {e}"),
     }
     if let Some(a) = admin {
@@ -445,57 +447,39 @@ async fn serve(config: Config, no_workers: bool) -> Result<i32> {
 }
 
 async fn keys(action: KeysAction) -> Result<i32> {
-    let (common, records) = match &action {
-        KeysAction::Create { common, .. }
-        | KeysAction::List { common }
-        | KeysAction::Revoke { common, .. } => {
-            let config = load(common)?;
-            let store = Store::open(&config.store).map_err(|e| anyhow!("{e}"))?;
-            (common.clone(), Records::new(store))
-        }
-    };
-    let _ = common;
+    let (KeysAction::Create { common, .. }
+    | KeysAction::List { common }
+    | KeysAction::Revoke { common, .. }) = &action;
+    let config = load(common)?;
+    let app = App::open(config).await.map_err(|e| anyhow!(e))?;
+    // Keys an earlier version kept in this store come along first.
+    app.import_if_new()
+        .await
+        .map_err(|e| anyhow!("importing the store's records: {e}"))?;
     match action {
         KeysAction::Create { name, .. } => {
             let (key, record) = apikeys::new_key(&name, &now_rfc3339());
-            records
-                .create(&layout::api_key_record(&record.id), &record)
+            db::keys::insert(&app.db, &record)
                 .await
-                .map_err(|e| anyhow!("storing the key: {e}"))?;
+                .context("storing the key")?;
             eprintln!("created key {} ({name}); it is shown only now", record.id);
             say!("{key}");
         }
         KeysAction::List { .. } => {
-            for key in records
-                .list(layout::API_KEYS)
-                .await
-                .map_err(|e| anyhow!("{e}"))?
-                .iter()
-                .filter(|k| k.ends_with(".json"))
-            {
-                if let Ok(r) = records.get::<KeyRecord>(key).await {
-                    let r = r.value;
-                    let state = r
-                        .revoked_at
-                        .map_or("active".to_string(), |t| format!("revoked {t}"));
-                    say!("{}\t{}\t{}\t{state}", r.id, r.name, r.created_at);
-                }
+            for r in db::keys::list(&app.db).await.context("listing keys")? {
+                let state = r
+                    .revoked_at
+                    .map_or("active".to_string(), |t| format!("revoked {t}"));
+                say!("{}\t{}\t{}\t{state}", r.id, r.name, r.created_at);
             }
         }
         KeysAction::Revoke { id, .. } => {
-            let key = layout::api_key_record(&id);
-            let now = now_rfc3339();
-            records
-                .update::<KeyRecord, (), _>(&key, |r| {
-                    if r.revoked_at.is_some() {
-                        return Ok(None);
-                    }
-                    let mut r = r.clone();
-                    r.revoked_at = Some(now.clone());
-                    Ok(Some(r))
-                })
+            if !db::keys::revoke(&app.db, &id, &now_rfc3339())
                 .await
-                .map_err(|e| anyhow!("revoking {id}: {e}"))?;
+                .with_context(|| format!("revoking {id}"))?
+            {
+                bail!("no key {id}");
+            }
             say!("revoked {id}");
         }
     }

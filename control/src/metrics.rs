@@ -4,7 +4,8 @@
 use std::sync::OnceLock;
 
 use prometheus::{
-    Counter, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    Counter, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 
 use crate::jobs::JobKind;
@@ -42,6 +43,15 @@ pub struct Metrics {
     /// Seconds of audio the offline transcriber transcribed (with the captions histogram:
     /// the real-time factor).
     pub analysis_audio_seconds: Counter,
+    /// `sunomi_outbox_pending`: outbox rows not yet applied (the database's view, every
+    /// process's relays together).
+    pub outbox_pending: IntGauge,
+    /// `sunomi_outbox_oldest_seconds`: age of the oldest row not yet applied (an edge fleet or
+    /// queue that does not take effects shows here first).
+    pub outbox_oldest: IntGauge,
+    /// `sunomi_outbox_applied_total{result}`: effects this process applied (`done`) or
+    /// gave back to retry (`failed`).
+    pub outbox_applied: IntCounterVec,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -135,6 +145,27 @@ fn build() -> Result<Metrics, prometheus::Error> {
             registry.register(Box::new(c.clone()))?;
             c
         },
+        outbox_pending: {
+            let g = IntGauge::new(
+                "sunomi_outbox_pending",
+                "Outbox rows not yet applied (all relays).",
+            )?;
+            registry.register(Box::new(g.clone()))?;
+            g
+        },
+        outbox_oldest: {
+            let g = IntGauge::new(
+                "sunomi_outbox_oldest_seconds",
+                "Age of the oldest outbox row not yet applied.",
+            )?;
+            registry.register(Box::new(g.clone()))?;
+            g
+        },
+        outbox_applied: counter_vec(
+            "sunomi_outbox_applied_total",
+            "Outbox effects applied by this process, by result.",
+            &["result"],
+        )?,
         registry,
     };
     for kind in JobKind::ALL {
@@ -155,6 +186,9 @@ fn build() -> Result<Metrics, prometheus::Error> {
     }
     for r in ["delivered", "failed"] {
         m.webhook_attempts.with_label_values(&[r]);
+    }
+    for r in ["done", "failed"] {
+        m.outbox_applied.with_label_values(&[r]);
     }
     Ok(m)
 }

@@ -83,10 +83,13 @@ pub async fn run(app: &Arc<App>, analysis: &Analysis, delivery: &Delivery) -> Ou
         return Outcome::Done;
     }
     match asset.status {
+        // A stale or duplicate job never revives an errored asset (a person's retry moves it
+        // back to `uploaded` first).
         AssetStatus::Ready
         | AssetStatus::Blocked
         | AssetStatus::InReview
-        | AssetStatus::WaitingUpload => return Outcome::Done,
+        | AssetStatus::WaitingUpload
+        | AssetStatus::Errored => return Outcome::Done,
         AssetStatus::Analyzing if asset.run.is_some() => {
             // A previous attempt stored and claimed its run: go on from analysis.
             return finish(app, analysis, asset).await;
@@ -432,10 +435,10 @@ async fn moderate(
     let result = moderator.moderate(inputs).await;
     observe(MODERATION_STAGE, moderator.backend(), started);
     match result {
-        Ok(labels) => {
+        Ok(findings) => {
             let verdict = analysis
                 .policy
-                .verdict(moderator.backend(), labels, &now_rfc3339());
+                .verdict(moderator.backend(), findings, &now_rfc3339());
             let decision = verdict.decision;
             app.change(id, Change::Moderated(verdict)).await?;
             Ok(decision)

@@ -19,11 +19,14 @@ use crate::db::outbox::{self, Effect, Leased};
 use crate::db::DbError;
 use crate::ids::random_token;
 use crate::jobs::{Job, JobKind};
+use crate::metrics::metrics;
 
-/// How long a relay holds rows it leased before another may take them.
-const LEASE_MS: i64 = 30_000;
-/// Rows leased at once.
-const BATCH: i64 = 64;
+/// How long a relay holds rows it leased before another may take them (a relay that died
+/// holding rows delays them this long).
+const LEASE_MS: i64 = 15_000;
+/// Rows leased at once (applied within the lease even when each effect waits its full
+/// timeout on an unavailable Redis or store).
+const BATCH: i64 = 16;
 /// How often an idle relay looks for rows another process wrote.
 const IDLE_POLL: Duration = Duration::from_millis(250);
 
@@ -63,6 +66,13 @@ pub fn backoff_ms(attempts: i64) -> i64 {
 /// Runs the relay until `stop` turns true.
 pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     loop {
+        match outbox::backlog(&app.db, now_ms()).await {
+            Ok((pending, oldest_ms)) => {
+                metrics().outbox_pending.set(pending);
+                metrics().outbox_oldest.set(oldest_ms / 1000);
+            }
+            Err(e) => tracing::warn!(error = %e, "outbox relay: database failed"),
+        }
         match run_once(&app).await {
             Ok(n) if n > 0 => continue,
             Ok(_) => {}
@@ -102,8 +112,15 @@ pub async fn run_once(app: &App) -> Result<usize, DbError> {
         }
         crate::failpoint::hit("relay.before_apply");
         match apply(app, &effect).await {
-            Ok(()) => outbox::done(&app.db, id, &name).await?,
+            Ok(()) => {
+                outbox::done(&app.db, id, &name).await?;
+                metrics().outbox_applied.with_label_values(&["done"]).inc();
+            }
             Err(e) => {
+                metrics()
+                    .outbox_applied
+                    .with_label_values(&["failed"])
+                    .inc();
                 tracing::warn!(id, effect = effect.name(), attempts, error = %e, "outbox effect failed; retrying");
                 let due = now_ms() + backoff_ms(attempts);
                 outbox::retry(&app.db, id, &name, due, &e).await?;
@@ -129,6 +146,26 @@ async fn apply(app: &App, effect: &Effect) -> Result<(), String> {
             app.enqueue(&j).await.map_err(|e| e.to_string())
         }
         Effect::Project { asset_id } => app.project(asset_id).await,
+        Effect::Transcode {
+            asset_id,
+            source_version,
+        } => {
+            let mut j = Job::new(JobKind::Transcode, Some(asset_id.clone()));
+            j.source_version = source_version.clone();
+            app.enqueue(&j).await.map_err(|e| e.to_string())
+        }
+        Effect::UploadDiscard { upload_id } => {
+            match crate::db::uploads::get(&app.db, upload_id)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                Some((upload, _)) => app
+                    .discard_upload_bytes(&upload)
+                    .await
+                    .map_err(|e| e.to_string()),
+                None => Ok(()),
+            }
+        }
         Effect::PlaybackWrite {
             playback_id,
             asset_id,

@@ -11,11 +11,17 @@
 //! code path means every test of the control plane exercises the same code on both engines.
 //!
 //! - [`assets`]: assets, their events.
+//! - [`keys`]: API keys (hashes only).
+//! - [`imports`]: stores whose earlier-version records were imported.
+//! - [`uploads`]: uploads in progress (their bytes are in object storage).
 //! - [`outbox`]: what committed changes imply outside the database, applied by
 //!   [`crate::relay`].
 
 pub mod assets;
+pub mod imports;
+pub mod keys;
 pub mod outbox;
+pub mod uploads;
 
 use std::str::FromStr;
 use std::time::Duration;

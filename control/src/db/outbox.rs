@@ -10,7 +10,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::{Db, DbError};
 use crate::asset::{Event, PlaybackPolicy};
-use crate::ids::{AssetId, PlaybackId};
+use crate::ids::{AssetId, PlaybackId, UploadId};
 
 /// One thing a change implies outside the database.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,6 +34,18 @@ pub enum Effect {
     Project {
         /// The asset.
         asset_id: AssetId,
+    },
+    /// Queue the transcode of the asset's source (it was just uploaded or retried).
+    Transcode {
+        /// The asset.
+        asset_id: AssetId,
+        /// The source version the job is for (jobs are idempotent per asset and version).
+        source_version: Option<String>,
+    },
+    /// Remove what an upload that ended stored (its parts; an S3 multipart upload).
+    UploadDiscard {
+        /// The upload.
+        upload_id: UploadId,
     },
     /// Write a playback id's record (`playback/{id}.json`), which edges resolve.
     PlaybackWrite {
@@ -61,6 +73,8 @@ impl Effect {
             Effect::Publish { .. } => "publish",
             Effect::Webhook { .. } => "webhook",
             Effect::Project { .. } => "project",
+            Effect::Transcode { .. } => "transcode",
+            Effect::UploadDiscard { .. } => "upload_discard",
             Effect::PlaybackWrite { .. } => "playback_write",
             Effect::PlaybackRevoke { .. } => "playback_revoke",
         }

@@ -95,15 +95,13 @@ pub async fn retry(
     if let (JobKind::Transcode, Some(asset)) = (job.kind, &job.asset_id) {
         if let Ok(a) = app.asset(asset).await {
             if a.status == AssetStatus::Errored {
-                let _ = app
-                    .change(
-                        asset,
-                        Change::Note {
-                            kind: "video.asset.retried".into(),
-                            data: serde_json::json!({ "job_id": job.id }),
-                        },
-                    )
-                    .await;
+                // The one way out of `errored`: the revived job then starts from `uploaded`.
+                let retried = Change::Retried {
+                    job_id: job.id.to_string(),
+                };
+                if let Err(e) = app.change(asset, retried).await {
+                    tracing::warn!(%asset, error = %e, "the asset cannot be retried");
+                }
             }
         }
     }

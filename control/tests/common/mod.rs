@@ -7,7 +7,11 @@
 mod procs;
 pub use procs::*;
 pub mod database;
+#[allow(unused_imports)]
 pub use database::database_for;
+pub mod receiver;
+#[allow(unused_imports)]
+pub use receiver::Receiver;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -104,20 +104,16 @@ pub struct SampledFrame {
     pub rgb: Vec<u8>,
 }
 
-/// Decodes the video of `path` and hands `sink` the first frame at or after every multiple
-/// of `every_secs`, scaled to `width`×`height` RGB (bilinear, aspect not kept: classifiers
-/// take a fixed square). Returns the number of frames sampled.
+/// Decodes the video of `path` and hands `sink` every frame `choose` picks (asked with the
+/// frame's time in seconds and whether it is a key frame, in decoding order), scaled to
+/// `width`×`height` RGB (bilinear, aspect not kept: classifiers take a fixed square). Only
+/// picked frames are scaled. Returns the number of frames sampled.
 pub fn sample_frames(
     path: &Path,
-    every_secs: f64,
+    choose: &mut dyn FnMut(f64, bool) -> bool,
     (width, height): (u32, u32),
     sink: &mut dyn FnMut(SampledFrame) -> Result<(), TranscodeError>,
 ) -> Result<u64, TranscodeError> {
-    if !(every_secs.is_finite() && every_secs > 0.0) {
-        return Err(TranscodeError::Setup(format!(
-            "sampling interval {every_secs} s is not positive"
-        )));
-    }
     let mut input = open(path)?;
     let stream = input
         .streams()
@@ -136,11 +132,9 @@ pub fn sample_frames(
         .map_err(|e| TranscodeError::Input(format!("video stream cannot be decoded: {e}")))?;
     let mut scaler: Option<scaling::Context> = None;
     let mut decoded = frame::Video::empty();
-    let mut next = 0.0f64;
     let mut sampled = 0u64;
     let mut drain = |decoder: &mut ffmpeg::decoder::Video,
                      scaler: &mut Option<scaling::Context>,
-                     next: &mut f64,
                      sampled: &mut u64|
      -> Result<(), TranscodeError> {
         while decoder.receive_frame(&mut decoded).is_ok() {
@@ -148,10 +142,9 @@ pub fn sample_frames(
                 continue;
             };
             let t = (ts - start) as f64 * time_base;
-            if t + 1e-6 < *next {
+            if !choose(t, decoded.is_key()) {
                 continue;
             }
-            *next = (t / every_secs).floor() * every_secs + every_secs;
             if scaler.is_none() {
                 *scaler = Some(
                     scaling::Context::get(
@@ -194,9 +187,9 @@ pub fn sample_frames(
         if decoder.send_packet(&packet).is_err() {
             continue;
         }
-        drain(&mut decoder, &mut scaler, &mut next, &mut sampled)?;
+        drain(&mut decoder, &mut scaler, &mut sampled)?;
     }
     decoder.send_eof().map_err(ff("video flush"))?;
-    drain(&mut decoder, &mut scaler, &mut next, &mut sampled)?;
+    drain(&mut decoder, &mut scaler, &mut sampled)?;
     Ok(sampled)
 }

