@@ -1012,9 +1012,36 @@ mod tests {
         assert_eq!(e.stages["transcode"].status, StageStatus::Failed);
         assert_eq!(e.apply(Change::Errored(error), T), Ok(None));
         assert!(e.apply(Change::Ready, T).is_err());
-        // A retried job starts over from validating.
-        let again = step(&e, Change::Validating);
-        assert_eq!(again.errors, None);
+        // A stale job never revives an errored asset; a person's retry does, from `uploaded`.
+        assert_eq!(
+            e.apply(Change::Validating, T),
+            Err(TransitionError {
+                from: AssetStatus::Errored,
+                to: AssetStatus::Validating
+            })
+        );
+        let retried = step(&e, Change::Retried { job_id: "j".into() });
+        assert_eq!(
+            (retried.status, retried.errors.clone()),
+            (AssetStatus::Uploaded, None)
+        );
+        let again = step(&retried, Change::Validating);
+        assert_eq!(again.status, AssetStatus::Validating);
+    }
+
+    #[test]
+    fn an_upload_that_never_completed_cannot_be_retried() {
+        let a = asset();
+        let cancelled = step(
+            &a,
+            Change::Errored(AssetErrorInfo {
+                code: AssetErrorCode::ErrUploadCancelled,
+                message: "x".into(),
+            }),
+        );
+        assert!(cancelled
+            .apply(Change::Retried { job_id: "j".into() }, T)
+            .is_err());
     }
 
     #[test]

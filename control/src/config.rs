@@ -32,6 +32,8 @@ pub struct Config {
     pub edge_admin_token: Option<String>,
     /// Base URL this API is reached at, for upload `Location`s; default from `Host`.
     pub public_url: Option<String>,
+    /// Bounds of the API listener.
+    pub api: ApiLimits,
     /// Uploads.
     pub uploads: UploadConfig,
     /// Jobs and workers.
@@ -135,6 +137,34 @@ pub struct AwsConfig {
     pub job_timeout_secs: Option<u64>,
 }
 
+/// Bounds of the API listener (its callers are the internet: browsers with upload tokens,
+/// anyone trying keys).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiLimits {
+    /// Open connections at most; one more is answered 503 and closed.
+    pub max_connections: usize,
+    /// A request head (and, on a kept-alive connection, the next one) must arrive within
+    /// this long, or the connection is closed.
+    pub header_timeout_secs: u64,
+    /// A request body that sends nothing for this long ends there (an error for the handler;
+    /// a tus chunk keeps what arrived).
+    pub body_idle_timeout_secs: u64,
+    /// Event streams (SSE) one API key may hold open at once (more: 429).
+    pub max_streams_per_key: usize,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        ApiLimits {
+            max_connections: 4096,
+            header_timeout_secs: 10,
+            body_idle_timeout_secs: 30,
+            max_streams_per_key: 16,
+        }
+    }
+}
+
 /// Upload settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -216,6 +246,7 @@ impl Default for Config {
             public_url: None,
             edge_admin_urls: Vec::new(),
             edge_admin_token: std::env::var("SUNOMI_ADMIN_TOKEN").ok(),
+            api: ApiLimits::default(),
             uploads: UploadConfig::default(),
             jobs: JobConfig::default(),
             limits: Limits::default(),
@@ -327,6 +358,16 @@ impl Config {
     /// Checks values that would make the service misbehave.
     pub fn validate(&self) -> Result<(), String> {
         crate::db::parse_url(&self.database).map_err(|e| e.to_string())?;
+        if self.api.max_connections == 0
+            || self.api.max_streams_per_key == 0
+            || self.api.header_timeout_secs == 0
+            || self.api.body_idle_timeout_secs == 0
+        {
+            return Err(
+                "api.max_connections, api.max_streams_per_key and the api timeouts must be at least 1"
+                    .into(),
+            );
+        }
         if self.jobs.max_attempts == 0 || self.jobs.webhook_max_attempts == 0 {
             return Err(
                 "jobs.max_attempts and jobs.webhook_max_attempts must be at least 1".into(),

@@ -258,6 +258,11 @@ pub async fn receive(
 ) -> Result<Upload, PatchError> {
     let upload = get(&app, &id).await?;
     let room = upload.may_patch(offset, now_unix())?;
+    if room == 0 {
+        // Every byte is here (a client repeating its last PATCH, or one after a finish that
+        // failed part way): nothing to write, and nothing must touch what is stored.
+        return Ok(upload);
+    }
     if let Some(data) = app.store().local_file(&layout::upload_data(id.as_str())) {
         return receive_local(app, upload, offset, checksum, body, data).await;
     }
@@ -277,7 +282,8 @@ pub async fn receive(
         return Ok(upload);
     }
     if let Err(e) = writer.shutdown().await {
-        let _ = writer.abort().await;
+        // A writer that was shut down cannot be aborted (object_store panics): what it may
+        // have stored is deleted instead.
         let _ = app.records.delete(&key).await;
         return Err(AppError::Store(format!("storing a chunk: {e}")).into());
     }
@@ -383,8 +389,10 @@ async fn receive_local(
             if let Some(dir) = data.parent() {
                 std::fs::create_dir_all(dir)?;
             }
+            // Only the first chunk creates the file: a later one finding none (the source
+            // was assembled from it already) must not start an empty one.
             let f = std::fs::OpenOptions::new()
-                .create(true)
+                .create(offset == 0)
                 .truncate(false)
                 .write(true)
                 .open(&data)?;
@@ -431,9 +439,10 @@ async fn receive_local(
     result
 }
 
-/// How long one process may take to assemble a complete upload's source before another
-/// may (its lease; a crashed finisher's upload is finished by the sweeper after it).
-const FINISH_LEASE_MS: i64 = 15 * 60 * 1000;
+/// The lease on assembling a complete upload's source: renewed every third of it while the
+/// finisher works, so a finisher that died holds it at most this long before the sweeper
+/// takes the upload over.
+const FINISH_LEASE_MS: i64 = 30_000;
 
 /// Assembles the source of a complete upload and, in one transaction, ends the upload
 /// `asset_created` and moves its asset to `uploaded` (which queues the transcode). One
@@ -446,7 +455,20 @@ pub async fn finish(app: &App, upload: &Upload) -> Result<(), AppError> {
         tracing::debug!(id = %upload.id, "another process is finishing this upload");
         return Ok(());
     }
+    let renew = {
+        let (db, id) = (app.db.clone(), upload.id.clone());
+        tokio::spawn(async move {
+            let every = std::time::Duration::from_millis(FINISH_LEASE_MS as u64 / 3);
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = uploads::renew_finish(&db, &id, now_ms() + FINISH_LEASE_MS).await {
+                    tracing::warn!(%id, error = %e, "could not renew the finish lease");
+                }
+            }
+        })
+    };
     let result = finish_leased(app, &upload.id).await;
+    renew.abort();
     if let Err(e) = uploads::release_finish(&app.db, &upload.id).await {
         tracing::warn!(id = %upload.id, error = %e, "could not release the finish lease");
     }
@@ -538,6 +560,7 @@ async fn finish_leased(app: &App, id: &UploadId) -> Result<(), AppError> {
             .e_tag
             .unwrap_or_else(|| format!("{}-{}", head.size, head.last_modified.timestamp_micros())),
     };
+    crate::failpoint::hit("finish.before_commit");
     crate::failpoint::pause("finish.before_commit").await;
     if !app.take_source(id, source).await? {
         // Cancelled (or its asset deleted) while the source was assembled: it goes.

@@ -433,12 +433,8 @@ async fn serve(config: Config, no_workers: bool) -> Result<i32> {
     tracing::info!(addr = %bound, embedded, "API listening");
     // Scripts and tests read the bound address from this line.
     say!("listening on http://{bound}");
-    axum::serve(
-        listener,
-        http::router(app).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    let limits = app.config.api.clone();
+    http::listener::serve(listener, http::router(app), &limits, shutdown_signal()).await;
     let _ = stop_tx.send(true);
     if let Some(w) = workers {
         let _ = tokio::time::timeout(Duration::from_secs(30), w).await;

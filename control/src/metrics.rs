@@ -43,6 +43,10 @@ pub struct Metrics {
     /// Seconds of audio the offline transcriber transcribed (with the captions histogram:
     /// the real-time factor).
     pub analysis_audio_seconds: Counter,
+    /// `sunomi_api_connections`: open API connections.
+    pub api_connections: IntGauge,
+    /// `sunomi_api_connections_refused_total`: connections past `api.max_connections`.
+    pub api_connections_refused: IntCounter,
     /// `sunomi_outbox_pending`: outbox rows not yet applied (the database's view, every
     /// process's relays together).
     pub outbox_pending: IntGauge,
@@ -141,6 +145,19 @@ fn build() -> Result<Metrics, prometheus::Error> {
             let c = Counter::new(
                 "sunomi_analysis_audio_seconds_total",
                 "Seconds of audio the offline transcriber transcribed.",
+            )?;
+            registry.register(Box::new(c.clone()))?;
+            c
+        },
+        api_connections: {
+            let g = IntGauge::new("sunomi_api_connections", "Open API connections.")?;
+            registry.register(Box::new(g.clone()))?;
+            g
+        },
+        api_connections_refused: {
+            let c = IntCounter::new(
+                "sunomi_api_connections_refused_total",
+                "API connections refused past api.max_connections.",
             )?;
             registry.register(Box::new(c.clone()))?;
             c

@@ -115,3 +115,163 @@ fn a_flood_of_unknown_key_ids_never_locks_out_a_valid_key() {
     );
     assert!(unauthorized.load(Ordering::Relaxed) > 0);
 }
+
+/// Sends `head` on a fresh connection to `base` and reads until the peer closes or
+/// `limit` passes; what came back.
+fn raw_exchange(base: &str, head: &str, limit: Duration) -> String {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(limit)).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                got.extend_from_slice(&buf[..n]);
+                if got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
+            }
+            Err(e) => panic!(
+                "no answer within {limit:?} ({e}); got {:?}",
+                String::from_utf8_lossy(&got)
+            ),
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[test]
+fn a_stranger_completing_a_direct_upload_is_refused_before_its_body_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let control = Control::start(Options {
+        store,
+        no_workers: true,
+        ..Default::default()
+    });
+    // A 2 MB body announced and never sent: the answer must not wait for it.
+    let head = "POST /api/v1/uploads/abcdefghijklmnopqrstuvwx/complete HTTP/1.1\r\n\
+                Host: api\r\nAuthorization: Bearer sk_stranger_aaaaaaaaaaaaaaaa\r\n\
+                Content-Type: application/json\r\nContent-Length: 2000000\r\n\r\n";
+    let answer = raw_exchange(&control.base, head, Duration::from_secs(20));
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+}
+
+#[test]
+fn api_connections_are_capped_and_silent_ones_are_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let control = Control::start(Options {
+        store,
+        no_workers: true,
+        config: "[api]\nmax_connections = 4\nheader_timeout_secs = 2\n".into(),
+        ..Default::default()
+    });
+    let addr = control.base.trim_start_matches("http://").to_string();
+    // Four connections that say nothing hold every slot...
+    let silent: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // ...so a fifth is told 503 and closed at once.
+    let busy = raw_exchange(
+        &control.base,
+        "GET /api/v1/openapi.json HTTP/1.1\r\nHost: api\r\n\r\n",
+        Duration::from_secs(10),
+    );
+    assert!(busy.starts_with("HTTP/1.1 503"), "{busy}");
+    assert!(
+        control
+            .metric("sunomi_api_connections_refused_total")
+            .unwrap_or(0.0)
+            >= 1.0
+    );
+    // The silent ones are closed when their head does not come (2 s here).
+    for mut s in silent {
+        use std::io::Read;
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        let mut buf = [0u8; 64];
+        match s.read(&mut buf) {
+            Ok(_) => {}
+            Err(e) => panic!("a silent connection was kept open: {e}"),
+        }
+    }
+    // Then the API answers again.
+    wait_until(Duration::from_secs(10), "a free slot", || {
+        http_status(&format!("{}/api/v1/openapi.json", control.base)) == 200
+    });
+}
+
+#[test]
+fn event_streams_are_bounded_per_key_and_end_when_the_key_is_revoked() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let key = create_key(&store, &[]);
+    let control = Control::start(Options {
+        store: store.clone(),
+        no_workers: true,
+        config: "[api]\nmax_streams_per_key = 2\n".into(),
+        ..Default::default()
+    });
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let open = || {
+        client
+            .get(format!("{}/api/v1/events", control.base))
+            .bearer_auth(&key)
+            .send()
+            .unwrap()
+    };
+    let first = open();
+    let second = open();
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 200)
+    );
+    let third = open();
+    assert_eq!(third.status().as_u16(), 429, "a third stream for one key");
+    drop(third);
+    // One closed frees a slot (once the server notices: at the latest, its next keep-alive
+    // comment, every 15 s).
+    drop(second);
+    wait_until(Duration::from_secs(40), "the slot to be given back", || {
+        let r = open();
+        r.status().as_u16() == 200
+    });
+    // Revoked: the open stream ends, saying why.
+    let id = key
+        .strip_prefix("sk_")
+        .and_then(|r| r.split('_').next())
+        .unwrap()
+        .to_string();
+    let database = database_for(&store);
+    let (code, _, err) = control_cli(&[
+        "keys",
+        "revoke",
+        &id,
+        "--store",
+        &store,
+        "--database",
+        &database,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let mut lines = Vec::new();
+    for line in std::io::BufReader::new(first).lines() {
+        let line = line.expect("the stream ended cleanly, not by the client's timeout");
+        lines.push(line);
+    }
+    let text = lines.join("\n");
+    assert!(text.contains("event: end"), "{text}");
+    assert!(text.contains("key_revoked"), "{text}");
+}
+
+fn control_cli(args: &[&str]) -> (i32, String, String) {
+    control(args, &[])
+}

@@ -364,6 +364,7 @@ fn unknown_malformed_and_unauthenticated_requests_get_problems() {
 fn control_cmd_keys(store: &str, action: &str) -> (i32, String, String) {
     let mut args = vec!["keys"];
     args.extend(action.split(' '));
-    args.extend(["--store", store]);
+    let database = database_for(store);
+    args.extend(["--store", store, "--database", &database]);
     control(&args, &[])
 }

@@ -198,3 +198,67 @@ fn the_sweeper_never_assembles_an_upload_its_patch_is_finishing() {
         "{events:?}"
     );
 }
+
+#[test]
+fn a_patch_after_a_finish_that_died_part_way_never_replaces_the_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let mut options = Options {
+        store: store.clone(),
+        // The process dies after the source is assembled, before the upload records it.
+        env: vec![("SUNOMI_FAILPOINT".into(), "finish.before_commit".into())],
+        ..Default::default()
+    };
+    let control = Control::start(options.clone());
+    let api = control.api(&create_key(&store, &[]));
+    let src = std::fs::read(clip(dir.path(), "clip.mp4", 2.0)).unwrap();
+    let (url, asset, upload, token) = new_upload(&api, src.len());
+    let finishing = {
+        let (api, url, token, src) = (api.clone(), url.clone(), token.clone(), src.clone());
+        // The request panics when the process dies under it; the thread's result says so.
+        std::thread::spawn(move || patch(&api, &url, &token, 0, &src).status)
+    };
+    let _ = finishing.join();
+    let mut died = control;
+    wait_until(
+        Duration::from_secs(10),
+        "the failpoint to kill control",
+        || died.process.0.try_wait().ok().flatten().is_some(),
+    );
+    options.listen = Some(died.base.trim_start_matches("http://").to_string());
+    drop(died);
+    let source = Path::new(&store).join("videos").join(&asset).join("source");
+    assert_eq!(
+        std::fs::read(&source).unwrap(),
+        src,
+        "assembled before the crash"
+    );
+
+    // Restarted without sweeps, a client repeats its last PATCH at the upload's length.
+    options.env.clear();
+    options.config = "[uploads]\nsweep_interval_secs = 3600\n".into();
+    let control = Control::start(options.clone());
+    let again = patch(&api, &url, &token, src.len(), b"");
+    assert!(
+        again.status == 204 || again.status == 409,
+        "a repeated final PATCH got {}",
+        again.status
+    );
+    drop(control);
+    // Then the sweeper finishes the upload: the source is the uploaded bytes, not zeros.
+    // (once the dead finisher's 30 s lease ran out): the source is the uploaded bytes.
+    options.config = String::new();
+    let _control = Control::start(options);
+    wait_until(
+        Duration::from_secs(90),
+        "the sweeper to finish the upload",
+        || upload_status(&api, &upload) == "asset_created",
+    );
+    assert_eq!(
+        std::fs::read(&source).unwrap(),
+        src,
+        "the source was replaced"
+    );
+    let a = api.wait_final(&asset, Duration::from_secs(60));
+    assert_eq!(a["status"], "ready", "{a}");
+}

@@ -7,6 +7,7 @@
 #  3. GET /api/v1/assets/{id} under 500 concurrent connections (sunomi-bench hammer).
 #  4. one worker vs two workers on a queue of 8 short videos: throughput ratio.
 #   SIZE_MB=1024  HAMMER=10s  VIDEOS=8  SECTIONS=1234 (which to run; 3 needs 2)
+#   DATABASE=sqlite://… (default: a SQLite file in the work folder) or postgres://…
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -21,6 +22,8 @@ cargo build --release -q -p sunomi-control -p sunomi-bench
 . "$root/deploy/local/nginx-static.sh"
 
 work=$(mktemp -d)
+# Every sunomi-control command below reads it.
+export SUNOMI_DATABASE=${DATABASE:-sqlite://$work/control.db}
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done

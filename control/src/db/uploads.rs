@@ -146,6 +146,16 @@ pub async fn lease_finish(
     Ok(done.rows_affected() == 1)
 }
 
+/// Extends the lease on assembling upload `id` (held by this process) to `until_ms`.
+pub async fn renew_finish(db: &Db, id: &UploadId, until_ms: i64) -> Result<(), DbError> {
+    sqlx::query("UPDATE uploads SET finishing_until = $1 WHERE id = $2 AND finishing_until > 0")
+        .bind(until_ms)
+        .bind(id.as_str())
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
 /// Gives back the lease on assembling upload `id`.
 pub async fn release_finish(db: &Db, id: &UploadId) -> Result<(), DbError> {
     sqlx::query("UPDATE uploads SET finishing_until = 0 WHERE id = $1")

@@ -1,8 +1,9 @@
 //! Server-Sent Events: `GET /api/v1/assets/{id}/events` (the asset's history from its
 //! record, then live) and `GET /api/v1/events` (every asset, live, resumable from the global
-//! log). Both resume from `Last-Event-ID` (or `?after=`).
+//! log). Both resume from `Last-Event-ID` (or `?after=`). Live streams are bounded per key,
+//! end when the key is revoked, and end with `event: end` (and the id to resume from) when
+//! the subscriber fell behind ([`super::streams`]).
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::IntoResponse;
-use futures::stream::{self, Stream, StreamExt};
+use futures::stream::{self, StreamExt};
 use serde::Deserialize;
 use tokio_stream::wrappers::BroadcastStream;
 use utoipa::IntoParams;
@@ -18,6 +19,7 @@ use utoipa::IntoParams;
 use super::assets::{asset_id, load};
 use super::auth::ApiKey;
 use super::problem::{ApiError, Problem};
+use super::streams::{end_event, guard, take_slot};
 use crate::app::App;
 use crate::asset::Event;
 
@@ -59,12 +61,13 @@ const HISTORY_PAGE: u32 = 1_000;
         (status = 200, description = "An event stream: history after the resume point, then live events", content_type = "text/event-stream", body = String),
         (status = 400, description = "Malformed resume point", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The key has api.max_streams_per_key streams open", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such asset", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
 pub async fn asset_events(
-    _key: ApiKey,
+    key: ApiKey,
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -91,22 +94,36 @@ pub async fn asset_events(
         .map_err(crate::app::AppError::from)?;
     let mut last = history.last().map_or(after, |e| e.seq);
     last = last.max(after);
-    let history = stream::iter(history.into_iter().map(|e| Ok(sse(&e.id, &e))));
+    if history.len() == HISTORY_PAGE as usize {
+        // More history than one page: this stream ends after it, and the client resumes
+        // from its last event (nothing between history and live is skipped).
+        let resume = history.last().map(|e| e.id.clone());
+        let page = history
+            .into_iter()
+            .map(|e| Ok::<_, std::convert::Infallible>(sse(&e.id, &e)));
+        let end = std::iter::once(Ok(end_event("more_history", resume.as_deref())));
+        return Ok(Sse::new(stream::iter(page.chain(end))).into_response());
+    }
     let target = id.clone();
-    let live = BroadcastStream::new(live).filter_map(move |item| {
-        let target = target.clone();
-        let out = match item {
-            Ok(p) if p.event.asset_id == target && p.event.seq > last => {
+    let slot = take_slot(&app, &key.id)?;
+    let resume = history
+        .last()
+        .map(|e| e.id.clone())
+        .or_else(|| (after > 0).then(|| format!("{id}.{after}")));
+    let history = stream::iter(history.into_iter().map(|e| Ok(sse(&e.id, &e))));
+    let live = guard(
+        app.clone(),
+        slot,
+        BroadcastStream::new(live),
+        resume,
+        move |p| {
+            (p.event.asset_id == target && p.event.seq > last).then(|| {
                 last = p.event.seq;
-                Some(Ok(sse(&p.event.id, &p.event)))
-            }
-            _ => None,
-        };
-        async move { out }
-    });
-    let body: std::pin::Pin<Box<dyn Stream<Item = Result<SseEvent, Infallible>> + Send>> =
-        Box::pin(history.chain(live));
-    Ok(Sse::new(body)
+                (p.event.id.clone(), sse(&p.event.id, &p.event))
+            })
+        },
+    );
+    Ok(Sse::new(history.chain(live))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response())
 }
@@ -119,18 +136,20 @@ pub async fn asset_events(
         (status = 200, description = "An event stream of every asset's events", content_type = "text/event-stream", body = String),
         (status = 400, description = "Malformed resume point", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The key has api.max_streams_per_key streams open", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "The resume point is older than the events kept", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
 pub async fn all_events(
-    _key: ApiKey,
+    key: ApiKey,
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     query: Result<Query<Resume>, axum::extract::rejection::QueryRejection>,
 ) -> Result<EventStream, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let live = app.bus.subscribe();
-    let history = match resume_point(&headers, &query) {
+    let from = resume_point(&headers, &query);
+    let history = match from.clone() {
         None => Vec::new(),
         Some(after) => app.bus.replay(&after).await.map_err(|e| {
             if e.contains("malformed") {
@@ -140,19 +159,22 @@ pub async fn all_events(
             }
         })?,
     };
+    let slot = take_slot(&app, &key.id)?;
     let seen: std::collections::HashSet<String> =
         history.iter().map(|p| p.global_id.clone()).collect();
+    let resume = history.last().map(|p| p.global_id.clone()).or(from);
     let history = stream::iter(history.into_iter().map(|p| Ok(sse(&p.global_id, &p.event))));
-    let live = BroadcastStream::new(live).filter_map(move |item| {
-        let out = match item {
-            Ok(p) if !seen.contains(&p.global_id) => Some(Ok(sse(&p.global_id, &p.event))),
-            _ => None,
-        };
-        async move { out }
-    });
-    let body: std::pin::Pin<Box<dyn Stream<Item = Result<SseEvent, Infallible>> + Send>> =
-        Box::pin(history.chain(live));
-    Ok(Sse::new(body)
+    let live = guard(
+        app.clone(),
+        slot,
+        BroadcastStream::new(live),
+        resume,
+        move |p| {
+            (!seen.contains(&p.global_id))
+                .then(|| (p.global_id.clone(), sse(&p.global_id, &p.event)))
+        },
+    );
+    Ok(Sse::new(history.chain(live))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response())
 }

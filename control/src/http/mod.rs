@@ -6,8 +6,10 @@ pub mod assets;
 pub mod auth;
 pub mod events;
 pub mod jobs;
+pub mod listener;
 pub mod problem;
 pub mod signing_keys;
+pub mod streams;
 pub mod tus;
 pub mod uploads;
 

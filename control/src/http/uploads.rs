@@ -261,12 +261,15 @@ pub async fn complete_direct(
     super::auth::ClientAddr(client): super::auth::ClientAddr,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Result<Json<CompleteDirect>, JsonRejection>,
+    request: axum::extract::Request,
 ) -> Result<Json<UploadView>, ApiError> {
+    // The credential first: a stranger's body is never read.
     let who = super::auth::UploadCaller::of(&app, &headers, client).await?;
     let id = upload_id(&id)?;
     let upload = load(&app, &id).await?;
     who.check(&upload)?;
+    let body: Result<Json<CompleteDirect>, JsonRejection> =
+        <Json<CompleteDirect> as axum::extract::FromRequest<()>>::from_request(request, &()).await;
     let Json(req) = body.map_err(super::json_rejection)?;
     let Some(d) = &upload.direct else {
         return Err(ApiError::bad_request("not a direct upload"));
