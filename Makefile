@@ -18,6 +18,7 @@ APT_BUILD := libssl-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-
 # postgresql for the control plane's tests on PostgreSQL (each test process starts a scratch cluster).
 APT_TEST := chromium redis-server nginx-light wrk nghttp2-client openssl python3-venv curl postgresql
 S3S_FS_VERSION := 0.14.1
+CONTROL_TESTS := $(patsubst control/tests/%.rs,--test %,$(wildcard control/tests/*.rs))
 
 .PHONY: help demo test deps deps-test build check bench
 help:
@@ -45,8 +46,9 @@ test: deps-test
 	@deploy/local/check-packager-purity.sh
 	cargo build --workspace --bins
 	cargo test --workspace
-	@# The control plane's tests once more, on PostgreSQL (above: on SQLite, the embedded default).
-	SUNOMI_TEST_DATABASE=postgres cargo test -p sunomi-control
+	@# The control plane's integration tests once more, on PostgreSQL (above: on SQLite, the
+	@# embedded default). Selected by target name across the workspace, so nothing is rebuilt.
+	SUNOMI_TEST_DATABASE=postgres cargo test --workspace $(CONTROL_TESTS)
 	@deploy/local/fuzz-smoke.sh 5
 
 bench: deps

@@ -122,9 +122,12 @@ pub struct App {
     pub bus: Arc<dyn EventBus>,
     /// Redis for purges and indexes (none embedded).
     redis: Option<ConnectionManager>,
-    signers: Vec<Signer>,
+    /// Webhook endpoints by id, with their signers.
+    endpoints: Vec<(String, crate::config::WebhookEndpoint, Signer)>,
     /// Upload PATCHes in flight (each holds one permit).
     pub patches: Semaphore,
+    /// Uploads with a PATCH in flight in this process (one at a time per upload).
+    pub patching: std::sync::Mutex<std::collections::HashSet<UploadId>>,
     /// API key checks (cache, per-address miss budgets).
     pub keys: KeyChecker,
     /// HTTP client for webhooks.
@@ -159,11 +162,11 @@ impl App {
                 None,
             ),
         };
-        let signers = config
+        let endpoints = config
             .webhooks
             .iter()
-            .map(|w| Signer::from_secret(&w.secret))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|w| Ok((w.id(), w.clone(), Signer::from_secret(&w.secret)?)))
+            .collect::<Result<Vec<_>, String>>()?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .redirect(reqwest::redirect::Policy::none())
@@ -171,6 +174,7 @@ impl App {
             .map_err(|e| e.to_string())?;
         Ok(Arc::new(App {
             patches: Semaphore::new(config.uploads.max_concurrent_patches),
+            patching: Default::default(),
             config,
             db,
             records: Records::new(store),
@@ -178,7 +182,7 @@ impl App {
             queue,
             bus,
             redis,
-            signers,
+            endpoints,
             keys: KeyChecker::default(),
             http,
         }))
@@ -199,14 +203,9 @@ impl App {
 
     /// The webhook endpoints messages are addressed to.
     fn endpoints(&self) -> Vec<Endpoint> {
-        self.config
-            .webhooks
+        self.endpoints
             .iter()
-            .enumerate()
-            .map(|(index, w)| Endpoint {
-                index,
-                url: w.url.clone(),
-            })
+            .map(|(id, _, _)| Endpoint { id: id.clone() })
             .collect()
     }
 
@@ -620,8 +619,11 @@ impl App {
     }
 
     /// The signer of webhook endpoint `i`.
-    pub fn signer(&self, i: usize) -> Option<&Signer> {
-        self.signers.get(i)
+    pub fn webhook_endpoint(&self, id: &str) -> Option<(&crate::config::WebhookEndpoint, &Signer)> {
+        self.endpoints
+            .iter()
+            .find(|(i, _, _)| i == id)
+            .map(|(_, e, s)| (e, s))
     }
 
     /// Makes what the edge reads of asset `id` match the database (an outbox effect): the

@@ -114,6 +114,8 @@ pub enum AssetErrorCode {
     ErrJobFailed,
     /// The platform failed (storage, encoder setup); retrying may help.
     ErrInternal,
+    /// A direct upload's parts did not add up to the size it declared.
+    ErrUploadSizeMismatch,
 }
 
 /// Why an asset errored.
@@ -746,6 +748,7 @@ impl Asset {
                         AssetErrorCode::ErrUploadCancelled
                             | AssetErrorCode::ErrUploadTimedOut
                             | AssetErrorCode::ErrEmptyUpload
+                            | AssetErrorCode::ErrUploadSizeMismatch
                     )
                 });
                 if self.status != AssetStatus::Errored || !has_source || upload_failed {

@@ -181,6 +181,10 @@ pub struct UploadConfig {
     pub sweep_interval_secs: u64,
     /// A chunk whose client sends nothing for this long ends there (what arrived is kept).
     pub idle_timeout_secs: u64,
+    /// A chunk slower than this on average (bytes a second, after its first
+    /// `idle_timeout_secs`) ends there, what arrived kept: a trickle cannot hold a PATCH
+    /// slot for hours. 0: no minimum.
+    pub min_bytes_per_sec: u64,
 }
 
 /// Job settings.
@@ -228,10 +232,26 @@ pub struct TranscodeConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookEndpoint {
+    /// A stable name of the endpoint (default: derived from its URL). Queued messages name
+    /// their endpoint by it, so reordering or editing the list never sends one endpoint's
+    /// messages elsewhere or signs them with another's secret.
+    #[serde(default)]
+    pub id: Option<String>,
     /// Where to POST.
     pub url: String,
     /// `whsec_…` secret (base64 after the prefix), as Standard Webhooks define.
     pub secret: String,
+}
+
+impl WebhookEndpoint {
+    /// Its id: the configured one, else `ep_` and 16 hex digits of its URL's SHA-256.
+    pub fn id(&self) -> String {
+        use sha2::Digest;
+        self.id.clone().unwrap_or_else(|| {
+            let hash = sha2::Sha256::digest(self.url.as_bytes());
+            format!("ep_{}", &hex::encode(hash)[..16])
+        })
+    }
 }
 
 impl Default for Config {
@@ -304,6 +324,7 @@ impl Default for UploadConfig {
             max_concurrent_patches: 32,
             sweep_interval_secs: 30,
             idle_timeout_secs: 60,
+            min_bytes_per_sec: 4 * 1024,
         }
     }
 }
@@ -471,6 +492,7 @@ mod tests {
         assert!(c.validate().is_err());
         let mut c = Config::default();
         c.webhooks.push(WebhookEndpoint {
+            id: None,
             url: "http://x/".into(),
             secret: "nope".into(),
         });

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::signer::{Method, SignedUrlOptions, Signer};
+use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 use sunomi_origin::layout;
 use utoipa::ToSchema;
@@ -65,6 +66,15 @@ pub enum DirectError {
     /// S3 refused (for completion: a part missing or its ETag wrong).
     #[error("S3 refused: {0}")]
     Refused(String),
+    /// The parts S3 assembled do not add up to the size the upload declared (which
+    /// `uploads.max_size` bounded): the object was deleted and the upload ended.
+    #[error("the parts hold {stored} bytes; the upload declared {declared}")]
+    SizeMismatch {
+        /// Bytes declared when the upload was created.
+        declared: u64,
+        /// Bytes S3 assembled.
+        stored: u64,
+    },
     /// Our side failed.
     #[error(transparent)]
     App(#[from] AppError),
@@ -140,6 +150,7 @@ pub async fn complete(
     app: &App,
     asset: &AssetId,
     direct: &Direct,
+    declared: u64,
     parts: &[CompletedPart],
 ) -> Result<(), DirectError> {
     let s3 = app.store().s3().ok_or(DirectError::Unsupported)?;
@@ -164,8 +175,23 @@ pub async fn complete(
         .collect();
     s3.complete_multipart(&path, &direct.multipart_id, ids)
         .await
-        .map(|_| ())
-        .map_err(|e| DirectError::Refused(e.to_string()))
+        .map_err(|e| DirectError::Refused(e.to_string()))?;
+    // Pre-signed part URLs cannot bind a length: what S3 assembled is measured, and a source
+    // of another size than declared (bigger than `uploads.max_size` allowed, say) is not kept.
+    let stored = app
+        .store()
+        .object_store()
+        .head(&path)
+        .await
+        .map_err(|e| DirectError::App(AppError::Store(format!("reading the source back: {e}"))))?
+        .size;
+    if stored != declared {
+        if let Err(e) = app.store().object_store().delete(&path).await {
+            tracing::warn!(%asset, error = %e, "could not delete a source of the wrong size");
+        }
+        return Err(DirectError::SizeMismatch { declared, stored });
+    }
+    Ok(())
 }
 
 /// Abandons the multipart upload (cancelled or expired): S3 drops the parts.

@@ -11,13 +11,12 @@ use crate::asset::{Asset, AssetStatus, Event, PROGRESS_EVENT};
 use crate::db::outbox::Effect;
 use crate::webhooks;
 
-/// A webhook endpoint as messages address it: its place in the configuration and its URL.
+/// A webhook endpoint as messages address it: by its stable id (its URL and secret are
+/// looked up when the message is delivered).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Endpoint {
-    /// Its index in `[[webhooks]]`.
-    pub index: usize,
-    /// Where messages go.
-    pub url: String,
+    /// The endpoint's id.
+    pub id: String,
 }
 
 /// The effects of `before` becoming `after` (`None`: created / deleted), with `events` the
@@ -75,9 +74,8 @@ pub fn of_change(
             out.push(Effect::Webhook {
                 asset_id: asset_id.clone(),
                 job: serde_json::json!({
-                    "endpoint": endpoint.index,
-                    "url": endpoint.url,
-                    "msg_id": webhooks::message_id(event, endpoint.index),
+                    "endpoint_id": endpoint.id,
+                    "msg_id": webhooks::message_id(event, &endpoint.id),
                     "message": webhooks::Message::of(event),
                 }),
             });
@@ -103,10 +101,7 @@ mod tests {
     }
 
     fn endpoints() -> Vec<Endpoint> {
-        vec![Endpoint {
-            index: 0,
-            url: "http://hooks.test/a".into(),
-        }]
+        vec![Endpoint { id: "ep_a".into() }]
     }
 
     #[test]

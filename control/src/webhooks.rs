@@ -102,9 +102,9 @@ impl Message {
     }
 }
 
-/// The `webhook-id` of `event`'s message to endpoint number `endpoint`: the same on every
-/// retry, so receivers can drop duplicates.
-pub fn message_id(event: &Event, endpoint: usize) -> String {
+/// The `webhook-id` of `event`'s message to the endpoint with id `endpoint`: the same on
+/// every retry, so receivers can drop duplicates.
+pub fn message_id(event: &Event, endpoint: &str) -> String {
     format!("msg_{}_{endpoint}", event.id.replace('.', "_"))
 }
 

@@ -228,18 +228,31 @@ async fn on_dead(app: &Arc<App>, delivery: &Delivery, reason: &str) {
 /// Delivers one webhook message and records the attempt.
 async fn deliver_webhook(app: &Arc<App>, delivery: &Delivery) -> Outcome {
     let p = &delivery.job.payload;
-    let (Some(i), Some(url), Some(msg_id), Some(message)) = (
-        p.get("endpoint").and_then(|v| v.as_u64()),
-        p.get("url").and_then(|v| v.as_str()),
-        p.get("msg_id").and_then(|v| v.as_str()),
-        p.get("message"),
-    ) else {
+    let (Some(msg_id), Some(message)) =
+        (p.get("msg_id").and_then(|v| v.as_str()), p.get("message"))
+    else {
         return Outcome::Done; // malformed job: nothing sensible to retry
     };
-    let Some(signer) = app.signer(i as usize) else {
-        tracing::warn!(%url, "webhook endpoint no longer configured; dropping the message");
+    // The endpoint is named by its id and looked up now: its URL and secret as configured
+    // today. (Jobs queued by earlier versions name a URL: the endpoint with that URL.)
+    let endpoint = match (
+        p.get("endpoint_id").and_then(|v| v.as_str()),
+        p.get("url").and_then(|v| v.as_str()),
+    ) {
+        (Some(id), _) => app.webhook_endpoint(id),
+        (None, Some(url)) => app
+            .config
+            .webhooks
+            .iter()
+            .find(|w| w.url == url)
+            .and_then(|w| app.webhook_endpoint(&w.id())),
+        (None, None) => None,
+    };
+    let Some((endpoint, signer)) = endpoint else {
+        tracing::warn!(%msg_id, "webhook endpoint no longer configured; dropping the message");
         return Outcome::Done;
     };
+    let url = endpoint.url.as_str();
     let body = serde_json::to_vec(message).unwrap_or_default();
     let timestamp = crate::app::now_unix();
     let signature = signer.sign(msg_id, timestamp, &body);

@@ -58,35 +58,7 @@ fn webhooks_verify_with_the_standard_library_and_failures_are_retried() {
         },
     );
     let seen = receiver.seen.lock().unwrap().clone();
-    let file = dir.path().join("messages.jsonl");
-    let mut lines = String::new();
-    for (headers, body) in &seen {
-        let h: serde_json::Map<String, serde_json::Value> = headers
-            .iter()
-            .filter(|(k, _)| k.starts_with("webhook-"))
-            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-            .collect();
-        assert_eq!(
-            h.len(),
-            3,
-            "webhook-id, -timestamp, -signature: {headers:?}"
-        );
-        lines.push_str(&serde_json::json!({ "headers": h, "body": body }).to_string());
-        lines.push('\n');
-    }
-    std::fs::write(&file, lines).unwrap();
-    let out = Command::new(python())
-        .arg(judge("webhook_judge.py"))
-        .arg(SECRET)
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let verified = String::from_utf8_lossy(&out.stdout);
+    let verified = receiver.judged(SECRET, dir.path());
     assert!(
         !verified.lines().any(|l| l == "video.asset.progress"),
         "progress ticks are not webhooks"
@@ -207,4 +179,63 @@ fn the_openapi_document_is_valid_and_the_api_keeps_to_it_under_fuzzing() {
         "every phase must run:\n{report}"
     );
     eprintln!("{report}");
+}
+
+#[test]
+fn webhooks_are_signed_with_their_own_endpoints_secret_after_the_config_is_reordered() {
+    const OTHER: &str = "whsec_QlpYd2VyZEJ5dGVzRm9yVGhlU2Vjb25kRW5kcG9pbnQ=";
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let redis = RedisServer::start();
+    let (a, b) = (Receiver::start(false), Receiver::start(false));
+    let endpoint =
+        |url: &str, secret: &str| format!("[[webhooks]]\nurl = \"{url}\"\nsecret = \"{secret}\"\n");
+    // The API process lists A then B; messages wait in Redis (no worker yet).
+    let control = Control::start(Options {
+        store: store.clone(),
+        redis: Some(redis.url()),
+        config: endpoint(&a.url, SECRET) + &endpoint(&b.url, OTHER),
+        ..Default::default()
+    });
+    let api = control.api(&create_key(&store, &[]));
+    let r = api.send(
+        "POST",
+        "/api/v1/uploads",
+        &[("content-type", "application/json")],
+        b"{}".to_vec(),
+    );
+    assert_eq!(r.status, 201);
+    // The worker that delivers them lists B then A.
+    let _worker = worker(
+        &store,
+        &redis.url(),
+        &(endpoint(&b.url, OTHER) + &endpoint(&a.url, SECRET)),
+        &[],
+    );
+    for rx in [&a, &b] {
+        wait_until(
+            Duration::from_secs(30),
+            "both messages at each endpoint",
+            || rx.seen.lock().unwrap().len() >= 2,
+        );
+    }
+    for (rx, secret) in [(&a, SECRET), (&b, OTHER)] {
+        let types = rx.judged(secret, dir.path());
+        assert!(types.contains("video.asset.created"), "{types}");
+    }
+    // One message has different ids at the two endpoints, and the same id on a retry.
+    let id_of = |rx: &Receiver| -> Vec<String> {
+        rx.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|(h, _)| {
+                h.iter()
+                    .find(|(k, _)| k == "webhook-id")
+                    .map(|(_, v)| v.clone())
+            })
+            .collect()
+    };
+    let (ia, ib) = (id_of(&a), id_of(&b));
+    assert!(ia.iter().all(|i| !ib.contains(i)), "{ia:?} {ib:?}");
 }

@@ -6,7 +6,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -202,18 +201,6 @@ fn killed_at_each_step_the_asset_its_projection_and_the_edge_agree_and_no_webhoo
         .filter(|c| c[0].contains("video.asset.moderation.reviewed"))
         .count();
     assert_eq!(reviewed, decisions, "one message per committed decision");
-    let file = dir.path().join("messages.jsonl");
-    std::fs::write(&file, receiver.judge_lines()).unwrap();
-    let out = Command::new(python())
-        .arg(judge("webhook_judge.py"))
-        .arg(SECRET)
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    receiver.judged(SECRET, dir.path());
     drop(control);
 }

@@ -161,3 +161,66 @@ fn direct_uploads_need_an_s3_store() {
     );
     assert_eq!(r.status, 400);
 }
+
+#[test]
+fn parts_that_do_not_add_up_to_the_declared_size_are_not_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(&dir.path().join("s3"));
+    let env = s3.env();
+    let store = "s3://media/sunomi";
+    // At most 2 MiB per upload.
+    let control = Control::start(Options {
+        store: store.into(),
+        env: env.clone(),
+        no_workers: true,
+        config: "[uploads]\nmax_size = 2097152\n".into(),
+        ..Default::default()
+    });
+    let api = control.api(&create_key(store, &env));
+    // Declared within the limit...
+    let r = api.send(
+        "POST",
+        "/api/v1/uploads",
+        &[("content-type", "application/json")],
+        json!({ "size": 1000, "direct": true })
+            .to_string()
+            .into_bytes(),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let upload = r.json();
+    let part = &upload["direct"]["parts"][0];
+    // ...and 9 MiB sent through the one pre-signed part URL.
+    let big = vec![7u8; 9 << 20];
+    let resp = reqwest::blocking::Client::new()
+        .put(part["url"].as_str().unwrap())
+        .body(big)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let etag = resp.headers()["etag"].to_str().unwrap().to_string();
+    let r = api.send(
+        "POST",
+        upload["direct"]["complete_url"].as_str().unwrap(),
+        &[("content-type", "application/json")],
+        json!({ "parts": [{ "number": 1, "etag": etag }] })
+            .to_string()
+            .into_bytes(),
+    );
+    assert_eq!(r.status, 422, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["code"], "size_mismatch");
+    let asset = upload["asset_id"].as_str().unwrap();
+    let a = api.asset(asset);
+    assert_eq!(a["status"], "errored", "{a}");
+    assert_eq!(a["errors"]["code"], "ERR_UPLOAD_SIZE_MISMATCH");
+    let u = api.get(&format!(
+        "/api/v1/uploads/{}",
+        upload["id"].as_str().unwrap()
+    ));
+    assert_eq!(u.json()["status"], "errored");
+    let stored = dir
+        .path()
+        .join("s3/media/sunomi/videos")
+        .join(asset)
+        .join("source");
+    assert!(!stored.exists(), "the oversized source was kept");
+}

@@ -262,3 +262,53 @@ fn a_patch_after_a_finish_that_died_part_way_never_replaces_the_source() {
     let a = api.wait_final(&asset, Duration::from_secs(60));
     assert_eq!(a["status"], "ready", "{a}");
 }
+
+#[test]
+fn one_token_cannot_hold_every_patch_slot_with_trickles() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let control = Control::start(Options {
+        store: store.clone(),
+        no_workers: true,
+        config: "[uploads]\nmax_concurrent_patches = 3\n".into(),
+        ..Default::default()
+    });
+    let api = control.api(&create_key(&store, &[]));
+    let (url, _, _, token) = new_upload(&api, 1 << 20);
+    // One token opens four PATCHes at the same offset and trickles each.
+    let path = url.replace(&control.base, "");
+    let addr = control.base.trim_start_matches("http://").to_string();
+    let trickles: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            write!(
+                s,
+                "PATCH {path} HTTP/1.1\r\nHost: api\r\nTus-Resumable: 1.0.0\r\n\
+                 Authorization: Bearer {token}\r\nContent-Type: application/offset+octet-stream\r\n\
+                 Upload-Offset: 0\r\nContent-Length: 1048576\r\n\r\nx"
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    // Someone else's upload still gets a slot: the token holds one, not all.
+    let src = std::fs::read(clip(dir.path(), "clip.mp4", 1.0)).unwrap();
+    let (other, _, _, other_token) = new_upload(&api, src.len());
+    let r = patch(&api, &other, &other_token, 0, &src);
+    assert_eq!(r.status, 204, "{:?}", r.json());
+    // The extra trickles were refused at once: 423 and closed.
+    let locked = trickles
+        .into_iter()
+        .filter(|s| {
+            use std::io::Read;
+            let mut s = s.try_clone().unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            let mut buf = [0u8; 32];
+            matches!(s.read(&mut buf), Ok(n) if n > 0 && buf[..n].starts_with(b"HTTP/1.1 423"))
+        })
+        .count();
+    assert_eq!(locked, 3, "one PATCH in flight per upload");
+}

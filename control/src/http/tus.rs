@@ -328,6 +328,7 @@ pub async fn head(
         (status = 401, description = "No valid API key or upload token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such upload", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Upload-Offset is not the upload's offset", body = Problem, content_type = "application/problem+json"),
+        (status = 423, description = "Another PATCH of this upload is in flight", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "The upload expired or ended", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Unsupported tus version", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Past the declared Upload-Length", body = Problem, content_type = "application/problem+json"),
@@ -364,6 +365,32 @@ pub async fn patch(
     Ok(resp)
 }
 
+/// Upload `id`'s one PATCH in flight in this process (released when dropped).
+struct OnePatch<'a> {
+    app: &'a App,
+    id: UploadId,
+}
+
+impl<'a> OnePatch<'a> {
+    fn claim(app: &'a App, id: &UploadId) -> Option<OnePatch<'a>> {
+        let mut set = app.patching.lock().unwrap_or_else(|p| p.into_inner());
+        set.insert(id.clone()).then(|| OnePatch {
+            app,
+            id: id.clone(),
+        })
+    }
+}
+
+impl Drop for OnePatch<'_> {
+    fn drop(&mut self) {
+        self.app
+            .patching
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
+    }
+}
+
 fn parse_checksum(headers: &HeaderMap) -> Result<Option<(ChecksumAlgorithm, Vec<u8>)>, ApiError> {
     let Some(v) = headers.get(HeaderName::from_static("upload-checksum")) else {
         return Ok(None);
@@ -393,6 +420,16 @@ async fn patch_body(
         return Err(e);
     }
     let checksum = parse_checksum(headers)?;
+    // One PATCH at a time per upload: a second one for the same upload (a retry racing the
+    // first, or a client holding slots with trickles) is refused before it takes a slot.
+    let _one = OnePatch::claim(app, &upload.id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::LOCKED,
+            "upload_busy",
+            "another PATCH of this upload is in flight; retry when it ends",
+        )
+        .with_header(header::RETRY_AFTER, "1")
+    })?;
     let permit = app
         .patches
         .try_acquire()
@@ -407,14 +444,28 @@ async fn patch_body(
     ));
     let mut stream = body.into_data_stream();
     let idle = Duration::from_secs(app.config.uploads.idle_timeout_secs);
+    let min_rate = app.config.uploads.min_bytes_per_sec;
+    let started = tokio::time::Instant::now();
+    let mut received: u64 = 0;
     loop {
-        // A client that stops sending for `idle` ends its chunk: what arrived is kept (as for
-        // a dropped connection) and the slot goes to someone else.
+        // A client that stops sending for `idle`, or sends slower than `min_rate` once the
+        // first `idle` has passed, ends its chunk: what arrived is kept (as for a dropped
+        // connection) and the slot goes to someone else.
+        let elapsed = started.elapsed();
+        if min_rate > 0 && elapsed > idle && received < min_rate * elapsed.as_secs() {
+            let _ = tx
+                .send(Err(format!("slower than {min_rate} bytes a second")))
+                .await;
+            break;
+        }
         let item = match tokio::time::timeout(idle, stream.next()).await {
             Ok(Some(chunk)) => chunk.map_err(|e| e.to_string()),
             Ok(None) => break,
             Err(_) => Err("no data for the idle timeout".to_string()),
         };
+        if let Ok(c) = &item {
+            received += c.len() as u64;
+        }
         let failed = item.is_err();
         if tx.send(item).await.is_err() || failed {
             break;

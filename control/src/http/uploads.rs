@@ -237,6 +237,11 @@ fn direct_error(e: DirectError) -> ApiError {
         ),
         DirectError::Invalid(m) => ApiError::bad_request(m),
         DirectError::Refused(m) => ApiError::new(StatusCode::CONFLICT, "s3_refused", m),
+        e @ DirectError::SizeMismatch { .. } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "size_mismatch",
+            e.to_string(),
+        ),
         DirectError::App(a) => a.into(),
     }
 }
@@ -253,6 +258,7 @@ fn direct_error(e: DirectError) -> ApiError {
         (status = 409, description = "S3 refused the parts (one missing or its ETag wrong)", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "The upload expired or ended", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The parts do not add up to the declared size: the upload ended errored", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []), ("upload_token" = [])))]
@@ -291,9 +297,33 @@ pub async fn complete_direct(
             ))
         }
     }
-    direct::complete(&app, &upload.asset_id, d, &req.parts)
-        .await
-        .map_err(direct_error)?;
+    match direct::complete(
+        &app,
+        &upload.asset_id,
+        d,
+        upload.length.unwrap_or(0),
+        &req.parts,
+    )
+    .await
+    {
+        Ok(()) => {}
+        Err(e @ DirectError::SizeMismatch { .. }) => {
+            // The parts are spent (S3 assembled them): the upload cannot go on.
+            let error = crate::asset::AssetErrorInfo {
+                code: crate::asset::AssetErrorCode::ErrUploadSizeMismatch,
+                message: e.to_string(),
+            };
+            app.end_upload(
+                &id,
+                UploadStatus::Errored,
+                Some("video.upload.errored"),
+                error,
+            )
+            .await?;
+            return Err(direct_error(e));
+        }
+        Err(e) => return Err(direct_error(e)),
+    }
     let upload = ingest::direct_done(&app, &id).await?;
     Ok(Json(UploadView::of(
         &upload,

@@ -72,9 +72,11 @@ impl Receiver {
 }
 
 impl Receiver {
-    /// The messages received, as JSON lines `{"headers": {webhook-*}, "body": …}` for
-    /// `tests/judges/webhook_judge.py`.
-    pub fn judge_lines(&self) -> String {
+    /// Has every message received verified by the Standard Webhooks library with `secret`
+    /// (`tests/judges/webhook_judge.py`, which also checks that a tampered copy fails);
+    /// panics otherwise. Returns the verified messages' types, one a line. `dir` holds the
+    /// judge's input file.
+    pub fn judged(&self, secret: &str, dir: &std::path::Path) -> String {
         let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let mut lines = String::new();
         for (headers, body) in &seen {
@@ -83,9 +85,28 @@ impl Receiver {
                 .filter(|(k, _)| k.starts_with("webhook-"))
                 .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
                 .collect();
+            assert_eq!(
+                h.len(),
+                3,
+                "webhook-id, -timestamp, -signature: {headers:?}"
+            );
             lines.push_str(&serde_json::json!({ "headers": h, "body": body }).to_string());
             lines.push('\n');
         }
-        lines
+        let file = dir.join(format!("messages-{}.jsonl", super::free_port()));
+        std::fs::write(&file, lines).expect("writing the judge's input");
+        let out = std::process::Command::new(super::python())
+            .arg(super::judge("webhook_judge.py"))
+            .arg(secret)
+            .arg(&file)
+            .output()
+            .expect("running the webhook judge");
+        assert!(
+            out.status.success(),
+            "messages to {} that {secret} does not verify: {}",
+            self.url,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
