@@ -278,10 +278,14 @@ impl App {
         self.change_settled(id, Change::Reviewed(review)).await
     }
 
-    /// Stores captions (already checked WebVTT) as `videos/{id}/subs/{lang}.vtt`, records
-    /// in the manifest whether speech-to-text made them (playlists then name them
-    /// "{Language} (auto-generated)"), announces them and purges the video so every edge
-    /// lists them.
+    /// Stores captions (already checked WebVTT) as `videos/{id}/subs/{lang}.vtt` and records
+    /// them on the asset; the manifest's list of generated languages (playlists name those
+    /// "{Language} (auto-generated)") is projected from the asset, and the video purged.
+    ///
+    /// Uploaded captions always win: their record is committed before their file is
+    /// written, and generated ones are written only where no file is (or where an earlier
+    /// attempt of speech-to-text left its own), so captions a person uploads while the video
+    /// is analysed are never overwritten or relabelled.
     pub async fn put_captions(
         &self,
         id: &AssetId,
@@ -290,33 +294,59 @@ impl App {
         source: CaptionSource,
     ) -> Result<Asset, AppError> {
         let key = layout::video_key(id.as_str(), &layout::subtitle_path(lang));
-        self.store()
+        let path = self.store().path(&key);
+        let store_err = |e: object_store::Error| AppError::Store(e.to_string());
+        let captioned = Change::Captioned {
+            language: lang.to_string(),
+            source,
+        };
+        let uploaded_here = |a: &Asset| {
+            a.captions
+                .iter()
+                .any(|c| c.language == lang && c.source == CaptionSource::Uploaded)
+        };
+        if source == CaptionSource::Uploaded {
+            let asset = self.change_settled(id, captioned).await?;
+            self.store()
+                .object_store()
+                .put(&path, vtt.into())
+                .await
+                .map_err(store_err)?;
+            self.purge(id).await;
+            return Ok(asset);
+        }
+        if uploaded_here(&self.asset(id).await?) {
+            // Kept: the change records the stage as done without touching the captions.
+            return self.change(id, captioned).await;
+        }
+        let create = object_store::PutOptions {
+            mode: object_store::PutMode::Create,
+            ..Default::default()
+        };
+        match self
+            .store()
             .object_store()
-            .put(&self.store().path(&key), vtt.into())
+            .put_opts(&path, vtt.clone().into(), create)
             .await
-            .map_err(|e| AppError::Store(e.to_string()))?;
-        let generated = source == CaptionSource::Generated;
-        self.update_manifest(id, |m| {
-            let listed = m.auto_captions.iter().any(|l| l == lang);
-            if generated == listed {
-                return false;
+        {
+            Ok(_) => {}
+            Err(object_store::Error::AlreadyExists { .. })
+            | Err(object_store::Error::Precondition { .. }) => {
+                if uploaded_here(&self.asset(id).await?) {
+                    return self.change(id, captioned).await;
+                }
+                // An earlier attempt of this stage left its file: replace it.
+                self.store()
+                    .object_store()
+                    .put(&path, vtt.into())
+                    .await
+                    .map_err(store_err)?;
             }
-            m.auto_captions.retain(|l| l != lang);
-            if generated {
-                m.auto_captions.push(lang.to_string());
-            }
-            true
-        })
-        .await?;
+            Err(e) => return Err(store_err(e)),
+        }
+        let asset = self.change(id, captioned).await?;
         self.purge(id).await;
-        self.change(
-            id,
-            Change::Captioned {
-                language: lang.to_string(),
-                source,
-            },
-        )
-        .await
+        Ok(asset)
     }
 
     /// Changes video `id`'s manifest with `edit` (which says whether it changed anything)
@@ -381,15 +411,10 @@ impl App {
             Err(e) => return Err(AppError::Store(e.to_string())),
         }
         self.records.delete(&key).await?;
-        self.update_manifest(id, |m| {
-            let before = m.auto_captions.len();
-            m.auto_captions.retain(|l| l != lang);
-            m.auto_captions.len() != before
-        })
-        .await?;
-        self.purge(id).await;
-        self.change(id, Change::CaptionsRemoved(lang.to_string()))
+        // The record follows (and the manifest's generated list with it, through the outbox).
+        self.change_settled(id, Change::CaptionsRemoved(lang.to_string()))
             .await?;
+        self.purge(id).await;
         Ok(())
     }
 
@@ -627,7 +652,8 @@ impl App {
     }
 
     /// Makes what the edge reads of asset `id` match the database (an outbox effect): the
-    /// manifest's availability becomes the asset's, unless the manifest holds a projection
+    /// manifest's availability and its list of generated captions become the asset's, unless
+    /// the manifest holds a projection
     /// of a newer version; a deleted asset loses its manifest, then its media. Then purges the
     /// video fleet-wide.
     pub async fn project(&self, id: &AssetId) -> Result<(), String> {
@@ -635,12 +661,15 @@ impl App {
         match stored {
             Some(stored) => {
                 let status = stored.asset.availability();
+                let generated = stored.asset.generated_captions();
                 let revision = u64::try_from(stored.version).unwrap_or(0);
                 self.update_manifest(id, |m| {
-                    if m.revision > revision || (m.status == status && m.revision == revision) {
+                    let same = m.status == status && m.auto_captions == generated;
+                    if m.revision > revision || (same && m.revision == revision) {
                         return false;
                     }
                     m.status = status;
+                    m.auto_captions = generated.clone();
                     m.revision = revision;
                     true
                 })

@@ -492,6 +492,19 @@ impl Asset {
         asset
     }
 
+    /// The languages whose captions speech-to-text made (the manifest lists them, so playlists
+    /// name them "{Language} (auto-generated)"), sorted.
+    pub fn generated_captions(&self) -> Vec<String> {
+        let mut langs: Vec<String> = self
+            .captions
+            .iter()
+            .filter(|c| c.source == CaptionSource::Generated)
+            .map(|c| c.language.clone())
+            .collect();
+        langs.sort();
+        langs
+    }
+
     /// The availability the edge must see for this asset (the manifest's `status`, a
     /// projection of the asset's): `published` only when ready, `blocked` when blocked,
     /// `pending` otherwise.
@@ -611,6 +624,19 @@ impl Asset {
             Change::Captioned { language, source } => {
                 if source == CaptionSource::Generated {
                     set_stage(&mut next, CAPTIONS_STAGE, StageStatus::Completed);
+                    let uploaded = self
+                        .captions
+                        .iter()
+                        .any(|c| c.language == language && c.source == CaptionSource::Uploaded);
+                    if uploaded {
+                        // A person's captions win: the stage is done, the track stays theirs.
+                        if let Some(stage) = next.stages.get_mut(CAPTIONS_STAGE) {
+                            stage.detail = Some(format!(
+                                "captions in {language} were uploaded; they are kept"
+                            ));
+                        }
+                        return Ok(Some(next));
+                    }
                 }
                 next.captions.retain(|c| c.language != language);
                 next.captions.push(CaptionInfo {

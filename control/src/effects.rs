@@ -31,9 +31,9 @@ pub fn of_change(
     let Some(asset_id) = after.or(before).map(|a| a.id.clone()) else {
         return out;
     };
-    let availability = |a: Option<&Asset>| a.map(Asset::availability);
+    let projected = |a: Option<&Asset>| a.map(|a| (a.availability(), a.generated_captions()));
     let deleted = before.is_some() && after.is_none();
-    if deleted || (before.is_some() && availability(before) != availability(after)) {
+    if deleted || (before.is_some() && projected(before) != projected(after)) {
         out.push(Effect::Project {
             asset_id: asset_id.clone(),
         });

@@ -372,6 +372,7 @@ async fn caption(
                     ))
                 }
                 Ok(Some(vtt)) => {
+                    crate::failpoint::pause("captions.before_store").await;
                     return app
                         .put_captions(
                             &id,

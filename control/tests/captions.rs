@@ -207,3 +207,62 @@ fn word_error_rate_counts_substitutions_insertions_and_deletions() {
     assert_eq!(wer(&w("a b c d"), &w("a b c d e")), 0.25);
     assert_eq!(wer(&w("Hello, World!"), &w("hello world")), 0.0);
 }
+
+#[test]
+fn captions_uploaded_while_the_video_is_analysed_are_never_replaced_by_generated_ones() {
+    let models = models_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let edge = Edge::start(&store, &[], &[]);
+    // Speech-to-text is held 4 s between transcribing and storing its captions.
+    let control = Control::start(Options {
+        store: store.clone(),
+        config: format!(
+            "edge_admin_urls = [\"{}\"]\nmodels_dir = \"{}\"\n[captions]\nbackend = \"offline\"\nlanguage = \"en\"\n",
+            edge.admin,
+            models.display()
+        ),
+        env: vec![(
+            "SUNOMI_FAILPOINT_PAUSE".into(),
+            "captions.before_store:4000".into(),
+        )],
+        ..Default::default()
+    });
+    let api = control.api(&create_key(&store, &[]));
+    let (src, _) = spoken_clip(dir.path());
+    let (code, out, err) = upload_cli(&src, &api, false);
+    assert_eq!(code, 0, "{err}");
+    let id = out.lines().last().unwrap().trim().to_string();
+    wait_until(
+        std::time::Duration::from_secs(120),
+        "speech-to-text to run",
+        || api.asset(&id)["stages"]["captions"]["status"] == "running",
+    );
+    // A person uploads English captions while speech-to-text works on the same language.
+    let own = "WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nOur own words\n";
+    let r = api.send(
+        "PUT",
+        &format!("/api/v1/assets/{id}/captions/en"),
+        &[("content-type", "text/vtt")],
+        own.as_bytes().to_vec(),
+    );
+    assert_eq!(r.status, 204, "{:?}", r.json());
+    let asset = api.wait_final(&id, std::time::Duration::from_secs(180));
+    assert_eq!(asset["status"], "ready", "{asset}");
+    assert_eq!(asset["captions"][0]["source"], "uploaded", "{asset}");
+    assert_eq!(asset["stages"]["captions"]["status"], "completed");
+    let stored = std::fs::read_to_string(
+        Path::new(&store)
+            .join("videos")
+            .join(&id)
+            .join("subs/en.vtt"),
+    )
+    .unwrap();
+    assert_eq!(stored, own, "the uploaded file was replaced");
+    let pid = asset["playback_ids"][0]["id"].as_str().unwrap().to_string();
+    let master = get_text(&format!("{}/v/{pid}/master.m3u8", edge.base));
+    assert!(
+        master.contains("NAME=\"English\"") && !master.contains("auto-generated"),
+        "{master}"
+    );
+}
