@@ -942,8 +942,23 @@ impl App {
                     continue;
                 }
             };
+            // Versions continue after what the manifest's projection already carries (a store
+            // moved from another database), so the next projection is not taken for an older
+            // one.
+            let projected = match self
+                .records
+                .find::<Manifest>(&layout::video_key(id.as_str(), layout::MANIFEST))
+                .await
+            {
+                Ok(m) => m.map_or(0, |m| m.value.revision),
+                Err(e) => {
+                    tracing::warn!(%id, error = %e, "unreadable manifest; importing at version 1");
+                    0
+                }
+            };
+            let version = i64::try_from(projected).unwrap_or(i64::MAX - 1).max(0) + 1;
             let mut tx = self.db.pool().begin().await.map_err(DbError::from)?;
-            if assets::insert(&mut tx, &asset).await? {
+            if assets::insert_at(&mut tx, &asset, version).await? {
                 assets::insert_events(&mut tx, &asset.events).await?;
                 imported += 1;
             }

@@ -6,8 +6,11 @@
 #     sunomi_job_start_latency_seconds).
 #  3. GET /api/v1/assets/{id} under 500 concurrent connections (sunomi-bench hammer).
 #  4. one worker vs two workers on a queue of 8 short videos: throughput ratio.
-#   SIZE_MB=1024  HAMMER=10s  VIDEOS=8  SECTIONS=1234 (which to run; 3 needs 2)
+#  5. GET /api/v1/assets?page=50 (25 a page) with ASSETS assets in the database (rows copied
+#     from a real asset by SQL), under 50 connections: p50/p99.
+#   SIZE_MB=1024  HAMMER=10s  VIDEOS=8  ASSETS=100000  SECTIONS=1234 (which to run; 3 needs 2)
 #   DATABASE=sqlite://… (default: a SQLite file in the work folder) or postgres://…
+#   CONTROL_BIN=/path/to/sunomi-control   another build to measure (side by side)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -18,6 +21,7 @@ VIDEOS=${VIDEOS:-8}
 SECTIONS=${SECTIONS:-1234}
 bin=$CARGO_TARGET_DIR/release
 cargo build --release -q -p sunomi-control -p sunomi-bench
+control_bin=${CONTROL_BIN:-$bin/sunomi-control}
 # shellcheck source=deploy/local/nginx-static.sh
 . "$root/deploy/local/nginx-static.sh"
 
@@ -40,7 +44,7 @@ start_control() { # store redis(or "") extra-args... ; sets CTL_PID CTL_URL CTL_
   local p a; p=$(port); a=$(port)
   local args=(serve --store "$store" --listen "127.0.0.1:$p" --admin "127.0.0.1:$a" --config "$work/control.toml")
   [ -n "$redis" ] && args+=(--redis "$redis")
-  RUST_LOG=warn "$bin/sunomi-control" "${args[@]}" "$@" > /dev/null &
+  RUST_LOG=warn "$control_bin" "${args[@]}" "$@" > /dev/null &
   CTL_PID=$!; pids+=("$CTL_PID")
   CTL_URL=http://127.0.0.1:$p; CTL_ADMIN=http://127.0.0.1:$a
   wait_http "$CTL_ADMIN/healthz"
@@ -51,10 +55,10 @@ if [[ $SECTIONS == *1* ]]; then
 echo "== 1. upload throughput: ${SIZE_MB} MiB"
 head -c "$((SIZE_MB << 20))" /dev/urandom > "$work/big.bin"
 store=$work/store-upload
-key=$("$bin/sunomi-control" keys create --store "$store" | tail -n 1)
+key=$("$control_bin" keys create --store "$store" | tail -n 1)
 start_control "$store" "" --no-workers
 t0=$(date +%s.%N)
-XDG_CACHE_HOME=$work/cache "$bin/sunomi-control" upload "$work/big.bin" --api "$CTL_URL" --key "$key" > /dev/null
+XDG_CACHE_HOME=$work/cache "$control_bin" upload "$work/big.bin" --api "$CTL_URL" --key "$key" > /dev/null
 t1=$(date +%s.%N)
 ours=$(echo "$SIZE_MB / ($t1 - $t0)" | bc -l)
 ours_mem=$(hwm_kb "$CTL_PID")
@@ -105,10 +109,10 @@ url = "http://127.0.0.1:$sink/hook"
 secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 TOML
 store=$work/store-queue
-key=$("$bin/sunomi-control" keys create --store "$store" | tail -n 1)
+key=$("$control_bin" keys create --store "$store" | tail -n 1)
 start_control "$store" "redis://127.0.0.1:$rp"
 wa=$(port)
-RUST_LOG=warn "$bin/sunomi-control" worker --store "$store" --redis "redis://127.0.0.1:$rp" \
+RUST_LOG=warn "$control_bin" worker --store "$store" --redis "redis://127.0.0.1:$rp" \
   --kinds webhook --admin "127.0.0.1:$wa" --config "$work/control.toml" > /dev/null &
 pids+=($!)
 wait_http "http://127.0.0.1:$wa/healthz"
@@ -138,6 +142,35 @@ asset=$(curl -fs "$CTL_URL/api/v1/assets?limit=1" -H "Authorization: Bearer $key
   --header "Authorization: Bearer $key" --out "$work/hammer" 2>/dev/null | tail -n 12
 
 fi
+if [[ $SECTIONS == *5* ]]; then
+ASSETS=${ASSETS:-100000}
+echo "== 5. a page of assets: page 50 of $ASSETS"
+store=$work/store-list
+key=$("$control_bin" keys create --store "$store" | tail -n 1)
+start_control "$store" "" --no-workers
+one=$(curl -fs -X POST "$CTL_URL/api/v1/uploads" -H "Authorization: Bearer $key" \
+  -H 'content-type: application/json' -d '{}' | python3 -c 'import sys,json; print(json.load(sys.stdin)["asset_id"])')
+# Copies of that asset's row under new ids, one a second apart (newest last).
+copy="SELECT printf('bench%019d', i), status, strftime('%Y-%m-%dT%H:%M:%SZ', 1700000000 + i, 'unixepoch'), updated_at, event_seq, version, replace(doc, '$one', printf('bench%019d', i)) FROM n, assets WHERE id = '$one'"
+case $SUNOMI_DATABASE in
+  sqlite://*)
+    python3 - "${SUNOMI_DATABASE#sqlite://}" <<PY
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $ASSETS) INSERT INTO assets (id, status, created_at, updated_at, event_seq, version, doc) $copy")
+db.commit()
+PY
+    ;;
+  postgres*)
+    psql "$SUNOMI_DATABASE" -q -c "INSERT INTO assets (id, status, created_at, updated_at, event_seq, version, doc) SELECT 'bench' || lpad(i::text, 19, '0'), status, to_char(to_timestamp(1700000000 + i) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), updated_at, event_seq, version, replace(doc, '$one', 'bench' || lpad(i::text, 19, '0')) FROM generate_series(1, $ASSETS) AS i, assets WHERE id = '$one'; ANALYZE assets;"
+    ;;
+esac
+curl -fs "$CTL_URL/api/v1/assets?limit=25&page=50" -H "Authorization: Bearer $key" | python3 -c '
+import sys, json; d = json.load(sys.stdin); print("   page 50:", len(d["data"]), "assets, first", d["data"][0]["id"], "more:", d["has_more"])'
+"$bin/sunomi-bench" hammer --url "$CTL_URL/api/v1/assets?limit=25&page=50" --connections 50 --duration "$HAMMER" \
+  --header "Authorization: Bearer $key" --out "$work/hammer-list" 2>/dev/null | tail -n 12
+kill "$CTL_PID"
+fi
 if [[ $SECTIONS == *4* ]]; then
 echo "== 4. one worker vs two on $VIDEOS short videos"
 : > "$work/control.toml"
@@ -149,16 +182,16 @@ declare -A took
 for n in 1 2; do
   redis-cli -p "$rp" FLUSHALL > /dev/null
   store=$work/store-workers-$n
-  key=$("$bin/sunomi-control" keys create --store "$store" | tail -n 1)
+  key=$("$control_bin" keys create --store "$store" | tail -n 1)
   start_control "$store" "redis://127.0.0.1:$rp"
   ids=()
   for i in $(seq "$VIDEOS"); do
-    ids+=("$(XDG_CACHE_HOME=$work/cache "$bin/sunomi-control" upload "$work/v$i.mp4" --api "$CTL_URL" --key "$key" | tail -n 1)")
+    ids+=("$(XDG_CACHE_HOME=$work/cache "$control_bin" upload "$work/v$i.mp4" --api "$CTL_URL" --key "$key" | tail -n 1)")
   done
   t0=$(date +%s.%N)
   wpids=()
   for _ in $(seq "$n"); do
-    RUST_LOG=warn "$bin/sunomi-control" worker --store "$store" --redis "redis://127.0.0.1:$rp" --kinds transcode > /dev/null &
+    RUST_LOG=warn "$control_bin" worker --store "$store" --redis "redis://127.0.0.1:$rp" --kinds transcode > /dev/null &
     wpids+=($!); pids+=($!)
   done
   for id in "${ids[@]}"; do

@@ -129,15 +129,26 @@ pub async fn events_after(
 
 /// Inserts a new asset (version 1). `false` when one with its id exists.
 pub async fn insert(tx: &mut Transaction<'static, Any>, asset: &Asset) -> Result<bool, DbError> {
+    insert_at(tx, asset, 1).await
+}
+
+/// Inserts an asset at `version` (an import continues after the versions its projections
+/// already carry). `false` when one with its id exists.
+pub async fn insert_at(
+    tx: &mut Transaction<'static, Any>,
+    asset: &Asset,
+    version: i64,
+) -> Result<bool, DbError> {
     let done = sqlx::query(
         "INSERT INTO assets (id, status, created_at, updated_at, event_seq, version, doc) \
-         VALUES ($1, $2, $3, $4, $5, 1, $6) ON CONFLICT (id) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
     )
     .bind(asset.id.as_str())
     .bind(status_name(asset.status))
     .bind(asset.created_at.as_str())
     .bind(asset.updated_at.as_str())
     .bind(i64::try_from(asset.event_seq).unwrap_or(i64::MAX))
+    .bind(version)
     .bind(doc_of(asset))
     .execute(&mut **tx)
     .await?;

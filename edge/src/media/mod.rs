@@ -485,11 +485,7 @@ impl Media {
         self.forget(&key).await;
         let record = self.reader.playback(id).await?.map(Arc::new);
         if let Some(r) = &record {
-            if self.floors.is_stale(id, r.revision) {
-                return Err(EdgeError::Unavailable(format!(
-                    "storage holds an older playback record of {id} than was purged"
-                )));
-            }
+            self.not_behind(id, r.revision, "playback record")?;
         }
         self.live()
             .caches
@@ -497,6 +493,17 @@ impl Media {
             .insert(key, Meta::Playback(record.clone()))
             .await;
         Ok(record)
+    }
+
+    /// `Err(Unavailable)` when what storage gave of `id` (a `what`) is still older than a
+    /// purge announced: storage has not caught up, and nothing older is served.
+    fn not_behind(&self, id: &str, revision: u64, what: &str) -> Result<(), EdgeError> {
+        if self.floors.is_stale(id, revision) {
+            return Err(EdgeError::Unavailable(format!(
+                "storage holds an older {what} of {id} than was purged"
+            )));
+        }
+        Ok(())
     }
 
     /// Drops `key` from the metadata cache and its stale copy.
@@ -606,11 +613,7 @@ impl Media {
         let key = CacheKey::manifest(id);
         self.forget(&key).await;
         let m = Arc::new(self.reader.manifest(id).await?);
-        if self.floors.is_stale(id, m.revision) {
-            return Err(EdgeError::Unavailable(format!(
-                "storage holds an older manifest of {id} than was purged"
-            )));
-        }
+        self.not_behind(id, m.revision, "manifest")?;
         self.live()
             .caches
             .meta
