@@ -1,6 +1,8 @@
 //! The control plane's shared state and the operations every entry point (API handlers,
-//! workers, the sweeper, `reindex`) goes through: asset changes with their events, the
-//! publication contract with the edge, fleet purges, deletion, API key checks.
+//! workers, the sweeper, `reindex`) goes through: asset changes committed with their events
+//! and effects (the outbox), the projections the relay applies (manifest, playback records)
+//! and fleet purges, uploads ending and taking their source, deletion, the import of an
+//! earlier version's store, API key checks.
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -1,5 +1,5 @@
-//! The asset: a video's state of record (`videos/{id}/asset.json`) and its lifecycle as a
-//! state machine. Every change goes through [`Asset::apply`], the one place that knows which
+//! The asset: a video's state of record (a row of the database, [`crate::db::assets`]) and
+//! its lifecycle as a state machine. Every change goes through [`Asset::apply`], the one place that knows which
 //! status may follow which and which event each change emits. Pure: no I/O, no clock (the
 //! caller passes `now`).
 

@@ -2,9 +2,11 @@
 //! events (SSE, Standard Webhooks), publication to the edge through storage and Redis.
 //!
 //! - [`asset`] and [`upload`] are the domain, pure: the asset lifecycle's state machine and
-//!   the tus upload state.
-//! - [`records`] keeps JSON records in object storage with compare-and-swap (the state of
-//!   record); [`app`] holds the shared state and the operations every entry point uses.
+//!   the tus upload state; [`effects`] says what a change implies outside the database.
+//! - [`db`] is the state of record (SQLite or PostgreSQL): assets, events, uploads, keys and
+//!   the outbox, which [`relay`] applies. [`records`] keeps the JSON records still in object
+//!   storage (and the projections the edge reads); [`app`] holds the shared state and the
+//!   operations every entry point uses.
 //! - [`ingest`] takes uploads in ([`direct`]: browser-to-bucket S3 multipart uploads); [`queue`] carries [`jobs`]; [`worker`] consumes them and
 //!   [`pipeline`] runs a transcode job; [`analysis`] holds its analysis stages (captions,
 //!   moderation) and their backends.

@@ -11,6 +11,7 @@
 #   SIZE_MB=1024  HAMMER=10s  VIDEOS=8  ASSETS=100000  SECTIONS=1234 (which to run; 3 needs 2)
 #   DATABASE=sqlite://… (default: a SQLite file in the work folder) or postgres://…
 #   CONTROL_BIN=/path/to/sunomi-control   another build to measure (side by side)
+#   BUILD=0                 use the release binaries as they are (no cargo build first)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -20,7 +21,7 @@ HAMMER=${HAMMER:-10s}
 VIDEOS=${VIDEOS:-8}
 SECTIONS=${SECTIONS:-1234}
 bin=$CARGO_TARGET_DIR/release
-cargo build --release -q -p sunomi-control -p sunomi-bench
+[ "${BUILD:-1}" = 1 ] && cargo build --release -q -p sunomi-control -p sunomi-bench
 control_bin=${CONTROL_BIN:-$bin/sunomi-control}
 # shellcheck source=deploy/local/nginx-static.sh
 . "$root/deploy/local/nginx-static.sh"

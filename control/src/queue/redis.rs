@@ -6,8 +6,8 @@
 //! a sorted set (`sunomi:jobs:delayed`, scored by due time) that every worker promotes from;
 //! dead letters are the stream `sunomi:jobs:dead`.
 //!
-//! Redis restarted empty loses queued jobs but no asset: assets are in storage, and
-//! `sunomi-control reindex` (or a control start) re-queues every unfinished one.
+//! Redis restarted empty loses queued jobs but no asset: assets are in the database, and
+//! `sunomi-control reindex` (or an embedded control's start) re-queues every unfinished one.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
