@@ -94,6 +94,13 @@ impl Buckets {
         Ok(())
     }
 
+    /// Gives back one miss charged to `addr` (a look that spent nothing).
+    pub fn refund(&mut self, addr: IpAddr) {
+        if let Some((level, _)) = self.by_client.get_mut(&Self::client_of(addr)) {
+            *level = (*level + 1.0).min(MISS_BURST);
+        }
+    }
+
     fn refilled(level: f64, at: Instant, now: Instant) -> f64 {
         let earned = now.saturating_duration_since(at).as_secs_f64() * MISSES_PER_SECOND;
         (level + earned).min(MISS_BURST)
@@ -173,6 +180,29 @@ impl KeyChecker {
         }
     }
 
+    /// Whether `client` still has a miss to spend (`Err(seconds to wait)` when not), without
+    /// spending it: callers that look up other credentials (upload tokens) ask before the
+    /// lookup and [`KeyChecker::charge_miss`] after one that failed.
+    pub fn may_miss(&self, client: Option<IpAddr>) -> Result<(), u64> {
+        let client = client.unwrap_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        // A charge that is given back at once: the bucket is only looked at.
+        buckets.charge(client, now)?;
+        buckets.refund(client);
+        Ok(())
+    }
+
+    /// Charges `client` one miss (a credential that named nothing).
+    pub fn charge_miss(&self, client: Option<IpAddr>) {
+        let client = client.unwrap_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
+        let _ = self
+            .buckets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .charge(client, Instant::now());
+    }
+
     /// Forgets what is cached of key `id` (after a revocation in this process).
     pub fn forget(&self, id: &str) {
         self.lock_cache().remove(id);
@@ -228,6 +258,20 @@ mod tests {
             b.charge(ip("192.0.2.1"), t + Duration::from_millis(200)),
             Err(1)
         );
+    }
+
+    #[test]
+    fn looking_at_a_bucket_spends_nothing_and_misses_spend_it() {
+        let checker = KeyChecker::default();
+        let caller = Some(ip("192.0.2.20"));
+        for _ in 0..100 {
+            assert_eq!(checker.may_miss(caller), Ok(()));
+        }
+        for _ in 0..MISS_BURST as usize {
+            checker.charge_miss(caller);
+        }
+        assert!(checker.may_miss(caller).is_err());
+        assert_eq!(checker.may_miss(Some(ip("192.0.2.21"))), Ok(()));
     }
 
     #[test]

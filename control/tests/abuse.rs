@@ -275,3 +275,40 @@ fn event_streams_are_bounded_per_key_and_end_when_the_key_is_revoked() {
 fn control_cli(args: &[&str]) -> (i32, String, String) {
     control(args, &[])
 }
+
+#[test]
+fn made_up_upload_tokens_are_throttled_per_address_before_any_lookup() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let key = create_key(&store, &[]);
+    let control = Control::start(Options {
+        store,
+        no_workers: true,
+        ..Default::default()
+    });
+    let stranger = client_from("127.0.0.2");
+    let mut statuses = Vec::new();
+    for n in 0..60 {
+        let id = format!("madeupupload{n:012}");
+        let r = stranger
+            .head(format!("{}/api/v1/tus/{id}", control.base))
+            .header("tus-resumable", "1.0.0")
+            .bearer_auth(format!("ut_{id}_{}", "b".repeat(32)))
+            .send()
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    // The first ones are looked up (and found to name nothing), then the address is slowed.
+    assert!(statuses[..5].iter().all(|&s| s == 404), "{statuses:?}");
+    assert!(
+        statuses.iter().filter(|&&s| s == 429).count() >= 30,
+        "{statuses:?}"
+    );
+    // Someone else is not affected.
+    let r = client_from("127.0.0.1")
+        .get(format!("{}/api/v1/assets", control.base))
+        .bearer_auth(&key)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}

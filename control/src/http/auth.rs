@@ -32,17 +32,22 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
+/// 429 for an address that spent its budget of credentials that named nothing.
+pub fn throttled(retry_after_secs: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        "too many unknown credentials from this address; slow down",
+    )
+    .with_header_value(header::RETRY_AFTER, retry_after_secs.into())
+}
+
 /// A key check's answer as the API gives it: the key's id, or 401, 429 or 503.
 fn key_outcome(check: Check) -> Result<String, ApiError> {
     match check {
         Check::Valid(id) => Ok(id),
         Check::Invalid => Err(ApiError::unauthorized("the API key is unknown or revoked")),
-        Check::Throttled(secs) => Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many unknown API keys from this address; slow down",
-        )
-        .with_header_value(header::RETRY_AFTER, secs.into())),
+        Check::Throttled(secs) => Err(throttled(secs)),
         Check::Unavailable(e) => {
             tracing::warn!(error = %e, "API key lookup failed");
             Err(ApiError::new(

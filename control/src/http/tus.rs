@@ -105,12 +105,24 @@ async fn authorised_upload(
     id: &str,
 ) -> Result<Upload, ApiError> {
     let who = UploadCaller::of(app, headers, client).await?;
-    let id = UploadId::parse(id).map_err(|_| ApiError::not_found("upload"))?;
+    let token = matches!(who, UploadCaller::Token(_));
+    // Made-up upload tokens cost the caller's address, as made-up keys do: a flood of them
+    // is answered 429 before it reaches the database.
+    if token {
+        app.keys.may_miss(client).map_err(super::auth::throttled)?;
+    }
+    let miss = |e: ApiError| {
+        if token {
+            app.keys.charge_miss(client);
+        }
+        e
+    };
+    let id = UploadId::parse(id).map_err(|_| miss(ApiError::not_found("upload")))?;
     let upload = ingest::get(app, &id).await.map_err(|e| match e {
-        AppError::NotFound => ApiError::not_found("upload"),
+        AppError::NotFound => miss(ApiError::not_found("upload")),
         other => other.into(),
     })?;
-    who.check(&upload)?;
+    who.check(&upload).map_err(miss)?;
     if !upload.tus_created {
         return Err(ApiError::not_found("upload"));
     }
