@@ -695,6 +695,19 @@ impl App {
         }
     }
 
+    /// Asset `asset` as stored, if it exists and still lists playback id `pid` (what the
+    /// playback-record projections decide on).
+    async fn listing(
+        &self,
+        asset: &AssetId,
+        pid: &PlaybackId,
+    ) -> Result<Option<assets::Stored>, String> {
+        Ok(assets::get(&self.db, asset)
+            .await
+            .map_err(|e| e.to_string())?
+            .filter(|s| s.asset.playback_ids.iter().any(|p| &p.id == pid)))
+    }
+
     /// Writes playback id `pid`'s record (`playback/{id}.json`, which edges resolve) if
     /// asset `asset` still lists it, then purges the id (an edge may hold "unknown").
     pub async fn project_playback(
@@ -703,11 +716,7 @@ impl App {
         asset: &AssetId,
         policy: PlaybackPolicy,
     ) -> Result<(), String> {
-        let stored = assets::get(&self.db, asset)
-            .await
-            .map_err(|e| e.to_string())?
-            .filter(|s| s.asset.playback_ids.iter().any(|p| &p.id == pid));
-        let Some(stored) = stored else {
+        let Some(stored) = self.listing(asset, pid).await? else {
             return Ok(());
         };
         let revision = u64::try_from(stored.version).unwrap_or(0);
@@ -730,11 +739,7 @@ impl App {
     /// Removes playback id `pid`'s record unless asset `asset` lists it again, and purges the
     /// id from every edge.
     pub async fn revoke_playback(&self, pid: &PlaybackId, asset: &AssetId) -> Result<(), String> {
-        let listed = assets::get(&self.db, asset)
-            .await
-            .map_err(|e| e.to_string())?
-            .is_some_and(|s| s.asset.playback_ids.iter().any(|p| &p.id == pid));
-        if listed {
+        if self.listing(asset, pid).await?.is_some() {
             return Ok(());
         }
         match self
