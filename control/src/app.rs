@@ -88,7 +88,13 @@ pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
-/// Now in Unix milliseconds.
+/// Unix milliseconds `ms` as RFC 3339 (seconds).
+pub fn rfc3339_of_ms(ms: i64) -> String {
+    let at = SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+/// Unix milliseconds now.
 pub fn now_ms() -> i64 {
     i64::try_from(crate::queue::now_ms()).unwrap_or(i64::MAX)
 }
@@ -124,16 +130,36 @@ pub struct App {
     pub bus: Arc<dyn EventBus>,
     /// Redis for purges and indexes (none embedded).
     redis: Option<ConnectionManager>,
-    /// Webhook endpoints by id, with their signers.
+    /// Webhook endpoints of the config file by id, with their signers.
     endpoints: Vec<(String, crate::config::WebhookEndpoint, Signer)>,
+    /// Where requests for API callers may go.
+    pub outbound: crate::outbound::Policy,
     /// Upload PATCHes in flight (each holds one permit).
     pub patches: Semaphore,
     /// Uploads with a PATCH in flight in this process (one at a time per upload).
     pub patching: std::sync::Mutex<std::collections::HashSet<UploadId>>,
     /// API key checks (cache, per-address miss budgets).
     pub keys: KeyChecker,
-    /// HTTP client for webhooks.
+    /// HTTP client for webhooks to the config file's endpoints (and the edges' admin).
     pub http: reqwest::Client,
+    /// HTTP client for webhooks to endpoints made through the API: it resolves names only to
+    /// addresses [`App::outbound`] allows.
+    pub guarded_http: reqwest::Client,
+}
+
+/// A stored endpoint whose secret does not read as one.
+fn corrupt_endpoint(id: &str, why: &str) -> AppError {
+    AppError::Db(DbError::Corrupt(format!("webhook endpoint {id}: {why}")))
+}
+
+/// Where a webhook message goes and how it is signed, looked up when it is sent.
+pub struct WebhookTarget {
+    /// Its URL.
+    pub url: String,
+    /// Every secret that signs it (two while a rotated secret still signs).
+    pub signers: Vec<Signer>,
+    /// Made through the API: sent only to addresses the outbound policy allows.
+    pub guarded: bool,
 }
 
 impl App {
@@ -174,6 +200,14 @@ impl App {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| e.to_string())?;
+        let outbound = crate::outbound::Policy::new(&config.outbound.allow_networks)?;
+        let guarded_http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(outbound.resolver())
+            .build()
+            .map_err(|e| e.to_string())?;
         Ok(Arc::new(App {
             patches: Semaphore::new(config.uploads.max_concurrent_patches),
             patching: Default::default(),
@@ -185,8 +219,10 @@ impl App {
             bus,
             redis,
             endpoints,
+            outbound,
             keys: KeyChecker::default(),
             http,
+            guarded_http,
         }))
     }
 
@@ -203,12 +239,27 @@ impl App {
             .asset)
     }
 
-    /// The webhook endpoints messages are addressed to.
-    fn endpoints(&self) -> Vec<Endpoint> {
-        self.endpoints
+    /// The webhook endpoints messages are addressed to: the config file's, then those made
+    /// through the API.
+    async fn endpoints(&self) -> Result<Vec<Endpoint>, AppError> {
+        let mut all: Vec<Endpoint> = self
+            .endpoints
             .iter()
             .map(|(id, _, _)| Endpoint { id: id.clone() })
-            .collect()
+            .collect();
+        for id in crate::db::webhooks::endpoint_ids(&self.db).await? {
+            if !all.iter().any(|e| e.id == id) {
+                all.push(Endpoint { id });
+            }
+        }
+        Ok(all)
+    }
+
+    /// The webhook endpoints of the config file: id, URL.
+    pub fn configured_endpoints(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.endpoints
+            .iter()
+            .map(|(id, e, _)| (id.as_str(), e.url.as_str()))
     }
 
     /// Stores a new asset (and the upload that feeds it) with its events and what they imply
@@ -220,7 +271,7 @@ impl App {
         upload: Option<&Upload>,
     ) -> Result<(), AppError> {
         let events: Vec<Event> = asset.events_after(0).cloned().collect();
-        let effects = effects::of_change(None, Some(asset), &events, &self.endpoints());
+        let effects = effects::of_change(None, Some(asset), &events, &self.endpoints().await?);
         let mut tx = self.db.pool().begin().await.map_err(DbError::from)?;
         if !assets::insert(&mut tx, asset).await? {
             return Err(AppError::Conflict(format!("asset {} exists", asset.id)));
@@ -479,8 +530,12 @@ impl App {
     ) -> Result<Option<Option<i64>>, AppError> {
         let id = &stored.asset.id;
         let events: Vec<Event> = next.events_after(stored.asset.event_seq).cloned().collect();
-        let effects =
-            effects::of_change(Some(&stored.asset), Some(next), &events, &self.endpoints());
+        let effects = effects::of_change(
+            Some(&stored.asset),
+            Some(next),
+            &events,
+            &self.endpoints().await?,
+        );
         let mut tx = self.db.pool().begin().await.map_err(DbError::from)?;
         if !assets::update(&mut tx, next, stored.version).await? {
             // Someone else wrote it since it was read: apply the change to theirs.
@@ -645,12 +700,30 @@ impl App {
         self.enqueue(&job).await
     }
 
-    /// The signer of webhook endpoint `i`.
-    pub fn webhook_endpoint(&self, id: &str) -> Option<(&crate::config::WebhookEndpoint, &Signer)> {
-        self.endpoints
-            .iter()
-            .find(|(i, _, _)| i == id)
-            .map(|(_, e, s)| (e, s))
+    /// Where webhook endpoint `id` is now and how its messages are signed: the config
+    /// file's endpoint of that id, else the one made through the API; `None` when neither
+    /// exists (any more).
+    pub async fn webhook_target(&self, id: &str) -> Result<Option<WebhookTarget>, AppError> {
+        if let Some((_, e, signer)) = self.endpoints.iter().find(|(i, _, _)| i == id) {
+            return Ok(Some(WebhookTarget {
+                url: e.url.clone(),
+                signers: vec![signer.clone()],
+                guarded: false,
+            }));
+        }
+        let Some(e) = crate::db::webhooks::endpoint(&self.db, id).await? else {
+            return Ok(None);
+        };
+        let mut signers =
+            vec![Signer::from_secret(&e.secret).map_err(|m| corrupt_endpoint(id, &m))?];
+        if let Some(previous) = e.previous_secret.filter(|_| e.previous_until_ms > now_ms()) {
+            signers.push(Signer::from_secret(&previous).map_err(|m| corrupt_endpoint(id, &m))?);
+        }
+        Ok(Some(WebhookTarget {
+            url: e.url,
+            signers,
+            guarded: true,
+        }))
     }
 
     /// Makes what the edge reads of asset `id` match the database (an outbox effect): the
@@ -831,7 +904,8 @@ impl App {
                 .events_after(stored.asset.event_seq)
                 .cloned()
                 .collect();
-            let effects = effects::of_change(Some(&stored.asset), None, &events, &self.endpoints());
+            let effects =
+                effects::of_change(Some(&stored.asset), None, &events, &self.endpoints().await?);
             // Its uploads in progress end with it (their tokens stop working at once); the
             // sweeper removes their parts.
             let waiting = uploads::waiting_for(&self.db, id).await?;

@@ -44,6 +44,8 @@ pub struct Config {
     pub transcode: TranscodeConfig,
     /// Webhook endpoints.
     pub webhooks: Vec<WebhookEndpoint>,
+    /// Where requests made for API callers (webhook endpoints made through the API) may go.
+    pub outbound: OutboundConfig,
     /// Where offline models live (`whisper-base.bin`, `open-nsfw.onnx`): `SUNOMI_MODELS`, else
     /// `$XDG_CACHE_HOME/sunomi/models`, else `~/.cache/sunomi/models` (what
     /// `deploy/local/models.sh` fills).
@@ -228,7 +230,18 @@ pub struct TranscodeConfig {
     pub work_dir: Option<PathBuf>,
 }
 
-/// A webhook endpoint.
+/// Where requests made for API callers may go (see [`crate::outbound`]).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboundConfig {
+    /// Internal networks (loopback, private, link-local…) that webhook endpoints made
+    /// through the API may point into anyway, as CIDRs (`["127.0.0.0/8", "::1/128"]`).
+    /// Empty by default: every internal address is refused.
+    pub allow_networks: Vec<String>,
+}
+
+/// A webhook endpoint in the config file (the operator's own: its URL is not checked
+/// against [`OutboundConfig`]).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookEndpoint {
@@ -267,6 +280,7 @@ impl Default for Config {
             edge_admin_urls: Vec::new(),
             edge_admin_token: std::env::var("SUNOMI_ADMIN_TOKEN").ok(),
             api: ApiLimits::default(),
+            outbound: OutboundConfig::default(),
             uploads: UploadConfig::default(),
             jobs: JobConfig::default(),
             limits: Limits::default(),
@@ -420,6 +434,7 @@ impl Config {
                 .map_err(|e| format!("webhook {}: {e}", w.url))?;
             url::Url::parse(&w.url).map_err(|e| format!("webhook {}: {e}", w.url))?;
         }
+        crate::outbound::Policy::new(&self.outbound.allow_networks)?;
         self.moderation.policy.validate()?;
         let m = &self.moderation;
         let sampling = m.sample_every_secs.is_finite() && m.sample_every_secs >= 0.1;

@@ -53,6 +53,11 @@ pub struct Metrics {
     /// `sunomi_outbox_oldest_seconds`: age of the oldest row not yet applied (an edge fleet or
     /// queue that does not take effects shows here first).
     pub outbox_oldest: IntGauge,
+    /// `sunomi_webhook_pending`: webhook messages not yet delivered (the database's view).
+    pub webhook_pending: IntGauge,
+    /// `sunomi_webhook_oldest_seconds`: wait of the oldest message not yet delivered (an
+    /// endpoint that is down shows here).
+    pub webhook_oldest: IntGauge,
     /// `sunomi_outbox_applied_total{result}`: effects this process applied (`done`) or
     /// gave back to retry (`failed`).
     pub outbox_applied: IntCounterVec,
@@ -174,6 +179,22 @@ fn build() -> Result<Metrics, prometheus::Error> {
             let g = IntGauge::new(
                 "sunomi_outbox_oldest_seconds",
                 "Age of the oldest outbox row not yet applied.",
+            )?;
+            registry.register(Box::new(g.clone()))?;
+            g
+        },
+        webhook_pending: {
+            let g = IntGauge::new(
+                "sunomi_webhook_pending",
+                "Webhook messages not yet delivered (every endpoint).",
+            )?;
+            registry.register(Box::new(g.clone()))?;
+            g
+        },
+        webhook_oldest: {
+            let g = IntGauge::new(
+                "sunomi_webhook_oldest_seconds",
+                "Wait of the oldest webhook message not yet delivered.",
             )?;
             registry.register(Box::new(g.clone()))?;
             g

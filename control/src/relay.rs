@@ -140,11 +140,7 @@ async fn apply(app: &App, effect: &Effect) -> Result<(), String> {
             app.bus.publish(event).await;
             Ok(())
         }
-        Effect::Webhook { job, asset_id } => {
-            let mut j = Job::new(JobKind::Webhook, Some(asset_id.clone()));
-            j.payload = job.clone();
-            app.enqueue(&j).await.map_err(|e| e.to_string())
-        }
+        Effect::Webhook { job, asset_id } => crate::deliveries::record(app, job, asset_id).await,
         Effect::Project { asset_id } => app.project(asset_id).await,
         Effect::Transcode {
             asset_id,

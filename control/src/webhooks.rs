@@ -1,8 +1,9 @@
 //! Webhooks, signed the Standard Webhooks way: `webhook-id`, `webhook-timestamp` and
 //! `webhook-signature: v1,{base64 HMAC-SHA256 of "{id}.{timestamp}.{body}"}` with the key of
-//! a `whsec_{base64}` secret. Each message to each endpoint is one `webhook` job: delivered
-//! at least once, retried with doubling delays (more than 24 h in all by default), every
-//! attempt recorded in `webhooks/deliveries/{msg_id}.json` and visible through the API.
+//! a `whsec_{base64}` secret. Each message to each endpoint is one row of the database's
+//! deliveries ([`crate::db::webhooks`]), posted by [`crate::deliveries`]: at least once,
+//! retried with doubling delays (more than 24 h in all by default), every attempt recorded
+//! and visible through the API.
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -108,6 +109,17 @@ pub fn message_id(event: &Event, endpoint: &str) -> String {
     format!("msg_{}_{endpoint}", event.id.replace('.', "_"))
 }
 
+/// The `webhook-signature` header of a message signed by every one of `signers` (more than
+/// one while a rotated secret still signs): space-separated signatures, any of which a
+/// receiver may verify.
+pub fn signature_header(signers: &[Signer], msg_id: &str, timestamp: u64, body: &[u8]) -> String {
+    signers
+        .iter()
+        .map(|s| s.sign(msg_id, timestamp, body))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// One delivery attempt.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Attempt {
@@ -121,20 +133,57 @@ pub struct Attempt {
     pub duration_ms: u64,
 }
 
+/// Where a message's delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Not yet delivered; attempts go on.
+    Pending,
+    /// The endpoint acknowledged it with a 2xx.
+    Delivered,
+    /// Every attempt failed, or its endpoint is gone (`redeliver` tries again).
+    Failed,
+}
+
+impl DeliveryState {
+    /// Its name, as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Failed => "failed",
+        }
+    }
+
+    /// The state named `s`.
+    pub fn parse(s: &str) -> Option<DeliveryState> {
+        [
+            DeliveryState::Pending,
+            DeliveryState::Delivered,
+            DeliveryState::Failed,
+        ]
+        .into_iter()
+        .find(|d| d.as_str() == s)
+    }
+}
+
 /// A message's delivery record.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Delivery {
     /// The `webhook-id`.
     pub msg_id: String,
-    /// Endpoint URL.
-    pub endpoint: String,
+    /// The endpoint it is addressed to.
+    pub endpoint_id: String,
     /// Event type.
     pub event_type: String,
     /// The asset.
     pub asset_id: String,
-    /// `pending`, `delivered` or `failed` (every attempt failed).
-    pub state: String,
-    /// Every attempt, oldest first.
+    /// Where it stands.
+    pub state: DeliveryState,
+    /// When the next attempt is due (pending messages only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
+    /// Every attempt, oldest first (empty in listings: read one message for them).
     pub attempts: Vec<Attempt>,
 }
 

@@ -5,19 +5,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::analysis::Analysis;
-use crate::app::{now_rfc3339, App};
+use crate::app::App;
 use crate::asset::{AssetErrorCode, AssetErrorInfo, Change};
 use crate::jobs::{backoff, JobKind};
 use crate::metrics::metrics;
 use crate::pipeline::{self, Outcome};
 use crate::queue::{self, Delivery};
-use crate::webhooks;
 
-/// Webhook deliveries run at once per process.
-pub const WEBHOOK_LOOPS: usize = 4;
-
-/// Runs `concurrency` consumer loops of the media kinds among `kinds` (and
-/// [`WEBHOOK_LOOPS`] of webhooks, when asked) until `stop` fires.
+/// Runs `concurrency` consumer loops of the media kinds among `kinds` until `stop` fires;
+/// with the `webhook` kind, also a webhook dispatcher ([`crate::deliveries`]) and one loop
+/// that moves webhook jobs queued by earlier versions into the database.
 pub async fn run(
     app: Arc<App>,
     analysis: Arc<Analysis>,
@@ -26,8 +23,6 @@ pub async fn run(
     name: String,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    // Webhook deliveries are short and must not wait behind long transcodes: they get loops
-    // of their own.
     let media: Vec<JobKind> = kinds
         .iter()
         .copied()
@@ -37,10 +32,15 @@ pub async fn run(
     if !media.is_empty() {
         pools.push((media, concurrency, "media"));
     }
-    if kinds.contains(&JobKind::Webhook) {
-        pools.push((vec![JobKind::Webhook], WEBHOOK_LOOPS, "webhook"));
-    }
     let mut loops = Vec::new();
+    if kinds.contains(&JobKind::Webhook) {
+        pools.push((vec![JobKind::Webhook], 1, "webhook-jobs"));
+        loops.push(tokio::spawn(crate::deliveries::run(
+            app.clone(),
+            format!("{name}-webhooks"),
+            stop.clone(),
+        )));
+    }
     for (pool, n, label) in pools {
         for i in 0..n {
             let consumer = format!("{name}-{label}-{i}");
@@ -137,7 +137,7 @@ async fn handle(app: &Arc<App>, analysis: &Analysis, consumer: &str, delivery: D
     };
     let outcome = match kind {
         JobKind::Transcode => pipeline::run(app, analysis, &delivery).await,
-        JobKind::Webhook => deliver_webhook(app, &delivery).await,
+        JobKind::Webhook => legacy_webhook(app, &delivery).await,
     };
     beat.abort();
     metrics()
@@ -209,142 +209,18 @@ async fn on_dead(app: &Arc<App>, delivery: &Delivery, reason: &str) {
                 }
             }
         }
-        JobKind::Webhook => {
-            if let Some(msg_id) = delivery.job.payload.get("msg_id").and_then(|v| v.as_str()) {
-                let key = sunomi_origin::layout::webhook_delivery(msg_id);
-                let _ = app
-                    .records
-                    .update::<webhooks::Delivery, (), _>(&key, |d| {
-                        let mut d = d.clone();
-                        d.state = "failed".into();
-                        Ok(Some(d))
-                    })
-                    .await;
-            }
-        }
+        // A legacy webhook job only moves its message into the database.
+        JobKind::Webhook => {}
     }
 }
 
-/// Delivers one webhook message and records the attempt.
-async fn deliver_webhook(app: &Arc<App>, delivery: &Delivery) -> Outcome {
-    let p = &delivery.job.payload;
-    let (Some(msg_id), Some(message)) =
-        (p.get("msg_id").and_then(|v| v.as_str()), p.get("message"))
-    else {
-        return Outcome::Done; // malformed job: nothing sensible to retry
-    };
-    // The endpoint is named by its id and looked up now: its URL and secret as configured
-    // today. (Jobs queued by earlier versions name a URL: the endpoint with that URL.)
-    let endpoint = match (
-        p.get("endpoint_id").and_then(|v| v.as_str()),
-        p.get("url").and_then(|v| v.as_str()),
-    ) {
-        (Some(id), _) => app.webhook_endpoint(id),
-        (None, Some(url)) => app
-            .config
-            .webhooks
-            .iter()
-            .find(|w| w.url == url)
-            .and_then(|w| app.webhook_endpoint(&w.id())),
-        (None, None) => None,
-    };
-    let Some((endpoint, signer)) = endpoint else {
-        tracing::warn!(%msg_id, "webhook endpoint no longer configured; dropping the message");
+/// Moves a webhook job queued by an earlier version into the database's deliveries.
+async fn legacy_webhook(app: &Arc<App>, delivery: &Delivery) -> Outcome {
+    let Some(asset_id) = &delivery.job.asset_id else {
         return Outcome::Done;
     };
-    let url = endpoint.url.as_str();
-    let body = serde_json::to_vec(message).unwrap_or_default();
-    let timestamp = crate::app::now_unix();
-    let signature = signer.sign(msg_id, timestamp, &body);
-    let started = Instant::now();
-    let sent = app
-        .http
-        .post(url)
-        .header("content-type", "application/json")
-        .header("webhook-id", msg_id)
-        .header("webhook-timestamp", timestamp.to_string())
-        .header("webhook-signature", signature)
-        .body(body)
-        .send()
-        .await;
-    let (status, error) = match &sent {
-        Ok(r) if r.status().is_success() => (Some(r.status().as_u16()), None),
-        Ok(r) => (
-            Some(r.status().as_u16()),
-            Some(format!("endpoint answered {}", r.status())),
-        ),
-        Err(e) => (None, Some(format!("request failed: {e}"))),
-    };
-    let attempt = webhooks::Attempt {
-        at: now_rfc3339(),
-        status,
-        error: error.clone(),
-        duration_ms: started.elapsed().as_millis() as u64,
-    };
-    record_attempt(app, delivery, msg_id, url, message, attempt).await;
-    match error {
-        None => {
-            metrics()
-                .webhook_attempts
-                .with_label_values(&["delivered"])
-                .inc();
-            Outcome::Done
-        }
-        Some(e) => {
-            metrics()
-                .webhook_attempts
-                .with_label_values(&["failed"])
-                .inc();
-            Outcome::Retry(e)
-        }
-    }
-}
-
-async fn record_attempt(
-    app: &App,
-    delivery: &Delivery,
-    msg_id: &str,
-    url: &str,
-    message: &serde_json::Value,
-    attempt: webhooks::Attempt,
-) {
-    let key = sunomi_origin::layout::webhook_delivery(msg_id);
-    let delivered = attempt.error.is_none();
-    let state = if delivered { "delivered" } else { "pending" };
-    let fresh = webhooks::Delivery {
-        msg_id: msg_id.to_string(),
-        endpoint: url.to_string(),
-        event_type: message
-            .get("type")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_string(),
-        asset_id: delivery
-            .job
-            .asset_id
-            .as_ref()
-            .map(|a| a.to_string())
-            .unwrap_or_default(),
-        state: state.into(),
-        attempts: vec![attempt.clone()],
-    };
-    let result = match app.records.create(&key, &fresh).await {
-        Err(crate::records::RecordError::Conflict) => app
-            .records
-            .update::<webhooks::Delivery, (), _>(&key, |d| {
-                let mut d = d.clone();
-                d.attempts.push(attempt.clone());
-                if d.state != "delivered" {
-                    d.state = state.into();
-                }
-                Ok(Some(d))
-            })
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string()),
-        other => other.map_err(|e| e.to_string()),
-    };
-    if let Err(e) = result {
-        tracing::warn!(%msg_id, error = %e, "could not record a webhook attempt");
+    match crate::deliveries::record(app, &delivery.job.payload, asset_id).await {
+        Ok(()) => Outcome::Done,
+        Err(e) => Outcome::Retry(e),
     }
 }

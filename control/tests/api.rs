@@ -46,8 +46,8 @@ fn webhooks_verify_with_the_standard_library_and_failures_are_retried() {
         Duration::from_secs(60),
         "every webhook to be delivered",
         || {
-            let deliveries = api.get("/api/v1/webhooks/deliveries").json();
-            let delivered: Vec<String> = deliveries
+            let deliveries = api.get("/api/v1/webhooks/deliveries?limit=100").json();
+            let delivered: Vec<String> = deliveries["data"]
                 .as_array()
                 .into_iter()
                 .flatten()
@@ -70,8 +70,8 @@ fn webhooks_verify_with_the_standard_library_and_failures_are_retried() {
         );
     }
     // A message's attempts are visible: the failure, then the delivery.
-    let deliveries = api.get("/api/v1/webhooks/deliveries").json();
-    let ready = deliveries
+    let deliveries = api.get("/api/v1/webhooks/deliveries?limit=100").json();
+    let ready = deliveries["data"]
         .as_array()
         .unwrap()
         .iter()

@@ -88,14 +88,6 @@ pub fn api_key_record(key_id: &str) -> String {
     format!("{API_KEYS}/{key_id}.json")
 }
 
-/// Folder of webhook delivery records.
-pub const WEBHOOK_DELIVERIES: &str = "webhooks/deliveries";
-
-/// One webhook message's delivery record (every attempt): `webhooks/deliveries/{msg_id}.json`.
-pub fn webhook_delivery(msg_id: &str) -> String {
-    format!("{WEBHOOK_DELIVERIES}/{msg_id}.json")
-}
-
 /// Where one transcode run's files live, relative to the video's folder: each run writes
 /// its own folder, so two workers racing on one video never write the same key, and the
 /// manifest written last names the one run that won.

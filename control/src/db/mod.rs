@@ -14,6 +14,7 @@
 //! - [`keys`]: API keys (hashes only).
 //! - [`imports`]: stores whose earlier-version records were imported.
 //! - [`uploads`]: uploads in progress (their bytes are in object storage).
+//! - [`webhooks`]: webhook endpoints made through the API, messages and their attempts.
 //! - [`outbox`]: what committed changes imply outside the database, applied by
 //!   [`crate::relay`].
 
@@ -22,6 +23,7 @@ pub mod imports;
 pub mod keys;
 pub mod outbox;
 pub mod uploads;
+pub mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! `/api/v1/jobs`: queue depth, dead letters, retries; `/api/v1/webhooks/deliveries`.
+//! `/api/v1/jobs`: queue depth, dead letters, retries.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -7,7 +7,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
-use sunomi_origin::layout;
 use utoipa::ToSchema;
 
 use super::auth::ApiKey;
@@ -17,7 +16,6 @@ use crate::asset::{AssetStatus, Change};
 use crate::ids::JobId;
 use crate::jobs::{Job, JobKind};
 use crate::queue::{DeadLetter, Depth};
-use crate::webhooks;
 
 /// The queue at a glance.
 #[derive(Debug, Serialize, ToSchema)]
@@ -25,7 +23,7 @@ pub struct QueueView {
     /// Jobs waiting and running, by kind.
     pub depth: BTreeMap<String, Depth>,
     /// Jobs in the dead letters.
-    pub dead: usize,
+    pub dead: u64,
 }
 
 /// Queue depth by kind.
@@ -44,16 +42,14 @@ pub async fn queue(_key: ApiKey, State(app): State<Arc<App>>) -> Result<Json<Que
             app.queue.depth(kind).await.map_err(AppError::from)?,
         );
     }
-    let dead = app
-        .queue
-        .dead_letters()
-        .await
-        .map_err(AppError::from)?
-        .len();
+    let dead = app.queue.dead_count().await.map_err(AppError::from)?;
     Ok(Json(QueueView { depth, dead }))
 }
 
-/// Dead letters: jobs that failed every attempt.
+/// Dead letters listed at most (retrying them lists the next).
+const DEAD_PAGE: usize = 100;
+
+/// Dead letters: jobs that failed every attempt (the oldest 100).
 #[utoipa::path(get, path = "/api/v1/jobs/dead", tag = "jobs",
     responses(
         (status = 200, description = "Dead letters, oldest first", body = Vec<DeadLetter>),
@@ -66,7 +62,10 @@ pub async fn dead(
     State(app): State<Arc<App>>,
 ) -> Result<Json<Vec<DeadLetter>>, ApiError> {
     Ok(Json(
-        app.queue.dead_letters().await.map_err(AppError::from)?,
+        app.queue
+            .dead_letters(DEAD_PAGE)
+            .await
+            .map_err(AppError::from)?,
     ))
 }
 
@@ -106,64 +105,4 @@ pub async fn retry(
         }
     }
     Ok((StatusCode::ACCEPTED, Json(job)))
-}
-
-/// One webhook message's delivery record.
-#[utoipa::path(get, path = "/api/v1/webhooks/deliveries/{msg_id}", tag = "webhooks",
-    params(("msg_id" = String, Path, description = "The message's webhook-id")),
-    responses(
-        (status = 200, description = "Every attempt", body = webhooks::Delivery),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such message", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
-    ),
-    security(("api_key" = [])))]
-pub async fn delivery(
-    _key: ApiKey,
-    State(app): State<Arc<App>>,
-    Path(msg_id): Path<String>,
-) -> Result<Json<webhooks::Delivery>, ApiError> {
-    if msg_id.is_empty()
-        || msg_id.len() > 200
-        || !msg_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        return Err(ApiError::not_found("message"));
-    }
-    match app
-        .records
-        .find::<webhooks::Delivery>(&layout::webhook_delivery(&msg_id))
-        .await
-    {
-        Ok(Some(d)) => Ok(Json(d.value)),
-        Ok(None) => Err(ApiError::not_found("message")),
-        Err(e) => Err(AppError::from(e).into()),
-    }
-}
-
-/// Every webhook message's delivery record.
-#[utoipa::path(get, path = "/api/v1/webhooks/deliveries", tag = "webhooks",
-    responses(
-        (status = 200, description = "Delivery records", body = Vec<webhooks::Delivery>),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
-    ),
-    security(("api_key" = [])))]
-pub async fn deliveries(
-    _key: ApiKey,
-    State(app): State<Arc<App>>,
-) -> Result<Json<Vec<webhooks::Delivery>>, ApiError> {
-    let keys = app
-        .records
-        .list(layout::WEBHOOK_DELIVERIES)
-        .await
-        .map_err(AppError::from)?;
-    let mut out = Vec::new();
-    for key in keys.iter().filter(|k| k.ends_with(".json")).take(1000) {
-        if let Ok(Some(d)) = app.records.find::<webhooks::Delivery>(key).await {
-            out.push(d.value);
-        }
-    }
-    Ok(Json(out))
 }

@@ -12,6 +12,7 @@ pub mod signing_keys;
 pub mod streams;
 pub mod tus;
 pub mod uploads;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -42,7 +43,10 @@ use problem::ApiError;
         assets::create_playback_id, assets::delete_playback_id, assets::review,
         assets::put_captions, assets::delete_captions,
         events::asset_events, events::all_events,
-        jobs::queue, jobs::dead, jobs::retry, jobs::deliveries, jobs::delivery,
+        jobs::queue, jobs::dead, jobs::retry,
+        webhooks::create_endpoint, webhooks::list_endpoints, webhooks::get_endpoint,
+        webhooks::rotate_secret, webhooks::delete_endpoint,
+        webhooks::deliveries, webhooks::delivery, webhooks::redeliver,
         signing_keys::create, signing_keys::list, signing_keys::delete,
     ),
     components(schemas(problem::Problem, crate::asset::Event)),
@@ -54,7 +58,7 @@ use problem::ApiError;
         (name = "events", description = "Server-Sent Events"),
         (name = "jobs", description = "The job queue"),
         (name = "playback", description = "Signing keys for signed playback ids"),
-        (name = "webhooks", description = "Webhook deliveries"),
+        (name = "webhooks", description = "Webhook endpoints and deliveries"),
     )
 )]
 pub struct ApiDoc;
@@ -191,8 +195,27 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/jobs", get(jobs::queue))
         .route("/api/v1/jobs/dead", get(jobs::dead))
         .route("/api/v1/jobs/{job_id}/retry", post(jobs::retry))
-        .route("/api/v1/webhooks/deliveries", get(jobs::deliveries))
-        .route("/api/v1/webhooks/deliveries/{msg_id}", get(jobs::delivery))
+        .route(
+            "/api/v1/webhooks/endpoints",
+            post(webhooks::create_endpoint).get(webhooks::list_endpoints),
+        )
+        .route(
+            "/api/v1/webhooks/endpoints/{endpoint_id}",
+            get(webhooks::get_endpoint).delete(webhooks::delete_endpoint),
+        )
+        .route(
+            "/api/v1/webhooks/endpoints/{endpoint_id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route("/api/v1/webhooks/deliveries", get(webhooks::deliveries))
+        .route(
+            "/api/v1/webhooks/deliveries/{msg_id}",
+            get(webhooks::delivery),
+        )
+        .route(
+            "/api/v1/webhooks/deliveries/{msg_id}/redeliver",
+            post(webhooks::redeliver),
+        )
         .merge(tus_routes)
         .fallback(not_found)
         .method_not_allowed_fallback(|| async {

@@ -164,11 +164,17 @@ impl Queue for MemoryQueue {
             attempts: delivery.attempt,
             at_ms: now_ms(),
         });
+        let over = s.dead.len().saturating_sub(super::MAX_DEAD);
+        s.dead.drain(..over);
         Ok(())
     }
 
-    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, QueueError> {
-        Ok(self.state().dead.clone())
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
+        Ok(self.state().dead.iter().take(limit).cloned().collect())
+    }
+
+    async fn dead_count(&self) -> Result<u64, QueueError> {
+        Ok(self.state().dead.len() as u64)
     }
 
     async fn revive(&self, id: &JobId) -> Result<Option<Job>, QueueError> {
@@ -251,19 +257,42 @@ mod tests {
             .unwrap();
         assert_eq!(again.attempt, 2);
         q.bury(&again, "boom").await.unwrap();
-        let dead = q.dead_letters().await.unwrap();
+        let dead = q.dead_letters(10).await.unwrap();
         assert_eq!(
             (dead.len(), dead[0].attempts, dead[0].reason.as_str()),
             (1, 2, "boom")
         );
         let revived = q.revive(&again.job.id).await.unwrap().unwrap();
         assert_eq!(revived.attempts_before, 0);
-        assert!(q.dead_letters().await.unwrap().is_empty());
+        assert!(q.dead_letters(10).await.unwrap().is_empty());
         let d = q
             .receive(&[JobKind::Webhook], "a", NO_WAIT)
             .await
             .unwrap()
             .unwrap();
         assert_eq!(d.attempt, 1);
+    }
+
+    #[tokio::test]
+    async fn dead_letters_keep_the_newest_and_list_a_bounded_page() {
+        let q = MemoryQueue::new(Duration::from_secs(5));
+        let mut first = None;
+        for i in 0..super::super::MAX_DEAD + 5 {
+            let job = Job::new(JobKind::Transcode, None);
+            if i == 5 {
+                first = Some(job.id.clone());
+            }
+            q.enqueue(&job).await.unwrap();
+            let d = q
+                .receive(&[JobKind::Transcode], "a", NO_WAIT)
+                .await
+                .unwrap()
+                .unwrap();
+            q.bury(&d, "boom").await.unwrap();
+        }
+        assert_eq!(q.dead_count().await.unwrap(), super::super::MAX_DEAD as u64);
+        let page = q.dead_letters(100).await.unwrap();
+        assert_eq!(page.len(), 100);
+        assert_eq!(Some(page[0].job.id.clone()), first, "the oldest five went");
     }
 }

@@ -77,8 +77,11 @@ pub trait Queue: Send + Sync {
     async fn ack(&self, delivery: &Delivery) -> Result<(), QueueError>;
     /// Moves the job to the dead letters with `reason`.
     async fn bury(&self, delivery: &Delivery, reason: &str) -> Result<(), QueueError>;
-    /// Every dead letter, oldest first.
-    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, QueueError>;
+    /// The oldest `limit` dead letters, oldest first (the queue keeps the newest
+    /// [`MAX_DEAD`]).
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError>;
+    /// How many dead letters there are.
+    async fn dead_count(&self) -> Result<u64, QueueError>;
     /// Takes job `id` out of the dead letters and queues it again with fresh attempts.
     async fn revive(&self, id: &JobId) -> Result<Option<Job>, QueueError>;
     /// Jobs of `kind` waiting and running.
@@ -86,6 +89,10 @@ pub trait Queue: Send + Sync {
     /// Whether the queue's backend answers.
     async fn ping(&self) -> Result<(), QueueError>;
 }
+
+/// Dead letters a queue keeps (the oldest go first past it), so a storm of failures cannot
+/// fill its memory.
+pub const MAX_DEAD: usize = 10_000;
 
 /// Retries the job of `delivery` after `delay`, counting this attempt, then acknowledges it.
 pub async fn retry_later(

@@ -50,6 +50,18 @@ end
 return #due
 "#;
 
+/// Counts the delayed jobs of one kind (members starting with `ARGV[1]`) inside Redis, a
+/// page at a time, so the set is never sent to a client.
+const COUNT_DELAYED: &str = r#"
+local n, cursor = 0, '0'
+repeat
+  local page = redis.call('ZSCAN', KEYS[1], cursor, 'MATCH', ARGV[1] .. '*', 'COUNT', 1000)
+  cursor = page[1]
+  n = n + #page[2] / 2
+until cursor == '0'
+return n
+"#;
+
 /// The Redis Streams queue.
 pub struct RedisQueue {
     client: Client,
@@ -58,6 +70,7 @@ pub struct RedisQueue {
     visibility: Duration,
     timeout: Duration,
     promote: redis::Script,
+    count_delayed: redis::Script,
 }
 
 fn err(e: redis::RedisError) -> QueueError {
@@ -83,6 +96,7 @@ impl RedisQueue {
             visibility,
             timeout,
             promote: redis::Script::new(PROMOTE),
+            count_delayed: redis::Script::new(COUNT_DELAYED),
         })
     }
 
@@ -344,6 +358,9 @@ impl Queue for RedisQueue {
     async fn bury(&self, delivery: &Delivery, reason: &str) -> Result<(), QueueError> {
         let mut add = redis::cmd("XADD");
         add.arg(keys::DEAD)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(super::MAX_DEAD)
             .arg("*")
             .arg("job")
             .arg(delivery.job.to_json())
@@ -357,9 +374,20 @@ impl Queue for RedisQueue {
         self.ack(delivery).await
     }
 
-    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, QueueError> {
+    async fn dead_count(&self) -> Result<u64, QueueError> {
+        let mut len = redis::cmd("XLEN");
+        len.arg(keys::DEAD);
+        self.query(&len).await
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
         let mut range = redis::cmd("XRANGE");
-        range.arg(keys::DEAD).arg("-").arg("+");
+        range
+            .arg(keys::DEAD)
+            .arg("-")
+            .arg("+")
+            .arg("COUNT")
+            .arg(limit);
         let v: Value = self.query(&range).await?;
         Ok(entries(&v)
             .into_iter()
@@ -375,28 +403,26 @@ impl Queue for RedisQueue {
     }
 
     async fn revive(&self, id: &JobId) -> Result<Option<Job>, QueueError> {
-        let mut range = redis::cmd("XRANGE");
-        range.arg(keys::DEAD).arg("-").arg("+");
-        let v: Value = self.query(&range).await?;
-        for (entry, fields) in entries(&v) {
-            let Some(Ok(mut job)) = fields.get("job").map(|t| Job::from_json(t)) else {
-                continue;
-            };
-            if &job.id != id {
-                continue;
+        // Read the dead letters a page at a time: never the whole stream at once.
+        let mut start = "-".to_string();
+        loop {
+            let mut range = redis::cmd("XRANGE");
+            range
+                .arg(keys::DEAD)
+                .arg(&start)
+                .arg("+")
+                .arg("COUNT")
+                .arg(REVIVE_PAGE);
+            let v: Value = self.query(&range).await?;
+            let page = entries(&v);
+            if let Some(found) = self.revive_in(id, &page).await? {
+                return Ok(found);
             }
-            let mut del = redis::cmd("XDEL");
-            del.arg(keys::DEAD).arg(&entry);
-            let removed: i64 = self.query(&del).await?;
-            if removed == 0 {
-                // Someone else revived it first.
-                return Ok(None);
+            match page.last() {
+                Some((last, _)) if page.len() == REVIVE_PAGE => start = format!("({last}"),
+                _ => return Ok(None),
             }
-            job.attempts_before = 0;
-            self.enqueue(&job).await?;
-            return Ok(Some(job));
         }
-        Ok(None)
     }
 
     async fn depth(&self, kind: JobKind) -> Result<Depth, QueueError> {
@@ -411,11 +437,14 @@ impl Queue for RedisQueue {
             Err(QueueError::Redis(m)) if m.contains("NOGROUP") => 0,
             Err(e) => return Err(e),
         };
-        let mut delayed = redis::cmd("ZRANGE");
-        delayed.arg(keys::DELAYED).arg(0).arg(-1);
-        let later: Vec<String> = self.query(&delayed).await?;
-        let prefix = format!("{} ", kind.name());
-        let later = later.iter().filter(|m| m.starts_with(&prefix)).count() as u64;
+        // Counted inside Redis: the delayed set is never read out.
+        let mut c = self.conn();
+        let mut inv = self.count_delayed.prepare_invoke();
+        inv.key(keys::DELAYED).arg(format!("{} ", kind.name()));
+        let later: u64 = tokio::time::timeout(self.timeout, inv.invoke_async::<u64>(&mut c))
+            .await
+            .map_err(|_| QueueError::Redis("timed out".into()))?
+            .map_err(err)?;
         Ok(Depth {
             waiting: total.saturating_sub(running) + later,
             running,
@@ -424,6 +453,39 @@ impl Queue for RedisQueue {
 
     async fn ping(&self) -> Result<(), QueueError> {
         self.query::<String>(&redis::cmd("PING")).await.map(|_| ())
+    }
+}
+
+/// Dead letters read per round trip when looking for one to revive.
+const REVIVE_PAGE: usize = 100;
+
+impl RedisQueue {
+    /// Revives job `id` if it is among `page` (`Some(None)`: found, but someone else revived
+    /// it first).
+    async fn revive_in(
+        &self,
+        id: &JobId,
+        page: &[(String, HashMap<String, String>)],
+    ) -> Result<Option<Option<Job>>, QueueError> {
+        for (entry, fields) in page {
+            let Some(Ok(mut job)) = fields.get("job").map(|t| Job::from_json(t)) else {
+                continue;
+            };
+            if &job.id != id {
+                continue;
+            }
+            let mut del = redis::cmd("XDEL");
+            del.arg(keys::DEAD).arg(entry);
+            let removed: i64 = self.query(&del).await?;
+            if removed == 0 {
+                // Someone else revived it first.
+                return Ok(Some(None));
+            }
+            job.attempts_before = 0;
+            self.enqueue(&job).await?;
+            return Ok(Some(Some(job)));
+        }
+        Ok(None)
     }
 }
 

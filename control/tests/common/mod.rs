@@ -11,7 +11,7 @@ pub mod database;
 pub use database::database_for;
 pub mod receiver;
 #[allow(unused_imports)]
-pub use receiver::Receiver;
+pub use receiver::{Received, Receiver};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,451 @@
+//! `/api/v1/webhooks/…`: endpoints made through the API (create, list, read, rotate the
+//! secret, delete; the secret is shown only when made) beside the config file's, and every
+//! message's delivery (paged listings, one message with its attempts, redelivery of a failed
+//! one).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::ApiKey;
+use super::problem::{ApiError, Problem};
+use crate::app::{now_ms, now_rfc3339, App, AppError};
+use crate::db::webhooks::{self as store, EndpointRecord, Filter};
+use crate::webhooks::{Delivery, DeliveryState, Signer};
+
+/// Endpoints that may be made through the API (each one is posted every event).
+pub const MAX_ENDPOINTS: i64 = 50;
+/// Longest endpoint URL.
+const MAX_URL: usize = 2048;
+/// Longest description.
+const MAX_DESCRIPTION: usize = 500;
+/// How long a rotated-out secret keeps signing by default (receivers switch meanwhile).
+const DEFAULT_OVERLAP_SECS: u64 = 24 * 3600;
+
+/// A webhook endpoint.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointView {
+    /// `we_…` (made through the API) or the config file's id.
+    pub id: String,
+    /// Where messages are posted.
+    pub url: String,
+    /// What it is for.
+    pub description: String,
+    /// `api` or `config` (the config file's endpoints change only there).
+    pub source: String,
+    /// When it was made (API endpoints).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// The `whsec_…` secret: shown only in the answer that made or rotated it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+impl EndpointView {
+    fn of(e: &EndpointRecord) -> EndpointView {
+        EndpointView {
+            id: e.id.clone(),
+            url: e.url.clone(),
+            description: e.description.clone(),
+            source: "api".into(),
+            created_at: Some(e.created_at.clone()),
+            secret: None,
+        }
+    }
+}
+
+/// What a new endpoint is.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEndpoint {
+    /// An `http://` or `https://` URL on a public address (internal ones are refused unless
+    /// the operator allows them), at most 2048 characters.
+    #[schema(max_length = 2048)]
+    pub url: String,
+    /// What it is for (at most 500 characters).
+    #[serde(default)]
+    #[schema(max_length = 500)]
+    pub description: String,
+}
+
+/// How to rotate a secret.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateSecret {
+    /// Seconds the old secret keeps signing beside the new one (0–86400, default 86400);
+    /// 0 retires it at once (a leaked secret).
+    #[schema(minimum = 0, maximum = 86400)]
+    pub keep_previous_secs: Option<u64>,
+}
+
+fn valid_endpoint_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn refused(detail: impl Into<String>) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "webhook_url_refused",
+        detail,
+    )
+}
+
+fn configured(detail: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "configured_endpoint",
+        format!("{detail}: it is in the config file and changes only there"),
+    )
+}
+
+/// Make a webhook endpoint. Its secret is in this answer and never again.
+#[utoipa::path(post, path = "/api/v1/webhooks/endpoints", tag = "webhooks",
+    request_body(content = CreateEndpoint, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Made; the secret is shown only now", body = EndpointView),
+        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Too many endpoints", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The URL is malformed or points into an internal network", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn create_endpoint(
+    _key: ApiKey,
+    State(app): State<Arc<App>>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<EndpointView>), ApiError> {
+    let ask: CreateEndpoint = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
+    if ask.url.len() > MAX_URL || ask.description.chars().count() > MAX_DESCRIPTION {
+        return Err(refused(format!(
+            "the URL is at most {MAX_URL} bytes and the description {MAX_DESCRIPTION} characters"
+        )));
+    }
+    app.outbound
+        .check_url(&ask.url)
+        .await
+        .map_err(|e| refused(e.to_string()))?;
+    if store::endpoint_count(&app.db)
+        .await
+        .map_err(AppError::from)?
+        >= MAX_ENDPOINTS
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "limit_reached",
+            format!("at most {MAX_ENDPOINTS} endpoints; delete one first"),
+        ));
+    }
+    let record = EndpointRecord {
+        id: format!("we_{}", hex::encode(rand::random::<[u8; 12]>())),
+        url: ask.url,
+        description: ask.description,
+        secret: Signer::new_secret(),
+        previous_secret: None,
+        previous_until_ms: 0,
+        created_at: now_rfc3339(),
+    };
+    store::insert_endpoint(&app.db, &record)
+        .await
+        .map_err(AppError::from)?;
+    let mut view = EndpointView::of(&record);
+    view.secret = Some(record.secret);
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Every webhook endpoint: the config file's, then those made through the API.
+#[utoipa::path(get, path = "/api/v1/webhooks/endpoints", tag = "webhooks",
+    responses(
+        (status = 200, description = "Every endpoint (without secrets)", body = Vec<EndpointView>),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn list_endpoints(
+    _key: ApiKey,
+    State(app): State<Arc<App>>,
+) -> Result<Json<Vec<EndpointView>>, ApiError> {
+    let mut out: Vec<EndpointView> = app
+        .configured_endpoints()
+        .map(|(id, url)| EndpointView {
+            id: id.to_string(),
+            url: url.to_string(),
+            description: String::new(),
+            source: "config".into(),
+            created_at: None,
+            secret: None,
+        })
+        .collect();
+    let made = store::endpoints(&app.db, MAX_ENDPOINTS)
+        .await
+        .map_err(AppError::from)?;
+    out.extend(made.iter().map(EndpointView::of));
+    Ok(Json(out))
+}
+
+/// The endpoint made through the API with id `id`, or why not.
+async fn made_endpoint(app: &App, id: &str) -> Result<EndpointRecord, ApiError> {
+    if !valid_endpoint_id(id) {
+        return Err(ApiError::not_found("webhook endpoint"));
+    }
+    if app.configured_endpoints().any(|(i, _)| i == id) {
+        return Err(configured("endpoint"));
+    }
+    store::endpoint(&app.db, id)
+        .await
+        .map_err(AppError::from)?
+        .ok_or_else(|| ApiError::not_found("webhook endpoint"))
+}
+
+/// One webhook endpoint.
+#[utoipa::path(get, path = "/api/v1/webhooks/endpoints/{endpoint_id}", tag = "webhooks",
+    params(("endpoint_id" = String, Path, description = "Endpoint id")),
+    responses(
+        (status = 200, description = "The endpoint (without its secret)", body = EndpointView),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such endpoint", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn get_endpoint(
+    _key: ApiKey,
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Json<EndpointView>, ApiError> {
+    if let Some((id, url)) = app.configured_endpoints().find(|(i, _)| *i == id) {
+        return Ok(Json(EndpointView {
+            id: id.to_string(),
+            url: url.to_string(),
+            description: String::new(),
+            source: "config".into(),
+            created_at: None,
+            secret: None,
+        }));
+    }
+    Ok(Json(EndpointView::of(&made_endpoint(&app, &id).await?)))
+}
+
+/// Give an endpoint a new secret (shown only now). The old one keeps signing beside it for
+/// `keep_previous_secs` (a day by default), so a receiver verifying either loses nothing.
+#[utoipa::path(post, path = "/api/v1/webhooks/endpoints/{endpoint_id}/rotate-secret", tag = "webhooks",
+    params(("endpoint_id" = String, Path, description = "Endpoint id")),
+    request_body(content = Option<RotateSecret>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The new secret, shown only now", body = EndpointView),
+        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such endpoint", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The endpoint is in the config file", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn rotate_secret(
+    _key: ApiKey,
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<EndpointView>, ApiError> {
+    let ask: RotateSecret = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateSecret::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?
+    };
+    let keep = ask.keep_previous_secs.unwrap_or(DEFAULT_OVERLAP_SECS);
+    if keep > DEFAULT_OVERLAP_SECS {
+        return Err(ApiError::bad_request("keep_previous_secs is at most 86400"));
+    }
+    let mut record = made_endpoint(&app, &id).await?;
+    let secret = Signer::new_secret();
+    let until = now_ms() + (keep * 1000) as i64;
+    if !store::rotate_secret(&app.db, &id, &secret, until)
+        .await
+        .map_err(AppError::from)?
+    {
+        return Err(ApiError::not_found("webhook endpoint"));
+    }
+    record.secret = secret.clone();
+    let mut view = EndpointView::of(&record);
+    view.secret = Some(secret);
+    Ok(Json(view))
+}
+
+/// Remove an endpoint: no message is addressed to it from now on, and those still pending
+/// fail at their next attempt.
+#[utoipa::path(delete, path = "/api/v1/webhooks/endpoints/{endpoint_id}", tag = "webhooks",
+    params(("endpoint_id" = String, Path, description = "Endpoint id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such endpoint", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The endpoint is in the config file", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn delete_endpoint(
+    _key: ApiKey,
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    made_endpoint(&app, &id).await?;
+    if !store::delete_endpoint(&app.db, &id)
+        .await
+        .map_err(AppError::from)?
+    {
+        return Err(ApiError::not_found("webhook endpoint"));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Which deliveries to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveryParams {
+    /// Messages per page (1–100, default 25).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+    /// The `next` of the previous page.
+    pub before: Option<String>,
+    /// Only messages in this state.
+    pub state: Option<DeliveryState>,
+    /// Only messages to this endpoint.
+    pub endpoint_id: Option<String>,
+    /// Only messages about this asset.
+    pub asset_id: Option<String>,
+}
+
+/// A page of deliveries.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryList {
+    /// Messages, newest first (their attempts: read one message).
+    pub data: Vec<Delivery>,
+    /// Pass as `before` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// Webhook messages, newest first, a page at a time.
+#[utoipa::path(get, path = "/api/v1/webhooks/deliveries", tag = "webhooks",
+    params(DeliveryParams),
+    responses(
+        (status = 200, description = "A page of messages", body = DeliveryList),
+        (status = 400, description = "Bad paging or filter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn deliveries(
+    _key: ApiKey,
+    State(app): State<Arc<App>>,
+    params: Result<Query<DeliveryParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<DeliveryList>, ApiError> {
+    let Query(p) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let limit = p.limit.unwrap_or(25);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request("limit is 1-100"));
+    }
+    let before = match p.before.as_deref() {
+        None => None,
+        Some(b) => Some(
+            b.parse::<i64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| ApiError::bad_request("before is the next of a previous page"))?,
+        ),
+    };
+    let filter = Filter {
+        state: p.state,
+        endpoint_id: p.endpoint_id,
+        asset_id: p.asset_id,
+    };
+    let mut page = store::page(&app.db, &filter, before, i64::from(limit) + 1)
+        .await
+        .map_err(AppError::from)?;
+    let more = page.len() > limit as usize;
+    page.truncate(limit as usize);
+    let next = more
+        .then(|| page.last().map(|(seq, _)| seq.to_string()))
+        .flatten();
+    Ok(Json(DeliveryList {
+        data: page.into_iter().map(|(_, d)| d).collect(),
+        next,
+    }))
+}
+
+fn valid_msg_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 200
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// One webhook message with every attempt.
+#[utoipa::path(get, path = "/api/v1/webhooks/deliveries/{msg_id}", tag = "webhooks",
+    params(("msg_id" = String, Path, description = "The message's webhook-id")),
+    responses(
+        (status = 200, description = "Every attempt", body = Delivery),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such message", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn delivery(
+    _key: ApiKey,
+    State(app): State<Arc<App>>,
+    Path(msg_id): Path<String>,
+) -> Result<Json<Delivery>, ApiError> {
+    if !valid_msg_id(&msg_id) {
+        return Err(ApiError::not_found("message"));
+    }
+    store::get(&app.db, &msg_id)
+        .await
+        .map_err(AppError::from)?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("message"))
+}
+
+/// Try a failed message again, with a fresh count of attempts.
+#[utoipa::path(post, path = "/api/v1/webhooks/deliveries/{msg_id}/redeliver", tag = "webhooks",
+    params(("msg_id" = String, Path, description = "The message's webhook-id")),
+    responses(
+        (status = 202, description = "Pending again", body = Delivery),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such message", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The message has not failed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn redeliver(
+    _key: ApiKey,
+    State(app): State<Arc<App>>,
+    Path(msg_id): Path<String>,
+) -> Result<(StatusCode, Json<Delivery>), ApiError> {
+    if !valid_msg_id(&msg_id) {
+        return Err(ApiError::not_found("message"));
+    }
+    let again = store::redeliver(&app.db, &msg_id, now_ms())
+        .await
+        .map_err(AppError::from)?;
+    let found = store::get(&app.db, &msg_id)
+        .await
+        .map_err(AppError::from)?
+        .ok_or_else(|| ApiError::not_found("message"))?;
+    if !again {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_failed",
+            format!("the message is {}", found.state.as_str()),
+        ));
+    }
+    Ok((StatusCode::ACCEPTED, Json(found)))
+}
