@@ -303,6 +303,21 @@ impl App {
         Ok(last)
     }
 
+    /// Waits until outbox row `row` is applied, as [`App::settle`] does for an asset's rows.
+    pub async fn settle_row(&self, row: i64) -> Result<(), AppError> {
+        let deadline = tokio::time::Instant::now() + SETTLE_WITHIN;
+        while outbox::is_pending(&self.db, row).await? {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(AppError::Propagating(
+                    "storage has not taken it yet (unavailable?)".into(),
+                ));
+            }
+            self.relay.nudge();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
     /// Waits until the outbox rows of asset `id` up to `up_to` are applied (the edge fleet
     /// serves the new state); [`AppError::Propagating`] when that takes longer than
     /// [`SETTLE_WITHIN`] (they stay queued and are applied when they can be).
@@ -1074,6 +1089,7 @@ impl App {
                 Err(e) => tracing::warn!(%key, error = %e, "unreadable key record not imported"),
             }
         }
+        imported += crate::keyring::import(self).await?;
         Ok((found, imported))
     }
 
@@ -1082,10 +1098,14 @@ impl App {
     pub async fn import_if_new(&self) -> Result<usize, AppError> {
         let store = self.config.store.as_str();
         if imports::store_imported(&self.db, store).await? {
-            return Ok(0);
+            // Signing keys moved to the database after the rest: a store imported before
+            // that still has them to import, once.
+            return crate::keyring::import_if_new(self).await;
         }
         let (_, imported) = self.import_store().await?;
         imports::mark_store_imported(&self.db, store, &now_rfc3339()).await?;
+        let marker = crate::keyring::import_marker(store);
+        imports::mark_store_imported(&self.db, &marker, &now_rfc3339()).await?;
         Ok(imported)
     }
 

@@ -31,6 +31,7 @@ pub mod ids;
 pub mod ingest;
 pub mod jobs;
 pub mod keycheck;
+pub mod keyring;
 pub mod metrics;
 pub mod outbound;
 pub mod pipeline;

@@ -171,6 +171,7 @@ async fn apply(app: &App, effect: &Effect) -> Result<(), String> {
             playback_id,
             asset_id,
         } => app.revoke_playback(playback_id, asset_id).await,
+        Effect::SigningKey { kid } => crate::keyring::project(app, kid).await,
     }
 }
 

@@ -30,6 +30,21 @@ pub enum SigningAlgorithm {
 }
 
 impl SigningAlgorithm {
+    /// Its JWT name (`ES256`), as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlgorithm::ES256 => "ES256",
+            SigningAlgorithm::RS256 => "RS256",
+        }
+    }
+
+    /// The algorithm named `s`.
+    pub fn parse(s: &str) -> Option<SigningAlgorithm> {
+        [SigningAlgorithm::ES256, SigningAlgorithm::RS256]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+    }
+
     /// The algorithm of a public key (PEM SubjectPublicKeyInfo), if it is one we sign with.
     pub fn of_public_pem(pem: &str) -> Option<SigningAlgorithm> {
         if DecodingKey::from_ec_pem(pem.as_bytes()).is_ok() {

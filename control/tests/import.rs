@@ -43,7 +43,7 @@ fn an_earlier_versions_store_is_imported_at_first_start_and_plays_as_before() {
     let edge = Edge::start(&store_arg, &[], &[]);
     let config = format!("edge_admin_urls = [\"{}\"]\n", edge.admin);
     let key = create_key(&store_arg, &[]);
-    let (asset, playback, events) = {
+    let (asset, playback, events, signing_key) = {
         let control = Control::start(Options {
             store: store_arg.clone(),
             config: config.clone(),
@@ -57,7 +57,10 @@ fn an_earlier_versions_store_is_imported_at_first_start_and_plays_as_before() {
         let playback = out.lines().last().unwrap().to_string();
         assert!(playback.starts_with("http://edge.test/v/"), "{playback}");
         let events = api.events_until(&asset, None, "video.asset.ready");
-        (asset, playback, events)
+        // A signing key: the earlier version kept only its public half, in storage.
+        let made = api.send("POST", "/api/v1/signing-keys", &[], vec![]);
+        assert_eq!(made.status, 201);
+        (asset, playback, events, made.json())
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(write_legacy_records(
@@ -85,10 +88,32 @@ fn an_earlier_versions_store_is_imported_at_first_start_and_plays_as_before() {
     assert_eq!(api.events_until(&asset, None, "video.asset.ready"), events);
     // It plays as before.
     decodes(&playback);
+    // The signing key came along (its public half only), and is a projection now: deleting
+    // it through the API removes the file edges read.
+    let kid = signing_key["id"].as_str().unwrap();
+    let keys = api.get("/api/v1/signing-keys").json();
+    assert_eq!(keys[0]["id"], kid, "{keys}");
+    assert_eq!(keys[0]["public_key"], signing_key["public_key"]);
+    assert_eq!(keys[0]["algorithm"], "ES256");
+    assert!(keys[0].get("private_key").is_none());
+    let pub_file = store.join(format!("keys/signing/{kid}.pub"));
+    assert!(pub_file.exists());
     // Importing again (the command) changes nothing.
     let (code, out, err) = control_cmd(&["import", "--store", &store_arg, "--database", &fresh]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("0 imported"), "{out}");
+    let gone = api.send(
+        "DELETE",
+        &format!("/api/v1/signing-keys/{kid}"),
+        &[],
+        vec![],
+    );
+    assert_eq!(gone.status, 204);
+    assert!(!pub_file.exists(), "the projection follows the database");
+    assert_eq!(
+        api.get("/api/v1/signing-keys").json(),
+        serde_json::json!([])
+    );
     // And a change made now still reaches the edge.
     let r = api.send(
         "POST",
@@ -104,4 +129,53 @@ fn an_earlier_versions_store_is_imported_at_first_start_and_plays_as_before() {
 
 fn control_cmd(args: &[&str]) -> (i32, String, String) {
     control(args, &[])
+}
+
+#[test]
+fn signing_keys_are_imported_once_from_a_store_imported_before_they_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let store_arg = store.to_string_lossy().into_owned();
+    // The store as the build before signing keys moved left it: its other records imported
+    // (the store is marked), the public key only in storage.
+    let k = sunomi_control::signing::generate(sunomi_control::signing::SigningAlgorithm::RS256)
+        .unwrap();
+    std::fs::create_dir_all(store.join("keys/signing")).unwrap();
+    std::fs::write(
+        store.join(format!("keys/signing/{}.pub", k.kid)),
+        &k.public_pem,
+    )
+    .unwrap();
+    let database = database_for(&store_arg);
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let db = Db::open(&database).await.unwrap();
+        sunomi_control::db::imports::mark_store_imported(&db, &store_arg, "2026-01-01T00:00:00Z")
+            .await
+            .unwrap();
+    });
+    let key = create_key(&store_arg, &[]);
+    let control = Control::start(Options {
+        store: store_arg.clone(),
+        no_workers: true,
+        ..Default::default()
+    });
+    let api = control.api(&key);
+    let keys = api.get("/api/v1/signing-keys").json();
+    assert_eq!(keys.as_array().unwrap().len(), 1, "{keys}");
+    assert_eq!(keys[0]["id"], k.kid.as_str());
+    assert_eq!(keys[0]["algorithm"], "RS256");
+    // Once: a key removed from the database is not brought back by the next start.
+    let gone = api.send(
+        "DELETE",
+        &format!("/api/v1/signing-keys/{}", k.kid),
+        &[],
+        vec![],
+    );
+    assert_eq!(gone.status, 204);
+    let control = control.restart();
+    let api = control.api(&key);
+    assert_eq!(
+        api.get("/api/v1/signing-keys").json(),
+        serde_json::json!([])
+    );
 }

@@ -15,6 +15,7 @@
 //! - [`imports`]: stores whose earlier-version records were imported.
 //! - [`uploads`]: uploads in progress (their bytes are in object storage).
 //! - [`webhooks`]: webhook endpoints made through the API, messages and their attempts.
+//! - [`signing_keys`]: signing keys' public halves (storage's `.pub` files are projected).
 //! - [`outbox`]: what committed changes imply outside the database, applied by
 //!   [`crate::relay`].
 
@@ -22,6 +23,7 @@ pub mod assets;
 pub mod imports;
 pub mod keys;
 pub mod outbox;
+pub mod signing_keys;
 pub mod uploads;
 pub mod webhooks;
 

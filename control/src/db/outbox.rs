@@ -56,6 +56,12 @@ pub enum Effect {
         /// Who may play it.
         policy: PlaybackPolicy,
     },
+    /// Make `keys/signing/{kid}.pub` match the database: written while the key exists,
+    /// removed once it does not.
+    SigningKey {
+        /// The key id.
+        kid: String,
+    },
     /// Remove a playback id's record and purge the id from every edge (unless the asset
     /// lists it again by the time this is applied).
     PlaybackRevoke {
@@ -77,6 +83,7 @@ impl Effect {
             Effect::UploadDiscard { .. } => "upload_discard",
             Effect::PlaybackWrite { .. } => "playback_write",
             Effect::PlaybackRevoke { .. } => "playback_revoke",
+            Effect::SigningKey { .. } => "signing_key",
         }
     }
 }
@@ -198,6 +205,15 @@ pub async fn retry(
 /// Keeps row `id` out of the relay's way for good (an unreadable payload).
 async fn park(db: &Db, id: i64, relay: &str, error: &str) -> Result<(), DbError> {
     retry(db, id, relay, i64::MAX, error).await
+}
+
+/// Whether row `id` is still to be applied.
+pub async fn is_pending(db: &Db, id: i64) -> Result<bool, DbError> {
+    Ok(sqlx::query("SELECT id FROM outbox WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?
+        .is_some())
 }
 
 /// Rows not yet applied of asset `asset` with ids up to `up_to`.

@@ -1,5 +1,6 @@
 //! `/api/v1/signing-keys`: the keys playback tokens are signed with. Creating one returns
-//! its private key once; only the public half is stored (where edges read it).
+//! its private key once; only the public half is stored (in the database, projected where
+//! edges read it: [`crate::keyring`]).
 
 use std::sync::Arc;
 
@@ -7,13 +8,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use sunomi_origin::layout;
 use utoipa::ToSchema;
 
 use super::auth::ApiKey;
 use super::problem::{ApiError, Problem};
-use crate::app::{App, AppError};
-use crate::signing::{self, SigningAlgorithm};
+use crate::app::App;
+use crate::keyring::{self, KeyringError};
+use crate::signing::SigningAlgorithm;
 
 /// A signing key.
 #[derive(Debug, Serialize, ToSchema)]
@@ -38,10 +39,6 @@ pub struct CreateSigningKey {
     pub algorithm: SigningAlgorithm,
 }
 
-fn valid_kid(kid: &str) -> bool {
-    !kid.is_empty() && kid.len() <= 64 && kid.bytes().all(|b| b.is_ascii_alphanumeric())
-}
-
 /// Create a signing key (ES256 unless the body asks for RS256).
 #[utoipa::path(post, path = "/api/v1/signing-keys", tag = "playback", operation_id = "create_signing_key",
     request_body(content = Option<CreateSigningKey>, content_type = "application/json"),
@@ -49,7 +46,8 @@ fn valid_kid(kid: &str) -> bool {
         (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "The key; its private half is shown only now", body = SigningKeyView),
         (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Too many keys", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database or storage unavailable", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
 pub async fn create(
@@ -63,15 +61,7 @@ pub async fn create(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?
     };
-    let k = signing::generate(ask.algorithm).map_err(AppError::Store)?;
-    let path = app.store().path(&layout::signing_key(&k.kid));
-    object_store::ObjectStoreExt::put(
-        app.store().object_store().as_ref(),
-        &path,
-        k.public_pem.clone().into(),
-    )
-    .await
-    .map_err(|e| AppError::Store(e.to_string()))?;
+    let k = keyring::create(&app, ask.algorithm).await?;
     Ok((
         StatusCode::CREATED,
         Json(SigningKeyView {
@@ -95,41 +85,16 @@ pub async fn list(
     _key: ApiKey,
     State(app): State<Arc<App>>,
 ) -> Result<Json<Vec<SigningKeyView>>, ApiError> {
-    let keys = app
-        .records
-        .list(layout::SIGNING_KEYS)
-        .await
-        .map_err(AppError::from)?;
-    let mut out = Vec::new();
-    for key in keys.iter().filter(|k| k.ends_with(".pub")).take(1000) {
-        let Some(kid) = key
-            .rsplit('/')
-            .next()
-            .and_then(|f| f.strip_suffix(".pub"))
-            .filter(|k| valid_kid(k))
-        else {
-            continue;
-        };
-        let got = object_store::ObjectStoreExt::get(
-            app.store().object_store().as_ref(),
-            &app.store().path(key),
-        )
-        .await;
-        if let Ok(got) = got {
-            if let Ok(bytes) = got.bytes().await {
-                let public_key = String::from_utf8_lossy(&bytes).into_owned();
-                let Some(algorithm) = SigningAlgorithm::of_public_pem(&public_key) else {
-                    continue;
-                };
-                out.push(SigningKeyView {
-                    id: kid.to_string(),
-                    public_key,
-                    private_key: None,
-                    algorithm,
-                });
-            }
-        }
-    }
+    let out = keyring::list(&app)
+        .await?
+        .into_iter()
+        .map(|k| SigningKeyView {
+            id: k.id,
+            public_key: k.public_key,
+            private_key: None,
+            algorithm: k.algorithm,
+        })
+        .collect();
     Ok(Json(out))
 }
 
@@ -148,18 +113,18 @@ pub async fn delete(
     State(app): State<Arc<App>>,
     Path(kid): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if !valid_kid(&kid) {
-        return Err(ApiError::not_found("signing key"));
-    }
-    let key = layout::signing_key(&kid);
-    let path = app.store().path(&key);
-    match object_store::ObjectStoreExt::head(app.store().object_store().as_ref(), &path).await {
-        Ok(_) => {}
-        Err(object_store::Error::NotFound { .. }) => {
-            return Err(ApiError::not_found("signing key"))
-        }
-        Err(e) => return Err(AppError::Store(e.to_string()).into()),
-    }
-    app.records.delete(&key).await.map_err(AppError::from)?;
+    keyring::delete(&app, &kid).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+impl From<KeyringError> for ApiError {
+    fn from(e: KeyringError) -> Self {
+        match e {
+            KeyringError::Full => {
+                ApiError::new(StatusCode::CONFLICT, "limit_reached", e.to_string())
+            }
+            KeyringError::NotFound => ApiError::not_found("signing key"),
+            KeyringError::App(e) => e.into(),
+        }
+    }
 }
