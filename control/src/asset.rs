@@ -279,7 +279,8 @@ pub struct Moderation {
     /// The automatic verdict: decision, labels, the policy version that decided.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<Verdict>,
-    /// Every manual decision, oldest first.
+    /// The newest manual decisions (at most 10), oldest first; every one is listed by
+    /// `GET /api/v1/assets/{id}/reviews`.
     pub reviews: Vec<Review>,
 }
 
@@ -440,15 +441,45 @@ pub enum Change {
     },
 }
 
-/// A change that does not fit the asset's state.
+/// A change the asset refuses.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("asset is {from:?}; it cannot become {to:?}")]
-pub struct TransitionError {
-    /// Where the asset is.
-    pub from: AssetStatus,
-    /// Where the change would take it.
-    pub to: AssetStatus,
+pub enum TransitionError {
+    /// It does not fit the asset's status.
+    #[error("asset is {from:?}; it cannot become {to:?}")]
+    Status {
+        /// Where the asset is.
+        from: AssetStatus,
+        /// Where the change would take it.
+        to: AssetStatus,
+    },
+    /// The asset already has as many playback ids as it may ([`MAX_PLAYBACK_IDS`]).
+    #[error("an asset has at most {MAX_PLAYBACK_IDS} playback ids; delete one first")]
+    TooManyPlaybackIds,
 }
+
+/// The event a person's moderation decision emits; its data is the decision (`decision`,
+/// `reason`, `by`), so the events are the whole audit trail.
+pub const REVIEWED_EVENT: &str = "video.asset.moderation.reviewed";
+
+impl Review {
+    /// The decision a [`REVIEWED_EVENT`] records.
+    pub fn of_event(e: &Event) -> Option<Review> {
+        let text = |k: &str| e.data.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        Some(Review {
+            decision: serde_json::from_value(e.data.get("decision")?.clone()).ok()?,
+            reason: text("reason")?,
+            by: text("by")?,
+            at: e.created_at.clone(),
+        })
+    }
+}
+
+/// Playback ids an asset may have at once (each is a record every edge may read).
+pub const MAX_PLAYBACK_IDS: usize = 20;
+
+/// Reviews kept on the asset's record (the newest); every one is in its events
+/// (`video.asset.moderation.reviewed`, the full audit trail).
+pub const REVIEWS_ON_RECORD: usize = 10;
 
 impl Asset {
     /// A new asset waiting for its upload, with one public playback id (a fresh one: edge
@@ -565,7 +596,7 @@ impl Asset {
             }
             Change::Progress(p) => {
                 if self.status != AssetStatus::Transcoding {
-                    return Err(TransitionError {
+                    return Err(TransitionError::Status {
                         from: self.status,
                         to: AssetStatus::Transcoding,
                     });
@@ -730,7 +761,7 @@ impl Asset {
                     self.status,
                     AssetStatus::Ready | AssetStatus::Blocked | AssetStatus::InReview
                 ) {
-                    return Err(TransitionError {
+                    return Err(TransitionError::Status {
                         from: self.status,
                         to,
                     });
@@ -741,7 +772,13 @@ impl Asset {
                     "by": review.by,
                 });
                 next.moderation.reviews.push(review);
-                next.emit("video.asset.moderation.reviewed", now, Some(data));
+                let over = next
+                    .moderation
+                    .reviews
+                    .len()
+                    .saturating_sub(REVIEWS_ON_RECORD);
+                next.moderation.reviews.drain(..over);
+                next.emit(REVIEWED_EVENT, now, Some(data));
                 if self.status != to {
                     next.status = to;
                     next.emit(to.event_type(), now, None);
@@ -750,6 +787,9 @@ impl Asset {
             Change::PlaybackAdded(p) => {
                 if self.playback_ids.iter().any(|q| q.id == p.id) {
                     return Ok(None);
+                }
+                if self.playback_ids.len() >= MAX_PLAYBACK_IDS {
+                    return Err(TransitionError::TooManyPlaybackIds);
                 }
                 let data = serde_json::json!({ "playback_id": p.id, "policy": p.policy });
                 next.playback_ids.push(p);
@@ -778,7 +818,7 @@ impl Asset {
                     )
                 });
                 if self.status != AssetStatus::Errored || !has_source || upload_failed {
-                    return Err(TransitionError {
+                    return Err(TransitionError::Status {
                         from: self.status,
                         to: AssetStatus::Uploaded,
                     });
@@ -800,7 +840,7 @@ impl Asset {
 
     fn move_to(&mut self, to: AssetStatus) -> Result<(), TransitionError> {
         if !self.status.may_become(to) {
-            return Err(TransitionError {
+            return Err(TransitionError::Status {
                 from: self.status,
                 to,
             });
@@ -1024,7 +1064,7 @@ mod tests {
         assert_eq!(a.apply(Change::Uploaded(source()), T), Ok(None));
         assert_eq!(
             a.apply(Change::Ready, T),
-            Err(TransitionError {
+            Err(TransitionError::Status {
                 from: AssetStatus::Uploaded,
                 to: AssetStatus::Ready
             })
@@ -1044,7 +1084,7 @@ mod tests {
         // A stale job never revives an errored asset; a person's retry does, from `uploaded`.
         assert_eq!(
             e.apply(Change::Validating, T),
-            Err(TransitionError {
+            Err(TransitionError::Status {
                 from: AssetStatus::Errored,
                 to: AssetStatus::Validating
             })
@@ -1119,6 +1159,60 @@ mod tests {
         let again = step(&blocked, Change::Reviewed(review(ReviewDecision::Approve)));
         assert_eq!(again.status, AssetStatus::Ready);
         assert_eq!(again.moderation.reviews.len(), 2);
+        let event = again.events.last().unwrap();
+        assert_eq!(
+            Review::of_event(
+                again
+                    .events
+                    .iter()
+                    .rev()
+                    .find(|e| e.kind == REVIEWED_EVENT)
+                    .unwrap()
+            ),
+            Some(Review {
+                at: event.created_at.clone(),
+                ..review(ReviewDecision::Approve)
+            })
+        );
+    }
+
+    #[test]
+    fn the_record_keeps_the_newest_reviews_and_a_bounded_number_of_playback_ids() {
+        let mut a = asset();
+        a.status = AssetStatus::Ready;
+        for i in 0..REVIEWS_ON_RECORD + 5 {
+            let review = Review {
+                decision: ReviewDecision::Approve,
+                reason: format!("review {i}"),
+                by: "k".into(),
+                at: T.into(),
+            };
+            a = step(&a, Change::Reviewed(review));
+        }
+        let reasons: Vec<&str> = a
+            .moderation
+            .reviews
+            .iter()
+            .map(|r| r.reason.as_str())
+            .collect();
+        assert_eq!(reasons.len(), REVIEWS_ON_RECORD);
+        assert_eq!(reasons[0], "review 5");
+        assert_eq!(reasons.last(), Some(&"review 14"));
+        while a.playback_ids.len() < MAX_PLAYBACK_IDS {
+            let p = PlaybackIdInfo {
+                id: PlaybackId::generate(),
+                policy: PlaybackPolicy::Public,
+            };
+            a = step(&a, Change::PlaybackAdded(p));
+        }
+        let one_more = PlaybackIdInfo {
+            id: PlaybackId::generate(),
+            policy: PlaybackPolicy::Public,
+        };
+        assert_eq!(
+            a.apply(Change::PlaybackAdded(one_more), T),
+            Err(TransitionError::TooManyPlaybackIds)
+        );
     }
 
     #[test]

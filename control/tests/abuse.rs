@@ -312,3 +312,90 @@ fn made_up_upload_tokens_are_throttled_per_address_before_any_lookup() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
 }
+
+#[test]
+fn one_asset_cannot_grow_without_bound_and_its_whole_review_trail_is_paged() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let control = Control::start(Options {
+        store: store.clone(),
+        ..Default::default()
+    });
+    let api = control.api(&create_key(&store, &[]));
+    let src = clip(dir.path(), "clip.mp4", 2.0);
+    let (code, out, err) = upload_cli(&src, &api, true);
+    assert_eq!(code, 0, "{err}");
+    let id = out.lines().next().unwrap().to_string();
+    let json = [("content-type", "application/json")];
+
+    // Playback ids: twenty at most (it was made with one).
+    for _ in 1..20 {
+        let r = api.send(
+            "POST",
+            &format!("/api/v1/assets/{id}/playback-ids"),
+            &json,
+            br#"{"policy":"public"}"#.to_vec(),
+        );
+        assert_eq!(r.status, 201);
+    }
+    let r = api.send(
+        "POST",
+        &format!("/api/v1/assets/{id}/playback-ids"),
+        &json,
+        br#"{"policy":"public"}"#.to_vec(),
+    );
+    assert_eq!(r.status, 409);
+    assert_eq!(r.json()["code"], "limit_reached");
+    assert_eq!(api.asset(&id)["playback_ids"].as_array().unwrap().len(), 20);
+
+    // Reviews: the record keeps the newest ten; every one is listed, a page at a time.
+    for i in 0..12 {
+        let decision = if i % 2 == 0 { "block" } else { "approve" };
+        let body = format!(r#"{{"decision":"{decision}","reason":"review {i}"}}"#);
+        let r = api.send(
+            "POST",
+            &format!("/api/v1/assets/{id}/moderation"),
+            &json,
+            body.into_bytes(),
+        );
+        assert_eq!(r.status, 200, "{:?}", r.json());
+    }
+    let on_record = api.asset(&id)["moderation"]["reviews"].clone();
+    assert_eq!(on_record.as_array().unwrap().len(), 10, "{on_record}");
+    assert_eq!(on_record[0]["reason"], "review 2");
+    let mut reasons = Vec::new();
+    let mut path = format!("/api/v1/assets/{id}/reviews?limit=5");
+    loop {
+        let page = api.get(&path).json();
+        let data = page["data"].as_array().unwrap();
+        assert!(data.len() <= 5);
+        reasons.extend(
+            data.iter()
+                .map(|r| r["reason"].as_str().unwrap().to_string()),
+        );
+        match page["next"].as_str() {
+            Some(next) => path = format!("/api/v1/assets/{id}/reviews?limit=5&before={next}"),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..12).rev().map(|i| format!("review {i}")).collect();
+    assert_eq!(reasons, expected, "newest first, each once");
+    let first = api
+        .get(&format!("/api/v1/assets/{id}/reviews?limit=1"))
+        .json();
+    assert_eq!(first["data"][0]["decision"], "approve");
+    assert!(!first["data"][0]["by"].as_str().unwrap().is_empty());
+    for bad in ["limit=0", "limit=101", "before=x"] {
+        assert_eq!(
+            api.get(&format!("/api/v1/assets/{id}/reviews?{bad}"))
+                .status,
+            400,
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        api.get("/api/v1/assets/as_0000000000000000000000/reviews")
+            .status,
+        404
+    );
+}

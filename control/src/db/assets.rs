@@ -109,6 +109,32 @@ pub async fn events_after(
     .bind(i64::from(limit))
     .fetch_all(db.pool())
     .await?;
+    events_of(id, &rows)
+}
+
+/// Up to `limit` events of type `kind` of asset `id`, newest first, before sequence number
+/// `before` (all when `None`).
+pub async fn events_of_kind(
+    db: &Db,
+    id: &AssetId,
+    kind: &str,
+    before: Option<u64>,
+    limit: u32,
+) -> Result<Vec<Event>, DbError> {
+    let rows = sqlx::query(
+        "SELECT seq, kind, created_at, data FROM asset_events \
+         WHERE asset_id = $1 AND kind = $2 AND seq < $3 ORDER BY seq DESC LIMIT $4",
+    )
+    .bind(id.as_str())
+    .bind(kind)
+    .bind(before.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX)))
+    .bind(i64::from(limit))
+    .fetch_all(db.pool())
+    .await?;
+    events_of(id, &rows)
+}
+
+fn events_of(id: &AssetId, rows: &[sqlx::any::AnyRow]) -> Result<Vec<Event>, DbError> {
     rows.iter()
         .map(|row| {
             let seq: i64 = row.try_get("seq")?;

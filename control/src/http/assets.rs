@@ -14,7 +14,7 @@ use super::problem::{ApiError, Problem};
 use crate::app::{App, AppError};
 use crate::asset::{
     Asset, AssetErrorInfo, AssetStatus, CaptionInfo, CaptionSource, Moderation, PlaybackIdInfo,
-    PlaybackPolicy, RenditionInfo, Review, ReviewDecision, Stage,
+    PlaybackPolicy, RenditionInfo, Review, ReviewDecision, Stage, REVIEWED_EVENT,
 };
 use crate::ids::{AssetId, PlaybackId};
 
@@ -245,6 +245,7 @@ pub struct CreatePlaybackId {
         (status = 400, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such asset", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The asset has as many playback ids as it may (20)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
     ),
@@ -304,6 +305,79 @@ pub struct ReviewRequest {
     pub decision: ReviewDecision,
     /// Why (1–500 characters), kept in the audit trail.
     pub reason: String,
+}
+
+/// Which reviews to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReviewParams {
+    /// Reviews per page (1–100, default 25).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+    /// The `next` of the previous page.
+    pub before: Option<String>,
+}
+
+/// A page of an asset's moderation audit trail.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReviewList {
+    /// Decisions, newest first.
+    pub data: Vec<Review>,
+    /// Pass as `before` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// Every moderation decision people made on an asset, newest first (the asset's record
+/// keeps only the newest ten).
+#[utoipa::path(get, path = "/api/v1/assets/{asset_id}/reviews", tag = "assets",
+    params(("asset_id" = String, Path, description = "Asset id"), ReviewParams),
+    responses(
+        (status = 200, description = "A page of decisions", body = ReviewList),
+        (status = 400, description = "Bad paging", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such asset", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])))]
+pub async fn list_reviews(
+    _key: ApiKey,
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    params: Result<Query<ReviewParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ReviewList>, ApiError> {
+    let id = asset_id(&id)?;
+    let Query(p) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let limit = p.limit.unwrap_or(25);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request("limit is 1-100"));
+    }
+    let before = match p.before.as_deref() {
+        None => None,
+        Some(b) => Some(
+            b.parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| ApiError::bad_request("before is the next of a previous page"))?,
+        ),
+    };
+    app.asset(&id).await.map_err(|e| match e {
+        AppError::NotFound => ApiError::not_found("asset"),
+        other => other.into(),
+    })?;
+    let mut events =
+        crate::db::assets::events_of_kind(&app.db, &id, REVIEWED_EVENT, before, limit + 1)
+            .await
+            .map_err(AppError::from)?;
+    let more = events.len() > limit as usize;
+    events.truncate(limit as usize);
+    let next = more
+        .then(|| events.last().map(|e| e.seq.to_string()))
+        .flatten();
+    Ok(Json(ReviewList {
+        data: events.iter().filter_map(Review::of_event).collect(),
+        next,
+    }))
 }
 
 /// Approve or block a published (or blocked) asset by hand.

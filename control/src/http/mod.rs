@@ -40,7 +40,7 @@ use problem::ApiError;
         uploads::complete_direct,
         tus::options, tus::create, tus::head, tus::patch, tus::terminate,
         assets::list_assets, assets::get_asset, assets::delete_asset, assets::list_playback_ids,
-        assets::create_playback_id, assets::delete_playback_id, assets::review,
+        assets::create_playback_id, assets::delete_playback_id, assets::review, assets::list_reviews,
         assets::put_captions, assets::delete_captions,
         events::asset_events, events::all_events,
         jobs::queue, jobs::dead, jobs::retry,
@@ -175,6 +175,10 @@ pub fn router(app: Arc<App>) -> Router {
             delete(assets::delete_playback_id),
         )
         .route("/api/v1/assets/{asset_id}/moderation", post(assets::review))
+        .route(
+            "/api/v1/assets/{asset_id}/reviews",
+            get(assets::list_reviews),
+        )
         .route(
             "/api/v1/assets/{asset_id}/captions/{lang}",
             put(assets::put_captions).delete(assets::delete_captions),

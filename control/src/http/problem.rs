@@ -7,6 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::app::AppError;
+use crate::asset::TransitionError;
 
 /// An RFC 9457 problem.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -92,8 +93,11 @@ impl From<AppError> for ApiError {
         match e {
             AppError::NotFound => ApiError::not_found("object"),
             AppError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-            AppError::Transition(t) => {
+            AppError::Transition(t @ TransitionError::Status { .. }) => {
                 ApiError::new(StatusCode::CONFLICT, "invalid_state", t.to_string())
+            }
+            AppError::Transition(t @ TransitionError::TooManyPlaybackIds) => {
+                ApiError::new(StatusCode::CONFLICT, "limit_reached", t.to_string())
             }
             AppError::Store(m) => {
                 tracing::error!(error = %m, "storage failed");
