@@ -311,6 +311,39 @@ fn made_up_upload_tokens_are_throttled_per_address_before_any_lookup() {
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
+
+    // The same budget covers every route an upload token opens: tus creation and a direct
+    // upload's completion, from another stranger.
+    let other = client_from("127.0.0.3");
+    let mut statuses = Vec::new();
+    for n in 0..60 {
+        let id = format!("madeupupload{n:012}");
+        let token = format!("ut_{id}_{}", "c".repeat(32));
+        let r = if n % 2 == 0 {
+            other
+                .post(format!("{}/api/v1/tus", control.base))
+                .header("tus-resumable", "1.0.0")
+                .header("upload-length", "10")
+                .bearer_auth(&token)
+                .send()
+        } else {
+            other
+                .post(format!("{}/api/v1/uploads/{id}/complete", control.base))
+                .header("content-type", "application/json")
+                .bearer_auth(&token)
+                .body(r#"{"parts":[]}"#)
+                .send()
+        };
+        statuses.push(r.unwrap().status().as_u16());
+    }
+    assert!(
+        statuses[..4].iter().all(|&s| s == 401 || s == 404),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().filter(|&&s| s == 429).count() >= 30,
+        "{statuses:?}"
+    );
 }
 
 #[test]

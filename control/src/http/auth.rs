@@ -115,6 +115,35 @@ impl UploadCaller {
         key_outcome(app.authenticate(credential, client).await).map(|_| UploadCaller::Key)
     }
 
+    /// Upload `id` if the caller may touch it now: 404 for no such upload, 401 for a token
+    /// that is not its. Made-up upload tokens cost the caller's address, as made-up keys do
+    /// (the same budget): past it a flood of them is answered 429 before any lookup.
+    pub async fn load(
+        &self,
+        app: &App,
+        client: Option<IpAddr>,
+        id: &str,
+    ) -> Result<crate::upload::Upload, ApiError> {
+        let token = matches!(self, UploadCaller::Token(_));
+        if token {
+            app.keys.may_miss(client).map_err(throttled)?;
+        }
+        let miss = |e: ApiError| {
+            if token {
+                app.keys.charge_miss(client);
+            }
+            e
+        };
+        let id =
+            crate::ids::UploadId::parse(id).map_err(|_| miss(ApiError::not_found("upload")))?;
+        let upload = crate::ingest::get(app, &id).await.map_err(|e| match e {
+            crate::app::AppError::NotFound => miss(ApiError::not_found("upload")),
+            other => other.into(),
+        })?;
+        self.check(&upload).map_err(miss)?;
+        Ok(upload)
+    }
+
     /// 401 unless the caller may touch `upload` now.
     pub fn check(&self, upload: &crate::upload::Upload) -> Result<(), ApiError> {
         match self {

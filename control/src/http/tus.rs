@@ -105,24 +105,7 @@ async fn authorised_upload(
     id: &str,
 ) -> Result<Upload, ApiError> {
     let who = UploadCaller::of(app, headers, client).await?;
-    let token = matches!(who, UploadCaller::Token(_));
-    // Made-up upload tokens cost the caller's address, as made-up keys do: a flood of them
-    // is answered 429 before it reaches the database.
-    if token {
-        app.keys.may_miss(client).map_err(super::auth::throttled)?;
-    }
-    let miss = |e: ApiError| {
-        if token {
-            app.keys.charge_miss(client);
-        }
-        e
-    };
-    let id = UploadId::parse(id).map_err(|_| miss(ApiError::not_found("upload")))?;
-    let upload = ingest::get(app, &id).await.map_err(|e| match e {
-        AppError::NotFound => miss(ApiError::not_found("upload")),
-        other => other.into(),
-    })?;
-    who.check(&upload).map_err(miss)?;
+    let upload = who.load(app, client, id).await?;
     if !upload.tus_created {
         return Err(ApiError::not_found("upload"));
     }
@@ -237,11 +220,16 @@ pub async fn create(State(app): State<Arc<App>>, req: Request) -> Result<Respons
         UploadCaller::Token(token) => {
             let id = apikeys::upload_token_scope(token)
                 .ok_or_else(|| ApiError::unauthorized("malformed upload token"))?;
-            let upload = ingest::get(&app, &id)
+            let upload = who
+                .load(&app, client_addr(&parts), id.as_str())
                 .await
-                .map_err(|_| ApiError::unauthorized("the upload token is not valid"))?;
-            who.check(&upload)?;
-            ingest::bind(&app, &id, Some(length), metadata).await?
+                .map_err(|e| match e.status {
+                    StatusCode::NOT_FOUND => {
+                        ApiError::unauthorized("the upload token is not valid")
+                    }
+                    _ => e,
+                })?;
+            ingest::bind(&app, &upload.id, Some(length), metadata).await?
         }
     };
     let location = format!("{}/api/v1/tus/{}", base_url(&app, headers), upload.id);

@@ -271,9 +271,8 @@ pub async fn complete_direct(
 ) -> Result<Json<UploadView>, ApiError> {
     // The credential first: a stranger's body is never read.
     let who = super::auth::UploadCaller::of(&app, &headers, client).await?;
-    let id = upload_id(&id)?;
-    let upload = load(&app, &id).await?;
-    who.check(&upload)?;
+    let upload = who.load(&app, client, &id).await?;
+    let id = upload.id.clone();
     let body: Result<Json<CompleteDirect>, JsonRejection> =
         <Json<CompleteDirect> as axum::extract::FromRequest<()>>::from_request(request, &()).await;
     let Json(req) = body.map_err(super::json_rejection)?;
