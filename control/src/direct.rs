@@ -49,6 +49,8 @@ pub struct SignedPart {
 #[serde(deny_unknown_fields)]
 pub struct CompletedPart {
     /// Part number, from 1.
+    #[serde(deserialize_with = "crate::json_int::u32")]
+    #[schema(minimum = 1, maximum = 10000)]
     pub number: u32,
     /// The `ETag` S3 answered for it.
     pub etag: String,

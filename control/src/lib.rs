@@ -30,6 +30,7 @@ pub mod http;
 pub mod ids;
 pub mod ingest;
 pub mod jobs;
+pub mod json_int;
 pub mod keycheck;
 pub mod keyring;
 pub mod metrics;

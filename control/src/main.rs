@@ -123,8 +123,12 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Print the OpenAPI document.
-    Openapi,
+    /// Print the OpenAPI document (with the limits of `--config`).
+    Openapi {
+        /// The config file whose limits the document states (default: the defaults).
+        #[arg(long, env = "SUNOMI_CONTROL_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Mint a playback token (a JWT) for a signed playback id; prints it alone.
     Token {
         /// The signed playback id.
@@ -354,8 +358,9 @@ async fn run() -> Result<i32> {
             say!("{token}");
             Ok(0)
         }
-        Command::Openapi => {
-            say!("{}", http::openapi_json());
+        Command::Openapi { config } => {
+            let config = Config::load(config.as_deref()).map_err(|e| anyhow!(e))?;
+            say!("{}", http::openapi_json(&config));
             Ok(0)
         }
     }

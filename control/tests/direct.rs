@@ -151,7 +151,7 @@ fn direct_uploads_need_an_s3_store() {
         &[("content-type", "application/json")],
         br#"{"size": 1000, "direct": true}"#.to_vec(),
     );
-    assert_eq!(r.status, 400);
+    assert_eq!(r.status, 409);
     assert_eq!(r.json()["code"], "direct_upload_unsupported");
     let r = api.send(
         "POST",

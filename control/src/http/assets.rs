@@ -303,7 +303,8 @@ pub async fn delete_playback_id(
 pub struct ReviewRequest {
     /// `approve` (publish) or `block` (the edge answers 451).
     pub decision: ReviewDecision,
-    /// Why (1–500 characters), kept in the audit trail.
+    /// Why (1–500 characters, not only spaces), kept in the audit trail.
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub reason: String,
 }
 
@@ -315,7 +316,8 @@ pub struct ReviewParams {
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// The `next` of the previous page.
-    pub before: Option<String>,
+    #[param(minimum = 1)]
+    pub before: Option<u64>,
 }
 
 /// A page of an asset's moderation audit trail.
@@ -352,15 +354,12 @@ pub async fn list_reviews(
     if !(1..=100).contains(&limit) {
         return Err(ApiError::bad_request("limit is 1-100"));
     }
-    let before = match p.before.as_deref() {
-        None => None,
-        Some(b) => Some(
-            b.parse::<u64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| ApiError::bad_request("before is the next of a previous page"))?,
-        ),
-    };
+    if p.before == Some(0) {
+        return Err(ApiError::bad_request(
+            "before is the next of a previous page",
+        ));
+    }
+    let before = p.before;
     app.asset(&id).await.map_err(|e| match e {
         AppError::NotFound => ApiError::not_found("asset"),
         other => other.into(),
@@ -419,13 +418,20 @@ pub async fn review(
     Ok(Json(AssetView::of(&asset, &app.config.edge_url)))
 }
 
-/// Checks a caption language code (a language code as audio tracks use: `en`, `pt-br`, `und`).
+/// A WebVTT file, as a request body: its first line starts `WEBVTT` (the packager's parser
+/// checks the rest: timings, cue order, size).
+#[derive(ToSchema)]
+#[schema(value_type = String, pattern = r"^WEBVTT([ \t].*)?(\r?\n|$)")]
+pub struct WebVttFile(pub String);
+
+/// Checks a caption language code (as audio tracks use: two or three lowercase letters,
+/// `en`, `por`, `und`).
 fn caption_lang(lang: &str) -> Result<(), ApiError> {
     if sunomi_packager::names::is_valid_audio_track(lang) {
         Ok(())
     } else {
         Err(ApiError::bad_request(format!(
-            "{lang:?} is not a language code (en, pt-br, und…)"
+            "{lang:?} is not a language code (two or three lowercase letters: en, por, und)"
         )))
     }
 }
@@ -435,9 +441,9 @@ fn caption_lang(lang: &str) -> Result<(), ApiError> {
 #[utoipa::path(put, path = "/api/v1/assets/{asset_id}/captions/{lang}", tag = "assets",
     params(
         ("asset_id" = String, Path, description = "Asset id"),
-        ("lang" = String, Path, description = "Language code (en, pt-br…)"),
+        ("lang" = String, Path, description = "Language code: two or three lowercase letters (en, por, und)", pattern = "^[a-z]{2,3}$"),
     ),
-    request_body(content = String, content_type = "text/vtt", description = "A WebVTT file"),
+    request_body(content = WebVttFile, content_type = "text/vtt", description = "A WebVTT file"),
     responses(
         (status = 204, description = "Stored"),
         (status = 400, description = "Not WebVTT, or not a language code", body = Problem, content_type = "application/problem+json"),
@@ -470,7 +476,7 @@ pub async fn put_captions(
 #[utoipa::path(delete, path = "/api/v1/assets/{asset_id}/captions/{lang}", tag = "assets",
     params(
         ("asset_id" = String, Path, description = "Asset id"),
-        ("lang" = String, Path, description = "Language code"),
+        ("lang" = String, Path, description = "Language code: two or three lowercase letters (en, por, und)", pattern = "^[a-z]{2,3}$"),
     ),
     responses(
         (status = 204, description = "Deleted"),

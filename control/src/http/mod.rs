@@ -90,8 +90,59 @@ impl Modify for Security {
 }
 
 /// The document as JSON.
-pub fn openapi_json() -> String {
-    ApiDoc::openapi().to_pretty_json().unwrap_or_default()
+pub fn openapi_json(config: &crate::config::Config) -> String {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    state_limits(&mut doc, config);
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+/// Writes into the document what the handlers enforce that the derive cannot say: the
+/// configured largest upload, and that a direct upload needs its size.
+fn state_limits(doc: &mut serde_json::Value, config: &crate::config::Config) {
+    let max = serde_json::Value::from(config.uploads.max_size);
+    if let Some(create) = doc.pointer_mut("/components/schemas/CreateUpload") {
+        if let Some(size) = create.pointer_mut("/properties/size") {
+            size["maximum"] = max.clone();
+        }
+        create["if"] = serde_json::json!({
+            "properties": { "direct": { "const": true } },
+            "required": ["direct"],
+        });
+        create["then"] = serde_json::json!({
+            "required": ["size"],
+            "properties": { "size": { "type": "integer" } },
+        });
+        let (entries, key_len, value_len) = uploads::MAX_META;
+        if let Some(meta) = create.pointer_mut("/properties/meta") {
+            meta["maxProperties"] = entries.into();
+            meta["propertyNames"] =
+                serde_json::json!({ "type": "string", "minLength": 1, "maxLength": key_len });
+            meta["additionalProperties"] =
+                serde_json::json!({ "type": "string", "maxLength": value_len });
+        }
+        if let Some(p) = create.pointer_mut("/properties/passthrough") {
+            p["maxLength"] = uploads::MAX_PASSTHROUGH.into();
+        }
+    }
+    if let Some(params) = doc
+        .pointer_mut("/paths/~1api~1v1~1tus/post/parameters")
+        .and_then(|p| p.as_array_mut())
+    {
+        for p in params.iter_mut().filter(|p| p["name"] == "Upload-Length") {
+            p["schema"]["maximum"] = max.clone();
+        }
+    }
+}
+
+/// An optional JSON body: empty, whitespace or `null` is `T::default()`; anything else
+/// must be a `T` (400 otherwise).
+pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice::<Option<T>>(body)
+        .map(Option::unwrap_or_default)
+        .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))
 }
 
 /// Maps a JSON body rejection to the error table.
@@ -106,8 +157,8 @@ pub fn json_rejection(e: JsonRejection) -> ApiError {
     }
 }
 
-async fn openapi(State(_): State<Arc<App>>) -> Response {
-    let mut resp = openapi_json().into_response();
+async fn openapi(State(app): State<Arc<App>>) -> Response {
+    let mut resp = openapi_json(&app.config).into_response();
     resp.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("application/json"),

@@ -55,12 +55,7 @@ pub async fn create(
     State(app): State<Arc<App>>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<SigningKeyView>), ApiError> {
-    let ask: CreateSigningKey = if body.iter().all(u8::is_ascii_whitespace) {
-        CreateSigningKey::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?
-    };
+    let ask: CreateSigningKey = super::optional_json(&body)?;
     let k = keyring::create(&app, ask.algorithm).await?;
     Ok((
         StatusCode::CREATED,

@@ -152,9 +152,9 @@ pub async fn options(State(app): State<Arc<App>>) -> Response {
 /// delegated upload when called with its token.
 #[utoipa::path(post, path = "/api/v1/tus", tag = "tus",
     params(
-        ("Tus-Resumable" = String, Header, description = "1.0.0"),
+        ("Tus-Resumable" = String, Header, description = "The tus version: 1.0.0", pattern = r"^1\.0\.0$"),
         ("Upload-Length" = u64, Header, description = "The file's size in bytes"),
-        ("Upload-Metadata" = Option<String>, Header, description = "tus metadata: `passthrough`, `title`, `filename`, `creator_id`, `external_id`"),
+        ("Upload-Metadata" = Option<String>, Header, description = "tus metadata: `key base64(UTF-8 value)` pairs separated by commas; kept: `passthrough`, `title`, `filename`, `creator_id`, `external_id`", nullable = false, max_length = 4096, pattern = r"^[!-+\--~]+( ([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?)?(,[!-+\--~]+( ([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?)?)*$"),
     ),
     request_body(content = Vec<u8>, content_type = "application/offset+octet-stream", description = "Optional first chunk (creation-with-upload)"),
     responses(
@@ -265,7 +265,7 @@ pub async fn create(State(app): State<Arc<App>>, req: Request) -> Result<Respons
 #[utoipa::path(head, path = "/api/v1/tus/{upload_id}", tag = "tus",
     params(
         ("upload_id" = String, Path, description = "Upload id"),
-        ("Tus-Resumable" = String, Header, description = "1.0.0"),
+        ("Tus-Resumable" = String, Header, description = "The tus version: 1.0.0", pattern = r"^1\.0\.0$"),
     ),
     responses(
         (status = 200, description = "`Upload-Offset`, `Upload-Length`, `Upload-Expires`"),
@@ -317,9 +317,9 @@ pub async fn head(
 #[utoipa::path(patch, path = "/api/v1/tus/{upload_id}", tag = "tus",
     params(
         ("upload_id" = String, Path, description = "Upload id"),
-        ("Tus-Resumable" = String, Header, description = "1.0.0"),
-        ("Upload-Offset" = u64, Header, description = "Where this chunk starts; must equal the upload's offset"),
-        ("Upload-Checksum" = Option<String>, Header, description = "`sha1 <base64>` or `sha256 <base64>` of this chunk"),
+        ("Tus-Resumable" = String, Header, description = "The tus version: 1.0.0", pattern = r"^1\.0\.0$"),
+        ("Upload-Offset" = u64, Header, description = "Where this chunk starts; must equal the upload's offset", minimum = 0),
+        ("Upload-Checksum" = Option<String>, Header, description = "`sha1 <base64>` or `sha256 <base64>` of this chunk", nullable = false, pattern = r"^(sha1|sha256) (([A-Za-z0-9+/]{4})+([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?|[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)$"),
     ),
     request_body(content = Vec<u8>, content_type = "application/offset+octet-stream"),
     responses(
@@ -401,7 +401,13 @@ fn parse_checksum(headers: &HeaderMap) -> Result<Option<(ChecksumAlgorithm, Vec<
         .ok_or_else(|| ApiError::bad_request("Upload-Checksum is `<algorithm> <base64>`"))?;
     let alg = ChecksumAlgorithm::parse(alg)
         .ok_or_else(|| ApiError::bad_request("unsupported checksum algorithm (sha1, sha256)"))?;
-    let digest = base64::engine::general_purpose::STANDARD
+    // Lenient about the unused bits of the last character (`00==`): RFC 4648 lets decoders
+    // ignore them, and clients differ.
+    const LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+    );
+    let digest = LENIENT
         .decode(b64.trim())
         .map_err(|_| ApiError::bad_request("Upload-Checksum's digest is not base64"))?;
     Ok(Some((alg, digest)))
@@ -516,7 +522,7 @@ async fn patch_body(
 #[utoipa::path(delete, path = "/api/v1/tus/{upload_id}", tag = "tus",
     params(
         ("upload_id" = String, Path, description = "Upload id"),
-        ("Tus-Resumable" = String, Header, description = "1.0.0"),
+        ("Tus-Resumable" = String, Header, description = "The tus version: 1.0.0", pattern = r"^1\.0\.0$"),
     ),
     responses(
         (status = 204, description = "Terminated: parts removed, the asset ends `errored` (`ERR_UPLOAD_CANCELLED`)"),

@@ -35,6 +35,7 @@ pub struct CreateUpload {
     pub meta: Option<BTreeMap<String, String>>,
     /// The file's size in bytes, when known: the tus resource then exists at once and the
     /// browser can `PATCH` the returned `url` directly.
+    #[serde(default, deserialize_with = "crate::json_int::opt_u64")]
     pub size: Option<u64>,
     /// On `s3://` stores: hand out pre-signed S3 multipart part URLs instead of tus, so the
     /// browser sends the file straight to the bucket (needs `size`), then calls `complete`.
@@ -167,6 +168,7 @@ pub fn check_asset_fields(
         (status = 201, description = "Created; `upload_token` is shown only now", body = UploadView),
         (status = 400, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`direct` on a store that cannot take direct uploads (not s3://)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Larger than the largest upload accepted", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
@@ -230,8 +232,9 @@ pub async fn create_upload(
 
 fn direct_error(e: DirectError) -> ApiError {
     match e {
+        // The request is sound; this deployment's store cannot serve it.
         DirectError::Unsupported => ApiError::new(
-            StatusCode::BAD_REQUEST,
+            StatusCode::CONFLICT,
             "direct_upload_unsupported",
             "direct uploads need an s3:// store; use tus",
         ),
@@ -252,10 +255,10 @@ fn direct_error(e: DirectError) -> ApiError {
     request_body = CompleteDirect,
     responses(
         (status = 200, description = "Completed; the asset is `uploaded`", body = UploadView),
-        (status = 400, description = "Invalid request or not a direct upload", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid API key or upload token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such upload", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "S3 refused the parts (one missing or its ETag wrong)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not a direct upload, or S3 refused the parts (one missing or its ETag wrong)", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "The upload expired or ended", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The parts do not add up to the declared size: the upload ended errored", body = Problem, content_type = "application/problem+json"),
@@ -277,7 +280,11 @@ pub async fn complete_direct(
         <Json<CompleteDirect> as axum::extract::FromRequest<()>>::from_request(request, &()).await;
     let Json(req) = body.map_err(super::json_rejection)?;
     let Some(d) = &upload.direct else {
-        return Err(ApiError::bad_request("not a direct upload"));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_direct",
+            "not a direct upload (its bytes go through tus)",
+        ));
     };
     match upload.status {
         UploadStatus::AssetCreated => {

@@ -64,7 +64,7 @@ impl EndpointView {
 pub struct CreateEndpoint {
     /// An `http://` or `https://` URL on a public address (internal ones are refused unless
     /// the operator allows them), at most 2048 characters.
-    #[schema(max_length = 2048)]
+    #[schema(max_length = 2048, pattern = "^https?://[^/?#@]+")]
     pub url: String,
     /// What it is for (at most 500 characters).
     #[serde(default)]
@@ -79,6 +79,7 @@ pub struct RotateSecret {
     /// Seconds the old secret keeps signing beside the new one (0–86400, default 86400);
     /// 0 retires it at once (a leaked secret).
     #[schema(minimum = 0, maximum = 86400)]
+    #[serde(default, deserialize_with = "crate::json_int::opt_u64")]
     pub keep_previous_secs: Option<u64>,
 }
 
@@ -254,12 +255,7 @@ pub async fn rotate_secret(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<EndpointView>, ApiError> {
-    let ask: RotateSecret = if body.iter().all(u8::is_ascii_whitespace) {
-        RotateSecret::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?
-    };
+    let ask: RotateSecret = super::optional_json(&body)?;
     let keep = ask.keep_previous_secs.unwrap_or(DEFAULT_OVERLAP_SECS);
     if keep > DEFAULT_OVERLAP_SECS {
         return Err(ApiError::bad_request("keep_previous_secs is at most 86400"));
@@ -314,7 +310,8 @@ pub struct DeliveryParams {
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// The `next` of the previous page.
-    pub before: Option<String>,
+    #[param(minimum = 1)]
+    pub before: Option<i64>,
     /// Only messages in this state.
     pub state: Option<DeliveryState>,
     /// Only messages to this endpoint.
@@ -353,15 +350,12 @@ pub async fn deliveries(
     if !(1..=100).contains(&limit) {
         return Err(ApiError::bad_request("limit is 1-100"));
     }
-    let before = match p.before.as_deref() {
-        None => None,
-        Some(b) => Some(
-            b.parse::<i64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| ApiError::bad_request("before is the next of a previous page"))?,
-        ),
-    };
+    if p.before.is_some_and(|b| b < 1) {
+        return Err(ApiError::bad_request(
+            "before is the next of a previous page",
+        ));
+    }
+    let before = p.before;
     let filter = Filter {
         state: p.state,
         endpoint_id: p.endpoint_id,
