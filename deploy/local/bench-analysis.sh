@@ -9,6 +9,8 @@
 #     sunomi_analysis_frames_total); WER of the captions against the spoken text;
 #   - the ratio the goal names: (upload→ready with both) / (upload→ready with none).
 #   SECONDS_LONG=60 PRESET=veryfast
+#   CONTROL_BIN=/path/to/sunomi-control   another build to measure (run twice, side by side)
+#   BUILD=0                               use the release binary as it is (no cargo build)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -16,7 +18,8 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 SECONDS_LONG=${SECONDS_LONG:-60}
 PRESET=${PRESET:-veryfast}
 bin=$CARGO_TARGET_DIR/release
-cargo build --release -q -p sunomi-control
+[ "${BUILD:-1}" = 1 ] && cargo build --release -q -p sunomi-control
+control_bin=${CONTROL_BIN:-$bin/sunomi-control}
 models=$("$root/deploy/local/models.sh")
 
 work=$(mktemp -d)
@@ -48,15 +51,17 @@ language = "en"
 backend = "$moderation"
 TOML
   local key p a
-  key=$("$bin/sunomi-control" keys create --store "$store" | tail -n 1)
+  # Each run on a database of its own (builds before the database ignore it).
+  export SUNOMI_DATABASE=sqlite://$work/$name.db
+  key=$("$control_bin" keys create --store "$store" | tail -n 1)
   p=$(port); a=$(port)
-  RUST_LOG=warn "$bin/sunomi-control" serve --store "$store" --listen "127.0.0.1:$p" \
+  RUST_LOG=warn "$control_bin" serve --store "$store" --listen "127.0.0.1:$p" \
     --admin "127.0.0.1:$a" --config "$work/$name.toml" > "$work/$name.log" 2>&1 &
   pid=$!
   for _ in $(seq 300); do curl -fs "http://127.0.0.1:$a/readyz" >/dev/null 2>&1 && curl -fs "http://127.0.0.1:$p/api/v1/openapi.json" >/dev/null 2>&1 && break; sleep 0.1; done
   local c0 t0 t1 c1
   c0=$(cpu_secs "$pid"); t0=$(date +%s.%N)
-  XDG_CACHE_HOME=$work/cache-$name "$bin/sunomi-control" upload "$work/clip.mp4" \
+  XDG_CACHE_HOME=$work/cache-$name "$control_bin" upload "$work/clip.mp4" \
     --api "http://127.0.0.1:$p" --key "$key" --wait > "$work/$name.out" 2>/dev/null
   t1=$(date +%s.%N); c1=$(cpu_secs "$pid")
   WALL[$name]=$(echo "$t1 - $t0" | bc -l)

@@ -2,12 +2,14 @@
 # Control-plane benchmarks, side by side with references on this machine (release builds):
 #  1. tus upload of a SIZE_MB file to a local store (sunomi-control upload) vs curl -T of the
 #     same file to nginx's WebDAV PUT: throughput ratio, peak memory of both servers.
-#  2. enqueue → worker start latency with Redis (webhook jobs to a local sink; p50/p99 from
-#     sunomi_job_start_latency_seconds).
+#  2. change → webhook delivered with Redis and a webhook worker (200 new assets at 100/s; each
+#     one's first message timed from the API's answer to its arrival at a local sink).
 #  3. GET /api/v1/assets/{id} under 500 concurrent connections (sunomi-bench hammer).
 #  4. one worker vs two workers on a queue of 8 short videos: throughput ratio.
 #  5. GET /api/v1/assets?page=50 (25 a page) with ASSETS assets in the database (rows copied
 #     from a real asset by SQL), under 50 connections: p50/p99.
+#  6. a real key's GET p99 at 200 req/s, alone and while 2,000 made-up key ids a second arrive
+#     from another address (the ratio: goal within 2x).
 #   SIZE_MB=1024  HAMMER=10s  VIDEOS=8  ASSETS=100000  SECTIONS=1234 (which to run; 3 needs 2)
 #   DATABASE=sqlite://… (default: a SQLite file in the work folder) or postgres://…
 #   CONTROL_BIN=/path/to/sunomi-control   another build to measure (side by side)
@@ -93,17 +95,8 @@ if [[ $SECTIONS == *2* || $SECTIONS == *4* ]]; then
   sleep 0.3
 fi
 if [[ $SECTIONS == *2* ]]; then
-echo "== 2. enqueue -> worker start latency (Redis)"
+echo "== 2. change -> webhook delivered (API process and a webhook worker on Redis)"
 sink=$(port)
-python3 -c "
-import http.server
-class H(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get('content-length', 0)))
-        self.send_response(204); self.end_headers()
-    def log_message(self, *a): pass
-http.server.ThreadingHTTPServer(('127.0.0.1', $sink), H).serve_forever()" &
-pids+=($!)
 cat > "$work/control.toml" <<TOML
 [[webhooks]]
 url = "http://127.0.0.1:$sink/hook"
@@ -117,23 +110,34 @@ RUST_LOG=warn "$control_bin" worker --store "$store" --redis "redis://127.0.0.1:
   --kinds webhook --admin "127.0.0.1:$wa" --config "$work/control.toml" > /dev/null &
 pids+=($!)
 wait_http "http://127.0.0.1:$wa/healthz"
-for _ in $(seq 200); do
-  curl -fs -X POST "$CTL_URL/api/v1/uploads" -H "Authorization: Bearer $key" \
-    -H 'content-type: application/json' -d '{}' > /dev/null
-  sleep 0.01
-done
-sleep 2
-curl -fs "http://127.0.0.1:$wa/metrics" | python3 -c "
-import sys, re
-b = []
-for l in sys.stdin:
-    m = re.match(r'sunomi_job_start_latency_seconds_bucket\{kind=\"webhook\",le=\"([^\"]+)\"\} (\d+)', l)
-    if m: b.append((float('inf') if m[1] == '+Inf' else float(m[1]), int(m[2])))
-total = b[-1][1]
-def q(p):
-    for le, c in b:
-        if c >= p * total: return le
-print(f'   {total} jobs; p50 <= {q(0.5)*1000:.1f} ms, p99 <= {q(0.99)*1000:.1f} ms (histogram bucket bounds)')"
+# 200 new assets at 100 a second; each one's video.asset.created message timed from the
+# moment its POST was answered to the moment the sink has it.
+python3 - "$sink" "$CTL_URL" "$key" <<'PY'
+import http.server, json, sys, threading, time, urllib.request
+sink, api, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+sent, got = {}, {}
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        m = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+        if m.get("type") == "video.asset.created":
+            got.setdefault(m["object"]["id"], time.monotonic())
+        self.send_response(204); self.end_headers()
+    def log_message(self, *a): pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", sink), H)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+for _ in range(200):
+    req = urllib.request.Request(api + "/api/v1/uploads", data=b"{}", method="POST",
+        headers={"Authorization": "Bearer " + key, "content-type": "application/json"})
+    asset = json.load(urllib.request.urlopen(req))["asset_id"]
+    sent[asset] = time.monotonic()
+    time.sleep(0.01)
+deadline = time.monotonic() + 30
+while len(got) < len(sent) and time.monotonic() < deadline:
+    time.sleep(0.05)
+lat = sorted((got[a] - t) * 1000 for a, t in sent.items() if a in got)
+q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))]
+print(f"   {len(lat)}/{len(sent)} delivered; p50 {q(0.5):.1f} ms, p99 {q(0.99):.1f} ms, max {lat[-1]:.1f} ms")
+PY
 
 fi
 if [[ $SECTIONS == *3* ]]; then
@@ -204,4 +208,54 @@ for n in 1 2; do
   printf "   %d worker(s): %6.1f s for %d videos\n" "$n" "${took[$n]}" "$VIDEOS"
 done
 printf "   two workers: %.2fx the throughput of one (2 cores: the encoders share them)\n" "$(echo "${took[1]} / ${took[2]}" | bc -l)"
+fi
+if [[ $SECTIONS == *6* ]]; then
+echo "== 6. a real key's p99 while 2,000 made-up key ids a second arrive"
+: > "$work/control.toml"
+store=$work/store-keys
+key=$("$control_bin" keys create --store "$store" | tail -n 1)
+start_control "$store" "" --no-workers
+asset=$(curl -fs -X POST "$CTL_URL/api/v1/uploads" -H "Authorization: Bearer $key" \
+  -H 'content-type: application/json' -d '{}' | python3 -c 'import sys,json; print(json.load(sys.stdin)["asset_id"])')
+real() { # out-folder
+  "$bin/sunomi-bench" hammer --url "$CTL_URL/api/v1/assets/$asset" --rate 200 --connections 8 \
+    --duration "$HAMMER" --header "Authorization: Bearer $key" --out "$1" > /dev/null 2>&1
+}
+p99() { python3 - "$1" <<'PY'
+import json, sys
+f = json.load(open(sys.argv[1] + "/report.json"))["figures"]
+print(f"{f['latency_us']['p99'] / 1000:.2f} ms (statuses {f['statuses']})")
+PY
+}
+real "$work/keys-alone"
+# The flood: 8 threads at 127.0.0.2, a fresh sk_ id every request, 2,000 a second in all.
+python3 - "${CTL_URL#http://}" "$HAMMER" > "$work/flood.txt" <<'PY' &
+import collections, http.client, secrets, sys, threading, time
+host, port = sys.argv[1].split(":"); dur = float(sys.argv[2].rstrip("s")) + 2
+counts = collections.Counter(); lock = threading.Lock()
+def run():
+    c = http.client.HTTPConnection(host, int(port), source_address=("127.0.0.2", 0), timeout=10)
+    end = time.monotonic() + dur; nxt = time.monotonic()
+    while time.monotonic() < end:
+        c.request("GET", "/api/v1/assets", headers={"Authorization": f"Bearer sk_{secrets.token_hex(6)}_{secrets.token_hex(16)}"})
+        r = c.getresponse(); r.read()
+        with lock: counts[r.status] += 1
+        if r.getheader("connection", "").lower() == "close":
+            c.close(); c = http.client.HTTPConnection(host, int(port), source_address=("127.0.0.2", 0), timeout=10)
+        nxt += 8 / 2000
+        time.sleep(max(0, nxt - time.monotonic()))
+ts = [threading.Thread(target=run) for _ in range(8)]
+[t.start() for t in ts]; [t.join() for t in ts]
+print(f"{sum(counts.values()) / dur:.0f} made-up ids a second: {dict(counts)}")
+PY
+flood=$!
+sleep 1
+real "$work/keys-flood"
+wait "$flood"
+alone=$(p99 "$work/keys-alone"); under=$(p99 "$work/keys-flood")
+echo "   alone:       p99 $alone"
+echo "   under flood: p99 $under"
+echo "   flood:       $(cat "$work/flood.txt")"
+python3 -c "import sys; a=float(sys.argv[1]); b=float(sys.argv[2]); print(f'   ratio: {b/a:.2f}x (goal within 2x)')" "${alone%% *}" "${under%% *}"
+kill "$CTL_PID"
 fi
