@@ -44,6 +44,7 @@ test: deps-test
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	@deploy/local/check-packager-purity.sh
+	@deploy/local/check-layers.sh
 	cargo build --workspace --bins
 	cargo test --workspace
 	@# The control plane's integration tests once more, on PostgreSQL (above: on SQLite, the

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::ids::{random_token, UploadId};
+use crate::domain::ids::{random_token, UploadId};
 
 /// An API key's stored record.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -18,15 +18,17 @@ use sunomi_packager::playback::PlaybackRecord;
 use tokio::sync::Semaphore;
 
 use crate::apikeys::KeyRecord;
-use crate::asset::{
+use crate::config::Config;
+use crate::db::{assets, imports, keys, outbox, uploads, Db, DbError};
+use crate::domain::asset::{
     Asset, AssetErrorInfo, AssetStatus, CaptionSource, Change, Event, PlaybackIdInfo,
     PlaybackPolicy, Review, SourceInfo, TransitionError,
 };
-use crate::config::Config;
-use crate::db::{assets, imports, keys, outbox, uploads, Db, DbError};
-use crate::effects::{self, Endpoint};
+use crate::domain::effects::{self, Effect, Endpoint};
+use crate::domain::ids::{AssetId, PlaybackId, UploadId};
+use crate::domain::upload::{Upload, UploadStatus};
+use crate::domain::webhooks::Signer;
 use crate::events::{EventBus, MemoryBus, RedisBus};
-use crate::ids::{AssetId, PlaybackId, UploadId};
 use crate::jobs::{Job, JobKind};
 use crate::keycheck::{Check, KeyChecker};
 use crate::metrics::metrics;
@@ -35,8 +37,6 @@ use crate::queue::redis::RedisQueue;
 use crate::queue::{Queue, QueueError};
 use crate::records::{RecordError, Records, UpdateError};
 use crate::relay::Relay;
-use crate::upload::{Upload, UploadStatus};
-use crate::webhooks::Signer;
 
 /// Why an operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -293,7 +293,7 @@ impl App {
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         asset: &AssetId,
-        effects: &[outbox::Effect],
+        effects: &[Effect],
     ) -> Result<Option<i64>, AppError> {
         let now = now_ms();
         let mut last = None;
@@ -941,7 +941,7 @@ impl App {
             }
             assets::delete_events(&mut tx, id).await?;
             let mut effects = effects;
-            effects.extend(waiting.iter().map(|(u, _)| outbox::Effect::UploadDiscard {
+            effects.extend(waiting.iter().map(|(u, _)| Effect::UploadDiscard {
                 upload_id: u.id.clone(),
             }));
             let last = self.push_effects(&mut tx, id, &effects).await?;

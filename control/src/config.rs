@@ -111,7 +111,7 @@ pub struct ModerationConfig {
     /// Labels below this confidence (0–100) are not reported (Rekognition's `MinConfidence`).
     pub min_confidence: f32,
     /// What the labels decide.
-    pub policy: crate::analysis::moderation::Policy,
+    pub policy: crate::domain::moderation::Policy,
 }
 
 /// `[aws]`: how the `aws` backends reach AWS. Credentials come from the SDK's usual chain
@@ -324,7 +324,7 @@ impl Default for ModerationConfig {
             model: None,
             sample_every_secs: 2.0,
             min_confidence: 50.0,
-            policy: crate::analysis::moderation::Policy::default(),
+            policy: crate::domain::moderation::Policy::default(),
         }
     }
 }
@@ -430,7 +430,7 @@ impl Config {
             return Err("limits: need 0 <= min_duration_secs < max_duration_secs".into());
         }
         for w in &self.webhooks {
-            crate::webhooks::Signer::from_secret(&w.secret)
+            crate::domain::webhooks::Signer::from_secret(&w.secret)
                 .map_err(|e| format!("webhook {}: {e}", w.url))?;
             url::Url::parse(&w.url).map_err(|e| format!("webhook {}: {e}", w.url))?;
         }

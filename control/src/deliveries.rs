@@ -18,10 +18,10 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::app::{now_ms, now_rfc3339, now_unix, App};
 use crate::db::webhooks::{self, Due, NewDelivery, Next};
-use crate::ids::AssetId;
+use crate::domain::ids::AssetId;
+use crate::domain::webhooks::{signature_header, Attempt};
 use crate::jobs::backoff;
 use crate::metrics::metrics;
-use crate::webhooks::{signature_header, Attempt};
 
 /// Messages posted at once per process.
 pub const CONCURRENCY: usize = 8;

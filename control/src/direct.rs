@@ -13,23 +13,13 @@ use sunomi_origin::layout;
 use utoipa::ToSchema;
 
 use crate::app::{App, AppError};
-use crate::ids::AssetId;
+use crate::domain::ids::AssetId;
+use crate::domain::upload::Direct;
 
 /// S3's smallest part (all but the last).
 pub const MIN_PART: u64 = 5 << 20;
 /// S3's largest part count.
 pub const MAX_PARTS: u64 = 10_000;
-
-/// A direct upload's S3 side, kept on the upload's record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Direct {
-    /// S3's multipart upload id.
-    pub multipart_id: String,
-    /// Bytes per part (the last may be shorter).
-    pub part_size: u64,
-    /// Number of parts.
-    pub parts: u32,
-}
 
 /// One part the browser sends.
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 use tokio::sync::broadcast;
 
-use crate::asset::Event;
+use crate::domain::asset::Event;
 
 /// Events kept for global replays.
 pub const GLOBAL_HISTORY: usize = 10_000;

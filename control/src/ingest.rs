@@ -19,11 +19,13 @@ use tokio::sync::mpsc;
 
 use crate::apikeys;
 use crate::app::{now_ms, now_rfc3339, now_unix, App, AppError};
-use crate::asset::{Asset, AssetErrorCode, AssetErrorInfo, AssetStatus, Change, SourceInfo};
 use crate::db::uploads::{self, UpdateError};
-use crate::ids::{random_token, AssetId, UploadId};
+use crate::domain::asset::{
+    Asset, AssetErrorCode, AssetErrorInfo, AssetStatus, Change, SourceInfo,
+};
+use crate::domain::ids::{random_token, AssetId, UploadId};
+use crate::domain::upload::{Part, PatchRefused, Upload, UploadStatus};
 use crate::metrics::metrics;
-use crate::upload::{Part, PatchRefused, Upload, UploadStatus};
 
 /// Buffer of a part being written: S3's smallest multipart part, so a large chunk goes up
 /// as a multipart upload in 5 MiB pieces and memory stays flat.

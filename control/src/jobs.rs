@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::ids::{AssetId, JobId};
+use crate::domain::ids::{AssetId, JobId};
 
 /// Kinds of jobs, one stream (and consumer group) each.
 #[derive(

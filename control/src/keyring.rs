@@ -10,9 +10,10 @@ use object_store::ObjectStoreExt;
 use sunomi_origin::layout;
 
 use crate::app::{now_ms, now_rfc3339, App, AppError};
-use crate::db::outbox::{self, Effect};
+use crate::db::outbox;
 use crate::db::signing_keys::{self, SigningKeyRecord};
 use crate::db::{imports, DbError};
+use crate::domain::effects::Effect;
 use crate::signing::{self, NewKey, SigningAlgorithm};
 
 /// Keys that may exist at once (each is a file every edge may read).

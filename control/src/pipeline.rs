@@ -17,14 +17,14 @@ use sunomi_origin::transcode::{self, Progress, TranscodeError, TranscodeOptions}
 use sunomi_packager::manifest::{Manifest, VideoStatus};
 
 use crate::analysis::captions;
-use crate::analysis::moderation::Decision;
 use crate::analysis::{Analysis, AnalysisError, MediaInputs};
 use crate::app::{now_rfc3339, App, AppError};
-use crate::asset::{
+use crate::domain::asset::{
     Asset, AssetErrorCode, AssetErrorInfo, AssetStatus, CaptionSource, Change, RenditionInfo,
     StageStatus, CAPTIONS_STAGE, MODERATION_STAGE,
 };
-use crate::ids::random_token;
+use crate::domain::ids::random_token;
+use crate::domain::moderation::Decision;
 use crate::queue::Delivery;
 
 /// How a job attempt ended.

@@ -1,5 +1,5 @@
 //! The outbox relay: applies what committed changes imply outside the database
-//! ([`crate::db::outbox::Effect`]), oldest first, retrying each until it is done.
+//! ([`crate::domain::effects::Effect`]), oldest first, retrying each until it is done.
 //!
 //! Every control process (API or worker) runs one; rows are leased, so two relays never
 //! apply a row at the same time, and a row whose relay died is leased again when its lease
@@ -15,9 +15,10 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
 use crate::app::{now_ms, App};
-use crate::db::outbox::{self, Effect, Leased};
+use crate::db::outbox::{self, Leased};
 use crate::db::DbError;
-use crate::ids::random_token;
+use crate::domain::effects::Effect;
+use crate::domain::ids::random_token;
 use crate::jobs::{Job, JobKind};
 use crate::metrics::metrics;
 

@@ -11,7 +11,7 @@ use jsonwebtoken::{encode, Algorithm, DecodingKey, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::ids::random_token;
+use crate::domain::ids::random_token;
 
 /// DER prefix of a P-256 SubjectPublicKeyInfo before the 65-byte uncompressed point.
 const P256_SPKI_PREFIX: &[u8] = &[

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::analysis::Analysis;
 use crate::app::App;
-use crate::asset::{AssetErrorCode, AssetErrorInfo, Change};
+use crate::domain::asset::{AssetErrorCode, AssetErrorInfo, Change};
 use crate::jobs::{backoff, JobKind};
 use crate::metrics::metrics;
 use crate::pipeline::{self, Outcome};

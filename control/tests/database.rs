@@ -8,10 +8,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use common::*;
-use sunomi_control::asset::Asset;
-use sunomi_control::db::outbox::{self, Effect};
+use sunomi_control::db::outbox;
 use sunomi_control::db::{assets, Db};
-use sunomi_control::ids::AssetId;
+use sunomi_control::domain::asset::Asset;
+use sunomi_control::domain::effects::Effect;
+use sunomi_control::domain::ids::AssetId;
 
 async fn fresh(name: &str) -> Db {
     let dir = tempfile::tempdir().unwrap().keep();

@@ -8,9 +8,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::*;
-use sunomi_control::asset::Asset;
 use sunomi_control::db::{assets, keys, Db};
-use sunomi_control::ids::AssetId;
+use sunomi_control::domain::asset::Asset;
+use sunomi_control::domain::ids::AssetId;
 
 /// Writes the records of `database` into `store` the way the earlier version kept them.
 async fn write_legacy_records(database: &str, store: &Path, asset: &str) {

@@ -19,11 +19,12 @@ use sunomi_packager::manifest::Manifest;
 use tokio::sync::OnceCell;
 
 use crate::app::App;
-use crate::asset::Asset;
 use crate::config::{CaptionsBackend, Config, ModerationBackend};
-use crate::ids::AssetId;
+use crate::domain::asset::Asset;
+use crate::domain::ids::AssetId;
+use crate::domain::moderation::Policy;
 use captions::Transcriber;
-use moderation::{Moderator, Policy};
+use moderation::Moderator;
 
 /// Why an analysis stage failed.
 #[derive(Debug, thiserror::Error)]

@@ -9,8 +9,8 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::{Db, DbError};
-use crate::asset::{Asset, AssetStatus, Event};
-use crate::ids::AssetId;
+use crate::domain::asset::{Asset, AssetStatus, Event};
+use crate::domain::ids::AssetId;
 
 /// An asset as stored, with the version a write must name.
 #[derive(Debug, Clone)]

@@ -5,88 +5,11 @@
 //! its id, a projection is read from the database when applied), so applying one twice is
 //! harmless.
 
-use serde::{Deserialize, Serialize};
 use sqlx::{Any, Row, Transaction};
 
 use super::{Db, DbError};
-use crate::asset::{Event, PlaybackPolicy};
-use crate::ids::{AssetId, PlaybackId, UploadId};
-
-/// One thing a change implies outside the database.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Effect {
-    /// Fan an event out to every instance's event streams.
-    Publish {
-        /// The event.
-        event: Event,
-    },
-    /// Queue one webhook message for one endpoint.
-    Webhook {
-        /// The job's payload (endpoint, message id, message).
-        job: serde_json::Value,
-        /// The asset the event is about.
-        asset_id: AssetId,
-    },
-    /// Make what the edge reads of the asset match the database — the manifest's
-    /// availability, or, for a deleted asset, no manifest and no media — then purge the
-    /// video from every edge.
-    Project {
-        /// The asset.
-        asset_id: AssetId,
-    },
-    /// Queue the transcode of the asset's source (it was just uploaded or retried).
-    Transcode {
-        /// The asset.
-        asset_id: AssetId,
-        /// The source version the job is for (jobs are idempotent per asset and version).
-        source_version: Option<String>,
-    },
-    /// Remove what an upload that ended stored (its parts; an S3 multipart upload).
-    UploadDiscard {
-        /// The upload.
-        upload_id: UploadId,
-    },
-    /// Write a playback id's record (`playback/{id}.json`), which edges resolve.
-    PlaybackWrite {
-        /// The playback id.
-        playback_id: PlaybackId,
-        /// The asset it plays.
-        asset_id: AssetId,
-        /// Who may play it.
-        policy: PlaybackPolicy,
-    },
-    /// Make `keys/signing/{kid}.pub` match the database: written while the key exists,
-    /// removed once it does not.
-    SigningKey {
-        /// The key id.
-        kid: String,
-    },
-    /// Remove a playback id's record and purge the id from every edge (unless the asset
-    /// lists it again by the time this is applied).
-    PlaybackRevoke {
-        /// The playback id.
-        playback_id: PlaybackId,
-        /// The asset it played.
-        asset_id: AssetId,
-    },
-}
-
-impl Effect {
-    /// Its name (the `kind` column, for people reading the table).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Effect::Publish { .. } => "publish",
-            Effect::Webhook { .. } => "webhook",
-            Effect::Project { .. } => "project",
-            Effect::Transcode { .. } => "transcode",
-            Effect::UploadDiscard { .. } => "upload_discard",
-            Effect::PlaybackWrite { .. } => "playback_write",
-            Effect::PlaybackRevoke { .. } => "playback_revoke",
-            Effect::SigningKey { .. } => "signing_key",
-        }
-    }
-}
+use crate::domain::effects::Effect;
+use crate::domain::ids::AssetId;
 
 /// A leased row.
 #[derive(Debug, Clone)]

@@ -9,8 +9,8 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::{Db, DbError};
-use crate::ids::{AssetId, UploadId};
-use crate::upload::{Upload, UploadStatus};
+use crate::domain::ids::{AssetId, UploadId};
+use crate::domain::upload::{Upload, UploadStatus};
 
 /// Tries of a read-change-write before it gives up ([`UpdateError::Db`] with a conflict).
 const MAX_TRIES: usize = 32;

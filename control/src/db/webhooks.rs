@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{Db, DbError};
-use crate::webhooks::{Attempt, Delivery, DeliveryState};
+use crate::domain::webhooks::{Attempt, Delivery, DeliveryState};
 
 /// An endpoint made through the API, as stored (its secrets included).
 #[derive(Debug, Clone)]

@@ -12,11 +12,11 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::ApiKey;
 use super::problem::{ApiError, Problem};
 use crate::app::{App, AppError};
-use crate::asset::{
+use crate::domain::asset::{
     Asset, AssetErrorInfo, AssetStatus, CaptionInfo, CaptionSource, Moderation, PlaybackIdInfo,
     PlaybackPolicy, RenditionInfo, Review, ReviewDecision, Stage, REVIEWED_EVENT,
 };
-use crate::ids::{AssetId, PlaybackId};
+use crate::domain::ids::{AssetId, PlaybackId};
 
 /// An asset as the API shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -123,7 +123,7 @@ impl UploadCaller {
         app: &App,
         client: Option<IpAddr>,
         id: &str,
-    ) -> Result<crate::upload::Upload, ApiError> {
+    ) -> Result<crate::domain::upload::Upload, ApiError> {
         let token = matches!(self, UploadCaller::Token(_));
         if token {
             app.keys.may_miss(client).map_err(throttled)?;
@@ -134,8 +134,8 @@ impl UploadCaller {
             }
             e
         };
-        let id =
-            crate::ids::UploadId::parse(id).map_err(|_| miss(ApiError::not_found("upload")))?;
+        let id = crate::domain::ids::UploadId::parse(id)
+            .map_err(|_| miss(ApiError::not_found("upload")))?;
         let upload = crate::ingest::get(app, &id).await.map_err(|e| match e {
             crate::app::AppError::NotFound => miss(ApiError::not_found("upload")),
             other => other.into(),
@@ -145,7 +145,7 @@ impl UploadCaller {
     }
 
     /// 401 unless the caller may touch `upload` now.
-    pub fn check(&self, upload: &crate::upload::Upload) -> Result<(), ApiError> {
+    pub fn check(&self, upload: &crate::domain::upload::Upload) -> Result<(), ApiError> {
         match self {
             UploadCaller::Key => Ok(()),
             UploadCaller::Token(t)

@@ -21,7 +21,7 @@ use super::auth::ApiKey;
 use super::problem::{ApiError, Problem};
 use super::streams::{end_event, guard, take_slot};
 use crate::app::App;
-use crate::asset::Event;
+use crate::domain::asset::Event;
 
 /// Where to resume.
 #[derive(Debug, Deserialize, IntoParams)]

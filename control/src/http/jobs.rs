@@ -12,8 +12,8 @@ use utoipa::ToSchema;
 use super::auth::ApiKey;
 use super::problem::{ApiError, Problem};
 use crate::app::{App, AppError};
-use crate::asset::{AssetStatus, Change};
-use crate::ids::JobId;
+use crate::domain::asset::{AssetStatus, Change};
+use crate::domain::ids::JobId;
 use crate::jobs::{Job, JobKind};
 use crate::queue::{DeadLetter, Depth};
 

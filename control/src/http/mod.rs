@@ -49,7 +49,7 @@ use problem::ApiError;
         webhooks::deliveries, webhooks::delivery, webhooks::redeliver,
         signing_keys::create, signing_keys::list, signing_keys::delete,
     ),
-    components(schemas(problem::Problem, crate::asset::Event)),
+    components(schemas(problem::Problem, crate::domain::asset::Event)),
     modifiers(&Security),
     tags(
         (name = "uploads", description = "Direct uploads: create one, hand its tus URL and token to a browser"),

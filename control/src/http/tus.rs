@@ -19,9 +19,9 @@ use super::problem::{ApiError, Problem};
 use super::uploads::{base_url, check_asset_fields};
 use crate::apikeys;
 use crate::app::{now_unix, App, AppError};
-use crate::ids::UploadId;
+use crate::domain::ids::UploadId;
+use crate::domain::upload::{parse_metadata, PatchRefused, Upload, UploadStatus};
 use crate::ingest::{self, ChecksumAlgorithm, NewUpload, PatchError};
-use crate::upload::{parse_metadata, PatchRefused, Upload, UploadStatus};
 
 /// The protocol version spoken.
 pub const VERSION: &str = "1.0.0";

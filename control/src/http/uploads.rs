@@ -16,9 +16,9 @@ use super::auth::ApiKey;
 use super::problem::{ApiError, Problem};
 use crate::app::{now_unix, App, AppError};
 use crate::direct::{self, CompletedPart, DirectError, SignedPart};
-use crate::ids::UploadId;
+use crate::domain::ids::UploadId;
+use crate::domain::upload::{Upload, UploadStatus};
 use crate::ingest::{self, NewUpload};
-use crate::upload::{Upload, UploadStatus};
 
 /// Longest `passthrough`.
 pub const MAX_PASSTHROUGH: usize = 255;
@@ -315,8 +315,8 @@ pub async fn complete_direct(
         Ok(()) => {}
         Err(e @ DirectError::SizeMismatch { .. }) => {
             // The parts are spent (S3 assembled them): the upload cannot go on.
-            let error = crate::asset::AssetErrorInfo {
-                code: crate::asset::AssetErrorCode::ErrUploadSizeMismatch,
+            let error = crate::domain::asset::AssetErrorInfo {
+                code: crate::domain::asset::AssetErrorCode::ErrUploadSizeMismatch,
                 message: e.to_string(),
             };
             app.end_upload(

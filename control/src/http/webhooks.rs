@@ -15,7 +15,7 @@ use super::auth::ApiKey;
 use super::problem::{ApiError, Problem};
 use crate::app::{now_ms, now_rfc3339, App, AppError};
 use crate::db::webhooks::{self as store, EndpointRecord, Filter};
-use crate::webhooks::{Delivery, DeliveryState, Signer};
+use crate::domain::webhooks::{Delivery, DeliveryState, Signer};
 
 /// Endpoints that may be made through the API (each one is posted every event).
 pub const MAX_ENDPOINTS: i64 = 50;

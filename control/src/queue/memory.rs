@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 
 use super::{now_ms, DeadLetter, Delivery, Depth, Queue, QueueError};
-use crate::ids::JobId;
+use crate::domain::ids::JobId;
 use crate::jobs::{Job, JobKind};
 
 struct Running {

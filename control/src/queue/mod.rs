@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::ids::JobId;
+use crate::domain::ids::JobId;
 use crate::jobs::{Job, JobKind};
 
 /// Why the queue failed.

@@ -18,7 +18,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnecti
 use redis::{AsyncConnectionConfig, Client, Value};
 
 use super::{now_ms, DeadLetter, Delivery, Depth, Queue, QueueError};
-use crate::ids::JobId;
+use crate::domain::ids::JobId;
 use crate::jobs::{Job, JobKind};
 
 /// Redis key names of the queue (DESIGN.md "Redis").

@@ -15,10 +15,11 @@ use aws_sdk_transcribe::Client;
 use object_store::ObjectStoreExt;
 use sha2::Digest;
 
-use super::{primary_language, Segment, Transcriber, Transcript};
+use super::{primary_language, Transcriber};
 use crate::analysis::aws::{classify, sdk_config, store_bucket, Polling};
 use crate::analysis::{AnalysisError, MediaInputs};
 use crate::config::Config;
+use crate::domain::cues::{Segment, Transcript};
 
 /// Where Transcribe writes, under the store's prefix, unless `[aws] output_prefix` says.
 pub const DEFAULT_OUTPUT_PREFIX: &str = "transcribe/";

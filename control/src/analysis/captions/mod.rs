@@ -1,37 +1,17 @@
 //! Captions: a [`Transcriber`] backend turns a video's speech into a [`Transcript`];
-//! [`cues`] shapes it into readable WebVTT, which the packager's parser checks before it is
+//! [`crate::domain::cues`] shapes it into readable WebVTT, which the packager's parser checks before it is
 //! stored as `subs/{lang}.vtt`, listed as "{Language} (auto-generated)".
 //! Backends: `offline` (whisper.cpp, [`whisper`]), `aws` (Transcribe, [`aws`]), `off`.
 
 #[cfg(feature = "aws")]
 pub mod aws;
-pub mod cues;
 #[cfg(feature = "whisper")]
 pub mod whisper;
 
 use async_trait::async_trait;
 
 use super::{AnalysisError, MediaInputs};
-
-/// A stretch of speech.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Segment {
-    /// Start, seconds from the video's start.
-    pub start: f64,
-    /// End, seconds.
-    pub end: f64,
-    /// What was said.
-    pub text: String,
-}
-
-/// What a transcriber heard.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Transcript {
-    /// The language spoken: an ISO 639-1 code (`en`), the name of the captions file.
-    pub language: String,
-    /// Speech, in order.
-    pub segments: Vec<Segment>,
-}
+use crate::domain::cues::{self, Transcript};
 
 /// A speech-to-text backend.
 #[async_trait]

@@ -16,8 +16,9 @@ use async_trait::async_trait;
 use sunomi_origin::transcode::{self, TranscodeError};
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
 
-use super::{primary_language, Segment, Transcriber, Transcript};
+use super::{primary_language, Transcriber};
 use crate::analysis::{AnalysisError, MediaInputs};
+use crate::domain::cues::{Segment, Transcript};
 
 /// Whisper's input rate.
 const SAMPLE_RATE: u32 = 16_000;

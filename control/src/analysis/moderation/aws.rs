@@ -10,10 +10,11 @@ use aws_sdk_rekognition::types::{ContentModerationSortBy, S3Object, Video, Video
 use aws_sdk_rekognition::Client;
 use sha2::Digest;
 
-use super::{Findings, Label, Moderator};
+use super::Moderator;
 use crate::analysis::aws::{classify, sdk_config, store_bucket, Polling};
 use crate::analysis::{AnalysisError, MediaInputs};
 use crate::config::Config;
+use crate::domain::moderation::{Findings, Label};
 
 /// Labels asked for per `GetContentModeration` page (the API's maximum).
 pub const PAGE_SIZE: i32 = 1000;

@@ -18,8 +18,9 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use super::sampling::Sampler;
-use super::{Findings, Label, Moderator};
+use super::Moderator;
 use crate::analysis::{AnalysisError, MediaInputs};
+use crate::domain::moderation::{Findings, Label};
 
 const RESIZE: u32 = 256;
 const CROP: usize = 224;

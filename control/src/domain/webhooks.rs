@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use utoipa::ToSchema;
 
-use crate::asset::Event;
+use crate::domain::asset::Event;
 
 /// Signs webhook messages with one endpoint's secret.
 #[derive(Clone)]

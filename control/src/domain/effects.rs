@@ -7,9 +7,87 @@
 //! `video.asset.ready` finds the video playing and one of `video.asset.blocked` finds it
 //! gone. The relay applies an asset's rows in this order and stops at the first that fails.
 
-use crate::asset::{Asset, AssetStatus, Event, PROGRESS_EVENT};
-use crate::db::outbox::Effect;
-use crate::webhooks;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::asset::{Asset, AssetStatus, Event, PlaybackPolicy, PROGRESS_EVENT};
+use crate::domain::ids::{AssetId, PlaybackId, UploadId};
+use crate::domain::webhooks;
+
+/// One thing a change implies outside the database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Effect {
+    /// Fan an event out to every instance's event streams.
+    Publish {
+        /// The event.
+        event: Event,
+    },
+    /// Queue one webhook message for one endpoint.
+    Webhook {
+        /// The job's payload (endpoint, message id, message).
+        job: serde_json::Value,
+        /// The asset the event is about.
+        asset_id: AssetId,
+    },
+    /// Make what the edge reads of the asset match the database — the manifest's
+    /// availability, or, for a deleted asset, no manifest and no media — then purge the
+    /// video from every edge.
+    Project {
+        /// The asset.
+        asset_id: AssetId,
+    },
+    /// Queue the transcode of the asset's source (it was just uploaded or retried).
+    Transcode {
+        /// The asset.
+        asset_id: AssetId,
+        /// The source version the job is for (jobs are idempotent per asset and version).
+        source_version: Option<String>,
+    },
+    /// Remove what an upload that ended stored (its parts; an S3 multipart upload).
+    UploadDiscard {
+        /// The upload.
+        upload_id: UploadId,
+    },
+    /// Write a playback id's record (`playback/{id}.json`), which edges resolve.
+    PlaybackWrite {
+        /// The playback id.
+        playback_id: PlaybackId,
+        /// The asset it plays.
+        asset_id: AssetId,
+        /// Who may play it.
+        policy: PlaybackPolicy,
+    },
+    /// Make `keys/signing/{kid}.pub` match the database: written while the key exists,
+    /// removed once it does not.
+    SigningKey {
+        /// The key id.
+        kid: String,
+    },
+    /// Remove a playback id's record and purge the id from every edge (unless the asset
+    /// lists it again by the time this is applied).
+    PlaybackRevoke {
+        /// The playback id.
+        playback_id: PlaybackId,
+        /// The asset it played.
+        asset_id: AssetId,
+    },
+}
+
+impl Effect {
+    /// Its name (the `kind` column, for people reading the table).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Effect::Publish { .. } => "publish",
+            Effect::Webhook { .. } => "webhook",
+            Effect::Project { .. } => "project",
+            Effect::Transcode { .. } => "transcode",
+            Effect::UploadDiscard { .. } => "upload_discard",
+            Effect::PlaybackWrite { .. } => "playback_write",
+            Effect::PlaybackRevoke { .. } => "playback_revoke",
+            Effect::SigningKey { .. } => "signing_key",
+        }
+    }
+}
 
 /// A webhook endpoint as messages address it: by its stable id (its URL and secret are
 /// looked up when the message is delivered).
@@ -87,12 +165,12 @@ pub fn of_change(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::asset::{Change, PlaybackIdInfo, PlaybackPolicy, Review, ReviewDecision};
-    use crate::ids::{AssetId, PlaybackId};
+    use crate::domain::asset::{Change, PlaybackIdInfo, PlaybackPolicy, Review, ReviewDecision};
+    use crate::domain::ids::{AssetId, PlaybackId};
 
     fn ready() -> Asset {
         let mut a = Asset::new(AssetId::generate(), None, None, Default::default(), "t0");
-        a.status = crate::asset::AssetStatus::Ready;
+        a.status = crate::domain::asset::AssetStatus::Ready;
         a
     }
 
@@ -131,7 +209,7 @@ mod tests {
     #[test]
     fn progress_is_published_without_webhooks_or_projection() {
         let mut before = ready();
-        before.status = crate::asset::AssetStatus::Transcoding;
+        before.status = crate::domain::asset::AssetStatus::Transcoding;
         let after = before.apply(Change::Progress(40), "t1").unwrap().unwrap();
         let events: Vec<Event> = after.events_after(before.event_seq).cloned().collect();
         assert_eq!(
@@ -188,7 +266,7 @@ mod tests {
     #[test]
     fn an_upload_queues_its_transcode_in_the_same_transaction() {
         let before = Asset::new(AssetId::generate(), None, None, Default::default(), "t0");
-        let source = crate::asset::SourceInfo {
+        let source = crate::domain::asset::SourceInfo {
             size: 10,
             version: "v1".into(),
         };

@@ -8,7 +8,25 @@
 
 use std::fmt::Write;
 
-use super::{Segment, Transcript};
+/// A stretch of speech.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    /// Start, seconds from the video's start.
+    pub start: f64,
+    /// End, seconds.
+    pub end: f64,
+    /// What was said.
+    pub text: String,
+}
+
+/// What a transcriber heard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transcript {
+    /// The language spoken: an ISO 639-1 code (`en`), the name of the captions file.
+    pub language: String,
+    /// Speech, in order.
+    pub segments: Vec<Segment>,
+}
 
 /// Characters a caption line holds at most.
 pub const MAX_LINE_CHARS: usize = 42;

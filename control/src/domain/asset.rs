@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use sunomi_packager::manifest::VideoStatus;
 use utoipa::ToSchema;
 
-use crate::analysis::moderation::Verdict;
-use crate::ids::{AssetId, PlaybackId, UploadId};
+use crate::domain::ids::{AssetId, PlaybackId, UploadId};
+use crate::domain::moderation::Verdict;
 
 /// The transcode progress event (streamed to SSE, not sent as a webhook).
 pub const PROGRESS_EVENT: &str = "video.asset.progress";
@@ -884,7 +884,7 @@ impl Asset {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::moderation::Decision;
+    use crate::domain::moderation::Decision;
 
     const T: &str = "2026-11-28T00:00:00Z";
 

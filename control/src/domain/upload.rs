@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::ids::{AssetId, UploadId};
+use crate::domain::ids::{AssetId, UploadId};
 
 /// An upload's status (Mux's names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -60,7 +60,7 @@ pub struct Upload {
     pub token_expires_at: Option<u64>,
     /// A direct upload's S3 multipart state (the browser sends parts to the bucket).
     #[serde(default)]
-    pub direct: Option<crate::direct::Direct>,
+    pub direct: Option<Direct>,
     /// Whether the tus resource was created (a delegated upload is created later by its
     /// browser through tus creation).
     pub tus_created: bool,
@@ -161,6 +161,17 @@ pub fn parse_metadata(header: &str) -> Result<BTreeMap<String, String>, String> 
         }
     }
     Ok(out)
+}
+
+/// A direct upload's S3 side, kept on the upload's record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Direct {
+    /// S3's multipart upload id.
+    pub multipart_id: String,
+    /// Bytes per part (the last may be shorter).
+    pub part_size: u64,
+    /// Number of parts.
+    pub parts: u32,
 }
 
 #[cfg(test)]

@@ -1,0 +1,19 @@
+//! The domain: what Sunomi's control plane knows and decides, with no I/O. Nothing here
+//! touches the database, storage, the queue, the network or a clock it was not handed
+//! (`deploy/local/check-layers.sh` enforces it in `make test`).
+//!
+//! - [`asset`]: the asset and its lifecycle state machine (`Asset::apply`), events, reviews.
+//! - [`upload`]: an upload's record (tus and direct) and its rules.
+//! - [`effects`]: what a change implies outside the database ([`effects::Effect`]), in order.
+//! - [`moderation`]: the policy that turns labels into a verdict.
+//! - [`cues`]: a transcript shaped into readable WebVTT.
+//! - [`webhooks`]: webhook messages and their Standard Webhooks signatures.
+//! - [`ids`]: typed ids.
+
+pub mod asset;
+pub mod cues;
+pub mod effects;
+pub mod ids;
+pub mod moderation;
+pub mod upload;
+pub mod webhooks;
