@@ -42,7 +42,7 @@ pub fn sibling(name: &str) -> PathBuf {
 pub fn python() -> &'static str {
     static PY: OnceLock<String> = OnceLock::new();
     PY.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/local/py-judges.sh");
+        let script = manifest_dir().join("../deploy/local/py-judges.sh");
         let out = Command::new(script)
             .output()
             .expect("running deploy/local/py-judges.sh");
@@ -60,7 +60,7 @@ pub fn python() -> &'static str {
 pub fn models_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/local/models.sh");
+        let script = manifest_dir().join("../deploy/local/models.sh");
         let out = Command::new(script)
             .output()
             .expect("running deploy/local/models.sh");
@@ -76,9 +76,7 @@ pub fn models_dir() -> PathBuf {
 
 /// Path of a judge script in `tests/judges/`.
 pub fn judge(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/judges")
-        .join(name)
+    manifest_dir().join("tests/judges").join(name)
 }
 
 /// Runs `sunomi-control` with `args` and returns (exit code, stdout, stderr).
@@ -584,4 +582,13 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     }
     out.sort();
     out
+}
+
+/// This package's folder: where cargo says at run time (a test binary built in another
+/// checkout, from a shared build cache, still reads this checkout's files), else where it
+/// was built.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
