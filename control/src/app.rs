@@ -120,6 +120,8 @@ pub struct App {
     pub config: Config,
     /// The state of record (everything that is not media).
     pub db: Db,
+    /// Assets as the API reads them, in memory while the database announces writes.
+    pub cache: Arc<crate::db::cache::AssetCache>,
     /// JSON records and media in object storage.
     pub records: Records,
     /// This process's outbox relay.
@@ -213,6 +215,7 @@ impl App {
             patching: Default::default(),
             config,
             db,
+            cache: Arc::default(),
             records: Records::new(store),
             relay: Relay::default(),
             queue,
@@ -229,6 +232,25 @@ impl App {
     /// The store.
     pub fn store(&self) -> &Store {
         self.records.store()
+    }
+
+    /// An asset to show a reader: from memory while the database announces writes
+    /// ([`crate::db::cache`]), so possibly a few milliseconds behind a write another process
+    /// just made. Never for deciding a change: [`App::asset`] reads the row.
+    pub async fn asset_to_show(&self, id: &AssetId) -> Result<Asset, AppError> {
+        self.cache
+            .get(&self.db, id)
+            .await?
+            .ok_or(AppError::NotFound)
+    }
+
+    /// Starts listening to the database's announcements of asset writes, so
+    /// [`App::asset_to_show`] can answer from memory (PostgreSQL only: SQLite announces
+    /// nothing, and reads there stay on the database).
+    pub fn cache_assets(&self) {
+        if self.db.backend() == crate::db::Backend::Postgres {
+            tokio::spawn(self.cache.clone().listen(self.config.database.clone()));
+        }
     }
 
     /// Reads an asset.
@@ -565,6 +587,8 @@ impl App {
         let last = self.push_effects(&mut tx, id, &effects).await?;
         crate::failpoint::hit("change.before_commit");
         tx.commit().await.map_err(DbError::from)?;
+        // This process reads its own writes at once; others drop theirs on the notification.
+        self.cache.invalidate(id).await;
         crate::failpoint::hit("change.after_commit");
         if last.is_some() {
             self.relay.nudge();
@@ -947,6 +971,7 @@ impl App {
             let last = self.push_effects(&mut tx, id, &effects).await?;
             crate::failpoint::hit("change.before_commit");
             tx.commit().await.map_err(DbError::from)?;
+            self.cache.invalidate(id).await;
             crate::failpoint::hit("change.after_commit");
             self.relay.nudge();
             if let Some(last) = last {

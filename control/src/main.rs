@@ -383,6 +383,7 @@ async fn serve(config: Config, no_workers: bool) -> Result<i32> {
         Ok(n) => tracing::info!(records = n, "imported an earlier version's records"),
         Err(e) => bail!("importing the store's asset records: {e}"),
     }
+    app.cache_assets();
     if let Some(a) = admin {
         serve_admin(app.clone(), a).await?;
     }

@@ -53,6 +53,9 @@ pub struct Metrics {
     /// `sunomi_outbox_oldest_seconds`: age of the oldest row not yet applied (an edge fleet or
     /// queue that does not take effects shows here first).
     pub outbox_oldest: IntGauge,
+    /// `sunomi_asset_reads_total{source}`: assets read to answer the API, from `memory`
+    /// (the PostgreSQL-notified cache) or the `database`.
+    pub asset_reads: IntCounterVec,
     /// `sunomi_webhook_pending`: webhook messages not yet delivered (the database's view).
     pub webhook_pending: IntGauge,
     /// `sunomi_webhook_oldest_seconds`: wait of the oldest message not yet delivered (an
@@ -183,6 +186,11 @@ fn build() -> Result<Metrics, prometheus::Error> {
             registry.register(Box::new(g.clone()))?;
             g
         },
+        asset_reads: counter_vec(
+            "sunomi_asset_reads_total",
+            "Assets read to answer the API, by where they came from.",
+            &["source"],
+        )?,
         webhook_pending: {
             let g = IntGauge::new(
                 "sunomi_webhook_pending",
@@ -224,6 +232,9 @@ fn build() -> Result<Metrics, prometheus::Error> {
     }
     for r in ["delivered", "failed"] {
         m.webhook_attempts.with_label_values(&[r]);
+    }
+    for s in ["memory", "database"] {
+        m.asset_reads.with_label_values(&[s]);
     }
     for r in ["done", "failed"] {
         m.outbox_applied.with_label_values(&[r]);

@@ -6,6 +6,7 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::*;
 use sunomi_control::db::outbox;
@@ -177,4 +178,73 @@ async fn pages_of_assets_come_newest_first() {
         .collect();
     assert_eq!(seen, [&ids[..3], &ids[6..]].concat());
     assert_eq!(assets::count(&db).await.unwrap(), 7);
+}
+
+#[test]
+fn an_api_process_never_keeps_serving_an_asset_another_process_changed() {
+    // On PostgreSQL API processes keep assets in memory (control/src/db/cache.rs), dropped
+    // when a write anywhere announces it; on SQLite nothing is cached and this holds as is.
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let key = create_key(&store, &[]);
+    let start = || {
+        Control::start(Options {
+            store: store.clone(),
+            no_workers: true,
+            ..Default::default()
+        })
+    };
+    let (a, b) = (start(), start());
+    let (api_a, api_b) = (a.api(&key), b.api(&key));
+    for round in 0..5 {
+        let r = api_a.send(
+            "POST",
+            "/api/v1/uploads",
+            &[("content-type", "application/json")],
+            b"{}".to_vec(),
+        );
+        assert_eq!(r.status, 201);
+        let id = r.json()["asset_id"].as_str().unwrap().to_string();
+        // A reads it (and, on PostgreSQL, keeps it)…
+        for _ in 0..3 {
+            assert_eq!(api_a.asset(&id)["status"], "waiting_upload");
+        }
+        // … B deletes it; A must not keep answering from memory.
+        let gone = api_b.send("DELETE", &format!("/api/v1/assets/{id}"), &[], vec![]);
+        assert_eq!(gone.status, 204, "round {round}");
+        wait_until(
+            Duration::from_secs(5),
+            "the other process to see the deletion",
+            || api_a.get(&format!("/api/v1/assets/{id}")).status == 404,
+        );
+        // And a write by A itself is read back at once.
+        let r = api_a.send(
+            "POST",
+            "/api/v1/uploads",
+            &[("content-type", "application/json")],
+            b"{}".to_vec(),
+        );
+        let id = r.json()["asset_id"].as_str().unwrap().to_string();
+        assert_eq!(api_a.asset(&id)["status"], "waiting_upload");
+        assert_eq!(
+            api_a
+                .send("DELETE", &format!("/api/v1/assets/{id}"), &[], vec![])
+                .status,
+            204
+        );
+        assert_eq!(
+            api_a.get(&format!("/api/v1/assets/{id}")).status,
+            404,
+            "round {round}"
+        );
+    }
+    // On PostgreSQL the reads above were answered from memory too; on SQLite never.
+    let from_memory = a
+        .metric("sunomi_asset_reads_total{source=\"memory\"}")
+        .unwrap_or(0.0);
+    if std::env::var("SUNOMI_TEST_DATABASE").as_deref() == Ok("postgres") {
+        assert!(from_memory > 0.0, "nothing was read from memory");
+    } else {
+        assert_eq!(from_memory, 0.0);
+    }
 }

@@ -10,7 +10,8 @@
 //! are few and plain, values cross as text and integers (JSON documents as text), and one
 //! code path means every test of the control plane exercises the same code on both engines.
 //!
-//! - [`assets`]: assets, their events.
+//! - [`assets`]: assets, their events; [`cache`]: assets in memory on PostgreSQL, dropped
+//!   when a write anywhere announces them.
 //! - [`keys`]: API keys (hashes only).
 //! - [`imports`]: stores whose earlier-version records were imported.
 //! - [`uploads`]: uploads in progress (their bytes are in object storage).
@@ -20,6 +21,7 @@
 //!   [`crate::relay`].
 
 pub mod assets;
+pub mod cache;
 pub mod imports;
 pub mod keys;
 pub mod outbox;

@@ -100,6 +100,14 @@ pub fn asset_id(text: &str) -> Result<AssetId, ApiError> {
     AssetId::parse(text).map_err(|_| ApiError::not_found("asset"))
 }
 
+/// An asset to answer a read with, or 404 ([`App::asset_to_show`]).
+async fn show(app: &App, id: &AssetId) -> Result<Asset, ApiError> {
+    app.asset_to_show(id).await.map_err(|e| match e {
+        AppError::NotFound => ApiError::not_found("asset"),
+        other => other.into(),
+    })
+}
+
 /// Reads an asset or answers 404.
 pub async fn load(app: &App, id: &AssetId) -> Result<Asset, ApiError> {
     app.asset(id).await.map_err(|e| match e {
@@ -124,7 +132,7 @@ pub async fn get_asset(
     Path(id): Path<String>,
 ) -> Result<Json<AssetView>, ApiError> {
     let id = asset_id(&id)?;
-    let asset = load(&app, &id).await?;
+    let asset = show(&app, &id).await?;
     Ok(Json(AssetView::of(&asset, &app.config.edge_url)))
 }
 
@@ -225,7 +233,7 @@ pub async fn list_playback_ids(
     Path(id): Path<String>,
 ) -> Result<Json<Vec<PlaybackIdInfo>>, ApiError> {
     let id = asset_id(&id)?;
-    Ok(Json(load(&app, &id).await?.playback_ids))
+    Ok(Json(show(&app, &id).await?.playback_ids))
 }
 
 /// Asks for a new playback id.
@@ -360,10 +368,7 @@ pub async fn list_reviews(
         ));
     }
     let before = p.before;
-    app.asset(&id).await.map_err(|e| match e {
-        AppError::NotFound => ApiError::not_found("asset"),
-        other => other.into(),
-    })?;
+    show(&app, &id).await?;
     let mut events =
         crate::db::assets::events_of_kind(&app.db, &id, REVIEWED_EVENT, before, limit + 1)
             .await
