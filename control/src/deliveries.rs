@@ -28,7 +28,7 @@ pub const CONCURRENCY: usize = 8;
 /// How long a dispatcher holds a message it is posting (well past the HTTP timeout).
 const LEASE_MS: i64 = 60_000;
 /// How often an idle dispatcher looks for due messages.
-const POLL: Duration = Duration::from_millis(250);
+const POLL: Duration = Duration::from_millis(100);
 /// How long delivered and failed messages stay listed.
 pub const RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 /// How often finished messages past [`RETENTION`] are pruned.
@@ -80,54 +80,73 @@ pub async fn record(
         .map_err(|e| e.to_string())
 }
 
-/// Posts due messages until `stop` fires.
+/// Posts due messages until `stop` fires: up to [`CONCURRENCY`] at once, a new lease as
+/// soon as a slot frees while messages are due, a look every [`POLL`] while none is.
 pub async fn run(app: Arc<App>, name: String, mut stop: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(CONCURRENCY));
     let mut pruned = Instant::now() - PRUNE_EVERY;
     let mut measured = Instant::now() - Duration::from_secs(5);
     while !*stop.borrow() {
-        let free = slots.available_permits() as i64;
-        let mut leased = 0;
-        if free > 0 {
-            match webhooks::lease(&app.db, &name, now_ms(), LEASE_MS, free).await {
-                Ok(due) => {
-                    leased = due.len();
-                    for d in due {
-                        let Ok(slot) = slots.clone().acquire_owned().await else {
-                            return;
-                        };
-                        let app = app.clone();
-                        let name = name.clone();
-                        tokio::spawn(async move {
-                            deliver(&app, &name, &d).await;
-                            drop(slot);
-                        });
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "could not lease webhook messages"),
+        housekeeping(&app, &mut measured, &mut pruned).await;
+        // A free slot first: a lease takes only what can be posted at once.
+        let first = tokio::select! {
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+            _ = stop.changed() => return,
+        };
+        let free = 1 + slots.available_permits() as i64;
+        let due = match webhooks::lease(&app.db, &name, now_ms(), LEASE_MS, free).await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not lease webhook messages");
+                Vec::new()
             }
-        }
-        if measured.elapsed() >= Duration::from_secs(5) {
-            measured = Instant::now();
-            if let Ok((n, oldest_ms)) = webhooks::backlog(&app.db, now_ms()).await {
-                metrics().webhook_pending.set(n);
-                metrics().webhook_oldest.set(oldest_ms / 1000);
-            }
-        }
-        if pruned.elapsed() >= PRUNE_EVERY {
-            pruned = Instant::now();
-            let before = now_ms() - RETENTION.as_millis() as i64;
-            match webhooks::prune(&app.db, before).await {
-                Ok(n) if n > 0 => tracing::info!(n, "pruned old webhook messages"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "could not prune webhook messages"),
-            }
-        }
-        if leased == 0 {
+        };
+        if due.is_empty() {
+            drop(first);
             tokio::select! {
                 _ = tokio::time::sleep(POLL) => {}
                 _ = stop.changed() => {}
             }
+            continue;
+        }
+        let mut first = Some(first);
+        for d in due {
+            let slot = match first.take() {
+                Some(p) => p,
+                None => match slots.clone().acquire_owned().await {
+                    Ok(p) => p,
+                    Err(_) => return,
+                },
+            };
+            let app = app.clone();
+            let name = name.clone();
+            tokio::spawn(async move {
+                deliver(&app, &name, &d).await;
+                drop(slot);
+            });
+        }
+    }
+}
+
+/// Keeps the backlog gauges current (every 5 s) and prunes finished messages (hourly).
+async fn housekeeping(app: &App, measured: &mut Instant, pruned: &mut Instant) {
+    if measured.elapsed() >= Duration::from_secs(5) {
+        *measured = Instant::now();
+        if let Ok((n, oldest_ms)) = webhooks::backlog(&app.db, now_ms()).await {
+            metrics().webhook_pending.set(n);
+            metrics().webhook_oldest.set(oldest_ms / 1000);
+        }
+    }
+    if pruned.elapsed() >= PRUNE_EVERY {
+        *pruned = Instant::now();
+        let before = now_ms() - RETENTION.as_millis() as i64;
+        match webhooks::prune(&app.db, before).await {
+            Ok(n) if n > 0 => tracing::info!(n, "pruned old webhook messages"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not prune webhook messages"),
         }
     }
 }

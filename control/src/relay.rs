@@ -25,9 +25,9 @@ use crate::metrics::metrics;
 /// How long a relay holds rows it leased before another may take them (a relay that died
 /// holding rows delays them this long).
 const LEASE_MS: i64 = 15_000;
-/// Rows leased at once (applied within the lease even when each effect waits its full
-/// timeout on an unavailable Redis or store).
-const BATCH: i64 = 16;
+/// Rows leased at once (applied within the lease even when one asset's rows each wait their
+/// full timeout on an unavailable Redis or store: assets are applied side by side).
+const BATCH: i64 = 64;
 /// How often an idle relay looks for rows another process wrote.
 const IDLE_POLL: Duration = Duration::from_millis(250);
 
@@ -87,34 +87,53 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Leases one batch of due rows and applies them in order; returns how many it leased.
+/// Leases one batch of due rows and applies them; returns how many it leased. Rows of one
+/// asset are applied in id order, one after the other; different assets' rows at once.
 pub async fn run_once(app: &App) -> Result<usize, DbError> {
     let name = app.relay.name().to_string();
     let rows = outbox::lease(&app.db, &name, now_ms(), LEASE_MS, BATCH).await?;
     let n = rows.len();
-    // An asset whose row failed has its later rows of this batch put back unapplied: its
-    // effects keep their order (the projection before the announcement).
-    let mut held: Vec<(String, i64)> = Vec::new();
+    // Group by asset, keeping each group's id order (rows about no asset stand alone).
+    let mut groups: Vec<Vec<Leased>> = Vec::new();
+    for row in rows {
+        match groups
+            .iter_mut()
+            .find(|g| row.asset_id.is_some() && g[0].asset_id == row.asset_id)
+        {
+            Some(g) => g.push(row),
+            None => groups.push(vec![row]),
+        }
+    }
+    let applied = futures::future::join_all(
+        groups
+            .into_iter()
+            .map(|group| apply_in_order(app, &name, group)),
+    )
+    .await;
+    applied.into_iter().collect::<Result<Vec<()>, DbError>>()?;
+    Ok(n)
+}
+
+/// Applies one asset's leased rows in order. After a failure its later rows are put back
+/// unapplied, due with the failed one, so its effects keep their order (the projection
+/// before the announcement).
+async fn apply_in_order(app: &App, name: &str, group: Vec<Leased>) -> Result<(), DbError> {
+    let mut held: Option<i64> = None;
     for Leased {
         id,
-        asset_id,
+        asset_id: _,
         effect,
         attempts,
-    } in rows
+    } in group
     {
-        let after_failure = held
-            .iter()
-            .find(|(a, _)| asset_id.as_ref() == Some(a))
-            .map(|(_, due)| *due);
-        if let Some(due) = after_failure {
-            // Due with the failed row, so the next lease takes them in id order again.
-            outbox::retry(&app.db, id, &name, due, "an earlier effect failed").await?;
+        if let Some(due) = held {
+            outbox::retry(&app.db, id, name, due, "an earlier effect failed").await?;
             continue;
         }
         crate::failpoint::hit("relay.before_apply");
         match apply(app, &effect).await {
             Ok(()) => {
-                outbox::done(&app.db, id, &name).await?;
+                outbox::done(&app.db, id, name).await?;
                 metrics().outbox_applied.with_label_values(&["done"]).inc();
             }
             Err(e) => {
@@ -124,14 +143,12 @@ pub async fn run_once(app: &App) -> Result<usize, DbError> {
                     .inc();
                 tracing::warn!(id, effect = effect.name(), attempts, error = %e, "outbox effect failed; retrying");
                 let due = now_ms() + backoff_ms(attempts);
-                outbox::retry(&app.db, id, &name, due, &e).await?;
-                if let Some(a) = asset_id {
-                    held.push((a, due));
-                }
+                outbox::retry(&app.db, id, name, due, &e).await?;
+                held = Some(due);
             }
         }
     }
-    Ok(n)
+    Ok(())
 }
 
 /// Applies one effect.
