@@ -72,12 +72,70 @@ async fn concurrent_versioned_writers_never_lose_an_update() {
     assert_eq!(events[0].id, format!("{id}.1"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn two_webhook_dispatchers_never_post_the_same_message_at_once() {
+    use sunomi_control::db::webhooks::{self, NewDelivery};
+    let db = fresh("deliveries").await;
+    for n in 0..600 {
+        let d = NewDelivery {
+            msg_id: format!("msg_{n}"),
+            endpoint_id: "ep".into(),
+            asset_id: "a".into(),
+            event_type: "video.asset.created".into(),
+            body: "{}".into(),
+        };
+        assert!(webhooks::enqueue(&db, &d, 1).await.unwrap());
+    }
+    let leased = Arc::new(tokio::sync::Mutex::new(Vec::new()));
+    let dispatchers: Vec<_> = ["a", "b", "c", "d", "e", "f", "g", "h"]
+        .into_iter()
+        .map(|name| {
+            let (db, leased) = (db.clone(), leased.clone());
+            tokio::spawn(async move {
+                loop {
+                    let due = webhooks::lease(&db, name, 1_000, 30_000, 8).await.unwrap();
+                    if due.is_empty() {
+                        return;
+                    }
+                    for d in due {
+                        leased.lock().await.push(d.msg_id.clone());
+                        let attempt = sunomi_control::domain::webhooks::Attempt {
+                            at: "t".into(),
+                            status: Some(204),
+                            error: None,
+                            duration_ms: 1,
+                        };
+                        let held = webhooks::record_attempt(
+                            &db,
+                            &d.msg_id,
+                            name,
+                            &attempt,
+                            webhooks::Next::Delivered,
+                        )
+                        .await
+                        .unwrap();
+                        assert!(held, "{} lost its lease", d.msg_id);
+                    }
+                }
+            })
+        })
+        .collect();
+    for d in dispatchers {
+        d.await.unwrap();
+    }
+    let leased = leased.lock().await.clone();
+    let unique: BTreeSet<String> = leased.iter().cloned().collect();
+    assert_eq!(leased.len(), 600, "a message was taken twice");
+    assert_eq!(unique.len(), 600);
+    assert_eq!(webhooks::backlog(&db, 2_000).await.unwrap().0, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn two_relays_never_hold_the_same_row_and_a_dead_relays_rows_come_back() {
     let db = fresh("outbox").await;
     let id = AssetId::generate();
     let mut tx = db.pool().begin().await.unwrap();
-    for _ in 0..200 {
+    for _ in 0..600 {
         outbox::push(
             &mut tx,
             Some(&id),
@@ -91,13 +149,13 @@ async fn two_relays_never_hold_the_same_row_and_a_dead_relays_rows_come_back() {
     }
     tx.commit().await.unwrap();
     let leased = Arc::new(tokio::sync::Mutex::new(Vec::new()));
-    let relays: Vec<_> = ["a", "b", "c"]
+    let relays: Vec<_> = ["a", "b", "c", "d", "e", "f", "g", "h"]
         .into_iter()
         .map(|name| {
             let (db, leased) = (db.clone(), leased.clone());
             tokio::spawn(async move {
                 loop {
-                    let rows = outbox::lease(&db, name, 1_000, 30_000, 16).await.unwrap();
+                    let rows = outbox::lease(&db, name, 1_000, 30_000, 8).await.unwrap();
                     if rows.is_empty() {
                         return;
                     }
@@ -114,8 +172,8 @@ async fn two_relays_never_hold_the_same_row_and_a_dead_relays_rows_come_back() {
     }
     let leased = leased.lock().await.clone();
     let unique: BTreeSet<i64> = leased.iter().copied().collect();
-    assert_eq!(leased.len(), 200, "a row was applied twice");
-    assert_eq!(unique.len(), 200);
+    assert_eq!(leased.len(), 600, "a row was applied twice");
+    assert_eq!(unique.len(), 600);
     assert_eq!(outbox::backlog(&db, 2_000).await.unwrap().0, 0);
 
     // A relay that leased a row and died: the row is leased again once its lease runs out.

@@ -1,7 +1,8 @@
 //! What operators and clients see when parts of the system are slow or down, against the real
 //! `sunomi-control serve`: a decision the edges cannot take yet answers 503
 //! `propagation_pending` and is applied once they can; a trickling upload chunk gives its
-//! slot up.
+//! slot up; a history longer than a page ends its stream with where to resume; SIGTERM
+//! drains the API.
 
 mod common;
 
@@ -11,6 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
+use sunomi_control::db::{assets, Db};
+use sunomi_control::domain::asset::Event;
+use sunomi_control::domain::ids::AssetId;
 
 /// An edge admin listener that answers every request with the status `answer` holds and
 /// records each request line; returns its port and the lines.
@@ -208,4 +212,151 @@ fn a_chunk_slower_than_the_minimum_rate_ends_and_frees_its_slot_keeping_what_arr
     );
     assert_eq!(rest.status, 204, "{}", String::from_utf8_lossy(&rest.body));
     assert_eq!(rest.header("upload-offset"), Some("200000"));
+}
+
+#[test]
+fn a_history_longer_than_a_page_ends_the_stream_with_where_to_resume_and_resuming_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let control = Control::start(Options {
+        store: store.clone(),
+        no_workers: true,
+        ..Default::default()
+    });
+    let api = control.api(&create_key(&store, &[]));
+    let r = api.send(
+        "POST",
+        "/api/v1/uploads",
+        &[("content-type", "application/json")],
+        b"{}".to_vec(),
+    );
+    assert_eq!(r.status, 201);
+    let id = r.json()["asset_id"].as_str().unwrap().to_string();
+    // 1,500 more events in its history (written as a long life would have left them).
+    let first = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let db = Db::open(&database_for(&store)).await.unwrap();
+        let asset = AssetId::parse(&id).unwrap();
+        let first = assets::get(&db, &asset)
+            .await
+            .unwrap()
+            .unwrap()
+            .asset
+            .event_seq;
+        let events: Vec<Event> = (first + 1..=first + 1_500)
+            .map(|seq| Event {
+                id: format!("{id}.{seq}"),
+                seq,
+                kind: if seq == first + 1_500 {
+                    "test.last"
+                } else {
+                    "test.note"
+                }
+                .into(),
+                asset_id: asset.clone(),
+                created_at: "2026-01-01T00:00:00Z".into(),
+                data: serde_json::json!({ "n": seq }),
+            })
+            .collect();
+        let mut tx = db.pool().begin().await.unwrap();
+        assets::insert_events(&mut tx, &events).await.unwrap();
+        tx.commit().await.unwrap();
+        first
+    });
+
+    // From the start: one page of 1,000, then `end` saying where to resume.
+    let page = api.events_until(&id, None, "end");
+    assert_eq!(page.len(), 1_001, "a page and its end");
+    let (end_id, _) = page.last().unwrap().clone();
+    assert_eq!(end_id, format!("{id}.1000"));
+    let seqs: Vec<u64> = page[..1_000]
+        .iter()
+        .map(|(e, _)| e.rsplit('.').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(seqs, (1..=1_000).collect::<Vec<u64>>());
+    // Resuming there gives the rest, each once, and the stream stays open for live events.
+    let rest = api.events_until(&id, Some(&end_id), "test.last");
+    let seqs: Vec<u64> = rest
+        .iter()
+        .map(|(e, _)| e.rsplit('.').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(seqs, (1_001..=first + 1_500).collect::<Vec<u64>>());
+    assert!(rest.iter().all(|(_, kind)| kind != "end"));
+}
+
+#[test]
+fn on_sigterm_the_api_takes_no_new_connection_and_finishes_the_requests_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let mut control = Control::start(Options {
+        store: store.clone(),
+        no_workers: true,
+        ..Default::default()
+    });
+    let key = create_key(&store, &[]);
+    let api = control.api(&key);
+    const LENGTH: usize = 300_000;
+    let created = api.send(
+        "POST",
+        "/api/v1/tus",
+        &[("tus-resumable", "1.0.0"), ("upload-length", "300000")],
+        vec![],
+    );
+    assert_eq!(created.status, 201);
+    let url = created.header("location").unwrap().to_string();
+    let path = url
+        .split_once("/api/")
+        .map(|(_, p)| format!("/api/{p}"))
+        .unwrap();
+
+    // A chunk half sent when the process is told to stop.
+    let host = control.base.trim_start_matches("http://").to_string();
+    let mut conn = TcpStream::connect(&host).unwrap();
+    write!(
+        conn,
+        "PATCH {path} HTTP/1.1\r\nhost: {host}\r\nauthorization: Bearer {key}\r\n\
+         tus-resumable: 1.0.0\r\nupload-offset: 0\r\n\
+         content-type: application/offset+octet-stream\r\ncontent-length: {LENGTH}\r\n\r\n"
+    )
+    .unwrap();
+    conn.write_all(&[7u8; LENGTH / 2]).unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &control.process.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // New connections are refused from now on…
+    wait_until(Duration::from_secs(10), "the listener to close", || {
+        TcpStream::connect(&host).is_err()
+    });
+    // … while the chunk in flight is taken whole and answered.
+    conn.write_all(&[7u8; LENGTH / 2]).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = BufReader::new(&conn).read_line(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 204"), "{answer:?}");
+    drop(conn);
+    // Then the process ends by itself, cleanly.
+    let mut exited = None;
+    wait_until(Duration::from_secs(40), "the process to exit", || {
+        exited = control.process.0.try_wait().unwrap();
+        exited.is_some()
+    });
+    assert!(exited.unwrap().success(), "{exited:?}");
+    // What it took is there for the next process.
+    drop(control);
+    let control = Control::start(Options {
+        store: store.clone(),
+        no_workers: true,
+        ..Default::default()
+    });
+    let head = control
+        .api(&key)
+        .send("HEAD", &path, &[("tus-resumable", "1.0.0")], vec![]);
+    assert_eq!(
+        head.header("upload-offset"),
+        Some("300000"),
+        "{}",
+        head.status
+    );
 }

@@ -55,9 +55,12 @@ pub async fn lease(
     limit: i64,
 ) -> Result<Vec<Leased>, DbError> {
     sqlx::query(
+        // The conditions stand in the outer WHERE too: on PostgreSQL an UPDATE that waited
+        // for a row another lease took re-checks only those, never the subquery's, and would
+        // take the row a second time.
         "UPDATE outbox SET leased_by = $1, lease_until_ms = $2 WHERE id IN \
          (SELECT id FROM outbox WHERE not_before_ms <= $3 AND lease_until_ms <= $3 \
-          ORDER BY id LIMIT $4)",
+          ORDER BY id LIMIT $4) AND not_before_ms <= $3 AND lease_until_ms <= $3",
     )
     .bind(relay)
     .bind(now_ms + lease_ms)

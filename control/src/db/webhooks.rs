@@ -195,9 +195,12 @@ pub async fn lease(
 ) -> Result<Vec<Due>, DbError> {
     let until = now_ms + lease_ms;
     sqlx::query(
+        // The conditions stand in the outer WHERE too (see `outbox::lease`): a row another
+        // dispatcher took meanwhile is not taken again.
         "UPDATE webhook_deliveries SET leased_by = $1, lease_until_ms = $2 WHERE seq IN \
          (SELECT seq FROM webhook_deliveries WHERE state = 'pending' AND due_ms <= $3 \
-          AND lease_until_ms <= $3 ORDER BY due_ms, seq LIMIT $4)",
+          AND lease_until_ms <= $3 ORDER BY due_ms, seq LIMIT $4) \
+         AND state = 'pending' AND due_ms <= $3 AND lease_until_ms <= $3",
     )
     .bind(by)
     .bind(until)
