@@ -56,6 +56,39 @@ fn admin_listener(answer: Arc<Mutex<&'static str>>) -> (u16, Arc<Mutex<Vec<Strin
     (port, seen)
 }
 
+/// A tus upload of `length` bytes made with `api`'s key; its path (`/api/v1/tus/{id}`).
+fn tus_upload(api: &Api, length: usize) -> String {
+    let length = length.to_string();
+    let created = api.send(
+        "POST",
+        "/api/v1/tus",
+        &[
+            ("tus-resumable", "1.0.0"),
+            ("upload-length", length.as_str()),
+        ],
+        vec![],
+    );
+    assert_eq!(created.status, 201);
+    let url = created.header("location").unwrap().to_string();
+    url.split_once("/api/")
+        .map(|(_, p)| format!("/api/{p}"))
+        .unwrap()
+}
+
+/// A connection to `host` that has sent the head of a PATCH of `length` bytes from offset 0
+/// to `path`, and none of its body yet.
+fn patch_head(host: &str, path: &str, key: &str, length: usize) -> TcpStream {
+    let mut conn = TcpStream::connect(host).unwrap();
+    write!(
+        conn,
+        "PATCH {path} HTTP/1.1\r\nhost: {host}\r\nauthorization: Bearer {key}\r\n\
+         tus-resumable: 1.0.0\r\nupload-offset: 0\r\n\
+         content-type: application/offset+octet-stream\r\ncontent-length: {length}\r\n\r\n"
+    )
+    .unwrap();
+    conn
+}
+
 #[test]
 fn a_decision_the_edges_cannot_take_yet_answers_503_and_is_applied_once_they_can() {
     let dir = tempfile::tempdir().unwrap();
@@ -140,29 +173,11 @@ fn a_chunk_slower_than_the_minimum_rate_ends_and_frees_its_slot_keeping_what_arr
     let key = create_key(&store, &[]);
     let api = control.api(&key);
     const LENGTH: usize = 200_000;
-    let created = api.send(
-        "POST",
-        "/api/v1/tus",
-        &[("tus-resumable", "1.0.0"), ("upload-length", "200000")],
-        vec![],
-    );
-    assert_eq!(created.status, 201);
-    let url = created.header("location").unwrap().to_string();
-    let path = url
-        .split_once("/api/")
-        .map(|(_, p)| format!("/api/{p}"))
-        .unwrap();
+    let path = tus_upload(&api, LENGTH);
 
     // A client trickling 1,000 bytes a second (the minimum is 20,000).
     let host = control.base.trim_start_matches("http://").to_string();
-    let mut conn = TcpStream::connect(&host).unwrap();
-    write!(
-        conn,
-        "PATCH {path} HTTP/1.1\r\nhost: {host}\r\nauthorization: Bearer {key}\r\n\
-         tus-resumable: 1.0.0\r\nupload-offset: 0\r\n\
-         content-type: application/offset+octet-stream\r\ncontent-length: {LENGTH}\r\n\r\n"
-    )
-    .unwrap();
+    let mut conn = patch_head(&host, &path, &key, LENGTH);
     conn.set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
     let mut answer = Vec::new();
@@ -295,29 +310,11 @@ fn on_sigterm_the_api_takes_no_new_connection_and_finishes_the_requests_in_fligh
     let key = create_key(&store, &[]);
     let api = control.api(&key);
     const LENGTH: usize = 300_000;
-    let created = api.send(
-        "POST",
-        "/api/v1/tus",
-        &[("tus-resumable", "1.0.0"), ("upload-length", "300000")],
-        vec![],
-    );
-    assert_eq!(created.status, 201);
-    let url = created.header("location").unwrap().to_string();
-    let path = url
-        .split_once("/api/")
-        .map(|(_, p)| format!("/api/{p}"))
-        .unwrap();
+    let path = tus_upload(&api, LENGTH);
 
     // A chunk half sent when the process is told to stop.
     let host = control.base.trim_start_matches("http://").to_string();
-    let mut conn = TcpStream::connect(&host).unwrap();
-    write!(
-        conn,
-        "PATCH {path} HTTP/1.1\r\nhost: {host}\r\nauthorization: Bearer {key}\r\n\
-         tus-resumable: 1.0.0\r\nupload-offset: 0\r\n\
-         content-type: application/offset+octet-stream\r\ncontent-length: {LENGTH}\r\n\r\n"
-    )
-    .unwrap();
+    let mut conn = patch_head(&host, &path, &key, LENGTH);
     conn.write_all(&[7u8; LENGTH / 2]).unwrap();
     let status = std::process::Command::new("kill")
         .args(["-TERM", &control.process.0.id().to_string()])

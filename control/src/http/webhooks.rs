@@ -46,6 +46,18 @@ pub struct EndpointView {
 }
 
 impl EndpointView {
+    /// An endpoint of the config file.
+    fn configured(id: &str, url: &str) -> EndpointView {
+        EndpointView {
+            id: id.to_string(),
+            url: url.to_string(),
+            description: String::new(),
+            source: "config".into(),
+            created_at: None,
+            secret: None,
+        }
+    }
+
     fn of(e: &EndpointRecord) -> EndpointView {
         EndpointView {
             id: e.id.clone(),
@@ -83,12 +95,17 @@ pub struct RotateSecret {
     pub keep_previous_secs: Option<u64>,
 }
 
-fn valid_endpoint_id(id: &str) -> bool {
+/// An id of at most `max` letters, digits, `_` and `-` (endpoint and message ids).
+fn valid_id(id: &str, max: usize) -> bool {
     !id.is_empty()
-        && id.len() <= 64
+        && id.len() <= max
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn valid_endpoint_id(id: &str) -> bool {
+    valid_id(id, 64)
 }
 
 fn refused(detail: impl Into<String>) -> ApiError {
@@ -177,14 +194,7 @@ pub async fn list_endpoints(
 ) -> Result<Json<Vec<EndpointView>>, ApiError> {
     let mut out: Vec<EndpointView> = app
         .configured_endpoints()
-        .map(|(id, url)| EndpointView {
-            id: id.to_string(),
-            url: url.to_string(),
-            description: String::new(),
-            source: "config".into(),
-            created_at: None,
-            secret: None,
-        })
+        .map(|(id, url)| EndpointView::configured(id, url))
         .collect();
     let made = store::endpoints(&app.db, MAX_ENDPOINTS)
         .await
@@ -223,14 +233,7 @@ pub async fn get_endpoint(
     Path(id): Path<String>,
 ) -> Result<Json<EndpointView>, ApiError> {
     if let Some((id, url)) = app.configured_endpoints().find(|(i, _)| *i == id) {
-        return Ok(Json(EndpointView {
-            id: id.to_string(),
-            url: url.to_string(),
-            description: String::new(),
-            source: "config".into(),
-            created_at: None,
-            secret: None,
-        }));
+        return Ok(Json(EndpointView::configured(id, url)));
     }
     Ok(Json(EndpointView::of(&made_endpoint(&app, &id).await?)))
 }
@@ -376,11 +379,7 @@ pub async fn deliveries(
 }
 
 fn valid_msg_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 200
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    valid_id(id, 200)
 }
 
 /// One webhook message with every attempt.
