@@ -16,6 +16,10 @@ pub struct Metrics {
     pub registry: Registry,
     /// `sunomi_api_requests_total{route,status}`.
     pub api_requests: IntCounterVec,
+    /// `sunomi_api_undocumented_errors_total{route,method,code}`: error answers whose code
+    /// the route's OpenAPI operation does not list (a defect to fix in the document or the
+    /// handler).
+    pub api_undocumented_errors: IntCounterVec,
     /// `sunomi_jobs_enqueued_total{kind}`.
     pub jobs_enqueued: IntCounterVec,
     /// `sunomi_jobs_completed_total{kind}`.
@@ -83,6 +87,11 @@ fn build() -> Result<Metrics, prometheus::Error> {
             "sunomi_api_requests_total",
             "API requests by route and status.",
             &["route", "status"],
+        )?,
+        api_undocumented_errors: counter_vec(
+            "sunomi_api_undocumented_errors_total",
+            "Error answers whose code the route's OpenAPI operation does not list.",
+            &["route", "method", "code"],
         )?,
         jobs_enqueued: counter_vec("sunomi_jobs_enqueued_total", "Jobs enqueued.", &["kind"])?,
         jobs_completed: counter_vec("sunomi_jobs_completed_total", "Jobs completed.", &["kind"])?,

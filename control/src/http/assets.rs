@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::ApiKey;
-use super::problem::{ApiError, Problem};
+use super::problem::{errors, ApiError, ErrorCode};
 use crate::app::{App, AppError};
 use crate::domain::asset::{
     Asset, AssetErrorInfo, AssetStatus, CaptionInfo, CaptionSource, Moderation, PlaybackIdInfo,
@@ -116,14 +116,32 @@ pub async fn load(app: &App, id: &AssetId) -> Result<Asset, ApiError> {
     })
 }
 
+errors!(GetAssetErrors: API_KEY, NotFound);
+
+errors!(ListAssetsErrors: API_KEY, InvalidRequest);
+
+errors!(DeleteAssetErrors: API_KEY, NotFound, PropagationPending);
+
+errors!(ListPlaybackIdsErrors: API_KEY, NotFound);
+
+errors!(CreatePlaybackIdErrors: API_KEY, JSON_BODY, NotFound, LimitReached, SETTLED);
+
+errors!(DeletePlaybackIdErrors: API_KEY, NotFound, SETTLED);
+
+errors!(ListReviewsErrors: API_KEY, InvalidRequest, NotFound);
+
+errors!(ReviewErrors: API_KEY, JSON_BODY, NotFound, SETTLED);
+
+errors!(PutCaptionsErrors: API_KEY, InvalidRequest, InvalidBody, NotFound, TooLarge, SETTLED);
+
+errors!(DeleteCaptionsErrors: API_KEY, InvalidRequest, NotFound, SETTLED);
+
 /// Get an asset.
 #[utoipa::path(get, path = "/api/v1/assets/{asset_id}", tag = "assets",
     params(("asset_id" = String, Path, description = "Asset id")),
     responses(
         (status = 200, description = "The asset", body = AssetView),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such asset", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+        GetAssetErrors,
     ),
     security(("api_key" = [])))]
 pub async fn get_asset(
@@ -164,9 +182,7 @@ pub struct AssetList {
     params(ListParams),
     responses(
         (status = 200, description = "A page of assets", body = AssetList),
-        (status = 400, description = "Bad paging", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+        ListAssetsErrors,
     ),
     security(("api_key" = [])))]
 pub async fn list_assets(
@@ -199,9 +215,7 @@ pub async fn list_assets(
     params(("asset_id" = String, Path, description = "Asset id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such asset", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+        DeleteAssetErrors,
     ),
     security(("api_key" = [])))]
 pub async fn delete_asset(
@@ -222,9 +236,7 @@ pub async fn delete_asset(
     params(("asset_id" = String, Path, description = "Asset id")),
     responses(
         (status = 200, description = "Playback ids", body = Vec<PlaybackIdInfo>),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such asset", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+        ListPlaybackIdsErrors,
     ),
     security(("api_key" = [])))]
 pub async fn list_playback_ids(
@@ -250,12 +262,7 @@ pub struct CreatePlaybackId {
     request_body = CreatePlaybackId,
     responses(
         (status = 201, description = "The new playback id", body = PlaybackIdInfo),
-        (status = 400, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such asset", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The asset has as many playback ids as it may (20)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+        CreatePlaybackIdErrors,
     ),
     security(("api_key" = [])))]
 pub async fn create_playback_id(
@@ -284,9 +291,7 @@ pub async fn create_playback_id(
     ),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such asset or playback id", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+        DeletePlaybackIdErrors,
     ),
     security(("api_key" = [])))]
 pub async fn delete_playback_id(
@@ -344,10 +349,7 @@ pub struct ReviewList {
     params(("asset_id" = String, Path, description = "Asset id"), ReviewParams),
     responses(
         (status = 200, description = "A page of decisions", body = ReviewList),
-        (status = 400, description = "Bad paging", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such asset", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        ListReviewsErrors,
     ),
     security(("api_key" = [])))]
 pub async fn list_reviews(
@@ -390,12 +392,7 @@ pub async fn list_reviews(
     request_body = ReviewRequest,
     responses(
         (status = 200, description = "The asset after the decision", body = AssetView),
-        (status = 400, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such asset", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The asset is not ready or blocked", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+        ReviewErrors,
     ),
     security(("api_key" = [])))]
 pub async fn review(
@@ -451,11 +448,7 @@ fn caption_lang(lang: &str) -> Result<(), ApiError> {
     request_body(content = WebVttFile, content_type = "text/vtt", description = "A WebVTT file"),
     responses(
         (status = 204, description = "Stored"),
-        (status = 400, description = "Not WebVTT, or not a language code", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such asset", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Larger than 2 MB", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+        PutCaptionsErrors,
     ),
     security(("api_key" = [])))]
 pub async fn put_captions(
@@ -466,7 +459,13 @@ pub async fn put_captions(
 ) -> Result<StatusCode, ApiError> {
     let id = asset_id(&id)?;
     caption_lang(&lang)?;
-    let body = body.map_err(|e| ApiError::new(e.status(), "invalid_body", e.body_text()))?;
+    let body = body.map_err(|e| {
+        let code = match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::TooLarge,
+            _ => ErrorCode::InvalidBody,
+        };
+        ApiError::new(code, e.body_text())
+    })?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("captions must be UTF-8 WebVTT"))?;
     sunomi_packager::vtt::parse(text)
@@ -485,10 +484,7 @@ pub async fn put_captions(
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "Not a language code", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such asset or captions", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+        DeleteCaptionsErrors,
     ),
     security(("api_key" = [])))]
 pub async fn delete_captions(

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 
-use super::problem::ApiError;
+use super::problem::{ApiError, ErrorCode};
 use crate::app::App;
 use crate::keycheck::Check;
 
@@ -35,8 +35,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 /// 429 for an address that spent its budget of credentials that named nothing.
 pub fn throttled(retry_after_secs: u64) -> ApiError {
     ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
+        ErrorCode::RateLimited,
         "too many unknown credentials from this address; slow down",
     )
     .with_header_value(header::RETRY_AFTER, retry_after_secs.into())
@@ -51,8 +50,7 @@ fn key_outcome(check: Check) -> Result<String, ApiError> {
         Check::Unavailable(e) => {
             tracing::warn!(error = %e, "API key lookup failed");
             Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
+                ErrorCode::Unavailable,
                 "the key store did not answer; retry",
             )
             .with_header(header::RETRY_AFTER, "1"))

@@ -18,7 +18,7 @@ use utoipa::IntoParams;
 
 use super::assets::{asset_id, load};
 use super::auth::ApiKey;
-use super::problem::{ApiError, Problem};
+use super::problem::{errors, ApiError, ErrorCode};
 use super::streams::{end_event, guard, take_slot};
 use crate::app::App;
 use crate::domain::asset::Event;
@@ -53,17 +53,17 @@ type EventStream = axum::response::Response;
 /// the last one it got.
 const HISTORY_PAGE: u32 = 1_000;
 
+errors!(AssetEventsErrors: API_KEY, InvalidRequest, NotFound, TooManyStreams);
+
+errors!(AllEventsErrors: API_KEY, InvalidRequest, TooManyStreams, EventsExpired);
+
 /// Follow one asset's events.
 #[utoipa::path(get, path = "/api/v1/assets/{asset_id}/events", tag = "events",
     params(("asset_id" = String, Path, description = "Asset id"), Resume,
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id (`{asset_id}.{seq}`)")),
     responses(
         (status = 200, description = "An event stream: history after the resume point, then live events", content_type = "text/event-stream", body = String),
-        (status = 400, description = "Malformed resume point", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "The key has api.max_streams_per_key streams open", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such asset", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+        AssetEventsErrors,
     ),
     security(("api_key" = [])))]
 pub async fn asset_events(
@@ -134,10 +134,7 @@ pub async fn asset_events(
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this global event id")),
     responses(
         (status = 200, description = "An event stream of every asset's events", content_type = "text/event-stream", body = String),
-        (status = 400, description = "Malformed resume point", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "The key has api.max_streams_per_key streams open", body = Problem, content_type = "application/problem+json"),
-        (status = 410, description = "The resume point is older than the events kept", body = Problem, content_type = "application/problem+json"),
+        AllEventsErrors,
     ),
     security(("api_key" = [])))]
 pub async fn all_events(
@@ -155,7 +152,7 @@ pub async fn all_events(
             if e.contains("malformed") {
                 ApiError::bad_request(e)
             } else {
-                ApiError::new(axum::http::StatusCode::GONE, "events_expired", e)
+                ApiError::new(ErrorCode::EventsExpired, e)
             }
         })?,
     };

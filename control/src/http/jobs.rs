@@ -10,7 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::ApiKey;
-use super::problem::{ApiError, Problem};
+use super::problem::{errors, ApiError};
 use crate::app::{App, AppError};
 use crate::domain::asset::{AssetStatus, Change};
 use crate::domain::ids::JobId;
@@ -26,12 +26,17 @@ pub struct QueueView {
     pub dead: u64,
 }
 
+errors!(QueueErrors: API_KEY);
+
+errors!(DeadErrors: API_KEY);
+
+errors!(RetryErrors: API_KEY, NotFound);
+
 /// Queue depth by kind.
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs",
     responses(
         (status = 200, description = "Jobs waiting and running by kind", body = QueueView),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Queue unavailable", body = Problem, content_type = "application/problem+json"),
+        QueueErrors,
     ),
     security(("api_key" = [])))]
 pub async fn queue(_key: ApiKey, State(app): State<Arc<App>>) -> Result<Json<QueueView>, ApiError> {
@@ -53,8 +58,7 @@ const DEAD_PAGE: usize = 100;
 #[utoipa::path(get, path = "/api/v1/jobs/dead", tag = "jobs",
     responses(
         (status = 200, description = "Dead letters, oldest first", body = Vec<DeadLetter>),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Queue unavailable", body = Problem, content_type = "application/problem+json"),
+        DeadErrors,
     ),
     security(("api_key" = [])))]
 pub async fn dead(
@@ -74,9 +78,7 @@ pub async fn dead(
     params(("job_id" = String, Path, description = "Job id")),
     responses(
         (status = 202, description = "Queued again", body = Job),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such dead job", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Queue unavailable", body = Problem, content_type = "application/problem+json"),
+        RetryErrors,
     ),
     security(("api_key" = [])))]
 pub async fn retry(

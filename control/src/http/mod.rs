@@ -28,7 +28,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::app::App;
 use crate::metrics::metrics;
-use problem::ApiError;
+use problem::{ApiError, ErrorCode};
 
 /// The OpenAPI document.
 #[derive(OpenApi)]
@@ -149,8 +149,7 @@ pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> R
 pub fn json_rejection(e: JsonRejection) -> ApiError {
     match e {
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "send Content-Type: application/json",
         ),
         other => ApiError::bad_request(other.body_text()),
@@ -170,17 +169,32 @@ async fn not_found() -> ApiError {
     ApiError::not_found("route")
 }
 
+/// Counts every answer by route and status, and every error answer whose code its
+/// operation does not document ([`problem::documented`]).
 async fn count(req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().as_str().to_string();
     let resp = next.run(req).await;
     metrics()
         .api_requests
         .with_label_values(&[&route, resp.status().as_str()])
         .inc();
+    if let Some(code) = resp.extensions().get::<ErrorCode>() {
+        let listed = problem::documented()
+            .get(&(method.clone(), route.clone()))
+            .map(|codes| codes.contains(code.code()));
+        if listed == Some(false) {
+            tracing::warn!(%route, %method, code = code.code(), "an error the document does not list");
+            metrics()
+                .api_undocumented_errors
+                .with_label_values(&[&route, &method, code.code()])
+                .inc();
+        }
+    }
     resp
 }
 
@@ -275,8 +289,7 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(|| async {
             ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
+                ErrorCode::MethodNotAllowed,
                 "this route does not take that method",
             )
         })
@@ -299,4 +312,58 @@ pub fn admin_router(app: Arc<App>) -> Router {
             }),
         )
         .with_state(app)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use problem::ErrorCode;
+    use tower::ServiceExt;
+
+    #[test]
+    fn the_document_lists_each_operations_codes() {
+        let table = problem::documented();
+        let delete = &table[&(
+            "DELETE".to_string(),
+            "/api/v1/assets/{asset_id}".to_string(),
+        )];
+        assert!(delete.contains("not_found") && delete.contains("propagation_pending"));
+        assert!(!delete.contains("limit_reached"));
+        let head = &table[&("HEAD".to_string(), "/api/v1/tus/{upload_id}".to_string())];
+        assert!(head.contains("upload_expired") && head.contains("tus_version"));
+    }
+
+    #[tokio::test]
+    async fn an_error_the_route_does_not_document_is_counted() {
+        let series = |code: &str| {
+            metrics()
+                .api_undocumented_errors
+                .with_label_values(&["/api/v1/assets/{asset_id}", "GET", code])
+                .get()
+        };
+        let before = (series("limit_reached"), series("not_found"));
+        let app = Router::new()
+            .route(
+                "/api/v1/assets/{asset_id}",
+                get(
+                    |axum::extract::Path(id): axum::extract::Path<String>| async move {
+                        match id.as_str() {
+                            "listed" => ApiError::not_found("asset"),
+                            _ => ApiError::new(ErrorCode::LimitReached, "not this route's"),
+                        }
+                    },
+                ),
+            )
+            .layer(middleware::from_fn(count));
+        for id in ["listed", "unlisted"] {
+            let req = Request::get(format!("/api/v1/assets/{id}"))
+                .body(Body::empty())
+                .unwrap();
+            let resp = app.clone().oneshot(req).await.unwrap();
+            assert!(resp.status().is_client_error());
+        }
+        assert_eq!(series("not_found"), before.1);
+        assert_eq!(series("limit_reached"), before.0 + 1);
+    }
 }

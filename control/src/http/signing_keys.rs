@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::ApiKey;
-use super::problem::{ApiError, Problem};
+use super::problem::{errors, ApiError, ErrorCode};
 use crate::app::App;
 use crate::keyring::{self, KeyringError};
 use crate::signing::SigningAlgorithm;
@@ -39,15 +39,18 @@ pub struct CreateSigningKey {
     pub algorithm: SigningAlgorithm,
 }
 
+errors!(CreateErrors: API_KEY, InvalidRequest, LimitReached, Conflict, PropagationPending);
+
+errors!(ListErrors: API_KEY);
+
+errors!(DeleteErrors: API_KEY, NotFound, PropagationPending);
+
 /// Create a signing key (ES256 unless the body asks for RS256).
 #[utoipa::path(post, path = "/api/v1/signing-keys", tag = "playback", operation_id = "create_signing_key",
     request_body(content = Option<CreateSigningKey>, content_type = "application/json"),
     responses(
-        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+        CreateErrors,
         (status = 201, description = "The key; its private half is shown only now", body = SigningKeyView),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Too many keys", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database or storage unavailable", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = [])))]
 pub async fn create(
@@ -72,8 +75,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/signing-keys", tag = "playback", operation_id = "list_signing_keys",
     responses(
         (status = 200, description = "Every signing key", body = Vec<SigningKeyView>),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+        ListErrors,
     ),
     security(("api_key" = [])))]
 pub async fn list(
@@ -98,9 +100,7 @@ pub async fn list(
     params(("key_id" = String, Path, description = "Key id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such key", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+        DeleteErrors,
     ),
     security(("api_key" = [])))]
 pub async fn delete(
@@ -115,9 +115,7 @@ pub async fn delete(
 impl From<KeyringError> for ApiError {
     fn from(e: KeyringError) -> Self {
         match e {
-            KeyringError::Full => {
-                ApiError::new(StatusCode::CONFLICT, "limit_reached", e.to_string())
-            }
+            KeyringError::Full => ApiError::new(ErrorCode::LimitReached, e.to_string()),
             KeyringError::NotFound => ApiError::not_found("signing key"),
             KeyringError::App(e) => e.into(),
         }

@@ -12,7 +12,7 @@ use axum::response::sse::Event as SseEvent;
 use futures::stream::{self, Stream, StreamExt};
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
-use super::problem::ApiError;
+use super::problem::{ApiError, ErrorCode};
 use crate::app::App;
 use crate::db::keys;
 use crate::events::Published;
@@ -51,8 +51,7 @@ pub fn take_slot(app: &App, key: &str) -> Result<StreamSlot, ApiError> {
     let n = map.entry(key.to_string()).or_insert(0);
     if *n >= app.config.api.max_streams_per_key {
         return Err(ApiError::new(
-            axum::http::StatusCode::TOO_MANY_REQUESTS,
-            "too_many_streams",
+            ErrorCode::TooManyStreams,
             format!(
                 "this key has {} event streams open already; close one",
                 app.config.api.max_streams_per_key

@@ -15,7 +15,7 @@ use base64::Engine;
 use futures::StreamExt;
 
 use super::auth::{client_addr, ClientAddr, UploadCaller};
-use super::problem::{ApiError, Problem};
+use super::problem::{errors, ApiError, ErrorCode};
 use super::uploads::{base_url, check_asset_fields};
 use crate::apikeys;
 use crate::app::{now_unix, App, AppError};
@@ -49,13 +49,9 @@ pub async fn protocol(req: Request, next: Next) -> Response {
             .get(&TUS_RESUMABLE)
             .and_then(|v| v.to_str().ok());
         if version != Some(VERSION) {
-            let mut resp = ApiError::new(
-                StatusCode::PRECONDITION_FAILED,
-                "tus_version",
-                "send Tus-Resumable: 1.0.0",
-            )
-            .with_header(TUS_VERSION, VERSION)
-            .into_response();
+            let mut resp = ApiError::new(ErrorCode::TusVersion, "send Tus-Resumable: 1.0.0")
+                .with_header(TUS_VERSION, VERSION)
+                .into_response();
             resp.headers_mut()
                 .insert(TUS_RESUMABLE, HeaderValue::from_static(VERSION));
             return resp;
@@ -115,16 +111,23 @@ async fn authorised_upload(
 fn gone(upload: &Upload) -> Option<ApiError> {
     match upload.status {
         UploadStatus::Waiting if upload.expired(now_unix()) => Some(ApiError::new(
-            StatusCode::GONE,
-            "upload_expired",
+            ErrorCode::UploadExpired,
             "the upload expired",
         )),
         UploadStatus::Cancelled | UploadStatus::TimedOut | UploadStatus::Errored => Some(
-            ApiError::new(StatusCode::GONE, "upload_ended", "the upload has ended"),
+            ApiError::new(ErrorCode::UploadEnded, "the upload has ended"),
         ),
         _ => None,
     }
 }
+
+errors!(CreateErrors: TUS, API_KEY, InvalidRequest, Conflict, TooLarge, TooLong, UnsupportedMediaType, OffsetMismatch, UploadBusy, UploadEnded, UploadExpired, ChecksumMismatch);
+
+errors!(head HeadErrors: TUS, API_KEY, NotFound, UploadEnded, UploadExpired);
+
+errors!(PatchErrors: TUS, API_KEY, InvalidRequest, NotFound, OffsetMismatch, UploadComplete, UploadBusy, UploadEnded, UploadExpired, TooLong, UnsupportedMediaType, ChecksumMismatch);
+
+errors!(TerminateErrors: TUS, API_KEY, NotFound, UploadEnded);
 
 /// tus discovery.
 #[utoipa::path(options, path = "/api/v1/tus", tag = "tus",
@@ -159,13 +162,7 @@ pub async fn options(State(app): State<Arc<App>>) -> Response {
     request_body(content = Vec<u8>, content_type = "application/offset+octet-stream", description = "Optional first chunk (creation-with-upload)"),
     responses(
         (status = 201, description = "Created; `Location` is the upload URL, `Upload-Offset` the bytes taken"),
-        (status = 400, description = "Missing or malformed tus headers", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key or upload token", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The delegated upload already has its tus resource", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Unsupported tus version", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Larger than Tus-Max-Size", body = Problem, content_type = "application/problem+json"),
-        (status = 460, description = "Checksum mismatch", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable or too many uploads in flight", body = Problem, content_type = "application/problem+json"),
+        CreateErrors,
     ),
     security(("api_key" = []), ("upload_token" = [])))]
 pub async fn create(State(app): State<Arc<App>>, req: Request) -> Result<Response, ApiError> {
@@ -177,8 +174,7 @@ pub async fn create(State(app): State<Arc<App>>, req: Request) -> Result<Respons
     })?;
     if length > app.config.uploads.max_size {
         return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
+            ErrorCode::TooLarge,
             format!(
                 "the largest upload is {} bytes",
                 app.config.uploads.max_size
@@ -223,10 +219,8 @@ pub async fn create(State(app): State<Arc<App>>, req: Request) -> Result<Respons
             let upload = who
                 .load(&app, client_addr(&parts), id.as_str())
                 .await
-                .map_err(|e| match e.status {
-                    StatusCode::NOT_FOUND => {
-                        ApiError::unauthorized("the upload token is not valid")
-                    }
+                .map_err(|e| match e.code {
+                    ErrorCode::NotFound => ApiError::unauthorized("the upload token is not valid"),
                     _ => e,
                 })?;
             ingest::bind(&app, &upload.id, Some(length), metadata).await?
@@ -269,10 +263,7 @@ pub async fn create(State(app): State<Arc<App>>, req: Request) -> Result<Respons
     ),
     responses(
         (status = 200, description = "`Upload-Offset`, `Upload-Length`, `Upload-Expires`"),
-        (status = 401, description = "No valid API key or upload token"),
-        (status = 404, description = "No such upload"),
-        (status = 410, description = "The upload expired or ended"),
-        (status = 412, description = "Unsupported tus version"),
+        HeadErrors,
     ),
     security(("api_key" = []), ("upload_token" = [])))]
 pub async fn head(
@@ -324,17 +315,7 @@ pub async fn head(
     request_body(content = Vec<u8>, content_type = "application/offset+octet-stream"),
     responses(
         (status = 204, description = "Stored; `Upload-Offset` is the new offset"),
-        (status = 400, description = "Missing or malformed headers", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key or upload token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such upload", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Upload-Offset is not the upload's offset", body = Problem, content_type = "application/problem+json"),
-        (status = 423, description = "Another PATCH of this upload is in flight", body = Problem, content_type = "application/problem+json"),
-        (status = 410, description = "The upload expired or ended", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Unsupported tus version", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Past the declared Upload-Length", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not application/offset+octet-stream", body = Problem, content_type = "application/problem+json"),
-        (status = 460, description = "Checksum mismatch: the chunk was discarded", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable or too many uploads in flight", body = Problem, content_type = "application/problem+json"),
+        PatchErrors,
     ),
     security(("api_key" = []), ("upload_token" = [])))]
 pub async fn patch(
@@ -350,8 +331,7 @@ pub async fn patch(
         .and_then(|v| v.to_str().ok());
     if content_type != Some(OFFSET_STREAM) {
         return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "send Content-Type: application/offset+octet-stream",
         ));
     }
@@ -430,8 +410,7 @@ async fn patch_body(
     // first, or a client holding slots with trickles) is refused before it takes a slot.
     let _one = OnePatch::claim(app, &upload.id).ok_or_else(|| {
         ApiError::new(
-            StatusCode::LOCKED,
-            "upload_busy",
+            ErrorCode::UploadBusy,
             "another PATCH of this upload is in flight; retry when it ends",
         )
         .with_header(header::RETRY_AFTER, "1")
@@ -484,30 +463,25 @@ async fn patch_body(
     drop(permit);
     result.map_err(|e| match e {
         PatchError::Refused(PatchRefused::OffsetMismatch { given, expected }) => ApiError::new(
-            StatusCode::CONFLICT,
-            "offset_mismatch",
+            ErrorCode::OffsetMismatch,
             format!("Upload-Offset is {given}; the upload is at {expected}"),
         )
         .with_header_value(UPLOAD_OFFSET, HeaderValue::from(expected)),
         PatchError::Refused(PatchRefused::TooLong(l)) => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_long",
+            ErrorCode::TooLong,
             format!("the upload's length is {l}; nothing past it is taken"),
         ),
         PatchError::Refused(PatchRefused::Expired) => {
-            ApiError::new(StatusCode::GONE, "upload_expired", "the upload expired")
+            ApiError::new(ErrorCode::UploadExpired, "the upload expired")
         }
-        PatchError::Refused(PatchRefused::NotWaiting(UploadStatus::AssetCreated)) => ApiError::new(
-            StatusCode::CONFLICT,
-            "upload_complete",
-            "the upload is complete",
-        ),
+        PatchError::Refused(PatchRefused::NotWaiting(UploadStatus::AssetCreated)) => {
+            ApiError::new(ErrorCode::UploadComplete, "the upload is complete")
+        }
         PatchError::Refused(PatchRefused::NotWaiting(_)) => {
-            ApiError::new(StatusCode::GONE, "upload_ended", "the upload has ended")
+            ApiError::new(ErrorCode::UploadEnded, "the upload has ended")
         }
         PatchError::Checksum => ApiError::new(
-            StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
-            "checksum_mismatch",
+            ErrorCode::ChecksumMismatch,
             "the chunk's checksum does not match; it was discarded",
         ),
         PatchError::Incomplete => {
@@ -526,11 +500,7 @@ async fn patch_body(
     ),
     responses(
         (status = 204, description = "Terminated: parts removed, the asset ends `errored` (`ERR_UPLOAD_CANCELLED`)"),
-        (status = 401, description = "No valid API key or upload token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such upload", body = Problem, content_type = "application/problem+json"),
-        (status = 410, description = "The upload had already ended", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Unsupported tus version", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+        TerminateErrors,
     ),
     security(("api_key" = []), ("upload_token" = [])))]
 pub async fn terminate(
@@ -542,8 +512,7 @@ pub async fn terminate(
     let upload = authorised_upload(&app, &headers, client, &id).await?;
     if upload.status != UploadStatus::Waiting {
         return Err(ApiError::new(
-            StatusCode::GONE,
-            "upload_ended",
+            ErrorCode::UploadEnded,
             "the upload has ended",
         ));
     }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::ApiKey;
-use super::problem::{ApiError, Problem};
+use super::problem::{errors, ApiError, ErrorCode};
 use crate::app::{now_unix, App, AppError};
 use crate::direct::{self, CompletedPart, DirectError, SignedPart};
 use crate::domain::ids::UploadId;
@@ -161,17 +161,22 @@ pub fn check_asset_fields(
     Ok(())
 }
 
+errors!(CreateUploadErrors: API_KEY, JSON_BODY, TooLarge, DirectUploadUnsupported, S3Refused);
+
+errors!(CompleteDirectErrors: API_KEY, JSON_BODY, NotFound, NotDirect, DirectUploadUnsupported, S3Refused, SizeMismatch, UploadEnded);
+
+errors!(GetUploadErrors: API_KEY, NotFound);
+
+errors!(CancelUploadErrors: API_KEY, NotFound, Conflict);
+
+errors!(RevokeTokenErrors: API_KEY, NotFound);
+
 /// Create an upload (and its asset, `waiting_upload`).
 #[utoipa::path(post, path = "/api/v1/uploads", tag = "uploads",
     request_body = CreateUpload,
     responses(
         (status = 201, description = "Created; `upload_token` is shown only now", body = UploadView),
-        (status = 400, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`direct` on a store that cannot take direct uploads (not s3://)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Larger than the largest upload accepted", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+        CreateUploadErrors,
     ),
     security(("api_key" = [])))]
 pub async fn create_upload(
@@ -185,8 +190,7 @@ pub async fn create_upload(
     check_asset_fields(&req.passthrough, &meta)?;
     if req.size.is_some_and(|s| s > app.config.uploads.max_size) {
         return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
+            ErrorCode::TooLarge,
             format!(
                 "the largest upload is {} bytes",
                 app.config.uploads.max_size
@@ -234,17 +238,14 @@ fn direct_error(e: DirectError) -> ApiError {
     match e {
         // The request is sound; this deployment's store cannot serve it.
         DirectError::Unsupported => ApiError::new(
-            StatusCode::CONFLICT,
-            "direct_upload_unsupported",
+            ErrorCode::DirectUploadUnsupported,
             "direct uploads need an s3:// store; use tus",
         ),
         DirectError::Invalid(m) => ApiError::bad_request(m),
-        DirectError::Refused(m) => ApiError::new(StatusCode::CONFLICT, "s3_refused", m),
-        e @ DirectError::SizeMismatch { .. } => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "size_mismatch",
-            e.to_string(),
-        ),
+        DirectError::Refused(m) => ApiError::new(ErrorCode::S3Refused, m),
+        e @ DirectError::SizeMismatch { .. } => {
+            ApiError::new(ErrorCode::SizeMismatch, e.to_string())
+        }
         DirectError::App(a) => a.into(),
     }
 }
@@ -255,14 +256,7 @@ fn direct_error(e: DirectError) -> ApiError {
     request_body = CompleteDirect,
     responses(
         (status = 200, description = "Completed; the asset is `uploaded`", body = UploadView),
-        (status = 400, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key or upload token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such upload", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not a direct upload, or S3 refused the parts (one missing or its ETag wrong)", body = Problem, content_type = "application/problem+json"),
-        (status = 410, description = "The upload expired or ended", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The parts do not add up to the declared size: the upload ended errored", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+        CompleteDirectErrors,
     ),
     security(("api_key" = []), ("upload_token" = [])))]
 pub async fn complete_direct(
@@ -281,8 +275,7 @@ pub async fn complete_direct(
     let Json(req) = body.map_err(super::json_rejection)?;
     let Some(d) = &upload.direct else {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_direct",
+            ErrorCode::NotDirect,
             "not a direct upload (its bytes go through tus)",
         ));
     };
@@ -297,8 +290,7 @@ pub async fn complete_direct(
         UploadStatus::Waiting if !upload.expired(now_unix()) => {}
         _ => {
             return Err(ApiError::new(
-                StatusCode::GONE,
-                "upload_ended",
+                ErrorCode::UploadEnded,
                 "the upload expired or ended",
             ))
         }
@@ -354,9 +346,7 @@ async fn load(app: &App, id: &UploadId) -> Result<Upload, ApiError> {
     params(("upload_id" = String, Path, description = "Upload id")),
     responses(
         (status = 200, description = "The upload", body = UploadView),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such upload", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+        GetUploadErrors,
     ),
     security(("api_key" = [])))]
 pub async fn get_upload(
@@ -378,9 +368,7 @@ pub async fn get_upload(
     params(("upload_id" = String, Path, description = "Upload id")),
     responses(
         (status = 200, description = "The upload, cancelled (or as it was, if it had already ended)", body = UploadView),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such upload", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+        CancelUploadErrors,
     ),
     security(("api_key" = [])))]
 pub async fn cancel_upload(
@@ -404,9 +392,7 @@ pub async fn cancel_upload(
     params(("upload_id" = String, Path, description = "Upload id")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such upload", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+        RevokeTokenErrors,
     ),
     security(("api_key" = [])))]
 pub async fn revoke_token(

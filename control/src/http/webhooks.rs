@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::ApiKey;
-use super::problem::{ApiError, Problem};
+use super::problem::{errors, ApiError, ErrorCode};
 use crate::app::{now_ms, now_rfc3339, App, AppError};
 use crate::db::webhooks::{self as store, EndpointRecord, Filter};
 use crate::domain::webhooks::{Delivery, DeliveryState, Signer};
@@ -109,31 +109,38 @@ fn valid_endpoint_id(id: &str) -> bool {
 }
 
 fn refused(detail: impl Into<String>) -> ApiError {
-    ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "webhook_url_refused",
-        detail,
-    )
+    ApiError::new(ErrorCode::WebhookUrlRefused, detail)
 }
 
 fn configured(detail: &str) -> ApiError {
     ApiError::new(
-        StatusCode::CONFLICT,
-        "configured_endpoint",
+        ErrorCode::ConfiguredEndpoint,
         format!("{detail}: it is in the config file and changes only there"),
     )
 }
+
+errors!(CreateEndpointErrors: API_KEY, JSON_BODY, LimitReached, WebhookUrlRefused);
+
+errors!(ListEndpointsErrors: API_KEY);
+
+errors!(GetEndpointErrors: API_KEY, NotFound);
+
+errors!(RotateSecretErrors: API_KEY, InvalidRequest, NotFound, ConfiguredEndpoint);
+
+errors!(DeleteEndpointErrors: API_KEY, NotFound, ConfiguredEndpoint);
+
+errors!(DeliveriesErrors: API_KEY, InvalidRequest);
+
+errors!(DeliveryErrors: API_KEY, NotFound);
+
+errors!(RedeliverErrors: API_KEY, NotFound, NotFailed);
 
 /// Make a webhook endpoint. Its secret is in this answer and never again.
 #[utoipa::path(post, path = "/api/v1/webhooks/endpoints", tag = "webhooks",
     request_body(content = CreateEndpoint, content_type = "application/json"),
     responses(
         (status = 201, description = "Made; the secret is shown only now", body = EndpointView),
-        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Too many endpoints", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The URL is malformed or points into an internal network", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        CreateEndpointErrors,
     ),
     security(("api_key" = [])))]
 pub async fn create_endpoint(
@@ -158,8 +165,7 @@ pub async fn create_endpoint(
         >= MAX_ENDPOINTS
     {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "limit_reached",
+            ErrorCode::LimitReached,
             format!("at most {MAX_ENDPOINTS} endpoints; delete one first"),
         ));
     }
@@ -184,8 +190,7 @@ pub async fn create_endpoint(
 #[utoipa::path(get, path = "/api/v1/webhooks/endpoints", tag = "webhooks",
     responses(
         (status = 200, description = "Every endpoint (without secrets)", body = Vec<EndpointView>),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        ListEndpointsErrors,
     ),
     security(("api_key" = [])))]
 pub async fn list_endpoints(
@@ -222,9 +227,7 @@ async fn made_endpoint(app: &App, id: &str) -> Result<EndpointRecord, ApiError> 
     params(("endpoint_id" = String, Path, description = "Endpoint id")),
     responses(
         (status = 200, description = "The endpoint (without its secret)", body = EndpointView),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such endpoint", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        GetEndpointErrors,
     ),
     security(("api_key" = [])))]
 pub async fn get_endpoint(
@@ -245,11 +248,7 @@ pub async fn get_endpoint(
     request_body(content = Option<RotateSecret>, content_type = "application/json"),
     responses(
         (status = 200, description = "The new secret, shown only now", body = EndpointView),
-        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such endpoint", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The endpoint is in the config file", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        RotateSecretErrors,
     ),
     security(("api_key" = [])))]
 pub async fn rotate_secret(
@@ -284,10 +283,7 @@ pub async fn rotate_secret(
     params(("endpoint_id" = String, Path, description = "Endpoint id")),
     responses(
         (status = 204, description = "Removed"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such endpoint", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The endpoint is in the config file", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        DeleteEndpointErrors,
     ),
     security(("api_key" = [])))]
 pub async fn delete_endpoint(
@@ -338,9 +334,7 @@ pub struct DeliveryList {
     params(DeliveryParams),
     responses(
         (status = 200, description = "A page of messages", body = DeliveryList),
-        (status = 400, description = "Bad paging or filter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        DeliveriesErrors,
     ),
     security(("api_key" = [])))]
 pub async fn deliveries(
@@ -387,9 +381,7 @@ fn valid_msg_id(id: &str) -> bool {
     params(("msg_id" = String, Path, description = "The message's webhook-id")),
     responses(
         (status = 200, description = "Every attempt", body = Delivery),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such message", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        DeliveryErrors,
     ),
     security(("api_key" = [])))]
 pub async fn delivery(
@@ -412,10 +404,7 @@ pub async fn delivery(
     params(("msg_id" = String, Path, description = "The message's webhook-id")),
     responses(
         (status = 202, description = "Pending again", body = Delivery),
-        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such message", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The message has not failed", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        RedeliverErrors,
     ),
     security(("api_key" = [])))]
 pub async fn redeliver(
@@ -435,8 +424,7 @@ pub async fn redeliver(
         .ok_or_else(|| ApiError::not_found("message"))?;
     if !again {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_failed",
+            ErrorCode::NotFailed,
             format!("the message is {}", found.state.as_str()),
         ));
     }

@@ -191,6 +191,28 @@ fn merge_tables(defaults: &str, overrides: &str) -> String {
     out
 }
 
+/// Every error a test provoked must be one its route documents: the API counts the others
+/// in `sunomi_api_undocumented_errors_total` (src/http/problem.rs), and a test that made one
+/// fails here when it lets go of its control plane.
+impl Drop for Control {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let text = blocking_get(&format!("{}/metrics", self.admin));
+        let undocumented: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("sunomi_api_undocumented_errors_total{"))
+            .filter(|l| !l.ends_with(" 0"))
+            .collect();
+        assert!(
+            undocumented.is_empty(),
+            "the API answered errors its OpenAPI document does not list:\n{}",
+            undocumented.join("\n")
+        );
+    }
+}
+
 impl Control {
     /// Starts one and waits until it answers.
     pub fn start(options: Options) -> Control {
