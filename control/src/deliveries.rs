@@ -16,12 +16,34 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{watch, Semaphore};
 
-use crate::app::{now_ms, now_rfc3339, now_unix, App};
+use crate::app::{now_ms, now_rfc3339, now_unix};
+use crate::config::JobConfig;
 use crate::db::webhooks::{self, Due, NewDelivery, Next};
+use crate::db::Db;
 use crate::domain::ids::AssetId;
 use crate::domain::webhooks::{signature_header, Attempt};
 use crate::jobs::backoff;
 use crate::metrics::metrics;
+use crate::services::endpoints::Endpoints;
+
+/// What deliveries need: the database (messages and attempts), the endpoints (where a
+/// message goes and its secrets, looked up when it is sent), the outbound policy and its
+/// clients, and the retry settings.
+pub struct Webhooks {
+    /// The state of record.
+    pub db: Db,
+    /// The endpoints.
+    pub endpoints: Arc<Endpoints>,
+    /// Where requests to endpoints made through the API may go.
+    pub outbound: crate::outbound::Policy,
+    /// The client for the config file's endpoints (the operator's own).
+    pub http: reqwest::Client,
+    /// The client for endpoints made through the API: it resolves names only to addresses
+    /// [`Webhooks::outbound`] allows.
+    pub guarded_http: reqwest::Client,
+    /// Attempts and backoff (`[jobs]`).
+    pub retry: JobConfig,
+}
 
 /// Messages posted at once per process.
 pub const CONCURRENCY: usize = 8;
@@ -37,7 +59,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Records the message a relay's `webhook` effect (or a queued job of an earlier version)
 /// carries: `{endpoint_id | url, msg_id, message}`. Recording one twice keeps the first.
 pub async fn record(
-    app: &App,
+    wh: &Webhooks,
     payload: &serde_json::Value,
     asset_id: &AssetId,
 ) -> Result<(), String> {
@@ -54,7 +76,7 @@ pub async fn record(
         payload.get("url").and_then(|v| v.as_str()),
     ) {
         (Some(id), _) => id.to_string(),
-        (None, Some(url)) => match app.configured_endpoints().find(|(_, u)| *u == url) {
+        (None, Some(url)) => match wh.endpoints.configured().find(|(_, u)| *u == url) {
             Some((id, _)) => id.to_string(),
             None => {
                 tracing::warn!(%msg_id, %url, "webhook for an endpoint no longer configured; dropped");
@@ -74,7 +96,7 @@ pub async fn record(
             .to_string(),
         body: message.to_string(),
     };
-    webhooks::enqueue(&app.db, &delivery, now_ms())
+    webhooks::enqueue(&wh.db, &delivery, now_ms())
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())
@@ -82,12 +104,12 @@ pub async fn record(
 
 /// Posts due messages until `stop` fires: up to [`CONCURRENCY`] at once, a new lease as
 /// soon as a slot frees while messages are due, a look every [`POLL`] while none is.
-pub async fn run(app: Arc<App>, name: String, mut stop: watch::Receiver<bool>) {
+pub async fn run(wh: Arc<Webhooks>, name: String, mut stop: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(CONCURRENCY));
     let mut pruned = Instant::now() - PRUNE_EVERY;
     let mut measured = Instant::now() - Duration::from_secs(5);
     while !*stop.borrow() {
-        housekeeping(&app, &mut measured, &mut pruned).await;
+        housekeeping(&wh, &mut measured, &mut pruned).await;
         // A free slot first: a lease takes only what can be posted at once.
         let first = tokio::select! {
             p = slots.clone().acquire_owned() => match p {
@@ -97,7 +119,7 @@ pub async fn run(app: Arc<App>, name: String, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => return,
         };
         let free = 1 + slots.available_permits() as i64;
-        let due = match webhooks::lease(&app.db, &name, now_ms(), LEASE_MS, free).await {
+        let due = match webhooks::lease(&wh.db, &name, now_ms(), LEASE_MS, free).await {
             Ok(due) => due,
             Err(e) => {
                 tracing::warn!(error = %e, "could not lease webhook messages");
@@ -121,10 +143,10 @@ pub async fn run(app: Arc<App>, name: String, mut stop: watch::Receiver<bool>) {
                     Err(_) => return,
                 },
             };
-            let app = app.clone();
+            let wh = wh.clone();
             let name = name.clone();
             tokio::spawn(async move {
-                deliver(&app, &name, &d).await;
+                deliver(&wh, &name, &d).await;
                 drop(slot);
             });
         }
@@ -132,10 +154,10 @@ pub async fn run(app: Arc<App>, name: String, mut stop: watch::Receiver<bool>) {
 }
 
 /// Keeps the backlog gauges current (every 5 s) and prunes finished messages (hourly).
-async fn housekeeping(app: &App, measured: &mut Instant, pruned: &mut Instant) {
+async fn housekeeping(wh: &Webhooks, measured: &mut Instant, pruned: &mut Instant) {
     if measured.elapsed() >= Duration::from_secs(5) {
         *measured = Instant::now();
-        if let Ok((n, oldest_ms)) = webhooks::backlog(&app.db, now_ms()).await {
+        if let Ok((n, oldest_ms)) = webhooks::backlog(&wh.db, now_ms()).await {
             metrics().webhook_pending.set(n);
             metrics().webhook_oldest.set(oldest_ms / 1000);
         }
@@ -143,7 +165,7 @@ async fn housekeeping(app: &App, measured: &mut Instant, pruned: &mut Instant) {
     if pruned.elapsed() >= PRUNE_EVERY {
         *pruned = Instant::now();
         let before = now_ms() - RETENTION.as_millis() as i64;
-        match webhooks::prune(&app.db, before).await {
+        match webhooks::prune(&wh.db, before).await {
             Ok(n) if n > 0 => tracing::info!(n, "pruned old webhook messages"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not prune webhook messages"),
@@ -152,8 +174,8 @@ async fn housekeeping(app: &App, measured: &mut Instant, pruned: &mut Instant) {
 }
 
 /// Posts one leased message and records the attempt.
-async fn deliver(app: &App, by: &str, due: &Due) {
-    let target = match app.webhook_target(&due.endpoint_id).await {
+async fn deliver(wh: &Webhooks, by: &str, due: &Due) {
+    let target = match wh.endpoints.target(&due.endpoint_id).await {
         Ok(t) => t,
         Err(e) => {
             // Its lease runs out and it is tried again.
@@ -164,7 +186,7 @@ async fn deliver(app: &App, by: &str, due: &Due) {
     let started = Instant::now();
     let (status, error) = match &target {
         None => (None, Some("the endpoint no longer exists".to_string())),
-        Some(t) => post(app, t, due).await,
+        Some(t) => post(wh, t, due).await,
     };
     let attempt = Attempt {
         at: now_rfc3339(),
@@ -176,12 +198,12 @@ async fn deliver(app: &App, by: &str, due: &Due) {
     let next = match (&error, &target) {
         (None, _) => Next::Delivered,
         (Some(_), None) => Next::Failed,
-        (Some(_), Some(_)) if attempts >= app.config.jobs.webhook_max_attempts => Next::Failed,
+        (Some(_), Some(_)) if attempts >= wh.retry.webhook_max_attempts => Next::Failed,
         (Some(_), Some(_)) => {
             let delay = backoff(
                 attempts,
-                Duration::from_millis(app.config.jobs.backoff_base_ms),
-                Duration::from_secs(app.config.jobs.webhook_backoff_max_secs),
+                Duration::from_millis(wh.retry.backoff_base_ms),
+                Duration::from_secs(wh.retry.webhook_backoff_max_secs),
             );
             Next::RetryAt(now_ms() + delay.as_millis() as i64)
         }
@@ -198,7 +220,7 @@ async fn deliver(app: &App, by: &str, due: &Due) {
     if next == Next::Failed {
         tracing::warn!(msg_id = %due.msg_id, attempts, error = ?error, "webhook message failed for good");
     }
-    match webhooks::record_attempt(&app.db, &due.msg_id, by, &attempt, next).await {
+    match webhooks::record_attempt(&wh.db, &due.msg_id, by, &attempt, next).await {
         Ok(true) => {}
         Ok(false) => {
             tracing::warn!(msg_id = %due.msg_id, "webhook lease ran out before the attempt was recorded")
@@ -211,19 +233,19 @@ async fn deliver(app: &App, by: &str, due: &Due) {
 
 /// Posts `due` to `target`: the answer's status, and why it failed when it did.
 async fn post(
-    app: &App,
-    target: &crate::app::WebhookTarget,
+    wh: &Webhooks,
+    target: &crate::services::endpoints::WebhookTarget,
     due: &Due,
 ) -> (Option<u16>, Option<String>) {
     let client = if target.guarded {
         // Names are checked by the guarded client's resolver; an address written in the URL
         // is checked here.
-        if let Err(e) = literal_allowed(app, &target.url) {
+        if let Err(e) = literal_allowed(wh, &target.url) {
             return (None, Some(e));
         }
-        &app.guarded_http
+        &wh.guarded_http
     } else {
-        &app.http
+        &wh.http
     };
     let timestamp = now_unix();
     let signature = signature_header(&target.signers, &due.msg_id, timestamp, due.body.as_bytes());
@@ -259,7 +281,7 @@ fn chain(e: &dyn std::error::Error) -> String {
 }
 
 /// `Err` when `url`'s host is an IP address the outbound policy refuses.
-fn literal_allowed(app: &App, url: &str) -> Result<(), String> {
+fn literal_allowed(wh: &Webhooks, url: &str) -> Result<(), String> {
     let ip = match url::Url::parse(url)
         .ok()
         .and_then(|u| u.host().map(|h| h.to_owned()))
@@ -268,7 +290,7 @@ fn literal_allowed(app: &App, url: &str) -> Result<(), String> {
         Some(url::Host::Ipv6(ip)) => std::net::IpAddr::V6(ip),
         _ => return Ok(()),
     };
-    app.outbound
+    wh.outbound
         .check_ip(ip)
         .map_err(|kind| format!("{ip} is a {kind} address; refused by the outbound policy"))
 }

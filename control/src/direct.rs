@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 use sunomi_origin::layout;
 use utoipa::ToSchema;
 
-use crate::app::{App, AppError};
+use crate::app::AppError;
 use crate::domain::ids::AssetId;
 use crate::domain::upload::Direct;
+use sunomi_origin::Store;
 
 /// S3's smallest part (all but the last).
 pub const MIN_PART: u64 = 5 << 20;
@@ -86,12 +87,10 @@ pub fn plan(size: u64) -> Result<(u64, u32), DirectError> {
 }
 
 /// Starts the multipart upload of asset `asset`'s source.
-pub async fn start(app: &App, asset: &AssetId, size: u64) -> Result<Direct, DirectError> {
-    let s3 = app.store().s3().ok_or(DirectError::Unsupported)?;
+pub async fn start(store: &Store, asset: &AssetId, size: u64) -> Result<Direct, DirectError> {
+    let s3 = store.s3().ok_or(DirectError::Unsupported)?;
     let (part_size, parts) = plan(size)?;
-    let path = app
-        .store()
-        .path(&layout::video_key(asset.as_str(), layout::SOURCE));
+    let path = store.path(&layout::video_key(asset.as_str(), layout::SOURCE));
     let multipart_id = s3
         .create_multipart(&path)
         .await
@@ -105,16 +104,14 @@ pub async fn start(app: &App, asset: &AssetId, size: u64) -> Result<Direct, Dire
 
 /// Pre-signed `UploadPart` URLs for every part, valid for `ttl`.
 pub async fn sign(
-    app: &App,
+    store: &Store,
     asset: &AssetId,
     direct: &Direct,
     size: u64,
     ttl: Duration,
 ) -> Result<Vec<SignedPart>, DirectError> {
-    let s3 = app.store().s3().ok_or(DirectError::Unsupported)?;
-    let path = app
-        .store()
-        .path(&layout::video_key(asset.as_str(), layout::SOURCE));
+    let s3 = store.s3().ok_or(DirectError::Unsupported)?;
+    let path = store.path(&layout::video_key(asset.as_str(), layout::SOURCE));
     let mut out = Vec::with_capacity(direct.parts as usize);
     for i in 0..direct.parts {
         let number = i + 1;
@@ -139,13 +136,13 @@ pub async fn sign(
 
 /// Completes the multipart upload with the parts the browser reports (every part, in order).
 pub async fn complete(
-    app: &App,
+    store: &Store,
     asset: &AssetId,
     direct: &Direct,
     declared: u64,
     parts: &[CompletedPart],
 ) -> Result<(), DirectError> {
-    let s3 = app.store().s3().ok_or(DirectError::Unsupported)?;
+    let s3 = store.s3().ok_or(DirectError::Unsupported)?;
     let in_order = parts
         .iter()
         .enumerate()
@@ -156,9 +153,7 @@ pub async fn complete(
             direct.parts
         )));
     }
-    let path = app
-        .store()
-        .path(&layout::video_key(asset.as_str(), layout::SOURCE));
+    let path = store.path(&layout::video_key(asset.as_str(), layout::SOURCE));
     let ids = parts
         .iter()
         .map(|p| PartId {
@@ -170,15 +165,14 @@ pub async fn complete(
         .map_err(|e| DirectError::Refused(e.to_string()))?;
     // Pre-signed part URLs cannot bind a length: what S3 assembled is measured, and a source
     // of another size than declared (bigger than `uploads.max_size` allowed, say) is not kept.
-    let stored = app
-        .store()
+    let stored = store
         .object_store()
         .head(&path)
         .await
         .map_err(|e| DirectError::App(AppError::Store(format!("reading the source back: {e}"))))?
         .size;
     if stored != declared {
-        if let Err(e) = app.store().object_store().delete(&path).await {
+        if let Err(e) = store.object_store().delete(&path).await {
             tracing::warn!(%asset, error = %e, "could not delete a source of the wrong size");
         }
         return Err(DirectError::SizeMismatch { declared, stored });
@@ -187,11 +181,9 @@ pub async fn complete(
 }
 
 /// Abandons the multipart upload (cancelled or expired): S3 drops the parts.
-pub async fn abort(app: &App, asset: &AssetId, direct: &Direct) {
-    let Some(s3) = app.store().s3() else { return };
-    let path = app
-        .store()
-        .path(&layout::video_key(asset.as_str(), layout::SOURCE));
+pub async fn abort(store: &Store, asset: &AssetId, direct: &Direct) {
+    let Some(s3) = store.s3() else { return };
+    let path = store.path(&layout::video_key(asset.as_str(), layout::SOURCE));
     if let Err(e) = s3.abort_multipart(&path, &direct.multipart_id).await {
         tracing::warn!(%asset, error = %e, "could not abort a direct upload");
     }

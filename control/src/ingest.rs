@@ -18,14 +18,18 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 use crate::apikeys;
-use crate::app::{now_ms, now_rfc3339, now_unix, App, AppError};
+use crate::app::{now_ms, now_rfc3339, now_unix, AppError};
+use crate::config::UploadConfig;
 use crate::db::uploads::{self, UpdateError};
+use crate::db::Db;
 use crate::domain::asset::{
     Asset, AssetErrorCode, AssetErrorInfo, AssetStatus, Change, SourceInfo,
 };
 use crate::domain::ids::{random_token, AssetId, UploadId};
 use crate::domain::upload::{Part, PatchRefused, Upload, UploadStatus};
 use crate::metrics::metrics;
+use crate::records::Records;
+use crate::services::assets::Assets;
 
 /// Buffer of a part being written: S3's smallest multipart part, so a large chunk goes up
 /// as a multipart upload in 5 MiB pieces and memory stays flat.
@@ -111,12 +115,45 @@ pub struct NewUpload {
     pub with_token: bool,
 }
 
+/// What the upload use cases need: the database (uploads and their parts), storage (the
+/// bytes), the asset use cases (an upload feeds an asset), the `[uploads]` settings, and
+/// this process's bounds on PATCHes.
+pub struct Uploads {
+    /// The state of record.
+    pub db: Db,
+    /// Object storage.
+    pub records: Records,
+    /// The asset use cases.
+    pub assets: Arc<Assets>,
+    /// `[uploads]`.
+    pub config: UploadConfig,
+    /// Upload PATCHes in flight (each holds one permit).
+    pub patches: tokio::sync::Semaphore,
+    /// Uploads with a PATCH in flight in this process (one at a time per upload).
+    pub patching: std::sync::Mutex<std::collections::HashSet<UploadId>>,
+}
+
+/// Removes what an ended upload stored: its parts, a local data file, an S3 multipart
+/// upload. An upload still waiting for bytes is left alone.
+pub async fn discard_bytes(up: &Uploads, upload: &Upload) -> Result<(), AppError> {
+    if upload.status == UploadStatus::Waiting {
+        return Ok(());
+    }
+    up.records
+        .delete_dir(&layout::upload_parts_dir(upload.id.as_str()))
+        .await?;
+    up.records
+        .delete(&layout::upload_data(upload.id.as_str()))
+        .await?;
+    if let Some(d) = &upload.direct {
+        crate::direct::abort(up.records.store(), &upload.asset_id, d).await;
+    }
+    Ok(())
+}
+
 /// Reads an upload.
-pub async fn get(app: &App, id: &UploadId) -> Result<Upload, AppError> {
-    Ok(uploads::get(&app.db, id)
-        .await?
-        .ok_or(AppError::NotFound)?
-        .0)
+pub async fn get(up: &Uploads, id: &UploadId) -> Result<Upload, AppError> {
+    Ok(uploads::get(&up.db, id).await?.ok_or(AppError::NotFound)?.0)
 }
 
 impl From<UpdateError<()>> for AppError {
@@ -130,7 +167,7 @@ impl From<UpdateError<()>> for AppError {
 
 /// Creates an upload and its asset (`waiting_upload`). Returns the upload and, if asked,
 /// its delegated token (shown once).
-pub async fn create(app: &App, new: NewUpload) -> Result<(Upload, Option<String>), AppError> {
+pub async fn create(up: &Uploads, new: NewUpload) -> Result<(Upload, Option<String>), AppError> {
     let id = UploadId::generate();
     let asset_id = AssetId::generate();
     let now = now_unix();
@@ -144,13 +181,11 @@ pub async fn create(app: &App, new: NewUpload) -> Result<(Upload, Option<String>
         parts: Vec::new(),
         metadata: new.metadata,
         token_hash: token.as_deref().map(apikeys::hash),
-        token_expires_at: token
-            .as_ref()
-            .map(|_| now + app.config.uploads.token_ttl_secs),
+        token_expires_at: token.as_ref().map(|_| now + up.config.token_ttl_secs),
         direct: None,
         tus_created: new.tus_created,
         created_at: now,
-        expires_at: now + app.config.uploads.expiry_secs,
+        expires_at: now + up.config.expiry_secs,
     };
     let asset = Asset::new(
         asset_id,
@@ -159,17 +194,18 @@ pub async fn create(app: &App, new: NewUpload) -> Result<(Upload, Option<String>
         new.meta,
         &now_rfc3339(),
     );
-    app.create_asset(&asset, Some(&upload)).await?;
-    app.change(
-        &asset.id,
-        Change::Note {
-            kind: "video.upload.created".into(),
-            data: serde_json::json!({ "upload_id": id }),
-        },
-    )
-    .await?;
+    up.assets.create_asset(&asset, Some(&upload)).await?;
+    up.assets
+        .change(
+            &asset.id,
+            Change::Note {
+                kind: "video.upload.created".into(),
+                data: serde_json::json!({ "upload_id": id }),
+            },
+        )
+        .await?;
     if upload.is_complete() {
-        finish(app, &upload).await?;
+        finish(up, &upload).await?;
     }
     Ok((upload, token))
 }
@@ -177,26 +213,26 @@ pub async fn create(app: &App, new: NewUpload) -> Result<(Upload, Option<String>
 /// Creates a direct upload of `size` bytes on an `s3://` store: the upload, its asset and the
 /// S3 multipart upload its parts go to.
 pub async fn create_direct(
-    app: &App,
+    up: &Uploads,
     mut new: NewUpload,
     size: u64,
 ) -> Result<(Upload, Option<String>), crate::direct::DirectError> {
     use crate::direct::{self, DirectError};
-    if app.store().s3().is_none() {
+    if up.records.store().s3().is_none() {
         return Err(DirectError::Unsupported);
     }
     direct::plan(size)?;
     new.length = Some(size);
     new.tus_created = false;
-    let (upload, token) = create(app, new).await?;
-    let started = match direct::start(app, &upload.asset_id, size).await {
+    let (upload, token) = create(up, new).await?;
+    let started = match direct::start(up.records.store(), &upload.asset_id, size).await {
         Ok(d) => d,
         Err(e) => {
-            let _ = end(app, &upload.id, UploadStatus::Errored).await;
+            let _ = end(up, &upload.id, UploadStatus::Errored).await;
             return Err(e);
         }
     };
-    let upload = uploads::update::<(), _>(&app.db, &upload.id, |u| {
+    let upload = uploads::update::<(), _>(&up.db, &upload.id, |u| {
         let mut u = u.clone();
         u.direct = Some(started.clone());
         Ok(Some(u))
@@ -208,12 +244,12 @@ pub async fn create_direct(
 
 /// Binds a delegated upload to its tus resource (tus creation with an upload token).
 pub async fn bind(
-    app: &App,
+    up: &Uploads,
     id: &UploadId,
     length: Option<u64>,
     metadata: BTreeMap<String, String>,
 ) -> Result<Upload, AppError> {
-    let bound = uploads::update::<(), _>(&app.db, id, |u| {
+    let bound = uploads::update::<(), _>(&up.db, id, |u| {
         if u.tus_created || u.direct.is_some() || u.status != UploadStatus::Waiting {
             return Err(());
         }
@@ -227,7 +263,7 @@ pub async fn bind(
     match bound {
         Ok(u) => {
             if u.is_complete() {
-                finish(app, &u).await?;
+                finish(up, &u).await?;
             }
             Ok(u)
         }
@@ -252,26 +288,30 @@ pub fn token_allows(upload: &Upload, token: &str, now: u64) -> bool {
 /// when the request body ends or the client goes away). A cut-off body without a checksum
 /// keeps what arrived, as tus asks; with a checksum nothing is kept.
 pub async fn receive(
-    app: Arc<App>,
+    up: Arc<Uploads>,
     id: UploadId,
     offset: u64,
     checksum: Option<(ChecksumAlgorithm, Vec<u8>)>,
     mut body: mpsc::Receiver<Result<Bytes, String>>,
 ) -> Result<Upload, PatchError> {
-    let upload = get(&app, &id).await?;
+    let upload = get(&up, &id).await?;
     let room = upload.may_patch(offset, now_unix())?;
     if room == 0 {
         // Every byte is here (a client repeating its last PATCH, or one after a finish that
         // failed part way): nothing to write, and nothing must touch what is stored.
         return Ok(upload);
     }
-    if let Some(data) = app.store().local_file(&layout::upload_data(id.as_str())) {
-        return receive_local(app, upload, offset, checksum, body, data).await;
+    if let Some(data) = up
+        .records
+        .store()
+        .local_file(&layout::upload_data(id.as_str()))
+    {
+        return receive_local(up, upload, offset, checksum, body, data).await;
     }
     let key = layout::upload_part(id.as_str(), offset, &random_token(8));
-    let path = app.records.path(&key);
+    let path = up.records.path(&key);
     let mut writer =
-        BufWriter::with_capacity(app.store().object_store().clone(), path, PART_BUFFER);
+        BufWriter::with_capacity(up.records.store().object_store().clone(), path, PART_BUFFER);
     let len = match copy_chunk(&mut body, room, &upload, &checksum, &mut writer).await {
         Ok(len) => len,
         Err(e) => {
@@ -286,7 +326,7 @@ pub async fn receive(
     if let Err(e) = writer.shutdown().await {
         // A writer that was shut down cannot be aborted (object_store panics): what it may
         // have stored is deleted instead.
-        let _ = app.records.delete(&key).await;
+        let _ = up.records.delete(&key).await;
         return Err(AppError::Store(format!("storing a chunk: {e}")).into());
     }
     let part = Part {
@@ -294,26 +334,25 @@ pub async fn receive(
         offset,
         len,
     };
-    commit(&app, &id, part, Some(&key)).await
+    commit(&up, &id, part, Some(&key)).await
 }
 
 /// Records a stored chunk on the upload (compare-and-swap; `discard` is removed when the
 /// upload moved meanwhile) and finishes the upload when it was the last.
 async fn commit(
-    app: &Arc<App>,
+    up: &Arc<Uploads>,
     id: &UploadId,
     part: Part,
     discard: Option<&str>,
 ) -> Result<Upload, PatchError> {
     let len = part.len;
     let now = now_unix();
-    let committed =
-        uploads::update(&app.db, id, |u| u.with_part(part.clone(), now).map(Some)).await;
+    let committed = uploads::update(&up.db, id, |u| u.with_part(part.clone(), now).map(Some)).await;
     let upload = match committed {
         Ok(u) => u,
         Err(e) => {
             if let Some(key) = discard {
-                let _ = app.records.delete(key).await;
+                let _ = up.records.delete(key).await;
             }
             return Err(match e {
                 UpdateError::Rejected(r) => r.into(),
@@ -324,7 +363,7 @@ async fn commit(
     };
     metrics().upload_bytes.inc_by(len);
     if upload.is_complete() {
-        finish(app, &upload).await?;
+        finish(up, &upload).await?;
     }
     Ok(upload)
 }
@@ -375,7 +414,7 @@ async fn copy_chunk<W: tokio::io::AsyncWrite + Unpin>(
 /// checksum) are overwritten by the next chunk; completion renames the file into place, so
 /// every byte is written once.
 async fn receive_local(
-    app: Arc<App>,
+    up: Arc<Uploads>,
     upload: Upload,
     offset: u64,
     checksum: Option<(ChecksumAlgorithm, Vec<u8>)>,
@@ -419,7 +458,7 @@ async fn receive_local(
         .into());
     };
     // Under the lock: the offset may have moved since the caller looked.
-    let upload = get(&app, &upload.id).await?;
+    let upload = get(&up, &upload.id).await?;
     let room = upload.may_patch(offset, now_unix())?;
     let mut file = tokio::fs::File::from_std(file);
     file.seek(std::io::SeekFrom::Start(offset))
@@ -436,7 +475,7 @@ async fn receive_local(
         offset,
         len,
     };
-    let result = commit(&app, &upload.id, part, None).await;
+    let result = commit(&up, &upload.id, part, None).await;
     drop(file);
     result
 }
@@ -451,14 +490,14 @@ const FINISH_LEASE_MS: i64 = 30_000;
 /// process at a time (a lease: the PATCH that completed it or, after a crash, a sweeper);
 /// the upload and its asset are read again under the lease, so a cancelled upload or a
 /// deleted asset is never assembled. Safe to run again after a crash part way.
-pub async fn finish(app: &App, upload: &Upload) -> Result<(), AppError> {
+pub async fn finish(up: &Uploads, upload: &Upload) -> Result<(), AppError> {
     let now = now_ms();
-    if !uploads::lease_finish(&app.db, &upload.id, now, now + FINISH_LEASE_MS).await? {
+    if !uploads::lease_finish(&up.db, &upload.id, now, now + FINISH_LEASE_MS).await? {
         tracing::debug!(id = %upload.id, "another process is finishing this upload");
         return Ok(());
     }
     let renew = {
-        let (db, id) = (app.db.clone(), upload.id.clone());
+        let (db, id) = (up.db.clone(), upload.id.clone());
         tokio::spawn(async move {
             let every = std::time::Duration::from_millis(FINISH_LEASE_MS as u64 / 3);
             loop {
@@ -469,26 +508,26 @@ pub async fn finish(app: &App, upload: &Upload) -> Result<(), AppError> {
             }
         })
     };
-    let result = finish_leased(app, &upload.id).await;
+    let result = finish_leased(up, &upload.id).await;
     renew.abort();
-    if let Err(e) = uploads::release_finish(&app.db, &upload.id).await {
+    if let Err(e) = uploads::release_finish(&up.db, &upload.id).await {
         tracing::warn!(id = %upload.id, error = %e, "could not release the finish lease");
     }
     result
 }
 
 /// [`finish`] under its lease.
-async fn finish_leased(app: &App, id: &UploadId) -> Result<(), AppError> {
-    let upload = get(app, id).await?;
+async fn finish_leased(up: &Uploads, id: &UploadId) -> Result<(), AppError> {
+    let upload = get(up, id).await?;
     if upload.status != UploadStatus::Waiting || !upload.is_complete() {
         return Ok(());
     }
     let asset_id = &upload.asset_id;
-    match app.asset(asset_id).await {
+    match up.assets.asset(asset_id).await {
         Ok(a) if a.status == AssetStatus::WaitingUpload => {}
         Ok(_) | Err(AppError::NotFound) => {
             // Its asset is gone (deleted) or past its upload: nothing to assemble.
-            end(app, id, UploadStatus::Cancelled).await?;
+            end(up, id, UploadStatus::Cancelled).await?;
             return Ok(());
         }
         Err(e) => return Err(e),
@@ -498,18 +537,25 @@ async fn finish_leased(app: &App, id: &UploadId) -> Result<(), AppError> {
             code: AssetErrorCode::ErrEmptyUpload,
             message: "the upload is empty".into(),
         };
-        app.end_upload(id, UploadStatus::Errored, None, error)
+        up.assets
+            .end_upload(id, UploadStatus::Errored, None, error)
             .await?;
         return Ok(());
     }
     let source_key = layout::video_key(asset_id.as_str(), layout::SOURCE);
-    let source_path = app.records.path(&source_key);
-    let os = app.store().object_store().clone();
+    let source_path = up.records.path(&source_key);
+    let os = up.records.store().object_store().clone();
     let data_key = layout::upload_data(upload.id.as_str());
-    let local_data = app.store().local_file(&data_key).filter(|f| f.exists());
+    let local_data = up
+        .records
+        .store()
+        .local_file(&data_key)
+        .filter(|f| f.exists());
     if upload.direct.is_some() {
         // The browser's parts were assembled by S3 when the upload was completed.
-    } else if let (Some(data), Some(source)) = (local_data, app.store().local_file(&source_key)) {
+    } else if let (Some(data), Some(source)) =
+        (local_data, up.records.store().local_file(&source_key))
+    {
         // Written in place: trim anything past the upload's length, then rename.
         let length = upload.length.unwrap_or(0);
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
@@ -527,7 +573,7 @@ async fn finish_leased(app: &App, id: &UploadId) -> Result<(), AppError> {
     } else if upload.parts.iter().all(|p| p.key == data_key) {
         // Renamed into place by an earlier run of this (a crash before the record said so).
     } else if let [only] = upload.parts.as_slice() {
-        os.copy(&app.records.path(&only.key), &source_path)
+        os.copy(&up.records.path(&only.key), &source_path)
             .await
             .map_err(|e| AppError::Store(format!("assembling the source: {e}")))?;
     } else {
@@ -535,7 +581,7 @@ async fn finish_leased(app: &App, id: &UploadId) -> Result<(), AppError> {
         let mut writer = BufWriter::with_capacity(os.clone(), source_path.clone(), PART_BUFFER);
         for part in &upload.parts {
             let got = os
-                .get(&app.records.path(&part.key))
+                .get(&up.records.path(&part.key))
                 .await
                 .map_err(|e| AppError::Store(format!("reading a part: {e}")))?;
             let mut stream = got.into_stream();
@@ -564,12 +610,12 @@ async fn finish_leased(app: &App, id: &UploadId) -> Result<(), AppError> {
     };
     crate::failpoint::hit("finish.before_commit");
     crate::failpoint::pause("finish.before_commit").await;
-    if !app.take_source(id, source).await? {
+    if !up.assets.take_source(id, source).await? {
         // Cancelled (or its asset deleted) while the source was assembled: it goes.
         tracing::info!(%id, "upload ended while its source was assembled; discarding it");
-        let _ = app.records.delete(&source_key).await;
+        let _ = up.records.delete(&source_key).await;
     }
-    app.records
+    up.records
         .delete_dir(&layout::upload_parts_dir(id.as_str()))
         .await?;
     Ok(())
@@ -578,7 +624,7 @@ async fn finish_leased(app: &App, id: &UploadId) -> Result<(), AppError> {
 /// Ends an unfinished upload (`cancelled` by its owner or `timed_out`) and errors its asset,
 /// in one transaction; then removes what it stored. An upload that already ended (finished,
 /// or ended by someone else) is returned as it is.
-pub async fn end(app: &App, id: &UploadId, status: UploadStatus) -> Result<Upload, AppError> {
+pub async fn end(up: &Uploads, id: &UploadId, status: UploadStatus) -> Result<Upload, AppError> {
     let (code, message, kind) = match status {
         UploadStatus::TimedOut => (
             AssetErrorCode::ErrUploadTimedOut,
@@ -595,17 +641,17 @@ pub async fn end(app: &App, id: &UploadId, status: UploadStatus) -> Result<Uploa
         code,
         message: message.into(),
     };
-    let (upload, ended) = app.end_upload(id, status, Some(kind), error).await?;
+    let (upload, ended) = up.assets.end_upload(id, status, Some(kind), error).await?;
     if ended || upload.status == UploadStatus::Cancelled {
-        app.discard_upload_bytes(&upload).await?;
+        discard_bytes(up, &upload).await?;
     }
     Ok(upload)
 }
 
 /// Records that a direct upload's bytes are all in the bucket (S3 completed it), then
 /// finishes it like a tus upload.
-pub async fn direct_done(app: &App, id: &UploadId) -> Result<Upload, AppError> {
-    let upload = uploads::update::<(), _>(&app.db, id, |u| {
+pub async fn direct_done(up: &Uploads, id: &UploadId) -> Result<Upload, AppError> {
+    let upload = uploads::update::<(), _>(&up.db, id, |u| {
         let length = u.length.unwrap_or(0);
         if u.offset == length {
             return Ok(None);
@@ -616,13 +662,13 @@ pub async fn direct_done(app: &App, id: &UploadId) -> Result<Upload, AppError> {
     })
     .await
     .map_err(AppError::from)?;
-    finish(app, &upload).await?;
-    get(app, id).await
+    finish(up, &upload).await?;
+    get(up, id).await
 }
 
 /// Revokes an upload's delegated token.
-pub async fn revoke_token(app: &App, id: &UploadId) -> Result<Upload, AppError> {
-    uploads::update::<(), _>(&app.db, id, |u| {
+pub async fn revoke_token(up: &Uploads, id: &UploadId) -> Result<Upload, AppError> {
+    uploads::update::<(), _>(&up.db, id, |u| {
         if u.token_hash.is_none() {
             return Ok(None);
         }
@@ -640,23 +686,23 @@ const SWEEP_BATCH: i64 = 500;
 
 /// One sweep: finish complete uploads a crash left unfinished, expire the stalled, and
 /// forget uploads that ended long ago (with whatever they left in storage).
-pub async fn sweep(app: &App) -> Result<(), AppError> {
+pub async fn sweep(up: &Uploads) -> Result<(), AppError> {
     let now = now_unix();
-    let forget_before = now.saturating_sub(app.config.uploads.expiry_secs);
-    for upload in uploads::sweepable(&app.db, now, forget_before, SWEEP_BATCH).await? {
+    let forget_before = now.saturating_sub(up.config.expiry_secs);
+    for upload in uploads::sweepable(&up.db, now, forget_before, SWEEP_BATCH).await? {
         let id = upload.id.clone();
         let result = if upload.status == UploadStatus::Waiting && upload.is_complete() {
-            finish(app, &upload).await
+            finish(up, &upload).await
         } else if upload.expired(now) {
-            end(app, &id, UploadStatus::TimedOut).await.map(|_| ())
+            end(up, &id, UploadStatus::TimedOut).await.map(|_| ())
         } else if upload.status != UploadStatus::Waiting {
             // Long ended: forget the transient record and what it left behind.
             async {
-                app.discard_upload_bytes(&upload).await?;
-                app.records
+                discard_bytes(up, &upload).await?;
+                up.records
                     .delete_dir(&format!("{}/{}", layout::UPLOADS, id))
                     .await?;
-                uploads::delete(&app.db, &id).await?;
+                uploads::delete(&up.db, &id).await?;
                 Ok(())
             }
             .await

@@ -9,12 +9,27 @@
 use object_store::ObjectStoreExt;
 use sunomi_origin::layout;
 
-use crate::app::{now_ms, now_rfc3339, App, AppError};
+use std::sync::Arc;
+
+use crate::app::{now_ms, now_rfc3339, AppError};
 use crate::db::outbox;
 use crate::db::signing_keys::{self, SigningKeyRecord};
-use crate::db::{imports, DbError};
+use crate::db::{imports, Db, DbError};
 use crate::domain::effects::Effect;
+use crate::records::Records;
+use crate::relay::Relay;
 use crate::signing::{self, NewKey, SigningAlgorithm};
+
+/// What the signing-key use cases need: the database (public halves), storage (the
+/// projections edges read) and the relay (to wait until a projection is written).
+pub struct SigningKeys {
+    /// The state of record.
+    pub db: Db,
+    /// Object storage (`keys/signing/{kid}.pub`).
+    pub records: Records,
+    /// This process's outbox relay.
+    pub relay: Arc<Relay>,
+}
 
 /// Keys that may exist at once (each is a file every edge may read).
 pub const MAX_KEYS: i64 = 100;
@@ -46,8 +61,11 @@ pub fn valid_kid(kid: &str) -> bool {
 
 /// Makes a key pair for `algorithm`: its public half recorded and projected, the pair
 /// returned (the only time the private half exists outside the caller).
-pub async fn create(app: &App, algorithm: SigningAlgorithm) -> Result<NewKey, KeyringError> {
-    if signing_keys::count(&app.db).await? >= MAX_KEYS {
+pub async fn create(
+    keys: &SigningKeys,
+    algorithm: SigningAlgorithm,
+) -> Result<NewKey, KeyringError> {
+    if signing_keys::count(&keys.db).await? >= MAX_KEYS {
         return Err(KeyringError::Full);
     }
     let k = signing::generate(algorithm).map_err(AppError::Store)?;
@@ -57,7 +75,7 @@ pub async fn create(app: &App, algorithm: SigningAlgorithm) -> Result<NewKey, Ke
         public_key: k.public_pem.clone(),
         created_at: now_rfc3339(),
     };
-    let mut tx = app.db.pool().begin().await.map_err(DbError::from)?;
+    let mut tx = keys.db.pool().begin().await.map_err(DbError::from)?;
     if !signing_keys::insert(&mut tx, &record).await? {
         return Err(AppError::Conflict(format!("signing key {} exists", record.id)).into());
     }
@@ -69,21 +87,21 @@ pub async fn create(app: &App, algorithm: SigningAlgorithm) -> Result<NewKey, Ke
     )
     .await?;
     tx.commit().await.map_err(DbError::from)?;
-    app.settle_row(row).await?;
+    keys.relay.settle_row(row).await?;
     Ok(k)
 }
 
 /// Every key (up to [`MAX_KEYS`]), oldest first.
-pub async fn list(app: &App) -> Result<Vec<SigningKeyRecord>, KeyringError> {
-    Ok(signing_keys::list(&app.db, MAX_KEYS).await?)
+pub async fn list(keys: &SigningKeys) -> Result<Vec<SigningKeyRecord>, KeyringError> {
+    Ok(signing_keys::list(&keys.db, MAX_KEYS).await?)
 }
 
 /// Deletes key `kid` and its projection.
-pub async fn delete(app: &App, kid: &str) -> Result<(), KeyringError> {
+pub async fn delete(keys: &SigningKeys, kid: &str) -> Result<(), KeyringError> {
     if !valid_kid(kid) {
         return Err(KeyringError::NotFound);
     }
-    let mut tx = app.db.pool().begin().await.map_err(DbError::from)?;
+    let mut tx = keys.db.pool().begin().await.map_err(DbError::from)?;
     if !signing_keys::delete(&mut tx, kid).await? {
         return Err(KeyringError::NotFound);
     }
@@ -95,19 +113,19 @@ pub async fn delete(app: &App, kid: &str) -> Result<(), KeyringError> {
     )
     .await?;
     tx.commit().await.map_err(DbError::from)?;
-    app.settle_row(row).await?;
+    keys.relay.settle_row(row).await?;
     Ok(())
 }
 
 /// Makes `keys/signing/{kid}.pub` match the database (an outbox effect): written from the
 /// key's record while it exists, removed once it does not.
-pub async fn project(app: &App, kid: &str) -> Result<(), String> {
+pub async fn project(keys: &SigningKeys, kid: &str) -> Result<(), String> {
     if !valid_kid(kid) {
         return Ok(());
     }
-    let path = app.store().path(&layout::signing_key(kid));
-    let store = app.store().object_store();
-    match signing_keys::get(&app.db, kid)
+    let path = keys.records.store().path(&layout::signing_key(kid));
+    let store = keys.records.store().object_store();
+    match signing_keys::get(&keys.db, kid)
         .await
         .map_err(|e| e.to_string())?
     {
@@ -130,20 +148,20 @@ pub fn import_marker(store: &str) -> String {
 
 /// Records the public keys an earlier version kept only in storage (`keys/signing/*.pub`),
 /// once per store; how many were new.
-pub async fn import_if_new(app: &App) -> Result<usize, AppError> {
-    let marker = import_marker(&app.config.store);
-    if imports::store_imported(&app.db, &marker).await? {
+pub async fn import_if_new(keys: &SigningKeys, store: &str) -> Result<usize, AppError> {
+    let marker = import_marker(store);
+    if imports::store_imported(&keys.db, &marker).await? {
         return Ok(0);
     }
-    let imported = import(app).await?;
-    imports::mark_store_imported(&app.db, &marker, &now_rfc3339()).await?;
+    let imported = import(keys).await?;
+    imports::mark_store_imported(&keys.db, &marker, &now_rfc3339()).await?;
     Ok(imported)
 }
 
 /// Records every public key in storage the database does not have; how many were new.
-pub async fn import(app: &App) -> Result<usize, AppError> {
+pub async fn import(keys: &SigningKeys) -> Result<usize, AppError> {
     let mut imported = 0;
-    for key in app.records.list(layout::SIGNING_KEYS).await? {
+    for key in keys.records.list(layout::SIGNING_KEYS).await? {
         let Some(kid) = key
             .rsplit('/')
             .next()
@@ -152,10 +170,11 @@ pub async fn import(app: &App) -> Result<usize, AppError> {
         else {
             continue;
         };
-        let bytes = match app
+        let bytes = match keys
+            .records
             .store()
             .object_store()
-            .get(&app.store().path(&key))
+            .get(&keys.records.store().path(&key))
             .await
         {
             Ok(got) => got
@@ -176,7 +195,7 @@ pub async fn import(app: &App) -> Result<usize, AppError> {
             public_key,
             created_at: now_rfc3339(),
         };
-        let mut tx = app.db.pool().begin().await.map_err(DbError::from)?;
+        let mut tx = keys.db.pool().begin().await.map_err(DbError::from)?;
         if signing_keys::insert(&mut tx, &record).await? {
             imported += 1;
         }

@@ -37,5 +37,6 @@ pub mod pipeline;
 pub mod queue;
 pub mod records;
 pub mod relay;
+pub mod services;
 pub mod signing;
 pub mod worker;

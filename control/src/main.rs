@@ -320,7 +320,7 @@ async fn run() -> Result<i32> {
             logging();
             let config = load(&common)?;
             let app = App::open(config).await.map_err(|e| anyhow!(e))?;
-            let (assets, requeued) = app.reindex().await.map_err(|e| anyhow!("{e}"))?;
+            let (assets, requeued) = app.jobs.reindex().await.map_err(|e| anyhow!("{e}"))?;
             say!("{assets} assets, {requeued} re-queued");
             Ok(0)
         }
@@ -337,7 +337,11 @@ async fn run() -> Result<i32> {
             logging();
             let config = load(&common)?;
             let app = App::open(config).await.map_err(|e| anyhow!(e))?;
-            let (found, imported) = app.import_store().await.map_err(|e| anyhow!("{e}"))?;
+            let (found, imported) = app
+                .importer()
+                .import_store()
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
             db::imports::mark_store_imported(&app.db, &app.config.store, &now_rfc3339())
                 .await
                 .context("recording the import")?;
@@ -378,12 +382,12 @@ async fn serve(config: Config, no_workers: bool) -> Result<i32> {
     let admin = config.admin_listen;
     let concurrency = config.jobs.concurrency;
     let app = App::open(config).await.map_err(|e| anyhow!(e))?;
-    match app.import_if_new().await {
+    match app.importer().import_if_new().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(records = n, "imported an earlier version's records"),
         Err(e) => bail!("importing the store's asset records: {e}"),
     }
-    app.cache_assets();
+    app.assets.cache_assets();
     if let Some(a) = admin {
         serve_admin(app.clone(), a).await?;
     }
@@ -400,7 +404,7 @@ async fn serve(config: Config, no_workers: bool) -> Result<i32> {
     }
     if embedded && !no_workers {
         // The embedded queue starts empty: queue every asset a previous run left unfinished.
-        match app.reindex().await {
+        match app.jobs.reindex().await {
             Ok((_, n)) if n > 0 => tracing::info!(requeued = n, "re-queued unfinished assets"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not look for unfinished assets"),
@@ -426,7 +430,7 @@ async fn serve(config: Config, no_workers: bool) -> Result<i32> {
         let every = Duration::from_secs(app.config.uploads.sweep_interval_secs);
         tokio::spawn(async move {
             loop {
-                if let Err(e) = ingest::sweep(&app).await {
+                if let Err(e) = ingest::sweep(&app.uploads).await {
                     tracing::warn!(error = %e, "upload sweep failed");
                 }
                 tokio::select! {
@@ -455,7 +459,8 @@ async fn keys(action: KeysAction) -> Result<i32> {
     let config = load(common)?;
     let app = App::open(config).await.map_err(|e| anyhow!(e))?;
     // Keys an earlier version kept in this store come along first.
-    app.import_if_new()
+    app.importer()
+        .import_if_new()
         .await
         .map_err(|e| anyhow!("importing the store's records: {e}"))?;
     match action {

@@ -72,7 +72,7 @@ pub async fn run(app: &Arc<App>, analysis: &Analysis, delivery: &Delivery) -> Ou
     let Some(id) = job.asset_id.clone() else {
         return Outcome::Done;
     };
-    let asset = match app.asset(&id).await {
+    let asset = match app.assets.asset(&id).await {
         Ok(a) => a,
         Err(AppError::NotFound) => return Outcome::Done, // deleted meanwhile
         Err(e) => return e.into(),
@@ -96,7 +96,7 @@ pub async fn run(app: &Arc<App>, analysis: &Analysis, delivery: &Delivery) -> Ou
         }
         _ => {}
     }
-    let asset = match app.change(&id, Change::Validating).await {
+    let asset = match app.assets.change(&id, Change::Validating).await {
         Ok(a) => a,
         Err(e) => return e.into(),
     };
@@ -110,7 +110,7 @@ pub async fn run(app: &Arc<App>, analysis: &Analysis, delivery: &Delivery) -> Ou
     };
     let source = work.path().join("source");
     let source_key = layout::video_key(asset.id.as_str(), layout::SOURCE);
-    if let Err(e) = app.download(&source_key, &source).await {
+    if let Err(e) = app.records.download(&source_key, &source).await {
         return Outcome::Retry(e);
     }
 
@@ -146,6 +146,7 @@ pub async fn run(app: &Arc<App>, analysis: &Analysis, delivery: &Delivery) -> Ou
         }
     }
     if let Err(e) = app
+        .assets
         .change(
             &id,
             Change::Validated {
@@ -164,7 +165,7 @@ pub async fn run(app: &Arc<App>, analysis: &Analysis, delivery: &Delivery) -> Ou
         let id = id.clone();
         tokio::spawn(async move {
             while let Some(p) = rx.recv().await {
-                if let Err(e) = app.change(&id, Change::Progress(p)).await {
+                if let Err(e) = app.assets.change(&id, Change::Progress(p)).await {
                     tracing::debug!(%id, error = %e, "progress not recorded");
                 }
             }
@@ -239,6 +240,7 @@ pub async fn run(app: &Arc<App>, analysis: &Analysis, delivery: &Delivery) -> Ou
         })
         .collect();
     let claimed = app
+        .assets
         .change(
             &id,
             Change::Transcoded {
@@ -298,9 +300,9 @@ async fn finish(app: &Arc<App>, analysis: &Analysis, asset: Asset) -> Outcome {
     let gate = match decision {
         // The manifest's availability follows the asset's status through the outbox (the
         // projection is applied before the status's event is announced).
-        Decision::Passed => app.change(&id, Change::Ready).await,
-        Decision::Review => app.change(&id, Change::HeldForReview).await,
-        Decision::Blocked => app.change(&id, Change::AutoBlocked).await,
+        Decision::Passed => app.assets.change(&id, Change::Ready).await,
+        Decision::Review => app.assets.change(&id, Change::HeldForReview).await,
+        Decision::Blocked => app.assets.change(&id, Change::AutoBlocked).await,
     };
     if let Err(e) = gate {
         return e.into();
@@ -343,6 +345,7 @@ async fn caption(
     };
     let Some(transcriber) = &analysis.transcriber else {
         return app
+            .assets
             .change(
                 &id,
                 skip("captions are off (captions.backend = \"off\")".into()),
@@ -350,7 +353,8 @@ async fn caption(
             .await
             .map_err(Outcome::from);
     };
-    app.change(&id, Change::StageStarted(CAPTIONS_STAGE))
+    app.assets
+        .change(&id, Change::StageStarted(CAPTIONS_STAGE))
         .await?;
     let started = std::time::Instant::now();
     let result = transcriber.transcribe(inputs).await;
@@ -374,7 +378,8 @@ async fn caption(
                 Ok(Some(vtt)) => {
                     crate::failpoint::pause("captions.before_store").await;
                     return app
-                        .put_captions(
+                        .captions
+                        .put(
                             &id,
                             &transcript.language,
                             bytes::Bytes::from(vtt),
@@ -400,7 +405,7 @@ async fn caption(
             }
         }
     };
-    app.change(&id, change).await.map_err(Outcome::from)
+    app.assets.change(&id, change).await.map_err(Outcome::from)
 }
 
 /// The moderation stage: labels from the backend, the verdict from the policy. A video is
@@ -420,17 +425,19 @@ async fn moderate(
             .map_or(Decision::Passed, |v| v.decision));
     }
     let Some(moderator) = &analysis.moderator else {
-        app.change(
-            id,
-            Change::StageSkipped {
-                stage: MODERATION_STAGE.into(),
-                reason: "moderation is off (moderation.backend = \"off\")".into(),
-            },
-        )
-        .await?;
+        app.assets
+            .change(
+                id,
+                Change::StageSkipped {
+                    stage: MODERATION_STAGE.into(),
+                    reason: "moderation is off (moderation.backend = \"off\")".into(),
+                },
+            )
+            .await?;
         return Ok(Decision::Passed);
     };
-    app.change(id, Change::StageStarted(MODERATION_STAGE))
+    app.assets
+        .change(id, Change::StageStarted(MODERATION_STAGE))
         .await?;
     let started = std::time::Instant::now();
     let result = moderator.moderate(inputs).await;
@@ -441,7 +448,7 @@ async fn moderate(
                 .policy
                 .verdict(moderator.backend(), findings, &now_rfc3339());
             let decision = verdict.decision;
-            app.change(id, Change::Moderated(verdict)).await?;
+            app.assets.change(id, Change::Moderated(verdict)).await?;
             Ok(decision)
         }
         Err(e @ AnalysisError::Denied(_)) => Err(refused(

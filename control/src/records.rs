@@ -54,6 +54,31 @@ pub struct Records {
 }
 
 impl Records {
+    /// Streams the object at storage key `key` to the local file `to`.
+    pub async fn download(&self, key: &str, to: &std::path::Path) -> Result<(), String> {
+        use futures::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let got = self
+            .store
+            .object_store()
+            .get(&self.store.path(key))
+            .await
+            .map_err(|e| format!("reading {key}: {e}"))?;
+        let mut stream = got.into_stream();
+        let mut file = tokio::fs::File::create(to)
+            .await
+            .map_err(|e| format!("work file {}: {e}", to.display()))?;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| format!("reading {key}: {e}"))?;
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| format!("work file {}: {e}", to.display()))?;
+        }
+        file.flush()
+            .await
+            .map_err(|e| format!("work file {}: {e}", to.display()))
+    }
+
     /// Records in `store`.
     pub fn new(store: Store) -> Records {
         Records { store }

@@ -14,11 +14,12 @@ use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
 
-use crate::app::{now_ms, App};
+use crate::app::{now_ms, App, AppError};
 use crate::db::outbox::{self, Leased};
-use crate::db::DbError;
+use crate::db::{Db, DbError};
 use crate::domain::effects::Effect;
 use crate::domain::ids::random_token;
+use crate::domain::ids::AssetId;
 use crate::jobs::{Job, JobKind};
 use crate::metrics::metrics;
 
@@ -31,22 +32,63 @@ const BATCH: i64 = 64;
 /// How often an idle relay looks for rows another process wrote.
 const IDLE_POLL: Duration = Duration::from_millis(250);
 
-/// One process's relay: its name (in leases) and the signal that rows were written.
+/// How long an API mutation waits for its effects (projection, purge) before it answers
+/// that the change is recorded but still propagating.
+const SETTLE_WITHIN: Duration = Duration::from_secs(10);
+
+/// One process's relay: its name (in leases), the signal that rows were written, and the
+/// database whose outbox it applies (to wait for rows to be applied).
 pub struct Relay {
     name: String,
     wake: Notify,
-}
-
-impl Default for Relay {
-    fn default() -> Self {
-        Relay {
-            name: format!("relay-{}-{}", std::process::id(), random_token(8)),
-            wake: Notify::new(),
-        }
-    }
+    db: Db,
 }
 
 impl Relay {
+    /// A relay over `db`'s outbox.
+    pub fn new(db: Db) -> Relay {
+        Relay {
+            name: format!("relay-{}-{}", std::process::id(), random_token(8)),
+            wake: Notify::new(),
+            db,
+        }
+    }
+
+    /// Waits until outbox row `row` is applied, as [`Relay::settle`] does for an asset's rows.
+    pub async fn settle_row(&self, row: i64) -> Result<(), AppError> {
+        let deadline = tokio::time::Instant::now() + SETTLE_WITHIN;
+        while outbox::is_pending(&self.db, row).await? {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(AppError::Propagating(
+                    "storage has not taken it yet (unavailable?)".into(),
+                ));
+            }
+            self.nudge();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    /// Waits until the outbox rows of asset `id` up to `up_to` are applied (the edge fleet
+    /// serves the new state); [`AppError::Propagating`] when that takes longer than
+    /// [`SETTLE_WITHIN`] (they stay queued and are applied when they can be).
+    pub async fn settle(&self, id: &AssetId, up_to: i64) -> Result<(), AppError> {
+        let deadline = tokio::time::Instant::now() + SETTLE_WITHIN;
+        loop {
+            if outbox::pending(&self.db, id, up_to).await? == 0 {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(AppError::Propagating(
+                    "the edge fleet has not confirmed it yet (storage or Redis unavailable?)"
+                        .into(),
+                ));
+            }
+            self.nudge();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Says rows were committed (the loop runs at once instead of at its next poll).
     pub fn nudge(&self) {
         self.wake.notify_one();
@@ -158,23 +200,24 @@ async fn apply(app: &App, effect: &Effect) -> Result<(), String> {
             app.bus.publish(event).await;
             Ok(())
         }
-        Effect::Webhook { job, asset_id } => crate::deliveries::record(app, job, asset_id).await,
-        Effect::Project { asset_id } => app.project(asset_id).await,
+        Effect::Webhook { job, asset_id } => {
+            crate::deliveries::record(&app.webhooks, job, asset_id).await
+        }
+        Effect::Project { asset_id } => app.projector.project(asset_id).await,
         Effect::Transcode {
             asset_id,
             source_version,
         } => {
             let mut j = Job::new(JobKind::Transcode, Some(asset_id.clone()));
             j.source_version = source_version.clone();
-            app.enqueue(&j).await.map_err(|e| e.to_string())
+            app.jobs.enqueue(&j).await.map_err(|e| e.to_string())
         }
         Effect::UploadDiscard { upload_id } => {
             match crate::db::uploads::get(&app.db, upload_id)
                 .await
                 .map_err(|e| e.to_string())?
             {
-                Some((upload, _)) => app
-                    .discard_upload_bytes(&upload)
+                Some((upload, _)) => crate::ingest::discard_bytes(&app.uploads, &upload)
                     .await
                     .map_err(|e| e.to_string()),
                 None => Ok(()),
@@ -184,12 +227,16 @@ async fn apply(app: &App, effect: &Effect) -> Result<(), String> {
             playback_id,
             asset_id,
             policy,
-        } => app.project_playback(playback_id, asset_id, *policy).await,
+        } => {
+            app.projector
+                .project_playback(playback_id, asset_id, *policy)
+                .await
+        }
         Effect::PlaybackRevoke {
             playback_id,
             asset_id,
-        } => app.revoke_playback(playback_id, asset_id).await,
-        Effect::SigningKey { kid } => crate::keyring::project(app, kid).await,
+        } => app.projector.revoke_playback(playback_id, asset_id).await,
+        Effect::SigningKey { kid } => crate::keyring::project(&app.signing_keys, kid).await,
     }
 }
 

@@ -36,7 +36,7 @@ pub async fn run(
     if kinds.contains(&JobKind::Webhook) {
         pools.push((vec![JobKind::Webhook], 1, "webhook-jobs"));
         loops.push(tokio::spawn(crate::deliveries::run(
-            app.clone(),
+            app.webhooks.clone(),
             format!("{name}-webhooks"),
             stop.clone(),
         )));
@@ -153,7 +153,7 @@ async fn handle(app: &Arc<App>, analysis: &Analysis, consumer: &str, delivery: D
             metrics().jobs_completed.with_label_values(&[k]).inc();
             tracing::info!(job = %delivery.job.id, code = ?error.code, "source refused: {}", error.message);
             if let Some(id) = &delivery.job.asset_id {
-                if let Err(e) = app.change(id, Change::Errored(error)).await {
+                if let Err(e) = app.assets.change(id, Change::Errored(error)).await {
                     tracing::warn!(%id, error = %e, "could not record the asset's error");
                 }
             }
@@ -204,7 +204,7 @@ async fn on_dead(app: &Arc<App>, delivery: &Delivery, reason: &str) {
                         delivery.attempt, delivery.job.id
                     ),
                 };
-                if let Err(e) = app.change(id, Change::Errored(error)).await {
+                if let Err(e) = app.assets.change(id, Change::Errored(error)).await {
                     tracing::warn!(%id, error = %e, "could not record the asset's error");
                 }
             }
@@ -219,7 +219,7 @@ async fn legacy_webhook(app: &Arc<App>, delivery: &Delivery) -> Outcome {
     let Some(asset_id) = &delivery.job.asset_id else {
         return Outcome::Done;
     };
-    match crate::deliveries::record(app, &delivery.job.payload, asset_id).await {
+    match crate::deliveries::record(&app.webhooks, &delivery.job.payload, asset_id).await {
         Ok(()) => Outcome::Done,
         Err(e) => Outcome::Retry(e),
     }

@@ -243,6 +243,7 @@ impl<'a> MediaInputs<'a> {
         let key = layout::video_key(self.asset.as_str(), relative);
         let to = self.dir.path().join(name);
         self.app
+            .records
             .download(&key, &to)
             .await
             .map_err(AnalysisError::Store)?;

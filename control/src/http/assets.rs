@@ -11,12 +11,15 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::ApiKey;
 use super::problem::{errors, ApiError, ErrorCode};
-use crate::app::{App, AppError};
+use crate::app::AppError;
+use crate::config::Config;
 use crate::domain::asset::{
     Asset, AssetErrorInfo, AssetStatus, CaptionInfo, CaptionSource, Moderation, PlaybackIdInfo,
-    PlaybackPolicy, RenditionInfo, Review, ReviewDecision, Stage, REVIEWED_EVENT,
+    PlaybackPolicy, RenditionInfo, Review, ReviewDecision, Stage,
 };
 use crate::domain::ids::{AssetId, PlaybackId};
+use crate::services::assets::Assets;
+use crate::services::captions::Captions;
 
 /// An asset as the API shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -100,17 +103,17 @@ pub fn asset_id(text: &str) -> Result<AssetId, ApiError> {
     AssetId::parse(text).map_err(|_| ApiError::not_found("asset"))
 }
 
-/// An asset to answer a read with, or 404 ([`App::asset_to_show`]).
-async fn show(app: &App, id: &AssetId) -> Result<Asset, ApiError> {
-    app.asset_to_show(id).await.map_err(|e| match e {
+/// An asset to answer a read with, or 404 ([`Assets::asset_to_show`]).
+async fn show(assets: &Assets, id: &AssetId) -> Result<Asset, ApiError> {
+    assets.asset_to_show(id).await.map_err(|e| match e {
         AppError::NotFound => ApiError::not_found("asset"),
         other => other.into(),
     })
 }
 
 /// Reads an asset or answers 404.
-pub async fn load(app: &App, id: &AssetId) -> Result<Asset, ApiError> {
-    app.asset(id).await.map_err(|e| match e {
+pub async fn load(assets: &Assets, id: &AssetId) -> Result<Asset, ApiError> {
+    assets.asset(id).await.map_err(|e| match e {
         AppError::NotFound => ApiError::not_found("asset"),
         other => other.into(),
     })
@@ -146,12 +149,13 @@ errors!(DeleteCaptionsErrors: API_KEY, InvalidRequest, NotFound, SETTLED);
     security(("api_key" = [])))]
 pub async fn get_asset(
     _key: ApiKey,
-    State(app): State<Arc<App>>,
+    State(config): State<Arc<Config>>,
+    State(assets): State<Arc<Assets>>,
     Path(id): Path<String>,
 ) -> Result<Json<AssetView>, ApiError> {
     let id = asset_id(&id)?;
-    let asset = show(&app, &id).await?;
-    Ok(Json(AssetView::of(&asset, &app.config.edge_url)))
+    let asset = show(&assets, &id).await?;
+    Ok(Json(AssetView::of(&asset, &config.edge_url)))
 }
 
 /// Paging of the asset list.
@@ -187,7 +191,8 @@ pub struct AssetList {
     security(("api_key" = [])))]
 pub async fn list_assets(
     _key: ApiKey,
-    State(app): State<Arc<App>>,
+    State(config): State<Arc<Config>>,
+    State(assets): State<Arc<Assets>>,
     params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<AssetList>, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
@@ -199,11 +204,11 @@ pub async fn list_assets(
         ));
     }
     let offset = u64::from(page - 1) * u64::from(limit);
-    let (assets, has_more) = app.list_assets(limit, offset).await?;
+    let (found, has_more) = assets.list_assets(limit, offset).await?;
     Ok(Json(AssetList {
-        data: assets
+        data: found
             .iter()
-            .map(|a| AssetView::of(a, &app.config.edge_url))
+            .map(|a| AssetView::of(a, &config.edge_url))
             .collect(),
         page,
         has_more,
@@ -220,11 +225,11 @@ pub async fn list_assets(
     security(("api_key" = [])))]
 pub async fn delete_asset(
     _key: ApiKey,
-    State(app): State<Arc<App>>,
+    State(assets): State<Arc<Assets>>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = asset_id(&id)?;
-    app.delete_asset(&id).await.map_err(|e| match e {
+    assets.delete_asset(&id).await.map_err(|e| match e {
         AppError::NotFound => ApiError::not_found("asset"),
         other => other.into(),
     })?;
@@ -241,11 +246,11 @@ pub async fn delete_asset(
     security(("api_key" = [])))]
 pub async fn list_playback_ids(
     _key: ApiKey,
-    State(app): State<Arc<App>>,
+    State(assets): State<Arc<Assets>>,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<PlaybackIdInfo>>, ApiError> {
     let id = asset_id(&id)?;
-    Ok(Json(show(&app, &id).await?.playback_ids))
+    Ok(Json(show(&assets, &id).await?.playback_ids))
 }
 
 /// Asks for a new playback id.
@@ -267,13 +272,13 @@ pub struct CreatePlaybackId {
     security(("api_key" = [])))]
 pub async fn create_playback_id(
     _key: ApiKey,
-    State(app): State<Arc<App>>,
+    State(assets): State<Arc<Assets>>,
     Path(id): Path<String>,
     body: Result<Json<CreatePlaybackId>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<PlaybackIdInfo>), ApiError> {
     let id = asset_id(&id)?;
     let Json(req) = body.map_err(super::json_rejection)?;
-    let p = app
+    let p = assets
         .add_playback_id(&id, req.policy)
         .await
         .map_err(|e| match e {
@@ -296,12 +301,13 @@ pub async fn create_playback_id(
     security(("api_key" = [])))]
 pub async fn delete_playback_id(
     _key: ApiKey,
-    State(app): State<Arc<App>>,
+    State(assets): State<Arc<Assets>>,
     Path((id, pid)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let id = asset_id(&id)?;
     let pid = PlaybackId::parse(&pid).map_err(|_| ApiError::not_found("playback id"))?;
-    app.remove_playback_id(&id, &pid)
+    assets
+        .remove_playback_id(&id, &pid)
         .await
         .map_err(|e| match e {
             AppError::NotFound => ApiError::not_found("playback id"),
@@ -354,7 +360,7 @@ pub struct ReviewList {
     security(("api_key" = [])))]
 pub async fn list_reviews(
     _key: ApiKey,
-    State(app): State<Arc<App>>,
+    State(assets): State<Arc<Assets>>,
     Path(id): Path<String>,
     params: Result<Query<ReviewParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ReviewList>, ApiError> {
@@ -370,13 +376,13 @@ pub async fn list_reviews(
         ));
     }
     let before = p.before;
-    show(&app, &id).await?;
-    let mut events =
-        crate::db::assets::events_of_kind(&app.db, &id, REVIEWED_EVENT, before, limit + 1)
-            .await
-            .map_err(AppError::from)?;
-    let more = events.len() > limit as usize;
-    events.truncate(limit as usize);
+    let (events, more) = assets
+        .reviews(&id, before, limit)
+        .await
+        .map_err(|e| match e {
+            AppError::NotFound => ApiError::not_found("asset"),
+            other => other.into(),
+        })?;
     let next = more
         .then(|| events.last().map(|e| e.seq.to_string()))
         .flatten();
@@ -397,7 +403,8 @@ pub async fn list_reviews(
     security(("api_key" = [])))]
 pub async fn review(
     key: ApiKey,
-    State(app): State<Arc<App>>,
+    State(config): State<Arc<Config>>,
+    State(assets): State<Arc<Assets>>,
     Path(id): Path<String>,
     body: Result<Json<ReviewRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<AssetView>, ApiError> {
@@ -413,11 +420,11 @@ pub async fn review(
         by: key.id,
         at: crate::app::now_rfc3339(),
     };
-    let asset = app.review(&id, review).await.map_err(|e| match e {
+    let asset = assets.review(&id, review).await.map_err(|e| match e {
         AppError::NotFound => ApiError::not_found("asset"),
         other => other.into(),
     })?;
-    Ok(Json(AssetView::of(&asset, &app.config.edge_url)))
+    Ok(Json(AssetView::of(&asset, &config.edge_url)))
 }
 
 /// A WebVTT file, as a request body: its first line starts `WEBVTT` (the packager's parser
@@ -453,7 +460,8 @@ fn caption_lang(lang: &str) -> Result<(), ApiError> {
     security(("api_key" = [])))]
 pub async fn put_captions(
     _key: ApiKey,
-    State(app): State<Arc<App>>,
+    State(assets): State<Arc<Assets>>,
+    State(captions): State<Arc<Captions>>,
     Path((id, lang)): Path<(String, String)>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
@@ -470,8 +478,9 @@ pub async fn put_captions(
         .map_err(|_| ApiError::bad_request("captions must be UTF-8 WebVTT"))?;
     sunomi_packager::vtt::parse(text)
         .map_err(|e| ApiError::bad_request(format!("not valid WebVTT: {e}")))?;
-    load(&app, &id).await?;
-    app.put_captions(&id, &lang, body, CaptionSource::Uploaded)
+    load(&assets, &id).await?;
+    captions
+        .put(&id, &lang, body, CaptionSource::Uploaded)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -489,13 +498,14 @@ pub async fn put_captions(
     security(("api_key" = [])))]
 pub async fn delete_captions(
     _key: ApiKey,
-    State(app): State<Arc<App>>,
+    State(assets): State<Arc<Assets>>,
+    State(captions): State<Arc<Captions>>,
     Path((id, lang)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let id = asset_id(&id)?;
     caption_lang(&lang)?;
-    load(&app, &id).await?;
-    app.delete_captions(&id, &lang).await.map_err(|e| match e {
+    load(&assets, &id).await?;
+    captions.delete(&id, &lang).await.map_err(|e| match e {
         AppError::NotFound => ApiError::not_found("captions"),
         other => other.into(),
     })?;

@@ -4,13 +4,14 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 
 use super::problem::{ApiError, ErrorCode};
-use crate::app::App;
+use crate::ingest::Uploads;
 use crate::keycheck::Check;
+use crate::services::api_keys::ApiKeys;
 
 /// The address a request came from (the TCP peer: the API does not trust forwarding headers),
 /// when the server recorded it.
@@ -71,16 +72,21 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-impl FromRequestParts<Arc<App>> for ApiKey {
+impl<S> FromRequestParts<S> for ApiKey
+where
+    Arc<ApiKeys>: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let keys = Arc::<ApiKeys>::from_ref(state);
         let Some(key) = bearer(&parts.headers) else {
             return Err(ApiError::unauthorized(
                 "send an API key as Authorization: Bearer sk_…",
             ));
         };
-        let id = key_outcome(app.authenticate(key, client_addr(parts)).await)?;
+        let id = key_outcome(keys.authenticate(key, client_addr(parts)).await)?;
         Ok(ApiKey { id })
     }
 }
@@ -98,7 +104,7 @@ impl UploadCaller {
     /// The caller of a request from `client`: 401 without a bearer credential or with an
     /// unknown key (429 / 503 as for [`ApiKey`]).
     pub async fn of(
-        app: &App,
+        keys: &ApiKeys,
         headers: &HeaderMap,
         client: Option<IpAddr>,
     ) -> Result<UploadCaller, ApiError> {
@@ -110,7 +116,7 @@ impl UploadCaller {
         if credential.starts_with("ut_") {
             return Ok(UploadCaller::Token(credential.to_string()));
         }
-        key_outcome(app.authenticate(credential, client).await).map(|_| UploadCaller::Key)
+        key_outcome(keys.authenticate(credential, client).await).map(|_| UploadCaller::Key)
     }
 
     /// Upload `id` if the caller may touch it now: 404 for no such upload, 401 for a token
@@ -118,26 +124,29 @@ impl UploadCaller {
     /// (the same budget): past it a flood of them is answered 429 before any lookup.
     pub async fn load(
         &self,
-        app: &App,
+        keys: &ApiKeys,
+        uploads: &Uploads,
         client: Option<IpAddr>,
         id: &str,
     ) -> Result<crate::domain::upload::Upload, ApiError> {
         let token = matches!(self, UploadCaller::Token(_));
         if token {
-            app.keys.may_miss(client).map_err(throttled)?;
+            keys.checker.may_miss(client).map_err(throttled)?;
         }
         let miss = |e: ApiError| {
             if token {
-                app.keys.charge_miss(client);
+                keys.checker.charge_miss(client);
             }
             e
         };
         let id = crate::domain::ids::UploadId::parse(id)
             .map_err(|_| miss(ApiError::not_found("upload")))?;
-        let upload = crate::ingest::get(app, &id).await.map_err(|e| match e {
-            crate::app::AppError::NotFound => miss(ApiError::not_found("upload")),
-            other => other.into(),
-        })?;
+        let upload = crate::ingest::get(uploads, &id)
+            .await
+            .map_err(|e| match e {
+                crate::app::AppError::NotFound => miss(ApiError::not_found("upload")),
+                other => other.into(),
+            })?;
         self.check(&upload).map_err(miss)?;
         Ok(upload)
     }

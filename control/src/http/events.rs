@@ -20,8 +20,10 @@ use super::assets::{asset_id, load};
 use super::auth::ApiKey;
 use super::problem::{errors, ApiError, ErrorCode};
 use super::streams::{end_event, guard, take_slot};
-use crate::app::App;
 use crate::domain::asset::Event;
+use crate::events::EventBus;
+use crate::services::api_keys::ApiKeys;
+use crate::services::assets::Assets;
 
 /// Where to resume.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -57,6 +59,20 @@ errors!(AssetEventsErrors: API_KEY, InvalidRequest, NotFound, TooManyStreams);
 
 errors!(AllEventsErrors: API_KEY, InvalidRequest, TooManyStreams, EventsExpired);
 
+/// What an event stream needs: the bus (live events), the assets (history), the key checks
+/// (a revoked key's stream ends) and the per-key bound on open streams.
+#[derive(Clone)]
+pub struct Streams {
+    /// Live events.
+    pub bus: Arc<dyn EventBus>,
+    /// History.
+    pub assets: Arc<Assets>,
+    /// Key checks while a stream is open.
+    pub api_keys: Arc<ApiKeys>,
+    /// `api.max_streams_per_key`.
+    pub max_per_key: usize,
+}
+
 /// Follow one asset's events.
 #[utoipa::path(get, path = "/api/v1/assets/{asset_id}/events", tag = "events",
     params(("asset_id" = String, Path, description = "Asset id"), Resume,
@@ -68,7 +84,7 @@ errors!(AllEventsErrors: API_KEY, InvalidRequest, TooManyStreams, EventsExpired)
     security(("api_key" = [])))]
 pub async fn asset_events(
     key: ApiKey,
-    State(app): State<Arc<App>>,
+    State(streams): State<Streams>,
     Path(id): Path<String>,
     headers: HeaderMap,
     query: Result<Query<Resume>, axum::extract::rejection::QueryRejection>,
@@ -87,11 +103,12 @@ pub async fn asset_events(
         }
     };
     // Subscribe before reading the record, so nothing falls between history and live.
-    let live = app.bus.subscribe();
-    load(&app, &id).await?;
-    let history: Vec<Event> = crate::db::assets::events_after(&app.db, &id, after, HISTORY_PAGE)
-        .await
-        .map_err(crate::app::AppError::from)?;
+    let live = streams.bus.subscribe();
+    load(&streams.assets, &id).await?;
+    let history: Vec<Event> = streams
+        .assets
+        .events_after(&id, after, HISTORY_PAGE)
+        .await?;
     let mut last = history.last().map_or(after, |e| e.seq);
     last = last.max(after);
     if history.len() == HISTORY_PAGE as usize {
@@ -105,14 +122,14 @@ pub async fn asset_events(
         return Ok(Sse::new(stream::iter(page.chain(end))).into_response());
     }
     let target = id.clone();
-    let slot = take_slot(&app, &key.id)?;
+    let slot = take_slot(streams.max_per_key, &key.id)?;
     let resume = history
         .last()
         .map(|e| e.id.clone())
         .or_else(|| (after > 0).then(|| format!("{id}.{after}")));
     let history = stream::iter(history.into_iter().map(|e| Ok(sse(&e.id, &e))));
     let live = guard(
-        app.clone(),
+        streams.api_keys.clone(),
         slot,
         BroadcastStream::new(live),
         resume,
@@ -139,16 +156,16 @@ pub async fn asset_events(
     security(("api_key" = [])))]
 pub async fn all_events(
     key: ApiKey,
-    State(app): State<Arc<App>>,
+    State(streams): State<Streams>,
     headers: HeaderMap,
     query: Result<Query<Resume>, axum::extract::rejection::QueryRejection>,
 ) -> Result<EventStream, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let live = app.bus.subscribe();
+    let live = streams.bus.subscribe();
     let from = resume_point(&headers, &query);
     let history = match from.clone() {
         None => Vec::new(),
-        Some(after) => app.bus.replay(&after).await.map_err(|e| {
+        Some(after) => streams.bus.replay(&after).await.map_err(|e| {
             if e.contains("malformed") {
                 ApiError::bad_request(e)
             } else {
@@ -156,13 +173,13 @@ pub async fn all_events(
             }
         })?,
     };
-    let slot = take_slot(&app, &key.id)?;
+    let slot = take_slot(streams.max_per_key, &key.id)?;
     let seen: std::collections::HashSet<String> =
         history.iter().map(|p| p.global_id.clone()).collect();
     let resume = history.last().map(|p| p.global_id.clone()).or(from);
     let history = stream::iter(history.into_iter().map(|p| Ok(sse(&p.global_id, &p.event))));
     let live = guard(
-        app.clone(),
+        streams.api_keys.clone(),
         slot,
         BroadcastStream::new(live),
         resume,

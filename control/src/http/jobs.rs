@@ -11,11 +11,12 @@ use utoipa::ToSchema;
 
 use super::auth::ApiKey;
 use super::problem::{errors, ApiError};
-use crate::app::{App, AppError};
-use crate::domain::asset::{AssetStatus, Change};
+
 use crate::domain::ids::JobId;
-use crate::jobs::{Job, JobKind};
+use crate::jobs::Job;
 use crate::queue::{DeadLetter, Depth};
+use crate::services::assets::Assets;
+use crate::services::jobs::Jobs;
 
 /// The queue at a glance.
 #[derive(Debug, Serialize, ToSchema)]
@@ -39,15 +40,11 @@ errors!(RetryErrors: API_KEY, NotFound);
         QueueErrors,
     ),
     security(("api_key" = [])))]
-pub async fn queue(_key: ApiKey, State(app): State<Arc<App>>) -> Result<Json<QueueView>, ApiError> {
-    let mut depth = BTreeMap::new();
-    for kind in JobKind::ALL {
-        depth.insert(
-            kind.name().to_string(),
-            app.queue.depth(kind).await.map_err(AppError::from)?,
-        );
-    }
-    let dead = app.queue.dead_count().await.map_err(AppError::from)?;
+pub async fn queue(
+    _key: ApiKey,
+    State(jobs): State<Arc<Jobs>>,
+) -> Result<Json<QueueView>, ApiError> {
+    let (depth, dead) = jobs.depths().await?;
     Ok(Json(QueueView { depth, dead }))
 }
 
@@ -63,14 +60,9 @@ const DEAD_PAGE: usize = 100;
     security(("api_key" = [])))]
 pub async fn dead(
     _key: ApiKey,
-    State(app): State<Arc<App>>,
+    State(jobs): State<Arc<Jobs>>,
 ) -> Result<Json<Vec<DeadLetter>>, ApiError> {
-    Ok(Json(
-        app.queue
-            .dead_letters(DEAD_PAGE)
-            .await
-            .map_err(AppError::from)?,
-    ))
+    Ok(Json(jobs.dead_letters(DEAD_PAGE).await?))
 }
 
 /// Requeue a dead job with fresh attempts.
@@ -83,28 +75,14 @@ pub async fn dead(
     security(("api_key" = [])))]
 pub async fn retry(
     _key: ApiKey,
-    State(app): State<Arc<App>>,
+    State(jobs): State<Arc<Jobs>>,
+    State(assets): State<Arc<Assets>>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
     let id = JobId::parse(&id).map_err(|_| ApiError::not_found("dead job"))?;
-    let job = app
-        .queue
-        .revive(&id)
-        .await
-        .map_err(AppError::from)?
+    let job = jobs
+        .revive(&id, &assets)
+        .await?
         .ok_or_else(|| ApiError::not_found("dead job"))?;
-    if let (JobKind::Transcode, Some(asset)) = (job.kind, &job.asset_id) {
-        if let Ok(a) = app.asset(asset).await {
-            if a.status == AssetStatus::Errored {
-                // The one way out of `errored`: the revived job then starts from `uploaded`.
-                let retried = Change::Retried {
-                    job_id: job.id.to_string(),
-                };
-                if let Err(e) = app.change(asset, retried).await {
-                    tracing::warn!(%asset, error = %e, "the asset cannot be retried");
-                }
-            }
-        }
-    }
     Ok((StatusCode::ACCEPTED, Json(job)))
 }

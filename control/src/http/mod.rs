@@ -17,7 +17,7 @@ pub mod webhooks;
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{FromRef, MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -27,7 +27,15 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::app::App;
+use crate::config::Config;
+use crate::deliveries::Webhooks;
+use crate::ingest::Uploads;
+use crate::keyring::SigningKeys;
 use crate::metrics::metrics;
+use crate::services::api_keys::ApiKeys;
+use crate::services::assets::Assets;
+use crate::services::captions::Captions;
+use crate::services::jobs::Jobs;
 use problem::{ApiError, ErrorCode};
 
 /// The OpenAPI document.
@@ -156,8 +164,8 @@ pub fn json_rejection(e: JsonRejection) -> ApiError {
     }
 }
 
-async fn openapi(State(app): State<Arc<App>>) -> Response {
-    let mut resp = openapi_json(&app.config).into_response();
+async fn openapi(State(config): State<Arc<Config>>) -> Response {
+    let mut resp = openapi_json(&config).into_response();
     resp.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("application/json"),
@@ -196,6 +204,43 @@ async fn count(req: Request, next: Next) -> Response {
         }
     }
     resp
+}
+
+/// What the API's handlers are given: each takes the services it uses by type
+/// (`State<Arc<Assets>>`, …), never the whole [`App`].
+#[derive(Clone)]
+pub struct ApiState(Arc<App>);
+
+macro_rules! services_by_type {
+    ($($ty:ty => $field:ident),+ $(,)?) => {
+        $(impl FromRef<ApiState> for $ty {
+            fn from_ref(state: &ApiState) -> $ty {
+                state.0.$field.clone()
+            }
+        })+
+    };
+}
+
+services_by_type! {
+    Arc<Config> => config,
+    Arc<Assets> => assets,
+    Arc<Captions> => captions,
+    Arc<Uploads> => uploads,
+    Arc<ApiKeys> => api_keys,
+    Arc<Jobs> => jobs,
+    Arc<SigningKeys> => signing_keys,
+    Arc<Webhooks> => webhooks,
+}
+
+impl FromRef<ApiState> for events::Streams {
+    fn from_ref(state: &ApiState) -> events::Streams {
+        events::Streams {
+            bus: state.0.bus.clone(),
+            assets: state.0.assets.clone(),
+            api_keys: state.0.api_keys.clone(),
+            max_per_key: state.0.config.api.max_streams_per_key,
+        }
+    }
 }
 
 /// The API router.
@@ -294,7 +339,7 @@ pub fn router(app: Arc<App>) -> Router {
             )
         })
         .layer(middleware::from_fn(count))
-        .with_state(app)
+        .with_state(ApiState(app))
 }
 
 /// The admin router: `/metrics`, `/healthz`, `/readyz`.

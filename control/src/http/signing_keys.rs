@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::auth::ApiKey;
 use super::problem::{errors, ApiError, ErrorCode};
-use crate::app::App;
+use crate::keyring::SigningKeys;
 use crate::keyring::{self, KeyringError};
 use crate::signing::SigningAlgorithm;
 
@@ -55,11 +55,11 @@ errors!(DeleteErrors: API_KEY, NotFound, PropagationPending);
     security(("api_key" = [])))]
 pub async fn create(
     _key: ApiKey,
-    State(app): State<Arc<App>>,
+    State(signing_keys): State<Arc<SigningKeys>>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<SigningKeyView>), ApiError> {
     let ask: CreateSigningKey = super::optional_json(&body)?;
-    let k = keyring::create(&app, ask.algorithm).await?;
+    let k = keyring::create(&signing_keys, ask.algorithm).await?;
     Ok((
         StatusCode::CREATED,
         Json(SigningKeyView {
@@ -80,9 +80,9 @@ pub async fn create(
     security(("api_key" = [])))]
 pub async fn list(
     _key: ApiKey,
-    State(app): State<Arc<App>>,
+    State(signing_keys): State<Arc<SigningKeys>>,
 ) -> Result<Json<Vec<SigningKeyView>>, ApiError> {
-    let out = keyring::list(&app)
+    let out = keyring::list(&signing_keys)
         .await?
         .into_iter()
         .map(|k| SigningKeyView {
@@ -105,10 +105,10 @@ pub async fn list(
     security(("api_key" = [])))]
 pub async fn delete(
     _key: ApiKey,
-    State(app): State<Arc<App>>,
+    State(signing_keys): State<Arc<SigningKeys>>,
     Path(kid): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    keyring::delete(&app, &kid).await?;
+    keyring::delete(&signing_keys, &kid).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

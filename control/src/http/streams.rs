@@ -13,9 +13,8 @@ use futures::stream::{self, Stream, StreamExt};
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use super::problem::{ApiError, ErrorCode};
-use crate::app::App;
-use crate::db::keys;
 use crate::events::Published;
+use crate::services::api_keys::ApiKeys;
 
 /// How often an open stream checks that its key still works.
 pub const KEY_RECHECK: Duration = Duration::from_secs(5);
@@ -46,15 +45,15 @@ impl Drop for StreamSlot {
 }
 
 /// Takes a stream slot for key `key`: 429 when it already holds `api.max_streams_per_key`.
-pub fn take_slot(app: &App, key: &str) -> Result<StreamSlot, ApiError> {
+pub fn take_slot(max_per_key: usize, key: &str) -> Result<StreamSlot, ApiError> {
     let mut map = open_streams();
     let n = map.entry(key.to_string()).or_insert(0);
-    if *n >= app.config.api.max_streams_per_key {
+    if *n >= max_per_key {
         return Err(ApiError::new(
             ErrorCode::TooManyStreams,
             format!(
                 "this key has {} event streams open already; close one",
-                app.config.api.max_streams_per_key
+                max_per_key
             ),
         )
         .with_header(axum::http::header::RETRY_AFTER, "5"));
@@ -88,7 +87,7 @@ enum Step {
 /// and its id, or skips it), ended with a reason when the key `key` stops working or the
 /// subscriber lagged. `last` is the id of the last event already sent (history), if any.
 pub fn guard<L, P>(
-    app: Arc<App>,
+    keys: Arc<ApiKeys>,
     slot: StreamSlot,
     live: L,
     last: Option<String>,
@@ -100,10 +99,10 @@ where
 {
     let mut ticker = tokio::time::interval(KEY_RECHECK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let state = (app, slot, live, last, pick, ticker, false);
+    let state = (keys, slot, live, last, pick, ticker, false);
     Box::pin(stream::unfold(
         state,
-        |(app, slot, mut live, mut last, mut pick, mut ticker, ended)| async move {
+        |(keys, slot, mut live, mut last, mut pick, mut ticker, ended)| async move {
             if ended {
                 return None;
             }
@@ -117,7 +116,10 @@ where
                     Step::Item(Some(Ok(p))) => {
                         if let Some((id, event)) = pick(&p) {
                             last = Some(id);
-                            return Some((Ok(event), (app, slot, live, last, pick, ticker, false)));
+                            return Some((
+                                Ok(event),
+                                (keys, slot, live, last, pick, ticker, false),
+                            ));
                         }
                     }
                     Step::Item(Some(Err(BroadcastStreamRecvError::Lagged(n)))) => {
@@ -127,19 +129,13 @@ where
                             "an event stream fell behind; ending it so it resumes"
                         );
                         let end = end_event("lagged", last.as_deref());
-                        return Some((Ok(end), (app, slot, live, last, pick, ticker, true)));
+                        return Some((Ok(end), (keys, slot, live, last, pick, ticker, true)));
                     }
                     Step::Tick => {
-                        let works = match keys::get(&app.db, &slot.key).await {
-                            Ok(Some(k)) => k.revoked_at.is_none(),
-                            Ok(None) => false,
-                            // The database did not answer: keep the stream, check again.
-                            Err(_) => true,
-                        };
-                        if !works {
-                            app.keys.forget(&slot.key);
+                        // A database that does not answer keeps the stream (checked again).
+                        if !keys.still_works(&slot.key).await {
                             let end = end_event("key_revoked", last.as_deref());
-                            return Some((Ok(end), (app, slot, live, last, pick, ticker, true)));
+                            return Some((Ok(end), (keys, slot, live, last, pick, ticker, true)));
                         }
                     }
                 }

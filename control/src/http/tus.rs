@@ -18,10 +18,13 @@ use super::auth::{client_addr, ClientAddr, UploadCaller};
 use super::problem::{errors, ApiError, ErrorCode};
 use super::uploads::{base_url, check_asset_fields};
 use crate::apikeys;
-use crate::app::{now_unix, App, AppError};
+use crate::app::{now_unix, AppError};
+use crate::config::Config;
 use crate::domain::ids::UploadId;
 use crate::domain::upload::{parse_metadata, PatchRefused, Upload, UploadStatus};
+use crate::ingest::Uploads;
 use crate::ingest::{self, ChecksumAlgorithm, NewUpload, PatchError};
+use crate::services::api_keys::ApiKeys;
 
 /// The protocol version spoken.
 pub const VERSION: &str = "1.0.0";
@@ -95,13 +98,14 @@ fn offset_headers(upload: &Upload) -> Vec<(HeaderName, HeaderValue)> {
 
 /// Loads upload `id` for `caller` (a token must be this upload's and unexpired).
 async fn authorised_upload(
-    app: &App,
+    keys: &ApiKeys,
+    uploads: &Uploads,
     headers: &HeaderMap,
     client: Option<std::net::IpAddr>,
     id: &str,
 ) -> Result<Upload, ApiError> {
-    let who = UploadCaller::of(app, headers, client).await?;
-    let upload = who.load(app, client, id).await?;
+    let who = UploadCaller::of(keys, headers, client).await?;
+    let upload = who.load(keys, uploads, client, id).await?;
     if !upload.tus_created {
         return Err(ApiError::not_found("upload"));
     }
@@ -132,7 +136,7 @@ errors!(TerminateErrors: TUS, API_KEY, NotFound, UploadEnded);
 /// tus discovery.
 #[utoipa::path(options, path = "/api/v1/tus", tag = "tus",
     responses((status = 204, description = "The tus versions, extensions, limits and checksum algorithms supported")))]
-pub async fn options(State(app): State<Arc<App>>) -> Response {
+pub async fn options(State(config): State<Arc<Config>>) -> Response {
     let mut resp = StatusCode::NO_CONTENT.into_response();
     let h = resp.headers_mut();
     h.insert(TUS_VERSION, HeaderValue::from_static(VERSION));
@@ -142,7 +146,7 @@ pub async fn options(State(app): State<Arc<App>>) -> Response {
     );
     h.insert(
         HeaderName::from_static("tus-max-size"),
-        HeaderValue::from(app.config.uploads.max_size),
+        HeaderValue::from(config.uploads.max_size),
     );
     h.insert(
         HeaderName::from_static("tus-checksum-algorithm"),
@@ -165,20 +169,22 @@ pub async fn options(State(app): State<Arc<App>>) -> Response {
         CreateErrors,
     ),
     security(("api_key" = []), ("upload_token" = [])))]
-pub async fn create(State(app): State<Arc<App>>, req: Request) -> Result<Response, ApiError> {
+pub async fn create(
+    State(api_keys): State<Arc<ApiKeys>>,
+    State(uploads): State<Arc<Uploads>>,
+    State(config): State<Arc<Config>>,
+    req: Request,
+) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let headers = &parts.headers;
-    let who = UploadCaller::of(&app, headers, client_addr(&parts)).await?;
+    let who = UploadCaller::of(&api_keys, headers, client_addr(&parts)).await?;
     let length = header_u64(headers, &UPLOAD_LENGTH)?.ok_or_else(|| {
         ApiError::bad_request("Upload-Length is required (Upload-Defer-Length is not supported)")
     })?;
-    if length > app.config.uploads.max_size {
+    if length > config.uploads.max_size {
         return Err(ApiError::new(
             ErrorCode::TooLarge,
-            format!(
-                "the largest upload is {} bytes",
-                app.config.uploads.max_size
-            ),
+            format!("the largest upload is {} bytes", config.uploads.max_size),
         ));
     }
     let metadata = match headers.get(&UPLOAD_METADATA) {
@@ -200,7 +206,7 @@ pub async fn create(State(app): State<Arc<App>>, req: Request) -> Result<Respons
     let upload = match &who {
         UploadCaller::Key => {
             ingest::create(
-                &app,
+                &uploads,
                 NewUpload {
                     length: Some(length),
                     metadata,
@@ -217,27 +223,27 @@ pub async fn create(State(app): State<Arc<App>>, req: Request) -> Result<Respons
             let id = apikeys::upload_token_scope(token)
                 .ok_or_else(|| ApiError::unauthorized("malformed upload token"))?;
             let upload = who
-                .load(&app, client_addr(&parts), id.as_str())
+                .load(&api_keys, &uploads, client_addr(&parts), id.as_str())
                 .await
                 .map_err(|e| match e.code {
                     ErrorCode::NotFound => ApiError::unauthorized("the upload token is not valid"),
                     _ => e,
                 })?;
-            ingest::bind(&app, &upload.id, Some(length), metadata).await?
+            ingest::bind(&uploads, &upload.id, Some(length), metadata).await?
         }
     };
-    let location = format!("{}/api/v1/tus/{}", base_url(&app, headers), upload.id);
+    let location = format!("{}/api/v1/tus/{}", base_url(&config, headers), upload.id);
     let is_chunk = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         == Some(OFFSET_STREAM);
     let upload = if is_chunk && length > 0 {
-        match patch_body(&app, &upload, 0, headers, body).await {
+        match patch_body(&uploads, &upload, 0, headers, body).await {
             Ok(u) => u,
             Err(e) => {
                 // The upload exists; the client resumes from its offset.
                 tracing::info!(id = %upload.id, error = ?e.detail, "creation-with-upload chunk not taken");
-                ingest::get(&app, &upload.id).await?
+                ingest::get(&uploads, &upload.id).await?
             }
         }
     } else {
@@ -267,12 +273,13 @@ pub async fn create(State(app): State<Arc<App>>, req: Request) -> Result<Respons
     ),
     security(("api_key" = []), ("upload_token" = [])))]
 pub async fn head(
-    State(app): State<Arc<App>>,
+    State(uploads): State<Arc<Uploads>>,
+    State(api_keys): State<Arc<ApiKeys>>,
     ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let upload = authorised_upload(&app, &headers, client, &id).await?;
+    let upload = authorised_upload(&api_keys, &uploads, &headers, client, &id).await?;
     if let Some(e) = gone(&upload) {
         return Err(e);
     }
@@ -319,13 +326,14 @@ pub async fn head(
     ),
     security(("api_key" = []), ("upload_token" = [])))]
 pub async fn patch(
-    State(app): State<Arc<App>>,
+    State(uploads): State<Arc<Uploads>>,
+    State(api_keys): State<Arc<ApiKeys>>,
     Path(id): Path<String>,
     req: Request,
 ) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let headers = &parts.headers;
-    let upload = authorised_upload(&app, headers, client_addr(&parts), &id).await?;
+    let upload = authorised_upload(&api_keys, &uploads, headers, client_addr(&parts), &id).await?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
@@ -337,7 +345,7 @@ pub async fn patch(
     }
     let offset = header_u64(headers, &UPLOAD_OFFSET)?
         .ok_or_else(|| ApiError::bad_request("Upload-Offset is required"))?;
-    let upload = patch_body(&app, &upload, offset, headers, body).await?;
+    let upload = patch_body(&uploads, &upload, offset, headers, body).await?;
     let mut resp = StatusCode::NO_CONTENT.into_response();
     for (k, v) in offset_headers(&upload) {
         resp.headers_mut().insert(k, v);
@@ -347,15 +355,15 @@ pub async fn patch(
 
 /// Upload `id`'s one PATCH in flight in this process (released when dropped).
 struct OnePatch<'a> {
-    app: &'a App,
+    uploads: &'a Uploads,
     id: UploadId,
 }
 
 impl<'a> OnePatch<'a> {
-    fn claim(app: &'a App, id: &UploadId) -> Option<OnePatch<'a>> {
-        let mut set = app.patching.lock().unwrap_or_else(|p| p.into_inner());
+    fn claim(uploads: &'a Uploads, id: &UploadId) -> Option<OnePatch<'a>> {
+        let mut set = uploads.patching.lock().unwrap_or_else(|p| p.into_inner());
         set.insert(id.clone()).then(|| OnePatch {
-            app,
+            uploads,
             id: id.clone(),
         })
     }
@@ -363,7 +371,7 @@ impl<'a> OnePatch<'a> {
 
 impl Drop for OnePatch<'_> {
     fn drop(&mut self) {
-        self.app
+        self.uploads
             .patching
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -396,7 +404,7 @@ fn parse_checksum(headers: &HeaderMap) -> Result<Option<(ChecksumAlgorithm, Vec<
 /// Streams `body` into a chunk of `upload` at `offset` (the work runs in a task of its own,
 /// so a client that goes away mid-chunk still gets what arrived stored).
 async fn patch_body(
-    app: &Arc<App>,
+    uploads: &Arc<Uploads>,
     upload: &Upload,
     offset: u64,
     headers: &HeaderMap,
@@ -408,28 +416,28 @@ async fn patch_body(
     let checksum = parse_checksum(headers)?;
     // One PATCH at a time per upload: a second one for the same upload (a retry racing the
     // first, or a client holding slots with trickles) is refused before it takes a slot.
-    let _one = OnePatch::claim(app, &upload.id).ok_or_else(|| {
+    let _one = OnePatch::claim(uploads, &upload.id).ok_or_else(|| {
         ApiError::new(
             ErrorCode::UploadBusy,
             "another PATCH of this upload is in flight; retry when it ends",
         )
         .with_header(header::RETRY_AFTER, "1")
     })?;
-    let permit = app
+    let permit = uploads
         .patches
         .try_acquire()
         .map_err(|_| ApiError::unavailable("too many uploads in flight; retry"))?;
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let task = tokio::spawn(ingest::receive(
-        app.clone(),
+        uploads.clone(),
         upload.id.clone(),
         offset,
         checksum,
         rx,
     ));
     let mut stream = body.into_data_stream();
-    let idle = Duration::from_secs(app.config.uploads.idle_timeout_secs);
-    let min_rate = app.config.uploads.min_bytes_per_sec;
+    let idle = Duration::from_secs(uploads.config.idle_timeout_secs);
+    let min_rate = uploads.config.min_bytes_per_sec;
     let started = tokio::time::Instant::now();
     let mut received: u64 = 0;
     loop {
@@ -504,18 +512,19 @@ async fn patch_body(
     ),
     security(("api_key" = []), ("upload_token" = [])))]
 pub async fn terminate(
-    State(app): State<Arc<App>>,
+    State(uploads): State<Arc<Uploads>>,
+    State(api_keys): State<Arc<ApiKeys>>,
     ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let upload = authorised_upload(&app, &headers, client, &id).await?;
+    let upload = authorised_upload(&api_keys, &uploads, &headers, client, &id).await?;
     if upload.status != UploadStatus::Waiting {
         return Err(ApiError::new(
             ErrorCode::UploadEnded,
             "the upload has ended",
         ));
     }
-    ingest::end(&app, &upload.id, UploadStatus::Cancelled).await?;
+    ingest::end(&uploads, &upload.id, UploadStatus::Cancelled).await?;
     Ok(StatusCode::NO_CONTENT)
 }

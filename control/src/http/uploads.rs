@@ -14,11 +14,14 @@ use utoipa::ToSchema;
 
 use super::auth::ApiKey;
 use super::problem::{errors, ApiError, ErrorCode};
-use crate::app::{now_unix, App, AppError};
+use crate::app::{now_unix, AppError};
+use crate::config::Config;
 use crate::direct::{self, CompletedPart, DirectError, SignedPart};
 use crate::domain::ids::UploadId;
 use crate::domain::upload::{Upload, UploadStatus};
+use crate::ingest::Uploads;
 use crate::ingest::{self, NewUpload};
+use crate::services::api_keys::ApiKeys;
 
 /// Longest `passthrough`.
 pub const MAX_PASSTHROUGH: usize = 255;
@@ -99,8 +102,8 @@ pub fn rfc3339(unix: u64) -> String {
 }
 
 /// The base URL the caller reached this API at.
-pub fn base_url(app: &App, headers: &HeaderMap) -> String {
-    if let Some(url) = &app.config.public_url {
+pub fn base_url(config: &Config, headers: &HeaderMap) -> String {
+    if let Some(url) = &config.public_url {
         return url.trim_end_matches('/').to_string();
     }
     let host = headers
@@ -112,7 +115,7 @@ pub fn base_url(app: &App, headers: &HeaderMap) -> String {
                     .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
         })
         .map(str::to_string)
-        .unwrap_or_else(|| app.config.listen.to_string());
+        .unwrap_or_else(|| config.listen.to_string());
     format!("http://{host}")
 }
 
@@ -181,20 +184,18 @@ errors!(RevokeTokenErrors: API_KEY, NotFound);
     security(("api_key" = [])))]
 pub async fn create_upload(
     _key: ApiKey,
-    State(app): State<Arc<App>>,
+    State(uploads): State<Arc<Uploads>>,
+    State(config): State<Arc<Config>>,
     headers: HeaderMap,
     body: Result<Json<CreateUpload>, JsonRejection>,
 ) -> Result<(StatusCode, Json<UploadView>), ApiError> {
     let Json(req) = body.map_err(super::json_rejection)?;
     let meta = req.meta.unwrap_or_default();
     check_asset_fields(&req.passthrough, &meta)?;
-    if req.size.is_some_and(|s| s > app.config.uploads.max_size) {
+    if req.size.is_some_and(|s| s > config.uploads.max_size) {
         return Err(ApiError::new(
             ErrorCode::TooLarge,
-            format!(
-                "the largest upload is {} bytes",
-                app.config.uploads.max_size
-            ),
+            format!("the largest upload is {} bytes", config.uploads.max_size),
         ));
     }
     let new = NewUpload {
@@ -205,9 +206,9 @@ pub async fn create_upload(
         tus_created: req.size.is_some(),
         with_token: true,
     };
-    let base = base_url(&app, &headers);
+    let base = base_url(&config, &headers);
     if !req.direct {
-        let (upload, token) = ingest::create(&app, new).await?;
+        let (upload, token) = ingest::create(&uploads, new).await?;
         return Ok((
             StatusCode::CREATED,
             Json(UploadView::of(&upload, &base, token)),
@@ -216,13 +217,13 @@ pub async fn create_upload(
     let size = req
         .size
         .ok_or_else(|| ApiError::bad_request("a direct upload needs its size"))?;
-    let (upload, token) = ingest::create_direct(&app, new, size)
+    let (upload, token) = ingest::create_direct(&uploads, new, size)
         .await
         .map_err(direct_error)?;
     let mut view = UploadView::of(&upload, &base, token);
     if let Some(d) = &upload.direct {
-        let ttl = Duration::from_secs(app.config.uploads.token_ttl_secs);
-        let parts = direct::sign(&app, &upload.asset_id, d, size, ttl)
+        let ttl = Duration::from_secs(config.uploads.token_ttl_secs);
+        let parts = direct::sign(uploads.records.store(), &upload.asset_id, d, size, ttl)
             .await
             .map_err(direct_error)?;
         view.direct = Some(DirectView {
@@ -260,15 +261,17 @@ fn direct_error(e: DirectError) -> ApiError {
     ),
     security(("api_key" = []), ("upload_token" = [])))]
 pub async fn complete_direct(
-    State(app): State<Arc<App>>,
+    State(api_keys): State<Arc<ApiKeys>>,
+    State(uploads): State<Arc<Uploads>>,
+    State(config): State<Arc<Config>>,
     super::auth::ClientAddr(client): super::auth::ClientAddr,
     headers: HeaderMap,
     Path(id): Path<String>,
     request: axum::extract::Request,
 ) -> Result<Json<UploadView>, ApiError> {
     // The credential first: a stranger's body is never read.
-    let who = super::auth::UploadCaller::of(&app, &headers, client).await?;
-    let upload = who.load(&app, client, &id).await?;
+    let who = super::auth::UploadCaller::of(&api_keys, &headers, client).await?;
+    let upload = who.load(&api_keys, &uploads, client, &id).await?;
     let id = upload.id.clone();
     let body: Result<Json<CompleteDirect>, JsonRejection> =
         <Json<CompleteDirect> as axum::extract::FromRequest<()>>::from_request(request, &()).await;
@@ -283,7 +286,7 @@ pub async fn complete_direct(
         UploadStatus::AssetCreated => {
             return Ok(Json(UploadView::of(
                 &upload,
-                &base_url(&app, &headers),
+                &base_url(&config, &headers),
                 None,
             )))
         }
@@ -296,7 +299,7 @@ pub async fn complete_direct(
         }
     }
     match direct::complete(
-        &app,
+        uploads.records.store(),
         &upload.asset_id,
         d,
         upload.length.unwrap_or(0),
@@ -311,21 +314,23 @@ pub async fn complete_direct(
                 code: crate::domain::asset::AssetErrorCode::ErrUploadSizeMismatch,
                 message: e.to_string(),
             };
-            app.end_upload(
-                &id,
-                UploadStatus::Errored,
-                Some("video.upload.errored"),
-                error,
-            )
-            .await?;
+            uploads
+                .assets
+                .end_upload(
+                    &id,
+                    UploadStatus::Errored,
+                    Some("video.upload.errored"),
+                    error,
+                )
+                .await?;
             return Err(direct_error(e));
         }
         Err(e) => return Err(direct_error(e)),
     }
-    let upload = ingest::direct_done(&app, &id).await?;
+    let upload = ingest::direct_done(&uploads, &id).await?;
     Ok(Json(UploadView::of(
         &upload,
-        &base_url(&app, &headers),
+        &base_url(&config, &headers),
         None,
     )))
 }
@@ -334,8 +339,8 @@ fn upload_id(text: &str) -> Result<UploadId, ApiError> {
     UploadId::parse(text).map_err(|_| ApiError::not_found("upload"))
 }
 
-async fn load(app: &App, id: &UploadId) -> Result<Upload, ApiError> {
-    ingest::get(app, id).await.map_err(|e| match e {
+async fn load(uploads: &Uploads, id: &UploadId) -> Result<Upload, ApiError> {
+    ingest::get(uploads, id).await.map_err(|e| match e {
         AppError::NotFound => ApiError::not_found("upload"),
         other => other.into(),
     })
@@ -351,14 +356,15 @@ async fn load(app: &App, id: &UploadId) -> Result<Upload, ApiError> {
     security(("api_key" = [])))]
 pub async fn get_upload(
     _key: ApiKey,
-    State(app): State<Arc<App>>,
+    State(config): State<Arc<Config>>,
+    State(uploads): State<Arc<Uploads>>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<UploadView>, ApiError> {
-    let upload = load(&app, &upload_id(&id)?).await?;
+    let upload = load(&uploads, &upload_id(&id)?).await?;
     Ok(Json(UploadView::of(
         &upload,
-        &base_url(&app, &headers),
+        &base_url(&config, &headers),
         None,
     )))
 }
@@ -373,16 +379,17 @@ pub async fn get_upload(
     security(("api_key" = [])))]
 pub async fn cancel_upload(
     _key: ApiKey,
-    State(app): State<Arc<App>>,
+    State(uploads): State<Arc<Uploads>>,
+    State(config): State<Arc<Config>>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<UploadView>, ApiError> {
     let id = upload_id(&id)?;
-    load(&app, &id).await?;
-    let upload = ingest::end(&app, &id, UploadStatus::Cancelled).await?;
+    load(&uploads, &id).await?;
+    let upload = ingest::end(&uploads, &id, UploadStatus::Cancelled).await?;
     Ok(Json(UploadView::of(
         &upload,
-        &base_url(&app, &headers),
+        &base_url(&config, &headers),
         None,
     )))
 }
@@ -397,11 +404,11 @@ pub async fn cancel_upload(
     security(("api_key" = [])))]
 pub async fn revoke_token(
     _key: ApiKey,
-    State(app): State<Arc<App>>,
+    State(uploads): State<Arc<Uploads>>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = upload_id(&id)?;
-    load(&app, &id).await?;
-    ingest::revoke_token(&app, &id).await?;
+    load(&uploads, &id).await?;
+    ingest::revoke_token(&uploads, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

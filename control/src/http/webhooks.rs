@@ -13,18 +13,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::ApiKey;
 use super::problem::{errors, ApiError, ErrorCode};
-use crate::app::{now_ms, now_rfc3339, App, AppError};
-use crate::db::webhooks::{self as store, EndpointRecord, Filter};
-use crate::domain::webhooks::{Delivery, DeliveryState, Signer};
-
-/// Endpoints that may be made through the API (each one is posted every event).
-pub const MAX_ENDPOINTS: i64 = 50;
-/// Longest endpoint URL.
-const MAX_URL: usize = 2048;
-/// Longest description.
-const MAX_DESCRIPTION: usize = 500;
-/// How long a rotated-out secret keeps signing by default (receivers switch meanwhile).
-const DEFAULT_OVERLAP_SECS: u64 = 24 * 3600;
+use crate::db::webhooks::{EndpointRecord, Filter};
+use crate::deliveries::Webhooks;
+use crate::domain::webhooks::{Delivery, DeliveryState};
+use crate::services::webhook_admin::{Listed, WebhookAdminError, MAX_OVERLAP_SECS};
 
 /// A webhook endpoint.
 #[derive(Debug, Serialize, ToSchema)]
@@ -95,28 +87,30 @@ pub struct RotateSecret {
     pub keep_previous_secs: Option<u64>,
 }
 
-/// An id of at most `max` letters, digits, `_` and `-` (endpoint and message ids).
-fn valid_id(id: &str, max: usize) -> bool {
-    !id.is_empty()
-        && id.len() <= max
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+impl EndpointView {
+    /// An endpoint as listed.
+    fn listed(e: &Listed<'_>) -> EndpointView {
+        match e {
+            Listed::Configured(id, url) => EndpointView::configured(id, url),
+            Listed::Made(record) => EndpointView::of(record),
+        }
+    }
 }
 
-fn valid_endpoint_id(id: &str) -> bool {
-    valid_id(id, 64)
-}
-
-fn refused(detail: impl Into<String>) -> ApiError {
-    ApiError::new(ErrorCode::WebhookUrlRefused, detail)
-}
-
-fn configured(detail: &str) -> ApiError {
-    ApiError::new(
-        ErrorCode::ConfiguredEndpoint,
-        format!("{detail}: it is in the config file and changes only there"),
-    )
+impl From<WebhookAdminError> for ApiError {
+    fn from(e: WebhookAdminError) -> Self {
+        match e {
+            WebhookAdminError::NotFound(what) => ApiError::not_found(what),
+            WebhookAdminError::Configured => ApiError::new(
+                ErrorCode::ConfiguredEndpoint,
+                "this endpoint is in the config file and changes only there",
+            ),
+            WebhookAdminError::Refused(m) => ApiError::new(ErrorCode::WebhookUrlRefused, m),
+            WebhookAdminError::Full => ApiError::new(ErrorCode::LimitReached, e.to_string()),
+            WebhookAdminError::NotFailed(_) => ApiError::new(ErrorCode::NotFailed, e.to_string()),
+            WebhookAdminError::App(a) => a.into(),
+        }
+    }
 }
 
 errors!(CreateEndpointErrors: API_KEY, JSON_BODY, LimitReached, WebhookUrlRefused);
@@ -145,42 +139,12 @@ errors!(RedeliverErrors: API_KEY, NotFound, NotFailed);
     security(("api_key" = [])))]
 pub async fn create_endpoint(
     _key: ApiKey,
-    State(app): State<Arc<App>>,
+    State(webhooks): State<Arc<Webhooks>>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<EndpointView>), ApiError> {
     let ask: CreateEndpoint = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
-    if ask.url.len() > MAX_URL || ask.description.chars().count() > MAX_DESCRIPTION {
-        return Err(refused(format!(
-            "the URL is at most {MAX_URL} bytes and the description {MAX_DESCRIPTION} characters"
-        )));
-    }
-    app.outbound
-        .check_url(&ask.url)
-        .await
-        .map_err(|e| refused(e.to_string()))?;
-    if store::endpoint_count(&app.db)
-        .await
-        .map_err(AppError::from)?
-        >= MAX_ENDPOINTS
-    {
-        return Err(ApiError::new(
-            ErrorCode::LimitReached,
-            format!("at most {MAX_ENDPOINTS} endpoints; delete one first"),
-        ));
-    }
-    let record = EndpointRecord {
-        id: format!("we_{}", hex::encode(rand::random::<[u8; 12]>())),
-        url: ask.url,
-        description: ask.description,
-        secret: Signer::new_secret(),
-        previous_secret: None,
-        previous_until_ms: 0,
-        created_at: now_rfc3339(),
-    };
-    store::insert_endpoint(&app.db, &record)
-        .await
-        .map_err(AppError::from)?;
+    let record = webhooks.create_endpoint(ask.url, ask.description).await?;
     let mut view = EndpointView::of(&record);
     view.secret = Some(record.secret);
     Ok((StatusCode::CREATED, Json(view)))
@@ -195,31 +159,16 @@ pub async fn create_endpoint(
     security(("api_key" = [])))]
 pub async fn list_endpoints(
     _key: ApiKey,
-    State(app): State<Arc<App>>,
+    State(webhooks): State<Arc<Webhooks>>,
 ) -> Result<Json<Vec<EndpointView>>, ApiError> {
-    let mut out: Vec<EndpointView> = app
-        .configured_endpoints()
-        .map(|(id, url)| EndpointView::configured(id, url))
-        .collect();
-    let made = store::endpoints(&app.db, MAX_ENDPOINTS)
-        .await
-        .map_err(AppError::from)?;
-    out.extend(made.iter().map(EndpointView::of));
-    Ok(Json(out))
-}
-
-/// The endpoint made through the API with id `id`, or why not.
-async fn made_endpoint(app: &App, id: &str) -> Result<EndpointRecord, ApiError> {
-    if !valid_endpoint_id(id) {
-        return Err(ApiError::not_found("webhook endpoint"));
-    }
-    if app.configured_endpoints().any(|(i, _)| i == id) {
-        return Err(configured("endpoint"));
-    }
-    store::endpoint(&app.db, id)
-        .await
-        .map_err(AppError::from)?
-        .ok_or_else(|| ApiError::not_found("webhook endpoint"))
+    Ok(Json(
+        webhooks
+            .list_endpoints()
+            .await?
+            .iter()
+            .map(EndpointView::listed)
+            .collect(),
+    ))
 }
 
 /// One webhook endpoint.
@@ -232,13 +181,10 @@ async fn made_endpoint(app: &App, id: &str) -> Result<EndpointRecord, ApiError> 
     security(("api_key" = [])))]
 pub async fn get_endpoint(
     _key: ApiKey,
-    State(app): State<Arc<App>>,
+    State(webhooks): State<Arc<Webhooks>>,
     Path(id): Path<String>,
 ) -> Result<Json<EndpointView>, ApiError> {
-    if let Some((id, url)) = app.configured_endpoints().find(|(i, _)| *i == id) {
-        return Ok(Json(EndpointView::configured(id, url)));
-    }
-    Ok(Json(EndpointView::of(&made_endpoint(&app, &id).await?)))
+    Ok(Json(EndpointView::listed(&webhooks.endpoint(&id).await?)))
 }
 
 /// Give an endpoint a new secret (shown only now). The old one keeps signing beside it for
@@ -253,27 +199,18 @@ pub async fn get_endpoint(
     security(("api_key" = [])))]
 pub async fn rotate_secret(
     _key: ApiKey,
-    State(app): State<Arc<App>>,
+    State(webhooks): State<Arc<Webhooks>>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<EndpointView>, ApiError> {
     let ask: RotateSecret = super::optional_json(&body)?;
-    let keep = ask.keep_previous_secs.unwrap_or(DEFAULT_OVERLAP_SECS);
-    if keep > DEFAULT_OVERLAP_SECS {
+    let keep = ask.keep_previous_secs.unwrap_or(MAX_OVERLAP_SECS);
+    if keep > MAX_OVERLAP_SECS {
         return Err(ApiError::bad_request("keep_previous_secs is at most 86400"));
     }
-    let mut record = made_endpoint(&app, &id).await?;
-    let secret = Signer::new_secret();
-    let until = now_ms() + (keep * 1000) as i64;
-    if !store::rotate_secret(&app.db, &id, &secret, until)
-        .await
-        .map_err(AppError::from)?
-    {
-        return Err(ApiError::not_found("webhook endpoint"));
-    }
-    record.secret = secret.clone();
+    let record = webhooks.rotate_secret(&id, keep).await?;
     let mut view = EndpointView::of(&record);
-    view.secret = Some(secret);
+    view.secret = Some(record.secret);
     Ok(Json(view))
 }
 
@@ -288,16 +225,10 @@ pub async fn rotate_secret(
     security(("api_key" = [])))]
 pub async fn delete_endpoint(
     _key: ApiKey,
-    State(app): State<Arc<App>>,
+    State(webhooks): State<Arc<Webhooks>>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    made_endpoint(&app, &id).await?;
-    if !store::delete_endpoint(&app.db, &id)
-        .await
-        .map_err(AppError::from)?
-    {
-        return Err(ApiError::not_found("webhook endpoint"));
-    }
+    webhooks.delete_endpoint(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -339,7 +270,7 @@ pub struct DeliveryList {
     security(("api_key" = [])))]
 pub async fn deliveries(
     _key: ApiKey,
-    State(app): State<Arc<App>>,
+    State(webhooks): State<Arc<Webhooks>>,
     params: Result<Query<DeliveryParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<DeliveryList>, ApiError> {
     let Query(p) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
@@ -358,11 +289,7 @@ pub async fn deliveries(
         endpoint_id: p.endpoint_id,
         asset_id: p.asset_id,
     };
-    let mut page = store::page(&app.db, &filter, before, i64::from(limit) + 1)
-        .await
-        .map_err(AppError::from)?;
-    let more = page.len() > limit as usize;
-    page.truncate(limit as usize);
+    let (page, more) = webhooks.deliveries(&filter, before, limit).await?;
     let next = more
         .then(|| page.last().map(|(seq, _)| seq.to_string()))
         .flatten();
@@ -370,10 +297,6 @@ pub async fn deliveries(
         data: page.into_iter().map(|(_, d)| d).collect(),
         next,
     }))
-}
-
-fn valid_msg_id(id: &str) -> bool {
-    valid_id(id, 200)
 }
 
 /// One webhook message with every attempt.
@@ -386,17 +309,10 @@ fn valid_msg_id(id: &str) -> bool {
     security(("api_key" = [])))]
 pub async fn delivery(
     _key: ApiKey,
-    State(app): State<Arc<App>>,
+    State(webhooks): State<Arc<Webhooks>>,
     Path(msg_id): Path<String>,
 ) -> Result<Json<Delivery>, ApiError> {
-    if !valid_msg_id(&msg_id) {
-        return Err(ApiError::not_found("message"));
-    }
-    store::get(&app.db, &msg_id)
-        .await
-        .map_err(AppError::from)?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found("message"))
+    Ok(Json(webhooks.delivery(&msg_id).await?))
 }
 
 /// Try a failed message again, with a fresh count of attempts.
@@ -409,24 +325,11 @@ pub async fn delivery(
     security(("api_key" = [])))]
 pub async fn redeliver(
     _key: ApiKey,
-    State(app): State<Arc<App>>,
+    State(webhooks): State<Arc<Webhooks>>,
     Path(msg_id): Path<String>,
 ) -> Result<(StatusCode, Json<Delivery>), ApiError> {
-    if !valid_msg_id(&msg_id) {
-        return Err(ApiError::not_found("message"));
-    }
-    let again = store::redeliver(&app.db, &msg_id, now_ms())
-        .await
-        .map_err(AppError::from)?;
-    let found = store::get(&app.db, &msg_id)
-        .await
-        .map_err(AppError::from)?
-        .ok_or_else(|| ApiError::not_found("message"))?;
-    if !again {
-        return Err(ApiError::new(
-            ErrorCode::NotFailed,
-            format!("the message is {}", found.state.as_str()),
-        ));
-    }
-    Ok((StatusCode::ACCEPTED, Json(found)))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(webhooks.redeliver(&msg_id).await?),
+    ))
 }

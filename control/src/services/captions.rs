@@ -1,0 +1,117 @@
+//! Captions, the use cases: store uploaded or generated WebVTT for an asset, delete it.
+
+use std::sync::Arc;
+
+use object_store::ObjectStoreExt;
+use sunomi_origin::layout;
+
+use crate::app::AppError;
+use crate::domain::asset::{Asset, CaptionSource, Change};
+use crate::domain::ids::AssetId;
+use crate::records::Records;
+use crate::services::assets::Assets;
+use crate::services::fleet::Fleet;
+
+/// Captions files in storage, recorded on their asset.
+pub struct Captions {
+    /// The asset use cases (captions are recorded on the asset).
+    pub assets: Arc<Assets>,
+    /// Object storage (the files).
+    pub records: Records,
+    /// Purges after a file changes.
+    pub fleet: Arc<Fleet>,
+}
+
+impl Captions {
+    /// Stores captions (already checked WebVTT) as `videos/{id}/subs/{lang}.vtt` and records
+    /// them on the asset; the manifest's list of generated languages (playlists name those
+    /// "{Language} (auto-generated)") is projected from the asset, and the video purged.
+    ///
+    /// Uploaded captions always win: their record is committed before their file is
+    /// written, and generated ones are written only where no file is (or where an earlier
+    /// attempt of speech-to-text left its own), so captions a person uploads while the video
+    /// is analysed are never overwritten or relabelled.
+    pub async fn put(
+        &self,
+        id: &AssetId,
+        lang: &str,
+        vtt: bytes::Bytes,
+        source: CaptionSource,
+    ) -> Result<Asset, AppError> {
+        let key = layout::video_key(id.as_str(), &layout::subtitle_path(lang));
+        let path = self.records.store().path(&key);
+        let store_err = |e: object_store::Error| AppError::Store(e.to_string());
+        let captioned = Change::Captioned {
+            language: lang.to_string(),
+            source,
+        };
+        let uploaded_here = |a: &Asset| {
+            a.captions
+                .iter()
+                .any(|c| c.language == lang && c.source == CaptionSource::Uploaded)
+        };
+        if source == CaptionSource::Uploaded {
+            let asset = self.assets.change_settled(id, captioned).await?;
+            self.records
+                .store()
+                .object_store()
+                .put(&path, vtt.into())
+                .await
+                .map_err(store_err)?;
+            self.fleet.purge(id).await;
+            return Ok(asset);
+        }
+        if uploaded_here(&self.assets.asset(id).await?) {
+            // Kept: the change records the stage as done without touching the captions.
+            return self.assets.change(id, captioned).await;
+        }
+        let create = object_store::PutOptions {
+            mode: object_store::PutMode::Create,
+            ..Default::default()
+        };
+        match self
+            .records
+            .store()
+            .object_store()
+            .put_opts(&path, vtt.clone().into(), create)
+            .await
+        {
+            Ok(_) => {}
+            Err(object_store::Error::AlreadyExists { .. })
+            | Err(object_store::Error::Precondition { .. }) => {
+                if uploaded_here(&self.assets.asset(id).await?) {
+                    return self.assets.change(id, captioned).await;
+                }
+                // An earlier attempt of this stage left its file: replace it.
+                self.records
+                    .store()
+                    .object_store()
+                    .put(&path, vtt.into())
+                    .await
+                    .map_err(store_err)?;
+            }
+            Err(e) => return Err(store_err(e)),
+        }
+        let asset = self.assets.change(id, captioned).await?;
+        self.fleet.purge(id).await;
+        Ok(asset)
+    }
+
+    /// Deletes captions in `lang` and purges the video.
+    pub async fn delete(&self, id: &AssetId, lang: &str) -> Result<(), AppError> {
+        let key = layout::video_key(id.as_str(), &layout::subtitle_path(lang));
+        let path = self.records.store().path(&key);
+        match self.records.store().object_store().head(&path).await {
+            Ok(_) => {}
+            Err(object_store::Error::NotFound { .. }) => return Err(AppError::NotFound),
+            Err(e) => return Err(AppError::Store(e.to_string())),
+        }
+        self.records.delete(&key).await?;
+        // The record follows (and the manifest's generated list with it, through the outbox).
+        self.assets
+            .change_settled(id, Change::CaptionsRemoved(lang.to_string()))
+            .await?;
+        self.fleet.purge(id).await;
+        Ok(())
+    }
+}
