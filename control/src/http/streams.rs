@@ -143,3 +143,84 @@ where
         },
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{keys, Db};
+    use crate::domain::asset::Event;
+    use crate::domain::ids::AssetId;
+    use crate::keycheck::KeyChecker;
+    use axum::response::{IntoResponse, Sse};
+
+    fn published(asset: &AssetId, seq: u64) -> Published {
+        Published {
+            global_id: format!("g{seq}"),
+            event: Event {
+                id: format!("{asset}.{seq}"),
+                seq,
+                kind: "video.asset.updated".into(),
+                asset_id: asset.clone(),
+                created_at: "2026-12-06T00:00:00Z".into(),
+                data: serde_json::json!({}),
+            },
+        }
+    }
+
+    /// The events as a client reads them off the wire.
+    async fn wire(events: Vec<SseEvent>) -> String {
+        let resp = Sse::new(stream::iter(events.into_iter().map(Ok::<_, Infallible>)))
+            .into_response();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_that_falls_behind_is_ended_with_the_point_to_resume_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&format!("sqlite://{}/k.db", dir.path().display()))
+            .await
+            .unwrap();
+        let (_, record) = crate::apikeys::new_key("streams", "2026-12-06T00:00:00Z");
+        keys::insert(&db, &record).await.unwrap();
+        let api_keys = Arc::new(ApiKeys {
+            db,
+            checker: KeyChecker::default(),
+        });
+        let asset = AssetId::generate();
+        let (tx, rx) = tokio::sync::broadcast::channel(2);
+        let slot = take_slot(4, &record.id).unwrap();
+        let mut events = guard(
+            api_keys,
+            slot,
+            tokio_stream::wrappers::BroadcastStream::new(rx),
+            Some("g0".into()),
+            |p: &Published| {
+                Some((
+                    p.global_id.clone(),
+                    SseEvent::default().id(&p.global_id).data(&p.global_id),
+                ))
+            },
+        );
+        tx.send(published(&asset, 1)).unwrap();
+        let mut seen = vec![events.next().await.unwrap().unwrap()];
+        // Five more into a channel that holds two: this subscriber missed three.
+        for seq in 2..=6 {
+            tx.send(published(&asset, seq)).unwrap();
+        }
+        while let Some(e) = events.next().await {
+            seen.push(e.unwrap());
+        }
+        let text = wire(seen).await;
+        assert!(text.contains("data: g1"), "{text}");
+        assert!(text.contains("event: end"), "{text}");
+        assert!(
+            text.contains(r#""reason":"lagged""#) && text.contains(r#""resume_from":"g1""#),
+            "the end names the last event delivered: {text}"
+        );
+        assert!(!text.contains("data: g5"), "nothing after the gap: {text}");
+        // The slot is given back when the stream ends.
+        let slots: Vec<_> = (0..4).map(|_| take_slot(4, &record.id)).collect();
+        assert!(slots.iter().all(Result::is_ok));
+    }
+}
