@@ -60,6 +60,9 @@ pub struct Metrics {
     /// `sunomi_asset_reads_total{source}`: assets read to answer the API, from `memory`
     /// (the PostgreSQL-notified cache) or the `database`.
     pub asset_reads: IntCounterVec,
+    /// `sunomi_asset_pages_total{source}`: pages of the asset listing answered from `memory`
+    /// or the `database`.
+    pub asset_pages: IntCounterVec,
     /// `sunomi_webhook_pending`: webhook messages not yet delivered (the database's view).
     pub webhook_pending: IntGauge,
     /// `sunomi_webhook_oldest_seconds`: wait of the oldest message not yet delivered (an
@@ -200,6 +203,11 @@ fn build() -> Result<Metrics, prometheus::Error> {
             "Assets read to answer the API, by where they came from.",
             &["source"],
         )?,
+        asset_pages: counter_vec(
+            "sunomi_asset_pages_total",
+            "Pages of the asset listing answered, by where they came from.",
+            &["source"],
+        )?,
         webhook_pending: {
             let g = IntGauge::new(
                 "sunomi_webhook_pending",
@@ -244,6 +252,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     }
     for s in ["memory", "database"] {
         m.asset_reads.with_label_values(&[s]);
+        m.asset_pages.with_label_values(&[s]);
     }
     for r in ["done", "failed"] {
         m.outbox_applied.with_label_values(&[r]);

@@ -274,7 +274,7 @@ pub async fn run(app: &Arc<App>, analysis: &Analysis, delivery: &Delivery) -> Ou
     finish(app, analysis, asset).await
 }
 
-/// Analysis (captions, then moderation), then the gate: publish (manifest `published`, fleet
+/// Analysis (captions and moderation, side by side), then the gate: publish (manifest `published`, fleet
 /// purge, asset `ready`), hold for review (manifest stays `pending`) or block (manifest
 /// `blocked`: every edge answers 451). Stages already finished by an earlier attempt are not
 /// run again.
@@ -289,11 +289,18 @@ async fn finish(app: &Arc<App>, analysis: &Analysis, asset: Asset) -> Outcome {
         Ok(i) => i,
         Err(e) => return Outcome::Retry(e.to_string()),
     };
-    let asset = match caption(app, analysis, asset, &inputs).await {
+    // The two analyses are independent (each records its own stage; the inputs are fetched
+    // once, by whichever asks first): they run side by side, so a video waits for the
+    // longer of them, not for both.
+    let (captioned, moderated) = tokio::join!(
+        caption(app, analysis, asset.clone(), &inputs),
+        moderate(app, analysis, &asset, &inputs),
+    );
+    let asset = match captioned {
         Ok(a) => a,
         Err(outcome) => return outcome,
     };
-    let decision = match moderate(app, analysis, &asset, &inputs).await {
+    let decision = match moderated {
         Ok(d) => d,
         Err(outcome) => return outcome,
     };

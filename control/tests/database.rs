@@ -263,9 +263,10 @@ fn an_api_process_never_keeps_serving_an_asset_another_process_changed() {
         );
         assert_eq!(r.status, 201);
         let id = r.json()["asset_id"].as_str().unwrap().to_string();
-        // A reads it (and, on PostgreSQL, keeps it)…
+        // A reads it and lists it (and, on PostgreSQL, keeps both)…
         for _ in 0..3 {
             assert_eq!(api_a.asset(&id)["status"], "waiting_upload");
+            assert!(listed(&api_a).contains(&id), "round {round}");
         }
         // … B deletes it; A must not keep answering from memory.
         let gone = api_b.send("DELETE", &format!("/api/v1/assets/{id}"), &[], vec![]);
@@ -274,6 +275,11 @@ fn an_api_process_never_keeps_serving_an_asset_another_process_changed() {
             Duration::from_secs(5),
             "the other process to see the deletion",
             || api_a.get(&format!("/api/v1/assets/{id}")).status == 404,
+        );
+        wait_until(
+            Duration::from_secs(5),
+            "the other process's listing to drop the deleted asset",
+            || !listed(&api_a).contains(&id),
         );
         // And a write by A itself is read back at once.
         let r = api_a.send(
@@ -300,9 +306,26 @@ fn an_api_process_never_keeps_serving_an_asset_another_process_changed() {
     let from_memory = a
         .metric("sunomi_asset_reads_total{source=\"memory\"}")
         .unwrap_or(0.0);
+    let pages_from_memory = a
+        .metric("sunomi_asset_pages_total{source=\"memory\"}")
+        .unwrap_or(0.0);
     if std::env::var("SUNOMI_TEST_DATABASE").as_deref() == Ok("postgres") {
         assert!(from_memory > 0.0, "nothing was read from memory");
+        assert!(pages_from_memory > 0.0, "no page was read from memory");
     } else {
         assert_eq!(from_memory, 0.0);
+        assert_eq!(pages_from_memory, 0.0);
     }
+}
+
+/// The ids on the first page of the listing.
+fn listed(api: &common::Api) -> Vec<String> {
+    let page = api.get("/api/v1/assets?limit=100");
+    assert_eq!(page.status, 200);
+    page.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_string())
+        .collect()
 }

@@ -1,6 +1,8 @@
 //! Assets as the API reads them, kept in memory on PostgreSQL: every asset write notifies
 //! (`pg_notify('sunomi_assets', id)`, a trigger of migration 0006), each process listens and
-//! drops what changed, so a read costs a round trip only once per change.
+//! drops what changed, so a read costs a round trip only once per change. Pages of the
+//! listing are kept the same way, and every write of any asset drops them all (a write can
+//! move, add or remove an asset on any page).
 //!
 //! Correctness, not only speed, decides what is cached:
 //! - a load stores what it read only if no invalidation at all happened while it read (a
@@ -30,10 +32,17 @@ pub const CHANNEL: &str = "sunomi_assets";
 pub const TTL: Duration = Duration::from_secs(30);
 /// Assets kept at most.
 const CAPACITY: u64 = 100_000;
+/// Assets kept at most across the cached pages of the listing.
+const PAGE_CAPACITY: u64 = 20_000;
+
+/// A page of the listing: its assets and whether more follow.
+type Page = Arc<(Vec<Asset>, bool)>;
 
 /// The cache of assets as the API reads them.
 pub struct AssetCache {
     entries: Cache<AssetId, Arc<Asset>>,
+    /// Pages of the listing by (limit, offset), weighed by their assets.
+    pages: Cache<(u32, u64), Page>,
     /// Bumped by every invalidation: a load that saw it move does not store what it read.
     epoch: AtomicU64,
     /// Whether notifications are being received (only then is memory trusted).
@@ -45,6 +54,11 @@ impl Default for AssetCache {
         AssetCache {
             entries: Cache::builder()
                 .max_capacity(CAPACITY)
+                .time_to_live(TTL)
+                .build(),
+            pages: Cache::builder()
+                .max_capacity(PAGE_CAPACITY)
+                .weigher(|_, page: &Page| u32::try_from(page.0.len()).unwrap_or(u32::MAX).max(1))
                 .time_to_live(TTL)
                 .build(),
             epoch: AtomicU64::new(0),
@@ -76,9 +90,38 @@ impl AssetCache {
         Ok(loaded)
     }
 
-    /// Drops asset `id` (it changed).
+    /// A page of the listing (`limit` assets from `offset`, newest first) and whether more
+    /// follow: from memory while notifications flow, else from the database.
+    pub async fn page(
+        &self,
+        db: &Db,
+        limit: u32,
+        offset: u64,
+    ) -> Result<(Vec<Asset>, bool), DbError> {
+        let reads = &metrics().asset_pages;
+        let live = self.live.load(Ordering::Acquire);
+        if live {
+            if let Some(p) = self.pages.get(&(limit, offset)).await {
+                reads.with_label_values(&["memory"]).inc();
+                return Ok((p.0.clone(), p.1));
+            }
+        }
+        reads.with_label_values(&["database"]).inc();
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let loaded = assets::page(db, limit, offset).await?;
+        if live && self.live.load(Ordering::Acquire) && self.epoch.load(Ordering::Acquire) == epoch
+        {
+            self.pages
+                .insert((limit, offset), Arc::new(loaded.clone()))
+                .await;
+        }
+        Ok(loaded)
+    }
+
+    /// Drops asset `id` (it changed), and every page of the listing.
     pub async fn invalidate(&self, id: &AssetId) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.pages.invalidate_all();
         self.entries.invalidate(id).await;
     }
 
@@ -87,6 +130,7 @@ impl AssetCache {
         self.live.store(false, Ordering::Release);
         self.epoch.fetch_add(1, Ordering::AcqRel);
         self.entries.invalidate_all();
+        self.pages.invalidate_all();
         self.live.store(live, Ordering::Release);
     }
 

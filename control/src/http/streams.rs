@@ -169,9 +169,11 @@ mod tests {
 
     /// The events as a client reads them off the wire.
     async fn wire(events: Vec<SseEvent>) -> String {
-        let resp = Sse::new(stream::iter(events.into_iter().map(Ok::<_, Infallible>)))
-            .into_response();
-        let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        let resp =
+            Sse::new(stream::iter(events.into_iter().map(Ok::<_, Infallible>))).into_response();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
         String::from_utf8(body.to_vec()).unwrap()
     }
 

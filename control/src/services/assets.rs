@@ -79,6 +79,8 @@ impl Assets {
         assets::insert_events(&mut tx, &events).await?;
         let last = self.push_effects(&mut tx, &asset.id, &effects).await?;
         tx.commit().await.map_err(DbError::from)?;
+        // This process lists its own new asset at once; others on the notification.
+        self.cache.invalidate(&asset.id).await;
         if last.is_some() {
             // Not waited for: nothing plays before the asset is ready.
             self.relay.nudge();
@@ -377,13 +379,14 @@ impl Assets {
         }
     }
 
-    /// A page of assets, newest first, and whether more follow.
+    /// A page of assets, newest first, and whether more follow (from memory on PostgreSQL
+    /// while no asset changed, [`crate::db::cache`]).
     pub async fn list_assets(
         &self,
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<Asset>, bool), AppError> {
-        Ok(assets::page(&self.db, limit, offset).await?)
+        Ok(self.cache.page(&self.db, limit, offset).await?)
     }
 
     /// The moderation decisions people made on asset `id`, newest first: up to `limit`
