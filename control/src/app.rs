@@ -24,6 +24,7 @@ use crate::queue::redis::RedisQueue;
 use crate::queue::{Queue, QueueError};
 use crate::records::{RecordError, Records, UpdateError};
 use crate::relay::Relay;
+use crate::services::accounts::Accounts;
 use crate::services::api_keys::ApiKeys;
 use crate::services::assets::Assets;
 use crate::services::captions::Captions;
@@ -135,6 +136,8 @@ pub struct App {
     pub uploads: Arc<Uploads>,
     /// Webhook deliveries.
     pub webhooks: Arc<Webhooks>,
+    /// People's accounts and sessions.
+    pub accounts: Arc<Accounts>,
 }
 
 impl App {
@@ -234,6 +237,7 @@ impl App {
                 guarded_http,
                 retry: config.jobs.clone(),
             }),
+            accounts: Arc::new(Accounts::new(db.clone(), config.accounts.registration)),
             config: Arc::new(config),
             db,
             records,

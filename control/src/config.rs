@@ -56,6 +56,31 @@ pub struct Config {
     pub moderation: ModerationConfig,
     /// AWS clients (Transcribe, Rekognition) for the `aws` backends.
     pub aws: AwsConfig,
+    /// People's accounts.
+    pub accounts: AccountsConfig,
+}
+
+/// `[accounts]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountsConfig {
+    /// Who may register: `open` (default), `approval` (an admin approves each account) or
+    /// `closed` (admins make accounts with `sunomi-control users create`).
+    pub registration: crate::domain::accounts::Registration,
+    /// Mark session cookies `Secure` (and name them `__Host-sunomi_session`). Default: when
+    /// `public_url` is `https://…`.
+    pub secure_cookies: Option<bool>,
+}
+
+impl Config {
+    /// Whether session cookies are `Secure`.
+    pub fn secure_cookies(&self) -> bool {
+        self.accounts.secure_cookies.unwrap_or_else(|| {
+            self.public_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://"))
+        })
+    }
 }
 
 /// Which speech-to-text backend captions use.
@@ -290,6 +315,7 @@ impl Default for Config {
             captions: CaptionsConfig::default(),
             moderation: ModerationConfig::default(),
             aws: AwsConfig::default(),
+            accounts: AccountsConfig::default(),
         }
     }
 }

@@ -50,12 +50,30 @@ pub enum Check {
 }
 
 /// Per-address token buckets of misses.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Buckets {
     by_client: HashMap<IpAddr, (f64, Instant)>,
+    burst: f64,
+    per_second: f64,
+}
+
+impl Default for Buckets {
+    /// The budget of unknown credentials: [`MISS_BURST`], refilled at [`MISSES_PER_SECOND`].
+    fn default() -> Self {
+        Buckets::new(MISS_BURST, MISSES_PER_SECOND)
+    }
 }
 
 impl Buckets {
+    /// Buckets of `burst` misses each, refilled at `per_second`.
+    pub fn new(burst: f64, per_second: f64) -> Buckets {
+        Buckets {
+            by_client: HashMap::new(),
+            burst,
+            per_second,
+        }
+    }
+
     /// The bucket an address is charged to: IPv4 as is, IPv6 by its /64 (one subscriber's
     /// allocation), IPv4-mapped IPv6 as IPv4.
     pub fn client_of(addr: IpAddr) -> IpAddr {
@@ -76,18 +94,20 @@ impl Buckets {
     pub fn charge(&mut self, addr: IpAddr, now: Instant) -> Result<(), u64> {
         let client = Self::client_of(addr);
         if self.by_client.len() >= MAX_BUCKETS && !self.by_client.contains_key(&client) {
+            let (burst, rate) = (self.burst, self.per_second);
             self.by_client
-                .retain(|_, (level, at)| Self::refilled(*level, *at, now) < MISS_BURST);
+                .retain(|_, (level, at)| Self::refilled(*level, *at, now, burst, rate) < burst);
             if self.by_client.len() >= MAX_BUCKETS {
                 self.by_client.clear();
             }
         }
-        let (level, at) = self.by_client.entry(client).or_insert((MISS_BURST, now));
-        let current = Self::refilled(*level, *at, now);
+        let (burst, rate) = (self.burst, self.per_second);
+        let (level, at) = self.by_client.entry(client).or_insert((burst, now));
+        let current = Self::refilled(*level, *at, now, burst, rate);
         if current < 1.0 {
             *level = current;
             *at = now;
-            return Err(((1.0 - current) / MISSES_PER_SECOND).ceil().max(1.0) as u64);
+            return Err(((1.0 - current) / rate).ceil().max(1.0) as u64);
         }
         *level = current - 1.0;
         *at = now;
@@ -97,13 +117,13 @@ impl Buckets {
     /// Gives back one miss charged to `addr` (a look that spent nothing).
     pub fn refund(&mut self, addr: IpAddr) {
         if let Some((level, _)) = self.by_client.get_mut(&Self::client_of(addr)) {
-            *level = (*level + 1.0).min(MISS_BURST);
+            *level = (*level + 1.0).min(self.burst);
         }
     }
 
-    fn refilled(level: f64, at: Instant, now: Instant) -> f64 {
-        let earned = now.saturating_duration_since(at).as_secs_f64() * MISSES_PER_SECOND;
-        (level + earned).min(MISS_BURST)
+    fn refilled(level: f64, at: Instant, now: Instant, burst: f64, per_second: f64) -> f64 {
+        let earned = now.saturating_duration_since(at).as_secs_f64() * per_second;
+        (level + earned).min(burst)
     }
 }
 

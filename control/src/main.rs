@@ -14,6 +14,7 @@ use sunomi_control::app::{now_rfc3339, App};
 use sunomi_control::client::{self, UploadArgs};
 use sunomi_control::config::Config;
 use sunomi_control::db::{self, Db};
+use sunomi_control::domain::accounts::{normalize_email, Role, UserStatus};
 use sunomi_control::jobs::JobKind;
 use sunomi_control::{http, ingest, relay, worker};
 
@@ -105,6 +106,11 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Manage people's accounts.
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+    },
     /// Re-queue the transcode of every asset whose pipeline was under way (after losing
     /// Redis's streams).
     Reindex {
@@ -143,6 +149,33 @@ enum Command {
         /// The signing key's private half (PEM), as `POST /api/v1/signing-keys` returned it.
         #[arg(long)]
         private_key: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersAction {
+    /// Make an active account (the first admin, for one); the password is read from stdin
+    /// (its first line), never from the command line.
+    Create {
+        #[command(flatten)]
+        common: Common,
+        /// The sign-in email.
+        #[arg(long)]
+        email: String,
+        /// `user`, `moderator` or `admin`.
+        #[arg(long, default_value = "user")]
+        role: String,
+        /// The name people see (default: the email's local part).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Approve an account that registered while registration needs approval.
+    Approve {
+        #[command(flatten)]
+        common: Common,
+        /// The account's email.
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -316,6 +349,7 @@ async fn run() -> Result<i32> {
             .await
         }
         Command::Keys { action } => keys(action).await,
+        Command::Users { action } => users(action).await,
         Command::Reindex { common } => {
             logging();
             let config = load(&common)?;
@@ -448,6 +482,50 @@ async fn serve(config: Config, no_workers: bool) -> Result<i32> {
     let _ = stop_tx.send(true);
     if let Some(w) = workers {
         let _ = tokio::time::timeout(Duration::from_secs(30), w).await;
+    }
+    Ok(0)
+}
+
+async fn users(action: UsersAction) -> Result<i32> {
+    let (UsersAction::Create { common, .. } | UsersAction::Approve { common, .. }) = &action;
+    let config = load(common)?;
+    let app = App::open(config).await.map_err(|e| anyhow!(e))?;
+    match action {
+        UsersAction::Create {
+            email, role, name, ..
+        } => {
+            let role = Role::parse(&role)
+                .ok_or_else(|| anyhow!("--role is user, moderator or admin, not {role:?}"))?;
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("reading the password from stdin")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or("").to_string());
+            let user = app
+                .accounts
+                .create(&email, password, &name, role, UserStatus::Active)
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+            eprintln!(
+                "created {} ({}, {})",
+                user.email,
+                user.id,
+                user.role.as_str()
+            );
+            say!("{}", user.id);
+        }
+        UsersAction::Approve { email, .. } => {
+            let email = normalize_email(&email).map_err(|e| anyhow!("{e}"))?;
+            let user = db::users::by_email(&app.db, &email)
+                .await
+                .context("reading the account")?
+                .ok_or_else(|| anyhow!("no account {email}"))?;
+            db::users::set_status(&app.db, &user.id, UserStatus::Active)
+                .await
+                .context("approving")?;
+            say!("approved {email}");
+        }
     }
     Ok(0)
 }

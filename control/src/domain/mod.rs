@@ -2,6 +2,7 @@
 //! touches the database, storage, the queue, the network or a clock it was not handed
 //! (`deploy/local/check-layers.sh` enforces it in `make test`).
 //!
+//! - [`accounts`]: people: roles, status, what valid credentials are, lockout.
 //! - [`asset`]: the asset and its lifecycle state machine (`Asset::apply`), events, reviews.
 //! - [`upload`]: an upload's record (tus and direct) and its rules.
 //! - [`effects`]: what a change implies outside the database ([`effects::Effect`]), in order.
@@ -10,6 +11,7 @@
 //! - [`webhooks`]: webhook messages and their Standard Webhooks signatures.
 //! - [`ids`]: typed ids.
 
+pub mod accounts;
 pub mod asset;
 pub mod cues;
 pub mod effects;

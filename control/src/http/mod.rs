@@ -2,6 +2,7 @@
 //! [`crate::ingest`], one error table ([`problem`]), authentication as an extractor
 //! ([`auth`]), and the OpenAPI 3.1 document generated from the handlers ([`ApiDoc`]).
 
+pub mod accounts;
 pub mod assets;
 pub mod auth;
 pub mod events;
@@ -32,6 +33,7 @@ use crate::deliveries::Webhooks;
 use crate::ingest::Uploads;
 use crate::keyring::SigningKeys;
 use crate::metrics::metrics;
+use crate::services::accounts::Accounts;
 use crate::services::api_keys::ApiKeys;
 use crate::services::assets::Assets;
 use crate::services::captions::Captions;
@@ -44,6 +46,7 @@ use problem::{ApiError, ErrorCode};
     info(title = "Sunomi control plane API", version = "1.0.0",
         description = "Uploads (tus 1.0), assets and their lifecycle, playback ids, events (SSE, Standard Webhooks), jobs. Errors are application/problem+json."),
     paths(
+        accounts::sign_up, accounts::sign_in, accounts::sign_out, accounts::me,
         uploads::create_upload, uploads::get_upload, uploads::cancel_upload, uploads::revoke_token,
         uploads::complete_direct,
         tus::options, tus::create, tus::head, tus::patch, tus::terminate,
@@ -60,6 +63,7 @@ use problem::{ApiError, ErrorCode};
     components(schemas(problem::Problem, crate::domain::asset::Event)),
     modifiers(&Security),
     tags(
+        (name = "accounts", description = "People: sign up, sign in and out (a session cookie; unsafe requests echo its CSRF token)"),
         (name = "uploads", description = "Direct uploads: create one, hand its tus URL and token to a browser"),
         (name = "tus", description = "The tus 1.0 resumable upload protocol"),
         (name = "assets", description = "Videos and their lifecycle"),
@@ -84,6 +88,15 @@ impl Modify for Security {
                     .description(Some("An API key: sk_…"))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    "sunomi_session",
+                    "A person's session (`__Host-sunomi_session` under TLS), from sign-in",
+                ),
+            )),
         );
         components.add_security_scheme(
             "upload_token",
@@ -230,6 +243,7 @@ services_by_type! {
     Arc<Jobs> => jobs,
     Arc<SigningKeys> => signing_keys,
     Arc<Webhooks> => webhooks,
+    Arc<Accounts> => accounts,
 }
 
 impl FromRef<ApiState> for events::Streams {
@@ -257,6 +271,10 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(middleware::from_fn(tus::protocol));
     Router::new()
         .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/auth/signup", post(accounts::sign_up))
+        .route("/api/v1/auth/signin", post(accounts::sign_in))
+        .route("/api/v1/auth/signout", post(accounts::sign_out))
+        .route("/api/v1/me", get(accounts::me))
         .route("/api/v1/uploads", post(uploads::create_upload))
         .route("/api/v1/uploads/{upload_id}", get(uploads::get_upload))
         .route(

@@ -75,12 +75,26 @@ error_codes! {
     InvalidBody = (400, "invalid_body");
     /// No valid credential: the API key or upload token is missing, unknown or revoked.
     Unauthorized = (401, "unauthorized");
+    /// The email or password is not right (which of them is never said).
+    InvalidCredentials = (401, "invalid_credentials");
+    /// The caller is signed in but its role does not allow this.
+    Forbidden = (403, "forbidden");
+    /// An unsafe request with a session did not carry the session's `X-CSRF-Token`, or came from another origin.
+    CsrfFailed = (403, "csrf_failed");
+    /// Registration is closed on this instance.
+    RegistrationClosed = (403, "registration_closed");
+    /// The account waits for an administrator's approval.
+    AccountPending = (403, "account_pending");
+    /// The account is disabled.
+    AccountDisabled = (403, "account_disabled");
     /// No such resource.
     NotFound = (404, "not_found");
     /// The route does not take that method.
     MethodNotAllowed = (405, "method_not_allowed");
     /// The change conflicts with the resource's current state.
     Conflict = (409, "conflict");
+    /// The email address has an account already.
+    EmailTaken = (409, "email_taken");
     /// The asset's status does not allow the change.
     InvalidState = (409, "invalid_state");
     /// A per-resource limit is reached (playback ids, signing keys, webhook endpoints).
@@ -119,6 +133,8 @@ error_codes! {
     WebhookUrlRefused = (422, "webhook_url_refused");
     /// Another PATCH of this upload is in flight.
     UploadBusy = (423, "upload_busy");
+    /// Too many failed sign-ins of this account; retry after `Retry-After`.
+    AccountLocked = (423, "account_locked");
     /// Too many unknown credentials from this address; retry after `Retry-After`.
     RateLimited = (429, "rate_limited");
     /// The key holds as many event streams as `api.max_streams_per_key`.
@@ -230,7 +246,7 @@ pub fn responses(codes: &[ErrorCode], body: bool) -> BTreeMap<String, RefOr<DocR
                     header_doc(Type::String, "The Bearer challenge"),
                 );
             }
-            if status == 429 || status == 503 {
+            if status == 429 || status == 503 || codes.contains(&ErrorCode::AccountLocked) {
                 response = response.header(
                     "Retry-After",
                     header_doc(Type::Integer, "Seconds to wait before retrying"),

@@ -1,0 +1,210 @@
+//! Accounts and sessions in the database. A session is stored by the SHA-256 of its cookie's
+//! token, never the token.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{Db, DbError};
+use crate::domain::accounts::{Role, User, UserStatus};
+
+const USER_COLUMNS: &str = "id, email, display_name, password_hash, role, status, \
+     failed_signins, locked_until_ms, created_at";
+
+fn user_of(row: &AnyRow) -> Result<User, DbError> {
+    let role: String = row.try_get("role")?;
+    let status: String = row.try_get("status")?;
+    Ok(User {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        display_name: row.try_get("display_name")?,
+        password_hash: row.try_get("password_hash")?,
+        role: Role::parse(&role).ok_or_else(|| DbError::Corrupt(format!("role {role:?}")))?,
+        status: UserStatus::parse(&status)
+            .ok_or_else(|| DbError::Corrupt(format!("user status {status:?}")))?,
+        failed_signins: row.try_get("failed_signins")?,
+        locked_until_ms: row.try_get("locked_until_ms")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// Stores a new account; `false` when its email (or id) is taken.
+pub async fn insert(db: &Db, user: &User) -> Result<bool, DbError> {
+    let done = sqlx::query(&format!(
+        "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT DO NOTHING"
+    ))
+    .bind(user.id.as_str())
+    .bind(user.email.as_str())
+    .bind(user.display_name.as_str())
+    .bind(user.password_hash.clone())
+    .bind(user.role.as_str())
+    .bind(user.status.as_str())
+    .bind(user.failed_signins)
+    .bind(user.locked_until_ms)
+    .bind(user.created_at.as_str())
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The account with email `email` (already normalized).
+pub async fn by_email(db: &Db, email: &str) -> Result<Option<User>, DbError> {
+    sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
+    ))
+    .bind(email)
+    .fetch_optional(db.pool())
+    .await?
+    .as_ref()
+    .map(user_of)
+    .transpose()
+}
+
+/// Account `id`.
+pub async fn get(db: &Db, id: &str) -> Result<Option<User>, DbError> {
+    sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?
+        .as_ref()
+        .map(user_of)
+        .transpose()
+}
+
+/// How many accounts exist.
+pub async fn count(db: &Db) -> Result<i64, DbError> {
+    Ok(sqlx::query("SELECT COUNT(*) AS n FROM users")
+        .fetch_one(db.pool())
+        .await?
+        .try_get("n")?)
+}
+
+/// Records a failed sign-in of account `id`: the counter goes up by one in the database (so
+/// concurrent failures all count) and the lock is set from the new count by `lock`.
+/// Returns the new count.
+pub async fn record_failure(
+    db: &Db,
+    id: &str,
+    lock: impl Fn(i64) -> Option<i64>,
+) -> Result<i64, DbError> {
+    let row = sqlx::query(
+        "UPDATE users SET failed_signins = failed_signins + 1 WHERE id = $1 \
+         RETURNING failed_signins",
+    )
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(row) = row else { return Ok(0) };
+    let failures: i64 = row.try_get("failed_signins")?;
+    if let Some(until) = lock(failures) {
+        sqlx::query("UPDATE users SET locked_until_ms = $1 WHERE id = $2 AND locked_until_ms < $1")
+            .bind(until)
+            .bind(id)
+            .execute(db.pool())
+            .await?;
+    }
+    Ok(failures)
+}
+
+/// Clears account `id`'s failed sign-ins (it signed in).
+pub async fn clear_failures(db: &Db, id: &str) -> Result<(), DbError> {
+    sqlx::query("UPDATE users SET failed_signins = 0, locked_until_ms = 0 WHERE id = $1")
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Sets account `id`'s status; `false` when there is no such account.
+pub async fn set_status(db: &Db, id: &str, status: UserStatus) -> Result<bool, DbError> {
+    let done = sqlx::query("UPDATE users SET status = $1 WHERE id = $2")
+        .bind(status.as_str())
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A session as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    /// SHA-256 (hex) of the cookie's token.
+    pub token_hash: String,
+    /// Whose.
+    pub user_id: String,
+    /// The token unsafe requests must echo (`X-CSRF-Token`).
+    pub csrf: String,
+    /// When it was made (Unix ms).
+    pub created_ms: i64,
+    /// When it ends (Unix ms).
+    pub expires_ms: i64,
+}
+
+/// Stores a new session.
+pub async fn insert_session(db: &Db, s: &SessionRow) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, user_id, csrf, created_ms, expires_ms) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(s.token_hash.as_str())
+    .bind(s.user_id.as_str())
+    .bind(s.csrf.as_str())
+    .bind(s.created_ms)
+    .bind(s.expires_ms)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// The session whose token hashes to `token_hash`, with its account, unless it ended by
+/// `now_ms`.
+pub async fn session(
+    db: &Db,
+    token_hash: &str,
+    now_ms: i64,
+) -> Result<Option<(SessionRow, User)>, DbError> {
+    let row = sqlx::query(
+        "SELECT token_hash, user_id, csrf, created_ms, expires_ms FROM sessions \
+         WHERE token_hash = $1 AND expires_ms > $2",
+    )
+    .bind(token_hash)
+    .bind(now_ms)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let s = SessionRow {
+        token_hash: row.try_get("token_hash")?,
+        user_id: row.try_get("user_id")?,
+        csrf: row.try_get("csrf")?,
+        created_ms: row.try_get("created_ms")?,
+        expires_ms: row.try_get("expires_ms")?,
+    };
+    Ok(get(db, &s.user_id).await?.map(|u| (s, u)))
+}
+
+/// Ends the session whose token hashes to `token_hash`.
+pub async fn delete_session(db: &Db, token_hash: &str) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+        .bind(token_hash)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Ends every session of account `user_id` (a password change, a disabled account).
+pub async fn delete_sessions_of(db: &Db, user_id: &str) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Removes sessions that ended before `now_ms`; returns how many.
+pub async fn prune_sessions(db: &Db, now_ms: i64) -> Result<u64, DbError> {
+    Ok(sqlx::query("DELETE FROM sessions WHERE expires_ms <= $1")
+        .bind(now_ms)
+        .execute(db.pool())
+        .await?
+        .rows_affected())
+}

@@ -1,0 +1,346 @@
+//! People's accounts through the API: sign up, sign in and out with a session cookie and its
+//! CSRF token; failed sign-ins lock an account and a flood from one address is throttled;
+//! registration by approval or closed, and accounts an operator makes from the command line.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::*;
+use serde_json::json;
+
+/// A browser-like client: the session cookie it was given, and the CSRF token.
+struct Person {
+    api: Api,
+    cookie: Option<String>,
+    csrf: Option<String>,
+}
+
+impl Person {
+    fn new(control: &Control) -> Person {
+        Person {
+            api: control.api(""),
+            cookie: None,
+            csrf: None,
+        }
+    }
+
+    fn send(&self, method: &str, path: &str, extra: &[(&str, &str)], body: Vec<u8>) -> Reply {
+        let cookie = self.cookie.as_ref().map(|c| format!("sunomi_session={c}"));
+        let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/json")];
+        if let Some(c) = &cookie {
+            headers.push(("cookie", c));
+        }
+        headers.extend_from_slice(extra);
+        self.api.send(method, path, &headers, body)
+    }
+
+    /// Posts JSON; keeps the session a sign-in or sign-up gives.
+    fn post(&mut self, path: &str, body: serde_json::Value) -> Reply {
+        let r = self.send("POST", path, &[], body.to_string().into_bytes());
+        if let Some(set) = r.header("set-cookie") {
+            let value = set
+                .strip_prefix("sunomi_session=")
+                .and_then(|v| v.split(';').next())
+                .expect("the session cookie");
+            self.cookie = (!value.is_empty()).then(|| value.to_string());
+            self.csrf = r.json()["csrf_token"].as_str().map(str::to_string);
+        }
+        r
+    }
+
+    fn me(&self) -> Reply {
+        self.send("GET", "/api/v1/me", &[], vec![])
+    }
+
+    fn sign_out(&mut self, csrf: Option<&str>, origin: Option<&str>) -> Reply {
+        let mut extra = Vec::new();
+        if let Some(t) = csrf {
+            extra.push(("x-csrf-token", t));
+        }
+        if let Some(o) = origin {
+            extra.push(("origin", o));
+        }
+        let r = self.send("POST", "/api/v1/auth/signout", &extra, vec![]);
+        if r.status == 204 {
+            self.cookie = None;
+        }
+        r
+    }
+}
+
+fn sign_up(email: &str, password: &str, name: &str) -> serde_json::Value {
+    json!({ "email": email, "password": password, "display_name": name })
+}
+
+fn sign_in(email: &str, password: &str) -> serde_json::Value {
+    json!({ "email": email, "password": password })
+}
+
+fn start(store: &str, config: &str) -> Control {
+    Control::start(Options {
+        store: store.to_string(),
+        no_workers: true,
+        config: config.to_string(),
+        ..Default::default()
+    })
+}
+
+/// Runs `sunomi-control users …` on `store`'s database with `stdin`.
+fn users(store: &str, args: &[&str], stdin: &str) -> (i32, String, String) {
+    let database = database_for(store);
+    let mut child = Command::new(control_binary())
+        .arg("users")
+        .args(args)
+        .args(["--store", store, "--database", &database])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sunomi-control users");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("writing the password");
+    let out = child.wait_with_output().expect("sunomi-control users");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn people_sign_up_in_and_out_with_a_session_cookie_and_its_csrf_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let control = start(&store, "");
+    let mut ada = Person::new(&control);
+
+    let r = ada.post(
+        "/api/v1/auth/signup",
+        sign_up(" Ada@Example.org ", "analytical engine", "Ada"),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let cookie = r.header("set-cookie").unwrap().to_string();
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
+    assert_eq!(r.json()["user"]["email"], "ada@example.org");
+    assert_eq!(r.json()["user"]["role"], "user");
+    assert!(ada.csrf.is_some());
+    assert_eq!(ada.me().json()["user"]["display_name"], "Ada");
+
+    // The same email, however written, is taken; bad input says what is wrong.
+    let mut other = Person::new(&control);
+    let r = other.post(
+        "/api/v1/auth/signup",
+        sign_up("ADA@example.org", "another long one", "Ada II"),
+    );
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (409, Some("email_taken"))
+    );
+    for bad in [
+        sign_up("not an email", "analytical engine", "X"),
+        sign_up("x@example.org", "short", "X"),
+        sign_up("x@example.org", "x@example.org", "X"),
+        sign_up("x@example.org", "analytical engine", ""),
+    ] {
+        let r = other.post("/api/v1/auth/signup", bad.clone());
+        assert_eq!(
+            (r.status, r.json()["code"].as_str()),
+            (400, Some("invalid_request")),
+            "{bad}"
+        );
+    }
+
+    // Signing out is an unsafe request: it needs the CSRF token, from this site.
+    let csrf = ada.csrf.clone().unwrap();
+    let r = ada.sign_out(None, None);
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (403, Some("csrf_failed"))
+    );
+    let r = ada.sign_out(Some("not-the-token"), None);
+    assert_eq!(r.status, 403);
+    let r = ada.sign_out(Some(&csrf), Some("https://evil.example"));
+    assert_eq!(r.status, 403);
+    assert_eq!(ada.me().status, 200, "still signed in after the refusals");
+    let ended = ada.cookie.clone().unwrap();
+    assert_eq!(ada.sign_out(Some(&csrf), None).status, 204);
+    ada.cookie = Some(ended);
+    assert_eq!(ada.me().status, 401, "the ended session does not come back");
+
+    // Wrong password and unknown email get the same answer.
+    let mut someone = Person::new(&control);
+    let wrong = someone.post(
+        "/api/v1/auth/signin",
+        sign_in("ada@example.org", "analytical engines"),
+    );
+    let unknown = someone.post(
+        "/api/v1/auth/signin",
+        sign_in("bob@example.org", "analytical engine"),
+    );
+    assert_eq!(wrong.status, 401);
+    assert_eq!(wrong.json()["code"], "invalid_credentials");
+    assert_eq!(wrong.json()["detail"], unknown.json()["detail"]);
+    assert_eq!(unknown.status, 401);
+
+    // Session fixation: a session id planted before signing in is never the one signed in.
+    let mut victim = Person::new(&control);
+    victim.cookie = Some("planted-by-an-attacker".into());
+    let r = victim.post(
+        "/api/v1/auth/signin",
+        sign_in("ADA@example.org", "analytical engine"),
+    );
+    assert_eq!(r.status, 200);
+    assert_ne!(victim.cookie.as_deref(), Some("planted-by-an-attacker"));
+    assert_eq!(victim.me().status, 200);
+    let mut attacker = Person::new(&control);
+    attacker.cookie = Some("planted-by-an-attacker".into());
+    assert_eq!(attacker.me().status, 401);
+}
+
+#[test]
+fn failures_lock_an_account_and_a_flood_from_one_address_is_throttled() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let control = start(&store, "");
+    let mut ada = Person::new(&control);
+    assert_eq!(
+        ada.post(
+            "/api/v1/auth/signup",
+            sign_up("ada@example.org", "analytical engine", "Ada")
+        )
+        .status,
+        201
+    );
+    let mut guesser = Person::new(&control);
+    let mut answers = Vec::new();
+    for i in 0..5 {
+        let r = guesser.post(
+            "/api/v1/auth/signin",
+            sign_in("ada@example.org", &format!("guess number {i}")),
+        );
+        answers.push((
+            r.status,
+            r.json()["code"].as_str().unwrap_or("").to_string(),
+        ));
+    }
+    assert_eq!(answers[3], (401, "invalid_credentials".to_string()));
+    assert_eq!(
+        answers[4],
+        (423, "account_locked".to_string()),
+        "{answers:?}"
+    );
+    // Locked: even the right password waits, and says how long.
+    let r = guesser.post(
+        "/api/v1/auth/signin",
+        sign_in("ada@example.org", "analytical engine"),
+    );
+    assert_eq!(r.status, 423);
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((800..=900).contains(&wait), "about fifteen minutes: {wait}");
+    // The session made before the lock still works (the lock is on signing in).
+    assert_eq!(ada.me().status, 200);
+
+    // Spraying other accounts from one address runs out of its budget.
+    let mut statuses = Vec::new();
+    for i in 0..40 {
+        let r = guesser.post(
+            "/api/v1/auth/signin",
+            sign_in(&format!("nobody{i}@example.org"), "a guessed password"),
+        );
+        statuses.push(r.status);
+        if r.status == 429 {
+            assert_eq!(r.json()["code"], "rate_limited");
+            assert!(r.header("retry-after").is_some());
+            break;
+        }
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+}
+
+#[test]
+fn registration_by_approval_or_closed_and_accounts_made_by_an_operator() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    {
+        let control = start(&store, "[accounts]\nregistration = \"approval\"\n");
+        let mut bob = Person::new(&control);
+        let r = bob.post(
+            "/api/v1/auth/signup",
+            sign_up("bob@example.org", "a fine password", "Bob"),
+        );
+        assert_eq!(r.status, 202);
+        assert!(
+            r.header("set-cookie").is_none(),
+            "no session before approval"
+        );
+        assert_eq!(r.json()["user"]["status"], "pending");
+        let r = bob.post(
+            "/api/v1/auth/signin",
+            sign_in("bob@example.org", "a fine password"),
+        );
+        assert_eq!(
+            (r.status, r.json()["code"].as_str()),
+            (403, Some("account_pending"))
+        );
+        let (code, out, err) = users(&store, &["approve", "--email", "BOB@example.org"], "");
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("approved bob@example.org"));
+        assert_eq!(
+            bob.post(
+                "/api/v1/auth/signin",
+                sign_in("bob@example.org", "a fine password")
+            )
+            .status,
+            200
+        );
+    }
+    let control = start(&store, "[accounts]\nregistration = \"closed\"\n");
+    let mut eve = Person::new(&control);
+    let r = eve.post(
+        "/api/v1/auth/signup",
+        sign_up("eve@example.org", "a fine password", "Eve"),
+    );
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (403, Some("registration_closed"))
+    );
+    // The first admin comes from the command line, the password from stdin.
+    let (code, out, err) = users(
+        &store,
+        &["create", "--email", "root@example.org", "--role", "admin"],
+        "the admin's password\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.trim().starts_with("u_"), "{out}");
+    let (code, _, err) = users(
+        &store,
+        &["create", "--email", "root@example.org"],
+        "whatever long\n",
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("has an account"), "{err}");
+    let (code, _, err) = users(
+        &store,
+        &["create", "--email", "x@example.org", "--role", "king"],
+        "whatever long\n",
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("--role"), "{err}");
+    let mut root = Person::new(&control);
+    let r = root.post(
+        "/api/v1/auth/signin",
+        sign_in("root@example.org", "the admin's password"),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(root.me().json()["user"]["role"], "admin");
+}
