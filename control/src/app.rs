@@ -33,6 +33,7 @@ use crate::services::fleet::Fleet;
 use crate::services::importer::Importer;
 use crate::services::jobs::Jobs;
 use crate::services::projection::Projector;
+use crate::services::videos::Videos;
 
 /// Why an operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +139,8 @@ pub struct App {
     pub webhooks: Arc<Webhooks>,
     /// People's accounts and sessions.
     pub accounts: Arc<Accounts>,
+    /// People's videos.
+    pub videos: Arc<Videos>,
 }
 
 impl App {
@@ -197,6 +200,14 @@ impl App {
             endpoints: endpoints.clone(),
             database_url: config.database.clone(),
         });
+        let uploads = Arc::new(Uploads {
+            db: db.clone(),
+            records: records.clone(),
+            assets: assets.clone(),
+            config: config.uploads.clone(),
+            patches: tokio::sync::Semaphore::new(config.uploads.max_concurrent_patches),
+            patching: Default::default(),
+        });
         Ok(Arc::new(App {
             captions: Arc::new(Captions {
                 assets: assets.clone(),
@@ -221,13 +232,11 @@ impl App {
                 records: records.clone(),
                 relay: relay.clone(),
             }),
-            uploads: Arc::new(Uploads {
+            uploads: uploads.clone(),
+            videos: Arc::new(Videos {
                 db: db.clone(),
-                records: records.clone(),
+                uploads,
                 assets: assets.clone(),
-                config: config.uploads.clone(),
-                patches: tokio::sync::Semaphore::new(config.uploads.max_concurrent_patches),
-                patching: Default::default(),
             }),
             webhooks: Arc::new(Webhooks {
                 db: db.clone(),

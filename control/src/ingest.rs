@@ -113,6 +113,8 @@ pub struct NewUpload {
     pub tus_created: bool,
     /// Issue a delegated upload token.
     pub with_token: bool,
+    /// The video a person's upload becomes (its `asset_id` is filled in here).
+    pub video: Option<crate::domain::videos::Video>,
 }
 
 /// What the upload use cases need: the database (uploads and their parts), storage (the
@@ -194,7 +196,13 @@ pub async fn create(up: &Uploads, new: NewUpload) -> Result<(Upload, Option<Stri
         new.meta,
         &now_rfc3339(),
     );
-    up.assets.create_asset(&asset, Some(&upload)).await?;
+    let video = new.video.map(|mut v| {
+        v.asset_id = asset.id.to_string();
+        v
+    });
+    up.assets
+        .create_asset(&asset, Some(&upload), video.as_ref())
+        .await?;
     up.assets
         .change(
             &asset.id,

@@ -23,6 +23,11 @@ pub fn u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     whole(d)
 }
 
+/// A `u64` written as `3` or `3.0`.
+pub fn u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    whole(d)
+}
+
 /// An optional `u64` written as `3` or `3.0` (or `null`).
 pub fn opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     #[derive(Deserialize)]

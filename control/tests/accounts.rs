@@ -4,79 +4,8 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
+use common::people::{sign_in, sign_up, users, Person};
 use common::*;
-use serde_json::json;
-
-/// A browser-like client: the session cookie it was given, and the CSRF token.
-struct Person {
-    api: Api,
-    cookie: Option<String>,
-    csrf: Option<String>,
-}
-
-impl Person {
-    fn new(control: &Control) -> Person {
-        Person {
-            api: control.api(""),
-            cookie: None,
-            csrf: None,
-        }
-    }
-
-    fn send(&self, method: &str, path: &str, extra: &[(&str, &str)], body: Vec<u8>) -> Reply {
-        let cookie = self.cookie.as_ref().map(|c| format!("sunomi_session={c}"));
-        let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/json")];
-        if let Some(c) = &cookie {
-            headers.push(("cookie", c));
-        }
-        headers.extend_from_slice(extra);
-        self.api.send(method, path, &headers, body)
-    }
-
-    /// Posts JSON; keeps the session a sign-in or sign-up gives.
-    fn post(&mut self, path: &str, body: serde_json::Value) -> Reply {
-        let r = self.send("POST", path, &[], body.to_string().into_bytes());
-        if let Some(set) = r.header("set-cookie") {
-            let value = set
-                .strip_prefix("sunomi_session=")
-                .and_then(|v| v.split(';').next())
-                .expect("the session cookie");
-            self.cookie = (!value.is_empty()).then(|| value.to_string());
-            self.csrf = r.json()["csrf_token"].as_str().map(str::to_string);
-        }
-        r
-    }
-
-    fn me(&self) -> Reply {
-        self.send("GET", "/api/v1/me", &[], vec![])
-    }
-
-    fn sign_out(&mut self, csrf: Option<&str>, origin: Option<&str>) -> Reply {
-        let mut extra = Vec::new();
-        if let Some(t) = csrf {
-            extra.push(("x-csrf-token", t));
-        }
-        if let Some(o) = origin {
-            extra.push(("origin", o));
-        }
-        let r = self.send("POST", "/api/v1/auth/signout", &extra, vec![]);
-        if r.status == 204 {
-            self.cookie = None;
-        }
-        r
-    }
-}
-
-fn sign_up(email: &str, password: &str, name: &str) -> serde_json::Value {
-    json!({ "email": email, "password": password, "display_name": name })
-}
-
-fn sign_in(email: &str, password: &str) -> serde_json::Value {
-    json!({ "email": email, "password": password })
-}
 
 fn start(store: &str, config: &str) -> Control {
     Control::start(Options {
@@ -85,33 +14,6 @@ fn start(store: &str, config: &str) -> Control {
         config: config.to_string(),
         ..Default::default()
     })
-}
-
-/// Runs `sunomi-control users …` on `store`'s database with `stdin`.
-fn users(store: &str, args: &[&str], stdin: &str) -> (i32, String, String) {
-    let database = database_for(store);
-    let mut child = Command::new(control_binary())
-        .arg("users")
-        .args(args)
-        .args(["--store", store, "--database", &database])
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sunomi-control users");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("writing the password");
-    let out = child.wait_with_output().expect("sunomi-control users");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]

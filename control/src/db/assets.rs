@@ -34,7 +34,7 @@ fn doc_of(asset: &Asset) -> String {
     serde_json::to_string(&bare).unwrap_or_default()
 }
 
-fn stored_of(row: &AnyRow) -> Result<Stored, DbError> {
+pub(crate) fn stored_of(row: &AnyRow) -> Result<Stored, DbError> {
     let doc: String = row.try_get("doc")?;
     let version: i64 = row.try_get("version")?;
     let asset: Asset =

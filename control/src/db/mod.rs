@@ -28,6 +28,7 @@ pub mod outbox;
 pub mod signing_keys;
 pub mod uploads;
 pub mod users;
+pub mod videos;
 pub mod webhooks;
 
 use std::str::FromStr;

@@ -9,6 +9,7 @@
 //! - [`moderation`]: the policy that turns labels into a verdict.
 //! - [`cues`]: a transcript shaped into readable WebVTT.
 //! - [`webhooks`]: webhook messages and their Standard Webhooks signatures.
+//! - [`videos`]: videos as the platform shows them, and who may see or change one.
 //! - [`ids`]: typed ids.
 
 pub mod accounts;
@@ -18,4 +19,5 @@ pub mod effects;
 pub mod ids;
 pub mod moderation;
 pub mod upload;
+pub mod videos;
 pub mod webhooks;

@@ -120,6 +120,28 @@ where
     }
 }
 
+/// The signed-in person, if the request carries a live session (for reads that show more
+/// to some: a private video to its owner). Never refuses, except when the database fails.
+pub struct MaybeSignedIn(pub Option<Session>);
+
+impl<S> FromRequestParts<S> for MaybeSignedIn
+where
+    Arc<Accounts>: FromRef<S>,
+    Arc<Config>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let config = Arc::<Config>::from_ref(state);
+        let Some(token) = cookie(&parts.headers, cookie_name(&config)) else {
+            return Ok(MaybeSignedIn(None));
+        };
+        let accounts = Arc::<Accounts>::from_ref(state);
+        Ok(MaybeSignedIn(accounts.session(token).await?))
+    }
+}
+
 impl SignedIn {
     /// 403 unless the person's role includes `role`.
     pub fn require(&self, role: Role) -> Result<(), ApiError> {

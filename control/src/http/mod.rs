@@ -13,6 +13,7 @@ pub mod signing_keys;
 pub mod streams;
 pub mod tus;
 pub mod uploads;
+pub mod videos;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -38,6 +39,7 @@ use crate::services::api_keys::ApiKeys;
 use crate::services::assets::Assets;
 use crate::services::captions::Captions;
 use crate::services::jobs::Jobs;
+use crate::services::videos::Videos;
 use problem::{ApiError, ErrorCode};
 
 /// The OpenAPI document.
@@ -47,6 +49,8 @@ use problem::{ApiError, ErrorCode};
         description = "Uploads (tus 1.0), assets and their lifecycle, playback ids, events (SSE, Standard Webhooks), jobs. Errors are application/problem+json."),
     paths(
         accounts::sign_up, accounts::sign_in, accounts::sign_out, accounts::me,
+        videos::create_video, videos::list_videos, videos::my_videos, videos::get_video,
+        videos::update_video, videos::delete_video,
         uploads::create_upload, uploads::get_upload, uploads::cancel_upload, uploads::revoke_token,
         uploads::complete_direct,
         tus::options, tus::create, tus::head, tus::patch, tus::terminate,
@@ -64,6 +68,7 @@ use problem::{ApiError, ErrorCode};
     modifiers(&Security),
     tags(
         (name = "accounts", description = "People: sign up, sign in and out (a session cookie; unsafe requests echo its CSRF token)"),
+        (name = "videos", description = "People's videos: start one (an upload), list, read, edit, delete"),
         (name = "uploads", description = "Direct uploads: create one, hand its tus URL and token to a browser"),
         (name = "tus", description = "The tus 1.0 resumable upload protocol"),
         (name = "assets", description = "Videos and their lifecycle"),
@@ -244,6 +249,7 @@ services_by_type! {
     Arc<SigningKeys> => signing_keys,
     Arc<Webhooks> => webhooks,
     Arc<Accounts> => accounts,
+    Arc<Videos> => videos,
 }
 
 impl FromRef<ApiState> for events::Streams {
@@ -275,6 +281,17 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/auth/signin", post(accounts::sign_in))
         .route("/api/v1/auth/signout", post(accounts::sign_out))
         .route("/api/v1/me", get(accounts::me))
+        .route("/api/v1/me/videos", get(videos::my_videos))
+        .route(
+            "/api/v1/videos",
+            post(videos::create_video).get(videos::list_videos),
+        )
+        .route(
+            "/api/v1/videos/{video_id}",
+            get(videos::get_video)
+                .patch(videos::update_video)
+                .delete(videos::delete_video),
+        )
         .route("/api/v1/uploads", post(uploads::create_upload))
         .route("/api/v1/uploads/{upload_id}", get(uploads::get_upload))
         .route(

@@ -213,6 +213,7 @@ pub async fn create(
                     passthrough,
                     meta,
                     tus_created: true,
+                    video: None,
                     with_token: false,
                 },
             )

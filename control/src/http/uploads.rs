@@ -205,6 +205,7 @@ pub async fn create_upload(
         meta,
         tus_created: req.size.is_some(),
         with_token: true,
+        video: None,
     };
     let base = base_url(&config, &headers);
     if !req.direct {

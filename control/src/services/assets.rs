@@ -66,6 +66,7 @@ impl Assets {
         &self,
         asset: &Asset,
         upload: Option<&Upload>,
+        video: Option<&crate::domain::videos::Video>,
     ) -> Result<(), AppError> {
         let events: Vec<Event> = asset.events_after(0).cloned().collect();
         let effects = effects::of_change(None, Some(asset), &events, &self.endpoints.ids().await?);
@@ -75,6 +76,9 @@ impl Assets {
         }
         if let Some(u) = upload {
             uploads::insert(&mut tx, u).await?;
+        }
+        if let Some(v) = video {
+            crate::db::videos::insert(&mut tx, v).await?;
         }
         assets::insert_events(&mut tx, &events).await?;
         let last = self.push_effects(&mut tx, &asset.id, &effects).await?;
@@ -362,6 +366,7 @@ impl Assets {
                 continue;
             }
             assets::delete_events(&mut tx, id).await?;
+            crate::db::videos::delete(&mut tx, id.as_str()).await?;
             let mut effects = effects;
             effects.extend(waiting.iter().map(|(u, _)| Effect::UploadDiscard {
                 upload_id: u.id.clone(),

@@ -18,4 +18,5 @@ pub mod fleet;
 pub mod importer;
 pub mod jobs;
 pub mod projection;
+pub mod videos;
 pub mod webhook_admin;

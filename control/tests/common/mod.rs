@@ -9,6 +9,7 @@ pub use procs::*;
 pub mod database;
 #[allow(unused_imports)]
 pub use database::database_for;
+pub mod people;
 pub mod receiver;
 #[allow(unused_imports)]
 pub use receiver::{Received, Receiver};

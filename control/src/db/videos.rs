@@ -1,0 +1,136 @@
+//! Videos in the database: one row per asset (owner, title, description, visibility),
+//! written in the asset's transactions; the listing joins the asset for its status.
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use super::{assets, Db, DbError};
+use crate::domain::asset::Asset;
+use crate::domain::videos::{Video, Visibility};
+
+const COLUMNS: &str = "v.asset_id, v.owner_id, v.title, v.description, v.visibility, \
+     v.created_at, COALESCE(u.display_name, '') AS owner_name, a.doc, a.version";
+const FROM: &str =
+    "videos v JOIN assets a ON a.id = v.asset_id LEFT JOIN users u ON u.id = v.owner_id";
+
+/// A video with its asset and its owner's display name.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// The video.
+    pub video: Video,
+    /// Its asset (media state).
+    pub asset: Asset,
+    /// The owner's display name (empty when the account is gone).
+    pub owner_name: String,
+}
+
+fn listed_of(row: &AnyRow) -> Result<Listed, DbError> {
+    Ok(Listed {
+        video: video_of(row)?,
+        asset: assets::stored_of(row)?.asset,
+        owner_name: row.try_get("owner_name")?,
+    })
+}
+
+fn video_of(row: &AnyRow) -> Result<Video, DbError> {
+    let visibility: String = row.try_get("visibility")?;
+    Ok(Video {
+        asset_id: row.try_get("asset_id")?,
+        owner_id: row.try_get("owner_id")?,
+        title: row.try_get("title")?,
+        description: row.try_get("description")?,
+        visibility: Visibility::parse(&visibility)
+            .ok_or_else(|| DbError::Corrupt(format!("visibility {visibility:?}")))?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// Stores a new video (in its asset's transaction).
+pub async fn insert(tx: &mut Transaction<'static, Any>, v: &Video) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO videos (asset_id, owner_id, title, description, visibility, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(v.asset_id.as_str())
+    .bind(v.owner_id.as_str())
+    .bind(v.title.as_str())
+    .bind(v.description.as_str())
+    .bind(v.visibility.as_str())
+    .bind(v.created_at.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Video `asset_id` with its asset and owner (`None` when the video or asset is gone).
+pub async fn get(db: &Db, asset_id: &str) -> Result<Option<Listed>, DbError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM {FROM} WHERE v.asset_id = $1"
+    ))
+    .bind(asset_id)
+    .fetch_optional(db.pool())
+    .await?;
+    row.as_ref().map(listed_of).transpose()
+}
+
+/// Changes video `asset_id`'s title, description and visibility; `false` when it is gone.
+pub async fn update(db: &Db, v: &Video) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "UPDATE videos SET title = $1, description = $2, visibility = $3 WHERE asset_id = $4",
+    )
+    .bind(v.title.as_str())
+    .bind(v.description.as_str())
+    .bind(v.visibility.as_str())
+    .bind(v.asset_id.as_str())
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Removes video `asset_id` (in its asset's deletion).
+pub async fn delete(tx: &mut Transaction<'static, Any>, asset_id: &str) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM videos WHERE asset_id = $1")
+        .bind(asset_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Which videos a page lists.
+pub enum Listing<'a> {
+    /// Public videos that are ready (the home page).
+    Public,
+    /// Every video of one owner, whatever its state (their studio).
+    Owner(&'a str),
+}
+
+/// A page of videos, newest first, with their assets, and whether more follow.
+pub async fn page(
+    db: &Db,
+    listing: Listing<'_>,
+    limit: u32,
+    offset: u64,
+) -> Result<(Vec<Listed>, bool), DbError> {
+    let (filter, bind) = match listing {
+        Listing::Public => ("v.visibility = 'public' AND a.status = 'ready'", None),
+        Listing::Owner(id) => ("v.owner_id = $3", Some(id)),
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM {FROM} \
+         WHERE {filter} ORDER BY v.created_at DESC, v.asset_id DESC LIMIT $1 OFFSET $2"
+    );
+    let mut q = sqlx::query(&sql)
+        .bind(i64::from(limit) + 1)
+        .bind(i64::try_from(offset).unwrap_or(i64::MAX));
+    if let Some(id) = bind {
+        q = q.bind(id);
+    }
+    let rows = q.fetch_all(db.pool()).await?;
+    let more = rows.len() > limit as usize;
+    let page = rows
+        .iter()
+        .take(limit as usize)
+        .map(listed_of)
+        .collect::<Result<Vec<_>, DbError>>()?;
+    Ok((page, more))
+}

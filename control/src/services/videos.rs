@@ -1,0 +1,222 @@
+//! Videos, the use cases: a signed-in person starts one (an upload whose asset carries their
+//! video row, in one transaction), reads one (a private video is the owner's: to anyone else
+//! it does not exist), lists the public ones or their own, edits and deletes their own.
+//!
+//! Who may watch is enforced where the media are served, not only here: a public or unlisted
+//! video has one public playback id; a private one has only a signed playback id, so its URL
+//! alone plays nothing. Changing the visibility swaps them (the revocation is acknowledged
+//! once no edge serves the old id).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::app::{now_rfc3339, AppError};
+use crate::db::videos::{self as store, Listed, Listing};
+use crate::db::Db;
+use crate::domain::accounts::User;
+use crate::domain::asset::{Change, PlaybackIdInfo, PlaybackPolicy};
+use crate::domain::ids::{AssetId, PlaybackId};
+use crate::domain::upload::Upload;
+use crate::domain::videos::{check_description, check_title, Video, VideoInputError, Visibility};
+use crate::ingest::{self, NewUpload, Uploads};
+use crate::services::assets::Assets;
+
+/// Why a video operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum VideoError {
+    /// A title or description that is not acceptable.
+    #[error(transparent)]
+    Input(#[from] VideoInputError),
+    /// No such video, or one the caller may not see.
+    #[error("no such video")]
+    NotFound,
+    /// The caller may see it but not change it.
+    #[error("only the video's owner (or an administrator) may change it")]
+    Forbidden,
+    /// Larger than the largest upload.
+    #[error("the file is larger than the largest upload ({0} bytes)")]
+    TooLarge(u64),
+    /// An empty file.
+    #[error("the file is empty")]
+    Empty,
+    /// The database, storage or the fleet failed.
+    #[error(transparent)]
+    App(#[from] AppError),
+}
+
+impl From<crate::db::DbError> for VideoError {
+    fn from(e: crate::db::DbError) -> Self {
+        VideoError::App(e.into())
+    }
+}
+
+/// What a person edits.
+#[derive(Debug, Default, Clone)]
+pub struct VideoEdit {
+    /// A new title.
+    pub title: Option<String>,
+    /// A new description.
+    pub description: Option<String>,
+    /// A new visibility.
+    pub visibility: Option<Visibility>,
+}
+
+/// The video use cases.
+pub struct Videos {
+    /// The state of record.
+    pub db: Db,
+    /// Uploads (a video starts as one).
+    pub uploads: Arc<Uploads>,
+    /// The asset use cases (playback ids, deletion).
+    pub assets: Arc<Assets>,
+}
+
+impl Videos {
+    /// Starts `owner`'s video of a `size`-byte file: the upload (its tus URL and an
+    /// upload-only token for the browser) and the asset with the video row. Returns the video,
+    /// the upload and the token (shown once).
+    pub async fn create(
+        &self,
+        owner: &User,
+        title: &str,
+        description: &str,
+        visibility: Visibility,
+        size: u64,
+    ) -> Result<(Video, Upload, String), VideoError> {
+        let video = Video {
+            asset_id: String::new(),
+            owner_id: owner.id.clone(),
+            title: check_title(title)?,
+            description: check_description(description)?,
+            visibility,
+            created_at: now_rfc3339(),
+        };
+        if size == 0 {
+            return Err(VideoError::Empty);
+        }
+        if size > self.uploads.config.max_size {
+            return Err(VideoError::TooLarge(self.uploads.config.max_size));
+        }
+        let new = NewUpload {
+            length: Some(size),
+            metadata: BTreeMap::new(),
+            passthrough: None,
+            meta: BTreeMap::new(),
+            tus_created: true,
+            with_token: true,
+            video: Some(video.clone()),
+        };
+        let (upload, token) = ingest::create(&self.uploads, new).await?;
+        let video = Video {
+            asset_id: upload.asset_id.to_string(),
+            ..video
+        };
+        self.playback_for(&upload.asset_id, visibility).await?;
+        let token = token.ok_or_else(|| AppError::Store("no upload token was made".into()))?;
+        Ok((video, upload, token))
+    }
+
+    /// Makes asset `id`'s playback ids fit `visibility`: one public id for public and
+    /// unlisted videos, one signed id for private ones (the other kind revoked).
+    async fn playback_for(&self, id: &AssetId, visibility: Visibility) -> Result<(), VideoError> {
+        let wanted = match visibility {
+            Visibility::Private => PlaybackPolicy::Signed,
+            Visibility::Public | Visibility::Unlisted => PlaybackPolicy::Public,
+        };
+        let asset = self.assets.asset(id).await?;
+        if !asset.playback_ids.iter().any(|p| p.policy == wanted) {
+            let added = PlaybackIdInfo {
+                id: PlaybackId::generate(),
+                policy: wanted,
+            };
+            self.assets
+                .change_settled(id, Change::PlaybackAdded(added))
+                .await?;
+        }
+        for p in asset.playback_ids.iter().filter(|p| p.policy != wanted) {
+            self.assets
+                .change_settled(id, Change::PlaybackRemoved(p.id.clone()))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Video `id` with its asset, as `viewer` may see it.
+    pub async fn get(&self, viewer: Option<&User>, id: &str) -> Result<Listed, VideoError> {
+        if AssetId::parse(id).is_err() {
+            return Err(VideoError::NotFound);
+        }
+        match store::get(&self.db, id).await? {
+            Some(l) if l.video.visible_to(viewer) => Ok(l),
+            _ => Err(VideoError::NotFound),
+        }
+    }
+
+    /// A page of public, ready videos, newest first, and whether more follow.
+    pub async fn public_page(
+        &self,
+        limit: u32,
+        offset: u64,
+    ) -> Result<(Vec<Listed>, bool), VideoError> {
+        Ok(store::page(&self.db, Listing::Public, limit, offset).await?)
+    }
+
+    /// A page of `owner`'s videos in any state, newest first, and whether more follow.
+    pub async fn owned_page(
+        &self,
+        owner: &User,
+        limit: u32,
+        offset: u64,
+    ) -> Result<(Vec<Listed>, bool), VideoError> {
+        Ok(store::page(&self.db, Listing::Owner(&owner.id), limit, offset).await?)
+    }
+
+    /// Video `id` as `user` may change it: not found when they may not see it, forbidden
+    /// when they may see but not change it.
+    async fn editable(&self, user: &User, id: &str) -> Result<Listed, VideoError> {
+        let listed = self.get(Some(user), id).await?;
+        if !listed.video.editable_by(user) {
+            return Err(VideoError::Forbidden);
+        }
+        Ok(listed)
+    }
+
+    /// Applies `edit` to `user`'s video `id`.
+    pub async fn update(
+        &self,
+        user: &User,
+        id: &str,
+        edit: VideoEdit,
+    ) -> Result<Listed, VideoError> {
+        let mut video = self.editable(user, id).await?.video;
+        if let Some(t) = &edit.title {
+            video.title = check_title(t)?;
+        }
+        if let Some(d) = &edit.description {
+            video.description = check_description(d)?;
+        }
+        let asset_id = AssetId::parse(id).map_err(|_| VideoError::NotFound)?;
+        if let Some(v) = edit.visibility {
+            if v != video.visibility {
+                // Made private: the public id is revoked (and every edge forgets it) before
+                // the row says so; made public: the public id exists before it is listed.
+                self.playback_for(&asset_id, v).await?;
+                video.visibility = v;
+            }
+        }
+        if !store::update(&self.db, &video).await? {
+            return Err(VideoError::NotFound);
+        }
+        self.get(Some(user), id).await
+    }
+
+    /// Deletes `user`'s video `id` (its media and every edge's copy).
+    pub async fn delete(&self, user: &User, id: &str) -> Result<(), VideoError> {
+        self.editable(user, id).await?;
+        let asset_id = AssetId::parse(id).map_err(|_| VideoError::NotFound)?;
+        match self.assets.delete_asset(&asset_id).await {
+            Ok(()) | Err(AppError::NotFound) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! People's videos through the API: a signed-in person starts one and sends the file with
+//! the upload-only token it gets (never an API key); who may see and change a video, checked
+//! with a second account; a private video's URL plays nothing.
+
+mod common;
+
+use std::time::Duration;
+
+use common::people::{signed_up, Person};
+use common::*;
+use serde_json::json;
+
+/// Sends `file` to a tus upload URL with an upload token, in one PATCH.
+fn send_file(person: &Person, url: &str, token: &str, file: &std::path::Path) -> Reply {
+    let bytes = std::fs::read(file).unwrap();
+    person.api.send(
+        "PATCH",
+        url,
+        &[
+            ("authorization", &format!("Bearer {token}")),
+            ("tus-resumable", "1.0.0"),
+            ("upload-offset", "0"),
+            ("content-type", "application/offset+octet-stream"),
+        ],
+        bytes,
+    )
+}
+
+/// Starts a video of `file` for `person` and sends the file; returns the video's id.
+fn upload(person: &Person, file: &std::path::Path, title: &str, visibility: &str) -> String {
+    let size = std::fs::metadata(file).unwrap().len();
+    let r = person.write(
+        "POST",
+        "/api/v1/videos",
+        json!({ "title": title, "description": "made in a test", "visibility": visibility, "size": size }),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let made = r.json();
+    let token = made["upload"]["token"].as_str().unwrap();
+    assert!(token.starts_with("ut_"), "an upload-only token: {token}");
+    let sent = send_file(person, made["upload"]["url"].as_str().unwrap(), token, file);
+    assert_eq!(sent.status, 204, "{}", String::from_utf8_lossy(&sent.body));
+    made["video"]["id"].as_str().unwrap().to_string()
+}
+
+fn wait_ready(person: &Person, id: &str) -> serde_json::Value {
+    let mut last = serde_json::Value::Null;
+    wait_until(Duration::from_secs(120), "the video to be ready", || {
+        last = person
+            .send("GET", &format!("/api/v1/videos/{id}"), &[], vec![])
+            .json();
+        last["status"] == "ready"
+    });
+    last
+}
+
+#[test]
+fn a_private_video_is_its_owners_alone_and_only_owners_change_theirs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let edge = Edge::start(&store, &[], &[]);
+    let control = Control::start(Options {
+        store: store.clone(),
+        config: format!("edge_admin_urls = [\"{}\"]\n", edge.admin),
+        ..Default::default()
+    });
+    let ada = signed_up(&control, "Ada");
+    let bob = signed_up(&control, "Bob");
+    let guest = Person::new(&control);
+    let file = clip(dir.path(), "clip.mp4", 2.0);
+
+    let public = upload(&ada, &file, "A public walk", "public");
+    let private = upload(&ada, &file, "My private walk", "private");
+    let shown = wait_ready(&ada, &public);
+    assert_eq!(shown["owner"]["display_name"], "Ada");
+    let url = shown["playback_url"]
+        .as_str()
+        .expect("a public video plays")
+        .to_string();
+    let private_view = wait_ready(&ada, &private);
+    assert!(
+        private_view["playback_url"].is_null(),
+        "a private video has no public URL"
+    );
+
+    // Someone else's private video does not exist for them, signed in or not.
+    for (who, p) in [("bob", &bob), ("a guest", &guest)] {
+        let r = p.send("GET", &format!("/api/v1/videos/{private}"), &[], vec![]);
+        assert_eq!(
+            (r.status, r.json()["code"].as_str()),
+            (404, Some("not_found")),
+            "{who}"
+        );
+        assert_eq!(
+            p.send("GET", &format!("/api/v1/videos/{public}"), &[], vec![])
+                .status,
+            200
+        );
+    }
+    // The home listing shows public, ready videos only.
+    let listed: Vec<String> = guest.send("GET", "/api/v1/videos", &[], vec![]).json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(listed, std::slice::from_ref(&public));
+    // Ada's own list has both.
+    let mine = ada.send("GET", "/api/v1/me/videos", &[], vec![]).json();
+    assert_eq!(mine["data"].as_array().unwrap().len(), 2);
+
+    // Only the owner changes or deletes: Bob sees the public one but may not touch it, and
+    // for him the private one is not there at all.
+    let r = bob.write(
+        "PATCH",
+        &format!("/api/v1/videos/{public}"),
+        json!({ "title": "mine now" }),
+    );
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+    let r = bob.write("DELETE", &format!("/api/v1/videos/{private}"), json!({}));
+    assert_eq!(r.status, 404);
+    let r = guest.write("DELETE", &format!("/api/v1/videos/{public}"), json!({}));
+    assert_eq!(r.status, 401);
+    // Without the CSRF token a session cannot change anything.
+    let r = ada.send(
+        "PATCH",
+        &format!("/api/v1/videos/{public}"),
+        &[],
+        json!({ "title": "x" }).to_string().into_bytes(),
+    );
+    assert_eq!(r.status, 403);
+
+    // Made private, the public URL stops playing on the edge as soon as the answer comes.
+    let on_edge = url.replace("http://edge.test", &edge.base);
+    assert_eq!(http_status(&on_edge), 200);
+    let r = ada.write(
+        "PATCH",
+        &format!("/api/v1/videos/{public}"),
+        json!({ "title": "Now private", "visibility": "private" }),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["title"], "Now private");
+    assert!(r.json()["playback_url"].is_null());
+    assert_ne!(
+        http_status(&on_edge),
+        200,
+        "the old public URL must not play"
+    );
+    assert_eq!(
+        bob.send("GET", &format!("/api/v1/videos/{public}"), &[], vec![])
+            .status,
+        404
+    );
+
+    // The owner deletes; it is gone for everyone.
+    assert_eq!(
+        ada.write("DELETE", &format!("/api/v1/videos/{private}"), json!({}))
+            .status,
+        204
+    );
+    assert_eq!(
+        ada.send("GET", &format!("/api/v1/videos/{private}"), &[], vec![])
+            .status,
+        404
+    );
+}
+
+#[test]
+fn bad_video_requests_get_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let control = Control::start(Options {
+        store,
+        no_workers: true,
+        ..Default::default()
+    });
+    let ada = signed_up(&control, "Ada");
+    for (body, code) in [
+        (json!({ "title": " ", "size": 10 }), "invalid_request"),
+        (
+            json!({ "title": "x".repeat(101), "size": 10 }),
+            "invalid_request",
+        ),
+        (json!({ "title": "ok", "size": 0 }), "invalid_request"),
+        (
+            json!({ "title": "ok", "size": 10, "visibility": "secret" }),
+            "invalid_request",
+        ),
+        (json!({ "title": "ok", "size": 1u64 << 50 }), "too_large"),
+    ] {
+        let r = ada.write("POST", "/api/v1/videos", body.clone());
+        assert_eq!(r.json()["code"], code, "{body}");
+    }
+    let r = Person::new(&control).write(
+        "POST",
+        "/api/v1/videos",
+        json!({ "title": "ok", "size": 10 }),
+    );
+    assert_eq!(r.status, 401);
+    for id in ["nope", "../x", &"a".repeat(300)] {
+        let r = ada.send("GET", &format!("/api/v1/videos/{id}"), &[], vec![]);
+        assert_eq!(r.status, 404, "{id}");
+    }
+    let r = ada.send("GET", "/api/v1/videos?page=0", &[], vec![]);
+    assert_eq!(r.status, 400);
+}
