@@ -29,6 +29,7 @@ help:
 deps:
 	@deploy/local/apt-install.sh $(APT_BUILD)
 	@deploy/local/models.sh >/dev/null
+	@deploy/local/web-deps.sh
 
 deps-test: deps
 	@deploy/local/apt-install.sh $(APT_TEST)

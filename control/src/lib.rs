@@ -39,4 +39,5 @@ pub mod records;
 pub mod relay;
 pub mod services;
 pub mod signing;
+pub mod web;
 pub mod worker;

@@ -474,6 +474,13 @@ async fn serve(config: Config, no_workers: bool) -> Result<i32> {
             }
         });
     }
+    let missing = sunomi_control::web::assets::missing();
+    if !missing.is_empty() {
+        tracing::warn!(
+            ?missing,
+            "this build has no copy of the web app's player and upload scripts: run `make deps` (npm ci in control/web) and build again"
+        );
+    }
     tracing::info!(addr = %bound, embedded, "API listening");
     // Scripts and tests read the bound address from this line.
     say!("listening on http://{bound}");

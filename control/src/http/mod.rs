@@ -366,6 +366,7 @@ pub fn router(app: Arc<App>) -> Router {
             post(webhooks::redeliver),
         )
         .merge(tus_routes)
+        .merge(crate::web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -152,6 +152,42 @@ impl Videos {
         }
     }
 
+    /// Video `id`'s poster image, for `viewer` (`None`: no poster yet).
+    pub async fn poster(
+        &self,
+        viewer: Option<&User>,
+        id: &str,
+    ) -> Result<Option<bytes::Bytes>, VideoError> {
+        use object_store::ObjectStoreExt;
+        use sunomi_origin::layout;
+        let listed = self.get(viewer, id).await?;
+        let records = &self.uploads.records;
+        let id = &listed.video.asset_id;
+        // The manifest names the poster of the run that published the video.
+        let manifest = match records
+            .find::<sunomi_packager::manifest::Manifest>(&layout::video_key(id, layout::MANIFEST))
+            .await
+        {
+            Ok(Some(m)) => m.value,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(AppError::Store(e.to_string()).into()),
+        };
+        let Some(poster) = manifest.poster else {
+            return Ok(None);
+        };
+        let store = records.store();
+        let key = layout::video_key(id, &poster);
+        match store.object_store().get(&store.path(&key)).await {
+            Ok(got) => Ok(Some(
+                got.bytes()
+                    .await
+                    .map_err(|e| AppError::Store(e.to_string()))?,
+            )),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(AppError::Store(e.to_string()).into()),
+        }
+    }
+
     /// A page of public, ready videos, newest first, and whether more follow.
     pub async fn public_page(
         &self,

@@ -84,10 +84,44 @@ fn as_postgres(cmd: &mut Command) -> &mut Command {
     cmd
 }
 
+/// Removes the clusters earlier test processes left (a process's cluster outlives it: its
+/// server dies with the process, its folder stays). Only folders untouched for ten minutes
+/// whose server is not running go, so a cluster another test process is making now stays.
+fn sweep_old_clusters() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let named = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("sunomi-pg-"));
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(600));
+        if !named || !old {
+            continue;
+        }
+        let pid = std::fs::read_to_string(path.join("data").join("postmaster.pid"))
+            .ok()
+            .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<i32>().ok()));
+        // SAFETY: signal 0 only asks whether the process exists.
+        let running = pid.is_some_and(|p| unsafe { libc::kill(p, 0) } == 0);
+        if !running {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
 /// This test process's cluster, started on first use.
 pub fn cluster() -> &'static Cluster {
     static CLUSTER: OnceLock<Cluster> = OnceLock::new();
     CLUSTER.get_or_init(|| {
+        sweep_old_clusters();
         let dir = tempfile::Builder::new()
             .prefix("sunomi-pg-")
             .tempdir()

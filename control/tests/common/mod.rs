@@ -168,8 +168,14 @@ fn config_file(options: &Options, listen: &str) -> tempfile::NamedTempFile {
         _ if options.config.trim_start().starts_with('[') => ("", options.config.as_str()),
         _ => (options.config.as_str(), ""),
     };
+    // A test that plays through the pages names its real edge.
+    let edge_url = if top.contains("edge_url") {
+        ""
+    } else {
+        "edge_url = \"http://edge.test\"\n"
+    };
     let text = format!(
-        "listen = \"{listen}\"\nedge_url = \"http://edge.test\"\n{top}\n{}\n{tables}\n",
+        "listen = \"{listen}\"\n{edge_url}{top}\n{}\n{tables}\n",
         merge_tables(TEST_CONFIG, tables)
     );
     std::fs::write(file.path(), text).expect("writing config");

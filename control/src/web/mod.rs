@@ -1,0 +1,26 @@
+//! The web app people use, served by `sunomi-control` at `/` on the API listener: pages
+//! rendered on the server ([`pages`]) from the same services the API uses, with small
+//! scripts that call `/api/v1` for what must be live; static files embedded in the binary
+//! ([`assets`]). See ARCHITECTURE.md ("The web app") for why it is built this way.
+
+pub mod assets;
+pub mod html;
+pub mod pages;
+
+use axum::routing::get;
+use axum::Router;
+
+use crate::http::ApiState;
+
+/// The pages and static files.
+pub fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/signin", get(pages::sign_in))
+        .route("/signup", get(pages::sign_up))
+        .route("/upload", get(pages::upload))
+        .route("/studio", get(pages::studio))
+        .route("/watch/{video_id}", get(pages::watch))
+        .route("/videos/{video_id}/poster.jpg", get(pages::poster))
+        .route("/static/{file}", get(assets::file))
+}

@@ -1,0 +1,408 @@
+//! The pages: rendered on the server from the same services the API uses (a first page needs
+//! no script to show what it lists), with small scripts for what must be live (forms that
+//! call the API, the upload, the player, status that changes by itself).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::html::{age, clock, esc, Page};
+use crate::app::now_unix;
+use crate::config::Config;
+use crate::db::videos::Listed;
+use crate::domain::asset::{AssetStatus, PlaybackPolicy};
+use crate::domain::videos::Visibility;
+use crate::http::accounts::MaybeSignedIn;
+use crate::services::videos::{VideoError, Videos};
+
+/// Videos on a page of the home page.
+const HOME_PAGE: u32 = 24;
+
+/// The origin (`scheme://host[:port]`) of a URL.
+fn origin(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+    let host = rest.split('/').next().unwrap_or(rest);
+    format!("{scheme}://{host}")
+}
+
+/// A page as a response, with the headers every page carries: a content security policy
+/// that lets scripts, styles and images come only from here and media from the edge fleet,
+/// no framing, no sniffing, no referrer outside this site.
+fn html(config: &Config, status: StatusCode, body: String) -> Response {
+    let edge = origin(&config.edge_url);
+    let csp = format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         media-src 'self' blob: {edge}; connect-src 'self' {edge}; worker-src 'self' blob:; \
+         frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    );
+    let mut resp = (status, body).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn not_found(config: &Config, viewer: &MaybeSignedIn) -> Response {
+    let page = Page {
+        title: "Not found",
+        viewer: viewer.0.as_ref(),
+        scripts: &[],
+        main: "<h1>Not found</h1><p>There is no such page, or it is not yours to see.</p>\
+               <p><a href=\"/\">Back to the videos</a></p>"
+            .into(),
+        query: "",
+    };
+    html(config, StatusCode::NOT_FOUND, page.render())
+}
+
+fn trouble(config: &Config, viewer: &MaybeSignedIn, e: &VideoError) -> Response {
+    if matches!(e, VideoError::NotFound) {
+        return not_found(config, viewer);
+    }
+    tracing::warn!(error = %e, "a page could not be made");
+    let page = Page {
+        title: "Unavailable",
+        viewer: viewer.0.as_ref(),
+        scripts: &[],
+        main: "<h1>Something is unavailable</h1><p>Try again in a moment.</p>".into(),
+        query: "",
+    };
+    html(config, StatusCode::SERVICE_UNAVAILABLE, page.render())
+}
+
+/// One video in a list: its picture (linking to it), title, channel and age.
+fn card(l: &Listed, now: u64, show_status: bool) -> String {
+    let id = esc(&l.video.asset_id);
+    let duration = l
+        .asset
+        .duration
+        .map(|d| format!("<span class=\"duration\">{}</span>", clock(d)))
+        .unwrap_or_default();
+    let status = if show_status {
+        format!(
+            " · <span class=\"status\">{}</span> · {}",
+            esc(&status_text(l.asset.status)),
+            esc(l.video.visibility.as_str())
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "<li class=\"card\"><a class=\"thumb\" href=\"/watch/{id}\" tabindex=\"-1\" aria-hidden=\"true\">\
+         <img src=\"/videos/{id}/poster.jpg\" alt=\"\" loading=\"lazy\" width=\"320\" height=\"180\">{duration}</a>\
+         <h2><a href=\"/watch/{id}\">{}</a></h2><p class=\"meta\">{} · {}{status}</p></li>",
+        esc(&l.video.title),
+        esc(&l.owner_name),
+        esc(&age(&l.video.created_at, now)),
+    )
+}
+
+/// What a status means to a person.
+pub fn status_text(status: AssetStatus) -> String {
+    match status {
+        AssetStatus::WaitingUpload => "waiting for the file".into(),
+        AssetStatus::Ready => "ready".into(),
+        AssetStatus::Blocked => "blocked by moderation".into(),
+        AssetStatus::InReview => "in review".into(),
+        AssetStatus::Errored => "failed".into(),
+        other => serde_json::to_value(other)
+            .ok()
+            .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
+            .unwrap_or_default(),
+    }
+}
+
+/// `?page=`.
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    page: Option<u32>,
+}
+
+/// `/`: the newest public videos.
+pub async fn home(
+    viewer: MaybeSignedIn,
+    State(videos): State<Arc<Videos>>,
+    State(config): State<Arc<Config>>,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let page = query
+        .ok()
+        .and_then(|Query(q)| q.page)
+        .unwrap_or(1)
+        .clamp(1, 100_000);
+    let offset = u64::from(page - 1) * u64::from(HOME_PAGE);
+    let (found, more) = match videos.public_page(HOME_PAGE, offset).await {
+        Ok(x) => x,
+        Err(e) => return trouble(&config, &viewer, &e),
+    };
+    let now = now_unix();
+    let mut main = String::from("<h1>Videos</h1>");
+    if found.is_empty() && page == 1 {
+        main.push_str(
+            "<p class=\"empty\">No videos yet. Be the first to <a href=\"/upload\">share one</a>.</p>",
+        );
+    } else {
+        main.push_str("<ul class=\"grid\">");
+        for l in &found {
+            main.push_str(&card(l, now, false));
+        }
+        main.push_str("</ul>");
+    }
+    main.push_str(&pager("/", page, more));
+    let body = Page {
+        title: "Videos",
+        viewer: viewer.0.as_ref(),
+        scripts: &[],
+        main,
+        query: "",
+    }
+    .render();
+    html(&config, StatusCode::OK, body)
+}
+
+fn pager(base: &str, page: u32, more: bool) -> String {
+    if page == 1 && !more {
+        return String::new();
+    }
+    let mut h = String::from("<nav class=\"pager\" aria-label=\"Pages\">");
+    if page > 1 {
+        h.push_str(&format!(
+            "<a rel=\"prev\" href=\"{base}?page={}\">Newer</a>",
+            page - 1
+        ));
+    }
+    if more {
+        h.push_str(&format!(
+            "<a rel=\"next\" href=\"{base}?page={}\">Older</a>",
+            page + 1
+        ));
+    }
+    h.push_str("</nav>");
+    h
+}
+
+/// `/signin`.
+pub async fn sign_in(viewer: MaybeSignedIn, State(config): State<Arc<Config>>) -> Response {
+    if viewer.0.is_some() {
+        return Redirect::to("/").into_response();
+    }
+    let main = "<h1>Sign in</h1>\
+        <form class=\"form\" data-api=\"/api/v1/auth/signin\" data-next=\"/\" novalidate>\
+        <label for=\"email\">Email</label><input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required>\
+        <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+        <p class=\"error\" role=\"alert\" hidden></p>\
+        <button type=\"submit\">Sign in</button></form>\
+        <p>New here? <a href=\"/signup\">Sign up</a></p>"
+        .to_string();
+    let body = Page {
+        title: "Sign in",
+        viewer: None,
+        scripts: &[],
+        main,
+        query: "",
+    }
+    .render();
+    html(&config, StatusCode::OK, body)
+}
+
+/// `/signup`.
+pub async fn sign_up(viewer: MaybeSignedIn, State(config): State<Arc<Config>>) -> Response {
+    if viewer.0.is_some() {
+        return Redirect::to("/").into_response();
+    }
+    let main = "<h1>Sign up</h1>\
+        <form class=\"form\" data-api=\"/api/v1/auth/signup\" data-next=\"/\" novalidate>\
+        <label for=\"display_name\">Display name</label><input id=\"display_name\" name=\"display_name\" autocomplete=\"nickname\" maxlength=\"50\" required>\
+        <label for=\"email\">Email</label><input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required>\
+        <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" minlength=\"10\" required aria-describedby=\"password-hint\">\
+        <p id=\"password-hint\" class=\"hint\">At least 10 characters.</p>\
+        <p class=\"error\" role=\"alert\" hidden></p>\
+        <button type=\"submit\">Sign up</button></form>\
+        <p>Have an account? <a href=\"/signin\">Sign in</a></p>"
+        .to_string();
+    let body = Page {
+        title: "Sign up",
+        viewer: None,
+        scripts: &[],
+        main,
+        query: "",
+    }
+    .render();
+    html(&config, StatusCode::OK, body)
+}
+
+/// `/upload`: choose a file, describe it, send it (resumable), watch it being processed.
+pub async fn upload(viewer: MaybeSignedIn, State(config): State<Arc<Config>>) -> Response {
+    if viewer.0.is_none() {
+        return Redirect::to("/signin").into_response();
+    }
+    let main = "<h1>Upload</h1>\
+        <form class=\"form\" id=\"upload\" novalidate>\
+        <label for=\"file\">Video file</label><input id=\"file\" name=\"file\" type=\"file\" accept=\"video/*\" required>\
+        <label for=\"title\">Title</label><input id=\"title\" name=\"title\" maxlength=\"100\" required>\
+        <label for=\"description\">Description</label><textarea id=\"description\" name=\"description\" rows=\"4\" maxlength=\"5000\"></textarea>\
+        <label for=\"visibility\">Visibility</label><select id=\"visibility\" name=\"visibility\">\
+        <option value=\"public\">Public</option><option value=\"unlisted\">Unlisted (anyone with the link)</option>\
+        <option value=\"private\">Private (only you)</option></select>\
+        <p class=\"error\" role=\"alert\" hidden></p>\
+        <button type=\"submit\">Upload</button></form>\
+        <section id=\"progress\" hidden aria-labelledby=\"progress-title\"><h2 id=\"progress-title\">Sending</h2>\
+        <progress max=\"100\" value=\"0\" aria-labelledby=\"progress-title\"></progress>\
+        <p class=\"sent\" aria-live=\"polite\"></p>\
+        <button type=\"button\" id=\"pause\">Pause</button></section>\
+        <section id=\"processing\" hidden aria-labelledby=\"processing-title\"><h2 id=\"processing-title\">Processing</h2>\
+        <p class=\"status\" role=\"status\" aria-live=\"polite\"></p><p class=\"watch-link\" hidden></p></section>"
+        .to_string();
+    let body = Page {
+        title: "Upload",
+        viewer: viewer.0.as_ref(),
+        scripts: &["tus.min.js"],
+        main,
+        query: "",
+    }
+    .render();
+    html(&config, StatusCode::OK, body)
+}
+
+/// `/studio`: my videos, in any state.
+pub async fn studio(
+    viewer: MaybeSignedIn,
+    State(videos): State<Arc<Videos>>,
+    State(config): State<Arc<Config>>,
+) -> Response {
+    let Some(session) = viewer.0.as_ref() else {
+        return Redirect::to("/signin").into_response();
+    };
+    let (found, _) = match videos.owned_page(&session.user, 100, 0).await {
+        Ok(x) => x,
+        Err(e) => return trouble(&config, &viewer, &e),
+    };
+    let now = now_unix();
+    let mut main = String::from("<h1>Studio</h1>");
+    if found.is_empty() {
+        main.push_str(
+            "<p class=\"empty\">You have no videos yet. <a href=\"/upload\">Share your first</a>.</p>",
+        );
+    } else {
+        main.push_str("<ul class=\"grid\">");
+        for l in &found {
+            main.push_str(&card(l, now, true));
+        }
+        main.push_str("</ul>");
+    }
+    let body = Page {
+        title: "Studio",
+        viewer: viewer.0.as_ref(),
+        scripts: &[],
+        main,
+        query: "",
+    }
+    .render();
+    html(&config, StatusCode::OK, body)
+}
+
+/// `/watch/{id}`: the player (or where the video stands), its title, channel and description.
+pub async fn watch(
+    viewer: MaybeSignedIn,
+    State(videos): State<Arc<Videos>>,
+    State(config): State<Arc<Config>>,
+    Path(id): Path<String>,
+) -> Response {
+    let user = viewer.0.as_ref().map(|s| &s.user);
+    let l = match videos.get(user, &id).await {
+        Ok(l) => l,
+        Err(e) => return trouble(&config, &viewer, &e),
+    };
+    let id = esc(&l.video.asset_id);
+    let public = l
+        .asset
+        .playback_ids
+        .iter()
+        .find(|p| p.policy == PlaybackPolicy::Public);
+    let mut main = String::new();
+    match (l.asset.status, public) {
+        (AssetStatus::Ready, Some(p)) => {
+            let src = crate::http::assets::playback_url(&config.edge_url, p.id.as_str());
+            main.push_str(&format!(
+                "<div class=\"player\"><video id=\"player\" controls playsinline preload=\"metadata\" \
+                 crossorigin=\"anonymous\" poster=\"/videos/{id}/poster.jpg\" data-src=\"{}\" \
+                 aria-label=\"Video: {}\"></video></div>",
+                esc(&src),
+                esc(&l.video.title)
+            ));
+        }
+        (AssetStatus::Ready, None) => main.push_str(
+            "<div class=\"player unavailable\"><p>This private video plays only through a signed \
+             link, which this page cannot make yet.</p></div>",
+        ),
+        (status, _) => main.push_str(&format!(
+            "<div class=\"player pending\"><p class=\"status\" role=\"status\" aria-live=\"polite\" \
+             data-video=\"{id}\">{}</p></div>",
+            esc(&status_text(status))
+        )),
+    }
+    let visibility = match l.video.visibility {
+        Visibility::Public => String::new(),
+        v => format!(" · {}", v.as_str()),
+    };
+    main.push_str(&format!(
+        "<h1>{}</h1><p class=\"meta\">{} · {}{visibility}</p><div class=\"description\">{}</div>",
+        esc(&l.video.title),
+        esc(&l.owner_name),
+        esc(&age(&l.video.created_at, now_unix())),
+        esc(&l.video.description),
+    ));
+    let body = Page {
+        title: &l.video.title,
+        viewer: viewer.0.as_ref(),
+        scripts: &["hls.min.js"],
+        main,
+        query: "",
+    }
+    .render();
+    html(&config, StatusCode::OK, body)
+}
+
+/// `/videos/{id}/poster.jpg`: a video's picture, to whoever may see the video.
+pub async fn poster(
+    viewer: MaybeSignedIn,
+    State(videos): State<Arc<Videos>>,
+    Path(id): Path<String>,
+) -> Response {
+    let user = viewer.0.as_ref().map(|s| &s.user);
+    match videos.poster(user, &id).await {
+        Ok(Some(bytes)) => {
+            let mut resp = bytes.into_response();
+            let h = resp.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
+            h.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, max-age=300"),
+            );
+            resp
+        }
+        Ok(None) | Err(VideoError::NotFound) => StatusCode::NOT_FOUND.into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "poster unavailable");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
+}

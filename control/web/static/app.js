@@ -1,0 +1,187 @@
+// Sunomi's web app: the little the server-rendered pages need to be live. Forms that call
+// the JSON API, signing out, the resumable upload (tus-js-client, with an upload-only token;
+// a reload resumes the same upload), the player (hls.js), and status that changes by itself.
+// Unsafe requests carry the session's CSRF token (from <meta name="csrf-token">).
+
+const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content ?? '';
+
+async function api(method, path, body) {
+  const headers = { 'content-type': 'application/json' };
+  if (method !== 'GET') headers['x-csrf-token'] = csrf();
+  const resp = await fetch(path, {
+    method, headers, credentials: 'same-origin',
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await resp.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = null; }
+  if (!resp.ok) {
+    const err = new Error(data?.detail ?? `The server answered ${resp.status}.`);
+    err.problem = data;
+    throw err;
+  }
+  return data;
+}
+
+function showError(form, message) {
+  const box = form.querySelector('.error');
+  if (!box) return;
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+// Forms with data-api post their fields as JSON, then go to data-next.
+for (const form of document.querySelectorAll('form[data-api]')) {
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    showError(form, '');
+    const body = Object.fromEntries(new FormData(form).entries());
+    const button = form.querySelector('button[type="submit"]');
+    button.disabled = true;
+    try {
+      const answer = await api('POST', form.dataset.api, body);
+      if (answer?.user?.status === 'pending') {
+        showError(form, 'Thanks! An administrator approves new accounts; you can sign in once they have.');
+        return;
+      }
+      window.location.assign(form.dataset.next || '/');
+    } catch (e) {
+      showError(form, e.message);
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+for (const button of document.querySelectorAll('[data-signout]')) {
+  button.addEventListener('click', async () => {
+    try { await api('POST', '/api/v1/auth/signout'); } finally { window.location.assign('/'); }
+  });
+}
+
+// Where a video stands, in words.
+const STATUS = {
+  waiting_upload: 'Waiting for the file', uploaded: 'Uploaded', validating: 'Checking the file',
+  transcoding: 'Transcoding', analyzing: 'Captions and moderation', ready: 'Ready',
+  blocked: 'Blocked by moderation', in_review: 'Held for review', errored: 'Failed',
+};
+const FINAL = new Set(['ready', 'blocked', 'in_review', 'errored']);
+
+// Polls a video until it is final, reporting each state to `report`.
+async function follow(id, report) {
+  for (;;) {
+    let video;
+    try { video = await api('GET', `/api/v1/videos/${encodeURIComponent(id)}`); } catch { video = null; }
+    if (video) {
+      report(video);
+      if (FINAL.has(video.status)) return video;
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+  }
+}
+
+function describe(video) {
+  const words = STATUS[video.status] ?? video.status;
+  return video.status === 'errored' ? `${words}: the file could not be processed.` : words;
+}
+
+// A watch page whose video is not ready yet reloads once it is.
+const pending = document.querySelector('.player.pending .status[data-video]');
+if (pending) {
+  follow(pending.dataset.video, (v) => { pending.textContent = describe(v); })
+    .then((v) => { if (v.status === 'ready') window.location.reload(); });
+}
+
+// The player.
+const video = document.getElementById('player');
+if (video?.dataset.src) {
+  const src = video.dataset.src;
+  if (window.Hls?.isSupported()) {
+    const hls = new window.Hls({ enableWorker: true });
+    hls.loadSource(src);
+    hls.attachMedia(video);
+    hls.on(window.Hls.Events.ERROR, (_, data) => {
+      if (data.fatal) console.error('playback failed', data.type, data.details);
+    });
+    window.sunomiPlayer = hls;
+  } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
+    video.src = src;
+  }
+}
+
+// The upload page.
+const uploadForm = document.getElementById('upload');
+if (uploadForm) {
+  const progress = document.getElementById('progress');
+  const bar = progress.querySelector('progress');
+  const sent = progress.querySelector('.sent');
+  const pause = document.getElementById('pause');
+  const processing = document.getElementById('processing');
+  const state = processing.querySelector('.status');
+  const watchLink = processing.querySelector('.watch-link');
+  const mb = (n) => `${(n / 1e6).toFixed(1)} MB`;
+  // Uploads in progress by file (name, size, last modified), so a reload resumes the same one.
+  const key = (f) => `sunomi-upload:${f.name}:${f.size}:${f.lastModified}`;
+
+  uploadForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    showError(uploadForm, '');
+    const file = uploadForm.file.files[0];
+    if (!file) { showError(uploadForm, 'Choose a video file.'); return; }
+    let started = JSON.parse(localStorage.getItem(key(file)) ?? 'null');
+    if (!started) {
+      try {
+        started = await api('POST', '/api/v1/videos', {
+          title: uploadForm.title.value, description: uploadForm.description.value,
+          visibility: uploadForm.visibility.value, size: file.size,
+        });
+      } catch (e) { showError(uploadForm, e.message); return; }
+      localStorage.setItem(key(file), JSON.stringify(started));
+    }
+    uploadForm.hidden = true;
+    progress.hidden = false;
+    const begun = performance.now();
+    let from = null;
+    const upload = new window.tus.Upload(file, {
+      uploadUrl: started.upload.url,
+      headers: { authorization: `Bearer ${started.upload.token}` },
+      chunkSize: 8 * 1024 * 1024,
+      retryDelays: [0, 1000, 3000, 5000, 10000],
+      removeFingerprintOnSuccess: true,
+      onProgress(done, total) {
+        if (from === null) from = done;
+        bar.value = total ? (100 * done) / total : 0;
+        const secs = (performance.now() - begun) / 1000;
+        const rate = secs > 0 ? (done - from) / secs : 0;
+        const left = rate > 0 ? Math.ceil((total - done) / rate) : null;
+        sent.textContent = `${mb(done)} of ${mb(total)}` +
+          (rate > 0 ? ` · ${mb(rate)}/s · ${left} s left` : '');
+      },
+      onError(e) {
+        const body = e.originalResponse?.getBody?.();
+        let reason = e.message;
+        try { reason = JSON.parse(body).detail ?? reason; } catch { /* not JSON */ }
+        sent.textContent = `The upload stopped: ${reason}`;
+      },
+      onSuccess() {
+        localStorage.removeItem(key(file));
+        progress.hidden = true;
+        processing.hidden = false;
+        follow(started.video.id, (v) => { state.textContent = describe(v); }).then((v) => {
+          watchLink.innerHTML = '';
+          const a = document.createElement('a');
+          a.href = `/watch/${encodeURIComponent(v.id)}`;
+          a.textContent = 'Watch it';
+          watchLink.append(a);
+          watchLink.hidden = false;
+        });
+      },
+    });
+    let paused = false;
+    pause.onclick = () => {
+      paused = !paused;
+      if (paused) { upload.abort(); pause.textContent = 'Resume'; } else { upload.start(); pause.textContent = 'Pause'; }
+    };
+    upload.start();
+  });
+}

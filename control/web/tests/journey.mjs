@@ -1,0 +1,143 @@
+// A person's first visit, driven in headless Chromium the way a person would: by the names
+// of links, buttons and fields. Signs up, uploads a real file through the upload page,
+// watches its status change by itself until it is ready, plays 5 s of it, signs out. Every
+// page visited is checked with axe-core (no serious or critical violation) at desktop and
+// phone sizes, and a screenshot of each is kept.
+// Usage: node journey.mjs BASE_URL VIDEO_FILE SCREENSHOT_DIR
+// Exit 0 on success; the last stdout line is a JSON summary either way.
+import { chromium } from 'playwright-core';
+import { createRequire } from 'node:module';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const require = createRequire(import.meta.url);
+const [base, file, shots] = process.argv.slice(2, 5);
+if (!base || !file || !shots) {
+  console.error('usage: node journey.mjs BASE_URL VIDEO_FILE SCREENSHOT_DIR');
+  process.exit(2);
+}
+mkdirSync(shots, { recursive: true });
+const axePath = require.resolve('axe-core/axe.min.js');
+const profile = mkdtempSync(join(tmpdir(), 'sunomi-chromium-'));
+const browser = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  headless: true,
+  // axe-core is added to each page by the test: the pages' own policy forbids scripts from
+  // anywhere else, rightly.
+  bypassCSP: true,
+  args: [
+    '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required',
+  ],
+});
+const summary = { steps: [], accessibility: [], errors: [] };
+const step = (name) => { summary.steps.push(name); };
+
+async function audit(page, name) {
+  for (const [size, viewport] of [['desktop', { width: 1280, height: 800 }], ['phone', { width: 390, height: 844 }]]) {
+    await page.setViewportSize(viewport);
+    await page.addScriptTag({ path: axePath });
+    const result = await page.evaluate(async () => {
+      const r = await window.axe.run(document, { resultTypes: ['violations'] });
+      return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help }));
+    });
+    const bad = result.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+    summary.accessibility.push({ page: name, size, violations: result.length, serious: bad });
+    await page.screenshot({ path: join(shots, `${name}-${size}.png`), fullPage: true });
+    if (bad.length) throw new Error(`${name} (${size}): ${JSON.stringify(bad)}`);
+  }
+  await page.setViewportSize({ width: 1280, height: 800 });
+}
+
+let ok = false;
+try {
+  const page = await browser.newPage();
+  page.on('pageerror', (e) => summary.errors.push(String(e)));
+  page.setDefaultTimeout(20_000);
+
+  await page.goto(base);
+  await audit(page, 'home-signed-out');
+  await page.getByRole('link', { name: 'Sign up' }).click();
+  await page.waitForURL('**/signup');
+  await audit(page, 'signup');
+  const email = `ada.${Date.now()}@example.org`;
+  await page.getByLabel('Display name').fill('Ada');
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill('analytical engine');
+  await page.getByRole('button', { name: 'Sign up' }).click();
+  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+  step('signed up');
+
+  await page.getByRole('navigation', { name: 'Account' }).getByRole('link', { name: 'Upload' }).click();
+  await page.waitForURL('**/upload');
+  await audit(page, 'upload');
+  await page.getByLabel('Video file').setInputFiles(file);
+  await page.getByLabel('Title').fill('A walk in the test pattern');
+  await page.getByLabel('Description').fill('Made by FFmpeg for the journey test.');
+  await page.getByRole('button', { name: 'Upload' }).click();
+  step('upload started');
+  // The status changes by itself until the video is ready.
+  const status = page.getByRole('status');
+  const seen = new Set();
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    const text = (await status.textContent({ timeout: 180_000 }).catch(() => '')) ?? '';
+    if (text) seen.add(text);
+    if (text === 'Ready') break;
+    if (/Failed|Blocked/.test(text)) throw new Error(`the video ended ${text}`);
+    if (Date.now() > deadline) throw new Error(`not ready in time; saw ${[...seen].join(' → ')}`);
+    await page.waitForTimeout(300);
+  }
+  summary.statuses = [...seen];
+  step('processed');
+  await audit(page, 'upload-done');
+
+  await page.getByRole('link', { name: 'Watch it' }).click();
+  await page.waitForURL('**/watch/**');
+  const played = await page.evaluate(() => new Promise((resolve) => {
+    const v = document.getElementById('player');
+    if (!v) { resolve({ error: 'no player' }); return; }
+    v.muted = true;
+    const started = performance.now();
+    const tick = () => {
+      if (v.currentTime >= 5) resolve({ currentTime: v.currentTime, width: v.videoWidth });
+      else if (performance.now() - started > 60_000) resolve({ error: `stuck at ${v.currentTime}`, readyState: v.readyState });
+      else setTimeout(tick, 200);
+    };
+    v.play().catch((e) => resolve({ error: String(e) }));
+    tick();
+  }));
+  summary.played = played;
+  if (played.error) throw new Error(`playback: ${played.error}`);
+  step('played 5 s');
+  await audit(page, 'watch');
+
+  await page.getByRole('link', { name: 'Studio' }).click();
+  await page.waitForURL('**/studio');
+  await page.getByRole('link', { name: 'A walk in the test pattern' }).waitFor();
+  await audit(page, 'studio');
+  await page.goto(base);
+  await page.getByRole('link', { name: 'A walk in the test pattern' }).waitFor();
+  const poster = await page.evaluate(async () => {
+    const img = document.querySelector('.card img');
+    if (!img.complete) await new Promise((r) => { img.onload = r; img.onerror = r; });
+    return img.naturalWidth;
+  });
+  if (!(poster > 0)) throw new Error('the video card has no picture');
+  await audit(page, 'home-signed-in');
+  step('listed');
+
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('link', { name: 'Sign in' }).waitFor();
+  step('signed out');
+  if (summary.errors.length) throw new Error(`page errors: ${summary.errors.join('; ')}`);
+  ok = true;
+} catch (e) {
+  summary.failure = String(e?.stack ?? e);
+} finally {
+  await browser.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+console.log(JSON.stringify(summary));
+process.exit(ok ? 0 : 1);
