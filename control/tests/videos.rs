@@ -105,6 +105,18 @@ fn a_private_video_is_its_owners_alone_and_only_owners_change_theirs() {
         .map(|v| v["id"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(listed, std::slice::from_ref(&public));
+    // Search finds public videos by every word, in any case, and never a private one.
+    let found = guest.send("GET", "/search?q=WALK%20public", &[], vec![]);
+    let page = String::from_utf8_lossy(&found.body);
+    assert_eq!(found.status, 200);
+    assert!(page.contains("A public walk"), "{page}");
+    let found = guest.send("GET", "/search?q=walk", &[], vec![]);
+    assert!(!String::from_utf8_lossy(&found.body).contains("My private walk"));
+    let found = guest.send("GET", "/search?q=%25", &[], vec![]);
+    assert!(
+        String::from_utf8_lossy(&found.body).contains("No videos match"),
+        "% is a character, not a wildcard"
+    );
     // Ada's own list has both.
     let mine = ada.send("GET", "/api/v1/me/videos", &[], vec![]).json();
     assert_eq!(mine["data"].as_array().unwrap().len(), 2);

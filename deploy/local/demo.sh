@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-machine demo: build, start the control plane (embedded: local directory as storage, no
-# Redis, workers in-process) and one edge, make (or take) a source, upload it through the API
-# with the CLI client, wait until it is ready and print the playback URL.
+# Redis, workers in-process) and one edge, make (or take) a source, upload it into a demo
+# account through the web app's API (tus), wait until it is ready and print the web app's
+# address, the demo account's sign-in and the playback URL.
 #   INPUT=/path/to/video   use your own file instead of the generated sample
 #   STORE=./demo-store     object store (a directory, file:///abs, s3://bucket/prefix)
 #   LISTEN=127.0.0.1:8080  ADMIN=127.0.0.1:9090       the edge
@@ -94,12 +95,46 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
-echo "==> uploading $INPUT through the API (tus) and waiting until it is ready"
-out=$("$bin/sunomi-control" upload "$INPUT" --api "http://$API" --key "$KEY" --wait)
-url=$(echo "$out" | tail -n 1)
+# A demo account owns the sample: the web app shows it on its home page, and the account
+# signs in with the password made here once.
+demo_email=demo@example.org
+pwfile=$root/demo-work/demo-password
+[ -s "$pwfile" ] || (umask 077; openssl rand -base64 18 > "$pwfile")
+demo_password=$(cat "$pwfile")
+"$bin/sunomi-control" users create --store "$STORE" --email "$demo_email" --name "Sunomi demo" \
+  < "$pwfile" >/dev/null 2>"$root/demo-work/users.log" \
+  || grep -q "has an account" "$root/demo-work/users.log" \
+  || { cat "$root/demo-work/users.log" >&2; exit 1; }
+
+echo "==> signing in as $demo_email, uploading $INPUT through the web app's API (tus), waiting until it is ready"
+jar=$root/demo-work/cookies
+json() { python3 -c "import sys, json; d = json.load(sys.stdin); print($1)"; }
+csrf=$(curl -fsS -c "$jar" -H 'content-type: application/json' \
+  -d "{\"email\": \"$demo_email\", \"password\": \"$demo_password\"}" \
+  "http://$API/api/v1/auth/signin" | json 'd["csrf_token"]')
+made=$(curl -fsS -b "$jar" -H 'content-type: application/json' -H "x-csrf-token: $csrf" \
+  -d "{\"title\": \"Welcome to Sunomi\", \"description\": \"Uploaded by make demo, transcoded once, captioned and moderated on the worker, packaged just in time by the edge.\", \"size\": $(stat -c %s "$INPUT")}" \
+  "http://$API/api/v1/videos")
+video=$(echo "$made" | json 'd["video"]["id"]')
+curl -fsS -X PATCH -H "authorization: Bearer $(echo "$made" | json 'd["upload"]["token"]')" \
+  -H 'tus-resumable: 1.0.0' -H 'upload-offset: 0' -H 'content-type: application/offset+octet-stream' \
+  --data-binary @"$INPUT" "$(echo "$made" | json 'd["upload"]["url"]')"
+status=
+for _ in $(seq 1200); do
+  shown=$(curl -fsS "http://$API/api/v1/videos/$video")
+  status=$(echo "$shown" | json 'd["status"]')
+  case $status in ready|errored|blocked|in_review) break ;; esac
+  sleep 0.5
+done
+[ "$status" = ready ] || { echo "the sample ended $status; see $root/demo-work/control.log" >&2; exit 1; }
+url=$(echo "$shown" | json 'd["playback_url"]')
 cat <<MSG
 
-==> ready. Play it:
+==> ready. The web app:
+    http://$API/                 (sign in as $demo_email, password in $pwfile: $demo_password)
+    http://$API/watch/$video
+
+    Play the stream:
     $url
     ffplay $url
     vlc $url

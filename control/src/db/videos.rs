@@ -134,3 +134,32 @@ pub async fn page(
         .collect::<Result<Vec<_>, DbError>>()?;
     Ok((page, more))
 }
+
+/// Public, ready videos whose title or description contains every word of `words`
+/// (case-insensitive), newest first: at most `limit`.
+pub async fn search(db: &Db, words: &[String], limit: u32) -> Result<Vec<Listed>, DbError> {
+    let mut sql = format!(
+        "SELECT {COLUMNS} FROM {FROM} WHERE v.visibility = 'public' AND a.status = 'ready'"
+    );
+    for i in 0..words.len() {
+        let n = i + 2;
+        sql.push_str(&format!(
+            " AND (LOWER(v.title) LIKE ${n} ESCAPE '\\' OR LOWER(v.description) LIKE ${n} ESCAPE '\\')"
+        ));
+    }
+    sql.push_str(" ORDER BY v.created_at DESC, v.asset_id DESC LIMIT $1");
+    let mut q = sqlx::query(&sql).bind(i64::from(limit));
+    for w in words {
+        let escaped = w
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        q = q.bind(format!("%{escaped}%"));
+    }
+    q.fetch_all(db.pool())
+        .await?
+        .iter()
+        .map(listed_of)
+        .collect()
+}

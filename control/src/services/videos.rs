@@ -188,6 +188,23 @@ impl Videos {
         }
     }
 
+    /// Public, ready videos matching `query` (every word, in the title or description), at
+    /// most 50, newest first. A query is at most 100 characters and 8 words.
+    pub async fn search(&self, query: &str) -> Result<Vec<Listed>, VideoError> {
+        let words: Vec<String> = query
+            .chars()
+            .take(100)
+            .collect::<String>()
+            .split_whitespace()
+            .take(8)
+            .map(str::to_string)
+            .collect();
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(store::search(&self.db, &words, 50).await?)
+    }
+
     /// A page of public, ready videos, newest first, and whether more follow.
     pub async fn public_page(
         &self,

@@ -16,6 +16,7 @@ use crate::http::ApiState;
 pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/", get(pages::home))
+        .route("/search", get(pages::search))
         .route("/signin", get(pages::sign_in))
         .route("/signup", get(pages::sign_up))
         .route("/upload", get(pages::upload))

@@ -60,6 +60,26 @@ fn html(config: &Config, status: StatusCode, body: String) -> Response {
     resp
 }
 
+/// A 200 page with the layout.
+fn show(
+    config: &Config,
+    viewer: &MaybeSignedIn,
+    title: &str,
+    scripts: &[&str],
+    main: String,
+    query: &str,
+) -> Response {
+    let body = Page {
+        title,
+        viewer: viewer.0.as_ref(),
+        scripts,
+        main,
+        query,
+    }
+    .render();
+    html(config, StatusCode::OK, body)
+}
+
 fn not_found(config: &Config, viewer: &MaybeSignedIn) -> Response {
     let page = Page {
         title: "Not found",
@@ -167,15 +187,7 @@ pub async fn home(
         main.push_str("</ul>");
     }
     main.push_str(&pager("/", page, more));
-    let body = Page {
-        title: "Videos",
-        viewer: viewer.0.as_ref(),
-        scripts: &[],
-        main,
-        query: "",
-    }
-    .render();
-    html(&config, StatusCode::OK, body)
+    show(&config, &viewer, "Videos", &[], main, "")
 }
 
 fn pager(base: &str, page: u32, more: bool) -> String {
@@ -199,6 +211,42 @@ fn pager(base: &str, page: u32, more: bool) -> String {
     h
 }
 
+/// `?q=`.
+#[derive(Debug, Deserialize)]
+pub struct SearchQuery {
+    q: Option<String>,
+}
+
+/// `/search?q=`: public videos whose title or description has every word.
+pub async fn search(
+    viewer: MaybeSignedIn,
+    State(videos): State<Arc<Videos>>,
+    State(config): State<Arc<Config>>,
+    query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = query.ok().and_then(|Query(s)| s.q).unwrap_or_default();
+    let found = match videos.search(&q).await {
+        Ok(f) => f,
+        Err(e) => return trouble(&config, &viewer, &e),
+    };
+    let now = now_unix();
+    let mut main = format!("<h1>Search: {}</h1>", esc(q.trim()));
+    if found.is_empty() {
+        main.push_str("<p class=\"empty\">No videos match.</p>");
+    } else {
+        main.push_str(&format!(
+            "<p class=\"meta\">{} {}</p><ul class=\"grid\">",
+            found.len(),
+            if found.len() == 1 { "video" } else { "videos" }
+        ));
+        for l in &found {
+            main.push_str(&card(l, now, false));
+        }
+        main.push_str("</ul>");
+    }
+    show(&config, &viewer, "Search", &[], main, &q)
+}
+
 /// `/signin`.
 pub async fn sign_in(viewer: MaybeSignedIn, State(config): State<Arc<Config>>) -> Response {
     if viewer.0.is_some() {
@@ -212,15 +260,7 @@ pub async fn sign_in(viewer: MaybeSignedIn, State(config): State<Arc<Config>>) -
         <button type=\"submit\">Sign in</button></form>\
         <p>New here? <a href=\"/signup\">Sign up</a></p>"
         .to_string();
-    let body = Page {
-        title: "Sign in",
-        viewer: None,
-        scripts: &[],
-        main,
-        query: "",
-    }
-    .render();
-    html(&config, StatusCode::OK, body)
+    show(&config, &viewer, "Sign in", &[], main, "")
 }
 
 /// `/signup`.
@@ -238,15 +278,7 @@ pub async fn sign_up(viewer: MaybeSignedIn, State(config): State<Arc<Config>>) -
         <button type=\"submit\">Sign up</button></form>\
         <p>Have an account? <a href=\"/signin\">Sign in</a></p>"
         .to_string();
-    let body = Page {
-        title: "Sign up",
-        viewer: None,
-        scripts: &[],
-        main,
-        query: "",
-    }
-    .render();
-    html(&config, StatusCode::OK, body)
+    show(&config, &viewer, "Sign up", &[], main, "")
 }
 
 /// `/upload`: choose a file, describe it, send it (resumable), watch it being processed.
@@ -271,15 +303,7 @@ pub async fn upload(viewer: MaybeSignedIn, State(config): State<Arc<Config>>) ->
         <section id=\"processing\" hidden aria-labelledby=\"processing-title\"><h2 id=\"processing-title\">Processing</h2>\
         <p class=\"status\" role=\"status\" aria-live=\"polite\"></p><p class=\"watch-link\" hidden></p></section>"
         .to_string();
-    let body = Page {
-        title: "Upload",
-        viewer: viewer.0.as_ref(),
-        scripts: &["tus.min.js"],
-        main,
-        query: "",
-    }
-    .render();
-    html(&config, StatusCode::OK, body)
+    show(&config, &viewer, "Upload", &["tus.min.js"], main, "")
 }
 
 /// `/studio`: my videos, in any state.
@@ -308,15 +332,7 @@ pub async fn studio(
         }
         main.push_str("</ul>");
     }
-    let body = Page {
-        title: "Studio",
-        viewer: viewer.0.as_ref(),
-        scripts: &[],
-        main,
-        query: "",
-    }
-    .render();
-    html(&config, StatusCode::OK, body)
+    show(&config, &viewer, "Studio", &[], main, "")
 }
 
 /// `/watch/{id}`: the player (or where the video stands), its title, channel and description.
@@ -370,15 +386,7 @@ pub async fn watch(
         esc(&age(&l.video.created_at, now_unix())),
         esc(&l.video.description),
     ));
-    let body = Page {
-        title: &l.video.title,
-        viewer: viewer.0.as_ref(),
-        scripts: &["hls.min.js"],
-        main,
-        query: "",
-    }
-    .render();
-    html(&config, StatusCode::OK, body)
+    show(&config, &viewer, &l.video.title, &["hls.min.js"], main, "")
 }
 
 /// `/videos/{id}/poster.jpg`: a video's picture, to whoever may see the video.

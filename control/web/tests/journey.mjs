@@ -127,6 +127,12 @@ try {
   if (!(poster > 0)) throw new Error('the video card has no picture');
   await audit(page, 'home-signed-in');
   step('listed');
+  await page.getByLabel('Search').fill('test pattern');
+  await page.getByLabel('Search').press('Enter');
+  await page.waitForURL('**/search?q=**');
+  await page.getByRole('link', { name: 'A walk in the test pattern' }).waitFor();
+  await audit(page, 'search');
+  step('found');
 
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByRole('link', { name: 'Sign in' }).waitFor();
