@@ -4,55 +4,9 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::people::{signed_up, Person};
+use common::people::{signed_up, upload, wait_ready, Person};
 use common::*;
 use serde_json::json;
-
-/// Sends `file` to a tus upload URL with an upload token, in one PATCH.
-fn send_file(person: &Person, url: &str, token: &str, file: &std::path::Path) -> Reply {
-    let bytes = std::fs::read(file).unwrap();
-    person.api.send(
-        "PATCH",
-        url,
-        &[
-            ("authorization", &format!("Bearer {token}")),
-            ("tus-resumable", "1.0.0"),
-            ("upload-offset", "0"),
-            ("content-type", "application/offset+octet-stream"),
-        ],
-        bytes,
-    )
-}
-
-/// Starts a video of `file` for `person` and sends the file; returns the video's id.
-fn upload(person: &Person, file: &std::path::Path, title: &str, visibility: &str) -> String {
-    let size = std::fs::metadata(file).unwrap().len();
-    let r = person.write(
-        "POST",
-        "/api/v1/videos",
-        json!({ "title": title, "description": "made in a test", "visibility": visibility, "size": size }),
-    );
-    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-    let made = r.json();
-    let token = made["upload"]["token"].as_str().unwrap();
-    assert!(token.starts_with("ut_"), "an upload-only token: {token}");
-    let sent = send_file(person, made["upload"]["url"].as_str().unwrap(), token, file);
-    assert_eq!(sent.status, 204, "{}", String::from_utf8_lossy(&sent.body));
-    made["video"]["id"].as_str().unwrap().to_string()
-}
-
-fn wait_ready(person: &Person, id: &str) -> serde_json::Value {
-    let mut last = serde_json::Value::Null;
-    wait_until(Duration::from_secs(120), "the video to be ready", || {
-        last = person
-            .send("GET", &format!("/api/v1/videos/{id}"), &[], vec![])
-            .json();
-        last["status"] == "ready"
-    });
-    last
-}
 
 #[test]
 fn a_private_video_is_its_owners_alone_and_only_owners_change_theirs() {

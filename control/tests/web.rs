@@ -9,40 +9,20 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
+use common::people::{signed_up, upload, wait_ready};
 use common::*;
 
-fn web_dir() -> PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
-        .join("web")
-}
-
-#[test]
-fn a_person_signs_up_uploads_through_the_page_and_watches_it() {
+/// Runs `control/web/tests/{script}` with `args`; returns its JSON summary, failing the test
+/// with it when the script fails.
+fn run_script(script: &str, args: &[&std::ffi::OsStr]) -> serde_json::Value {
     let web = web_dir();
     assert!(
         web.join("node_modules/playwright-core").exists(),
         "control/web/node_modules is missing: `make test` installs it (npm ci in control/web)"
     );
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store").to_string_lossy().into_owned();
-    let edge = Edge::start(&store, &[], &[]);
-    let control = Control::start(Options {
-        store: store.clone(),
-        config: format!(
-            "edge_url = \"{}\"\nedge_admin_urls = [\"{}\"]\n",
-            edge.base, edge.admin
-        ),
-        ..Default::default()
-    });
-    let file = clip(dir.path(), "walk.mp4", 8.0);
-    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web-screenshots");
     let out = Command::new("node")
-        .arg(web.join("tests/journey.mjs"))
-        .arg(&control.base)
-        .arg(&file)
-        .arg(&shots)
+        .arg(web.join("tests").join(script))
+        .args(args)
         .current_dir(&web)
         .output()
         .expect("node must be installed");
@@ -54,9 +34,51 @@ fn a_person_signs_up_uploads_through_the_page_and_watches_it() {
         .unwrap_or_default();
     assert!(
         out.status.success(),
-        "the journey failed: {}\n{}",
+        "{script} failed: {}\n{}",
         serde_json::to_string_pretty(&summary).unwrap_or_default(),
         String::from_utf8_lossy(&out.stderr)
+    );
+    summary
+}
+
+fn screenshots() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web-screenshots")
+}
+
+/// An edge and a control plane whose pages play from it.
+fn platform(store: &str) -> (Edge, Control) {
+    let edge = Edge::start(store, &[], &[]);
+    let control = Control::start(Options {
+        store: store.to_string(),
+        config: format!(
+            "edge_url = \"{}\"\nedge_admin_urls = [\"{}\"]\n",
+            edge.base, edge.admin
+        ),
+        ..Default::default()
+    });
+    (edge, control)
+}
+
+fn web_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .join("web")
+}
+
+#[test]
+fn a_person_signs_up_uploads_through_the_page_and_watches_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let (_edge, control) = platform(&store);
+    let file = clip(dir.path(), "walk.mp4", 8.0);
+    let summary = run_script(
+        "journey.mjs",
+        &[
+            control.base.as_ref(),
+            file.as_os_str(),
+            screenshots().as_os_str(),
+        ],
     );
     let statuses: Vec<&str> = summary["statuses"]
         .as_array()
@@ -69,4 +91,46 @@ fn a_person_signs_up_uploads_through_the_page_and_watches_it() {
         "{}",
         serde_json::to_string_pretty(&summary).unwrap_or_default()
     );
+}
+
+#[test]
+fn the_transcript_follows_playback_seeks_on_click_and_searches() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let (_edge, control) = platform(&store);
+    let ada = signed_up(&control, "Ada");
+    let id = upload(
+        &ada,
+        &clip(dir.path(), "talk.mp4", 14.0),
+        "A talk",
+        "public",
+    );
+    wait_ready(&ada, &id);
+    // Captions, uploaded through the API (the studio's captions page comes later).
+    let key = create_key(&store, &[]);
+    let vtt = "WEBVTT\n\n00:00:00.000 --> 00:00:03.000\nalpha first words\n\n\
+               00:00:03.000 --> 00:00:06.000\nbravo second words\n\n\
+               00:00:06.000 --> 00:00:09.000\ncharlie third words\n\n\
+               00:00:09.000 --> 00:00:14.000\ndelta fourth words\n";
+    let r = control.api(&key).send(
+        "PUT",
+        &format!("/api/v1/assets/{id}/captions/en"),
+        &[("content-type", "text/vtt")],
+        vtt.as_bytes().to_vec(),
+    );
+    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+    let watch = format!("{}/watch/{id}", control.base);
+    let summary = run_script(
+        "transcript.mjs",
+        &[watch.as_ref(), screenshots().as_os_str()],
+    );
+    assert_eq!(
+        summary["cues"].as_array().map(Vec::len),
+        Some(4),
+        "{summary}"
+    );
+    assert!(summary["afterClick"].as_f64().unwrap_or(0.0) >= 6.0);
+    assert!(summary["followed"].as_str().unwrap_or("").contains("delta"));
+    assert_eq!(summary["matches"], "1 cue matches");
+    assert_eq!(summary["marked"], serde_json::json!(["bravo", "second"]));
 }

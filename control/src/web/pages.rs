@@ -13,7 +13,7 @@ use super::html::{age, clock, esc, Page};
 use crate::app::now_unix;
 use crate::config::Config;
 use crate::db::videos::Listed;
-use crate::domain::asset::{AssetStatus, PlaybackPolicy};
+use crate::domain::asset::{AssetStatus, CaptionInfo, CaptionSource, PlaybackPolicy};
 use crate::domain::videos::Visibility;
 use crate::http::accounts::MaybeSignedIn;
 use crate::services::videos::{VideoError, Videos};
@@ -354,6 +354,7 @@ pub async fn watch(
         .iter()
         .find(|p| p.policy == PlaybackPolicy::Public);
     let mut main = String::new();
+    let mut transcript = String::new();
     match (l.asset.status, public) {
         (AssetStatus::Ready, Some(p)) => {
             let src = crate::http::assets::playback_url(&config.edge_url, p.id.as_str());
@@ -364,6 +365,7 @@ pub async fn watch(
                 esc(&src),
                 esc(&l.video.title)
             ));
+            transcript = transcript_panel(&config.edge_url, p.id.as_str(), &l.asset.captions);
         }
         (AssetStatus::Ready, None) => main.push_str(
             "<div class=\"player unavailable\"><p>This private video plays only through a signed \
@@ -386,7 +388,41 @@ pub async fn watch(
         esc(&age(&l.video.created_at, now_unix())),
         esc(&l.video.description),
     ));
+    main.push_str(&transcript);
     show(&config, &viewer, &l.video.title, &["hls.min.js"], main, "")
+}
+
+/// The interactive transcript: the captions beside the player, one button per cue (the
+/// script fills it from the edge's WebVTT: the current cue is highlighted and kept in view,
+/// a click or Enter seeks there, a search box filters and highlights). Uploaded captions are
+/// preferred; generated ones are labelled so.
+fn transcript_panel(edge_url: &str, playback_id: &str, captions: &[CaptionInfo]) -> String {
+    let Some(track) = captions
+        .iter()
+        .find(|c| c.source == CaptionSource::Uploaded)
+        .or_else(|| captions.first())
+    else {
+        return String::new();
+    };
+    let vtt = format!(
+        "{}/v/{playback_id}/subs/{}.vtt",
+        edge_url.trim_end_matches('/'),
+        track.language
+    );
+    let label = if track.source == CaptionSource::Generated {
+        " <span class=\"meta\">(auto-generated)</span>"
+    } else {
+        ""
+    };
+    format!(
+        "<section id=\"transcript\" class=\"transcript\" aria-labelledby=\"transcript-title\" \
+         data-vtt=\"{}\" lang=\"{}\"><h2 id=\"transcript-title\">Transcript{label}</h2>\
+         <label for=\"transcript-search\">Search the transcript</label>\
+         <input id=\"transcript-search\" type=\"search\" autocomplete=\"off\">\
+         <p class=\"matches meta\" aria-live=\"polite\"></p><ol class=\"cues\"></ol></section>",
+        esc(&vtt),
+        esc(&track.language)
+    )
 }
 
 /// `/videos/{id}/poster.jpg`: a video's picture, to whoever may see the video.

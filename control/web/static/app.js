@@ -185,3 +185,101 @@ if (uploadForm) {
     upload.start();
   });
 }
+
+// The interactive transcript: cues from the edge's WebVTT as buttons; the one being spoken
+// is highlighted and kept in view; a click (or Enter) seeks there; the search box keeps the
+// cues that contain every word and highlights them.
+const transcript = document.getElementById('transcript');
+if (transcript && video) {
+  const list = transcript.querySelector('.cues');
+  const search = transcript.querySelector('#transcript-search');
+  const matches = transcript.querySelector('.matches');
+  const seconds = (t) => {
+    const parts = t.trim().split(':').map(Number);
+    return parts.reduce((acc, p) => acc * 60 + p, 0);
+  };
+  const clockOf = (s) => {
+    const m = Math.floor(s / 60); const r = Math.floor(s % 60);
+    return `${m}:${String(r).padStart(2, '0')}`;
+  };
+  const parse = (text) => {
+    const cues = [];
+    for (const block of text.replace(/\r/g, '').split(/\n\n+/)) {
+      const lines = block.split('\n');
+      const at = lines.findIndex((l) => l.includes('-->'));
+      if (at < 0) continue;
+      const [from, to] = lines[at].split('-->').map((s) => s.trim().split(' ')[0]);
+      const words = lines.slice(at + 1).join(' ').replace(/<[^>]*>/g, '').trim();
+      if (words) cues.push({ start: seconds(from), end: seconds(to), text: words });
+    }
+    return cues;
+  };
+  let items = [];
+  let current = null;
+  const show = (cue, item) => {
+    if (current === item) return;
+    current?.classList.remove('now');
+    current?.removeAttribute('aria-current');
+    current = item;
+    if (!item) return;
+    item.classList.add('now');
+    item.setAttribute('aria-current', 'true');
+    // Keep it in view inside the panel without moving the page.
+    const top = item.offsetTop - list.offsetTop;
+    if (top < list.scrollTop || top > list.scrollTop + list.clientHeight - item.offsetHeight) {
+      list.scrollTop = Math.max(0, top - list.clientHeight / 3);
+    }
+  };
+  fetch(transcript.dataset.vtt)
+    .then((r) => (r.ok ? r.text() : Promise.reject(new Error(`captions: ${r.status}`))))
+    .then((text) => {
+      items = parse(text).map((cue) => {
+        const li = document.createElement('li');
+        const button = document.createElement('button');
+        button.type = 'button';
+        button.className = 'cue';
+        const time = document.createElement('span');
+        time.className = 'at';
+        time.textContent = clockOf(cue.start);
+        const words = document.createElement('span');
+        words.className = 'words';
+        words.textContent = cue.text;
+        button.append(time, words);
+        button.addEventListener('click', () => {
+          video.currentTime = cue.start + 0.01;
+          if (video.paused) video.play().catch(() => {});
+        });
+        li.append(button);
+        list.append(li);
+        return { cue, li, words };
+      });
+      video.addEventListener('timeupdate', () => {
+        const t = video.currentTime;
+        const hit = items.find(({ cue }) => t >= cue.start && t < cue.end);
+        show(hit?.cue, hit?.li ?? null);
+      });
+    })
+    .catch(() => { transcript.hidden = true; });
+  search.addEventListener('input', () => {
+    const words = search.value.toLowerCase().split(/\s+/).filter(Boolean);
+    let n = 0;
+    for (const { cue, li, words: span } of items) {
+      const hay = cue.text.toLowerCase();
+      const hit = words.every((w) => hay.includes(w));
+      li.hidden = words.length > 0 && !hit;
+      span.textContent = '';
+      if (words.length && hit) {
+        n += 1;
+        // Highlight each word's occurrences with <mark>, as text nodes (no HTML from cues).
+        const pattern = new RegExp(`(${words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})`, 'gi');
+        for (const part of cue.text.split(pattern)) {
+          if (!part) continue;
+          if (words.includes(part.toLowerCase())) {
+            const m = document.createElement('mark'); m.textContent = part; span.append(m);
+          } else span.append(document.createTextNode(part));
+        }
+      } else span.textContent = cue.text;
+    }
+    matches.textContent = words.length ? `${n} ${n === 1 ? 'cue matches' : 'cues match'}` : '';
+  });
+}

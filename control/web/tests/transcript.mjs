@@ -1,0 +1,68 @@
+// The watch page's interactive transcript in headless Chromium: the region "Transcript"
+// lists the cues; a click on one seeks the player there; while it plays, the highlighted cue
+// follows; the transcript's search keeps and highlights the matching cues. The page is checked
+// with axe-core at desktop and phone sizes.
+// Usage: node transcript.mjs WATCH_URL SCREENSHOT_DIR
+import { chromium } from 'playwright-core';
+import { createRequire } from 'node:module';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const require = createRequire(import.meta.url);
+const [url, shots] = process.argv.slice(2, 4);
+mkdirSync(shots, { recursive: true });
+const profile = mkdtempSync(join(tmpdir(), 'sunomi-chromium-'));
+const browser = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  headless: true,
+  bypassCSP: true,
+  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--autoplay-policy=no-user-gesture-required'],
+});
+const summary = {};
+let ok = false;
+try {
+  const page = await browser.newPage();
+  page.setDefaultTimeout(20_000);
+  await page.goto(url);
+  const region = page.getByRole('region', { name: 'Transcript' });
+  const cues = region.getByRole('button');
+  await cues.nth(3).waitFor();
+  summary.cues = await cues.allTextContents();
+  // Seek by clicking the third cue (6 s).
+  await page.evaluate(() => { document.getElementById('player').muted = true; });
+  await cues.nth(2).click();
+  await page.waitForFunction(() => document.getElementById('player').currentTime >= 6);
+  summary.afterClick = await page.evaluate(() => document.getElementById('player').currentTime);
+  // Playing on, the highlight follows into the fourth cue (9 s).
+  await page.waitForFunction(() => {
+    const now = document.querySelector('#transcript li[aria-current="true"]');
+    return now && now.textContent.includes('delta');
+  }, null, { timeout: 30_000 });
+  summary.followed = await page.evaluate(() => document.querySelector('#transcript li[aria-current="true"]').textContent);
+  // Enter on a cue seeks too.
+  await cues.nth(0).focus();
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.getElementById('player').currentTime < 3);
+  // Search within it.
+  await region.getByLabel('Search the transcript').fill('BRAVO second');
+  await page.waitForFunction(() => document.querySelectorAll('#transcript li:not([hidden])').length === 1);
+  summary.matches = await region.locator('.matches').textContent();
+  summary.marked = await region.locator('mark').allTextContents();
+  await page.addScriptTag({ path: require.resolve('axe-core/axe.min.js') });
+  for (const [size, viewport] of [['desktop', { width: 1280, height: 800 }], ['phone', { width: 390, height: 844 }]]) {
+    await page.setViewportSize(viewport);
+    const v = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] }))
+      .violations.filter((x) => x.impact === 'serious' || x.impact === 'critical').map((x) => x.id));
+    await page.screenshot({ path: join(shots, `watch-transcript-${size}.png`), fullPage: true });
+    if (v.length) throw new Error(`axe (${size}): ${v.join(', ')}`);
+  }
+  ok = true;
+} catch (e) {
+  summary.failure = String(e?.stack ?? e);
+} finally {
+  await browser.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+console.log(JSON.stringify(summary));
+process.exit(ok ? 0 : 1);
