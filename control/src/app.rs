@@ -33,6 +33,7 @@ use crate::services::fleet::Fleet;
 use crate::services::importer::Importer;
 use crate::services::jobs::Jobs;
 use crate::services::projection::Projector;
+use crate::services::social::Social;
 use crate::services::videos::Videos;
 
 /// Why an operation failed.
@@ -141,6 +142,8 @@ pub struct App {
     pub accounts: Arc<Accounts>,
     /// People's videos.
     pub videos: Arc<Videos>,
+    /// Likes, subscriptions, comments.
+    pub social: Arc<Social>,
 }
 
 impl App {
@@ -208,6 +211,11 @@ impl App {
             patches: tokio::sync::Semaphore::new(config.uploads.max_concurrent_patches),
             patching: Default::default(),
         });
+        let videos = Arc::new(Videos {
+            db: db.clone(),
+            uploads: uploads.clone(),
+            assets: assets.clone(),
+        });
         Ok(Arc::new(App {
             captions: Arc::new(Captions {
                 assets: assets.clone(),
@@ -233,11 +241,11 @@ impl App {
                 relay: relay.clone(),
             }),
             uploads: uploads.clone(),
-            videos: Arc::new(Videos {
+            social: Arc::new(Social {
                 db: db.clone(),
-                uploads,
-                assets: assets.clone(),
+                videos: videos.clone(),
             }),
+            videos,
             webhooks: Arc::new(Webhooks {
                 db: db.clone(),
                 endpoints: endpoints.clone(),

@@ -134,3 +134,31 @@ fn the_transcript_follows_playback_seeks_on_click_and_searches() {
     assert_eq!(summary["matches"], "1 cue matches");
     assert_eq!(summary["marked"], serde_json::json!(["bravo", "second"]));
 }
+
+#[test]
+fn a_second_person_likes_subscribes_comments_and_finds_it_in_their_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let (_edge, control) = platform(&store);
+    let ada = signed_up(&control, "Ada");
+    let id = upload(
+        &ada,
+        &clip(dir.path(), "walk.mp4", 4.0),
+        "Ada's walk",
+        "public",
+    );
+    wait_ready(&ada, &id);
+    let summary = run_script(
+        "social.mjs",
+        &[
+            control.base.as_ref(),
+            format!("/watch/{id}").as_ref(),
+            screenshots().as_os_str(),
+        ],
+    );
+    assert_eq!(summary["likes"], "1 like", "{summary}");
+    assert_eq!(summary["subscribers"], "1 subscriber");
+    assert_eq!(summary["pressed"], serde_json::json!(["true", "true"]));
+    assert_eq!(summary["feed"], serde_json::json!(["Ada's walk"]));
+    assert_eq!(summary["channel"], "Ada");
+}

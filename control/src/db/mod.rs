@@ -26,6 +26,7 @@ pub mod imports;
 pub mod keys;
 pub mod outbox;
 pub mod signing_keys;
+pub mod social;
 pub mod uploads;
 pub mod users;
 pub mod videos;

@@ -102,6 +102,10 @@ pub enum Listing<'a> {
     Public,
     /// Every video of one owner, whatever its state (their studio).
     Owner(&'a str),
+    /// One channel's public, ready videos (its page).
+    Channel(&'a str),
+    /// Public, ready videos of the channels an account subscribes to (its feed).
+    Subscriptions(&'a str),
 }
 
 /// A page of videos, newest first, with their assets, and whether more follow.
@@ -114,6 +118,15 @@ pub async fn page(
     let (filter, bind) = match listing {
         Listing::Public => ("v.visibility = 'public' AND a.status = 'ready'", None),
         Listing::Owner(id) => ("v.owner_id = $3", Some(id)),
+        Listing::Channel(id) => (
+            "v.visibility = 'public' AND a.status = 'ready' AND v.owner_id = $3",
+            Some(id),
+        ),
+        Listing::Subscriptions(id) => (
+            "v.visibility = 'public' AND a.status = 'ready' AND v.owner_id IN \
+             (SELECT channel_id FROM subscriptions WHERE subscriber_id = $3)",
+            Some(id),
+        ),
     };
     let sql = format!(
         "SELECT {COLUMNS} FROM {FROM} \

@@ -10,6 +10,7 @@
 //! - [`cues`]: a transcript shaped into readable WebVTT.
 //! - [`webhooks`]: webhook messages and their Standard Webhooks signatures.
 //! - [`videos`]: videos as the platform shows them, and who may see or change one.
+//! - [`social`]: comments and who may change them.
 //! - [`ids`]: typed ids.
 
 pub mod accounts;
@@ -18,6 +19,7 @@ pub mod cues;
 pub mod effects;
 pub mod ids;
 pub mod moderation;
+pub mod social;
 pub mod upload;
 pub mod videos;
 pub mod webhooks;

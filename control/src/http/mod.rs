@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod listener;
 pub mod problem;
 pub mod signing_keys;
+pub mod social;
 pub mod streams;
 pub mod tus;
 pub mod uploads;
@@ -39,6 +40,7 @@ use crate::services::api_keys::ApiKeys;
 use crate::services::assets::Assets;
 use crate::services::captions::Captions;
 use crate::services::jobs::Jobs;
+use crate::services::social::Social;
 use crate::services::videos::Videos;
 use problem::{ApiError, ErrorCode};
 
@@ -51,6 +53,9 @@ use problem::{ApiError, ErrorCode};
         accounts::sign_up, accounts::sign_in, accounts::sign_out, accounts::me,
         videos::create_video, videos::list_videos, videos::my_videos, videos::get_video,
         videos::update_video, videos::delete_video,
+        social::like, social::unlike, social::likes, social::channel, social::subscribe,
+        social::unsubscribe, social::channel_videos, social::feed, social::comments,
+        social::add_comment, social::edit_comment, social::delete_comment,
         uploads::create_upload, uploads::get_upload, uploads::cancel_upload, uploads::revoke_token,
         uploads::complete_direct,
         tus::options, tus::create, tus::head, tus::patch, tus::terminate,
@@ -69,6 +74,7 @@ use problem::{ApiError, ErrorCode};
     tags(
         (name = "accounts", description = "People: sign up, sign in and out (a session cookie; unsafe requests echo its CSRF token)"),
         (name = "videos", description = "People's videos: start one (an upload), list, read, edit, delete"),
+        (name = "social", description = "Likes, channels and subscriptions, the feed, comments"),
         (name = "uploads", description = "Direct uploads: create one, hand its tus URL and token to a browser"),
         (name = "tus", description = "The tus 1.0 resumable upload protocol"),
         (name = "assets", description = "Videos and their lifecycle"),
@@ -250,6 +256,7 @@ services_by_type! {
     Arc<Webhooks> => webhooks,
     Arc<Accounts> => accounts,
     Arc<Videos> => videos,
+    Arc<Social> => social,
 }
 
 impl FromRef<ApiState> for events::Streams {
@@ -282,6 +289,29 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/auth/signout", post(accounts::sign_out))
         .route("/api/v1/me", get(accounts::me))
         .route("/api/v1/me/videos", get(videos::my_videos))
+        .route("/api/v1/me/feed", get(social::feed))
+        .route(
+            "/api/v1/videos/{video_id}/like",
+            put(social::like).delete(social::unlike),
+        )
+        .route("/api/v1/videos/{video_id}/likes", get(social::likes))
+        .route(
+            "/api/v1/videos/{video_id}/comments",
+            get(social::comments).post(social::add_comment),
+        )
+        .route(
+            "/api/v1/comments/{comment_id}",
+            axum::routing::patch(social::edit_comment).delete(social::delete_comment),
+        )
+        .route("/api/v1/channels/{channel_id}", get(social::channel))
+        .route(
+            "/api/v1/channels/{channel_id}/subscription",
+            put(social::subscribe).delete(social::unsubscribe),
+        )
+        .route(
+            "/api/v1/channels/{channel_id}/videos",
+            get(social::channel_videos),
+        )
         .route(
             "/api/v1/videos",
             post(videos::create_video).get(videos::list_videos),

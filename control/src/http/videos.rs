@@ -69,7 +69,8 @@ pub struct VideoView {
 }
 
 impl VideoView {
-    fn of(l: &Listed, edge_url: &str) -> VideoView {
+    /// The view of a listed video, whose edges are at `edge_url`.
+    pub fn of(l: &Listed, edge_url: &str) -> VideoView {
         let public_id = l
             .asset
             .playback_ids
@@ -205,7 +206,8 @@ pub struct VideoList {
     pub has_more: bool,
 }
 
-fn paging(
+/// `(page, limit, offset)` of `?page=&limit=` (1–100,000 and 1–100), or 400.
+pub fn paging(
     params: Result<Query<PageParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<(u32, u32, u64), ApiError> {
     let Query(p) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;

@@ -18,5 +18,6 @@ pub mod fleet;
 pub mod importer;
 pub mod jobs;
 pub mod projection;
+pub mod social;
 pub mod videos;
 pub mod webhook_admin;

@@ -66,7 +66,8 @@ impl Page<'_> {
             Some(s) => {
                 let _ = write!(
                     h,
-                    "<li><a href=\"/upload\">Upload</a></li><li><a href=\"/studio\">Studio</a></li>\
+                    "<li><a href=\"/feed\">Subscriptions</a></li>\
+                     <li><a href=\"/upload\">Upload</a></li><li><a href=\"/studio\">Studio</a></li>\
                      <li><span class=\"who\">{}</span></li>\
                      <li><button type=\"button\" data-signout>Sign out</button></li>",
                     esc(&s.user.display_name)

@@ -21,6 +21,8 @@ pub fn routes() -> Router<ApiState> {
         .route("/signup", get(pages::sign_up))
         .route("/upload", get(pages::upload))
         .route("/studio", get(pages::studio))
+        .route("/feed", get(pages::feed))
+        .route("/channel/{channel_id}", get(pages::channel))
         .route("/watch/{video_id}", get(pages::watch))
         .route("/videos/{video_id}/poster.jpg", get(pages::poster))
         .route("/static/{file}", get(assets::file))

@@ -13,9 +13,12 @@ use super::html::{age, clock, esc, Page};
 use crate::app::now_unix;
 use crate::config::Config;
 use crate::db::videos::Listed;
+use crate::domain::accounts::User;
 use crate::domain::asset::{AssetStatus, CaptionInfo, CaptionSource, PlaybackPolicy};
+use crate::domain::social::Comment;
 use crate::domain::videos::Visibility;
 use crate::http::accounts::MaybeSignedIn;
+use crate::services::social::{Social, SocialError};
 use crate::services::videos::{VideoError, Videos};
 
 /// Videos on a page of the home page.
@@ -339,6 +342,7 @@ pub async fn studio(
 pub async fn watch(
     viewer: MaybeSignedIn,
     State(videos): State<Arc<Videos>>,
+    State(social): State<Arc<Social>>,
     State(config): State<Arc<Config>>,
     Path(id): Path<String>,
 ) -> Response {
@@ -381,15 +385,220 @@ pub async fn watch(
         Visibility::Public => String::new(),
         v => format!(" · {}", v.as_str()),
     };
+    let social_part = match social_panel(&social, user, &l).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "likes, channel or comments unavailable");
+            (String::new(), String::new())
+        }
+    };
     main.push_str(&format!(
-        "<h1>{}</h1><p class=\"meta\">{} · {}{visibility}</p><div class=\"description\">{}</div>",
+        "<h1>{}</h1><p class=\"meta\"><a href=\"/channel/{}\">{}</a> · {}{visibility}</p>{}\
+         <div class=\"description\">{}</div>",
         esc(&l.video.title),
+        esc(&l.video.owner_id),
         esc(&l.owner_name),
         esc(&age(&l.video.created_at, now_unix())),
+        social_part.0,
         esc(&l.video.description),
     ));
     main.push_str(&transcript);
+    main.push_str(&social_part.1);
     show(&config, &viewer, &l.video.title, &["hls.min.js"], main, "")
+}
+
+/// The watch page's likes and subscribe buttons (first) and its comments (second).
+async fn social_panel(
+    social: &Social,
+    user: Option<&User>,
+    l: &Listed,
+) -> Result<(String, String), SocialError> {
+    let id = &l.video.asset_id;
+    let (likes, liked) = social.likes(user, id).await?;
+    let channel = social.channel(user, &l.video.owner_id).await?;
+    let (threads, more) = social.comments(user, id, 20, 0).await?;
+    let mut bar = String::from("<div class=\"actions\">");
+    match user {
+        Some(u) => {
+            bar.push_str(&format!(
+                "<button type=\"button\" class=\"toggle\" data-like=\"{}\" aria-pressed=\"{liked}\">Like</button>\
+                 <span class=\"count\" data-likes>{}</span>",
+                esc(id),
+                count(likes, "like")
+            ));
+            if u.id != l.video.owner_id {
+                bar.push_str(&format!(
+                    "<button type=\"button\" class=\"toggle\" data-subscribe=\"{}\" aria-pressed=\"{}\">Subscribe</button>",
+                    esc(&channel.id),
+                    channel.subscribed
+                ));
+            }
+        }
+        None => bar.push_str(&format!(
+            "<span class=\"count\">{}</span> <a href=\"/signin\">Sign in</a> to like, subscribe and comment",
+            count(likes, "like")
+        )),
+    }
+    bar.push_str(&format!(
+        "<span class=\"count\" data-subscribers>{}</span></div>",
+        count(channel.subscribers, "subscriber")
+    ));
+    let mut comments = String::from(
+        "<section class=\"comments\" aria-labelledby=\"comments-title\"><h2 id=\"comments-title\">Comments</h2>",
+    );
+    if user.is_some() {
+        comments.push_str(&format!(
+            "<form class=\"form comment-form\" data-video=\"{}\" novalidate>\
+             <label for=\"comment-body\">Add a comment</label>\
+             <textarea id=\"comment-body\" name=\"body\" rows=\"2\" maxlength=\"2000\" required></textarea>\
+             <p class=\"error\" role=\"alert\" hidden></p><button type=\"submit\">Comment</button></form>",
+            esc(id)
+        ));
+    }
+    comments.push_str("<ol class=\"thread-list\">");
+    for t in &threads {
+        comments.push_str(&format!("<li>{}", comment_html(&t.comment, user, true)));
+        if !t.replies.is_empty() {
+            comments.push_str("<ol class=\"replies\">");
+            for r in &t.replies {
+                comments.push_str(&format!("<li>{}</li>", comment_html(r, user, false)));
+            }
+            comments.push_str("</ol>");
+        }
+        comments.push_str("</li>");
+    }
+    comments.push_str("</ol>");
+    if threads.is_empty() {
+        comments.push_str("<p class=\"empty\">No comments yet.</p>");
+    }
+    if more {
+        comments.push_str(
+            "<p class=\"meta\">Older comments are in the API (paging comes to this page next).</p>",
+        );
+    }
+    comments.push_str("</section>");
+    Ok((bar, comments))
+}
+
+fn count(n: i64, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
+/// One comment with the actions the viewer may take on it.
+fn comment_html(c: &Comment, user: Option<&User>, top: bool) -> String {
+    let body = if c.deleted {
+        "<p class=\"meta\">This comment was removed.</p>".to_string()
+    } else {
+        format!("<p class=\"body\">{}</p>", esc(&c.body))
+    };
+    let edited = if c.edited_ms.is_some() {
+        " · edited"
+    } else {
+        ""
+    };
+    let mut actions = String::new();
+    if let Some(u) = user {
+        if top && !c.deleted {
+            actions.push_str("<button type=\"button\" data-reply>Reply</button>");
+        }
+        if c.editable_by(u) {
+            actions.push_str("<button type=\"button\" data-edit>Edit</button>");
+        }
+        if c.removable_by(u) {
+            actions.push_str("<button type=\"button\" data-delete>Delete</button>");
+        }
+    }
+    format!(
+        "<article class=\"comment\" id=\"{id}\" data-comment=\"{id}\" aria-label=\"Comment by {who}\">\
+         <p class=\"meta\"><strong>{who}</strong> · {when}{edited}</p>{body}<div class=\"comment-actions\">{actions}</div></article>",
+        id = esc(&c.id),
+        who = esc(&c.author_name),
+        when = esc(&crate::app::rfc3339_of_ms(c.created_ms)),
+    )
+}
+
+/// `/channel/{id}`: an account's public videos and its subscribe button.
+pub async fn channel(
+    viewer: MaybeSignedIn,
+    State(social): State<Arc<Social>>,
+    State(config): State<Arc<Config>>,
+    Path(id): Path<String>,
+) -> Response {
+    let user = viewer.0.as_ref().map(|s| &s.user);
+    let (channel, (found, _)) = match (
+        social.channel(user, &id).await,
+        social.channel_videos(&id, 48, 0).await,
+    ) {
+        (Ok(c), Ok(v)) => (c, v),
+        (Err(SocialError::NotFound(_)), _) => return not_found(&config, &viewer),
+        _ => {
+            return trouble(
+                &config,
+                &viewer,
+                &VideoError::App(crate::app::AppError::Store("channel".into())),
+            )
+        }
+    };
+    let mut main = format!(
+        "<h1>{}</h1><div class=\"actions\">",
+        esc(&channel.display_name)
+    );
+    if user.is_some_and(|u| u.id != channel.id) {
+        main.push_str(&format!(
+            "<button type=\"button\" class=\"toggle\" data-subscribe=\"{}\" aria-pressed=\"{}\">Subscribe</button>",
+            esc(&channel.id),
+            channel.subscribed
+        ));
+    }
+    main.push_str(&format!(
+        "<span class=\"count\" data-subscribers>{}</span></div>",
+        count(channel.subscribers, "subscriber")
+    ));
+    let now = now_unix();
+    if found.is_empty() {
+        main.push_str("<p class=\"empty\">No public videos yet.</p>");
+    } else {
+        main.push_str("<ul class=\"grid\">");
+        for l in &found {
+            main.push_str(&card(l, now, false));
+        }
+        main.push_str("</ul>");
+    }
+    let title = channel.display_name.clone();
+    show(&config, &viewer, &title, &[], main, "")
+}
+
+/// `/feed`: the public videos of the channels I subscribe to.
+pub async fn feed(
+    viewer: MaybeSignedIn,
+    State(social): State<Arc<Social>>,
+    State(config): State<Arc<Config>>,
+) -> Response {
+    let Some(session) = viewer.0.as_ref() else {
+        return Redirect::to("/signin").into_response();
+    };
+    let found = match social.feed(&session.user, 48, 0).await {
+        Ok((f, _)) => f,
+        Err(_) => {
+            return trouble(
+                &config,
+                &viewer,
+                &VideoError::App(crate::app::AppError::Store("feed".into())),
+            )
+        }
+    };
+    let now = now_unix();
+    let mut main = String::from("<h1>Subscriptions</h1>");
+    if found.is_empty() {
+        main.push_str("<p class=\"empty\">Nothing here yet: subscribe to channels to see their new videos.</p>");
+    } else {
+        main.push_str("<ul class=\"grid\">");
+        for l in &found {
+            main.push_str(&card(l, now, false));
+        }
+        main.push_str("</ul>");
+    }
+    show(&config, &viewer, "Subscriptions", &[], main, "")
 }
 
 /// The interactive transcript: the captions beside the player, one button per cue (the

@@ -283,3 +283,78 @@ if (transcript && video) {
     matches.textContent = words.length ? `${n} ${n === 1 ? 'cue matches' : 'cues match'}` : '';
   });
 }
+
+// Like and Subscribe: toggles whose pressed state (aria-pressed) and counts follow the API.
+const plural = (n, what) => `${n} ${what}${n === 1 ? '' : 's'}`;
+for (const button of document.querySelectorAll('[data-like]')) {
+  button.addEventListener('click', async () => {
+    const on = button.getAttribute('aria-pressed') !== 'true';
+    try {
+      const r = await api(on ? 'PUT' : 'DELETE', `/api/v1/videos/${encodeURIComponent(button.dataset.like)}/like`);
+      button.setAttribute('aria-pressed', String(r.liked));
+      document.querySelector('[data-likes]').textContent = plural(r.likes, 'like');
+    } catch (e) { console.error(e); }
+  });
+}
+for (const button of document.querySelectorAll('[data-subscribe]')) {
+  button.addEventListener('click', async () => {
+    const on = button.getAttribute('aria-pressed') !== 'true';
+    try {
+      const r = await api(on ? 'PUT' : 'DELETE', `/api/v1/channels/${encodeURIComponent(button.dataset.subscribe)}/subscription`);
+      button.setAttribute('aria-pressed', String(r.subscribed));
+      document.querySelector('[data-subscribers]').textContent = plural(r.subscribers, 'subscriber');
+    } catch (e) { console.error(e); }
+  });
+}
+
+// Comments: write one, reply to one, edit or delete one's own (moderators delete any). The
+// page is read again after each change, so what shows is what was stored.
+const commentForm = document.querySelector('form.comment-form');
+if (commentForm) {
+  const videoId = commentForm.dataset.video;
+  const post = async (form, parent) => {
+    showError(form, '');
+    const body = form.querySelector('textarea').value;
+    try {
+      await api('POST', `/api/v1/videos/${encodeURIComponent(videoId)}/comments`,
+        parent ? { body, parent_id: parent } : { body });
+      window.location.reload();
+    } catch (e) { showError(form, e.message); }
+  };
+  commentForm.addEventListener('submit', (event) => { event.preventDefault(); post(commentForm, null); });
+  for (const article of document.querySelectorAll('[data-comment]')) {
+    const id = article.dataset.comment;
+    article.querySelector('[data-delete]')?.addEventListener('click', async () => {
+      try { await api('DELETE', `/api/v1/comments/${encodeURIComponent(id)}`); window.location.reload(); } catch (e) { console.error(e); }
+    });
+    article.querySelector('[data-reply]')?.addEventListener('click', () => {
+      if (article.querySelector('form')) return;
+      const form = document.createElement('form');
+      form.className = 'form';
+      const fieldId = `reply-${id}`;
+      form.innerHTML = `<label for="${fieldId}">Reply</label><textarea id="${fieldId}" rows="2" maxlength="2000"></textarea>` +
+        '<p class="error" role="alert" hidden></p><button type="submit">Send reply</button>';
+      form.addEventListener('submit', (event) => { event.preventDefault(); post(form, id); });
+      article.append(form);
+      form.querySelector('textarea').focus();
+    });
+    article.querySelector('[data-edit]')?.addEventListener('click', () => {
+      if (article.querySelector('form')) return;
+      const form = document.createElement('form');
+      form.className = 'form';
+      const fieldId = `edit-${id}`;
+      form.innerHTML = `<label for="${fieldId}">Edit comment</label><textarea id="${fieldId}" rows="2" maxlength="2000"></textarea>` +
+        '<p class="error" role="alert" hidden></p><button type="submit">Save</button>';
+      form.querySelector('textarea').value = article.querySelector('.body')?.textContent ?? '';
+      form.addEventListener('submit', async (event) => {
+        event.preventDefault();
+        try {
+          await api('PATCH', `/api/v1/comments/${encodeURIComponent(id)}`, { body: form.querySelector('textarea').value });
+          window.location.reload();
+        } catch (e) { showError(form, e.message); }
+      });
+      article.append(form);
+      form.querySelector('textarea').focus();
+    });
+  }
+}
