@@ -119,6 +119,15 @@ fn the_transcript_follows_playback_seeks_on_click_and_searches() {
         vtt.as_bytes().to_vec(),
     );
     assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+    // Search finds the moment a word is said, and links to it.
+    let found = control
+        .api("")
+        .send("GET", "/search?q=CHARLIE%20third", &[], vec![]);
+    let page = String::from_utf8_lossy(&found.body).into_owned();
+    assert!(
+        page.contains(&format!("/watch/{id}?t=6")) && page.contains("charlie third words"),
+        "{page}"
+    );
     let watch = format!("{}/watch/{id}", control.base);
     let summary = run_script(
         "transcript.mjs",
@@ -133,6 +142,50 @@ fn the_transcript_follows_playback_seeks_on_click_and_searches() {
     assert!(summary["followed"].as_str().unwrap_or("").contains("delta"));
     assert_eq!(summary["matches"], "1 cue matches");
     assert_eq!(summary["marked"], serde_json::json!(["bravo", "second"]));
+    assert!(summary["startedAt"].as_f64().unwrap_or(0.0) >= 9.0);
+    // Captions deleted: their words are no longer found.
+    let r = control.api(&key).send(
+        "DELETE",
+        &format!("/api/v1/assets/{id}/captions/en"),
+        &[],
+        vec![],
+    );
+    assert_eq!(r.status, 204);
+    let found = control
+        .api("")
+        .send("GET", "/search?q=charlie", &[], vec![]);
+    assert!(String::from_utf8_lossy(&found.body).contains("No videos match"));
+}
+
+#[test]
+fn static_files_go_gzipped_to_browsers_that_take_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let control = Control::start(Options {
+        store,
+        no_workers: true,
+        ..Default::default()
+    });
+    let api = control.api("");
+    let plain = api.send("GET", "/static/app.js", &[], vec![]);
+    let gz = api.send(
+        "GET",
+        "/static/app.js",
+        &[("accept-encoding", "gzip, br")],
+        vec![],
+    );
+    assert_eq!((plain.status, gz.status), (200, 200));
+    assert_eq!(plain.header("content-encoding"), None);
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
+    assert_eq!(gz.header("vary"), Some("accept-encoding"));
+    assert!(gz.body.len() < plain.body.len() / 2);
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&gz.body[..]),
+        &mut unzipped,
+    )
+    .unwrap();
+    assert_eq!(unzipped, plain.body);
 }
 
 #[test]

@@ -27,6 +27,7 @@ pub mod keys;
 pub mod outbox;
 pub mod signing_keys;
 pub mod social;
+pub mod transcripts;
 pub mod uploads;
 pub mod users;
 pub mod videos;

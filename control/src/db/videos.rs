@@ -8,9 +8,9 @@ use super::{assets, Db, DbError};
 use crate::domain::asset::Asset;
 use crate::domain::videos::{Video, Visibility};
 
-const COLUMNS: &str = "v.asset_id, v.owner_id, v.title, v.description, v.visibility, \
+pub(crate) const COLUMNS: &str = "v.asset_id, v.owner_id, v.title, v.description, v.visibility, \
      v.created_at, COALESCE(u.display_name, '') AS owner_name, a.doc, a.version";
-const FROM: &str =
+pub(crate) const FROM: &str =
     "videos v JOIN assets a ON a.id = v.asset_id LEFT JOIN users u ON u.id = v.owner_id";
 
 /// A video with its asset and its owner's display name.
@@ -24,7 +24,7 @@ pub struct Listed {
     pub owner_name: String,
 }
 
-fn listed_of(row: &AnyRow) -> Result<Listed, DbError> {
+pub(crate) fn listed_of(row: &AnyRow) -> Result<Listed, DbError> {
     Ok(Listed {
         video: video_of(row)?,
         asset: assets::stored_of(row)?.asset,
@@ -163,16 +163,22 @@ pub async fn search(db: &Db, words: &[String], limit: u32) -> Result<Vec<Listed>
     sql.push_str(" ORDER BY v.created_at DESC, v.asset_id DESC LIMIT $1");
     let mut q = sqlx::query(&sql).bind(i64::from(limit));
     for w in words {
-        let escaped = w
-            .to_lowercase()
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        q = q.bind(format!("%{escaped}%"));
+        q = q.bind(like_pattern(w));
     }
     q.fetch_all(db.pool())
         .await?
         .iter()
         .map(listed_of)
         .collect()
+}
+
+/// A `LIKE … ESCAPE` pattern (the escape is a backslash) matching text that contains `word`
+/// (lower-cased; `%`, `_` and backslashes in it are literal).
+pub fn like_pattern(word: &str) -> String {
+    let escaped = word
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
 }

@@ -55,9 +55,10 @@ impl Captions {
             self.records
                 .store()
                 .object_store()
-                .put(&path, vtt.into())
+                .put(&path, vtt.clone().into())
                 .await
                 .map_err(store_err)?;
+            self.index(id, lang, &vtt).await;
             self.fleet.purge(id).await;
             return Ok(asset);
         }
@@ -86,15 +87,40 @@ impl Captions {
                 self.records
                     .store()
                     .object_store()
-                    .put(&path, vtt.into())
+                    .put(&path, vtt.clone().into())
                     .await
                     .map_err(store_err)?;
             }
             Err(e) => return Err(store_err(e)),
         }
         let asset = self.assets.change(id, captioned).await?;
+        self.index(id, lang, &vtt).await;
         self.fleet.purge(id).await;
         Ok(asset)
+    }
+
+    /// Rewrites the transcript index of asset `id`'s captions in `lang` from the file just
+    /// written (search finds the moment a word is spoken). The index is derived: a failure is
+    /// logged, and the next write of the file rewrites it.
+    async fn index(&self, id: &AssetId, lang: &str, vtt: &[u8]) {
+        let cues: Vec<crate::db::transcripts::Cue> = std::str::from_utf8(vtt)
+            .ok()
+            .and_then(|t| sunomi_packager::vtt::parse(t).ok())
+            .map(|v| {
+                v.cues
+                    .into_iter()
+                    .map(|c| {
+                        let words = c.text.split_whitespace().collect::<Vec<_>>().join(" ");
+                        (c.start_ms, c.end_ms, strip_tags(&words))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Err(e) =
+            crate::db::transcripts::replace(&self.assets.db, id.as_str(), lang, &cues).await
+        {
+            tracing::warn!(%id, lang, error = %e, "the transcript index was not rewritten");
+        }
     }
 
     /// Deletes captions in `lang` and purges the video.
@@ -107,11 +133,46 @@ impl Captions {
             Err(e) => return Err(AppError::Store(e.to_string())),
         }
         self.records.delete(&key).await?;
+        if let Err(e) = crate::db::transcripts::delete(&self.assets.db, id.as_str(), lang).await {
+            tracing::warn!(%id, lang, error = %e, "the transcript index keeps deleted captions");
+        }
         // The record follows (and the manifest's generated list with it, through the outbox).
         self.assets
             .change_settled(id, Change::CaptionsRemoved(lang.to_string()))
             .await?;
         self.fleet.purge(id).await;
         Ok(())
+    }
+}
+
+/// Cue text without WebVTT's tags (`<v Ada>`, `<i>`, timestamps).
+fn strip_tags(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut inside = false;
+    for c in text.chars() {
+        match c {
+            '<' => inside = true,
+            '>' if inside => inside = false,
+            c if !inside => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&nbsp;", " ")
+        .replace("&amp;", "&")
+        .trim()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cue_tags_are_not_words() {
+        assert_eq!(
+            super::strip_tags("<v Ada>Hello <i>there</i></v>"),
+            "Hello there"
+        );
+        assert_eq!(super::strip_tags("a &lt; b &amp; c"), "a < b & c");
     }
 }

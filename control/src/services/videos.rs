@@ -50,6 +50,15 @@ impl From<crate::db::DbError> for VideoError {
     }
 }
 
+/// What a search found.
+#[derive(Debug, Default)]
+pub struct Search {
+    /// Videos whose title or description has every word.
+    pub videos: Vec<Listed>,
+    /// Videos where every word is spoken in one cue: the video, the cue's start (ms), its words.
+    pub moments: Vec<(Listed, u64, String)>,
+}
+
 /// What a person edits.
 #[derive(Debug, Default, Clone)]
 pub struct VideoEdit {
@@ -188,9 +197,11 @@ impl Videos {
         }
     }
 
-    /// Public, ready videos matching `query` (every word, in the title or description), at
-    /// most 50, newest first. A query is at most 100 characters and 8 words.
-    pub async fn search(&self, query: &str) -> Result<Vec<Listed>, VideoError> {
+    /// Public, ready videos matching `query`: those with every word in the title or
+    /// description, then those where every word is spoken in one caption cue, each with that
+    /// moment (start ms) and its words; at most 50 of each, newest first. A query is at most
+    /// 100 characters and 8 words.
+    pub async fn search(&self, query: &str) -> Result<Search, VideoError> {
         let words: Vec<String> = query
             .chars()
             .take(100)
@@ -200,9 +211,11 @@ impl Videos {
             .map(str::to_string)
             .collect();
         if words.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Search::default());
         }
-        Ok(store::search(&self.db, &words, 50).await?)
+        let videos = store::search(&self.db, &words, 50).await?;
+        let moments = crate::db::transcripts::search(&self.db, &words, 50).await?;
+        Ok(Search { videos, moments })
     }
 
     /// A page of public, ready videos, newest first, and whether more follow.

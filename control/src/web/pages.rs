@@ -234,16 +234,33 @@ pub async fn search(
     };
     let now = now_unix();
     let mut main = format!("<h1>Search: {}</h1>", esc(q.trim()));
-    if found.is_empty() {
+    if found.videos.is_empty() && found.moments.is_empty() {
         main.push_str("<p class=\"empty\">No videos match.</p>");
-    } else {
+    }
+    if !found.videos.is_empty() {
         main.push_str(&format!(
-            "<p class=\"meta\">{} {}</p><ul class=\"grid\">",
-            found.len(),
-            if found.len() == 1 { "video" } else { "videos" }
+            "<h2 class=\"section\">Titles and descriptions</h2><p class=\"meta\">{} {}</p><ul class=\"grid\">",
+            found.videos.len(),
+            if found.videos.len() == 1 { "video" } else { "videos" }
         ));
-        for l in &found {
+        for l in &found.videos {
             main.push_str(&card(l, now, false));
+        }
+        main.push_str("</ul>");
+    }
+    if !found.moments.is_empty() {
+        main.push_str("<h2 class=\"section\">Said in the video</h2><ul class=\"moments\">");
+        for (l, at_ms, words) in &found.moments {
+            let secs = at_ms / 1000;
+            main.push_str(&format!(
+                "<li><a href=\"/watch/{id}?t={secs}\">{title} at {at}</a> \
+                 <span class=\"meta\">{owner}</span><p class=\"said\">“{words}”</p></li>",
+                id = esc(&l.video.asset_id),
+                title = esc(&l.video.title),
+                at = clock(secs as f64),
+                owner = esc(&l.owner_name),
+                words = esc(words),
+            ));
         }
         main.push_str("</ul>");
     }

@@ -358,3 +358,12 @@ if (commentForm) {
     });
   }
 }
+
+// `?t=SECONDS` on a watch page starts there (search results link to the moment a word is said).
+if (video) {
+  const t = Number(new URLSearchParams(window.location.search).get('t'));
+  if (Number.isFinite(t) && t > 0) {
+    const seek = () => { video.currentTime = t; };
+    if (video.readyState >= 1) seek(); else video.addEventListener('loadedmetadata', seek, { once: true });
+  }
+}

@@ -24,6 +24,10 @@ let ok = false;
 try {
   const page = await browser.newPage();
   page.setDefaultTimeout(20_000);
+  // A link to a moment starts the player there.
+  await page.goto(`${url}?t=9`);
+  await page.waitForFunction(() => document.getElementById('player').currentTime >= 9);
+  summary.startedAt = await page.evaluate(() => document.getElementById('player').currentTime);
   await page.goto(url);
   const region = page.getByRole('region', { name: 'Transcript' });
   const cues = region.getByRole('button');
