@@ -72,12 +72,15 @@ fn a_person_signs_up_uploads_through_the_page_and_watches_it() {
     let store = dir.path().join("store").to_string_lossy().into_owned();
     let (_edge, control) = platform(&store);
     let file = clip(dir.path(), "walk.mp4", 8.0);
+    let not_video = dir.path().join("notes.mp4");
+    std::fs::write(&not_video, "These are notes, not a video.\n".repeat(100)).unwrap();
     let summary = run_script(
         "journey.mjs",
         &[
             control.base.as_ref(),
             file.as_os_str(),
             screenshots().as_os_str(),
+            not_video.as_os_str(),
         ],
     );
     let statuses: Vec<&str> = summary["statuses"]
@@ -87,6 +90,10 @@ fn a_person_signs_up_uploads_through_the_page_and_watches_it() {
     assert_eq!(statuses.last(), Some(&"Ready"), "{statuses:?}");
     assert!(summary["played"]["currentTime"].as_f64().unwrap_or(0.0) >= 5.0);
     assert!(summary["played"]["width"].as_u64().unwrap_or(0) > 0);
+    assert_eq!(
+        summary["rejected"],
+        "Failed: This file is not a video. Choose a video file (MP4, MOV, WebM, MKV…)."
+    );
     eprintln!(
         "{}",
         serde_json::to_string_pretty(&summary).unwrap_or_default()

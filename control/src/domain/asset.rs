@@ -118,6 +118,35 @@ pub enum AssetErrorCode {
     ErrUploadSizeMismatch,
 }
 
+impl AssetErrorCode {
+    /// What the code means to the person who uploaded the file, in plain words.
+    pub fn plain(self) -> &'static str {
+        match self {
+            AssetErrorCode::ErrNonVideo => {
+                "This file is not a video. Choose a video file (MP4, MOV, WebM, MKV…)."
+            }
+            AssetErrorCode::ErrMalformedVideo => {
+                "This video file is damaged or incomplete, so it cannot be played. Try exporting it again."
+            }
+            AssetErrorCode::ErrDurationTooShort => "This video is too short.",
+            AssetErrorCode::ErrDurationExceedConstraint => {
+                "This video is longer than this site allows."
+            }
+            AssetErrorCode::ErrEmptyUpload => "The file was empty.",
+            AssetErrorCode::ErrUploadTimedOut => {
+                "The upload took too long and expired. Start it again."
+            }
+            AssetErrorCode::ErrUploadCancelled => "The upload was cancelled.",
+            AssetErrorCode::ErrJobFailed | AssetErrorCode::ErrInternal => {
+                "Something went wrong on our side while processing it. Try again later."
+            }
+            AssetErrorCode::ErrUploadSizeMismatch => {
+                "The file that arrived was not the size announced. Upload it again."
+            }
+        }
+    }
+}
+
 /// Why an asset errored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AssetErrorInfo {

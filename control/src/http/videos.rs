@@ -66,6 +66,18 @@ pub struct VideoView {
     pub playback_url: Option<String>,
     /// When it was made (RFC 3339).
     pub created_at: String,
+    /// Why it failed, for a video that ended `errored`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<VideoProblem>,
+}
+
+/// Why a video failed, for the person who uploaded it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VideoProblem {
+    /// The stable code (`ERR_NON_VIDEO`, …).
+    pub code: crate::domain::asset::AssetErrorCode,
+    /// What it means, in plain words.
+    pub reason: String,
 }
 
 impl VideoView {
@@ -92,6 +104,10 @@ impl VideoView {
                 .flatten()
                 .map(|p| playback_url(edge_url, p.id.as_str())),
             created_at: l.video.created_at.clone(),
+            error: l.asset.errors.as_ref().map(|e| VideoProblem {
+                code: e.code,
+                reason: e.code.plain().to_string(),
+            }),
         }
     }
 }

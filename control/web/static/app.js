@@ -82,7 +82,8 @@ async function follow(id, report) {
 
 function describe(video) {
   const words = STATUS[video.status] ?? video.status;
-  return video.status === 'errored' ? `${words}: the file could not be processed.` : words;
+  if (video.status !== 'errored') return words;
+  return `${words}: ${video.error?.reason ?? 'the file could not be processed.'}`;
 }
 
 // A watch page whose video is not ready yet reloads once it is.

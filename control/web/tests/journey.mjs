@@ -12,9 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const require = createRequire(import.meta.url);
-const [base, file, shots] = process.argv.slice(2, 5);
-if (!base || !file || !shots) {
-  console.error('usage: node journey.mjs BASE_URL VIDEO_FILE SCREENSHOT_DIR');
+const [base, file, shots, notVideo] = process.argv.slice(2, 6);
+if (!base || !file || !shots || !notVideo) {
+  console.error('usage: node journey.mjs BASE_URL VIDEO_FILE SCREENSHOT_DIR NOT_A_VIDEO_FILE');
   process.exit(2);
 }
 mkdirSync(shots, { recursive: true });
@@ -133,6 +133,16 @@ try {
   await page.getByRole('link', { name: 'A walk in the test pattern' }).waitFor();
   await audit(page, 'search');
   step('found');
+
+  // A file that is not a video ends with its reason, in plain words.
+  await page.getByRole('navigation', { name: 'Account' }).getByRole('link', { name: 'Upload' }).click();
+  await page.getByLabel('Video file').setInputFiles(notVideo);
+  await page.getByLabel('Title').fill('Not a video');
+  await page.getByRole('button', { name: 'Upload' }).click();
+  await page.getByRole('status').filter({ hasText: 'Failed' }).waitFor({ timeout: 120_000 });
+  summary.rejected = await page.getByRole('status').textContent();
+  await audit(page, 'upload-rejected');
+  step('rejected');
 
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByRole('link', { name: 'Sign in' }).waitFor();
