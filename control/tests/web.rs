@@ -222,3 +222,26 @@ fn a_second_person_likes_subscribes_comments_and_finds_it_in_their_feed() {
     assert_eq!(summary["feed"], serde_json::json!(["Ada's walk"]));
     assert_eq!(summary["channel"], "Ada");
 }
+
+#[test]
+fn a_reload_in_the_middle_of_an_upload_resumes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let (_edge, control) = platform(&store);
+    let file = clip(dir.path(), "long.mp4", 20.0);
+    let size = std::fs::metadata(&file).unwrap().len();
+    assert!(
+        size > 200_000,
+        "a file that takes a few seconds on the slow uplink: {size}"
+    );
+    let summary = run_script("resume.mjs", &[control.base.as_ref(), file.as_os_str()]);
+    let before = summary["beforeReload"].as_f64().unwrap_or(0.0);
+    let resumed = summary["resumedAt"].as_f64().unwrap_or(0.0);
+    assert!(before >= 25.0, "{summary}");
+    assert!(
+        resumed >= before * 0.9,
+        "the upload went on from about where it was ({before} %), not from 0: {summary}"
+    );
+    assert_eq!(summary["final"], "Ready");
+    eprintln!("{summary}");
+}
