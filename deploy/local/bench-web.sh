@@ -19,7 +19,7 @@ bin=$CARGO_TARGET_DIR/release
 work=$(mktemp -d)
 export SUNOMI_DATABASE=${DATABASE:-sqlite://$work/control.db}
 pid=
-trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; [ "${KEEP:-0}" = 1 ] && echo "kept $work" || rm -rf "$work"' EXIT
 port=$((20000 + RANDOM % 20000))
 url=http://127.0.0.1:$port
 "$bin/sunomi-control" serve --store "$work/store" --listen "127.0.0.1:$port" > "$work/control.log" 2>&1 &
