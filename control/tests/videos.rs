@@ -75,6 +75,49 @@ fn a_private_video_is_its_owners_alone_and_only_owners_change_theirs() {
     let mine = ada.send("GET", "/api/v1/me/videos", &[], vec![]).json();
     assert_eq!(mine["data"].as_array().unwrap().len(), 2);
 
+    // The pages keep to the same rules: the private video's page and picture are the owner's;
+    // a studio lists only its owner's videos; the studio and upload pages need a session.
+    let page = |p: &Person, path: &str| {
+        let r = p.send("GET", path, &[], vec![]);
+        (r.status, String::from_utf8_lossy(&r.body).into_owned())
+    };
+    for (who, p) in [("bob", &bob), ("a guest", &guest)] {
+        assert_eq!(page(p, &format!("/watch/{private}")).0, 404, "{who}");
+        assert_eq!(
+            page(p, &format!("/videos/{private}/poster.jpg")).0,
+            404,
+            "{who}"
+        );
+        assert_eq!(page(p, &format!("/watch/{public}")).0, 200, "{who}");
+    }
+    let (status, watch) = page(&ada, &format!("/watch/{private}"));
+    assert_eq!(status, 200);
+    assert!(watch.contains("My private walk"));
+    assert_eq!(page(&ada, &format!("/videos/{private}/poster.jpg")).0, 200);
+    let (status, studio) = page(&bob, "/studio");
+    assert_eq!(status, 200);
+    assert!(
+        !studio.contains("walk"),
+        "Bob's studio lists none of Ada's videos: {studio}"
+    );
+    assert!(page(&ada, "/studio").1.contains("My private walk"));
+    for path in ["/studio", "/upload", "/feed"] {
+        // (The client follows the redirect.)
+        let (status, body) = page(&guest, path);
+        assert!(
+            status == 200 && body.contains("<h1>Sign in</h1>"),
+            "{path} sends a guest to sign in"
+        );
+    }
+    // Every page carries its policy: scripts only from the app, media only from the edge.
+    let home = guest.send("GET", "/", &[], vec![]);
+    let csp = home.header("content-security-policy").unwrap_or_default();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(home.header("x-content-type-options"), Some("nosniff"));
+
     // Only the owner changes or deletes: Bob sees the public one but may not touch it, and
     // for him the private one is not there at all.
     let r = bob.write(

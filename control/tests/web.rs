@@ -94,6 +94,11 @@ fn a_person_signs_up_uploads_through_the_page_and_watches_it() {
         summary["rejected"],
         "Failed: This file is not a video. Choose a video file (MP4, MOV, WebM, MKV…)."
     );
+    assert_eq!(
+        summary["rejectedLink"], "Your studio",
+        "a failed video has nothing to watch"
+    );
+    assert_eq!(summary["formShownAfterSubmit"], false);
     eprintln!(
         "{}",
         serde_json::to_string_pretty(&summary).unwrap_or_default()

@@ -209,21 +209,22 @@ async fn count(req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().as_str().to_string();
+    let method = req.method().clone();
     let resp = next.run(req).await;
     metrics()
         .api_requests
         .with_label_values(&[&route, resp.status().as_str()])
         .inc();
     if let Some(code) = resp.extensions().get::<ErrorCode>() {
+        let method = method.as_str();
         let listed = problem::documented()
-            .get(&(method.clone(), route.clone()))
+            .get(&(method.to_string(), route.clone()))
             .map(|codes| codes.contains(code.code()));
         if listed == Some(false) {
             tracing::warn!(%route, %method, code = code.code(), "an error the document does not list");
             metrics()
                 .api_undocumented_errors
-                .with_label_values(&[&route, &method, code.code()])
+                .with_label_values(&[&route, method, code.code()])
                 .inc();
         }
     }

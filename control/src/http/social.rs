@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use super::accounts::{MaybeSignedIn, SignedIn};
 use super::problem::{errors, ApiError, ErrorCode};
-use super::videos::{paging, PageParams, VideoList, VideoView};
+use super::videos::{paging, PageParams, VideoList};
 use crate::app::rfc3339_of_ms;
 use crate::config::Config;
 use crate::domain::social::Comment;
@@ -44,6 +44,17 @@ pub struct Likes {
 
 errors!(LikeErrors: Unauthorized, CsrfFailed, NotFound, Unavailable);
 
+/// Likes (`on`) or unlikes video `id` as the signed-in person; its likes after.
+async fn set_like(
+    signed_in: &SignedIn,
+    social: &Social,
+    id: &str,
+    on: bool,
+) -> Result<Json<Likes>, ApiError> {
+    let (likes, liked) = social.like(&signed_in.0.user, id, on).await?;
+    Ok(Json(Likes { likes, liked }))
+}
+
 /// Like a video (again is nothing).
 #[utoipa::path(put, path = "/api/v1/videos/{video_id}/like", tag = "social",
     params(("video_id" = String, Path, description = "Video id"),
@@ -55,8 +66,7 @@ pub async fn like(
     State(social): State<Arc<Social>>,
     Path(id): Path<String>,
 ) -> Result<Json<Likes>, ApiError> {
-    let (likes, liked) = social.like(&signed_in.0.user, &id, true).await?;
-    Ok(Json(Likes { likes, liked }))
+    set_like(&signed_in, &social, &id, true).await
 }
 
 /// Take one's like back.
@@ -70,8 +80,7 @@ pub async fn unlike(
     State(social): State<Arc<Social>>,
     Path(id): Path<String>,
 ) -> Result<Json<Likes>, ApiError> {
-    let (likes, liked) = social.like(&signed_in.0.user, &id, false).await?;
-    Ok(Json(Likes { likes, liked }))
+    set_like(&signed_in, &social, &id, false).await
 }
 
 errors!(LikesErrors: NotFound, Unavailable);
@@ -134,6 +143,18 @@ pub async fn channel(
 
 errors!(SubscribeErrors: Unauthorized, CsrfFailed, InvalidRequest, NotFound, Unavailable);
 
+/// Subscribes (`on`) the signed-in person to channel `id`, or ends it; the channel after.
+async fn set_subscription(
+    signed_in: &SignedIn,
+    social: &Social,
+    id: &str,
+    on: bool,
+) -> Result<Json<ChannelView>, ApiError> {
+    Ok(Json(ChannelView::of(
+        social.subscribe(&signed_in.0.user, id, on).await?,
+    )))
+}
+
 /// Subscribe to a channel.
 #[utoipa::path(put, path = "/api/v1/channels/{channel_id}/subscription", tag = "social",
     params(("channel_id" = String, Path, description = "The channel's account id"),
@@ -145,9 +166,7 @@ pub async fn subscribe(
     State(social): State<Arc<Social>>,
     Path(id): Path<String>,
 ) -> Result<Json<ChannelView>, ApiError> {
-    Ok(Json(ChannelView::of(
-        social.subscribe(&signed_in.0.user, &id, true).await?,
-    )))
+    set_subscription(&signed_in, &social, &id, true).await
 }
 
 /// Unsubscribe from a channel.
@@ -161,9 +180,7 @@ pub async fn unsubscribe(
     State(social): State<Arc<Social>>,
     Path(id): Path<String>,
 ) -> Result<Json<ChannelView>, ApiError> {
-    Ok(Json(ChannelView::of(
-        social.subscribe(&signed_in.0.user, &id, false).await?,
-    )))
+    set_subscription(&signed_in, &social, &id, false).await
 }
 
 errors!(ChannelVideosErrors: InvalidRequest, NotFound, Unavailable);
@@ -181,14 +198,12 @@ pub async fn channel_videos(
     let (page, limit, offset) = paging(params)?;
     social.channel(None, &id).await?;
     let (found, has_more) = social.channel_videos(&id, limit, offset).await?;
-    Ok(Json(VideoList {
-        data: found
-            .iter()
-            .map(|l| VideoView::of(l, &config.edge_url))
-            .collect(),
+    Ok(Json(VideoList::of(
+        &found,
         page,
         has_more,
-    }))
+        &config.edge_url,
+    )))
 }
 
 errors!(FeedErrors: Unauthorized, InvalidRequest, Unavailable);
@@ -206,14 +221,12 @@ pub async fn feed(
 ) -> Result<Json<VideoList>, ApiError> {
     let (page, limit, offset) = paging(params)?;
     let (found, has_more) = social.feed(&signed_in.0.user, limit, offset).await?;
-    Ok(Json(VideoList {
-        data: found
-            .iter()
-            .map(|l| VideoView::of(l, &config.edge_url))
-            .collect(),
+    Ok(Json(VideoList::of(
+        &found,
         page,
         has_more,
-    }))
+        &config.edge_url,
+    )))
 }
 
 /// A comment.

@@ -222,6 +222,17 @@ pub struct VideoList {
     pub has_more: bool,
 }
 
+impl VideoList {
+    /// Page `page` of `found` (whether `more` follow), for edges at `edge_url`.
+    pub fn of(found: &[Listed], page: u32, has_more: bool, edge_url: &str) -> VideoList {
+        VideoList {
+            data: found.iter().map(|l| VideoView::of(l, edge_url)).collect(),
+            page,
+            has_more,
+        }
+    }
+}
+
 /// `(page, limit, offset)` of `?page=&limit=` (1–100,000 and 1–100), or 400.
 pub fn paging(
     params: Result<Query<PageParams>, axum::extract::rejection::QueryRejection>,
@@ -251,14 +262,12 @@ pub async fn list_videos(
 ) -> Result<Json<VideoList>, ApiError> {
     let (page, limit, offset) = paging(params)?;
     let (found, has_more) = videos.public_page(limit, offset).await?;
-    Ok(Json(VideoList {
-        data: found
-            .iter()
-            .map(|l| VideoView::of(l, &config.edge_url))
-            .collect(),
+    Ok(Json(VideoList::of(
+        &found,
         page,
         has_more,
-    }))
+        &config.edge_url,
+    )))
 }
 
 errors!(MyVideosErrors: Unauthorized, InvalidRequest, Unavailable);
@@ -279,14 +288,12 @@ pub async fn my_videos(
 ) -> Result<Json<VideoList>, ApiError> {
     let (page, limit, offset) = paging(params)?;
     let (found, has_more) = videos.owned_page(&signed_in.0.user, limit, offset).await?;
-    Ok(Json(VideoList {
-        data: found
-            .iter()
-            .map(|l| VideoView::of(l, &config.edge_url))
-            .collect(),
+    Ok(Json(VideoList::of(
+        &found,
         page,
         has_more,
-    }))
+        &config.edge_url,
+    )))
 }
 
 errors!(GetVideoErrors: NotFound, Unavailable);

@@ -101,7 +101,17 @@ impl Social {
 
     /// Video `id`'s likes, and whether `viewer` likes it.
     pub async fn likes(&self, viewer: Option<&User>, id: &str) -> Result<(i64, bool), SocialError> {
-        self.videos.get(viewer, id).await?;
+        let seen = self.videos.get(viewer, id).await?;
+        self.likes_of(&seen, viewer).await
+    }
+
+    /// The likes of a video `viewer` was already shown (`seen`: [`Videos::get`] for them).
+    pub async fn likes_of(
+        &self,
+        seen: &Listed,
+        viewer: Option<&User>,
+    ) -> Result<(i64, bool), SocialError> {
+        let id = &seen.video.asset_id;
         Ok(store::likes(&self.db, id, viewer.map(|u| u.id.as_str())).await?)
     }
 
@@ -165,7 +175,19 @@ impl Social {
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<Thread>, bool), SocialError> {
-        self.videos.get(viewer, id).await?;
+        let seen = self.videos.get(viewer, id).await?;
+        self.comments_of(&seen, limit, offset).await
+    }
+
+    /// A page of the comments of a video already shown to its viewer (`seen`:
+    /// [`Videos::get`] for them).
+    pub async fn comments_of(
+        &self,
+        seen: &Listed,
+        limit: u32,
+        offset: u64,
+    ) -> Result<(Vec<Thread>, bool), SocialError> {
+        let id = seen.video.asset_id.as_str();
         let (top, more) = store::top_comments(&self.db, id, limit, offset).await?;
         let ids: Vec<String> = top.iter().map(|c| c.id.clone()).collect();
         let mut replies = store::replies(&self.db, id, &ids).await?;

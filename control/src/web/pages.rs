@@ -431,9 +431,10 @@ async fn social_panel(
     l: &Listed,
 ) -> Result<(String, String), SocialError> {
     let id = &l.video.asset_id;
-    let (likes, liked) = social.likes(user, id).await?;
+    // The page already checked the viewer may see the video.
+    let (likes, liked) = social.likes_of(l, user).await?;
     let channel = social.channel(user, &l.video.owner_id).await?;
-    let (threads, more) = social.comments(user, id, 20, 0).await?;
+    let (threads, more) = social.comments_of(l, 20, 0).await?;
     let mut bar = String::from("<div class=\"actions\">");
     match user {
         Some(u) => {
@@ -525,12 +526,15 @@ fn comment_html(c: &Comment, user: Option<&User>, top: bool) -> String {
             actions.push_str("<button type=\"button\" data-delete>Delete</button>");
         }
     }
+    let at = crate::app::rfc3339_of_ms(c.created_ms);
     format!(
         "<article class=\"comment\" id=\"{id}\" data-comment=\"{id}\" aria-label=\"Comment by {who}\">\
-         <p class=\"meta\"><strong>{who}</strong> · {when}{edited}</p>{body}<div class=\"comment-actions\">{actions}</div></article>",
+         <p class=\"meta\"><strong>{who}</strong> · <time datetime=\"{at}\">{when}</time>{edited}</p>{body}\
+         <div class=\"comment-actions\">{actions}</div></article>",
         id = esc(&c.id),
         who = esc(&c.author_name),
-        when = esc(&crate::app::rfc3339_of_ms(c.created_ms)),
+        at = esc(&at),
+        when = esc(&age(&at, now_unix())),
     )
 }
 

@@ -171,8 +171,9 @@ if (uploadForm) {
         follow(started.video.id, (v) => { state.textContent = describe(v); }).then((v) => {
           watchLink.innerHTML = '';
           const a = document.createElement('a');
-          a.href = `/watch/${encodeURIComponent(v.id)}`;
-          a.textContent = 'Watch it';
+          // A ready video is watched; one that failed or waits for a person is in the studio.
+          a.href = v.status === 'ready' ? `/watch/${encodeURIComponent(v.id)}` : '/studio';
+          a.textContent = v.status === 'ready' ? 'Watch it' : 'Your studio';
           watchLink.append(a);
           watchLink.hidden = false;
         });

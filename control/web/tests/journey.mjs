@@ -5,54 +5,21 @@
 // phone sizes, and a screenshot of each is kept.
 // Usage: node journey.mjs BASE_URL VIDEO_FILE SCREENSHOT_DIR
 // Exit 0 on success; the last stdout line is a JSON summary either way.
-import { chromium } from 'playwright-core';
-import { createRequire } from 'node:module';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { audit as check, launch } from './browser.mjs';
 
-const require = createRequire(import.meta.url);
 const [base, file, shots, notVideo] = process.argv.slice(2, 6);
 if (!base || !file || !shots || !notVideo) {
   console.error('usage: node journey.mjs BASE_URL VIDEO_FILE SCREENSHOT_DIR NOT_A_VIDEO_FILE');
   process.exit(2);
 }
-mkdirSync(shots, { recursive: true });
-const axePath = require.resolve('axe-core/axe.min.js');
-const profile = mkdtempSync(join(tmpdir(), 'sunomi-chromium-'));
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  // axe-core is added to each page by the test: the pages' own policy forbids scripts from
-  // anywhere else, rightly.
-  bypassCSP: true,
-  args: [
-    '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required',
-  ],
-});
+const browser = await launch();
 const summary = { steps: [], accessibility: [], errors: [] };
 const step = (name) => { summary.steps.push(name); };
-
-async function audit(page, name) {
-  for (const [size, viewport] of [['desktop', { width: 1280, height: 800 }], ['phone', { width: 390, height: 844 }]]) {
-    await page.setViewportSize(viewport);
-    await page.addScriptTag({ path: axePath });
-    const result = await page.evaluate(async () => {
-      const r = await window.axe.run(document, { resultTypes: ['violations'] });
-      return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help }));
-    });
-    const bad = result.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-    summary.accessibility.push({ page: name, size, violations: result.length, serious: bad });
-    await page.screenshot({ path: join(shots, `${name}-${size}.png`), fullPage: true });
-    if (bad.length) throw new Error(`${name} (${size}): ${JSON.stringify(bad)}`);
-  }
-  await page.setViewportSize({ width: 1280, height: 800 });
-}
+const audit = async (page, name) => { summary.accessibility.push(...await check(page, shots, name)); };
 
 let ok = false;
 try {
-  const page = await browser.newPage();
+  const page = await browser.context.newPage();
   page.on('pageerror', (e) => summary.errors.push(String(e)));
   page.setDefaultTimeout(20_000);
 
@@ -141,6 +108,8 @@ try {
   await page.getByRole('button', { name: 'Upload' }).click();
   await page.getByRole('status').filter({ hasText: 'Failed' }).waitFor({ timeout: 120_000 });
   summary.rejected = await page.getByRole('status').textContent();
+  summary.rejectedLink = await page.locator('#processing .watch-link a').textContent();
+  summary.formShownAfterSubmit = await page.locator('#upload').isVisible();
   await audit(page, 'upload-rejected');
   step('rejected');
 
@@ -153,7 +122,6 @@ try {
   summary.failure = String(e?.stack ?? e);
 } finally {
   await browser.close();
-  rmSync(profile, { recursive: true, force: true });
 }
 console.log(JSON.stringify(summary));
 process.exit(ok ? 0 : 1);

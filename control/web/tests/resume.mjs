@@ -2,29 +2,16 @@
 // reload the person chooses the same file again and the upload goes on from where the
 // server had it (not from 0), then the video is processed as usual.
 // Usage: node resume.mjs BASE_URL VIDEO_FILE
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { launch, signUp } from './browser.mjs';
 
 const [base, file] = process.argv.slice(2, 4);
-const profile = mkdtempSync(join(tmpdir(), 'sunomi-chromium-'));
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--no-first-run'],
-});
+const browser = await launch({ bypassCSP: false });
 const summary = {};
 let ok = false;
 try {
-  const page = await browser.newPage();
+  const page = await browser.context.newPage();
   page.setDefaultTimeout(30_000);
-  await page.goto(new URL('/signup', base).href);
-  await page.getByLabel('Display name').fill('Ada');
-  await page.getByLabel('Email').fill(`ada.${Date.now()}@example.org`);
-  await page.getByLabel('Password').fill('a long password');
-  await page.getByRole('button', { name: 'Sign up' }).click();
-  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+  await signUp(page, base, 'Ada');
 
   const cdp = await page.context().newCDPSession(page);
   const uplink = (bytesPerSecond) => cdp.send('Network.emulateNetworkConditions', {
@@ -54,7 +41,6 @@ try {
   summary.failure = String(e?.stack ?? e);
 } finally {
   await browser.close();
-  rmSync(profile, { recursive: true, force: true });
 }
 console.log(JSON.stringify(summary));
 process.exit(ok ? 0 : 1);

@@ -3,26 +3,14 @@
 // follows; the transcript's search keeps and highlights the matching cues. The page is checked
 // with axe-core at desktop and phone sizes.
 // Usage: node transcript.mjs WATCH_URL SCREENSHOT_DIR
-import { chromium } from 'playwright-core';
-import { createRequire } from 'node:module';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { audit, launch } from './browser.mjs';
 
-const require = createRequire(import.meta.url);
 const [url, shots] = process.argv.slice(2, 4);
-mkdirSync(shots, { recursive: true });
-const profile = mkdtempSync(join(tmpdir(), 'sunomi-chromium-'));
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  bypassCSP: true,
-  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--autoplay-policy=no-user-gesture-required'],
-});
+const browser = await launch();
 const summary = {};
 let ok = false;
 try {
-  const page = await browser.newPage();
+  const page = await browser.context.newPage();
   page.setDefaultTimeout(20_000);
   // A link to a moment starts the player there.
   await page.goto(`${url}?t=9`);
@@ -53,20 +41,12 @@ try {
   await page.waitForFunction(() => document.querySelectorAll('#transcript li:not([hidden])').length === 1);
   summary.matches = await region.locator('.matches').textContent();
   summary.marked = await region.locator('mark').allTextContents();
-  await page.addScriptTag({ path: require.resolve('axe-core/axe.min.js') });
-  for (const [size, viewport] of [['desktop', { width: 1280, height: 800 }], ['phone', { width: 390, height: 844 }]]) {
-    await page.setViewportSize(viewport);
-    const v = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] }))
-      .violations.filter((x) => x.impact === 'serious' || x.impact === 'critical').map((x) => x.id));
-    await page.screenshot({ path: join(shots, `watch-transcript-${size}.png`), fullPage: true });
-    if (v.length) throw new Error(`axe (${size}): ${v.join(', ')}`);
-  }
+  await audit(page, shots, 'watch-transcript');
   ok = true;
 } catch (e) {
   summary.failure = String(e?.stack ?? e);
 } finally {
   await browser.close();
-  rmSync(profile, { recursive: true, force: true });
 }
 console.log(JSON.stringify(summary));
 process.exit(ok ? 0 : 1);
