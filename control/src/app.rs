@@ -254,7 +254,11 @@ impl App {
                 guarded_http,
                 retry: config.jobs.clone(),
             }),
-            accounts: Arc::new(Accounts::new(db.clone(), config.accounts.registration)),
+            accounts: Arc::new(Accounts::new(
+                db.clone(),
+                config.accounts.registration,
+                config.accounts.content_warnings.clone(),
+            )),
             config: Arc::new(config),
             db,
             records,

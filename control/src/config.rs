@@ -70,6 +70,9 @@ pub struct AccountsConfig {
     /// Mark session cookies `Secure` (and name them `__Host-sunomi_session`). Default: when
     /// `public_url` is `https://…`.
     pub secure_cookies: Option<bool>,
+    /// The instance's content-warning policy (`[accounts.content_warnings]`: `default` and
+    /// per-flag `flags`): what guests, and accounts that chose nothing, get. Default: warn.
+    pub content_warnings: crate::domain::warnings::ContentPolicy,
 }
 
 impl Config {

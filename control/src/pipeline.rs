@@ -307,7 +307,7 @@ async fn finish(app: &Arc<App>, analysis: &Analysis, asset: Asset) -> Outcome {
     let gate = match decision {
         // The manifest's availability follows the asset's status through the outbox (the
         // projection is applied before the status's event is announced).
-        Decision::Passed => app.assets.change(&id, Change::Ready).await,
+        Decision::Passed | Decision::Warned => app.assets.change(&id, Change::Ready).await,
         Decision::Review => app.assets.change(&id, Change::HeldForReview).await,
         Decision::Blocked => app.assets.change(&id, Change::AutoBlocked).await,
     };

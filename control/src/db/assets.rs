@@ -166,8 +166,8 @@ pub async fn insert_at(
     version: i64,
 ) -> Result<bool, DbError> {
     let done = sqlx::query(
-        "INSERT INTO assets (id, status, created_at, updated_at, event_seq, version, doc) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO assets (id, status, created_at, updated_at, event_seq, version, doc, flags) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
     )
     .bind(asset.id.as_str())
     .bind(status_name(asset.status))
@@ -176,6 +176,7 @@ pub async fn insert_at(
     .bind(i64::try_from(asset.event_seq).unwrap_or(i64::MAX))
     .bind(version)
     .bind(doc_of(asset))
+    .bind(asset.moderation.warnings().bits())
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -190,7 +191,7 @@ pub async fn update(
 ) -> Result<bool, DbError> {
     let done = sqlx::query(
         "UPDATE assets SET status = $1, updated_at = $2, event_seq = $3, doc = $4, \
-         version = version + 1 WHERE id = $5 AND version = $6",
+         flags = $7, version = version + 1 WHERE id = $5 AND version = $6",
     )
     .bind(status_name(asset.status))
     .bind(asset.updated_at.as_str())
@@ -198,6 +199,7 @@ pub async fn update(
     .bind(doc_of(asset))
     .bind(asset.id.as_str())
     .bind(version)
+    .bind(asset.moderation.warnings().bits())
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)

@@ -5,6 +5,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::videos::{listed_of, Listed, COLUMNS, FROM};
 use super::{Db, DbError};
+use crate::domain::warnings::Flags;
 
 /// One cue: start and end (ms) and its words.
 pub type Cue = (u64, u64, String);
@@ -59,6 +60,7 @@ pub async fn delete_all(tx: &mut Transaction<'static, Any>, video: &str) -> Resu
 pub async fn search(
     db: &Db,
     words: &[String],
+    hidden: Flags,
     limit: u32,
 ) -> Result<Vec<(Listed, u64, String)>, DbError> {
     let mut filter = String::new();
@@ -68,8 +70,9 @@ pub async fn search(
     let sql = format!(
         "SELECT {COLUMNS}, t.start_ms AS at_ms, t.text AS at_text FROM {FROM} \
          JOIN transcript_cues t ON t.video_id = v.asset_id \
-         WHERE v.visibility = 'public' AND a.status = 'ready'{filter} \
-         ORDER BY v.created_at DESC, v.asset_id DESC, t.start_ms LIMIT $1"
+         WHERE {}{filter} \
+         ORDER BY v.created_at DESC, v.asset_id DESC, t.start_ms LIMIT $1",
+        super::videos::listable(hidden)
     );
     let mut q = sqlx::query(&sql).bind(i64::from(limit) * 20);
     for w in words {

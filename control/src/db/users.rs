@@ -6,9 +6,10 @@ use sqlx::Row;
 
 use super::{Db, DbError};
 use crate::domain::accounts::{Role, User, UserStatus};
+use crate::domain::warnings::ContentPolicy;
 
 const USER_COLUMNS: &str = "id, email, display_name, password_hash, role, status, \
-     failed_signins, locked_until_ms, created_at";
+     failed_signins, locked_until_ms, created_at, content_policy";
 
 fn user_of(row: &AnyRow) -> Result<User, DbError> {
     let role: String = row.try_get("role")?;
@@ -24,13 +25,20 @@ fn user_of(row: &AnyRow) -> Result<User, DbError> {
         failed_signins: row.try_get("failed_signins")?,
         locked_until_ms: row.try_get("locked_until_ms")?,
         created_at: row.try_get("created_at")?,
+        content_policy: row
+            .try_get::<Option<String>, _>("content_policy")?
+            .map(|json| {
+                serde_json::from_str(&json)
+                    .map_err(|e| DbError::Corrupt(format!("content policy: {e}")))
+            })
+            .transpose()?,
     })
 }
 
 /// Stores a new account; `false` when its email (or id) is taken.
 pub async fn insert(db: &Db, user: &User) -> Result<bool, DbError> {
     let done = sqlx::query(&format!(
-        "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+        "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
          ON CONFLICT DO NOTHING"
     ))
     .bind(user.id.as_str())
@@ -42,8 +50,28 @@ pub async fn insert(db: &Db, user: &User) -> Result<bool, DbError> {
     .bind(user.failed_signins)
     .bind(user.locked_until_ms)
     .bind(user.created_at.as_str())
+    .bind(user.content_policy.as_ref().map(policy_json))
     .execute(db.pool())
     .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+fn policy_json(p: &ContentPolicy) -> String {
+    serde_json::to_string(p).unwrap_or_default()
+}
+
+/// Sets account `id`'s content-warning policy (`None`: the instance's); `false` when it is
+/// gone.
+pub async fn set_content_policy(
+    db: &Db,
+    id: &str,
+    policy: Option<&ContentPolicy>,
+) -> Result<bool, DbError> {
+    let done = sqlx::query("UPDATE users SET content_policy = $1 WHERE id = $2")
+        .bind(policy.map(policy_json))
+        .bind(id)
+        .execute(db.pool())
+        .await?;
     Ok(done.rows_affected() == 1)
 }
 

@@ -7,9 +7,10 @@ use sqlx::{Any, Row, Transaction};
 use super::{assets, Db, DbError};
 use crate::domain::asset::Asset;
 use crate::domain::videos::{Video, Visibility};
+use crate::domain::warnings::Flags;
 
 pub(crate) const COLUMNS: &str = "v.asset_id, v.owner_id, v.title, v.description, v.visibility, \
-     v.created_at, COALESCE(u.display_name, '') AS owner_name, a.doc, a.version";
+     v.created_at, v.flags, v.warning_summary, COALESCE(u.display_name, '') AS owner_name, a.doc, a.version";
 pub(crate) const FROM: &str =
     "videos v JOIN assets a ON a.id = v.asset_id LEFT JOIN users u ON u.id = v.owner_id";
 
@@ -22,6 +23,23 @@ pub struct Listed {
     pub asset: Asset,
     /// The owner's display name (empty when the account is gone).
     pub owner_name: String,
+}
+
+impl Listed {
+    /// The content flags viewers are warned about: its uploader's and moderation's.
+    pub fn warnings(&self) -> Flags {
+        self.video.flags.union(self.asset.moderation.warnings())
+    }
+}
+
+/// The condition a video meets to be listed (home, channels, feeds, search) for a viewer who
+/// hides videos flagged `hidden`: public, ready, and none of those flags set by its uploader
+/// or moderation (`assets.flags` mirrors the latter, written with the asset).
+pub(crate) fn listable(hidden: Flags) -> String {
+    format!(
+        "v.visibility = 'public' AND a.status = 'ready' AND ((v.flags | a.flags) & {}) = 0",
+        hidden.bits()
+    )
 }
 
 pub(crate) fn listed_of(row: &AnyRow) -> Result<Listed, DbError> {
@@ -42,14 +60,16 @@ fn video_of(row: &AnyRow) -> Result<Video, DbError> {
         visibility: Visibility::parse(&visibility)
             .ok_or_else(|| DbError::Corrupt(format!("visibility {visibility:?}")))?,
         created_at: row.try_get("created_at")?,
+        flags: Flags::from_bits(row.try_get("flags")?),
+        warning_summary: row.try_get("warning_summary")?,
     })
 }
 
 /// Stores a new video (in its asset's transaction).
 pub async fn insert(tx: &mut Transaction<'static, Any>, v: &Video) -> Result<(), DbError> {
     sqlx::query(
-        "INSERT INTO videos (asset_id, owner_id, title, description, visibility, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO videos (asset_id, owner_id, title, description, visibility, created_at, \
+         flags, warning_summary) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(v.asset_id.as_str())
     .bind(v.owner_id.as_str())
@@ -57,6 +77,8 @@ pub async fn insert(tx: &mut Transaction<'static, Any>, v: &Video) -> Result<(),
     .bind(v.description.as_str())
     .bind(v.visibility.as_str())
     .bind(v.created_at.as_str())
+    .bind(v.flags.bits())
+    .bind(v.warning_summary.as_str())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -76,12 +98,15 @@ pub async fn get(db: &Db, asset_id: &str) -> Result<Option<Listed>, DbError> {
 /// Changes video `asset_id`'s title, description and visibility; `false` when it is gone.
 pub async fn update(db: &Db, v: &Video) -> Result<bool, DbError> {
     let done = sqlx::query(
-        "UPDATE videos SET title = $1, description = $2, visibility = $3 WHERE asset_id = $4",
+        "UPDATE videos SET title = $1, description = $2, visibility = $3, flags = $5, \
+         warning_summary = $6 WHERE asset_id = $4",
     )
     .bind(v.title.as_str())
     .bind(v.description.as_str())
     .bind(v.visibility.as_str())
     .bind(v.asset_id.as_str())
+    .bind(v.flags.bits())
+    .bind(v.warning_summary.as_str())
     .execute(db.pool())
     .await?;
     Ok(done.rows_affected() == 1)
@@ -96,16 +121,17 @@ pub async fn delete(tx: &mut Transaction<'static, Any>, asset_id: &str) -> Resul
     Ok(())
 }
 
-/// Which videos a page lists.
+/// Which videos a page lists. The public listings leave out videos with a flag their
+/// viewer hides (see [`listable`]).
 pub enum Listing<'a> {
     /// Public videos that are ready (the home page).
-    Public,
+    Public(Flags),
     /// Every video of one owner, whatever its state (their studio).
     Owner(&'a str),
     /// One channel's public, ready videos (its page).
-    Channel(&'a str),
+    Channel(&'a str, Flags),
     /// Public, ready videos of the channels an account subscribes to (its feed).
-    Subscriptions(&'a str),
+    Subscriptions(&'a str, Flags),
 }
 
 /// A page of videos, newest first, with their assets, and whether more follow.
@@ -116,15 +142,15 @@ pub async fn page(
     offset: u64,
 ) -> Result<(Vec<Listed>, bool), DbError> {
     let (filter, bind) = match listing {
-        Listing::Public => ("v.visibility = 'public' AND a.status = 'ready'", None),
-        Listing::Owner(id) => ("v.owner_id = $3", Some(id)),
-        Listing::Channel(id) => (
-            "v.visibility = 'public' AND a.status = 'ready' AND v.owner_id = $3",
-            Some(id),
-        ),
-        Listing::Subscriptions(id) => (
-            "v.visibility = 'public' AND a.status = 'ready' AND v.owner_id IN \
-             (SELECT channel_id FROM subscriptions WHERE subscriber_id = $3)",
+        Listing::Public(hidden) => (listable(hidden), None),
+        Listing::Owner(id) => ("v.owner_id = $3".to_string(), Some(id)),
+        Listing::Channel(id, hidden) => (format!("{} AND v.owner_id = $3", listable(hidden)), Some(id)),
+        Listing::Subscriptions(id, hidden) => (
+            format!(
+                "{} AND v.owner_id IN \
+                 (SELECT channel_id FROM subscriptions WHERE subscriber_id = $3)",
+                listable(hidden)
+            ),
             Some(id),
         ),
     };
@@ -150,10 +176,13 @@ pub async fn page(
 
 /// Public, ready videos whose title or description contains every word of `words`
 /// (case-insensitive), newest first: at most `limit`.
-pub async fn search(db: &Db, words: &[String], limit: u32) -> Result<Vec<Listed>, DbError> {
-    let mut sql = format!(
-        "SELECT {COLUMNS} FROM {FROM} WHERE v.visibility = 'public' AND a.status = 'ready'"
-    );
+pub async fn search(
+    db: &Db,
+    words: &[String],
+    hidden: Flags,
+    limit: u32,
+) -> Result<Vec<Listed>, DbError> {
+    let mut sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE {}", listable(hidden));
     for i in 0..words.len() {
         let n = i + 2;
         sql.push_str(&format!(

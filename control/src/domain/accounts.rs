@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::warnings::ContentPolicy;
+
 /// What an account may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -110,6 +112,8 @@ pub struct User {
     pub locked_until_ms: i64,
     /// When it was made (RFC 3339).
     pub created_at: String,
+    /// What it does about content warnings; `None`: the instance's policy.
+    pub content_policy: Option<ContentPolicy>,
 }
 
 /// Failed sign-ins in a row that lock an account.

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use crate::domain::ids::{AssetId, PlaybackId, UploadId};
 use crate::domain::moderation::Verdict;
+use crate::domain::warnings::{ContentFlag, Flags};
 
 /// The transcode progress event (streamed to SSE, not sent as a webhook).
 pub const PROGRESS_EVENT: &str = "video.asset.progress";
@@ -283,8 +284,10 @@ pub struct SourceInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewDecision {
-    /// Publish (or publish again).
+    /// Publish (or publish again), without a content warning.
     Approve,
+    /// Publish behind a content warning (the review's `flags`).
+    Warn,
     /// Do not publish: the edge answers 451.
     Block,
 }
@@ -294,6 +297,9 @@ pub enum ReviewDecision {
 pub struct Review {
     /// What was decided.
     pub decision: ReviewDecision,
+    /// The content flags a `warn` decision sets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<ContentFlag>,
     /// Why, in the reviewer's words.
     pub reason: String,
     /// Who decided (the API key's id).
@@ -311,6 +317,22 @@ pub struct Moderation {
     /// The newest manual decisions (at most 10), oldest first; every one is listed by
     /// `GET /api/v1/assets/{id}/reviews`.
     pub reviews: Vec<Review>,
+}
+
+impl Moderation {
+    /// The content flags the video is published behind: a person's latest decision if one
+    /// was made (`warn` sets its flags; `approve` and `block` clear them), else the
+    /// automatic verdict's.
+    pub fn warnings(&self) -> Flags {
+        match self.reviews.last() {
+            Some(r) if r.decision == ReviewDecision::Warn => r.flags.iter().copied().collect(),
+            Some(_) => Flags::NONE,
+            None => self
+                .verdict
+                .as_ref()
+                .map_or(Flags::NONE, |v| v.warnings.iter().copied().collect()),
+        }
+    }
 }
 
 /// An event, as stored on the asset and sent over SSE and webhooks.
@@ -496,6 +518,11 @@ impl Review {
         let text = |k: &str| e.data.get(k).and_then(|v| v.as_str()).map(str::to_string);
         Some(Review {
             decision: serde_json::from_value(e.data.get("decision")?.clone()).ok()?,
+            flags: e
+                .data
+                .get("flags")
+                .and_then(|f| serde_json::from_value(f.clone()).ok())
+                .unwrap_or_default(),
             reason: text("reason")?,
             by: text("by")?,
             at: e.created_at.clone(),
@@ -783,7 +810,7 @@ impl Asset {
             }
             Change::Reviewed(review) => {
                 let to = match review.decision {
-                    ReviewDecision::Approve => AssetStatus::Ready,
+                    ReviewDecision::Approve | ReviewDecision::Warn => AssetStatus::Ready,
                     ReviewDecision::Block => AssetStatus::Blocked,
                 };
                 if !matches!(
@@ -795,11 +822,14 @@ impl Asset {
                         to,
                     });
                 }
-                let data = serde_json::json!({
+                let mut data = serde_json::json!({
                     "decision": review.decision,
                     "reason": review.reason,
                     "by": review.by,
                 });
+                if !review.flags.is_empty() {
+                    data["flags"] = serde_json::json!(review.flags);
+                }
                 next.moderation.reviews.push(review);
                 let over = next
                     .moderation
@@ -1000,6 +1030,7 @@ mod tests {
     fn verdict(decision: Decision) -> Verdict {
         Verdict {
             decision,
+            warnings: vec![],
             backend: "offline".into(),
             policy_version: "p1".into(),
             reasons: vec![],
@@ -1039,6 +1070,7 @@ mod tests {
         );
         let review = Review {
             decision: ReviewDecision::Approve,
+            flags: vec![],
             reason: "fine".into(),
             by: "k".into(),
             at: T.into(),
@@ -1163,6 +1195,7 @@ mod tests {
     fn reviews_move_between_ready_and_blocked_with_an_audit_trail() {
         let review = |decision| Review {
             decision,
+            flags: vec![],
             reason: "r".into(),
             by: "k".into(),
             at: T.into(),
@@ -1212,6 +1245,7 @@ mod tests {
         for i in 0..REVIEWS_ON_RECORD + 5 {
             let review = Review {
                 decision: ReviewDecision::Approve,
+                flags: vec![],
                 reason: format!("review {i}"),
                 by: "k".into(),
                 at: T.into(),

@@ -189,6 +189,7 @@ mod tests {
             .apply(
                 Change::Reviewed(Review {
                     decision: ReviewDecision::Block,
+                    flags: vec![],
                     reason: "r".into(),
                     by: "k".into(),
                     at: "t1".into(),

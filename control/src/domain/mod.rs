@@ -22,4 +22,5 @@ pub mod moderation;
 pub mod social;
 pub mod upload;
 pub mod videos;
+pub mod warnings;
 pub mod webhooks;

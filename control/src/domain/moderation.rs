@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::warnings::{ContentFlag, Flags};
+
 /// Labels kept on an asset at most (the most confident first): a long video sampled every
 /// two seconds would otherwise grow its record without bound.
 pub const MAX_LABELS: usize = 500;
@@ -49,6 +51,9 @@ impl Findings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleAction {
+    /// Publish behind a content warning: the labels' flags go on the video, and each
+    /// viewer's policy decides whether it is hidden, blurred, warned about or shown.
+    Warn,
     /// Hold the video unpublished until a person decides.
     Review,
     /// Do not publish: the edge answers 451.
@@ -56,7 +61,7 @@ pub enum RuleAction {
 }
 
 /// One rule of the policy: labels of `category` (or whose parent is `category`) at or above
-/// `min_confidence` trigger `action`.
+/// `min_confidence` trigger `action` (a `warn` rule sets `flag`, by default the category's).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
@@ -66,6 +71,17 @@ pub struct Rule {
     pub min_confidence: f32,
     /// What happens.
     pub action: RuleAction,
+    /// The content flag a `warn` rule sets; without it, the flag the category stands for
+    /// ([`ContentFlag::of_category`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flag: Option<ContentFlag>,
+}
+
+impl Rule {
+    /// The flag this rule sets when it warns.
+    pub fn warning_flag(&self) -> Option<ContentFlag> {
+        self.flag.or_else(|| ContentFlag::of_category(&self.category))
+    }
 }
 
 /// The moderation policy (config `moderation.policy`).
@@ -86,6 +102,7 @@ impl Default for Policy {
             category: category.into(),
             min_confidence: 95.0,
             action: RuleAction::Block,
+            flag: None,
         };
         Policy {
             version: "default-1".into(),
@@ -100,6 +117,8 @@ impl Default for Policy {
 pub enum Decision {
     /// Published.
     Passed,
+    /// Published behind a content warning (the verdict's `warnings`).
+    Warned,
     /// Held unpublished for a person to decide.
     Review,
     /// Not published.
@@ -117,6 +136,10 @@ pub struct Verdict {
     pub policy_version: String,
     /// Why: the rules that matched, with the strongest label of each.
     pub reasons: Vec<String>,
+    /// The content flags `warn` rules set (with any decision: a video a person later
+    /// approves keeps them unless that person decides otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<ContentFlag>,
     /// Every label found (at most [`MAX_LABELS`], the most confident).
     pub labels: Vec<Label>,
     /// How many labels the backend reported in all.
@@ -135,14 +158,22 @@ impl Policy {
                     r.category
                 ));
             }
+            if r.action == RuleAction::Warn && r.warning_flag().is_none() {
+                return Err(format!(
+                    "moderation.policy rule {:?}: a warn rule on a category no flag covers needs `flag` (sex, violence, shocking or drugs)",
+                    r.category
+                ));
+            }
         }
         Ok(())
     }
 
-    /// Decides on `labels`: the strictest action of the rules some label triggers.
-    pub fn decide(&self, labels: &[Label]) -> (Decision, Vec<String>) {
+    /// Decides on `labels`: the strictest action of the rules some label triggers, why, and
+    /// the flags the `warn` rules among them set.
+    pub fn decide(&self, labels: &[Label]) -> (Decision, Vec<String>, Flags) {
         let mut action: Option<RuleAction> = None;
         let mut reasons = Vec::new();
+        let mut warnings = Flags::NONE;
         for rule in &self.rules {
             let matches = |l: &&Label| {
                 l.confidence >= rule.min_confidence
@@ -159,6 +190,9 @@ impl Policy {
                 continue;
             };
             action = action.max(Some(rule.action));
+            if rule.action == RuleAction::Warn {
+                warnings = warnings.union(rule.warning_flag().into_iter().collect());
+            }
             reasons.push(format!(
                 "{} {:.1}% at {:.1}s >= {:.1}% ({:?})",
                 strongest.category,
@@ -170,10 +204,11 @@ impl Policy {
         }
         let decision = match action {
             None => Decision::Passed,
+            Some(RuleAction::Warn) => Decision::Warned,
             Some(RuleAction::Review) => Decision::Review,
             Some(RuleAction::Block) => Decision::Blocked,
         };
-        (decision, reasons)
+        (decision, reasons, warnings)
     }
 
     /// The verdict on `findings` by `backend` at `now`, labels trimmed to [`MAX_LABELS`].
@@ -183,9 +218,9 @@ impl Policy {
             mut labels,
             incomplete,
         } = findings;
-        let (mut decision, mut reasons) = self.decide(&labels);
+        let (mut decision, mut reasons, warnings) = self.decide(&labels);
         if let Some(why) = incomplete {
-            if decision == Decision::Passed {
+            if matches!(decision, Decision::Passed | Decision::Warned) {
                 decision = Decision::Review;
             }
             reasons.push(format!("the labels may be incomplete: {why}"));
@@ -199,6 +234,7 @@ impl Policy {
             backend: backend.into(),
             policy_version: self.version.clone(),
             reasons,
+            warnings: warnings.to_vec(),
             labels,
             label_count,
             at: now.into(),
@@ -209,6 +245,13 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Policy {
+        fn decide0(&self, labels: &[Label]) -> (Decision, Vec<String>) {
+            let (d, r, _) = self.decide(labels);
+            (d, r)
+        }
+    }
 
     fn label(category: &str, parent: Option<&str>, confidence: f32) -> Label {
         Label {
@@ -222,25 +265,25 @@ mod tests {
     #[test]
     fn the_default_policy_blocks_explicit_content_at_95_percent() {
         let p = Policy::default();
-        assert_eq!(p.decide(&[]).0, Decision::Passed);
+        assert_eq!(p.decide0(&[]).0, Decision::Passed);
         assert_eq!(
-            p.decide(&[label("Explicit", None, 94.9)]).0,
+            p.decide0(&[label("Explicit", None, 94.9)]).0,
             Decision::Passed
         );
         assert_eq!(
-            p.decide(&[label("Explicit", None, 95.0)]).0,
+            p.decide0(&[label("Explicit", None, 95.0)]).0,
             Decision::Blocked
         );
         // A child label counts for its parent's rule.
         let child = label("Exposed Male Genitalia", Some("Explicit Nudity"), 99.0);
-        let (d, reasons) = p.decide(&[child]);
+        let (d, reasons) = p.decide0(&[child]);
         assert_eq!(d, Decision::Blocked);
         assert!(
             reasons[0].contains("Exposed Male Genitalia 99.0%"),
             "{reasons:?}"
         );
         assert_eq!(
-            p.decide(&[label("Violence", None, 99.0)]).0,
+            p.decide0(&[label("Violence", None, 99.0)]).0,
             Decision::Passed
         );
     }
@@ -254,20 +297,22 @@ mod tests {
                     category: "violence".into(),
                     min_confidence: 80.0,
                     action: RuleAction::Review,
+                    flag: None,
                 },
                 Rule {
                     category: "Explicit".into(),
                     min_confidence: 90.0,
                     action: RuleAction::Block,
+                    flag: None,
                 },
             ],
         };
         assert_eq!(
-            p.decide(&[label("Violence", None, 85.0)]).0,
+            p.decide0(&[label("Violence", None, 85.0)]).0,
             Decision::Review
         );
         let both = [label("Violence", None, 85.0), label("Explicit", None, 91.0)];
-        let (d, reasons) = p.decide(&both);
+        let (d, reasons) = p.decide0(&both);
         assert_eq!(d, Decision::Blocked);
         assert_eq!(reasons.len(), 2);
     }
@@ -291,6 +336,64 @@ mod tests {
             .all(|w| w[0].time_secs <= w[1].time_secs));
         assert_eq!(v.policy_version, "default-1");
         assert_eq!(v.decision, Decision::Blocked);
+    }
+
+    #[test]
+    fn warn_rules_publish_with_their_flags_and_stricter_rules_still_win() {
+        let rule = |category: &str, action, flag| Rule {
+            category: category.into(),
+            min_confidence: 80.0,
+            action,
+            flag,
+        };
+        let p = Policy {
+            version: "w".into(),
+            rules: vec![
+                rule("Violence", RuleAction::Warn, None),
+                rule("Gambling", RuleAction::Warn, Some(ContentFlag::Shocking)),
+                rule("Explicit", RuleAction::Block, None),
+            ],
+        };
+        assert!(p.validate().is_ok());
+        let v = p.verdict(
+            "aws",
+            Findings::complete(vec![
+                label("Violence", None, 85.0),
+                label("Gambling", None, 90.0),
+            ]),
+            "now",
+        );
+        assert_eq!(v.decision, Decision::Warned);
+        assert_eq!(
+            v.warnings,
+            vec![ContentFlag::Violence, ContentFlag::Shocking]
+        );
+        let v = p.verdict(
+            "aws",
+            Findings::complete(vec![
+                label("Violence", None, 85.0),
+                label("Explicit", None, 99.0),
+            ]),
+            "now",
+        );
+        assert_eq!(v.decision, Decision::Blocked);
+        assert_eq!(v.warnings, vec![ContentFlag::Violence]);
+        // A warning on labels that may be incomplete is not enough.
+        let v = p.verdict(
+            "aws",
+            Findings {
+                labels: vec![label("Violence", None, 85.0)],
+                incomplete: Some("cut".into()),
+            },
+            "now",
+        );
+        assert_eq!(v.decision, Decision::Review);
+        // A warn rule must name a flag its category does not stand for.
+        let unflagged = Policy {
+            version: "x".into(),
+            rules: vec![rule("Gambling", RuleAction::Warn, None)],
+        };
+        assert!(unflagged.validate().is_err());
     }
 
     #[test]

@@ -78,6 +78,7 @@ mod tests {
             failed_signins: 0,
             locked_until_ms: 0,
             created_at: String::new(),
+            content_policy: None,
         }
     }
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::accounts::{Role, User};
+use super::warnings::Flags;
 
 /// Who may watch a video.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
@@ -55,6 +56,10 @@ pub struct Video {
     pub visibility: Visibility,
     /// When it was made (RFC 3339).
     pub created_at: String,
+    /// The content flags its uploader set.
+    pub flags: Flags,
+    /// The uploader's words on what it contains (at most 500 characters; may be empty).
+    pub warning_summary: String,
 }
 
 impl Video {
@@ -86,6 +91,9 @@ pub enum VideoInputError {
     /// Too long, or with control characters other than line breaks and tabs.
     #[error("a description is at most 5000 characters")]
     Description,
+    /// Too long, or with control characters.
+    #[error("a content-warning summary is at most 500 characters, on one line")]
+    Summary,
 }
 
 /// A title as stored: trimmed, 1–100 characters, no control characters.
@@ -126,6 +134,7 @@ mod tests {
             failed_signins: 0,
             locked_until_ms: 0,
             created_at: String::new(),
+            content_policy: None,
         }
     }
 
@@ -138,6 +147,8 @@ mod tests {
             description: String::new(),
             visibility: Visibility::Private,
             created_at: String::new(),
+            flags: Flags::NONE,
+            warning_summary: String::new(),
         };
         let (ada, bob) = (user("ada", Role::User), user("bob", Role::User));
         assert!(v.visible_to(Some(&ada)));

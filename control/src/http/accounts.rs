@@ -18,6 +18,7 @@ use super::auth::ClientAddr;
 use super::problem::{errors, ApiError, ErrorCode};
 use crate::config::Config;
 use crate::domain::accounts::{Role, User, UserStatus};
+use crate::domain::warnings::ContentPolicy;
 use crate::services::accounts::{AccountError, Accounts, NewSession, Session};
 
 /// The header unsafe requests with a session echo the session's CSRF token in.
@@ -139,6 +140,38 @@ where
         };
         let accounts = Arc::<Accounts>::from_ref(state);
         Ok(MaybeSignedIn(accounts.session(token).await?))
+    }
+}
+
+/// Whoever reads a page or a list: their session if any, and what they do about content
+/// warnings (their own policy, else the instance's).
+pub struct Viewer {
+    /// The live session, if the request carries one.
+    pub session: Option<Session>,
+    /// Their content-warning policy.
+    pub policy: ContentPolicy,
+}
+
+impl Viewer {
+    /// The signed-in account, if any.
+    pub fn user(&self) -> Option<&User> {
+        self.session.as_ref().map(|s| &s.user)
+    }
+}
+
+impl<S> FromRequestParts<S> for Viewer
+where
+    Arc<Accounts>: FromRef<S>,
+    Arc<Config>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let MaybeSignedIn(session) = MaybeSignedIn::from_request_parts(parts, state).await?;
+        let accounts = Arc::<Accounts>::from_ref(state);
+        let policy = accounts.content_policy_of(session.as_ref().map(|s| &s.user));
+        Ok(Viewer { session, policy })
     }
 }
 

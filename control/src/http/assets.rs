@@ -320,8 +320,13 @@ pub async fn delete_playback_id(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewRequest {
-    /// `approve` (publish) or `block` (the edge answers 451).
+    /// `approve` (publish), `warn` (publish behind a content warning: name its `flags`)
+    /// or `block` (the edge answers 451).
     pub decision: ReviewDecision,
+    /// With `warn`, the content flags viewers are warned about (at least one); otherwise
+    /// empty.
+    #[serde(default)]
+    pub flags: Vec<crate::domain::warnings::ContentFlag>,
     /// Why (1–500 characters, not only spaces), kept in the audit trail.
     #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub reason: String,
@@ -414,8 +419,23 @@ pub async fn review(
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(ApiError::bad_request("reason is 1-500 characters"));
     }
+    let mut flags = req.flags;
+    flags.sort();
+    flags.dedup();
+    match (req.decision, flags.is_empty()) {
+        (ReviewDecision::Warn, true) => {
+            return Err(ApiError::bad_request(
+                "a warn decision names the content flags it warns about",
+            ))
+        }
+        (ReviewDecision::Approve | ReviewDecision::Block, false) => {
+            return Err(ApiError::bad_request("only a warn decision has flags"))
+        }
+        _ => {}
+    }
     let review = Review {
         decision: req.decision,
+        flags,
         reason: reason.to_string(),
         by: key.id,
         at: crate::app::now_rfc3339(),

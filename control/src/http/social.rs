@@ -11,12 +11,13 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::accounts::{MaybeSignedIn, SignedIn};
+use super::accounts::{MaybeSignedIn, SignedIn, Viewer};
 use super::problem::{errors, ApiError, ErrorCode};
 use super::videos::{paging, PageParams, VideoList};
 use crate::app::rfc3339_of_ms;
 use crate::config::Config;
 use crate::domain::social::Comment;
+use crate::services::accounts::Accounts;
 use crate::services::social::{Channel, Social, SocialError, Thread};
 
 impl From<SocialError> for ApiError {
@@ -190,6 +191,7 @@ errors!(ChannelVideosErrors: InvalidRequest, NotFound, Unavailable);
     params(("channel_id" = String, Path, description = "The channel's account id"), PageParams),
     responses((status = 200, description = "A page of its videos", body = VideoList), ChannelVideosErrors))]
 pub async fn channel_videos(
+    viewer: Viewer,
     State(social): State<Arc<Social>>,
     State(config): State<Arc<Config>>,
     Path(id): Path<String>,
@@ -197,12 +199,15 @@ pub async fn channel_videos(
 ) -> Result<Json<VideoList>, ApiError> {
     let (page, limit, offset) = paging(params)?;
     social.channel(None, &id).await?;
-    let (found, has_more) = social.channel_videos(&id, limit, offset).await?;
+    let (found, has_more) = social
+        .channel_videos(&id, viewer.policy.hidden(), limit, offset)
+        .await?;
     Ok(Json(VideoList::of(
         &found,
         page,
         has_more,
         &config.edge_url,
+        &viewer.policy,
     )))
 }
 
@@ -216,16 +221,22 @@ errors!(FeedErrors: Unauthorized, InvalidRequest, Unavailable);
 pub async fn feed(
     signed_in: SignedIn,
     State(social): State<Arc<Social>>,
+    State(accounts): State<Arc<Accounts>>,
     State(config): State<Arc<Config>>,
     params: Result<Query<PageParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<VideoList>, ApiError> {
     let (page, limit, offset) = paging(params)?;
-    let (found, has_more) = social.feed(&signed_in.0.user, limit, offset).await?;
+    let user = &signed_in.0.user;
+    let policy = accounts.content_policy_of(Some(user));
+    let (found, has_more) = social
+        .feed(user, policy.hidden(), limit, offset)
+        .await?;
     Ok(Json(VideoList::of(
         &found,
         page,
         has_more,
         &config.edge_url,
+        &policy,
     )))
 }
 

@@ -11,7 +11,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::accounts::{MaybeSignedIn, SignedIn};
+use super::accounts::{SignedIn, Viewer};
 use super::assets::playback_url;
 use super::problem::{errors, ApiError, ErrorCode};
 use super::uploads::{base_url, rfc3339};
@@ -19,6 +19,8 @@ use crate::config::Config;
 use crate::db::videos::Listed;
 use crate::domain::asset::{AssetStatus, PlaybackPolicy};
 use crate::domain::videos::{Visibility, MAX_DESCRIPTION, MAX_TITLE};
+use crate::domain::warnings::{ContentFlag, ContentPolicy, WarningAction};
+use crate::services::accounts::Accounts;
 use crate::services::videos::{VideoEdit, VideoError, Videos};
 
 impl From<VideoError> for ApiError {
@@ -69,6 +71,39 @@ pub struct VideoView {
     /// Why it failed, for a video that ended `errored`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<VideoProblem>,
+    /// What viewers are warned about, for a video with content flags.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_warning: Option<ContentWarning>,
+}
+
+/// A video's content warning, and what this viewer's policy does about it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContentWarning {
+    /// Every flag: its uploader's and moderation's.
+    pub flags: Vec<ContentFlag>,
+    /// The flags in words, for the warning ("This video may contain sensitive content
+    /// related to: …").
+    pub labels: Vec<String>,
+    /// Its uploader's summary (may be empty).
+    pub summary: String,
+    /// What this viewer's policy does: `show` (no warning), `warn`, `blur` or `hide`.
+    pub action: WarningAction,
+    /// The flags its uploader set (the studio edits these; moderation's are a moderator's).
+    pub uploader_flags: Vec<ContentFlag>,
+}
+
+impl ContentWarning {
+    /// The warning on `l` for a viewer with `policy`; `None` for a video without flags.
+    pub fn of(l: &Listed, policy: &ContentPolicy) -> Option<ContentWarning> {
+        let flags = l.warnings();
+        (!flags.is_empty()).then(|| ContentWarning {
+            flags: flags.to_vec(),
+            labels: flags.to_vec().iter().map(|f| f.label().to_string()).collect(),
+            summary: l.video.warning_summary.clone(),
+            action: policy.action_for(flags),
+            uploader_flags: l.video.flags.to_vec(),
+        })
+    }
 }
 
 /// Why a video failed, for the person who uploaded it.
@@ -81,8 +116,8 @@ pub struct VideoProblem {
 }
 
 impl VideoView {
-    /// The view of a listed video, whose edges are at `edge_url`.
-    pub fn of(l: &Listed, edge_url: &str) -> VideoView {
+    /// The view of a listed video, whose edges are at `edge_url`, for a viewer with `policy`.
+    pub fn of(l: &Listed, edge_url: &str, policy: &ContentPolicy) -> VideoView {
         let public_id = l
             .asset
             .playback_ids
@@ -108,6 +143,7 @@ impl VideoView {
                 code: e.code,
                 reason: e.code.plain().to_string(),
             }),
+            content_warning: ContentWarning::of(l, policy),
         }
     }
 }
@@ -188,7 +224,8 @@ pub async fn create_video(
     Ok((
         StatusCode::CREATED,
         Json(NewVideo {
-            video: VideoView::of(&listed, &config.edge_url),
+            // A new video has no content flags: no policy applies yet.
+            video: VideoView::of(&listed, &config.edge_url, &ContentPolicy::default()),
             upload: VideoUpload {
                 id: upload.id.to_string(),
                 url: format!("{}/api/v1/tus/{}", base_url(&config, &headers), upload.id),
@@ -223,10 +260,20 @@ pub struct VideoList {
 }
 
 impl VideoList {
-    /// Page `page` of `found` (whether `more` follow), for edges at `edge_url`.
-    pub fn of(found: &[Listed], page: u32, has_more: bool, edge_url: &str) -> VideoList {
+    /// Page `page` of `found` (whether `more` follow), for edges at `edge_url` and a viewer
+    /// with `policy`.
+    pub fn of(
+        found: &[Listed],
+        page: u32,
+        has_more: bool,
+        edge_url: &str,
+        policy: &ContentPolicy,
+    ) -> VideoList {
         VideoList {
-            data: found.iter().map(|l| VideoView::of(l, edge_url)).collect(),
+            data: found
+                .iter()
+                .map(|l| VideoView::of(l, edge_url, policy))
+                .collect(),
             page,
             has_more,
         }
@@ -248,7 +295,8 @@ pub fn paging(
 
 errors!(ListVideosErrors: InvalidRequest, Unavailable);
 
-/// Public videos that are ready, newest first.
+/// Public videos that are ready, newest first; without those the caller's content policy
+/// hides.
 #[utoipa::path(get, path = "/api/v1/videos", tag = "videos",
     params(PageParams),
     responses(
@@ -256,17 +304,21 @@ errors!(ListVideosErrors: InvalidRequest, Unavailable);
         ListVideosErrors,
     ))]
 pub async fn list_videos(
+    viewer: Viewer,
     State(videos): State<Arc<Videos>>,
     State(config): State<Arc<Config>>,
     params: Result<Query<PageParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<VideoList>, ApiError> {
     let (page, limit, offset) = paging(params)?;
-    let (found, has_more) = videos.public_page(limit, offset).await?;
+    let (found, has_more) = videos
+        .public_page(viewer.policy.hidden(), limit, offset)
+        .await?;
     Ok(Json(VideoList::of(
         &found,
         page,
         has_more,
         &config.edge_url,
+        &viewer.policy,
     )))
 }
 
@@ -283,16 +335,19 @@ errors!(MyVideosErrors: Unauthorized, InvalidRequest, Unavailable);
 pub async fn my_videos(
     signed_in: SignedIn,
     State(videos): State<Arc<Videos>>,
+    State(accounts): State<Arc<Accounts>>,
     State(config): State<Arc<Config>>,
     params: Result<Query<PageParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<VideoList>, ApiError> {
     let (page, limit, offset) = paging(params)?;
-    let (found, has_more) = videos.owned_page(&signed_in.0.user, limit, offset).await?;
+    let user = &signed_in.0.user;
+    let (found, has_more) = videos.owned_page(user, limit, offset).await?;
     Ok(Json(VideoList::of(
         &found,
         page,
         has_more,
         &config.edge_url,
+        &accounts.content_policy_of(Some(user)),
     )))
 }
 
@@ -306,14 +361,17 @@ errors!(GetVideoErrors: NotFound, Unavailable);
         GetVideoErrors,
     ))]
 pub async fn get_video(
-    viewer: MaybeSignedIn,
+    viewer: Viewer,
     State(videos): State<Arc<Videos>>,
     State(config): State<Arc<Config>>,
     Path(id): Path<String>,
 ) -> Result<Json<VideoView>, ApiError> {
-    let user = viewer.0.as_ref().map(|s| &s.user);
-    let listed = videos.get(user, &id).await?;
-    Ok(Json(VideoView::of(&listed, &config.edge_url)))
+    let listed = videos.get(viewer.user(), &id).await?;
+    Ok(Json(VideoView::of(
+        &listed,
+        &config.edge_url,
+        &viewer.policy,
+    )))
 }
 
 /// What to change (absent fields stay).
@@ -335,6 +393,11 @@ pub struct UpdateVideo {
     pub description: Option<String>,
     /// `public`, `unlisted` or `private`.
     pub visibility: Option<Visibility>,
+    /// The content flags I warn viewers about (replacing mine; a moderator's stay).
+    pub flags: Option<Vec<ContentFlag>>,
+    /// What the flags are about, in my words (at most 500 characters, one line).
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
+    pub warning_summary: Option<String>,
 }
 
 errors!(UpdateVideoErrors: Unauthorized, CsrfFailed, InvalidRequest, UnsupportedMediaType, Forbidden, NotFound, Unavailable, PropagationPending, InvalidState);
@@ -352,6 +415,7 @@ errors!(UpdateVideoErrors: Unauthorized, CsrfFailed, InvalidRequest, Unsupported
 pub async fn update_video(
     signed_in: SignedIn,
     State(videos): State<Arc<Videos>>,
+    State(accounts): State<Arc<Accounts>>,
     State(config): State<Arc<Config>>,
     Path(id): Path<String>,
     body: Result<Json<UpdateVideo>, axum::extract::rejection::JsonRejection>,
@@ -361,9 +425,16 @@ pub async fn update_video(
         title: ask.title,
         description: ask.description,
         visibility: ask.visibility,
+        flags: ask.flags,
+        warning_summary: ask.warning_summary,
     };
-    let listed = videos.update(&signed_in.0.user, &id, edit).await?;
-    Ok(Json(VideoView::of(&listed, &config.edge_url)))
+    let user = &signed_in.0.user;
+    let listed = videos.update(user, &id, edit).await?;
+    Ok(Json(VideoView::of(
+        &listed,
+        &config.edge_url,
+        &accounts.content_policy_of(Some(user)),
+    )))
 }
 
 errors!(DeleteVideoErrors: Unauthorized, CsrfFailed, Forbidden, NotFound, Unavailable, PropagationPending);

@@ -26,6 +26,7 @@ use crate::domain::accounts::{
     Registration, Role, User, UserStatus,
 };
 use crate::domain::ids::random_token;
+use crate::domain::warnings::ContentPolicy;
 use crate::keycheck::Buckets;
 
 /// Password hashes computed at once (each takes a core for tens of milliseconds).
@@ -105,6 +106,8 @@ pub struct Accounts {
     pub db: Db,
     /// Who may register.
     pub registration: Registration,
+    /// The instance's content-warning policy (guests, and accounts that chose nothing).
+    pub content_policy: ContentPolicy,
     hashing: Semaphore,
     failures: Mutex<Buckets>,
 }
@@ -144,11 +147,13 @@ fn verify_now(password: &str, hash: &str) -> bool {
 }
 
 impl Accounts {
-    /// The account use cases over `db`, with `registration` as the config says.
-    pub fn new(db: Db, registration: Registration) -> Accounts {
+    /// The account use cases over `db`, with `registration` and the instance's content
+    /// policy as the config says.
+    pub fn new(db: Db, registration: Registration, content_policy: ContentPolicy) -> Accounts {
         Accounts {
             db,
             registration,
+            content_policy,
             hashing: Semaphore::new(HASHING_AT_ONCE),
             failures: Mutex::new(Buckets::new(FAILED_SIGNIN_BURST, FAILED_SIGNINS_PER_SECOND)),
         }
@@ -177,6 +182,24 @@ impl Accounts {
             .map_err(|e| AccountError::App(AppError::Store(e.to_string())))
     }
 
+    /// What `viewer` (a guest: `None`) does about content warnings: their own choice, else
+    /// the instance's.
+    pub fn content_policy_of(&self, viewer: Option<&User>) -> ContentPolicy {
+        viewer
+            .and_then(|u| u.content_policy.clone())
+            .unwrap_or_else(|| self.content_policy.clone())
+    }
+
+    /// Sets `user`'s content-warning policy (`None`: follow the instance's).
+    pub async fn set_content_policy(
+        &self,
+        user: &User,
+        policy: Option<ContentPolicy>,
+    ) -> Result<(), AccountError> {
+        users::set_content_policy(&self.db, &user.id, policy.as_ref()).await?;
+        Ok(())
+    }
+
     /// Makes an account: `status` and `role` as given (registration decides them for
     /// sign-ups; an operator's command makes active admins).
     pub async fn create(
@@ -203,6 +226,7 @@ impl Accounts {
             failed_signins: 0,
             locked_until_ms: 0,
             created_at: now_rfc3339(),
+            content_policy: None,
         };
         if !users::insert(&self.db, &user).await? {
             return Err(AccountError::EmailTaken);

@@ -11,6 +11,7 @@ use crate::db::videos::{self as video_store, Listed, Listing};
 use crate::db::{social as store, users, Db, DbError};
 use crate::domain::accounts::User;
 use crate::domain::ids::random_token;
+use crate::domain::warnings::Flags;
 use crate::domain::social::{check_comment, Comment, CommentInputError, COMMENTS_PER_MINUTE};
 use crate::services::videos::{VideoError, Videos};
 
@@ -146,25 +147,27 @@ impl Social {
         self.channel(Some(user), id).await
     }
 
-    /// A page of a channel's public videos.
+    /// A page of a channel's public videos, without those flagged `hidden`.
     pub async fn channel_videos(
         &self,
         id: &str,
+        hidden: Flags,
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<Listed>, bool), SocialError> {
-        Ok(video_store::page(&self.db, Listing::Channel(id), limit, offset).await?)
+        Ok(video_store::page(&self.db, Listing::Channel(id, hidden), limit, offset).await?)
     }
 
     /// A page of `user`'s subscriptions feed: the public videos of the channels they follow,
-    /// newest first.
+    /// newest first, without those flagged `hidden`.
     pub async fn feed(
         &self,
         user: &User,
+        hidden: Flags,
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<Listed>, bool), SocialError> {
-        Ok(video_store::page(&self.db, Listing::Subscriptions(&user.id), limit, offset).await?)
+        Ok(video_store::page(&self.db, Listing::Subscriptions(&user.id, hidden), limit, offset).await?)
     }
 
     /// A page of video `id`'s comments (newest first) with their replies.

@@ -18,6 +18,7 @@ use crate::domain::asset::{Change, PlaybackIdInfo, PlaybackPolicy};
 use crate::domain::ids::{AssetId, PlaybackId};
 use crate::domain::upload::Upload;
 use crate::domain::videos::{check_description, check_title, Video, VideoInputError, Visibility};
+use crate::domain::warnings::{check_summary, ContentFlag, Flags};
 use crate::ingest::{self, NewUpload, Uploads};
 use crate::services::assets::Assets;
 
@@ -68,6 +69,10 @@ pub struct VideoEdit {
     pub description: Option<String>,
     /// A new visibility.
     pub visibility: Option<Visibility>,
+    /// The uploader's content flags (replacing theirs; moderation's stay).
+    pub flags: Option<Vec<ContentFlag>>,
+    /// The uploader's summary of what the flags are about.
+    pub warning_summary: Option<String>,
 }
 
 /// The video use cases.
@@ -99,6 +104,8 @@ impl Videos {
             description: check_description(description)?,
             visibility,
             created_at: now_rfc3339(),
+            flags: Flags::NONE,
+            warning_summary: String::new(),
         };
         if size == 0 {
             return Err(VideoError::Empty);
@@ -201,7 +208,7 @@ impl Videos {
     /// description, then those where every word is spoken in one caption cue, each with that
     /// moment (start ms) and its words; at most 50 of each, newest first. A query is at most
     /// 100 characters and 8 words.
-    pub async fn search(&self, query: &str) -> Result<Search, VideoError> {
+    pub async fn search(&self, query: &str, hidden: Flags) -> Result<Search, VideoError> {
         let words: Vec<String> = query
             .chars()
             .take(100)
@@ -213,18 +220,20 @@ impl Videos {
         if words.is_empty() {
             return Ok(Search::default());
         }
-        let videos = store::search(&self.db, &words, 50).await?;
-        let moments = crate::db::transcripts::search(&self.db, &words, 50).await?;
+        let videos = store::search(&self.db, &words, hidden, 50).await?;
+        let moments = crate::db::transcripts::search(&self.db, &words, hidden, 50).await?;
         Ok(Search { videos, moments })
     }
 
-    /// A page of public, ready videos, newest first, and whether more follow.
+    /// A page of public, ready videos without a flag in `hidden`, newest first, and whether
+    /// more follow.
     pub async fn public_page(
         &self,
+        hidden: Flags,
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<Listed>, bool), VideoError> {
-        Ok(store::page(&self.db, Listing::Public, limit, offset).await?)
+        Ok(store::page(&self.db, Listing::Public(hidden), limit, offset).await?)
     }
 
     /// A page of `owner`'s videos in any state, newest first, and whether more follow.
@@ -260,6 +269,12 @@ impl Videos {
         }
         if let Some(d) = &edit.description {
             video.description = check_description(d)?;
+        }
+        if let Some(flags) = &edit.flags {
+            video.flags = flags.iter().copied().collect();
+        }
+        if let Some(s) = &edit.warning_summary {
+            video.warning_summary = check_summary(s).ok_or(VideoInputError::Summary)?;
         }
         let asset_id = AssetId::parse(id).map_err(|_| VideoError::NotFound)?;
         if let Some(v) = edit.visibility {

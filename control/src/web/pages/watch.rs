@@ -1,0 +1,258 @@
+//! The watch page (player, transcript, likes, subscribe, comments) and a video's poster.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::{count, show, status_text, trouble};
+use crate::app::now_unix;
+use crate::config::Config;
+use crate::db::videos::Listed;
+use crate::domain::accounts::User;
+use crate::domain::asset::{AssetStatus, CaptionInfo, CaptionSource, PlaybackPolicy};
+use crate::domain::social::Comment;
+use crate::domain::videos::Visibility;
+use crate::http::accounts::Viewer;
+use crate::services::social::{Social, SocialError};
+use crate::services::videos::{VideoError, Videos};
+use crate::web::html::{age, esc};
+
+/// `/watch/{id}`: the player (or where the video stands), its title, channel and description.
+pub async fn watch(
+    viewer: Viewer,
+    State(videos): State<Arc<Videos>>,
+    State(social): State<Arc<Social>>,
+    State(config): State<Arc<Config>>,
+    Path(id): Path<String>,
+) -> Response {
+    let user = viewer.session.as_ref().map(|s| &s.user);
+    let l = match videos.get(user, &id).await {
+        Ok(l) => l,
+        Err(e) => return trouble(&config, &viewer, &e),
+    };
+    let id = esc(&l.video.asset_id);
+    let public = l
+        .asset
+        .playback_ids
+        .iter()
+        .find(|p| p.policy == PlaybackPolicy::Public);
+    let mut main = String::new();
+    let mut transcript = String::new();
+    match (l.asset.status, public) {
+        (AssetStatus::Ready, Some(p)) => {
+            let src = crate::http::assets::playback_url(&config.edge_url, p.id.as_str());
+            main.push_str(&format!(
+                "<div class=\"player\"><video id=\"player\" controls playsinline preload=\"metadata\" \
+                 crossorigin=\"anonymous\" poster=\"/videos/{id}/poster.jpg\" data-src=\"{}\" \
+                 aria-label=\"Video: {}\"></video></div>",
+                esc(&src),
+                esc(&l.video.title)
+            ));
+            transcript = transcript_panel(&config.edge_url, p.id.as_str(), &l.asset.captions);
+        }
+        (AssetStatus::Ready, None) => main.push_str(
+            "<div class=\"player unavailable\"><p>This private video plays only through a signed \
+             link, which this page cannot make yet.</p></div>",
+        ),
+        (status, _) => main.push_str(&format!(
+            "<div class=\"player pending\"><p class=\"status\" role=\"status\" aria-live=\"polite\" \
+             data-video=\"{id}\">{}</p></div>",
+            esc(&status_text(status))
+        )),
+    }
+    let visibility = match l.video.visibility {
+        Visibility::Public => String::new(),
+        v => format!(" · {}", v.as_str()),
+    };
+    let social_part = match social_panel(&social, user, &l).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "likes, channel or comments unavailable");
+            (String::new(), String::new())
+        }
+    };
+    main.push_str(&format!(
+        "<h1>{}</h1><p class=\"meta\"><a href=\"/channel/{}\">{}</a> · {}{visibility}</p>{}\
+         <div class=\"description\">{}</div>",
+        esc(&l.video.title),
+        esc(&l.video.owner_id),
+        esc(&l.owner_name),
+        esc(&age(&l.video.created_at, now_unix())),
+        social_part.0,
+        esc(&l.video.description),
+    ));
+    main.push_str(&transcript);
+    main.push_str(&social_part.1);
+    show(&config, &viewer, &l.video.title, &["hls.min.js"], main, "")
+}
+
+/// The watch page's likes and subscribe buttons (first) and its comments (second).
+async fn social_panel(
+    social: &Social,
+    user: Option<&User>,
+    l: &Listed,
+) -> Result<(String, String), SocialError> {
+    let id = &l.video.asset_id;
+    // The page already checked the viewer may see the video.
+    let (likes, liked) = social.likes_of(l, user).await?;
+    let channel = social.channel(user, &l.video.owner_id).await?;
+    let (threads, more) = social.comments_of(l, 20, 0).await?;
+    let mut bar = String::from("<div class=\"actions\">");
+    match user {
+        Some(u) => {
+            bar.push_str(&format!(
+                "<button type=\"button\" class=\"toggle\" data-like=\"{}\" aria-pressed=\"{liked}\">Like</button>\
+                 <span class=\"count\" data-likes>{}</span>",
+                esc(id),
+                count(likes, "like")
+            ));
+            if u.id != l.video.owner_id {
+                bar.push_str(&format!(
+                    "<button type=\"button\" class=\"toggle\" data-subscribe=\"{}\" aria-pressed=\"{}\">Subscribe</button>",
+                    esc(&channel.id),
+                    channel.subscribed
+                ));
+            }
+        }
+        None => bar.push_str(&format!(
+            "<span class=\"count\">{}</span> <a href=\"/signin\">Sign in</a> to like, subscribe and comment",
+            count(likes, "like")
+        )),
+    }
+    bar.push_str(&format!(
+        "<span class=\"count\" data-subscribers>{}</span></div>",
+        count(channel.subscribers, "subscriber")
+    ));
+    let mut comments = String::from(
+        "<section class=\"comments\" aria-labelledby=\"comments-title\"><h2 id=\"comments-title\">Comments</h2>",
+    );
+    if user.is_some() {
+        comments.push_str(&format!(
+            "<form class=\"form comment-form\" data-video=\"{}\" novalidate>\
+             <label for=\"comment-body\">Add a comment</label>\
+             <textarea id=\"comment-body\" name=\"body\" rows=\"2\" maxlength=\"2000\" required></textarea>\
+             <p class=\"error\" role=\"alert\" hidden></p><button type=\"submit\">Comment</button></form>",
+            esc(id)
+        ));
+    }
+    comments.push_str("<ol class=\"thread-list\">");
+    for t in &threads {
+        comments.push_str(&format!("<li>{}", comment_html(&t.comment, user, true)));
+        if !t.replies.is_empty() {
+            comments.push_str("<ol class=\"replies\">");
+            for r in &t.replies {
+                comments.push_str(&format!("<li>{}</li>", comment_html(r, user, false)));
+            }
+            comments.push_str("</ol>");
+        }
+        comments.push_str("</li>");
+    }
+    comments.push_str("</ol>");
+    if threads.is_empty() {
+        comments.push_str("<p class=\"empty\">No comments yet.</p>");
+    }
+    if more {
+        comments.push_str(
+            "<p class=\"meta\">Older comments are in the API (paging comes to this page next).</p>",
+        );
+    }
+    comments.push_str("</section>");
+    Ok((bar, comments))
+}
+
+/// One comment with the actions the viewer may take on it.
+fn comment_html(c: &Comment, user: Option<&User>, top: bool) -> String {
+    let body = if c.deleted {
+        "<p class=\"meta\">This comment was removed.</p>".to_string()
+    } else {
+        format!("<p class=\"body\">{}</p>", esc(&c.body))
+    };
+    let edited = if c.edited_ms.is_some() {
+        " · edited"
+    } else {
+        ""
+    };
+    let mut actions = String::new();
+    if let Some(u) = user {
+        if top && !c.deleted {
+            actions.push_str("<button type=\"button\" data-reply>Reply</button>");
+        }
+        if c.editable_by(u) {
+            actions.push_str("<button type=\"button\" data-edit>Edit</button>");
+        }
+        if c.removable_by(u) {
+            actions.push_str("<button type=\"button\" data-delete>Delete</button>");
+        }
+    }
+    let at = crate::app::rfc3339_of_ms(c.created_ms);
+    format!(
+        "<article class=\"comment\" id=\"{id}\" data-comment=\"{id}\" aria-label=\"Comment by {who}\">\
+         <p class=\"meta\"><strong>{who}</strong> · <time datetime=\"{at}\">{when}</time>{edited}</p>{body}\
+         <div class=\"comment-actions\">{actions}</div></article>",
+        id = esc(&c.id),
+        who = esc(&c.author_name),
+        at = esc(&at),
+        when = esc(&age(&at, now_unix())),
+    )
+}
+
+/// The interactive transcript: the captions beside the player, one button per cue (the
+/// script fills it from the edge's WebVTT: the current cue is highlighted and kept in view,
+/// a click or Enter seeks there, a search box filters and highlights). Uploaded captions are
+/// preferred; generated ones are labelled so.
+fn transcript_panel(edge_url: &str, playback_id: &str, captions: &[CaptionInfo]) -> String {
+    let Some(track) = captions
+        .iter()
+        .find(|c| c.source == CaptionSource::Uploaded)
+        .or_else(|| captions.first())
+    else {
+        return String::new();
+    };
+    let vtt = format!(
+        "{}/v/{playback_id}/subs/{}.vtt",
+        edge_url.trim_end_matches('/'),
+        track.language
+    );
+    let label = if track.source == CaptionSource::Generated {
+        " <span class=\"meta\">(auto-generated)</span>"
+    } else {
+        ""
+    };
+    format!(
+        "<section id=\"transcript\" class=\"transcript\" aria-labelledby=\"transcript-title\" \
+         data-vtt=\"{}\" lang=\"{}\"><h2 id=\"transcript-title\">Transcript{label}</h2>\
+         <label for=\"transcript-search\">Search the transcript</label>\
+         <input id=\"transcript-search\" type=\"search\" autocomplete=\"off\">\
+         <p class=\"matches meta\" aria-live=\"polite\"></p><ol class=\"cues\"></ol></section>",
+        esc(&vtt),
+        esc(&track.language)
+    )
+}
+
+/// `/videos/{id}/poster.jpg`: a video's picture, to whoever may see the video.
+pub async fn poster(
+    viewer: Viewer,
+    State(videos): State<Arc<Videos>>,
+    Path(id): Path<String>,
+) -> Response {
+    let user = viewer.session.as_ref().map(|s| &s.user);
+    match videos.poster(user, &id).await {
+        Ok(Some(bytes)) => {
+            let mut resp = bytes.into_response();
+            let h = resp.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
+            h.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, max-age=300"),
+            );
+            resp
+        }
+        Ok(None) | Err(VideoError::NotFound) => StatusCode::NOT_FOUND.into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "poster unavailable");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
+}
