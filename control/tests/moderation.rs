@@ -266,7 +266,7 @@ fn offline_moderation_passes_a_benign_clip_and_a_policy_it_crosses_blocks_or_hol
     drop(worker2);
 
     // `review` holds the asset unpublished until a person decides.
-    let _worker3 = worker(
+    let worker3 = worker(
         &store,
         &redis.url(),
         &strict("review", "strict-review"),
@@ -285,4 +285,22 @@ fn offline_moderation_passes_a_benign_clip_and_a_policy_it_crosses_blocks_or_hol
     });
     let reviews = api.asset(&held)["moderation"]["reviews"].clone();
     assert_eq!(reviews[0]["decision"], "approve");
+    drop(worker3);
+
+    // `warn` publishes, with the rule's flag (the category's: `Explicit` is `sex`) on the
+    // video; a person's later decision replaces it.
+    let _worker4 = worker(&store, &redis.url(), &strict("warn", "strict-warn"), &[]);
+    let (code, warned, err) = upload();
+    assert_eq!(code, 0, "a warned video is ready: {err}");
+    let asset = api.asset(&warned);
+    assert_eq!(asset["status"], "ready", "{asset}");
+    let verdict = &asset["moderation"]["verdict"];
+    assert_eq!(verdict["decision"], "warned", "{verdict}");
+    assert_eq!(verdict["warnings"], json!(["sex"]));
+    let pid = asset["playback_ids"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        http_status(&format!("{}/v/{pid}/master.m3u8", edges[1].base)),
+        200,
+        "published"
+    );
 }

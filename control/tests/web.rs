@@ -250,3 +250,43 @@ fn a_reload_in_the_middle_of_an_upload_resumes_it() {
     assert_eq!(summary["final"], "Ready");
     eprintln!("{summary}");
 }
+
+#[test]
+fn a_flagged_video_warns_before_playing_and_hides_for_who_hides_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let (_edge, control) = platform(&store);
+    let ada = signed_up(&control, "Ada");
+    let file = clip(dir.path(), "fight.mp4", 6.0);
+    let fight = upload(&ada, &file, "Stage fight", "public");
+    let calm = upload(&ada, &file, "Calm lake", "public");
+    wait_ready(&ada, &fight);
+    wait_ready(&ada, &calm);
+    let summary = run_script(
+        "warnings.mjs",
+        &[
+            control.base.as_ref(),
+            "ada@example.org".as_ref(),
+            "Ada's long password".as_ref(),
+            fight.as_ref(),
+            screenshots().as_os_str(),
+        ],
+    );
+    assert_eq!(summary["checkedAfterReload"], true, "{summary}");
+    assert_eq!(summary["homeNote"], "Sensitive: violence");
+    let warning = summary["warning"].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("This video may contain sensitive content related to: violence.")
+            && warning.contains("The uploader says: A staged sword fight, with fake blood."),
+        "{warning}"
+    );
+    assert_eq!(summary["playerHiddenBefore"], true);
+    assert_eq!(summary["gateHiddenAfter"], true);
+    assert!(summary["played"].as_f64().unwrap_or(0.0) > 1.0);
+    assert_eq!(summary["homeForBob"], serde_json::json!(["Calm lake"]));
+    assert!(summary["searchForBob"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("No videos match"));
+    assert_eq!(summary["violenceAfterReload"], "hide");
+}

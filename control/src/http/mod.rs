@@ -9,6 +9,7 @@ pub mod events;
 pub mod jobs;
 pub mod listener;
 pub mod problem;
+pub mod settings;
 pub mod signing_keys;
 pub mod social;
 pub mod streams;
@@ -51,6 +52,7 @@ use problem::{ApiError, ErrorCode};
         description = "Uploads (tus 1.0), assets and their lifecycle, playback ids, events (SSE, Standard Webhooks), jobs. Errors are application/problem+json."),
     paths(
         accounts::sign_up, accounts::sign_in, accounts::sign_out, accounts::me,
+        settings::content_policy, settings::set_content_policy, settings::reset_content_policy,
         videos::create_video, videos::list_videos, videos::my_videos, videos::get_video,
         videos::update_video, videos::delete_video,
         social::like, social::unlike, social::likes, social::channel, social::subscribe,
@@ -291,6 +293,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/me", get(accounts::me))
         .route("/api/v1/me/videos", get(videos::my_videos))
         .route("/api/v1/me/feed", get(social::feed))
+        .route(
+            "/api/v1/me/content-policy",
+            get(settings::content_policy)
+                .put(settings::set_content_policy)
+                .delete(settings::reset_content_policy),
+        )
         .route(
             "/api/v1/videos/{video_id}/like",
             put(social::like).delete(social::unlike),

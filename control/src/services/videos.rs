@@ -248,7 +248,7 @@ impl Videos {
 
     /// Video `id` as `user` may change it: not found when they may not see it, forbidden
     /// when they may see but not change it.
-    async fn editable(&self, user: &User, id: &str) -> Result<Listed, VideoError> {
+    pub async fn editable(&self, user: &User, id: &str) -> Result<Listed, VideoError> {
         let listed = self.get(Some(user), id).await?;
         if !listed.video.editable_by(user) {
             return Err(VideoError::Forbidden);

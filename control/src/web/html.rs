@@ -68,7 +68,7 @@ impl Page<'_> {
                     h,
                     "<li><a href=\"/feed\">Subscriptions</a></li>\
                      <li><a href=\"/upload\">Upload</a></li><li><a href=\"/studio\">Studio</a></li>\
-                     <li><span class=\"who\">{}</span></li>\
+                     <li><a href=\"/settings\" class=\"who\" aria-label=\"Settings for {0}\">{0}</a></li>\
                      <li><button type=\"button\" data-signout>Sign out</button></li>",
                     esc(&s.user.display_name)
                 );

@@ -21,6 +21,8 @@ pub fn routes() -> Router<ApiState> {
         .route("/signup", get(pages::sign_up))
         .route("/upload", get(pages::upload))
         .route("/studio", get(pages::studio))
+        .route("/studio/{video_id}", get(pages::edit_video))
+        .route("/settings", get(pages::settings))
         .route("/feed", get(pages::feed))
         .route("/channel/{channel_id}", get(pages::channel))
         .route("/watch/{video_id}", get(pages::watch))

@@ -93,9 +93,9 @@ if (pending) {
     .then((v) => { if (v.status === 'ready') window.location.reload(); });
 }
 
-// The player.
+// The player: started at once, or once the viewer confirms a content warning.
 const video = document.getElementById('player');
-if (video?.dataset.src) {
+function startPlayer() {
   const src = video.dataset.src;
   if (window.Hls?.isSupported()) {
     const hls = new window.Hls({ enableWorker: true });
@@ -108,6 +108,17 @@ if (video?.dataset.src) {
   } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
     video.src = src;
   }
+}
+const gate = document.getElementById('warning');
+if (video?.dataset.src && gate) {
+  gate.querySelector('[data-confirm-warning]').addEventListener('click', () => {
+    gate.hidden = true;
+    video.closest('.player').hidden = false;
+    startPlayer();
+    video.focus();
+  });
+} else if (video?.dataset.src) {
+  startPlayer();
 }
 
 // The upload page.
@@ -368,4 +379,56 @@ if (video) {
     const seek = () => { video.currentTime = t; };
     if (video.readyState >= 1) seek(); else video.addEventListener('loadedmetadata', seek, { once: true });
   }
+}
+
+// Says `words` in a form's status line (for a moment).
+function saved(form, words) {
+  const line = form.querySelector('.saved');
+  if (line) line.textContent = words;
+}
+
+// The studio's edit page: save the video's details and content warning; delete it.
+const editForm = document.getElementById('edit-video');
+if (editForm) {
+  editForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    showError(editForm, '');
+    saved(editForm, '');
+    const flags = [...editForm.querySelectorAll('input[name="flags"]:checked')].map((c) => c.value);
+    try {
+      await api('PATCH', `/api/v1/videos/${encodeURIComponent(editForm.dataset.video)}`, {
+        title: editForm.title.value, description: editForm.description.value,
+        visibility: editForm.visibility.value, flags,
+        warning_summary: editForm.warning_summary.value,
+      });
+      saved(editForm, 'Saved.');
+    } catch (e) { showError(editForm, e.message); }
+  });
+}
+for (const button of document.querySelectorAll('[data-delete-video]')) {
+  button.addEventListener('click', async () => {
+    if (!window.confirm('Delete this video for good?')) return;
+    try {
+      await api('DELETE', `/api/v1/videos/${encodeURIComponent(button.dataset.deleteVideo)}`);
+      window.location.assign('/studio');
+    } catch (e) { window.alert(e.message); }
+  });
+}
+
+// Settings: what I am warned about.
+const policyForm = document.getElementById('content-policy');
+if (policyForm) {
+  policyForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    showError(policyForm, '');
+    saved(policyForm, '');
+    const flags = {};
+    for (const select of policyForm.querySelectorAll('select[name^="flag-"]')) {
+      if (select.value) flags[select.name.slice('flag-'.length)] = select.value;
+    }
+    try {
+      await api('PUT', '/api/v1/me/content-policy', { default: policyForm.default.value, flags });
+      saved(policyForm, 'Saved.');
+    } catch (e) { showError(policyForm, e.message); }
+  });
 }

@@ -1,4 +1,4 @@
-//! The pages of accounts: sign in, sign up.
+//! The pages of accounts: sign in, sign up, settings.
 
 use std::sync::Arc;
 
@@ -7,7 +7,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::show;
 use crate::config::Config;
+use crate::domain::warnings::{ContentFlag, WarningAction};
 use crate::http::accounts::Viewer;
+use crate::web::html::esc;
 
 /// `/signin`.
 pub async fn sign_in(viewer: Viewer, State(config): State<Arc<Config>>) -> Response {
@@ -41,4 +43,71 @@ pub async fn sign_up(viewer: Viewer, State(config): State<Arc<Config>>) -> Respo
         <p>Have an account? <a href=\"/signin\">Sign in</a></p>"
         .to_string();
     show(&config, &viewer, "Sign up", &[], main, "")
+}
+
+/// `/settings`: what I am warned about (the instance's policy until I choose).
+pub async fn settings(viewer: Viewer, State(config): State<Arc<Config>>) -> Response {
+    let Some(session) = viewer.session.as_ref() else {
+        return Redirect::to("/signin").into_response();
+    };
+    let policy = &viewer.policy;
+    let actions = [
+        (WarningAction::Show, "Show"),
+        (WarningAction::Warn, "Warn before playing"),
+        (WarningAction::Blur, "Blur the picture and warn"),
+        (WarningAction::Hide, "Hide from lists and search"),
+    ];
+    let options = |chosen: Option<WarningAction>, inherit: bool| -> String {
+        let mut h = String::new();
+        if inherit {
+            let selected = if chosen.is_none() { " selected" } else { "" };
+            h.push_str(&format!(
+                "<option value=\"\"{selected}>Same as for everything</option>"
+            ));
+        }
+        for (a, words) in actions {
+            let selected = if chosen == Some(a) { " selected" } else { "" };
+            h.push_str(&format!(
+                "<option value=\"{}\"{selected}>{words}</option>",
+                a.as_str()
+            ));
+        }
+        h
+    };
+    let per_flag: String = ContentFlag::ALL
+        .iter()
+        .map(|f| {
+            format!(
+                "<label for=\"flag-{name}\">{label}</label><select id=\"flag-{name}\" name=\"flag-{name}\">{}</select>",
+                options(policy.flags.get(f).copied(), true),
+                name = f.as_str(),
+                label = esc(&capitalized(f.label())),
+            )
+        })
+        .collect();
+    let source = if session.user.content_policy.is_some() {
+        "You chose these."
+    } else {
+        "These are this site's defaults until you choose."
+    };
+    let main = format!(
+        "<h1>Settings</h1>\
+         <section aria-labelledby=\"cw-title\"><h2 id=\"cw-title\">Content warnings</h2>\
+         <p class=\"hint\">Some videos are flagged as sensitive, by moderation or by their uploader. {source}</p>\
+         <form class=\"form\" id=\"content-policy\" novalidate>\
+         <label for=\"default-action\">For everything sensitive</label>\
+         <select id=\"default-action\" name=\"default\">{}</select>\
+         <fieldset><legend>Per kind of content</legend>{per_flag}</fieldset>\
+         <p class=\"error\" role=\"alert\" hidden></p><p class=\"saved\" role=\"status\" aria-live=\"polite\"></p>\
+         <button type=\"submit\">Save</button></form></section>",
+        options(Some(policy.default), false)
+    );
+    show(&config, &viewer, "Settings", &[], main, "")
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|first| first.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }

@@ -12,9 +12,9 @@ mod browse;
 mod studio;
 mod watch;
 
-pub use account::{sign_in, sign_up};
+pub use account::{settings, sign_in, sign_up};
 pub use browse::{channel, feed, home, search};
-pub use studio::{studio, upload};
+pub use studio::{edit_video, studio, upload};
 pub use watch::{poster, watch};
 
 use super::html::{age, clock, esc, Page};
@@ -101,7 +101,7 @@ fn not_found(config: &Config, viewer: &Viewer) -> Response {
 }
 
 fn trouble(config: &Config, viewer: &Viewer, e: &VideoError) -> Response {
-    if matches!(e, VideoError::NotFound) {
+    if matches!(e, VideoError::NotFound | VideoError::Forbidden) {
         return not_found(config, viewer);
     }
     tracing::warn!(error = %e, "a page could not be made");
@@ -117,25 +117,28 @@ fn trouble(config: &Config, viewer: &Viewer, e: &VideoError) -> Response {
 
 /// One video in a list: its picture (linking to it), title, channel and age; a note of its
 /// content warning, and its picture blurred, as the viewer's `policy` says.
-fn card(l: &Listed, now: u64, show_status: bool, policy: &ContentPolicy) -> String {
+/// In the owner's view (the studio) it shows the video's status and visibility and links to
+/// its edit page.
+fn card(l: &Listed, now: u64, owner_view: bool, policy: &ContentPolicy) -> String {
     let id = esc(&l.video.asset_id);
     let duration = l
         .asset
         .duration
         .map(|d| format!("<span class=\"duration\">{}</span>", clock(d)))
         .unwrap_or_default();
-    let status = if show_status {
+    let status = if owner_view {
         format!(
-            " · <span class=\"status\">{}</span> · {}",
+            " · <span class=\"status\">{}</span> · {} · <a href=\"/studio/{id}\" aria-label=\"Edit {}\">Edit</a>",
             esc(&status_text(l.asset.status)),
-            esc(l.video.visibility.as_str())
+            esc(l.video.visibility.as_str()),
+            esc(&l.video.title)
         )
     } else {
         String::new()
     };
     let flags = l.warnings();
     let action = policy.action_for(flags);
-    let (blur, note) = if action >= WarningAction::Warn || (show_status && !flags.is_empty()) {
+    let (blur, note) = if action >= WarningAction::Warn || (owner_view && !flags.is_empty()) {
         let words: Vec<&str> = flags.to_vec().iter().map(|f| f.label()).collect();
         (
             if action >= WarningAction::Blur { " blurred" } else { "" },

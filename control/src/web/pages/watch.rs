@@ -14,6 +14,7 @@ use crate::domain::accounts::User;
 use crate::domain::asset::{AssetStatus, CaptionInfo, CaptionSource, PlaybackPolicy};
 use crate::domain::social::Comment;
 use crate::domain::videos::Visibility;
+use crate::domain::warnings::{ContentPolicy, WarningAction};
 use crate::http::accounts::Viewer;
 use crate::services::social::{Social, SocialError};
 use crate::services::videos::{VideoError, Videos};
@@ -43,8 +44,11 @@ pub async fn watch(
     match (l.asset.status, public) {
         (AssetStatus::Ready, Some(p)) => {
             let src = crate::http::assets::playback_url(&config.edge_url, p.id.as_str());
+            let gate = warning_gate(&l, &viewer.policy);
+            let hidden = if gate.is_empty() { "" } else { " hidden" };
+            main.push_str(&gate);
             main.push_str(&format!(
-                "<div class=\"player\"><video id=\"player\" controls playsinline preload=\"metadata\" \
+                "<div class=\"player\"{hidden}><video id=\"player\" controls playsinline preload=\"metadata\" \
                  crossorigin=\"anonymous\" poster=\"/videos/{id}/poster.jpg\" data-src=\"{}\" \
                  aria-label=\"Video: {}\"></video></div>",
                 esc(&src),
@@ -86,6 +90,33 @@ pub async fn watch(
     main.push_str(&transcript);
     main.push_str(&social_part.1);
     show(&config, &viewer, &l.video.title, &["hls.min.js"], main, "")
+}
+
+/// What stands before the player of a video with a content warning the viewer's policy does
+/// not simply show: the seed's sentence with the flags in words, the uploader's summary,
+/// and a button that reveals and starts the player (empty when no warning applies).
+fn warning_gate(l: &Listed, policy: &ContentPolicy) -> String {
+    let flags = l.warnings();
+    if policy.action_for(flags) == WarningAction::Show {
+        return String::new();
+    }
+    let words: Vec<&str> = flags.to_vec().iter().map(|f| f.label()).collect();
+    let summary = if l.video.warning_summary.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<p class=\"summary\">The uploader says: {}</p>",
+            esc(&l.video.warning_summary)
+        )
+    };
+    format!(
+        "<section id=\"warning\" class=\"warning-gate\" aria-labelledby=\"warning-title\">\
+         <h2 id=\"warning-title\">Content warning</h2>\
+         <p>This video may contain sensitive content related to: {}.</p>{summary}\
+         <button type=\"button\" data-confirm-warning>Watch anyway</button>\
+         <p class=\"meta\"><a href=\"/settings\">Choose what you are warned about</a></p></section>",
+        esc(&words.join(", "))
+    )
 }
 
 /// The watch page's likes and subscribe buttons (first) and its comments (second).
