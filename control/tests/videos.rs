@@ -216,3 +216,84 @@ fn bad_video_requests_get_problems() {
     let r = ada.send("GET", "/api/v1/videos?page=0", &[], vec![]);
     assert_eq!(r.status, 400);
 }
+
+/// Search is ranked (a word in the title outranks one in the channel name, which outranks one
+/// in the description), matches prefixes, finds channel names and what captions say, offers
+/// titles while typing, and never finds private videos or engine syntax.
+#[test]
+fn search_ranks_titles_first_matches_prefixes_and_suggests_titles() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let control = Control::start(Options {
+        store: store.clone(),
+        ..Default::default()
+    });
+    let ada = signed_up(&control, "Ada");
+    let heron = signed_up(&control, "Heron");
+    let guest = Person::new(&control);
+    let file = clip(dir.path(), "clip.mp4", 2.0);
+    let described = upload(&ada, &file, "A quiet morning", "public");
+    let by_channel = upload(&heron, &file, "Reeds at dusk", "public");
+    let titled = upload(&ada, &file, "Herons of the marsh", "public");
+    let hidden = upload(&ada, &file, "Heron secrets", "private");
+    for id in [&described, &titled, &hidden] {
+        wait_ready(&ada, id);
+    }
+    wait_ready(&heron, &by_channel);
+    let r = ada.write(
+        "PATCH",
+        &format!("/api/v1/videos/{described}"),
+        json!({ "description": "A heron fishing in the fog." }),
+    );
+    assert_eq!(r.status, 200);
+    let search = |q: &str| {
+        let r = guest.send("GET", &format!("/api/v1/search?q={q}"), &[], vec![]);
+        assert_eq!(r.status, 200, "{q}: {}", String::from_utf8_lossy(&r.body));
+        r.json()
+    };
+    let found = search("heron");
+    let order: Vec<&str> = found["videos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        vec![titled.as_str(), by_channel.as_str(), described.as_str()],
+        "title, then channel name, then description; never the private one"
+    );
+    // Prefixes of every word, in any order and case.
+    assert_eq!(search("MARS%20her")["videos"][0]["id"], titled);
+    assert_eq!(search("marsh%20herons%20of")["videos"].as_array().map(Vec::len), Some(1));
+    // Engine syntax is only words.
+    for q in ["%22", "heron%22*%20OR%20x", "NEAR(heron)", "a%26b%7C!c:*"] {
+        search(q);
+    }
+    // Suggestions while typing.
+    let r = guest.send("GET", "/api/v1/search/suggestions?q=her", &[], vec![]);
+    let titles = r.json()["data"].clone();
+    assert_eq!(titles[0], "Herons of the marsh", "{titles}");
+    assert!(!titles.to_string().contains("secrets"));
+    assert_eq!(
+        guest
+            .send("GET", &format!("/api/v1/search?q={}", "x".repeat(1001)), &[], vec![])
+            .status,
+        400
+    );
+    // What captions say, at the moment they say it.
+    let key = create_key(&store, &[]);
+    let vtt = "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nthe grey bird\n\n\
+               00:00:01.000 --> 00:00:02.000\nlands on a heron's nest\n";
+    let r = control.api(&key).send(
+        "PUT",
+        &format!("/api/v1/assets/{by_channel}/captions/en"),
+        &[("content-type", "text/vtt")],
+        vtt.as_bytes().to_vec(),
+    );
+    assert_eq!(r.status, 204);
+    let moments = search("heron%20nest")["moments"].clone();
+    assert_eq!(moments[0]["video"]["id"], by_channel, "{moments}");
+    assert_eq!(moments[0]["at_secs"], 1);
+    assert_eq!(moments[0]["text"], "lands on a heron's nest");
+}

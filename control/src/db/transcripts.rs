@@ -1,11 +1,9 @@
 //! The transcript index: each video's caption cues as rows, derived from the captions files
-//! (rewritten with them), searched for the moment a word is spoken.
+//! (rewritten with them), searched for the moment a word is spoken (`db::search`).
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
-use super::videos::{listed_of, Listed, COLUMNS, FROM};
 use super::{Db, DbError};
-use crate::domain::warnings::Flags;
 
 /// One cue: start and end (ms) and its words.
 pub type Cue = (u64, u64, String);
@@ -52,47 +50,4 @@ pub async fn delete_all(tx: &mut Transaction<'static, Any>, video: &str) -> Resu
         .execute(&mut **tx)
         .await?;
     Ok(())
-}
-
-/// Public, ready videos with a cue containing every word of `words` (case-insensitive):
-/// each video once, at its earliest such cue (start ms and words), newest video first; at
-/// most `limit`.
-pub async fn search(
-    db: &Db,
-    words: &[String],
-    hidden: Flags,
-    limit: u32,
-) -> Result<Vec<(Listed, u64, String)>, DbError> {
-    let mut filter = String::new();
-    for i in 0..words.len() {
-        filter.push_str(&format!(" AND LOWER(t.text) LIKE ${} ESCAPE '\\'", i + 2));
-    }
-    let sql = format!(
-        "SELECT {COLUMNS}, t.start_ms AS at_ms, t.text AS at_text FROM {FROM} \
-         JOIN transcript_cues t ON t.video_id = v.asset_id \
-         WHERE {}{filter} \
-         ORDER BY v.created_at DESC, v.asset_id DESC, t.start_ms LIMIT $1",
-        super::videos::listable(hidden)
-    );
-    let mut q = sqlx::query(&sql).bind(i64::from(limit) * 20);
-    for w in words {
-        q = q.bind(super::videos::like_pattern(w));
-    }
-    let mut out: Vec<(Listed, u64, String)> = Vec::new();
-    for row in q.fetch_all(db.pool()).await? {
-        let listed = listed_of(&row)?;
-        if out
-            .iter()
-            .any(|(l, _, _)| l.video.asset_id == listed.video.asset_id)
-        {
-            continue;
-        }
-        let at: i64 = row.try_get("at_ms")?;
-        let text: String = row.try_get("at_text")?;
-        out.push((listed, u64::try_from(at).unwrap_or(0), text));
-        if out.len() >= limit as usize {
-            break;
-        }
-    }
-    Ok(out)
 }

@@ -9,6 +9,7 @@ pub mod events;
 pub mod jobs;
 pub mod listener;
 pub mod problem;
+pub mod search;
 pub mod settings;
 pub mod signing_keys;
 pub mod social;
@@ -54,7 +55,7 @@ use problem::{ApiError, ErrorCode};
         accounts::sign_up, accounts::sign_in, accounts::sign_out, accounts::me,
         settings::content_policy, settings::set_content_policy, settings::reset_content_policy,
         videos::create_video, videos::list_videos, videos::my_videos, videos::get_video,
-        videos::update_video, videos::delete_video,
+        videos::update_video, videos::delete_video, search::search, search::suggestions,
         social::like, social::unlike, social::likes, social::channel, social::subscribe,
         social::unsubscribe, social::channel_videos, social::feed, social::comments,
         social::add_comment, social::edit_comment, social::delete_comment,
@@ -292,6 +293,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/auth/signout", post(accounts::sign_out))
         .route("/api/v1/me", get(accounts::me))
         .route("/api/v1/me/videos", get(videos::my_videos))
+        .route("/api/v1/search", get(search::search))
+        .route("/api/v1/search/suggestions", get(search::suggestions))
         .route("/api/v1/me/feed", get(social::feed))
         .route(
             "/api/v1/me/content-policy",

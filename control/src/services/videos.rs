@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::app::{now_rfc3339, AppError};
+use crate::db::search::{self, Terms};
 use crate::db::videos::{self as store, Listed, Listing};
 use crate::db::Db;
 use crate::domain::accounts::User;
@@ -54,9 +55,10 @@ impl From<crate::db::DbError> for VideoError {
 /// What a search found.
 #[derive(Debug, Default)]
 pub struct Search {
-    /// Videos whose title or description has every word.
+    /// Videos whose title, channel name or description has every word, best first.
     pub videos: Vec<Listed>,
-    /// Videos where every word is spoken in one cue: the video, the cue's start (ms), its words.
+    /// Videos where every word is said in one cue: the video, the cue's start (ms), its
+    /// words; best first.
     pub moments: Vec<(Listed, u64, String)>,
 }
 
@@ -204,25 +206,34 @@ impl Videos {
         }
     }
 
-    /// Public, ready videos matching `query`: those with every word in the title or
-    /// description, then those where every word is spoken in one caption cue, each with that
-    /// moment (start ms) and its words; at most 50 of each, newest first. A query is at most
-    /// 100 characters and 8 words.
+    /// Public, ready videos matching `query` for a viewer hiding `hidden`, ranked: those
+    /// whose title, channel name or description has every word (as a prefix), then those where
+    /// every word is said in one caption cue, each with that moment (start ms) and its words;
+    /// at most 50 of each. A query is at most 100 characters and 8 words.
     pub async fn search(&self, query: &str, hidden: Flags) -> Result<Search, VideoError> {
-        let words: Vec<String> = query
-            .chars()
-            .take(100)
-            .collect::<String>()
-            .split_whitespace()
-            .take(8)
-            .map(str::to_string)
-            .collect();
-        if words.is_empty() {
+        let query: String = query.chars().take(100).collect();
+        let Some(terms) = Terms::of(&query) else {
             return Ok(Search::default());
-        }
-        let videos = store::search(&self.db, &words, hidden, 50).await?;
-        let moments = crate::db::transcripts::search(&self.db, &words, hidden, 50).await?;
+        };
+        let videos = search::videos(&self.db, &terms, hidden, 50).await?;
+        let moments = search::moments(&self.db, &terms, hidden, 50).await?;
         Ok(Search { videos, moments })
+    }
+
+    /// Up to 8 titles of public, ready videos matching what a viewer hiding `hidden` has
+    /// typed so far (every word as a prefix), best first, without repeats.
+    pub async fn suggestions(&self, typed: &str, hidden: Flags) -> Result<Vec<String>, VideoError> {
+        let typed: String = typed.chars().take(100).collect();
+        let Some(terms) = Terms::of(&typed) else {
+            return Ok(Vec::new());
+        };
+        let mut titles: Vec<String> = Vec::new();
+        for l in search::videos(&self.db, &terms, hidden, 16).await? {
+            if !titles.contains(&l.video.title) && titles.len() < 8 {
+                titles.push(l.video.title);
+            }
+        }
+        Ok(titles)
     }
 
     /// A page of public, ready videos without a flag in `hidden`, newest first, and whether

@@ -59,7 +59,8 @@ impl Page<'_> {
         let _ = write!(
             h,
             "<input id=\"q\" name=\"q\" type=\"search\" value=\"{}\" placeholder=\"Search\" \
-             autocomplete=\"off\"><button type=\"submit\">Search</button></form><nav aria-label=\"Account\"><ul>",
+             autocomplete=\"off\" list=\"search-suggestions\"><datalist id=\"search-suggestions\"></datalist>\
+             <button type=\"submit\">Search</button></form><nav aria-label=\"Account\"><ul>",
             esc(self.query)
         );
         match self.viewer {

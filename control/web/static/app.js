@@ -432,3 +432,28 @@ if (policyForm) {
     } catch (e) { showError(policyForm, e.message); }
   });
 }
+
+// Suggestions while typing in the search box: titles that match every word typed so far.
+const searchBox = document.getElementById('q');
+const suggestionList = document.getElementById('search-suggestions');
+if (searchBox && suggestionList) {
+  let timer;
+  let asked = '';
+  searchBox.addEventListener('input', () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const typed = searchBox.value.trim();
+      if (typed.length < 2 || typed === asked) return;
+      asked = typed;
+      try {
+        const found = await api('GET', `/api/v1/search/suggestions?q=${encodeURIComponent(typed)}`);
+        if (searchBox.value.trim() !== typed) return;
+        suggestionList.replaceChildren(...found.data.map((title) => {
+          const option = document.createElement('option');
+          option.value = title;
+          return option;
+        }));
+      } catch { /* suggestions are a convenience; searching still works */ }
+    }, 150);
+  });
+}

@@ -82,7 +82,8 @@ try {
 
   await page.getByRole('link', { name: 'Studio' }).click();
   await page.waitForURL('**/studio');
-  await page.getByRole('link', { name: 'A walk in the test pattern' }).waitFor();
+  await page.getByRole('link', { name: 'A walk in the test pattern', exact: true }).waitFor();
+  await page.getByRole('link', { name: 'Edit A walk in the test pattern' }).waitFor();
   await audit(page, 'studio');
   await page.goto(base);
   await page.getByRole('link', { name: 'A walk in the test pattern' }).waitFor();

@@ -74,7 +74,7 @@ pub async fn search(
     }
     if !found.videos.is_empty() {
         main.push_str(&format!(
-            "<h2 class=\"section\">Titles and descriptions</h2><p class=\"meta\">{} {}</p><ul class=\"grid\">",
+            "<h2 class=\"section\">Videos</h2><p class=\"meta\">{} {}</p><ul class=\"grid\">",
             found.videos.len(),
             if found.videos.len() == 1 { "video" } else { "videos" }
         ));
