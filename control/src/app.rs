@@ -33,6 +33,7 @@ use crate::services::fleet::Fleet;
 use crate::services::importer::Importer;
 use crate::services::jobs::Jobs;
 use crate::services::projection::Projector;
+use crate::services::moderation::Moderation;
 use crate::services::social::Social;
 use crate::services::videos::Videos;
 
@@ -144,6 +145,8 @@ pub struct App {
     pub videos: Arc<Videos>,
     /// Likes, subscriptions, comments.
     pub social: Arc<Social>,
+    /// Reports and the moderation queue.
+    pub moderation: Arc<Moderation>,
 }
 
 impl App {
@@ -243,6 +246,11 @@ impl App {
             uploads: uploads.clone(),
             social: Arc::new(Social {
                 db: db.clone(),
+                videos: videos.clone(),
+            }),
+            moderation: Arc::new(Moderation {
+                db: db.clone(),
+                assets: assets.clone(),
                 videos: videos.clone(),
             }),
             videos,

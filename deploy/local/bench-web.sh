@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The web app's server time, release build, same machine: the home page and a search with
-# VIDEOS public videos (10,000) of USERS accounts (1,000) in the database — one real video
-# uploaded and transcoded, its rows copied by SQL — under 50 connections for HAMMER
-# (sunomi-bench hammer): requests/s, p50, p99.
-#   VIDEOS=10000 USERS=1000 HAMMER=10s QUERY=travel
+# VIDEOS public videos (10,000) of USERS accounts (1,000), each with CUES caption cues (5),
+# in the database — one real video uploaded and transcoded, its rows copied by SQL (the
+# search indexes filled by their triggers, as in production) — under 50 connections for
+# HAMMER (sunomi-bench hammer): requests/s, p50, p99. The search is the page (videos and
+# moments) and the JSON API.
+#   VIDEOS=10000 USERS=1000 CUES=5 HAMMER=10s QUERY=travel
 #   DATABASE=sqlite://… (default: a SQLite file in the work folder) or postgres://…
 #   BUILD=0   use the release binaries as they are
 set -euo pipefail
@@ -12,6 +14,7 @@ cd "$root"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 VIDEOS=${VIDEOS:-10000}
 USERS=${USERS:-1000}
+CUES=${CUES:-5}
 HAMMER=${HAMMER:-10s}
 QUERY=${QUERY:-travel}
 bin=$CARGO_TARGET_DIR/release
@@ -60,6 +63,10 @@ db.execute(n + "INSERT INTO videos (asset_id, owner_id, title, description, visi
   "SELECT printf('bench%019d', i), printf('u_bench%015d', 1 + i % $USERS), "
   "printf('Video %d about %s', i, $topic), 'A benchmark video.', 'public', "
   "strftime('%Y-%m-%dT%H:%M:%SZ', 1700000000 + i, 'unixepoch') FROM n")
+db.execute(n + ", c(j) AS (SELECT 0 UNION ALL SELECT j + 1 FROM c WHERE j + 1 < $CUES) "
+  "INSERT INTO transcript_cues (video_id, language, start_ms, end_ms, text) "
+  "SELECT printf('bench%019d', i), 'en', j * 4000, j * 4000 + 4000, "
+  "printf('and then in part %d we talk about %s number %d', j, $topic, i) FROM n, c")
 db.commit()
 PY
     ;;
@@ -77,12 +84,16 @@ INSERT INTO videos (asset_id, owner_id, title, description, visibility, created_
          'Video ' || i || ' about ' || ($topic), 'A benchmark video.', 'public',
          to_char(to_timestamp(1700000000 + i) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
   FROM generate_series(1, $VIDEOS) AS i;
+INSERT INTO transcript_cues (video_id, language, start_ms, end_ms, text)
+  SELECT 'bench' || lpad(i::text, 19, '0'), 'en', j * 4000, j * 4000 + 4000,
+         'and then in part ' || j || ' we talk about ' || ($topic) || ' number ' || i
+  FROM generate_series(1, $VIDEOS) AS i, generate_series(0, $CUES - 1) AS j;
 ANALYZE;
 SQL
     ;;
 esac
 curl -fsS "$url/" | grep -o 'class="card"' | wc -l | xargs echo "   cards on the home page:"
-for path in "/" "/search?q=$QUERY"; do
+for path in "/" "/search?q=$QUERY" "/api/v1/search?q=$QUERY" "/api/v1/search/suggestions?q=${QUERY:0:3}"; do
   echo "== GET $path, 50 connections, $HAMMER"
   "$bin/sunomi-bench" hammer --url "$url$path" --connections 50 --duration "$HAMMER" \
     --out "$work/hammer" 2>/dev/null | grep -E "requests/s|latency|statuses"

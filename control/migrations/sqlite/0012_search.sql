@@ -1,8 +1,10 @@
 -- Full-text search: an FTS5 index of each video's title, description and channel name, and
 -- one of the caption cues' words. Both are derived by triggers in the same transaction as
--- the rows they index (any writer — the app, an import, a script — keeps them true); the
--- index stores no text of its own (contentless). An index row's rowid is the id of its key
--- row, stable whatever happens to the indexed table. Ranked by BM25 with the title weighing
+-- the rows they index (any writer — the app, an import, a script — keeps them true). The
+-- indexes keep their own copy of the words (not contentless: contentless deletes need
+-- SQLite 3.43, and an operator's older sqlite3 shell must still be able to write a video).
+-- An index row's rowid is the id of its key row, stable whatever happens to the indexed
+-- table (a VACUUM may renumber a table's own rowids). Ranked by BM25 with the title weighing
 -- most, then the channel name, then the description. Tokens: Unicode words without
 -- diacritics, no stemming (videos are in many languages); prefixes of 2 and 3 characters
 -- are indexed for suggestions while typing.
@@ -13,7 +15,6 @@ CREATE TABLE video_search_keys (
 );
 CREATE VIRTUAL TABLE video_search USING fts5(
     title, description, channel,
-    content = '', contentless_delete = 1,
     tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
 );
 INSERT INTO video_search (video_search, rank) VALUES ('rank', 'bm25(10.0, 1.0, 4.0)');
@@ -63,7 +64,6 @@ CREATE TABLE cue_search_keys (
 );
 CREATE VIRTUAL TABLE cue_search USING fts5(
     text,
-    content = '', contentless_delete = 1,
     tokenize = 'unicode61 remove_diacritics 2'
 );
 

@@ -25,6 +25,7 @@ pub mod cache;
 pub mod imports;
 pub mod keys;
 pub mod outbox;
+pub mod reports;
 pub mod search;
 pub mod signing_keys;
 pub mod social;

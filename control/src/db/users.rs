@@ -143,6 +143,36 @@ pub async fn clear_failures(db: &Db, id: &str) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Moves account `id` from status `from` to `to`, in `tx`; `false` when it is not at `from`.
+pub async fn set_status_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: &str,
+    from: UserStatus,
+    to: UserStatus,
+) -> Result<bool, DbError> {
+    let done = sqlx::query("UPDATE users SET status = $1 WHERE id = $2 AND status = $3")
+        .bind(to.as_str())
+        .bind(id)
+        .bind(from.as_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The accounts at `status`, oldest first: at most `limit`.
+pub async fn with_status(db: &Db, status: UserStatus, limit: u32) -> Result<Vec<User>, DbError> {
+    sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE status = $1 ORDER BY created_at, id LIMIT $2"
+    ))
+    .bind(status.as_str())
+    .bind(i64::from(limit))
+    .fetch_all(db.pool())
+    .await?
+    .iter()
+    .map(user_of)
+    .collect()
+}
+
 /// Sets account `id`'s status; `false` when there is no such account.
 pub async fn set_status(db: &Db, id: &str, status: UserStatus) -> Result<bool, DbError> {
     let done = sqlx::query("UPDATE users SET status = $1 WHERE id = $2")

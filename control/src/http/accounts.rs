@@ -226,7 +226,8 @@ pub struct UserView {
 }
 
 impl UserView {
-    fn of(u: &User) -> UserView {
+    /// The view of `u`.
+    pub fn of(u: &User) -> UserView {
         UserView {
             id: u.id.clone(),
             email: u.email.clone(),

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod events;
 pub mod jobs;
 pub mod listener;
+pub mod moderation;
 pub mod problem;
 pub mod search;
 pub mod settings;
@@ -42,6 +43,7 @@ use crate::services::api_keys::ApiKeys;
 use crate::services::assets::Assets;
 use crate::services::captions::Captions;
 use crate::services::jobs::Jobs;
+use crate::services::moderation::Moderation;
 use crate::services::social::Social;
 use crate::services::videos::Videos;
 use problem::{ApiError, ErrorCode};
@@ -59,6 +61,8 @@ use problem::{ApiError, ErrorCode};
         social::like, social::unlike, social::likes, social::channel, social::subscribe,
         social::unsubscribe, social::channel_videos, social::feed, social::comments,
         social::add_comment, social::edit_comment, social::delete_comment,
+        moderation::report, moderation::my_reports, moderation::queue, moderation::decide,
+        moderation::decide_registration, moderation::audit,
         uploads::create_upload, uploads::get_upload, uploads::cancel_upload, uploads::revoke_token,
         uploads::complete_direct,
         tus::options, tus::create, tus::head, tus::patch, tus::terminate,
@@ -78,6 +82,7 @@ use problem::{ApiError, ErrorCode};
         (name = "accounts", description = "People: sign up, sign in and out (a session cookie; unsafe requests echo its CSRF token)"),
         (name = "videos", description = "People's videos: start one (an upload), list, read, edit, delete"),
         (name = "social", description = "Likes, channels and subscriptions, the feed, comments"),
+        (name = "moderation", description = "Reports, and the moderation queue moderators decide"),
         (name = "uploads", description = "Direct uploads: create one, hand its tus URL and token to a browser"),
         (name = "tus", description = "The tus 1.0 resumable upload protocol"),
         (name = "assets", description = "Videos and their lifecycle"),
@@ -261,6 +266,7 @@ services_by_type! {
     Arc<Accounts> => accounts,
     Arc<Videos> => videos,
     Arc<Social> => social,
+    Arc<Moderation> => moderation,
 }
 
 impl FromRef<ApiState> for events::Streams {
@@ -296,6 +302,15 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/search", get(search::search))
         .route("/api/v1/search/suggestions", get(search::suggestions))
         .route("/api/v1/me/feed", get(social::feed))
+        .route("/api/v1/me/reports", get(moderation::my_reports))
+        .route("/api/v1/videos/{video_id}/reports", post(moderation::report))
+        .route("/api/v1/moderation/queue", get(moderation::queue))
+        .route("/api/v1/moderation/audit", get(moderation::audit))
+        .route("/api/v1/moderation/videos/{video_id}", post(moderation::decide))
+        .route(
+            "/api/v1/moderation/registrations/{user_id}",
+            post(moderation::decide_registration),
+        )
         .route(
             "/api/v1/me/content-policy",
             get(settings::content_policy)

@@ -97,6 +97,8 @@ error_codes! {
     EmailTaken = (409, "email_taken");
     /// The asset's status does not allow the change.
     InvalidState = (409, "invalid_state");
+    /// The caller already has an open report on this video.
+    AlreadyReported = (409, "already_reported");
     /// A per-resource limit is reached (playback ids, signing keys, webhook endpoints).
     LimitReached = (409, "limit_reached");
     /// Direct uploads need an `s3://` store; this one takes bytes through tus only.

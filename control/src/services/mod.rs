@@ -17,6 +17,7 @@ pub mod endpoints;
 pub mod fleet;
 pub mod importer;
 pub mod jobs;
+pub mod moderation;
 pub mod projection;
 pub mod social;
 pub mod videos;
