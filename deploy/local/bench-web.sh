@@ -5,7 +5,7 @@
 # search indexes filled by their triggers, as in production) — under 50 connections for
 # HAMMER (sunomi-bench hammer): requests/s, p50, p99. The search is the page (videos and
 # moments) and the JSON API.
-#   VIDEOS=10000 USERS=1000 CUES=5 HAMMER=10s QUERY=travel
+#   VIDEOS=10000 USERS=1000 CUES=5 HAMMER=10s QUERY=travel CONNECTIONS=50
 #   DATABASE=sqlite://… (default: a SQLite file in the work folder) or postgres://…
 #   BUILD=0   use the release binaries as they are
 set -euo pipefail
@@ -15,6 +15,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 VIDEOS=${VIDEOS:-10000}
 USERS=${USERS:-1000}
 CUES=${CUES:-5}
+CONNECTIONS=${CONNECTIONS:-50}
 HAMMER=${HAMMER:-10s}
 QUERY=${QUERY:-travel}
 bin=$CARGO_TARGET_DIR/release
@@ -94,7 +95,7 @@ SQL
 esac
 curl -fsS "$url/" | grep -o 'class="card"' | wc -l | xargs echo "   cards on the home page:"
 for path in "/" "/search?q=$QUERY" "/api/v1/search?q=$QUERY" "/api/v1/search/suggestions?q=${QUERY:0:3}"; do
-  echo "== GET $path, 50 connections, $HAMMER"
-  "$bin/sunomi-bench" hammer --url "$url$path" --connections 50 --duration "$HAMMER" \
+  echo "== GET $path, $CONNECTIONS connections, $HAMMER"
+  "$bin/sunomi-bench" hammer --url "$url$path" --connections "$CONNECTIONS" --duration "$HAMMER" \
     --out "$work/hammer" 2>/dev/null | grep -E "requests/s|latency|statuses"
 done

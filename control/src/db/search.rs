@@ -1,12 +1,13 @@
 //! Search in the database: ranked full-text search over videos (title, channel name,
 //! description) and over their caption cues (the moment a word is said), on SQLite's FTS5
 //! or PostgreSQL's tsvector indexes (migrations `0012_search.sql`, kept by triggers). Every
-//! word of a query must match, as a prefix; the best-ranked first, newer first among equals.
-//! Only what [`listable`] lets a viewer see is found.
+//! word of a query must match, as a prefix; the best-ranked first, newer first among equals,
+//! among the newest [`CANDIDATES`] matches. Only what [`listable`] lets a viewer see is found.
+//! A search first finds ids (reading no asset document), then reads those few videos.
 
 use sqlx::Row;
 
-use super::videos::{listable, listed_of, Listed, COLUMNS};
+use super::videos::{listable, listed_of, Listed, COLUMNS, FROM};
 use super::{Backend, Db, DbError};
 use crate::domain::warnings::Flags;
 
@@ -55,7 +56,11 @@ impl Terms {
     }
 }
 
-const JOINS: &str = "JOIN assets a ON a.id = v.asset_id LEFT JOIN users u ON u.id = v.owner_id";
+/// How many of the newest matches a query ranks. A word in a third of 100,000 videos would
+/// otherwise rank every one of them on every search; capped, a search costs about the same
+/// whatever it matches, and what it finds is the best of the newest 2,000 matches. Videos
+/// (and cues) are numbered in the order they were indexed, so "newest" is by that number.
+pub const CANDIDATES: u32 = 2_000;
 
 /// The listable videos matching `terms` for a viewer hiding `hidden`, best first: at most
 /// `limit`.
@@ -68,27 +73,34 @@ pub async fn videos(
     let filter = listable(hidden);
     let sql = match db.backend() {
         Backend::Sqlite => format!(
-            "SELECT {COLUMNS} FROM video_search \
+            "WITH recent AS (SELECT rowid AS id FROM video_search WHERE video_search MATCH $2 \
+                 ORDER BY rowid DESC LIMIT {CANDIDATES}) \
+             SELECT v.asset_id FROM video_search \
              JOIN video_search_keys k ON k.id = video_search.rowid \
-             JOIN videos v ON v.asset_id = k.video_id {JOINS} \
-             WHERE video_search MATCH $2 AND {filter} \
+             JOIN videos v ON v.asset_id = k.video_id JOIN assets a ON a.id = v.asset_id \
+             WHERE video_search MATCH $2 AND video_search.rowid >= (SELECT MIN(id) FROM recent) \
+                 AND {filter} \
              ORDER BY video_search.rank, v.created_at DESC LIMIT $1"
         ),
         Backend::Postgres => format!(
-            "SELECT {COLUMNS} FROM videos v {JOINS} \
-             WHERE v.search_doc @@ to_tsquery('simple', $2) AND {filter} \
-             ORDER BY ts_rank(v.search_doc, to_tsquery('simple', $2)) DESC, v.created_at DESC \
+            "WITH recent AS (SELECT v.asset_id, v.search_doc, v.created_at FROM videos v \
+                 JOIN assets a ON a.id = v.asset_id \
+                 WHERE v.search_doc @@ to_tsquery('simple', $2) AND {filter} \
+                 ORDER BY v.created_at DESC LIMIT {CANDIDATES}) \
+             SELECT asset_id FROM recent \
+             ORDER BY ts_rank(search_doc, to_tsquery('simple', $2)) DESC, created_at DESC \
              LIMIT $1"
         ),
     };
-    sqlx::query(&sql)
+    let ids: Vec<String> = sqlx::query(&sql)
         .bind(i64::from(limit))
         .bind(terms.query(db.backend()))
         .fetch_all(db.pool())
         .await?
         .iter()
-        .map(listed_of)
-        .collect()
+        .map(|row| row.try_get("asset_id"))
+        .collect::<Result<_, _>>()?;
+    get_many(db, &ids).await
 }
 
 /// The listable videos with a caption cue matching `terms` for a viewer hiding `hidden`:
@@ -103,41 +115,80 @@ pub async fn moments(
     let filter = listable(hidden);
     let sql = match db.backend() {
         Backend::Sqlite => format!(
-            "SELECT {COLUMNS}, t.start_ms AS at_ms, t.text AS at_text FROM cue_search \
+            "WITH recent AS (SELECT rowid AS id FROM cue_search WHERE cue_search MATCH $2 \
+                 ORDER BY rowid DESC LIMIT {CANDIDATES}) \
+             SELECT v.asset_id, t.start_ms AS at_ms, t.text AS at_text FROM cue_search \
              JOIN cue_search_keys k ON k.id = cue_search.rowid \
              JOIN transcript_cues t ON t.video_id = k.video_id AND t.language = k.language \
                   AND t.start_ms = k.start_ms \
-             JOIN videos v ON v.asset_id = k.video_id {JOINS} \
-             WHERE cue_search MATCH $2 AND {filter} \
+             JOIN videos v ON v.asset_id = k.video_id JOIN assets a ON a.id = v.asset_id \
+             WHERE cue_search MATCH $2 AND cue_search.rowid >= (SELECT MIN(id) FROM recent) \
+                 AND {filter} \
              ORDER BY cue_search.rank, v.created_at DESC, t.start_ms LIMIT $1"
         ),
         Backend::Postgres => format!(
-            "SELECT {COLUMNS}, t.start_ms AS at_ms, t.text AS at_text FROM transcript_cues t \
-             JOIN videos v ON v.asset_id = t.video_id {JOINS} \
-             WHERE t.search_doc @@ to_tsquery('simple', $2) AND {filter} \
-             ORDER BY ts_rank(t.search_doc, to_tsquery('simple', $2)) DESC, v.created_at DESC, \
-                      t.start_ms LIMIT $1"
+            "WITH recent AS (SELECT t.video_id AS asset_id, t.start_ms, t.text, t.search_doc, \
+                     v.created_at FROM transcript_cues t \
+                 JOIN videos v ON v.asset_id = t.video_id JOIN assets a ON a.id = v.asset_id \
+                 WHERE t.search_doc @@ to_tsquery('simple', $2) AND {filter} \
+                 ORDER BY v.created_at DESC, t.start_ms LIMIT {CANDIDATES}) \
+             SELECT asset_id, start_ms AS at_ms, text AS at_text FROM recent \
+             ORDER BY ts_rank(search_doc, to_tsquery('simple', $2)) DESC, created_at DESC, \
+                      start_ms LIMIT $1"
         ),
     };
     let rows = sqlx::query(&sql)
-        .bind(i64::from(limit) * 20)
+        .bind(i64::from(limit) * 4)
         .bind(terms.query(db.backend()))
         .fetch_all(db.pool())
         .await?;
-    let mut out: Vec<(Listed, u64, String)> = Vec::new();
+    let mut best: Vec<(String, u64, String)> = Vec::new();
     for row in rows {
         let id: String = row.try_get("asset_id")?;
-        if out.iter().any(|(l, _, _)| l.video.asset_id == id) {
+        if best.iter().any(|(v, _, _)| *v == id) {
             continue;
         }
         let at: i64 = row.try_get("at_ms")?;
-        let text: String = row.try_get("at_text")?;
-        out.push((listed_of(&row)?, u64::try_from(at).unwrap_or(0), text));
-        if out.len() >= limit as usize {
+        best.push((id, u64::try_from(at).unwrap_or(0), row.try_get("at_text")?));
+        if best.len() >= limit as usize {
             break;
         }
     }
-    Ok(out)
+    let ids: Vec<String> = best.iter().map(|(v, _, _)| v.clone()).collect();
+    let found = get_many(db, &ids).await?;
+    Ok(best
+        .into_iter()
+        .filter_map(|(id, at, text)| {
+            found
+                .iter()
+                .find(|l| l.video.asset_id == id)
+                .map(|l| (l.clone(), at, text))
+        })
+        .collect())
+}
+
+/// Videos `ids` with their assets and owners, in that order (those gone meanwhile left out).
+async fn get_many(db: &Db, ids: &[String]) -> Result<Vec<Listed>, DbError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT {COLUMNS} FROM {FROM} WHERE v.asset_id IN ({})",
+        marks.join(", ")
+    );
+    let mut q = sqlx::query(&sql);
+    for id in ids {
+        q = q.bind(id.as_str());
+    }
+    let mut found: Vec<Listed> = q
+        .fetch_all(db.pool())
+        .await?
+        .iter()
+        .map(listed_of)
+        .collect::<Result<_, _>>()?;
+    found.sort_by_key(|l| ids.iter().position(|id| *id == l.video.asset_id));
+    Ok(found)
 }
 
 #[cfg(test)]

@@ -36,10 +36,12 @@ impl Listed {
 /// hides videos flagged `hidden`: public, ready, and none of those flags set by its uploader
 /// or moderation (`assets.flags` mirrors the latter, written with the asset).
 pub(crate) fn listable(hidden: Flags) -> String {
-    format!(
-        "v.visibility = 'public' AND a.status = 'ready' AND ((v.flags | a.flags) & {}) = 0",
-        hidden.bits()
-    )
+    let seen = "v.visibility = 'public' AND a.status = 'ready'";
+    if hidden.is_empty() {
+        // `assets.flags` comes after the asset's document in its row: not read unless needed.
+        return seen.to_string();
+    }
+    format!("{seen} AND ((v.flags | a.flags) & {}) = 0", hidden.bits())
 }
 
 pub(crate) fn listed_of(row: &AnyRow) -> Result<Listed, DbError> {

@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use crate::domain::accounts::Role;
 use crate::services::accounts::Session;
 
 /// `text` with `&`, `<`, `>`, `"` and `'` escaped: safe in element content and in quoted
@@ -65,6 +66,9 @@ impl Page<'_> {
         );
         match self.viewer {
             Some(s) => {
+                if s.user.role.allows(Role::Moderator) {
+                    h.push_str("<li><a href=\"/moderation\">Moderation</a></li>");
+                }
                 let _ = write!(
                     h,
                     "<li><a href=\"/feed\">Subscriptions</a></li>\

@@ -457,3 +457,75 @@ if (searchBox && suggestionList) {
     }, 150);
   });
 }
+
+// Reporting a video: the form opens at the moment playing, and says when it is sent.
+const reportButton = document.querySelector('[data-report]');
+const reportForm = document.getElementById('report-form');
+if (reportButton && reportForm) {
+  reportButton.addEventListener('click', () => {
+    const open = reportForm.hidden;
+    reportForm.hidden = !open;
+    reportButton.setAttribute('aria-expanded', String(open));
+    if (open) {
+      const player = document.getElementById('player');
+      const at = Math.floor(player?.currentTime ?? 0);
+      const end = player && Number.isFinite(player.duration) ? Math.min(at + 5, Math.floor(player.duration)) : at + 5;
+      reportForm.start_secs.value = String(at);
+      reportForm.end_secs.value = String(Math.max(at, end));
+      reportForm.reason.focus();
+    }
+  });
+  reportForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    showError(reportForm, '');
+    const number = (input) => (input.value === '' ? undefined : Number(input.value));
+    try {
+      await api('POST', `/api/v1/videos/${encodeURIComponent(reportForm.dataset.video)}/reports`, {
+        reason: reportForm.reason.value, details: reportForm.details.value,
+        start_secs: number(reportForm.start_secs), end_secs: number(reportForm.end_secs),
+      });
+      saved(reportForm, 'Thank you. A moderator will look at it; your reports and what came of them are under Settings.');
+      reportForm.querySelector('button[type="submit"]').disabled = true;
+    } catch (e) { showError(reportForm, e.message); }
+  });
+}
+
+// The moderators' pages: a video's decision, registrations, and links that seek the player.
+const decisionForm = document.getElementById('decision');
+if (decisionForm) {
+  decisionForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    showError(decisionForm, '');
+    const decision = decisionForm.querySelector('input[name="decision"]:checked')?.value;
+    if (!decision) { showError(decisionForm, 'Choose what happens to the video.'); return; }
+    const flags = decision === 'warn'
+      ? [...decisionForm.querySelectorAll('input[name="flags"]:checked')].map((c) => c.value) : [];
+    try {
+      await api('POST', `/api/v1/moderation/videos/${encodeURIComponent(decisionForm.dataset.video)}`, {
+        decision, flags, reason: decisionForm.reason.value,
+      });
+      window.location.assign('/moderation');
+    } catch (e) { showError(decisionForm, e.message); }
+  });
+}
+for (const form of document.querySelectorAll('form[data-registration]')) {
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    showError(form, '');
+    try {
+      await api('POST', `/api/v1/moderation/registrations/${encodeURIComponent(form.dataset.registration)}`, {
+        decision: event.submitter?.value ?? 'approve', reason: form.reason.value,
+      });
+      form.closest('li').remove();
+    } catch (e) { showError(form, e.message); }
+  });
+}
+for (const link of document.querySelectorAll('a[data-seek]')) {
+  link.addEventListener('click', (event) => {
+    const player = document.getElementById('player');
+    if (!player) return;
+    event.preventDefault();
+    player.currentTime = Number(link.dataset.seek);
+    player.focus();
+  });
+}

@@ -9,11 +9,13 @@ use serde::Deserialize;
 
 mod account;
 mod browse;
+mod moderation;
 mod studio;
 mod watch;
 
 pub use account::{settings, sign_in, sign_up};
 pub use browse::{channel, feed, home, search};
+pub use moderation::{my_reports, queue as moderation_queue, review as moderation_review};
 pub use studio::{edit_video, studio, upload};
 pub use watch::{poster, watch};
 

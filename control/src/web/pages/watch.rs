@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::db::videos::Listed;
 use crate::domain::accounts::User;
 use crate::domain::asset::{AssetStatus, CaptionInfo, CaptionSource, PlaybackPolicy};
+use crate::domain::reports::ReportReason;
 use crate::domain::social::Comment;
 use crate::domain::videos::Visibility;
 use crate::domain::warnings::{ContentPolicy, WarningAction};
@@ -33,39 +34,7 @@ pub async fn watch(
         Ok(l) => l,
         Err(e) => return trouble(&config, &viewer, &e),
     };
-    let id = esc(&l.video.asset_id);
-    let public = l
-        .asset
-        .playback_ids
-        .iter()
-        .find(|p| p.policy == PlaybackPolicy::Public);
-    let mut main = String::new();
-    let mut transcript = String::new();
-    match (l.asset.status, public) {
-        (AssetStatus::Ready, Some(p)) => {
-            let src = crate::http::assets::playback_url(&config.edge_url, p.id.as_str());
-            let gate = warning_gate(&l, &viewer.policy);
-            let hidden = if gate.is_empty() { "" } else { " hidden" };
-            main.push_str(&gate);
-            main.push_str(&format!(
-                "<div class=\"player\"{hidden}><video id=\"player\" controls playsinline preload=\"metadata\" \
-                 crossorigin=\"anonymous\" poster=\"/videos/{id}/poster.jpg\" data-src=\"{}\" \
-                 aria-label=\"Video: {}\"></video></div>",
-                esc(&src),
-                esc(&l.video.title)
-            ));
-            transcript = transcript_panel(&config.edge_url, p.id.as_str(), &l.asset.captions);
-        }
-        (AssetStatus::Ready, None) => main.push_str(
-            "<div class=\"player unavailable\"><p>This private video plays only through a signed \
-             link, which this page cannot make yet.</p></div>",
-        ),
-        (status, _) => main.push_str(&format!(
-            "<div class=\"player pending\"><p class=\"status\" role=\"status\" aria-live=\"polite\" \
-             data-video=\"{id}\">{}</p></div>",
-            esc(&status_text(status))
-        )),
-    }
+    let (mut main, transcript) = player(&config, &l, Some(&viewer.policy));
     let visibility = match l.video.visibility {
         Visibility::Public => String::new(),
         v => format!(" · {}", v.as_str()),
@@ -90,6 +59,50 @@ pub async fn watch(
     main.push_str(&transcript);
     main.push_str(&social_part.1);
     show(&config, &viewer, &l.video.title, &["hls.min.js"], main, "")
+}
+
+/// The player of a ready video that plays from its public id — behind the content warning
+/// `policy` calls for (moderators pass none) — and its interactive transcript; for another
+/// video, where it stands (the page follows it until it is final).
+pub(super) fn player(
+    config: &Config,
+    l: &Listed,
+    policy: Option<&ContentPolicy>,
+) -> (String, String) {
+    let id = esc(&l.video.asset_id);
+    let public = l
+        .asset
+        .playback_ids
+        .iter()
+        .find(|p| p.policy == PlaybackPolicy::Public);
+    let mut main = String::new();
+    let mut transcript = String::new();
+    match (l.asset.status, public) {
+        (AssetStatus::Ready, Some(p)) => {
+            let src = crate::http::assets::playback_url(&config.edge_url, p.id.as_str());
+            let gate = policy.map(|p| warning_gate(l, p)).unwrap_or_default();
+            let hidden = if gate.is_empty() { "" } else { " hidden" };
+            main.push_str(&gate);
+            main.push_str(&format!(
+                "<div class=\"player\"{hidden}><video id=\"player\" controls playsinline preload=\"metadata\" \
+                 crossorigin=\"anonymous\" poster=\"/videos/{id}/poster.jpg\" data-src=\"{}\" \
+                 aria-label=\"Video: {}\"></video></div>",
+                esc(&src),
+                esc(&l.video.title)
+            ));
+            transcript = transcript_panel(&config.edge_url, p.id.as_str(), &l.asset.captions);
+        }
+        (AssetStatus::Ready, None) => main.push_str(
+            "<div class=\"player unavailable\"><p>This private video plays only through a signed \
+             link, which this page cannot make yet.</p></div>",
+        ),
+        (status, _) => main.push_str(&format!(
+            "<div class=\"player pending\"><p class=\"status\" role=\"status\" aria-live=\"polite\" \
+             data-video=\"{id}\">{}</p></div>",
+            esc(&status_text(status))
+        )),
+    }
+    (main, transcript)
 }
 
 /// What stands before the player of a video with a content warning the viewer's policy does
@@ -145,6 +158,9 @@ async fn social_panel(
                     esc(&channel.id),
                     channel.subscribed
                 ));
+                bar.push_str(
+                    "<button type=\"button\" data-report aria-expanded=\"false\" aria-controls=\"report-form\">Report</button>",
+                );
             }
         }
         None => bar.push_str(&format!(
@@ -156,6 +172,9 @@ async fn social_panel(
         "<span class=\"count\" data-subscribers>{}</span></div>",
         count(channel.subscribers, "subscriber")
     ));
+    if user.is_some_and(|u| u.id != l.video.owner_id) {
+        bar.push_str(&report_form(id));
+    }
     let mut comments = String::from(
         "<section class=\"comments\" aria-labelledby=\"comments-title\"><h2 id=\"comments-title\">Comments</h2>",
     );
@@ -191,6 +210,35 @@ async fn social_panel(
     }
     comments.push_str("</section>");
     Ok((bar, comments))
+}
+
+/// The form that reports video `id`: why, in whose words, and where in the video (the page
+/// fills in the moment playing when it opens).
+fn report_form(id: &str) -> String {
+    let reasons: String = [
+        ReportReason::Sexual,
+        ReportReason::Violent,
+        ReportReason::Hateful,
+        ReportReason::Spam,
+        ReportReason::Copyright,
+        ReportReason::Other,
+    ]
+    .iter()
+    .map(|r| format!("<option value=\"{}\">{}</option>", r.as_str(), r.label()))
+    .collect();
+    format!(
+        "<form class=\"form report-form\" id=\"report-form\" data-video=\"{}\" hidden novalidate \
+         aria-labelledby=\"report-title\"><h2 id=\"report-title\">Report this video</h2>\
+         <label for=\"report-reason\">Reason</label><select id=\"report-reason\" name=\"reason\">{reasons}</select>\
+         <label for=\"report-details\">Details</label>\
+         <textarea id=\"report-details\" name=\"details\" rows=\"2\" maxlength=\"1000\"></textarea>\
+         <fieldset><legend>Where in the video, in seconds</legend>\
+         <label for=\"report-start\">From</label><input id=\"report-start\" name=\"start_secs\" type=\"number\" min=\"0\" step=\"0.1\">\
+         <label for=\"report-end\">To</label><input id=\"report-end\" name=\"end_secs\" type=\"number\" min=\"0\" step=\"0.1\"></fieldset>\
+         <p class=\"error\" role=\"alert\" hidden></p><p class=\"saved\" role=\"status\" aria-live=\"polite\"></p>\
+         <button type=\"submit\">Send report</button></form>",
+        esc(id)
+    )
 }
 
 /// One comment with the actions the viewer may take on it.
