@@ -8,6 +8,7 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
 use common::people::{signed_up, upload, wait_ready};
 use common::*;
@@ -289,4 +290,56 @@ fn a_flagged_video_warns_before_playing_and_hides_for_who_hides_it() {
         .unwrap_or_default()
         .contains("No videos match"));
     assert_eq!(summary["violenceAfterReload"], "hide");
+}
+
+#[test]
+fn a_report_reaches_the_queue_and_a_moderator_blocks_the_video_from_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let (edge, control) = platform(&store);
+    let ada = signed_up(&control, "Ada");
+    let id = upload(
+        &ada,
+        &clip(dir.path(), "rant.mp4", 6.0),
+        "A heated rant",
+        "public",
+    );
+    let shown = wait_ready(&ada, &id);
+    let master = shown["playback_url"].as_str().unwrap().to_string();
+    assert!(master.starts_with(&edge.base));
+    let (code, _, err) = common::people::users(
+        &store,
+        &["create", "--email", "mo@example.org", "--role", "moderator", "--name", "Mo"],
+        "a moderator's password\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    let summary = run_script(
+        "moderation.mjs",
+        &[
+            control.base.as_ref(),
+            format!("/watch/{id}").as_ref(),
+            "mo@example.org".as_ref(),
+            "a moderator's password".as_ref(),
+            screenshots().as_os_str(),
+        ],
+    );
+    assert_eq!(summary["expanded"], "true", "{summary}");
+    assert!(summary["sent"].as_str().unwrap_or_default().starts_with("Thank you."));
+    let queue = summary["queue"].as_str().unwrap_or_default();
+    assert!(
+        queue.contains("A heated rant") && queue.contains("1 report: Hate or harassment"),
+        "{queue}"
+    );
+    assert_eq!(summary["moment"], "0:01–0:02");
+    let at = summary["seekedTo"].as_f64().unwrap_or(0.0);
+    assert!((0.9..1.5).contains(&at), "the player went to the moment: {at}");
+    assert!(summary["after"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("No video is waiting."));
+    assert!(summary["log"].as_str().unwrap_or_default().contains("video.block"));
+    assert_eq!(summary["outcome"], "A moderator took the video down.");
+    wait_until(Duration::from_secs(10), "451 from the edge", || {
+        http_status(&master) == 451
+    });
 }
