@@ -16,7 +16,8 @@ APT_BUILD := libssl-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-
 # for the side-by-side benches,
 # python3-venv for the PyPI judges (tuspy, standardwebhooks, openapi-spec-validator, schemathesis),
 # postgresql for the control plane's tests on PostgreSQL (each test process starts a scratch cluster).
-APT_TEST := chromium redis-server nginx-light wrk nghttp2-client openssl python3-venv curl postgresql
+# oathtool (an independent TOTP implementation) judges two-factor sign-in.
+APT_TEST := chromium redis-server nginx-light wrk nghttp2-client openssl python3-venv curl postgresql oathtool
 S3S_FS_VERSION := 0.14.1
 CONTROL_TESTS := $(patsubst control/tests/%.rs,--test %,$(wildcard control/tests/*.rs))
 

@@ -246,3 +246,112 @@ fn registration_by_approval_or_closed_and_accounts_made_by_an_operator() {
     assert_eq!(r.status, 200);
     assert_eq!(root.me().json()["user"]["role"], "admin");
 }
+
+/// A code from oathtool (an independent TOTP implementation) for `secret`, `offset` seconds
+/// from now.
+fn oathtool(secret: &str, offset: i64) -> String {
+    let out = std::process::Command::new("oathtool")
+        .args(["--totp", "-b", secret, "-N", &format!("now + {offset} seconds")])
+        .output()
+        .expect("oathtool must be installed (make deps-test)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Two-factor sign-in: set up with a secret an authenticator (oathtool) reads, proved by its
+/// first code; then signing in needs a code, each code works once, a recovery code stands in
+/// once, wrong codes count toward the lock; turning it off needs the password and a code.
+#[test]
+fn two_factor_sign_in_with_codes_from_an_independent_authenticator() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let control = start(&store, "");
+    let mut ada = Person::new(&control);
+    let password = "Ada's long password";
+    assert_eq!(
+        ada.post("/api/v1/auth/signup", sign_up("ada@example.org", password, "Ada"))
+            .status,
+        201
+    );
+    let write = |p: &Person, method: &str, path: &str, body: serde_json::Value| {
+        let csrf = p.csrf.clone().unwrap_or_default();
+        p.send(method, path, &[("x-csrf-token", &csrf)], body.to_string().into_bytes())
+    };
+    let r = write(&ada, "PUT", "/api/v1/me/two-factor", serde_json::json!({ "code": "123456" }));
+    assert_eq!(r.json()["code"], "no_two_factor_setup");
+    let r = write(&ada, "POST", "/api/v1/me/two-factor", serde_json::json!({}));
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let setup = r.json();
+    let secret = setup["secret"].as_str().unwrap().to_string();
+    let url = setup["otpauth_url"].as_str().unwrap();
+    assert!(
+        url.starts_with("otpauth://totp/Sunomi:ada%40example.org?secret=") && url.contains(&secret),
+        "{url}"
+    );
+    let r = write(&ada, "PUT", "/api/v1/me/two-factor", serde_json::json!({ "code": "000000" }));
+    assert_eq!(r.json()["code"], "invalid_code");
+    let first = oathtool(&secret, 0);
+    let r = write(&ada, "PUT", "/api/v1/me/two-factor", serde_json::json!({ "code": first }));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let recovery: Vec<String> = r.json()["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(recovery.len(), 10);
+    assert_eq!(ada.me().json()["user"]["two_factor"], true);
+
+    // Signing in now needs a code; each works once.
+    let mut again = Person::new(&control);
+    let signin = |p: &mut Person, code: Option<&str>| {
+        let mut body = sign_in("ada@example.org", password);
+        if let Some(c) = code {
+            body["code"] = serde_json::json!(c);
+        }
+        p.post("/api/v1/auth/signin", body)
+    };
+    let r = signin(&mut again, None);
+    assert_eq!((r.status, r.json()["code"].as_str()), (401, Some("two_factor_required")));
+    assert!(r.header("set-cookie").is_none());
+    let r = signin(&mut again, Some(&first));
+    assert_eq!(r.json()["code"], "invalid_code", "a code works once");
+    let next = oathtool(&secret, 30);
+    let r = signin(&mut again, Some(&next));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.header("set-cookie").is_some());
+    let mut third = Person::new(&control);
+    let r = signin(&mut third, Some(&recovery[0].to_uppercase()));
+    assert_eq!(r.status, 200, "a recovery code, in any case");
+    let r = signin(&mut third, Some(&recovery[0]));
+    assert_eq!(r.json()["code"], "invalid_code", "a recovery code works once");
+
+    // Off: the password and a code.
+    let off = |code: &str, pw: &str| {
+        write(
+            &again,
+            "POST",
+            "/api/v1/me/two-factor/disable",
+            serde_json::json!({ "password": pw, "code": code }),
+        )
+    };
+    assert_eq!(off(&recovery[1], "not the password").json()["code"], "invalid_credentials");
+    assert_eq!(off("111111", password).json()["code"], "invalid_code");
+    assert_eq!(off(&recovery[1], password).status, 204);
+    let mut fourth = Person::new(&control);
+    assert_eq!(signin(&mut fourth, None).status, 200);
+
+    // Wrong codes count toward the lock like wrong passwords.
+    let r = write(&fourth, "POST", "/api/v1/me/two-factor", serde_json::json!({}));
+    let secret = r.json()["secret"].as_str().unwrap().to_string();
+    let code = oathtool(&secret, 0);
+    assert_eq!(
+        write(&fourth, "PUT", "/api/v1/me/two-factor", serde_json::json!({ "code": code })).status,
+        200
+    );
+    let mut attacker = Person::new(&control);
+    let statuses: Vec<u16> = (0..5)
+        .map(|_| signin(&mut attacker, Some("999999")).status)
+        .collect();
+    assert_eq!(statuses, vec![401, 401, 401, 401, 423], "locked after five wrong codes");
+}

@@ -9,7 +9,7 @@ use crate::domain::accounts::{Role, User, UserStatus};
 use crate::domain::warnings::ContentPolicy;
 
 const USER_COLUMNS: &str = "id, email, display_name, password_hash, role, status, \
-     failed_signins, locked_until_ms, created_at, content_policy";
+     failed_signins, locked_until_ms, created_at, content_policy, totp_secret, totp_last_step";
 
 fn user_of(row: &AnyRow) -> Result<User, DbError> {
     let role: String = row.try_get("role")?;
@@ -32,13 +32,15 @@ fn user_of(row: &AnyRow) -> Result<User, DbError> {
                     .map_err(|e| DbError::Corrupt(format!("content policy: {e}")))
             })
             .transpose()?,
+        totp_secret: row.try_get("totp_secret")?,
+        totp_last_step: row.try_get("totp_last_step")?,
     })
 }
 
 /// Stores a new account; `false` when its email (or id) is taken.
 pub async fn insert(db: &Db, user: &User) -> Result<bool, DbError> {
     let done = sqlx::query(&format!(
-        "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+        "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
          ON CONFLICT DO NOTHING"
     ))
     .bind(user.id.as_str())
@@ -51,6 +53,8 @@ pub async fn insert(db: &Db, user: &User) -> Result<bool, DbError> {
     .bind(user.locked_until_ms)
     .bind(user.created_at.as_str())
     .bind(user.content_policy.as_ref().map(policy_json))
+    .bind(user.totp_secret.clone())
+    .bind(user.totp_last_step)
     .execute(db.pool())
     .await?;
     Ok(done.rows_affected() == 1)
@@ -265,4 +269,100 @@ pub async fn prune_sessions(db: &Db, now_ms: i64) -> Result<u64, DbError> {
         .execute(db.pool())
         .await?
         .rows_affected())
+}
+
+/// Account `id`'s two-factor secret being set up, and its recovery codes' hashes.
+pub async fn two_factor_state(
+    db: &Db,
+    id: &str,
+) -> Result<Option<(Option<String>, Vec<String>)>, DbError> {
+    let Some(row) = sqlx::query("SELECT totp_pending, totp_recovery FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?
+    else {
+        return Ok(None);
+    };
+    let recovery: String = row.try_get("totp_recovery")?;
+    let hashes: Vec<String> = serde_json::from_str(&recovery)
+        .map_err(|e| DbError::Corrupt(format!("recovery codes: {e}")))?;
+    Ok(Some((row.try_get("totp_pending")?, hashes)))
+}
+
+/// Sets account `id`'s two-factor secret being set up (`None`: none).
+pub async fn set_totp_pending(db: &Db, id: &str, secret: Option<&str>) -> Result<(), DbError> {
+    sqlx::query("UPDATE users SET totp_pending = $1 WHERE id = $2")
+        .bind(secret)
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Turns two-factor sign-in on for account `id` with the secret being set up — if it is
+/// still `pending` — accepted at `step`, with `recovery` code hashes; `false` otherwise.
+pub async fn enable_totp(
+    db: &Db,
+    id: &str,
+    pending: &str,
+    step: i64,
+    recovery: &[String],
+) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "UPDATE users SET totp_secret = totp_pending, totp_pending = NULL, totp_last_step = $1, \
+         totp_recovery = $2 WHERE id = $3 AND totp_pending = $4",
+    )
+    .bind(step)
+    .bind(serde_json::to_string(recovery).unwrap_or_else(|_| "[]".into()))
+    .bind(id)
+    .bind(pending)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Turns two-factor sign-in off for account `id`.
+pub async fn disable_totp(db: &Db, id: &str) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_last_step = 0, \
+         totp_recovery = '[]' WHERE id = $1",
+    )
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// Records that a code of time step `step` was accepted for account `id`, if no code of
+/// that step or a later one was: `false` means the code was used already.
+pub async fn use_totp_step(db: &Db, id: &str, step: i64) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "UPDATE users SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $1",
+    )
+    .bind(step)
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Uses up the recovery code hashed `hash` of account `id`: `false` when it has no such
+/// unused code (or another sign-in used it at the same moment).
+pub async fn use_recovery_code(db: &Db, id: &str, hash: &str) -> Result<bool, DbError> {
+    let Some((_, hashes)) = two_factor_state(db, id).await? else {
+        return Ok(false);
+    };
+    if !hashes.iter().any(|h| h == hash) {
+        return Ok(false);
+    }
+    let left: Vec<&String> = hashes.iter().filter(|h| *h != hash).collect();
+    let done = sqlx::query(
+        "UPDATE users SET totp_recovery = $1 WHERE id = $2 AND totp_recovery = $3",
+    )
+    .bind(serde_json::to_string(&left).unwrap_or_else(|_| "[]".into()))
+    .bind(id)
+    .bind(serde_json::to_string(&hashes).unwrap_or_else(|_| "[]".into()))
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

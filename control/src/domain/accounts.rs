@@ -114,6 +114,10 @@ pub struct User {
     pub created_at: String,
     /// What it does about content warnings; `None`: the instance's policy.
     pub content_policy: Option<ContentPolicy>,
+    /// The TOTP secret (base32) when two-factor sign-in is on.
+    pub totp_secret: Option<String>,
+    /// The last TOTP time step a code was accepted at (each code works once).
+    pub totp_last_step: i64,
 }
 
 /// Failed sign-ins in a row that lock an account.

@@ -79,6 +79,8 @@ mod tests {
             locked_until_ms: 0,
             created_at: String::new(),
             content_policy: None,
+            totp_secret: None,
+            totp_last_step: 0,
         }
     }
 

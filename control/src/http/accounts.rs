@@ -203,6 +203,9 @@ impl From<AccountError> for ApiError {
                 .with_header_value(header::RETRY_AFTER, secs.into()),
             AccountError::Pending => ApiError::new(ErrorCode::AccountPending, text),
             AccountError::Disabled => ApiError::new(ErrorCode::AccountDisabled, text),
+            AccountError::TwoFactorRequired => ApiError::new(ErrorCode::TwoFactorRequired, text),
+            AccountError::BadCode => ApiError::new(ErrorCode::InvalidCode, text),
+            AccountError::NoTwoFactorSetup => ApiError::new(ErrorCode::NoTwoFactorSetup, text),
             AccountError::App(a) => a.into(),
         }
     }
@@ -223,6 +226,8 @@ pub struct UserView {
     pub status: UserStatus,
     /// When it was made.
     pub created_at: String,
+    /// Whether signing in needs a two-factor code.
+    pub two_factor: bool,
 }
 
 impl UserView {
@@ -235,6 +240,7 @@ impl UserView {
             role: u.role,
             status: u.status,
             created_at: u.created_at.clone(),
+            two_factor: u.totp_secret.is_some(),
         }
     }
 }
@@ -282,6 +288,11 @@ pub struct SignIn {
     /// The password.
     #[schema(max_length = 256)]
     pub password: String,
+    /// For an account with two-factor sign-in: the authenticator's 6-digit code, or a
+    /// recovery code.
+    #[serde(default)]
+    #[schema(max_length = 64)]
+    pub code: Option<String>,
 }
 
 fn signed_in(config: &Config, status: StatusCode, s: NewSession) -> Response {
@@ -342,7 +353,7 @@ pub async fn sign_up(
     })
 }
 
-errors!(SignInErrors: InvalidRequest, UnsupportedMediaType, InvalidCredentials, CsrfFailed, AccountPending, AccountDisabled, AccountLocked, RateLimited, Unavailable);
+errors!(SignInErrors: InvalidRequest, UnsupportedMediaType, InvalidCredentials, TwoFactorRequired, InvalidCode, CsrfFailed, AccountPending, AccountDisabled, AccountLocked, RateLimited, Unavailable);
 
 /// Sign in: a new session every time (Set-Cookie), whatever cookie the request carried.
 #[utoipa::path(post, path = "/api/v1/auth/signin", tag = "accounts",
@@ -362,7 +373,12 @@ pub async fn sign_in(
     if !same_origin(&headers, &config) {
         return Err(cross_site());
     }
-    let session = accounts.sign_in(&ask.email, &ask.password, client).await?;
+    if ask.code.as_ref().is_some_and(|c| c.len() > 64) {
+        return Err(ApiError::bad_request("a code is at most 64 characters"));
+    }
+    let session = accounts
+        .sign_in(&ask.email, &ask.password, ask.code.as_deref(), client)
+        .await?;
     Ok(signed_in(&config, StatusCode::OK, session))
 }
 

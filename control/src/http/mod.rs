@@ -56,6 +56,7 @@ use problem::{ApiError, ErrorCode};
     paths(
         accounts::sign_up, accounts::sign_in, accounts::sign_out, accounts::me,
         settings::content_policy, settings::set_content_policy, settings::reset_content_policy,
+        settings::begin_two_factor, settings::enable_two_factor, settings::disable_two_factor,
         videos::create_video, videos::list_videos, videos::my_videos, videos::get_video,
         videos::update_video, videos::delete_video, search::search, search::suggestions,
         social::like, social::unlike, social::likes, social::channel, social::subscribe,
@@ -310,6 +311,14 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             "/api/v1/moderation/registrations/{user_id}",
             post(moderation::decide_registration),
+        )
+        .route(
+            "/api/v1/me/two-factor",
+            post(settings::begin_two_factor).put(settings::enable_two_factor),
+        )
+        .route(
+            "/api/v1/me/two-factor/disable",
+            post(settings::disable_two_factor),
         )
         .route(
             "/api/v1/me/content-policy",

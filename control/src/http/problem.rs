@@ -77,6 +77,10 @@ error_codes! {
     Unauthorized = (401, "unauthorized");
     /// The email or password is not right (which of them is never said).
     InvalidCredentials = (401, "invalid_credentials");
+    /// The password is right; the account also needs its two-factor code (`code`).
+    TwoFactorRequired = (401, "two_factor_required");
+    /// The two-factor code is wrong, expired or used already.
+    InvalidCode = (401, "invalid_code");
     /// The caller is signed in but its role does not allow this.
     Forbidden = (403, "forbidden");
     /// An unsafe request with a session did not carry the session's `X-CSRF-Token`, or came from another origin.
@@ -97,6 +101,8 @@ error_codes! {
     EmailTaken = (409, "email_taken");
     /// The asset's status does not allow the change.
     InvalidState = (409, "invalid_state");
+    /// Set up two-factor sign-in (`POST /api/v1/me/two-factor`) before turning it on.
+    NoTwoFactorSetup = (409, "no_two_factor_setup");
     /// The caller already has an open report on this video.
     AlreadyReported = (409, "already_reported");
     /// A per-resource limit is reached (playback ids, signing keys, webhook endpoints).

@@ -65,6 +65,15 @@ pub enum AccountError {
     /// Turned off by an administrator.
     #[error("this account is disabled")]
     Disabled,
+    /// The password is right and the account has two-factor sign-in: send its code.
+    #[error("enter the code from your authenticator app (or a recovery code)")]
+    TwoFactorRequired,
+    /// A two-factor code that is wrong, expired or already used.
+    #[error("that code is not right, or was used already")]
+    BadCode,
+    /// Turning two-factor sign-in on before setting it up.
+    #[error("set up two-factor sign-in first")]
+    NoTwoFactorSetup,
     /// The database (or the hashing task) failed.
     #[error(transparent)]
     App(#[from] AppError),
@@ -171,7 +180,7 @@ impl Accounts {
             .map_err(|e| AccountError::App(AppError::Store(format!("hashing: {e}"))))
     }
 
-    async fn verify(&self, password: String, hash: String) -> Result<bool, AccountError> {
+    pub(crate) async fn verify(&self, password: String, hash: String) -> Result<bool, AccountError> {
         let _permit = self
             .hashing
             .acquire()
@@ -227,6 +236,8 @@ impl Accounts {
             locked_until_ms: 0,
             created_at: now_rfc3339(),
             content_policy: None,
+            totp_secret: None,
+            totp_last_step: 0,
         };
         if !users::insert(&self.db, &user).await? {
             return Err(AccountError::EmailTaken);
@@ -257,12 +268,14 @@ impl Accounts {
         Ok((user, Some(session)))
     }
 
-    /// Signs in with `email` and `password` from `client`: a new session each time (a
-    /// session id an attacker planted before is never the one that gets signed in).
+    /// Signs in with `email` and `password` — and, for an account with two-factor sign-in,
+    /// `code` — from `client`: a new session each time (a session id an attacker planted
+    /// before is never the one that gets signed in). A wrong code counts as a failed sign-in.
     pub async fn sign_in(
         &self,
         email: &str,
         password: &str,
+        code: Option<&str>,
         client: Option<IpAddr>,
     ) -> Result<NewSession, AccountError> {
         let client = client.unwrap_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
@@ -291,14 +304,7 @@ impl Accounts {
         }
         let hash = user.password_hash.clone().unwrap_or_default();
         if hash.is_empty() || !self.verify(password.to_string(), hash).await? {
-            self.charge_failure(client);
-            let failures =
-                users::record_failure(&self.db, &user.id, |n| lock_until(n, now)).await?;
-            if let Some(until) = lock_until(failures, now) {
-                let secs = (until - now + 999) / 1000;
-                return Err(AccountError::Locked(u64::try_from(secs).unwrap_or(1)));
-            }
-            return Err(AccountError::BadCredentials);
+            return Err(self.failed(&user, client, now, AccountError::BadCredentials).await);
         }
         // The password is right: only now may the answer say more about the account.
         match user.status {
@@ -306,10 +312,41 @@ impl Accounts {
             UserStatus::Disabled => return Err(AccountError::Disabled),
             UserStatus::Active => {}
         }
+        if user.totp_secret.is_some() {
+            let Some(code) = code.map(str::trim).filter(|c| !c.is_empty()) else {
+                return Err(AccountError::TwoFactorRequired);
+            };
+            if !self.second_factor(&user, code).await? {
+                return Err(self.failed(&user, client, now, AccountError::BadCode).await);
+            }
+        }
         if user.failed_signins > 0 {
             users::clear_failures(&self.db, &user.id).await?;
         }
         self.start_session(&user).await
+    }
+
+    /// Counts a failed sign-in of `user` from `client`: `why`, or the lock it led to.
+    async fn failed(
+        &self,
+        user: &User,
+        client: IpAddr,
+        now: i64,
+        why: AccountError,
+    ) -> AccountError {
+        self.charge_failure(client);
+        let failures = match users::record_failure(&self.db, &user.id, |n| lock_until(n, now)).await
+        {
+            Ok(n) => n,
+            Err(e) => return e.into(),
+        };
+        match lock_until(failures, now) {
+            Some(until) => {
+                let secs = (until - now + 999) / 1000;
+                AccountError::Locked(u64::try_from(secs).unwrap_or(1))
+            }
+            None => why,
+        }
     }
 
     fn charge_failure(&self, client: IpAddr) {

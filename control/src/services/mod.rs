@@ -20,5 +20,6 @@ pub mod jobs;
 pub mod moderation;
 pub mod projection;
 pub mod social;
+pub mod two_factor;
 pub mod videos;
 pub mod webhook_admin;
