@@ -343,3 +343,33 @@ fn a_report_reaches_the_queue_and_a_moderator_blocks_the_video_from_the_page() {
         http_status(&master) == 451
     });
 }
+
+#[test]
+fn two_factor_sign_in_is_set_up_and_used_from_the_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let control = Control::start(Options {
+        store,
+        no_workers: true,
+        ..Default::default()
+    });
+    let summary = run_script(
+        "twofactor.mjs",
+        &[control.base.as_ref(), screenshots().as_os_str()],
+    );
+    assert_eq!(summary["secretLength"], 32, "{summary}");
+    assert!(summary["otpauth"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("otpauth://totp/Sunomi:"));
+    assert_eq!(summary["recoveryCodes"], 10);
+    assert_eq!(
+        summary["asked"],
+        "enter the code from your authenticator app (or a recovery code)"
+    );
+    assert_eq!(summary["signedIn"], true);
+    assert_eq!(
+        summary["settingsSays"],
+        "On: signing in needs a code from your authenticator app."
+    );
+}

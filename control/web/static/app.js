@@ -47,6 +47,7 @@ for (const form of document.querySelectorAll('form[data-api]')) {
       window.location.assign(form.dataset.next || '/');
     } catch (e) {
       showError(form, e.message);
+      form.dispatchEvent(new CustomEvent('sunomi:problem', { detail: e.problem }));
     } finally {
       button.disabled = false;
     }
@@ -527,5 +528,60 @@ for (const link of document.querySelectorAll('a[data-seek]')) {
     event.preventDefault();
     player.currentTime = Number(link.dataset.seek);
     player.focus();
+  });
+}
+
+// Sign-in's second step: the code field appears when the account needs it.
+const signInForm = document.querySelector('form[data-api="/api/v1/auth/signin"]');
+if (signInForm) {
+  signInForm.addEventListener('sunomi:problem', (event) => {
+    if (event.detail?.code !== 'two_factor_required') return;
+    const field = signInForm.querySelector('.two-factor');
+    field.hidden = false;
+    field.querySelector('input').focus();
+  });
+}
+
+// Settings: two-factor sign-in.
+const beginTwoFactor = document.getElementById('two-factor-begin');
+const twoFactorOn = document.getElementById('two-factor-on');
+if (beginTwoFactor && twoFactorOn) {
+  beginTwoFactor.addEventListener('click', async () => {
+    try {
+      const setup = await api('POST', '/api/v1/me/two-factor', {});
+      twoFactorOn.querySelector('.secret').textContent = setup.secret;
+      twoFactorOn.querySelector('.otpauth').href = setup.otpauth_url;
+      twoFactorOn.hidden = false;
+      beginTwoFactor.hidden = true;
+      twoFactorOn.code.focus();
+    } catch (e) { window.alert(e.message); }
+  });
+  twoFactorOn.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    showError(twoFactorOn, '');
+    try {
+      const done = await api('PUT', '/api/v1/me/two-factor', { code: twoFactorOn.code.value });
+      const list = document.querySelector('#recovery .recovery-codes');
+      list.replaceChildren(...done.recovery_codes.map((c) => {
+        const li = document.createElement('li');
+        li.textContent = c;
+        return li;
+      }));
+      twoFactorOn.hidden = true;
+      document.getElementById('recovery').hidden = false;
+    } catch (e) { showError(twoFactorOn, e.message); }
+  });
+}
+const twoFactorOff = document.getElementById('two-factor-off');
+if (twoFactorOff) {
+  twoFactorOff.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    showError(twoFactorOff, '');
+    try {
+      await api('POST', '/api/v1/me/two-factor/disable', {
+        password: twoFactorOff.password.value, code: twoFactorOff.code.value,
+      });
+      window.location.reload();
+    } catch (e) { showError(twoFactorOff, e.message); }
   });
 }

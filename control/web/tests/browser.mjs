@@ -55,12 +55,15 @@ export async function audit(page, shots, name) {
   return found;
 }
 
-/// Signs up a new person named `name` through the sign-up page.
+/// Signs up a new person named `name` through the sign-up page (password "a long
+/// password"); returns their email.
 export async function signUp(page, base, name) {
+  const email = `${name.toLowerCase()}.${Date.now()}@example.org`;
   await page.goto(new URL('/signup', base).href);
   await page.getByLabel('Display name').fill(name);
-  await page.getByLabel('Email').fill(`${name.toLowerCase()}.${Date.now()}@example.org`);
+  await page.getByLabel('Email').fill(email);
   await page.getByLabel('Password').fill('a long password');
   await page.getByRole('button', { name: 'Sign up' }).click();
   await page.getByRole('button', { name: 'Sign out' }).waitFor();
+  return email;
 }

@@ -20,6 +20,9 @@ pub async fn sign_in(viewer: Viewer, State(config): State<Arc<Config>>) -> Respo
         <form class=\"form\" data-api=\"/api/v1/auth/signin\" data-next=\"/\" novalidate>\
         <label for=\"email\">Email</label><input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required>\
         <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+        <div class=\"two-factor field\" hidden><label for=\"code\">Authentication code</label>\
+        <input id=\"code\" name=\"code\" autocomplete=\"one-time-code\" inputmode=\"numeric\" maxlength=\"64\" aria-describedby=\"code-hint\">\
+        <p id=\"code-hint\" class=\"hint\">The 6 digits your authenticator app shows, or one of your recovery codes.</p></div>\
         <p class=\"error\" role=\"alert\" hidden></p>\
         <button type=\"submit\">Sign in</button></form>\
         <p>New here? <a href=\"/signup\">Sign up</a></p>"
@@ -90,8 +93,29 @@ pub async fn settings(viewer: Viewer, State(config): State<Arc<Config>>) -> Resp
     } else {
         "These are this site's defaults until you choose."
     };
+    let two_factor = if session.user.totp_secret.is_some() {
+        "<section aria-labelledby=\"tf-title\"><h2 id=\"tf-title\">Two-factor sign-in</h2>\
+         <p>On: signing in needs a code from your authenticator app.</p>\
+         <form class=\"form\" id=\"two-factor-off\" novalidate>\
+         <label for=\"tf-password\">Password</label><input id=\"tf-password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+         <label for=\"tf-off-code\">Code from the app, or a recovery code</label><input id=\"tf-off-code\" name=\"code\" autocomplete=\"one-time-code\" required>\
+         <p class=\"error\" role=\"alert\" hidden></p><p class=\"saved\" role=\"status\" aria-live=\"polite\"></p>\
+         <button type=\"submit\">Turn off two-factor sign-in</button></form></section>"
+    } else {
+        "<section aria-labelledby=\"tf-title\"><h2 id=\"tf-title\">Two-factor sign-in</h2>\
+         <p>Off. With it on, signing in also needs a code from an authenticator app.</p>\
+         <button type=\"button\" id=\"two-factor-begin\">Set up two-factor sign-in</button>\
+         <form class=\"form\" id=\"two-factor-on\" hidden novalidate>\
+         <p>Add this key to your authenticator app (or open the link on your phone): \
+         <code class=\"secret\"></code> <a class=\"otpauth\" href=\"#\">Open in an authenticator app</a></p>\
+         <label for=\"tf-code\">Code from the app</label><input id=\"tf-code\" name=\"code\" autocomplete=\"one-time-code\" inputmode=\"numeric\" required>\
+         <p class=\"error\" role=\"alert\" hidden></p>\
+         <button type=\"submit\">Turn on</button></form>\
+         <div id=\"recovery\" hidden><p role=\"status\">Two-factor sign-in is on. Keep these recovery codes somewhere safe: each signs you in once if you lose your phone. They are shown only now.</p>\
+         <ul class=\"recovery-codes\"></ul></div></section>"
+    };
     let main = format!(
-        "<h1>Settings</h1>\
+        "<h1>Settings</h1>{two_factor}\
          <section aria-labelledby=\"cw-title\"><h2 id=\"cw-title\">Content warnings</h2>\
          <p class=\"hint\">Some videos are flagged as sensitive, by moderation or by their uploader. {source}</p>\
          <form class=\"form\" id=\"content-policy\" novalidate>\
