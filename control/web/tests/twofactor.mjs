@@ -20,6 +20,7 @@ try {
   const email = await signUp(page, base, 'Tess');
   await page.goto(url('/settings'));
   await page.getByRole('button', { name: 'Set up two-factor sign-in' }).click();
+  await page.getByLabel('Code from the app').waitFor();
   const secret = (await page.locator('code.secret').textContent()).trim();
   summary.secretLength = secret.length;
   summary.otpauth = await page.getByRole('link', { name: 'Open in an authenticator app' }).getAttribute('href');
