@@ -218,10 +218,11 @@ fn bad_video_requests_get_problems() {
 }
 
 /// Search is ranked (a word in the title outranks one in the channel name, which outranks one
-/// in the description), matches prefixes, finds channel names and what captions say, offers
-/// titles while typing, and never finds private videos or engine syntax.
+/// in the description), matches whole words, finds channel names and what captions say,
+/// offers titles while typing (the last word a prefix), and never finds private videos or
+/// lets engine syntax through.
 #[test]
-fn search_ranks_titles_first_matches_prefixes_and_suggests_titles() {
+fn search_ranks_titles_first_matches_whole_words_and_suggests_titles() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store").to_string_lossy().into_owned();
     let control = Control::start(Options {
@@ -234,7 +235,7 @@ fn search_ranks_titles_first_matches_prefixes_and_suggests_titles() {
     let file = clip(dir.path(), "clip.mp4", 2.0);
     let described = upload(&ada, &file, "A quiet morning", "public");
     let by_channel = upload(&heron, &file, "Reeds at dusk", "public");
-    let titled = upload(&ada, &file, "Herons of the marsh", "public");
+    let titled = upload(&ada, &file, "A heron of the marsh", "public");
     let hidden = upload(&ada, &file, "Heron secrets", "private");
     for id in [&described, &titled, &hidden] {
         wait_ready(&ada, id);
@@ -263,17 +264,18 @@ fn search_ranks_titles_first_matches_prefixes_and_suggests_titles() {
         vec![titled.as_str(), by_channel.as_str(), described.as_str()],
         "title, then channel name, then description; never the private one"
     );
-    // Prefixes of every word, in any order and case.
-    assert_eq!(search("MARS%20her")["videos"][0]["id"], titled);
-    assert_eq!(search("marsh%20herons%20of")["videos"].as_array().map(Vec::len), Some(1));
+    // Whole words, in any order and case; a search is not a prefix (suggestions are).
+    assert_eq!(search("MARSH%20heron")["videos"][0]["id"], titled);
+    assert_eq!(search("marsh%20heron%20of")["videos"].as_array().map(Vec::len), Some(1));
+    assert_eq!(search("mars")["videos"], json!([]));
     // Engine syntax is only words.
     for q in ["%22", "heron%22*%20OR%20x", "NEAR(heron)", "a%26b%7C!c:*"] {
         search(q);
     }
-    // Suggestions while typing.
-    let r = guest.send("GET", "/api/v1/search/suggestions?q=her", &[], vec![]);
+    // Suggestions while typing: the last word may be unfinished.
+    let r = guest.send("GET", "/api/v1/search/suggestions?q=marsh%20her", &[], vec![]);
     let titles = r.json()["data"].clone();
-    assert_eq!(titles[0], "Herons of the marsh", "{titles}");
+    assert_eq!(titles[0], "A heron of the marsh", "{titles}");
     assert!(!titles.to_string().contains("secrets"));
     assert_eq!(
         guest

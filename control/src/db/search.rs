@@ -1,7 +1,9 @@
 //! Search in the database: ranked full-text search over videos (title, channel name,
 //! description) and over their caption cues (the moment a word is said), on SQLite's FTS5
 //! or PostgreSQL's tsvector indexes (migrations `0012_search.sql`, kept by triggers). Every
-//! word of a query must match, as a prefix; the best-ranked first, newer first among equals,
+//! word of a query must match — whole words, except the last word of what someone is still
+//! typing, which matches as a prefix (a prefix of a common word costs a merge of every word
+//! it starts, so a submitted search does not pay it); the best-ranked first, newer first among equals,
 //! among the newest [`CANDIDATES`] matches. Only what [`listable`] lets a viewer see is found.
 //! A search first finds ids (reading no asset document), then reads those few videos.
 
@@ -13,36 +15,56 @@ use crate::domain::warnings::Flags;
 
 /// The words of a query, as the index knows them: lower-cased runs of letters and digits
 /// (anything else separates words and never reaches the engine's query syntax), at most 8
-/// words of at most 40 characters.
+/// words of at most 40 characters; and whether the last one is a prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Terms(Vec<String>);
+pub struct Terms {
+    words: Vec<String>,
+    prefix_last: bool,
+}
 
 impl Terms {
-    /// The terms of `query` (`None` when it has no word).
-    pub fn of(query: &str) -> Option<Terms> {
+    /// The whole words of a submitted search (`None` when it has no word).
+    pub fn words(query: &str) -> Option<Terms> {
         let words: Vec<String> = query
             .split(|c: char| !c.is_alphanumeric())
             .filter(|w| !w.is_empty())
             .take(8)
             .map(|w| w.chars().take(40).collect::<String>().to_lowercase())
             .collect();
-        (!words.is_empty()).then_some(Terms(words))
+        (!words.is_empty()).then_some(Terms {
+            words,
+            prefix_last: false,
+        })
     }
 
-    /// An FTS5 query: every term as a quoted prefix (`"walk"* "park"*`).
+    /// The words of what someone is typing: the last one may be unfinished (a prefix).
+    pub fn typed(query: &str) -> Option<Terms> {
+        Terms::words(query).map(|t| Terms {
+            prefix_last: true,
+            ..t
+        })
+    }
+
+    fn is_prefix(&self, i: usize) -> bool {
+        self.prefix_last && i + 1 == self.words.len()
+    }
+
+    /// An FTS5 query: every word quoted, the unfinished one a prefix (`"walk" "par"*`).
     fn fts5(&self) -> String {
-        self.0
+        self.words
             .iter()
-            .map(|w| format!("\"{w}\"*"))
+            .enumerate()
+            .map(|(i, w)| format!("\"{w}\"{}", if self.is_prefix(i) { "*" } else { "" }))
             .collect::<Vec<_>>()
             .join(" ")
     }
 
-    /// A `to_tsquery('simple', …)` text: every term as a prefix, all required.
+    /// A `to_tsquery('simple', …)` text: every word required, the unfinished one a prefix.
     fn tsquery(&self) -> String {
-        self.0
+        self.words
             .iter()
-            .map(|w| format!("{w}:*"))
+            .enumerate()
+            .map(|(i, w)| format!("{w}{}", if self.is_prefix(i) { ":*" } else { "" }))
             .collect::<Vec<_>>()
             .join(" & ")
     }
@@ -58,9 +80,9 @@ impl Terms {
 
 /// How many of the newest matches a query ranks. A word in a third of 100,000 videos would
 /// otherwise rank every one of them on every search; capped, a search costs about the same
-/// whatever it matches, and what it finds is the best of the newest 2,000 matches. Videos
+/// whatever it matches, and what it finds is the best of the newest 1,000 matches. Videos
 /// (and cues) are numbered in the order they were indexed, so "newest" is by that number.
-pub const CANDIDATES: u32 = 2_000;
+pub const CANDIDATES: u32 = 1_000;
 
 /// The listable videos matching `terms` for a viewer hiding `hidden`, best first: at most
 /// `limit`.
@@ -197,13 +219,16 @@ mod tests {
 
     #[test]
     fn queries_keep_only_words_so_no_engine_syntax_gets_through() {
-        let t = Terms::of("  Walk\"* OR park:* & (NEAR) ").unwrap();
-        assert_eq!(t.0, vec!["walk", "or", "park", "near"]);
-        assert_eq!(t.fts5(), "\"walk\"* \"or\"* \"park\"* \"near\"*");
-        assert_eq!(t.tsquery(), "walk:* & or:* & park:* & near:*");
-        assert!(Terms::of("%_* \"").is_none());
-        let many = Terms::of(&"a ".repeat(20)).unwrap();
-        assert_eq!(many.0.len(), 8);
-        assert_eq!(Terms::of("Émilie").unwrap().0, vec!["émilie"]);
+        let t = Terms::words("  Walk\"* OR park:* & (NEAR) ").unwrap();
+        assert_eq!(t.words, vec!["walk", "or", "park", "near"]);
+        assert_eq!(t.fts5(), "\"walk\" \"or\" \"park\" \"near\"");
+        assert_eq!(t.tsquery(), "walk & or & park & near");
+        let typed = Terms::typed("walk pa").unwrap();
+        assert_eq!(typed.fts5(), "\"walk\" \"pa\"*");
+        assert_eq!(typed.tsquery(), "walk & pa:*");
+        assert!(Terms::words("%_* \"").is_none());
+        let many = Terms::words(&"a ".repeat(20)).unwrap();
+        assert_eq!(many.words.len(), 8);
+        assert_eq!(Terms::words("Émilie").unwrap().words, vec!["émilie"]);
     }
 }

@@ -207,12 +207,12 @@ impl Videos {
     }
 
     /// Public, ready videos matching `query` for a viewer hiding `hidden`, ranked: those
-    /// whose title, channel name or description has every word (as a prefix), then those where
+    /// whose title, channel name or description has every word, then those where
     /// every word is said in one caption cue, each with that moment (start ms) and its words;
     /// at most 50 of each. A query is at most 100 characters and 8 words.
     pub async fn search(&self, query: &str, hidden: Flags) -> Result<Search, VideoError> {
         let query: String = query.chars().take(100).collect();
-        let Some(terms) = Terms::of(&query) else {
+        let Some(terms) = Terms::words(&query) else {
             return Ok(Search::default());
         };
         let videos = search::videos(&self.db, &terms, hidden, 50).await?;
@@ -224,7 +224,7 @@ impl Videos {
     /// typed so far (every word as a prefix), best first, without repeats.
     pub async fn suggestions(&self, typed: &str, hidden: Flags) -> Result<Vec<String>, VideoError> {
         let typed: String = typed.chars().take(100).collect();
-        let Some(terms) = Terms::of(&typed) else {
+        let Some(terms) = Terms::typed(&typed) else {
             return Ok(Vec::new());
         };
         let mut titles: Vec<String> = Vec::new();
