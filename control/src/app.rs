@@ -33,6 +33,7 @@ use crate::services::fleet::Fleet;
 use crate::services::importer::Importer;
 use crate::services::jobs::Jobs;
 use crate::services::projection::Projector;
+use crate::services::account_data::AccountData;
 use crate::services::moderation::Moderation;
 use crate::services::social::Social;
 use crate::services::videos::Videos;
@@ -147,6 +148,8 @@ pub struct App {
     pub social: Arc<Social>,
     /// Reports and the moderation queue.
     pub moderation: Arc<Moderation>,
+    /// A person's own account: name, password, export, deletion.
+    pub account_data: Arc<AccountData>,
 }
 
 impl App {
@@ -199,6 +202,11 @@ impl App {
             http: http.clone(),
         });
         let endpoints = Arc::new(Endpoints::new(&config.webhooks, db.clone())?);
+        let accounts = Arc::new(Accounts::new(
+            db.clone(),
+            config.accounts.registration,
+            config.accounts.content_warnings.clone(),
+        ));
         let assets = Arc::new(Assets {
             db: db.clone(),
             cache: Arc::default(),
@@ -253,6 +261,11 @@ impl App {
                 assets: assets.clone(),
                 videos: videos.clone(),
             }),
+            account_data: Arc::new(AccountData {
+                db: db.clone(),
+                accounts: accounts.clone(),
+                assets: assets.clone(),
+            }),
             videos,
             webhooks: Arc::new(Webhooks {
                 db: db.clone(),
@@ -262,11 +275,7 @@ impl App {
                 guarded_http,
                 retry: config.jobs.clone(),
             }),
-            accounts: Arc::new(Accounts::new(
-                db.clone(),
-                config.accounts.registration,
-                config.accounts.content_warnings.clone(),
-            )),
+            accounts,
             config: Arc::new(config),
             db,
             records,

@@ -5,6 +5,7 @@
 mod common;
 
 use common::people::{sign_in, sign_up, users, Person};
+use serde_json::json;
 use common::*;
 
 fn start(store: &str, config: &str) -> Control {
@@ -354,4 +355,119 @@ fn two_factor_sign_in_with_codes_from_an_independent_authenticator() {
         .map(|_| signin(&mut attacker, Some("999999")).status)
         .collect();
     assert_eq!(statuses, vec![401, 401, 401, 401, 423], "locked after five wrong codes");
+}
+
+/// A person's own account: a new name (their channel's, in search too), a new password (their
+/// other sessions end), everything kept about them exported, and the account deleted — its
+/// videos gone from the edge, its comments elsewhere removed, its sign-in gone.
+#[test]
+fn people_rename_change_password_export_and_delete_their_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let edge = Edge::start(&store, &[], &[]);
+    let control = Control::start(Options {
+        store: store.clone(),
+        config: format!(
+            "edge_url = \"{}\"\nedge_admin_urls = [\"{}\"]\n",
+            edge.base, edge.admin
+        ),
+        ..Default::default()
+    });
+    let mut ada = common::people::signed_up(&control, "Ada");
+    let bob = common::people::signed_up(&control, "Bob");
+    let file = clip(dir.path(), "clip.mp4", 2.0);
+    let hers = common::people::upload(&ada, &file, "Counting machines", "public");
+    let his = common::people::upload(&bob, &file, "Bob's walk", "public");
+    let shown = common::people::wait_ready(&ada, &hers);
+    common::people::wait_ready(&bob, &his);
+    let master = shown["playback_url"].as_str().unwrap().to_string();
+    assert_eq!(http_status(&master), 200);
+    let ada_id = ada.me().json()["user"]["id"].as_str().unwrap().to_string();
+    let bob_id = bob.me().json()["user"]["id"].as_str().unwrap().to_string();
+    assert_eq!(ada.write("PUT", &format!("/api/v1/videos/{his}/like"), json!({})).status, 200);
+    assert_eq!(
+        ada.write("PUT", &format!("/api/v1/channels/{bob_id}/subscription"), json!({})).status,
+        200
+    );
+    let r = ada.write(
+        "POST",
+        &format!("/api/v1/videos/{his}/comments"),
+        json!({ "body": "Lovely walk." }),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let comment = r.json()["id"].as_str().unwrap().to_string();
+
+    // A new name: the channel's, in search too.
+    let r = ada.write("PATCH", "/api/v1/me", json!({ "display_name": "Ada Lovelace" }));
+    assert_eq!(r.json()["display_name"], "Ada Lovelace");
+    assert_eq!(ada.write("PATCH", "/api/v1/me", json!({ "display_name": " " })).status, 400);
+    let found = bob.send("GET", "/api/v1/search?q=lovelace", &[], vec![]).json();
+    assert_eq!(found["videos"][0]["id"], hers.as_str(), "{found}");
+
+    // A new password: other sessions end, this one stays.
+    let mut other = Person::new(&control);
+    let old = "Ada's long password";
+    assert_eq!(other.post("/api/v1/auth/signin", sign_in("ada@example.org", old)).status, 200);
+    let change = |p: &Person, current: &str, new: &str| {
+        p.write(
+            "POST",
+            "/api/v1/me/password",
+            json!({ "current_password": current, "new_password": new }),
+        )
+    };
+    assert_eq!(change(&ada, "wrong password", "a brand new password").status, 401);
+    assert_eq!(change(&ada, old, "short").status, 400);
+    assert_eq!(change(&ada, old, "a brand new password").status, 204);
+    assert_eq!(ada.me().status, 200, "this session stays");
+    assert_eq!(other.me().status, 401, "the other session ended");
+    assert_eq!(other.post("/api/v1/auth/signin", sign_in("ada@example.org", old)).status, 401);
+
+    // Export: everything, and no secret.
+    let r = ada.send("GET", "/api/v1/me/export", &[], vec![]);
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-disposition").unwrap_or_default().starts_with("attachment"));
+    let export = r.json();
+    assert_eq!(export["account"]["display_name"], "Ada Lovelace");
+    assert_eq!(export["videos"][0]["title"], "Counting machines");
+    assert_eq!(export["comments"][0]["body"], "Lovely walk.");
+    assert_eq!(export["likes"][0]["id"], his.as_str());
+    assert_eq!(export["subscriptions"][0]["id"], bob_id.as_str());
+    let text = String::from_utf8_lossy(&r.body).to_string();
+    assert!(!text.contains("argon2") && !text.contains("password"), "{text}");
+    assert_eq!(bob.send("GET", "/api/v1/me/export", &[], vec![]).json()["videos"][0]["id"], his.as_str());
+
+    // Delete: the password again; then the videos leave the edge, the rest goes.
+    let r = ada.send(
+        "DELETE",
+        "/api/v1/me",
+        &[("x-csrf-token", ada.csrf.as_deref().unwrap_or_default())],
+        json!({ "password": "not it" }).to_string().into_bytes(),
+    );
+    assert_eq!(r.status, 401);
+    let r = ada.send(
+        "DELETE",
+        "/api/v1/me",
+        &[("x-csrf-token", ada.csrf.as_deref().unwrap_or_default())],
+        json!({ "password": "a brand new password" }).to_string().into_bytes(),
+    );
+    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.header("set-cookie").unwrap_or_default().contains("Max-Age=0"));
+    assert_ne!(http_status(&master), 200, "gone from the edge");
+    assert_eq!(bob.send("GET", &format!("/api/v1/videos/{hers}"), &[], vec![]).status, 404);
+    assert_eq!(bob.send("GET", &format!("/api/v1/channels/{ada_id}"), &[], vec![]).status, 404);
+    let thread = bob.send("GET", &format!("/api/v1/videos/{his}/comments"), &[], vec![]).json();
+    let kept = thread["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == comment.as_str())
+        .cloned()
+        .unwrap_or_default();
+    assert!(kept.is_null() || kept["deleted"] == true, "{thread}");
+    assert_eq!(
+        bob.send("GET", &format!("/api/v1/videos/{his}/likes"), &[], vec![]).json()["likes"],
+        0
+    );
+    let r = ada.post("/api/v1/auth/signin", sign_in("ada@example.org", "a brand new password"));
+    assert_eq!(r.status, 401);
 }

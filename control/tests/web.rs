@@ -372,4 +372,6 @@ fn two_factor_sign_in_is_set_up_and_used_from_the_pages() {
         summary["settingsSays"],
         "On: signing in needs a code from your authenticator app."
     );
+    assert_eq!(summary["renamed"], "Saved: people now see “Tess Ogden”.");
+    assert_eq!(summary["exportLink"], "/api/v1/me/export");
 }

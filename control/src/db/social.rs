@@ -219,3 +219,75 @@ pub async fn written_since(db: &Db, author: &str, since_ms: i64) -> Result<i64, 
             .try_get("n")?,
     )
 }
+
+/// Every comment `author` wrote (newest first).
+pub async fn comments_by(db: &Db, author: &str) -> Result<Vec<Comment>, DbError> {
+    sqlx::query(&format!(
+        "SELECT {COMMENT_COLUMNS} FROM {COMMENT_FROM} WHERE c.author_id = $1 \
+         ORDER BY c.created_ms DESC, c.id DESC"
+    ))
+    .bind(author)
+    .fetch_all(db.pool())
+    .await?
+    .iter()
+    .map(comment_of)
+    .collect()
+}
+
+/// The videos `user` likes and when (RFC 3339), newest first.
+pub async fn likes_by(db: &Db, user: &str) -> Result<Vec<(String, String)>, DbError> {
+    sqlx::query(
+        "SELECT video_id, created_at FROM likes WHERE user_id = $1 ORDER BY created_at DESC",
+    )
+    .bind(user)
+    .fetch_all(db.pool())
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get("video_id")?, r.try_get("created_at")?)))
+    .collect()
+}
+
+/// The channels `user` subscribes to and since when (RFC 3339), newest first.
+pub async fn subscriptions_of(db: &Db, user: &str) -> Result<Vec<(String, String)>, DbError> {
+    sqlx::query(
+        "SELECT channel_id, created_at FROM subscriptions WHERE subscriber_id = $1 \
+         ORDER BY created_at DESC",
+    )
+    .bind(user)
+    .fetch_all(db.pool())
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get("channel_id")?, r.try_get("created_at")?)))
+    .collect()
+}
+
+/// Removes a video's likes and comments (in its deletion).
+pub async fn delete_of_video(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    video: &str,
+) -> Result<(), DbError> {
+    for sql in [
+        "DELETE FROM likes WHERE video_id = $1",
+        "DELETE FROM comments WHERE video_id = $1",
+    ] {
+        sqlx::query(sql).bind(video).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Removes what account `user` did to others' videos and channels (in its deletion): its
+/// likes and subscriptions both ways go; its comments stay as removed (their place holds
+/// the replies), with no words.
+pub async fn forget_user(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    user: &str,
+) -> Result<(), DbError> {
+    for sql in [
+        "DELETE FROM likes WHERE user_id = $1",
+        "DELETE FROM subscriptions WHERE subscriber_id = $1 OR channel_id = $1",
+        "UPDATE comments SET body = '', deleted = 1 WHERE author_id = $1",
+    ] {
+        sqlx::query(sql).bind(user).execute(&mut **tx).await?;
+    }
+    Ok(())
+}

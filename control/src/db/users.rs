@@ -366,3 +366,46 @@ pub async fn use_recovery_code(db: &Db, id: &str, hash: &str) -> Result<bool, Db
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Sets account `id`'s display name; `false` when it is gone (the search index follows by
+/// trigger).
+pub async fn rename(db: &Db, id: &str, name: &str) -> Result<bool, DbError> {
+    let done = sqlx::query("UPDATE users SET display_name = $1 WHERE id = $2")
+        .bind(name)
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Sets account `id`'s password hash and ends every session but `keep` (a token hash).
+pub async fn set_password(db: &Db, id: &str, hash: &str, keep: &str) -> Result<(), DbError> {
+    let mut tx = db.pool().begin().await?;
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(hash)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
+        .bind(id)
+        .bind(keep)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Deletes account `id` with its sessions and reports, in `tx`.
+pub async fn delete_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: &str,
+) -> Result<(), DbError> {
+    for sql in [
+        "DELETE FROM sessions WHERE user_id = $1",
+        "DELETE FROM reports WHERE reporter_id = $1",
+        "DELETE FROM users WHERE id = $1",
+    ] {
+        sqlx::query(sql).bind(id).execute(&mut **tx).await?;
+    }
+    Ok(())
+}

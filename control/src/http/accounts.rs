@@ -46,7 +46,8 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-fn set_cookie(config: &Config, value: &str, max_age_secs: i64) -> HeaderValue {
+/// A `Set-Cookie` value for the session cookie: `value` for `max_age_secs` (0 clears it).
+pub fn set_cookie(config: &Config, value: &str, max_age_secs: i64) -> HeaderValue {
     let secure = if config.secure_cookies() {
         "; Secure"
     } else {

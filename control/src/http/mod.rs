@@ -43,6 +43,7 @@ use crate::services::api_keys::ApiKeys;
 use crate::services::assets::Assets;
 use crate::services::captions::Captions;
 use crate::services::jobs::Jobs;
+use crate::services::account_data::AccountData;
 use crate::services::moderation::Moderation;
 use crate::services::social::Social;
 use crate::services::videos::Videos;
@@ -57,6 +58,7 @@ use problem::{ApiError, ErrorCode};
         accounts::sign_up, accounts::sign_in, accounts::sign_out, accounts::me,
         settings::content_policy, settings::set_content_policy, settings::reset_content_policy,
         settings::begin_two_factor, settings::enable_two_factor, settings::disable_two_factor,
+        settings::rename, settings::change_password, settings::export, settings::delete_account,
         videos::create_video, videos::list_videos, videos::my_videos, videos::get_video,
         videos::update_video, videos::delete_video, search::search, search::suggestions,
         social::like, social::unlike, social::likes, social::channel, social::subscribe,
@@ -268,6 +270,7 @@ services_by_type! {
     Arc<Videos> => videos,
     Arc<Social> => social,
     Arc<Moderation> => moderation,
+    Arc<AccountData> => account_data,
 }
 
 impl FromRef<ApiState> for events::Streams {
@@ -298,7 +301,14 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/auth/signup", post(accounts::sign_up))
         .route("/api/v1/auth/signin", post(accounts::sign_in))
         .route("/api/v1/auth/signout", post(accounts::sign_out))
-        .route("/api/v1/me", get(accounts::me))
+        .route(
+            "/api/v1/me",
+            get(accounts::me)
+                .patch(settings::rename)
+                .delete(settings::delete_account),
+        )
+        .route("/api/v1/me/password", post(settings::change_password))
+        .route("/api/v1/me/export", get(settings::export))
         .route("/api/v1/me/videos", get(videos::my_videos))
         .route("/api/v1/search", get(search::search))
         .route("/api/v1/search/suggestions", get(search::suggestions))

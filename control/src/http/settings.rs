@@ -1,17 +1,21 @@
-//! `/api/v1/me/…`: what a signed-in person sets for themselves: what they are warned about
-//! (their content-warning policy, else the instance's) and two-factor sign-in.
+//! `/api/v1/me/…`: what a signed-in person sets for themselves — their name and password,
+//! what they are warned about (their content-warning policy, else the instance's),
+//! two-factor sign-in — and their data: export it, delete the account.
 
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::accounts::SignedIn;
+use super::accounts::{set_cookie, SignedIn, UserView};
 use super::problem::{errors, ApiError};
+use crate::config::Config;
 use crate::domain::warnings::ContentPolicy;
+use crate::services::account_data::{AccountData, AccountExport};
 use crate::services::accounts::Accounts;
 
 /// A person's content-warning policy and where it comes from.
@@ -194,4 +198,136 @@ pub async fn disable_two_factor(
         .disable_two_factor(&signed_in.0.user, &ask.password, &ask.code)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A new display name.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rename {
+    /// 1–50 characters, not only spaces, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 50,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    pub display_name: String,
+}
+
+errors!(RenameErrors: Unauthorized, CsrfFailed, InvalidRequest, UnsupportedMediaType, Unavailable);
+
+/// Change my display name (my channel's name, everywhere).
+#[utoipa::path(patch, path = "/api/v1/me", tag = "accounts",
+    params(("X-CSRF-Token" = String, Header, description = "The session's CSRF token")),
+    request_body = Rename,
+    responses(
+        (status = 200, description = "My account", body = UserView),
+        RenameErrors,
+    ),
+    security(("session" = [])))]
+pub async fn rename(
+    signed_in: SignedIn,
+    State(data): State<Arc<AccountData>>,
+    body: Result<Json<Rename>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<UserView>, ApiError> {
+    let Json(ask) = body.map_err(super::json_rejection)?;
+    let user = data.rename(&signed_in.0.user, &ask.display_name).await?;
+    Ok(Json(UserView::of(&user)))
+}
+
+/// A new password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPassword {
+    /// The password now.
+    #[schema(max_length = 256)]
+    pub current_password: String,
+    /// 10–256 characters, not the email.
+    #[schema(min_length = 10, max_length = 256)]
+    pub new_password: String,
+}
+
+errors!(PasswordErrors: Unauthorized, CsrfFailed, InvalidRequest, UnsupportedMediaType, InvalidCredentials, Unavailable);
+
+/// Change my password. Every other session of mine ends.
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "accounts",
+    params(("X-CSRF-Token" = String, Header, description = "The session's CSRF token")),
+    request_body = NewPassword,
+    responses(
+        (status = 204, description = "Changed"),
+        PasswordErrors,
+    ),
+    security(("session" = [])))]
+pub async fn change_password(
+    signed_in: SignedIn,
+    State(data): State<Arc<AccountData>>,
+    body: Result<Json<NewPassword>, axum::extract::rejection::JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Json(ask) = body.map_err(super::json_rejection)?;
+    data.change_password(&signed_in.0, &ask.current_password, &ask.new_password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+errors!(ExportErrors: Unauthorized, Unavailable);
+
+/// Everything Sunomi keeps about me, as one JSON file.
+#[utoipa::path(get, path = "/api/v1/me/export", tag = "accounts",
+    responses(
+        (status = 200, description = "My data (Content-Disposition: attachment)", body = AccountExport),
+        ExportErrors,
+    ),
+    security(("session" = [])))]
+pub async fn export(
+    signed_in: SignedIn,
+    State(data): State<Arc<AccountData>>,
+) -> Result<Response, ApiError> {
+    let export = data.export(&signed_in.0.user).await?;
+    let mut resp = Json(export).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"sunomi-export.json\""),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// Proof that it is me, to delete my account.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteAccount {
+    /// My password.
+    #[schema(max_length = 256)]
+    pub password: String,
+    /// With two-factor sign-in on: a code, or a recovery code.
+    #[serde(default)]
+    #[schema(max_length = 64)]
+    pub code: Option<String>,
+}
+
+errors!(DeleteAccountErrors: Unauthorized, CsrfFailed, InvalidRequest, UnsupportedMediaType, InvalidCredentials, TwoFactorRequired, InvalidCode, Unavailable, PropagationPending);
+
+/// Delete my account for good: my videos (gone from every edge first), likes,
+/// subscriptions, reports and sessions; my comments stay as removed.
+#[utoipa::path(delete, path = "/api/v1/me", tag = "accounts",
+    params(("X-CSRF-Token" = String, Header, description = "The session's CSRF token")),
+    request_body = DeleteAccount,
+    responses(
+        (status = 204, description = "Deleted (Set-Cookie clears the session)"),
+        DeleteAccountErrors,
+    ),
+    security(("session" = [])))]
+pub async fn delete_account(
+    signed_in: SignedIn,
+    State(data): State<Arc<AccountData>>,
+    State(config): State<Arc<Config>>,
+    body: Result<Json<DeleteAccount>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(ask) = body.map_err(super::json_rejection)?;
+    data.delete(&signed_in.0.user, &ask.password, ask.code.as_deref())
+        .await?;
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, set_cookie(&config, "", 0));
+    Ok(resp)
 }

@@ -168,7 +168,7 @@ impl Accounts {
         }
     }
 
-    async fn hash(&self, password: String) -> Result<String, AccountError> {
+    pub(crate) async fn hash(&self, password: String) -> Result<String, AccountError> {
         let _permit = self
             .hashing
             .acquire()

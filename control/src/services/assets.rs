@@ -369,6 +369,7 @@ impl Assets {
             crate::db::videos::delete(&mut tx, id.as_str()).await?;
             crate::db::transcripts::delete_all(&mut tx, id.as_str()).await?;
             crate::db::reports::delete_of_video(&mut tx, id.as_str()).await?;
+            crate::db::social::delete_of_video(&mut tx, id.as_str()).await?;
             let mut effects = effects;
             effects.extend(waiting.iter().map(|(u, _)| Effect::UploadDiscard {
                 upload_id: u.id.clone(),

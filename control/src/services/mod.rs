@@ -9,6 +9,7 @@
 //! ([`crate::ingest::Uploads`], [`crate::keyring::SigningKeys`],
 //! [`crate::deliveries::Webhooks`]).
 
+pub mod account_data;
 pub mod accounts;
 pub mod api_keys;
 pub mod assets;

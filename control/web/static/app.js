@@ -568,6 +568,7 @@ if (beginTwoFactor && twoFactorOn) {
         return li;
       }));
       twoFactorOn.hidden = true;
+      document.querySelector('.tf-state').textContent = 'On: signing in needs a code from your authenticator app.';
       document.getElementById('recovery').hidden = false;
     } catch (e) { showError(twoFactorOn, e.message); }
   });
@@ -585,3 +586,39 @@ if (twoFactorOff) {
     } catch (e) { showError(twoFactorOff, e.message); }
   });
 }
+
+// Settings: name, password, deleting the account.
+const renameForm = document.getElementById('rename');
+renameForm?.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  showError(renameForm, '');
+  try {
+    const me = await api('PATCH', '/api/v1/me', { display_name: renameForm.display_name.value });
+    saved(renameForm, `Saved: people now see “${me.display_name}”.`);
+  } catch (e) { showError(renameForm, e.message); }
+});
+const passwordForm = document.getElementById('password-change');
+passwordForm?.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  showError(passwordForm, '');
+  try {
+    await api('POST', '/api/v1/me/password', {
+      current_password: passwordForm.current_password.value,
+      new_password: passwordForm.new_password.value,
+    });
+    passwordForm.reset();
+    saved(passwordForm, 'Password changed. You were signed out everywhere else.');
+  } catch (e) { showError(passwordForm, e.message); }
+});
+const deleteForm = document.getElementById('delete-account');
+deleteForm?.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  showError(deleteForm, '');
+  if (!window.confirm('Delete your account and all your videos for good?')) return;
+  try {
+    await api('DELETE', '/api/v1/me', {
+      password: deleteForm.password.value, code: deleteForm.code.value || undefined,
+    });
+    window.location.assign('/');
+  } catch (e) { showError(deleteForm, e.message); }
+});

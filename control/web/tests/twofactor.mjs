@@ -1,7 +1,7 @@
 // Two-factor sign-in from the pages, in headless Chromium, with oathtool as the authenticator
 // app: a person sets it up in Settings (the key shown, a code turns it on, ten recovery codes
-// appear), signs out, and signs in again — the code field appears after the password. Pages
-// checked with axe-core.
+// appear), signs out, and signs in again — the code field appears after the password — and
+// changes their display name. Pages checked with axe-core.
 // Usage: node twofactor.mjs BASE_URL SCREENSHOT_DIR
 import { execFileSync } from 'node:child_process';
 import { audit as check, launch, signUp } from './browser.mjs';
@@ -45,6 +45,10 @@ try {
   await page.getByRole('button', { name: 'Sign out' }).waitFor();
   summary.signedIn = true;
   await page.goto(url('/settings'));
+  await page.getByLabel('Display name').fill('Tess Ogden');
+  await page.getByRole('button', { name: 'Save name' }).click();
+  summary.renamed = await page.locator('#rename').getByRole('status').textContent();
+  summary.exportLink = await page.getByRole('link', { name: 'Download my data' }).getAttribute('href');
   summary.settingsSays = await page.getByRole('region', { name: 'Two-factor sign-in' }).locator('p').first().textContent();
   ok = true;
 } catch (e) {

@@ -103,7 +103,7 @@ pub async fn settings(viewer: Viewer, State(config): State<Arc<Config>>) -> Resp
          <button type=\"submit\">Turn off two-factor sign-in</button></form></section>"
     } else {
         "<section aria-labelledby=\"tf-title\"><h2 id=\"tf-title\">Two-factor sign-in</h2>\
-         <p>Off. With it on, signing in also needs a code from an authenticator app.</p>\
+         <p class=\"tf-state\">Off. With it on, signing in also needs a code from an authenticator app.</p>\
          <button type=\"button\" id=\"two-factor-begin\">Set up two-factor sign-in</button>\
          <form class=\"form\" id=\"two-factor-on\" hidden novalidate>\
          <p>Add this key to your authenticator app (or open the link on your phone): \
@@ -114,8 +114,30 @@ pub async fn settings(viewer: Viewer, State(config): State<Arc<Config>>) -> Resp
          <div id=\"recovery\" hidden><p role=\"status\">Two-factor sign-in is on. Keep these recovery codes somewhere safe: each signs you in once if you lose your phone. They are shown only now.</p>\
          <ul class=\"recovery-codes\"></ul></div></section>"
     };
+    let profile = format!(
+        "<section aria-labelledby=\"profile-title\"><h2 id=\"profile-title\">Profile</h2>\
+         <form class=\"form\" id=\"rename\" novalidate>\
+         <label for=\"display_name\">Display name</label><input id=\"display_name\" name=\"display_name\" maxlength=\"50\" required value=\"{}\">\
+         <p class=\"error\" role=\"alert\" hidden></p><p class=\"saved\" role=\"status\" aria-live=\"polite\"></p>\
+         <button type=\"submit\">Save name</button></form>\
+         <form class=\"form\" id=\"password-change\" novalidate>\
+         <label for=\"current_password\">Current password</label><input id=\"current_password\" name=\"current_password\" type=\"password\" autocomplete=\"current-password\" required>\
+         <label for=\"new_password\">New password</label><input id=\"new_password\" name=\"new_password\" type=\"password\" autocomplete=\"new-password\" minlength=\"10\" required>\
+         <p class=\"error\" role=\"alert\" hidden></p><p class=\"saved\" role=\"status\" aria-live=\"polite\"></p>\
+         <button type=\"submit\">Change password</button></form></section>",
+        esc(&session.user.display_name)
+    );
+    let data = "<section aria-labelledby=\"data-title\"><h2 id=\"data-title\">Your data</h2>\
+         <p><a href=\"/api/v1/me/export\" download>Download my data</a> (everything Sunomi keeps about you, as JSON).</p>\
+         <form class=\"form\" id=\"delete-account\" novalidate aria-labelledby=\"delete-account-title\">\
+         <h3 id=\"delete-account-title\">Delete my account</h3>\
+         <p>Your videos go from every edge, your likes and subscriptions go, your comments show as removed. This cannot be undone.</p>\
+         <label for=\"delete-password\">Password</label><input id=\"delete-password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+         <label for=\"delete-code\">Two-factor code (if it is on)</label><input id=\"delete-code\" name=\"code\" autocomplete=\"one-time-code\">\
+         <p class=\"error\" role=\"alert\" hidden></p>\
+         <button type=\"submit\" class=\"danger\">Delete my account</button></form></section>";
     let main = format!(
-        "<h1>Settings</h1>{two_factor}\
+        "<h1>Settings</h1>{profile}{two_factor}\
          <section aria-labelledby=\"cw-title\"><h2 id=\"cw-title\">Content warnings</h2>\
          <p class=\"hint\">Some videos are flagged as sensitive, by moderation or by their uploader. {source}</p>\
          <form class=\"form\" id=\"content-policy\" novalidate>\
@@ -125,7 +147,7 @@ pub async fn settings(viewer: Viewer, State(config): State<Arc<Config>>) -> Resp
          <p class=\"error\" role=\"alert\" hidden></p><p class=\"saved\" role=\"status\" aria-live=\"polite\"></p>\
          <button type=\"submit\">Save</button></form></section>\
          <section aria-labelledby=\"reports-title\"><h2 id=\"reports-title\">Reports</h2>\
-         <p><a href=\"/reports\">What came of my reports</a></p></section>",
+         <p><a href=\"/reports\">What came of my reports</a></p></section>{data}",
         options(Some(policy.default), false)
     );
     show(&config, &viewer, "Settings", &[], main, "")
