@@ -35,6 +35,7 @@ use crate::services::jobs::Jobs;
 use crate::services::projection::Projector;
 use crate::services::account_data::AccountData;
 use crate::services::moderation::Moderation;
+use crate::services::notifications::Notifications;
 use crate::services::social::Social;
 use crate::services::videos::Videos;
 
@@ -150,6 +151,8 @@ pub struct App {
     pub moderation: Arc<Moderation>,
     /// A person's own account: name, password, export, deletion.
     pub account_data: Arc<AccountData>,
+    /// In-app notifications.
+    pub notifications: Arc<Notifications>,
 }
 
 impl App {
@@ -261,6 +264,7 @@ impl App {
                 assets: assets.clone(),
                 videos: videos.clone(),
             }),
+            notifications: Arc::new(Notifications { db: db.clone() }),
             account_data: Arc::new(AccountData {
                 db: db.clone(),
                 accounts: accounts.clone(),

@@ -24,6 +24,7 @@ pub mod assets;
 pub mod cache;
 pub mod imports;
 pub mod keys;
+pub mod notifications;
 pub mod outbox;
 pub mod reports;
 pub mod search;

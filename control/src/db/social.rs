@@ -109,8 +109,9 @@ fn comment_of(row: &AnyRow) -> Result<Comment, DbError> {
     })
 }
 
-/// Stores a new comment.
+/// Stores a new comment, and tells the video's owner (and the author it answers) of it.
 pub async fn insert_comment(db: &Db, c: &Comment) -> Result<(), DbError> {
+    let mut tx = db.pool().begin().await?;
     sqlx::query(
         "INSERT INTO comments (id, video_id, author_id, parent_id, body, created_ms, edited_ms, deleted) \
          VALUES ($1, $2, $3, $4, $5, $6, NULL, 0)",
@@ -121,8 +122,18 @@ pub async fn insert_comment(db: &Db, c: &Comment) -> Result<(), DbError> {
     .bind(c.parent_id.clone())
     .bind(c.body.as_str())
     .bind(c.created_ms)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?;
+    super::notifications::on_comment(
+        &mut tx,
+        &c.video_id,
+        &c.id,
+        &c.author_id,
+        c.parent_id.as_deref(),
+        c.created_ms,
+    )
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 

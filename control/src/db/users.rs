@@ -403,6 +403,7 @@ pub async fn delete_in(
     for sql in [
         "DELETE FROM sessions WHERE user_id = $1",
         "DELETE FROM reports WHERE reporter_id = $1",
+        "DELETE FROM notifications WHERE user_id = $1",
         "DELETE FROM users WHERE id = $1",
     ] {
         sqlx::query(sql).bind(id).execute(&mut **tx).await?;

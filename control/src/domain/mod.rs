@@ -19,6 +19,7 @@ pub mod cues;
 pub mod effects;
 pub mod ids;
 pub mod moderation;
+pub mod notifications;
 pub mod reports;
 pub mod social;
 pub mod upload;

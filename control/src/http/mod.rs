@@ -9,6 +9,7 @@ pub mod events;
 pub mod jobs;
 pub mod listener;
 pub mod moderation;
+pub mod notifications;
 pub mod problem;
 pub mod search;
 pub mod settings;
@@ -45,6 +46,7 @@ use crate::services::captions::Captions;
 use crate::services::jobs::Jobs;
 use crate::services::account_data::AccountData;
 use crate::services::moderation::Moderation;
+use crate::services::notifications::Notifications;
 use crate::services::social::Social;
 use crate::services::videos::Videos;
 use problem::{ApiError, ErrorCode};
@@ -59,6 +61,7 @@ use problem::{ApiError, ErrorCode};
         settings::content_policy, settings::set_content_policy, settings::reset_content_policy,
         settings::begin_two_factor, settings::enable_two_factor, settings::disable_two_factor,
         settings::rename, settings::change_password, settings::export, settings::delete_account,
+        notifications::list, notifications::mark_read,
         videos::create_video, videos::list_videos, videos::my_videos, videos::get_video,
         videos::update_video, videos::delete_video, search::search, search::suggestions,
         social::like, social::unlike, social::likes, social::channel, social::subscribe,
@@ -271,6 +274,7 @@ services_by_type! {
     Arc<Social> => social,
     Arc<Moderation> => moderation,
     Arc<AccountData> => account_data,
+    Arc<Notifications> => notifications,
 }
 
 impl FromRef<ApiState> for events::Streams {
@@ -308,6 +312,8 @@ pub fn router(app: Arc<App>) -> Router {
                 .delete(settings::delete_account),
         )
         .route("/api/v1/me/password", post(settings::change_password))
+        .route("/api/v1/me/notifications", get(notifications::list))
+        .route("/api/v1/me/notifications/read", post(notifications::mark_read))
         .route("/api/v1/me/export", get(settings::export))
         .route("/api/v1/me/videos", get(videos::my_videos))
         .route("/api/v1/search", get(search::search))

@@ -190,6 +190,7 @@ impl Assets {
             }
         }
         assets::insert_events(&mut tx, &events).await?;
+        crate::db::notifications::on_events(&mut tx, &events, crate::app::now_ms()).await?;
         let last = self.push_effects(&mut tx, id, &effects).await?;
         crate::failpoint::hit("change.before_commit");
         tx.commit().await.map_err(DbError::from)?;
@@ -370,6 +371,7 @@ impl Assets {
             crate::db::transcripts::delete_all(&mut tx, id.as_str()).await?;
             crate::db::reports::delete_of_video(&mut tx, id.as_str()).await?;
             crate::db::social::delete_of_video(&mut tx, id.as_str()).await?;
+            crate::db::notifications::delete_of_video(&mut tx, id.as_str()).await?;
             let mut effects = effects;
             effects.extend(waiting.iter().map(|(u, _)| Effect::UploadDiscard {
                 upload_id: u.id.clone(),

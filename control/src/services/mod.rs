@@ -19,6 +19,7 @@ pub mod fleet;
 pub mod importer;
 pub mod jobs;
 pub mod moderation;
+pub mod notifications;
 pub mod projection;
 pub mod social;
 pub mod two_factor;

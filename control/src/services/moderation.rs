@@ -266,6 +266,13 @@ impl Moderation {
         }
         let now = now_ms();
         let mut tx = self.db.pool().begin().await.map_err(DbError::from)?;
+        crate::db::notifications::on_decision(
+            &mut tx,
+            &listed.video.asset_id,
+            decision.as_str(),
+            now,
+        )
+        .await?;
         let closed = store::decide_open(&mut tx, &listed.video.asset_id, decision, now).await?;
         if decision == QueueDecision::Dismiss && closed == 0 {
             return Err(ModerationError::Invalid(

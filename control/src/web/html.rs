@@ -71,7 +71,8 @@ impl Page<'_> {
                 }
                 let _ = write!(
                     h,
-                    "<li><a href=\"/feed\">Subscriptions</a></li>\
+                    "<li><a href=\"/notifications\" data-notifications>Notifications</a></li>\
+                     <li><a href=\"/feed\">Subscriptions</a></li>\
                      <li><a href=\"/upload\">Upload</a></li><li><a href=\"/studio\">Studio</a></li>\
                      <li><a href=\"/settings\" class=\"who\" aria-label=\"Settings for {0}\">{0}</a></li>\
                      <li><button type=\"button\" data-signout>Sign out</button></li>",

@@ -622,3 +622,17 @@ deleteForm?.addEventListener('submit', async (event) => {
     window.location.assign('/');
   } catch (e) { showError(deleteForm, e.message); }
 });
+
+// The notifications link says how many are unread (checked once a minute).
+const bell = document.querySelector('[data-notifications]');
+async function unread() {
+  try {
+    const found = await api('GET', '/api/v1/me/notifications');
+    bell.textContent = found.unread > 0 ? `Notifications (${found.unread})` : 'Notifications';
+    bell.setAttribute('aria-label', found.unread > 0 ? `Notifications, ${found.unread} unread` : 'Notifications');
+  } catch { /* the link still works */ }
+}
+if (bell && !window.location.pathname.startsWith('/notifications')) {
+  unread();
+  setInterval(unread, 60_000);
+}

@@ -1,4 +1,4 @@
-//! The pages of accounts: sign in, sign up, settings.
+//! The pages of accounts: sign in, sign up, settings, notifications.
 
 use std::sync::Arc;
 
@@ -6,10 +6,13 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::show;
+use crate::app::{now_unix, rfc3339_of_ms};
 use crate::config::Config;
 use crate::domain::warnings::{ContentFlag, WarningAction};
 use crate::http::accounts::Viewer;
-use crate::web::html::esc;
+use crate::services::notifications::Notifications;
+use crate::services::videos::VideoError;
+use crate::web::html::{age, esc};
 
 /// `/signin`.
 pub async fn sign_in(viewer: Viewer, State(config): State<Arc<Config>>) -> Response {
@@ -158,4 +161,42 @@ fn capitalized(s: &str) -> String {
     c.next()
         .map(|first| first.to_uppercase().chain(c).collect())
         .unwrap_or_default()
+}
+
+/// `/notifications`: mine, newest first; opening the page marks them read.
+pub async fn notifications(
+    viewer: Viewer,
+    State(notifications): State<Arc<Notifications>>,
+    State(config): State<Arc<Config>>,
+) -> Response {
+    let Some(session) = viewer.session.as_ref() else {
+        return Redirect::to("/signin").into_response();
+    };
+    let (list, _) = match notifications.of(&session.user).await {
+        Ok(x) => x,
+        Err(e) => return super::trouble(&config, &viewer, &VideoError::App(e)),
+    };
+    let now = now_unix();
+    let mut main = String::from("<h1>Notifications</h1>");
+    if list.is_empty() {
+        main.push_str("<p class=\"empty\">Nothing yet.</p>");
+    } else {
+        main.push_str("<ul class=\"notifications\">");
+        for n in &list {
+            let at = rfc3339_of_ms(n.created_ms);
+            let unread = if n.read { "" } else { " class=\"unread\"" };
+            main.push_str(&format!(
+                "<li{unread}><a href=\"{}\">{}</a> <span class=\"meta\"><time datetime=\"{at}\">{}</time>{}</span></li>",
+                esc(&n.link()),
+                esc(&n.text()),
+                esc(&age(&at, now)),
+                if n.read { "" } else { " · new" },
+            ));
+        }
+        main.push_str("</ul>");
+    }
+    if let Err(e) = notifications.mark_read(&session.user, None).await {
+        tracing::warn!(error = %e, "notifications not marked read");
+    }
+    show(&config, &viewer, "Notifications", &[], main, "")
 }

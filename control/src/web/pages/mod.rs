@@ -13,7 +13,7 @@ mod moderation;
 mod studio;
 mod watch;
 
-pub use account::{settings, sign_in, sign_up};
+pub use account::{notifications, settings, sign_in, sign_up};
 pub use browse::{channel, feed, home, search};
 pub use moderation::{my_reports, queue as moderation_queue, review as moderation_review};
 pub use studio::{edit_video, studio, upload};
