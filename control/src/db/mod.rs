@@ -131,6 +131,11 @@ impl Db {
                                 "PRAGMA busy_timeout = 10000",
                                 "PRAGMA synchronous = NORMAL",
                                 "PRAGMA foreign_keys = ON",
+                                // Reads from a memory map (no read call per page) and a
+                                // 16 MiB page cache per connection: searches and lists
+                                // touch many small pages.
+                                "PRAGMA mmap_size = 268435456",
+                                "PRAGMA cache_size = -16384",
                             ] {
                                 (&mut *conn).execute(pragma).await?;
                             }

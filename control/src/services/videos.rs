@@ -159,6 +159,35 @@ impl Videos {
         Ok(())
     }
 
+    /// The video public playback id `playback_id` plays, as a guest sees it (the embed page):
+    /// not found for an unknown, revoked or signed id, or a video a guest may not see.
+    pub async fn by_playback_id(&self, playback_id: &str) -> Result<Listed, VideoError> {
+        if !sunomi_packager::names::is_valid_video_id(playback_id) {
+            return Err(VideoError::NotFound);
+        }
+        let record = self
+            .uploads
+            .records
+            .find::<sunomi_packager::playback::PlaybackRecord>(
+                &sunomi_origin::layout::playback_record(playback_id),
+            )
+            .await
+            .map_err(|e| AppError::Store(e.to_string()))?
+            .ok_or(VideoError::NotFound)?
+            .value;
+        let listed = self.get(None, &record.video_id).await?;
+        // The record is a projection of the asset: the asset decides whether it still holds.
+        let current = listed
+            .asset
+            .playback_ids
+            .iter()
+            .any(|p| p.id.as_str() == playback_id && p.policy == PlaybackPolicy::Public);
+        if !current {
+            return Err(VideoError::NotFound);
+        }
+        Ok(listed)
+    }
+
     /// Video `id` with its asset, as `viewer` may see it.
     pub async fn get(&self, viewer: Option<&User>, id: &str) -> Result<Listed, VideoError> {
         if AssetId::parse(id).is_err() {

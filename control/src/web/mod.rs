@@ -30,6 +30,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/feed", get(pages::feed))
         .route("/channel/{channel_id}", get(pages::channel))
         .route("/watch/{video_id}", get(pages::watch))
+        .route("/embed/{playback_id}", get(pages::embed))
         .route("/videos/{video_id}/poster.jpg", get(pages::poster))
         .route("/static/{file}", get(assets::file))
 }

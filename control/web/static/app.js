@@ -636,3 +636,13 @@ if (bell && !window.location.pathname.startsWith('/notifications')) {
   unread();
   setInterval(unread, 60_000);
 }
+
+// Share: the link and the embed code, absolute.
+const shareLink = document.getElementById('share-link');
+if (shareLink) shareLink.value = new URL(shareLink.dataset.path, window.location.origin).href;
+const shareEmbed = document.getElementById('share-embed');
+if (shareEmbed) {
+  const src = new URL(shareEmbed.dataset.embed, window.location.origin).href;
+  shareEmbed.value = `<iframe src="${src}" width="640" height="400" allow="fullscreen; picture-in-picture" allowfullscreen title="Sunomi video"></iframe>`;
+}
+for (const field of [shareLink, shareEmbed]) field?.addEventListener('focus', () => field.select());

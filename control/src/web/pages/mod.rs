@@ -17,7 +17,7 @@ pub use account::{notifications, settings, sign_in, sign_up};
 pub use browse::{channel, feed, home, search};
 pub use moderation::{my_reports, queue as moderation_queue, review as moderation_review};
 pub use studio::{edit_video, studio, upload};
-pub use watch::{poster, watch};
+pub use watch::{embed, poster, watch};
 
 use super::html::{age, clock, esc, Page};
 use crate::config::Config;
@@ -41,11 +41,18 @@ fn origin(url: &str) -> String {
 /// that lets scripts, styles and images come only from here and media from the edge fleet,
 /// no framing, no sniffing, no referrer outside this site.
 fn html(config: &Config, status: StatusCode, body: String) -> Response {
+    html_framed(config, status, body, false)
+}
+
+/// A page as [`html`] makes it; one that `embeddable` may be framed by any site (the embed
+/// player), every other by none.
+fn html_framed(config: &Config, status: StatusCode, body: String, embeddable: bool) -> Response {
     let edge = origin(&config.edge_url);
+    let ancestors = if embeddable { "*" } else { "'none'" };
     let csp = format!(
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
          media-src 'self' blob: {edge}; connect-src 'self' {edge}; worker-src 'self' blob:; \
-         frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+         frame-ancestors {ancestors}; base-uri 'none'; form-action 'self'"
     );
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
@@ -56,7 +63,9 @@ fn html(config: &Config, status: StatusCode, body: String) -> Response {
     if let Ok(v) = HeaderValue::from_str(&csp) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !embeddable {
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

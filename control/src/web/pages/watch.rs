@@ -47,13 +47,14 @@ pub async fn watch(
         }
     };
     main.push_str(&format!(
-        "<h1>{}</h1><p class=\"meta\"><a href=\"/channel/{}\">{}</a> · {}{visibility}</p>{}\
+        "<h1>{}</h1><p class=\"meta\"><a href=\"/channel/{}\">{}</a> · {}{visibility}</p>{}{}\
          <div class=\"description\">{}</div>",
         esc(&l.video.title),
         esc(&l.video.owner_id),
         esc(&l.owner_name),
         esc(&age(&l.video.created_at, now_unix())),
         social_part.0,
+        share(&l),
         esc(&l.video.description),
     ));
     main.push_str(&transcript);
@@ -103,6 +104,29 @@ pub(super) fn player(
         )),
     }
     (main, transcript)
+}
+
+/// Share: the page's link and the embed player's `<iframe>`, for a ready video a guest may
+/// play (the page makes both absolute from its own address).
+fn share(l: &Listed) -> String {
+    let Some(p) = l
+        .asset
+        .playback_ids
+        .iter()
+        .find(|p| p.policy == PlaybackPolicy::Public)
+    else {
+        return String::new();
+    };
+    if l.asset.status != AssetStatus::Ready || l.video.visibility == Visibility::Private {
+        return String::new();
+    }
+    format!(
+        "<details class=\"share\"><summary>Share</summary>\
+         <label for=\"share-link\">Link</label><input id=\"share-link\" readonly data-path=\"/watch/{}\">\
+         <label for=\"share-embed\">Embed</label><textarea id=\"share-embed\" rows=\"2\" readonly data-embed=\"/embed/{}\"></textarea></details>",
+        esc(&l.video.asset_id),
+        esc(p.id.as_str())
+    )
 }
 
 /// What stands before the player of a video with a content warning the viewer's policy does
@@ -334,4 +358,57 @@ pub async fn poster(
             StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
     }
+}
+
+/// `/embed/{playback id}`: the player alone, for other sites to frame: the same rules as the
+/// watch page (only a public playback id of a video a guest may see; the instance's content
+/// warning before it plays), a link to the video here, and nothing else of the site.
+pub async fn embed(
+    viewer: Viewer,
+    State(videos): State<Arc<Videos>>,
+    State(config): State<Arc<Config>>,
+    Path(playback_id): Path<String>,
+) -> Response {
+    let l = match videos.by_playback_id(&playback_id).await {
+        Ok(l) => l,
+        Err(VideoError::NotFound) => {
+            return super::html_framed(
+                &config,
+                StatusCode::NOT_FOUND,
+                embed_document("Not found", "<p class=\"embed-missing\">This video is not available.</p>", false),
+                true,
+            )
+        }
+        Err(e) => return trouble(&config, &viewer, &e),
+    };
+    // Embedded, the viewer is whoever the framing site shows it to: a guest.
+    let guest = viewer.policy_of_guest();
+    let (player, _) = player(&config, &l, Some(&guest));
+    let body = format!(
+        "{player}<p class=\"embed-title\"><a href=\"/watch/{}\" target=\"_blank\" rel=\"noopener\">{} · Sunomi</a></p>",
+        esc(&l.video.asset_id),
+        esc(&l.video.title)
+    );
+    super::html_framed(
+        &config,
+        StatusCode::OK,
+        embed_document(&l.video.title, &body, true),
+        true,
+    )
+}
+
+/// The embed player's whole document: no header, no navigation.
+fn embed_document(title: &str, body: &str, player: bool) -> String {
+    let scripts = if player {
+        "<script src=\"/static/hls.min.js\"></script><script type=\"module\" src=\"/static/app.js\"></script>"
+    } else {
+        ""
+    };
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{} · Sunomi</title><link rel=\"stylesheet\" href=\"/static/app.css\"></head>\
+         <body class=\"embed\"><main>{body}</main>{scripts}</body></html>",
+        esc(title)
+    )
 }
