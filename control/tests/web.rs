@@ -375,3 +375,43 @@ fn two_factor_sign_in_is_set_up_and_used_from_the_pages() {
     assert_eq!(summary["renamed"], "Saved: people now see “Tess Ogden”.");
     assert_eq!(summary["exportLink"], "/api/v1/me/export");
 }
+
+#[test]
+fn the_embed_player_plays_framed_by_another_page_and_only_public_ids_embed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let (_edge, control) = platform(&store);
+    let ada = signed_up(&control, "Ada");
+    let file = clip(dir.path(), "walk.mp4", 6.0);
+    let public = upload(&ada, &file, "A walk to share", "public");
+    let private = upload(&ada, &file, "Not for sharing", "private");
+    let shown = wait_ready(&ada, &public);
+    wait_ready(&ada, &private);
+    let url = shown["playback_url"].as_str().unwrap();
+    let pid = url.split("/v/").nth(1).unwrap().split('/').next().unwrap();
+    let api = control.api("");
+    let r = api.send("GET", &format!("/embed/{pid}"), &[], vec![]);
+    assert_eq!(r.status, 200);
+    assert!(r
+        .header("content-security-policy")
+        .unwrap_or_default()
+        .contains("frame-ancestors *"));
+    assert_eq!(r.header("x-frame-options"), None);
+    let watch = api.send("GET", &format!("/watch/{public}"), &[], vec![]);
+    assert_eq!(watch.header("x-frame-options"), Some("DENY"), "only the embed is framed");
+    assert!(String::from_utf8_lossy(&watch.body).contains(&format!("data-embed=\"/embed/{pid}\"")));
+    // A private video (it has only a signed id), a video id, junk: nothing to embed.
+    for bad in [private.as_str(), "nope", "..%2f..%2fetc"] {
+        assert_eq!(api.send("GET", &format!("/embed/{bad}"), &[], vec![]).status, 404, "{bad}");
+    }
+    let summary = run_script(
+        "embed.mjs",
+        &[
+            format!("{}/embed/{pid}", control.base).as_ref(),
+            screenshots().as_os_str(),
+        ],
+    );
+    assert!(summary["played"].as_f64().unwrap_or(0.0) > 1.0, "{summary}");
+    assert_eq!(summary["link"], format!("/watch/{public}"));
+    assert_eq!(summary["target"], "_blank");
+}
