@@ -156,6 +156,17 @@ fn the_transcript_follows_playback_seeks_on_click_and_searches() {
     assert_eq!(summary["matches"], "1 cue matches");
     assert_eq!(summary["marked"], serde_json::json!(["bravo", "second"]));
     assert!(summary["startedAt"].as_f64().unwrap_or(0.0) >= 9.0);
+    let qualities = summary["qualities"].as_array().cloned().unwrap_or_default();
+    assert_eq!(qualities[0], "Auto", "{summary}");
+    assert!(qualities.len() >= 2 && qualities[1].as_str().unwrap_or_default().ends_with('p'));
+    assert_eq!(summary["level"].as_i64(), Some(qualities.len() as i64 - 2), "the highest rung first");
+    assert_eq!(summary["captions"][1], "English");
+    assert_eq!(summary["rate"], 1.5);
+    assert_eq!(summary["captions"][0], "Off");
+    assert_eq!(summary["subtitleTrack"], 0);
+    let after_l = summary["afterL"].as_f64().unwrap_or(0.0);
+    assert!((10.5..11.5).contains(&after_l), "l goes forward 10 s: {after_l}");
+    assert_eq!(summary["playingAfterK"], true);
     // Captions deleted: their words are no longer found.
     let r = control.api(&key).send(
         "DELETE",

@@ -349,7 +349,8 @@ pub fn http_status(url: &str) -> u16 {
     client().get(url).send().map_or(0, |r| r.status().as_u16())
 }
 
-fn blocking_get(url: &str) -> String {
+/// The body of a GET as text (empty when nothing answers).
+pub fn blocking_get(url: &str) -> String {
     client()
         .get(url)
         .send()

@@ -105,6 +105,7 @@ function startPlayer() {
     hls.on(window.Hls.Events.ERROR, (_, data) => {
       if (data.fatal) console.error('playback failed', data.type, data.details);
     });
+    hls.on(window.Hls.Events.MANIFEST_PARSED, () => playerMenus(hls));
     window.sunomiPlayer = hls;
   } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
     video.src = src;
@@ -646,3 +647,71 @@ if (shareEmbed) {
   shareEmbed.value = `<iframe src="${src}" width="640" height="400" allow="fullscreen; picture-in-picture" allowfullscreen title="Sunomi video"></iframe>`;
 }
 for (const field of [shareLink, shareEmbed]) field?.addEventListener('focus', () => field.select());
+
+// The player's menus: quality (hls.js levels; Auto lets it choose), speed, captions (the
+// auto-generated ones say so); and keys that work anywhere on the page but in a field.
+function playerMenus(hls) {
+  const menus = document.querySelector('.player-menus');
+  if (!menus) return;
+  const quality = document.getElementById('quality');
+  hls.levels
+    .map((level, i) => ({ i, height: level.height, bitrate: level.bitrate }))
+    .sort((a, b) => b.height - a.height || b.bitrate - a.bitrate)
+    .forEach(({ i, height, bitrate }) => {
+      const option = document.createElement('option');
+      option.value = String(i);
+      option.textContent = height ? `${height}p` : `${Math.round(bitrate / 1000)} kbit/s`;
+      quality.append(option);
+    });
+  quality.addEventListener('change', () => { hls.currentLevel = Number(quality.value); });
+  const speed = document.getElementById('speed');
+  speed.addEventListener('change', () => { video.playbackRate = Number(speed.value); });
+  const captions = document.getElementById('captions');
+  const generated = new Set((video.dataset.generated ?? '').split(' ').filter(Boolean));
+  // hls.js lists the subtitle tracks of the playing rendition's group once it knows it.
+  const fillCaptions = () => {
+    const off = captions.querySelector('option[value="-1"]');
+    captions.replaceChildren(off, ...hls.subtitleTracks.map((track, i) => {
+      const option = document.createElement('option');
+      option.value = String(i);
+      const name = track.name || track.lang || `Track ${i + 1}`;
+      option.textContent = generated.has(track.lang) ? `${name} (auto-generated)` : name;
+      return option;
+    }));
+    captions.value = String(hls.subtitleDisplay ? hls.subtitleTrack : -1);
+  };
+  fillCaptions();
+  hls.on(window.Hls.Events.SUBTITLE_TRACKS_UPDATED, fillCaptions);
+  captions.addEventListener('change', () => {
+    hls.subtitleTrack = Number(captions.value);
+    hls.subtitleDisplay = Number(captions.value) >= 0;
+  });
+  hls.on(window.Hls.Events.SUBTITLE_TRACK_SWITCH, (_, data) => {
+    captions.value = String(hls.subtitleDisplay ? data.id : -1);
+  });
+  menus.hidden = false;
+  document.addEventListener('keydown', (event) => {
+    const target = event.target;
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (target.closest?.('input, textarea, select, button, [contenteditable]') && target !== video) return;
+    const seek = (by) => { video.currentTime = Math.max(0, Math.min(video.duration || Infinity, video.currentTime + by)); };
+    switch (event.key) {
+      case 'k': case ' ': if (target === video && event.key === ' ') return; video.paused ? video.play() : video.pause(); break;
+      case 'j': seek(-10); break;
+      case 'l': seek(10); break;
+      case 'ArrowLeft': if (target === video) return; seek(-5); break;
+      case 'ArrowRight': if (target === video) return; seek(5); break;
+      case 'm': video.muted = !video.muted; break;
+      case 'f': if (document.fullscreenElement) document.exitFullscreen(); else video.requestFullscreen?.(); break;
+      case 'c': {
+        const on = !(hls.subtitleDisplay && hls.subtitleTrack >= 0);
+        if (on && hls.subtitleTrack < 0 && hls.subtitleTracks.length) hls.subtitleTrack = 0;
+        hls.subtitleDisplay = on;
+        captions.value = String(on ? hls.subtitleTrack : -1);
+        break;
+      }
+      default: return;
+    }
+    event.preventDefault();
+  });
+}

@@ -1,6 +1,7 @@
 // The watch page's interactive transcript in headless Chromium: the region "Transcript"
 // lists the cues; a click on one seeks the player there; while it plays, the highlighted cue
-// follows; the transcript's search keeps and highlights the matching cues. The page is checked
+// follows; the transcript's search keeps and highlights the matching cues; the player's menus
+// (quality, speed, captions) and keys work. The page is checked
 // with axe-core at desktop and phone sizes.
 // Usage: node transcript.mjs WATCH_URL SCREENSHOT_DIR
 import { audit, launch } from './browser.mjs';
@@ -41,6 +42,24 @@ try {
   await page.waitForFunction(() => document.querySelectorAll('#transcript li:not([hidden])').length === 1);
   summary.matches = await region.locator('.matches').textContent();
   summary.marked = await region.locator('mark').allTextContents();
+  // The player's menus and keys.
+  const quality = page.getByLabel('Quality');
+  await quality.waitFor();
+  summary.qualities = await quality.locator('option').allTextContents();
+  await quality.selectOption({ index: 1 });
+  summary.level = await page.evaluate(() => window.sunomiPlayer.currentLevel);
+  await page.getByLabel('Speed').selectOption('1.5');
+  summary.rate = await page.evaluate(() => document.getElementById('player').playbackRate);
+  await page.waitForFunction(() => document.querySelectorAll('#captions option').length > 1);
+  summary.captions = await page.getByLabel('Captions').locator('option').allTextContents();
+  await page.getByLabel('Captions').selectOption({ index: 1 });
+  summary.subtitleTrack = await page.evaluate(() => window.sunomiPlayer.subtitleTrack);
+  await page.evaluate(() => { const v = document.getElementById('player'); v.pause(); v.currentTime = 1; });
+  await page.locator('h1').click();
+  await page.keyboard.press('l');
+  summary.afterL = await page.evaluate(() => document.getElementById('player').currentTime);
+  await page.keyboard.press('k');
+  summary.playingAfterK = await page.evaluate(() => !document.getElementById('player').paused);
   await audit(page, shots, 'watch-transcript');
   ok = true;
 } catch (e) {

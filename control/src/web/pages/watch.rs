@@ -84,11 +84,28 @@ pub(super) fn player(
             let gate = policy.map(|p| warning_gate(l, p)).unwrap_or_default();
             let hidden = if gate.is_empty() { "" } else { " hidden" };
             main.push_str(&gate);
+            let generated: Vec<&str> = l
+                .asset
+                .captions
+                .iter()
+                .filter(|c| c.source == CaptionSource::Generated)
+                .map(|c| c.language.as_str())
+                .collect();
             main.push_str(&format!(
                 "<div class=\"player\"{hidden}><video id=\"player\" controls playsinline preload=\"metadata\" \
                  crossorigin=\"anonymous\" poster=\"/videos/{id}/poster.jpg\" data-src=\"{}\" \
-                 aria-label=\"Video: {}\"></video></div>",
+                 data-generated=\"{}\" aria-label=\"Video: {}\" aria-describedby=\"player-keys\"></video></div>\
+                 <div class=\"player-menus\" hidden>\
+                 <label for=\"quality\">Quality</label><select id=\"quality\"><option value=\"-1\">Auto</option></select>\
+                 <label for=\"speed\">Speed</label><select id=\"speed\">\
+                 <option value=\"0.5\">0.5×</option><option value=\"0.75\">0.75×</option>\
+                 <option value=\"1\" selected>Normal</option><option value=\"1.25\">1.25×</option>\
+                 <option value=\"1.5\">1.5×</option><option value=\"2\">2×</option></select>\
+                 <label for=\"captions\">Captions</label><select id=\"captions\"><option value=\"-1\">Off</option></select>\
+                 <p id=\"player-keys\" class=\"hint\">Keys: k or space play and pause, j and l go back and forward 10 seconds, \
+                 arrows 5 seconds, m mutes, c turns captions on and off, f fills the screen.</p></div>",
                 esc(&src),
+                esc(&generated.join(" ")),
                 esc(&l.video.title)
             ));
             transcript = transcript_panel(&config.edge_url, p.id.as_str(), &l.asset.captions);
