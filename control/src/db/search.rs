@@ -5,8 +5,7 @@
 //! typing, which matches as a prefix (a prefix of a common word costs a merge of every word
 //! it starts, so a submitted search does not pay it); the best-ranked first, newer first among equals,
 //! among the newest [`CANDIDATES`] matches. Only what [`listable`] lets a viewer see is found.
-//! A search first finds ids (reading no asset document: on SQLite the candidates' status and
-//! flags come from the covering index `assets_listing`), then reads those few videos.
+//! A search first finds ids (reading no asset document), then reads those few videos.
 
 use sqlx::Row;
 
@@ -100,8 +99,7 @@ pub async fn videos(
                  ORDER BY rowid DESC LIMIT {CANDIDATES}) \
              SELECT v.asset_id FROM video_search \
              JOIN video_search_keys k ON k.id = video_search.rowid \
-             JOIN videos v ON v.asset_id = k.video_id \
-             JOIN assets a INDEXED BY assets_listing ON a.id = v.asset_id \
+             JOIN videos v ON v.asset_id = k.video_id JOIN assets a ON a.id = v.asset_id \
              WHERE video_search MATCH $2 AND video_search.rowid >= (SELECT MIN(id) FROM recent) \
                  AND {filter} \
              ORDER BY video_search.rank, v.created_at DESC LIMIT $1"
@@ -145,8 +143,7 @@ pub async fn moments(
              JOIN cue_search_keys k ON k.id = cue_search.rowid \
              JOIN transcript_cues t ON t.video_id = k.video_id AND t.language = k.language \
                   AND t.start_ms = k.start_ms \
-             JOIN videos v ON v.asset_id = k.video_id \
-             JOIN assets a INDEXED BY assets_listing ON a.id = v.asset_id \
+             JOIN videos v ON v.asset_id = k.video_id JOIN assets a ON a.id = v.asset_id \
              WHERE cue_search MATCH $2 AND cue_search.rowid >= (SELECT MIN(id) FROM recent) \
                  AND {filter} \
              ORDER BY cue_search.rank, v.created_at DESC, t.start_ms LIMIT $1"
