@@ -34,6 +34,7 @@ use crate::services::importer::Importer;
 use crate::services::jobs::Jobs;
 use crate::services::projection::Projector;
 use crate::services::account_data::AccountData;
+use crate::services::admin::Admin;
 use crate::services::moderation::Moderation;
 use crate::services::notifications::Notifications;
 use crate::services::social::Social;
@@ -153,6 +154,8 @@ pub struct App {
     pub account_data: Arc<AccountData>,
     /// In-app notifications.
     pub notifications: Arc<Notifications>,
+    /// Administering people.
+    pub admin: Arc<Admin>,
 }
 
 impl App {
@@ -265,6 +268,7 @@ impl App {
                 videos: videos.clone(),
             }),
             notifications: Arc::new(Notifications { db: db.clone() }),
+            admin: Arc::new(Admin { db: db.clone() }),
             account_data: Arc::new(AccountData {
                 db: db.clone(),
                 accounts: accounts.clone(),

@@ -471,3 +471,57 @@ fn people_rename_change_password_export_and_delete_their_account() {
     let r = ada.post("/api/v1/auth/signin", sign_in("ada@example.org", "a brand new password"));
     assert_eq!(r.status, 401);
 }
+
+/// Admins change other accounts' roles and status (audited; a disabled account's session
+/// stops at once); nobody else may, and an admin cannot change their own.
+#[test]
+fn admins_change_roles_and_status_of_others_and_only_admins_may() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let control = start(&store, "");
+    let bob = common::people::signed_up(&control, "Bob");
+    let carol = common::people::signed_up(&control, "Carol");
+    let (code, _, err) = users(
+        &store,
+        &["create", "--email", "root@example.org", "--role", "admin"],
+        "an admin password\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    let mut root = Person::new(&control);
+    root.post("/api/v1/auth/signin", sign_in("root@example.org", "an admin password"));
+    let bob_id = bob.me().json()["user"]["id"].as_str().unwrap().to_string();
+    let root_id = root.me().json()["user"]["id"].as_str().unwrap().to_string();
+    let listed = root.send("GET", "/api/v1/admin/users?q=CAROL", &[], vec![]).json();
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed["data"][0]["display_name"], "Carol");
+    assert_eq!(carol.send("GET", "/api/v1/admin/users", &[], vec![]).status, 403);
+    let change = |p: &Person, id: &str, body: serde_json::Value| {
+        p.write("PATCH", &format!("/api/v1/admin/users/{id}"), body)
+    };
+    assert_eq!(
+        change(&carol, &bob_id, json!({ "role": "admin", "reason": "me too" })).status,
+        403
+    );
+    let r = change(&root, &bob_id, json!({ "role": "moderator", "reason": "helps with reports" }));
+    assert_eq!(r.json()["role"], "moderator");
+    assert_eq!(bob.send("GET", "/api/v1/moderation/queue", &[], vec![]).status, 200);
+    let r = change(&root, &bob_id, json!({ "status": "disabled", "reason": "spam" }));
+    assert_eq!(r.json()["status"], "disabled");
+    assert_eq!(bob.me().status, 401, "a disabled account's session stops");
+    let r = change(&root, &root_id, json!({ "role": "user", "reason": "oops" }));
+    assert_eq!(r.json()["code"], "invalid_state");
+    assert_eq!(change(&root, &bob_id, json!({ "reason": "" })).status, 409);
+    assert_eq!(change(&root, "u_nobody", json!({ "reason": "x" })).status, 404);
+    let log = root.send("GET", "/api/v1/moderation/audit", &[], vec![]).json();
+    let actions: Vec<&str> = log["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, vec!["user.status:disabled", "user.role:moderator"]);
+    let page = String::from_utf8_lossy(&carol.send("GET", "/admin", &[], vec![]).body).into_owned();
+    assert!(page.contains("Not found"), "the admin page is the admins'");
+    let page = String::from_utf8_lossy(&root.send("GET", "/admin", &[], vec![]).body).into_owned();
+    assert!(page.contains("Account bob@example.org"), "{page}");
+}

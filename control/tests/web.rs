@@ -426,3 +426,32 @@ fn the_embed_player_plays_framed_by_another_page_and_only_public_ids_embed() {
     assert_eq!(summary["link"], format!("/watch/{public}"));
     assert_eq!(summary["target"], "_blank");
 }
+
+#[test]
+fn an_admin_makes_someone_a_moderator_from_the_admin_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let control = Control::start(Options {
+        store: store.clone(),
+        no_workers: true,
+        ..Default::default()
+    });
+    let bob = signed_up(&control, "Bob");
+    let (code, _, err) = common::people::users(
+        &store,
+        &["create", "--email", "root@example.org", "--role", "admin"],
+        "an admin's password\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    let summary = run_script(
+        "admin.mjs",
+        &[
+            control.base.as_ref(),
+            "root@example.org".as_ref(),
+            "an admin's password".as_ref(),
+            screenshots().as_os_str(),
+        ],
+    );
+    assert_eq!(summary["saved"], "Saved: moderator, active.", "{summary}");
+    assert_eq!(bob.me().json()["user"]["role"], "moderator");
+}

@@ -410,3 +410,54 @@ pub async fn delete_in(
     }
     Ok(())
 }
+
+/// A page of accounts, newest first, whose email or display name contains `query` (any
+/// case; empty: all), and whether more follow.
+pub async fn page(
+    db: &Db,
+    query: &str,
+    limit: u32,
+    offset: u64,
+) -> Result<(Vec<User>, bool), DbError> {
+    let pattern = format!(
+        "%{}%",
+        query
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let rows = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE LOWER(email) LIKE $1 ESCAPE '\\' \
+         OR LOWER(display_name) LIKE $1 ESCAPE '\\' \
+         ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
+    ))
+    .bind(pattern)
+    .bind(i64::from(limit) + 1)
+    .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+    .fetch_all(db.pool())
+    .await?;
+    let more = rows.len() > limit as usize;
+    let users = rows
+        .iter()
+        .take(limit as usize)
+        .map(user_of)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((users, more))
+}
+
+/// Sets account `id`'s role and status, in `tx`; `false` when it is gone.
+pub async fn set_role_and_status(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: &str,
+    role: Role,
+    status: UserStatus,
+) -> Result<bool, DbError> {
+    let done = sqlx::query("UPDATE users SET role = $1, status = $2 WHERE id = $3")
+        .bind(role.as_str())
+        .bind(status.as_str())
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -3,6 +3,7 @@
 //! ([`auth`]), and the OpenAPI 3.1 document generated from the handlers ([`ApiDoc`]).
 
 pub mod accounts;
+pub mod admin;
 pub mod assets;
 pub mod auth;
 pub mod events;
@@ -45,6 +46,7 @@ use crate::services::assets::Assets;
 use crate::services::captions::Captions;
 use crate::services::jobs::Jobs;
 use crate::services::account_data::AccountData;
+use crate::services::admin::Admin;
 use crate::services::moderation::Moderation;
 use crate::services::notifications::Notifications;
 use crate::services::social::Social;
@@ -61,7 +63,7 @@ use problem::{ApiError, ErrorCode};
         settings::content_policy, settings::set_content_policy, settings::reset_content_policy,
         settings::begin_two_factor, settings::enable_two_factor, settings::disable_two_factor,
         settings::rename, settings::change_password, settings::export, settings::delete_account,
-        notifications::list, notifications::mark_read,
+        notifications::list, notifications::mark_read, admin::users, admin::change_user,
         videos::create_video, videos::list_videos, videos::my_videos, videos::get_video,
         videos::update_video, videos::delete_video, search::search, search::suggestions,
         social::like, social::unlike, social::likes, social::channel, social::subscribe,
@@ -275,6 +277,7 @@ services_by_type! {
     Arc<Moderation> => moderation,
     Arc<AccountData> => account_data,
     Arc<Notifications> => notifications,
+    Arc<Admin> => admin,
 }
 
 impl FromRef<ApiState> for events::Streams {
@@ -313,6 +316,11 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/api/v1/me/password", post(settings::change_password))
         .route("/api/v1/me/notifications", get(notifications::list))
+        .route("/api/v1/admin/users", get(admin::users))
+        .route(
+            "/api/v1/admin/users/{user_id}",
+            axum::routing::patch(admin::change_user),
+        )
         .route("/api/v1/me/notifications/read", post(notifications::mark_read))
         .route("/api/v1/me/export", get(settings::export))
         .route("/api/v1/me/videos", get(videos::my_videos))

@@ -10,6 +10,7 @@
 //! [`crate::deliveries::Webhooks`]).
 
 pub mod account_data;
+pub mod admin;
 pub mod accounts;
 pub mod api_keys;
 pub mod assets;

@@ -66,6 +66,9 @@ impl Page<'_> {
         );
         match self.viewer {
             Some(s) => {
+                if s.user.role.allows(Role::Admin) {
+                    h.push_str("<li><a href=\"/admin\">Admin</a></li>");
+                }
                 if s.user.role.allows(Role::Moderator) {
                     h.push_str("<li><a href=\"/moderation\">Moderation</a></li>");
                 }

@@ -25,6 +25,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/settings", get(pages::settings))
         .route("/reports", get(pages::my_reports))
         .route("/notifications", get(pages::notifications))
+        .route("/admin", get(pages::admin))
         .route("/moderation", get(pages::moderation_queue))
         .route("/moderation/videos/{video_id}", get(pages::moderation_review))
         .route("/feed", get(pages::feed))

@@ -715,3 +715,20 @@ function playerMenus(hls) {
     event.preventDefault();
   });
 }
+
+// The admin page: an account's role and status.
+for (const form of document.querySelectorAll('form[data-user]')) {
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    showError(form, '');
+    saved(form, '');
+    try {
+      const user = await api('PATCH', `/api/v1/admin/users/${encodeURIComponent(form.dataset.user)}`, {
+        role: form.querySelector('[name="role"]').value,
+        status: form.querySelector('[name="status"]').value,
+        reason: form.querySelector('[name="reason"]').value,
+      });
+      saved(form, `Saved: ${user.role}, ${user.status}.`);
+    } catch (e) { showError(form, e.message); }
+  });
+}

@@ -8,12 +8,14 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 mod account;
+mod admin;
 mod browse;
 mod moderation;
 mod studio;
 mod watch;
 
 pub use account::{notifications, settings, sign_in, sign_up};
+pub use admin::admin;
 pub use browse::{channel, feed, home, search};
 pub use moderation::{my_reports, queue as moderation_queue, review as moderation_review};
 pub use studio::{edit_video, studio, upload};
