@@ -182,7 +182,7 @@ fn the_transcript_follows_playback_seeks_on_click_and_searches() {
 }
 
 #[test]
-fn static_files_go_gzipped_to_browsers_that_take_it() {
+fn static_files_and_pages_go_gzipped_to_browsers_that_take_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store").to_string_lossy().into_owned();
     let control = Control::start(Options {
@@ -210,6 +210,19 @@ fn static_files_go_gzipped_to_browsers_that_take_it() {
     )
     .unwrap();
     assert_eq!(unzipped, plain.body);
+    // Pages too, compressed as they are made, with their headers.
+    let page = api.send("GET", "/", &[("accept-encoding", "gzip")], vec![]);
+    assert_eq!(page.header("content-encoding"), Some("gzip"));
+    assert!(page.header("content-security-policy").is_some());
+    let mut html = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&page.body[..]), &mut html)
+        .unwrap();
+    assert!(html.starts_with("<!doctype html>"), "{html}");
+    assert_eq!(
+        api.send("GET", "/", &[], vec![]).header("content-encoding"),
+        None,
+        "not to those that do not take it"
+    );
 }
 
 #[test]

@@ -33,5 +33,12 @@ pub fn routes() -> Router<ApiState> {
         .route("/watch/{video_id}", get(pages::watch))
         .route("/embed/{playback_id}", get(pages::embed))
         .route("/videos/{video_id}/poster.jpg", get(pages::poster))
+        // Pages go gzipped to browsers that take it (a quick level: made per request); the
+        // static files below carry their own gzip copies, made at build time.
+        .layer(
+            tower_http::compression::CompressionLayer::new()
+                .gzip(true)
+                .quality(tower_http::CompressionLevel::Fastest),
+        )
         .route("/static/{file}", get(assets::file))
 }
