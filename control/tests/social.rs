@@ -250,3 +250,47 @@ fn people_like_subscribe_and_comment_within_what_they_may_see() {
         "ten a minute, counting the first: {statuses:?}"
     );
 }
+
+/// The watch page pages its comments with real links: newest first, twenty a page.
+#[test]
+fn the_watch_page_pages_comments_with_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let control = Control::start(Options {
+        store,
+        ..Default::default()
+    });
+    let ada = signed_up(&control, "Ada");
+    let id = upload(&ada, &clip(dir.path(), "c.mp4", 2.0), "Talk", "public");
+    wait_ready(&ada, &id);
+    // Ten a minute per account: three people write nine each.
+    for name in ["Bea", "Cy", "Di"] {
+        let p = signed_up(&control, name);
+        for i in 0..9 {
+            let r = p.write(
+                "POST",
+                &format!("/api/v1/videos/{id}/comments"),
+                serde_json::json!({ "body": format!("{name} says {i}") }),
+            );
+            assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        }
+    }
+    let page = |n: u32| {
+        String::from_utf8_lossy(
+            &Person::new(&control)
+                .send("GET", &format!("/watch/{id}?comments={n}"), &[], vec![])
+                .body,
+        )
+        .into_owned()
+    };
+    let first = page(1);
+    assert_eq!(first.matches("class=\"comment\"").count(), 20);
+    assert!(first.contains("Di says 8"), "newest first");
+    assert!(first.contains(&format!("href=\"/watch/{id}?comments=2#comments-title\">Older comments")));
+    assert!(!first.contains("Newer comments"));
+    let second = page(2);
+    assert_eq!(second.matches("class=\"comment\"").count(), 7);
+    assert!(second.contains("Bea says 0"), "the oldest last");
+    assert!(second.contains("Newer comments") && !second.contains("Older comments"));
+    assert!(page(0).contains("Di says 8"), "page 0 is page 1");
+}

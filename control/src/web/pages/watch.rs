@@ -21,6 +21,15 @@ use crate::services::social::{Social, SocialError};
 use crate::services::videos::{VideoError, Videos};
 use crate::web::html::{age, esc};
 
+/// `?comments=N`: which page of comments the watch page shows.
+#[derive(Debug, serde::Deserialize)]
+pub struct WatchQuery {
+    comments: Option<u32>,
+}
+
+/// Comments a page of the watch page shows.
+const COMMENTS_PER_PAGE: u32 = 20;
+
 /// `/watch/{id}`: the player (or where the video stands), its title, channel and description.
 pub async fn watch(
     viewer: Viewer,
@@ -28,7 +37,13 @@ pub async fn watch(
     State(social): State<Arc<Social>>,
     State(config): State<Arc<Config>>,
     Path(id): Path<String>,
+    query: Result<axum::extract::Query<WatchQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    let comments_page = query
+        .ok()
+        .and_then(|q| q.0.comments)
+        .unwrap_or(1)
+        .clamp(1, 10_000);
     let user = viewer.session.as_ref().map(|s| &s.user);
     let l = match videos.get(user, &id).await {
         Ok(l) => l,
@@ -39,7 +54,7 @@ pub async fn watch(
         Visibility::Public => String::new(),
         v => format!(" · {}", v.as_str()),
     };
-    let social_part = match social_panel(&social, user, &l).await {
+    let social_part = match social_panel(&social, user, &l, comments_page).await {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(error = %e, "likes, channel or comments unavailable");
@@ -178,12 +193,14 @@ async fn social_panel(
     social: &Social,
     user: Option<&User>,
     l: &Listed,
+    page: u32,
 ) -> Result<(String, String), SocialError> {
     let id = &l.video.asset_id;
     // The page already checked the viewer may see the video.
     let (likes, liked) = social.likes_of(l, user).await?;
     let channel = social.channel(user, &l.video.owner_id).await?;
-    let (threads, more) = social.comments_of(l, 20, 0).await?;
+    let offset = u64::from(page - 1) * u64::from(COMMENTS_PER_PAGE);
+    let (threads, more) = social.comments_of(l, COMMENTS_PER_PAGE, offset).await?;
     let mut bar = String::from("<div class=\"actions\">");
     match user {
         Some(u) => {
@@ -241,13 +258,26 @@ async fn social_panel(
         comments.push_str("</li>");
     }
     comments.push_str("</ol>");
-    if threads.is_empty() {
+    if threads.is_empty() && page == 1 {
         comments.push_str("<p class=\"empty\">No comments yet.</p>");
     }
-    if more {
-        comments.push_str(
-            "<p class=\"meta\">Older comments are in the API (paging comes to this page next).</p>",
-        );
+    if page > 1 || more {
+        comments.push_str("<nav class=\"pager\" aria-label=\"Comment pages\">");
+        if page > 1 {
+            comments.push_str(&format!(
+                "<a rel=\"prev\" href=\"/watch/{}?comments={}#comments-title\">Newer comments</a>",
+                esc(id),
+                page - 1
+            ));
+        }
+        if more {
+            comments.push_str(&format!(
+                "<a rel=\"next\" href=\"/watch/{}?comments={}#comments-title\">Older comments</a>",
+                esc(id),
+                page + 1
+            ));
+        }
+        comments.push_str("</nav>");
     }
     comments.push_str("</section>");
     Ok((bar, comments))
