@@ -468,3 +468,37 @@ fn an_admin_makes_someone_a_moderator_from_the_admin_page() {
     assert_eq!(summary["saved"], "Saved: moderator, active.", "{summary}");
     assert_eq!(bob.me().json()["user"]["role"], "moderator");
 }
+
+#[test]
+fn a_keyboard_alone_signs_in_uploads_watches_and_uses_the_transcript() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let (_edge, control) = platform(&store);
+    let ada = signed_up(&control, "Ada");
+    let captioned = upload(&ada, &clip(dir.path(), "talk.mp4", 12.0), "A talk", "public");
+    wait_ready(&ada, &captioned);
+    let vtt = "WEBVTT\n\n00:00:00.000 --> 00:00:03.000\none\n\n\
+               00:00:03.000 --> 00:00:06.000\ntwo\n\n00:00:06.000 --> 00:00:09.000\nthree\n";
+    let key = create_key(&store, &[]);
+    let r = control.api(&key).send(
+        "PUT",
+        &format!("/api/v1/assets/{captioned}/captions/en"),
+        &[("content-type", "text/vtt")],
+        vtt.as_bytes().to_vec(),
+    );
+    assert_eq!(r.status, 204);
+    let summary = run_script(
+        "keyboard.mjs",
+        &[
+            control.base.as_ref(),
+            "ada@example.org".as_ref(),
+            "Ada's long password".as_ref(),
+            clip(dir.path(), "keys.mp4", 4.0).as_os_str(),
+            format!("/watch/{captioned}").as_ref(),
+        ],
+    );
+    assert_eq!(summary["playedUpload"], true, "{summary}");
+    assert!(summary["seeked"].as_f64().unwrap_or(0.0) >= 3.0, "{summary}");
+    assert_eq!(summary["liked"], true);
+    assert_eq!(summary["playing"], true);
+}
