@@ -5,8 +5,8 @@
 mod common;
 
 use common::people::{sign_in, sign_up, users, Person};
-use serde_json::json;
 use common::*;
+use serde_json::json;
 
 fn start(store: &str, config: &str) -> Control {
     Control::start(Options {
@@ -252,10 +252,20 @@ fn registration_by_approval_or_closed_and_accounts_made_by_an_operator() {
 /// from now.
 fn oathtool(secret: &str, offset: i64) -> String {
     let out = std::process::Command::new("oathtool")
-        .args(["--totp", "-b", secret, "-N", &format!("now + {offset} seconds")])
+        .args([
+            "--totp",
+            "-b",
+            secret,
+            "-N",
+            &format!("now + {offset} seconds"),
+        ])
         .output()
         .expect("oathtool must be installed (make deps-test)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -270,15 +280,28 @@ fn two_factor_sign_in_with_codes_from_an_independent_authenticator() {
     let mut ada = Person::new(&control);
     let password = "Ada's long password";
     assert_eq!(
-        ada.post("/api/v1/auth/signup", sign_up("ada@example.org", password, "Ada"))
-            .status,
+        ada.post(
+            "/api/v1/auth/signup",
+            sign_up("ada@example.org", password, "Ada")
+        )
+        .status,
         201
     );
     let write = |p: &Person, method: &str, path: &str, body: serde_json::Value| {
         let csrf = p.csrf.clone().unwrap_or_default();
-        p.send(method, path, &[("x-csrf-token", &csrf)], body.to_string().into_bytes())
+        p.send(
+            method,
+            path,
+            &[("x-csrf-token", &csrf)],
+            body.to_string().into_bytes(),
+        )
     };
-    let r = write(&ada, "PUT", "/api/v1/me/two-factor", serde_json::json!({ "code": "123456" }));
+    let r = write(
+        &ada,
+        "PUT",
+        "/api/v1/me/two-factor",
+        serde_json::json!({ "code": "123456" }),
+    );
     assert_eq!(r.json()["code"], "no_two_factor_setup");
     let r = write(&ada, "POST", "/api/v1/me/two-factor", serde_json::json!({}));
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
@@ -289,10 +312,20 @@ fn two_factor_sign_in_with_codes_from_an_independent_authenticator() {
         url.starts_with("otpauth://totp/Sunomi:ada%40example.org?secret=") && url.contains(&secret),
         "{url}"
     );
-    let r = write(&ada, "PUT", "/api/v1/me/two-factor", serde_json::json!({ "code": "000000" }));
+    let r = write(
+        &ada,
+        "PUT",
+        "/api/v1/me/two-factor",
+        serde_json::json!({ "code": "000000" }),
+    );
     assert_eq!(r.json()["code"], "invalid_code");
     let first = oathtool(&secret, 0);
-    let r = write(&ada, "PUT", "/api/v1/me/two-factor", serde_json::json!({ "code": first }));
+    let r = write(
+        &ada,
+        "PUT",
+        "/api/v1/me/two-factor",
+        serde_json::json!({ "code": first }),
+    );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let recovery: Vec<String> = r.json()["recovery_codes"]
         .as_array()
@@ -313,7 +346,10 @@ fn two_factor_sign_in_with_codes_from_an_independent_authenticator() {
         p.post("/api/v1/auth/signin", body)
     };
     let r = signin(&mut again, None);
-    assert_eq!((r.status, r.json()["code"].as_str()), (401, Some("two_factor_required")));
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (401, Some("two_factor_required"))
+    );
     assert!(r.header("set-cookie").is_none());
     let r = signin(&mut again, Some(&first));
     assert_eq!(r.json()["code"], "invalid_code", "a code works once");
@@ -325,7 +361,11 @@ fn two_factor_sign_in_with_codes_from_an_independent_authenticator() {
     let r = signin(&mut third, Some(&recovery[0].to_uppercase()));
     assert_eq!(r.status, 200, "a recovery code, in any case");
     let r = signin(&mut third, Some(&recovery[0]));
-    assert_eq!(r.json()["code"], "invalid_code", "a recovery code works once");
+    assert_eq!(
+        r.json()["code"],
+        "invalid_code",
+        "a recovery code works once"
+    );
 
     // Off: the password and a code.
     let off = |code: &str, pw: &str| {
@@ -336,25 +376,43 @@ fn two_factor_sign_in_with_codes_from_an_independent_authenticator() {
             serde_json::json!({ "password": pw, "code": code }),
         )
     };
-    assert_eq!(off(&recovery[1], "not the password").json()["code"], "invalid_credentials");
+    assert_eq!(
+        off(&recovery[1], "not the password").json()["code"],
+        "invalid_credentials"
+    );
     assert_eq!(off("111111", password).json()["code"], "invalid_code");
     assert_eq!(off(&recovery[1], password).status, 204);
     let mut fourth = Person::new(&control);
     assert_eq!(signin(&mut fourth, None).status, 200);
 
     // Wrong codes count toward the lock like wrong passwords.
-    let r = write(&fourth, "POST", "/api/v1/me/two-factor", serde_json::json!({}));
+    let r = write(
+        &fourth,
+        "POST",
+        "/api/v1/me/two-factor",
+        serde_json::json!({}),
+    );
     let secret = r.json()["secret"].as_str().unwrap().to_string();
     let code = oathtool(&secret, 0);
     assert_eq!(
-        write(&fourth, "PUT", "/api/v1/me/two-factor", serde_json::json!({ "code": code })).status,
+        write(
+            &fourth,
+            "PUT",
+            "/api/v1/me/two-factor",
+            serde_json::json!({ "code": code })
+        )
+        .status,
         200
     );
     let mut attacker = Person::new(&control);
     let statuses: Vec<u16> = (0..5)
         .map(|_| signin(&mut attacker, Some("999999")).status)
         .collect();
-    assert_eq!(statuses, vec![401, 401, 401, 401, 423], "locked after five wrong codes");
+    assert_eq!(
+        statuses,
+        vec![401, 401, 401, 401, 423],
+        "locked after five wrong codes"
+    );
 }
 
 /// A person's own account: a new name (their channel's, in search too), a new password (their
@@ -384,9 +442,18 @@ fn people_rename_change_password_export_and_delete_their_account() {
     assert_eq!(http_status(&master), 200);
     let ada_id = ada.me().json()["user"]["id"].as_str().unwrap().to_string();
     let bob_id = bob.me().json()["user"]["id"].as_str().unwrap().to_string();
-    assert_eq!(ada.write("PUT", &format!("/api/v1/videos/{his}/like"), json!({})).status, 200);
     assert_eq!(
-        ada.write("PUT", &format!("/api/v1/channels/{bob_id}/subscription"), json!({})).status,
+        ada.write("PUT", &format!("/api/v1/videos/{his}/like"), json!({}))
+            .status,
+        200
+    );
+    assert_eq!(
+        ada.write(
+            "PUT",
+            &format!("/api/v1/channels/{bob_id}/subscription"),
+            json!({})
+        )
+        .status,
         200
     );
     let r = ada.write(
@@ -398,16 +465,31 @@ fn people_rename_change_password_export_and_delete_their_account() {
     let comment = r.json()["id"].as_str().unwrap().to_string();
 
     // A new name: the channel's, in search too.
-    let r = ada.write("PATCH", "/api/v1/me", json!({ "display_name": "Ada Lovelace" }));
+    let r = ada.write(
+        "PATCH",
+        "/api/v1/me",
+        json!({ "display_name": "Ada Lovelace" }),
+    );
     assert_eq!(r.json()["display_name"], "Ada Lovelace");
-    assert_eq!(ada.write("PATCH", "/api/v1/me", json!({ "display_name": " " })).status, 400);
-    let found = bob.send("GET", "/api/v1/search?q=lovelace", &[], vec![]).json();
+    assert_eq!(
+        ada.write("PATCH", "/api/v1/me", json!({ "display_name": " " }))
+            .status,
+        400
+    );
+    let found = bob
+        .send("GET", "/api/v1/search?q=lovelace", &[], vec![])
+        .json();
     assert_eq!(found["videos"][0]["id"], hers.as_str(), "{found}");
 
     // A new password: other sessions end, this one stays.
     let mut other = Person::new(&control);
     let old = "Ada's long password";
-    assert_eq!(other.post("/api/v1/auth/signin", sign_in("ada@example.org", old)).status, 200);
+    assert_eq!(
+        other
+            .post("/api/v1/auth/signin", sign_in("ada@example.org", old))
+            .status,
+        200
+    );
     let change = |p: &Person, current: &str, new: &str| {
         p.write(
             "POST",
@@ -415,17 +497,28 @@ fn people_rename_change_password_export_and_delete_their_account() {
             json!({ "current_password": current, "new_password": new }),
         )
     };
-    assert_eq!(change(&ada, "wrong password", "a brand new password").status, 401);
+    assert_eq!(
+        change(&ada, "wrong password", "a brand new password").status,
+        401
+    );
     assert_eq!(change(&ada, old, "short").status, 400);
     assert_eq!(change(&ada, old, "a brand new password").status, 204);
     assert_eq!(ada.me().status, 200, "this session stays");
     assert_eq!(other.me().status, 401, "the other session ended");
-    assert_eq!(other.post("/api/v1/auth/signin", sign_in("ada@example.org", old)).status, 401);
+    assert_eq!(
+        other
+            .post("/api/v1/auth/signin", sign_in("ada@example.org", old))
+            .status,
+        401
+    );
 
     // Export: everything, and no secret.
     let r = ada.send("GET", "/api/v1/me/export", &[], vec![]);
     assert_eq!(r.status, 200);
-    assert!(r.header("content-disposition").unwrap_or_default().starts_with("attachment"));
+    assert!(r
+        .header("content-disposition")
+        .unwrap_or_default()
+        .starts_with("attachment"));
     let export = r.json();
     assert_eq!(export["account"]["display_name"], "Ada Lovelace");
     assert_eq!(export["videos"][0]["title"], "Counting machines");
@@ -433,8 +526,14 @@ fn people_rename_change_password_export_and_delete_their_account() {
     assert_eq!(export["likes"][0]["id"], his.as_str());
     assert_eq!(export["subscriptions"][0]["id"], bob_id.as_str());
     let text = String::from_utf8_lossy(&r.body).to_string();
-    assert!(!text.contains("argon2") && !text.contains("password"), "{text}");
-    assert_eq!(bob.send("GET", "/api/v1/me/export", &[], vec![]).json()["videos"][0]["id"], his.as_str());
+    assert!(
+        !text.contains("argon2") && !text.contains("password"),
+        "{text}"
+    );
+    assert_eq!(
+        bob.send("GET", "/api/v1/me/export", &[], vec![]).json()["videos"][0]["id"],
+        his.as_str()
+    );
 
     // Delete: the password again; then the videos leave the edge, the rest goes.
     let r = ada.send(
@@ -448,14 +547,34 @@ fn people_rename_change_password_export_and_delete_their_account() {
         "DELETE",
         "/api/v1/me",
         &[("x-csrf-token", ada.csrf.as_deref().unwrap_or_default())],
-        json!({ "password": "a brand new password" }).to_string().into_bytes(),
+        json!({ "password": "a brand new password" })
+            .to_string()
+            .into_bytes(),
     );
     assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
-    assert!(r.header("set-cookie").unwrap_or_default().contains("Max-Age=0"));
+    assert!(r
+        .header("set-cookie")
+        .unwrap_or_default()
+        .contains("Max-Age=0"));
     assert_ne!(http_status(&master), 200, "gone from the edge");
-    assert_eq!(bob.send("GET", &format!("/api/v1/videos/{hers}"), &[], vec![]).status, 404);
-    assert_eq!(bob.send("GET", &format!("/api/v1/channels/{ada_id}"), &[], vec![]).status, 404);
-    let thread = bob.send("GET", &format!("/api/v1/videos/{his}/comments"), &[], vec![]).json();
+    assert_eq!(
+        bob.send("GET", &format!("/api/v1/videos/{hers}"), &[], vec![])
+            .status,
+        404
+    );
+    assert_eq!(
+        bob.send("GET", &format!("/api/v1/channels/{ada_id}"), &[], vec![])
+            .status,
+        404
+    );
+    let thread = bob
+        .send(
+            "GET",
+            &format!("/api/v1/videos/{his}/comments"),
+            &[],
+            vec![],
+        )
+        .json();
     let kept = thread["data"]
         .as_array()
         .unwrap()
@@ -465,10 +584,14 @@ fn people_rename_change_password_export_and_delete_their_account() {
         .unwrap_or_default();
     assert!(kept.is_null() || kept["deleted"] == true, "{thread}");
     assert_eq!(
-        bob.send("GET", &format!("/api/v1/videos/{his}/likes"), &[], vec![]).json()["likes"],
+        bob.send("GET", &format!("/api/v1/videos/{his}/likes"), &[], vec![])
+            .json()["likes"],
         0
     );
-    let r = ada.post("/api/v1/auth/signin", sign_in("ada@example.org", "a brand new password"));
+    let r = ada.post(
+        "/api/v1/auth/signin",
+        sign_in("ada@example.org", "a brand new password"),
+    );
     assert_eq!(r.status, 401);
 }
 
@@ -488,31 +611,61 @@ fn admins_change_roles_and_status_of_others_and_only_admins_may() {
     );
     assert_eq!(code, 0, "{err}");
     let mut root = Person::new(&control);
-    root.post("/api/v1/auth/signin", sign_in("root@example.org", "an admin password"));
+    root.post(
+        "/api/v1/auth/signin",
+        sign_in("root@example.org", "an admin password"),
+    );
     let bob_id = bob.me().json()["user"]["id"].as_str().unwrap().to_string();
     let root_id = root.me().json()["user"]["id"].as_str().unwrap().to_string();
-    let listed = root.send("GET", "/api/v1/admin/users?q=CAROL", &[], vec![]).json();
+    let listed = root
+        .send("GET", "/api/v1/admin/users?q=CAROL", &[], vec![])
+        .json();
     assert_eq!(listed["data"].as_array().map(Vec::len), Some(1), "{listed}");
     assert_eq!(listed["data"][0]["display_name"], "Carol");
-    assert_eq!(carol.send("GET", "/api/v1/admin/users", &[], vec![]).status, 403);
+    assert_eq!(
+        carol.send("GET", "/api/v1/admin/users", &[], vec![]).status,
+        403
+    );
     let change = |p: &Person, id: &str, body: serde_json::Value| {
         p.write("PATCH", &format!("/api/v1/admin/users/{id}"), body)
     };
     assert_eq!(
-        change(&carol, &bob_id, json!({ "role": "admin", "reason": "me too" })).status,
+        change(
+            &carol,
+            &bob_id,
+            json!({ "role": "admin", "reason": "me too" })
+        )
+        .status,
         403
     );
-    let r = change(&root, &bob_id, json!({ "role": "moderator", "reason": "helps with reports" }));
+    let r = change(
+        &root,
+        &bob_id,
+        json!({ "role": "moderator", "reason": "helps with reports" }),
+    );
     assert_eq!(r.json()["role"], "moderator");
-    assert_eq!(bob.send("GET", "/api/v1/moderation/queue", &[], vec![]).status, 200);
-    let r = change(&root, &bob_id, json!({ "status": "disabled", "reason": "spam" }));
+    assert_eq!(
+        bob.send("GET", "/api/v1/moderation/queue", &[], vec![])
+            .status,
+        200
+    );
+    let r = change(
+        &root,
+        &bob_id,
+        json!({ "status": "disabled", "reason": "spam" }),
+    );
     assert_eq!(r.json()["status"], "disabled");
     assert_eq!(bob.me().status, 401, "a disabled account's session stops");
     let r = change(&root, &root_id, json!({ "role": "user", "reason": "oops" }));
     assert_eq!(r.json()["code"], "invalid_state");
     assert_eq!(change(&root, &bob_id, json!({ "reason": "" })).status, 409);
-    assert_eq!(change(&root, "u_nobody", json!({ "reason": "x" })).status, 404);
-    let log = root.send("GET", "/api/v1/moderation/audit", &[], vec![]).json();
+    assert_eq!(
+        change(&root, "u_nobody", json!({ "reason": "x" })).status,
+        404
+    );
+    let log = root
+        .send("GET", "/api/v1/moderation/audit", &[], vec![])
+        .json();
     let actions: Vec<&str> = log["data"]
         .as_array()
         .unwrap()

@@ -9,7 +9,8 @@ use common::*;
 use serde_json::json;
 
 fn kinds(p: &Person) -> Vec<(String, String)> {
-    p.send("GET", "/api/v1/me/notifications", &[], vec![]).json()["data"]
+    p.send("GET", "/api/v1/me/notifications", &[], vec![])
+        .json()["data"]
         .as_array()
         .unwrap()
         .iter()
@@ -34,7 +35,12 @@ fn people_hear_of_new_videos_comments_their_videos_and_their_reports() {
     let bob = signed_up(&control, "Bob");
     let ada_id = ada.me().json()["user"]["id"].as_str().unwrap().to_string();
     assert_eq!(
-        bob.write("PUT", &format!("/api/v1/channels/{ada_id}/subscription"), json!({})).status,
+        bob.write(
+            "PUT",
+            &format!("/api/v1/channels/{ada_id}/subscription"),
+            json!({})
+        )
+        .status,
         200
     );
     let file = clip(dir.path(), "clip.mp4", 2.0);
@@ -45,15 +51,23 @@ fn people_hear_of_new_videos_comments_their_videos_and_their_reports() {
     let junk = dir.path().join("notes.mp4");
     std::fs::write(&junk, "not a video\n".repeat(200)).unwrap();
     let failed = upload(&ada, &junk, "Broken", "public");
-    wait_until(std::time::Duration::from_secs(60), "the bad file to fail", || {
-        ada.send("GET", &format!("/api/v1/videos/{failed}"), &[], vec![]).json()["status"]
-            == "errored"
-    });
+    wait_until(
+        std::time::Duration::from_secs(60),
+        "the bad file to fail",
+        || {
+            ada.send("GET", &format!("/api/v1/videos/{failed}"), &[], vec![])
+                .json()["status"]
+                == "errored"
+        },
+    );
 
     // Bob hears of the public video only; Ada of each of hers.
     assert_eq!(
         kinds(&bob),
-        vec![("video.new".to_string(), "Ada published “Morning walk”".to_string())]
+        vec![(
+            "video.new".to_string(),
+            "Ada published “Morning walk”".to_string()
+        )]
     );
     let hers = kinds(&ada);
     for expected in [
@@ -61,7 +75,10 @@ fn people_hear_of_new_videos_comments_their_videos_and_their_reports() {
         "Your video “Diary” is ready to watch",
         "Your video “Broken” could not be processed",
     ] {
-        assert!(hers.iter().any(|(_, t)| t == expected), "{expected}: {hers:?}");
+        assert!(
+            hers.iter().any(|(_, t)| t == expected),
+            "{expected}: {hers:?}"
+        );
     }
 
     // Comments: on her video to Ada, a reply to Bob, never one's own.
@@ -78,15 +95,32 @@ fn people_hear_of_new_videos_comments_their_videos_and_their_reports() {
     );
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let ada_now = kinds(&ada);
-    assert_eq!(ada_now[0], ("comment.new".into(), "Bob commented on “Morning walk”".into()));
+    assert_eq!(
+        ada_now[0],
+        (
+            "comment.new".into(),
+            "Bob commented on “Morning walk”".into()
+        )
+    );
     assert_eq!(
         ada_now.iter().filter(|(k, _)| k == "comment.new").count(),
         1,
         "not of her own reply: {ada_now:?}"
     );
-    assert_eq!(kinds(&bob)[0], ("comment.new".into(), "Ada commented on “Morning walk”".into()));
-    let list = bob.send("GET", "/api/v1/me/notifications", &[], vec![]).json();
-    assert!(list["data"][0]["url"].as_str().unwrap().starts_with(&format!("/watch/{public}#c_")));
+    assert_eq!(
+        kinds(&bob)[0],
+        (
+            "comment.new".into(),
+            "Ada commented on “Morning walk”".into()
+        )
+    );
+    let list = bob
+        .send("GET", "/api/v1/me/notifications", &[], vec![])
+        .json();
+    assert!(list["data"][0]["url"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("/watch/{public}#c_")));
 
     // A decided report.
     let r = bob.write(
@@ -102,7 +136,10 @@ fn people_hear_of_new_videos_comments_their_videos_and_their_reports() {
     );
     assert_eq!(code, 0, "{err}");
     let mut mo = Person::new(&control);
-    mo.post("/api/v1/auth/signin", sign_in("mo@example.org", "a moderator password"));
+    mo.post(
+        "/api/v1/auth/signin",
+        sign_in("mo@example.org", "a moderator password"),
+    );
     let r = mo.write(
         "POST",
         &format!("/api/v1/moderation/videos/{public}"),
@@ -120,20 +157,32 @@ fn people_hear_of_new_videos_comments_their_videos_and_their_reports() {
 
     // Read.
     let unread = |p: &Person| {
-        p.send("GET", "/api/v1/me/notifications", &[], vec![]).json()["unread"]
+        p.send("GET", "/api/v1/me/notifications", &[], vec![])
+            .json()["unread"]
             .as_i64()
             .unwrap()
     };
     assert_eq!(unread(&bob), 3);
-    let first = bob.send("GET", "/api/v1/me/notifications", &[], vec![]).json()["data"][0]["id"]
+    let first = bob
+        .send("GET", "/api/v1/me/notifications", &[], vec![])
+        .json()["data"][0]["id"]
         .as_str()
         .unwrap()
         .to_string();
-    let r = bob.write("POST", "/api/v1/me/notifications/read", json!({ "ids": [first] }));
+    let r = bob.write(
+        "POST",
+        "/api/v1/me/notifications/read",
+        json!({ "ids": [first] }),
+    );
     assert_eq!(r.status, 204);
     assert_eq!(unread(&bob), 2);
     bob.write("POST", "/api/v1/me/notifications/read", json!({}));
     assert_eq!(unread(&bob), 0);
     assert_eq!(unread(&ada), ada_now.len() as i64, "Ada's are hers alone");
-    assert_eq!(Person::new(&control).send("GET", "/api/v1/me/notifications", &[], vec![]).status, 401);
+    assert_eq!(
+        Person::new(&control)
+            .send("GET", "/api/v1/me/notifications", &[], vec![])
+            .status,
+        401
+    );
 }

@@ -74,7 +74,12 @@ fn a_report_reaches_the_queue_a_moderator_blocks_it_and_every_edge_answers_451()
         json!({ "reason": "spam", "details": "x".repeat(1001) }),
     ] {
         let r = ada.write("POST", &reports, body.clone());
-        assert_eq!(r.status, 400, "{body}: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            400,
+            "{body}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
     }
     // Someone else's private video does not exist to report; a guest must sign in.
     let r = bob.write(
@@ -96,10 +101,21 @@ fn a_report_reaches_the_queue_a_moderator_blocks_it_and_every_edge_answers_451()
     );
 
     // The queue is the moderators'.
-    assert_eq!(bob.send("GET", "/api/v1/moderation/queue", &[], vec![]).status, 403);
-    assert_eq!(guest.send("GET", "/api/v1/moderation/queue", &[], vec![]).status, 401);
+    assert_eq!(
+        bob.send("GET", "/api/v1/moderation/queue", &[], vec![])
+            .status,
+        403
+    );
+    assert_eq!(
+        guest
+            .send("GET", "/api/v1/moderation/queue", &[], vec![])
+            .status,
+        401
+    );
     let mo = staff(&control, &store, "mo@example.org", "moderator");
-    let queue = mo.send("GET", "/api/v1/moderation/queue", &[], vec![]).json();
+    let queue = mo
+        .send("GET", "/api/v1/moderation/queue", &[], vec![])
+        .json();
     let item = &queue["videos"][0];
     assert_eq!(item["video"]["id"], id.as_str(), "{queue}");
     assert_eq!(item["held"], false);
@@ -108,9 +124,18 @@ fn a_report_reaches_the_queue_a_moderator_blocks_it_and_every_edge_answers_451()
     let decide = |p: &Person, body: serde_json::Value| {
         p.write("POST", &format!("/api/v1/moderation/videos/{id}"), body)
     };
-    assert_eq!(decide(&bob, json!({ "decision": "block", "reason": "x" })).status, 403);
-    assert_eq!(decide(&mo, json!({ "decision": "warn", "reason": "x" })).status, 400);
-    assert_eq!(decide(&mo, json!({ "decision": "block", "reason": " " })).status, 400);
+    assert_eq!(
+        decide(&bob, json!({ "decision": "block", "reason": "x" })).status,
+        403
+    );
+    assert_eq!(
+        decide(&mo, json!({ "decision": "warn", "reason": "x" })).status,
+        400
+    );
+    assert_eq!(
+        decide(&mo, json!({ "decision": "block", "reason": " " })).status,
+        400
+    );
 
     // Blocked: every edge answers 451; Bob learns the outcome; the log says who and why.
     let r = decide(
@@ -124,20 +149,37 @@ fn a_report_reaches_the_queue_a_moderator_blocks_it_and_every_edge_answers_451()
     });
     let mine = bob.send("GET", "/api/v1/me/reports", &[], vec![]).json();
     assert_eq!(mine["data"][0]["decision"], "block");
-    assert_eq!(mine["data"][0]["outcome"], "A moderator took the video down.");
-    let queue = mo.send("GET", "/api/v1/moderation/queue", &[], vec![]).json();
+    assert_eq!(
+        mine["data"][0]["outcome"],
+        "A moderator took the video down."
+    );
+    let queue = mo
+        .send("GET", "/api/v1/moderation/queue", &[], vec![])
+        .json();
     assert_eq!(queue["videos"], json!([]), "decided items leave the queue");
-    let log = mo.send("GET", "/api/v1/moderation/audit", &[], vec![]).json();
+    let log = mo
+        .send("GET", "/api/v1/moderation/audit", &[], vec![])
+        .json();
     let mo_id = mo.me().json()["user"]["id"].clone();
     assert_eq!(log["data"][0]["action"], "video.block");
     assert_eq!(log["data"][0]["subject"], id.as_str());
     assert_eq!(log["data"][0]["actor_id"], mo_id);
     assert_eq!(log["data"][0]["reason"], "Hate speech, reported at 0:01.");
-    assert_eq!(bob.send("GET", "/api/v1/moderation/audit", &[], vec![]).status, 403);
+    assert_eq!(
+        bob.send("GET", "/api/v1/moderation/audit", &[], vec![])
+            .status,
+        403
+    );
     // Nothing left to dismiss; a later approval publishes it again.
     let r = decide(&mo, json!({ "decision": "dismiss", "reason": "x" }));
-    assert_eq!((r.status, r.json()["code"].as_str()), (409, Some("invalid_state")));
-    let r = decide(&mo, json!({ "decision": "approve", "reason": "On appeal: quoted, not said." }));
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (409, Some("invalid_state"))
+    );
+    let r = decide(
+        &mo,
+        json!({ "decision": "approve", "reason": "On appeal: quoted, not said." }),
+    );
     assert_eq!(r.json()["status"], "ready");
     wait_until(Duration::from_secs(10), "served again", || {
         masters.iter().all(|m| http_status(m) == 200)
@@ -157,11 +199,16 @@ fn registrations_awaiting_approval_are_decided_in_the_queue() {
     let mut cat = Person::new(&control);
     let mut dan = Person::new(&control);
     for (p, email) in [(&mut cat, "cat@example.org"), (&mut dan, "dan@example.org")] {
-        let r = p.post("/api/v1/auth/signup", sign_up(email, "a fine password", email));
+        let r = p.post(
+            "/api/v1/auth/signup",
+            sign_up(email, "a fine password", email),
+        );
         assert_eq!(r.status, 202);
     }
     let admin = staff(&control, &store, "root@example.org", "admin");
-    let queue = admin.send("GET", "/api/v1/moderation/queue", &[], vec![]).json();
+    let queue = admin
+        .send("GET", "/api/v1/moderation/queue", &[], vec![])
+        .json();
     let waiting: Vec<(String, String)> = queue["registrations"]
         .as_array()
         .unwrap()
@@ -182,16 +229,34 @@ fn registrations_awaiting_approval_are_decided_in_the_queue() {
             json!({ "decision": decision, "reason": "checked by hand" }),
         )
     };
-    assert_eq!(decide(&id_of("cat@example.org"), "approve").json()["status"], "active");
-    assert_eq!(decide(&id_of("dan@example.org"), "reject").json()["status"], "disabled");
-    assert_eq!(decide(&id_of("dan@example.org"), "approve").status, 409, "decided once");
+    assert_eq!(
+        decide(&id_of("cat@example.org"), "approve").json()["status"],
+        "active"
+    );
+    assert_eq!(
+        decide(&id_of("dan@example.org"), "reject").json()["status"],
+        "disabled"
+    );
+    assert_eq!(
+        decide(&id_of("dan@example.org"), "approve").status,
+        409,
+        "decided once"
+    );
     assert_eq!(decide("u_nobody", "approve").status, 404);
     assert_eq!(decide(&id_of("cat@example.org"), "maybe").status, 400);
-    let r = cat.post("/api/v1/auth/signin", sign_in("cat@example.org", "a fine password"));
+    let r = cat.post(
+        "/api/v1/auth/signin",
+        sign_in("cat@example.org", "a fine password"),
+    );
     assert_eq!(r.status, 200);
-    let r = dan.post("/api/v1/auth/signin", sign_in("dan@example.org", "a fine password"));
+    let r = dan.post(
+        "/api/v1/auth/signin",
+        sign_in("dan@example.org", "a fine password"),
+    );
     assert_eq!(r.json()["code"], "account_disabled");
-    let log = admin.send("GET", "/api/v1/moderation/audit", &[], vec![]).json();
+    let log = admin
+        .send("GET", "/api/v1/moderation/audit", &[], vec![])
+        .json();
     let actions: Vec<&str> = log["data"]
         .as_array()
         .unwrap()

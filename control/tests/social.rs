@@ -286,7 +286,9 @@ fn the_watch_page_pages_comments_with_links() {
     let first = page(1);
     assert_eq!(first.matches("class=\"comment\"").count(), 20);
     assert!(first.contains("Di says 8"), "newest first");
-    assert!(first.contains(&format!("href=\"/watch/{id}?comments=2#comments-title\">Older comments")));
+    assert!(first.contains(&format!(
+        "href=\"/watch/{id}?comments=2#comments-title\">Older comments"
+    )));
     assert!(!first.contains("Newer comments"));
     let second = page(2);
     assert_eq!(second.matches("class=\"comment\"").count(), 7);

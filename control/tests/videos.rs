@@ -266,20 +266,35 @@ fn search_ranks_titles_first_matches_whole_words_and_suggests_titles() {
     );
     // Whole words, in any order and case; a search is not a prefix (suggestions are).
     assert_eq!(search("MARSH%20heron")["videos"][0]["id"], titled);
-    assert_eq!(search("marsh%20heron%20of")["videos"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        search("marsh%20heron%20of")["videos"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
     assert_eq!(search("mars")["videos"], json!([]));
     // Engine syntax is only words.
     for q in ["%22", "heron%22*%20OR%20x", "NEAR(heron)", "a%26b%7C!c:*"] {
         search(q);
     }
     // Suggestions while typing: the last word may be unfinished.
-    let r = guest.send("GET", "/api/v1/search/suggestions?q=marsh%20her", &[], vec![]);
+    let r = guest.send(
+        "GET",
+        "/api/v1/search/suggestions?q=marsh%20her",
+        &[],
+        vec![],
+    );
     let titles = r.json()["data"].clone();
     assert_eq!(titles[0], "A heron of the marsh", "{titles}");
     assert!(!titles.to_string().contains("secrets"));
     assert_eq!(
         guest
-            .send("GET", &format!("/api/v1/search?q={}", "x".repeat(1001)), &[], vec![])
+            .send(
+                "GET",
+                &format!("/api/v1/search?q={}", "x".repeat(1001)),
+                &[],
+                vec![]
+            )
             .status,
         400
     );
@@ -298,4 +313,69 @@ fn search_ranks_titles_first_matches_whole_words_and_suggests_titles() {
     assert_eq!(moments[0]["video"]["id"], by_channel, "{moments}");
     assert_eq!(moments[0]["at_secs"], 1);
     assert_eq!(moments[0]["text"], "lands on a heron's nest");
+}
+
+/// An uploader's captions through their session: upload, replace, delete; checked like the
+/// API-key route; only the owner (another account: 403 on a public video, 404 on a private
+/// one).
+#[test]
+fn owners_manage_their_videos_captions_with_their_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let control = Control::start(Options {
+        store,
+        ..Default::default()
+    });
+    let ada = signed_up(&control, "Ada");
+    let bob = signed_up(&control, "Bob");
+    let file = clip(dir.path(), "clip.mp4", 2.0);
+    let public = upload(&ada, &file, "Open", "public");
+    let private = upload(&ada, &file, "Closed", "private");
+    wait_ready(&ada, &public);
+    wait_ready(&ada, &private);
+    let vtt = "WEBVTT\n\n00:00:00.000 --> 00:00:01.500\nhello there\n";
+    let put = |p: &Person, id: &str, lang: &str, body: &str| {
+        p.send(
+            "PUT",
+            &format!("/api/v1/videos/{id}/captions/{lang}"),
+            &[
+                ("content-type", "text/vtt"),
+                ("x-csrf-token", p.csrf.as_deref().unwrap_or_default()),
+            ],
+            body.as_bytes().to_vec(),
+        )
+    };
+    let r = put(&ada, &public, "en", vtt);
+    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(put(&ada, &public, "en", "not vtt").status, 400);
+    assert_eq!(put(&ada, &public, "EN", vtt).status, 400);
+    assert_eq!(put(&bob, &public, "en", vtt).status, 403);
+    assert_eq!(put(&bob, &private, "en", vtt).status, 404);
+    let no_csrf = ada.send(
+        "PUT",
+        &format!("/api/v1/videos/{public}/captions/fr"),
+        &[("content-type", "text/vtt")],
+        vtt.as_bytes().to_vec(),
+    );
+    assert_eq!(no_csrf.status, 403, "CSRF-safe");
+    let page = String::from_utf8_lossy(
+        &ada.send("GET", &format!("/studio/{public}"), &[], vec![]).body,
+    )
+    .into_owned();
+    assert!(page.contains("Delete the en captions"), "{page}");
+    let found = Person::new(&control)
+        .send("GET", "/api/v1/search?q=hello%20there", &[], vec![])
+        .json();
+    assert_eq!(found["moments"][0]["video"]["id"], public.as_str(), "{found}");
+    let delete = |p: &Person| {
+        p.send(
+            "DELETE",
+            &format!("/api/v1/videos/{public}/captions/en"),
+            &[("x-csrf-token", p.csrf.as_deref().unwrap_or_default())],
+            vec![],
+        )
+    };
+    assert_eq!(delete(&bob).status, 403);
+    assert_eq!(delete(&ada).status, 204);
+    assert_eq!(delete(&ada).status, 404);
 }

@@ -44,8 +44,12 @@ fn flags_from_uploaders_and_moderators_follow_each_viewers_policy() {
         wait_ready(&ada, id);
     }
     assert_eq!(
-        bob.write("PUT", &format!("/api/v1/channels/{}/subscription", ada_id(&ada)), json!({}))
-            .status,
+        bob.write(
+            "PUT",
+            &format!("/api/v1/channels/{}/subscription", ada_id(&ada)),
+            json!({})
+        )
+        .status,
         200
     );
 
@@ -95,8 +99,14 @@ fn flags_from_uploaders_and_moderators_follow_each_viewers_policy() {
     };
     assert_eq!(action_of(&listed, &fight), Some(json!("warn")));
     assert_eq!(action_of(&listed, &party), Some(json!("blur")));
-    assert_eq!(action_of(&listed, &plain), Some(json!(null)), "no flags, no warning");
-    let policy = bob.send("GET", "/api/v1/me/content-policy", &[], vec![]).json();
+    assert_eq!(
+        action_of(&listed, &plain),
+        Some(json!(null)),
+        "no flags, no warning"
+    );
+    let policy = bob
+        .send("GET", "/api/v1/me/content-policy", &[], vec![])
+        .json();
     assert_eq!(policy["chosen"], false);
     assert_eq!(policy["policy"]["flags"]["drugs"], "blur");
 
@@ -113,15 +123,25 @@ fn flags_from_uploaders_and_moderators_follow_each_viewers_policy() {
     for path in ["/api/v1/videos", ada_channel.as_str(), "/api/v1/me/feed"] {
         let seen = ids(&bob.send("GET", path, &[], vec![]));
         assert!(!seen.contains(&fight), "{path}: {seen:?}");
-        assert!(seen.contains(&party) && seen.contains(&plain), "{path}: {seen:?}");
-        assert!(ids(&guest.send("GET", path.replace("/me/feed", "/videos").as_str(), &[], vec![])).contains(&fight));
+        assert!(
+            seen.contains(&party) && seen.contains(&plain),
+            "{path}: {seen:?}"
+        );
+        assert!(ids(&guest.send(
+            "GET",
+            path.replace("/me/feed", "/videos").as_str(),
+            &[],
+            vec![]
+        ))
+        .contains(&fight));
     }
     assert!(!search_page(&bob, "zebra").contains("Stage fight"));
     assert!(search_page(&guest, "zebra").contains("Stage fight"));
     let opened = bob.send("GET", &format!("/api/v1/videos/{fight}"), &[], vec![]);
     assert_eq!(opened.json()["content_warning"]["action"], "hide");
     let page = String::from_utf8_lossy(
-        &bob.send("GET", &format!("/watch/{fight}"), &[], vec![]).body,
+        &bob.send("GET", &format!("/watch/{fight}"), &[], vec![])
+            .body,
     )
     .into_owned();
     assert!(
@@ -139,7 +159,11 @@ fn flags_from_uploaders_and_moderators_follow_each_viewers_policy() {
     let seen = ids(&bob.send("GET", "/api/v1/videos", &[], vec![]));
     assert!(seen.contains(&fight) && !seen.contains(&party), "{seen:?}");
     assert_eq!(
-        review(&party, json!({ "decision": "approve", "reason": "alcohol is fine here" })).status,
+        review(
+            &party,
+            json!({ "decision": "approve", "reason": "alcohol is fine here" })
+        )
+        .status,
         200
     );
     let seen = ids(&bob.send("GET", "/api/v1/videos", &[], vec![]));
@@ -154,7 +178,9 @@ fn flags_from_uploaders_and_moderators_follow_each_viewers_policy() {
     assert_eq!(r.json()["chosen"], false);
 
     // Bad input changes nothing.
-    let before = ada.send("GET", &format!("/api/v1/videos/{fight}"), &[], vec![]).json();
+    let before = ada
+        .send("GET", &format!("/api/v1/videos/{fight}"), &[], vec![])
+        .json();
     for body in [
         json!({ "flags": ["gore"] }),
         json!({ "warning_summary": "x".repeat(501) }),
@@ -162,7 +188,12 @@ fn flags_from_uploaders_and_moderators_follow_each_viewers_policy() {
         json!({ "flags": "violence" }),
     ] {
         let r = ada.write("PATCH", &format!("/api/v1/videos/{fight}"), body.clone());
-        assert_eq!(r.status, 400, "{body}: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            400,
+            "{body}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
     }
     for body in [
         json!({ "default": "mute" }),
@@ -179,7 +210,8 @@ fn flags_from_uploaders_and_moderators_follow_each_viewers_policy() {
         assert_eq!(review(&plain, body.clone()).status, 400, "{body}");
     }
     assert_eq!(
-        ada.send("GET", &format!("/api/v1/videos/{fight}"), &[], vec![]).json(),
+        ada.send("GET", &format!("/api/v1/videos/{fight}"), &[], vec![])
+            .json(),
         before
     );
     // Only the owner flags a video; a guest has no policy to set.
@@ -190,14 +222,20 @@ fn flags_from_uploaders_and_moderators_follow_each_viewers_policy() {
     );
     assert_eq!(r.status, 403);
     assert_eq!(
-        guest.send("GET", "/api/v1/me/content-policy", &[], vec![]).status,
+        guest
+            .send("GET", "/api/v1/me/content-policy", &[], vec![])
+            .status,
         401
     );
     let studio = String::from_utf8_lossy(
-        &bob.send("GET", &format!("/studio/{fight}"), &[], vec![]).body,
+        &bob.send("GET", &format!("/studio/{fight}"), &[], vec![])
+            .body,
     )
     .into_owned();
-    assert!(studio.contains("Not found"), "someone else's edit page: {studio}");
+    assert!(
+        studio.contains("Not found"),
+        "someone else's edit page: {studio}"
+    );
 }
 
 fn ada_id(ada: &Person) -> String {

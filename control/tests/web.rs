@@ -159,13 +159,20 @@ fn the_transcript_follows_playback_seeks_on_click_and_searches() {
     let qualities = summary["qualities"].as_array().cloned().unwrap_or_default();
     assert_eq!(qualities[0], "Auto", "{summary}");
     assert!(qualities.len() >= 2 && qualities[1].as_str().unwrap_or_default().ends_with('p'));
-    assert_eq!(summary["level"].as_i64(), Some(qualities.len() as i64 - 2), "the highest rung first");
+    assert_eq!(
+        summary["level"].as_i64(),
+        Some(qualities.len() as i64 - 2),
+        "the highest rung first"
+    );
     assert_eq!(summary["captions"][1], "English");
     assert_eq!(summary["rate"], 1.5);
     assert_eq!(summary["captions"][0], "Off");
     assert_eq!(summary["subtitleTrack"], 0);
     let after_l = summary["afterL"].as_f64().unwrap_or(0.0);
-    assert!((10.5..11.5).contains(&after_l), "l goes forward 10 s: {after_l}");
+    assert!(
+        (10.5..11.5).contains(&after_l),
+        "l goes forward 10 s: {after_l}"
+    );
     assert_eq!(summary["playingAfterK"], true);
     // Captions deleted: their words are no longer found.
     let r = control.api(&key).send(
@@ -298,6 +305,7 @@ fn a_flagged_video_warns_before_playing_and_hides_for_who_hides_it() {
         ],
     );
     assert_eq!(summary["checkedAfterReload"], true, "{summary}");
+    assert_eq!(summary["captions"], "en uploaded Delete");
     assert_eq!(summary["homeNote"], "Sensitive: violence");
     let warning = summary["warning"].as_str().unwrap_or_default();
     assert!(
@@ -333,7 +341,15 @@ fn a_report_reaches_the_queue_and_a_moderator_blocks_the_video_from_the_page() {
     assert!(master.starts_with(&edge.base));
     let (code, _, err) = common::people::users(
         &store,
-        &["create", "--email", "mo@example.org", "--role", "moderator", "--name", "Mo"],
+        &[
+            "create",
+            "--email",
+            "mo@example.org",
+            "--role",
+            "moderator",
+            "--name",
+            "Mo",
+        ],
         "a moderator's password\n",
     );
     assert_eq!(code, 0, "{err}");
@@ -348,7 +364,10 @@ fn a_report_reaches_the_queue_and_a_moderator_blocks_the_video_from_the_page() {
         ],
     );
     assert_eq!(summary["expanded"], "true", "{summary}");
-    assert!(summary["sent"].as_str().unwrap_or_default().starts_with("Thank you."));
+    assert!(summary["sent"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("Thank you."));
     let queue = summary["queue"].as_str().unwrap_or_default();
     assert!(
         queue.contains("A heated rant") && queue.contains("1 report: Hate or harassment"),
@@ -356,12 +375,18 @@ fn a_report_reaches_the_queue_and_a_moderator_blocks_the_video_from_the_page() {
     );
     assert_eq!(summary["moment"], "0:01–0:02");
     let at = summary["seekedTo"].as_f64().unwrap_or(0.0);
-    assert!((0.9..1.5).contains(&at), "the player went to the moment: {at}");
+    assert!(
+        (0.9..1.5).contains(&at),
+        "the player went to the moment: {at}"
+    );
     assert!(summary["after"]
         .as_str()
         .unwrap_or_default()
         .contains("No video is waiting."));
-    assert!(summary["log"].as_str().unwrap_or_default().contains("video.block"));
+    assert!(summary["log"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("video.block"));
     assert_eq!(summary["outcome"], "A moderator took the video down.");
     wait_until(Duration::from_secs(10), "451 from the edge", || {
         http_status(&master) == 451
@@ -422,11 +447,20 @@ fn the_embed_player_plays_framed_by_another_page_and_only_public_ids_embed() {
         .contains("frame-ancestors *"));
     assert_eq!(r.header("x-frame-options"), None);
     let watch = api.send("GET", &format!("/watch/{public}"), &[], vec![]);
-    assert_eq!(watch.header("x-frame-options"), Some("DENY"), "only the embed is framed");
+    assert_eq!(
+        watch.header("x-frame-options"),
+        Some("DENY"),
+        "only the embed is framed"
+    );
     assert!(String::from_utf8_lossy(&watch.body).contains(&format!("data-embed=\"/embed/{pid}\"")));
     // A private video (it has only a signed id), a video id, junk: nothing to embed.
     for bad in [private.as_str(), "nope", "..%2f..%2fetc"] {
-        assert_eq!(api.send("GET", &format!("/embed/{bad}"), &[], vec![]).status, 404, "{bad}");
+        assert_eq!(
+            api.send("GET", &format!("/embed/{bad}"), &[], vec![])
+                .status,
+            404,
+            "{bad}"
+        );
     }
     let summary = run_script(
         "embed.mjs",
@@ -475,7 +509,12 @@ fn a_keyboard_alone_signs_in_uploads_watches_and_uses_the_transcript() {
     let store = dir.path().join("store").to_string_lossy().into_owned();
     let (_edge, control) = platform(&store);
     let ada = signed_up(&control, "Ada");
-    let captioned = upload(&ada, &clip(dir.path(), "talk.mp4", 12.0), "A talk", "public");
+    let captioned = upload(
+        &ada,
+        &clip(dir.path(), "talk.mp4", 12.0),
+        "A talk",
+        "public",
+    );
     wait_ready(&ada, &captioned);
     let vtt = "WEBVTT\n\n00:00:00.000 --> 00:00:03.000\none\n\n\
                00:00:03.000 --> 00:00:06.000\ntwo\n\n00:00:06.000 --> 00:00:09.000\nthree\n";
@@ -498,7 +537,10 @@ fn a_keyboard_alone_signs_in_uploads_watches_and_uses_the_transcript() {
         ],
     );
     assert_eq!(summary["playedUpload"], true, "{summary}");
-    assert!(summary["seeked"].as_f64().unwrap_or(0.0) >= 3.0, "{summary}");
+    assert!(
+        summary["seeked"].as_f64().unwrap_or(0.0) >= 3.0,
+        "{summary}"
+    );
     assert_eq!(summary["liked"], true);
     assert_eq!(summary["playing"], true);
 }

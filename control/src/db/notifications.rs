@@ -60,10 +60,14 @@ pub async fn on_comment(
     parent_id: Option<&str>,
     now_ms: i64,
 ) -> Result<(), DbError> {
-    let insert = "INSERT INTO notifications (id, user_id, kind, subject, actor_id, detail, created_ms) \
+    let insert =
+        "INSERT INTO notifications (id, user_id, kind, subject, actor_id, detail, created_ms) \
          SELECT $1 || r.reader, r.reader, 'comment.new', $2, $3, $4, $5 FROM ({}) r \
          WHERE r.reader <> $3 ON CONFLICT DO NOTHING";
-    let owner = insert.replace("{}", "SELECT owner_id AS reader FROM videos WHERE asset_id = $2");
+    let owner = insert.replace(
+        "{}",
+        "SELECT owner_id AS reader FROM videos WHERE asset_id = $2",
+    );
     let parent = insert.replace(
         "{}",
         "SELECT author_id AS reader FROM comments WHERE id = $6 AND deleted = 0",

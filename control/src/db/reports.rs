@@ -45,8 +45,14 @@ pub async fn insert(db: &Db, r: &Report) -> Result<bool, DbError> {
     .bind(r.reporter_id.as_str())
     .bind(r.reason.as_str())
     .bind(r.details.as_str())
-    .bind(r.range_ms.map(|(s, _)| i64::try_from(s).unwrap_or(i64::MAX)))
-    .bind(r.range_ms.map(|(_, e)| i64::try_from(e).unwrap_or(i64::MAX)))
+    .bind(
+        r.range_ms
+            .map(|(s, _)| i64::try_from(s).unwrap_or(i64::MAX)),
+    )
+    .bind(
+        r.range_ms
+            .map(|(_, e)| i64::try_from(e).unwrap_or(i64::MAX)),
+    )
     .bind(r.created_ms)
     .execute(db.pool())
     .await?;
@@ -56,12 +62,14 @@ pub async fn insert(db: &Db, r: &Report) -> Result<bool, DbError> {
 /// How many reports `reporter_id` made since `since_ms`.
 pub async fn count_since(db: &Db, reporter_id: &str, since_ms: i64) -> Result<i64, DbError> {
     Ok(
-        sqlx::query("SELECT COUNT(*) AS n FROM reports WHERE reporter_id = $1 AND created_ms >= $2")
-            .bind(reporter_id)
-            .bind(since_ms)
-            .fetch_one(db.pool())
-            .await?
-            .try_get("n")?,
+        sqlx::query(
+            "SELECT COUNT(*) AS n FROM reports WHERE reporter_id = $1 AND created_ms >= $2",
+        )
+        .bind(reporter_id)
+        .bind(since_ms)
+        .fetch_one(db.pool())
+        .await?
+        .try_get("n")?,
     )
 }
 

@@ -336,13 +336,12 @@ pub async fn disable_totp(db: &Db, id: &str) -> Result<(), DbError> {
 /// Records that a code of time step `step` was accepted for account `id`, if no code of
 /// that step or a later one was: `false` means the code was used already.
 pub async fn use_totp_step(db: &Db, id: &str, step: i64) -> Result<bool, DbError> {
-    let done = sqlx::query(
-        "UPDATE users SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $1",
-    )
-    .bind(step)
-    .bind(id)
-    .execute(db.pool())
-    .await?;
+    let done =
+        sqlx::query("UPDATE users SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $1")
+            .bind(step)
+            .bind(id)
+            .execute(db.pool())
+            .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -356,14 +355,13 @@ pub async fn use_recovery_code(db: &Db, id: &str, hash: &str) -> Result<bool, Db
         return Ok(false);
     }
     let left: Vec<&String> = hashes.iter().filter(|h| *h != hash).collect();
-    let done = sqlx::query(
-        "UPDATE users SET totp_recovery = $1 WHERE id = $2 AND totp_recovery = $3",
-    )
-    .bind(serde_json::to_string(&left).unwrap_or_else(|_| "[]".into()))
-    .bind(id)
-    .bind(serde_json::to_string(&hashes).unwrap_or_else(|_| "[]".into()))
-    .execute(db.pool())
-    .await?;
+    let done =
+        sqlx::query("UPDATE users SET totp_recovery = $1 WHERE id = $2 AND totp_recovery = $3")
+            .bind(serde_json::to_string(&left).unwrap_or_else(|_| "[]".into()))
+            .bind(id)
+            .bind(serde_json::to_string(&hashes).unwrap_or_else(|_| "[]".into()))
+            .execute(db.pool())
+            .await?;
     Ok(done.rows_affected() == 1)
 }
 

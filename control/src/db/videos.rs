@@ -146,7 +146,10 @@ pub async fn page(
     let (filter, bind) = match listing {
         Listing::Public(hidden) => (listable(hidden), None),
         Listing::Owner(id) => ("v.owner_id = $3".to_string(), Some(id)),
-        Listing::Channel(id, hidden) => (format!("{} AND v.owner_id = $3", listable(hidden)), Some(id)),
+        Listing::Channel(id, hidden) => (
+            format!("{} AND v.owner_id = $3", listable(hidden)),
+            Some(id),
+        ),
         Listing::Subscriptions(id, hidden) => (
             format!(
                 "{} AND v.owner_id IN \

@@ -80,7 +80,8 @@ pub struct Rule {
 impl Rule {
     /// The flag this rule sets when it warns.
     pub fn warning_flag(&self) -> Option<ContentFlag> {
-        self.flag.or_else(|| ContentFlag::of_category(&self.category))
+        self.flag
+            .or_else(|| ContentFlag::of_category(&self.category))
     }
 }
 

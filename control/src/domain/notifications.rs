@@ -125,9 +125,9 @@ impl Notification {
     pub fn link(&self) -> String {
         match self.kind {
             NotificationKind::Comment => format!("/watch/{}#{}", self.video_id, self.detail),
-            NotificationKind::Blocked
-            | NotificationKind::InReview
-            | NotificationKind::Errored => format!("/studio/{}", self.video_id),
+            NotificationKind::Blocked | NotificationKind::InReview | NotificationKind::Errored => {
+                format!("/studio/{}", self.video_id)
+            }
             NotificationKind::ReportDecided => "/reports".into(),
             _ => format!("/watch/{}", self.video_id),
         }
@@ -153,7 +153,10 @@ mod tests {
 
     #[test]
     fn each_kind_says_what_happened_and_leads_there() {
-        assert_eq!(n(NotificationKind::NewVideo, "").text(), "Ada published “A walk”");
+        assert_eq!(
+            n(NotificationKind::NewVideo, "").text(),
+            "Ada published “A walk”"
+        );
         assert_eq!(n(NotificationKind::Comment, "c_1").link(), "/watch/v1#c_1");
         assert_eq!(
             n(NotificationKind::ReportDecided, "block").text(),
@@ -163,8 +166,16 @@ mod tests {
         let mut gone = n(NotificationKind::Ready, "");
         gone.video_title = None;
         assert_eq!(gone.text(), "Your video is ready to watch");
-        for k in ["video.new", "comment.new", "report.decided", "video.errored"] {
-            assert_eq!(NotificationKind::parse(k).map(NotificationKind::as_str), Some(k));
+        for k in [
+            "video.new",
+            "comment.new",
+            "report.decided",
+            "video.errored",
+        ] {
+            assert_eq!(
+                NotificationKind::parse(k).map(NotificationKind::as_str),
+                Some(k)
+            );
         }
         assert_eq!(
             NotificationKind::of_status_event("video.asset.ready"),

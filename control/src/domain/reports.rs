@@ -222,7 +222,10 @@ mod tests {
             check_report(" spam ", Some(1.5), Some(3.0), Some(10.0)),
             Ok(("spam".into(), Some((1500, 3000))))
         );
-        assert_eq!(check_report("", None, None, None), Ok((String::new(), None)));
+        assert_eq!(
+            check_report("", None, None, None),
+            Ok((String::new(), None))
+        );
         assert_eq!(
             check_report("", Some(2.0), None, Some(10.0)),
             Ok((String::new(), Some((2000, 2000))))

@@ -229,7 +229,9 @@ mod tests {
 
     #[test]
     fn flags_round_trip_through_their_mask() {
-        let set: Flags = [ContentFlag::Violence, ContentFlag::Drugs].into_iter().collect();
+        let set: Flags = [ContentFlag::Violence, ContentFlag::Drugs]
+            .into_iter()
+            .collect();
         assert_eq!(Flags::from_bits(set.bits()), set);
         assert_eq!(
             set.to_vec(),

@@ -66,7 +66,9 @@ pub async fn users(
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let page = q.page.unwrap_or(1);
     if !(1..=100_000).contains(&page) || q.q.as_ref().is_some_and(|s| s.chars().count() > 100) {
-        return Err(ApiError::bad_request("page is 1-100000 and q at most 100 characters"));
+        return Err(ApiError::bad_request(
+            "page is 1-100000 and q at most 100 characters",
+        ));
     }
     let (found, has_more) = admin
         .users(

@@ -455,7 +455,7 @@ pub struct WebVttFile(pub String);
 
 /// Checks a caption language code (as audio tracks use: two or three lowercase letters,
 /// `en`, `por`, `und`).
-fn caption_lang(lang: &str) -> Result<(), ApiError> {
+pub(crate) fn caption_lang(lang: &str) -> Result<(), ApiError> {
     if sunomi_packager::names::is_valid_audio_track(lang) {
         Ok(())
     } else {
@@ -463,6 +463,25 @@ fn caption_lang(lang: &str) -> Result<(), ApiError> {
             "{lang:?} is not a language code (two or three lowercase letters: en, por, und)"
         )))
     }
+}
+
+/// A captions upload's body, checked: UTF-8 WebVTT the packager's parser takes (400), not
+/// larger than the body limit (413).
+pub(crate) fn webvtt_body(
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<axum::body::Bytes, ApiError> {
+    let body = body.map_err(|e| {
+        let code = match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::TooLarge,
+            _ => ErrorCode::InvalidBody,
+        };
+        ApiError::new(code, e.body_text())
+    })?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("captions must be UTF-8 WebVTT"))?;
+    sunomi_packager::vtt::parse(text)
+        .map_err(|e| ApiError::bad_request(format!("not valid WebVTT: {e}")))?;
+    Ok(body)
 }
 
 /// Upload (or replace) an asset's captions in one language: WebVTT, checked by the
@@ -487,17 +506,7 @@ pub async fn put_captions(
 ) -> Result<StatusCode, ApiError> {
     let id = asset_id(&id)?;
     caption_lang(&lang)?;
-    let body = body.map_err(|e| {
-        let code = match e.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::TooLarge,
-            _ => ErrorCode::InvalidBody,
-        };
-        ApiError::new(code, e.body_text())
-    })?;
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::bad_request("captions must be UTF-8 WebVTT"))?;
-    sunomi_packager::vtt::parse(text)
-        .map_err(|e| ApiError::bad_request(format!("not valid WebVTT: {e}")))?;
+    let body = webvtt_body(body)?;
     load(&assets, &id).await?;
     captions
         .put(&id, &lang, body, CaptionSource::Uploaded)

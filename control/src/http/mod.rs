@@ -19,6 +19,7 @@ pub mod social;
 pub mod streams;
 pub mod tus;
 pub mod uploads;
+pub mod video_captions;
 pub mod videos;
 pub mod webhooks;
 
@@ -40,13 +41,13 @@ use crate::deliveries::Webhooks;
 use crate::ingest::Uploads;
 use crate::keyring::SigningKeys;
 use crate::metrics::metrics;
+use crate::services::account_data::AccountData;
 use crate::services::accounts::Accounts;
+use crate::services::admin::Admin;
 use crate::services::api_keys::ApiKeys;
 use crate::services::assets::Assets;
 use crate::services::captions::Captions;
 use crate::services::jobs::Jobs;
-use crate::services::account_data::AccountData;
-use crate::services::admin::Admin;
 use crate::services::moderation::Moderation;
 use crate::services::notifications::Notifications;
 use crate::services::social::Social;
@@ -66,6 +67,7 @@ use problem::{ApiError, ErrorCode};
         notifications::list, notifications::mark_read, admin::users, admin::change_user,
         videos::create_video, videos::list_videos, videos::my_videos, videos::get_video,
         videos::update_video, videos::delete_video, search::search, search::suggestions,
+        video_captions::put, video_captions::delete,
         social::like, social::unlike, social::likes, social::channel, social::subscribe,
         social::unsubscribe, social::channel_videos, social::feed, social::comments,
         social::add_comment, social::edit_comment, social::delete_comment,
@@ -321,17 +323,30 @@ pub fn router(app: Arc<App>) -> Router {
             "/api/v1/admin/users/{user_id}",
             axum::routing::patch(admin::change_user),
         )
-        .route("/api/v1/me/notifications/read", post(notifications::mark_read))
+        .route(
+            "/api/v1/me/notifications/read",
+            post(notifications::mark_read),
+        )
         .route("/api/v1/me/export", get(settings::export))
         .route("/api/v1/me/videos", get(videos::my_videos))
         .route("/api/v1/search", get(search::search))
+        .route(
+            "/api/v1/videos/{video_id}/captions/{lang}",
+            put(video_captions::put).delete(video_captions::delete),
+        )
         .route("/api/v1/search/suggestions", get(search::suggestions))
         .route("/api/v1/me/feed", get(social::feed))
         .route("/api/v1/me/reports", get(moderation::my_reports))
-        .route("/api/v1/videos/{video_id}/reports", post(moderation::report))
+        .route(
+            "/api/v1/videos/{video_id}/reports",
+            post(moderation::report),
+        )
         .route("/api/v1/moderation/queue", get(moderation::queue))
         .route("/api/v1/moderation/audit", get(moderation::audit))
-        .route("/api/v1/moderation/videos/{video_id}", post(moderation::decide))
+        .route(
+            "/api/v1/moderation/videos/{video_id}",
+            post(moderation::decide),
+        )
         .route(
             "/api/v1/moderation/registrations/{user_id}",
             post(moderation::decide_registration),

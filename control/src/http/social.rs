@@ -228,9 +228,7 @@ pub async fn feed(
     let (page, limit, offset) = paging(params)?;
     let user = &signed_in.0.user;
     let policy = accounts.content_policy_of(Some(user));
-    let (found, has_more) = social
-        .feed(user, policy.hidden(), limit, offset)
-        .await?;
+    let (found, has_more) = social.feed(user, policy.hidden(), limit, offset).await?;
     Ok(Json(VideoList::of(
         &found,
         page,

@@ -98,7 +98,11 @@ impl ContentWarning {
         let flags = l.warnings();
         (!flags.is_empty()).then(|| ContentWarning {
             flags: flags.to_vec(),
-            labels: flags.to_vec().iter().map(|f| f.label().to_string()).collect(),
+            labels: flags
+                .to_vec()
+                .iter()
+                .map(|f| f.label().to_string())
+                .collect(),
             summary: l.video.warning_summary.clone(),
             action: policy.action_for(flags),
             uploader_flags: l.video.flags.to_vec(),

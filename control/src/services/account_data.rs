@@ -166,18 +166,20 @@ impl AccountData {
             let (page, more) =
                 video_store::page(&self.db, Listing::Owner(&user.id), 100, offset).await?;
             offset += page.len() as u64;
-            videos.extend(page.into_iter().map(|l| ExportedVideo {
-                id: l.video.asset_id,
-                title: l.video.title,
-                description: l.video.description,
-                visibility: l.video.visibility.as_str().into(),
-                status: serde_json::to_value(l.asset.status)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
-                created_at: l.video.created_at,
-                flags: l.video.flags.to_vec(),
-                warning_summary: l.video.warning_summary,
+            videos.extend(page.into_iter().map(|l| {
+                ExportedVideo {
+                    id: l.video.asset_id,
+                    title: l.video.title,
+                    description: l.video.description,
+                    visibility: l.video.visibility.as_str().into(),
+                    status: serde_json::to_value(l.asset.status)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                    created_at: l.video.created_at,
+                    flags: l.video.flags.to_vec(),
+                    warning_summary: l.video.warning_summary,
+                }
             }));
             if !more {
                 break;

@@ -180,7 +180,11 @@ impl Accounts {
             .map_err(|e| AccountError::App(AppError::Store(format!("hashing: {e}"))))
     }
 
-    pub(crate) async fn verify(&self, password: String, hash: String) -> Result<bool, AccountError> {
+    pub(crate) async fn verify(
+        &self,
+        password: String,
+        hash: String,
+    ) -> Result<bool, AccountError> {
         let _permit = self
             .hashing
             .acquire()
@@ -304,7 +308,9 @@ impl Accounts {
         }
         let hash = user.password_hash.clone().unwrap_or_default();
         if hash.is_empty() || !self.verify(password.to_string(), hash).await? {
-            return Err(self.failed(&user, client, now, AccountError::BadCredentials).await);
+            return Err(self
+                .failed(&user, client, now, AccountError::BadCredentials)
+                .await);
         }
         // The password is right: only now may the answer say more about the account.
         match user.status {

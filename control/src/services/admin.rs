@@ -73,7 +73,9 @@ impl Admin {
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > 500 || reason.chars().any(char::is_control)
         {
-            return Err(AdminError::Invalid("a reason is 1 to 500 characters".into()));
+            return Err(AdminError::Invalid(
+                "a reason is 1 to 500 characters".into(),
+            ));
         }
         if id == caller.id {
             return Err(AdminError::Invalid(

@@ -10,8 +10,8 @@
 //! [`crate::deliveries::Webhooks`]).
 
 pub mod account_data;
-pub mod admin;
 pub mod accounts;
+pub mod admin;
 pub mod api_keys;
 pub mod assets;
 pub mod captions;

@@ -229,8 +229,8 @@ impl Moderation {
         moderator(user)?;
         let (reason, flags) = check_decision(decision, reason, flags)?;
         let listed = self.videos.get(Some(user), id).await?;
-        let asset_id =
-            AssetId::parse(&listed.video.asset_id).map_err(|_| ModerationError::NotFound("video"))?;
+        let asset_id = AssetId::parse(&listed.video.asset_id)
+            .map_err(|_| ModerationError::NotFound("video"))?;
         let review = match decision {
             QueueDecision::Approve => Some(ReviewDecision::Approve),
             QueueDecision::Warn => Some(ReviewDecision::Warn),
@@ -285,7 +285,11 @@ impl Moderation {
             let names: Vec<&str> = flags.iter().map(|f| f.as_str()).collect();
             format!("video.{}:{}", decision.as_str(), names.join(","))
         };
-        store::audit(&mut tx, &entry(user, &action, &listed.video.asset_id, &reason, now)).await?;
+        store::audit(
+            &mut tx,
+            &entry(user, &action, &listed.video.asset_id, &reason, now),
+        )
+        .await?;
         tx.commit().await.map_err(DbError::from)?;
         Ok(self.videos.get(Some(user), id).await?)
     }

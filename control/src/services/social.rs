@@ -11,8 +11,8 @@ use crate::db::videos::{self as video_store, Listed, Listing};
 use crate::db::{social as store, users, Db, DbError};
 use crate::domain::accounts::User;
 use crate::domain::ids::random_token;
-use crate::domain::warnings::Flags;
 use crate::domain::social::{check_comment, Comment, CommentInputError, COMMENTS_PER_MINUTE};
+use crate::domain::warnings::Flags;
 use crate::services::videos::{VideoError, Videos};
 
 /// Why a social operation was refused.
@@ -167,7 +167,13 @@ impl Social {
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<Listed>, bool), SocialError> {
-        Ok(video_store::page(&self.db, Listing::Subscriptions(&user.id, hidden), limit, offset).await?)
+        Ok(video_store::page(
+            &self.db,
+            Listing::Subscriptions(&user.id, hidden),
+            limit,
+            offset,
+        )
+        .await?)
     }
 
     /// A page of video `id`'s comments (newest first) with their replies.

@@ -183,7 +183,10 @@ mod tests {
     fn recovery_codes_are_compared_without_dashes_or_case() {
         let code = new_recovery_code();
         assert_eq!(code.len(), 11);
-        assert_eq!(recovery_hash(&code), recovery_hash(&code.to_uppercase().replace('-', " ")));
+        assert_eq!(
+            recovery_hash(&code),
+            recovery_hash(&code.to_uppercase().replace('-', " "))
+        );
         assert!(is_totp_code("123 456") && !is_totp_code(&code));
     }
 }

@@ -27,7 +27,10 @@ pub fn routes() -> Router<ApiState> {
         .route("/notifications", get(pages::notifications))
         .route("/admin", get(pages::admin))
         .route("/moderation", get(pages::moderation_queue))
-        .route("/moderation/videos/{video_id}", get(pages::moderation_review))
+        .route(
+            "/moderation/videos/{video_id}",
+            get(pages::moderation_review),
+        )
         .route("/feed", get(pages::feed))
         .route("/channel/{channel_id}", get(pages::channel))
         .route("/watch/{video_id}", get(pages::watch))

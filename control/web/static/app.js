@@ -732,3 +732,39 @@ for (const form of document.querySelectorAll('form[data-user]')) {
     } catch (e) { showError(form, e.message); }
   });
 }
+
+// The studio's captions: upload (or replace) a WebVTT file, delete a language.
+const captionsSection = document.getElementById('captions-section');
+if (captionsSection) {
+  const video = encodeURIComponent(captionsSection.dataset.video);
+  const form = document.getElementById('captions-upload');
+  const send = async (method, lang, body) => {
+    const resp = await fetch(`/api/v1/videos/${video}/captions/${encodeURIComponent(lang)}`, {
+      method, credentials: 'same-origin', body,
+      headers: { 'content-type': 'text/vtt', 'x-csrf-token': csrf() },
+    });
+    if (!resp.ok) {
+      const problem = await resp.json().catch(() => null);
+      throw new Error(problem?.detail ?? `The server answered ${resp.status}.`);
+    }
+  };
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    showError(form, '');
+    const file = form.file.files[0];
+    if (!file) { showError(form, 'Choose a WebVTT file.'); return; }
+    try {
+      await send('PUT', form.lang.value.trim(), await file.text());
+      saved(form, 'Captions saved. Players list them now.');
+      setTimeout(() => window.location.reload(), 800);
+    } catch (e) { showError(form, e.message); }
+  });
+  for (const button of captionsSection.querySelectorAll('[data-delete-captions]')) {
+    button.addEventListener('click', async () => {
+      try {
+        await send('DELETE', button.dataset.deleteCaptions);
+        window.location.reload();
+      } catch (e) { showError(form, e.message); }
+    });
+  }
+}

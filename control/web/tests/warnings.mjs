@@ -31,6 +31,15 @@ try {
   await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
   await page.reload();
   summary.checkedAfterReload = await page.getByRole('checkbox', { name: 'violence' }).isChecked();
+  // Captions from the studio.
+  await page.getByLabel('Language').fill('en');
+  await page.getByLabel('Captions file (WebVTT)').setInputFiles({
+    name: 'fight.vtt', mimeType: 'text/vtt',
+    buffer: Buffer.from('WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nEn garde!\n'),
+  });
+  await page.getByRole('button', { name: 'Upload captions' }).click();
+  await page.getByRole('button', { name: 'Delete the en captions' }).waitFor();
+  summary.captions = (await page.locator('.captions-list li').first().textContent()).replace(/\s+/g, ' ');
   await audit(page, 'studio-edit');
 
   viewer = await launch();
@@ -54,7 +63,7 @@ try {
   await guest.goto(url('/settings'));
   await audit(guest, 'settings');
   await guest.getByLabel('Violence').selectOption('hide');
-  await guest.getByRole('button', { name: 'Save' }).click();
+  await guest.getByRole('button', { name: 'Save warnings' }).click();
   await guest.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
   await guest.goto(url('/'));
   summary.homeForBob = await guest.locator('.card h2').allTextContents();

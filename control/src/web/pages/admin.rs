@@ -32,7 +32,12 @@ pub async fn admin(
         return Redirect::to("/signin").into_response();
     };
     let (q, page) = query
-        .map(|Query(a)| (a.q.unwrap_or_default(), a.page.unwrap_or(1).clamp(1, 100_000)))
+        .map(|Query(a)| {
+            (
+                a.q.unwrap_or_default(),
+                a.page.unwrap_or(1).clamp(1, 100_000),
+            )
+        })
         .unwrap_or_default();
     let page = page.max(1);
     let (found, more) = match admin
@@ -64,13 +69,17 @@ pub async fn admin(
                 format!("<option value=\"{0}\"{selected}>{0}</option>", r.as_str())
             })
             .collect();
-        let status_options: String = [UserStatus::Active, UserStatus::Pending, UserStatus::Disabled]
-            .iter()
-            .map(|s| {
-                let selected = if *s == u.status { " selected" } else { "" };
-                format!("<option value=\"{0}\"{selected}>{0}</option>", s.as_str())
-            })
-            .collect();
+        let status_options: String = [
+            UserStatus::Active,
+            UserStatus::Pending,
+            UserStatus::Disabled,
+        ]
+        .iter()
+        .map(|s| {
+            let selected = if *s == u.status { " selected" } else { "" };
+            format!("<option value=\"{0}\"{selected}>{0}</option>", s.as_str())
+        })
+        .collect();
         let yourself = u.id == session.user.id;
         let disabled = if yourself { " disabled" } else { "" };
         main.push_str(&format!(
@@ -93,7 +102,10 @@ pub async fn admin(
     } else {
         format!("/admin?q={}", esc(&q))
     };
-    main.push_str(&pager(&base, page, more).replace("?page=", if q.is_empty() { "?page=" } else { "&amp;page=" }));
+    main.push_str(
+        &pager(&base, page, more)
+            .replace("?page=", if q.is_empty() { "?page=" } else { "&amp;page=" }),
+    );
     main.push_str(
         "</section><section aria-labelledby=\"api-title\"><h2 id=\"api-title\">API keys, webhooks, signing keys</h2>\
          <p>These are managed through the API with an API key (<code>sunomi-control keys create</code> \

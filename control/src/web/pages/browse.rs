@@ -28,7 +28,10 @@ pub async fn home(
         .unwrap_or(1)
         .clamp(1, 100_000);
     let offset = u64::from(page - 1) * u64::from(HOME_PAGE);
-    let (found, more) = match videos.public_page(viewer.policy.hidden(), HOME_PAGE, offset).await {
+    let (found, more) = match videos
+        .public_page(viewer.policy.hidden(), HOME_PAGE, offset)
+        .await
+    {
         Ok(x) => x,
         Err(e) => return trouble(&config, &viewer, &e),
     };
@@ -76,7 +79,11 @@ pub async fn search(
         main.push_str(&format!(
             "<h2 class=\"section\">Videos</h2><p class=\"meta\">{} {}</p><ul class=\"grid\">",
             found.videos.len(),
-            if found.videos.len() == 1 { "video" } else { "videos" }
+            if found.videos.len() == 1 {
+                "video"
+            } else {
+                "videos"
+            }
         ));
         for l in &found.videos {
             main.push_str(&card(l, now, false, &viewer.policy));
@@ -112,7 +119,9 @@ pub async fn channel(
     let user = viewer.session.as_ref().map(|s| &s.user);
     let (channel, (found, _)) = match (
         social.channel(user, &id).await,
-        social.channel_videos(&id, viewer.policy.hidden(), 48, 0).await,
+        social
+            .channel_videos(&id, viewer.policy.hidden(), 48, 0)
+            .await,
     ) {
         (Ok(c), Ok(v)) => (c, v),
         (Err(SocialError::NotFound(_)), _) => return not_found(&config, &viewer),
@@ -162,7 +171,10 @@ pub async fn feed(
     let Some(session) = viewer.session.as_ref() else {
         return Redirect::to("/signin").into_response();
     };
-    let found = match social.feed(&session.user, viewer.policy.hidden(), 48, 0).await {
+    let found = match social
+        .feed(&session.user, viewer.policy.hidden(), 48, 0)
+        .await
+    {
         Ok((f, _)) => f,
         Err(_) => {
             return trouble(

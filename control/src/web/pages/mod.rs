@@ -2,7 +2,6 @@
 //! no script to show what it lists), with small scripts for what must be live (forms that
 //! call the API, the upload, the player, status that changes by itself).
 
-
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -154,7 +153,11 @@ fn card(l: &Listed, now: u64, owner_view: bool, policy: &ContentPolicy) -> Strin
     let (blur, note) = if action >= WarningAction::Warn || (owner_view && !flags.is_empty()) {
         let words: Vec<&str> = flags.to_vec().iter().map(|f| f.label()).collect();
         (
-            if action >= WarningAction::Blur { " blurred" } else { "" },
+            if action >= WarningAction::Blur {
+                " blurred"
+            } else {
+                ""
+            },
             format!(
                 "<p class=\"warning-note\">Sensitive: {}</p>",
                 esc(&words.join(", "))

@@ -76,7 +76,11 @@ pub async fn queue(
                 format!(
                     "{} {}: {}",
                     item.reports.len(),
-                    if item.reports.len() == 1 { "report" } else { "reports" },
+                    if item.reports.len() == 1 {
+                        "report"
+                    } else {
+                        "reports"
+                    },
                     reasons.join(", ")
                 )
             };

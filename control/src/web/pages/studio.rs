@@ -10,6 +10,7 @@ use super::{card, show, status_text, trouble};
 use crate::app::now_unix;
 use crate::config::Config;
 use crate::db::videos::Listed;
+use crate::domain::asset::CaptionSource;
 use crate::domain::videos::Visibility;
 use crate::domain::warnings::ContentFlag;
 use crate::http::accounts::Viewer;
@@ -89,8 +90,15 @@ pub async fn edit_video(
     let v = &l.video;
     let id = esc(&v.asset_id);
     let option = |value: Visibility, words: &str| {
-        let selected = if v.visibility == value { " selected" } else { "" };
-        format!("<option value=\"{}\"{selected}>{words}</option>", value.as_str())
+        let selected = if v.visibility == value {
+            " selected"
+        } else {
+            ""
+        };
+        format!(
+            "<option value=\"{}\"{selected}>{words}</option>",
+            value.as_str()
+        )
     };
     let flags: String = ContentFlag::ALL
         .iter()
@@ -124,6 +132,7 @@ pub async fn edit_video(
         description = esc(&v.description),
         summary = esc(&v.warning_summary),
     );
+    main.push_str(&captions_section(&l));
     main.push_str(&moderation_summary(&l));
     main.push_str(&format!(
         "<section aria-labelledby=\"delete-title\"><h2 id=\"delete-title\">Delete</h2>\
@@ -131,6 +140,46 @@ pub async fn edit_video(
          <button type=\"button\" class=\"danger\" data-delete-video=\"{id}\">Delete video</button></section>"
     ));
     show(&config, &viewer, "Edit video", &[], main, "")
+}
+
+/// The video's captions — each with its source and a delete button — and a form that
+/// uploads (or replaces) a WebVTT file in a language.
+fn captions_section(l: &Listed) -> String {
+    let id = esc(&l.video.asset_id);
+    let tracks: String = l
+        .asset
+        .captions
+        .iter()
+        .map(|c| {
+            let source = match c.source {
+                CaptionSource::Generated => "auto-generated",
+                CaptionSource::Uploaded => "uploaded",
+            };
+            format!(
+                "<li>{lang} <span class=\"meta\">{source}</span> \
+                 <button type=\"button\" class=\"danger\" data-delete-captions=\"{lang}\" \
+                 aria-label=\"Delete the {lang} captions\">Delete</button></li>",
+                lang = esc(&c.language),
+            )
+        })
+        .collect();
+    let list = if tracks.is_empty() {
+        "<p class=\"empty\">No captions yet.</p>".to_string()
+    } else {
+        format!("<ul class=\"captions-list\">{tracks}</ul>")
+    };
+    format!(
+        "<section aria-labelledby=\"captions-title\" data-video=\"{id}\" id=\"captions-section\">\
+         <h2 id=\"captions-title\">Captions</h2>{list}\
+         <form class=\"form\" id=\"captions-upload\" novalidate>\
+         <label for=\"captions-lang\">Language</label><input id=\"captions-lang\" name=\"lang\" \
+         pattern=\"[a-z]{{2,3}}\" maxlength=\"3\" required aria-describedby=\"captions-lang-hint\">\
+         <p id=\"captions-lang-hint\" class=\"hint\">Two or three letters: en, fr, por.</p>\
+         <label for=\"captions-file\">Captions file (WebVTT)</label>\
+         <input id=\"captions-file\" name=\"file\" type=\"file\" accept=\".vtt,text/vtt\" required>\
+         <p class=\"error\" role=\"alert\" hidden></p><p class=\"saved\" role=\"status\" aria-live=\"polite\"></p>\
+         <button type=\"submit\">Upload captions</button></form></section>"
+    )
 }
 
 /// What moderation decided and found, for the video's owner: the decision, the flags it

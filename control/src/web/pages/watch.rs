@@ -422,7 +422,11 @@ pub async fn embed(
             return super::html_framed(
                 &config,
                 StatusCode::NOT_FOUND,
-                embed_document("Not found", "<p class=\"embed-missing\">This video is not available.</p>", false),
+                embed_document(
+                    "Not found",
+                    "<p class=\"embed-missing\">This video is not available.</p>",
+                    false,
+                ),
                 true,
             )
         }
