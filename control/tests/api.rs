@@ -244,3 +244,64 @@ fn webhooks_are_signed_with_their_own_endpoints_secret_after_the_config_is_reord
     let (ia, ib) = (id_of(&a), id_of(&b));
     assert!(ia.iter().all(|i| !ib.contains(i)), "{ia:?} {ib:?}");
 }
+
+/// The routes a signed-in person uses keep to the document under fuzzing too: Schemathesis
+/// with a session (cookie, CSRF token, this site's `Origin`) and a key, every operation
+/// reached. The operations that would end the session or the account under the fuzzer's feet
+/// are left to their own tests.
+#[test]
+fn the_session_routes_keep_to_the_document_under_fuzzing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let control = Control::start(Options {
+        store: store.clone(),
+        ..Default::default()
+    });
+    let ada = common::people::signed_up(&control, "Ada");
+    let id = common::people::upload(&ada, &clip(dir.path(), "clip.mp4", 2.0), "Fuzzed", "public");
+    common::people::wait_ready(&ada, &id);
+    let csrf = ada.csrf.clone().unwrap_or_default();
+    let schemathesis = std::path::Path::new(python()).with_file_name("schemathesis");
+    let mut run = Command::new(&schemathesis);
+    run.arg("--config-file")
+        .arg(judge("schemathesis-session.toml"))
+        .arg("run")
+        .arg(format!("{}/api/v1/openapi.json", control.base))
+        .args(["--header", &format!("X-CSRF-Token: {csrf}")])
+        .args(["--header", &format!("Origin: {}", control.base)])
+        .args(["--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"])
+        .args(["--max-examples", "15", "--seed", "1"])
+        .args(["--exclude-path-regex", "/events$"]);
+    for op in [
+        "sign_out",
+        "sign_in",
+        "sign_up",
+        "delete_account",
+        "change_password",
+        "begin_two_factor",
+        "enable_two_factor",
+        "disable_two_factor",
+    ] {
+        run.args(["--exclude-operation-id", op]);
+    }
+    let out = run
+        .args(["--request-timeout", "20"])
+        .env("SUNOMI_SESSION", ada.cookie.clone().unwrap_or_default())
+        .env("SUNOMI_KEY", create_key(&store, &[]))
+        .env("SCHEMATHESIS_HOOKS", "st_hooks")
+        .env("PYTHONPATH", judge(""))
+        .output()
+        .expect("schemathesis");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "schemathesis found problems:\n{report}");
+    assert!(
+        !report.contains("Authentication failed"),
+        "the session must carry through the run:\n{report}"
+    );
+    assert_eq!(ada.me().status, 200, "the session survived the run:\n{report}");
+    eprintln!("{report}");
+}
