@@ -319,11 +319,11 @@ fn search_ranks_titles_first_matches_whole_words_and_suggests_titles() {
 /// API-key route; only the owner (another account: 403 on a public video, 404 on a private
 /// one).
 #[test]
-fn owners_manage_their_videos_captions_with_their_session() {
+fn owners_name_the_spoken_language_and_manage_captions_with_their_session() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store").to_string_lossy().into_owned();
     let control = Control::start(Options {
-        store,
+        store: store.clone(),
         ..Default::default()
     });
     let ada = signed_up(&control, "Ada");
@@ -333,6 +333,22 @@ fn owners_manage_their_videos_captions_with_their_session() {
     let private = upload(&ada, &file, "Closed", "private");
     wait_ready(&ada, &public);
     wait_ready(&ada, &private);
+    // The spoken language an uploader names reaches the captions backend (the asset's meta).
+    let r = ada.write(
+        "POST",
+        "/api/v1/videos",
+        json!({ "title": "Parlé", "size": 10, "language": "fr" }),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let spoken = r.json()["video"]["id"].as_str().unwrap().to_string();
+    let key = create_key(&store, &[]);
+    assert_eq!(control.api(&key).asset(&spoken)["meta"]["language"], "fr");
+    let r = ada.write(
+        "POST",
+        "/api/v1/videos",
+        json!({ "title": "Bad", "size": 10, "language": "French" }),
+    );
+    assert_eq!(r.status, 400);
     let vtt = "WEBVTT\n\n00:00:00.000 --> 00:00:01.500\nhello there\n";
     let put = |p: &Person, id: &str, lang: &str, body: &str| {
         p.send(

@@ -177,6 +177,10 @@ pub struct CreateVideo {
     #[schema(minimum = 1)]
     #[serde(deserialize_with = "crate::json_int::u64")]
     pub size: u64,
+    /// The spoken language, for the captions (two or three lowercase letters: `en`, `fr`);
+    /// absent: detected.
+    #[schema(pattern = "^[a-z]{2,3}$")]
+    pub language: Option<String>,
 }
 
 /// Where the browser sends the file.
@@ -221,8 +225,18 @@ pub async fn create_video(
 ) -> Result<(StatusCode, Json<NewVideo>), ApiError> {
     let Json(ask) = body.map_err(super::json_rejection)?;
     let user = &signed_in.0.user;
+    if let Some(lang) = &ask.language {
+        super::assets::caption_lang(lang)?;
+    }
     let (video, upload, token) = videos
-        .create(user, &ask.title, &ask.description, ask.visibility, ask.size)
+        .create(
+            user,
+            &ask.title,
+            &ask.description,
+            ask.visibility,
+            ask.size,
+            ask.language.as_deref(),
+        )
         .await?;
     let listed = videos.get(Some(user), &video.asset_id).await?;
     Ok((

@@ -88,9 +88,9 @@ pub struct Videos {
 }
 
 impl Videos {
-    /// Starts `owner`'s video of a `size`-byte file: the upload (its tus URL and an
-    /// upload-only token for the browser) and the asset with the video row. Returns the video,
-    /// the upload and the token (shown once).
+    /// Starts `owner`'s video of a `size`-byte file (spoken in `language`, if they said):
+    /// the upload (its tus URL and an upload-only token for the browser) and the asset with
+    /// the video row. Returns the video, the upload and the token (shown once).
     pub async fn create(
         &self,
         owner: &User,
@@ -98,6 +98,7 @@ impl Videos {
         description: &str,
         visibility: Visibility,
         size: u64,
+        language: Option<&str>,
     ) -> Result<(Video, Upload, String), VideoError> {
         let video = Video {
             asset_id: String::new(),
@@ -119,7 +120,10 @@ impl Videos {
             length: Some(size),
             metadata: BTreeMap::new(),
             passthrough: None,
-            meta: BTreeMap::new(),
+            // The spoken language the captions backend is told (`MediaInputs::language_hint`).
+            meta: language
+                .map(|l| BTreeMap::from([("language".to_string(), l.to_string())]))
+                .unwrap_or_default(),
             tus_created: true,
             with_token: true,
             video: Some(video.clone()),

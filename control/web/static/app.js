@@ -148,6 +148,7 @@ if (uploadForm) {
         started = await api('POST', '/api/v1/videos', {
           title: uploadForm.title.value, description: uploadForm.description.value,
           visibility: uploadForm.visibility.value, size: file.size,
+          language: uploadForm.language.value || undefined,
         });
       } catch (e) { showError(uploadForm, e.message); return; }
       localStorage.setItem(key(file), JSON.stringify(started));

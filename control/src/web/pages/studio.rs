@@ -30,6 +30,12 @@ pub async fn upload(viewer: Viewer, State(config): State<Arc<Config>>) -> Respon
         <label for=\"visibility\">Visibility</label><select id=\"visibility\" name=\"visibility\">\
         <option value=\"public\">Public</option><option value=\"unlisted\">Unlisted (anyone with the link)</option>\
         <option value=\"private\">Private (only you)</option></select>\
+        <label for=\"language\">Spoken language</label><select id=\"language\" name=\"language\" aria-describedby=\"language-hint\">\
+        <option value=\"\">Detect it</option><option value=\"en\">English</option><option value=\"fr\">French</option>\
+        <option value=\"de\">German</option><option value=\"es\">Spanish</option><option value=\"pt\">Portuguese</option>\
+        <option value=\"it\">Italian</option><option value=\"nl\">Dutch</option><option value=\"ja\">Japanese</option>\
+        <option value=\"zh\">Chinese</option></select>\
+        <p id=\"language-hint\" class=\"hint\">For the automatic captions.</p>\
         <p class=\"error\" role=\"alert\" hidden></p>\
         <button type=\"submit\">Upload</button></form>\
         <section id=\"progress\" hidden aria-labelledby=\"progress-title\"><h2 id=\"progress-title\">Sending</h2>\
