@@ -297,11 +297,18 @@ fn the_session_routes_keep_to_the_document_under_fuzzing() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "schemathesis found problems:\n{report}");
+    assert!(
+        out.status.success(),
+        "schemathesis found problems:\n{report}"
+    );
     assert!(
         !report.contains("Authentication failed"),
         "the session must carry through the run:\n{report}"
     );
-    assert_eq!(ada.me().status, 200, "the session survived the run:\n{report}");
+    assert_eq!(
+        ada.me().status,
+        200,
+        "the session survived the run:\n{report}"
+    );
     eprintln!("{report}");
 }

@@ -375,14 +375,19 @@ fn owners_name_the_spoken_language_and_manage_captions_with_their_session() {
     );
     assert_eq!(no_csrf.status, 403, "CSRF-safe");
     let page = String::from_utf8_lossy(
-        &ada.send("GET", &format!("/studio/{public}"), &[], vec![]).body,
+        &ada.send("GET", &format!("/studio/{public}"), &[], vec![])
+            .body,
     )
     .into_owned();
     assert!(page.contains("Delete the en captions"), "{page}");
     let found = Person::new(&control)
         .send("GET", "/api/v1/search?q=hello%20there", &[], vec![])
         .json();
-    assert_eq!(found["moments"][0]["video"]["id"], public.as_str(), "{found}");
+    assert_eq!(
+        found["moments"][0]["video"]["id"],
+        public.as_str(),
+        "{found}"
+    );
     let delete = |p: &Person| {
         p.send(
             "DELETE",

@@ -104,6 +104,14 @@ fn flags_from_uploaders_and_moderators_follow_each_viewers_policy() {
         Some(json!(null)),
         "no flags, no warning"
     );
+    // The pages follow the same policy: a blurred picture, a note.
+    let home = String::from_utf8_lossy(&guest.send("GET", "/", &[], vec![]).body).into_owned();
+    assert!(
+        home.contains(&format!("class=\"thumb blurred\" href=\"/watch/{party}\"")),
+        "{home}"
+    );
+    assert!(home.contains(&format!("class=\"thumb\" href=\"/watch/{fight}\"")));
+    assert!(home.contains("Sensitive: drugs, tobacco or alcohol"));
     let policy = bob
         .send("GET", "/api/v1/me/content-policy", &[], vec![])
         .json();

@@ -589,6 +589,13 @@ if (twoFactorOff) {
   });
 }
 
+document.getElementById('content-policy-reset')?.addEventListener('click', async () => {
+  try {
+    await api('DELETE', '/api/v1/me/content-policy');
+    window.location.reload();
+  } catch (e) { showError(policyForm, e.message); }
+});
+
 // Settings: name, password, deleting the account.
 const renameForm = document.getElementById('rename');
 renameForm?.addEventListener('submit', async (event) => {

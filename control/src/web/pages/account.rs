@@ -148,7 +148,8 @@ pub async fn settings(viewer: Viewer, State(config): State<Arc<Config>>) -> Resp
          <select id=\"default-action\" name=\"default\">{}</select>\
          <fieldset><legend>Per kind of content</legend>{per_flag}</fieldset>\
          <p class=\"error\" role=\"alert\" hidden></p><p class=\"saved\" role=\"status\" aria-live=\"polite\"></p>\
-         <button type=\"submit\">Save warnings</button></form></section>\
+         <button type=\"submit\">Save warnings</button>\
+         <button type=\"button\" id=\"content-policy-reset\">Use this site's defaults</button></form></section>\
          <section aria-labelledby=\"reports-title\"><h2 id=\"reports-title\">Reports</h2>\
          <p><a href=\"/reports\">What came of my reports</a></p></section>{data}",
         options(Some(policy.default), false)
