@@ -217,6 +217,7 @@ impl From<AccountError> for ApiError {
             AccountError::TwoFactorRequired => ApiError::new(ErrorCode::TwoFactorRequired, text),
             AccountError::BadCode => ApiError::new(ErrorCode::InvalidCode, text),
             AccountError::NoTwoFactorSetup => ApiError::new(ErrorCode::NoTwoFactorSetup, text),
+            AccountError::TwoFactorOn => ApiError::new(ErrorCode::TwoFactorOn, text),
             AccountError::App(a) => a.into(),
         }
     }

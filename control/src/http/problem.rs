@@ -103,6 +103,8 @@ error_codes! {
     InvalidState = (409, "invalid_state");
     /// Set up two-factor sign-in (`POST /api/v1/me/two-factor`) before turning it on.
     NoTwoFactorSetup = (409, "no_two_factor_setup");
+    /// Two-factor sign-in is on: turn it off (with a code) before setting up a new secret.
+    TwoFactorOn = (409, "two_factor_on");
     /// The caller already has an open report on this video.
     AlreadyReported = (409, "already_reported");
     /// A per-resource limit is reached (playback ids, signing keys, webhook endpoints).

@@ -101,7 +101,7 @@ pub struct TwoFactorSetupView {
     pub otpauth_url: String,
 }
 
-errors!(BeginTwoFactorErrors: Unauthorized, CsrfFailed, Unavailable);
+errors!(BeginTwoFactorErrors: Unauthorized, CsrfFailed, TwoFactorOn, Unavailable);
 
 /// Start setting up two-factor sign-in: a new secret for an authenticator app. It counts
 /// once a code from it turns two-factor sign-in on (`PUT`).

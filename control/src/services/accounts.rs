@@ -74,6 +74,9 @@ pub enum AccountError {
     /// Turning two-factor sign-in on before setting it up.
     #[error("set up two-factor sign-in first")]
     NoTwoFactorSetup,
+    /// Setting up a new secret while one is on: turn it off first (with a code).
+    #[error("two-factor sign-in is on: turn it off (with a code) before setting up a new one")]
+    TwoFactorOn,
     /// The database (or the hashing task) failed.
     #[error(transparent)]
     App(#[from] AppError),

@@ -76,9 +76,13 @@ fn is_totp_code(code: &str) -> bool {
 }
 
 impl Accounts {
-    /// Starts setting up two-factor sign-in for `user`: a new secret, kept aside until a
-    /// code from it turns the second factor on (a secret already on stays on meanwhile).
+    /// Starts setting up two-factor sign-in for `user` (while it is off): a new secret, kept
+    /// aside until a code from it turns the second factor on.
     pub async fn begin_two_factor(&self, user: &User) -> Result<TwoFactorSetup, AccountError> {
+        // A stolen session must not swap the second factor for the thief's.
+        if user.totp_secret.is_some() {
+            return Err(AccountError::TwoFactorOn);
+        }
         let mut raw = [0u8; 20];
         OsRng.fill_bytes(&mut raw);
         let secret = Secret::from(raw.to_vec()).to_base32();
