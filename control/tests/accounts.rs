@@ -337,7 +337,10 @@ fn two_factor_sign_in_with_codes_from_an_independent_authenticator() {
     assert_eq!(ada.me().json()["user"]["two_factor"], true);
     // A session alone cannot swap the second factor.
     let r = write(&ada, "POST", "/api/v1/me/two-factor", serde_json::json!({}));
-    assert_eq!((r.status, r.json()["code"].as_str()), (409, Some("two_factor_on")));
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (409, Some("two_factor_on"))
+    );
 
     // Signing in now needs a code; each works once.
     let mut again = Person::new(&control);
