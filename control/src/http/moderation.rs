@@ -188,6 +188,7 @@ errors!(QueueErrors: Unauthorized, Forbidden, Unavailable);
 
 /// The moderation queue: held videos, reported videos, registrations awaiting approval.
 #[utoipa::path(get, path = "/api/v1/moderation/queue", tag = "moderation",
+    operation_id = "moderation_queue",
     responses(
         (status = 200, description = "The queue", body = QueueView),
         QueueErrors,
