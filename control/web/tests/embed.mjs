@@ -34,6 +34,8 @@ try {
   const direct = await launch();
   const alone = await direct.context.newPage();
   await alone.goto(embedUrl);
+  // Checked with the player's menus shown (they appear once the playlist is read).
+  await alone.locator('.player-menus').waitFor();
   await check(alone, shots, 'embed');
   await direct.close();
   ok = true;
