@@ -151,34 +151,24 @@ fn the_openapi_document_is_valid_and_the_api_keeps_to_it_under_fuzzing() {
     let (code, _, err) = upload_cli(&src, &api, true);
     assert_eq!(code, 0, "{err}");
 
-    let schemathesis = std::path::Path::new(python()).with_file_name("schemathesis");
     // Every operation must also accept what its document allows (positive_data_acceptance):
     // the document states the constraints the handlers enforce. judges/schemathesis.toml
     // lists, per operation, the refusals no schema can state.
-    let out = Command::new(&schemathesis)
-        .arg("--config-file")
-        .arg(judge("schemathesis.toml"))
-        .arg("run")
-        .arg(format!("{}/api/v1/openapi.json", control.base))
-        .args(["--header", &format!("Authorization: Bearer {key}")])
-        .args(["--checks", "positive_data_acceptance,not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"])
-        .args(["--max-examples", "25", "--seed", "1"])
-        // Event streams never end; the SSE routes are judged by the lifecycle test.
-        .args(["--exclude-path-regex", "/events$"])
-        .args(["--request-timeout", "20"])
-        .env("SCHEMATHESIS_HOOKS", "st_hooks")
-        .env("PYTHONPATH", judge(""))
-        .output()
-        .expect("schemathesis");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let auth = format!("Authorization: Bearer {key}");
+    let (passed, report) = schemathesis(
+        "schemathesis.toml",
+        &control.base,
+        &[
+            "--header",
+            &auth,
+            "--checks",
+            "positive_data_acceptance,not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+            "--max-examples",
+            "25",
+        ],
+        &[],
     );
-    assert!(
-        out.status.success(),
-        "schemathesis found problems:\n{report}"
-    );
+    assert!(passed, "schemathesis found problems:\n{report}");
     assert!(
         report.contains("Fuzzing") && !report.contains("🚫"),
         "every phase must run:\n{report}"
@@ -261,17 +251,18 @@ fn the_session_routes_keep_to_the_document_under_fuzzing() {
     let id = common::people::upload(&ada, &clip(dir.path(), "clip.mp4", 2.0), "Fuzzed", "public");
     common::people::wait_ready(&ada, &id);
     let csrf = ada.csrf.clone().unwrap_or_default();
-    let schemathesis = std::path::Path::new(python()).with_file_name("schemathesis");
-    let mut run = Command::new(&schemathesis);
-    run.arg("--config-file")
-        .arg(judge("schemathesis-session.toml"))
-        .arg("run")
-        .arg(format!("{}/api/v1/openapi.json", control.base))
-        .args(["--header", &format!("X-CSRF-Token: {csrf}")])
-        .args(["--header", &format!("Origin: {}", control.base)])
-        .args(["--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"])
-        .args(["--max-examples", "15", "--seed", "1"])
-        .args(["--exclude-path-regex", "/events$"]);
+    let mut args = vec![
+        "--header".to_string(),
+        format!("X-CSRF-Token: {csrf}"),
+        "--header".to_string(),
+        format!("Origin: {}", control.base),
+        "--checks".to_string(),
+        "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance".to_string(),
+        "--max-examples".to_string(),
+        "15".to_string(),
+    ];
+    // Signing out, deleting the account, changing the password or two-factor sign-in
+    // would end or change the very session the run uses.
     for op in [
         "sign_out",
         "sign_in",
@@ -282,25 +273,19 @@ fn the_session_routes_keep_to_the_document_under_fuzzing() {
         "enable_two_factor",
         "disable_two_factor",
     ] {
-        run.args(["--exclude-operation-id", op]);
+        args.extend(["--exclude-operation-id".to_string(), op.to_string()]);
     }
-    let out = run
-        .args(["--request-timeout", "20"])
-        .env("SUNOMI_SESSION", ada.cookie.clone().unwrap_or_default())
-        .env("SUNOMI_KEY", create_key(&store, &[]))
-        .env("SCHEMATHESIS_HOOKS", "st_hooks")
-        .env("PYTHONPATH", judge(""))
-        .output()
-        .expect("schemathesis");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (passed, report) = schemathesis(
+        "schemathesis-session.toml",
+        &control.base,
+        &args,
+        &[
+            ("SUNOMI_SESSION", ada.cookie.clone().unwrap_or_default()),
+            ("SUNOMI_KEY", create_key(&store, &[])),
+        ],
     );
-    assert!(
-        out.status.success(),
-        "schemathesis found problems:\n{report}"
-    );
+    assert!(passed, "schemathesis found problems:\n{report}");
     assert!(
         !report.contains("Authentication failed"),
         "the session must carry through the run:\n{report}"
@@ -311,4 +296,37 @@ fn the_session_routes_keep_to_the_document_under_fuzzing() {
         "the session survived the run:\n{report}"
     );
     eprintln!("{report}");
+}
+
+/// Runs Schemathesis with `judges/{config}` against the document of the control plane at
+/// `base`, with `args` and `env` besides what every run shares (seed 1, the hooks; event
+/// streams left out: they never end, and the lifecycle test judges them). Returns whether it
+/// passed, and its report.
+fn schemathesis(config: &str, base: &str, args: &[&str], env: &[(&str, String)]) -> (bool, String) {
+    let bin = std::path::Path::new(python()).with_file_name("schemathesis");
+    let out = Command::new(bin)
+        .arg("--config-file")
+        .arg(judge(config))
+        .arg("run")
+        .arg(format!("{base}/api/v1/openapi.json"))
+        .args(args)
+        .args([
+            "--seed",
+            "1",
+            "--exclude-path-regex",
+            "/events$",
+            "--request-timeout",
+            "20",
+        ])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("SCHEMATHESIS_HOOKS", "st_hooks")
+        .env("PYTHONPATH", judge(""))
+        .output()
+        .expect("schemathesis");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), report)
 }

@@ -151,18 +151,12 @@ pub struct Viewer {
     pub session: Option<Session>,
     /// Their content-warning policy.
     pub policy: ContentPolicy,
-    guest_policy: ContentPolicy,
 }
 
 impl Viewer {
     /// The signed-in account, if any.
     pub fn user(&self) -> Option<&User> {
         self.session.as_ref().map(|s| &s.user)
-    }
-
-    /// The instance's policy (what a guest gets), whoever this is.
-    pub fn policy_of_guest(&self) -> ContentPolicy {
-        self.guest_policy.clone()
     }
 }
 
@@ -178,11 +172,7 @@ where
         let MaybeSignedIn(session) = MaybeSignedIn::from_request_parts(parts, state).await?;
         let accounts = Arc::<Accounts>::from_ref(state);
         let policy = accounts.content_policy_of(session.as_ref().map(|s| &s.user));
-        Ok(Viewer {
-            session,
-            policy,
-            guest_policy: accounts.content_policy.clone(),
-        })
+        Ok(Viewer { session, policy })
     }
 }
 

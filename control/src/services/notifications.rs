@@ -19,11 +19,6 @@ impl Notifications {
         Ok(store::of_user(&self.db, &user.id, 50).await?)
     }
 
-    /// How many of `user`'s notifications are unread.
-    pub async fn unread(&self, user: &User) -> Result<i64, AppError> {
-        Ok(store::unread(&self.db, &user.id).await?)
-    }
-
     /// Marks `user`'s notifications `ids` (all: `None`) read.
     pub async fn mark_read(&self, user: &User, ids: Option<&[String]>) -> Result<(), AppError> {
         Ok(store::mark_read(&self.db, &user.id, ids, now_ms()).await?)

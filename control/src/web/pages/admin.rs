@@ -100,12 +100,10 @@ pub async fn admin(
     let base = if q.is_empty() {
         "/admin".to_string()
     } else {
-        format!("/admin?q={}", esc(&q))
+        let q = percent_encoding::utf8_percent_encode(&q, percent_encoding::NON_ALPHANUMERIC);
+        format!("/admin?q={q}")
     };
-    main.push_str(
-        &pager(&base, page, more)
-            .replace("?page=", if q.is_empty() { "?page=" } else { "&amp;page=" }),
-    );
+    main.push_str(&pager(&base, page, more));
     main.push_str(
         "</section><section aria-labelledby=\"api-title\"><h2 id=\"api-title\">API keys, webhooks, signing keys</h2>\
          <p>These are managed through the API with an API key (<code>sunomi-control keys create</code> \

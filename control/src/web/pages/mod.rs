@@ -197,20 +197,24 @@ pub struct PageQuery {
     page: Option<u32>,
 }
 
+/// Links to the newer and older pages of a list at `base` (a path, perhaps with a query
+/// already: `page` joins it).
 fn pager(base: &str, page: u32, more: bool) -> String {
     if page == 1 && !more {
         return String::new();
     }
+    let base = esc(base);
+    let join = if base.contains('?') { "&amp;" } else { "?" };
     let mut h = String::from("<nav class=\"pager\" aria-label=\"Pages\">");
     if page > 1 {
         h.push_str(&format!(
-            "<a rel=\"prev\" href=\"{base}?page={}\">Newer</a>",
+            "<a rel=\"prev\" href=\"{base}{join}page={}\">Newer</a>",
             page - 1
         ));
     }
     if more {
         h.push_str(&format!(
-            "<a rel=\"next\" href=\"{base}?page={}\">Older</a>",
+            "<a rel=\"next\" href=\"{base}{join}page={}\">Older</a>",
             page + 1
         ));
     }

@@ -17,6 +17,7 @@ use crate::domain::social::Comment;
 use crate::domain::videos::Visibility;
 use crate::domain::warnings::{ContentPolicy, WarningAction};
 use crate::http::accounts::Viewer;
+use crate::services::accounts::Accounts;
 use crate::services::social::{Social, SocialError};
 use crate::services::videos::{VideoError, Videos};
 use crate::web::html::{age, esc};
@@ -413,6 +414,7 @@ pub async fn poster(
 pub async fn embed(
     viewer: Viewer,
     State(videos): State<Arc<Videos>>,
+    State(accounts): State<Arc<Accounts>>,
     State(config): State<Arc<Config>>,
     Path(playback_id): Path<String>,
 ) -> Response {
@@ -433,7 +435,7 @@ pub async fn embed(
         Err(e) => return trouble(&config, &viewer, &e),
     };
     // Embedded, the viewer is whoever the framing site shows it to: a guest.
-    let guest = viewer.policy_of_guest();
+    let guest = accounts.content_policy_of(None);
     let (player, _) = player(&config, &l, Some(&guest));
     let body = format!(
         "{player}<p class=\"embed-title\"><a href=\"/watch/{}\" target=\"_blank\" rel=\"noopener\">{} · Sunomi</a></p>",
