@@ -1,6 +1,7 @@
-//! Common Media Client Data (CTA-5004): the one key the edge acts on, `nor` (next object
-//! request), a player's hint of what it will ask for next, used to prefetch it. Players send
-//! CMCD as a `CMCD` query argument or a `CMCD-Request` header.
+//! Common Media Client Data (CTA-5004): the keys the edge acts on. `nor` (next object
+//! request) is a player's hint of what it will ask for next, used to prefetch it; `sid`
+//! (session id) carries the page's view ticket (`crate::views`). Players send CMCD as a `CMCD`
+//! query argument or in `CMCD-Request` / `CMCD-Session` headers.
 
 use percent_encoding::percent_decode_str;
 
@@ -11,16 +12,27 @@ pub fn next_object(
     query: Option<&str>,
     header: Option<&str>,
 ) -> Option<String> {
-    let from_query = query.and_then(|q| {
-        q.split('&').find_map(|pair| {
-            let (name, value) = pair.split_once('=')?;
-            (name == "CMCD").then(|| percent_decode_str(value).decode_utf8().ok())?
-        })
-    });
+    let from_query = from_query(query);
     let data = from_query.as_deref().or(header)?;
     let nor = find_key(data, "nor")?;
     let nor = percent_decode_str(nor).decode_utf8().ok()?;
     resolve(request_path, &nor)
+}
+
+/// The player's session id, from the query string or the `CMCD-Session` header. `None` when
+/// absent.
+pub fn session_id(query: Option<&str>, header: Option<&str>) -> Option<String> {
+    let from_query = from_query(query);
+    let data = from_query.as_deref().or(header)?;
+    find_key(data, "sid").map(str::to_owned)
+}
+
+/// The decoded value of the `CMCD` query argument.
+fn from_query(query: Option<&str>) -> Option<std::borrow::Cow<'_, str>> {
+    query?.split('&').find_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        (name == "CMCD").then(|| percent_decode_str(value).decode_utf8().ok())?
+    })
 }
 
 /// The value of `key` in a CMCD list (`k=v,k="string",flag`), quotes removed.
@@ -63,6 +75,22 @@ mod tests {
     use super::*;
 
     const BASE: &str = "/v/abc/720p/3.m4s";
+
+    #[test]
+    fn the_session_id_from_the_query_or_the_session_header() {
+        let q = "CMCD=bl%3D21300%2Cnor%3D%224.m4s%22%2Csid%3D%22t1.ab.pb.9.10.ff%22";
+        assert_eq!(
+            session_id(Some(q), None).as_deref(),
+            Some("t1.ab.pb.9.10.ff")
+        );
+        let h = r#"sid="6e2fb550-c457-11e9-bb97-0800200c9a66""#;
+        assert_eq!(
+            session_id(None, Some(h)).as_deref(),
+            Some("6e2fb550-c457-11e9-bb97-0800200c9a66")
+        );
+        assert_eq!(session_id(Some("x=1"), None), None);
+        assert_eq!(session_id(Some("CMCD=bl%3D1"), None), None);
+    }
 
     #[test]
     fn nor_from_the_query_argument() {

@@ -37,6 +37,8 @@ pub struct EdgeConfig {
     pub encryption: EncryptionConfig,
     /// HTTPS (HTTP/1.1 and HTTP/2) for players on a second listener.
     pub tls: TlsConfig,
+    /// View receipts: the edge's part in counting views (`origin::views`).
+    pub views: ViewsConfig,
     /// Unix socket through which a new binary started with `--upgrade` takes over the
     /// listening sockets (default: `sunomi-edge-{listen}.upgrade.sock` in the runtime dir).
     pub upgrade_socket: Option<PathBuf>,
@@ -177,6 +179,46 @@ impl Default for EncryptionConfig {
             key_cache_secs: 300,
             max_token_ttl_secs: 7 * 24 * 3600,
         }
+    }
+}
+
+/// `[views]`: the view tickets players send (CMCD `sid`) and the receipts this edge answers
+/// with once it has served a ticket's player the media a view needs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ViewsConfig {
+    /// Hex secret (at least 16 bytes) shared with the control plane's `[views] secret` (or env
+    /// SUNOMI_VIEW_SECRET). None: tickets are ignored and no view is ever counted.
+    pub secret: Option<String>,
+    /// Tickets tallied at once (the least recently served are dropped first): bounds the
+    /// memory players can make the edge spend on them.
+    pub max_tickets: u64,
+}
+
+impl Default for ViewsConfig {
+    fn default() -> Self {
+        ViewsConfig {
+            secret: None,
+            max_tickets: 100_000,
+        }
+    }
+}
+
+impl ViewsConfig {
+    /// The views secret (config or env SUNOMI_VIEW_SECRET).
+    pub fn secret(&self) -> Option<sunomi_origin::views::ViewSecret> {
+        hex_secret(&self.secret, "SUNOMI_VIEW_SECRET")
+            .and_then(sunomi_origin::views::ViewSecret::new)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.secret.is_some() && self.secret().is_none() {
+            return Err("views.secret must be at least 16 bytes of hex".into());
+        }
+        if self.max_tickets == 0 {
+            return Err("views.max_tickets must be at least 1".into());
+        }
+        Ok(())
     }
 }
 
@@ -360,6 +402,7 @@ impl Default for EdgeConfig {
             fleet: FleetConfig::default(),
             encryption: EncryptionConfig::default(),
             tls: TlsConfig::default(),
+            views: ViewsConfig::default(),
             upgrade_socket: None,
         }
     }
@@ -492,6 +535,7 @@ impl EdgeConfig {
             .validate(&[("listen", &self.listen), ("admin", &self.admin)])?;
         self.fleet.validate()?;
         self.encryption.validate()?;
+        self.views.validate()?;
         if self.fleet.redis.is_some() {
             self.advertised()?;
         }

@@ -21,7 +21,7 @@ pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 pub const CACHE_STATUS_UNAVAILABLE: &str = "sunomi; fwd=miss; detail=unavailable";
 
 /// The headers every media response exposes to cross-origin players.
-const CORS_EXPOSE: &str = "Content-Length, Content-Range, Cache-Status, ETag";
+const CORS_EXPOSE: &str = "Content-Length, Content-Range, Cache-Status, ETag, Sunomi-View-Receipt";
 
 /// A response head being built: the status and its fields in the order set. A short list,
 /// not a header map: a response sets about ten fields, each name at most once, and HTTP/1.1

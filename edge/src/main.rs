@@ -20,6 +20,7 @@ mod request;
 mod service;
 mod tls;
 mod upgrade;
+mod views;
 mod zero_copy;
 
 /// jemalloc, not glibc's allocator: HTTP/2 (the `h2` crate, Pingora's session) allocates
@@ -355,7 +356,11 @@ fn run() -> Result<()> {
     let mut server = Server::new_with_opt_and_conf(Some(options), server_conf);
     server.bootstrap();
 
-    let service = service::EdgeService::new(media.clone(), config.storage.retry_after_secs);
+    let views = config
+        .views
+        .secret()
+        .map(|secret| views::ViewTally::new(secret, config.views.max_tickets));
+    let service = service::EdgeService::new(media.clone(), config.storage.retry_after_secs, views);
     let player_limits = player_connection_limits(&config);
     zero_copy::configure(zero_copy::ZeroCopySettings {
         min_bytes: usize::try_from(config.cache.zero_copy_min_bytes).unwrap_or(usize::MAX),

@@ -91,6 +91,9 @@ pub struct Metrics {
     /// Requests refused at a trust boundary, by what was refused (`peer` header not signed
     /// by the fleet, `admin` call without the token, `token` malformed or too long-lived).
     pub refused: IntCounterVec,
+    /// View tickets on media requests by outcome: `receipt` (a ticket's media was covered and
+    /// its receipt issued), `invalid` (forged, expired or for another playback id).
+    pub view_tickets: IntCounterVec,
 }
 
 /// Latency buckets from 100 µs to 10 s.
@@ -259,6 +262,11 @@ fn build() -> Result<Metrics, prometheus::Error> {
             "Requests refused at a trust boundary (peer signature, admin token, viewer token)",
             &["boundary"]
         )?,
+        view_tickets: register_int_counter_vec!(
+            "sunomi_view_tickets_total",
+            "View tickets on media requests by outcome (receipt issued, invalid)",
+            &["result"]
+        )?,
         purge_lag_seconds: register_histogram!(
             "sunomi_purge_lag_seconds",
             "Time from a purge request on another edge to its application here",
@@ -281,6 +289,9 @@ fn export_known_series(m: &Metrics) {
     }
     for boundary in ["peer", "admin", "token"] {
         m.refused.with_label_values(&[boundary]);
+    }
+    for result in ["receipt", "invalid"] {
+        m.view_tickets.with_label_values(&[result]);
     }
     for reason in ["timeout", "io", "status", "unavailable"] {
         m.peer_errors.with_label_values(&[reason]);

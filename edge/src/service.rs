@@ -30,6 +30,7 @@ use crate::http::{self, RangeRequest};
 use crate::media::{Media, Object, RequestFlags};
 use crate::metrics::metrics;
 use crate::request::{Method, Request};
+use crate::views::{ViewTally, VIEW_RECEIPT};
 use prometheus::IntCounter;
 
 /// What the request's metrics need to know about it once it is answered.
@@ -47,12 +48,17 @@ pub struct RequestCtx {
 pub struct EdgeService {
     media: Arc<Media>,
     retry_after: u64,
+    views: Option<ViewTally>,
 }
 
 impl EdgeService {
-    /// A service answering from `media`.
-    pub fn new(media: Arc<Media>, retry_after: u64) -> Self {
-        EdgeService { media, retry_after }
+    /// A service answering from `media`, tallying view tickets when `views` is set.
+    pub fn new(media: Arc<Media>, retry_after: u64, views: Option<ViewTally>) -> Self {
+        EdgeService {
+            media,
+            retry_after,
+            views,
+        }
     }
 }
 
@@ -183,9 +189,42 @@ impl EdgeService {
             Err(e) => return self.error(req, e),
         };
         match self.media.get(&route, &flags).await {
-            Ok(obj) => self.respond(req, &route, obj),
+            Ok(obj) => {
+                let receipt = self.view_receipt(req, &route, &flags, &obj).await;
+                let mut answer = self.respond(req, &route, obj)?;
+                if let Some(receipt) = receipt {
+                    // Personal: no cache may keep it or hand it to another player.
+                    answer
+                        .head
+                        .set(VIEW_RECEIPT, receipt)
+                        .set_static(header::CACHE_CONTROL, "private, no-store");
+                }
+                Ok(answer)
+            }
             Err(e) => self.error(req, e),
         }
+    }
+
+    /// The view receipt a player's media segment request earns (`crate::views`): only for a
+    /// player's own request (not a peer's or a prefetch) carrying a CMCD session id.
+    async fn view_receipt<R: Request>(
+        &self,
+        req: &R,
+        route: &Route,
+        flags: &RequestFlags,
+        obj: &Object,
+    ) -> Option<HeaderValue> {
+        let views = self.views.as_ref()?;
+        let Route::Segment { id, number, .. } = route else {
+            return None;
+        };
+        if flags.from_peer || req.method() != Method::Get {
+            return None;
+        }
+        let sid = cmcd::session_id(req.query(), req.header("CMCD-Session"))?;
+        views
+            .served(&sid, id, *number, obj.media_ms, unix_seconds())
+            .await
     }
 
     /// Whether the request is from a peer edge (its marker signed by the fleet; a marker

@@ -6,6 +6,7 @@
 //! - [`reader`] is the API the edge reads through: manifests, track heads, byte ranges.
 //! - [`publish`] stores a finished transcode, manifest last.
 //! - [`purge`] is the fleet purge protocol on Redis, shared by edges and the control plane.
+//! - [`views`] is the view ticket and receipt format the control plane and edges share.
 //! - `transcode` (feature `transcode`, links FFmpeg) decodes a source once and encodes the
 //!   CMAF ladder. The edge depends on this crate without that feature.
 #![deny(missing_docs)]
@@ -18,6 +19,7 @@ pub mod reader;
 pub mod store;
 #[cfg(feature = "transcode")]
 pub mod transcode;
+pub mod views;
 
 pub use reader::{MediaReader, ReadError, ReadEvent, ReadObserver, TrackHead};
 pub use store::{Store, StoreError};

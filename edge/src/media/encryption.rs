@@ -79,6 +79,7 @@ impl Media {
             cache: super::CacheOutcome::Bypass,
             content_range: None,
             private: true,
+            media_ms: 0,
         })
     }
 

@@ -95,6 +95,9 @@ pub struct Object {
     pub content_range: Option<(std::ops::Range<u64>, u64)>,
     /// Never to be stored by caches (content keys).
     pub private: bool,
+    /// Milliseconds of media a media segment holds (0 for everything else): what a view
+    /// ticket's tally counts (`crate::views`).
+    pub media_ms: u64,
 }
 
 impl Object {
@@ -108,6 +111,7 @@ impl Object {
             cache,
             content_range: None,
             private: false,
+            media_ms: 0,
         }
     }
 }

@@ -53,6 +53,7 @@ impl Media {
             cache,
             content_range: None,
             private: false,
+            media_ms: 0,
         })
     }
 

@@ -220,7 +220,10 @@ impl Media {
                 found
             }
         };
-        Ok(Object::immutable(body, etag, cache))
+        Ok(Object {
+            media_ms: seg.duration.saturating_mul(1000) / u64::from(head.index.timescale.max(1)),
+            ..Object::immutable(body, etag, cache)
+        })
     }
 
     /// A non-owner's fetch: from the owner at `addr`, kept here if admitted; storage if the

@@ -98,6 +98,7 @@ impl Media {
             cache,
             content_range: None,
             private: false,
+            media_ms: 0,
         })
     }
 
@@ -136,6 +137,7 @@ impl Media {
             cache: super::CacheOutcome::Hit,
             content_range: None,
             private: false,
+            media_ms: 0,
         })
     }
 }

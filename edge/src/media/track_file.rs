@@ -79,6 +79,7 @@ impl Media {
             cache,
             content_range: (range.start != 0 || range.end != total).then_some((range, total)),
             private: false,
+            media_ms: 0,
         })
     }
 
