@@ -38,6 +38,7 @@ use crate::services::moderation::Moderation;
 use crate::services::notifications::Notifications;
 use crate::services::projection::Projector;
 use crate::services::social::Social;
+use crate::services::views::Views;
 use crate::services::videos::Videos;
 
 /// Why an operation failed.
@@ -156,6 +157,8 @@ pub struct App {
     pub notifications: Arc<Notifications>,
     /// Administering people.
     pub admin: Arc<Admin>,
+    /// Counting views.
+    pub views: Arc<Views>,
 }
 
 impl App {
@@ -269,6 +272,7 @@ impl App {
             }),
             notifications: Arc::new(Notifications { db: db.clone() }),
             admin: Arc::new(Admin { db: db.clone() }),
+            views: Arc::new(Views::new(db.clone(), videos.clone(), &config.views)),
             account_data: Arc::new(AccountData {
                 db: db.clone(),
                 accounts: accounts.clone(),

@@ -58,6 +58,48 @@ pub struct Config {
     pub aws: AwsConfig,
     /// People's accounts.
     pub accounts: AccountsConfig,
+    /// Counting views (`[views]`).
+    pub views: ViewsConfig,
+}
+
+/// `[views]`: views counted from the edges' receipts (`sunomi_origin::views`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ViewsConfig {
+    /// Hex secret (at least 16 bytes) shared with every edge's `[views] secret` (or env
+    /// SUNOMI_VIEW_SECRET). None: watch pages get no tickets and no view is counted.
+    pub secret: Option<String>,
+    /// Seconds of media a viewer's player must be served, and of time must pass, for a view
+    /// (PeerTube's 10 s); a shorter video needs its whole length.
+    pub need_secs: u64,
+    /// One view per viewer (an account, or a guest's address that day) and video within this
+    /// many seconds.
+    pub window_secs: u64,
+    /// How long a ticket (and its receipt) is good for, seconds: a page left open longer
+    /// earns no view.
+    pub ticket_ttl_secs: u64,
+}
+
+impl Default for ViewsConfig {
+    fn default() -> Self {
+        ViewsConfig {
+            secret: None,
+            need_secs: 10,
+            window_secs: 3600,
+            ticket_ttl_secs: 6 * 3600,
+        }
+    }
+}
+
+impl ViewsConfig {
+    /// The views secret (config, else env SUNOMI_VIEW_SECRET).
+    pub fn secret(&self) -> Option<sunomi_origin::views::ViewSecret> {
+        let text = self
+            .secret
+            .clone()
+            .or_else(|| std::env::var("SUNOMI_VIEW_SECRET").ok())?;
+        sunomi_origin::views::ViewSecret::from_hex(&text)
+    }
 }
 
 /// `[accounts]`.
@@ -319,6 +361,7 @@ impl Default for Config {
             moderation: ModerationConfig::default(),
             aws: AwsConfig::default(),
             accounts: AccountsConfig::default(),
+            views: ViewsConfig::default(),
         }
     }
 }
@@ -464,6 +507,12 @@ impl Config {
             url::Url::parse(&w.url).map_err(|e| format!("webhook {}: {e}", w.url))?;
         }
         crate::outbound::Policy::new(&self.outbound.allow_networks)?;
+        if self.views.secret.is_some() && self.views.secret().is_none() {
+            return Err("views.secret must be at least 16 bytes of hex".into());
+        }
+        if self.views.need_secs == 0 || self.views.window_secs == 0 || self.views.ticket_ttl_secs == 0 {
+            return Err("views.need_secs, window_secs and ticket_ttl_secs must be at least 1".into());
+        }
         self.moderation.policy.validate()?;
         let m = &self.moderation;
         let sampling = m.sample_every_secs.is_finite() && m.sample_every_secs >= 0.1;

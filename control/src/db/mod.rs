@@ -34,6 +34,7 @@ pub mod transcripts;
 pub mod uploads;
 pub mod users;
 pub mod videos;
+pub mod views;
 pub mod webhooks;
 
 use std::str::FromStr;

@@ -272,7 +272,7 @@ pub async fn subscriptions_of(db: &Db, user: &str) -> Result<Vec<(String, String
     .collect()
 }
 
-/// Removes a video's likes and comments (in its deletion).
+/// Removes a video's likes, comments and view marks (in its deletion).
 pub async fn delete_of_video(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     video: &str,
@@ -280,6 +280,7 @@ pub async fn delete_of_video(
     for sql in [
         "DELETE FROM likes WHERE video_id = $1",
         "DELETE FROM comments WHERE video_id = $1",
+        "DELETE FROM view_marks WHERE video_id = $1",
     ] {
         sqlx::query(sql).bind(video).execute(&mut **tx).await?;
     }
@@ -287,7 +288,7 @@ pub async fn delete_of_video(
 }
 
 /// Removes what account `user` did to others' videos and channels (in its deletion): its
-/// likes and subscriptions both ways go; its comments stay as removed (their place holds
+/// likes, subscriptions both ways and view marks go; its comments stay as removed (their place holds
 /// the replies), with no words.
 pub async fn forget_user(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
@@ -297,6 +298,7 @@ pub async fn forget_user(
         "DELETE FROM likes WHERE user_id = $1",
         "DELETE FROM subscriptions WHERE subscriber_id = $1 OR channel_id = $1",
         "UPDATE comments SET body = '', deleted = 1 WHERE author_id = $1",
+        "DELETE FROM view_marks WHERE viewer = $1",
     ] {
         sqlx::query(sql).bind(user).execute(&mut **tx).await?;
     }

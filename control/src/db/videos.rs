@@ -6,11 +6,11 @@ use sqlx::{Any, Row, Transaction};
 
 use super::{assets, Db, DbError};
 use crate::domain::asset::Asset;
-use crate::domain::videos::{Video, Visibility};
+use crate::domain::videos::{Order, Video, Visibility};
 use crate::domain::warnings::Flags;
 
 pub(crate) const COLUMNS: &str = "v.asset_id, v.owner_id, v.title, v.description, v.visibility, \
-     v.created_at, v.flags, v.warning_summary, COALESCE(u.display_name, '') AS owner_name, a.doc, a.version";
+     v.created_at, v.flags, v.warning_summary, v.views, COALESCE(u.display_name, '') AS owner_name, a.doc, a.version";
 pub(crate) const FROM: &str =
     "videos v JOIN assets a ON a.id = v.asset_id LEFT JOIN users u ON u.id = v.owner_id";
 
@@ -23,6 +23,8 @@ pub struct Listed {
     pub asset: Asset,
     /// The owner's display name (empty when the account is gone).
     pub owner_name: String,
+    /// Views counted (`db::views`).
+    pub views: i64,
 }
 
 impl Listed {
@@ -49,6 +51,7 @@ pub(crate) fn listed_of(row: &AnyRow) -> Result<Listed, DbError> {
         video: video_of(row)?,
         asset: assets::stored_of(row)?.asset,
         owner_name: row.try_get("owner_name")?,
+        views: row.try_get("views")?,
     })
 }
 
@@ -126,8 +129,8 @@ pub async fn delete(tx: &mut Transaction<'static, Any>, asset_id: &str) -> Resul
 /// Which videos a page lists. The public listings leave out videos with a flag their
 /// viewer hides (see [`listable`]).
 pub enum Listing<'a> {
-    /// Public videos that are ready (the home page).
-    Public(Flags),
+    /// Public videos that are ready (the home page), in an order.
+    Public(Flags, Order),
     /// Every video of one owner, whatever its state (their studio).
     Owner(&'a str),
     /// One channel's public, ready videos (its page).
@@ -136,7 +139,8 @@ pub enum Listing<'a> {
     Subscriptions(&'a str, Flags),
 }
 
-/// A page of videos, newest first, with their assets, and whether more follow.
+/// A page of videos, newest first (or as a public listing's order says), with their assets,
+/// and whether more follow.
 pub async fn page(
     db: &Db,
     listing: Listing<'_>,
@@ -144,7 +148,7 @@ pub async fn page(
     offset: u64,
 ) -> Result<(Vec<Listed>, bool), DbError> {
     let (filter, bind) = match listing {
-        Listing::Public(hidden) => (listable(hidden), None),
+        Listing::Public(hidden, _) => (listable(hidden), None),
         Listing::Owner(id) => ("v.owner_id = $3".to_string(), Some(id)),
         Listing::Channel(id, hidden) => (
             format!("{} AND v.owner_id = $3", listable(hidden)),
@@ -159,9 +163,12 @@ pub async fn page(
             Some(id),
         ),
     };
+    let order = match listing {
+        Listing::Public(_, Order::Popular) => "v.views DESC, v.created_at DESC, v.asset_id DESC",
+        _ => "v.created_at DESC, v.asset_id DESC",
+    };
     let sql = format!(
-        "SELECT {COLUMNS} FROM {FROM} \
-         WHERE {filter} ORDER BY v.created_at DESC, v.asset_id DESC LIMIT $1 OFFSET $2"
+        "SELECT {COLUMNS} FROM {FROM} WHERE {filter} ORDER BY {order} LIMIT $1 OFFSET $2"
     );
     let mut q = sqlx::query(&sql)
         .bind(i64::from(limit) + 1)

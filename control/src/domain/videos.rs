@@ -77,6 +77,17 @@ impl Video {
     }
 }
 
+/// The order of the home page and `GET /api/v1/videos`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    /// Newest first.
+    #[default]
+    Newest,
+    /// Most viewed first (then newest).
+    Popular,
+}
+
 /// Longest title, in characters.
 pub const MAX_TITLE: usize = 100;
 /// Longest description, in characters.

@@ -79,6 +79,16 @@ fn same_origin(headers: &HeaderMap, config: &Config) -> bool {
     Some(origin_host) == host || Some(origin_host) == public
 }
 
+/// Whether a request carries `session`'s CSRF token and comes from this site.
+pub fn csrf_passes(headers: &HeaderMap, session: &Session, config: &Config) -> bool {
+    let echoed = headers
+        .get(CSRF_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    let matches: bool = echoed.ct_eq(session.csrf.as_bytes()).into();
+    matches && same_origin(headers, config)
+}
+
 /// A signed-in person (a session cookie that names a live session of an active account).
 /// On unsafe methods the request must also carry the session's CSRF token and come from this
 /// site: 403 `csrf_failed` otherwise.
@@ -105,13 +115,7 @@ where
             ));
         };
         if !parts.method.is_safe() {
-            let echoed = parts
-                .headers
-                .get(CSRF_HEADER)
-                .map(|v| v.as_bytes())
-                .unwrap_or_default();
-            let matches: bool = echoed.ct_eq(session.csrf.as_bytes()).into();
-            if !matches || !same_origin(&parts.headers, &config) {
+            if !csrf_passes(&parts.headers, &session, &config) {
                 return Err(ApiError::new(
                     ErrorCode::CsrfFailed,
                     "send the session's CSRF token in X-CSRF-Token, from this site",

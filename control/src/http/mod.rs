@@ -21,6 +21,7 @@ pub mod tus;
 pub mod uploads;
 pub mod video_captions;
 pub mod videos;
+pub mod views;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -51,6 +52,7 @@ use crate::services::jobs::Jobs;
 use crate::services::moderation::Moderation;
 use crate::services::notifications::Notifications;
 use crate::services::social::Social;
+use crate::services::views::Views;
 use crate::services::videos::Videos;
 use problem::{ApiError, ErrorCode};
 
@@ -70,7 +72,7 @@ use problem::{ApiError, ErrorCode};
         video_captions::put, video_captions::delete,
         social::like, social::unlike, social::likes, social::channel, social::subscribe,
         social::unsubscribe, social::channel_videos, social::feed, social::comments,
-        social::add_comment, social::edit_comment, social::delete_comment,
+        social::add_comment, social::edit_comment, social::delete_comment, views::count_view,
         moderation::report, moderation::my_reports, moderation::queue, moderation::decide,
         moderation::decide_registration, moderation::audit,
         uploads::create_upload, uploads::get_upload, uploads::cancel_upload, uploads::revoke_token,
@@ -280,6 +282,7 @@ services_by_type! {
     Arc<AccountData> => account_data,
     Arc<Notifications> => notifications,
     Arc<Admin> => admin,
+    Arc<Views> => views,
 }
 
 impl FromRef<ApiState> for events::Streams {
@@ -370,6 +373,7 @@ pub fn router(app: Arc<App>) -> Router {
             put(social::like).delete(social::unlike),
         )
         .route("/api/v1/videos/{video_id}/likes", get(social::likes))
+        .route("/api/v1/videos/{video_id}/views", post(views::count_view))
         .route(
             "/api/v1/videos/{video_id}/comments",
             get(social::comments).post(social::add_comment),

@@ -73,6 +73,8 @@ error_codes! {
     InvalidRequest = (400, "invalid_request");
     /// The request body could not be read.
     InvalidBody = (400, "invalid_body");
+    /// The view receipt is malformed, forged, expired or for another video (or this instance counts no views).
+    InvalidReceipt = (400, "invalid_receipt");
     /// No valid credential: the API key or upload token is missing, unknown or revoked.
     Unauthorized = (401, "unauthorized");
     /// The email or password is not right (which of them is never said).
@@ -145,6 +147,8 @@ error_codes! {
     UploadBusy = (423, "upload_busy");
     /// Too many failed sign-ins of this account; retry after `Retry-After`.
     AccountLocked = (423, "account_locked");
+    /// The view's media cannot have been watched yet; send the receipt again after `Retry-After`.
+    TooEarly = (425, "too_early");
     /// Too many unknown credentials from this address; retry after `Retry-After`.
     RateLimited = (429, "rate_limited");
     /// The key holds as many event streams as `api.max_streams_per_key`.

@@ -18,7 +18,7 @@ use super::uploads::{base_url, rfc3339};
 use crate::config::Config;
 use crate::db::videos::Listed;
 use crate::domain::asset::{AssetStatus, PlaybackPolicy};
-use crate::domain::videos::{Visibility, MAX_DESCRIPTION, MAX_TITLE};
+use crate::domain::videos::{Order, Visibility, MAX_DESCRIPTION, MAX_TITLE};
 use crate::domain::warnings::{ContentFlag, ContentPolicy, WarningAction};
 use crate::services::accounts::Accounts;
 use crate::services::videos::{VideoEdit, VideoError, Videos};
@@ -68,6 +68,8 @@ pub struct VideoView {
     pub playback_url: Option<String>,
     /// When it was made (RFC 3339).
     pub created_at: String,
+    /// Views counted: players the edges served real media to, once per viewer an hour.
+    pub views: i64,
     /// Why it failed, for a video that ended `errored`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<VideoProblem>,
@@ -143,6 +145,7 @@ impl VideoView {
                 .flatten()
                 .map(|p| playback_url(edge_url, p.id.as_str())),
             created_at: l.video.created_at.clone(),
+            views: l.views,
             error: l.asset.errors.as_ref().map(|e| VideoProblem {
                 code: e.code,
                 reason: e.code.plain().to_string(),
@@ -313,10 +316,18 @@ pub fn paging(
 
 errors!(ListVideosErrors: InvalidRequest, Unavailable);
 
-/// Public videos that are ready, newest first; without those the caller's content policy
-/// hides.
+/// The order of a list of public videos.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrderParams {
+    /// `newest` (default) or `popular` (most viewed first).
+    pub sort: Option<Order>,
+}
+
+/// Public videos that are ready, newest (or most viewed) first; without those the caller's
+/// content policy hides.
 #[utoipa::path(get, path = "/api/v1/videos", tag = "videos",
-    params(PageParams),
+    params(PageParams, OrderParams),
     responses(
         (status = 200, description = "A page of public videos", body = VideoList),
         ListVideosErrors,
@@ -326,10 +337,17 @@ pub async fn list_videos(
     State(videos): State<Arc<Videos>>,
     State(config): State<Arc<Config>>,
     params: Result<Query<PageParams>, axum::extract::rejection::QueryRejection>,
+    order: Result<Query<OrderParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<VideoList>, ApiError> {
     let (page, limit, offset) = paging(params)?;
+    let Query(order) = order.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let (found, has_more) = videos
-        .public_page(viewer.policy.hidden(), limit, offset)
+        .public_page(
+            viewer.policy.hidden(),
+            order.sort.unwrap_or_default(),
+            limit,
+            offset,
+        )
         .await?;
     Ok(Json(VideoList::of(
         &found,

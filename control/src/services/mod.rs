@@ -25,4 +25,5 @@ pub mod projection;
 pub mod social;
 pub mod two_factor;
 pub mod videos;
+pub mod views;
 pub mod webhook_admin;

@@ -18,7 +18,9 @@ use crate::domain::accounts::User;
 use crate::domain::asset::{Change, PlaybackIdInfo, PlaybackPolicy};
 use crate::domain::ids::{AssetId, PlaybackId};
 use crate::domain::upload::Upload;
-use crate::domain::videos::{check_description, check_title, Video, VideoInputError, Visibility};
+use crate::domain::videos::{
+    check_description, check_title, Order, Video, VideoInputError, Visibility,
+};
 use crate::domain::warnings::{check_summary, ContentFlag, Flags};
 use crate::ingest::{self, NewUpload, Uploads};
 use crate::services::assets::Assets;
@@ -269,15 +271,16 @@ impl Videos {
         Ok(titles)
     }
 
-    /// A page of public, ready videos without a flag in `hidden`, newest first, and whether
+    /// A page of public, ready videos without a flag in `hidden`, in `order`, and whether
     /// more follow.
     pub async fn public_page(
         &self,
         hidden: Flags,
+        order: Order,
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<Listed>, bool), VideoError> {
-        Ok(store::page(&self.db, Listing::Public(hidden), limit, offset).await?)
+        Ok(store::page(&self.db, Listing::Public(hidden, order), limit, offset).await?)
     }
 
     /// A page of `owner`'s videos in any state, newest first, and whether more follow.

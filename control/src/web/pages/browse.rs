@@ -10,33 +10,43 @@ use serde::Deserialize;
 use super::{card, count, not_found, pager, show, trouble, PageQuery, HOME_PAGE};
 use crate::app::now_unix;
 use crate::config::Config;
+use crate::domain::videos::Order;
 use crate::http::accounts::Viewer;
 use crate::services::social::{Social, SocialError};
 use crate::services::videos::{VideoError, Videos};
 use crate::web::html::{clock, esc};
 
-/// `/`: the newest public videos.
+/// `/`: the newest public videos, or with `?sort=popular` the most viewed.
 pub async fn home(
     viewer: Viewer,
     State(videos): State<Arc<Videos>>,
     State(config): State<Arc<Config>>,
     query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    let query = query.ok().map(|Query(q)| q);
     let page = query
-        .ok()
-        .and_then(|Query(q)| q.page)
+        .as_ref()
+        .and_then(|q| q.page)
         .unwrap_or(1)
         .clamp(1, 100_000);
+    let order = query.and_then(|q| q.sort).unwrap_or_default();
     let offset = u64::from(page - 1) * u64::from(HOME_PAGE);
     let (found, more) = match videos
-        .public_page(viewer.policy.hidden(), HOME_PAGE, offset)
+        .public_page(viewer.policy.hidden(), order, HOME_PAGE, offset)
         .await
     {
         Ok(x) => x,
         Err(e) => return trouble(&config, &viewer, &e),
     };
     let now = now_unix();
-    let mut main = String::from("<h1>Videos</h1>");
+    let (base, newest, popular) = match order {
+        Order::Newest => ("/", " aria-current=\"page\"", ""),
+        Order::Popular => ("/?sort=popular", "", " aria-current=\"page\""),
+    };
+    let mut main = format!(
+        "<h1>Videos</h1><nav class=\"tabs\" aria-label=\"Order\"><a href=\"/\"{newest}>Newest</a>\
+         <a href=\"/?sort=popular\"{popular}>Popular</a></nav>"
+    );
     if found.is_empty() && page == 1 {
         main.push_str(
             "<p class=\"empty\">No videos yet. Be the first to <a href=\"/upload\">share one</a>.</p>",
@@ -48,7 +58,7 @@ pub async fn home(
         }
         main.push_str("</ul>");
     }
-    main.push_str(&pager("/", page, more));
+    main.push_str(&pager(base, page, more));
     show(&config, &viewer, "Videos", &[], main, "")
 }
 

@@ -169,9 +169,10 @@ fn card(l: &Listed, now: u64, owner_view: bool, policy: &ContentPolicy) -> Strin
     format!(
         "<li class=\"card\"><a class=\"thumb{blur}\" href=\"/watch/{id}\" tabindex=\"-1\" aria-hidden=\"true\">\
          <img src=\"/videos/{id}/poster.jpg\" alt=\"\" loading=\"lazy\" width=\"320\" height=\"180\">{duration}</a>\
-         <h2><a href=\"/watch/{id}\">{}</a></h2><p class=\"meta\">{} · {}{status}</p>{note}</li>",
+         <h2><a href=\"/watch/{id}\">{}</a></h2><p class=\"meta\">{} · {} · {}{status}</p>{note}</li>",
         esc(&l.video.title),
         esc(&l.owner_name),
+        count(l.views, "view"),
         esc(&age(&l.video.created_at, now)),
     )
 }
@@ -191,13 +192,14 @@ pub fn status_text(status: AssetStatus) -> String {
     }
 }
 
-/// `?page=`.
+/// `?page=` (and on the home page `?sort=`).
 #[derive(Debug, Deserialize)]
 pub struct PageQuery {
     page: Option<u32>,
+    sort: Option<crate::domain::videos::Order>,
 }
 
-/// Links to the newer and older pages of a list at `base` (a path, perhaps with a query
+/// Links to the previous and next pages of a list at `base` (a path, perhaps with a query
 /// already: `page` joins it).
 fn pager(base: &str, page: u32, more: bool) -> String {
     if page == 1 && !more {
@@ -208,13 +210,13 @@ fn pager(base: &str, page: u32, more: bool) -> String {
     let mut h = String::from("<nav class=\"pager\" aria-label=\"Pages\">");
     if page > 1 {
         h.push_str(&format!(
-            "<a rel=\"prev\" href=\"{base}{join}page={}\">Newer</a>",
+            "<a rel=\"prev\" href=\"{base}{join}page={}\">Previous</a>",
             page - 1
         ));
     }
     if more {
         h.push_str(&format!(
-            "<a rel=\"next\" href=\"{base}{join}page={}\">Older</a>",
+            "<a rel=\"next\" href=\"{base}{join}page={}\">Next</a>",
             page + 1
         ));
     }

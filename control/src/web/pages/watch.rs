@@ -20,6 +20,7 @@ use crate::http::accounts::Viewer;
 use crate::services::accounts::Accounts;
 use crate::services::social::{Social, SocialError};
 use crate::services::videos::{VideoError, Videos};
+use crate::services::views::Views;
 use crate::web::html::{age, esc};
 
 /// `?comments=N`: which page of comments the watch page shows.
@@ -36,6 +37,7 @@ pub async fn watch(
     viewer: Viewer,
     State(videos): State<Arc<Videos>>,
     State(social): State<Arc<Social>>,
+    State(views): State<Arc<Views>>,
     State(config): State<Arc<Config>>,
     Path(id): Path<String>,
     query: Result<axum::extract::Query<WatchQuery>, axum::extract::rejection::QueryRejection>,
@@ -50,7 +52,7 @@ pub async fn watch(
         Ok(l) => l,
         Err(e) => return trouble(&config, &viewer, &e),
     };
-    let (mut main, transcript) = player(&config, &l, Some(&viewer.policy));
+    let (mut main, transcript) = player(&config, &l, Some(&viewer.policy), Some(&views));
     let visibility = match l.video.visibility {
         Visibility::Public => String::new(),
         v => format!(" · {}", v.as_str()),
@@ -63,11 +65,13 @@ pub async fn watch(
         }
     };
     main.push_str(&format!(
-        "<h1>{}</h1><p class=\"meta\"><a href=\"/channel/{}\">{}</a> · {}{visibility}</p>{}{}\
+        "<h1>{}</h1><p class=\"meta\"><a href=\"/channel/{}\">{}</a> · \
+         <span data-views>{}</span> · {}{visibility}</p>{}{}\
          <div class=\"description\">{}</div>",
         esc(&l.video.title),
         esc(&l.video.owner_id),
         esc(&l.owner_name),
+        count(l.views, "view"),
         esc(&age(&l.video.created_at, now_unix())),
         social_part.0,
         share(&l),
@@ -79,12 +83,14 @@ pub async fn watch(
 }
 
 /// The player of a ready video that plays from its public id — behind the content warning
-/// `policy` calls for (moderators pass none) — and its interactive transcript; for another
-/// video, where it stands (the page follows it until it is final).
+/// `policy` calls for (moderators pass none), with a view ticket from `views` when its plays
+/// count (moderators' do not) — and its interactive transcript; for another video, where it
+/// stands (the page follows it until it is final).
 pub(super) fn player(
     config: &Config,
     l: &Listed,
     policy: Option<&ContentPolicy>,
+    views: Option<&Views>,
 ) -> (String, String) {
     let id = esc(&l.video.asset_id);
     let public = l
@@ -100,6 +106,15 @@ pub(super) fn player(
             let gate = policy.map(|p| warning_gate(l, p)).unwrap_or_default();
             let hidden = if gate.is_empty() { "" } else { " hidden" };
             main.push_str(&gate);
+            let ticket = views
+                .and_then(|v| v.ticket(p.id.as_str(), l.asset.duration))
+                .map(|(ticket, need)| {
+                    format!(
+                        " data-view-ticket=\"{}\" data-view-need=\"{need}\" data-video=\"{id}\"",
+                        esc(&ticket)
+                    )
+                })
+                .unwrap_or_default();
             let generated: Vec<&str> = l
                 .asset
                 .captions
@@ -109,7 +124,7 @@ pub(super) fn player(
                 .collect();
             main.push_str(&format!(
                 "<div class=\"player\"{hidden}><video id=\"player\" controls playsinline preload=\"metadata\" \
-                 crossorigin=\"anonymous\" poster=\"/videos/{id}/poster.jpg\" data-src=\"{}\" \
+                 crossorigin=\"anonymous\" poster=\"/videos/{id}/poster.jpg\" data-src=\"{}\"{ticket} \
                  data-generated=\"{}\" aria-label=\"Video: {}\" aria-describedby=\"player-keys\"></video></div>\
                  <div class=\"player-menus\" hidden>\
                  <label for=\"quality\">Quality</label><select id=\"quality\"><option value=\"-1\">Auto</option></select>\
@@ -415,6 +430,7 @@ pub async fn embed(
     viewer: Viewer,
     State(videos): State<Arc<Videos>>,
     State(accounts): State<Arc<Accounts>>,
+    State(views): State<Arc<Views>>,
     State(config): State<Arc<Config>>,
     Path(playback_id): Path<String>,
 ) -> Response {
@@ -436,7 +452,7 @@ pub async fn embed(
     };
     // Embedded, the viewer is whoever the framing site shows it to: a guest.
     let guest = accounts.content_policy_of(None);
-    let (player, _) = player(&config, &l, Some(&guest));
+    let (player, _) = player(&config, &l, Some(&guest), Some(&views));
     let body = format!(
         "{player}<p class=\"embed-title\"><a href=\"/watch/{}\" target=\"_blank\" rel=\"noopener\">{} · Sunomi</a></p>",
         esc(&l.video.asset_id),
