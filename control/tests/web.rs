@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use common::people::{signed_up, upload, wait_ready};
 use common::*;
+use serde_json::json;
 
 /// Runs `control/web/tests/{script}` with `args`; returns its JSON summary, failing the test
 /// with it when the script fails.
@@ -46,13 +47,20 @@ fn screenshots() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web-screenshots")
 }
 
-/// An edge and a control plane whose pages play from it.
+/// The views secret the test platform's edge and control plane share.
+const VIEW_SECRET: &str = "5ec2e75ec2e75ec2e75ec2e75ec2e75e";
+
+/// An edge and a control plane whose pages play from it (and count views after 3 s).
 fn platform(store: &str) -> (Edge, Control) {
-    let edge = Edge::start(store, &[], &[]);
+    let edge = Edge::start(
+        store,
+        &[],
+        &[("SUNOMI_VIEW_SECRET".to_string(), VIEW_SECRET.to_string())],
+    );
     let control = Control::start(Options {
         store: store.to_string(),
         config: format!(
-            "edge_url = \"{}\"\nedge_admin_urls = [\"{}\"]\n",
+            "edge_url = \"{}\"\nedge_admin_urls = [\"{}\"]\n[views]\nsecret = \"{VIEW_SECRET}\"\nneed_secs = 3\n",
             edge.base, edge.admin
         ),
         ..Default::default()
@@ -472,6 +480,26 @@ fn the_embed_player_plays_framed_by_another_page_and_only_public_ids_embed() {
     assert!(summary["played"].as_f64().unwrap_or(0.0) > 1.0, "{summary}");
     assert_eq!(summary["link"], format!("/watch/{public}"));
     assert_eq!(summary["target"], "_blank");
+}
+
+#[test]
+fn a_real_watch_counts_one_view_at_once_and_a_reload_counts_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let (_edge, control) = platform(&store);
+    let ada = signed_up(&control, "Ada");
+    let file = clip(dir.path(), "walk.mp4", 6.0);
+    let id = upload(&ada, &file, "A walk to count", "public");
+    wait_ready(&ada, &id);
+    let summary = run_script("views.mjs", &[format!("{}/watch/{id}", control.base).as_ref()]);
+    assert_eq!(summary["before"], "0 views", "{summary}");
+    assert_eq!(summary["first"], json!({ "counted": true, "views": 1 }), "{summary}");
+    assert_eq!(summary["shown"], "1 view");
+    assert_eq!(summary["second"], json!({ "counted": false, "views": 1 }), "{summary}");
+    assert_eq!(summary["after_reload"], "1 view");
+    assert!(summary["media_with_ticket"].as_u64().unwrap_or(0) >= 2, "{summary}");
+    let shown = control.api("").get(&format!("/api/v1/videos/{id}")).json();
+    assert_eq!(shown["views"], 1);
 }
 
 #[test]

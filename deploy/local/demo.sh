@@ -80,6 +80,13 @@ if [ "$TLS_LISTEN" != off ]; then
   tls_args=(--tls-listen "$TLS_LISTEN" --tls-cert "$tls/localhost.pem" --tls-key "$tls/localhost.key")
 fi
 
+# The views secret the edge and the control plane share (views count from the edge's
+# receipts), made once.
+view_secret=$root/demo-work/view-secret
+[ -s "$view_secret" ] || (umask 077; openssl rand -hex 32 > "$view_secret")
+SUNOMI_VIEW_SECRET=$(cat "$view_secret")
+export SUNOMI_VIEW_SECRET
+
 echo "==> starting the edge on $LISTEN${tls_args:+ (HTTPS on $TLS_LISTEN)} and the control plane on $API"
 "$bin/sunomi-edge" --store "$STORE" --listen "$LISTEN" --admin "$ADMIN" "${tls_args[@]}" &
 pids+=($!)
