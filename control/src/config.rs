@@ -510,8 +510,13 @@ impl Config {
         if self.views.secret.is_some() && self.views.secret().is_none() {
             return Err("views.secret must be at least 16 bytes of hex".into());
         }
-        if self.views.need_secs == 0 || self.views.window_secs == 0 || self.views.ticket_ttl_secs == 0 {
-            return Err("views.need_secs, window_secs and ticket_ttl_secs must be at least 1".into());
+        if self.views.need_secs == 0
+            || self.views.window_secs == 0
+            || self.views.ticket_ttl_secs == 0
+        {
+            return Err(
+                "views.need_secs, window_secs and ticket_ttl_secs must be at least 1".into(),
+            );
         }
         self.moderation.policy.validate()?;
         let m = &self.moderation;

@@ -152,7 +152,9 @@ fn a_view_counts_for_served_media_once_per_receipt_and_viewer() {
     // A forged ticket (another secret's signature) is served but earns nothing.
     let (ticket, master) = watch(&guest, &id);
     let forged = format!("{}{}", &ticket[..ticket.len() - 4], "0000");
-    assert!(play(&player, &master, &forged).iter().all(|(_, r)| r.is_none()));
+    assert!(play(&player, &master, &forged)
+        .iter()
+        .all(|(_, r)| r.is_none()));
     assert!(play(&player, &master, "not-a-ticket")
         .iter()
         .all(|(_, r)| r.is_none()));
@@ -232,7 +234,13 @@ fn a_view_counts_for_served_media_once_per_receipt_and_viewer() {
     let popular = get_json("/api/v1/videos?sort=popular");
     assert_eq!(popular["data"][0]["id"], id.as_str());
     assert_eq!(popular["data"][0]["views"], 2);
-    assert_eq!(get_json("/api/v1/videos?sort=newest")["data"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        get_json("/api/v1/videos?sort=newest")["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     let odd = guest.send("GET", "/api/v1/videos?sort=sideways", &[], vec![]);
     assert_eq!(odd.status, 400);
 }

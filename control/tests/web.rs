@@ -491,13 +491,27 @@ fn a_real_watch_counts_one_view_at_once_and_a_reload_counts_none() {
     let file = clip(dir.path(), "walk.mp4", 6.0);
     let id = upload(&ada, &file, "A walk to count", "public");
     wait_ready(&ada, &id);
-    let summary = run_script("views.mjs", &[format!("{}/watch/{id}", control.base).as_ref()]);
+    let summary = run_script(
+        "views.mjs",
+        &[format!("{}/watch/{id}", control.base).as_ref()],
+    );
     assert_eq!(summary["before"], "0 views", "{summary}");
-    assert_eq!(summary["first"], json!({ "counted": true, "views": 1 }), "{summary}");
+    assert_eq!(
+        summary["first"],
+        json!({ "counted": true, "views": 1 }),
+        "{summary}"
+    );
     assert_eq!(summary["shown"], "1 view");
-    assert_eq!(summary["second"], json!({ "counted": false, "views": 1 }), "{summary}");
+    assert_eq!(
+        summary["second"],
+        json!({ "counted": false, "views": 1 }),
+        "{summary}"
+    );
     assert_eq!(summary["after_reload"], "1 view");
-    assert!(summary["media_with_ticket"].as_u64().unwrap_or(0) >= 2, "{summary}");
+    assert!(
+        summary["media_with_ticket"].as_u64().unwrap_or(0) >= 2,
+        "{summary}"
+    );
     let shown = control.api("").get(&format!("/api/v1/videos/{id}")).json();
     assert_eq!(shown["views"], 1);
 }

@@ -167,9 +167,8 @@ pub async fn page(
         Listing::Public(_, Order::Popular) => "v.views DESC, v.created_at DESC, v.asset_id DESC",
         _ => "v.created_at DESC, v.asset_id DESC",
     };
-    let sql = format!(
-        "SELECT {COLUMNS} FROM {FROM} WHERE {filter} ORDER BY {order} LIMIT $1 OFFSET $2"
-    );
+    let sql =
+        format!("SELECT {COLUMNS} FROM {FROM} WHERE {filter} ORDER BY {order} LIMIT $1 OFFSET $2");
     let mut q = sqlx::query(&sql)
         .bind(i64::from(limit) + 1)
         .bind(i64::try_from(offset).unwrap_or(i64::MAX));

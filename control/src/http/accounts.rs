@@ -114,13 +114,11 @@ where
                 "the session ended; sign in again",
             ));
         };
-        if !parts.method.is_safe() {
-            if !csrf_passes(&parts.headers, &session, &config) {
-                return Err(ApiError::new(
-                    ErrorCode::CsrfFailed,
-                    "send the session's CSRF token in X-CSRF-Token, from this site",
-                ));
-            }
+        if !parts.method.is_safe() && !csrf_passes(&parts.headers, &session, &config) {
+            return Err(ApiError::new(
+                ErrorCode::CsrfFailed,
+                "send the session's CSRF token in X-CSRF-Token, from this site",
+            ));
         }
         Ok(SignedIn(session))
     }

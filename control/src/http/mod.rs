@@ -52,8 +52,8 @@ use crate::services::jobs::Jobs;
 use crate::services::moderation::Moderation;
 use crate::services::notifications::Notifications;
 use crate::services::social::Social;
-use crate::services::views::Views;
 use crate::services::videos::Videos;
+use crate::services::views::Views;
 use problem::{ApiError, ErrorCode};
 
 /// The OpenAPI document.
