@@ -88,7 +88,7 @@ use problem::{ApiError, ErrorCode};
         webhooks::deliveries, webhooks::delivery, webhooks::redeliver,
         signing_keys::create, signing_keys::list, signing_keys::delete,
     ),
-    components(schemas(problem::Problem, crate::domain::asset::Event)),
+    components(schemas(problem::Problem, crate::domain::asset::Event, crate::domain::videos::Order)),
     modifiers(&Security),
     tags(
         (name = "accounts", description = "People: sign up, sign in and out (a session cookie; unsafe requests echo its CSRF token)"),

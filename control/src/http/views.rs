@@ -30,9 +30,13 @@ impl From<ViewError> for ApiError {
 
 /// A receipt to count.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ViewRequest {
     /// The `Sunomi-View-Receipt` an edge answered the player's media requests with.
-    #[schema(max_length = 512)]
+    #[schema(
+        max_length = 300,
+        pattern = r"^r1\.[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{1,64}\.[0-9]{1,19}\.[0-9]{1,19}\.[0-9]{1,19}\.[0-9a-f]{32}$"
+    )]
     pub receipt: String,
 }
 
