@@ -39,6 +39,7 @@ use crate::services::notifications::Notifications;
 use crate::services::projection::Projector;
 use crate::services::social::Social;
 use crate::services::videos::Videos;
+use crate::services::sso::SingleSignOn;
 use crate::services::views::Views;
 
 /// Why an operation failed.
@@ -159,6 +160,8 @@ pub struct App {
     pub admin: Arc<Admin>,
     /// Counting views.
     pub views: Arc<Views>,
+    /// Signing in with other providers.
+    pub sso: Arc<SingleSignOn>,
 }
 
 impl App {
@@ -273,6 +276,11 @@ impl App {
             notifications: Arc::new(Notifications { db: db.clone() }),
             admin: Arc::new(Admin { db: db.clone() }),
             views: Arc::new(Views::new(db.clone(), videos.clone(), &config.views)),
+            sso: Arc::new(SingleSignOn::new(
+                db.clone(),
+                accounts.clone(),
+                config.accounts.sso.clone(),
+            )),
             account_data: Arc::new(AccountData {
                 db: db.clone(),
                 accounts: accounts.clone(),

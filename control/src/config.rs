@@ -115,6 +115,99 @@ pub struct AccountsConfig {
     /// The instance's content-warning policy (`[accounts.content_warnings]`: `default` and
     /// per-flag `flags`): what guests, and accounts that chose nothing, get. Default: warn.
     pub content_warnings: crate::domain::warnings::ContentPolicy,
+    /// Sign-in providers (`[[accounts.sso]]`): OpenID Connect, or GitHub-style OAuth 2.0.
+    pub sso: Vec<SsoProviderConfig>,
+}
+
+/// How a sign-in provider says who someone is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SsoKind {
+    /// OpenID Connect: endpoints from `{issuer}/.well-known/openid-configuration`, a signed
+    /// ID token (checked against the issuer's keys) names the person.
+    #[default]
+    Oidc,
+    /// OAuth 2.0 with a user-info endpoint (GitHub's kind): `authorization_url`,
+    /// `token_url` and `userinfo_url` given; the user info names the person.
+    Oauth2,
+}
+
+/// `[[accounts.sso]]`: one sign-in provider. Register
+/// `{public_url}/api/v1/auth/sso/{id}/callback` as its redirect URI.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsoProviderConfig {
+    /// In URLs: 1–32 of `a-z 0-9 -`.
+    pub id: String,
+    /// On the button: "Sign in with {name}".
+    pub name: String,
+    /// `oidc` (default) or `oauth2`.
+    #[serde(default)]
+    pub kind: SsoKind,
+    /// OpenID Connect issuer URL (`oidc`).
+    pub issuer: Option<String>,
+    /// Authorization endpoint (`oauth2`; GitHub: `https://github.com/login/oauth/authorize`).
+    pub authorization_url: Option<String>,
+    /// Token endpoint (`oauth2`; GitHub: `https://github.com/login/oauth/access_token`).
+    pub token_url: Option<String>,
+    /// User-info endpoint (`oauth2`; GitHub: `https://api.github.com/user`).
+    pub userinfo_url: Option<String>,
+    /// The client id the provider gave this instance.
+    pub client_id: String,
+    /// Its secret (or env `SUNOMI_SSO_SECRET_{ID}`, the id upper-cased, `-` as `_`).
+    pub client_secret: Option<String>,
+    /// Scopes asked for (default: `openid email profile`; `oauth2`: `read:user user:email`).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The user-info field naming the person for good (`oauth2`; default `id`, as GitHub's).
+    #[serde(default)]
+    pub subject_field: Option<String>,
+}
+
+impl SsoProviderConfig {
+    /// The client secret (config, else env `SUNOMI_SSO_SECRET_{ID}`).
+    pub fn secret(&self) -> Option<String> {
+        self.client_secret.clone().or_else(|| {
+            let var = format!(
+                "SUNOMI_SSO_SECRET_{}",
+                self.id.to_ascii_uppercase().replace('-', "_")
+            );
+            std::env::var(var).ok()
+        })
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let id_ok = (1..=32).contains(&self.id.len())
+            && self
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !id_ok {
+            return Err(format!("accounts.sso id {:?} must be 1-32 of a-z 0-9 -", self.id));
+        }
+        let url_ok = |u: &Option<String>| {
+            u.as_deref()
+                .and_then(|u| url::Url::parse(u).ok())
+                .is_some_and(|u| matches!(u.scheme(), "http" | "https"))
+        };
+        let needed: &[(&str, &Option<String>)] = match self.kind {
+            SsoKind::Oidc => &[("issuer", &self.issuer)],
+            SsoKind::Oauth2 => &[
+                ("authorization_url", &self.authorization_url),
+                ("token_url", &self.token_url),
+                ("userinfo_url", &self.userinfo_url),
+            ],
+        };
+        for (name, value) in needed {
+            if !url_ok(value) {
+                return Err(format!("accounts.sso {}: {name} must be an http(s) URL", self.id));
+            }
+        }
+        if self.client_id.is_empty() || self.name.is_empty() {
+            return Err(format!("accounts.sso {}: client_id and name are needed", self.id));
+        }
+        Ok(())
+    }
 }
 
 impl Config {
@@ -507,6 +600,13 @@ impl Config {
             url::Url::parse(&w.url).map_err(|e| format!("webhook {}: {e}", w.url))?;
         }
         crate::outbound::Policy::new(&self.outbound.allow_networks)?;
+        let mut ids = std::collections::HashSet::new();
+        for p in &self.accounts.sso {
+            p.validate()?;
+            if !ids.insert(p.id.as_str()) {
+                return Err(format!("accounts.sso id {:?} is used twice", p.id));
+            }
+        }
         if self.views.secret.is_some() && self.views.secret().is_none() {
             return Err("views.secret must be at least 16 bytes of hex".into());
         }

@@ -30,6 +30,7 @@ pub mod reports;
 pub mod search;
 pub mod signing_keys;
 pub mod social;
+pub mod sso;
 pub mod transcripts;
 pub mod uploads;
 pub mod users;

@@ -393,13 +393,15 @@ pub async fn set_password(db: &Db, id: &str, hash: &str, keep: &str) -> Result<(
     Ok(())
 }
 
-/// Deletes account `id` with its sessions and reports, in `tx`.
+/// Deletes account `id` with its sessions, reports, notifications and sign-in identities,
+/// in `tx`.
 pub async fn delete_in(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     id: &str,
 ) -> Result<(), DbError> {
     for sql in [
         "DELETE FROM sessions WHERE user_id = $1",
+        "DELETE FROM user_identities WHERE user_id = $1",
         "DELETE FROM reports WHERE reporter_id = $1",
         "DELETE FROM notifications WHERE user_id = $1",
         "DELETE FROM users WHERE id = $1",

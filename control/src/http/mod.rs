@@ -16,6 +16,7 @@ pub mod search;
 pub mod settings;
 pub mod signing_keys;
 pub mod social;
+pub mod sso;
 pub mod streams;
 pub mod tus;
 pub mod uploads;
@@ -53,6 +54,7 @@ use crate::services::moderation::Moderation;
 use crate::services::notifications::Notifications;
 use crate::services::social::Social;
 use crate::services::videos::Videos;
+use crate::services::sso::SingleSignOn;
 use crate::services::views::Views;
 use problem::{ApiError, ErrorCode};
 
@@ -62,7 +64,8 @@ use problem::{ApiError, ErrorCode};
     info(title = "Sunomi control plane API", version = "1.0.0",
         description = "Uploads (tus 1.0), assets and their lifecycle, playback ids, events (SSE, Standard Webhooks), jobs. Errors are application/problem+json."),
     paths(
-        accounts::sign_up, accounts::sign_in, accounts::sign_out, accounts::me,
+        accounts::sign_up, accounts::sign_in, accounts::sign_out, accounts::me, sso::start,
+        sso::callback,
         settings::content_policy, settings::set_content_policy, settings::reset_content_policy,
         settings::begin_two_factor, settings::enable_two_factor, settings::disable_two_factor,
         settings::rename, settings::change_password, settings::export, settings::delete_account,
@@ -283,6 +286,7 @@ services_by_type! {
     Arc<Notifications> => notifications,
     Arc<Admin> => admin,
     Arc<Views> => views,
+    Arc<SingleSignOn> => sso,
 }
 
 impl FromRef<ApiState> for events::Streams {
@@ -374,6 +378,8 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/api/v1/videos/{video_id}/likes", get(social::likes))
         .route("/api/v1/videos/{video_id}/views", post(views::count_view))
+        .route("/api/v1/auth/sso/{provider_id}", get(sso::start))
+        .route("/api/v1/auth/sso/{provider_id}/callback", get(sso::callback))
         .route(
             "/api/v1/videos/{video_id}/comments",
             get(social::comments).post(social::add_comment),

@@ -23,7 +23,7 @@ use crate::db::users::{self, SessionRow};
 use crate::db::{Db, DbError};
 use crate::domain::accounts::{
     check_display_name, check_password, lock_until, normalize_email, AccountInputError,
-    Registration, Role, User, UserStatus,
+    Registration, Role, User, UserStatus, MAX_DISPLAY_NAME,
 };
 use crate::domain::ids::random_token;
 use crate::domain::warnings::ContentPolicy;
@@ -273,6 +273,64 @@ impl Accounts {
         }
         let session = self.start_session(&user).await?;
         Ok((user, Some(session)))
+    }
+
+    /// Registers a person a sign-in provider vouches for, as registration allows (an account
+    /// without a password; a display name that is not acceptable becomes the email's local
+    /// part): the account, and a session when it is active.
+    pub async fn sign_up_vouched(
+        &self,
+        email: &str,
+        display_name: &str,
+    ) -> Result<(User, Option<NewSession>), AccountError> {
+        let status = match self.registration {
+            Registration::Closed => return Err(AccountError::RegistrationClosed),
+            Registration::Approval => UserStatus::Pending,
+            Registration::Open => UserStatus::Active,
+        };
+        let email = normalize_email(email)?;
+        let shortened: String = display_name
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_DISPLAY_NAME)
+            .collect();
+        let display_name = check_display_name(&shortened)
+            .or_else(|_| check_display_name(email.split('@').next().unwrap_or("someone")))?;
+        let user = User {
+            id: format!("u_{}", random_token(20)),
+            email,
+            display_name,
+            password_hash: None,
+            role: Role::User,
+            status,
+            failed_signins: 0,
+            locked_until_ms: 0,
+            created_at: now_rfc3339(),
+            content_policy: None,
+            totp_secret: None,
+            totp_last_step: 0,
+        };
+        if !users::insert(&self.db, &user).await? {
+            return Err(AccountError::EmailTaken);
+        }
+        if status != UserStatus::Active {
+            return Ok((user, None));
+        }
+        let session = self.start_session(&user).await?;
+        Ok((user, Some(session)))
+    }
+
+    /// Signs in account `user_id`, which a sign-in provider vouched for: a new session,
+    /// unless the account waits for approval or is disabled.
+    pub async fn sign_in_vouched(&self, user_id: &str) -> Result<NewSession, AccountError> {
+        let Some(user) = users::get(&self.db, user_id).await? else {
+            return Err(AccountError::BadCredentials);
+        };
+        match user.status {
+            UserStatus::Pending => Err(AccountError::Pending),
+            UserStatus::Disabled => Err(AccountError::Disabled),
+            UserStatus::Active => self.start_session(&user).await,
+        }
     }
 
     /// Signs in with `email` and `password` — and, for an account with two-factor sign-in,

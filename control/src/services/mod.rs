@@ -23,6 +23,7 @@ pub mod moderation;
 pub mod notifications;
 pub mod projection;
 pub mod social;
+pub mod sso;
 pub mod two_factor;
 pub mod videos;
 pub mod views;

@@ -14,12 +14,64 @@ use crate::services::notifications::Notifications;
 use crate::services::videos::VideoError;
 use crate::web::html::{age, esc};
 
-/// `/signin`.
-pub async fn sign_in(viewer: Viewer, State(config): State<Arc<Config>>) -> Response {
+/// `?sso=`: why a sign-in with a provider did not happen (one word from `http::sso`).
+#[derive(Debug, serde::Deserialize)]
+pub struct SignInQuery {
+    sso: Option<String>,
+}
+
+/// The sentence for a failed sign-in with a provider.
+fn sso_failure(reason: &str) -> &'static str {
+    match reason {
+        "expired" => "That sign-in expired or was already used. Please try again.",
+        "refused" => "The provider did not sign you in.",
+        "provider" => "The provider did not answer as expected. Please try again later.",
+        "no_email" => "The provider did not share a verified email address, which an account needs.",
+        "email_taken" => "An account with that email address exists: sign in with its password.",
+        "closed" => "Registration is closed on this instance; ask an administrator for an account.",
+        "pending" => "Thanks! An administrator approves new accounts; you can sign in once they have.",
+        "disabled" => "This account is disabled.",
+        _ => "That sign-in did not work. Please try again.",
+    }
+}
+
+/// `/signin`: email and password, and a button per configured sign-in provider.
+pub async fn sign_in(
+    viewer: Viewer,
+    State(config): State<Arc<Config>>,
+    query: Result<axum::extract::Query<SignInQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     if viewer.session.is_some() {
         return Redirect::to("/").into_response();
     }
-    let main = "<h1>Sign in</h1>\
+    let failure = query
+        .ok()
+        .and_then(|q| q.0.sso)
+        .map(|r| {
+            format!(
+                "<p class=\"notice\" role=\"alert\">{}</p>",
+                esc(sso_failure(&r))
+            )
+        })
+        .unwrap_or_default();
+    let providers: String = config
+        .accounts
+        .sso
+        .iter()
+        .map(|p| {
+            format!(
+                "<a class=\"button\" href=\"/api/v1/auth/sso/{}?next=/\">Sign in with {}</a>",
+                esc(&p.id),
+                esc(&p.name)
+            )
+        })
+        .collect();
+    let providers = if providers.is_empty() {
+        String::new()
+    } else {
+        format!("<div class=\"sso\"><p>Or</p>{providers}</div>")
+    };
+    let main = format!("<h1>Sign in</h1>{failure}\
         <form class=\"form\" data-api=\"/api/v1/auth/signin\" data-next=\"/\" novalidate>\
         <label for=\"email\">Email</label><input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required>\
         <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
@@ -27,9 +79,9 @@ pub async fn sign_in(viewer: Viewer, State(config): State<Arc<Config>>) -> Respo
         <input id=\"code\" name=\"code\" autocomplete=\"one-time-code\" inputmode=\"numeric\" maxlength=\"64\" aria-describedby=\"code-hint\">\
         <p id=\"code-hint\" class=\"hint\">The 6 digits your authenticator app shows, or one of your recovery codes.</p></div>\
         <p class=\"error\" role=\"alert\" hidden></p>\
-        <button type=\"submit\">Sign in</button></form>\
+        <button type=\"submit\">Sign in</button></form>{providers}\
         <p>New here? <a href=\"/signup\">Sign up</a></p>"
-        .to_string();
+    );
     show(&config, &viewer, "Sign in", &[], main, "")
 }
 
