@@ -38,8 +38,8 @@ use crate::services::moderation::Moderation;
 use crate::services::notifications::Notifications;
 use crate::services::projection::Projector;
 use crate::services::social::Social;
-use crate::services::videos::Videos;
 use crate::services::sso::SingleSignOn;
+use crate::services::videos::Videos;
 use crate::services::views::Views;
 
 /// Why an operation failed.

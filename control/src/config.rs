@@ -183,7 +183,10 @@ impl SsoProviderConfig {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if !id_ok {
-            return Err(format!("accounts.sso id {:?} must be 1-32 of a-z 0-9 -", self.id));
+            return Err(format!(
+                "accounts.sso id {:?} must be 1-32 of a-z 0-9 -",
+                self.id
+            ));
         }
         let url_ok = |u: &Option<String>| {
             u.as_deref()
@@ -200,11 +203,17 @@ impl SsoProviderConfig {
         };
         for (name, value) in needed {
             if !url_ok(value) {
-                return Err(format!("accounts.sso {}: {name} must be an http(s) URL", self.id));
+                return Err(format!(
+                    "accounts.sso {}: {name} must be an http(s) URL",
+                    self.id
+                ));
             }
         }
         if self.client_id.is_empty() || self.name.is_empty() {
-            return Err(format!("accounts.sso {}: client_id and name are needed", self.id));
+            return Err(format!(
+                "accounts.sso {}: client_id and name are needed",
+                self.id
+            ));
         }
         Ok(())
     }

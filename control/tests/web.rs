@@ -516,6 +516,141 @@ fn a_real_watch_counts_one_view_at_once_and_a_reload_counts_none() {
     assert_eq!(shown["views"], 1);
 }
 
+/// Signs `login` in through the provider named `provider` on the sign-in page (the browser
+/// journey of `oidc.mjs`) and checks what it shows.
+fn sso_journey(control: &Control, provider: &str, login: &str) -> serde_json::Value {
+    let summary = run_script(
+        "oidc.mjs",
+        &[
+            control.base.as_ref(),
+            provider.as_ref(),
+            login.as_ref(),
+            screenshots().as_os_str(),
+        ],
+    );
+    assert_eq!(summary["after_first"], "/", "{summary}");
+    assert_eq!(
+        summary["me"]["user"]["email"],
+        format!("{login}@idp.example"),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["me"]["user"]["display_name"],
+        format!("{login} of the IdP")
+    );
+    assert_eq!(
+        summary["me_again"]["user"]["id"],
+        summary["me"]["user"]["id"]
+    );
+    assert_eq!(summary["reused"]["at"], "/signin?sso=expired", "{summary}");
+    assert_eq!(summary["reused_me"], 401);
+    assert_eq!(summary["elsewhere"], "/signin?sso=expired", "{summary}");
+    assert_eq!(summary["elsewhere_me"], 401);
+    summary
+}
+
+#[test]
+fn people_sign_in_with_an_openid_connect_provider_or_github_style_oauth() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let idp_port = free_port();
+    let idp_url = format!("http://127.0.0.1:{idp_port}");
+    let secret = "a client secret of the local provider";
+    let control = Control::start(Options {
+        store: store.clone(),
+        config: format!(
+            "[[accounts.sso]]\nid = \"local\"\nname = \"Local ID\"\nissuer = \"{idp_url}\"\n\
+             client_id = \"sunomi\"\nclient_secret = \"{secret}\"\n\
+             [[accounts.sso]]\nid = \"hub\"\nname = \"Hub\"\nkind = \"oauth2\"\n\
+             authorization_url = \"{idp_url}/auth\"\ntoken_url = \"{idp_url}/token\"\n\
+             userinfo_url = \"{idp_url}/me\"\nsubject_field = \"sub\"\n\
+             scopes = [\"openid\", \"email\", \"profile\"]\nclient_id = \"sunomi-hub\"\n"
+        ),
+        env: vec![("SUNOMI_SSO_SECRET_HUB".to_string(), secret.to_string())],
+        ..Default::default()
+    });
+    let mut idp = Command::new("node")
+        .arg(web_dir().join("tests/oidc-provider.mjs"))
+        .args([&idp_port.to_string(), &control.base, secret])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("starting the OpenID provider");
+    let stdout = idp.stdout.take().unwrap();
+    let _idp = Process(idp);
+    let mut issuer = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut issuer).unwrap();
+    assert_eq!(issuer.trim(), idp_url);
+
+    // Starting: to the provider with PKCE (S256), a state, a nonce; the state in a cookie.
+    // A browser's first hop: redirects are not followed.
+    let hop = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |path: &str| hop.get(format!("{}{path}", control.base)).send().unwrap();
+    let header = |r: &reqwest::blocking::Response, name: &str| {
+        r.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    let r = get("/api/v1/auth/sso/local?next=/upload");
+    assert_eq!(r.status(), 302);
+    let to = header(&r, "location").unwrap();
+    assert!(to.starts_with(&format!("{idp_url}/auth?")), "{to}");
+    for part in [
+        "code_challenge_method=S256",
+        "code_challenge=",
+        "state=",
+        "nonce=",
+        "client_id=sunomi&",
+    ] {
+        assert!(to.contains(part), "{part} in {to}");
+    }
+    assert!(header(&r, "set-cookie").unwrap().starts_with("sunomi_sso="));
+    assert_eq!(get("/api/v1/auth/sso/elsewhere").status(), 404);
+    // A redirect back without this browser's state signs no one in.
+    let r = get("/api/v1/auth/sso/local/callback?code=x&state=forged");
+    assert_eq!(r.status(), 302);
+    assert_eq!(
+        header(&r, "location").as_deref(),
+        Some("/signin?sso=expired")
+    );
+    assert!(!r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .any(|c| c.to_str().unwrap_or("").starts_with("sunomi_session=")));
+
+    // OpenID Connect, then GitHub-style OAuth 2.0 (user info, secret in the body).
+    sso_journey(&control, "Local ID", "grace");
+    sso_journey(&control, "Hub", "hopper");
+    // An email that has an account is not taken over by another provider's sign-in.
+    let taken = run_script(
+        "oidc.mjs",
+        &[
+            control.base.as_ref(),
+            "Hub".as_ref(),
+            "grace".as_ref(),
+            screenshots().as_os_str(),
+            "taken".as_ref(),
+        ],
+    );
+    assert_eq!(taken["after_first"], "/signin?sso=email_taken", "{taken}");
+    assert!(taken["alert"]
+        .as_str()
+        .unwrap_or("")
+        .contains("sign in with its password"));
+    assert_eq!(taken["me_status"], 401);
+    // An account made by a provider has no password: a password sign-in finds nothing.
+    let mut p = common::people::Person::new(&control);
+    let r = p.post(
+        "/api/v1/auth/signin",
+        common::people::sign_in("grace@idp.example", "anything at all"),
+    );
+    assert_eq!(r.status, 401);
+}
+
 #[test]
 fn an_admin_makes_someone_a_moderator_from_the_admin_page() {
     let dir = tempfile::tempdir().unwrap();

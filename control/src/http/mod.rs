@@ -53,8 +53,8 @@ use crate::services::jobs::Jobs;
 use crate::services::moderation::Moderation;
 use crate::services::notifications::Notifications;
 use crate::services::social::Social;
-use crate::services::videos::Videos;
 use crate::services::sso::SingleSignOn;
+use crate::services::videos::Videos;
 use crate::services::views::Views;
 use problem::{ApiError, ErrorCode};
 
@@ -379,7 +379,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/videos/{video_id}/likes", get(social::likes))
         .route("/api/v1/videos/{video_id}/views", post(views::count_view))
         .route("/api/v1/auth/sso/{provider_id}", get(sso::start))
-        .route("/api/v1/auth/sso/{provider_id}/callback", get(sso::callback))
+        .route(
+            "/api/v1/auth/sso/{provider_id}/callback",
+            get(sso::callback),
+        )
         .route(
             "/api/v1/videos/{video_id}/comments",
             get(social::comments).post(social::add_comment),

@@ -94,7 +94,10 @@ pub async fn start(
 ) -> Result<Response, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let redirect = redirect_uri(&config, &headers, &provider);
-    let (url, state) = match sso.start(&provider, params.next.as_deref(), &redirect).await {
+    let (url, state) = match sso
+        .start(&provider, params.next.as_deref(), &redirect)
+        .await
+    {
         Ok(x) => x,
         Err(SsoError::UnknownProvider) => return Err(ApiError::not_found("sign-in provider")),
         Err(SsoError::Account(e)) => return Err(e.into()),
@@ -167,7 +170,10 @@ pub async fn callback(
             None => found("/signin?sso=pending"),
         },
         Err(e) => {
-            if matches!(e, SsoError::Provider(_) | SsoError::Account(AccountError::App(_))) {
+            if matches!(
+                e,
+                SsoError::Provider(_) | SsoError::Account(AccountError::App(_))
+            ) {
                 tracing::warn!(provider, error = %e, "a sign-in with a provider failed");
             }
             found(&format!("/signin?sso={}", reason(&e)))

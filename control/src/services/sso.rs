@@ -181,7 +181,11 @@ fn person_of_userinfo(info: &Value, subject_field: &str) -> Result<Person, SsoEr
         .to_string();
     let name = ["name", "login", "preferred_username"]
         .iter()
-        .find_map(|k| info.get(*k).and_then(Value::as_str).filter(|s| !s.is_empty()))
+        .find_map(|k| {
+            info.get(*k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        })
         .unwrap_or("")
         .to_string();
     Ok(Person {
@@ -309,10 +313,7 @@ impl SingleSignOn {
             }
             SsoKind::Oauth2 => {
                 let info = self.userinfo(&endpoints, &tokens).await?;
-                person_of_userinfo(
-                    &info,
-                    provider.subject_field.as_deref().unwrap_or("id"),
-                )?
+                person_of_userinfo(&info, provider.subject_field.as_deref().unwrap_or("id"))?
             }
         };
         let session = self.sign_in_as(provider, &person).await?;
@@ -336,10 +337,7 @@ impl SingleSignOn {
         if users::by_email(&self.db, &email).await?.is_some() {
             return Err(AccountError::EmailTaken.into());
         }
-        let (user, session) = self
-            .accounts
-            .sign_up_vouched(&email, &person.name)
-            .await?;
+        let (user, session) = self.accounts.sign_up_vouched(&email, &person.name).await?;
         store::link(
             &self.db,
             &provider.id,
@@ -446,7 +444,9 @@ impl SingleSignOn {
             // OpenID Connect's default client authentication: HTTP Basic, each part
             // form-encoded first (RFC 6749 §2.3.1).
             SsoKind::Oidc => {
-                let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+                let enc = |s: &str| {
+                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+                };
                 request = request.basic_auth(enc(&provider.client_id), Some(enc(&secret)));
             }
             // GitHub's: both in the body.
@@ -479,7 +479,11 @@ impl SingleSignOn {
         Ok(tokens)
     }
 
-    async fn userinfo(&self, endpoints: &Endpoints, tokens: &TokenAnswer) -> Result<Value, SsoError> {
+    async fn userinfo(
+        &self,
+        endpoints: &Endpoints,
+        tokens: &TokenAnswer,
+    ) -> Result<Value, SsoError> {
         let (Some(url), Some(token)) = (&endpoints.userinfo, &tokens.access_token) else {
             return Err(SsoError::Provider("no user info to read".into()));
         };
@@ -515,17 +519,25 @@ impl SingleSignOn {
             .as_deref()
             .is_some_and(|n| bool::from(n.as_bytes().ct_eq(attempt.nonce.as_bytes())));
         if !nonce_ok {
-            return Err(SsoError::Provider("the ID token's nonce is not this sign-in's".into()));
+            return Err(SsoError::Provider(
+                "the ID token's nonce is not this sign-in's".into(),
+            ));
         }
         let (email, verified, name) = match claims.email {
-            Some(e) => (Some(e), claims.email_verified, claims.name.or(claims.preferred_username)),
+            Some(e) => (
+                Some(e),
+                claims.email_verified,
+                claims.name.or(claims.preferred_username),
+            ),
             None => {
                 let info = self.userinfo(endpoints, tokens).await?;
                 if info.get("sub").and_then(Value::as_str) != Some(claims.sub.as_str()) {
                     return Err(SsoError::Provider("the user info is someone else's".into()));
                 }
                 (
-                    info.get("email").and_then(Value::as_str).map(str::to_string),
+                    info.get("email")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
                     info.get("email_verified").and_then(Value::as_bool),
                     info.get("name")
                         .and_then(Value::as_str)
@@ -567,7 +579,8 @@ impl SingleSignOn {
         let fetched = self.get_json(self.http.get(uri)).await?;
         let set: JwkSet = serde_json::from_value(fetched)
             .map_err(|e| SsoError::Provider(format!("issuer keys: {e}")))?;
-        let jwk = pick(&set).ok_or_else(|| SsoError::Provider("the ID token's key is unknown".into()))?;
+        let jwk =
+            pick(&set).ok_or_else(|| SsoError::Provider("the ID token's key is unknown".into()))?;
         *endpoints.keys.write().await = set;
         jsonwebtoken::DecodingKey::from_jwk(&jwk)
             .map_err(|e| SsoError::Provider(format!("issuer key: {e}")))
@@ -616,9 +629,16 @@ mod tests {
             }
         );
         let private = serde_json::json!({ "id": 1, "login": "someone", "email": null });
-        assert!(matches!(person_of_userinfo(&private, "id"), Err(SsoError::NoEmail)));
-        let unverified = serde_json::json!({ "sub": "x", "email": "a@b.example", "email_verified": false });
-        assert!(matches!(person_of_userinfo(&unverified, "sub"), Err(SsoError::NoEmail)));
+        assert!(matches!(
+            person_of_userinfo(&private, "id"),
+            Err(SsoError::NoEmail)
+        ));
+        let unverified =
+            serde_json::json!({ "sub": "x", "email": "a@b.example", "email_verified": false });
+        assert!(matches!(
+            person_of_userinfo(&unverified, "sub"),
+            Err(SsoError::NoEmail)
+        ));
         assert!(matches!(
             person_of_userinfo(&serde_json::json!({ "login": "x" }), "id"),
             Err(SsoError::Provider(_))

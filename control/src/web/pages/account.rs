@@ -26,10 +26,14 @@ fn sso_failure(reason: &str) -> &'static str {
         "expired" => "That sign-in expired or was already used. Please try again.",
         "refused" => "The provider did not sign you in.",
         "provider" => "The provider did not answer as expected. Please try again later.",
-        "no_email" => "The provider did not share a verified email address, which an account needs.",
+        "no_email" => {
+            "The provider did not share a verified email address, which an account needs."
+        }
         "email_taken" => "An account with that email address exists: sign in with its password.",
         "closed" => "Registration is closed on this instance; ask an administrator for an account.",
-        "pending" => "Thanks! An administrator approves new accounts; you can sign in once they have.",
+        "pending" => {
+            "Thanks! An administrator approves new accounts; you can sign in once they have."
+        }
         "disabled" => "This account is disabled.",
         _ => "That sign-in did not work. Please try again.",
     }
