@@ -531,6 +531,10 @@ fn people_rename_change_password_export_and_delete_their_account() {
     assert_eq!(export["comments"][0]["body"], "Lovely walk.");
     assert_eq!(export["likes"][0]["id"], his.as_str());
     assert_eq!(export["subscriptions"][0]["id"], bob_id.as_str());
+    assert_eq!(
+        export["account"]["sign_in_providers"],
+        serde_json::json!([])
+    );
     let text = String::from_utf8_lossy(&r.body).to_string();
     assert!(
         !text.contains("argon2") && !text.contains("password"),

@@ -518,7 +518,7 @@ fn a_real_watch_counts_one_view_at_once_and_a_reload_counts_none() {
 
 /// Signs `login` in through the provider named `provider` on the sign-in page (the browser
 /// journey of `oidc.mjs`) and checks what it shows.
-fn sso_journey(control: &Control, provider: &str, login: &str) -> serde_json::Value {
+fn sso_journey(control: &Control, provider: &str, id: &str, login: &str) -> serde_json::Value {
     let summary = run_script(
         "oidc.mjs",
         &[
@@ -542,6 +542,7 @@ fn sso_journey(control: &Control, provider: &str, login: &str) -> serde_json::Va
         summary["me_again"]["user"]["id"],
         summary["me"]["user"]["id"]
     );
+    assert_eq!(summary["providers"], json!([id]), "{summary}");
     assert_eq!(summary["reused"]["at"], "/signin?sso=expired", "{summary}");
     assert_eq!(summary["reused_me"], 401);
     assert_eq!(summary["elsewhere"], "/signin?sso=expired", "{summary}");
@@ -623,8 +624,8 @@ fn people_sign_in_with_an_openid_connect_provider_or_github_style_oauth() {
         .any(|c| c.to_str().unwrap_or("").starts_with("sunomi_session=")));
 
     // OpenID Connect, then GitHub-style OAuth 2.0 (user info, secret in the body).
-    sso_journey(&control, "Local ID", "grace");
-    sso_journey(&control, "Hub", "hopper");
+    sso_journey(&control, "Local ID", "local", "grace");
+    sso_journey(&control, "Hub", "hub", "hopper");
     // An email that has an account is not taken over by another provider's sign-in.
     let taken = run_script(
         "oidc.mjs",

@@ -53,6 +53,8 @@ pub struct ExportedAccount {
     pub two_factor: bool,
     /// Their content-warning choices, if they made any.
     pub content_policy: Option<crate::domain::warnings::ContentPolicy>,
+    /// The sign-in providers they sign in with (`[[accounts.sso]]` ids), and since when.
+    pub sign_in_providers: Vec<ExportedLink>,
 }
 
 /// A video in an export.
@@ -96,7 +98,7 @@ pub struct ExportedComment {
 /// A like or a subscription in an export.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExportedLink {
-    /// The video liked, or the channel subscribed to.
+    /// The video liked, the channel subscribed to, or the sign-in provider.
     pub id: String,
     /// Since when.
     pub at: String,
@@ -196,6 +198,11 @@ impl AccountData {
                 created_at: user.created_at.clone(),
                 two_factor: user.totp_secret.is_some(),
                 content_policy: user.content_policy.clone(),
+                sign_in_providers: crate::db::sso::identities_of(&self.db, &user.id)
+                    .await?
+                    .into_iter()
+                    .map(|(provider, at)| ExportedLink { id: provider, at })
+                    .collect(),
             },
             videos,
             comments: social::comments_by(&self.db, &user.id)

@@ -48,6 +48,8 @@ try {
   }
   await page.getByRole('button', { name: 'Sign out' }).waitFor();
   summary.me = await page.evaluate(async () => (await fetch('/api/v1/me')).json());
+  summary.providers = await page.evaluate(async () => (await (await fetch('/api/v1/me/export')).json())
+    .account.sign_in_providers.map((p) => p.id));
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByRole('link', { name: 'Sign in' }).first().waitFor();
   await signIn();
