@@ -15,17 +15,20 @@ use common::*;
 use serde_json::json;
 
 /// Runs `control/web/tests/{script}` with `args`; returns its JSON summary, failing the test
-/// with it when the script fails.
+/// with it when the script fails, or when anything its pages said to the API does not match
+/// the OpenAPI document (`judges/page_api_judge.py`: page and API cannot drift).
 fn run_script(script: &str, args: &[&std::ffi::OsStr]) -> serde_json::Value {
     let web = web_dir();
     assert!(
         web.join("node_modules/playwright-core").exists(),
         "control/web/node_modules is missing: `make test` installs it (npm ci in control/web)"
     );
+    let api_log = tempfile::NamedTempFile::new().unwrap();
     let out = Command::new("node")
         .arg(web.join("tests").join(script))
         .args(args)
         .current_dir(&web)
+        .env("SUNOMI_API_LOG", api_log.path())
         .output()
         .expect("node must be installed");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -40,6 +43,22 @@ fn run_script(script: &str, args: &[&std::ffi::OsStr]) -> serde_json::Value {
         serde_json::to_string_pretty(&summary).unwrap_or_default(),
         String::from_utf8_lossy(&out.stderr)
     );
+    let judged = Command::new(python())
+        .arg(judge("page_api_judge.py"))
+        .arg(api_log.path())
+        .output()
+        .expect("running the page API judge");
+    assert!(
+        judged.status.success(),
+        "{script}: the pages' API calls do not match the OpenAPI document:\n{}{}",
+        String::from_utf8_lossy(&judged.stdout),
+        String::from_utf8_lossy(&judged.stderr)
+    );
+    let mut summary = summary;
+    if let Some(fields) = summary.as_object_mut() {
+        let verdict: serde_json::Value = serde_json::from_slice(&judged.stdout).unwrap_or_default();
+        fields.insert("api_exchanges".into(), verdict["exchanges"].clone());
+    }
     summary
 }
 
@@ -97,6 +116,11 @@ fn a_person_signs_up_uploads_through_the_page_and_watches_it() {
         .map(|a| a.iter().filter_map(|s| s.as_str()).collect())
         .unwrap_or_default();
     assert_eq!(statuses.last(), Some(&"Ready"), "{statuses:?}");
+    // Sign-up, the upload's calls, the status polls: each judged against the document.
+    assert!(
+        summary["api_exchanges"].as_u64().unwrap_or(0) >= 5,
+        "{summary}"
+    );
     assert!(summary["played"]["currentTime"].as_f64().unwrap_or(0.0) >= 5.0);
     assert!(summary["played"]["width"].as_u64().unwrap_or(0) > 0);
     assert_eq!(
@@ -622,6 +646,31 @@ fn people_sign_in_with_an_openid_connect_provider_or_github_style_oauth() {
         .get_all("set-cookie")
         .iter()
         .any(|c| c.to_str().unwrap_or("").starts_with("sunomi_session=")));
+
+    // An answer naming another issuer (RFC 9207: a mix-up of providers) is refused, even with
+    // this browser's state.
+    let r = get("/api/v1/auth/sso/local");
+    let to = header(&r, "location").unwrap();
+    let state = url::Url::parse(&to)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let cookie = header(&r, "set-cookie").unwrap();
+    let cookie = cookie.split(';').next().unwrap();
+    let r = hop
+        .get(format!(
+            "{}/api/v1/auth/sso/local/callback?code=x&state={state}&iss=http%3A%2F%2Fevil.example",
+            control.base
+        ))
+        .header("cookie", cookie)
+        .send()
+        .unwrap();
+    assert_eq!(
+        header(&r, "location").as_deref(),
+        Some("/signin?sso=provider")
+    );
 
     // OpenID Connect, then GitHub-style OAuth 2.0 (user info, secret in the body).
     sso_journey(&control, "Local ID", "local", "grace");

@@ -44,6 +44,9 @@ pub struct CallbackParams {
     /// Why the provider did not sign the person in.
     #[param(max_length = 256)]
     pub error: Option<String>,
+    /// Who answered (RFC 9207): when present, it must be the provider's issuer.
+    #[param(max_length = 512)]
+    pub iss: Option<String>,
 }
 
 fn state_cookie(config: &Config, value: &str, max_age_secs: i64) -> HeaderValue {
@@ -146,6 +149,7 @@ pub async fn callback(
         code: None,
         state: None,
         error: None,
+        iss: None,
     });
     let redirect = redirect_uri(&config, &headers, &provider);
     let outcome = sso
@@ -155,6 +159,7 @@ pub async fn callback(
             params.state.as_deref().unwrap_or(""),
             cookie(&headers, STATE_COOKIE),
             params.error.as_deref(),
+            params.iss.as_deref(),
             &redirect,
         )
         .await;

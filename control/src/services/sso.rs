@@ -276,7 +276,8 @@ impl SingleSignOn {
     /// Finishes a sign-in the provider `id` redirected back with: `state` must be the one
     /// in the browser's cookie (`cookie_state`) and a sign-in under way with this provider;
     /// `code` is exchanged (with the PKCE verifier) for who the person is; they are signed in
-    /// to their linked account, or to a new one.
+    /// to their linked account, or to a new one. An `issuer` the provider names must be its
+    /// own.
     pub async fn finish(
         &self,
         id: &str,
@@ -284,6 +285,7 @@ impl SingleSignOn {
         state: &str,
         cookie_state: Option<&str>,
         provider_error: Option<&str>,
+        issuer: Option<&str>,
         redirect_uri: &str,
     ) -> Result<SignedInVia, SsoError> {
         let provider = self.provider(id)?;
@@ -303,6 +305,15 @@ impl SingleSignOn {
             .filter(|c| !c.is_empty())
             .ok_or_else(|| SsoError::Provider("no code in the redirect back".into()))?;
         let endpoints = self.endpoints(provider).await?;
+        // RFC 9207: an answer that names its issuer must name this provider's (a mix-up
+        // between providers is refused before any code is spent).
+        if let (Some(said), Some(expected)) = (issuer, endpoints.issuer.as_deref()) {
+            if said.trim_end_matches('/') != expected.trim_end_matches('/') {
+                return Err(SsoError::Provider(format!(
+                    "the answer names issuer {said:?}, not this provider's"
+                )));
+            }
+        }
         let tokens = self
             .exchange(provider, &endpoints, code, &attempt, redirect_uri)
             .await?;

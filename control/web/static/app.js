@@ -590,7 +590,7 @@ const twoFactorOn = document.getElementById('two-factor-on');
 if (beginTwoFactor && twoFactorOn) {
   beginTwoFactor.addEventListener('click', async () => {
     try {
-      const setup = await api('POST', '/api/v1/me/two-factor', {});
+      const setup = await api('POST', '/api/v1/me/two-factor');
       twoFactorOn.querySelector('.secret').textContent = setup.secret;
       twoFactorOn.querySelector('.otpauth').href = setup.otpauth_url;
       twoFactorOn.hidden = false;

@@ -3,7 +3,7 @@
 // at desktop and phone sizes.
 import { chromium } from 'playwright-core';
 import { createRequire } from 'node:module';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -23,13 +23,42 @@ export async function launch({ bypassCSP = true } = {}) {
       '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required',
     ],
   });
+  const recorded = recordApi(context);
   return {
     context,
     async close() {
+      await Promise.all(recorded);
       await context.close();
       rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+/// With SUNOMI_API_LOG set, every exchange the pages have with `/api/v1` is appended to that
+/// file as a JSON line, for tests/web.rs to judge against the OpenAPI document
+/// (tests/judges/page_api_judge.py). Returns the pending writes.
+function recordApi(context) {
+  const log = process.env.SUNOMI_API_LOG;
+  const pending = [];
+  if (!log) return pending;
+  context.on('response', (resp) => {
+    const req = resp.request();
+    if (!new URL(req.url()).pathname.startsWith('/api/v1/')) return;
+    pending.push((async () => {
+      let body = null;
+      try { body = await resp.text(); } catch { body = null; }
+      appendFileSync(log, `${JSON.stringify({
+        method: req.method(),
+        url: req.url(),
+        request_type: req.headers()['content-type'] ?? null,
+        request_body: req.postData(),
+        status: resp.status(),
+        response_type: resp.headers()['content-type'] ?? null,
+        response_body: body,
+      })}\n`);
+    })());
+  });
+  return pending;
 }
 
 const SIZES = [['desktop', { width: 1280, height: 800 }], ['phone', { width: 390, height: 844 }]];
