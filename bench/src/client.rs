@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
@@ -116,12 +116,15 @@ pub fn parse_header(
 /// A connection to one server, reconnecting after failures.
 pub struct Connection {
     authority: String,
-    sender: Option<SendRequest<Empty<Bytes>>>,
+    sender: Option<SendRequest<Full<Bytes>>>,
     timeout: Duration,
     headers: Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>,
+    /// The method and body of every request (GET with none unless [`Connection::with_body`]).
+    method: hyper::Method,
+    body: Option<Bytes>,
 }
 
-async fn connect(authority: &str) -> Result<SendRequest<Empty<Bytes>>, ()> {
+async fn connect(authority: &str) -> Result<SendRequest<Full<Bytes>>, ()> {
     let addr: SocketAddr = match authority.parse() {
         Ok(a) => a,
         Err(_) => tokio::net::lookup_host(authority)
@@ -149,7 +152,16 @@ impl Connection {
             sender: None,
             timeout,
             headers: Vec::new(),
+            method: hyper::Method::GET,
+            body: None,
         }
+    }
+
+    /// Sends every request as `method` with `body` (e.g. a POST of JSON) instead of a GET.
+    pub fn with_body(mut self, method: hyper::Method, body: Option<Bytes>) -> Self {
+        self.method = method;
+        self.body = body;
+        self
     }
 
     /// Sends `headers` (e.g. `Authorization`) with every request.
@@ -161,12 +173,13 @@ impl Connection {
         self
     }
 
-    /// GETs `path`, reading the whole body (kept when `keep_body`).
+    /// Requests `path` (a GET unless [`Connection::with_body`]), reading the whole body
+    /// (kept when `keep_body`).
     pub async fn get(&mut self, path: &str, keep_body: bool) -> Outcome {
         self.get_capped(path, keep_body, None).await
     }
 
-    /// GETs `path` reading the body no faster than `cap_bps` bits per second (a player on a
+    /// Requests `path` reading the body no faster than `cap_bps` bits per second (a player on a
     /// slow link), when given.
     pub async fn get_capped(
         &mut self,
@@ -222,14 +235,16 @@ impl Connection {
             .sender
             .as_mut()
             .ok_or((ErrorKind::Connect, 0, 0, Duration::ZERO))?;
-        let mut builder = Request::get(path)
+        let mut builder = Request::builder()
+            .method(self.method.clone())
+            .uri(path)
             .header(hyper::header::HOST, &self.authority)
             .header(hyper::header::USER_AGENT, "sunomi-bench");
         for (k, v) in &self.headers {
             builder = builder.header(k, v);
         }
         let req = builder
-            .body(Empty::<Bytes>::new())
+            .body(Full::new(self.body.clone().unwrap_or_default()))
             .map_err(|_| (ErrorKind::Connect, 0, 0, Duration::ZERO))?;
         let resp = sender
             .send_request(req)

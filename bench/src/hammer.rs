@@ -29,6 +29,21 @@ pub struct HammerConfig {
     /// may hold credentials).
     #[serde(skip, default)]
     pub headers: Vec<String>,
+    /// Per-connection headers: connection `i` sends entry `i mod len`, each `Name: value`
+    /// headers separated by tabs (a signed-in viewer's cookie and CSRF token). Never written
+    /// into reports.
+    #[serde(skip, default)]
+    pub connection_headers: Vec<String>,
+    /// The method (default GET).
+    #[serde(default = "get")]
+    pub method: String,
+    /// A body sent with every request (e.g. JSON with `--method POST`).
+    #[serde(default)]
+    pub body: Option<String>,
+}
+
+fn get() -> String {
+    "GET".into()
 }
 
 /// Runs the load and returns every connection's figures merged.
@@ -55,8 +70,12 @@ pub async fn run_with(config: &HammerConfig, live: Arc<Live>) -> Result<Recorder
     config
         .headers
         .iter()
-        .map(|h| parse_header(h))
+        .map(String::as_str)
+        .chain(config.connection_headers.iter().flat_map(|l| l.split('\t')))
+        .map(parse_header)
         .collect::<Result<Vec<_>, _>>()?;
+    hyper::Method::from_bytes(config.method.as_bytes())
+        .map_err(|_| format!("{:?} is not an HTTP method", config.method))?;
     let started = Instant::now();
     let deadline = started + config.duration;
     let mut tasks = Vec::with_capacity(config.connections);
@@ -88,14 +107,26 @@ async fn connection_loop(
 ) -> Recorder {
     let mut rec = Recorder::default();
     // Checked in `run_with`.
+    let own = match config.connection_headers.len() {
+        0 => None,
+        n => Some(config.connection_headers[index % n].as_str()),
+    };
     let headers: Vec<_> = config
         .headers
         .iter()
+        .map(String::as_str)
+        .chain(own.into_iter().flat_map(|l| l.split('\t')))
         .filter_map(|h| parse_header(h).ok())
         .collect();
+    let method = hyper::Method::from_bytes(config.method.as_bytes()).unwrap_or_default();
+    let body = config.body.clone().map(bytes::Bytes::from);
     let mut conns: Vec<Connection> = targets
         .iter()
-        .map(|t| Connection::new(&t.authority, config.timeout).with_headers(headers.clone()))
+        .map(|t| {
+            Connection::new(&t.authority, config.timeout)
+                .with_headers(headers.clone())
+                .with_body(method.clone(), body.clone())
+        })
         .collect();
     // Open loop: this connection owns every `connections`-th slot of the global schedule.
     let interval = config

@@ -51,6 +51,17 @@ enum Command {
         /// A header sent with every request, `Name: value` (repeatable), e.g. an API key.
         #[arg(long = "header")]
         headers: Vec<String>,
+        /// A file of per-connection headers: connection i sends line i (mod lines), its
+        /// `Name: value` headers separated by tabs (e.g. each viewer's session cookie and
+        /// CSRF token).
+        #[arg(long)]
+        headers_file: Option<PathBuf>,
+        /// The request method.
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// A body sent with every request (with --method POST, say).
+        #[arg(long)]
+        body: Option<String>,
     },
     /// Simulated players: each fetches the multivariant playlist, adapts by throughput (EWMA,
     /// like hls.js) and fetches segments against a buffer model, in real time or faster.
@@ -230,7 +241,19 @@ fn run(cli: Cli) -> Result<()> {
             output,
             threads,
             headers,
+            headers_file,
+            method,
+            body,
         } => {
+            let connection_headers = match headers_file {
+                Some(f) => std::fs::read_to_string(&f)
+                    .with_context(|| format!("reading {}", f.display()))?
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                None => Vec::new(),
+            };
             let config = HammerConfig {
                 urls,
                 connections,
@@ -238,6 +261,9 @@ fn run(cli: Cli) -> Result<()> {
                 duration,
                 timeout,
                 headers,
+                connection_headers,
+                method,
+                body,
             };
             let mut rt = tokio::runtime::Builder::new_multi_thread();
             if let Some(t) = threads {

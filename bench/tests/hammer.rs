@@ -17,6 +17,8 @@ const BODY: usize = 1000;
 struct Served {
     requests: AtomicU64,
     body_bytes: AtomicU64,
+    /// The `X-Viewer` headers seen on `/post`.
+    viewers: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 async fn handle(mut sock: TcpStream, served: Arc<Served>) {
@@ -32,9 +34,38 @@ async fn handle(mut sock: TcpStream, served: Arc<Served>) {
         };
         let head = String::from_utf8_lossy(&buf[..end]).to_string();
         buf.drain(..end + 4);
-        let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+        let header = |name: &str| {
+            head.lines().find_map(|l| {
+                let (n, v) = l.split_once(':')?;
+                n.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| v.trim().to_string())
+            })
+        };
+        let length: usize = header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        while buf.len() < length {
+            match sock.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let body: Vec<u8> = buf.drain(..length).collect();
+        let mut words = head.split_whitespace();
+        let method = words.next().unwrap_or("").to_string();
+        let path = words.next().unwrap_or("/").to_string();
         served.requests.fetch_add(1, Ordering::SeqCst);
         match path.as_str() {
+            "/post" if method == "POST" && body == br#"{"a":1}"# => {
+                if let Some(v) = header("x-viewer") {
+                    served.viewers.lock().unwrap().insert(v);
+                }
+                let _ = sock
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    .await;
+                served.body_bytes.fetch_add(2, Ordering::SeqCst);
+            }
             "/private"
                 if head
                     .to_ascii_lowercase()
@@ -105,6 +136,9 @@ fn config(url: String, connections: usize, rate: Option<f64>, millis: u64) -> Ha
         // Generous, so a loaded CI machine never turns a success into a timeout.
         timeout: Duration::from_secs(5),
         headers: Vec::new(),
+        connection_headers: Vec::new(),
+        method: "GET".into(),
+        body: None,
     }
 }
 
@@ -239,5 +273,25 @@ async fn headers_go_with_every_request_and_stay_out_of_reports() {
         "credentials must not reach a report: {text}"
     );
     c.headers = vec!["no colon".into()];
+    assert!(run(&c).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posts_carry_their_body_and_each_connection_its_own_headers() {
+    let (base, served) = server().await;
+    let mut c = config(format!("{base}/post"), 4, None, 300);
+    c.method = "POST".into();
+    c.body = Some(r#"{"a":1}"#.into());
+    c.connection_headers = vec![
+        "X-Viewer: v0\tContent-Type: application/json".into(),
+        "X-Viewer: v1\tContent-Type: application/json".into(),
+    ];
+    let rec = run(&c).await.unwrap();
+    let f = Figures::from_recorder(&rec, 0.3);
+    assert!(f.requests > 0);
+    assert_eq!(f.errors, 0, "{f:?}");
+    let seen: Vec<String> = served.viewers.lock().unwrap().iter().cloned().collect();
+    assert_eq!(seen, ["v0", "v1"]);
+    c.method = "NOT A METHOD".into();
     assert!(run(&c).await.is_err());
 }
