@@ -36,6 +36,7 @@ use crate::services::importer::Importer;
 use crate::services::jobs::Jobs;
 use crate::services::moderation::Moderation;
 use crate::services::notifications::Notifications;
+use crate::services::page_tokens::PageTokens;
 use crate::services::projection::Projector;
 use crate::services::social::Social;
 use crate::services::sso::SingleSignOn;
@@ -162,6 +163,8 @@ pub struct App {
     pub views: Arc<Views>,
     /// Signing in with other providers.
     pub sso: Arc<SingleSignOn>,
+    /// Playback tokens the watch page mints (private videos).
+    pub page_tokens: Arc<PageTokens>,
 }
 
 impl App {
@@ -239,6 +242,11 @@ impl App {
             uploads: uploads.clone(),
             assets: assets.clone(),
         });
+        let signing_keys = Arc::new(SigningKeys {
+            db: db.clone(),
+            records: records.clone(),
+            relay: relay.clone(),
+        });
         Ok(Arc::new(App {
             captions: Arc::new(Captions {
                 assets: assets.clone(),
@@ -258,11 +266,7 @@ impl App {
                 db: db.clone(),
                 checker: KeyChecker::default(),
             }),
-            signing_keys: Arc::new(SigningKeys {
-                db: db.clone(),
-                records: records.clone(),
-                relay: relay.clone(),
-            }),
+            signing_keys: signing_keys.clone(),
             uploads: uploads.clone(),
             social: Arc::new(Social {
                 db: db.clone(),
@@ -276,6 +280,10 @@ impl App {
             notifications: Arc::new(Notifications { db: db.clone() }),
             admin: Arc::new(Admin { db: db.clone() }),
             views: Arc::new(Views::new(db.clone(), videos.clone(), &config.views)),
+            page_tokens: Arc::new(PageTokens {
+                db: db.clone(),
+                keys: signing_keys.clone(),
+            }),
             sso: Arc::new(SingleSignOn::new(
                 db.clone(),
                 accounts.clone(),

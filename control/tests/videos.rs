@@ -93,6 +93,36 @@ fn a_private_video_is_its_owners_alone_and_only_owners_change_theirs() {
     let (status, watch) = page(&ada, &format!("/watch/{private}"));
     assert_eq!(status, 200);
     assert!(watch.contains("My private walk"));
+    // Its owner plays it from the page: its signed playback id, with a token the page got
+    // (the web app's own signing key); without the token the edge refuses it.
+    let src = watch
+        .split("data-src=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("the private video's player")
+        .replace("&amp;", "&")
+        .replace("http://edge.test", &edge.base);
+    assert!(src.contains("/master.m3u8?token="), "{src}");
+    decodes(&src);
+    let bare = src.split('?').next().unwrap();
+    assert_eq!(
+        http_status(bare),
+        403,
+        "a private video's URL alone plays nothing"
+    );
+    let keys = control
+        .api(&create_key(&store, &[]))
+        .get("/api/v1/signing-keys");
+    assert_eq!(
+        keys.json().as_array().map(Vec::len),
+        Some(1),
+        "one page key, made once"
+    );
+    page(&ada, &format!("/watch/{private}"));
+    let keys = control
+        .api(&create_key(&store, &[]))
+        .get("/api/v1/signing-keys");
+    assert_eq!(keys.json().as_array().map(Vec::len), Some(1));
     assert_eq!(page(&ada, &format!("/videos/{private}/poster.jpg")).0, 200);
     let (status, studio) = page(&bob, "/studio");
     assert_eq!(status, 200);

@@ -52,6 +52,7 @@ use crate::services::captions::Captions;
 use crate::services::jobs::Jobs;
 use crate::services::moderation::Moderation;
 use crate::services::notifications::Notifications;
+use crate::services::page_tokens::PageTokens;
 use crate::services::social::Social;
 use crate::services::sso::SingleSignOn;
 use crate::services::videos::Videos;
@@ -287,6 +288,7 @@ services_by_type! {
     Arc<Admin> => admin,
     Arc<Views> => views,
     Arc<SingleSignOn> => sso,
+    Arc<PageTokens> => page_tokens,
 }
 
 impl FromRef<ApiState> for events::Streams {

@@ -21,6 +21,7 @@ pub mod importer;
 pub mod jobs;
 pub mod moderation;
 pub mod notifications;
+pub mod page_tokens;
 pub mod projection;
 pub mod social;
 pub mod sso;

@@ -162,7 +162,7 @@ pub async fn review(
     };
     let l = &item.listed;
     let vid = &l.video.asset_id;
-    let (player, transcript) = super::watch::player(&config, l, None, None);
+    let (player, transcript) = super::watch::player(&config, l, None, None, None);
     let mut main = format!(
         "<h1>Review: {}</h1><p class=\"meta\"><a href=\"/channel/{}\">{}</a> · {} · {}</p>",
         esc(&l.video.title),

@@ -18,6 +18,7 @@ use crate::domain::videos::Visibility;
 use crate::domain::warnings::{ContentPolicy, WarningAction};
 use crate::http::accounts::Viewer;
 use crate::services::accounts::Accounts;
+use crate::services::page_tokens::PageTokens;
 use crate::services::social::{Social, SocialError};
 use crate::services::videos::{VideoError, Videos};
 use crate::services::views::Views;
@@ -38,6 +39,7 @@ pub async fn watch(
     State(videos): State<Arc<Videos>>,
     State(social): State<Arc<Social>>,
     State(views): State<Arc<Views>>,
+    State(page_tokens): State<Arc<PageTokens>>,
     State(config): State<Arc<Config>>,
     Path(id): Path<String>,
     query: Result<axum::extract::Query<WatchQuery>, axum::extract::rejection::QueryRejection>,
@@ -52,7 +54,14 @@ pub async fn watch(
         Ok(l) => l,
         Err(e) => return trouble(&config, &viewer, &e),
     };
-    let (mut main, transcript) = player(&config, &l, Some(&viewer.policy), Some(&views));
+    let token = private_token(&page_tokens, &l).await;
+    let (mut main, transcript) = player(
+        &config,
+        &l,
+        Some(&viewer.policy),
+        Some(&views),
+        token.as_deref(),
+    );
     let visibility = match l.video.visibility {
         Visibility::Public => String::new(),
         v => format!(" · {}", v.as_str()),
@@ -82,27 +91,58 @@ pub async fn watch(
     show(&config, &viewer, &l.video.title, &["hls.min.js"], main, "")
 }
 
-/// The player of a ready video that plays from its public id — behind the content warning
-/// `policy` calls for (moderators pass none), with a view ticket from `views` when its plays
-/// count (moderators' do not) — and its interactive transcript; for another video, where it
-/// stands (the page follows it until it is final).
+/// The token a ready video without a public playback id (a private one) plays with from this
+/// page: its viewer was allowed to see it. `None` for other videos, or when none can be made.
+async fn private_token(page_tokens: &PageTokens, l: &Listed) -> Option<String> {
+    if l.asset.status != AssetStatus::Ready
+        || l.asset
+            .playback_ids
+            .iter()
+            .any(|p| p.policy == PlaybackPolicy::Public)
+    {
+        return None;
+    }
+    let signed = l
+        .asset
+        .playback_ids
+        .iter()
+        .find(|p| p.policy == PlaybackPolicy::Signed)?;
+    match page_tokens.token_for(signed.id.as_str()).await {
+        Ok(t) => Some(t),
+        Err(e) => {
+            tracing::warn!(error = %e, "no playback token for a private video");
+            None
+        }
+    }
+}
+
+/// The player of a ready video — from its public playback id, or with `token` from its
+/// signed one — behind the content warning `policy` calls for (moderators pass none), with a
+/// view ticket from `views` when its plays count (moderators' do not), and its interactive
+/// transcript; for another video, where it stands (the page follows it until it is final).
 pub(super) fn player(
     config: &Config,
     l: &Listed,
     policy: Option<&ContentPolicy>,
     views: Option<&Views>,
+    token: Option<&str>,
 ) -> (String, String) {
     let id = esc(&l.video.asset_id);
-    let public = l
-        .asset
-        .playback_ids
-        .iter()
-        .find(|p| p.policy == PlaybackPolicy::Public);
+    let wanted = if token.is_some() {
+        PlaybackPolicy::Signed
+    } else {
+        PlaybackPolicy::Public
+    };
+    let public = l.asset.playback_ids.iter().find(|p| p.policy == wanted);
+    let token_query = token.map(|t| format!("?token={t}")).unwrap_or_default();
     let mut main = String::new();
     let mut transcript = String::new();
     match (l.asset.status, public) {
         (AssetStatus::Ready, Some(p)) => {
-            let src = crate::http::assets::playback_url(&config.edge_url, p.id.as_str());
+            let src = format!(
+                "{}{token_query}",
+                crate::http::assets::playback_url(&config.edge_url, p.id.as_str())
+            );
             let gate = policy.map(|p| warning_gate(l, p)).unwrap_or_default();
             let hidden = if gate.is_empty() { "" } else { " hidden" };
             main.push_str(&gate);
@@ -139,11 +179,16 @@ pub(super) fn player(
                 esc(&generated.join(" ")),
                 esc(&l.video.title)
             ));
-            transcript = transcript_panel(&config.edge_url, p.id.as_str(), &l.asset.captions);
+            transcript = transcript_panel(
+                &config.edge_url,
+                p.id.as_str(),
+                &token_query,
+                &l.asset.captions,
+            );
         }
         (AssetStatus::Ready, None) => main.push_str(
-            "<div class=\"player unavailable\"><p>This private video plays only through a signed \
-             link, which this page cannot make yet.</p></div>",
+            "<div class=\"player unavailable\"><p>This private video cannot play right now; \
+             try again in a moment.</p></div>",
         ),
         (status, _) => main.push_str(&format!(
             "<div class=\"player pending\"><p class=\"status\" role=\"status\" aria-live=\"polite\" \
@@ -368,7 +413,12 @@ fn comment_html(c: &Comment, user: Option<&User>, top: bool) -> String {
 /// script fills it from the edge's WebVTT: the current cue is highlighted and kept in view,
 /// a click or Enter seeks there, a search box filters and highlights). Uploaded captions are
 /// preferred; generated ones are labelled so.
-fn transcript_panel(edge_url: &str, playback_id: &str, captions: &[CaptionInfo]) -> String {
+fn transcript_panel(
+    edge_url: &str,
+    playback_id: &str,
+    token_query: &str,
+    captions: &[CaptionInfo],
+) -> String {
     let Some(track) = captions
         .iter()
         .find(|c| c.source == CaptionSource::Uploaded)
@@ -377,7 +427,7 @@ fn transcript_panel(edge_url: &str, playback_id: &str, captions: &[CaptionInfo])
         return String::new();
     };
     let vtt = format!(
-        "{}/v/{playback_id}/subs/{}.vtt",
+        "{}/v/{playback_id}/subs/{}.vtt{token_query}",
         edge_url.trim_end_matches('/'),
         track.language
     );
@@ -452,7 +502,7 @@ pub async fn embed(
     };
     // Embedded, the viewer is whoever the framing site shows it to: a guest.
     let guest = accounts.content_policy_of(None);
-    let (player, _) = player(&config, &l, Some(&guest), Some(&views));
+    let (player, _) = player(&config, &l, Some(&guest), Some(&views), None);
     let body = format!(
         "{player}<p class=\"embed-title\"><a href=\"/watch/{}\" target=\"_blank\" rel=\"noopener\">{} · Sunomi</a></p>",
         esc(&l.video.asset_id),
