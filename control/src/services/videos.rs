@@ -25,6 +25,9 @@ use crate::domain::warnings::{check_summary, ContentFlag, Flags};
 use crate::ingest::{self, NewUpload, Uploads};
 use crate::services::assets::Assets;
 
+/// Videos, and moments, a search finds at most (a page of results, as the home page's).
+pub const SEARCH_RESULTS: u32 = 24;
+
 /// Why a video operation was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum VideoError {
@@ -250,8 +253,11 @@ impl Videos {
         let Some(terms) = Terms::words(&query) else {
             return Ok(Search::default());
         };
-        let videos = search::videos(&self.db, &terms, hidden, 50).await?;
-        let moments = search::moments(&self.db, &terms, hidden, 50).await?;
+        // The two lookups are independent: each on its own connection, at once.
+        let (videos, moments) = tokio::try_join!(
+            search::videos(&self.db, &terms, hidden, SEARCH_RESULTS),
+            search::moments(&self.db, &terms, hidden, SEARCH_RESULTS),
+        )?;
         Ok(Search { videos, moments })
     }
 
