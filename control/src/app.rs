@@ -37,6 +37,7 @@ use crate::services::jobs::Jobs;
 use crate::services::moderation::Moderation;
 use crate::services::notifications::Notifications;
 use crate::services::page_tokens::PageTokens;
+use crate::services::profiles::Profiles;
 use crate::services::projection::Projector;
 use crate::services::social::Social;
 use crate::services::sso::SingleSignOn;
@@ -165,6 +166,8 @@ pub struct App {
     pub sso: Arc<SingleSignOn>,
     /// Playback tokens the watch page mints (private videos).
     pub page_tokens: Arc<PageTokens>,
+    /// Channels' pictures and descriptions.
+    pub profiles: Arc<Profiles>,
 }
 
 impl App {
@@ -280,6 +283,7 @@ impl App {
             notifications: Arc::new(Notifications { db: db.clone() }),
             admin: Arc::new(Admin { db: db.clone() }),
             views: Arc::new(Views::new(db.clone(), videos.clone(), &config.views)),
+            profiles: Arc::new(Profiles { db: db.clone() }),
             page_tokens: Arc::new(PageTokens {
                 db: db.clone(),
                 keys: signing_keys.clone(),

@@ -688,3 +688,132 @@ fn admins_change_roles_and_status_of_others_and_only_admins_may() {
     let page = String::from_utf8_lossy(&root.send("GET", "/admin", &[], vec![]).body).into_owned();
     assert!(page.contains("Account bob@example.org"), "{page}");
 }
+
+/// A channel's picture and description: set by its person with their session, read by
+/// everyone; a picture is decoded once and served as our own 256 × 256 JPEG, and what is not
+/// an image (a text file, a playlist pointing elsewhere) is refused with a reason.
+#[test]
+fn people_give_their_channel_a_picture_and_a_description() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let control = start(&store, "");
+    let ada = common::people::signed_up(&control, "Ada");
+    let guest = Person::new(&control);
+    let ada_id = ada.me().json()["user"]["id"].as_str().unwrap().to_string();
+    let png = dir.path().join("wide.png");
+    let (ok, _, err) = run(
+        "ffmpeg",
+        &[
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=600x300",
+            "-frames:v",
+            "1",
+            png.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{err}");
+    let put = |p: &Person, body: Vec<u8>, csrf: bool| {
+        let token = p.csrf.clone().unwrap_or_default();
+        let mut headers = vec![("content-type", "application/octet-stream")];
+        if csrf {
+            headers.push(("x-csrf-token", token.as_str()));
+        }
+        p.send("PUT", "/api/v1/me/picture", &headers, body)
+    };
+    let r = put(&ada, std::fs::read(&png).unwrap(), true);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let url = r.json()["picture_url"].as_str().unwrap().to_string();
+    assert!(url.starts_with(&format!("/api/v1/channels/{ada_id}/picture?v=")));
+    let got = guest.send("GET", &url, &[], vec![]);
+    assert_eq!(got.status, 200);
+    assert_eq!(got.header("content-type"), Some("image/jpeg"));
+    let stored = dir.path().join("stored.jpg");
+    std::fs::write(&stored, &got.body).unwrap();
+    let (_, probe, _) = run(
+        "ffprobe",
+        &[
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,width,height",
+            "-of",
+            "csv=p=0",
+            stored.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(probe.trim(), "mjpeg,256,256");
+
+    // Not pictures: refused with a reason, the stored picture kept.
+    let playlist = b"#EXTM3U\n#EXTINF:1,\nhttp://127.0.0.1:1/secret.png\n".to_vec();
+    for (what, body) in [
+        ("text", b"these are notes, not a picture".to_vec()),
+        ("a playlist", playlist),
+        ("nothing", Vec::new()),
+    ] {
+        let r = put(&ada, body, true);
+        assert_eq!(r.status, 400, "{what}");
+        assert!(
+            r.json()["detail"]
+                .as_str()
+                .unwrap_or("")
+                .contains("picture"),
+            "{what}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    assert_eq!(put(&ada, vec![0; 3 * 1024 * 1024], true).status, 413);
+    assert_eq!(put(&ada, std::fs::read(&png).unwrap(), false).status, 403);
+    assert_eq!(put(&guest, std::fs::read(&png).unwrap(), true).status, 401);
+    assert_eq!(guest.send("GET", &url, &[], vec![]).status, 200);
+
+    // The description: on the channel (API and page), limited, and its person's alone.
+    let r = ada.write(
+        "PUT",
+        "/api/v1/me/channel",
+        json!({ "description": "Counting machines\nand walks." }),
+    );
+    assert_eq!(r.status, 200);
+    let channel = guest
+        .send("GET", &format!("/api/v1/channels/{ada_id}"), &[], vec![])
+        .json();
+    assert_eq!(channel["description"], "Counting machines\nand walks.");
+    assert_eq!(channel["picture_url"], url.as_str());
+    let page = guest.send("GET", &format!("/channel/{ada_id}"), &[], vec![]);
+    let page = String::from_utf8_lossy(&page.body);
+    assert!(
+        page.contains("Counting machines") && page.contains(&url.replace('&', "&amp;")),
+        "{page}"
+    );
+    let r = ada.write(
+        "PUT",
+        "/api/v1/me/channel",
+        json!({ "description": "x".repeat(1001) }),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        guest
+            .write(
+                "PUT",
+                "/api/v1/me/channel",
+                json!({ "description": "mine" })
+            )
+            .status,
+        401
+    );
+
+    // Removed: gone from the channel.
+    assert_eq!(
+        ada.write("DELETE", "/api/v1/me/picture", json!({})).status,
+        204
+    );
+    assert_eq!(guest.send("GET", &url, &[], vec![]).status, 404);
+    let channel = guest
+        .send("GET", &format!("/api/v1/channels/{ada_id}"), &[], vec![])
+        .json();
+    assert!(channel["picture_url"].is_null());
+}

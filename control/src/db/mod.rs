@@ -26,6 +26,7 @@ pub mod imports;
 pub mod keys;
 pub mod notifications;
 pub mod outbox;
+pub mod profiles;
 pub mod reports;
 pub mod search;
 pub mod signing_keys;

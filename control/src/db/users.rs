@@ -393,8 +393,8 @@ pub async fn set_password(db: &Db, id: &str, hash: &str, keep: &str) -> Result<(
     Ok(())
 }
 
-/// Deletes account `id` with its sessions, reports, notifications and sign-in identities,
-/// in `tx`.
+/// Deletes account `id` with its sessions, reports, notifications, sign-in identities and
+/// profile, in `tx`.
 pub async fn delete_in(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     id: &str,
@@ -402,6 +402,7 @@ pub async fn delete_in(
     for sql in [
         "DELETE FROM sessions WHERE user_id = $1",
         "DELETE FROM user_identities WHERE user_id = $1",
+        "DELETE FROM profiles WHERE user_id = $1",
         "DELETE FROM reports WHERE reporter_id = $1",
         "DELETE FROM notifications WHERE user_id = $1",
         "DELETE FROM users WHERE id = $1",

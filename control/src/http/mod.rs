@@ -12,6 +12,7 @@ pub mod listener;
 pub mod moderation;
 pub mod notifications;
 pub mod problem;
+pub mod profiles;
 pub mod search;
 pub mod settings;
 pub mod signing_keys;
@@ -53,6 +54,7 @@ use crate::services::jobs::Jobs;
 use crate::services::moderation::Moderation;
 use crate::services::notifications::Notifications;
 use crate::services::page_tokens::PageTokens;
+use crate::services::profiles::Profiles;
 use crate::services::social::Social;
 use crate::services::sso::SingleSignOn;
 use crate::services::videos::Videos;
@@ -76,7 +78,8 @@ use problem::{ApiError, ErrorCode};
         video_captions::put, video_captions::delete,
         social::like, social::unlike, social::likes, social::channel, social::subscribe,
         social::unsubscribe, social::channel_videos, social::feed, social::comments,
-        social::add_comment, social::edit_comment, social::delete_comment, views::count_view,
+        social::add_comment, social::edit_comment, social::delete_comment, views::count_view, profiles::picture,
+        profiles::set_picture, profiles::remove_picture, profiles::set_channel,
         moderation::report, moderation::my_reports, moderation::queue, moderation::decide,
         moderation::decide_registration, moderation::audit,
         uploads::create_upload, uploads::get_upload, uploads::cancel_upload, uploads::revoke_token,
@@ -289,6 +292,7 @@ services_by_type! {
     Arc<Views> => views,
     Arc<SingleSignOn> => sso,
     Arc<PageTokens> => page_tokens,
+    Arc<Profiles> => profiles,
 }
 
 impl FromRef<ApiState> for events::Streams {
@@ -380,6 +384,15 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/api/v1/videos/{video_id}/likes", get(social::likes))
         .route("/api/v1/videos/{video_id}/views", post(views::count_view))
+        .route(
+            "/api/v1/channels/{channel_id}/picture",
+            get(profiles::picture),
+        )
+        .route(
+            "/api/v1/me/picture",
+            put(profiles::set_picture).delete(profiles::remove_picture),
+        )
+        .route("/api/v1/me/channel", put(profiles::set_channel))
         .route("/api/v1/auth/sso/{provider_id}", get(sso::start))
         .route(
             "/api/v1/auth/sso/{provider_id}/callback",

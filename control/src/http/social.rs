@@ -112,15 +112,27 @@ pub struct ChannelView {
     pub subscribers: i64,
     /// Whether the caller does.
     pub subscribed: bool,
+    /// Its person's words about it (may be empty).
+    pub description: String,
+    /// Its picture (a 256 × 256 JPEG), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub picture_url: Option<String>,
+}
+
+/// Where channel `id`'s picture of version `v` is read.
+pub fn picture_url(id: &str, v: i64) -> String {
+    format!("/api/v1/channels/{id}/picture?v={v}")
 }
 
 impl ChannelView {
     fn of(c: Channel) -> ChannelView {
         ChannelView {
+            picture_url: c.picture.map(|v| picture_url(&c.id, v)),
             id: c.id,
             display_name: c.display_name,
             subscribers: c.subscribers,
             subscribed: c.subscribed,
+            description: c.description,
         }
     }
 }

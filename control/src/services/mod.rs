@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod moderation;
 pub mod notifications;
 pub mod page_tokens;
+pub mod profiles;
 pub mod projection;
 pub mod social;
 pub mod sso;

@@ -69,6 +69,10 @@ pub struct Channel {
     pub subscribers: i64,
     /// Whether the viewer does.
     pub subscribed: bool,
+    /// Its person's words about it (may be empty).
+    pub description: String,
+    /// The version of its picture, when it has one.
+    pub picture: Option<i64>,
 }
 
 /// A top-level comment and its replies.
@@ -123,11 +127,14 @@ impl Social {
             .ok_or(SocialError::NotFound("channel"))?;
         let (subscribers, subscribed) =
             store::subscribers(&self.db, id, viewer.map(|u| u.id.as_str())).await?;
+        let profile = crate::db::profiles::get(&self.db, id).await?;
         Ok(Channel {
             id: owner.id,
             display_name: owner.display_name,
             subscribers,
             subscribed,
+            description: profile.description,
+            picture: profile.picture_ms,
         })
     }
 

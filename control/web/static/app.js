@@ -646,6 +646,37 @@ renameForm?.addEventListener('submit', async (event) => {
     saved(renameForm, `Saved: people now see “${me.display_name}”.`);
   } catch (e) { showError(renameForm, e.message); }
 });
+// My channel's picture (the file as it is: the server decodes it) and description.
+const pictureForm = document.getElementById('picture');
+pictureForm?.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  showError(pictureForm, '');
+  const file = pictureForm.file.files[0];
+  if (!file) { showError(pictureForm, 'Choose a picture.'); return; }
+  const resp = await fetch('/api/v1/me/picture', {
+    method: 'PUT', credentials: 'same-origin', body: file,
+    headers: { 'content-type': 'application/octet-stream', 'x-csrf-token': csrf() },
+  });
+  const answer = await resp.json().catch(() => null);
+  if (!resp.ok) { showError(pictureForm, answer?.detail ?? `The server answered ${resp.status}.`); return; }
+  saved(pictureForm, 'Picture saved.');
+  setTimeout(() => window.location.reload(), 800);
+});
+pictureForm?.querySelector('[data-remove-picture]')?.addEventListener('click', async () => {
+  try {
+    await api('DELETE', '/api/v1/me/picture');
+    window.location.reload();
+  } catch (e) { showError(pictureForm, e.message); }
+});
+const aboutForm = document.getElementById('channel-about');
+aboutForm?.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  showError(aboutForm, '');
+  try {
+    await api('PUT', '/api/v1/me/channel', { description: aboutForm.description.value });
+    saved(aboutForm, 'Description saved.');
+  } catch (e) { showError(aboutForm, e.message); }
+});
 const passwordForm = document.getElementById('password-change');
 passwordForm?.addEventListener('submit', async (event) => {
   event.preventDefault();

@@ -26,6 +26,7 @@ use crate::publish::OutputFile;
 use source::Source;
 use video::{CfrClock, RungEncoder, VideoSettings};
 
+pub use poster::account_picture;
 pub use sample::{decode_audio, sample_frames, SampledFrame};
 pub use source::output_frame_rate;
 pub use video::x264_params;

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::domain::warnings::{ContentFlag, WarningAction};
 use crate::http::accounts::Viewer;
 use crate::services::notifications::Notifications;
+use crate::services::profiles::Profiles;
 use crate::services::videos::VideoError;
 use crate::web::html::{age, esc};
 
@@ -108,7 +109,11 @@ pub async fn sign_up(viewer: Viewer, State(config): State<Arc<Config>>) -> Respo
 }
 
 /// `/settings`: what I am warned about (the instance's policy until I choose).
-pub async fn settings(viewer: Viewer, State(config): State<Arc<Config>>) -> Response {
+pub async fn settings(
+    viewer: Viewer,
+    State(config): State<Arc<Config>>,
+    State(profiles): State<Arc<Profiles>>,
+) -> Response {
     let Some(session) = viewer.session.as_ref() else {
         return Redirect::to("/signin").into_response();
     };
@@ -173,18 +178,44 @@ pub async fn settings(viewer: Viewer, State(config): State<Arc<Config>>) -> Resp
          <div id=\"recovery\" hidden><p role=\"status\">Two-factor sign-in is on. Keep these recovery codes somewhere safe: each signs you in once if you lose your phone. They are shown only now.</p>\
          <ul class=\"recovery-codes\"></ul></div></section>"
     };
+    let about = match profiles.profile(&session.user.id).await {
+        Ok(p) => p,
+        Err(e) => return super::trouble(&config, &viewer, &VideoError::App(e)),
+    };
+    let (picture, remove) = match about.picture_ms {
+        Some(v) => (
+            format!(
+                "<img class=\"avatar large\" src=\"{}\" alt=\"Your picture\" width=\"96\" height=\"96\">",
+                esc(&crate::http::social::picture_url(&session.user.id, v))
+            ),
+            "<button type=\"button\" data-remove-picture>Remove picture</button>",
+        ),
+        None => (String::new(), ""),
+    };
     let profile = format!(
         "<section aria-labelledby=\"profile-title\"><h2 id=\"profile-title\">Profile</h2>\
          <form class=\"form\" id=\"rename\" novalidate>\
          <label for=\"display_name\">Display name</label><input id=\"display_name\" name=\"display_name\" maxlength=\"50\" required value=\"{}\">\
          <p class=\"error\" role=\"alert\" hidden></p><p class=\"saved\" role=\"status\" aria-live=\"polite\"></p>\
          <button type=\"submit\">Save name</button></form>\
+         <form class=\"form\" id=\"picture\" novalidate>{picture}\
+         <label for=\"picture-file\">Picture</label>\
+         <input id=\"picture-file\" name=\"file\" type=\"file\" accept=\"image/jpeg,image/png,image/webp,image/gif\" aria-describedby=\"picture-hint\">\
+         <p id=\"picture-hint\" class=\"hint\">A JPEG, PNG, WebP or GIF up to 2 MB; its centre square is shown.</p>\
+         <p class=\"error\" role=\"alert\" hidden></p><p class=\"saved\" role=\"status\" aria-live=\"polite\"></p>\
+         <button type=\"submit\">Save picture</button>{remove}</form>\
+         <form class=\"form\" id=\"channel-about\" novalidate>\
+         <label for=\"channel-description\">Channel description</label>\
+         <textarea id=\"channel-description\" name=\"description\" rows=\"4\" maxlength=\"1000\">{}</textarea>\
+         <p class=\"error\" role=\"alert\" hidden></p><p class=\"saved\" role=\"status\" aria-live=\"polite\"></p>\
+         <button type=\"submit\">Save description</button></form>\
          <form class=\"form\" id=\"password-change\" novalidate>\
          <label for=\"current_password\">Current password</label><input id=\"current_password\" name=\"current_password\" type=\"password\" autocomplete=\"current-password\" required>\
          <label for=\"new_password\">New password</label><input id=\"new_password\" name=\"new_password\" type=\"password\" autocomplete=\"new-password\" minlength=\"10\" required>\
          <p class=\"error\" role=\"alert\" hidden></p><p class=\"saved\" role=\"status\" aria-live=\"polite\"></p>\
          <button type=\"submit\">Change password</button></form></section>",
-        esc(&session.user.display_name)
+        esc(&session.user.display_name),
+        esc(&about.description),
     );
     let data = "<section aria-labelledby=\"data-title\"><h2 id=\"data-title\">Your data</h2>\
          <p><a href=\"/api/v1/me/export\" download>Download my data</a> (everything Sunomi keeps about you, as JSON).</p>\

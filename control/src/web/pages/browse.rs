@@ -143,8 +143,32 @@ pub async fn channel(
             )
         }
     };
+    let picture = match channel.picture {
+        Some(v) => format!(
+            "<img class=\"avatar large\" src=\"{}\" alt=\"\" width=\"96\" height=\"96\">",
+            esc(&crate::http::social::picture_url(&channel.id, v))
+        ),
+        None => format!(
+            "<span class=\"avatar large initial\" aria-hidden=\"true\">{}</span>",
+            esc(&channel
+                .display_name
+                .chars()
+                .next()
+                .unwrap_or('?')
+                .to_uppercase()
+                .to_string())
+        ),
+    };
+    let about = if channel.description.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<p class=\"channel-description\">{}</p>",
+            esc(&channel.description)
+        )
+    };
     let mut main = format!(
-        "<h1>{}</h1><div class=\"actions\">",
+        "<div class=\"channel-head\">{picture}<h1>{}</h1></div>{about}<div class=\"actions\">",
         esc(&channel.display_name)
     );
     if user.is_some_and(|u| u.id != channel.id) {
