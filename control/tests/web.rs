@@ -702,6 +702,46 @@ fn people_sign_in_with_an_openid_connect_provider_or_github_style_oauth() {
 }
 
 #[test]
+fn a_person_sets_their_channel_picture_and_description_from_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let control = Control::start(Options {
+        store: store.clone(),
+        ..Default::default()
+    });
+    let picture = dir.path().join("me.png");
+    let (ok, _, err) = run(
+        "ffmpeg",
+        &[
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=400x300",
+            "-frames:v",
+            "1",
+            picture.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{err}");
+    let summary = run_script(
+        "channel.mjs",
+        &[
+            control.base.as_ref(),
+            picture.as_os_str(),
+            screenshots().as_os_str(),
+        ],
+    );
+    assert_eq!(
+        summary["description"], "Compilers, and the ships they sail on.",
+        "{summary}"
+    );
+    assert_eq!(summary["picture"]["loaded"], 256, "{summary}");
+}
+
+#[test]
 fn an_admin_makes_someone_a_moderator_from_the_admin_page() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store").to_string_lossy().into_owned();
