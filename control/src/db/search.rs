@@ -82,7 +82,7 @@ impl Terms {
 /// otherwise rank every one of them on every search; capped, a search costs about the same
 /// whatever it matches, and what it finds is the best of the newest 1,000 matches. Videos
 /// (and cues) are numbered in the order they were indexed, so "newest" is by that number.
-pub const CANDIDATES: u32 = 1_000;
+pub const CANDIDATES: u32 = 500;
 
 /// The listable videos matching `terms` for a viewer hiding `hidden`, best first: at most
 /// `limit`.
