@@ -748,6 +748,7 @@ fn an_admin_makes_someone_a_moderator_from_the_admin_page() {
     let control = Control::start(Options {
         store: store.clone(),
         no_workers: true,
+        config: "[outbound]\nallow_networks = [\"127.0.0.0/8\"]\n".into(),
         ..Default::default()
     });
     let bob = signed_up(&control, "Bob");
@@ -768,6 +769,45 @@ fn an_admin_makes_someone_a_moderator_from_the_admin_page() {
     );
     assert_eq!(summary["saved"], "Saved: moderator, active.", "{summary}");
     assert_eq!(bob.me().json()["user"]["role"], "moderator");
+    // The integrations from the page: a key that worked until it was revoked, an endpoint,
+    // a signing key.
+    assert_eq!(summary["key_works"], 200, "{summary}");
+    assert_eq!(summary["key_after_revoke"], 401, "{summary}");
+    assert_eq!(
+        summary["hooks"],
+        json!(["http://127.0.0.1:9/sunomi-hook Delete"]),
+        "{summary}"
+    );
+    assert_eq!(summary["signing"], 1);
+    // Those routes open to an admin's session only: a moderator's is refused, and an admin's
+    // unsafe request without its CSRF token too.
+    for path in [
+        "/api/v1/api-keys",
+        "/api/v1/signing-keys",
+        "/api/v1/webhooks/endpoints",
+    ] {
+        let r = bob.send("GET", path, &[], vec![]);
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (403, json!("forbidden")),
+            "{path}"
+        );
+    }
+    let mut root = common::people::Person::new(&control);
+    root.post(
+        "/api/v1/auth/signin",
+        common::people::sign_in("root@example.org", "an admin's password"),
+    );
+    let r = root.send(
+        "POST",
+        "/api/v1/api-keys",
+        &[],
+        json!({ "name": "x" }).to_string().into_bytes(),
+    );
+    assert_eq!(r.status, 403, "no CSRF token");
+    let r = root.write("POST", "/api/v1/api-keys", json!({ "name": "Scripts" }));
+    assert_eq!(r.status, 201);
+    assert!(r.json()["secret"].as_str().unwrap().starts_with("sk_"));
 }
 
 #[test]

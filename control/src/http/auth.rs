@@ -8,9 +8,13 @@ use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 
+use super::accounts::{cookie, cookie_name, SignedIn};
 use super::problem::{ApiError, ErrorCode};
+use crate::config::Config;
+use crate::domain::accounts::Role;
 use crate::ingest::Uploads;
 use crate::keycheck::Check;
+use crate::services::accounts::Accounts;
 use crate::services::api_keys::ApiKeys;
 
 /// The address a request came from (the TCP peer: the API does not trust forwarding headers),
@@ -59,9 +63,12 @@ fn key_outcome(check: Check) -> Result<String, ApiError> {
     }
 }
 
-/// Proof that the request carried a valid API key, and which (its id, for audit trails).
+/// Proof that the request carried a valid API key, and which (its id, for audit trails) —
+/// or, without an `Authorization` header, the session of an administrator (the admin pages
+/// use the integrations' routes so): its CSRF token on unsafe methods, as every session
+/// route. A session of anyone else is refused (403).
 pub struct ApiKey {
-    /// The key's id (the public part of `sk_{id}_…`).
+    /// The key's id (the public part of `sk_{id}_…`), or `session:{account id}`.
     pub id: String,
 }
 
@@ -75,6 +82,8 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 impl<S> FromRequestParts<S> for ApiKey
 where
     Arc<ApiKeys>: FromRef<S>,
+    Arc<Accounts>: FromRef<S>,
+    Arc<Config>: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = ApiError;
@@ -82,6 +91,14 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let keys = Arc::<ApiKeys>::from_ref(state);
         let Some(key) = bearer(&parts.headers) else {
+            let config = Arc::<Config>::from_ref(state);
+            if cookie(&parts.headers, cookie_name(&config)).is_some() {
+                let signed_in = SignedIn::from_request_parts(parts, state).await?;
+                signed_in.require(Role::Admin)?;
+                return Ok(ApiKey {
+                    id: format!("session:{}", signed_in.0.user.id),
+                });
+            }
             return Err(ApiError::unauthorized(
                 "send an API key as Authorization: Bearer sk_…",
             ));

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod api_keys;
 pub mod assets;
 pub mod auth;
 pub mod events;
@@ -78,7 +79,8 @@ use problem::{ApiError, ErrorCode};
         video_captions::put, video_captions::delete,
         social::like, social::unlike, social::likes, social::channel, social::subscribe,
         social::unsubscribe, social::channel_videos, social::feed, social::comments,
-        social::add_comment, social::edit_comment, social::delete_comment, views::count_view, profiles::picture,
+        social::add_comment, social::edit_comment, social::delete_comment, views::count_view, profiles::picture, api_keys::list,
+        api_keys::create, api_keys::revoke,
         profiles::set_picture, profiles::remove_picture, profiles::set_channel,
         moderation::report, moderation::my_reports, moderation::queue, moderation::decide,
         moderation::decide_registration, moderation::audit,
@@ -152,7 +154,30 @@ impl Modify for Security {
 pub fn openapi_json(config: &crate::config::Config) -> String {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     state_limits(&mut doc, config);
+    admin_sessions(&mut doc);
     serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+/// Every route an API key opens also takes an administrator's session (`auth::ApiKey`):
+/// the document says so beside each `api_key` requirement.
+fn admin_sessions(doc: &mut serde_json::Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for operation in paths
+        .values_mut()
+        .filter_map(|p| p.as_object_mut())
+        .flat_map(|p| p.values_mut())
+    {
+        let Some(security) = operation.get_mut("security").and_then(|s| s.as_array_mut()) else {
+            continue;
+        };
+        let by_key = security.iter().any(|s| s.get("api_key").is_some());
+        let by_session = security.iter().any(|s| s.get("session").is_some());
+        if by_key && !by_session {
+            security.push(serde_json::json!({ "session": [] }));
+        }
+    }
 }
 
 /// Writes into the document what the handlers enforce that the derive cannot say: the
@@ -393,6 +418,11 @@ pub fn router(app: Arc<App>) -> Router {
             put(profiles::set_picture).delete(profiles::remove_picture),
         )
         .route("/api/v1/me/channel", put(profiles::set_channel))
+        .route(
+            "/api/v1/api-keys",
+            get(api_keys::list).post(api_keys::create),
+        )
+        .route("/api/v1/api-keys/{key_id}", delete(api_keys::revoke))
         .route("/api/v1/auth/sso/{provider_id}", get(sso::start))
         .route(
             "/api/v1/auth/sso/{provider_id}/callback",

@@ -167,6 +167,10 @@ pub const API_KEY: &[ErrorCode] = &[
     ErrorCode::Unauthorized,
     ErrorCode::RateLimited,
     ErrorCode::Unavailable,
+    // An administrator's session opens these routes too: anyone else's is refused, and an
+    // unsafe request without its CSRF token.
+    ErrorCode::Forbidden,
+    ErrorCode::CsrfFailed,
 ];
 
 /// The codes a JSON request body can be refused with.

@@ -3,7 +3,9 @@
 
 use std::net::IpAddr;
 
-use crate::db::{keys, Db};
+use crate::apikeys::KeyRecord;
+use crate::app::now_rfc3339;
+use crate::db::{keys, Db, DbError};
 use crate::keycheck::{Check, KeyChecker};
 
 /// API key checks.
@@ -23,6 +25,26 @@ impl ApiKeys {
                 keys::get(&self.db, &id).await.map_err(|e| e.to_string())
             })
             .await
+    }
+
+    /// Every key (revoked ones too), oldest first.
+    pub async fn list(&self) -> Result<Vec<KeyRecord>, DbError> {
+        keys::list(&self.db).await
+    }
+
+    /// A new key named `name`: the key itself (shown only now) and its record.
+    pub async fn create(&self, name: &str) -> Result<(String, KeyRecord), DbError> {
+        let (key, record) = crate::apikeys::new_key(name, &now_rfc3339());
+        keys::insert(&self.db, &record).await?;
+        Ok((key, record))
+    }
+
+    /// Revokes key `id` (at once in this process; other processes' caches within their
+    /// lifetime); `false` when there is no such live key.
+    pub async fn revoke(&self, id: &str) -> Result<bool, DbError> {
+        let done = keys::revoke(&self.db, id, &now_rfc3339()).await?;
+        self.checker.forget(id);
+        Ok(done)
     }
 
     /// Whether key `id` still works (a database that does not answer counts as yes: streams

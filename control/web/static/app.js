@@ -847,3 +847,69 @@ if (captionsSection) {
     });
   }
 }
+
+// The admin page's integrations: API keys, webhook endpoints, signing keys, through their API
+// routes (an admin's session opens them). A new secret is shown once, as text.
+const ADMIN_LISTS = {
+  'api-keys': {
+    path: '/api/v1/api-keys',
+    label: (k) => `${k.name} (${k.id})${k.revoked_at ? ', revoked' : ''}`,
+    removable: (k) => !k.revoked_at,
+    remove: 'Revoke',
+    body: (form) => ({ name: form.name.value }),
+    secret: (made) => made.secret,
+  },
+  webhooks: {
+    path: '/api/v1/webhooks/endpoints',
+    label: (e) => `${e.url}${e.source === 'config' ? ' (from the config file)' : ''}`,
+    removable: (e) => e.source !== 'config',
+    remove: 'Delete',
+    body: (form) => ({ url: form.url.value }),
+    secret: (made) => made.secret,
+  },
+  'signing-keys': {
+    path: '/api/v1/signing-keys',
+    label: (k) => `${k.id} (${k.algorithm})`,
+    removable: () => true,
+    remove: 'Delete',
+    body: () => ({}),
+    secret: (made) => made.private_key,
+  },
+};
+for (const section of document.querySelectorAll('[data-admin-list]')) {
+  const kind = ADMIN_LISTS[section.dataset.adminList];
+  const list = section.querySelector('.admin-items');
+  const form = section.querySelector('[data-admin-create]');
+  const load = async () => {
+    const items = await api('GET', kind.path);
+    list.replaceChildren();
+    for (const item of items) {
+      const li = document.createElement('li');
+      li.append(kind.label(item));
+      if (kind.removable(item)) {
+        const button = document.createElement('button');
+        button.type = 'button';
+        button.textContent = kind.remove;
+        button.setAttribute('aria-label', `${kind.remove} ${kind.label(item)}`);
+        button.addEventListener('click', async () => {
+          try { await api('DELETE', `${kind.path}/${encodeURIComponent(item.id)}`); await load(); } catch (e) { showError(form, e.message); }
+        });
+        li.append(' ', button);
+      }
+      list.append(li);
+    }
+  };
+  load().catch((e) => showError(form, e.message));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    showError(form, '');
+    try {
+      const made = await api('POST', kind.path, kind.body(form));
+      const shown = section.querySelector('.secret-shown');
+      shown.querySelector('pre').textContent = kind.secret(made) ?? '';
+      shown.hidden = false;
+      form.reset();
+      await load();
+    } catch (e) { showError(form, e.message); }
+  });
+}

@@ -1,5 +1,6 @@
 // The admin page in headless Chromium: an admin finds an account and makes it a moderator,
-// saying why. Checked with axe-core.
+// saying why; makes an API key (shown once; it works, then is revoked), a webhook endpoint
+// and a signing key. Checked with axe-core.
 // Usage: node admin.mjs BASE_URL ADMIN_EMAIL ADMIN_PASSWORD SCREENSHOT_DIR
 import { audit, launch } from './browser.mjs';
 
@@ -25,7 +26,28 @@ try {
   await account.getByRole('button', { name: 'Save' }).click();
   await page.waitForFunction(() => document.querySelector('form[data-user] .saved')?.textContent);
   summary.saved = await account.getByRole('status').textContent();
+
+  const keys = page.getByRole('region', { name: 'API keys' });
+  await keys.getByLabel('Name of a new key').fill('Encoder farm');
+  await keys.getByRole('button', { name: 'Make key' }).click();
+  await keys.locator('.secret-shown pre').filter({ hasText: 'sk_' }).waitFor();
+  summary.secret = await keys.locator('.secret-shown pre').textContent();
+  summary.key_works = await page.evaluate(async (secret) => (await fetch('/api/v1/assets',
+    { headers: { authorization: `Bearer ${secret}` } })).status, summary.secret);
+  const hooks = page.getByRole('region', { name: 'Webhook endpoints' });
+  await hooks.getByLabel('URL of a new endpoint').fill('http://127.0.0.1:9/sunomi-hook');
+  await hooks.getByRole('button', { name: 'Add endpoint' }).click();
+  await hooks.locator('.secret-shown pre').filter({ hasText: 'whsec_' }).waitFor();
+  summary.hooks = await hooks.locator('.admin-items li').allTextContents();
+  const signing = page.getByRole('region', { name: 'Signing keys' });
+  await signing.getByRole('button', { name: 'Make signing key' }).click();
+  await signing.locator('.secret-shown pre').filter({ hasText: 'PRIVATE KEY' }).waitFor();
+  summary.signing = await signing.locator('.admin-items li').count();
   await audit(page, shots, 'admin');
+  await keys.getByRole('button', { name: /^Revoke Encoder farm/ }).click();
+  await keys.locator('.admin-items li').filter({ hasText: 'revoked' }).waitFor();
+  summary.key_after_revoke = await page.evaluate(async (secret) => (await fetch('/api/v1/assets',
+    { headers: { authorization: `Bearer ${secret}` } })).status, summary.secret);
   ok = true;
 } catch (e) {
   summary.failure = String(e?.stack ?? e);

@@ -104,11 +104,27 @@ pub async fn admin(
         format!("/admin?q={q}")
     };
     main.push_str(&pager(&base, page, more));
+    // The integrations' credentials, listed and changed by the page through the same API
+    // routes an API key opens (an admin's session opens them too: `http::auth::ApiKey`).
     main.push_str(
-        "</section><section aria-labelledby=\"api-title\"><h2 id=\"api-title\">API keys, webhooks, signing keys</h2>\
-         <p>These are managed through the API with an API key (<code>sunomi-control keys create</code> \
-         makes the first): <code>/api/v1/webhooks</code>, <code>/api/v1/signing-keys</code>. \
-         The <a href=\"/api/v1/openapi.json\">OpenAPI document</a> describes every route.</p></section>",
+        "</section>\
+         <section aria-labelledby=\"keys-title\" data-admin-list=\"api-keys\"><h2 id=\"keys-title\">API keys</h2>\
+         <ul class=\"admin-items\"></ul>\
+         <form class=\"form\" data-admin-create novalidate><label for=\"key-name\">Name of a new key</label>\
+         <input id=\"key-name\" name=\"name\" maxlength=\"100\" required>\
+         <p class=\"error\" role=\"alert\" hidden></p><button type=\"submit\">Make key</button></form>\
+         <div class=\"secret-shown\" hidden><p role=\"status\">The new key, shown only now:</p><pre></pre></div></section>\
+         <section aria-labelledby=\"hooks-title\" data-admin-list=\"webhooks\"><h2 id=\"hooks-title\">Webhook endpoints</h2>\
+         <ul class=\"admin-items\"></ul>\
+         <form class=\"form\" data-admin-create novalidate><label for=\"hook-url\">URL of a new endpoint</label>\
+         <input id=\"hook-url\" name=\"url\" type=\"url\" maxlength=\"2048\" required>\
+         <p class=\"error\" role=\"alert\" hidden></p><button type=\"submit\">Add endpoint</button></form>\
+         <div class=\"secret-shown\" hidden><p role=\"status\">Its signing secret, shown only now:</p><pre></pre></div></section>\
+         <section aria-labelledby=\"signing-title\" data-admin-list=\"signing-keys\"><h2 id=\"signing-title\">Signing keys</h2>\
+         <p>Signed playback ids play with tokens signed by one of these.</p><ul class=\"admin-items\"></ul>\
+         <form class=\"form\" data-admin-create novalidate><p class=\"error\" role=\"alert\" hidden></p>\
+         <button type=\"submit\">Make signing key</button></form>\
+         <div class=\"secret-shown\" hidden><p role=\"status\">Its private key, shown only now:</p><pre></pre></div></section>",
     );
     show(&config, &viewer, "Admin", &[], main, "")
 }
