@@ -66,7 +66,7 @@ pub struct CreateApiKey {
 errors!(ListApiKeysErrors: API_KEY);
 
 /// Every API key, revoked ones too, oldest first.
-#[utoipa::path(get, path = "/api/v1/api-keys", tag = "playback",
+#[utoipa::path(get, path = "/api/v1/api-keys", tag = "playback", operation_id = "list_api_keys",
     responses((status = 200, description = "The keys", body = Vec<ApiKeyView>), ListApiKeysErrors),
     security(("api_key" = []), ("session" = [])))]
 pub async fn list(
@@ -80,7 +80,7 @@ pub async fn list(
 errors!(CreateApiKeyErrors: API_KEY, InvalidRequest, UnsupportedMediaType);
 
 /// Make an API key. Its secret is in this answer and never again.
-#[utoipa::path(post, path = "/api/v1/api-keys", tag = "playback",
+#[utoipa::path(post, path = "/api/v1/api-keys", tag = "playback", operation_id = "create_api_key",
     request_body = CreateApiKey,
     responses((status = 201, description = "Made", body = NewApiKey), CreateApiKeyErrors),
     security(("api_key" = []), ("session" = [])))]
@@ -107,7 +107,7 @@ pub async fn create(
 errors!(RevokeApiKeyErrors: API_KEY, NotFound);
 
 /// Revoke an API key: it authenticates nothing from now on.
-#[utoipa::path(delete, path = "/api/v1/api-keys/{key_id}", tag = "playback",
+#[utoipa::path(delete, path = "/api/v1/api-keys/{key_id}", tag = "playback", operation_id = "revoke_api_key",
     params(("key_id" = String, Path, description = "The key's id")),
     responses((status = 204, description = "Revoked"), RevokeApiKeyErrors),
     security(("api_key" = []), ("session" = [])))]

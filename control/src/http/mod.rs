@@ -320,6 +320,15 @@ services_by_type! {
     Arc<Profiles> => profiles,
 }
 
+impl FromRef<ApiState> for crate::web::pages::watch::Players {
+    fn from_ref(state: &ApiState) -> Self {
+        crate::web::pages::watch::Players {
+            views: state.0.views.clone(),
+            page_tokens: state.0.page_tokens.clone(),
+        }
+    }
+}
+
 impl FromRef<ApiState> for events::Streams {
     fn from_ref(state: &ApiState) -> events::Streams {
         events::Streams {

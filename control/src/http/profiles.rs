@@ -35,7 +35,7 @@ pub struct ImageFile(pub Vec<u8>);
 errors!(PictureErrors: NotFound, Unavailable);
 
 /// A channel's picture: a 256 × 256 JPEG.
-#[utoipa::path(get, path = "/api/v1/channels/{channel_id}/picture", tag = "social",
+#[utoipa::path(get, path = "/api/v1/channels/{channel_id}/picture", tag = "social", operation_id = "channel_picture",
     params(("channel_id" = String, Path, description = "The channel's account id"),
         ("v" = Option<i64>, Query, description = "The picture's version, from `picture_url`: a new picture is a new URL (the answer is the same whatever it is)")),
     responses((status = 200, description = "The picture", content_type = "image/jpeg", body = ImageFile),

@@ -17,7 +17,7 @@ use super::problem::{errors, ApiError, ErrorCode};
 use super::uploads::base_url;
 use crate::config::Config;
 use crate::services::accounts::AccountError;
-use crate::services::sso::{SingleSignOn, SsoError};
+use crate::services::sso::{RedirectBack, SingleSignOn, SsoError};
 
 /// The cookie holding the state of the sign-in this browser started.
 const STATE_COOKIE: &str = "sunomi_sso";
@@ -83,7 +83,7 @@ fn found(location: &str) -> Response {
 errors!(StartSsoErrors: InvalidRequest, NotFound, Unavailable);
 
 /// Sign in with a provider: a redirect to it (the sign-in's state in a cookie).
-#[utoipa::path(get, path = "/api/v1/auth/sso/{provider_id}", tag = "accounts",
+#[utoipa::path(get, path = "/api/v1/auth/sso/{provider_id}", tag = "accounts", operation_id = "start_sso",
     params(("provider_id" = String, Path, description = "A configured provider's id"), StartParams),
     responses((status = 302, description = "To the provider's sign-in",
         headers(("Location" = String, description = "The provider's authorization URL"))),
@@ -134,7 +134,7 @@ fn reason(e: &SsoError) -> &'static str {
 
 /// Where a provider sends the browser back: signed in and on to where they were going, or
 /// to the sign-in page with the reason it did not happen.
-#[utoipa::path(get, path = "/api/v1/auth/sso/{provider_id}/callback", tag = "accounts",
+#[utoipa::path(get, path = "/api/v1/auth/sso/{provider_id}/callback", tag = "accounts", operation_id = "sso_callback",
     params(("provider_id" = String, Path, description = "A configured provider's id"), CallbackParams),
     responses((status = 302, description = "Signed in (a session cookie) and on to where they were going; or to `/signin?sso=REASON`",
         headers(("Location" = String, description = "Where to go")))))]
@@ -152,17 +152,14 @@ pub async fn callback(
         iss: None,
     });
     let redirect = redirect_uri(&config, &headers, &provider);
-    let outcome = sso
-        .finish(
-            &provider,
-            params.code.as_deref(),
-            params.state.as_deref().unwrap_or(""),
-            cookie(&headers, STATE_COOKIE),
-            params.error.as_deref(),
-            params.iss.as_deref(),
-            &redirect,
-        )
-        .await;
+    let back = RedirectBack {
+        code: params.code.as_deref(),
+        state: params.state.as_deref().unwrap_or(""),
+        cookie_state: cookie(&headers, STATE_COOKIE),
+        provider_error: params.error.as_deref(),
+        issuer: params.iss.as_deref(),
+    };
+    let outcome = sso.finish(&provider, &back, &redirect).await;
     let mut resp = match outcome {
         Ok(done) => match done.session {
             Some(s) => {

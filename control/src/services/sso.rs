@@ -81,6 +81,21 @@ pub struct SignedInVia {
     pub next: String,
 }
 
+/// What a provider's redirect back brings, and the browser's own state cookie.
+#[derive(Debug, Clone, Copy)]
+pub struct RedirectBack<'a> {
+    /// The authorization code.
+    pub code: Option<&'a str>,
+    /// The `state` it names.
+    pub state: &'a str,
+    /// The state this browser's cookie holds.
+    pub cookie_state: Option<&'a str>,
+    /// Why the provider did not sign the person in.
+    pub provider_error: Option<&'a str>,
+    /// The issuer it names (RFC 9207).
+    pub issuer: Option<&'a str>,
+}
+
 /// A provider's endpoints (discovered once for OpenID Connect) and its keys.
 #[derive(Debug)]
 struct Endpoints {
@@ -273,21 +288,24 @@ impl SingleSignOn {
         Ok((url.into(), attempt.state))
     }
 
-    /// Finishes a sign-in the provider `id` redirected back with: `state` must be the one
-    /// in the browser's cookie (`cookie_state`) and a sign-in under way with this provider;
+    /// Finishes a sign-in the provider `id` redirected `back` with: its `state` must be the
+    /// one in the browser's cookie and a sign-in under way with this provider;
     /// `code` is exchanged (with the PKCE verifier) for who the person is; they are signed in
     /// to their linked account, or to a new one. An `issuer` the provider names must be its
     /// own.
     pub async fn finish(
         &self,
         id: &str,
-        code: Option<&str>,
-        state: &str,
-        cookie_state: Option<&str>,
-        provider_error: Option<&str>,
-        issuer: Option<&str>,
+        back: &RedirectBack<'_>,
         redirect_uri: &str,
     ) -> Result<SignedInVia, SsoError> {
+        let RedirectBack {
+            code,
+            state,
+            cookie_state,
+            provider_error,
+            issuer,
+        } = *back;
         let provider = self.provider(id)?;
         let same_browser =
             cookie_state.is_some_and(|c| bool::from(c.as_bytes().ct_eq(state.as_bytes())));
@@ -520,7 +538,7 @@ impl SingleSignOn {
         let key = self.key_for(endpoints, header.kid.as_deref()).await?;
         let mut validation = jsonwebtoken::Validation::new(header.alg);
         validation.set_issuer(&[endpoints.issuer.clone().unwrap_or_default()]);
-        validation.set_audience(&[provider.client_id.clone()]);
+        validation.set_audience(std::slice::from_ref(&provider.client_id));
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         let claims = jsonwebtoken::decode::<IdClaims>(token, &key, &validation)
             .map_err(|e| SsoError::Provider(format!("ID token: {e}")))?

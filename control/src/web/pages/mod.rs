@@ -11,7 +11,7 @@ mod admin;
 mod browse;
 mod moderation;
 mod studio;
-mod watch;
+pub mod watch;
 
 pub use account::{notifications, settings, sign_in, sign_up};
 pub use admin::admin;

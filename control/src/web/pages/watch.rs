@@ -24,6 +24,15 @@ use crate::services::videos::{VideoError, Videos};
 use crate::services::views::Views;
 use crate::web::html::{age, esc};
 
+/// What a page's player needs besides its video: view tickets, and tokens for private videos.
+#[derive(Clone)]
+pub struct Players {
+    /// View tickets.
+    pub views: Arc<Views>,
+    /// Playback tokens for signed playback ids.
+    pub page_tokens: Arc<PageTokens>,
+}
+
 /// `?comments=N`: which page of comments the watch page shows.
 #[derive(Debug, serde::Deserialize)]
 pub struct WatchQuery {
@@ -38,8 +47,7 @@ pub async fn watch(
     viewer: Viewer,
     State(videos): State<Arc<Videos>>,
     State(social): State<Arc<Social>>,
-    State(views): State<Arc<Views>>,
-    State(page_tokens): State<Arc<PageTokens>>,
+    State(players): State<Players>,
     State(config): State<Arc<Config>>,
     Path(id): Path<String>,
     query: Result<axum::extract::Query<WatchQuery>, axum::extract::rejection::QueryRejection>,
@@ -54,12 +62,12 @@ pub async fn watch(
         Ok(l) => l,
         Err(e) => return trouble(&config, &viewer, &e),
     };
-    let token = private_token(&page_tokens, &l).await;
+    let token = private_token(&players.page_tokens, &l).await;
     let (mut main, transcript) = player(
         &config,
         &l,
         Some(&viewer.policy),
-        Some(&views),
+        Some(&players.views),
         token.as_deref(),
     );
     let visibility = match l.video.visibility {
