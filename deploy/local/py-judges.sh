@@ -3,6 +3,8 @@
 # the clone: tuspy (tus client), standardwebhooks (webhook signatures),
 # openapi-spec-validator and schemathesis (the OpenAPI document and the API behind it), moto
 # (an AWS emulator: Transcribe's job lifecycle; botocore, which it brings, signs SigV4 for our fake).
+# jsonschema and referencing (which openapi-spec-validator brings) judge the pages' API
+# exchanges against the document (control/tests/judges/page_api_judge.py).
 # Prints the virtualenv's python.
 set -euo pipefail
 VENV=${SUNOMI_VENV:-$HOME/.cache/sunomi/venv}
