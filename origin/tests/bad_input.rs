@@ -75,6 +75,13 @@ fn broken_and_hostile_sources_are_refused() {
         ],
         &p("whole.mp4"),
     );
+    // Files that make FFmpeg read other files (a playlist, a concat list) pointing at a real
+    // video: refused as what they are, so an upload never reads anything but itself.
+    let playlist = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\nwhole.mp4\n#EXT-X-ENDLIST\n";
+    std::fs::write(p("playlist.mp4"), playlist).unwrap();
+    refused(&p("playlist.mp4"), "not a video container");
+    std::fs::write(p("list.mp4"), "ffconcat version 1.0\nfile 'whole.mp4'\n").unwrap();
+    refused(&p("list.mp4"), "not a video container");
     let whole = std::fs::read(p("whole.mp4")).unwrap();
     std::fs::write(p("truncated.mp4"), &whole[..whole.len() / 2]).unwrap();
     refused(&p("truncated.mp4"), "");

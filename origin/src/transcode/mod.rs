@@ -154,6 +154,22 @@ pub fn init() -> Result<(), TranscodeError> {
     Ok(())
 }
 
+/// The demuxers an uploaded source may be read with: video containers and elementary
+/// streams. Not playlists (`hls`), lists of other files (`concat`), or anything else that
+/// makes FFmpeg open more than the upload.
+const SOURCE_DEMUXERS: &str = "mov,matroska,avi,flv,mpegts,mpeg,mpegvideo,ogg,asf,mxf,dv,ivf,\
+                               h264,hevc,m4v,obu,wav,mp3,aac,flac,gif";
+
+/// Opens an uploaded file for reading: only [`SOURCE_DEMUXERS`], only the file itself.
+pub(crate) fn open_upload(
+    path: &std::path::Path,
+) -> Result<ffmpeg::format::context::Input, ffmpeg::Error> {
+    let mut options = ffmpeg::Dictionary::new();
+    options.set("format_whitelist", SOURCE_DEMUXERS);
+    options.set("protocol_whitelist", "file");
+    ffmpeg::format::input_with_dictionary(&path, options)
+}
+
 /// What [`probe`] learns about a source without decoding it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Probe {

@@ -18,7 +18,7 @@ fn ff(stage: &'static str) -> impl Fn(ffmpeg::Error) -> TranscodeError {
 
 fn open(path: &Path) -> Result<format::context::Input, TranscodeError> {
     init()?;
-    format::input(path).map_err(|e| TranscodeError::Input(format!("{}: {e}", path.display())))
+    super::open_upload(path).map_err(|e| TranscodeError::Input(format!("{}: {e}", path.display())))
 }
 
 /// Decodes the first audio stream of `path` to mono `f32` samples at `rate` Hz, handing them

@@ -91,6 +91,10 @@ fn open_reason(e: ffmpeg::Error) -> String {
     match e {
         ffmpeg::Error::InvalidData => "not a media file FFmpeg can read (invalid data)".into(),
         ffmpeg::Error::Eof => "the file is empty or ends before any media".into(),
+        // Probed as something that is not a video container (a playlist, a list of files).
+        ffmpeg::Error::Other { errno } if errno == libc::EINVAL => {
+            "not a video container Sunomi takes (MP4, MOV, MKV, WebM, AVI, FLV, MPEG-TS, …)".into()
+        }
         other => other.to_string(),
     }
 }
@@ -103,7 +107,8 @@ impl Source {
         if meta.len() == 0 {
             return Err(TranscodeError::NotVideo("the file is empty".into()));
         }
-        let input = format::input(path).map_err(|e| TranscodeError::NotVideo(open_reason(e)))?;
+        let input =
+            super::open_upload(path).map_err(|e| TranscodeError::NotVideo(open_reason(e)))?;
         let stream = input
             .streams()
             .best(media::Type::Video)
