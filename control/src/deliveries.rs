@@ -119,7 +119,11 @@ pub async fn run(wh: Arc<Webhooks>, name: String, mut stop: watch::Receiver<bool
             _ = stop.changed() => return,
         };
         let free = 1 + slots.available_permits() as i64;
-        let due = match webhooks::lease(&wh.db, &name, now_ms(), LEASE_MS, free).await {
+        // A token of this lease alone: `webhooks::lease` reads back the rows leased to
+        // (holder, expiry), and two leases in one millisecond would otherwise both read the
+        // first one's rows and post them twice.
+        let by = format!("{name}.{}", crate::domain::ids::random_token(8));
+        let due = match webhooks::lease(&wh.db, &by, now_ms(), LEASE_MS, free).await {
             Ok(due) => due,
             Err(e) => {
                 tracing::warn!(error = %e, "could not lease webhook messages");
@@ -144,9 +148,9 @@ pub async fn run(wh: Arc<Webhooks>, name: String, mut stop: watch::Receiver<bool
                 },
             };
             let wh = wh.clone();
-            let name = name.clone();
+            let by = by.clone();
             tokio::spawn(async move {
-                deliver(&wh, &name, &d).await;
+                deliver(&wh, &by, &d).await;
                 drop(slot);
             });
         }
