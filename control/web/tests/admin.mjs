@@ -38,10 +38,13 @@ try {
   await hooks.getByLabel('URL of a new endpoint').fill('http://127.0.0.1:9/sunomi-hook');
   await hooks.getByRole('button', { name: 'Add endpoint' }).click();
   await hooks.locator('.secret-shown pre').filter({ hasText: 'whsec_' }).waitFor();
+  // The list is read again after the secret shows.
+  await hooks.locator('.admin-items li').filter({ hasText: 'sunomi-hook' }).waitFor();
   summary.hooks = await hooks.locator('.admin-items li').allTextContents();
   const signing = page.getByRole('region', { name: 'Signing keys' });
   await signing.getByRole('button', { name: 'Make signing key' }).click();
   await signing.locator('.secret-shown pre').filter({ hasText: 'PRIVATE KEY' }).waitFor();
+  await signing.locator('.admin-items li').first().waitFor();
   summary.signing = await signing.locator('.admin-items li').count();
   await audit(page, shots, 'admin');
   await keys.getByRole('button', { name: /^Revoke Encoder farm/ }).click();
