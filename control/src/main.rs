@@ -17,6 +17,7 @@ use sunomi_control::db::{self, Db};
 use sunomi_control::domain::accounts::{normalize_email, Role, UserStatus};
 use sunomi_control::jobs::JobKind;
 use sunomi_control::{http, ingest, relay, worker};
+use sunomi_packager::playback::TokenAudience;
 
 /// Prints a line to stdout; a closed stdout (`| head -n 1`) is not an error worth a panic.
 macro_rules! say {
@@ -149,6 +150,11 @@ enum Command {
         /// The signing key's private half (PEM), as `POST /api/v1/signing-keys` returned it.
         #[arg(long)]
         private_key: PathBuf,
+        /// A review token (`aud` `review`): it plays the video whatever its availability — in
+        /// review, or blocked — for a moderation tool. Without it, the token plays only a
+        /// published video (`aud` `v`).
+        #[arg(long)]
+        review: bool,
     },
 }
 
@@ -387,12 +393,25 @@ async fn run() -> Result<i32> {
             ttl,
             key_id,
             private_key,
+            review,
         } => {
             let pem = std::fs::read_to_string(&private_key)
                 .with_context(|| format!("reading {}", private_key.display()))?;
             let now = sunomi_control::app::now_unix();
-            let token = sunomi_control::signing::mint(&key_id, &pem, &playback_id, now, now + ttl)
-                .map_err(|e| anyhow!(e))?;
+            let audience = if review {
+                TokenAudience::Review
+            } else {
+                TokenAudience::Play
+            };
+            let token = sunomi_control::signing::mint(
+                &key_id,
+                &pem,
+                &playback_id,
+                audience,
+                now,
+                now + ttl,
+            )
+            .map_err(|e| anyhow!(e))?;
             say!("{token}");
             Ok(0)
         }

@@ -9,6 +9,7 @@ use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNIN
 use base64::Engine;
 use jsonwebtoken::{encode, Algorithm, DecodingKey, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
+use sunomi_packager::playback::TokenAudience;
 use utoipa::ToSchema;
 
 use crate::domain::ids::random_token;
@@ -114,12 +115,14 @@ struct Claims<'a> {
     iat: u64,
 }
 
-/// A playback token for `playback_id`, valid until `exp` (Unix seconds), signed with the
-/// private key `private_pem` of key `kid` (ES256 for a P-256 key, RS256 for an RSA key).
+/// A playback token for `playback_id` granting `audience`, valid until `exp` (Unix seconds),
+/// signed with the private key `private_pem` of key `kid` (ES256 for a P-256 key, RS256 for
+/// an RSA key).
 pub fn mint(
     kid: &str,
     private_pem: &str,
     playback_id: &str,
+    audience: TokenAudience,
     now: u64,
     exp: u64,
 ) -> Result<String, String> {
@@ -135,7 +138,7 @@ pub fn mint(
     header.kid = Some(kid.to_string());
     let claims = Claims {
         sub: playback_id,
-        aud: "v",
+        aud: audience.as_str(),
         exp,
         iat: now,
     };
@@ -150,7 +153,15 @@ mod tests {
     #[test]
     fn minted_tokens_verify_with_the_public_key_only() {
         let k = generate(SigningAlgorithm::ES256).unwrap();
-        let token = mint(&k.kid, &k.private_pem, "pid1", 100, 4_000_000_000).unwrap();
+        let token = mint(
+            &k.kid,
+            &k.private_pem,
+            "pid1",
+            TokenAudience::Play,
+            100,
+            4_000_000_000,
+        )
+        .unwrap();
         let mut v = Validation::new(Algorithm::ES256);
         v.set_audience(&["v"]);
         let key = DecodingKey::from_ec_pem(k.public_pem.as_bytes()).unwrap();
@@ -160,7 +171,7 @@ mod tests {
         let other = generate(SigningAlgorithm::ES256).unwrap();
         let wrong = DecodingKey::from_ec_pem(other.public_pem.as_bytes()).unwrap();
         assert!(decode::<serde_json::Value>(&token, &wrong, &v).is_err());
-        assert!(mint("k", "not a key", "p", 0, 1).is_err());
+        assert!(mint("k", "not a key", "p", TokenAudience::Play, 0, 1).is_err());
     }
 
     #[test]
@@ -170,7 +181,15 @@ mod tests {
             SigningAlgorithm::of_public_pem(&k.public_pem),
             Some(SigningAlgorithm::RS256)
         );
-        let token = mint(&k.kid, &k.private_pem, "pid1", 100, 4_000_000_000).unwrap();
+        let token = mint(
+            &k.kid,
+            &k.private_pem,
+            "pid1",
+            TokenAudience::Play,
+            100,
+            4_000_000_000,
+        )
+        .unwrap();
         let mut v = Validation::new(Algorithm::RS256);
         v.set_audience(&["v"]);
         let key = DecodingKey::from_rsa_pem(k.public_pem.as_bytes()).unwrap();

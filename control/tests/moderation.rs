@@ -1,6 +1,7 @@
 //! Manual moderation against a fleet: blocking a published asset makes every edge of a
 //! 3-edge fleet answer 451 on its master and media playlists and its segments (the fleet is
 //! purged through Redis); approving it serves it again; every decision is in the audit trail.
+//! A review token plays a blocked or held video for those who decide, and nobody else.
 
 mod common;
 
@@ -68,6 +69,51 @@ fn a_blocked_asset_is_451_on_every_edge_and_approval_brings_it_back() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["status"], "blocked");
     wait_until(Duration::from_secs(10), "451 on every edge", || all(451));
+
+    // Those who decide still play it, with a review token: on every edge (segments owned by
+    // another edge come through it), privately; everyone else still gets 451.
+    let signing = signing_key(&api, dir.path());
+    let review = mint_token(&signing, &pid, "600", true);
+    let play = mint_token(&signing, &pid, "600", false);
+    for e in &edges {
+        for url in urls(e) {
+            let r = reqwest::blocking::get(format!("{url}?token={review}")).unwrap();
+            assert_eq!(r.status(), 200, "{url} with a review token");
+            assert_eq!(
+                r.headers()["cache-control"],
+                "private, no-store",
+                "a reviewer's answer is not for shared caches: {url}"
+            );
+            assert_eq!(
+                http_status(&format!("{url}?token={play}")),
+                451,
+                "a play token does not open a blocked video: {url}"
+            );
+        }
+    }
+    decodes(&format!(
+        "{}/v/{pid}/master.m3u8?token={review}",
+        edges[0].base
+    ));
+    assert!(
+        all(451),
+        "what a reviewer played is not served to anyone else"
+    );
+    // A review token is for its own playback id, and a token on a public id must be valid.
+    let r = api.send(
+        "POST",
+        &format!("/api/v1/assets/{id}/playback-ids"),
+        &[("content-type", "application/json")],
+        br#"{"policy":"public"}"#.to_vec(),
+    );
+    assert_eq!(r.status, 201);
+    let other_pid = r.json()["id"].as_str().unwrap().to_string();
+    let others = mint_token(&signing, &other_pid, "600", true);
+    let master = format!("{}/v/{pid}/master.m3u8", edges[1].base);
+    assert_eq!(http_status(&format!("{master}?token={others}")), 403);
+    assert_eq!(http_status(&format!("{master}?token=a.b.c")), 403);
+    let expired = mint_token(&signing, &pid, "0", true);
+    assert_eq!(http_status(&format!("{master}?token={expired}")), 403);
 
     let r = decide("approve", "reviewed: fine");
     assert_eq!(r.status, 200);
@@ -277,7 +323,16 @@ fn offline_moderation_passes_a_benign_clip_and_a_policy_it_crosses_blocks_or_hol
     assert_eq!(asset["status"], "in_review", "{asset}");
     let pid = asset["playback_ids"][0]["id"].as_str().unwrap().to_string();
     let master = format!("{}/v/{pid}/master.m3u8", edges[0].base);
-    assert_ne!(http_status(&master), 200, "not published while in review");
+    assert_eq!(http_status(&master), 404, "not published while in review");
+    // The moderator deciding plays it (the review page's token; here the CLI's).
+    let signing = signing_key(&api, dir.path());
+    let review = mint_token(&signing, &pid, "600", true);
+    decodes(&format!("{master}?token={review}"));
+    assert_eq!(
+        http_status(&master),
+        404,
+        "still not published to anyone else"
+    );
     let r = approve(&held);
     assert_eq!(r.json()["status"], "ready");
     wait_until(Duration::from_secs(10), "published after review", || {

@@ -56,6 +56,7 @@ fn signed_playback_ids_play_only_with_a_valid_token() {
     );
     let pem_file = dir.path().join("signing.pem");
     std::fs::write(&pem_file, &private).unwrap();
+    let signing = (kid.clone(), pem_file);
 
     let r = api.send(
         "POST",
@@ -65,25 +66,7 @@ fn signed_playback_ids_play_only_with_a_valid_token() {
     );
     assert_eq!(r.status, 201);
     let pid = r.json()["id"].as_str().unwrap().to_string();
-    let mint = |pid: &str, ttl: &str| {
-        let (code, out, err) = common::control(
-            &[
-                "token",
-                "--playback-id",
-                pid,
-                "--ttl",
-                ttl,
-                "--key-id",
-                &kid,
-                "--private-key",
-                pem_file.to_str().unwrap(),
-            ],
-            &[],
-        );
-        assert_eq!(code, 0, "{err}");
-        out.trim().to_string()
-    };
-    let token = mint(&pid, "3600");
+    let token = mint_token(&signing, &pid, "3600", false);
     let master = format!("{}/v/{pid}/master.m3u8", edge.base);
 
     // Plays with the token: every URI the edge writes carries it.
@@ -118,7 +101,7 @@ fn signed_playback_ids_play_only_with_a_valid_token() {
     let other = api.send("POST", "/api/v1/signing-keys", &[], vec![]).json();
     let other_private = other["private_key"].as_str().unwrap().to_string();
     let expired = es(json!({"sub": pid, "aud": "v", "exp": now - 100}), &private);
-    let wrong_sub = mint(&id, "3600");
+    let wrong_sub = mint_token(&signing, &id, "3600", false);
     let wrong_aud = es(json!({"sub": pid, "aud": "x", "exp": now + 100}), &private);
     let wrong_key = es(
         json!({"sub": pid, "aud": "v", "exp": now + 100}),
@@ -182,21 +165,8 @@ fn signed_playback_ids_play_only_with_a_valid_token() {
         .contains("BEGIN PUBLIC KEY"));
     let rsa_pem = dir.path().join("rsa.pem");
     std::fs::write(&rsa_pem, rsa["private_key"].as_str().unwrap()).unwrap();
-    let (code, rsa_token, err) = common::control(
-        &[
-            "token",
-            "--playback-id",
-            &pid,
-            "--ttl",
-            "600",
-            "--key-id",
-            rsa["id"].as_str().unwrap(),
-            "--private-key",
-            rsa_pem.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert_eq!(code, 0, "{err}");
+    let rsa_key = (rsa["id"].as_str().unwrap().to_string(), rsa_pem);
+    let rsa_token = mint_token(&rsa_key, &pid, "600", false);
     let header = rsa_token.split('.').next().unwrap();
     let header: serde_json::Value = serde_json::from_slice(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::people::{signed_up, upload, wait_ready};
+use common::people::{signed_up, upload, wait_ready, wait_status};
 use common::*;
 use serde_json::json;
 
@@ -71,6 +71,11 @@ const VIEW_SECRET: &str = "5ec2e75ec2e75ec2e75ec2e75ec2e75e";
 
 /// An edge and a control plane whose pages play from it (and count views after 3 s).
 fn platform(store: &str) -> (Edge, Control) {
+    platform_with(store, "")
+}
+
+/// [`platform`] with `extra` appended to the control plane's configuration.
+fn platform_with(store: &str, extra: &str) -> (Edge, Control) {
     let edge = Edge::start(
         store,
         &[],
@@ -79,7 +84,7 @@ fn platform(store: &str) -> (Edge, Control) {
     let control = Control::start(Options {
         store: store.to_string(),
         config: format!(
-            "edge_url = \"{}\"\nedge_admin_urls = [\"{}\"]\n[views]\nsecret = \"{VIEW_SECRET}\"\nneed_secs = 3\n",
+            "edge_url = \"{}\"\nedge_admin_urls = [\"{}\"]\n{extra}\n[views]\nsecret = \"{VIEW_SECRET}\"\nneed_secs = 3\n",
             edge.base, edge.admin
         ),
         ..Default::default()
@@ -422,6 +427,81 @@ fn a_report_reaches_the_queue_and_a_moderator_blocks_the_video_from_the_page() {
     assert_eq!(summary["outcome"], "A moderator took the video down.");
     wait_until(Duration::from_secs(10), "451 from the edge", || {
         http_status(&master) == 451
+    });
+}
+
+/// Offline moderation under a policy that holds every video for review: the moderator plays
+/// the held video from the review page (a review token the edge honours while nobody else
+/// gets it) and approves it, and then it plays for everyone.
+#[test]
+fn a_moderator_plays_a_held_video_on_the_review_page_and_approves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let hold_everything = format!(
+        "models_dir = \"{}\"\n[moderation]\nbackend = \"offline\"\nmin_confidence = 0\n\
+         [moderation.policy]\nversion = \"hold-all\"\n\
+         rules = [{{ category = \"Explicit\", min_confidence = 0, action = \"review\" }}]\n",
+        models_dir().display()
+    );
+    let (edge, control) = platform_with(&store, &hold_everything);
+    let ada = signed_up(&control, "Ada");
+    let id = upload(
+        &ada,
+        &clip(dir.path(), "pattern.mp4", 6.0),
+        "A test pattern",
+        "public",
+    );
+    wait_status(&ada, &id, "in_review");
+    let (code, _, err) = common::people::users(
+        &store,
+        &[
+            "create",
+            "--email",
+            "mo@example.org",
+            "--role",
+            "moderator",
+            "--name",
+            "Mo",
+        ],
+        "a moderator's password\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    let asset = control.api(&create_key(&store, &[])).asset(&id);
+    let pid = asset["playback_ids"][0]["id"].as_str().unwrap().to_string();
+    let master = format!("{}/v/{pid}/master.m3u8", edge.base);
+    assert_eq!(http_status(&master), 404, "held: not published");
+
+    let summary = run_script(
+        "review.mjs",
+        &[
+            control.base.as_ref(),
+            "mo@example.org".as_ref(),
+            "a moderator's password".as_ref(),
+            screenshots().as_os_str(),
+        ],
+    );
+    let queue = summary["queue"].as_str().unwrap_or_default();
+    assert!(queue.contains("A test pattern"), "{summary}");
+    assert!(
+        summary["status"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("in review"),
+        "{summary}"
+    );
+    let src = summary["src"].as_str().unwrap_or_default();
+    assert!(
+        src.starts_with(&master) && src.contains("?token="),
+        "the review page plays with a token: {src}"
+    );
+    assert!(summary["played"].as_f64().unwrap_or(0.0) > 1.5, "{summary}");
+    assert!(summary["after"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("No video is waiting."));
+    assert_eq!(wait_ready(&ada, &id)["status"], "ready");
+    wait_until(Duration::from_secs(10), "published after approval", || {
+        http_status(&master) == 200
     });
 }
 

@@ -32,6 +32,37 @@ pub struct PlaybackRecord {
     pub revision: u64,
 }
 
+/// What a signed playback token lets its holder do with the playback id in its `sub`: the
+/// token's `aud` claim. The control plane mints tokens with these, the edge grants by them;
+/// this is the one place the names are spelt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenAudience {
+    /// `v`: play the video while it is published (Mux's name for video tokens).
+    Play,
+    /// `review`: play it whatever its availability — before a moderator's decision, and after
+    /// a block — for the people who decide (moderators, an integrator's review tool). The
+    /// edge answers such requests `private, no-store`.
+    Review,
+}
+
+impl TokenAudience {
+    /// Every audience, for verifiers that accept any of them.
+    pub const ALL: [TokenAudience; 2] = [TokenAudience::Play, TokenAudience::Review];
+
+    /// The `aud` claim's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenAudience::Play => "v",
+            TokenAudience::Review => "review",
+        }
+    }
+
+    /// The audience an `aud` value names, if any.
+    pub fn parse(aud: &str) -> Option<TokenAudience> {
+        TokenAudience::ALL.into_iter().find(|a| a.as_str() == aud)
+    }
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
@@ -74,5 +105,15 @@ mod tests {
         assert!(PlaybackRecord::from_json(bad).is_err());
         let unknown = br#"{"id":"p1","video_id":"v","policy":"open"}"#;
         assert!(PlaybackRecord::from_json(unknown).is_err());
+    }
+
+    #[test]
+    fn token_audiences_are_named_once_and_parse_back() {
+        for a in TokenAudience::ALL {
+            assert_eq!(TokenAudience::parse(a.as_str()), Some(a));
+        }
+        assert_eq!(TokenAudience::Play.as_str(), "v");
+        assert_eq!(TokenAudience::parse("t"), None);
+        assert_eq!(TokenAudience::parse(""), None);
     }
 }

@@ -1,12 +1,14 @@
 //! Playback tokens the web app mints for itself: a private video has only a signed playback
 //! id, and its owner (or a moderator, or an admin) watches it from the watch page with a
-//! token the page gets from here. The key is the web app's own signing key, made on first
+//! token the page gets from here. A moderator's review page plays a video before it is
+//! published (in review) or after it is blocked with a review token (`aud` `review`). The key is the web app's own signing key, made on first
 //! need (and again if an administrator deletes it), its private half in the database
 //! (migration `0018_page_key.sql`).
 
 use std::sync::Arc;
 
 use sqlx::Row;
+use sunomi_packager::playback::TokenAudience;
 
 use crate::app::{now_rfc3339, now_unix, AppError};
 use crate::db::{signing_keys, Db, DbError};
@@ -15,6 +17,9 @@ use crate::signing::{self, SigningAlgorithm};
 
 /// How long a page's token plays, seconds (a long film, paused a while).
 pub const TOKEN_SECS: u64 = 6 * 3600;
+
+/// How long a review token plays, seconds: one sitting of a moderator's review.
+pub const REVIEW_TOKEN_SECS: u64 = 3600;
 
 /// The web app's tokens.
 pub struct PageTokens {
@@ -28,9 +33,26 @@ impl PageTokens {
     /// A token playing `playback_id` for [`TOKEN_SECS`]. The caller has checked that its
     /// viewer may watch the video.
     pub async fn token_for(&self, playback_id: &str) -> Result<String, AppError> {
+        self.mint(playback_id, TokenAudience::Play, TOKEN_SECS)
+            .await
+    }
+
+    /// A review token for `playback_id` for [`REVIEW_TOKEN_SECS`]: it plays the video
+    /// whatever its availability. The caller has checked that its viewer decides on it.
+    pub async fn review_token_for(&self, playback_id: &str) -> Result<String, AppError> {
+        self.mint(playback_id, TokenAudience::Review, REVIEW_TOKEN_SECS)
+            .await
+    }
+
+    async fn mint(
+        &self,
+        playback_id: &str,
+        audience: TokenAudience,
+        secs: u64,
+    ) -> Result<String, AppError> {
         let (kid, pem) = self.key().await?;
         let now = now_unix();
-        signing::mint(&kid, &pem, playback_id, now, now + TOKEN_SECS).map_err(AppError::Store)
+        signing::mint(&kid, &pem, playback_id, audience, now, now + secs).map_err(AppError::Store)
     }
 
     /// The page key: the stored one while it is still a signing key, else a new one.

@@ -349,6 +349,39 @@ pub fn http_status(url: &str) -> u16 {
     client().get(url).send().map_or(0, |r| r.status().as_u16())
 }
 
+/// A signing key made through `api`: its id and the file holding its private half (in `dir`).
+pub fn signing_key(api: &Api, dir: &Path) -> (String, PathBuf) {
+    let r = api.send("POST", "/api/v1/signing-keys", &[], vec![]);
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let key = r.json();
+    let kid = key["id"].as_str().unwrap().to_string();
+    let pem_file = dir.join(format!("signing-{kid}.pem"));
+    std::fs::write(&pem_file, key["private_key"].as_str().unwrap()).unwrap();
+    (kid, pem_file)
+}
+
+/// A playback token for `pid` made by `sunomi-control token` with key `(kid, pem_file)`,
+/// valid `ttl` seconds; a review token when `review`.
+pub fn mint_token(key: &(String, PathBuf), pid: &str, ttl: &str, review: bool) -> String {
+    let mut args = vec![
+        "token",
+        "--playback-id",
+        pid,
+        "--ttl",
+        ttl,
+        "--key-id",
+        &key.0,
+        "--private-key",
+        key.1.to_str().unwrap(),
+    ];
+    if review {
+        args.push("--review");
+    }
+    let (code, out, err) = control(&args, &[]);
+    assert_eq!(code, 0, "{err}");
+    out.trim().to_string()
+}
+
 /// The body of a GET as text (empty when nothing answers).
 pub fn blocking_get(url: &str) -> String {
     client()

@@ -169,12 +169,21 @@ pub fn upload(person: &Person, file: &std::path::Path, title: &str, visibility: 
 }
 
 pub fn wait_ready(person: &Person, id: &str) -> serde_json::Value {
+    wait_status(person, id, "ready")
+}
+
+/// Video `id` as `person` sees it, once its status is `status`.
+pub fn wait_status(person: &Person, id: &str, status: &str) -> serde_json::Value {
     let mut last = serde_json::Value::Null;
-    wait_until(Duration::from_secs(120), "the video to be ready", || {
-        last = person
-            .send("GET", &format!("/api/v1/videos/{id}"), &[], vec![])
-            .json();
-        last["status"] == "ready"
-    });
+    wait_until(
+        Duration::from_secs(120),
+        &format!("the video to be {status}"),
+        || {
+            last = person
+                .send("GET", &format!("/api/v1/videos/{id}"), &[], vec![])
+                .json();
+            last["status"] == status
+        },
+    );
     last
 }

@@ -2,7 +2,7 @@
 // saying why; makes an API key (shown once; it works, then is revoked), a webhook endpoint
 // and a signing key. Checked with axe-core.
 // Usage: node admin.mjs BASE_URL ADMIN_EMAIL ADMIN_PASSWORD SCREENSHOT_DIR
-import { audit, launch } from './browser.mjs';
+import { audit, launch, signIn } from './browser.mjs';
 
 const [base, email, password, shots] = process.argv.slice(2, 6);
 const summary = {};
@@ -11,10 +11,7 @@ const browser = await launch();
 try {
   const page = await browser.context.newPage();
   page.setDefaultTimeout(20_000);
-  await page.goto(new URL('/signin', base).href);
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await signIn(page, base, email, password);
   await page.getByRole('link', { name: 'Admin' }).click();
   await page.waitForURL('**/admin');
   await page.getByLabel('Find an account').fill('bob');

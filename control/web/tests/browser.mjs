@@ -96,3 +96,13 @@ export async function signUp(page, base, name) {
   await page.getByRole('button', { name: 'Sign out' }).waitFor();
   return email;
 }
+
+/// Signs in with `email` and `password` through the sign-in page and waits until the
+/// header offers "Sign out".
+export async function signIn(page, base, email, password) {
+  await page.goto(new URL('/signin', base).href);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+}

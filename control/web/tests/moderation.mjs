@@ -4,7 +4,7 @@
 // with a reason and is back at an empty queue; the reporter reads the outcome. Pages checked
 // with axe-core.
 // Usage: node moderation.mjs BASE_URL WATCH_PATH MODERATOR_EMAIL MODERATOR_PASSWORD SCREENSHOT_DIR
-import { audit as check, launch, signUp } from './browser.mjs';
+import { audit as check, launch, signIn, signUp } from './browser.mjs';
 
 const [base, watchPath, modEmail, modPassword, shots] = process.argv.slice(2, 7);
 const summary = {};
@@ -34,10 +34,7 @@ try {
   moderatorBrowser = await launch();
   const mo = await moderatorBrowser.context.newPage();
   mo.setDefaultTimeout(20_000);
-  await mo.goto(url('/signin'));
-  await mo.getByLabel('Email').fill(modEmail);
-  await mo.getByLabel('Password').fill(modPassword);
-  await mo.getByRole('button', { name: 'Sign in' }).click();
+  await signIn(mo, base, modEmail, modPassword);
   await mo.getByRole('link', { name: 'Moderation' }).click();
   await mo.waitForURL('**/moderation');
   summary.queue = (await mo.locator('.queue li').first().textContent()).replace(/\s+/g, ' ');

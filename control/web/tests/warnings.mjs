@@ -3,7 +3,7 @@
 // a second person chooses to hide violence in their settings, and the video leaves their
 // home page and search. Pages checked with axe-core.
 // Usage: node warnings.mjs BASE_URL EMAIL PASSWORD VIDEO_ID SCREENSHOT_DIR
-import { audit as check, launch, signUp } from './browser.mjs';
+import { audit as check, launch, signIn, signUp } from './browser.mjs';
 
 const [base, email, password, videoId, shots] = process.argv.slice(2, 7);
 const summary = {};
@@ -17,11 +17,7 @@ try {
   uploader = await launch();
   const page = await uploader.context.newPage();
   page.setDefaultTimeout(20_000);
-  await page.goto(url('/signin'));
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+  await signIn(page, base, email, password);
   await page.goto(url('/studio'));
   await page.getByRole('link', { name: 'Edit Stage fight' }).click();
   await page.waitForURL(`**/studio/${videoId}`);

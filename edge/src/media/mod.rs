@@ -31,7 +31,7 @@ use bytes::Bytes;
 use moka::future::Cache;
 use sunomi_origin::{MediaReader, TrackHead};
 use sunomi_packager::manifest::{Manifest, VideoStatus};
-use sunomi_packager::playback::{PlaybackPolicy, PlaybackRecord};
+use sunomi_packager::playback::{PlaybackPolicy, PlaybackRecord, TokenAudience};
 use sunomi_packager::route::{Route, TrackRef};
 use sunomi_packager::segment::{self, fragments_per_segment, nominal_fragment_duration};
 use sunomi_packager::vtt::Vtt;
@@ -414,40 +414,39 @@ impl Media {
         }
     }
 
-    /// The route for the video that `/v/{id}/…` plays. `id` is a playback id
-    /// (`playback/{id}.json`), or, without a record, a video published as its own public
-    /// playback id — unless that video is reachable only through playback ids (404). Requests
-    /// from peer edges already carry the video id.
+    /// The route for the video that `/v/{id}/…` plays, and what the request may do with it.
+    /// `id` is a playback id (`playback/{id}.json`), or, without a record, a video published
+    /// as its own public playback id — unless that video is reachable only through playback
+    /// ids (404). A signed id needs a token; a public one plays without, and a token on it
+    /// must be valid (a review token is how a moderator plays a public id's video before
+    /// it is published). Requests from peer edges already carry the video id.
     async fn resolve<'r>(
         &self,
         route: &'r Route,
         flags: &RequestFlags,
-    ) -> Result<Cow<'r, Route>, EdgeError> {
+    ) -> Result<(Cow<'r, Route>, TokenAudience), EdgeError> {
         if flags.from_peer {
-            return Ok(Cow::Borrowed(route));
+            return Ok((Cow::Borrowed(route), TokenAudience::Play));
         }
         let id = route.video_id();
         match self.playback_record(id).await? {
-            Some(r) => match r.policy {
-                PlaybackPolicy::Public => Ok(Cow::Owned(route.with_video_id(&r.video_id))),
-                PlaybackPolicy::Signed => {
-                    let now = crate::fleet::peer_auth::unix_seconds();
-                    // Boxed: the check may read the signing keys from storage; out of line,
-                    // a public id's request future stays small.
-                    Box::pin(self.signed.check(
-                        &self.reader,
-                        flags.playback_token.as_deref(),
-                        id,
-                        now,
-                    ))
-                    .await
-                    .map_err(|reason| {
-                        metrics().refused.with_label_values(&["token"]).inc();
-                        EdgeError::Forbidden(reason)
-                    })?;
-                    Ok(Cow::Owned(route.with_video_id(&r.video_id)))
-                }
-            },
+            Some(r) => {
+                let audience = match (r.policy, flags.playback_token.as_deref()) {
+                    (PlaybackPolicy::Public, None) => TokenAudience::Play,
+                    (_, token) => {
+                        let now = crate::fleet::peer_auth::unix_seconds();
+                        // Boxed: the check may read the signing keys from storage; out of
+                        // line, a public id's request future stays small.
+                        Box::pin(self.signed.check(&self.reader, token, id, now))
+                            .await
+                            .map_err(|reason| {
+                                metrics().refused.with_label_values(&["token"]).inc();
+                                EdgeError::Forbidden(reason)
+                            })?
+                    }
+                };
+                Ok((Cow::Owned(route.with_video_id(&r.video_id)), audience))
+            }
             None => {
                 let cached = match self.live().caches.meta.get(&CacheKey::manifest(id)).await {
                     Some(Meta::Manifest(m)) => m,
@@ -456,8 +455,23 @@ impl Media {
                 if cached.playback_ids_only {
                     return Err(EdgeError::NotFound(format!("no playback id {id}")));
                 }
-                Ok(Cow::Borrowed(route))
+                Ok((Cow::Borrowed(route), TokenAudience::Play))
             }
+        }
+    }
+
+    /// Whether video `id` plays for a request with `audience`: a published video for anyone;
+    /// a pending (in review) or blocked one only with a review token — otherwise 404 and 451.
+    /// The one place the edge gates on availability; every player's request passes it
+    /// before anything is read or served from a cache.
+    async fn check_available(&self, id: &str, audience: TokenAudience) -> Result<(), EdgeError> {
+        let m = self.manifest(id).await?;
+        match (m.status, audience) {
+            (VideoStatus::Published, _) | (_, TokenAudience::Review) => Ok(()),
+            (VideoStatus::Blocked, TokenAudience::Play) => Err(EdgeError::Blocked),
+            (VideoStatus::Pending, TokenAudience::Play) => Err(EdgeError::NotFound(format!(
+                "video {id} is not published yet"
+            ))),
         }
     }
 
@@ -568,6 +582,8 @@ impl Media {
         Some(v)
     }
 
+    /// Video `id`'s manifest, whatever its availability ([`Media::check_available`] gates
+    /// on that).
     async fn manifest(&self, id: &str) -> Result<Arc<Manifest>, EdgeError> {
         let missing = || EdgeError::NotFound(format!("no video {id}"));
         let (meta, _) = self
@@ -601,13 +617,7 @@ impl Media {
         if self.floors.is_stale(id, m.revision) {
             m = Box::pin(self.reread_manifest(id)).await?;
         }
-        match m.status {
-            VideoStatus::Published => Ok(m),
-            VideoStatus::Blocked => Err(EdgeError::Blocked),
-            VideoStatus::Pending => Err(EdgeError::NotFound(format!(
-                "video {id} is not published yet"
-            ))),
-        }
+        Ok(m)
     }
 
     /// Video `id`'s manifest read from storage again, because the copy at hand is older than
@@ -723,10 +733,13 @@ impl Media {
         flags: &RequestFlags,
     ) -> Result<Object, EdgeError> {
         let started = Instant::now();
-        let resolved = self.resolve(route, flags).await?;
+        let (resolved, audience) = self.resolve(route, flags).await?;
         let route = &resolved;
+        if !flags.from_peer {
+            self.check_available(route.video_id(), audience).await?;
+        }
         self.check_protection(route, flags)?;
-        let result = match self.answer(route, flags).await {
+        let mut result = match self.answer(route, flags).await {
             // A stored object is no longer the version its index was read from (replaced
             // or truncated): forget the video's metadata here and in the fleet, plan again
             // once. Still changing: 503, the client retries.
@@ -743,7 +756,11 @@ impl Media {
             }
             other => other,
         };
-        if let Ok(obj) = &result {
+        if let Ok(obj) = &mut result {
+            // A reviewer's answers (perhaps of a video not published) stay with them.
+            if audience == TokenAudience::Review {
+                obj.private = true;
+            }
             if !matches!(obj.cache, CacheOutcome::Hit | CacheOutcome::Peer) {
                 metrics()
                     .packaging_seconds

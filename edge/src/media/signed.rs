@@ -1,7 +1,8 @@
 //! Signed playback: a playback id with the `signed` policy plays only with `?token=` — a JWT
 //! signed by a key the control plane created (ES256 or RS256, `kid` header), whose public
 //! half is in storage (`keys/signing/{kid}.pub`). Claims: `sub` = the playback id, `aud` =
-//! `v`, `exp`, optional `nbf`. The algorithm comes from the key, never from the token, so
+//! `v` (play while published) or `review` (play whatever the video's availability, for those
+//! who decide on it: [`TokenAudience`]), `exp`, optional `nbf`. The algorithm comes from the key, never from the token, so
 //! `alg: none` and HS256-signed-with-the-public-key tokens are refused. A token is verified
 //! once; later requests with it cost a cache lookup.
 
@@ -12,6 +13,7 @@ use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use moka::future::Cache;
 use serde::Deserialize;
 use sunomi_origin::MediaReader;
+use sunomi_packager::playback::TokenAudience;
 
 /// Longest token accepted.
 pub const MAX_TOKEN_LEN: usize = 4096;
@@ -27,12 +29,39 @@ struct VerifyKey {
 struct Verified {
     sub: String,
     exp: u64,
+    audience: TokenAudience,
 }
 
 #[derive(Deserialize)]
 struct Claims {
     sub: String,
     exp: u64,
+    aud: Aud,
+}
+
+/// An `aud` claim: one name, or a list of them (RFC 7519 §4.1.3).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Aud {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Aud {
+    /// What the claim grants: review when it names review (review includes playing), else
+    /// play. The verifier has already checked that it names one of them.
+    fn grant(&self) -> TokenAudience {
+        let names = |a: &str| TokenAudience::parse(a) == Some(TokenAudience::Review);
+        let review = match self {
+            Aud::One(a) => names(a),
+            Aud::Many(all) => all.iter().any(|a| names(a)),
+        };
+        if review {
+            TokenAudience::Review
+        } else {
+            TokenAudience::Play
+        }
+    }
 }
 
 /// Verifies playback tokens, with caches of keys and of verified tokens.
@@ -57,7 +86,7 @@ impl Signed {
         }
     }
 
-    /// Whether `token` lets a viewer play playback id `pid` at `now` (Unix seconds); the
+    /// What `token` lets its holder do with playback id `pid` at `now` (Unix seconds); the
     /// error is the reason, for a 403.
     pub async fn check(
         &self,
@@ -65,7 +94,7 @@ impl Signed {
         token: Option<&str>,
         pid: &str,
         now: u64,
-    ) -> Result<(), String> {
+    ) -> Result<TokenAudience, String> {
         let token = token.ok_or("this playback id is signed: add ?token=")?;
         if let Some(v) = self.verified.get(token).await {
             return allow(&v, pid, now);
@@ -80,7 +109,7 @@ impl Signed {
             return Err("the token's algorithm is not its key's".into());
         }
         let mut validation = Validation::new(key.alg);
-        validation.set_audience(&["v"]);
+        validation.set_audience(&TokenAudience::ALL.map(TokenAudience::as_str));
         validation.sub = Some(pid.to_string());
         validation.validate_nbf = true;
         validation.leeway = 5;
@@ -97,6 +126,7 @@ impl Signed {
             }
         })?;
         let v = Verified {
+            audience: data.claims.aud.grant(),
             sub: data.claims.sub,
             exp: data.claims.exp,
         };
@@ -119,14 +149,14 @@ impl Signed {
     }
 }
 
-fn allow(v: &Verified, pid: &str, now: u64) -> Result<(), String> {
+fn allow(v: &Verified, pid: &str, now: u64) -> Result<TokenAudience, String> {
     if v.sub != pid {
         return Err("the token is for another playback id".into());
     }
     if v.exp <= now {
         return Err("the token has expired".into());
     }
-    Ok(())
+    Ok(v.audience)
 }
 
 /// A PEM public key (SubjectPublicKeyInfo): P-256 for ES256 or RSA for RS256.
@@ -144,4 +174,38 @@ fn parse_key(pem: &[u8]) -> Option<VerifyKey> {
             key,
             alg: Algorithm::RS256,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(aud: serde_json::Value) -> TokenAudience {
+        let claims: Claims =
+            serde_json::from_value(serde_json::json!({"sub": "p", "exp": 1, "aud": aud})).unwrap();
+        claims.aud.grant()
+    }
+
+    #[test]
+    fn a_review_audience_grants_review_and_any_other_grants_play() {
+        assert_eq!(grant("v".into()), TokenAudience::Play);
+        assert_eq!(grant("review".into()), TokenAudience::Review);
+        assert_eq!(grant(serde_json::json!(["v"])), TokenAudience::Play);
+        assert_eq!(
+            grant(serde_json::json!(["v", "review"])),
+            TokenAudience::Review
+        );
+    }
+
+    #[test]
+    fn a_verified_token_allows_its_own_id_until_it_expires() {
+        let v = Verified {
+            sub: "p".into(),
+            exp: 100,
+            audience: TokenAudience::Review,
+        };
+        assert_eq!(allow(&v, "p", 99), Ok(TokenAudience::Review));
+        assert!(allow(&v, "q", 99).is_err());
+        assert!(allow(&v, "p", 100).is_err());
+    }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 
+use super::watch::Source;
 use super::{not_found, show, status_text, trouble};
 use crate::app::{now_unix, rfc3339_of_ms};
 use crate::config::Config;
@@ -15,6 +16,7 @@ use crate::domain::reports::Report;
 use crate::domain::warnings::ContentFlag;
 use crate::http::accounts::Viewer;
 use crate::services::moderation::{Moderation, ModerationError};
+use crate::services::page_tokens::PageTokens;
 use crate::services::videos::VideoError;
 use crate::web::html::{age, clock, esc};
 
@@ -150,6 +152,7 @@ pub async fn queue(
 pub async fn review(
     viewer: Viewer,
     State(moderation): State<Arc<Moderation>>,
+    State(page_tokens): State<Arc<PageTokens>>,
     State(config): State<Arc<Config>>,
     Path(id): Path<String>,
 ) -> Response {
@@ -162,7 +165,8 @@ pub async fn review(
     };
     let l = &item.listed;
     let vid = &l.video.asset_id;
-    let (player, transcript) = super::watch::player(&config, l, None, None, None);
+    let source = Source::to_review(&page_tokens, l).await;
+    let (player, transcript) = super::watch::player(&config, l, None, None, source.as_ref());
     let mut main = format!(
         "<h1>Review: {}</h1><p class=\"meta\"><a href=\"/channel/{}\">{}</a> · {} · {}</p>",
         esc(&l.video.title),

@@ -7,7 +7,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::{count, show, status_text, trouble};
-use crate::app::now_unix;
+use crate::app::{now_unix, AppError};
 use crate::config::Config;
 use crate::db::videos::Listed;
 use crate::domain::accounts::User;
@@ -62,13 +62,13 @@ pub async fn watch(
         Ok(l) => l,
         Err(e) => return trouble(&config, &viewer, &e),
     };
-    let token = private_token(&players.page_tokens, &l).await;
+    let source = Source::to_watch(&players.page_tokens, &l).await;
     let (mut main, transcript) = player(
         &config,
         &l,
         Some(&viewer.policy),
         Some(&players.views),
-        token.as_deref(),
+        source.as_ref(),
     );
     let visibility = match l.video.visibility {
         Visibility::Public => String::new(),
@@ -99,63 +99,96 @@ pub async fn watch(
     show(&config, &viewer, &l.video.title, &["hls.min.js"], main, "")
 }
 
-/// The token a ready video without a public playback id (a private one) plays with from this
-/// page: its viewer was allowed to see it. `None` for other videos, or when none can be made.
-async fn private_token(page_tokens: &PageTokens, l: &Listed) -> Option<String> {
-    if l.asset.status != AssetStatus::Ready
-        || l.asset
-            .playback_ids
-            .iter()
-            .any(|p| p.policy == PlaybackPolicy::Public)
-    {
-        return None;
+/// Where a page's player plays a video from: one of its playback ids, with the token that id
+/// needs for this viewer, if any.
+pub(super) struct Source {
+    playback_id: String,
+    token: Option<String>,
+}
+
+impl Source {
+    /// What a viewer allowed to see ready video `l` plays: its public playback id, or for a
+    /// private video its signed one with a page token. `None` before it is ready, or when no
+    /// token can be made.
+    pub(super) async fn to_watch(page_tokens: &PageTokens, l: &Listed) -> Option<Source> {
+        if l.asset.status != AssetStatus::Ready {
+            return None;
+        }
+        let ids = &l.asset.playback_ids;
+        if let Some(p) = ids.iter().find(|p| p.policy == PlaybackPolicy::Public) {
+            return Some(Source {
+                playback_id: p.id.as_str().to_owned(),
+                token: None,
+            });
+        }
+        let signed = ids.iter().find(|p| p.policy == PlaybackPolicy::Signed)?;
+        Self::with_token(
+            signed.id.as_str(),
+            page_tokens.token_for(signed.id.as_str()).await,
+        )
     }
-    let signed = l
-        .asset
-        .playback_ids
-        .iter()
-        .find(|p| p.policy == PlaybackPolicy::Signed)?;
-    match page_tokens.token_for(signed.id.as_str()).await {
-        Ok(t) => Some(t),
-        Err(e) => {
-            tracing::warn!(error = %e, "no playback token for a private video");
-            None
+
+    /// What a moderator deciding on `l` plays: any of its playback ids with a review token,
+    /// so it plays while held for review and after a block as well as when ready. `None`
+    /// while there is nothing to play yet (before or without a transcode).
+    pub(super) async fn to_review(page_tokens: &PageTokens, l: &Listed) -> Option<Source> {
+        if !matches!(
+            l.asset.status,
+            AssetStatus::Ready | AssetStatus::InReview | AssetStatus::Blocked
+        ) {
+            return None;
+        }
+        let p = l.asset.playback_ids.first()?;
+        Self::with_token(
+            p.id.as_str(),
+            page_tokens.review_token_for(p.id.as_str()).await,
+        )
+    }
+
+    fn with_token(playback_id: &str, token: Result<String, AppError>) -> Option<Source> {
+        match token {
+            Ok(t) => Some(Source {
+                playback_id: playback_id.to_owned(),
+                token: Some(t),
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "no playback token for a page's player");
+                None
+            }
         }
     }
 }
 
-/// The player of a ready video — from its public playback id, or with `token` from its
-/// signed one — behind the content warning `policy` calls for (moderators pass none), with a
-/// view ticket from `views` when its plays count (moderators' do not), and its interactive
-/// transcript; for another video, where it stands (the page follows it until it is final).
+/// The player of a video from `source` (from the edge named by the config) behind the
+/// content warning `policy` calls for (moderators pass none), with a view ticket from
+/// `views` when its plays count (moderators' do not), and its interactive transcript;
+/// without a source, where the video stands (the page follows it until it is final).
 pub(super) fn player(
     config: &Config,
     l: &Listed,
     policy: Option<&ContentPolicy>,
     views: Option<&Views>,
-    token: Option<&str>,
+    source: Option<&Source>,
 ) -> (String, String) {
     let id = esc(&l.video.asset_id);
-    let wanted = if token.is_some() {
-        PlaybackPolicy::Signed
-    } else {
-        PlaybackPolicy::Public
-    };
-    let public = l.asset.playback_ids.iter().find(|p| p.policy == wanted);
-    let token_query = token.map(|t| format!("?token={t}")).unwrap_or_default();
     let mut main = String::new();
     let mut transcript = String::new();
-    match (l.asset.status, public) {
-        (AssetStatus::Ready, Some(p)) => {
+    match (l.asset.status, source) {
+        (_, Some(p)) => {
+            let token_query = p
+                .token
+                .as_ref()
+                .map(|t| format!("?token={t}"))
+                .unwrap_or_default();
             let src = format!(
                 "{}{token_query}",
-                crate::http::assets::playback_url(&config.edge_url, p.id.as_str())
+                crate::http::assets::playback_url(&config.edge_url, &p.playback_id)
             );
             let gate = policy.map(|p| warning_gate(l, p)).unwrap_or_default();
             let hidden = if gate.is_empty() { "" } else { " hidden" };
             main.push_str(&gate);
             let ticket = views
-                .and_then(|v| v.ticket(p.id.as_str(), l.asset.duration))
+                .and_then(|v| v.ticket(&p.playback_id, l.asset.duration))
                 .map(|(ticket, need)| {
                     format!(
                         " data-view-ticket=\"{}\" data-view-need=\"{need}\" data-video=\"{id}\"",
@@ -189,13 +222,13 @@ pub(super) fn player(
             ));
             transcript = transcript_panel(
                 &config.edge_url,
-                p.id.as_str(),
+                &p.playback_id,
                 &token_query,
                 &l.asset.captions,
             );
         }
         (AssetStatus::Ready, None) => main.push_str(
-            "<div class=\"player unavailable\"><p>This private video cannot play right now; \
+            "<div class=\"player unavailable\"><p>This video cannot play right now; \
              try again in a moment.</p></div>",
         ),
         (status, _) => main.push_str(&format!(
@@ -488,7 +521,7 @@ pub async fn embed(
     viewer: Viewer,
     State(videos): State<Arc<Videos>>,
     State(accounts): State<Arc<Accounts>>,
-    State(views): State<Arc<Views>>,
+    State(players): State<Players>,
     State(config): State<Arc<Config>>,
     Path(playback_id): Path<String>,
 ) -> Response {
@@ -510,7 +543,14 @@ pub async fn embed(
     };
     // Embedded, the viewer is whoever the framing site shows it to: a guest.
     let guest = accounts.content_policy_of(None);
-    let (player, _) = player(&config, &l, Some(&guest), Some(&views), None);
+    let source = Source::to_watch(&players.page_tokens, &l).await;
+    let (player, _) = player(
+        &config,
+        &l,
+        Some(&guest),
+        Some(&players.views),
+        source.as_ref(),
+    );
     let body = format!(
         "{player}<p class=\"embed-title\"><a href=\"/watch/{}\" target=\"_blank\" rel=\"noopener\">{} · Sunomi</a></p>",
         esc(&l.video.asset_id),
