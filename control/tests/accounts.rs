@@ -700,23 +700,7 @@ fn people_give_their_channel_a_picture_and_a_description() {
     let ada = common::people::signed_up(&control, "Ada");
     let guest = Person::new(&control);
     let ada_id = ada.me().json()["user"]["id"].as_str().unwrap().to_string();
-    let png = dir.path().join("wide.png");
-    let (ok, _, err) = run(
-        "ffmpeg",
-        &[
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=600x300",
-            "-frames:v",
-            "1",
-            png.to_str().unwrap(),
-        ],
-    );
-    assert!(ok, "{err}");
+    let png = picture(dir.path(), "wide.png", "600x300");
     let put = |p: &Person, body: Vec<u8>, csrf: bool| {
         let token = p.csrf.clone().unwrap_or_default();
         let mut headers = vec![("content-type", "application/octet-stream")];

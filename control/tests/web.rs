@@ -789,23 +789,7 @@ fn a_person_sets_their_channel_picture_and_description_from_settings() {
         store: store.clone(),
         ..Default::default()
     });
-    let picture = dir.path().join("me.png");
-    let (ok, _, err) = run(
-        "ffmpeg",
-        &[
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=400x300",
-            "-frames:v",
-            "1",
-            picture.to_str().unwrap(),
-        ],
-    );
-    assert!(ok, "{err}");
+    let picture = picture(dir.path(), "me.png", "400x300");
     let summary = run_script(
         "channel.mjs",
         &[

@@ -48,14 +48,26 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// A `Set-Cookie` value for the session cookie: `value` for `max_age_secs` (0 clears it).
 pub fn set_cookie(config: &Config, value: &str, max_age_secs: i64) -> HeaderValue {
+    cookie_header(config, cookie_name(config), "/", value, max_age_secs)
+}
+
+/// A `Set-Cookie` value for cookie `name` under `path`: `value` for `max_age_secs` (0
+/// clears it); HttpOnly, `SameSite=Lax`, and `Secure` when the site is served over TLS. Every
+/// cookie the web app sets is made here.
+pub fn cookie_header(
+    config: &Config,
+    name: &str,
+    path: &str,
+    value: &str,
+    max_age_secs: i64,
+) -> HeaderValue {
     let secure = if config.secure_cookies() {
         "; Secure"
     } else {
         ""
     };
     let text = format!(
-        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}",
-        cookie_name(config)
+        "{name}={value}; Path={path}; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
     );
     HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static(""))
 }

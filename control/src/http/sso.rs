@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::accounts::{cookie, set_cookie};
+use super::accounts::{cookie, cookie_header, set_cookie};
 use super::problem::{errors, ApiError, ErrorCode};
 use super::uploads::base_url;
 use crate::config::Config;
@@ -50,16 +50,13 @@ pub struct CallbackParams {
 }
 
 fn state_cookie(config: &Config, value: &str, max_age_secs: i64) -> HeaderValue {
-    let secure = if config.secure_cookies() {
-        "; Secure"
-    } else {
-        ""
-    };
-    let text = format!(
-        "{STATE_COOKIE}={value}; Path=/api/v1/auth/sso; HttpOnly; SameSite=Lax; \
-         Max-Age={max_age_secs}{secure}"
-    );
-    HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static(""))
+    cookie_header(
+        config,
+        STATE_COOKIE,
+        "/api/v1/auth/sso",
+        value,
+        max_age_secs,
+    )
 }
 
 fn redirect_uri(config: &Config, headers: &HeaderMap, provider: &str) -> String {

@@ -129,7 +129,9 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-fn new_secret() -> String {
+/// 32 random bytes as base64url: session tokens, recovery secrets, and the sign-in
+/// providers' state, nonce and PKCE verifier.
+pub(crate) fn new_secret() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
 }
 
@@ -232,11 +234,26 @@ impl Accounts {
         if users::by_email(&self.db, &email).await?.is_some() {
             return Err(AccountError::EmailTaken);
         }
+        let password_hash = self.hash(password.to_string()).await?;
+        self.insert_new(email, display_name, Some(password_hash), role, status)
+            .await
+    }
+
+    /// Stores a new account of checked `email` and `display_name` (`EmailTaken` when the
+    /// email has one already).
+    async fn insert_new(
+        &self,
+        email: String,
+        display_name: String,
+        password_hash: Option<String>,
+        role: Role,
+        status: UserStatus,
+    ) -> Result<User, AccountError> {
         let user = User {
             id: format!("u_{}", random_token(20)),
             email,
             display_name,
-            password_hash: Some(self.hash(password.to_string()).await?),
+            password_hash,
             role,
             status,
             failed_signins: 0,
@@ -252,6 +269,24 @@ impl Accounts {
         Ok(user)
     }
 
+    /// The status registration gives a new account (`RegistrationClosed` when it is closed).
+    fn registration_status(&self) -> Result<UserStatus, AccountError> {
+        match self.registration {
+            Registration::Closed => Err(AccountError::RegistrationClosed),
+            Registration::Approval => Ok(UserStatus::Pending),
+            Registration::Open => Ok(UserStatus::Active),
+        }
+    }
+
+    /// A newly registered `user`, signed in when registration made it active.
+    async fn welcome(&self, user: User) -> Result<(User, Option<NewSession>), AccountError> {
+        if user.status != UserStatus::Active {
+            return Ok((user, None));
+        }
+        let session = self.start_session(&user).await?;
+        Ok((user, Some(session)))
+    }
+
     /// Registers a person as this instance's registration allows: open makes an active
     /// account and signs it in; approval makes a pending one (no session).
     pub async fn sign_up(
@@ -260,19 +295,11 @@ impl Accounts {
         password: &str,
         display_name: &str,
     ) -> Result<(User, Option<NewSession>), AccountError> {
-        let status = match self.registration {
-            Registration::Closed => return Err(AccountError::RegistrationClosed),
-            Registration::Approval => UserStatus::Pending,
-            Registration::Open => UserStatus::Active,
-        };
+        let status = self.registration_status()?;
         let user = self
             .create(email, password, display_name, Role::User, status)
             .await?;
-        if status != UserStatus::Active {
-            return Ok((user, None));
-        }
-        let session = self.start_session(&user).await?;
-        Ok((user, Some(session)))
+        self.welcome(user).await
     }
 
     /// Registers a person a sign-in provider vouches for, as registration allows (an account
@@ -283,11 +310,7 @@ impl Accounts {
         email: &str,
         display_name: &str,
     ) -> Result<(User, Option<NewSession>), AccountError> {
-        let status = match self.registration {
-            Registration::Closed => return Err(AccountError::RegistrationClosed),
-            Registration::Approval => UserStatus::Pending,
-            Registration::Open => UserStatus::Active,
-        };
+        let status = self.registration_status()?;
         let email = normalize_email(email)?;
         let shortened: String = display_name
             .chars()
@@ -296,28 +319,10 @@ impl Accounts {
             .collect();
         let display_name = check_display_name(&shortened)
             .or_else(|_| check_display_name(email.split('@').next().unwrap_or("someone")))?;
-        let user = User {
-            id: format!("u_{}", random_token(20)),
-            email,
-            display_name,
-            password_hash: None,
-            role: Role::User,
-            status,
-            failed_signins: 0,
-            locked_until_ms: 0,
-            created_at: now_rfc3339(),
-            content_policy: None,
-            totp_secret: None,
-            totp_last_step: 0,
-        };
-        if !users::insert(&self.db, &user).await? {
-            return Err(AccountError::EmailTaken);
-        }
-        if status != UserStatus::Active {
-            return Ok((user, None));
-        }
-        let session = self.start_session(&user).await?;
-        Ok((user, Some(session)))
+        let user = self
+            .insert_new(email, display_name, None, Role::User, status)
+            .await?;
+        self.welcome(user).await
     }
 
     /// Signs in account `user_id`, which a sign-in provider vouched for: a new session,

@@ -25,7 +25,7 @@ use crate::app::{now_ms, now_rfc3339};
 use crate::config::{SsoKind, SsoProviderConfig};
 use crate::db::sso::{self as store, Attempt};
 use crate::db::{users, Db, DbError};
-use crate::services::accounts::{AccountError, Accounts, NewSession};
+use crate::services::accounts::{new_secret, AccountError, Accounts, NewSession};
 
 /// How long a started sign-in may take, milliseconds.
 const ATTEMPT_MS: i64 = 10 * 60 * 1000;
@@ -148,10 +148,6 @@ fn base64url(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn random_text() -> String {
-    base64url(&rand::random::<[u8; 32]>())
-}
-
 /// The PKCE S256 challenge of `verifier` (RFC 7636 §4.2).
 fn pkce_challenge(verifier: &str) -> String {
     base64url(&Sha256::digest(verifier.as_bytes()))
@@ -254,10 +250,10 @@ impl SingleSignOn {
         let provider = self.provider(id)?;
         let endpoints = self.endpoints(provider).await?;
         let attempt = Attempt {
-            state: random_text(),
+            state: new_secret(),
             provider: provider.id.clone(),
-            nonce: random_text(),
-            verifier: random_text(),
+            nonce: new_secret(),
+            verifier: new_secret(),
             next_path: local_path(next),
             expires_ms: now_ms() + ATTEMPT_MS,
         };

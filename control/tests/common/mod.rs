@@ -528,6 +528,30 @@ impl Api {
     }
 }
 
+/// A still picture (one test-pattern frame, `size` as `WxH`) at `name` in `dir`; the
+/// format follows the name's extension.
+pub fn picture(dir: &Path, name: &str, size: &str) -> PathBuf {
+    let path = dir.join(name);
+    let source = format!("testsrc2=size={size}");
+    let (ok, _, err) = run(
+        "ffmpeg",
+        &[
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            &source,
+            "-frames:v",
+            "1",
+            path.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "making {name}: {err}");
+    path
+}
+
 /// A 640x360 clip with a tone, `seconds` long, at `name` in `dir`.
 pub fn clip(dir: &Path, name: &str, seconds: f64) -> PathBuf {
     let t = format!("{seconds}");
