@@ -244,6 +244,7 @@ impl App {
             db: db.clone(),
             uploads: uploads.clone(),
             assets: assets.clone(),
+            search_counts: Default::default(),
         });
         let signing_keys = Arc::new(SigningKeys {
             db: db.clone(),

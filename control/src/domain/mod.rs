@@ -20,6 +20,7 @@ pub mod effects;
 pub mod ids;
 pub mod moderation;
 pub mod notifications;
+pub mod ranking;
 pub mod reports;
 pub mod social;
 pub mod upload;

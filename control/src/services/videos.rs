@@ -90,6 +90,8 @@ pub struct Videos {
     pub uploads: Arc<Uploads>,
     /// The asset use cases (playback ids, deletion).
     pub assets: Arc<Assets>,
+    /// Word counts search ranks with (SQLite).
+    pub search_counts: search::Frequencies,
 }
 
 impl Videos {
@@ -255,8 +257,20 @@ impl Videos {
         };
         // The two lookups are independent: each on its own connection, at once.
         let (videos, moments) = tokio::try_join!(
-            search::videos(&self.db, &terms, hidden, SEARCH_RESULTS),
-            search::moments(&self.db, &terms, hidden, SEARCH_RESULTS),
+            search::videos(
+                &self.db,
+                &self.search_counts,
+                &terms,
+                hidden,
+                SEARCH_RESULTS
+            ),
+            search::moments(
+                &self.db,
+                &self.search_counts,
+                &terms,
+                hidden,
+                SEARCH_RESULTS
+            ),
         )?;
         Ok(Search { videos, moments })
     }
@@ -269,7 +283,7 @@ impl Videos {
             return Ok(Vec::new());
         };
         let mut titles: Vec<String> = Vec::new();
-        for l in search::videos(&self.db, &terms, hidden, 16).await? {
+        for l in search::videos(&self.db, &self.search_counts, &terms, hidden, 16).await? {
             if !titles.contains(&l.video.title) && titles.len() < 8 {
                 titles.push(l.video.title);
             }
