@@ -7,7 +7,9 @@
 //! among the newest [`CANDIDATES`] matches. Only what [`listable`] lets a viewer see is found.
 //! A search first finds ids (reading no asset document), then reads those few videos.
 //!
-//! On SQLite the candidates are ranked here (`domain::ranking`, FTS5's BM25) with word counts
+//! On SQLite the candidates are read first and then joined, in that order (`CROSS JOIN`: the
+//! planner would otherwise walk every public video by the `visibility` index and look each
+//! up among the candidates), and ranked here (`domain::ranking`, FTS5's BM25) with word counts
 //! kept in [`Frequencies`], not by FTS5's `bm25()`, which counts a word's documents on every
 //! query by walking its whole index. PostgreSQL's `ts_rank` needs no such count.
 
@@ -229,8 +231,9 @@ pub async fn videos(
                      WHERE video_search MATCH $1 ORDER BY rowid DESC LIMIT {CANDIDATES}) \
                  SELECT v.asset_id, v.created_at, r.title AS t, r.description AS d, \
                      r.channel AS c FROM recent r \
-                 JOIN video_search_keys k ON k.id = r.id \
-                 JOIN videos v ON v.asset_id = k.video_id JOIN assets a ON a.id = v.asset_id \
+                 CROSS JOIN video_search_keys k ON k.id = r.id \
+                 CROSS JOIN videos v ON v.asset_id = k.video_id \
+                 CROSS JOIN assets a ON a.id = v.asset_id \
                  WHERE {filter}"
             );
             let rows = sqlx::query(&sql)
@@ -297,10 +300,11 @@ pub async fn moments(
                 "WITH recent AS (SELECT rowid AS id FROM cue_search WHERE cue_search MATCH $1 \
                      ORDER BY rowid DESC LIMIT {CANDIDATES}) \
                  SELECT v.asset_id, v.created_at, t.start_ms AS at_ms, t.text AS at_text \
-                 FROM recent r JOIN cue_search_keys k ON k.id = r.id \
-                 JOIN transcript_cues t ON t.video_id = k.video_id AND t.language = k.language \
-                      AND t.start_ms = k.start_ms \
-                 JOIN videos v ON v.asset_id = k.video_id JOIN assets a ON a.id = v.asset_id \
+                 FROM recent r CROSS JOIN cue_search_keys k ON k.id = r.id \
+                 CROSS JOIN transcript_cues t ON t.video_id = k.video_id \
+                      AND t.language = k.language AND t.start_ms = k.start_ms \
+                 CROSS JOIN videos v ON v.asset_id = k.video_id \
+                 CROSS JOIN assets a ON a.id = v.asset_id \
                  WHERE {filter}"
             );
             let rows = sqlx::query(&sql)
