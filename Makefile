@@ -16,8 +16,11 @@ APT_BUILD := libssl-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-
 # for the side-by-side benches,
 # python3-venv for the PyPI judges (tuspy, standardwebhooks, openapi-spec-validator, schemathesis),
 # postgresql for the control plane's tests on PostgreSQL (each test process starts a scratch cluster).
-# oathtool (an independent TOTP implementation) judges two-factor sign-in.
-APT_TEST := chromium redis-server nginx-light wrk nghttp2-client openssl python3-venv curl postgresql oathtool
+# oathtool (an independent TOTP implementation) judges two-factor sign-in. prometheus runs the
+# dashboards' queries against live processes (control/tests/monitoring.rs) and brings
+# promtool; yamllint and shellcheck judge the deployment files (deploy/local/check-deploy.sh).
+APT_TEST := chromium redis-server nginx-light wrk nghttp2-client openssl python3-venv curl postgresql oathtool \
+            prometheus yamllint shellcheck
 S3S_FS_VERSION := 0.14.1
 CONTROL_TESTS := $(patsubst control/tests/%.rs,--test %,$(wildcard control/tests/*.rs))
 
@@ -48,6 +51,7 @@ test: deps-test
 	@deploy/local/check-packager-purity.sh
 	@deploy/local/check-layers.sh
 	cargo build --workspace --bins
+	@deploy/local/check-deploy.sh
 	cargo test --workspace
 	@# The control plane's integration tests once more, on PostgreSQL (above: on SQLite, the
 	@# embedded default). Selected by target name across the workspace, so nothing is rebuilt.

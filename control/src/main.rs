@@ -130,6 +130,10 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Print, as JSON, the facts deployment descriptions must agree with (the Redis streams
+    /// and consumer group workers read, which KEDA scales on); checked against the
+    /// Kubernetes manifests by `deploy/local/check-deploy.sh`.
+    DeployFacts,
     /// Print the OpenAPI document (with the limits of `--config`).
     Openapi {
         /// The config file whose limits the document states (default: the defaults).
@@ -413,6 +417,22 @@ async fn run() -> Result<i32> {
             )
             .map_err(|e| anyhow!(e))?;
             say!("{token}");
+            Ok(0)
+        }
+        Command::DeployFacts => {
+            use sunomi_control::queue::redis::keys;
+            let streams: serde_json::Map<String, serde_json::Value> = JobKind::ALL
+                .into_iter()
+                .map(|k| (k.name().to_string(), keys::stream(k).into()))
+                .collect();
+            let facts = serde_json::json!({
+                "queue": {
+                    "group": keys::GROUP,
+                    "streams": streams,
+                    "dead_letters": keys::DEAD,
+                },
+            });
+            say!("{facts}");
             Ok(0)
         }
         Command::Openapi { config } => {

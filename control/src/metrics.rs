@@ -71,6 +71,11 @@ pub struct Metrics {
     /// `sunomi_outbox_applied_total{result}`: effects this process applied (`done`) or
     /// gave back to retry (`failed`).
     pub outbox_applied: IntCounterVec,
+    /// `sunomi_db_pool_connections{state}`: this process's database connections, `in_use`
+    /// and `idle`, sampled when scraped.
+    pub db_pool: IntGaugeVec,
+    /// `sunomi_db_up`: 1 when the database answered a ping at the last scrape, else 0.
+    pub db_up: IntGauge,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -229,6 +234,25 @@ fn build() -> Result<Metrics, prometheus::Error> {
             "Outbox effects applied by this process, by result.",
             &["result"],
         )?,
+        db_pool: {
+            let g = IntGaugeVec::new(
+                Opts::new(
+                    "sunomi_db_pool_connections",
+                    "Database connections of this process, by state (in_use, idle).",
+                ),
+                &["state"],
+            )?;
+            registry.register(Box::new(g.clone()))?;
+            g
+        },
+        db_up: {
+            let g = IntGauge::new(
+                "sunomi_db_up",
+                "1 when the database answered a ping at the last scrape, else 0.",
+            )?;
+            registry.register(Box::new(g.clone()))?;
+            g
+        },
         registry,
     };
     for kind in JobKind::ALL {
@@ -265,6 +289,20 @@ pub fn metrics() -> &'static Metrics {
     static METRICS: OnceLock<Metrics> = OnceLock::new();
     // Fixed, valid names and labels: building cannot fail.
     METRICS.get_or_init(|| build().expect("metric definitions are valid"))
+}
+
+/// Samples the database's side of the metrics for a scrape: the pool's connections, and
+/// whether a ping answers within two seconds.
+pub async fn observe_database(db: &crate::db::Db) {
+    let m = metrics();
+    let size = i64::from(db.pool().size());
+    let idle = i64::try_from(db.pool().num_idle()).unwrap_or(0);
+    m.db_pool.with_label_values(&["idle"]).set(idle);
+    m.db_pool
+        .with_label_values(&["in_use"])
+        .set((size - idle).max(0));
+    let ping = tokio::time::timeout(std::time::Duration::from_secs(2), db.ping()).await;
+    m.db_up.set(i64::from(matches!(ping, Ok(Ok(())))));
 }
 
 /// The text exposition of every metric.

@@ -13,6 +13,7 @@ bin=$CARGO_TARGET_DIR/release
 [ "${BUILD:-1}" = 1 ] && cargo build --release -q -p sunomi-control -p sunomi-edge
 work=$(mktemp -d)
 pids=()
+# shellcheck disable=SC2154 # p is the trap's own loop variable
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$work"' EXIT
 eport=$((20000 + RANDOM % 10000)); aport=$((eport + 1)); cport=$((30000 + RANDOM % 10000))
 "$bin/sunomi-edge" --store "$work/store" --listen "127.0.0.1:$eport" --admin "127.0.0.1:$aport" \

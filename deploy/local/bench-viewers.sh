@@ -20,8 +20,10 @@ bin=$CARGO_TARGET_DIR/release
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 work=$(mktemp -d)
 export SUNOMI_DATABASE=${DATABASE:-sqlite://$work/control.db}
-export SUNOMI_VIEW_SECRET=$(openssl rand -hex 32)
+SUNOMI_VIEW_SECRET=$(openssl rand -hex 32)
+export SUNOMI_VIEW_SECRET
 pids=()
+# shellcheck disable=SC2154 # p is the trap's own loop variable
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; [ "${KEEP:-0}" = 1 ] && echo "kept $work" || rm -rf "$work"' EXIT
 port=$((20000 + RANDOM % 20000))
 edge=127.0.0.1:$((port + 1))

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the side-by-side benchmarks: server CPU time per request, measured from /proc
 # (utime+stime of the server's processes) around a load run, repeated and alternated between
 # the two servers because this shared VM varies by ±20 % from one run to the next.

@@ -28,7 +28,8 @@ for target in track_head fragment ts_remux vtt; do
     -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     >"$log" 2>&1 || status=$?
   grep -E "^(stat::number_of_executed_units|stat::new_units_added|==[0-9]+==ERROR|SUMMARY|Done)|panicked" "$log" || true
-  artifacts=$(ls "artifacts/$target" 2>/dev/null | grep -E '^(crash|timeout|oom|leak|slow-unit)-' || true)
+  artifacts=$(find "artifacts/$target" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'timeout-*' \
+    -o -name 'oom-*' -o -name 'leak-*' -o -name 'slow-unit-*' \) -printf '%f\n' 2>/dev/null || true)
   if [ "$status" -ne 0 ] || [ -n "$artifacts" ]; then
     tail -n 40 "$log" >&2
     echo "fuzz smoke: $target failed (exit $status): ${artifacts:-no artifact}; inputs in packager/fuzz/artifacts/$target/" >&2

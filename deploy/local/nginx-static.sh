@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the bench scripts: the nginx they compare against — one worker, sendfile on,
 # access log off, HLS content types.
 #   nginx_conf DIR HTTP_BODY [CONNECTIONS]

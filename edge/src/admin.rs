@@ -1,6 +1,7 @@
 //! The admin listener: `/metrics`, `/healthz`, `/readyz`, `/config` (read-only, for
 //! monitoring; `/config` shows the configuration in effect with its secrets redacted), and
-//! `POST /purge`, `POST /reload` (mutating: with an admin token configured they require
+//! `POST /purge`, `POST /reload`, `POST /leave` (leave the fleet's ring before stopping;
+//! `/readyz` then answers 503) (mutating: with an admin token configured they require
 //! `Authorization: Bearer {token}`; without one the listener is loopback-only, which the
 //! configuration enforces at start).
 
@@ -209,6 +210,14 @@ impl ServeHttp for Admin {
                 body.push(b'\n');
                 text(status, "application/json", body)
             }
+            "/leave" => {
+                if let Some(refusal) = self.refuse_mutation(session) {
+                    return refusal;
+                }
+                self.media.fleet().leave().await;
+                tracing::info!("left the fleet's ring (admin /leave); /readyz now says so");
+                text(200, "text/plain", b"left the ring\n".to_vec())
+            }
             "/config" => {
                 let mut body =
                     serde_json::to_vec_pretty(&self.reloader.effective()).unwrap_or_default();
@@ -216,6 +225,9 @@ impl ServeHttp for Admin {
                 text(200, "application/json", body)
             }
             "/readyz" => {
+                if self.media.fleet().is_leaving() {
+                    return text(503, "text/plain", b"leaving the fleet\n".to_vec());
+                }
                 let probe =
                     tokio::time::timeout(Duration::from_secs(3), self.media.reader().probe()).await;
                 match probe {

@@ -137,6 +137,13 @@ where
             open: &self.open,
             listener: self.listener,
         };
+        if stream.get_ssl().is_some() {
+            // The listener finished the handshake before handing the connection over.
+            metrics()
+                .tls_handshakes
+                .with_label_values(&["completed"])
+                .inc();
+        }
         let stream: Stream = Box::new(Deadlined::new(stream, self.limits, self.listener));
         self.inner.process_new(stream, shutdown).await
     }

@@ -407,6 +407,7 @@ impl Connection {
                         route: "invalid",
                         status: answer.head.status(),
                         bytes: answer.body.as_ref().map_or(0, |b| b.len() as u64),
+                        seconds: 0.0,
                     });
                     let written = self
                         .write(&mut RequestCtx::default(), answer, false, false)

@@ -103,6 +103,17 @@ enum Command {
         #[arg(long)]
         ttl: Option<u64>,
     },
+    /// Tells the edge at `--admin` to leave the fleet's ring (others stop sending it segment
+    /// requests and its /readyz fails), then waits: a Kubernetes preStop hook, before the
+    /// SIGTERM that drains it. The admin token is read from SUNOMI_ADMIN_TOKEN.
+    Leave {
+        /// The edge's admin address.
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        admin: std::net::SocketAddr,
+        /// Seconds to wait afterwards, while load balancers stop sending it players.
+        #[arg(long, default_value_t = 0)]
+        wait_secs: u64,
+    },
 }
 
 /// The configuration file named by `--config`, or the defaults.
@@ -180,6 +191,33 @@ fn player_connection_limits(config: &EdgeConfig) -> connections::ConnectionLimit
 }
 
 /// `sunomi-edge token`: signs with the configured token secret (no store needed).
+/// `sunomi-edge leave`: `POST /leave` to the admin listener at `admin`, then a wait.
+fn leave(admin: std::net::SocketAddr, wait_secs: u64) -> Result<()> {
+    use std::io::{Read, Write};
+    let token = std::env::var("SUNOMI_ADMIN_TOKEN").ok();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let mut conn = std::net::TcpStream::connect_timeout(&admin, Duration::from_secs(5))
+        .with_context(|| format!("connecting to the admin listener {admin}"))?;
+    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        conn,
+        "POST /leave HTTP/1.1\r\nHost: {admin}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer)
+        .context("reading the admin listener's answer")?;
+    let status = answer.split(' ').nth(1).unwrap_or("");
+    if status != "200" {
+        let line = answer.lines().next().unwrap_or("no answer");
+        anyhow::bail!("the edge at {admin} did not leave: {line}");
+    }
+    println!("left the fleet's ring; waiting {wait_secs} s");
+    std::thread::sleep(Duration::from_secs(wait_secs));
+    Ok(())
+}
+
 fn print_token(cli: &Cli, id: &str, ttl: Option<u64>) -> Result<()> {
     let mut config = config_file(cli)?;
     config.store.get_or_insert_with(|| "memory://".into());
@@ -282,8 +320,10 @@ async fn upgrade_on_sigusr2(successor: upgrade::Successor) {
 
 fn run() -> Result<()> {
     let cli = Cli::parse();
-    if let Some(Command::Token { id, ttl }) = &cli.command {
-        return print_token(&cli, id, *ttl);
+    match &cli.command {
+        Some(Command::Token { id, ttl }) => return print_token(&cli, id, *ttl),
+        Some(Command::Leave { admin, wait_secs }) => return leave(*admin, *wait_secs),
+        None => {}
     }
     let config = load_config(&cli)?;
     // Registered now, so `process_start_time_seconds` is this process's start.

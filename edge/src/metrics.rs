@@ -16,6 +16,15 @@ pub struct Metrics {
     pub requests: IntCounterVec,
     /// Response body bytes by route kind.
     pub response_bytes: IntCounterVec,
+    /// Time from a request's head to its answer being ready to send (head and body in hand;
+    /// the client's own speed not included), by route kind: the edge's latency.
+    pub request_seconds: HistogramVec,
+    /// TLS handshakes on the player listener: `started` (the server-name callback ran) and
+    /// `completed` (the connection reached HTTP); their difference failed or was abandoned.
+    pub tls_handshakes: IntCounterVec,
+    /// When the first of the loaded TLS certificates expires (`notAfter`), seconds since the
+    /// Unix epoch; absent without TLS.
+    pub tls_expiry: Gauge,
     /// Cache lookups by tier and result.
     pub cache: IntCounterVec,
     /// `cache{tier="local",result="hit"}`, resolved once (a label lookup per request was
@@ -267,6 +276,21 @@ fn build() -> Result<Metrics, prometheus::Error> {
             "View tickets on media requests by outcome (receipt issued, invalid)",
             &["result"]
         )?,
+        request_seconds: register_histogram_vec!(
+            "sunomi_http_request_seconds",
+            "Time from a request's head to its answer being ready to send, by route kind",
+            &["route"],
+            BUCKETS.to_vec()
+        )?,
+        tls_handshakes: register_int_counter_vec!(
+            "sunomi_tls_handshakes_total",
+            "TLS handshakes on the player listener: started, and completed (reached HTTP)",
+            &["result"]
+        )?,
+        tls_expiry: Gauge::new(
+            "sunomi_tls_certificate_expiry_timestamp_seconds",
+            "When the first of the loaded TLS certificates expires (notAfter), Unix seconds",
+        )?,
         purge_lag_seconds: register_histogram!(
             "sunomi_purge_lag_seconds",
             "Time from a purge request on another edge to its application here",
@@ -308,6 +332,9 @@ fn export_known_series(m: &Metrics) {
     for scope in ["url", "video", "all"] {
         m.purges.with_label_values(&[scope]);
     }
+    for result in ["started", "completed"] {
+        m.tls_handshakes.with_label_values(&[result]);
+    }
     for listener in ["player", "admin"] {
         m.connections_open.with_label_values(&[listener]);
         m.connections_refused.with_label_values(&[listener]);
@@ -340,6 +367,19 @@ pub fn render() -> Vec<u8> {
     let encoder = prometheus::TextEncoder::new();
     let _ = encoder.encode(&prometheus::gather(), &mut out);
     out
+}
+
+/// Records when the first loaded TLS certificate expires (`not_after`, Unix seconds). The
+/// series appears with the first certificate loaded, so an edge without TLS exports none.
+pub fn set_tls_expiry(not_after: f64) {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    let m = metrics();
+    REGISTERED.call_once(|| {
+        if let Err(e) = prometheus::register(Box::new(m.tls_expiry.clone())) {
+            tracing::warn!(error = %e, "could not export the certificate expiry");
+        }
+    });
+    m.tls_expiry.set(not_after);
 }
 
 /// Counts storage reads for the origin reader.

@@ -31,7 +31,7 @@ use crate::media::{Media, Object, RequestFlags};
 use crate::metrics::metrics;
 use crate::request::{Method, Request};
 use crate::views::{ViewTally, VIEW_RECEIPT};
-use prometheus::IntCounter;
+use prometheus::{Histogram, IntCounter};
 
 /// What the request's metrics need to know about it once it is answered.
 #[derive(Debug, Default)]
@@ -42,6 +42,8 @@ pub struct RequestCtx {
     pub status: u16,
     /// Body bytes written.
     pub bytes: u64,
+    /// Seconds from the request's head to its answer being ready (0 when none was made).
+    pub seconds: f64,
 }
 
 /// The player-facing service.
@@ -159,6 +161,13 @@ impl EdgeService {
     /// The answer to `req`, with its route recorded in `ctx` for the metrics. An error is the
     /// edge's own (a response head that cannot be built): the caller answers 500.
     pub async fn answer<R: Request>(&self, req: &R, ctx: &mut RequestCtx) -> Result<Answer> {
+        let started = std::time::Instant::now();
+        let answer = self.answer_now(req, ctx).await;
+        ctx.seconds = started.elapsed().as_secs_f64();
+        answer
+    }
+
+    async fn answer_now<R: Request>(&self, req: &R, ctx: &mut RequestCtx) -> Result<Answer> {
         match req.method() {
             Method::Options => {
                 ctx.route = "preflight";
@@ -433,36 +442,42 @@ impl EdgeService {
         } else {
             ctx.route
         };
-        REQUEST_COUNTERS.with_borrow_mut(|counters| counters.count(route, ctx.status, ctx.bytes));
+        REQUEST_COUNTERS
+            .with_borrow_mut(|counters| counters.count(route, ctx.status, ctx.bytes, ctx.seconds));
     }
 }
 
-/// The request and byte counters of the (route, status) pairs one thread has counted, so a
-/// request does not pay Prometheus' label lookup (hashing both labels under a lock) twice:
-/// routes are a handful of constants and statuses a few dozen, so the list stays short.
+/// The request and byte counters and the latency histogram of the (route, status) pairs one
+/// thread has counted, so a request does not pay Prometheus' label lookup (hashing labels
+/// under a lock) three times: routes are a handful of constants and statuses a few dozen, so
+/// the list stays short.
 #[derive(Default)]
-struct RequestCounters(Vec<(&'static str, u16, IntCounter, IntCounter)>);
+struct RequestCounters(Vec<(&'static str, u16, IntCounter, IntCounter, Histogram)>);
 
 /// Pairs kept per thread; beyond that (never in practice) the lookup is Prometheus' own.
 const COUNTED_PAIRS: usize = 128;
 
 impl RequestCounters {
-    /// Counts one request of `route` answered `status` with `body_bytes`.
-    fn count(&mut self, route: &'static str, status: u16, body_bytes: u64) {
+    /// Counts one request of `route` answered `status` with `body_bytes`, its answer ready
+    /// after `seconds`.
+    fn count(&mut self, route: &'static str, status: u16, body_bytes: u64, seconds: f64) {
         let known = self.0.iter().find(|(r, s, ..)| *s == status && *r == route);
-        if let Some((.., requests, bytes)) = known {
+        if let Some((.., requests, bytes, latency)) = known {
             requests.inc();
             bytes.inc_by(body_bytes);
+            latency.observe(seconds);
             return;
         }
         let m = metrics();
         let status_text = itoa_status(status);
         let requests = m.requests.with_label_values(&[route, status_text.as_str()]);
         let bytes = m.response_bytes.with_label_values(&[route]);
+        let latency = m.request_seconds.with_label_values(&[route]);
         requests.inc();
         bytes.inc_by(body_bytes);
+        latency.observe(seconds);
         if self.0.len() < COUNTED_PAIRS {
-            self.0.push((route, status, requests, bytes));
+            self.0.push((route, status, requests, bytes, latency));
         }
     }
 }

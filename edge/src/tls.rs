@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
+use openssl::asn1::{Asn1Time, Asn1TimeRef};
 use pingora::listeners::tls::TlsSettings;
 use pingora::tls::hash::MessageDigest;
 use pingora::tls::ssl::{
@@ -65,6 +66,8 @@ pub struct CertificateInfo {
     pub names: Vec<String>,
     /// `notAfter`, as OpenSSL prints it.
     pub not_after: String,
+    /// `notAfter` in seconds since the Unix epoch (0 if OpenSSL could not say).
+    pub expires_unix: i64,
     /// SHA-256 of the leaf certificate (DER), hex.
     pub sha256: String,
 }
@@ -179,9 +182,24 @@ fn load_pair(
         cert: cert.display().to_string(),
         names: names.clone(),
         not_after: leaf.not_after().to_string(),
+        expires_unix: unix_seconds(leaf.not_after()),
         sha256,
     };
     Ok((builder.build().into_context(), names, info))
+}
+
+/// `time` in seconds since the Unix epoch (0 when OpenSSL cannot compare them).
+fn unix_seconds(time: &Asn1TimeRef) -> i64 {
+    Asn1Time::from_unix(0)
+        .and_then(|epoch| epoch.diff(time))
+        .map_or(0, |d| i64::from(d.days) * 86_400 + i64::from(d.secs))
+}
+
+/// Exports when the first certificate of `set` expires.
+fn export_expiry(set: &CertificateSet) {
+    if let Some(first) = set.info.iter().map(|i| i.expires_unix).min() {
+        crate::metrics::set_tls_expiry(first as f64);
+    }
 }
 
 /// The settings every context shares: Mozilla intermediate and our ALPN preference.
@@ -252,6 +270,7 @@ impl Certificates {
     /// Loads `files` (the first is the default for clients without a known name).
     pub fn load(files: Vec<CertificateFiles>) -> Result<Arc<Certificates>, TlsError> {
         let set = CertificateSet::load(&files)?;
+        export_expiry(&set);
         Ok(Arc::new(Certificates {
             files: ArcSwap::from_pointee(files),
             current: ArcSwap::from_pointee(set),
@@ -263,6 +282,7 @@ impl Certificates {
     pub fn reload(&self, files: Option<Vec<CertificateFiles>>) -> Result<(), TlsError> {
         let files = files.map_or_else(|| self.files.load_full(), Arc::new);
         let set = CertificateSet::load(&files)?;
+        export_expiry(&set);
         self.current.store(Arc::new(set));
         self.files.store(files);
         Ok(())
@@ -295,6 +315,10 @@ impl Certificates {
         let mut settings = TlsSettings::from(builder);
         let certificates = self.clone();
         settings.set_servername_callback(move |ssl, _alert| {
+            crate::metrics::metrics()
+                .tls_handshakes
+                .with_label_values(&["started"])
+                .inc();
             let set = certificates.current.load();
             let context = set.pick(ssl.servername(NameType::HOST_NAME));
             ssl.set_ssl_context(context)

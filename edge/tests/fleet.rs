@@ -502,3 +502,57 @@ fn a_non_owner_whose_owner_is_dead_fills_an_admitted_segment_itself() {
         "A asked the dead owner"
     );
 }
+
+/// `sunomi-edge leave` (a Kubernetes preStop hook): with the admin token, the edge leaves
+/// the ring at once — the others count one member fewer long before its heartbeat would have
+/// expired, it stays out (no heartbeat brings it back), its /readyz fails — and it still
+/// answers players until it is stopped. Without the token, nothing happens.
+#[test]
+fn an_edge_told_to_leave_drops_out_of_the_ring_and_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with(dir.path(), &["leave"]);
+    let redis = RedisServer::start();
+    let config = dir.path().join("fleet.toml");
+    // A long heartbeat TTL: only leaving can drop the edge within the test's wait.
+    std::fs::write(&config, fleet_config("heartbeat_ttl_ms = 60000\n")).unwrap();
+    let config = config.to_str().unwrap();
+    let token = "a-long-admin-token-0123456789";
+    let env = [("SUNOMI_ADMIN_TOKEN", token)];
+    let edges: Vec<Edge> = (0..2)
+        .map(|_| Edge::start(&store, &["--redis", &redis.url(), "--config", config], &env))
+        .collect();
+    wait_members(&edges.iter().collect::<Vec<_>>(), 2);
+    let admin = edges[1].admin.trim_start_matches("http://").to_string();
+    let leave = |token: Option<&str>| {
+        let mut cmd = Command::new(binary("sunomi-edge"));
+        cmd.args(["leave", "--admin", &admin, "--wait-secs", "0"])
+            .env_remove("SUNOMI_ADMIN_TOKEN");
+        if let Some(t) = token {
+            cmd.env("SUNOMI_ADMIN_TOKEN", t);
+        }
+        cmd.output().unwrap()
+    };
+
+    let refused = leave(None);
+    assert!(!refused.status.success(), "no token, no leaving");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("401"));
+    assert_eq!(get(&format!("{}/readyz", edges[1].admin)).status, 200);
+
+    let left = leave(Some(token));
+    assert!(
+        left.status.success(),
+        "{}",
+        String::from_utf8_lossy(&left.stderr)
+    );
+    assert_eq!(get(&format!("{}/readyz", edges[1].admin)).status, 503);
+    let took = wait_members(&[&edges[0]], 1);
+    eprintln!("the other edge dropped it {took:?} after it left (heartbeat TTL 60 s)");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(edges[0].metric("sunomi_fleet_members"), 1.0, "it stays out");
+    let master = media_object_paths(&edges[1], "leave")[0].clone();
+    assert_eq!(
+        get(&edges[1].url(&master)).status,
+        200,
+        "it still serves players"
+    );
+}

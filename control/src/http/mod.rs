@@ -553,7 +553,13 @@ pub fn router(app: Arc<App>) -> Router {
 /// The admin router: `/metrics`, `/healthz`, `/readyz`.
 pub fn admin_router(app: Arc<App>) -> Router {
     Router::new()
-        .route("/metrics", get(|| async { crate::metrics::encode() }))
+        .route(
+            "/metrics",
+            get(|State(app): State<Arc<App>>| async move {
+                crate::metrics::observe_database(&app.db).await;
+                crate::metrics::encode()
+            }),
+        )
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
             "/readyz",

@@ -306,6 +306,17 @@ impl Control {
 
 /// Starts `sunomi-control worker` against `redis`.
 pub fn worker(store: &str, redis: &str, config: &str, env: &[(String, String)]) -> Process {
+    worker_with(store, redis, config, env, &[])
+}
+
+/// [`worker`] with `extra` arguments (`--admin ADDR`, `--kinds …`).
+pub fn worker_with(
+    store: &str,
+    redis: &str,
+    config: &str,
+    env: &[(String, String)],
+    extra: &[&str],
+) -> Process {
     let options = Options {
         store: store.into(),
         redis: Some(redis.into()),
@@ -319,6 +330,7 @@ pub fn worker(store: &str, redis: &str, config: &str, env: &[(String, String)]) 
         .args(["--database", &database_for(store)])
         .arg("--config")
         .arg(&path)
+        .args(extra)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env("RUST_LOG", "warn,sunomi_control=info")
         .stdout(Stdio::null())

@@ -67,6 +67,8 @@ pub struct Fleet {
     hysteresis: Mutex<Hysteresis>,
     /// Purge epoch applied up to (None until the first heartbeat reads it).
     applied_epoch: Mutex<Option<u64>>,
+    /// This edge has left the ring (before stopping): no more heartbeats announce it.
+    leaving: std::sync::atomic::AtomicBool,
 }
 
 impl Fleet {
@@ -107,6 +109,7 @@ impl Fleet {
             auth,
             hysteresis: Mutex::new(Hysteresis::new(f.join_after_polls, f.leave_after_polls)),
             applied_epoch: Mutex::new(None),
+            leaving: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -316,6 +319,9 @@ impl Fleet {
     /// on missed purges. Redis failing makes this edge stand alone until the next success.
     pub async fn heartbeat(&self, target: &dyn PurgeTarget) {
         let Some(r) = &self.redis else { return };
+        if self.is_leaving() {
+            return;
+        }
         let mut beat = ::redis::pipe();
         beat.cmd("SET")
             .arg(keys::edge(&self.node))
@@ -508,8 +514,17 @@ impl Fleet {
         }
     }
 
-    /// Removes this edge's heartbeat so the others drop it at once (graceful shutdown).
+    /// Whether this edge has left the ring ([`Fleet::leave`]).
+    pub fn is_leaving(&self) -> bool {
+        self.leaving.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Leaves the ring for good: stops the heartbeats and removes this edge's, so the others
+    /// drop it at once and stop sending it segment requests (before a graceful shutdown:
+    /// the preStop of a Kubernetes pod, or SIGTERM). It keeps serving what it is asked.
     pub async fn leave(&self) {
+        self.leaving
+            .store(true, std::sync::atomic::Ordering::Release);
         let Some(r) = &self.redis else { return };
         let mut del = ::redis::pipe();
         del.cmd("DEL")
