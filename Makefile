@@ -56,6 +56,7 @@ test: deps-test
 	@# The control plane's integration tests once more, on PostgreSQL (above: on SQLite, the
 	@# embedded default). Selected by target name across the workspace, so nothing is rebuilt.
 	SUNOMI_TEST_DATABASE=postgres cargo test --workspace $(CONTROL_TESTS)
+	@deploy/docker/test.sh
 	@deploy/local/fuzz-smoke.sh 5
 
 bench: deps

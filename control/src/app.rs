@@ -346,4 +346,10 @@ impl App {
         self.queue.ping().await.map_err(|e| e.to_string())?;
         Ok(())
     }
+
+    /// The metrics for a scrape: the database's side sampled now, then every metric.
+    pub async fn metrics_text(&self) -> String {
+        crate::metrics::observe_database(&self.db).await;
+        crate::metrics::encode()
+    }
 }

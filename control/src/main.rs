@@ -130,6 +130,16 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Exit 0 when this host's control process answers `GET --path` on its admin listener
+    /// with 200 (the image's HEALTHCHECK: the image has no shell and no curl).
+    Healthcheck {
+        /// The admin address (a listener on 0.0.0.0 is called on loopback).
+        #[arg(long, env = "SUNOMI_CONTROL_ADMIN", default_value = "127.0.0.1:9091")]
+        admin: SocketAddr,
+        /// What to ask.
+        #[arg(long, default_value = "/healthz")]
+        path: String,
+    },
     /// Print, as JSON, the facts deployment descriptions must agree with (the Redis streams
     /// and consumer group workers read, which KEDA scales on); checked against the
     /// Kubernetes manifests by `deploy/local/check-deploy.sh`.
@@ -417,6 +427,25 @@ async fn run() -> Result<i32> {
             )
             .map_err(|e| anyhow!(e))?;
             say!("{token}");
+            Ok(0)
+        }
+        Command::Healthcheck { admin, path } => {
+            let host = if admin.ip().is_unspecified() {
+                std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST)
+            } else {
+                admin.ip()
+            };
+            let url = format!("http://{}{path}", SocketAddr::new(host, admin.port()));
+            let answer = reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()?
+                .get(&url)
+                .send()
+                .await
+                .with_context(|| format!("asking {url}"))?;
+            if !answer.status().is_success() {
+                bail!("{url}: {}", answer.status());
+            }
             Ok(0)
         }
         Command::DeployFacts => {

@@ -83,5 +83,5 @@ PY
 
 echo "== yaml and shell"
 yamllint -s deploy/monitoring deploy/k8s
-shellcheck -S warning deploy/local/*.sh .ci/run
+shellcheck -S warning deploy/local/*.sh deploy/docker/*.sh .ci/run
 echo "deployment checks passed"

@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 mod admin;
+mod admin_client;
 mod auth;
 mod cmcd;
 mod config;
@@ -103,12 +104,22 @@ enum Command {
         #[arg(long)]
         ttl: Option<u64>,
     },
+    /// Exits 0 when the edge's admin listener answers `GET --path` with 200 (the image's
+    /// HEALTHCHECK: the image has no shell and no curl).
+    Healthcheck {
+        /// The edge's admin address (a listener on 0.0.0.0 is called on loopback).
+        #[arg(long, env = "SUNOMI_ADMIN", default_value = "127.0.0.1:9090")]
+        admin: std::net::SocketAddr,
+        /// What to ask.
+        #[arg(long, default_value = "/healthz")]
+        path: String,
+    },
     /// Tells the edge at `--admin` to leave the fleet's ring (others stop sending it segment
     /// requests and its /readyz fails), then waits: a Kubernetes preStop hook, before the
     /// SIGTERM that drains it. The admin token is read from SUNOMI_ADMIN_TOKEN.
     Leave {
-        /// The edge's admin address.
-        #[arg(long, default_value = "127.0.0.1:9090")]
+        /// The edge's admin address (a listener on 0.0.0.0 is called on loopback).
+        #[arg(long, env = "SUNOMI_ADMIN", default_value = "127.0.0.1:9090")]
         admin: std::net::SocketAddr,
         /// Seconds to wait afterwards, while load balancers stop sending it players.
         #[arg(long, default_value_t = 0)]
@@ -193,28 +204,24 @@ fn player_connection_limits(config: &EdgeConfig) -> connections::ConnectionLimit
 /// `sunomi-edge token`: signs with the configured token secret (no store needed).
 /// `sunomi-edge leave`: `POST /leave` to the admin listener at `admin`, then a wait.
 fn leave(admin: std::net::SocketAddr, wait_secs: u64) -> Result<()> {
-    use std::io::{Read, Write};
+    let admin = admin_client::local(admin);
     let token = std::env::var("SUNOMI_ADMIN_TOKEN").ok();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let mut conn = std::net::TcpStream::connect_timeout(&admin, Duration::from_secs(5))
-        .with_context(|| format!("connecting to the admin listener {admin}"))?;
-    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        conn,
-        "POST /leave HTTP/1.1\r\nHost: {admin}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut answer = String::new();
-    conn.read_to_string(&mut answer)
-        .context("reading the admin listener's answer")?;
-    let status = answer.split(' ').nth(1).unwrap_or("");
-    if status != "200" {
-        let line = answer.lines().next().unwrap_or("no answer");
+    let (status, line) = admin_client::call(admin, "POST", "/leave", token.as_deref())?;
+    if status != 200 {
         anyhow::bail!("the edge at {admin} did not leave: {line}");
     }
     println!("left the fleet's ring; waiting {wait_secs} s");
     std::thread::sleep(Duration::from_secs(wait_secs));
+    Ok(())
+}
+
+/// `sunomi-edge healthcheck`: exits 0 when `GET path` on the admin listener answers 200.
+fn healthcheck(admin: std::net::SocketAddr, path: &str) -> Result<()> {
+    let admin = admin_client::local(admin);
+    let (status, line) = admin_client::call(admin, "GET", path, None)?;
+    if status != 200 {
+        anyhow::bail!("{admin}{path}: {line}");
+    }
     Ok(())
 }
 
@@ -323,6 +330,7 @@ fn run() -> Result<()> {
     match &cli.command {
         Some(Command::Token { id, ttl }) => return print_token(&cli, id, *ttl),
         Some(Command::Leave { admin, wait_secs }) => return leave(*admin, *wait_secs),
+        Some(Command::Healthcheck { admin, path }) => return healthcheck(*admin, path),
         None => {}
     }
     let config = load_config(&cli)?;

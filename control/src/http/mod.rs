@@ -555,10 +555,7 @@ pub fn admin_router(app: Arc<App>) -> Router {
     Router::new()
         .route(
             "/metrics",
-            get(|State(app): State<Arc<App>>| async move {
-                crate::metrics::observe_database(&app.db).await;
-                crate::metrics::encode()
-            }),
+            get(|State(app): State<Arc<App>>| async move { app.metrics_text().await }),
         )
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
