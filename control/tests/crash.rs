@@ -171,15 +171,29 @@ fn killed_at_each_step_the_asset_its_projection_and_the_edge_agree_and_no_webhoo
     });
 
     // Every webhook arrives once the worker delivers: one id per event, one body per id.
+    // Deliveries run in parallel and retry on their own schedule, so they may arrive in any
+    // order: wait for the deletion's and for one per committed decision.
     let _worker = worker(&store, &redis.url(), &config, &[]);
-    wait_until(Duration::from_secs(60), "the deletion's webhook", || {
-        receiver
-            .seen
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|(_, b)| b.contains("video.asset.deleted"))
-    });
+    let reviewed_ids = |seen: &[(Vec<(String, String)>, String)]| {
+        seen.iter()
+            .filter(|(_, b)| b.contains("video.asset.moderation.reviewed"))
+            .filter_map(|(h, _)| {
+                h.iter()
+                    .find(|(k, _)| k == "webhook-id")
+                    .map(|(_, v)| v.clone())
+            })
+            .collect::<std::collections::BTreeSet<String>>()
+            .len()
+    };
+    wait_until(
+        Duration::from_secs(60),
+        "the deletion's webhook and every decision's",
+        || {
+            let seen = receiver.seen.lock().unwrap();
+            seen.iter().any(|(_, b)| b.contains("video.asset.deleted"))
+                && reviewed_ids(&seen) >= decisions
+        },
+    );
     let seen = receiver.seen.lock().unwrap().clone();
     let mut bodies: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (headers, body) in &seen {
