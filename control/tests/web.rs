@@ -376,20 +376,7 @@ fn a_report_reaches_the_queue_and_a_moderator_blocks_the_video_from_the_page() {
     let shown = wait_ready(&ada, &id);
     let master = shown["playback_url"].as_str().unwrap().to_string();
     assert!(master.starts_with(&edge.base));
-    let (code, _, err) = common::people::users(
-        &store,
-        &[
-            "create",
-            "--email",
-            "mo@example.org",
-            "--role",
-            "moderator",
-            "--name",
-            "Mo",
-        ],
-        "a moderator's password\n",
-    );
-    assert_eq!(code, 0, "{err}");
+    make_moderator(&store);
     let summary = run_script(
         "moderation.mjs",
         &[
@@ -430,6 +417,25 @@ fn a_report_reaches_the_queue_and_a_moderator_blocks_the_video_from_the_page() {
     });
 }
 
+/// Makes the moderator account `mo@example.org` (password "a moderator's password") with
+/// the operator's command.
+fn make_moderator(store: &str) {
+    let (code, _, err) = common::people::users(
+        store,
+        &[
+            "create",
+            "--email",
+            "mo@example.org",
+            "--role",
+            "moderator",
+            "--name",
+            "Mo",
+        ],
+        "a moderator's password\n",
+    );
+    assert_eq!(code, 0, "{err}");
+}
+
 /// Offline moderation under a policy that holds every video for review: the moderator plays
 /// the held video from the review page (a review token the edge honours while nobody else
 /// gets it) and approves it, and then it plays for everyone.
@@ -452,24 +458,16 @@ fn a_moderator_plays_a_held_video_on_the_review_page_and_approves_it() {
         "public",
     );
     wait_status(&ada, &id, "in_review");
-    let (code, _, err) = common::people::users(
-        &store,
-        &[
-            "create",
-            "--email",
-            "mo@example.org",
-            "--role",
-            "moderator",
-            "--name",
-            "Mo",
-        ],
-        "a moderator's password\n",
-    );
-    assert_eq!(code, 0, "{err}");
+    make_moderator(&store);
     let asset = control.api(&create_key(&store, &[])).asset(&id);
     let pid = asset["playback_ids"][0]["id"].as_str().unwrap().to_string();
     let master = format!("{}/v/{pid}/master.m3u8", edge.base);
     assert_eq!(http_status(&master), 404, "held: not published");
+    // The review page (and the review token it carries) is the moderators': not even the
+    // uploader gets it.
+    let page = ada.send("GET", &format!("/moderation/videos/{id}"), &[], vec![]);
+    assert_ne!(page.status, 200, "the uploader is no moderator");
+    assert!(!String::from_utf8_lossy(&page.body).contains("token="));
 
     let summary = run_script(
         "review.mjs",
