@@ -336,6 +336,16 @@ impl App {
         }
     }
 
+    /// S3 event intake over this process's database, store and videos (`[intake]`).
+    pub fn intake(&self) -> crate::services::intake::Intake {
+        crate::services::intake::Intake {
+            db: self.db.clone(),
+            store: self.records.store().clone(),
+            videos: self.videos.clone(),
+            prefix: self.config.intake.prefix.clone(),
+        }
+    }
+
     /// Whether the database, storage (and Redis, when configured) answer.
     pub async fn ready(&self) -> Result<(), String> {
         self.db.ping().await.map_err(|e| e.to_string())?;

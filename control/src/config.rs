@@ -60,6 +60,44 @@ pub struct Config {
     pub accounts: AccountsConfig,
     /// Counting views (`[views]`).
     pub views: ViewsConfig,
+    /// S3 event intake (`[intake]`).
+    pub intake: IntakeConfig,
+}
+
+/// `[intake]`: S3 event intake. Sources put straight into the store's bucket under `prefix`
+/// become videos: S3 announces them on an SQS queue (`deploy/aws` wires it), and the object's
+/// metadata names the owner and title (`domain::intake::meta`). Off unless `queue_url` is set;
+/// needs an `s3://` store and the `aws` feature. Every control process may read the queue
+/// (SQS hands each message to one reader at a time; intake is idempotent besides).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IntakeConfig {
+    /// The SQS queue S3 sends the bucket's `ObjectCreated` notifications to.
+    pub queue_url: Option<String>,
+    /// The key prefix, in the bucket, that intake takes objects from.
+    pub prefix: String,
+    /// SQS's endpoint, when it differs from `aws.endpoint_url` (a stand-in, a VPC endpoint).
+    pub endpoint_url: Option<String>,
+    /// Long-poll wait of one receive, in seconds (SQS allows 0 to 20).
+    pub wait_secs: i32,
+    /// Messages one receive takes (SQS allows 1 to 10).
+    pub max_messages: i32,
+    /// How long a message taken stays hidden from other readers, in seconds (the queue's own
+    /// setting when unset). A message not deleted within it is delivered again.
+    pub visibility_timeout_secs: Option<i32>,
+}
+
+impl Default for IntakeConfig {
+    fn default() -> Self {
+        IntakeConfig {
+            queue_url: None,
+            prefix: "intake/".into(),
+            endpoint_url: None,
+            wait_secs: 20,
+            max_messages: 10,
+            visibility_timeout_secs: None,
+        }
+    }
 }
 
 /// `[views]`: views counted from the edges' receipts (`sunomi_origin::views`).
@@ -464,6 +502,7 @@ impl Default for Config {
             aws: AwsConfig::default(),
             accounts: AccountsConfig::default(),
             views: ViewsConfig::default(),
+            intake: IntakeConfig::default(),
         }
     }
 }
@@ -640,6 +679,21 @@ impl Config {
                 return Err(format!(
                     "captions.language {l:?}: use a lowercase ISO 639-1 code such as \"en\""
                 ));
+            }
+        }
+        if let Some(q) = &self.intake.queue_url {
+            url::Url::parse(q).map_err(|e| format!("intake.queue_url: {e}"))?;
+            let i = &self.intake;
+            if i.prefix.is_empty()
+                || !(0..=20).contains(&i.wait_secs)
+                || !(1..=10).contains(&i.max_messages)
+            {
+                return Err(
+                    "intake: need a prefix, wait_secs 0 to 20 and max_messages 1 to 10".into(),
+                );
+            }
+            if !cfg!(feature = "aws") {
+                return Err("intake.queue_url needs a build with the aws feature".into());
             }
         }
         url::Url::parse(&self.edge_url).map_err(|e| format!("edge_url: {e}"))?;

@@ -20,13 +20,14 @@ use tokio::sync::mpsc;
 use crate::apikeys;
 use crate::app::{now_ms, now_rfc3339, now_unix, AppError};
 use crate::config::UploadConfig;
+use crate::db::intake::IntakeRow;
 use crate::db::uploads::{self, UpdateError};
 use crate::db::Db;
 use crate::domain::asset::{
     Asset, AssetErrorCode, AssetErrorInfo, AssetStatus, Change, SourceInfo,
 };
 use crate::domain::ids::{random_token, AssetId, UploadId};
-use crate::domain::upload::{Part, PatchRefused, Upload, UploadStatus};
+use crate::domain::upload::{IntakeSource, Part, PatchRefused, Upload, UploadStatus};
 use crate::metrics::metrics;
 use crate::records::Records;
 use crate::services::assets::Assets;
@@ -115,6 +116,10 @@ pub struct NewUpload {
     pub with_token: bool,
     /// The video a person's upload becomes (its `asset_id` is filled in here).
     pub video: Option<crate::domain::videos::Video>,
+    /// For S3 event intake: the object the upload's bytes are (the upload starts complete),
+    /// and the record of that object version, written with the asset (its `asset_id` is
+    /// filled in here); a version recorded already makes this a [`AppError::Conflict`].
+    pub intake: Option<(IntakeSource, IntakeRow)>,
 }
 
 /// What the upload use cases need: the database (uploads and their parts), storage (the
@@ -179,12 +184,18 @@ pub async fn create(up: &Uploads, new: NewUpload) -> Result<(Upload, Option<Stri
         status: UploadStatus::Waiting,
         asset_id: asset_id.clone(),
         length: new.length,
-        offset: 0,
+        // An intake upload's bytes are all there (in the bucket) from the start.
+        offset: if new.intake.is_some() {
+            new.length.unwrap_or(0)
+        } else {
+            0
+        },
         parts: Vec::new(),
         metadata: new.metadata,
         token_hash: token.as_deref().map(apikeys::hash),
         token_expires_at: token.as_ref().map(|_| now + up.config.token_ttl_secs),
         direct: None,
+        intake: new.intake.as_ref().map(|(source, _)| source.clone()),
         tus_created: new.tus_created,
         created_at: now,
         expires_at: now + up.config.expiry_secs,
@@ -200,8 +211,12 @@ pub async fn create(up: &Uploads, new: NewUpload) -> Result<(Upload, Option<Stri
         v.asset_id = asset.id.to_string();
         v
     });
+    let intake = new.intake.map(|(_, mut row)| {
+        row.asset_id = Some(asset.id.to_string());
+        row
+    });
     up.assets
-        .create_asset(&asset, Some(&upload), video.as_ref())
+        .create_asset(&asset, Some(&upload), video.as_ref(), intake.as_ref())
         .await?;
     up.assets
         .change(
@@ -559,7 +574,20 @@ async fn finish_leased(up: &Uploads, id: &UploadId) -> Result<(), AppError> {
         .store()
         .local_file(&data_key)
         .filter(|f| f.exists());
-    if upload.direct.is_some() {
+    if let Some(intake) = &upload.intake {
+        let length = upload.length.unwrap_or(0);
+        if let Err(why) = copy_intake(up, intake, length, &source_path).await? {
+            let error = AssetErrorInfo {
+                code: AssetErrorCode::ErrUploadSizeMismatch,
+                message: why,
+            };
+            up.assets
+                .end_upload(id, UploadStatus::Errored, None, error)
+                .await?;
+            let _ = up.records.delete(&source_key).await;
+            return Ok(());
+        }
+    } else if upload.direct.is_some() {
         // The browser's parts were assembled by S3 when the upload was completed.
     } else if let (Some(data), Some(source)) =
         (local_data, up.records.store().local_file(&source_key))
@@ -585,24 +613,12 @@ async fn finish_leased(up: &Uploads, id: &UploadId) -> Result<(), AppError> {
             .await
             .map_err(|e| AppError::Store(format!("assembling the source: {e}")))?;
     } else {
-        use futures::StreamExt;
-        let mut writer = BufWriter::with_capacity(os.clone(), source_path.clone(), PART_BUFFER);
-        for part in &upload.parts {
-            let got = os
-                .get(&up.records.path(&part.key))
-                .await
-                .map_err(|e| AppError::Store(format!("reading a part: {e}")))?;
-            let mut stream = got.into_stream();
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| AppError::Store(format!("reading a part: {e}")))?;
-                writer
-                    .write_all(&chunk)
-                    .await
-                    .map_err(|e| AppError::Store(format!("assembling the source: {e}")))?;
-            }
-        }
-        writer
-            .shutdown()
+        let parts: Vec<_> = upload
+            .parts
+            .iter()
+            .map(|p| up.records.path(&p.key))
+            .collect();
+        stream_concat(&os, &parts, &source_path)
             .await
             .map_err(|e| AppError::Store(format!("assembling the source: {e}")))?;
     }
@@ -627,6 +643,78 @@ async fn finish_leased(up: &Uploads, id: &UploadId) -> Result<(), AppError> {
         .delete_dir(&layout::upload_parts_dir(id.as_str()))
         .await?;
     Ok(())
+}
+
+/// S3's largest `CopyObject`; larger intake objects are streamed through this process.
+const MAX_SERVER_COPY: u64 = 5 << 30;
+
+/// Copies an intake object to `dest` (the source's place): server-side up to 5 GiB, streamed
+/// beyond. `Ok(Err(why))` when the object is gone or no longer what was announced (its size
+/// differs), which ends the upload; `Err` for a failure worth trying again.
+async fn copy_intake(
+    up: &Uploads,
+    intake: &IntakeSource,
+    length: u64,
+    dest: &object_store::path::Path,
+) -> Result<Result<(), String>, AppError> {
+    let os = up.records.store().object_store();
+    let from = match object_store::path::Path::parse(&intake.key) {
+        Ok(p) if p.as_ref() == intake.key => p,
+        _ => {
+            return Ok(Err(format!(
+                "the intake key {:?} cannot be read",
+                intake.key
+            )))
+        }
+    };
+    let copied = if length <= MAX_SERVER_COPY {
+        os.copy(&from, dest).await
+    } else {
+        stream_concat(os, std::slice::from_ref(&from), dest).await
+    };
+    match copied {
+        Ok(()) => {}
+        Err(object_store::Error::NotFound { .. }) => {
+            return Ok(Err(format!(
+                "the intake object {} was deleted before it was copied",
+                intake.key
+            )))
+        }
+        Err(e) => return Err(AppError::Store(format!("copying the intake object: {e}"))),
+    }
+    let head = os
+        .head(dest)
+        .await
+        .map_err(|e| AppError::Store(format!("reading the source back: {e}")))?;
+    if head.size != length {
+        return Ok(Err(format!(
+            "the intake object {} holds {} bytes; its notification said {length}",
+            intake.key, head.size
+        )));
+    }
+    Ok(Ok(()))
+}
+
+/// Writes the objects `parts`, one after another, to `dest` (a multipart upload, one
+/// buffer's worth in memory at a time).
+async fn stream_concat(
+    os: &Arc<dyn object_store::ObjectStore>,
+    parts: &[object_store::path::Path],
+    dest: &object_store::path::Path,
+) -> object_store::Result<()> {
+    use futures::StreamExt;
+    let io = |e: std::io::Error| object_store::Error::Generic {
+        store: "stream copy",
+        source: Box::new(e),
+    };
+    let mut writer = BufWriter::with_capacity(os.clone(), dest.clone(), PART_BUFFER);
+    for part in parts {
+        let mut stream = os.get(part).await?.into_stream();
+        while let Some(chunk) = stream.next().await {
+            writer.write_all(&chunk?).await.map_err(io)?;
+        }
+    }
+    writer.shutdown().await.map_err(io)
 }
 
 /// Ends an unfinished upload (`cancelled` by its owner or `timed_out`) and errors its asset,

@@ -7,7 +7,8 @@
 //!   the outbox, which [`relay`] applies. [`records`] keeps the JSON records still in object
 //!   storage (and the projections the edge reads); [`app`] holds the shared state and the
 //!   operations every entry point uses.
-//! - [`ingest`] takes uploads in ([`direct`]: browser-to-bucket S3 multipart uploads); [`queue`] carries [`jobs`]; [`worker`] consumes them and
+//! - [`ingest`] takes uploads in ([`direct`]: browser-to-bucket S3 multipart uploads;
+//!   `intake_queue`: sources put straight into the bucket, announced on SQS); [`queue`] carries [`jobs`]; [`worker`] consumes them and
 //!   [`pipeline`] runs a transcode job; [`analysis`] holds its analysis stages (captions,
 //!   moderation) and their backends.
 //! - [`events`] fans events out; [`webhooks`] signs and records deliveries.
@@ -27,6 +28,8 @@ pub mod events;
 pub mod failpoint;
 pub mod http;
 pub mod ingest;
+#[cfg(feature = "aws")]
+pub mod intake_queue;
 pub mod jobs;
 pub mod json_int;
 pub mod keycheck;

@@ -70,6 +70,9 @@ enum Command {
         /// Run no workers in this process even without Redis (tests of the API alone).
         #[arg(long)]
         no_workers: bool,
+        /// The SQS queue of S3 intake notifications (`[intake] queue_url`).
+        #[arg(long, env = "SUNOMI_INTAKE_QUEUE_URL")]
+        intake_queue_url: Option<String>,
     },
     /// Consume jobs from Redis.
     Worker {
@@ -293,9 +296,13 @@ async fn run() -> Result<i32> {
             admin,
             edge_url,
             no_workers,
+            intake_queue_url,
         } => {
             logging();
             let mut config = load(&common)?;
+            if let Some(q) = intake_queue_url.filter(|q| !q.is_empty()) {
+                config.intake.queue_url = Some(q);
+            }
             if let Some(l) = listen {
                 config.listen = l;
             }
@@ -541,6 +548,13 @@ async fn serve(config: Config, no_workers: bool) -> Result<i32> {
                 }
             }
         });
+    }
+    #[cfg(feature = "aws")]
+    if let Some(queue) = sunomi_control::intake_queue::IntakeQueue::from_config(&app.config).await {
+        if app.store().s3_bucket().is_none() {
+            bail!("[intake] needs an s3:// store: intake objects are put into its bucket");
+        }
+        tokio::spawn(queue.run(app.intake(), stop.clone()));
     }
     let missing = sunomi_control::web::assets::missing();
     if !missing.is_empty() {

@@ -76,6 +76,12 @@ pub struct Metrics {
     pub db_pool: IntGaugeVec,
     /// `sunomi_db_up`: 1 when the database answered a ping at the last scrape, else 0.
     pub db_up: IntGauge,
+    /// `sunomi_intake_objects_total{outcome}`: S3 intake object versions by what became of
+    /// them: `created`, `duplicate`, `stale`, `superseded`, `refused`, `ignored`.
+    pub intake_objects: IntCounterVec,
+    /// `sunomi_intake_messages_total{result}`: SQS messages read: `done` (deleted),
+    /// `retry` (left for another delivery), `malformed` (left for the dead-letter queue).
+    pub intake_messages: IntCounterVec,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -95,6 +101,16 @@ fn build() -> Result<Metrics, prometheus::Error> {
             "sunomi_api_requests_total",
             "API requests by route and status.",
             &["route", "status"],
+        )?,
+        intake_objects: counter_vec(
+            "sunomi_intake_objects_total",
+            "S3 intake object versions by outcome.",
+            &["outcome"],
+        )?,
+        intake_messages: counter_vec(
+            "sunomi_intake_messages_total",
+            "S3 intake queue messages by result.",
+            &["result"],
         )?,
         api_undocumented_errors: counter_vec(
             "sunomi_api_undocumented_errors_total",
@@ -255,6 +271,19 @@ fn build() -> Result<Metrics, prometheus::Error> {
         },
         registry,
     };
+    for outcome in [
+        "created",
+        "duplicate",
+        "stale",
+        "superseded",
+        "refused",
+        "ignored",
+    ] {
+        m.intake_objects.with_label_values(&[outcome]);
+    }
+    for result in ["done", "retry", "malformed"] {
+        m.intake_messages.with_label_values(&[result]);
+    }
     for kind in JobKind::ALL {
         let k = kind.name();
         for c in [

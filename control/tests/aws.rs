@@ -16,26 +16,6 @@ use serde_json::{json, Value};
 
 const STORE: &str = "s3://media/sunomi";
 
-/// The judges' virtualenv's `bin/` folder (moto_server lives there).
-fn venv_bin() -> PathBuf {
-    Path::new(python()).parent().unwrap().to_path_buf()
-}
-
-fn start_moto() -> (Process, String) {
-    let port = free_port();
-    let child = std::process::Command::new(venv_bin().join("moto_server"))
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("moto_server (deploy/local/py-judges.sh installs it)");
-    let url = format!("http://127.0.0.1:{port}");
-    wait_until(Duration::from_secs(60), "moto", || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    (Process(child), url)
-}
-
 /// Our fake, on a free port, following `scenario` (a file the test may rewrite) and logging
 /// every request to `log`.
 fn start_fake(scenario: &Path, log: &Path, s3: &S3Server) -> (Process, String) {
@@ -55,21 +35,6 @@ fn start_fake(scenario: &Path, log: &Path, s3: &S3Server) -> (Process, String) {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
     (Process(child), format!("http://127.0.0.1:{port}"))
-}
-
-/// Runs a Python snippet with the judges' interpreter (boto3 is there, with moto).
-fn py(code: &str, env: &[(String, String)]) -> String {
-    let out = std::process::Command::new(python())
-        .args(["-c", code])
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn requests(log: &Path) -> Vec<Value> {

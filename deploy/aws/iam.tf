@@ -35,9 +35,10 @@ data "aws_iam_policy_document" "pods" {
       "${aws_s3_bucket.media.arn}/${var.store_prefix}/*",
     ]
   }
+  # Intake reads the objects (HEAD, the source of a CopyObject); the lifecycle rule deletes them.
   statement {
     sid       = "Intake"
-    actions   = ["s3:GetObject", "s3:DeleteObject"]
+    actions   = ["s3:GetObject"]
     resources = ["${aws_s3_bucket.media.arn}/${var.intake_prefix}*"]
   }
   statement {
@@ -57,7 +58,7 @@ data "aws_iam_policy_document" "pods" {
   }
   statement {
     sid       = "IntakeQueue"
-    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage"]
     resources = [aws_sqs_queue.intake.arn]
   }
   # Rekognition names no resource for these calls (AWS's service authorization

@@ -40,6 +40,7 @@ pub struct Store {
     description: String,
     local_root: Option<std::path::PathBuf>,
     s3: Option<Arc<AmazonS3>>,
+    s3_bucket: Option<String>,
     request_timeout: Duration,
 }
 
@@ -133,6 +134,7 @@ impl Store {
             let s3 = Arc::new(s3);
             let mut store = Store::new(s3.clone(), prefix, spec.into());
             store.s3 = Some(s3);
+            store.s3_bucket = Some(bucket.to_string());
             return Ok(store.with_request_timeout(timeouts.request));
         }
         let dir = match spec.strip_prefix("file://") {
@@ -167,6 +169,7 @@ impl Store {
             description,
             local_root: None,
             s3: None,
+            s3_bucket: None,
             request_timeout: StoreTimeouts::default().request,
         }
     }
@@ -198,6 +201,11 @@ impl Store {
     /// browser uploads need.
     pub fn s3(&self) -> Option<&Arc<AmazonS3>> {
         self.s3.as_ref()
+    }
+
+    /// For an `s3://` store, its bucket's name (S3 event notifications name it).
+    pub fn s3_bucket(&self) -> Option<&str> {
+        self.s3_bucket.as_deref()
     }
 
     /// The object store itself.

@@ -23,6 +23,7 @@
 pub mod assets;
 pub mod cache;
 pub mod imports;
+pub mod intake;
 pub mod keys;
 pub mod notifications;
 pub mod outbox;

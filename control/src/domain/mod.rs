@@ -11,6 +11,7 @@
 //! - [`webhooks`]: webhook messages and their Standard Webhooks signatures.
 //! - [`videos`]: videos as the platform shows them, and who may see or change one.
 //! - [`social`]: comments and who may change them.
+//! - [`intake`]: S3 event notifications of sources put straight into the bucket.
 //! - [`ids`]: typed ids.
 
 pub mod accounts;
@@ -18,6 +19,7 @@ pub mod asset;
 pub mod cues;
 pub mod effects;
 pub mod ids;
+pub mod intake;
 pub mod moderation;
 pub mod notifications;
 pub mod ranking;

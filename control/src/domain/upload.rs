@@ -61,6 +61,10 @@ pub struct Upload {
     /// A direct upload's S3 multipart state (the browser sends parts to the bucket).
     #[serde(default)]
     pub direct: Option<Direct>,
+    /// An intake upload's source: an object put straight into the bucket (S3 event intake),
+    /// copied into the store when the upload finishes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intake: Option<IntakeSource>,
     /// Whether the tus resource was created (a delegated upload is created later by its
     /// browser through tus creation).
     pub tus_created: bool,
@@ -163,6 +167,16 @@ pub fn parse_metadata(header: &str) -> Result<BTreeMap<String, String>, String> 
     Ok(out)
 }
 
+/// Where an intake upload's bytes are: an object in the store's bucket, outside the store's
+/// prefix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntakeSource {
+    /// The object's key in the bucket.
+    pub key: String,
+    /// Its ETag when it was announced.
+    pub etag: String,
+}
+
 /// A direct upload's S3 side, kept on the upload's record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Direct {
@@ -190,6 +204,7 @@ mod tests {
             token_hash: None,
             token_expires_at: None,
             direct: None,
+            intake: None,
             tus_created: true,
             created_at: 0,
             expires_at: 100,

@@ -214,6 +214,7 @@ pub async fn create(
                     meta,
                     tus_created: true,
                     video: None,
+                    intake: None,
                     with_token: false,
                 },
             )

@@ -206,6 +206,7 @@ pub async fn create_upload(
         tus_created: req.size.is_some(),
         with_token: true,
         video: None,
+        intake: None,
     };
     let base = base_url(&config, &headers);
     if !req.direct {

@@ -59,14 +59,16 @@ impl Assets {
             .asset)
     }
 
-    /// Stores a new asset (and the upload that feeds it) with its events and what they imply
-    /// (its playback record, the announcements), in one transaction; the relay applies those
-    /// after.
+    /// Stores a new asset (and the upload that feeds it, the video it is, the intake object
+    /// version it came from) with its events and what they imply (its playback record, the
+    /// announcements), in one transaction; the relay applies those after. An intake version
+    /// taken already makes it a conflict, and nothing is stored.
     pub async fn create_asset(
         &self,
         asset: &Asset,
         upload: Option<&Upload>,
         video: Option<&crate::domain::videos::Video>,
+        intake: Option<&crate::db::intake::IntakeRow>,
     ) -> Result<(), AppError> {
         let events: Vec<Event> = asset.events_after(0).cloned().collect();
         let effects = effects::of_change(None, Some(asset), &events, &self.endpoints.ids().await?);
@@ -79,6 +81,14 @@ impl Assets {
         }
         if let Some(v) = video {
             crate::db::videos::insert(&mut tx, v).await?;
+        }
+        if let Some(row) = intake {
+            if !crate::db::intake::insert_in(&mut tx, row).await? {
+                return Err(AppError::Conflict(format!(
+                    "intake object {} version {} was taken already",
+                    row.object_key, row.version
+                )));
+            }
         }
         assets::insert_events(&mut tx, &events).await?;
         let last = self.push_effects(&mut tx, &asset.id, &effects).await?;

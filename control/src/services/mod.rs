@@ -18,6 +18,7 @@ pub mod captions;
 pub mod endpoints;
 pub mod fleet;
 pub mod importer;
+pub mod intake;
 pub mod jobs;
 pub mod moderation;
 pub mod notifications;

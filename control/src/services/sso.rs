@@ -209,8 +209,12 @@ fn person_of_userinfo(info: &Value, subject_field: &str) -> Result<Person, SsoEr
 impl SingleSignOn {
     /// The use cases for `providers`, making accounts through `accounts`.
     pub fn new(db: Db, accounts: Arc<Accounts>, providers: Vec<SsoProviderConfig>) -> Self {
+        // No pooled connections: a sign-in makes two or three requests, minutes apart from
+        // the next, and a connection kept idle that long meets the provider closing it (Node
+        // servers after 5 s) just as it is reused — "error sending request" mid sign-in.
         let http = reqwest::Client::builder()
             .timeout(PROVIDER_TIMEOUT)
+            .pool_max_idle_per_host(0)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent("sunomi-control")
             .build()

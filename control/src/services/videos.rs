@@ -11,13 +11,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::app::{now_rfc3339, AppError};
+use crate::db::intake::IntakeRow;
 use crate::db::search::{self, Terms};
 use crate::db::videos::{self as store, Listed, Listing};
 use crate::db::Db;
 use crate::domain::accounts::User;
 use crate::domain::asset::{Change, PlaybackIdInfo, PlaybackPolicy};
 use crate::domain::ids::{AssetId, PlaybackId};
-use crate::domain::upload::Upload;
+use crate::domain::upload::{IntakeSource, Upload};
 use crate::domain::videos::{
     check_description, check_title, Order, Video, VideoInputError, Visibility,
 };
@@ -67,6 +68,21 @@ pub struct Search {
     pub moments: Vec<(Listed, u64, String)>,
 }
 
+/// What a new video is, as its uploader says.
+#[derive(Debug, Clone, Copy)]
+pub struct NewVideo<'a> {
+    /// Its title.
+    pub title: &'a str,
+    /// Its description.
+    pub description: &'a str,
+    /// Who may see it.
+    pub visibility: Visibility,
+    /// The file's size in bytes.
+    pub size: u64,
+    /// The spoken language, when said.
+    pub language: Option<&'a str>,
+}
+
 /// What a person edits.
 #[derive(Debug, Default, Clone)]
 pub struct VideoEdit {
@@ -107,41 +123,78 @@ impl Videos {
         size: u64,
         language: Option<&str>,
     ) -> Result<(Video, Upload, String), VideoError> {
+        let fields = NewVideo {
+            title,
+            description,
+            visibility,
+            size,
+            language,
+        };
+        let (video, upload, token) = self.start(owner, fields, None).await?;
+        let token = token.ok_or_else(|| AppError::Store("no upload token was made".into()))?;
+        Ok((video, upload, token))
+    }
+
+    /// Starts `owner`'s video from an object put straight into the bucket (S3 event
+    /// intake): the upload starts complete (its bytes are the object, copied into the store
+    /// as it finishes), and the asset and the video row are stored with `row`, the record of
+    /// that object version, in one transaction. A version taken already is a conflict
+    /// ([`AppError::Conflict`]) and makes nothing.
+    pub async fn create_from_intake(
+        &self,
+        owner: &User,
+        fields: NewVideo<'_>,
+        source: IntakeSource,
+        row: IntakeRow,
+    ) -> Result<(Video, Upload), VideoError> {
+        let (video, upload, _) = self.start(owner, fields, Some((source, row))).await?;
+        Ok((video, upload))
+    }
+
+    async fn start(
+        &self,
+        owner: &User,
+        fields: NewVideo<'_>,
+        intake: Option<(IntakeSource, IntakeRow)>,
+    ) -> Result<(Video, Upload, Option<String>), VideoError> {
         let video = Video {
             asset_id: String::new(),
             owner_id: owner.id.clone(),
-            title: check_title(title)?,
-            description: check_description(description)?,
-            visibility,
+            title: check_title(fields.title)?,
+            description: check_description(fields.description)?,
+            visibility: fields.visibility,
             created_at: now_rfc3339(),
             flags: Flags::NONE,
             warning_summary: String::new(),
         };
-        if size == 0 {
+        if fields.size == 0 {
             return Err(VideoError::Empty);
         }
-        if size > self.uploads.config.max_size {
+        if fields.size > self.uploads.config.max_size {
             return Err(VideoError::TooLarge(self.uploads.config.max_size));
         }
+        let from_browser = intake.is_none();
         let new = NewUpload {
-            length: Some(size),
+            length: Some(fields.size),
             metadata: BTreeMap::new(),
             passthrough: None,
             // The spoken language the captions backend is told (`MediaInputs::language_hint`).
-            meta: language
+            meta: fields
+                .language
                 .map(|l| BTreeMap::from([("language".to_string(), l.to_string())]))
                 .unwrap_or_default(),
-            tus_created: true,
-            with_token: true,
+            tus_created: from_browser,
+            with_token: from_browser,
             video: Some(video.clone()),
+            intake,
         };
         let (upload, token) = ingest::create(&self.uploads, new).await?;
         let video = Video {
             asset_id: upload.asset_id.to_string(),
             ..video
         };
-        self.playback_for(&upload.asset_id, visibility).await?;
-        let token = token.ok_or_else(|| AppError::Store("no upload token was made".into()))?;
+        self.playback_for(&upload.asset_id, fields.visibility)
+            .await?;
         Ok((video, upload, token))
     }
 

@@ -691,3 +691,39 @@ fn manifest_dir() -> std::path::PathBuf {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
+
+/// The judges' virtualenv's `bin/` folder (moto_server lives there).
+pub fn venv_bin() -> PathBuf {
+    Path::new(python()).parent().unwrap().to_path_buf()
+}
+
+/// moto's server (every AWS service it emulates) on a free port, and its URL.
+pub fn start_moto() -> (Process, String) {
+    let port = free_port();
+    let child = std::process::Command::new(venv_bin().join("moto_server"))
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("moto_server (deploy/local/py-judges.sh installs it)");
+    let url = format!("http://127.0.0.1:{port}");
+    wait_until(Duration::from_secs(60), "moto", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    (Process(child), url)
+}
+
+/// Runs a Python snippet with the judges' interpreter (boto3 is there, with moto).
+pub fn py(code: &str, env: &[(String, String)]) -> String {
+    let out = std::process::Command::new(python())
+        .args(["-c", code])
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
