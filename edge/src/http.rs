@@ -11,6 +11,7 @@ pub const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 /// The content type of what a route returns.
 pub fn content_type(route: &Route) -> &'static str {
     match route {
+        Route::Mpd { .. } => sunomi_packager::dash::CONTENT_TYPE,
         r if r.is_playlist() => PLAYLIST_TYPE,
         Route::Init {
             track: TrackRef::Audio(_),

@@ -1,5 +1,5 @@
-//! Real browsers: hls.js and Shaka Player in headless Chromium play what the edge serves,
-//! every format and protection, and report what a viewer would see.
+//! Real browsers: hls.js, Shaka Player and dash.js in headless Chromium play what the edge
+//! serves, every format and protection, and report what a viewer would see.
 
 mod common;
 
@@ -8,7 +8,7 @@ use std::process::Command;
 
 use common::*;
 
-/// Plays `url` for `seconds` with `player` (`hls` or `shaka`) in Chromium; returns its JSON
+/// Plays `url` for `seconds` with `player` (`hls`, `shaka` or `dashjs`) in Chromium; returns its JSON
 /// summary, or why it did not play.
 fn try_play(player: &str, url: &str, seconds: u32) -> Result<serde_json::Value, String> {
     try_play_with(player, url, seconds, "")
@@ -184,6 +184,36 @@ fn a_clip_plays_for_the_duration_of_its_video_segments() {
     }
 }
 
+/// DASH in Shaka Player and dash.js: the MPD over the HLS segments plays with its three
+/// rungs, its audio and its subtitles; a clip of it plays for the length of its video
+/// segments.
+#[test]
+fn shaka_and_dash_js_play_the_dash_mpd_and_a_clip_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (edge, _) = setup(dir.path());
+    let master = edge.url("/v/browser/master.m3u8?start=6&end=18");
+    let parsed = m3u8_rs::parse_master_playlist_res(&get_ok(&master)).unwrap();
+    let video = resolve(&master, &parsed.variants[0].uri);
+    let media = m3u8_rs::parse_media_playlist_res(&get_ok(&video)).unwrap();
+    let expected: f64 = media.segments.iter().map(|s| f64::from(s.duration)).sum();
+    for player in ["shaka", "dashjs"] {
+        let full = play(player, &edge.url("/v/browser/manifest.mpd"), 10);
+        assert_eq!(full["levels"], 3, "{player}: {full}");
+        assert_eq!(full["audioTracks"], 1, "{player}: {full}");
+        assert_eq!(full["subtitleTracks"], 1, "{player}: {full}");
+        let clip = play(
+            player,
+            &edge.url("/v/browser/manifest.mpd?start=6&end=18"),
+            8,
+        );
+        let duration = clip["duration"].as_f64().unwrap_or(0.0);
+        assert!(
+            (duration - expected).abs() <= 1.0 / 30.0 + 1e-3,
+            "{player} reports {duration} s for a clip of {expected} s: {clip}"
+        );
+    }
+}
+
 /// A P-256 key pair made by the `openssl` CLI: (PKCS#8 private PEM, SPKI public PEM).
 fn openssl_p256(dir: &Path) -> (String, String) {
     let private = dir.join("p256.pem");
@@ -209,7 +239,7 @@ fn openssl_p256(dir: &Path) -> (String, String) {
 }
 
 #[test]
-fn hls_js_plays_a_signed_playback_id_with_its_token() {
+fn hls_js_and_shaka_play_a_signed_playback_id_with_its_token() {
     let dir = tempfile::tempdir().unwrap();
     let (edge, _config) = setup(dir.path());
     let store = dir.path().join("store");
@@ -239,6 +269,20 @@ fn hls_js_plays_a_signed_playback_id_with_its_token() {
     assert_eq!(get(&master).status, 403, "no token, no playback");
     // `play` fails on any content error (parsing, decrypting, appending) or a fatal one.
     play("hls", &format!("{master}?token={token}"), 6);
+    // The MPD of a signed playback id carries the token in every URL it names, and plays.
+    let mpd = edge.url("/v/signedbrowser/manifest.mpd");
+    assert_eq!(get(&mpd).status, 403, "no token, no MPD");
+    let text = get(&format!("{mpd}?token={token}")).text();
+    let urls = text.matches("initialization=\"").count()
+        + text.matches("media=\"").count()
+        + text.matches("<BaseURL>").count();
+    assert!(urls >= 5, "{text}");
+    assert_eq!(
+        text.matches(&format!("?token={token}")).count(),
+        urls,
+        "{text}"
+    );
+    play("shaka", &format!("{mpd}?token={token}"), 6);
 }
 
 /// base64(SHA-256(SubjectPublicKeyInfo)) of a PEM certificate: what Chromium's

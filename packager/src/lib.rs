@@ -11,6 +11,7 @@ pub mod boxes;
 pub mod cbcs;
 pub mod codec;
 pub mod crypto;
+pub mod dash;
 pub mod edit;
 pub mod error;
 pub mod filter;

@@ -7,6 +7,8 @@ use crate::names;
 pub const PREFIX: &str = "/v/";
 /// File name of the multivariant playlist.
 pub const MASTER: &str = "master.m3u8";
+/// File name of the DASH manifest (the MPD).
+pub const MPD: &str = "manifest.mpd";
 /// File name of a media playlist.
 pub const MEDIA_PLAYLIST: &str = "media.m3u8";
 /// File name of an I-frame playlist.
@@ -185,6 +187,11 @@ pub enum Route {
         /// Packaging.
         format: Format,
     },
+    /// `/v/{id}/manifest.mpd`: the DASH MPD, over the CMAF tracks and segments.
+    Mpd {
+        /// Video id.
+        id: String,
+    },
     /// `/v/{id}/[ts/|br/]{track}/media.m3u8` (TS: video renditions only, audio muxed in)
     MediaPlaylist {
         /// Video id.
@@ -289,6 +296,7 @@ impl Route {
     pub fn video_id(&self) -> &str {
         match self {
             Route::Master { id, .. }
+            | Route::Mpd { id }
             | Route::MediaPlaylist { id, .. }
             | Route::IFramePlaylist { id, .. }
             | Route::Init { id, .. }
@@ -307,6 +315,7 @@ impl Route {
         let mut r = self.clone();
         match &mut r {
             Route::Master { id, .. }
+            | Route::Mpd { id }
             | Route::MediaPlaylist { id, .. }
             | Route::IFramePlaylist { id, .. }
             | Route::Init { id, .. }
@@ -325,6 +334,7 @@ impl Route {
     pub fn kind(&self) -> &'static str {
         match self {
             Route::Master { .. } => "master",
+            Route::Mpd { .. } => "mpd",
             Route::MediaPlaylist { .. } => "media_playlist",
             Route::IFramePlaylist { .. } => "iframe_playlist",
             Route::Init { .. } => "init",
@@ -343,6 +353,7 @@ impl Route {
         matches!(
             self,
             Route::Master { .. }
+                | Route::Mpd { .. }
                 | Route::MediaPlaylist { .. }
                 | Route::IFramePlaylist { .. }
                 | Route::SubtitlePlaylist { .. }
@@ -396,6 +407,7 @@ impl Route {
                 })
             }
             (_, [MASTER]) => Ok(Route::Master { id, format }),
+            (Format::Cmaf, [MPD]) => Ok(Route::Mpd { id }),
             (Format::Cmaf, [SUBS_DIR, file]) if file.ends_with(VTT_EXT) => {
                 let lang = file
                     .strip_suffix(VTT_EXT)
@@ -497,6 +509,7 @@ impl Route {
         // Writing to a `String` cannot fail.
         let _ = match self {
             Route::Master { id, format } => write!(out, "{PREFIX}{id}/{}{MASTER}", format.prefix()),
+            Route::Mpd { id } => write!(out, "{PREFIX}{id}/{MPD}"),
             Route::MediaPlaylist { id, format, track } => {
                 write!(
                     out,
@@ -693,6 +706,7 @@ mod tests {
     fn every_format_round_trips() {
         let id = || "abc".to_string();
         let routes = [
+            Route::Mpd { id: id() },
             Route::Master {
                 id: id(),
                 format: Format::Ts,

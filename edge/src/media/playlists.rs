@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use sunomi_origin::TrackHead;
 use sunomi_packager::filter::{Filter, FilterError};
-use sunomi_packager::manifest::Manifest;
+use sunomi_packager::manifest::{AudioTrack, Manifest, Rendition};
 use sunomi_packager::playlist::{
     self, AudioRendition, Encryption, SegmentedTrack, SubtitleRendition, TsKeyFrame, VideoVariant,
 };
@@ -82,7 +83,8 @@ impl Media {
         self.cached_meta(key, move |_| async move {
             let manifest = self.manifest(route.video_id()).await?;
             let mut text = self.render_playlist(route, &manifest, flags).await?;
-            if let Some(t) = &flags.playback_token {
+            // (The MPD writes the token into its URLs itself.)
+            if let (Some(t), false) = (&flags.playback_token, matches!(route, Route::Mpd { .. })) {
                 text = sunomi_packager::playlist::add_query(&text, &format!("token={t}"));
             }
             let body = Bytes::from(text);
@@ -143,6 +145,7 @@ impl Media {
             Route::Master { format, .. } => {
                 self.master(id, manifest, &timeline, *format, flags).await
             }
+            Route::Mpd { .. } => self.mpd(id, manifest, &timeline, flags).await,
             Route::MediaPlaylist { format, track, .. } => {
                 let path = Self::track_path(manifest, track)?;
                 let (head, segments, keep) = self.clipped(id, path, &timeline, filter).await?;
@@ -235,14 +238,16 @@ impl Media {
         }
     }
 
-    async fn master(
+    /// What a multivariant playlist or an MPD presents: the renditions and audio tracks the
+    /// filter keeps whose track files are in storage (with their heads and segments), the
+    /// subtitle languages, the segments the clip keeps, and the query the media URLs carry.
+    async fn presentation<'m>(
         &self,
         id: &str,
-        manifest: &Manifest,
+        manifest: &'m Manifest,
         timeline: &Timeline,
-        format: Format,
         flags: &RequestFlags,
-    ) -> Result<String, EdgeError> {
+    ) -> Result<Presentation<'m>, EdgeError> {
         let filter = &flags.filter;
         let renditions: Vec<_> = manifest
             .renditions
@@ -277,36 +282,8 @@ impl Media {
             .iter()
             .map(|h| timeline.segments(&h.index))
             .collect();
-        let video: Vec<VideoVariant<'_>> = renditions
-            .iter()
-            .zip(&video_heads)
-            .zip(&video_segments)
-            .map(|((rendition, head), segments)| VideoVariant {
-                rendition,
-                track: SegmentedTrack {
-                    index: &head.index,
-                    segments,
-                },
-            })
-            .collect();
-        let audio: Vec<AudioRendition<'_>> = audio
-            .iter()
-            .zip(&audio_heads)
-            .zip(&audio_segments)
-            .map(|((audio, head), segments)| AudioRendition {
-                audio,
-                track: SegmentedTrack {
-                    index: &head.index,
-                    segments,
-                },
-            })
-            .collect();
-        if let Some(first) = video.first() {
-            // A clip that misses the video is refused here rather than in every playlist.
-            filter
-                .clip(first.track.segments, first.track.index.timescale)
-                .map_err(bad_filter)?;
-        }
+        // A clip that misses the video is refused here rather than in every playlist.
+        let keep = Self::clip(timeline, filter)?;
         let mut subtitles = Vec::new();
         if filter.subs_lang.as_deref() != Some("none") {
             for lang in self.subtitle_languages(id).await?.iter() {
@@ -319,21 +296,85 @@ impl Media {
                 }
             }
         }
-        // Media playlist URIs carry the clip and the viewer's token.
+        // Media URLs carry the clip and the viewer's token.
         let media_query = [Some(filter.clip_query()), flags.token.clone()]
             .into_iter()
             .flatten()
             .filter(|q| !q.is_empty())
             .collect::<Vec<_>>()
             .join("&");
+        Ok(Presentation {
+            video: renditions
+                .into_iter()
+                .zip(video_heads)
+                .zip(video_segments)
+                .map(|((r, h), s)| (r, h, s))
+                .collect(),
+            audio: audio
+                .into_iter()
+                .zip(audio_heads)
+                .zip(audio_segments)
+                .map(|((a, h), s)| (a, h, s))
+                .collect(),
+            subtitles,
+            keep,
+            media_query,
+        })
+    }
+
+    async fn master(
+        &self,
+        id: &str,
+        manifest: &Manifest,
+        timeline: &Timeline,
+        format: Format,
+        flags: &RequestFlags,
+    ) -> Result<String, EdgeError> {
+        let p = self.presentation(id, manifest, timeline, flags).await?;
+        // Bit rates over the whole tracks; the media playlists cut the clip.
+        let (video, audio) = p.tracks(None);
         Ok(playlist::multivariant(
             &video,
             &audio,
-            &subtitles,
+            &p.subtitles,
             format,
-            &media_query,
+            &p.media_query,
             // I-frame playlists would show clear key frames: not in the encrypted profile.
             flags.protection == Protection::Clear,
+        ))
+    }
+
+    /// The DASH MPD (clear CMAF): the same tracks, filter and clip as the multivariant
+    /// playlist, each representation's timeline the segments the clip keeps. The playback
+    /// token, when there is one, is in every URL it names (as in every URI of a signed HLS
+    /// playlist).
+    async fn mpd(
+        &self,
+        id: &str,
+        manifest: &Manifest,
+        timeline: &Timeline,
+        flags: &RequestFlags,
+    ) -> Result<String, EdgeError> {
+        if flags.protection != Protection::Clear {
+            return Err(EdgeError::NotFound(
+                "the MPD is served in the clear profile only".into(),
+            ));
+        }
+        let p = self.presentation(id, manifest, timeline, flags).await?;
+        let (video, audio) = p.tracks(Some(p.keep.clone()));
+        // Segments are the HLS segments, URL for URL (one cached object serves both): the
+        // clip is in the timeline, not in their URLs; only a playback token goes along.
+        let query = flags
+            .playback_token
+            .as_ref()
+            .map(|t| format!("token={t}"))
+            .unwrap_or_default();
+        Ok(sunomi_packager::dash::mpd(
+            &video,
+            &audio,
+            &p.subtitles,
+            &query,
+            p.keep.start == 0,
         ))
     }
 
@@ -410,4 +451,56 @@ pub(super) fn ts_audio(manifest: &Manifest) -> Option<TrackRef> {
         .audio
         .first()
         .map(|a| TrackRef::Audio(a.name.clone()))
+}
+
+/// The tracks a multivariant playlist or MPD presents ([`Media::presentation`]).
+struct Presentation<'m> {
+    /// Video renditions with their heads and segments, highest first.
+    video: Vec<(&'m Rendition, Arc<TrackHead>, Vec<Segment>)>,
+    /// Audio tracks with their heads and segments.
+    audio: Vec<(&'m AudioTrack, Arc<TrackHead>, Vec<Segment>)>,
+    /// Subtitle languages.
+    subtitles: Vec<SubtitleRendition>,
+    /// The segment numbers the clip keeps.
+    keep: std::ops::Range<usize>,
+    /// The query media URLs carry (clip, viewer token).
+    media_query: String,
+}
+
+impl Presentation<'_> {
+    /// The tracks as the writers take them, with every segment or (`keep`) the clip's.
+    fn tracks(
+        &self,
+        keep: Option<std::ops::Range<usize>>,
+    ) -> (Vec<VideoVariant<'_>>, Vec<AudioRendition<'_>>) {
+        let cut = |segments: &'_ [Segment]| -> std::ops::Range<usize> {
+            match &keep {
+                Some(k) => k.start.min(segments.len())..k.end.min(segments.len()),
+                None => 0..segments.len(),
+            }
+        };
+        let video = self
+            .video
+            .iter()
+            .map(|(rendition, head, segments)| VideoVariant {
+                rendition,
+                track: SegmentedTrack {
+                    index: &head.index,
+                    segments: &segments[cut(segments)],
+                },
+            })
+            .collect();
+        let audio = self
+            .audio
+            .iter()
+            .map(|(audio, head, segments)| AudioRendition {
+                audio,
+                track: SegmentedTrack {
+                    index: &head.index,
+                    segments: &segments[cut(segments)],
+                },
+            })
+            .collect();
+        (video, audio)
+    }
 }

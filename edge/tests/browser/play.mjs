@@ -1,6 +1,6 @@
-// Plays an HLS URL in headless Chromium with hls.js or Shaka Player and reports what a viewer
-// would see.
-// Usage: node play.mjs hls|shaka URL [SECONDS]
+// Plays an HLS or DASH URL in headless Chromium with hls.js, Shaka Player or dash.js and
+// reports what a viewer would see.
+// Usage: node play.mjs hls|shaka|dashjs URL [SECONDS]
 // Exit 0 when playback reached SECONDS of media with no fatal player error and no media the
 // player could not parse or decrypt (hls.js reports those as non-fatal and skips them); the
 // last stdout line is a JSON summary either way (duration: what the player says the
@@ -14,13 +14,15 @@ import { join } from 'node:path';
 const require = createRequire(import.meta.url);
 const [player, url] = process.argv.slice(2, 4);
 const seconds = Number(process.argv[4] ?? 10);
-if (!['hls', 'shaka'].includes(player) || !url) {
-  console.error('usage: node play.mjs hls|shaka URL [SECONDS]');
+if (!['hls', 'shaka', 'dashjs'].includes(player) || !url) {
+  console.error('usage: node play.mjs hls|shaka|dashjs URL [SECONDS]');
   process.exit(2);
 }
 const scripts = {
   hls: require.resolve('hls.js/dist/hls.min.js'),
   shaka: require.resolve('shaka-player/dist/shaka-player.compiled.js'),
+  // The package's `require` export is its UMD build, which defines `window.dashjs`.
+  dashjs: require.resolve('dashjs'),
 };
 
 const profile = mkdtempSync(join(tmpdir(), 'sunomi-chromium-'));
@@ -88,6 +90,21 @@ try {
       hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, () => { subtitleTracks = hls.subtitleTracks.length; });
       hls.loadSource(url);
       hls.attachMedia(video);
+    } else if (player === 'dashjs') {
+      const p = dashjs.MediaPlayer().create();
+      const events = dashjs.MediaPlayer.events;
+      p.on(events.ERROR, (e) => {
+        const err = e.error || {};
+        errors.push(`dash.js ${err.code ?? ''} ${err.message ?? JSON.stringify(e)}`);
+        finish(false, 'dash.js error');
+      });
+      p.on(events.PLAYBACK_ERROR, (e) => errors.push(`dash.js playback: ${e.error}`));
+      p.on(events.STREAM_INITIALIZED, () => {
+        levels = p.getRepresentationsByType('video').length;
+        audioTracks = p.getTracksFor('audio').length;
+        subtitleTracks = p.getTracksFor('text').length;
+      });
+      p.initialize(video, url, true);
     } else {
       shaka.polyfill.installAll();
       const p = new shaka.Player();

@@ -1,0 +1,257 @@
+//! MPEG-DASH: the static MPD of a video, over the same CMAF tracks, init segments and media
+//! segments as HLS fMP4 (`{track}/init.mp4`, `{track}/{n}.m4s`), so one cached segment
+//! serves both protocols.
+//!
+//! One Period; one AdaptationSet per media type (video; each audio language; each subtitle
+//! language as a sidecar WebVTT file). Every Representation has a `SegmentTemplate` with
+//! `$Number$` and a `SegmentTimeline` (segment durations vary at the end and at scene-cut
+//! fragments), `startNumber` the first segment kept and `presentationTimeOffset` its start,
+//! so a clip's MPD starts at 0 like its HLS playlists. `@bandwidth` is the representation's
+//! peak segment bit rate (the same figure HLS builds `BANDWIDTH` from), `@codecs` the RFC 6381
+//! string read from the track.
+
+use std::fmt::Write as _;
+
+use crate::bandwidth::peak_bit_rate;
+use crate::playlist::{AudioRendition, SegmentedTrack, SubtitleRendition, VideoVariant};
+use crate::route::{AUDIO_DIR, INIT, SEGMENT_EXT, SUBS_DIR, VTT_EXT};
+use crate::segment::Segment;
+
+/// The profiles the MPD conforms to: DASH's live profile (SegmentTemplate) and CMAF.
+pub const PROFILES: &str = "urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019";
+
+/// `Content-Type` of an MPD.
+pub const CONTENT_TYPE: &str = "application/dash+xml";
+
+/// Escapes text for an XML attribute value.
+fn attr(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An ISO 8601 duration of `secs` seconds, to the millisecond (`PT12.345S`).
+fn duration(secs: f64) -> String {
+    let ms = (secs.max(0.0) * 1000.0).round() as u64;
+    format!("PT{}.{:03}S", ms / 1000, ms % 1000)
+}
+
+/// `uri` with `query` appended (none when it is empty).
+fn with_query(uri: &str, query: &str) -> String {
+    if query.is_empty() {
+        uri.to_string()
+    } else {
+        format!("{uri}?{query}")
+    }
+}
+
+/// The `SegmentTimeline` of `segments`: runs of equal, contiguous durations as one `S` with
+/// a repeat count.
+fn timeline(out: &mut String, segments: &[Segment]) {
+    out.push_str("<SegmentTimeline>");
+    let mut i = 0;
+    while i < segments.len() {
+        let first = &segments[i];
+        let mut repeat = 0;
+        while let Some(next) = segments.get(i + repeat + 1) {
+            let prev = &segments[i + repeat];
+            if next.duration != first.duration || next.start != prev.start + prev.duration {
+                break;
+            }
+            repeat += 1;
+        }
+        let _ = write!(out, "<S t=\"{}\" d=\"{}\"", first.start, first.duration);
+        if repeat > 0 {
+            let _ = write!(out, " r=\"{repeat}\"");
+        }
+        out.push_str("/>");
+        i += repeat + 1;
+    }
+    out.push_str("</SegmentTimeline>");
+}
+
+/// The `SegmentTemplate` of a track in folder `dir`.
+fn template(out: &mut String, dir: &str, track: SegmentedTrack<'_>, query: &str) {
+    let first = track.segments.first();
+    let _ = write!(
+        out,
+        "<SegmentTemplate timescale=\"{}\" initialization=\"{}\" media=\"{}\" startNumber=\"{}\" presentationTimeOffset=\"{}\">",
+        track.index.timescale,
+        attr(&with_query(&format!("{dir}/{INIT}"), query)),
+        attr(&with_query(&format!("{dir}/$Number${SEGMENT_EXT}"), query)),
+        first.map_or(0, |s| s.number),
+        first.map_or(0, |s| s.start),
+    );
+    timeline(out, track.segments);
+    out.push_str("</SegmentTemplate>");
+}
+
+/// A representation's `@bandwidth`: its peak segment bit rate over windows of 0.5–1.5 ×
+/// `target` seconds.
+fn bandwidth(track: SegmentedTrack<'_>, target: f64) -> u64 {
+    peak_bit_rate(&track.sizes(), target).max(1)
+}
+
+/// The frame rate as DASH writes it (`30` or `30000/1001`).
+fn frame_rate(num: u32, den: u32) -> String {
+    if den == 1 || den == 0 {
+        num.to_string()
+    } else {
+        format!("{num}/{den}")
+    }
+}
+
+/// The static MPD of `video` renditions (highest first), `audio` tracks and `subtitles`.
+/// `query` (a playback token) is carried by every URL the MPD names;
+/// `subtitles_fit` is false for a clip that does not start at the video's start (the
+/// sidecar WebVTT files keep the video's own times, which would not line up): the MPD then
+/// names none.
+pub fn mpd(
+    video: &[VideoVariant<'_>],
+    audio: &[AudioRendition<'_>],
+    subtitles: &[SubtitleRendition],
+    query: &str,
+    subtitles_fit: bool,
+) -> String {
+    let target = video
+        .iter()
+        .map(|v| v.track.target_duration())
+        .max()
+        .unwrap_or(1) as f64;
+    let length = video
+        .first()
+        .map(|v| {
+            let ts = f64::from(v.track.index.timescale.max(1));
+            v.track.segments.iter().map(|s| s.duration).sum::<u64>() as f64 / ts
+        })
+        .unwrap_or(0.0);
+    let mut out = String::with_capacity(2048);
+    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = write!(
+        out,
+        "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" profiles=\"{PROFILES}\" type=\"static\" \
+         mediaPresentationDuration=\"{}\" minBufferTime=\"{}\">\n<Period id=\"0\" start=\"PT0S\">\n",
+        duration(length),
+        duration(target),
+    );
+    let mut set_id = 0;
+    if !video.is_empty() {
+        let max_width = video.iter().map(|v| v.rendition.width).max().unwrap_or(0);
+        let max_height = video.iter().map(|v| v.rendition.height).max().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "<AdaptationSet id=\"{set_id}\" contentType=\"video\" mimeType=\"video/mp4\" \
+             segmentAlignment=\"true\" startWithSAP=\"1\" maxWidth=\"{max_width}\" maxHeight=\"{max_height}\">"
+        );
+        set_id += 1;
+        for v in video {
+            let r = v.rendition;
+            let _ = write!(
+                out,
+                "<Representation id=\"{}\" bandwidth=\"{}\" codecs=\"{}\" width=\"{}\" height=\"{}\" \
+                 frameRate=\"{}\" sar=\"1:1\">",
+                attr(&r.name),
+                bandwidth(v.track, target),
+                attr(&v.track.index.codec),
+                r.width,
+                r.height,
+                frame_rate(r.frame_rate.num, r.frame_rate.den),
+            );
+            template(&mut out, &r.name, v.track, query);
+            out.push_str("</Representation>\n");
+        }
+        out.push_str("</AdaptationSet>\n");
+    }
+    for (i, a) in audio.iter().enumerate() {
+        let t = a.audio;
+        let role = if i == 0 { "main" } else { "alternate" };
+        let _ = write!(
+            out,
+            "<AdaptationSet id=\"{set_id}\" contentType=\"audio\" mimeType=\"audio/mp4\" lang=\"{}\" \
+             segmentAlignment=\"true\" startWithSAP=\"1\">\
+             <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"{role}\"/>\n\
+             <Representation id=\"audio-{}\" bandwidth=\"{}\" codecs=\"{}\" audioSamplingRate=\"{}\">\
+             <AudioChannelConfiguration schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" value=\"{}\"/>",
+            attr(&t.language),
+            attr(&t.name),
+            bandwidth(a.track, target),
+            attr(&a.track.index.codec),
+            t.sample_rate,
+            t.channels,
+        );
+        set_id += 1;
+        template(&mut out, &format!("{AUDIO_DIR}/{}", t.name), a.track, query);
+        out.push_str("</Representation>\n</AdaptationSet>\n");
+    }
+    if subtitles_fit {
+        for s in subtitles {
+            let _ = write!(
+                out,
+                "<AdaptationSet id=\"{set_id}\" contentType=\"text\" mimeType=\"text/vtt\" lang=\"{}\">\
+                 <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"subtitle\"/>\n\
+                 <Representation id=\"subs-{}\" bandwidth=\"256\"><BaseURL>{}</BaseURL></Representation>\n\
+                 </AdaptationSet>\n",
+                attr(&s.language),
+                attr(&s.language),
+                attr(&with_query(&format!("{SUBS_DIR}/{}{VTT_EXT}", s.language), query)),
+            );
+            set_id += 1;
+        }
+    }
+    out.push_str("</Period>\n</MPD>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(number: u32, start: u64, duration: u64) -> Segment {
+        Segment {
+            number,
+            fragments: 0..1,
+            bytes: 0..1000,
+            start,
+            duration,
+        }
+    }
+
+    #[test]
+    fn a_timeline_runs_equal_contiguous_durations_together() {
+        let mut out = String::new();
+        let segments = [
+            seg(3, 3000, 1000),
+            seg(4, 4000, 1000),
+            seg(5, 5000, 1000),
+            seg(6, 6000, 400),
+        ];
+        timeline(&mut out, &segments);
+        assert_eq!(
+            out,
+            "<SegmentTimeline><S t=\"3000\" d=\"1000\" r=\"2\"/><S t=\"6000\" d=\"400\"/></SegmentTimeline>"
+        );
+    }
+
+    #[test]
+    fn durations_and_attributes_are_written_as_xml_wants_them() {
+        assert_eq!(duration(12.3456), "PT12.346S");
+        assert_eq!(duration(0.0), "PT0.000S");
+        assert_eq!(attr("a&b=\"c\"<"), "a&amp;b=&quot;c&quot;&lt;");
+        assert_eq!(with_query("720p/init.mp4", ""), "720p/init.mp4");
+        assert_eq!(
+            with_query("720p/init.mp4", "start=1&end=2"),
+            "720p/init.mp4?start=1&end=2"
+        );
+        assert_eq!(frame_rate(30000, 1001), "30000/1001");
+        assert_eq!(frame_rate(25, 1), "25");
+    }
+}
