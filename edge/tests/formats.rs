@@ -356,3 +356,45 @@ fn subtitles_are_segmented_on_video_boundaries() {
     let duration = decodes_cleanly(&edge.url("/v/sub/master.m3u8"));
     assert!((duration - 8.0).abs() < 0.2);
 }
+
+/// BANDWIDTH counts the subtitles that play with a variant (RFC 8216 §4.3.4.2): against the
+/// same master without them (`subs_lang=none`), each variant declares exactly the peak bit
+/// rate of the subtitle pieces as served, in every format.
+#[test]
+fn bandwidth_counts_the_subtitles_that_play_with_each_variant() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, edge) = publish(dir.path(), "subrate");
+    for prefix in ["", "ts/", "br/"] {
+        let with_url = edge.url(&format!("/v/subrate/{prefix}master.m3u8"));
+        let with = master(&get_ok(&with_url));
+        let without = master(&get_ok(&format!("{with_url}?subs_lang=none")));
+        let subs = with
+            .alternatives
+            .iter()
+            .find(|a| a.media_type == m3u8_rs::AlternativeMediaType::Subtitles)
+            .expect("the English subtitles");
+        let subs_url = resolve(&with_url, subs.uri.as_deref().unwrap());
+        let pieces = media(&get_ok(&subs_url));
+        let sizes: Vec<(u64, f64)> = pieces
+            .segments
+            .iter()
+            .map(|s| {
+                let bytes = get_ok(&resolve(&subs_url, &s.uri)).len() as u64;
+                (bytes, f64::from(s.duration))
+            })
+            .collect();
+        let variants: Vec<_> = with.variants.iter().filter(|v| !v.is_i_frame).collect();
+        let plain: Vec<_> = without.variants.iter().filter(|v| !v.is_i_frame).collect();
+        assert_eq!(variants.len(), plain.len());
+        for (v, p) in variants.iter().zip(&plain) {
+            let target = media(&get_ok(&resolve(&with_url, &v.uri))).target_duration as f64;
+            let peak = rfc_peak(&sizes, target);
+            let added = (v.bandwidth - p.bandwidth) as f64;
+            assert!(
+                peak > 0.0 && added >= peak && added < peak + 1.0,
+                "{prefix}{}: BANDWIDTH adds {added} for subtitles peaking at {peak}",
+                v.uri
+            );
+        }
+    }
+}

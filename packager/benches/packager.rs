@@ -76,7 +76,7 @@ fn bench(c: &mut Criterion) {
         })
         .collect();
     g.bench_function("multivariant_6_rungs_2h", |b| {
-        b.iter(|| multivariant(black_box(&variants), &[], &[], Format::Cmaf, "", true))
+        b.iter(|| multivariant(black_box(&variants), &[], &[], &[], Format::Cmaf, "", true))
     });
     g.finish();
 

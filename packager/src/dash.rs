@@ -12,7 +12,7 @@
 
 use std::fmt::Write as _;
 
-use crate::bandwidth::peak_bit_rate;
+use crate::bandwidth::{peak_bit_rate, SegmentSize};
 use crate::playlist::{AudioRendition, SegmentedTrack, SubtitleRendition, VideoVariant};
 use crate::route::{AUDIO_DIR, INIT, SEGMENT_EXT, SUBS_DIR, VTT_EXT};
 use crate::segment::Segment;
@@ -110,7 +110,8 @@ fn frame_rate(num: u32, den: u32) -> String {
     }
 }
 
-/// The static MPD of `video` renditions (highest first), `audio` tracks and `subtitles`.
+/// The static MPD of `video` renditions (highest first), `audio` tracks and `subtitles`
+/// (`subtitle_sizes`: each one's pieces on the video's segments, for its `@bandwidth`).
 /// `query` (a playback token) is carried by every URL the MPD names;
 /// `subtitles_fit` is false for a clip that does not start at the video's start (the
 /// sidecar WebVTT files keep the video's own times, which would not line up): the MPD then
@@ -119,6 +120,7 @@ pub fn mpd(
     video: &[VideoVariant<'_>],
     audio: &[AudioRendition<'_>],
     subtitles: &[SubtitleRendition],
+    subtitle_sizes: &[Vec<SegmentSize>],
     query: &str,
     subtitles_fit: bool,
 ) -> String {
@@ -193,12 +195,16 @@ pub fn mpd(
         out.push_str("</Representation>\n</AdaptationSet>\n");
     }
     if subtitles_fit {
-        for s in subtitles {
+        for (i, s) in subtitles.iter().enumerate() {
+            let rate = subtitle_sizes
+                .get(i)
+                .map_or(0, |sizes| peak_bit_rate(sizes, target))
+                .max(1);
             let _ = write!(
                 out,
                 "<AdaptationSet id=\"{set_id}\" contentType=\"text\" mimeType=\"text/vtt\" lang=\"{}\">\
                  <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"subtitle\"/>\n\
-                 <Representation id=\"subs-{}\" bandwidth=\"256\"><BaseURL>{}</BaseURL></Representation>\n\
+                 <Representation id=\"subs-{}\" bandwidth=\"{rate}\"><BaseURL>{}</BaseURL></Representation>\n\
                  </AdaptationSet>\n",
                 attr(&s.language),
                 attr(&s.language),

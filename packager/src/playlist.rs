@@ -480,14 +480,16 @@ fn round3(x: f64) -> f64 {
 /// EXT-X-STREAM-INF and one EXT-X-I-FRAME-STREAM-INF per video rendition (highest first).
 ///
 /// `BANDWIDTH` is the RFC 8216 peak segment bit rate of the video plus the highest audio
-/// peak, each over its own windows (TS: of the muxed segments); `AVERAGE-BANDWIDTH` likewise
-/// with averages (for TS, of the bound on the remuxed size). A
+/// peak plus the highest subtitle peak (`subtitle_sizes`: each subtitle rendition's pieces),
+/// each over its own windows (TS: video and audio of the muxed segments); `AVERAGE-BANDWIDTH`
+/// likewise with averages (for TS, of the bound on the remuxed size). A
 /// rendition without usable key frame data gets no I-frame entry. Subtitle CODECS are never
 /// listed (`wvtt` is not an HLS codec string).
 pub fn multivariant(
     video: &[VideoVariant<'_>],
     audio: &[AudioRendition<'_>],
     subtitles: &[SubtitleRendition],
+    subtitle_sizes: &[Vec<SegmentSize>],
     format: Format,
     media_query: &str,
     iframes: bool,
@@ -546,6 +548,16 @@ pub fn multivariant(
         })
         .chain(subtitle_media)
         .collect();
+    let subtitle_peak = subtitle_sizes
+        .iter()
+        .map(|s| peak_bit_rate(s, target))
+        .max()
+        .unwrap_or(0);
+    let subtitle_average = subtitle_sizes
+        .iter()
+        .map(|s| average_bit_rate(s))
+        .max()
+        .unwrap_or(0);
     let mut variants = Vec::new();
     let mut iframe_variants = Vec::new();
     for v in video {
@@ -560,6 +572,9 @@ pub fn multivariant(
             bandwidth = ts(bandwidth);
             average_bandwidth = ts(average_bandwidth);
         }
+        // The subtitles play along (RFC 8216 §4.3.4.2 counts every rendition that does).
+        bandwidth += subtitle_peak;
+        average_bandwidth += subtitle_average;
         let codecs = match audio.first() {
             Some(a) => format!("{},{}", v.rendition.codec, a.audio.codec),
             None => v.rendition.codec.clone(),

@@ -38,24 +38,6 @@ pub fn sibling(name: &str) -> PathBuf {
     path
 }
 
-/// The judges' Python (a cached virtualenv with tuspy, standardwebhooks,
-/// openapi-spec-validator, schemathesis).
-pub fn python() -> &'static str {
-    static PY: OnceLock<String> = OnceLock::new();
-    PY.get_or_init(|| {
-        let script = manifest_dir().join("../deploy/local/py-judges.sh");
-        let out = Command::new(script)
-            .output()
-            .expect("running deploy/local/py-judges.sh");
-        assert!(
-            out.status.success(),
-            "installing the judges failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    })
-}
-
 /// The offline analysis models' folder, made by `deploy/local/models.sh` (idempotent: a
 /// stamp check once they are there).
 pub fn models_dir() -> PathBuf {

@@ -246,6 +246,7 @@ impl Media {
         id: &str,
         manifest: &'m Manifest,
         timeline: &Timeline,
+        format: Format,
         flags: &RequestFlags,
     ) -> Result<Presentation<'m>, EdgeError> {
         let filter = &flags.filter;
@@ -285,14 +286,25 @@ impl Media {
         // A clip that misses the video is refused here rather than in every playlist.
         let keep = Self::clip(timeline, filter)?;
         let mut subtitles = Vec::new();
+        let mut subtitle_sizes = Vec::new();
         if filter.subs_lang.as_deref() != Some("none") {
+            let video_segments = timeline.segments(&timeline.video.index);
             for lang in self.subtitle_languages(id).await?.iter() {
-                if filter.keeps_subtitles(lang) && self.subtitles(id, lang).await?.is_some() {
+                if !filter.keeps_subtitles(lang) {
+                    continue;
+                }
+                if let Some(file) = self.subtitles(id, lang).await? {
                     subtitles.push(SubtitleRendition {
                         language: lang.clone(),
                         default: false,
                         auto_generated: manifest.auto_captions.contains(lang),
                     });
+                    subtitle_sizes.push(super::subtitles::piece_sizes(
+                        &file.vtt,
+                        &timeline.video.index,
+                        &video_segments,
+                        format,
+                    ));
                 }
             }
         }
@@ -317,6 +329,7 @@ impl Media {
                 .map(|((a, h), s)| (a, h, s))
                 .collect(),
             subtitles,
+            subtitle_sizes,
             keep,
             media_query,
         })
@@ -330,13 +343,16 @@ impl Media {
         format: Format,
         flags: &RequestFlags,
     ) -> Result<String, EdgeError> {
-        let p = self.presentation(id, manifest, timeline, flags).await?;
+        let p = self
+            .presentation(id, manifest, timeline, format, flags)
+            .await?;
         // Bit rates over the whole tracks; the media playlists cut the clip.
         let (video, audio) = p.tracks(None);
         Ok(playlist::multivariant(
             &video,
             &audio,
             &p.subtitles,
+            &p.subtitle_sizes,
             format,
             &p.media_query,
             // I-frame playlists would show clear key frames: not in the encrypted profile.
@@ -360,7 +376,9 @@ impl Media {
                 "the MPD is served in the clear profile only".into(),
             ));
         }
-        let p = self.presentation(id, manifest, timeline, flags).await?;
+        let p = self
+            .presentation(id, manifest, timeline, Format::Cmaf, flags)
+            .await?;
         let (video, audio) = p.tracks(Some(p.keep.clone()));
         // Segments are the HLS segments, URL for URL (one cached object serves both): the
         // clip is in the timeline, not in their URLs; only a playback token goes along.
@@ -373,6 +391,7 @@ impl Media {
             &video,
             &audio,
             &p.subtitles,
+            &p.subtitle_sizes,
             &query,
             p.keep.start == 0,
         ))
@@ -461,6 +480,8 @@ struct Presentation<'m> {
     audio: Vec<(&'m AudioTrack, Arc<TrackHead>, Vec<Segment>)>,
     /// Subtitle languages.
     subtitles: Vec<SubtitleRendition>,
+    /// Each subtitle rendition's pieces (sizes and durations), in the same order.
+    subtitle_sizes: Vec<Vec<sunomi_packager::bandwidth::SegmentSize>>,
     /// The segment numbers the clip keeps.
     keep: std::ops::Range<usize>,
     /// The query media URLs carry (clip, viewer token).

@@ -5,7 +5,11 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use sunomi_packager::bandwidth::SegmentSize;
+use sunomi_packager::playlist::SegmentedTrack;
 use sunomi_packager::route::Format;
+use sunomi_packager::segment::Segment;
+use sunomi_packager::track::TrackIndex;
 use sunomi_packager::ts::TIME_OFFSET_90K;
 use sunomi_packager::vtt::{self, Vtt};
 
@@ -114,20 +118,10 @@ impl Media {
             .subtitles(id, lang)
             .await?
             .ok_or_else(|| EdgeError::NotFound(format!("no usable subtitles {lang}")))?;
-        let vtt: &Vtt = &file.vtt;
         let timeline = self.timeline(id, &manifest).await?;
         let head = &timeline.video;
         let seg = timeline.segment(&head.index, number)?;
-        let origin = head.index.fragments.first().map_or(0, |f| f.time);
-        let ts = u128::from(head.index.timescale.max(1));
-        let ms = |t: u64| (u128::from(t.saturating_sub(origin)) * 1000 / ts) as u64;
-        let mpegts = if format == Format::Ts {
-            TIME_OFFSET_90K
-        } else {
-            0
-        };
-        let text = vtt::segment(vtt, ms(seg.start), ms(seg.start + seg.duration), mpegts);
-        let body = Bytes::from(text);
+        let body = Bytes::from(piece(&file.vtt, &head.index, &seg, format));
         Ok(Object {
             etag: http::etag(&[&body[..]]),
             body,
@@ -140,4 +134,42 @@ impl Media {
             media_ms: 0,
         })
     }
+}
+
+/// The cues of `vtt` within video segment `seg` (of the track `video`), as the WebVTT piece of
+/// a subtitle playlist in `format` (its `X-TIMESTAMP-MAP` fits the format's timestamps).
+fn piece(vtt: &Vtt, video: &TrackIndex, seg: &Segment, format: Format) -> String {
+    let origin = video.fragments.first().map_or(0, |f| f.time);
+    let ts = u128::from(video.timescale.max(1));
+    let ms = |t: u64| (u128::from(t.saturating_sub(origin)) * 1000 / ts) as u64;
+    let mpegts = if format == Format::Ts {
+        TIME_OFFSET_90K
+    } else {
+        0
+    };
+    vtt::segment(vtt, ms(seg.start), ms(seg.start + seg.duration), mpegts)
+}
+
+/// The size and duration of every piece of `vtt` cut on `segments` of the video track
+/// `video` (durations as the subtitle playlist states them): what a subtitle rendition adds
+/// to a variant's `BANDWIDTH`.
+pub(super) fn piece_sizes(
+    vtt: &Vtt,
+    video: &TrackIndex,
+    segments: &[Segment],
+    format: Format,
+) -> Vec<SegmentSize> {
+    let seconds = SegmentedTrack {
+        index: video,
+        segments,
+    }
+    .extinf_ms();
+    segments
+        .iter()
+        .zip(seconds)
+        .map(|(seg, ms)| SegmentSize {
+            bytes: piece(vtt, video, seg, format).len() as u64,
+            seconds: ms as f64 / 1000.0,
+        })
+        .collect()
 }

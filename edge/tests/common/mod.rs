@@ -305,7 +305,7 @@ fn first_frame(dir: &Path, init: &[u8], segment: &[u8], stream: &str) -> (bool, 
 }
 
 /// Independent implementation of the RFC 8216 peak segment bit rate, for checking.
-fn rfc_peak(sizes: &[(u64, f64)], target: f64) -> f64 {
+pub fn rfc_peak(sizes: &[(u64, f64)], target: f64) -> f64 {
     let mut peak = 0f64;
     for i in 0..sizes.len() {
         let (mut b, mut d) = (0u64, 0f64);

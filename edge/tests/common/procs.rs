@@ -205,3 +205,26 @@ impl S3Server {
         ]
     }
 }
+
+/// The judges' Python (a virtualenv with the PyPI judges: tuspy, moto, xmlschema…), made
+/// once per test process by `deploy/local/py-judges.sh`.
+pub fn python() -> &'static str {
+    static PY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PY.get_or_init(|| {
+        // Where cargo says the package is at run time (a binary from a shared build cache
+        // reads this checkout's files), else where it was built.
+        let package = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+        let script = package.join("../deploy/local/py-judges.sh");
+        let out = Command::new(script)
+            .output()
+            .expect("running deploy/local/py-judges.sh");
+        assert!(
+            out.status.success(),
+            "installing the judges failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    })
+}
