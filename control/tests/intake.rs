@@ -80,21 +80,6 @@ fn queued(env: &[(String, String)], queue: &str) -> u64 {
     py_args(&code, &[queue], env).trim().parse().unwrap()
 }
 
-fn py_args(code: &str, args: &[&str], env: &[(String, String)]) -> String {
-    let out = std::process::Command::new(python())
-        .args(["-c", code])
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// An S3 notification as AWS writes it, with a sequencer (moto's have none).
 fn notification(key: &str, size: u64, etag: &str, sequencer: &str) -> String {
     json!({ "Records": [{

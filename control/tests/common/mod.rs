@@ -697,8 +697,15 @@ pub fn start_moto() -> (Process, String) {
 
 /// Runs a Python snippet with the judges' interpreter (boto3 is there, with moto).
 pub fn py(code: &str, env: &[(String, String)]) -> String {
+    py_args(code, &[], env)
+}
+
+/// Runs a Python snippet with `args` (its `sys.argv[1:]`); asserts it succeeds and returns
+/// what it printed.
+pub fn py_args(code: &str, args: &[&str], env: &[(String, String)]) -> String {
     let out = std::process::Command::new(python())
         .args(["-c", code])
+        .args(args)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .output()
         .unwrap();
