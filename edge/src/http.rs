@@ -23,6 +23,11 @@ pub fn content_type(route: &Route) -> &'static str {
         } => "audio/mp4",
         Route::Init { .. } | Route::TrackFile { .. } => "video/mp4",
         Route::Segment { .. } => "video/iso.segment",
+        Route::IFrame {
+            format: sunomi_packager::route::Format::Ts,
+            ..
+        } => "video/mp2t",
+        Route::IFrame { .. } => "video/iso.segment",
         Route::TsSegment { .. } => "video/mp2t",
         Route::SubtitleSegment { .. } | Route::SubtitleFile { .. } => "text/vtt; charset=utf-8",
         Route::Key { .. } => "application/octet-stream",

@@ -33,6 +33,11 @@ fn publish(dir: &Path, id: &str) -> Edge {
 struct Rep {
     id: String,
     content_type: String,
+    /// The id of the AdaptationSet whose trick-play pictures this set holds (DASH-IF's
+    /// `trickmode` EssentialProperty), if it is one.
+    trick_of: Option<String>,
+    /// Its AdaptationSet's id.
+    set: String,
     bandwidth: u64,
     codecs: String,
     init: String,
@@ -51,6 +56,15 @@ fn representations<'t>(mpd_url: &str, text: &'t str) -> (roxmltree::Document<'t>
         .filter(|n| n.has_tag_name((DASH, "AdaptationSet")))
     {
         let content_type = set.attribute("contentType").unwrap_or("").to_string();
+        let trick_of = set
+            .children()
+            .find(|n| {
+                n.has_tag_name((DASH, "EssentialProperty"))
+                    && n.attribute("schemeIdUri") == Some("http://dashif.org/guidelines/trickmode")
+            })
+            .and_then(|n| n.attribute("value"))
+            .map(str::to_string);
+        let set_id = set.attribute("id").unwrap_or("").to_string();
         for rep in set
             .children()
             .filter(|n| n.has_tag_name((DASH, "Representation")))
@@ -96,6 +110,8 @@ fn representations<'t>(mpd_url: &str, text: &'t str) -> (roxmltree::Document<'t>
             reps.push(Rep {
                 id,
                 content_type: content_type.clone(),
+                trick_of: trick_of.clone(),
+                set: set_id.clone(),
                 bandwidth: rep.attribute("bandwidth").unwrap().parse().unwrap(),
                 codecs: rep.attribute("codecs").unwrap().to_string(),
                 init: resolve(mpd_url, t.attribute("initialization").unwrap()),
@@ -171,8 +187,13 @@ fn the_mpd_names_the_hls_segments_with_their_codecs_and_bit_rates_and_ffmpeg_dec
 
     let master_url = edge.url("/v/dash/master.m3u8");
     let mut master = m3u8_rs::parse_master_playlist_res(&get_ok(&master_url)).unwrap();
+    let iframe_playlists = master.variants.iter().filter(|v| v.is_i_frame).count();
     master.variants.retain(|v| !v.is_i_frame);
-    let video: Vec<&Rep> = reps.iter().filter(|r| r.content_type == "video").collect();
+    let video: Vec<&Rep> = reps
+        .iter()
+        .filter(|r| r.content_type == "video" && r.trick_of.is_none())
+        .collect();
+    let trick: Vec<&Rep> = reps.iter().filter(|r| r.trick_of.is_some()).collect();
     let audio: Vec<&Rep> = reps.iter().filter(|r| r.content_type == "audio").collect();
     assert_eq!(video.len(), master.variants.len(), "{text}");
     assert_eq!(audio.len(), 1, "{text}");
@@ -224,6 +245,52 @@ fn the_mpd_names_the_hls_segments_with_their_codecs_and_bit_rates_and_ffmpeg_dec
         );
         assert!(codecs.contains(&audio[0].codecs));
     }
+    // Trick play: a set pointing at the video set, a representation of key frames per
+    // rendition HLS has an I-frame playlist for, over the same time and init segment.
+    assert_eq!(trick.len(), iframe_playlists, "{text}");
+    for t in &trick {
+        assert_eq!(t.trick_of.as_deref(), Some(video[0].set.as_str()), "{text}");
+        let name = t.id.strip_suffix("-trick").unwrap();
+        let main = video.iter().find(|r| r.id == name).unwrap();
+        assert_eq!(t.init, main.init, "{name}");
+        assert!((t.seconds - main.seconds).abs() < 0.01, "{name}");
+        let iframes = m3u8_rs::parse_media_playlist_res(&get_ok(
+            &edge.url(&format!("/v/dash/{name}/iframes.m3u8")),
+        ))
+        .unwrap();
+        assert_eq!(
+            t.media.len(),
+            iframes.segments.len(),
+            "{name}: one per key frame"
+        );
+    }
+    // Each of its segments is one picture: the first of the fragment it stands for.
+    let t = trick[0];
+    let main = video
+        .iter()
+        .find(|r| t.id == format!("{}-trick", r.id))
+        .unwrap();
+    let init = get_ok(&t.init);
+    let mut reference = Vec::new();
+    for (n, m) in main.media.iter().enumerate() {
+        for (i, f) in fragments(&get_ok(m)).iter().enumerate() {
+            let file = dir.path().join(format!("fragment-{n}-{i}.mp4"));
+            std::fs::write(&file, [&init[..], f].concat()).unwrap();
+            reference.push(picture_hashes(&[], file.to_str().unwrap())[0].clone());
+        }
+    }
+    assert_eq!(t.media.len(), reference.len());
+    for (i, m) in t.media.iter().enumerate() {
+        let piece = get_ok(m);
+        assert_eq!(&piece[4..8], b"moof", "{m}");
+        let file = dir.path().join(format!("trick-{i}.mp4"));
+        std::fs::write(&file, [&init[..], &piece[..]].concat()).unwrap();
+        assert_eq!(
+            picture_hashes(&[], file.to_str().unwrap()),
+            vec![reference[i].clone()],
+            "{m}"
+        );
+    }
     // Every segment answers, and it is the HLS segment (the same URL, the same bytes).
     for rep in &reps {
         assert_eq!(get(&rep.init).status, 200, "{}", rep.init);
@@ -273,7 +340,7 @@ fn the_mpd_names_the_hls_segments_with_their_codecs_and_bit_rates_and_ffmpeg_dec
         .collect();
     assert_eq!(
         kinds.iter().filter(|k| **k == "video").count(),
-        video.len(),
+        video.len() + trick.len(),
         "{out}"
     );
     assert_eq!(kinds.iter().filter(|k| **k == "audio").count(), 1, "{out}");
@@ -295,7 +362,10 @@ fn filters_and_clips_shape_the_mpd_as_they_shape_hls() {
     let hls_master = edge.url("/v/clipped/master.m3u8?start=3&end=7&max_height=480");
     let mut master = m3u8_rs::parse_master_playlist_res(&get_ok(&hls_master)).unwrap();
     master.variants.retain(|v| !v.is_i_frame);
-    let video: Vec<&Rep> = reps.iter().filter(|r| r.content_type == "video").collect();
+    let video: Vec<&Rep> = reps
+        .iter()
+        .filter(|r| r.content_type == "video" && r.trick_of.is_none())
+        .collect();
     assert_eq!(video.len(), master.variants.len());
     assert!(
         video.iter().all(|r| r.id != "720p"),
@@ -310,6 +380,18 @@ fn filters_and_clips_shape_the_mpd_as_they_shape_hls() {
         rep.media, segments,
         "the clip's segments, their URLs as in HLS"
     );
+    // The clip's trick play: the key frames of the segments it keeps, from the same offset.
+    let trick = reps
+        .iter()
+        .find(|r| r.id == format!("{}-trick", rep.id))
+        .expect("a trick-play representation");
+    let iframes = m3u8_rs::parse_media_playlist_res(&get_ok(&resolve(
+        &hls_master,
+        &format!("{}/iframes.m3u8?start=3&end=7&max_height=480", rep.id),
+    )))
+    .unwrap();
+    assert_eq!(trick.media.len(), iframes.segments.len(), "{text}");
+    assert!((trick.seconds - seconds).abs() < 0.01, "{}", trick.seconds);
     assert!(!rep.media[0].ends_with("/0.m4s"), "starts past 0");
     let presented = doc
         .root_element()

@@ -243,16 +243,27 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// A box of type `kind` around `body` (32-bit size; every box this crate writes is small).
+pub fn boxed(kind: &FourCc, body: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(body.len() + 8);
+    v.extend_from_slice(&((body.len() + 8) as u32).to_be_bytes());
+    v.extend_from_slice(kind);
+    v.extend_from_slice(body);
+    v
+}
+
+/// The body of a full box: `version` and 24-bit `flags`, then `rest`.
+pub fn full(version: u8, flags: u32, rest: &[u8]) -> Vec<u8> {
+    let mut v = ((u32::from(version) << 24) | (flags & 0x00ff_ffff))
+        .to_be_bytes()
+        .to_vec();
+    v.extend_from_slice(rest);
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn boxed(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
-        let mut v = ((body.len() + 8) as u32).to_be_bytes().to_vec();
-        v.extend_from_slice(kind);
-        v.extend_from_slice(body);
-        v
-    }
 
     #[test]
     fn iterates_children_and_finds_by_type() {

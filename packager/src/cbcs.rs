@@ -8,7 +8,7 @@
 
 use aes::cipher::{BlockEncryptMut, KeyIvInit};
 
-use crate::boxes::{self, FourCc};
+use crate::boxes::{self, boxed, full, FourCc};
 use crate::error::{PackagerError, Result};
 use crate::fragment::parse_fragment;
 
@@ -31,20 +31,6 @@ pub struct Cbcs {
     pub kid: [u8; 16],
     /// Constant IV (written in `tenc`, used for every subsample).
     pub iv: [u8; 16],
-}
-
-fn boxed(kind: &FourCc, body: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(body.len() + 8);
-    v.extend_from_slice(&((body.len() + 8) as u32).to_be_bytes());
-    v.extend_from_slice(kind);
-    v.extend_from_slice(body);
-    v
-}
-
-fn full(version: u8, flags: u32, rest: &[u8]) -> Vec<u8> {
-    let mut v = ((u32::from(version) << 24) | flags).to_be_bytes().to_vec();
-    v.extend_from_slice(rest);
-    v
 }
 
 /// Rebuilds the boxes of `body`, replacing the one at `path` by `f(its body)`.

@@ -15,6 +15,12 @@ pub fn segment_iv(n: u64) -> [u8; 16] {
     u128::from(n).to_be_bytes()
 }
 
+/// The IV of the key-frame resource of fragment `n` (an encrypted I-frame playlist's
+/// entries): the top bit set, so it never equals a segment's IV under the same key.
+pub fn iframe_iv(n: u64) -> [u8; 16] {
+    (u128::from(n) | 1 << 127).to_be_bytes()
+}
+
 /// The IV as `EXT-X-KEY` writes it (`0x` + 32 hex digits).
 pub fn iv_attribute(iv: &[u8; 16]) -> String {
     let mut s = String::with_capacity(34);

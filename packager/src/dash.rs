@@ -9,13 +9,23 @@
 //! so a clip's MPD starts at 0 like its HLS playlists. `@bandwidth` is the representation's
 //! peak segment bit rate (the same figure HLS builds `BANDWIDTH` from), `@codecs` the RFC 6381
 //! string read from the track.
+//!
+//! Trick play (DASH-IF IOP 3.2.9): an AdaptationSet marked with the `trickmode`
+//! `EssentialProperty` pointing at the video set, one Representation per rendition whose
+//! segments are its key frames as resources of their own (`{rendition}/iframes/$Number$.m4s`,
+//! numbered by fragment; [`crate::iframe`]), the same pictures HLS's I-frame playlists name.
 
 use std::fmt::Write as _;
 
 use crate::bandwidth::{peak_bit_rate, SegmentSize};
-use crate::playlist::{AudioRendition, SegmentedTrack, SubtitleRendition, VideoVariant};
-use crate::route::{AUDIO_DIR, INIT, SEGMENT_EXT, SUBS_DIR, VTT_EXT};
-use crate::segment::Segment;
+use crate::playlist::{
+    key_frame_peak, key_frames, AudioRendition, SegmentedTrack, SubtitleRendition, VideoVariant,
+};
+use crate::route::{AUDIO_DIR, IFRAMES_DIR, INIT, SEGMENT_EXT, SUBS_DIR, VTT_EXT};
+
+/// The scheme of DASH-IF's trick-mode property: its value is the id of the AdaptationSet
+/// whose pictures the trick-play set holds.
+pub const TRICKMODE_SCHEME: &str = "http://dashif.org/guidelines/trickmode";
 
 /// The profiles the MPD conforms to: DASH's live profile (SegmentTemplate) and CMAF.
 pub const PROFILES: &str = "urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019";
@@ -54,16 +64,23 @@ fn with_query(uri: &str, query: &str) -> String {
     }
 }
 
-/// The `SegmentTimeline` of `segments`: runs of equal, contiguous durations as one `S` with
-/// a repeat count.
-fn timeline(out: &mut String, segments: &[Segment]) {
+/// One entry of a `SegmentTimeline`: a segment's start and duration, in the timescale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: u64,
+    duration: u64,
+}
+
+/// The `SegmentTimeline` of `spans`: runs of equal, contiguous durations as one `S` with a
+/// repeat count.
+fn timeline(out: &mut String, spans: &[Span]) {
     out.push_str("<SegmentTimeline>");
     let mut i = 0;
-    while i < segments.len() {
-        let first = &segments[i];
+    while i < spans.len() {
+        let first = &spans[i];
         let mut repeat = 0;
-        while let Some(next) = segments.get(i + repeat + 1) {
-            let prev = &segments[i + repeat];
+        while let Some(next) = spans.get(i + repeat + 1) {
+            let prev = &spans[i + repeat];
             if next.duration != first.duration || next.start != prev.start + prev.duration {
                 break;
             }
@@ -81,18 +98,125 @@ fn timeline(out: &mut String, segments: &[Segment]) {
 
 /// The `SegmentTemplate` of a track in folder `dir`.
 fn template(out: &mut String, dir: &str, track: SegmentedTrack<'_>, query: &str) {
-    let first = track.segments.first();
+    let spans: Vec<Span> = track
+        .segments
+        .iter()
+        .map(|s| Span {
+            start: s.start,
+            duration: s.duration,
+        })
+        .collect();
+    let first = track.segments.first().map_or(0, |s| u64::from(s.number));
+    let media = format!("{dir}/$Number${SEGMENT_EXT}");
+    template_of(
+        out,
+        &format!("{dir}/{INIT}"),
+        &media,
+        track,
+        first,
+        &spans,
+        query,
+    );
+}
+
+/// A `SegmentTemplate` naming `init` and `media`, its numbers from `first`.
+fn template_of(
+    out: &mut String,
+    init: &str,
+    media: &str,
+    track: SegmentedTrack<'_>,
+    first: u64,
+    spans: &[Span],
+    query: &str,
+) {
     let _ = write!(
         out,
-        "<SegmentTemplate timescale=\"{}\" initialization=\"{}\" media=\"{}\" startNumber=\"{}\" presentationTimeOffset=\"{}\">",
+        "<SegmentTemplate timescale=\"{}\" initialization=\"{}\" media=\"{}\" startNumber=\"{first}\" presentationTimeOffset=\"{}\">",
         track.index.timescale,
-        attr(&with_query(&format!("{dir}/{INIT}"), query)),
-        attr(&with_query(&format!("{dir}/$Number${SEGMENT_EXT}"), query)),
-        first.map_or(0, |s| s.number),
-        first.map_or(0, |s| s.start),
+        attr(&with_query(init, query)),
+        attr(&with_query(media, query)),
+        spans.first().map_or(0, |s| s.start),
     );
-    timeline(out, track.segments);
+    timeline(out, spans);
     out.push_str("</SegmentTemplate>");
+}
+
+/// The trick-play AdaptationSet `set_id` of the video set `main_id`: for each rendition with
+/// usable key frames, a Representation of its key frames over the segments kept (nothing
+/// when no rendition has any).
+fn trick_play(
+    out: &mut String,
+    set_id: u32,
+    main_id: u32,
+    video: &[VideoVariant<'_>],
+    query: &str,
+) -> bool {
+    let mut body = String::new();
+    for v in video {
+        let Ok(frames) = key_frames(v.track, &v.rendition.keyframe_ends) else {
+            continue;
+        };
+        if frames.is_empty() {
+            continue;
+        }
+        let index = v.track.index;
+        let spans: Vec<Span> = frames
+            .iter()
+            .filter_map(|k| index.fragments.get(k.fragment as usize))
+            .map(|f| Span {
+                start: f.time,
+                duration: u64::from(f.duration),
+            })
+            .collect();
+        let sizes: Vec<SegmentSize> = frames
+            .iter()
+            .map(|k| SegmentSize {
+                bytes: k.length,
+                seconds: k.seconds,
+            })
+            .collect();
+        // Shown at the rendition's frame rate, one key frame per fragment is this many
+        // times normal speed.
+        let fps =
+            f64::from(v.rendition.frame_rate.num) / f64::from(v.rendition.frame_rate.den.max(1));
+        let longest = frames.iter().map(|k| k.seconds).fold(0.0, f64::max);
+        let rate = (longest * fps).round().max(1.0) as u64;
+        let r = v.rendition;
+        let _ = write!(
+            body,
+            "<Representation id=\"{}-trick\" bandwidth=\"{}\" codecs=\"{}\" width=\"{}\" height=\"{}\" \
+             sar=\"1:1\" maxPlayoutRate=\"{rate}\" codingDependency=\"false\">",
+            attr(&r.name),
+            key_frame_peak(&sizes).max(1),
+            attr(&index.codec),
+            r.width,
+            r.height,
+        );
+        let media = format!("{}/{IFRAMES_DIR}/$Number${SEGMENT_EXT}", r.name);
+        let first = frames.first().map_or(0, |k| k.fragment);
+        template_of(
+            &mut body,
+            &format!("{}/{INIT}", r.name),
+            &media,
+            v.track,
+            first,
+            &spans,
+            query,
+        );
+        body.push_str("</Representation>\n");
+    }
+    if body.is_empty() {
+        return false;
+    }
+    let _ = writeln!(
+        out,
+        "<AdaptationSet id=\"{set_id}\" contentType=\"video\" mimeType=\"video/mp4\" \
+         segmentAlignment=\"true\" startWithSAP=\"1\">\
+         <EssentialProperty schemeIdUri=\"{TRICKMODE_SCHEME}\" value=\"{main_id}\"/>"
+    );
+    out.push_str(&body);
+    out.push_str("</AdaptationSet>\n");
+    true
 }
 
 /// A representation's `@bandwidth`: its peak segment bit rate over windows of 0.5–1.5 ×
@@ -172,6 +296,9 @@ pub fn mpd(
             out.push_str("</Representation>\n");
         }
         out.push_str("</AdaptationSet>\n");
+        if trick_play(&mut out, set_id, set_id - 1, video, query) {
+            set_id += 1;
+        }
     }
     for (i, a) in audio.iter().enumerate() {
         let t = a.audio;
@@ -221,24 +348,18 @@ pub fn mpd(
 mod tests {
     use super::*;
 
-    fn seg(number: u32, start: u64, duration: u64) -> Segment {
-        Segment {
-            number,
-            fragments: 0..1,
-            bytes: 0..1000,
-            start,
-            duration,
-        }
+    fn seg(start: u64, duration: u64) -> Span {
+        Span { start, duration }
     }
 
     #[test]
     fn a_timeline_runs_equal_contiguous_durations_together() {
         let mut out = String::new();
         let segments = [
-            seg(3, 3000, 1000),
-            seg(4, 4000, 1000),
-            seg(5, 5000, 1000),
-            seg(6, 6000, 400),
+            seg(3000, 1000),
+            seg(4000, 1000),
+            seg(5000, 1000),
+            seg(6000, 400),
         ];
         timeline(&mut out, &segments);
         assert_eq!(

@@ -24,6 +24,8 @@ pub struct Sample {
 /// The samples of one fragment and its decode time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fragment {
+    /// The track the fragment belongs to (`tfhd`).
+    pub track_id: u32,
     /// Decode time of the first sample (`tfdt`), in the track's timescale.
     pub decode_time: u64,
     /// The samples, in decode order.
@@ -76,7 +78,7 @@ pub fn parse_fragment(
 
     let mut f = Fields::new(boxes::require(traf, b"tfhd")?, "tfhd");
     let (_, tf_flags) = f.full_box()?;
-    let _track_id = f.u32()?;
+    let track_id = f.u32()?;
     let mut base = 0u64;
     if tf_flags & TFHD_BASE_DATA_OFFSET != 0 {
         base =
@@ -197,6 +199,7 @@ pub fn parse_fragment(
         return Err(PackagerError::MissingBox("trun"));
     }
     Ok(Fragment {
+        track_id,
         decode_time,
         samples,
     })
@@ -273,13 +276,7 @@ pub fn samples_of(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn boxed(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
-        let mut v = ((body.len() + 8) as u32).to_be_bytes().to_vec();
-        v.extend_from_slice(kind);
-        v.extend_from_slice(body);
-        v
-    }
+    use crate::boxes::boxed;
 
     fn moof(sample_sizes: &[u32]) -> Vec<u8> {
         let mut tfhd = vec![0, 0x02, 0, 0x20]; // default-base-is-moof | default flags

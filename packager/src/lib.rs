@@ -16,6 +16,7 @@ pub mod edit;
 pub mod error;
 pub mod filter;
 pub mod fragment;
+pub mod iframe;
 pub mod ladder;
 pub mod manifest;
 pub mod names;

@@ -14,14 +14,14 @@ use m3u8_rs::{
     MediaPlaylist, MediaPlaylistType, MediaSegment, QuotedOrUnquoted, Resolution, VariantStream,
 };
 
-use crate::crypto::{iv_attribute, segment_iv};
+use crate::crypto::{iframe_iv, iv_attribute, segment_iv};
 
 use crate::bandwidth::{average_bit_rate, peak_bit_rate, SegmentSize};
 use crate::error::{PackagerError, Result};
 use crate::manifest::{AudioTrack, Rendition};
 use crate::route::{
-    segment_file, Format, TrackRef, IFRAME_PLAYLIST, INIT, MEDIA_PLAYLIST, SUBS_DIR, TRACK_FILE,
-    TS_EXT,
+    segment_file, Format, TrackRef, IFRAMES_DIR, IFRAME_PLAYLIST, INIT, MEDIA_PLAYLIST,
+    SEGMENT_EXT, SUBS_DIR, TRACK_FILE, TS_EXT,
 };
 use crate::segment::Segment;
 use crate::track::TrackIndex;
@@ -204,6 +204,8 @@ pub fn media_playlist(
 /// One key frame of a video track: where it is and how long until the next one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyFrame {
+    /// Its fragment's number in the track (from 0).
+    pub fragment: u64,
     /// Segment holding it.
     pub segment: u64,
     /// Offset of its fragment's `moof` within the segment.
@@ -239,6 +241,7 @@ pub fn key_frames(track: SegmentedTrack<'_>, keyframe_ends: &[u32]) -> Result<Ve
                 )));
             }
             out.push(KeyFrame {
+                fragment: i as u64,
                 segment: u64::from(s.number),
                 offset: f.offset - s.bytes.start,
                 segment_start: s.bytes.start,
@@ -248,6 +251,17 @@ pub fn key_frames(track: SegmentedTrack<'_>, keyframe_ends: &[u32]) -> Result<Ve
         }
     }
     Ok(out)
+}
+
+/// The peak bit rate of a run of single key frames, each shown until the next: an I-frame
+/// stream's `BANDWIDTH` (and a DASH trick-play representation's `@bandwidth`).
+pub fn key_frame_peak(frames: &[SegmentSize]) -> u64 {
+    frames
+        .iter()
+        .filter(|r| r.seconds > 0.0)
+        .map(|r| (r.bytes as f64 * 8.0 / r.seconds).ceil() as u64)
+        .max()
+        .unwrap_or(0)
 }
 
 /// The I-frame playlist of a video track: one entry per fragment, a byte range from the
@@ -281,6 +295,59 @@ pub fn iframe_playlist(
                 },
                 ..Default::default()
             }
+        })
+        .collect();
+    Ok(iframes_only(segments, frames.iter().map(|k| k.seconds)))
+}
+
+/// The I-frame playlist of a video track in an encrypted profile (CMAF or TS): one entry per
+/// fragment naming its key frame as a resource of its own (`iframes/{n}.m4s` after the
+/// init segment, or `iframes/{n}.ts` with its own PAT and PMT), each under an `EXT-X-KEY`:
+/// `AES-128` with the piece's own IV ([`iframe_iv`]), or `SAMPLE-AES` with the constant IV
+/// of `cbcs` (fMP4) or the piece's IV (TS). There is no clear lead: trick play shows only
+/// encrypted pictures. Byte ranges cannot work here (see [`crate::iframe`]).
+pub fn protected_iframe_playlist(
+    track: SegmentedTrack<'_>,
+    keyframe_ends: &[u32],
+    format: Format,
+    encryption: &Encryption,
+) -> Result<String> {
+    let ext = match format {
+        Format::Cmaf => SEGMENT_EXT,
+        Format::Ts => TS_EXT,
+        Format::ByteRange => {
+            return Err(PackagerError::Unsupported(
+                "byte-range mode has no encrypted I-frame playlist".into(),
+            ))
+        }
+    };
+    let frames = key_frames(track, keyframe_ends)?;
+    let segments = frames
+        .iter()
+        .enumerate()
+        .map(|(i, k)| MediaSegment {
+            uri: format!("{IFRAMES_DIR}/{}{ext}", k.fragment),
+            duration: k.seconds as f32,
+            map: if i == 0 {
+                init_map(track.index, format)
+            } else {
+                None
+            },
+            key: Some(Key {
+                method: if encryption.sample_aes {
+                    KeyMethod::SampleAES
+                } else {
+                    KeyMethod::AES128
+                },
+                uri: Some(encryption.key_uri.clone()),
+                iv: Some(iv_attribute(
+                    &encryption
+                        .constant_iv
+                        .unwrap_or_else(|| iframe_iv(k.fragment)),
+                )),
+                ..Default::default()
+            }),
+            ..Default::default()
         })
         .collect();
     Ok(iframes_only(segments, frames.iter().map(|k| k.seconds)))
@@ -610,12 +677,7 @@ pub fn multivariant(
                     seconds: k.seconds,
                 })
                 .collect();
-            let peak = rates
-                .iter()
-                .filter(|r| r.seconds > 0.0)
-                .map(|r| (r.bytes as f64 * 8.0 / r.seconds).ceil() as u64)
-                .max()
-                .unwrap_or(0);
+            let peak = key_frame_peak(&rates);
             iframe_variants.push(VariantStream {
                 is_i_frame: true,
                 uri: q(format!("{}/{IFRAME_PLAYLIST}", v.rendition.name)),

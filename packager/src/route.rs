@@ -13,6 +13,9 @@ pub const MPD: &str = "manifest.mpd";
 pub const MEDIA_PLAYLIST: &str = "media.m3u8";
 /// File name of an I-frame playlist.
 pub const IFRAME_PLAYLIST: &str = "iframes.m3u8";
+/// Folder, beside a rendition's segments, of its key frames as resources of their own
+/// (the I-frame playlists of the encrypted profiles and DASH's trick-play track name them).
+pub const IFRAMES_DIR: &str = "iframes";
 /// File name of an init segment.
 pub const INIT: &str = "init.mp4";
 /// Extension of an fMP4 media segment.
@@ -71,8 +74,10 @@ pub fn parse_request(path: &str) -> Result<(Protection, Route), RouteError> {
     if let Some((id, protection, tail)) = protected {
         let route = Route::parse(&format!("{PREFIX}{id}/{tail}"))?;
         let allowed = match (&route, protection) {
-            (Route::Key { .. } | Route::TrackFile { .. } | Route::IFramePlaylist { .. }, _) => {
-                false
+            (Route::Key { .. } | Route::TrackFile { .. }, _) => false,
+            // Encrypted trick play names key-frame resources, which byte-range mode has not.
+            (Route::IFramePlaylist { format, .. } | Route::IFrame { format, .. }, _) => {
+                *format != Format::ByteRange
             }
             (_, Protection::Aes128) => true,
             // SAMPLE-AES: TS, and CMAF as `cbcs` (not byte-range mode).
@@ -88,7 +93,7 @@ pub fn parse_request(path: &str) -> Result<(Protection, Route), RouteError> {
         };
         if !allowed {
             return Err(RouteError::Malformed(
-                "not served encrypted: keys, track files, I-frame playlists; SAMPLE-AES is TS only",
+                "not served encrypted: keys, track files, byte-range I-frame playlists; SAMPLE-AES is not served in byte-range mode",
             ));
         }
         return Ok((protection, route));
@@ -210,6 +215,18 @@ pub enum Route {
         /// The video rendition.
         rendition: String,
     },
+    /// `/v/{id}/[ts/]{rendition}/iframes/{n}.m4s|.ts`: the key frame that starts fragment
+    /// `n` of the rendition, as a fragment (CMAF) or a TS segment of its own.
+    IFrame {
+        /// Video id.
+        id: String,
+        /// Packaging (CMAF or TS).
+        format: Format,
+        /// The video rendition.
+        rendition: String,
+        /// Fragment number from 0, over the whole track.
+        number: u64,
+    },
     /// `/v/{id}/{track}/init.mp4`
     Init {
         /// Video id.
@@ -299,6 +316,7 @@ impl Route {
             | Route::Mpd { id }
             | Route::MediaPlaylist { id, .. }
             | Route::IFramePlaylist { id, .. }
+            | Route::IFrame { id, .. }
             | Route::Init { id, .. }
             | Route::Segment { id, .. }
             | Route::TsSegment { id, .. }
@@ -318,6 +336,7 @@ impl Route {
             | Route::Mpd { id }
             | Route::MediaPlaylist { id, .. }
             | Route::IFramePlaylist { id, .. }
+            | Route::IFrame { id, .. }
             | Route::Init { id, .. }
             | Route::Segment { id, .. }
             | Route::TsSegment { id, .. }
@@ -337,6 +356,7 @@ impl Route {
             Route::Mpd { .. } => "mpd",
             Route::MediaPlaylist { .. } => "media_playlist",
             Route::IFramePlaylist { .. } => "iframe_playlist",
+            Route::IFrame { .. } => "iframe",
             Route::Init { .. } => "init",
             Route::Segment { .. } => "segment",
             Route::TsSegment { .. } => "ts_segment",
@@ -446,6 +466,23 @@ impl Route {
                 }
                 Self::track_file(id, format, TrackRef::Audio(track.to_string()), file)
             }
+            (_, [rendition, IFRAMES_DIR, file]) if names::is_valid_rendition(rendition) => {
+                let number = match format {
+                    Format::Cmaf => segment_number(file, SEGMENT_EXT)?,
+                    Format::Ts => segment_number(file, TS_EXT)?,
+                    Format::ByteRange => {
+                        return Err(RouteError::Malformed(
+                            "byte-range mode names key frames by range",
+                        ))
+                    }
+                };
+                Ok(Route::IFrame {
+                    id,
+                    format,
+                    rendition: rendition.to_string(),
+                    number,
+                })
+            }
             (_, [rendition, file]) => {
                 if !names::is_valid_rendition(rendition) {
                     return Err(RouteError::Malformed("invalid rendition name"));
@@ -527,6 +564,23 @@ impl Route {
                 "{PREFIX}{id}/{}{rendition}/{IFRAME_PLAYLIST}",
                 format.prefix()
             ),
+            Route::IFrame {
+                id,
+                format,
+                rendition,
+                number,
+            } => {
+                let ext = if *format == Format::Ts {
+                    TS_EXT
+                } else {
+                    SEGMENT_EXT
+                };
+                write!(
+                    out,
+                    "{PREFIX}{id}/{}{rendition}/{IFRAMES_DIR}/{number}{ext}",
+                    format.prefix()
+                )
+            }
             Route::Init { id, track } => write!(out, "{PREFIX}{id}/{}/{INIT}", TrackDir(track)),
             Route::Key { id, kid } => write!(out, "{PREFIX}{id}/{KEYS_DIR}/{kid}{KEY_EXT}"),
             Route::SubtitleFile { id, lang } => {
@@ -735,6 +789,18 @@ mod tests {
                 rendition: "720p".into(),
                 number: 12,
             },
+            Route::IFrame {
+                id: id(),
+                format: Format::Cmaf,
+                rendition: "720p".into(),
+                number: 7,
+            },
+            Route::IFrame {
+                id: id(),
+                format: Format::Ts,
+                rendition: "360p".into(),
+                number: 0,
+            },
             Route::TrackFile {
                 id: id(),
                 track: TrackRef::Video("480p".into()),
@@ -783,6 +849,10 @@ mod tests {
             "/v/abc/subs/EN.m3u8",
             "/v/abc/subs/en/01.vtt",
             "/v/abc/ts/ts/master.m3u8",
+            "/v/abc/br/720p/iframes/3.m4s",
+            "/v/abc/720p/iframes/3.ts",
+            "/v/abc/ts/720p/iframes/3.m4s",
+            "/v/abc/720p/iframes/03.m4s",
         ] {
             assert!(
                 matches!(Route::parse(bad), Err(RouteError::Malformed(_))),
@@ -815,7 +885,17 @@ mod tests {
             parse_request("/v/aes/aes/720p/media.m3u8"),
             Ok((Protection::Aes128, media("aes")))
         );
+        // Encrypted trick play: key-frame resources and their playlists, not in byte-range mode.
+        for served in [
+            "/v/abc/aes/720p/iframes.m3u8",
+            "/v/abc/aes/ts/720p/iframes.m3u8",
+            "/v/abc/saes/720p/iframes/4.m4s",
+            "/v/abc/saes/ts/720p/iframes/4.ts",
+        ] {
+            assert!(parse_request(served).is_ok(), "{served}");
+        }
         for refused in [
+            "/v/abc/aes/br/720p/iframes.m3u8",
             "/v/abc/aes/keys/0123456789abcdef0123456789abcdef.key",
             "/v/abc/aes/720p/track.mp4",
             "/v/abc/saes/br/720p/media.m3u8",

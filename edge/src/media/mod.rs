@@ -5,6 +5,7 @@
 
 mod encryption;
 mod floors;
+mod iframes;
 pub mod key;
 mod live;
 mod playlists;
@@ -819,6 +820,12 @@ impl Media {
                 self.protect(route, *number, flags, clear).await
             }
             Route::TrackFile { id, track } => Box::pin(self.track_file(id, track, flags)).await,
+            Route::IFrame {
+                id,
+                format,
+                rendition,
+                number,
+            } => Box::pin(self.iframe(route, id, *format, rendition, *number, flags)).await,
             Route::SubtitleSegment {
                 id,
                 format,

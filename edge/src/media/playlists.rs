@@ -183,6 +183,24 @@ impl Media {
                     index: &head.index,
                     segments: &segments[keep],
                 };
+                if flags.protection != Protection::Clear {
+                    let encryption = match (flags.protection, format) {
+                        (Protection::SampleAes, Format::Cmaf) => {
+                            let (_, params) = self.cbcs_params(id).await?;
+                            Encryption {
+                                constant_iv: Some(params.iv),
+                                ..self.encryption_for(route, flags)
+                            }
+                        }
+                        _ => self.encryption_for(route, flags),
+                    };
+                    return Ok(playlist::protected_iframe_playlist(
+                        track,
+                        &r.keyframe_ends,
+                        *format,
+                        &encryption,
+                    )?);
+                }
                 if *format == Format::Ts {
                     return self.ts_iframe_playlist(id, rendition, track).await;
                 }
@@ -355,8 +373,8 @@ impl Media {
             &p.subtitle_sizes,
             format,
             &p.media_query,
-            // I-frame playlists would show clear key frames: not in the encrypted profile.
-            flags.protection == Protection::Clear,
+            // Encrypted profiles name key-frame resources, which byte-range mode has not.
+            flags.protection == Protection::Clear || format != Format::ByteRange,
         ))
     }
 

@@ -3,9 +3,12 @@
 #![allow(dead_code)]
 
 mod certs;
+mod pictures;
 mod procs;
 #[allow(unused_imports)] // Only the TLS tests make certificates.
 pub use certs::*;
+#[allow(unused_imports)] // Only the tests that judge pictures cut fragments.
+pub use pictures::*;
 pub use procs::*;
 
 use std::collections::HashMap;
