@@ -163,6 +163,12 @@ pub struct EncryptionConfig {
     pub max_token_ttl_secs: u64,
     /// Seconds a key fetched from the key service is kept in memory.
     pub key_cache_secs: u64,
+    /// The player listener's public base URL as players reach it (`https://cdn.example.com`,
+    /// no trailing `/`). With it, protected MPDs name their ClearKey licence by absolute URL
+    /// (`dashif:Laurl`): players resolve that URL against their page, not the MPD, so a
+    /// relative one would miss. Without it the MPDs name none, and players are configured
+    /// with the licence URL (`/v/{id}/keys/clearkey?{token}`).
+    pub public_url: Option<String>,
 }
 
 impl Default for EncryptionConfig {
@@ -178,6 +184,7 @@ impl Default for EncryptionConfig {
             require: Vec::new(),
             key_cache_secs: 300,
             max_token_ttl_secs: 7 * 24 * 3600,
+            public_url: None,
         }
     }
 }
@@ -629,6 +636,18 @@ impl EncryptionConfig {
             return Err(
                 "encryption.key_source = \"http\" needs key_service_url = \"http://…\"".into(),
             );
+        }
+        if let Some(url) = &self.public_url {
+            let ok = (url.starts_with("https://") || url.starts_with("http://"))
+                && !url.ends_with('/')
+                && url.parse::<::http::Uri>().is_ok_and(|u| {
+                    u.host().is_some() && u.path_and_query().is_none_or(|p| p.as_str() == "/")
+                });
+            if !ok {
+                return Err(format!(
+                    "encryption.public_url {url:?} must be http(s)://host[:port], no path"
+                ));
+            }
         }
         Ok(())
     }

@@ -13,7 +13,7 @@ pub enum EdgeError {
     /// No such video, track or segment (404).
     #[error("not found: {0}")]
     NotFound(String),
-    /// Only GET, HEAD and OPTIONS are served (405).
+    /// Only GET, HEAD and OPTIONS are served, and POST for a licence (405).
     #[error("method not allowed")]
     MethodNotAllowed,
     /// The video is blocked by moderation (451).
@@ -46,9 +46,9 @@ pub enum EdgeError {
     /// The request's head is larger than the edge reads (431): too many bytes or headers.
     #[error("request header fields too large")]
     HeadTooLarge,
-    /// The request carries a body (413): nothing the edge serves takes one, and it is not
-    /// read (the connection is closed after the answer).
-    #[error("request bodies are not accepted")]
+    /// The request carries a body (413) that is not a licence request's of at most 16 KiB
+    /// with a `Content-Length`; it is not read (the connection is closed after the answer).
+    #[error("request body not accepted (only a licence request of at most 16 KiB takes one)")]
     BodyNotAccepted,
 }
 

@@ -1,5 +1,6 @@
 //! HTTP/1.x on the player listener (plain TCP, and TLS without `h2` in ALPN), written for
-//! what the edge serves: requests without bodies, answered from memory.
+//! what the edge serves: requests without bodies (but a ClearKey licence request's), answered
+//! from memory.
 //!
 //! Why not Pingora's HTTP/1 session: measured side by side on a warm media playlist
 //! (`deploy/local/bench-playlists.sh`, docs/PERFORMANCE.md "Fifth session"), a connection
@@ -13,10 +14,12 @@
 //! The rules (each enforced here, each answered and counted, never a panic):
 //! - a head of at most [`MAX_HEAD_BYTES`] and [`MAX_HEADERS`] fields (431 beyond, then close);
 //! - a malformed head is 400, then close;
-//! - no request body: `Content-Length` other than 0, or any `Transfer-Encoding`, is 413 and
-//!   the connection is closed, the body never parsed (so never mistaken for a request); what
-//!   the client still sends is dropped for up to 2 s, so it reads the refusal, not a reset;
-//!   conflicting or malformed lengths and repeated `Host` are 400;
+//! - no request body but a `POST`'s of at most [`MAX_BODY_BYTES`] with a `Content-Length`
+//!   (read whole before the request is answered): any other `Content-Length` than 0, or any
+//!   `Transfer-Encoding`, is 413 and the connection is closed, the body never parsed (so never
+//!   mistaken for a request); what the client still sends is dropped for up to 2 s, so it
+//!   reads the refusal, not a reset; conflicting or malformed lengths and repeated `Host` are
+//!   400;
 //! - keep-alive as RFC 9112 §9.3 says (HTTP/1.1 unless `Connection: close`, HTTP/1.0 only
 //!   with `Connection: keep-alive`); pipelined requests are answered in order;
 //! - at shutdown a connection waiting for its next request is closed at once; a request
@@ -36,7 +39,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::EdgeError;
 use crate::head::put_title_case;
-use crate::request::{Method, Request};
+use crate::request::{Method, Request, MAX_BODY_BYTES};
 use crate::service::{itoa_status, Answer, EdgeService, RequestCtx, CLIENT_CLOSED};
 
 /// The largest request head read, in bytes (request line and fields); a longer one is 431.
@@ -97,6 +100,8 @@ struct Field {
 struct Head {
     /// Bytes the head takes at the start of the buffer.
     len: usize,
+    /// Bytes of body after it (a `POST`'s `Content-Length`).
+    body_len: usize,
     method: Method,
     http11: bool,
     /// Whether the head has a `Host` field (more than one is refused).
@@ -204,9 +209,17 @@ fn parse(buf: &[u8], fields: &mut Vec<Field>) -> Result<Option<Head>, Refusal> {
     if hosts > 1 {
         return Err(Refusal::Malformed("more than one Host"));
     }
-    if length.is_some_and(|v| v != b"0") {
-        return Err(Refusal::Body);
-    }
+    let method_parsed = Method::parse(method);
+    let body_len = match length {
+        None | Some(b"0") => 0,
+        // At most five digits: the value is small enough to read as a number.
+        Some(v) if method_parsed == Method::Post && v.len() <= 5 => std::str::from_utf8(v)
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|&n| n <= MAX_BODY_BYTES)
+            .ok_or(Refusal::Body)?,
+        Some(_) => return Err(Refusal::Body),
+    };
     let absolute = if target.starts_with('/') || target == "*" {
         None
     } else {
@@ -222,7 +235,8 @@ fn parse(buf: &[u8], fields: &mut Vec<Field>) -> Result<Option<Head>, Refusal> {
     let query_at = absolute.as_deref().unwrap_or(target).find('?');
     Ok(Some(Head {
         len,
-        method: Method::parse(method),
+        body_len,
+        method: method_parsed,
         http11,
         has_host: hosts == 1,
         target: span(buf, target.as_bytes()),
@@ -235,6 +249,8 @@ fn parse(buf: &[u8], fields: &mut Vec<Field>) -> Result<Option<Head>, Refusal> {
 /// A parsed request, read by the service.
 struct H1Request<'a> {
     buf: &'a [u8],
+    /// The body the head announced (empty but for a `POST`).
+    body: &'a [u8],
     head: &'a Head,
     fields: &'a [Field],
 }
@@ -287,6 +303,10 @@ impl Request for H1Request<'_> {
             .iter()
             .find(|f| slice(self.buf, f.name).eq_ignore_ascii_case(name.as_bytes()))?;
         visible_text(slice(self.buf, field.value))
+    }
+
+    fn body(&self) -> &[u8] {
+        self.body
     }
 }
 
@@ -423,8 +443,10 @@ impl Connection {
             let mut keep_alive =
                 head.keep_alive && head.method != Method::Connect && !*shutdown.borrow();
             let mut ctx = RequestCtx::default();
+            let taken = head.len + head.body_len;
             let request = H1Request {
                 buf: &self.buf[..head.len],
+                body: &self.buf[head.len..taken],
                 head: &head,
                 fields: &self.fields,
             };
@@ -445,8 +467,8 @@ impl Connection {
             if !keep_alive {
                 break;
             }
-            self.buf.copy_within(head.len..self.filled, 0);
-            self.filled -= head.len;
+            self.buf.copy_within(taken..self.filled, 0);
+            self.filled -= taken;
             if self.buf.len() > INITIAL_BUFFER && self.filled <= INITIAL_BUFFER {
                 // A long head's room is not kept by an idle connection.
                 self.buf.truncate(INITIAL_BUFFER);
@@ -479,16 +501,21 @@ impl Connection {
     /// Reads until the buffer holds a whole head (pipelined requests may already be there).
     async fn next_head(&mut self, shutdown: &ShutdownWatch) -> Next {
         loop {
+            let mut wanted = MAX_HEAD_BYTES;
             if self.filled > 0 {
                 match parse(&self.buf[..self.filled], &mut self.fields) {
-                    Ok(Some(head)) => return Next::Head(head),
+                    Ok(Some(head)) if self.filled >= head.len + head.body_len => {
+                        return Next::Head(head)
+                    }
+                    // The head is in; its body is still arriving.
+                    Ok(Some(head)) => wanted = head.len + head.body_len,
                     Ok(None) => {}
                     Err(refusal) => return Next::Refused(refusal),
                 }
             }
             if self.filled == self.buf.len() {
-                let grown = (self.buf.len() * 2).min(MAX_HEAD_BYTES);
-                self.buf.resize(grown, 0);
+                let grown = (self.buf.len() * 2).min(wanted.max(MAX_HEAD_BYTES));
+                self.buf.resize(grown.max(wanted), 0);
             }
             let read = if self.filled == 0 {
                 // Waiting for a next request: shutdown closes the connection. Biased: a
@@ -574,6 +601,7 @@ mod tests {
         let (h, fields) = parsed(head).unwrap().unwrap();
         f(&H1Request {
             buf: head.as_bytes(),
+            body: &[],
             head: &h,
             fields: &fields,
         })
@@ -654,11 +682,18 @@ mod tests {
             );
         }
         for body in [
-            "POST /x HTTP/1.1\r\nHost: e\r\nContent-Length: 5\r\n\r\nhello",
-            "GET /x HTTP/1.1\r\nHost: e\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            "GET /x HTTP/1.1\r\nHost: e\r\nContent-Length: 5\r\n\r\nhello",
+            "POST /x HTTP/1.1\r\nHost: e\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            "POST /x HTTP/1.1\r\nHost: e\r\nContent-Length: 16385\r\n\r\n",
+            "POST /x HTTP/1.1\r\nHost: e\r\nContent-Length: 9999999999\r\n\r\n",
         ] {
             assert_eq!(refused(body), Some(Refusal::Body));
         }
+        // A POST may carry a small body: the head says how long, and it is not the head's.
+        let (post, _) = parsed("POST /x HTTP/1.1\r\nHost: e\r\nContent-Length: 5\r\n\r\nhel")
+            .unwrap()
+            .unwrap();
+        assert_eq!((post.method, post.body_len), (Method::Post, 5));
         // A zero length, repeated the same, is no body.
         assert!(parsed(
             "GET /x HTTP/1.1\r\nHost: e\r\nContent-Length: 0\r\ncontent-length: 00\r\n\r\n"

@@ -31,6 +31,7 @@ pub fn content_type(route: &Route) -> &'static str {
         Route::TsSegment { .. } => "video/mp2t",
         Route::SubtitleSegment { .. } | Route::SubtitleFile { .. } => "text/vtt; charset=utf-8",
         Route::Key { .. } => "application/octet-stream",
+        Route::Licence { .. } => "application/json",
         _ => "application/octet-stream",
     }
 }

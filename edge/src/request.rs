@@ -13,6 +13,8 @@ pub enum Method {
     Head,
     /// `OPTIONS` (CORS preflight).
     Options,
+    /// `POST`: only a ClearKey licence request, with a small body.
+    Post,
     /// `CONNECT`: its framing is not HTTP's; refused and the connection closed.
     Connect,
     /// Anything else (refused with 405).
@@ -26,6 +28,7 @@ impl Method {
             "GET" => Method::Get,
             "HEAD" => Method::Head,
             "OPTIONS" => Method::Options,
+            "POST" => Method::Post,
             "CONNECT" => Method::Connect,
             _ => Method::Other,
         }
@@ -37,6 +40,7 @@ impl Method {
             Method::Get => "GET",
             Method::Head => "HEAD",
             Method::Options => "OPTIONS",
+            Method::Post => "POST",
             Method::Connect => "CONNECT",
             Method::Other => "OTHER",
         }
@@ -57,6 +61,52 @@ pub trait Request: Sync {
     fn path_and_query(&self) -> &str;
     /// The first value of the header `name` (any case), if it is visible ASCII text.
     fn header(&self, name: &str) -> Option<&str>;
+    /// The request body: empty but for a `POST`, whose body the connection read whole (at
+    /// most [`MAX_BODY_BYTES`]).
+    fn body(&self) -> &[u8] {
+        &[]
+    }
+}
+
+/// The largest request body read: a ClearKey licence request names a few key ids.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// A request head with the body its connection read (HTTP/2 reads the body apart).
+pub struct WithBody<'a, R> {
+    /// The head.
+    pub head: &'a R,
+    /// The whole body.
+    pub body: &'a [u8],
+}
+
+impl<R: Request> Request for WithBody<'_, R> {
+    fn method(&self) -> Method {
+        self.head.method()
+    }
+
+    fn lacks_host(&self) -> bool {
+        self.head.lacks_host()
+    }
+
+    fn path(&self) -> &str {
+        self.head.path()
+    }
+
+    fn query(&self) -> Option<&str> {
+        self.head.query()
+    }
+
+    fn path_and_query(&self) -> &str {
+        self.head.path_and_query()
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.header(name)
+    }
+
+    fn body(&self) -> &[u8] {
+        self.body
+    }
 }
 
 impl Request for RequestHeader {
@@ -95,7 +145,8 @@ mod tests {
             assert_eq!(Method::parse(m.as_str()), m);
         }
         assert_eq!(Method::parse("get"), Method::Other);
-        assert_eq!(Method::parse("POST"), Method::Other);
+        assert_eq!(Method::parse("POST"), Method::Post);
+        assert_eq!(Method::parse("post"), Method::Other);
     }
 
     #[test]

@@ -29,7 +29,7 @@ use crate::head::{Head, CACHE_STATUS, CACHE_STATUS_UNAVAILABLE};
 use crate::http::{self, RangeRequest};
 use crate::media::{Media, Object, RequestFlags};
 use crate::metrics::metrics;
-use crate::request::{Method, Request};
+use crate::request::{Method, Request, WithBody, MAX_BODY_BYTES};
 use crate::views::{ViewTally, VIEW_RECEIPT};
 use prometheus::{Histogram, IntCounter};
 
@@ -138,7 +138,7 @@ impl EdgeService {
                 resp.set_text(header::CONTENT_RANGE, &format!("bytes */{length}"))?;
             }
             EdgeError::MethodNotAllowed => {
-                resp.set_static(header::ALLOW, "GET, HEAD, OPTIONS");
+                resp.set_static(header::ALLOW, ALLOWED_METHODS);
             }
             _ => {}
         }
@@ -148,10 +148,10 @@ impl EdgeService {
     fn preflight() -> Result<Answer> {
         let mut resp = Head::new(204, 6)?;
         resp.set_static(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
-            .set_static(header::ACCESS_CONTROL_ALLOW_METHODS, "GET, HEAD, OPTIONS")
+            .set_static(header::ACCESS_CONTROL_ALLOW_METHODS, ALLOWED_METHODS)
             .set_static(
                 header::ACCESS_CONTROL_ALLOW_HEADERS,
-                "Range, If-None-Match, If-Modified-Since",
+                "Range, If-None-Match, If-Modified-Since, Content-Type",
             )
             .set_static(header::ACCESS_CONTROL_MAX_AGE, "86400")
             .content_length(0);
@@ -173,7 +173,7 @@ impl EdgeService {
                 ctx.route = "preflight";
                 return Self::preflight();
             }
-            Method::Get | Method::Head => {}
+            Method::Get | Method::Head | Method::Post => {}
             Method::Connect | Method::Other => {
                 ctx.route = "invalid";
                 return self.error(req, EdgeError::MethodNotAllowed);
@@ -193,6 +193,11 @@ impl EdgeService {
             }
         };
         ctx.route = route.kind();
+        // A licence is asked for by POST (EME's licence request in the body), and nothing
+        // else is.
+        if (req.method() == Method::Post) != matches!(route, Route::Licence { .. }) {
+            return self.error(req, EdgeError::MethodNotAllowed);
+        }
         let flags = match self.flags(req, &route, protection) {
             Ok(f) => f,
             Err(e) => return self.error(req, e),
@@ -293,6 +298,10 @@ impl EdgeService {
             EdgeError::Forbidden(e.to_string())
         })?;
         Ok(RequestFlags {
+            body: match route {
+                Route::Licence { .. } => Bytes::copy_from_slice(req.body()),
+                _ => Bytes::new(),
+            },
             from_peer,
             prefetch,
             // Only a peer may ask not to fill: the fleet's sibling lookup (media::segments).
@@ -495,13 +504,45 @@ impl HttpServerApp for EdgeService {
         shutdown: &ShutdownWatch,
     ) -> Option<ReusedHttpStream> {
         Self::read_request(&mut session).await?;
-        if *shutdown.borrow() || Request::method(session.req_header()) == Method::Connect {
+        let method = Request::method(session.req_header());
+        // A POST's body (a licence request) is read whole, bounded, before it is answered.
+        let body = if method == Method::Post {
+            match read_body(&mut session).await {
+                Ok(body) => Some(body),
+                Err(e) => {
+                    tracing::debug!(error = %e, "request body refused");
+                    session.set_keepalive(None);
+                    let mut ctx = RequestCtx {
+                        route: "invalid",
+                        ..RequestCtx::default()
+                    };
+                    if let Ok(answer) = self.error_answer(e, false) {
+                        let _ = Self::write(&mut session, &mut ctx, answer).await;
+                    }
+                    Self::count(&ctx);
+                    return None;
+                }
+            }
+        } else {
+            None
+        };
+        if *shutdown.borrow() || method == Method::Connect {
             // Shutting down: this answer is the connection's last. CONNECT's framing is not
             // HTTP's; it is refused (405) and the connection closed rather than reused.
             session.set_keepalive(None);
         }
         let mut ctx = RequestCtx::default();
-        let served = match self.answer(session.req_header(), &mut ctx).await {
+        let answered = match &body {
+            Some(body) => {
+                let request = WithBody {
+                    head: session.req_header(),
+                    body,
+                };
+                self.answer(&request, &mut ctx).await
+            }
+            None => self.answer(session.req_header(), &mut ctx).await,
+        };
+        let served = match answered {
             Ok(answer) => Self::write(&mut session, &mut ctx, answer).await,
             Err(e) => Err(e),
         };
@@ -540,6 +581,26 @@ impl HttpServerApp for EdgeService {
                 tracing::debug!(error = %e, "finishing a response failed");
                 None
             }
+        }
+    }
+}
+
+/// The methods the player listener answers (`POST` only for a licence).
+const ALLOWED_METHODS: &str = "GET, HEAD, OPTIONS, POST";
+
+/// The body of an HTTP/2 request, whole, if it is at most [`MAX_BODY_BYTES`].
+async fn read_body(session: &mut Session) -> std::result::Result<Bytes, EdgeError> {
+    let mut body = bytes::BytesMut::new();
+    loop {
+        match session.read_request_body().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err(EdgeError::BodyNotAccepted);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body.freeze()),
+            Err(e) => return Err(EdgeError::BadRequest(format!("unreadable body: {e}"))),
         }
     }
 }

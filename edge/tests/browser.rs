@@ -21,6 +21,17 @@ fn try_play_with(
     seconds: u32,
     chromium_flags: &str,
 ) -> Result<serde_json::Value, String> {
+    try_play_env(player, url, seconds, chromium_flags, &[])
+}
+
+/// [`try_play_with`] with variables for play.mjs (`CLEARKEY_LICENCE`).
+fn try_play_env(
+    player: &str,
+    url: &str,
+    seconds: u32,
+    chromium_flags: &str,
+    env: &[(&str, &str)],
+) -> Result<serde_json::Value, String> {
     let scripts = manifest_dir().join("tests/browser");
     for module in ["hls.js", "shaka-player", "playwright-core"] {
         assert!(
@@ -32,6 +43,7 @@ fn try_play_with(
         .arg(scripts.join("play.mjs"))
         .args([player, url, &seconds.to_string()])
         .env("CHROMIUM_FLAGS", chromium_flags)
+        .envs(env.iter().copied())
         .current_dir(&scripts)
         .output()
         .expect("node must be installed");
@@ -212,6 +224,39 @@ fn shaka_and_dash_js_play_the_dash_mpd_and_a_clip_of_it() {
             "{player} reports {duration} s for a clip of {expected} s: {clip}"
         );
     }
+}
+
+/// DASH under Common Encryption in Chromium: Shaka Player and dash.js ask the edge's W3C
+/// ClearKey licence (through EME's `org.w3.clearkey`) for the keys of the `cenc` MPD and the
+/// `cbcs` one, and play 10 s of each with their rungs and audio.
+#[test]
+fn shaka_and_dash_js_play_cenc_and_cbcs_dash_with_keys_from_the_clearkey_licence() {
+    let dir = tempfile::tempdir().unwrap();
+    let (edge, config) = setup(dir.path());
+    let t = token(&config, "browser");
+    let licence = edge.url(&format!("/v/browser/keys/clearkey?{t}"));
+    let granted = "sunomi_http_requests_total{route=\"licence\",status=\"200\"}";
+    let mut failures = Vec::new();
+    for player in ["shaka", "dashjs"] {
+        for profile in ["cenc", "saes"] {
+            let before = edge.metric_opt(granted).unwrap_or(0.0);
+            let url = edge.url(&format!("/v/browser/{profile}/manifest.mpd?{t}"));
+            match try_play_env(player, &url, 10, "", &[("CLEARKEY_LICENCE", &licence)]) {
+                Ok(summary) => {
+                    eprintln!("{player} plays {profile} DASH: {summary}");
+                    assert_eq!(summary["levels"], 3, "{player} {profile}: {summary}");
+                    assert_eq!(summary["audioTracks"], 1, "{player} {profile}: {summary}");
+                    // The keys came from the licence (the video cannot play without them).
+                    assert!(
+                        edge.metric_opt(granted).unwrap_or(0.0) > before,
+                        "{player} {profile}: no licence was granted"
+                    );
+                }
+                Err(e) => failures.push(format!("{player} does not play {profile} DASH: {e}")),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 /// A P-256 key pair made by the `openssl` CLI: (PKCS#8 private PEM, SPKI public PEM).

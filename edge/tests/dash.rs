@@ -134,26 +134,6 @@ fn hls_track(url: &str) -> (String, Vec<String>, f64) {
     )
 }
 
-/// Validates MPD `text` against the MPEG-DASH schema (ISO/IEC 23009-1's DASH-MPD.xsd, in
-/// tests/schemas/dash) with xmlschema from PyPI.
-fn schema_valid(dir: &Path, text: &str) {
-    let file = dir.join("checked.mpd");
-    std::fs::write(&file, text).unwrap();
-    let package = std::env::var("CARGO_MANIFEST_DIR")
-        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
-    let script = Path::new(&package).join("tests/schemas/dash/validate.py");
-    let out = std::process::Command::new(python())
-        .arg(script)
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "the MPD is not valid against DASH-MPD.xsd:\n{}\n{text}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Decodes the video and audio of `url` with ffmpeg (nothing may be printed at level
 /// error; the text streams have no decoder to the null muxer) and returns its duration.
 fn decodes(url: &str) -> f64 {
@@ -176,7 +156,7 @@ fn the_mpd_names_the_hls_segments_with_their_codecs_and_bit_rates_and_ffmpeg_dec
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("content-type"), Some("application/dash+xml"));
     let text = r.text();
-    schema_valid(dir.path(), &text);
+    mpd_schema_valid(dir.path(), &text);
     let (doc, reps) = representations(&url, &text);
     let root = doc.root_element();
     assert_eq!(root.attribute("type"), Some("static"));
@@ -357,7 +337,7 @@ fn filters_and_clips_shape_the_mpd_as_they_shape_hls() {
     // start at 0.
     let url = edge.url("/v/clipped/manifest.mpd?start=3&end=7&max_height=480");
     let text = String::from_utf8(get_ok(&url)).unwrap();
-    schema_valid(dir.path(), &text);
+    mpd_schema_valid(dir.path(), &text);
     let (doc, reps) = representations(&url, &text);
     let hls_master = edge.url("/v/clipped/master.m3u8?start=3&end=7&max_height=480");
     let mut master = m3u8_rs::parse_master_playlist_res(&get_ok(&hls_master)).unwrap();

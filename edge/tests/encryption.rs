@@ -643,3 +643,241 @@ fn encrypted_masters_list_i_frame_playlists_whose_key_frames_decrypt_to_the_clea
     assert!(!br.contains("I-FRAME"), "{br}");
     assert_eq!(get(&edge.url("/v/enc/aes/720p/iframes/99.m4s")).status, 404);
 }
+
+const CENC_NS: &str = "urn:mpeg:cenc:2013";
+const MPD_NS: &str = "urn:mpeg:dash:schema:mpd:2011";
+
+/// The key id of the first `tenc` box in `init`, with the scheme its `schm` names and the
+/// per-sample IV size.
+fn tenc(init: &[u8]) -> (String, u8, [u8; 16]) {
+    let at = |name: &[u8]| init.windows(4).position(|w| w == name).unwrap();
+    let schm = at(b"schm");
+    let scheme = String::from_utf8(init[schm + 8..schm + 12].to_vec()).unwrap();
+    let t = at(b"tenc");
+    let iv_size = init[t + 11];
+    (scheme, iv_size, init[t + 12..t + 28].try_into().unwrap())
+}
+
+/// A key id written as a UUID, as bytes.
+fn uuid_bytes(uuid: &str) -> [u8; 16] {
+    let hex = uuid.replace('-', "");
+    (0..16)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect::<Vec<_>>()
+        .try_into()
+        .unwrap()
+}
+
+/// DASH under Common Encryption: `cenc/manifest.mpd` and `saes/manifest.mpd` (`cbcs`) are
+/// schema-valid and put on every video set the scheme, the key id the init's `tenc` and
+/// common `pssh` carry, and the ClearKey licence's absolute URL (from the edge's
+/// `public_url`; none without it); a W3C ClearKey licence request POSTed there with the token
+/// gets that key id's key, with which FFmpeg decrypts every fragment of the MPD's segments
+/// to the clear pictures. `cbcs`'s key is HLS's; `cenc` has
+/// its own. Licences refuse a missing token, GET, non-JSON, unknown key ids, big bodies.
+#[test]
+fn protected_mpds_name_their_key_ids_and_a_clearkey_licence_that_decrypts_them() {
+    use base64::Engine as _;
+    let b64url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let public = "https://cdn.example.test";
+    let cfg = config(
+        dir.path(),
+        "edge.toml",
+        &format!("public_url = \"{public}\"\n"),
+    );
+    let edge = Edge::start(&store, &["--config", &cfg], &[]);
+    let t = token(&cfg, "enc", "600");
+    let content_key = get_ok(&edge.url(&format!("/v/enc/keys/k1.key?{t}")));
+    let clear_init = get_ok(&edge.url("/v/enc/720p/init.mp4"));
+    let mut kids = Vec::new();
+
+    for (profile, scheme) in [("cenc", "cenc"), ("saes", "cbcs")] {
+        let url = edge.url(&format!("/v/enc/{profile}/manifest.mpd?{t}"));
+        let r = get(&url);
+        assert_eq!(r.status, 200, "{profile}: {}", r.text());
+        let text = r.text();
+        mpd_schema_valid(dir.path(), &text);
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        let mut licence = None;
+        let mut kid = None;
+        for set in doc
+            .descendants()
+            .filter(|n| n.has_tag_name((MPD_NS, "AdaptationSet")))
+        {
+            let protections: Vec<_> = set
+                .children()
+                .filter(|n| n.has_tag_name((MPD_NS, "ContentProtection")))
+                .collect();
+            if set.attribute("contentType") != Some("video") {
+                assert!(
+                    protections.is_empty(),
+                    "{profile}: audio and text stay clear"
+                );
+                continue;
+            }
+            let scheme_of = |uri: &str| {
+                protections
+                    .iter()
+                    .find(|p| p.attribute("schemeIdUri") == Some(uri))
+                    .unwrap_or_else(|| panic!("{profile}: no {uri} in {text}"))
+            };
+            let mp4 = scheme_of("urn:mpeg:dash:mp4protection:2011");
+            assert_eq!(mp4.attribute("value"), Some(scheme));
+            let default_kid = uuid_bytes(mp4.attribute((CENC_NS, "default_KID")).unwrap());
+            assert_eq!(*kid.get_or_insert(default_kid), default_kid, "one key id");
+            let laurl = scheme_of("urn:uuid:e2719d58-a985-b3c9-781a-b030af78d30e")
+                .descendants()
+                .find(|n| n.tag_name().name() == "Laurl")
+                .and_then(|n| n.text())
+                .unwrap()
+                .to_string();
+            licence.get_or_insert(laurl);
+        }
+        let kid = kid.expect("a protected video set");
+        kids.push(kid);
+        // The public URL of the video's licence, with the MPD's token; asked of this edge.
+        assert_eq!(
+            licence.as_deref(),
+            Some(format!("{public}/v/enc/keys/clearkey?{t}").as_str())
+        );
+        let licence = edge.url(&format!("/v/enc/keys/clearkey?{t}"));
+
+        // Every video init segment's tenc carries the MPD's key id.
+        let init = get_ok(&edge.url(&format!("/v/enc/{profile}/720p/init.mp4")));
+        let (schm, iv_size, tenc_kid) = tenc(&init);
+        assert_eq!(schm, scheme);
+        assert_eq!(tenc_kid, kid, "{profile}: tenc and the MPD name one key");
+        assert_eq!(iv_size, if scheme == "cenc" { 8 } else { 0 });
+        // Its moov's common pssh (W3C's system id) lists that key id.
+        let p = init.windows(4).position(|w| w == b"pssh").expect("a pssh");
+        assert_eq!(
+            init[p + 8..p + 24],
+            [
+                0x10, 0x77, 0xef, 0xec, 0xc0, 0xb2, 0x4d, 0x02, 0xac, 0xe3, 0x3c, 0x1e, 0x52, 0xe2,
+                0xfb, 0x4b
+            ]
+        );
+        assert_eq!(init[p + 24..p + 28], 1u32.to_be_bytes());
+        assert_eq!(
+            init[p + 28..p + 44],
+            kid,
+            "{profile}: the pssh lists the key id"
+        );
+
+        // The licence: EME's request in, a JSON Web Key set out.
+        let request = format!(
+            r#"{{"kids":["{}"],"type":"temporary"}}"#,
+            b64url.encode(kid)
+        );
+        let r = post(&licence, "application/json", request.as_bytes());
+        assert_eq!(r.status, 200, "{profile}: {}", r.text());
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        assert_eq!(r.header("cache-control"), Some("private, no-store"));
+        let answer: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(answer["type"], "temporary");
+        let jwk = &answer["keys"][0];
+        assert_eq!(jwk["kty"], "oct");
+        assert_eq!(jwk["kid"].as_str().unwrap(), b64url.encode(kid));
+        let key = b64url.decode(jwk["k"].as_str().unwrap()).unwrap();
+        assert_eq!(key.len(), 16);
+        if scheme == "cbcs" {
+            assert_eq!(key, content_key, "cbcs is HLS SAMPLE-AES's key");
+        } else {
+            assert_ne!(key, content_key, "cenc has a key of its own");
+        }
+        let key_hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+
+        // FFmpeg decrypts every fragment of 720p's segments to the clear pictures.
+        let mut checked = 0;
+        for n in 0.. {
+            let clear = get(&edge.url(&format!("/v/enc/720p/{n}.m4s")));
+            if clear.status != 200 {
+                break;
+            }
+            let enc = get_ok(&edge.url(&format!("/v/enc/{profile}/720p/{n}.m4s")));
+            assert!(
+                enc.windows(4).any(|w| w == b"senc"),
+                "{profile} segment {n}"
+            );
+            for (i, (e, c)) in fragments(&enc)
+                .iter()
+                .zip(fragments(&clear.body))
+                .enumerate()
+            {
+                let decrypted = frame_hashes(
+                    dir.path(),
+                    &format!("{profile}-{n}-{i}.mp4"),
+                    &init,
+                    e,
+                    Some(&key_hex),
+                );
+                let reference =
+                    frame_hashes(dir.path(), &format!("c-{n}-{i}.mp4"), &clear_init, &c, None);
+                assert_eq!(decrypted, reference, "{profile} segment {n} fragment {i}");
+                checked += 1;
+            }
+        }
+        assert!(checked >= 4, "{profile}: {checked} fragments");
+        // The trick-play pictures are protected the same way.
+        let piece = get_ok(&edge.url(&format!("/v/enc/{profile}/720p/iframes/1.m4s")));
+        let clear_piece = get_ok(&edge.url("/v/enc/720p/iframes/1.m4s"));
+        assert_eq!(
+            frame_hashes(dir.path(), "trick-e.mp4", &init, &piece, Some(&key_hex)),
+            frame_hashes(dir.path(), "trick-c.mp4", &clear_init, &clear_piece, None),
+            "{profile}"
+        );
+
+        // Refusals: no token, the wrong method, not a licence request, a key id of no key.
+        let bare = licence.split('?').next().unwrap();
+        assert_eq!(
+            post(bare, "application/json", request.as_bytes()).status,
+            403
+        );
+        assert_eq!(get(&licence).status, 405);
+        assert_eq!(post(&licence, "application/json", b"kids").status, 400);
+        let stranger = format!(r#"{{"kids":["{}"]}}"#, b64url.encode([0u8; 16]));
+        assert_eq!(
+            post(&licence, "application/json", stranger.as_bytes()).status,
+            404
+        );
+        let big = vec![b' '; 16 * 1024 + 1];
+        assert_eq!(post(&licence, "application/json", &big).status, 413);
+    }
+    assert_ne!(kids[0], kids[1], "cenc and cbcs have key ids of their own");
+    // The licence answers both key ids at once.
+    let both = format!(
+        r#"{{"kids":["{}","{}"]}}"#,
+        b64url.encode(kids[0]),
+        b64url.encode(kids[1])
+    );
+    let r = post(
+        &edge.url(&format!("/v/enc/keys/clearkey?{t}")),
+        "application/json",
+        both.as_bytes(),
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(answer["keys"].as_array().unwrap().len(), 2);
+    // A POST is for licences only; whole-segment AES-128 has no MPD; cenc is DASH's only.
+    assert_eq!(
+        post(&edge.url("/v/enc/720p/0.m4s"), "text/plain", b"x").status,
+        405
+    );
+    assert_eq!(
+        get(&edge.url(&format!("/v/enc/aes/manifest.mpd?{t}"))).status,
+        404
+    );
+    assert_eq!(get(&edge.url("/v/enc/cenc/master.m3u8")).status, 400);
+    // An edge that does not know its public URL names no licence: players are told it.
+    let quiet = config(dir.path(), "quiet.toml", "");
+    let edge = Edge::start(&store, &["--config", &quiet], &[]);
+    let text =
+        String::from_utf8(get_ok(&edge.url(&format!("/v/enc/cenc/manifest.mpd?{t}")))).unwrap();
+    mpd_schema_valid(dir.path(), &text);
+    assert!(
+        text.contains("e2719d58-a985-b3c9-781a-b030af78d30e"),
+        "{text}"
+    );
+    assert!(!text.contains("Laurl"), "{text}");
+}

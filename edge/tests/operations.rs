@@ -147,6 +147,32 @@ fn https_serves_http2_and_http11_over_tls12_and_13_with_the_certificate_sni_asks
     .unwrap();
     assert_eq!((code, nothing.len()), (204, 0));
 
+    // A POST's body over HTTP/2 is read whole and the request answered: a licence request
+    // without a token is refused by the token check (403), not for its method or body; a
+    // body over 16 KiB is refused (413), and a POST to anything but a licence is 405.
+    let licence = url("a.test", "/v/tlsclip/keys/clearkey");
+    let request = r#"{"kids":["AAAAAAAAAAAAAAAAAAAAAA"],"type":"temporary"}"#;
+    let post = |target: &str, body: &str| {
+        curl(
+            ca,
+            target,
+            &[
+                "--http2",
+                "--resolve",
+                &a,
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                body,
+            ],
+        )
+        .unwrap()
+    };
+    let (version, code, _) = post(&licence, request);
+    assert_eq!((version.as_str(), code), ("2", 403));
+    assert_eq!(post(&licence, &" ".repeat(16 * 1024 + 1)).1, 413);
+    assert_eq!(post(&url("a.test", segment), request).1, 405);
+
     // TLS 1.2 and 1.3 both; nothing older.
     for versions in [
         ["--tlsv1.3", "--tls-max", "1.3"],

@@ -14,10 +14,17 @@
 //! `EssentialProperty` pointing at the video set, one Representation per rendition whose
 //! segments are its key frames as resources of their own (`{rendition}/iframes/$Number$.m4s`,
 //! numbered by fragment; [`crate::iframe`]), the same pictures HLS's I-frame playlists name.
+//!
+//! Protected MPDs (`cenc` or `cbcs`, [`crate::cenc`]) put on each video AdaptationSet the
+//! `mp4protection` descriptor with `cenc:default_KID` (the key id of the `tenc` boxes and of
+//! the init segment's common `pssh`) and DASH-IF's ClearKey descriptor with the licence URL.
+//! Players build ClearKey's `keyids` request from the default key id. No `cenc:pssh` is
+//! written: dash.js hands any it finds to EME as `keyids` data, which EME refuses.
 
 use std::fmt::Write as _;
 
 use crate::bandwidth::{peak_bit_rate, SegmentSize};
+use crate::cenc::Scheme;
 use crate::playlist::{
     key_frame_peak, key_frames, AudioRendition, SegmentedTrack, SubtitleRendition, VideoVariant,
 };
@@ -29,6 +36,60 @@ pub const TRICKMODE_SCHEME: &str = "http://dashif.org/guidelines/trickmode";
 
 /// The profiles the MPD conforms to: DASH's live profile (SegmentTemplate) and CMAF.
 pub const PROFILES: &str = "urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019";
+
+/// How an MPD's video is protected: the scheme, the key id its `tenc` boxes carry, and the
+/// ClearKey licence URL (absolute, with its token), if the MPD is to name it.
+#[derive(Debug, Clone, Copy)]
+pub struct DashProtection<'a> {
+    /// `cenc` or `cbcs`.
+    pub scheme: Scheme,
+    /// The key id.
+    pub kid: [u8; 16],
+    /// Where the ClearKey licence is asked for. Players resolve it against their page, not
+    /// the MPD: only an absolute URL is of use, and without one the player is configured.
+    pub licence: Option<&'a str>,
+}
+
+/// DASH-IF's ClearKey system id, as a `ContentProtection` scheme.
+const CLEARKEY_SCHEME: &str = "urn:uuid:e2719d58-a985-b3c9-781a-b030af78d30e";
+/// The namespaces protected MPDs use (`cenc:`, DASH-IF's `clearkey:` and `dashif:`).
+const PROTECTION_NAMESPACES: &str = " xmlns:cenc=\"urn:mpeg:cenc:2013\" \
+     xmlns:clearkey=\"http://dashif.org/guidelines/clearKey\" xmlns:dashif=\"https://dashif.org/CPS\"";
+
+/// A key id as a UUID (`8-4-4-4-12` lowercase hex), as `cenc:default_KID` writes it.
+fn uuid(kid: &[u8; 16]) -> String {
+    let hex: String = kid.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+/// The `ContentProtection` descriptors of a protected AdaptationSet.
+fn content_protection(out: &mut String, p: &DashProtection<'_>) {
+    let _ = write!(
+        out,
+        "<ContentProtection schemeIdUri=\"urn:mpeg:dash:mp4protection:2011\" value=\"{}\" cenc:default_KID=\"{}\"/>\
+         <ContentProtection schemeIdUri=\"{CLEARKEY_SCHEME}\" value=\"ClearKey1.0\"",
+        p.scheme.name(),
+        uuid(&p.kid),
+    );
+    match p.licence {
+        Some(url) => {
+            let url = attr(url);
+            let _ = write!(
+                out,
+                "><clearkey:Laurl Lic_type=\"EME-1.0\">{url}</clearkey:Laurl>\
+                 <dashif:Laurl>{url}</dashif:Laurl></ContentProtection>"
+            );
+        }
+        None => out.push_str("/>"),
+    }
+}
 
 /// `Content-Type` of an MPD.
 pub const CONTENT_TYPE: &str = "application/dash+xml";
@@ -150,6 +211,7 @@ fn trick_play(
     main_id: u32,
     video: &[VideoVariant<'_>],
     query: &str,
+    protection: Option<&DashProtection<'_>>,
 ) -> bool {
     let mut body = String::new();
     for v in video {
@@ -211,8 +273,14 @@ fn trick_play(
     let _ = writeln!(
         out,
         "<AdaptationSet id=\"{set_id}\" contentType=\"video\" mimeType=\"video/mp4\" \
-         segmentAlignment=\"true\" startWithSAP=\"1\">\
-         <EssentialProperty schemeIdUri=\"{TRICKMODE_SCHEME}\" value=\"{main_id}\"/>"
+         segmentAlignment=\"true\" startWithSAP=\"1\">"
+    );
+    if let Some(p) = protection {
+        content_protection(out, p);
+    }
+    let _ = writeln!(
+        out,
+        "<EssentialProperty schemeIdUri=\"{TRICKMODE_SCHEME}\" value=\"{main_id}\"/>"
     );
     out.push_str(&body);
     out.push_str("</AdaptationSet>\n");
@@ -239,7 +307,7 @@ fn frame_rate(num: u32, den: u32) -> String {
 /// `query` (a playback token) is carried by every URL the MPD names;
 /// `subtitles_fit` is false for a clip that does not start at the video's start (the
 /// sidecar WebVTT files keep the video's own times, which would not line up): the MPD then
-/// names none.
+/// names none. With `protection`, the video (trick play too) is protected as it says.
 pub fn mpd(
     video: &[VideoVariant<'_>],
     audio: &[AudioRendition<'_>],
@@ -247,6 +315,7 @@ pub fn mpd(
     subtitle_sizes: &[Vec<SegmentSize>],
     query: &str,
     subtitles_fit: bool,
+    protection: Option<&DashProtection<'_>>,
 ) -> String {
     let target = video
         .iter()
@@ -264,8 +333,13 @@ pub fn mpd(
     out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = write!(
         out,
-        "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" profiles=\"{PROFILES}\" type=\"static\" \
+        "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\"{} profiles=\"{PROFILES}\" type=\"static\" \
          mediaPresentationDuration=\"{}\" minBufferTime=\"{}\">\n<Period id=\"0\" start=\"PT0S\">\n",
+        if protection.is_some() {
+            PROTECTION_NAMESPACES
+        } else {
+            ""
+        },
         duration(length),
         duration(target),
     );
@@ -278,6 +352,10 @@ pub fn mpd(
             "<AdaptationSet id=\"{set_id}\" contentType=\"video\" mimeType=\"video/mp4\" \
              segmentAlignment=\"true\" startWithSAP=\"1\" maxWidth=\"{max_width}\" maxHeight=\"{max_height}\">"
         );
+        if let Some(p) = protection {
+            content_protection(&mut out, p);
+            out.push('\n');
+        }
         set_id += 1;
         for v in video {
             let r = v.rendition;
@@ -296,7 +374,7 @@ pub fn mpd(
             out.push_str("</Representation>\n");
         }
         out.push_str("</AdaptationSet>\n");
-        if trick_play(&mut out, set_id, set_id - 1, video, query) {
+        if trick_play(&mut out, set_id, set_id - 1, video, query, protection) {
             set_id += 1;
         }
     }
@@ -380,5 +458,12 @@ mod tests {
         );
         assert_eq!(frame_rate(30000, 1001), "30000/1001");
         assert_eq!(frame_rate(25, 1), "25");
+        assert_eq!(
+            uuid(&[
+                0x10, 0x77, 0xef, 0xec, 0xc0, 0xb2, 0x4d, 0x02, 0xac, 0xe3, 0x3c, 0x1e, 0x52, 0xe2,
+                0xfb, 0x4b
+            ]),
+            "1077efec-c0b2-4d02-ace3-3c1e52e2fb4b"
+        );
     }
 }

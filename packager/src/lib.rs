@@ -8,7 +8,7 @@
 
 pub mod bandwidth;
 pub mod boxes;
-pub mod cbcs;
+pub mod cenc;
 pub mod codec;
 pub mod crypto;
 pub mod dash;

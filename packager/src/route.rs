@@ -37,8 +37,13 @@ pub const KEYS_DIR: &str = "keys";
 pub const KEY_EXT: &str = ".key";
 /// Path segment that asks for AES-128-encrypted segments.
 pub const AES_DIR: &str = "aes";
-/// Path segment that asks for SAMPLE-AES encrypted MPEG-TS.
+/// Path segment that asks for SAMPLE-AES: Apple's format in TS, `cbcs` in fMP4 (HLS and
+/// DASH).
 pub const SAMPLE_AES_DIR: &str = "saes";
+/// Path segment that asks for Common Encryption's `cenc` scheme (DASH).
+pub const CENC_DIR: &str = "cenc";
+/// File name, under `keys/`, of the W3C ClearKey licence of a video (`POST`).
+pub const CLEARKEY_LICENCE: &str = "clearkey";
 
 /// Whether a URL asks for encrypted media: `/v/{id}/aes/…` serves the same routes with
 /// every media segment encrypted (`METHOD=AES-128`).
@@ -52,6 +57,19 @@ pub enum Protection {
     /// Parts of each sample encrypted (`METHOD=SAMPLE-AES`): Apple's format in TS, `cbcs`
     /// in fMP4.
     SampleAes,
+    /// Common Encryption `cenc` (AES-CTR) of the fMP4 video: DASH only.
+    Cenc,
+}
+
+impl Protection {
+    /// The Common Encryption scheme fMP4 video takes under this protection, if any.
+    pub fn common_scheme(self) -> Option<crate::cenc::Scheme> {
+        match self {
+            Protection::SampleAes => Some(crate::cenc::Scheme::Cbcs),
+            Protection::Cenc => Some(crate::cenc::Scheme::Cenc),
+            Protection::Clear | Protection::Aes128 => None,
+        }
+    }
 }
 
 /// Parses a request path into its protection and route: `/v/{id}/aes/REST` is `REST` of
@@ -67,6 +85,7 @@ pub fn parse_request(path: &str) -> Result<(Protection, Route), RouteError> {
             let protection = match dir {
                 AES_DIR => Protection::Aes128,
                 SAMPLE_AES_DIR => Protection::SampleAes,
+                CENC_DIR => Protection::Cenc,
                 _ => return None,
             };
             Some((id, protection, tail))
@@ -74,7 +93,19 @@ pub fn parse_request(path: &str) -> Result<(Protection, Route), RouteError> {
     if let Some((id, protection, tail)) = protected {
         let route = Route::parse(&format!("{PREFIX}{id}/{tail}"))?;
         let allowed = match (&route, protection) {
-            (Route::Key { .. } | Route::TrackFile { .. }, _) => false,
+            (Route::Key { .. } | Route::Licence { .. } | Route::TrackFile { .. }, _) => false,
+            // `cenc` is DASH's: the MPD and what it names.
+            (_, Protection::Cenc) => matches!(
+                route,
+                Route::Mpd { .. }
+                    | Route::Init { .. }
+                    | Route::Segment { .. }
+                    | Route::SubtitleFile { .. }
+                    | Route::IFrame {
+                        format: Format::Cmaf,
+                        ..
+                    }
+            ),
             // Encrypted trick play names key-frame resources, which byte-range mode has not.
             (Route::IFramePlaylist { format, .. } | Route::IFrame { format, .. }, _) => {
                 *format != Format::ByteRange
@@ -88,12 +119,18 @@ pub fn parse_request(path: &str) -> Result<(Protection, Route), RouteError> {
                 | Route::SubtitleSegment { format, .. },
                 _,
             ) => *format != Format::ByteRange,
-            (Route::TsSegment { .. } | Route::Init { .. } | Route::Segment { .. }, _) => true,
-            _ => false,
+            (
+                Route::TsSegment { .. }
+                | Route::Init { .. }
+                | Route::Segment { .. }
+                | Route::Mpd { .. }
+                | Route::SubtitleFile { .. },
+                _,
+            ) => true,
         };
         if !allowed {
             return Err(RouteError::Malformed(
-                "not served encrypted: keys, track files, byte-range I-frame playlists; SAMPLE-AES is not served in byte-range mode",
+                "not served encrypted: keys, track files, byte-range I-frame playlists; SAMPLE-AES is not served in byte-range mode, cenc only to DASH",
             ));
         }
         return Ok((protection, route));
@@ -108,6 +145,7 @@ pub fn request_path(protection: Protection, route: &Route) -> String {
         Protection::Clear => return path,
         Protection::Aes128 => AES_DIR,
         Protection::SampleAes => SAMPLE_AES_DIR,
+        Protection::Cenc => CENC_DIR,
     };
     let id = route.video_id();
     let tail = &path[PREFIX.len() + id.len() + 1..];
@@ -275,6 +313,12 @@ pub enum Route {
         /// Key id.
         kid: String,
     },
+    /// `/v/{id}/keys/clearkey`: the W3C ClearKey licence of the video's Common Encryption
+    /// keys (`POST` of a licence request), behind the same token as its keys.
+    Licence {
+        /// Video id.
+        id: String,
+    },
     /// `/v/{id}/subs/{lang}.vtt`: the whole subtitle file (sidecar for players that load
     /// WebVTT directly).
     SubtitleFile {
@@ -323,6 +367,7 @@ impl Route {
             | Route::TrackFile { id, .. }
             | Route::SubtitlePlaylist { id, .. }
             | Route::Key { id, .. }
+            | Route::Licence { id }
             | Route::SubtitleFile { id, .. }
             | Route::SubtitleSegment { id, .. } => id,
         }
@@ -343,6 +388,7 @@ impl Route {
             | Route::TrackFile { id, .. }
             | Route::SubtitlePlaylist { id, .. }
             | Route::Key { id, .. }
+            | Route::Licence { id }
             | Route::SubtitleFile { id, .. }
             | Route::SubtitleSegment { id, .. } => *id = video.to_string(),
         }
@@ -364,6 +410,7 @@ impl Route {
             Route::SubtitlePlaylist { .. } => "subtitle_playlist",
             Route::SubtitleSegment { .. } => "subtitle_segment",
             Route::Key { .. } => "key",
+            Route::Licence { .. } => "licence",
             Route::SubtitleFile { .. } => "subtitle_file",
         }
     }
@@ -416,6 +463,7 @@ impl Route {
             _ => (Format::Cmaf, &parts[1..]),
         };
         match (format, parts) {
+            (Format::Cmaf, [KEYS_DIR, CLEARKEY_LICENCE]) => Ok(Route::Licence { id }),
             (Format::Cmaf, [KEYS_DIR, file]) => {
                 let kid = file
                     .strip_suffix(KEY_EXT)
@@ -583,6 +631,7 @@ impl Route {
             }
             Route::Init { id, track } => write!(out, "{PREFIX}{id}/{}/{INIT}", TrackDir(track)),
             Route::Key { id, kid } => write!(out, "{PREFIX}{id}/{KEYS_DIR}/{kid}{KEY_EXT}"),
+            Route::Licence { id } => write!(out, "{PREFIX}{id}/{KEYS_DIR}/{CLEARKEY_LICENCE}"),
             Route::SubtitleFile { id, lang } => {
                 write!(out, "{PREFIX}{id}/{SUBS_DIR}/{lang}{VTT_EXT}")
             }
@@ -809,6 +858,7 @@ mod tests {
                 id: id(),
                 track: TrackRef::Audio("eng".into()),
             },
+            Route::Licence { id: id() },
             Route::SubtitlePlaylist {
                 id: id(),
                 format: Format::Cmaf,
@@ -887,6 +937,13 @@ mod tests {
         );
         // Encrypted trick play: key-frame resources and their playlists, not in byte-range mode.
         for served in [
+            "/v/abc/cenc/manifest.mpd",
+            "/v/abc/cenc/720p/init.mp4",
+            "/v/abc/cenc/720p/3.m4s",
+            "/v/abc/cenc/720p/iframes/3.m4s",
+            "/v/abc/cenc/subs/en.vtt",
+            "/v/abc/saes/manifest.mpd",
+            "/v/abc/saes/subs/en.vtt",
             "/v/abc/aes/720p/iframes.m3u8",
             "/v/abc/aes/ts/720p/iframes.m3u8",
             "/v/abc/saes/720p/iframes/4.m4s",
@@ -895,6 +952,10 @@ mod tests {
             assert!(parse_request(served).is_ok(), "{served}");
         }
         for refused in [
+            "/v/abc/cenc/master.m3u8",
+            "/v/abc/cenc/720p/media.m3u8",
+            "/v/abc/cenc/ts/720p/3.ts",
+            "/v/abc/cenc/keys/clearkey",
             "/v/abc/aes/br/720p/iframes.m3u8",
             "/v/abc/aes/keys/0123456789abcdef0123456789abcdef.key",
             "/v/abc/aes/720p/track.mp4",

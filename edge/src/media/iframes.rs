@@ -6,13 +6,13 @@
 //! playback cached. The key frame becomes a one-sample fragment (packager
 //! [`sunomi_packager::iframe`]), then, per format and protection: left as is (CMAF),
 //! remuxed to a TS segment of its own with PAT and PMT, SAMPLE-AES applied (`cbcs` in fMP4,
-//! Apple's SAMPLE-AES while remuxing TS), and/or AES-128 applied to the whole resource with
-//! the piece's IV. The result is cached like a segment.
+//! Apple's SAMPLE-AES while remuxing TS) or `cenc`, and/or AES-128 applied to the whole
+//! resource with the piece's IV. The result is cached like a segment.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use sunomi_packager::cbcs::protect_fragments;
+use sunomi_packager::cenc::{protect_fragments, CommonEncryption};
 use sunomi_packager::codec::{codec_config, CodecConfig};
 use sunomi_packager::crypto::{encrypt_segment, iframe_iv};
 use sunomi_packager::edit::presentation_offset;
@@ -29,7 +29,7 @@ use crate::http;
 enum Protect {
     Clear,
     Aes128 { key: [u8; 16] },
-    Cbcs(sunomi_packager::cbcs::Cbcs),
+    Common(CommonEncryption),
     SampleAesTs { key: [u8; 16] },
 }
 
@@ -78,9 +78,13 @@ impl Media {
                 let (kid, key) = self.current_key(id).await?;
                 (kid, Protect::SampleAesTs { key })
             }
-            (Protection::SampleAes, _) => {
-                let (kid, params) = self.cbcs_params(id).await?;
-                (kid, Protect::Cbcs(params))
+            (protection, _) => {
+                let scheme = protection
+                    .common_scheme()
+                    .ok_or_else(|| EdgeError::NotFound("no key frames in this profile".into()))?;
+                let track = TrackRef::Video(rendition.to_string()).dir();
+                let (kid, params) = self.common_params(id, scheme, &track).await?;
+                (kid, Protect::Common(params))
             }
         };
         let clear_etag = http::etag(&[
@@ -183,9 +187,11 @@ fn cut(
             remux_encrypted(Some(video), None, number, mode)?.bytes
         }
         _ => match protect {
-            Protect::Cbcs(params) => {
+            Protect::Common(params) => {
                 let CodecConfig::Avc(avc) = codec_config(&head.init)? else {
-                    return Err(EdgeError::Internal("cbcs video track is not H.264".into()));
+                    return Err(EdgeError::Internal(
+                        "a protected video track is not H.264".into(),
+                    ));
                 };
                 protect_fragments(&fragment, 0, default_duration, avc.nal_length_size, params)?
             }

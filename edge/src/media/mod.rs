@@ -802,14 +802,15 @@ impl Media {
         match route {
             r if r.is_playlist() => self.playlist(route, flags).await,
             Route::Key { id, kid } => self.content_key(id, kid, flags).await,
+            Route::Licence { id } => self.clearkey_licence(id, flags).await,
             Route::Init { id, track } => {
                 let clear = self.init(id, track).await?;
-                Box::pin(self.protect_cmaf_sample_aes(route, flags, clear)).await
+                Box::pin(self.protect_common(route, flags, clear)).await
             }
             Route::Segment { id, track, number } => {
                 let clear = Box::pin(self.segment(route, id, track, *number, flags)).await;
                 let clear = Box::pin(self.protect(route, *number, flags, clear)).await?;
-                Box::pin(self.protect_cmaf_sample_aes(route, flags, clear)).await
+                Box::pin(self.protect_common(route, flags, clear)).await
             }
             Route::TsSegment {
                 id,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use sunomi_origin::TrackHead;
+use sunomi_packager::cenc::Scheme;
 use sunomi_packager::filter::{Filter, FilterError};
 use sunomi_packager::manifest::{AudioTrack, Manifest, Rendition};
 use sunomi_packager::playlist::{
@@ -145,7 +146,7 @@ impl Media {
             Route::Master { format, .. } => {
                 self.master(id, manifest, &timeline, *format, flags).await
             }
-            Route::Mpd { .. } => self.mpd(id, manifest, &timeline, flags).await,
+            Route::Mpd { .. } => self.mpd(route, manifest, &timeline, flags).await,
             Route::MediaPlaylist { format, track, .. } => {
                 let path = Self::track_path(manifest, track)?;
                 let (head, segments, keep) = self.clipped(id, path, &timeline, filter).await?;
@@ -154,7 +155,7 @@ impl Media {
                     // fMP4 SAMPLE-AES (`cbcs`) protects the video; audio stays clear.
                     (Protection::SampleAes, Format::Cmaf, TrackRef::Audio(_)) => None,
                     (Protection::SampleAes, Format::Cmaf, _) => {
-                        let (_, params) = self.cbcs_params(id).await?;
+                        let (_, params) = self.common_params(id, Scheme::Cbcs, "").await?;
                         Some(Encryption {
                             constant_iv: Some(params.iv),
                             clear_lead: 0,
@@ -186,7 +187,7 @@ impl Media {
                 if flags.protection != Protection::Clear {
                     let encryption = match (flags.protection, format) {
                         (Protection::SampleAes, Format::Cmaf) => {
-                            let (_, params) = self.cbcs_params(id).await?;
+                            let (_, params) = self.common_params(id, Scheme::Cbcs, "").await?;
                             Encryption {
                                 constant_iv: Some(params.iv),
                                 ..self.encryption_for(route, flags)
@@ -231,29 +232,36 @@ impl Media {
     fn encryption_for(&self, route: &Route, flags: &RequestFlags) -> Encryption {
         let id = route.video_id();
         let kid = self.live().keys.current_key_id(id);
-        let path = request_path(flags.protection, route);
-        // Folders between `/v/{id}/` and the playlist: that many `../` reach the video root.
-        let depth = path[PREFIX.len() + id.len() + 1..].matches('/').count();
         let key = Route::Key {
             id: id.to_string(),
             kid,
-        }
-        .to_path();
-        let mut key_uri = format!(
-            "{}{}",
-            "../".repeat(depth),
-            &key[PREFIX.len() + id.len() + 1..]
-        );
-        if let Some(token) = &flags.token {
-            key_uri.push('?');
-            key_uri.push_str(token);
-        }
+        };
         Encryption {
-            key_uri,
+            key_uri: Self::key_relative(route, flags, &key),
             clear_lead: self.live().encryption.clear_lead_segments,
             sample_aes: flags.protection == Protection::SampleAes,
             constant_iv: None,
         }
+    }
+
+    /// The URI of `target` (a key route of the same video) relative to `route`'s path as
+    /// requested, with the request's key token.
+    fn key_relative(route: &Route, flags: &RequestFlags, target: &Route) -> String {
+        let id = route.video_id();
+        let path = request_path(flags.protection, route);
+        // Folders between `/v/{id}/` and the playlist: that many `../` reach the video root.
+        let depth = path[PREFIX.len() + id.len() + 1..].matches('/').count();
+        let target = target.to_path();
+        let mut uri = format!(
+            "{}{}",
+            "../".repeat(depth),
+            &target[PREFIX.len() + id.len() + 1..]
+        );
+        if let Some(token) = &flags.token {
+            uri.push('?');
+            uri.push_str(token);
+        }
+        uri
     }
 
     /// What a multivariant playlist or an MPD presents: the renditions and audio tracks the
@@ -378,22 +386,49 @@ impl Media {
         ))
     }
 
-    /// The DASH MPD (clear CMAF): the same tracks, filter and clip as the multivariant
-    /// playlist, each representation's timeline the segments the clip keeps. The playback
-    /// token, when there is one, is in every URL it names (as in every URI of a signed HLS
-    /// playlist).
+    /// The DASH MPD: the same tracks, filter and clip as the multivariant playlist, each
+    /// representation's timeline the segments the clip keeps. The playback token, when there
+    /// is one, is in every URL it names (as in every URI of a signed HLS playlist). Clear, or
+    /// with the video under Common Encryption (`saes/` is `cbcs`, `cenc/` is `cenc`) and,
+    /// where the edge knows its public URL, the absolute ClearKey licence URL carrying the
+    /// request's key token; not under `aes/` (whole-segment AES-128 is HLS's alone).
     async fn mpd(
         &self,
-        id: &str,
+        route: &Route,
         manifest: &Manifest,
         timeline: &Timeline,
         flags: &RequestFlags,
     ) -> Result<String, EdgeError> {
-        if flags.protection != Protection::Clear {
-            return Err(EdgeError::NotFound(
-                "the MPD is served in the clear profile only".into(),
-            ));
-        }
+        let id = route.video_id();
+        let protection = match flags.protection {
+            Protection::Clear => None,
+            Protection::Aes128 => {
+                return Err(EdgeError::NotFound(
+                    "DASH is served clear, cbcs (saes/) or cenc (cenc/)".into(),
+                ))
+            }
+            p => {
+                let scheme = p
+                    .common_scheme()
+                    .ok_or_else(|| EdgeError::Internal("a protection without a scheme".into()))?;
+                let (_, params) = self.common_params(id, scheme, "").await?;
+                let licence = self.live().encryption.public_url.as_ref().map(|base| {
+                    let path = Route::Licence { id: id.to_string() }.to_path();
+                    match &flags.token {
+                        Some(token) => format!("{base}{path}?{token}"),
+                        None => format!("{base}{path}"),
+                    }
+                });
+                Some((scheme, params.kid, licence))
+            }
+        };
+        let protection = protection.as_ref().map(|(scheme, kid, licence)| {
+            sunomi_packager::dash::DashProtection {
+                scheme: *scheme,
+                kid: *kid,
+                licence: licence.as_deref(),
+            }
+        });
         let p = self
             .presentation(id, manifest, timeline, Format::Cmaf, flags)
             .await?;
@@ -412,6 +447,7 @@ impl Media {
             &p.subtitle_sizes,
             &query,
             p.keep.start == 0,
+            protection.as_ref(),
         ))
     }
 

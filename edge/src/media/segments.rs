@@ -50,6 +50,8 @@ pub struct RequestFlags {
     pub query: Option<String>,
     /// The signed playback token (`?token=`), copied into the URIs playlists write.
     pub playback_token: Option<String>,
+    /// The request body: a licence request's (empty for everything else).
+    pub body: Bytes,
 }
 
 /// Where a storage fill is for: the segment, and its location in one version of the track

@@ -4,7 +4,8 @@
 // Exit 0 when playback reached SECONDS of media with no fatal player error and no media the
 // player could not parse or decrypt (hls.js reports those as non-fatal and skips them); the
 // last stdout line is a JSON summary either way (duration: what the player says the
-// presentation lasts).
+// presentation lasts). With CLEARKEY_LICENCE set, the player asks that URL for the keys of
+// encrypted media through EME's org.w3.clearkey (W3C ClearKey licence requests).
 import { chromium } from 'playwright-core';
 import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { join } from 'node:path';
 const require = createRequire(import.meta.url);
 const [player, url] = process.argv.slice(2, 4);
 const seconds = Number(process.argv[4] ?? 10);
+const licence = process.env.CLEARKEY_LICENCE ?? '';
 if (!['hls', 'shaka', 'dashjs'].includes(player) || !url) {
   console.error('usage: node play.mjs hls|shaka|dashjs URL [SECONDS]');
   process.exit(2);
@@ -48,7 +50,7 @@ try {
   await page.goto(new URL('/', url).href);
   await page.setContent('<!doctype html><video id="v" muted playsinline></video>');
   await page.addScriptTag({ path: scripts[player] });
-  result = await page.evaluate(({ player, url, seconds }) => new Promise((resolve) => {
+  result = await page.evaluate(({ player, url, seconds, licence }) => new Promise((resolve) => {
     const video = document.getElementById('v');
     const CONTENT_ERRORS = [
       'fragParsingError', 'fragDecryptError', 'bufferAppendError', 'bufferAddCodecError',
@@ -70,7 +72,10 @@ try {
       });
     };
     if (player === 'hls') {
-      const hls = new Hls({ enableWorker: false });
+      const hls = new Hls({
+        enableWorker: false,
+        ...(licence ? { emeEnabled: true, drmSystems: { 'org.w3.clearkey': { licenseUrl: licence } } } : {}),
+      });
       hls.on(Hls.Events.ERROR, (_, d) => {
         const why = d.error ? `: ${d.error.message || d.error}` : (d.reason ? `: ${d.reason}` : '');
         const where = d.frag ? ` (${d.frag.type} sn ${d.frag.sn})` : '';
@@ -104,6 +109,7 @@ try {
         audioTracks = p.getTracksFor('audio').length;
         subtitleTracks = p.getTracksFor('text').length;
       });
+      if (licence) p.setProtectionData({ 'org.w3.clearkey': { serverURL: licence } });
       p.initialize(video, url, true);
     } else {
       shaka.polyfill.installAll();
@@ -113,6 +119,7 @@ try {
         errors.push(`shaka ${d.code} (severity ${d.severity})`);
         if (d.severity === shaka.util.Error.Severity.CRITICAL) finish(false, 'critical Shaka error');
       });
+      if (licence) p.configure({ drm: { servers: { 'org.w3.clearkey': licence } } });
       p.attach(video)
         .then(() => p.load(url))
         .then(() => {
@@ -141,7 +148,7 @@ try {
         finish(false, 'timed out before reaching the target time');
       }
     }, 200);
-  }), { player, url, seconds });
+  }), { player, url, seconds, licence });
   if (!result.ok) result.console = console_lines.slice(-10);
 } finally {
   await browser.close();

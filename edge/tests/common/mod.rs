@@ -200,6 +200,15 @@ impl Response {
 
 /// Sends a request with optional headers; any status is returned, transport errors give 0.
 pub fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Response {
+    send(method, url, headers, None)
+}
+
+/// POSTs `body` with its `Content-Type`.
+pub fn post(url: &str, content_type: &str, body: &[u8]) -> Response {
+    send("POST", url, &[("Content-Type", content_type)], Some(body))
+}
+
+fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Response {
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(30))
         .build();
@@ -207,7 +216,11 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Response {
     for (k, v) in headers {
         req = req.set(k, v);
     }
-    let resp = match req.call() {
+    let sent = match body {
+        Some(b) => req.send_bytes(b),
+        None => req.call(),
+    };
+    let resp = match sent {
         Ok(r) => r,
         Err(ureq::Error::Status(_, r)) => r,
         Err(_) => {
@@ -643,4 +656,24 @@ pub fn probed_duration(url: &str) -> f64 {
     );
     assert!(ok, "ffprobe {url}: {err}");
     out.trim().parse().unwrap_or(0.0)
+}
+
+/// Validates MPD `text` against the MPEG-DASH schema (ISO/IEC 23009-1's DASH-MPD.xsd, in
+/// tests/schemas/dash) with xmlschema from PyPI.
+pub fn mpd_schema_valid(dir: &Path, text: &str) {
+    let file = dir.join("checked.mpd");
+    std::fs::write(&file, text).unwrap();
+    let package = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    let script = Path::new(&package).join("tests/schemas/dash/validate.py");
+    let out = std::process::Command::new(python())
+        .arg(script)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the MPD is not valid against DASH-MPD.xsd:\n{}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

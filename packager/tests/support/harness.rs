@@ -4,7 +4,7 @@
 //! asserted here.
 #![allow(dead_code)]
 
-use sunomi_packager::cbcs::{protect_fragments, protect_init, Cbcs};
+use sunomi_packager::cenc::{protect_fragments, protect_init, CommonEncryption, Scheme};
 use sunomi_packager::codec::{codec_config, AacConfig, AvcConfig, CodecConfig};
 use sunomi_packager::fragment::{parse_fragment, samples_of};
 use sunomi_packager::playlist::{media_playlist, SegmentedTrack};
@@ -14,17 +14,23 @@ use sunomi_packager::ts::sample_aes::SampleAes;
 use sunomi_packager::ts::{remux_encrypted, SampleAesMode, TrackSegment};
 use sunomi_packager::vtt;
 
-const CBCS: Cbcs = Cbcs {
+const CBCS: CommonEncryption = CommonEncryption {
+    scheme: Scheme::Cbcs,
     key: [1; 16],
     kid: [2; 16],
     iv: [3; 16],
 };
+const CENC: CommonEncryption = CommonEncryption {
+    scheme: Scheme::Cenc,
+    ..CBCS
+};
 
-/// Any bytes as a track head: scan, segment plans, playlists, codec configuration, `cbcs`
-/// protection of the init.
+/// Any bytes as a track head: scan, segment plans, playlists, codec configuration, common
+/// encryption of the init.
 pub fn track_head(data: &[u8]) {
     let _ = codec_config(data);
     let _ = protect_init(data, &CBCS);
+    let _ = protect_init(data, &CENC);
     if let Ok(HeadScan::Complete(index)) = scan_track_head(data) {
         for k in 1..=3 {
             let segments = sunomi_packager::segment::segments(&index, k);
@@ -39,11 +45,12 @@ pub fn track_head(data: &[u8]) {
     }
 }
 
-/// Any bytes as fragments: every sample returned lies inside the input; `cbcs` protection
+/// Any bytes as fragments: every sample returned lies inside the input; common encryption
 /// answers or refuses.
 pub fn fragment(data: &[u8]) {
     let _ = parse_fragment(data, 0, 512);
     let _ = protect_fragments(data, 0, 512, 4, &CBCS);
+    let _ = protect_fragments(data, 0, 512, 4, &CENC);
     if let Ok(samples) = samples_of(data, 0, 512) {
         let range = data.as_ptr_range();
         for s in samples {
