@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Playlist CPU side by side: the edge's warm media and multivariant playlists vs
-# nginx-vod-module generating the same playlists from the same renditions (local mode, its
-# metadata cache on, fMP4, 6 s segments). One core each: the server pinned to CPU 0 with one
+# Playlist CPU side by side: the edge's warm media and multivariant playlists and its DASH
+# MPD vs nginx-vod-module generating the same from the same renditions (local mode, its
+# metadata cache on, fMP4, 6 s segments; its MPD with a SegmentTimeline, as the edge's). One core each: the server pinned to CPU 0 with one
 # worker, wrk on CPU 1; server CPU time per request from /proc (utime+stime).
 #
 #   NGINX_VOD=path/to/nginx (default: deploy/local/nginx-vod.sh's build; see that script)
@@ -70,6 +70,7 @@ nginx_conf "$work/vod" "  vod_mode local;
   server {
     listen 127.0.0.1:$vod_port;
     location /hls/ { alias $work/vod/media/; vod hls; }
+    location /dash/ { alias $work/vod/media/; vod dash; vod_dash_manifest_format segmenttimeline; }
   }"
 taskset -c 0 "$vod" -p "$work/vod" -c "$work/vod/nginx.conf"
 printf 'threads = 1\n' >"$work/edge.toml"
@@ -91,13 +92,17 @@ edge_media_url=http://127.0.0.1:$edge_port/v/bench/$top/media.m3u8
 vod_media_url=http://127.0.0.1:$vod_port/hls/bench_$top.mp4/index-v1.m3u8
 edge_master_url=http://127.0.0.1:$edge_port/v/bench/master.m3u8
 vod_master_url=http://127.0.0.1:$vod_port/hls/$urlset/master.m3u8
-for u in "$edge_media_url" "$vod_media_url" "$edge_master_url" "$vod_master_url"; do
+edge_mpd_url=http://127.0.0.1:$edge_port/v/bench/manifest.mpd
+vod_mpd_url=http://127.0.0.1:$vod_port/dash/$urlset/manifest.mpd
+for u in "$edge_media_url" "$vod_media_url" "$edge_master_url" "$vod_master_url" "$edge_mpd_url" "$vod_mpd_url"; do
   curl -sf -o /dev/null "$u" || { echo "$u fails" >&2; exit 1; }
 done
 edge_media() { wrkload "$edge_media_url"; }
 vod_media() { wrkload "$vod_media_url"; }
 edge_master() { wrkload "$edge_master_url"; }
 vod_master() { wrkload "$vod_master_url"; }
+edge_mpd() { wrkload "$edge_mpd_url"; }
+vod_mpd() { wrkload "$vod_mpd_url"; }
 profile() { # name url: perf profile of the edge under the same load
   [ "${PROFILE:-0}" = 1 ] || return 0
   taskset -c 1 wrk -t1 -c"$conns" -d"$duration" "$2" >/dev/null &
@@ -112,11 +117,12 @@ profile() { # name url: perf profile of the edge under the same load
 side_by_side "$rows" "edge media playlist" edge_media "$edge_pid" "nginx-vod media playlist" vod_media "$vod_pids"
 side_by_side "$rows" "edge multivariant playlist" edge_master "$edge_pid" \
   "nginx-vod multivariant playlist" vod_master "$vod_pids"
+side_by_side "$rows" "edge DASH MPD" edge_mpd "$edge_pid" "nginx-vod DASH MPD" vod_mpd "$vod_pids"
 profile media "$edge_media_url"
 profile master "$edge_master_url"
 {
   echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $((media_secs / 6)) segments;"
-  for u in "$edge_media_url" "$vod_media_url" "$edge_master_url" "$vod_master_url"; do
+  for u in "$edge_media_url" "$vod_media_url" "$edge_master_url" "$vod_master_url" "$edge_mpd_url" "$vod_mpd_url"; do
     echo "$(curl -sf "$u" | wc -c) bytes: $u"
   done
   echo "server CPU µs per request (median of $rounds alternating runs of $duration, $conns connections)"
