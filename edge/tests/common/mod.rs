@@ -148,7 +148,11 @@ impl Edge {
             if let Ok(Some(status)) = edge.process.0.try_wait() {
                 panic!("sunomi-edge exited early: {status}");
             }
-            if get(&format!("{}/healthz", edge.admin)).status == 200 {
+            // The admin listener can answer before the player listener is bound: wait for
+            // both, or a test's first request may be refused.
+            if get(&format!("{}/healthz", edge.admin)).status == 200
+                && std::net::TcpStream::connect(&listen).is_ok()
+            {
                 return edge;
             }
             assert!(Instant::now() < deadline, "sunomi-edge did not come up");
