@@ -490,7 +490,7 @@ fn encrypted_masters_list_i_frame_playlists_whose_key_frames_decrypt_to_the_clea
     let edge = Edge::start(&store, &["--config", &cfg], &[]);
     let t = token(&cfg, "enc", "600");
     let key_bytes = get_ok(&edge.url(&format!("/v/enc/keys/k1.key?{t}")));
-    let key_hex: String = key_bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let key_hex = hex::encode(&key_bytes);
 
     // The reference: the first picture of every clear fragment of 720p, in order.
     let clear_init = get_ok(&edge.url("/v/enc/720p/init.mp4"));
@@ -585,11 +585,7 @@ fn encrypted_masters_list_i_frame_playlists_whose_key_frames_decrypt_to_the_clea
                     // The PMT signals SAMPLE-AES H.264, and every NAL unit decrypts (Apple's
                     // rules, as a client applies them) to the clear piece's.
                     assert!(enc[188..376].windows(3).any(|w| w == [0xdb, 0xe1, 0x00]));
-                    let iv: [u8; 16] = (0..16)
-                        .map(|i| u8::from_str_radix(&iv[2 * i..2 * i + 2], 16).unwrap())
-                        .collect::<Vec<_>>()
-                        .try_into()
-                        .unwrap();
+                    let iv: [u8; 16] = hex::decode(&iv).unwrap().try_into().unwrap();
                     let (ev, cv) = (pes_payloads(&enc, 0x100), pes_payloads(&clear, 0x100));
                     assert_eq!((ev.len(), cv.len()), (1, 1), "{at}: one picture");
                     let (en, cn) = (nal_units(&ev[0]), nal_units(&cv[0]));
@@ -660,10 +656,8 @@ fn tenc(init: &[u8]) -> (String, u8, [u8; 16]) {
 
 /// A key id written as a UUID, as bytes.
 fn uuid_bytes(uuid: &str) -> [u8; 16] {
-    let hex = uuid.replace('-', "");
-    (0..16)
-        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
-        .collect::<Vec<_>>()
+    hex::decode(uuid.replace('-', ""))
+        .unwrap()
         .try_into()
         .unwrap()
 }
@@ -787,7 +781,7 @@ fn protected_mpds_name_their_key_ids_and_a_clearkey_licence_that_decrypts_them()
         } else {
             assert_ne!(key, content_key, "cenc has a key of its own");
         }
-        let key_hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        let key_hex = hex::encode(&key);
 
         // FFmpeg decrypts every fragment of 720p's segments to the clear pictures.
         let mut checked = 0;
