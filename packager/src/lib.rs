@@ -22,6 +22,7 @@ pub mod manifest;
 pub mod names;
 pub mod playback;
 pub mod playlist;
+pub mod progressive;
 pub mod route;
 pub mod segment;
 pub mod track;

@@ -31,6 +31,13 @@ pub const SUBS_DIR: &str = "subs";
 /// Extension of a WebVTT subtitle segment.
 pub const VTT_EXT: &str = ".vtt";
 
+/// Path segment under which progressive MP4 downloads are served.
+pub const DOWNLOADS_DIR: &str = "download";
+/// File name, under `download/`, of the audio-only download.
+pub const AUDIO_DOWNLOAD: &str = "audio.m4a";
+/// Extension of a rendition's download (`download/720p.mp4`).
+pub const MP4_EXT: &str = ".mp4";
+
 /// Path segment under which content keys are served.
 pub const KEYS_DIR: &str = "keys";
 /// Extension of a content key.
@@ -93,7 +100,13 @@ pub fn parse_request(path: &str) -> Result<(Protection, Route), RouteError> {
     if let Some((id, protection, tail)) = protected {
         let route = Route::parse(&format!("{PREFIX}{id}/{tail}"))?;
         let allowed = match (&route, protection) {
-            (Route::Key { .. } | Route::Licence { .. } | Route::TrackFile { .. }, _) => false,
+            (
+                Route::Key { .. }
+                | Route::Licence { .. }
+                | Route::TrackFile { .. }
+                | Route::Download { .. },
+                _,
+            ) => false,
             // `cenc` is DASH's: the MPD and what it names.
             (_, Protection::Cenc) => matches!(
                 route,
@@ -130,7 +143,7 @@ pub fn parse_request(path: &str) -> Result<(Protection, Route), RouteError> {
         };
         if !allowed {
             return Err(RouteError::Malformed(
-                "not served encrypted: keys, track files, byte-range I-frame playlists; SAMPLE-AES is not served in byte-range mode, cenc only to DASH",
+                "not served encrypted: keys, track files, downloads, byte-range I-frame playlists; SAMPLE-AES is not served in byte-range mode, cenc only to DASH",
             ));
         }
         return Ok((protection, route));
@@ -190,6 +203,15 @@ impl Format {
             Format::ByteRange => "br",
         }
     }
+}
+
+/// What a progressive download holds (`/v/{id}/download/…`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Download {
+    /// A video rendition with the video's default audio track: `{rendition}.mp4`.
+    Video(String),
+    /// The default audio track alone: `audio.m4a`.
+    Audio,
 }
 
 /// Which track of a video a URL names.
@@ -319,6 +341,14 @@ pub enum Route {
         /// Video id.
         id: String,
     },
+    /// `/v/{id}/download/{rendition}.mp4` or `/v/{id}/download/audio.m4a`: a progressive
+    /// MP4 (`moov` first) made from the fMP4 tracks, read whole or by `Range`.
+    Download {
+        /// Video id.
+        id: String,
+        /// Which file.
+        file: Download,
+    },
     /// `/v/{id}/subs/{lang}.vtt`: the whole subtitle file (sidecar for players that load
     /// WebVTT directly).
     SubtitleFile {
@@ -368,6 +398,7 @@ impl Route {
             | Route::SubtitlePlaylist { id, .. }
             | Route::Key { id, .. }
             | Route::Licence { id }
+            | Route::Download { id, .. }
             | Route::SubtitleFile { id, .. }
             | Route::SubtitleSegment { id, .. } => id,
         }
@@ -389,6 +420,7 @@ impl Route {
             | Route::SubtitlePlaylist { id, .. }
             | Route::Key { id, .. }
             | Route::Licence { id }
+            | Route::Download { id, .. }
             | Route::SubtitleFile { id, .. }
             | Route::SubtitleSegment { id, .. } => *id = video.to_string(),
         }
@@ -411,6 +443,7 @@ impl Route {
             Route::SubtitleSegment { .. } => "subtitle_segment",
             Route::Key { .. } => "key",
             Route::Licence { .. } => "licence",
+            Route::Download { .. } => "download",
             Route::SubtitleFile { .. } => "subtitle_file",
         }
     }
@@ -473,6 +506,18 @@ impl Route {
                     id,
                     kid: kid.to_string(),
                 })
+            }
+            (Format::Cmaf, [DOWNLOADS_DIR, file]) => {
+                let file = if *file == AUDIO_DOWNLOAD {
+                    Download::Audio
+                } else {
+                    let rendition = file
+                        .strip_suffix(MP4_EXT)
+                        .filter(|r| names::is_valid_rendition(r))
+                        .ok_or(RouteError::Malformed("invalid download name"))?;
+                    Download::Video(rendition.to_string())
+                };
+                Ok(Route::Download { id, file })
             }
             (_, [MASTER]) => Ok(Route::Master { id, format }),
             (Format::Cmaf, [MPD]) => Ok(Route::Mpd { id }),
@@ -635,6 +680,14 @@ impl Route {
             Route::SubtitleFile { id, lang } => {
                 write!(out, "{PREFIX}{id}/{SUBS_DIR}/{lang}{VTT_EXT}")
             }
+            Route::Download {
+                id,
+                file: Download::Video(rendition),
+            } => write!(out, "{PREFIX}{id}/{DOWNLOADS_DIR}/{rendition}{MP4_EXT}"),
+            Route::Download {
+                id,
+                file: Download::Audio,
+            } => write!(out, "{PREFIX}{id}/{DOWNLOADS_DIR}/{AUDIO_DOWNLOAD}"),
             Route::Segment { id, track, number } => {
                 // The file name `segment_file` gives, written in place.
                 write!(
@@ -859,6 +912,14 @@ mod tests {
                 track: TrackRef::Audio("eng".into()),
             },
             Route::Licence { id: id() },
+            Route::Download {
+                id: id(),
+                file: Download::Video("1080p".into()),
+            },
+            Route::Download {
+                id: id(),
+                file: Download::Audio,
+            },
             Route::SubtitlePlaylist {
                 id: id(),
                 format: Format::Cmaf,
@@ -903,6 +964,11 @@ mod tests {
             "/v/abc/720p/iframes/3.ts",
             "/v/abc/ts/720p/iframes/3.m4s",
             "/v/abc/720p/iframes/03.m4s",
+            "/v/abc/download/720.mp4",
+            "/v/abc/download/720p.m4a",
+            "/v/abc/download/audio.mp4",
+            "/v/abc/ts/download/720p.mp4",
+            "/v/abc/br/download/720p.mp4",
         ] {
             assert!(
                 matches!(Route::parse(bad), Err(RouteError::Malformed(_))),
@@ -959,6 +1025,8 @@ mod tests {
             "/v/abc/aes/br/720p/iframes.m3u8",
             "/v/abc/aes/keys/0123456789abcdef0123456789abcdef.key",
             "/v/abc/aes/720p/track.mp4",
+            "/v/abc/aes/download/720p.mp4",
+            "/v/abc/cenc/download/audio.m4a",
             "/v/abc/saes/br/720p/media.m3u8",
             "/v/abc/aes/",
             "/v//aes/720p/media.m3u8",
