@@ -722,7 +722,9 @@ mod tests {
     }
 
     /// Two video fragments of 2 s (3 frames each) and three audio fragments of ~1.3 s.
-    fn two_tracks() -> (Vec<u8>, Vec<(u64, Fragment)>, Vec<u8>, Vec<(u64, Fragment)>) {
+    type Track = (Vec<u8>, Vec<(u64, Fragment)>);
+
+    fn two_tracks() -> (Track, Track) {
         let video = vec![
             fragment(0, 0, &[1000, 200, 300], 30_000),
             fragment(2000, 90_000, &[900, 250, 350], 30_000),
@@ -732,12 +734,12 @@ mod tests {
             fragment(500, 64_000, &[10, 10], 32_000),
             fragment(1000, 128_000, &[10, 10], 32_000),
         ];
-        (init(90_000, None), video, init(48_000, Some(1024)), audio)
+        ((init(90_000, None), video), (init(48_000, Some(1024)), audio))
     }
 
     #[test]
     fn puts_complete_sample_tables_before_the_interleaved_sample_bytes() {
-        let (vi, v, ai, a) = two_tracks();
+        let ((vi, v), (ai, a)) = two_tracks();
         let tracks = [
             TrackInput {
                 init: &vi,
@@ -822,7 +824,7 @@ mod tests {
 
     #[test]
     fn a_range_maps_onto_the_head_and_the_track_bytes_it_covers() {
-        let (vi, v, ai, a) = two_tracks();
+        let ((vi, v), (ai, a)) = two_tracks();
         let tracks = [
             TrackInput {
                 init: &vi,
