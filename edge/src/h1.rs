@@ -31,7 +31,6 @@ use std::mem::MaybeUninit;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use pingora::apps::ServerApp;
 use pingora::protocols::{Shutdown, Stream, ALPN};
 use pingora::server::ShutdownWatch;
@@ -40,7 +39,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::error::EdgeError;
 use crate::head::put_title_case;
 use crate::request::{Method, Request, MAX_BODY_BYTES};
-use crate::service::{itoa_status, Answer, EdgeService, RequestCtx, CLIENT_CLOSED};
+use crate::service::{itoa_status, Answer, Body, EdgeService, RequestCtx, CLIENT_CLOSED};
 
 /// The largest request head read, in bytes (request line and fields); a longer one is 431.
 /// Signed URLs and tokens fit many times over.
@@ -426,7 +425,7 @@ impl Connection {
                     EdgeService::count(&RequestCtx {
                         route: "invalid",
                         status: answer.head.status(),
-                        bytes: answer.body.as_ref().map_or(0, |b| b.len() as u64),
+                        bytes: answer.body_len(),
                         seconds: 0.0,
                     });
                     let written = self
@@ -559,38 +558,79 @@ impl Connection {
         ctx.status = answer.head.status();
         self.out.clear();
         put_head(&mut self.out, &answer, http11, keep_alive);
-        let body: Option<Bytes> = answer.body;
+        let mut sent = 0u64;
         let result = async {
-            match &body {
-                Some(b) if b.len() < COPY_BODY_BELOW => {
-                    self.out.extend_from_slice(b);
+            match answer.body {
+                Some(Body::Bytes(b)) if b.len() < COPY_BODY_BELOW => {
+                    self.out.extend_from_slice(&b);
                     self.stream.write_all(&self.out).await?;
+                    sent = b.len() as u64;
                 }
-                Some(b) => {
+                Some(Body::Bytes(b)) => {
                     self.stream.write_all(&self.out).await?;
-                    self.stream.write_all(b).await?;
+                    self.stream.write_all(&b).await?;
+                    sent = b.len() as u64;
+                }
+                Some(Body::Streamed(body)) => {
+                    self.stream.write_all(&self.out).await?;
+                    let mut pieces = body.reader();
+                    while let Some(piece) = pieces.next().await {
+                        // The head is sent: the connection closes short of its length.
+                        let piece = piece.map_err(StreamFailed)?;
+                        self.stream.write_all(&piece).await?;
+                        sent += piece.len() as u64;
+                    }
                 }
                 None => self.stream.write_all(&self.out).await?,
             }
             self.stream.flush().await
         }
         .await;
+        ctx.bytes = sent;
         match result {
-            Ok(()) => {
-                ctx.bytes = body.map_or(0, |b| b.len() as u64);
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             Err(e) => {
-                ctx.status = CLIENT_CLOSED;
+                ctx.status = if StreamFailed::is(&e) {
+                    500
+                } else {
+                    CLIENT_CLOSED
+                };
                 Err(e)
             }
         }
     }
 }
 
+/// A streamed body that failed part way (storage, not the client): the connection is closed,
+/// and the request counted as a server error.
+#[derive(Debug)]
+struct StreamFailed(EdgeError);
+
+impl std::fmt::Display for StreamFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "streamed body failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for StreamFailed {}
+
+impl From<StreamFailed> for std::io::Error {
+    fn from(e: StreamFailed) -> std::io::Error {
+        tracing::warn!(error = %e.0, "a streamed body failed part way");
+        std::io::Error::other(e)
+    }
+}
+
+impl StreamFailed {
+    fn is(e: &std::io::Error) -> bool {
+        e.get_ref().is_some_and(|inner| inner.is::<StreamFailed>())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     fn parsed(head: &str) -> Result<Option<(Head, Vec<Field>)>, Refusal> {
         let mut fields = Vec::new();
@@ -718,7 +758,7 @@ mod tests {
             .content_length(3);
         let answer = Answer {
             head,
-            body: Some(Bytes::from_static(b"abc")),
+            body: Some(Body::Bytes(Bytes::from_static(b"abc"))),
         };
         let mut out = Vec::new();
         put_head(&mut out, &answer, true, true);

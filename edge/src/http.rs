@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use sunomi_packager::route::{Route, TrackRef};
+use sunomi_packager::route::{self, Download, Route, TrackRef};
 
 /// Content type of a playlist.
 pub const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
@@ -32,8 +32,27 @@ pub fn content_type(route: &Route) -> &'static str {
         Route::SubtitleSegment { .. } | Route::SubtitleFile { .. } => "text/vtt; charset=utf-8",
         Route::Key { .. } => "application/octet-stream",
         Route::Licence { .. } => "application/json",
+        Route::Download {
+            file: Download::Audio,
+            ..
+        } => "audio/mp4",
+        Route::Download { .. } => "video/mp4",
         _ => "application/octet-stream",
     }
+}
+
+/// The `Content-Disposition` of a download: saved as a file named after the video and
+/// rendition (`{id}-720p.mp4`, `{id}-audio.m4a`); `None` for everything else (played inline).
+/// Ids and rendition names are URL-safe, so the name needs no quoting beyond its quotes.
+pub fn content_disposition(route: &Route) -> Option<String> {
+    let Route::Download { id, file } = route else {
+        return None;
+    };
+    let name = match file {
+        Download::Video(rendition) => format!("{id}-{rendition}{}", route::MP4_EXT),
+        Download::Audio => format!("{id}-{}", route::AUDIO_DOWNLOAD),
+    };
+    Some(format!("attachment; filename=\"{name}\""))
 }
 
 /// What a `Range` header asks of a resource of a known length.

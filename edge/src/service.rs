@@ -27,7 +27,7 @@ use crate::fleet::peer::{PEER_HEADER, PREFETCH_HEADER};
 use crate::fleet::peer_auth::unix_seconds;
 use crate::head::{Head, CACHE_STATUS, CACHE_STATUS_UNAVAILABLE};
 use crate::http::{self, RangeRequest};
-use crate::media::{Media, Object, RequestFlags};
+use crate::media::{Media, Object, RequestFlags, Streamed};
 use crate::metrics::metrics;
 use crate::request::{Method, Request, WithBody, MAX_BODY_BYTES};
 use crate::views::{ViewTally, VIEW_RECEIPT};
@@ -73,15 +73,45 @@ pub struct Answer {
     /// Status and headers.
     pub head: Head,
     /// The body; `None` for none at all (HEAD, 304, 204), whatever `Content-Length` says.
-    pub body: Option<Bytes>,
+    pub body: Option<Body>,
+}
+
+/// A response body.
+pub enum Body {
+    /// Bytes at hand.
+    Bytes(Bytes),
+    /// Read a piece at a time while it is written (a download), never held whole.
+    Streamed(Streamed),
+}
+
+impl Body {
+    /// Its length in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Body::Bytes(b) => b.len() as u64,
+            Body::Streamed(s) => s.len(),
+        }
+    }
 }
 
 impl Answer {
     fn new(head: Head, body: Option<Bytes>) -> Answer {
         Answer {
             head,
-            body: body.filter(|b| !b.is_empty()),
+            body: body.filter(|b| !b.is_empty()).map(Body::Bytes),
         }
+    }
+
+    fn streamed(head: Head, body: Option<Streamed>) -> Answer {
+        Answer {
+            head,
+            body: body.filter(|b| !b.is_empty()).map(Body::Streamed),
+        }
+    }
+
+    /// Bytes of body it sends.
+    pub fn body_len(&self) -> u64 {
+        self.body.as_ref().map_or(0, Body::len)
     }
 }
 
@@ -91,21 +121,32 @@ impl EdgeService {
         let resp = answer.head.finish();
         ctx.status = resp.status.as_u16();
         let body = answer.body;
-        ctx.bytes = body.as_ref().map_or(0, |b| b.len() as u64);
-        match session {
+        let h2 = matches!(session, Session::H2(_));
+        match &mut *session {
             // HTTP/2 ends a body-less stream on its HEADERS frame, not with an empty DATA frame.
-            Session::H2(h2) => {
-                h2.write_response_header(Box::new(resp), body.is_none())?;
-                if let Some(b) = body {
-                    h2.write_body(b, true).await?;
-                }
+            Session::H2(s) => s.write_response_header(Box::new(resp), body.is_none())?,
+            other => other.write_response_header(Box::new(resp)).await?,
+        }
+        match body {
+            None if h2 => {}
+            None => session.finish_body().await.map(|_| ())?,
+            Some(Body::Bytes(b)) => {
+                ctx.bytes = b.len() as u64;
+                session.write_response_body(b, true).await?;
             }
-            session => {
-                session.write_response_header(Box::new(resp)).await?;
-                match body {
-                    Some(b) => session.write_response_body(b, true).await?,
-                    None => session.finish_body().await?,
+            Some(Body::Streamed(s)) => {
+                let mut pieces = s.reader();
+                while let Some(piece) = pieces.next().await {
+                    let piece = piece.map_err(|e| {
+                        // The head is sent: the response ends short of its length.
+                        tracing::warn!(error = %e, "a streamed body failed part way");
+                        ctx.status = 500;
+                        Error::explain(ErrorType::InternalError, "streamed body failed")
+                    })?;
+                    ctx.bytes += piece.len() as u64;
+                    session.write_response_body(piece, false).await?;
                 }
+                session.write_response_body(Bytes::new(), true).await?;
             }
         }
         Ok(())
@@ -353,11 +394,36 @@ impl EdgeService {
             if gzip.is_some() {
                 resp.set_static(header::CONTENT_ENCODING, "gzip");
             }
+            if let Some(disposition) = http::content_disposition(route) {
+                resp.set_text(header::CONTENT_DISPOSITION, &disposition)?;
+            }
             Ok(resp)
         };
 
         if http::none_match(req.header("If-None-Match"), etag) {
             return Ok(Answer::new(resp_headers(304)?, None));
+        }
+        if let Some(streamed) = &obj.streamed {
+            let length = streamed.total();
+            let range_header =
+                range_header.filter(|_| http::range_applies(req.header("If-Range"), etag));
+            let (status, range) = match http::parse_range(range_header, length) {
+                RangeRequest::Full => (200, 0..length),
+                RangeRequest::Partial(r) => (206, r),
+                RangeRequest::Unsatisfiable => {
+                    return self.error(req, EdgeError::RangeNotSatisfiable { length })
+                }
+            };
+            let mut resp = resp_headers(status)?;
+            if status == 206 {
+                resp.set_text(
+                    header::CONTENT_RANGE,
+                    &format!("bytes {}-{}/{length}", range.start, range.end - 1),
+                )?;
+            }
+            let body = streamed.slice(range);
+            resp.content_length(body.len() as usize);
+            return Ok(Answer::streamed(resp, (!head).then_some(body)));
         }
         if let Some((range, total)) = &obj.content_range {
             // Media already cut the part the request asked for (byte-range mode).

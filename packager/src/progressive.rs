@@ -734,7 +734,10 @@ mod tests {
             fragment(500, 64_000, &[10, 10], 32_000),
             fragment(1000, 128_000, &[10, 10], 32_000),
         ];
-        ((init(90_000, None), video), (init(48_000, Some(1024)), audio))
+        (
+            (init(90_000, None), video),
+            (init(48_000, Some(1024)), audio),
+        )
     }
 
     #[test]

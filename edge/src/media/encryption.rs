@@ -85,6 +85,7 @@ impl Media {
             content_range: None,
             private: true,
             media_ms: 0,
+            streamed: None,
         })
     }
 
@@ -135,6 +136,7 @@ impl Media {
             content_range: None,
             private: true,
             media_ms: 0,
+            streamed: None,
         })
     }
 

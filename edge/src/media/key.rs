@@ -143,6 +143,14 @@ pub enum KeyKind {
         /// The entity tag of the clear segment (its version and range).
         clear_etag: String,
     },
+    /// A planned progressive download: one string `{route path}@{track versions}` (the
+    /// route path is its first `route_len` bytes).
+    Download {
+        /// `{route}@{versions}`.
+        identity: String,
+        /// Length of the route path at its start.
+        route_len: usize,
+    },
     /// A byte range of a track file that is no segment (byte-range mode).
     TrackRange {
         /// The video.
@@ -164,6 +172,19 @@ impl CacheKey {
         identity.push('@');
         identity.push_str(version);
         KeyKind::Segment {
+            identity,
+            route_len,
+        }
+        .into()
+    }
+
+    /// The key of download `route`'s plan, made from tracks of `versions`.
+    pub fn download(route: &Route, versions: &str) -> CacheKey {
+        let mut identity = route.to_path();
+        let route_len = identity.len();
+        identity.push('@');
+        identity.push_str(versions);
+        KeyKind::Download {
             identity,
             route_len,
         }
@@ -264,6 +285,10 @@ impl CacheKey {
             | KeyKind::Segment {
                 identity,
                 route_len: len,
+            }
+            | KeyKind::Download {
+                identity,
+                route_len: len,
             } => video_of(identity.get(..*len).unwrap_or_default()),
             KeyKind::Protected { route: path, .. } => video_of(path),
         }
@@ -277,9 +302,9 @@ impl CacheKey {
             | KeyKind::SubtitleLanguages { video } => video.len(),
             KeyKind::TrackHead { video, path } => video.len() + path.len(),
             KeyKind::Subtitles { video, lang } => video.len() + lang.len(),
-            KeyKind::Playlist { identity, .. } | KeyKind::Segment { identity, .. } => {
-                identity.len()
-            }
+            KeyKind::Playlist { identity, .. }
+            | KeyKind::Segment { identity, .. }
+            | KeyKind::Download { identity, .. } => identity.len(),
             KeyKind::Protected {
                 route,
                 request,
@@ -328,8 +353,17 @@ impl CacheKey {
                     ) => *r == route.to_path(),
                     (
                         Route::Init { .. } | Route::TrackFile { .. },
-                        KeyKind::TrackHead { .. } | KeyKind::TrackRange { .. },
+                        KeyKind::TrackHead { .. }
+                        | KeyKind::TrackRange { .. }
+                        | KeyKind::Download { .. },
                     ) => true,
+                    (
+                        Route::Download { .. },
+                        KeyKind::Download {
+                            identity,
+                            route_len,
+                        },
+                    ) => identity.get(..*route_len) == Some(route.to_path().as_str()),
                     (
                         Route::SubtitleSegment { .. } | Route::SubtitleFile { .. },
                         KeyKind::Subtitles { .. } | KeyKind::SubtitleLanguages { .. },
@@ -368,6 +402,7 @@ impl fmt::Display for CacheKey {
             KeyKind::Subtitles { video, lang } => write!(f, "v:{video}/{lang}"),
             KeyKind::Playlist { identity, .. } => write!(f, "p:{identity}"),
             KeyKind::Segment { identity, .. } => write!(f, "s:{identity}"),
+            KeyKind::Download { identity, .. } => write!(f, "d:{identity}"),
             KeyKind::Protected {
                 request,
                 kid,

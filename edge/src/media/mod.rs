@@ -3,6 +3,7 @@
 //! segments come from their owner edge ([`segments`]), metadata from the copy shared in
 //! Redis, and purges reach every edge ([`purge`]).
 
+mod download;
 mod encryption;
 mod floors;
 mod iframes;
@@ -19,6 +20,7 @@ mod subtitles;
 mod track_file;
 mod ts;
 
+pub use download::Streamed;
 pub use segments::RequestFlags;
 
 use std::borrow::Cow;
@@ -99,6 +101,9 @@ pub struct Object {
     /// Milliseconds of media a media segment holds (0 for everything else): what a view
     /// ticket's tally counts (`crate::views`).
     pub media_ms: u64,
+    /// A body too large to hold (a download): read piece by piece as it is sent, `body`
+    /// then being empty.
+    pub streamed: Option<Streamed>,
 }
 
 impl Object {
@@ -113,6 +118,7 @@ impl Object {
             content_range: None,
             private: false,
             media_ms: 0,
+            streamed: None,
         }
     }
 }
@@ -166,6 +172,8 @@ enum Meta {
     Languages(Arc<Vec<String>>),
     /// A subtitle file as stored and parsed (`None`: present but malformed, left out).
     Subtitles(Option<Arc<SubtitleFile>>),
+    /// A planned progressive download.
+    Download(Arc<download::DownloadPlan>),
 }
 
 /// A subtitle file that parsed: its bytes (served whole as the sidecar, with their entity
@@ -190,6 +198,7 @@ impl Meta {
             }
             Meta::Track(t) => 256 + t.init.len() + t.index.fragments.len() * 40,
             Meta::Playlist(p) => 128 + p.body.len() + p.gzip.len(),
+            Meta::Download(d) => d.weight(),
             Meta::Languages(l) => 64 + l.len() * 32,
             Meta::Subtitles(v) => {
                 64 + v.as_ref().map_or(0, |f| {
@@ -834,6 +843,7 @@ impl Media {
                 number,
             } => self.subtitle_segment(id, *format, lang, *number).await,
             Route::SubtitleFile { id, lang } => self.subtitle_file(id, lang).await,
+            Route::Download { id, file } => Box::pin(self.download(route, id, file)).await,
             _ => Err(EdgeError::Internal(format!(
                 "no handler for {}",
                 route.kind()

@@ -56,6 +56,7 @@ impl Media {
             content_range: None,
             private: false,
             media_ms: 0,
+            streamed: None,
         })
     }
 

@@ -224,6 +224,7 @@ impl Media {
         };
         Ok(Object {
             media_ms: seg.duration.saturating_mul(1000) / u64::from(head.index.timescale.max(1)),
+            streamed: None,
             ..Object::immutable(body, etag, cache)
         })
     }

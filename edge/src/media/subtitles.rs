@@ -103,6 +103,7 @@ impl Media {
             content_range: None,
             private: false,
             media_ms: 0,
+            streamed: None,
         })
     }
 
@@ -132,6 +133,7 @@ impl Media {
             content_range: None,
             private: false,
             media_ms: 0,
+            streamed: None,
         })
     }
 }

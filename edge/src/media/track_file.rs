@@ -80,6 +80,7 @@ impl Media {
             content_range: (range.start != 0 || range.end != total).then_some((range, total)),
             private: false,
             media_ms: 0,
+            streamed: None,
         })
     }
 
