@@ -1,5 +1,6 @@
 //! Real browsers: hls.js, Shaka Player and dash.js in headless Chromium play what the edge
-//! serves, every format and protection, and report what a viewer would see.
+//! serves, every format and protection, and report what a viewer would see; a plain
+//! `<video>` element plays a progressive download.
 
 mod common;
 
@@ -284,7 +285,7 @@ fn openssl_p256(dir: &Path) -> (String, String) {
 }
 
 #[test]
-fn hls_js_and_shaka_play_a_signed_playback_id_with_its_token() {
+fn hls_js_and_shaka_play_a_signed_playback_id_with_its_token_and_chromium_its_download() {
     let dir = tempfile::tempdir().unwrap();
     let (edge, _config) = setup(dir.path());
     let store = dir.path().join("store");
@@ -328,6 +329,23 @@ fn hls_js_and_shaka_play_a_signed_playback_id_with_its_token() {
         "{text}"
     );
     play("shaka", &format!("{mpd}?token={token}"), 6);
+    // A download of it needs the token too, is named after the playback id, and plays in a
+    // plain <video> element: Chromium reads the moov, then ranges of the mdat.
+    let download = edge.url("/v/signedbrowser/download/720p.mp4");
+    assert_eq!(get(&download).status, 403, "no token, no download");
+    let head = request("HEAD", &format!("{download}?token={token}"), &[]);
+    assert_eq!(head.status, 200);
+    assert_eq!(
+        head.header("content-disposition"),
+        Some("attachment; filename=\"signedbrowser-720p.mp4\"")
+    );
+    let native = play("native", &format!("{download}?token={token}"), 6);
+    assert_eq!(
+        (native["width"].as_u64(), native["height"].as_u64()),
+        (Some(1280), Some(720))
+    );
+    let duration = native["duration"].as_f64().unwrap_or(0.0);
+    assert!((duration - 20.0).abs() < 0.1, "{native}");
 }
 
 /// base64(SHA-256(SubjectPublicKeyInfo)) of a PEM certificate: what Chromium's

@@ -224,6 +224,39 @@ fn a_rendition_downloads_as_a_fast_start_mp4_with_the_hls_pictures_and_sound() {
     assert_eq!(seeked, pictures[150], "the picture at 5 s");
 }
 
+/// Planning reads the tracks' `moof`s, not their samples; a range reads only the segments
+/// holding it.
+#[test]
+fn a_download_reads_storage_only_for_what_it_sends() {
+    let dir = tempfile::tempdir().unwrap();
+    let edge = publish(dir.path(), "dlr");
+    let url = edge.url("/v/dlr/download/720p.mp4");
+    let read = || edge.metric("sunomi_storage_read_bytes_total");
+    let before = read();
+    let head = request("HEAD", &url, &[]);
+    assert_eq!(head.status, 200);
+    let len: f64 = head.header("content-length").unwrap().parse().unwrap();
+    let planned = read();
+    // The track heads (64 KiB each) and one small read per fragment.
+    assert!(
+        planned - before < len / 4.0,
+        "planning a {len}-byte file read {} bytes",
+        planned - before
+    );
+    let tail = request("GET", &url, &[("Range", "bytes=-5000")]);
+    assert_eq!((tail.status, tail.body.len()), (206, 5000));
+    let sent = read();
+    // The last video and audio segments, out of four of each.
+    assert!(
+        sent - planned < len / 2.0,
+        "5000 bytes of a {len}-byte file read {} bytes",
+        sent - planned
+    );
+    let whole = get_ok(&url);
+    assert_eq!(whole.len() as f64, len);
+    assert!(whole[whole.len() - 5000..] == tail.body[..]);
+}
+
 #[test]
 fn audio_downloads_alone_and_what_cannot_be_downloaded_is_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,6 +1,7 @@
 // Plays an HLS or DASH URL in headless Chromium with hls.js, Shaka Player or dash.js and
 // reports what a viewer would see.
-// Usage: node play.mjs hls|shaka|dashjs URL [SECONDS]
+// Usage: node play.mjs hls|shaka|dashjs|native URL [SECONDS] (native: the URL is the
+// <video> element's own src, a progressive file, with no player library)
 // Exit 0 when playback reached SECONDS of media with no fatal player error and no media the
 // player could not parse or decrypt (hls.js reports those as non-fatal and skips them); the
 // last stdout line is a JSON summary either way (duration: what the player says the
@@ -16,8 +17,8 @@ const require = createRequire(import.meta.url);
 const [player, url] = process.argv.slice(2, 4);
 const seconds = Number(process.argv[4] ?? 10);
 const licence = process.env.CLEARKEY_LICENCE ?? '';
-if (!['hls', 'shaka', 'dashjs'].includes(player) || !url) {
-  console.error('usage: node play.mjs hls|shaka|dashjs URL [SECONDS]');
+if (!['hls', 'shaka', 'dashjs', 'native'].includes(player) || !url) {
+  console.error('usage: node play.mjs hls|shaka|dashjs|native URL [SECONDS]');
   process.exit(2);
 }
 const scripts = {
@@ -49,7 +50,7 @@ try {
   // (loopback), which WebCrypto (Shaka's AES-128) requires.
   await page.goto(new URL('/', url).href);
   await page.setContent('<!doctype html><video id="v" muted playsinline></video>');
-  await page.addScriptTag({ path: scripts[player] });
+  if (scripts[player]) await page.addScriptTag({ path: scripts[player] });
   result = await page.evaluate(({ player, url, seconds, licence }) => new Promise((resolve) => {
     const video = document.getElementById('v');
     const CONTENT_ERRORS = [
@@ -67,6 +68,7 @@ try {
         .map((e) => e.nextHopProtocol).filter(Boolean)));
       resolve({
         player, ok, reason, currentTime: video.currentTime, duration: video.duration, protocols,
+        width: video.videoWidth, height: video.videoHeight,
         levels, audioTracks, subtitleTracks,
         textTracks: Array.from(video.textTracks).map((t) => t.language), errors,
       });
@@ -95,6 +97,10 @@ try {
       hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, () => { subtitleTracks = hls.subtitleTracks.length; });
       hls.loadSource(url);
       hls.attachMedia(video);
+    } else if (player === 'native') {
+      video.addEventListener('loadedmetadata', () => { levels = 1; });
+      video.src = url;
+      video.play().catch((e) => errors.push(`play(): ${e}`));
     } else if (player === 'dashjs') {
       const p = dashjs.MediaPlayer().create();
       const events = dashjs.MediaPlayer.events;
