@@ -231,7 +231,8 @@ fn shaka_and_dash_js_play_the_dash_mpd_and_a_clip_of_it() {
 /// ClearKey licence (through EME's `org.w3.clearkey`) for the keys of the `cenc` MPD and the
 /// `cbcs` one, and play 10 s of each with their rungs and audio.
 #[test]
-fn shaka_and_dash_js_play_cenc_and_cbcs_dash_with_keys_from_the_clearkey_licence() {
+fn shaka_and_dash_js_play_cenc_and_cbcs_dash_and_hls_js_cbcs_hls_with_keys_from_the_clearkey_licence(
+) {
     let dir = tempfile::tempdir().unwrap();
     let (edge, config) = setup(dir.path());
     let t = token(&config, "browser");
@@ -256,6 +257,30 @@ fn shaka_and_dash_js_play_cenc_and_cbcs_dash_with_keys_from_the_clearkey_licence
                 Err(e) => failures.push(format!("{player} does not play {profile} DASH: {e}")),
             }
         }
+    }
+    // HLS over the same `cbcs` media: hls.js decrypts `cbcs` only through EME, so its
+    // playlists name the key for ClearKey (`keyformat=clearkey`: a data URI of the key id,
+    // KEYFORMAT="org.w3.clearkey") and it asks the same licence; Shaka plays the default
+    // form, which names the key by URL.
+    let before = edge.metric_opt(granted).unwrap_or(0.0);
+    let url = edge.url(&format!(
+        "/v/browser/saes/master.m3u8?{t}&keyformat=clearkey"
+    ));
+    match try_play_env("hls", &url, 10, "", &[("CLEARKEY_LICENCE", &licence)]) {
+        Ok(summary) => {
+            eprintln!("hls.js plays SAMPLE-AES fMP4 through ClearKey: {summary}");
+            assert_eq!(summary["levels"], 3, "{summary}");
+            assert_eq!(summary["audioTracks"], 1, "{summary}");
+            assert!(
+                edge.metric_opt(granted).unwrap_or(0.0) > before,
+                "hls.js: no licence was granted"
+            );
+        }
+        Err(e) => failures.push(format!("hls.js does not play SAMPLE-AES fMP4: {e}")),
+    }
+    let identity = edge.url(&format!("/v/browser/saes/master.m3u8?{t}"));
+    if let Err(e) = try_play("shaka", &identity, 10) {
+        failures.push(format!("Shaka does not play SAMPLE-AES fMP4: {e}"));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -875,3 +875,85 @@ fn protected_mpds_name_their_key_ids_and_a_clearkey_licence_that_decrypts_them()
     );
     assert!(!text.contains("Laurl"), "{text}");
 }
+
+/// `keyformat=clearkey`: the SAMPLE-AES fMP4 playlists name their key for EME's W3C
+/// ClearKey (hls.js decrypts `cbcs` only through EME) — a data URI of the key id the init's
+/// `tenc` carries, `KEYFORMAT="org.w3.clearkey"` — and the multivariant playlist passes the
+/// choice on; the licence gives that key id the key the identity form's URL gives. Anywhere
+/// else the parameter is refused.
+#[test]
+fn sample_aes_fmp4_playlists_name_their_key_for_clearkey_when_asked() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let cfg = config(dir.path(), "edge.toml", "");
+    let edge = Edge::start(&store, &["--config", &cfg], &[]);
+    let t = token(&cfg, "enc", "600");
+    let master_url = edge.url(&format!("/v/enc/saes/master.m3u8?{t}&keyformat=clearkey"));
+    let master = m3u8_rs::parse_master_playlist_res(&get_ok(&master_url)).unwrap();
+    let uris: Vec<String> = master
+        .variants
+        .iter()
+        .map(|v| v.uri.clone())
+        .chain(master.alternatives.iter().filter_map(|a| a.uri.clone()))
+        .collect();
+    assert!(uris.len() >= 4, "{uris:?}");
+    for uri in &uris {
+        assert!(
+            uri.contains("keyformat=clearkey") && uri.contains(&t),
+            "{uri}"
+        );
+    }
+    let (_, _, kid) = tenc(&get_ok(&edge.url("/v/enc/saes/720p/init.mp4")));
+    let key = get_ok(&edge.url(&format!("/v/enc/keys/k1.key?{t}")));
+    let identity = media(&get_ok(
+        &edge.url(&format!("/v/enc/saes/720p/media.m3u8?{t}")),
+    ));
+    let identity_key = identity.segments[0].key.clone().unwrap();
+    assert_eq!(identity_key.keyformat, None);
+    assert!(identity_key.uri.unwrap().contains("keys/k1.key"));
+    for path in ["720p/media.m3u8", "720p/iframes.m3u8"] {
+        let url = resolve(&master_url, &format!("{path}?{t}&keyformat=clearkey"));
+        let playlist = media(&get_ok(&url));
+        assert!(!playlist.segments.is_empty());
+        for s in &playlist.segments {
+            let k = s.key.as_ref().expect("every entry keyed");
+            assert_eq!(k.method, m3u8_rs::KeyMethod::SampleAES, "{path}");
+            assert_eq!(k.keyformat.as_deref(), Some("org.w3.clearkey"), "{path}");
+            assert_eq!(k.keyformatversions.as_deref(), Some("1"), "{path}");
+            assert_eq!(k.iv, identity_key.iv, "{path}: the same constant IV");
+            let data = k.uri.as_deref().unwrap();
+            let b64 = data.strip_prefix("data:text/plain;base64,").expect(data);
+            let named = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap();
+            assert_eq!(named, kid, "{path}: the key id of the init's tenc");
+        }
+    }
+    // The licence gives that key id the key the identity form's URL gives.
+    let b64url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let request = format!(
+        r#"{{"kids":["{}"],"type":"temporary"}}"#,
+        b64url.encode(kid)
+    );
+    let licence = post(
+        &edge.url(&format!("/v/enc/keys/clearkey?{t}")),
+        "application/json",
+        request.as_bytes(),
+    );
+    assert_eq!(licence.status, 200, "{}", licence.text());
+    let jwks: serde_json::Value = serde_json::from_slice(&licence.body).unwrap();
+    let k = b64url
+        .decode(jwks["keys"][0]["k"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(k, key);
+    for refused in [
+        format!("/v/enc/aes/master.m3u8?{t}&keyformat=clearkey"),
+        format!("/v/enc/saes/ts/master.m3u8?{t}&keyformat=clearkey"),
+        format!("/v/enc/saes/manifest.mpd?{t}&keyformat=clearkey"),
+        "/v/enc/master.m3u8?keyformat=clearkey".to_string(),
+        format!("/v/enc/saes/master.m3u8?{t}&keyformat=fairplay"),
+    ] {
+        assert_eq!(get(&edge.url(&refused)).status, 400, "{refused}");
+    }
+}

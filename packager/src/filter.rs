@@ -52,6 +52,9 @@ pub struct Filter {
     pub start_ms: Option<u64>,
     /// Clip end, milliseconds.
     pub end_ms: Option<u64>,
+    /// `keyformat=clearkey`: SAMPLE-AES fMP4 playlists name their key for EME's W3C
+    /// ClearKey instead of by URL (see [`crate::playlist::Encryption::clearkey_kid`]).
+    pub clearkey: bool,
 }
 
 fn number<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, FilterError> {
@@ -111,6 +114,18 @@ impl Filter {
                 "subs_lang" => f.subs_lang = Some(language("subs_lang", value)?),
                 "start" => f.start_ms = Some(seconds("start", value)?),
                 "end" => f.end_ms = Some(seconds("end", value)?),
+                "keyformat" => {
+                    f.clearkey = match value {
+                        "clearkey" => true,
+                        "identity" => false,
+                        _ => {
+                            return Err(FilterError::Invalid {
+                                name: "keyformat",
+                                reason: format!("{value:?} is not clearkey or identity"),
+                            })
+                        }
+                    }
+                }
                 // CMCD data players add, the key token and the signed playback token
                 // (checked elsewhere).
                 "CMCD" | "exp" | "sig" | "token" => {}
@@ -165,14 +180,17 @@ impl Filter {
         put("subs_lang", self.subs_lang.clone());
         put("start", self.start_ms.map(ms_text));
         put("end", self.end_ms.map(ms_text));
+        put("keyformat", self.clearkey.then(|| "clearkey".to_string()));
         q
     }
 
-    /// The part a multivariant playlist passes on to its media playlists (the clip).
+    /// The part a multivariant playlist passes on to its media playlists (the clip, and the
+    /// key format their key tags take).
     pub fn clip_query(&self) -> String {
         Filter {
             start_ms: self.start_ms,
             end_ms: self.end_ms,
+            clearkey: self.clearkey,
             ..Filter::default()
         }
         .canonical()
@@ -252,6 +270,12 @@ mod tests {
         );
         assert_eq!(f.clip_query(), "start=7.500&end=30");
         assert!(Filter::parse("").unwrap().is_empty());
+        // The key format is passed on with the clip; `identity` is the default.
+        let f = Filter::parse("keyformat=clearkey&max_height=480&exp=1&sig=2").unwrap();
+        assert!(f.clearkey);
+        assert_eq!(f.canonical(), "max_height=480&keyformat=clearkey");
+        assert_eq!(f.clip_query(), "keyformat=clearkey");
+        assert!(Filter::parse("keyformat=identity").unwrap().is_empty());
     }
 
     #[test]
@@ -263,6 +287,7 @@ mod tests {
             ("start=10&end=5", "start"),
             ("start=1e3", "start"),
             ("audio_lang=English", "audio_lang"),
+            ("keyformat=com.apple.streamingkeydelivery", "keyformat"),
             ("bogus=1", "bogus"),
             ("max_bitrate=99999999999999999999999", "max_bitrate"),
         ] {

@@ -129,6 +129,46 @@ pub struct Encryption {
     /// One IV for every segment (fMP4 `cbcs` uses the constant IV of its `tenc`); without
     /// it, each segment's number.
     pub constant_iv: Option<[u8; 16]>,
+    /// With a key id: the key tag names it for EME's W3C ClearKey (`KEYFORMAT=
+    /// "org.w3.clearkey"`, the URI a data URI of the key id) instead of the key's URL
+    /// (`identity`), so a player decrypting `cbcs` through EME (hls.js) asks a ClearKey
+    /// licence for it.
+    pub clearkey_kid: Option<[u8; 16]>,
+}
+
+/// The `KEYFORMAT` of EME's W3C ClearKey key system.
+pub const CLEARKEY_KEYFORMAT: &str = "org.w3.clearkey";
+
+impl Encryption {
+    /// The `EXT-X-KEY` of a resource encrypted under this with `iv` (unless the encryption
+    /// has a constant IV).
+    fn key_tag(&self, iv: [u8; 16]) -> Key {
+        use base64::Engine;
+        let method = if self.sample_aes {
+            KeyMethod::SampleAES
+        } else {
+            KeyMethod::AES128
+        };
+        let iv = Some(iv_attribute(&self.constant_iv.unwrap_or(iv)));
+        match &self.clearkey_kid {
+            Some(kid) => Key {
+                method,
+                uri: Some(format!(
+                    "data:text/plain;base64,{}",
+                    base64::engine::general_purpose::STANDARD.encode(kid)
+                )),
+                iv,
+                keyformat: Some(CLEARKEY_KEYFORMAT.into()),
+                keyformatversions: Some("1".into()),
+            },
+            None => Key {
+                method,
+                uri: Some(self.key_uri.clone()),
+                iv,
+                ..Default::default()
+            },
+        }
+    }
 }
 
 /// The media playlist of one track in `format`: VOD, exact EXTINFs; CMAF segments with an
@@ -156,18 +196,7 @@ pub fn media_playlist(
             };
             let key = encryption.map(|e| {
                 if number >= e.clear_lead {
-                    Key {
-                        method: if e.sample_aes {
-                            KeyMethod::SampleAES
-                        } else {
-                            KeyMethod::AES128
-                        },
-                        uri: Some(e.key_uri.clone()),
-                        iv: Some(iv_attribute(
-                            &e.constant_iv.unwrap_or_else(|| segment_iv(number)),
-                        )),
-                        ..Default::default()
-                    }
+                    e.key_tag(segment_iv(number))
                 } else {
                     Key {
                         method: KeyMethod::None,
@@ -333,20 +362,7 @@ pub fn protected_iframe_playlist(
             } else {
                 None
             },
-            key: Some(Key {
-                method: if encryption.sample_aes {
-                    KeyMethod::SampleAES
-                } else {
-                    KeyMethod::AES128
-                },
-                uri: Some(encryption.key_uri.clone()),
-                iv: Some(iv_attribute(
-                    &encryption
-                        .constant_iv
-                        .unwrap_or_else(|| iframe_iv(k.fragment)),
-                )),
-                ..Default::default()
-            }),
+            key: Some(encryption.key_tag(iframe_iv(k.fragment))),
             ..Default::default()
         })
         .collect();
@@ -751,6 +767,33 @@ mod tests {
             "#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4?token=abc\"\n#EXT-X-KEY:METHOD=AES-128,URI=\"../keys/k.key?exp=1&sig=2&token=abc\",IV=0x01\n#EXTINF:2.000,\n0.m4s?token=abc\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"und\",URI=\"audio/und/media.m3u8?token=abc\"\n720p/media.m3u8?clip=1-2&token=abc\n"
         );
         assert_eq!(add_query("#EXTM3U\n", "token=x"), "#EXTM3U\n");
+    }
+
+    #[test]
+    fn key_tags_name_the_key_by_url_or_for_clearkey_by_its_id() {
+        let mut e = Encryption {
+            key_uri: "../keys/k1.key?exp=1&sig=2".into(),
+            clear_lead: 0,
+            sample_aes: true,
+            constant_iv: Some([7; 16]),
+            clearkey_kid: None,
+        };
+        let identity = e.key_tag([1; 16]);
+        assert_eq!(identity.uri.as_deref(), Some("../keys/k1.key?exp=1&sig=2"));
+        assert_eq!(
+            identity.keyformat, None,
+            "identity is the default KEYFORMAT"
+        );
+        assert_eq!(identity.iv, Some(iv_attribute(&[7; 16])), "the constant IV");
+        e.clearkey_kid = Some(*b"0123456789abcdef");
+        let clearkey = e.key_tag([1; 16]);
+        assert_eq!(clearkey.method, KeyMethod::SampleAES);
+        assert_eq!(
+            clearkey.uri.as_deref(),
+            Some("data:text/plain;base64,MDEyMzQ1Njc4OWFiY2RlZg==")
+        );
+        assert_eq!(clearkey.keyformat.as_deref(), Some("org.w3.clearkey"));
+        assert_eq!(clearkey.keyformatversions.as_deref(), Some("1"));
     }
 
     fn sizes(v: &[(u64, f64)]) -> Vec<SegmentSize> {

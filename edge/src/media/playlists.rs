@@ -35,6 +35,12 @@ impl Media {
         route: &Route,
         flags: &RequestFlags,
     ) -> Result<Object, EdgeError> {
+        if flags.filter.clearkey && !Self::names_cbcs_keys(route, flags.protection) {
+            return Err(EdgeError::BadRequest(
+                "keyformat=clearkey applies to SAMPLE-AES fMP4 HLS playlists (/v/{id}/saes/…)"
+                    .into(),
+            ));
+        }
         let key = Self::playlist_key(route, flags);
         let cached = self.live().caches.meta.get(&key).await;
         let (meta, cache) = match cached {
@@ -58,6 +64,19 @@ impl Media {
             media_ms: 0,
             streamed: None,
         })
+    }
+
+    /// Whether playlist `route` under `protection` is HLS over `cbcs` fMP4 (whose key tags
+    /// `keyformat=clearkey` changes).
+    fn names_cbcs_keys(route: &Route, protection: Protection) -> bool {
+        let format = match route {
+            Route::Master { format, .. }
+            | Route::MediaPlaylist { format, .. }
+            | Route::IFramePlaylist { format, .. }
+            | Route::SubtitlePlaylist { format, .. } => *format,
+            _ => return false,
+        };
+        protection == Protection::SampleAes && format == Format::Cmaf
     }
 
     /// The cache key of a playlist: its route, protection, canonical filter and the tokens
@@ -160,6 +179,7 @@ impl Media {
                         Some(Encryption {
                             constant_iv: Some(params.iv),
                             clear_lead: 0,
+                            clearkey_kid: filter.clearkey.then_some(params.kid),
                             ..self.encryption_for(route, flags)
                         })
                     }
@@ -191,6 +211,7 @@ impl Media {
                             let (_, params) = self.common_params(id, Scheme::Cbcs, "").await?;
                             Encryption {
                                 constant_iv: Some(params.iv),
+                                clearkey_kid: filter.clearkey.then_some(params.kid),
                                 ..self.encryption_for(route, flags)
                             }
                         }
@@ -242,6 +263,7 @@ impl Media {
             clear_lead: self.live().encryption.clear_lead_segments,
             sample_aes: flags.protection == Protection::SampleAes,
             constant_iv: None,
+            clearkey_kid: None,
         }
     }
 
