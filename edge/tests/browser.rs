@@ -78,9 +78,10 @@ fn token(config: &str, id: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-/// A 20 s 720p clip with audio and English subtitles, and an edge serving it with keys.
+/// A 20 s 720p clip with English and French audio and English subtitles, and an edge
+/// serving it with keys.
 fn setup(dir: &Path) -> (Edge, String) {
-    let src = hd_clip_with_audio(dir, 20);
+    let src = hd_clip_with_two_audio_tracks(dir, 20);
     let store = dir.join("store");
     transcode(&src, "browser", store.to_str().unwrap(), &[]);
     let subs = store.join("videos/browser/subs");
@@ -107,7 +108,7 @@ fn hls_js_in_chromium_plays_cmaf_and_ts_with_subtitles() {
     let (edge, _) = setup(dir.path());
     let cmaf = play("hls", &edge.url("/v/browser/master.m3u8"), 10);
     assert_eq!(cmaf["levels"], 3, "{cmaf}");
-    assert_eq!(cmaf["audioTracks"], 1, "{cmaf}");
+    assert_eq!(cmaf["audioTracks"], 2, "both languages: {cmaf}");
     assert_eq!(cmaf["subtitleTracks"], 1, "{cmaf}");
     let has_en = |summary: &serde_json::Value| {
         summary["textTracks"]
@@ -212,7 +213,7 @@ fn shaka_and_dash_js_play_the_dash_mpd_and_a_clip_of_it() {
     for player in ["shaka", "dashjs"] {
         let full = play(player, &edge.url("/v/browser/manifest.mpd"), 10);
         assert_eq!(full["levels"], 3, "{player}: {full}");
-        assert_eq!(full["audioTracks"], 1, "{player}: {full}");
+        assert_eq!(full["audioTracks"], 2, "{player}: {full}");
         assert_eq!(full["subtitleTracks"], 1, "{player}: {full}");
         let clip = play(
             player,
@@ -247,7 +248,7 @@ fn shaka_and_dash_js_play_cenc_and_cbcs_dash_and_hls_js_cbcs_hls_with_keys_from_
                 Ok(summary) => {
                     eprintln!("{player} plays {profile} DASH: {summary}");
                     assert_eq!(summary["levels"], 3, "{player} {profile}: {summary}");
-                    assert_eq!(summary["audioTracks"], 1, "{player} {profile}: {summary}");
+                    assert_eq!(summary["audioTracks"], 2, "{player} {profile}: {summary}");
                     // The keys came from the licence (the video cannot play without them).
                     assert!(
                         edge.metric_opt(granted).unwrap_or(0.0) > before,
@@ -270,7 +271,7 @@ fn shaka_and_dash_js_play_cenc_and_cbcs_dash_and_hls_js_cbcs_hls_with_keys_from_
         Ok(summary) => {
             eprintln!("hls.js plays SAMPLE-AES fMP4 through ClearKey: {summary}");
             assert_eq!(summary["levels"], 3, "{summary}");
-            assert_eq!(summary["audioTracks"], 1, "{summary}");
+            assert_eq!(summary["audioTracks"], 2, "{summary}");
             assert!(
                 edge.metric_opt(granted).unwrap_or(0.0) > before,
                 "hls.js: no licence was granted"

@@ -9,9 +9,9 @@ use std::path::Path;
 
 use common::*;
 
-/// Publishes an 8 s 720p clip with audio and English subtitles as `id`.
+/// Publishes an 8 s 720p clip with English and French audio and English subtitles as `id`.
 fn publish(dir: &Path, id: &str) -> Edge {
-    let src = hd_clip_with_audio(dir, 8);
+    let src = hd_clip_with_two_audio_tracks(dir, 8);
     let store = dir.join("store");
     transcode(&src, id, store.to_str().unwrap(), &[]);
     let subs = store.join(format!("videos/{id}/subs"));
@@ -176,12 +176,34 @@ fn the_mpd_names_the_hls_segments_with_their_codecs_and_bit_rates_and_ffmpeg_dec
     let trick: Vec<&Rep> = reps.iter().filter(|r| r.trick_of.is_some()).collect();
     let audio: Vec<&Rep> = reps.iter().filter(|r| r.content_type == "audio").collect();
     assert_eq!(video.len(), master.variants.len(), "{text}");
-    assert_eq!(audio.len(), 1, "{text}");
-    let (audio_init, audio_segments, audio_seconds) =
-        hls_track(&edge.url("/v/dash/audio/und/media.m3u8"));
-    assert_eq!(audio[0].init, audio_init);
-    assert_eq!(audio[0].media, audio_segments, "the same audio segments");
-    assert!((audio[0].seconds - audio_seconds).abs() < 0.01);
+    assert_eq!(audio.len(), 2, "one set per language: {text}");
+    // Each language's set: its `lang`, the default one `main` and the other `alternate`,
+    // over the HLS audio rendition's init and segments.
+    for (lang, role) in [("eng", "main"), ("fra", "alternate")] {
+        let set = doc
+            .descendants()
+            .find(|n| {
+                n.has_tag_name((DASH, "AdaptationSet"))
+                    && n.attribute("contentType") == Some("audio")
+                    && n.attribute("lang") == Some(lang)
+            })
+            .unwrap_or_else(|| panic!("no {lang} audio set: {text}"));
+        let set_role = set
+            .children()
+            .find(|n| n.has_tag_name((DASH, "Role")))
+            .and_then(|n| n.attribute("value"));
+        assert_eq!(set_role, Some(role), "{lang}");
+        let rep = audio
+            .iter()
+            .find(|r| r.set == set.attribute("id").unwrap())
+            .unwrap();
+        let (init, segments, seconds) =
+            hls_track(&edge.url(&format!("/v/dash/audio/{lang}/media.m3u8")));
+        assert_eq!(rep.init, init, "{lang}");
+        assert_eq!(rep.media, segments, "{lang}: the same audio segments");
+        assert!((rep.seconds - seconds).abs() < 0.01, "{lang}");
+    }
+    let loudest_audio = audio.iter().map(|a| a.bandwidth).max().unwrap();
     let subtitle_bandwidth: u64 = doc
         .descendants()
         .filter(|n| {
@@ -210,10 +232,11 @@ fn the_mpd_names_the_hls_segments_with_their_codecs_and_bit_rates_and_ffmpeg_dec
             "{name}: {} vs {seconds}",
             rep.seconds
         );
-        // HLS's BANDWIDTH is the video's peak plus the audio's plus the subtitles'; DASH
-        // states them apart.
+        // HLS's BANDWIDTH is the largest sum over what may play together (RFC 8216
+        // 4.3.4.2): the video's peak plus the larger audio's plus the subtitles'; DASH states
+        // them apart.
         assert_eq!(
-            rep.bandwidth + audio[0].bandwidth + subtitle_bandwidth,
+            rep.bandwidth + loudest_audio + subtitle_bandwidth,
             variant.bandwidth,
             "{name}"
         );
@@ -223,7 +246,7 @@ fn the_mpd_names_the_hls_segments_with_their_codecs_and_bit_rates_and_ffmpeg_dec
             "{name}: {codecs} vs {}",
             rep.codecs
         );
-        assert!(codecs.contains(&audio[0].codecs));
+        assert!(audio.iter().all(|a| codecs.contains(&a.codecs)));
     }
     // Trick play: a set pointing at the video set, a representation of key frames per
     // rendition HLS has an I-frame playlist for, over the same time and init segment.
@@ -323,7 +346,7 @@ fn the_mpd_names_the_hls_segments_with_their_codecs_and_bit_rates_and_ffmpeg_dec
         video.len() + trick.len(),
         "{out}"
     );
-    assert_eq!(kinds.iter().filter(|k| **k == "audio").count(), 1, "{out}");
+    assert_eq!(kinds.iter().filter(|k| **k == "audio").count(), 2, "{out}");
     let seconds = decodes(&url);
     assert!((seconds - 8.0).abs() < 0.2, "ffprobe says {seconds} s");
 }

@@ -260,3 +260,107 @@ fn republishing_an_id_replaces_the_old_video() {
         .join("videos/again/video/360p.mp4")
         .exists());
 }
+
+/// The tone (Hz) of the audio in `path`, from ffmpeg's decode of it: zero crossings / 2 per s.
+fn tone_of(path: &Path) -> f64 {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args([
+            "-map", "0:a", "-f", "s16le", "-ac", "1", "-ar", "48000", "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let samples: Vec<i16> = out
+        .stdout
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    let crossings = samples
+        .windows(2)
+        .filter(|w| (w[0] < 0) != (w[1] < 0))
+        .count();
+    crossings as f64 / 2.0 / (samples.len() as f64 / 48_000.0)
+}
+
+#[test]
+fn every_audio_language_becomes_a_track_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    // French at 440 Hz, English at 880 Hz, and a second English stream (left out).
+    let src = make_source(
+        dir.path(),
+        "src.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=880:sample_rate=48000",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=1320:sample_rate=48000",
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-map",
+            "2:a",
+            "-map",
+            "3:a",
+            "-t",
+            "4",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            "-metadata:s:a:0",
+            "language=fra",
+            "-metadata:s:a:1",
+            "language=eng",
+            "-metadata:s:a:2",
+            "language=eng",
+        ],
+    );
+    let done = transcode(&src, "langs", &options(), &Silent).unwrap();
+    let m = &done.manifest;
+    let mut languages: Vec<_> = m.audio.iter().map(|a| a.language.as_str()).collect();
+    languages.sort_unstable();
+    assert_eq!(languages, ["eng", "fra"], "one track per language");
+    for a in &m.audio {
+        assert_eq!(a.name, a.language);
+        assert_eq!(a.path, format!("audio/{}.mp4", a.language));
+        let file = done
+            .files
+            .iter()
+            .find(|f| f.relative == a.path)
+            .expect("the track is published");
+        let tone = tone_of(&file.local);
+        let expected = if a.language == "fra" { 440.0 } else { 880.0 };
+        assert!(
+            (tone - expected).abs() < 10.0,
+            "{}: {tone} Hz, not {expected}",
+            a.language
+        );
+    }
+    let probe = sunomi_origin::transcode::probe(&src).unwrap();
+    assert_eq!(
+        probe.audio_languages[0], m.audio[0].language,
+        "the default first"
+    );
+    assert_eq!(probe.audio_languages.len(), 2);
+}

@@ -57,6 +57,52 @@ pub fn hd_clip_with_audio(dir: &Path, seconds: u32) -> PathBuf {
     )
 }
 
+/// A 1280x720 30 fps clip, `seconds` long, with two audio tracks: English (a 440 Hz tone,
+/// the first and default) and French (660 Hz).
+pub fn hd_clip_with_two_audio_tracks(dir: &Path, seconds: u32) -> PathBuf {
+    let t = seconds.to_string();
+    make_source(
+        dir,
+        "hd2.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=660:sample_rate=44100",
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-map",
+            "2:a",
+            "-t",
+            &t,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            "-metadata:s:a:0",
+            "language=eng",
+            "-metadata:s:a:1",
+            "language=fra",
+            "-disposition:a:0",
+            "default",
+            "-disposition:a:1",
+            "0",
+        ],
+    )
+}
+
 /// Runs `sunomi-origin` with `args` and extra environment.
 pub fn origin(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(binary("sunomi-origin"))

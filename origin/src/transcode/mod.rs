@@ -181,6 +181,8 @@ pub struct Probe {
     pub height: u32,
     /// Whether a decodable audio stream is present.
     pub has_audio: bool,
+    /// Languages of the audio tracks a transcode would make, the default first.
+    pub audio_languages: Vec<String>,
 }
 
 /// Opens `input` as the transcoder would and reports what it found: the check a control
@@ -192,7 +194,8 @@ pub fn probe(input: &Path) -> Result<Probe, TranscodeError> {
         duration_secs: src.duration_secs,
         width: src.display.0,
         height: src.display.1,
-        has_audio: src.audio.is_some(),
+        has_audio: !src.audio.is_empty(),
+        audio_languages: src.audio.iter().map(|a| a.language.clone()).collect(),
     })
 }
 
@@ -243,21 +246,22 @@ pub fn transcode(
     let tb = f64::from(src.video_time_base);
     let origin = stream_start as f64 * tb;
 
-    let audio_stream = src.audio.as_ref().map(|a| a.stream);
-    let mut audio = match src.audio.take() {
-        Some(a) => {
-            let path = work.path().join(layout::audio_path(&a.language));
-            Some(audio::AudioEncoder::new(
+    // One encoder per kept audio stream, found by the stream's index.
+    let mut audio = Vec::with_capacity(src.audio.len());
+    for a in std::mem::take(&mut src.audio) {
+        let path = work.path().join(layout::audio_path(&a.language));
+        audio.push((
+            a.stream,
+            audio::AudioEncoder::new(
                 a.decoder,
                 a.time_base,
                 origin,
                 a.language,
                 options.fragment_seconds,
                 &path,
-            )?)
-        }
-        None => None,
-    };
+            )?,
+        ));
+    }
 
     let names: Vec<String> = rungs.iter().map(|r| r.plan.name.clone()).collect();
     progress.begin(src.duration_secs.map(|d| (d * fps).round() as u64), &names);
@@ -292,10 +296,8 @@ pub fn transcode(
             while src.video.receive_frame(&mut decoded).is_ok() {
                 encode_frame(&mut decoded, &mut clock, &mut rungs, &mut poster)?;
             }
-        } else if Some(index) == audio_stream {
-            if let Some(a) = audio.as_mut() {
-                a.push(&packet)?;
-            }
+        } else if let Some((_, a)) = audio.iter_mut().find(|(s, _)| *s == index) {
+            a.push(&packet)?;
         }
     }
     let _ = src.video.send_eof();
@@ -341,7 +343,7 @@ pub fn transcode(
     }
     let mut duration_secs = frames as f64 / fps;
     let mut audio_tracks = Vec::new();
-    if let Some(a) = audio {
+    for (_, a) in audio {
         let language = a.language.clone();
         if let Some(path) = a.finish()? {
             let m = measure::measure(&path)?;

@@ -71,9 +71,14 @@ pub struct Source {
     pub fps: (u32, u32),
     /// Duration in seconds when the container knows it.
     pub duration_secs: Option<f64>,
-    /// The audio stream, if any.
-    pub audio: Option<AudioSource>,
+    /// The audio streams to keep, the default first: one per language (the best stream
+    /// FFmpeg picks, then every other decodable stream in a language not yet kept), at
+    /// most [`MAX_AUDIO_TRACKS`].
+    pub audio: Vec<AudioSource>,
 }
+
+/// Most audio tracks taken from one source (languages beyond are left out, with a warning).
+pub const MAX_AUDIO_TRACKS: usize = 8;
 
 /// The source's audio stream.
 pub struct AudioSource {
@@ -99,8 +104,54 @@ fn open_reason(e: ffmpeg::Error) -> String {
     }
 }
 
+/// The audio streams of `input` to transcode (see [`Source::audio`]).
+fn audio_sources(input: &format::context::Input) -> Vec<AudioSource> {
+    let best = input.streams().best(media::Type::Audio).map(|s| s.index());
+    let mut candidates: Vec<_> = input
+        .streams()
+        .filter(|s| s.parameters().medium() == media::Type::Audio)
+        .collect();
+    // The best stream first (the default track), then the others in file order.
+    candidates.sort_by_key(|s| Some(s.index()) != best);
+    let mut kept: Vec<AudioSource> = Vec::new();
+    for a in candidates {
+        let language = a
+            .metadata()
+            .get("language")
+            .map(str::to_ascii_lowercase)
+            .filter(|l| sunomi_packager::names::is_valid_audio_track(l))
+            .unwrap_or_else(|| "und".to_string());
+        if kept.iter().any(|k| k.language == language) {
+            tracing::warn!(stream = a.index(), %language, "a second audio stream in one language; left out");
+            continue;
+        }
+        if kept.len() == MAX_AUDIO_TRACKS {
+            tracing::warn!(
+                stream = a.index(),
+                "more than {MAX_AUDIO_TRACKS} audio languages; left out"
+            );
+            continue;
+        }
+        let decoder = codec::context::Context::from_parameters(a.parameters())
+            .and_then(|c| c.decoder().audio());
+        match decoder {
+            Ok(decoder) => kept.push(AudioSource {
+                stream: a.index(),
+                time_base: a.time_base(),
+                decoder,
+                language,
+            }),
+            Err(e) => {
+                tracing::warn!(stream = a.index(), error = %e, "audio stream cannot be decoded; left out")
+            }
+        }
+    }
+    kept
+}
+
 impl Source {
-    /// Opens `path` and its best video (and audio) stream, refusing what cannot be streamed.
+    /// Opens `path`, its best video stream and its audio streams, refusing what cannot be
+    /// streamed.
     pub fn open(path: &Path) -> Result<Source, TranscodeError> {
         let meta = std::fs::metadata(path)
             .map_err(|e| TranscodeError::Input(format!("cannot read {}: {e}", path.display())))?;
@@ -150,31 +201,7 @@ impl Source {
         let duration_secs = (input.duration() > 0)
             .then(|| input.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE));
 
-        let audio = match input.streams().best(media::Type::Audio) {
-            None => None,
-            Some(a) => {
-                let language = a
-                    .metadata()
-                    .get("language")
-                    .map(str::to_ascii_lowercase)
-                    .filter(|l| sunomi_packager::names::is_valid_audio_track(l))
-                    .unwrap_or_else(|| "und".to_string());
-                let decoder = codec::context::Context::from_parameters(a.parameters())
-                    .and_then(|c| c.decoder().audio());
-                match decoder {
-                    Ok(decoder) => Some(AudioSource {
-                        stream: a.index(),
-                        time_base: a.time_base(),
-                        decoder,
-                        language,
-                    }),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "audio stream cannot be decoded; transcoding video only");
-                        None
-                    }
-                }
-            }
-        };
+        let audio = audio_sources(&input);
         Ok(Source {
             input,
             video_stream,
