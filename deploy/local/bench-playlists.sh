@@ -5,7 +5,9 @@
 # worker, wrk on CPU 1; server CPU time per request from /proc (utime+stime).
 #
 #   NGINX_VOD=path/to/nginx (default: deploy/local/nginx-vod.sh's build; see that script)
-#   SECONDS_OF_MEDIA=300 DURATION=5s ROUNDS=7 CONNECTIONS=16 WORK=./demo-work/bench-playlists
+#   SECONDS_OF_MEDIA=300 SEGMENT_MS=6000 SOURCE_SIZE=1280x720 DURATION=5s ROUNDS=7
+#   CONNECTIONS=16 WORK=./demo-work/bench-playlists
+# (1,200 segments: SECONDS_OF_MEDIA=2400 SEGMENT_MS=2000 SOURCE_SIZE=640x360, one rung.)
 # Medians of ROUNDS alternating runs (see cpu-per-request.sh).
 #   PROFILE=1  also record `perf` profiles of the edge (WORK/perf-*.txt: top symbols)
 set -euo pipefail
@@ -20,6 +22,8 @@ work=${WORK:-$root/demo-work/bench-playlists}
 duration=${DURATION:-5s}
 conns=${CONNECTIONS:-16}
 media_secs=${SECONDS_OF_MEDIA:-300}
+segment_ms=${SEGMENT_MS:-6000}
+source_size=${SOURCE_SIZE:-1280x720}
 vod=${NGINX_VOD:-$HOME/.cache/sunomi/nginx-vod/sbin/nginx}
 [ -x "$vod" ] || { echo "no nginx with nginx-vod-module at $vod: run deploy/local/nginx-vod.sh" >&2; exit 2; }
 mkdir -p "$work/vod/logs" "$work/vod/media"
@@ -33,7 +37,7 @@ fi
 store=$work/store
 if [ ! -s "$store/videos/bench/manifest.json" ]; then
   src=$work/src.mp4
-  ffmpeg -v error -y -f lavfi -i "testsrc2=size=1280x720:rate=30" \
+  ffmpeg -v error -y -f lavfi -i "testsrc2=size=$source_size:rate=30" \
     -f lavfi -i "sine=frequency=440:sample_rate=48000" -t "$media_secs" \
     -c:v libx264 -preset ultrafast -c:a aac -shortest "$src"
   RUST_LOG=warn "$bin/sunomi-origin" transcode "$src" --id bench --store "$store" --preset ultrafast
@@ -60,7 +64,7 @@ trap cleanup EXIT
 
 nginx_conf "$work/vod" "  vod_mode local;
   vod_metadata_cache metadata_cache 512m;
-  vod_segment_duration 6000;
+  vod_segment_duration $segment_ms;
   vod_hls_container_format fmp4;
   vod_multi_uri_suffix .urlset;
   open_file_cache max=1000 inactive=5m;
@@ -73,7 +77,7 @@ nginx_conf "$work/vod" "  vod_mode local;
     location /dash/ { alias $work/vod/media/; vod dash; vod_dash_manifest_format segmenttimeline; }
   }"
 taskset -c 0 "$vod" -p "$work/vod" -c "$work/vod/nginx.conf"
-printf 'threads = 1\n' >"$work/edge.toml"
+printf 'threads = 1\nsegment_target_ms = %s\n' "$segment_ms" >"$work/edge.toml"
 taskset -c 0 env RUST_LOG=warn "$edge_bin" --store "$store" --listen 127.0.0.1:$edge_port \
   --admin 127.0.0.1:$admin_port --config "$work/edge.toml" &
 edge_pid=$!; pids+=("$edge_pid")
@@ -121,7 +125,7 @@ side_by_side "$rows" "edge DASH MPD" edge_mpd "$edge_pid" "nginx-vod DASH MPD" v
 profile media "$edge_media_url"
 profile master "$edge_master_url"
 {
-  echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $((media_secs / 6)) segments;"
+  echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $((media_secs * 1000 / segment_ms)) segments;"
   for u in "$edge_media_url" "$vod_media_url" "$edge_master_url" "$vod_master_url" "$edge_mpd_url" "$vod_mpd_url"; do
     echo "$(curl -sf "$u" | wc -c) bytes: $u"
   done
