@@ -133,10 +133,13 @@ struct Span {
 }
 
 /// The `SegmentTimeline` of `spans`: runs of equal, contiguous durations as one `S` with a
-/// repeat count.
+/// repeat count; `@t` only where the timeline starts or jumps (an `S` without it starts where
+/// the previous one ended), so a long title's audio, whose AAC-aligned segments alternate
+/// two durations, costs a few bytes per segment.
 fn timeline(out: &mut String, spans: &[Span]) {
     out.push_str("<SegmentTimeline>");
     let mut i = 0;
+    let mut end: Option<u64> = None;
     while i < spans.len() {
         let first = &spans[i];
         let mut repeat = 0;
@@ -147,11 +150,17 @@ fn timeline(out: &mut String, spans: &[Span]) {
             }
             repeat += 1;
         }
-        let _ = write!(out, "<S t=\"{}\" d=\"{}\"", first.start, first.duration);
+        if end == Some(first.start) {
+            let _ = write!(out, "<S d=\"{}\"", first.duration);
+        } else {
+            let _ = write!(out, "<S t=\"{}\" d=\"{}\"", first.start, first.duration);
+        }
         if repeat > 0 {
             let _ = write!(out, " r=\"{repeat}\"");
         }
         out.push_str("/>");
+        let last = &spans[i + repeat];
+        end = Some(last.start + last.duration);
         i += repeat + 1;
     }
     out.push_str("</SegmentTimeline>");
@@ -438,11 +447,13 @@ mod tests {
             seg(4000, 1000),
             seg(5000, 1000),
             seg(6000, 400),
+            // A gap: the next `S` says where it starts.
+            seg(7000, 400),
         ];
         timeline(&mut out, &segments);
         assert_eq!(
             out,
-            "<SegmentTimeline><S t=\"3000\" d=\"1000\" r=\"2\"/><S t=\"6000\" d=\"400\"/></SegmentTimeline>"
+            "<SegmentTimeline><S t=\"3000\" d=\"1000\" r=\"2\"/><S d=\"400\"/><S t=\"7000\" d=\"400\"/></SegmentTimeline>"
         );
     }
 

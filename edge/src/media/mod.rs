@@ -430,13 +430,16 @@ impl Media {
     /// ids (404). A signed id needs a token; a public one plays without, and a token on it
     /// must be valid (a review token is how a moderator plays a public id's video before
     /// it is published). Requests from peer edges already carry the video id.
+    ///
+    /// Also returns the video's manifest when resolving needed it (a video that is its own
+    /// playback id), so the availability check does not look it up again.
     async fn resolve<'r>(
         &self,
         route: &'r Route,
         flags: &RequestFlags,
-    ) -> Result<(Cow<'r, Route>, TokenAudience), EdgeError> {
+    ) -> Result<(Cow<'r, Route>, TokenAudience, Option<Arc<Manifest>>), EdgeError> {
         if flags.from_peer {
-            return Ok((Cow::Borrowed(route), TokenAudience::Play));
+            return Ok((Cow::Borrowed(route), TokenAudience::Play, None));
         }
         let id = route.video_id();
         match self.playback_record(id).await? {
@@ -455,17 +458,14 @@ impl Media {
                             })?
                     }
                 };
-                Ok((Cow::Owned(route.with_video_id(&r.video_id)), audience))
+                Ok((Cow::Owned(route.with_video_id(&r.video_id)), audience, None))
             }
             None => {
-                let cached = match self.live().caches.meta.get(&CacheKey::manifest(id)).await {
-                    Some(Meta::Manifest(m)) => m,
-                    _ => self.manifest(id).await?,
-                };
-                if cached.playback_ids_only {
+                let manifest = self.manifest(id).await?;
+                if manifest.playback_ids_only {
                     return Err(EdgeError::NotFound(format!("no playback id {id}")));
                 }
-                Ok((Cow::Borrowed(route), TokenAudience::Play))
+                Ok((Cow::Borrowed(route), TokenAudience::Play, Some(manifest)))
             }
         }
     }
@@ -474,8 +474,17 @@ impl Media {
     /// a pending (in review) or blocked one only with a review token — otherwise 404 and 451.
     /// The one place the edge gates on availability; every player's request passes it
     /// before anything is read or served from a cache.
-    async fn check_available(&self, id: &str, audience: TokenAudience) -> Result<(), EdgeError> {
-        let m = self.manifest(id).await?;
+    /// `manifest` is video `id`'s when the caller has it at hand.
+    async fn check_available(
+        &self,
+        id: &str,
+        audience: TokenAudience,
+        manifest: Option<Arc<Manifest>>,
+    ) -> Result<(), EdgeError> {
+        let m = match manifest {
+            Some(m) => m,
+            None => self.manifest(id).await?,
+        };
         match (m.status, audience) {
             (VideoStatus::Published, _) | (_, TokenAudience::Review) => Ok(()),
             (VideoStatus::Blocked, TokenAudience::Play) => Err(EdgeError::Blocked),
@@ -743,10 +752,11 @@ impl Media {
         flags: &RequestFlags,
     ) -> Result<Object, EdgeError> {
         let started = Instant::now();
-        let (resolved, audience) = self.resolve(route, flags).await?;
+        let (resolved, audience, manifest) = self.resolve(route, flags).await?;
         let route = &resolved;
         if !flags.from_peer {
-            self.check_available(route.video_id(), audience).await?;
+            self.check_available(route.video_id(), audience, manifest)
+                .await?;
         }
         self.check_protection(route, flags)?;
         let mut result = match self.answer(route, flags).await {
