@@ -462,3 +462,42 @@ fn sigterm_stops_the_edge() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// A video the control plane made reachable only through playback ids is 404 by its own id,
+/// on every route (the check runs before anything is read or served from a cache, on a hit
+/// as on a miss), and plays through a public playback id's record.
+#[test]
+fn a_video_reachable_only_through_playback_ids_is_not_found_by_its_own_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = hd_clip_with_audio(dir.path(), 4);
+    let store = dir.path().join("store");
+    transcode(&src, "hidden", store.to_str().unwrap(), &[]);
+    // What the control plane projects: the flag on the manifest, and a playback id.
+    let manifest = store.join("videos/hidden/manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    m["playback_ids_only"] = true.into();
+    std::fs::write(&manifest, serde_json::to_vec(&m).unwrap()).unwrap();
+    std::fs::create_dir_all(store.join("playback")).unwrap();
+    std::fs::write(
+        store.join("playback/pubid.json"),
+        r#"{"id":"pubid","video_id":"hidden","policy":"public"}"#,
+    )
+    .unwrap();
+    let edge = Edge::start(store.to_str().unwrap(), &[], &[]);
+    for round in ["cold", "warm"] {
+        for path in [
+            "master.m3u8",
+            "720p/media.m3u8",
+            "720p/init.mp4",
+            "720p/0.m4s",
+            "manifest.mpd",
+            "download/720p.mp4",
+        ] {
+            let own = get(&edge.url(&format!("/v/hidden/{path}")));
+            assert_eq!(own.status, 404, "{round} {path} by the video's own id");
+            let played = get(&edge.url(&format!("/v/pubid/{path}")));
+            assert_eq!(played.status, 200, "{round} {path} through the playback id");
+        }
+    }
+}
