@@ -335,7 +335,7 @@ fn trak(
     let tables = SampleTables::of(t, track, chunks, wide)?;
     let media_duration = tables.duration;
     let first_time = track.fragments.first().map_or(0, |(_, f)| f.decode_time);
-    let edit = Edit::of(source, first_time)?;
+    let edit = Edit::of(track.init, first_time)?;
     let track_duration = rescale(
         edit.empty + edit.presented(media_duration),
         track.timescale,
@@ -384,42 +384,18 @@ struct Edit {
     media_time: u64,
     /// Presentation time before the first sample is shown (an empty edit), media timescale.
     empty: u64,
-    /// Whether the source had an edit list or a first sample after 0 (else none is written).
+    /// Whether presentation starts anywhere but at media time 0 (else no list is written).
     needed: bool,
 }
 
 impl Edit {
-    fn of(trak: &[u8], first_time: u64) -> Result<Edit> {
-        let mut source_time: i64 = 0;
-        let mut had_list = false;
-        if let Some(edts) = boxes::find(trak, b"edts")? {
-            if let Some(elst) = boxes::find(edts, b"elst")? {
-                let mut f = boxes::Fields::new(elst, "elst");
-                let (version, _) = f.full_box()?;
-                let count = f.u32()?;
-                for _ in 0..count.min(16) {
-                    let time = if version == 1 {
-                        f.u64()?;
-                        f.u64()? as i64
-                    } else {
-                        f.u32()?;
-                        i64::from(f.u32()? as i32)
-                    };
-                    f.u32()?; // rate
-                    if time >= 0 {
-                        source_time = time;
-                        had_list = true;
-                        break;
-                    }
-                }
-            }
-        }
-        let first = i64::try_from(first_time).map_err(|_| malformed("tfdt", "too large"))?;
-        let shift = source_time - first;
+    fn of(init: &[u8], first_time: u64) -> Result<Edit> {
+        let source_time = crate::edit::presentation_offset(init)?;
+        let shift = i128::from(source_time) - i128::from(first_time);
         Ok(Edit {
             media_time: shift.max(0) as u64,
             empty: (-shift).max(0) as u64,
-            needed: had_list || first_time != 0,
+            needed: source_time != 0 || first_time != 0,
         })
     }
 
@@ -724,6 +700,21 @@ mod tests {
     /// Two video fragments of 2 s (3 frames each) and three audio fragments of ~1.3 s.
     type Track = (Vec<u8>, Vec<(u64, Fragment)>);
 
+    fn inputs<'a>((vi, v): &'a Track, (ai, a): &'a Track) -> [TrackInput<'a>; 2] {
+        [
+            TrackInput {
+                init: vi,
+                timescale: 90_000,
+                fragments: v,
+            },
+            TrackInput {
+                init: ai,
+                timescale: 48_000,
+                fragments: a,
+            },
+        ]
+    }
+
     fn two_tracks() -> (Track, Track) {
         let video = vec![
             fragment(0, 0, &[1000, 200, 300], 30_000),
@@ -742,19 +733,8 @@ mod tests {
 
     #[test]
     fn puts_complete_sample_tables_before_the_interleaved_sample_bytes() {
-        let ((vi, v), (ai, a)) = two_tracks();
-        let tracks = [
-            TrackInput {
-                init: &vi,
-                timescale: 90_000,
-                fragments: &v,
-            },
-            TrackInput {
-                init: &ai,
-                timescale: 48_000,
-                fragments: &a,
-            },
-        ];
+        let (video, audio) = two_tracks();
+        let tracks = inputs(&video, &audio);
         let p = plan(&tracks, Brand::Mp4).unwrap();
         let kinds: Vec<_> = boxes::children(&p.head[..p.head.len() - 8])
             .map(|c| c.unwrap().0)
@@ -827,19 +807,8 @@ mod tests {
 
     #[test]
     fn a_range_maps_onto_the_head_and_the_track_bytes_it_covers() {
-        let ((vi, v), (ai, a)) = two_tracks();
-        let tracks = [
-            TrackInput {
-                init: &vi,
-                timescale: 90_000,
-                fragments: &v,
-            },
-            TrackInput {
-                init: &ai,
-                timescale: 48_000,
-                fragments: &a,
-            },
-        ];
+        let (video, audio) = two_tracks();
+        let tracks = inputs(&video, &audio);
         let p = plan(&tracks, Brand::Mp4).unwrap();
         let h = p.head.len();
         assert_eq!(p.pieces(0..10), [Piece::Head(0..10)]);
