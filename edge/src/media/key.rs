@@ -540,6 +540,30 @@ mod tests {
     }
 
     #[test]
+    fn a_download_plan_is_purged_by_its_url_its_tracks_and_its_video() {
+        let route = Route::parse("/v/v/download/720p.mp4").unwrap();
+        let key = CacheKey::download(&route, "v1|v2|");
+        assert_eq!(key.video(), "v");
+        for (scope, purged) in [
+            (url("/v/v/download/720p.mp4"), true),
+            (url("/v/v/720p/init.mp4"), true),
+            (url("/v/v/br/audio/und/track.mp4"), true),
+            (url("/v/v/download/480p.mp4"), false),
+            (url("/v/v/master.m3u8"), false),
+            (url("/v/w/download/720p.mp4"), false),
+            (
+                PurgeScope::Video {
+                    id: "v".into(),
+                    revision: None,
+                },
+                true,
+            ),
+        ] {
+            assert_eq!(key.purged_by(&scope), purged, "{scope:?}");
+        }
+    }
+
+    #[test]
     fn equal_keys_have_equal_fingerprints_and_different_ones_differ() {
         for (i, a) in keys().iter().enumerate() {
             for (j, b) in keys().iter().enumerate() {
