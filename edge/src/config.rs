@@ -39,6 +39,8 @@ pub struct EdgeConfig {
     pub tls: TlsConfig,
     /// View receipts: the edge's part in counting views (`origin::views`).
     pub views: ViewsConfig,
+    /// The picture service that draws thumbnails, storyboards and animated previews.
+    pub pictures: PicturesConfig,
     /// Unix socket through which a new binary started with `--upgrade` takes over the
     /// listening sockets (default: `sunomi-edge-{listen}.upgrade.sock` in the runtime dir).
     pub upgrade_socket: Option<PathBuf>,
@@ -229,6 +231,57 @@ impl ViewsConfig {
     }
 }
 
+/// `[pictures]`: where thumbnails, storyboards and animated previews are drawn. The edge
+/// decodes no video (it links no FFmpeg): it asks the picture service
+/// (`sunomi-origin pictures`) once per picture in the fleet — the picture's owner edge asks,
+/// under the fill lock — and caches the answer like a segment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PicturesConfig {
+    /// The service's base URL (`http://host:port`). None: picture URLs answer 503.
+    pub service_url: Option<String>,
+    /// Hex secret (at least 16 bytes) the service requires as a bearer token (or env
+    /// SUNOMI_PICTURES_SECRET); the same value as the service's.
+    pub secret: Option<String>,
+    /// Seconds a picture may take before the request fails with 503.
+    pub timeout_secs: u64,
+}
+
+impl Default for PicturesConfig {
+    fn default() -> Self {
+        PicturesConfig {
+            service_url: None,
+            secret: None,
+            timeout_secs: 20,
+        }
+    }
+}
+
+impl PicturesConfig {
+    /// The shared secret (config or env SUNOMI_PICTURES_SECRET), as the hex text sent.
+    pub fn secret(&self) -> Option<String> {
+        hex_secret(&self.secret, "SUNOMI_PICTURES_SECRET").map(hex::encode)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let Some(url) = &self.service_url else {
+            return Ok(());
+        };
+        if !url.starts_with("http://") {
+            return Err(format!("pictures.service_url {url:?} must be http://host:port"));
+        }
+        if self.secret().is_none() {
+            return Err("pictures.service_url needs pictures.secret (or \
+                        SUNOMI_PICTURES_SECRET): at least 16 bytes of hex"
+                .into());
+        }
+        if self.timeout_secs == 0 {
+            return Err("pictures.timeout_secs must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
 /// Which objects a non-owner edge keeps after fetching them from their owner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -410,6 +463,7 @@ impl Default for EdgeConfig {
             encryption: EncryptionConfig::default(),
             tls: TlsConfig::default(),
             views: ViewsConfig::default(),
+            pictures: PicturesConfig::default(),
             upgrade_socket: None,
         }
     }
@@ -543,6 +597,7 @@ impl EdgeConfig {
         self.fleet.validate()?;
         self.encryption.validate()?;
         self.views.validate()?;
+        self.pictures.validate()?;
         if self.fleet.redis.is_some() {
             self.advertised()?;
         }

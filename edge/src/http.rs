@@ -37,6 +37,7 @@ pub fn content_type(route: &Route) -> &'static str {
             ..
         } => "audio/mp4",
         Route::Download { .. } => "video/mp4",
+        Route::Picture { file, .. } => file.content_type(),
         _ => "application/octet-stream",
     }
 }

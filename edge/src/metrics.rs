@@ -74,6 +74,10 @@ pub struct Metrics {
     pub zero_copy_sent_bytes: IntCounter,
     /// Shared metadata lookups in Redis by result.
     pub shared_metadata: IntCounterVec,
+    /// Pictures asked of the picture service, by outcome.
+    pub pictures: IntCounterVec,
+    /// How long the picture service took to answer.
+    pub picture_seconds: Histogram,
     /// Fill locks by outcome (acquired, held elsewhere, unavailable).
     pub fill_locks: IntCounterVec,
     /// Fills that waited for another edge's fill.
@@ -218,6 +222,16 @@ fn build() -> Result<Metrics, prometheus::Error> {
             "Lookups of manifests and track indexes shared in Redis, by result (hit|miss)",
             &["result"]
         )?,
+        pictures: register_int_counter_vec!(
+            "sunomi_pictures_drawn_total",
+            "Pictures asked of the picture service, by outcome (drawn|not_found|changed|failed)",
+            &["outcome"]
+        )?,
+        picture_seconds: register_histogram!(
+            "sunomi_picture_service_seconds",
+            "Time the picture service took to draw a picture",
+            BUCKETS.to_vec()
+        )?,
         fill_locks: register_int_counter_vec!(
             "sunomi_fill_locks_total",
             "Fill lock attempts by outcome (acquired|held|unavailable)",
@@ -325,6 +339,9 @@ fn export_known_series(m: &Metrics) {
     }
     for outcome in ["acquired", "held", "unavailable"] {
         m.fill_locks.with_label_values(&[outcome]);
+    }
+    for outcome in ["drawn", "not_found", "changed", "failed"] {
+        m.pictures.with_label_values(&[outcome]);
     }
     for result in ["hit", "miss"] {
         m.shared_metadata.with_label_values(&[result]);

@@ -47,6 +47,8 @@ const SECRET: &[&str] = &[
     "encryption.master_key",
     "encryption.token_secret",
     "fleet.secret",
+    "views.secret",
+    "pictures.secret",
 ];
 
 /// What a reload did.

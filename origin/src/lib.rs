@@ -9,10 +9,14 @@
 //! - [`views`] is the view ticket and receipt format the control plane and edges share.
 //! - `transcode` (feature `transcode`, links FFmpeg) decodes a source once and encodes the
 //!   CMAF ladder. The edge depends on this crate without that feature.
+//! - `pictures` (feature `transcode`) draws thumbnails, storyboards and animated previews
+//!   from the renditions for the edges (`sunomi-origin pictures`).
 #![deny(missing_docs)]
 
 pub mod layout;
 pub mod local;
+#[cfg(feature = "transcode")]
+pub mod pictures;
 pub mod publish;
 pub mod purge;
 pub mod reader;

@@ -45,6 +45,25 @@ enum Command {
         #[arg(long, env = "SUNOMI_WORK_DIR")]
         work_dir: Option<PathBuf>,
     },
+    /// Serve the edges' pictures: thumbnails, storyboard images and animated previews,
+    /// drawn from the renditions in STORE (the edges link no FFmpeg).
+    ///
+    /// Every picture request must carry the secret the edges share (`[pictures] secret`)
+    /// as a bearer token; `/healthz` and `/metrics` are open.
+    Pictures {
+        /// Object store: a directory, file:///abs/dir, s3://bucket/prefix or memory://.
+        #[arg(long, env = "SUNOMI_STORE")]
+        store: Option<String>,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9100")]
+        listen: String,
+        /// Hex secret of at least 16 bytes the edges present.
+        #[arg(long, env = "SUNOMI_PICTURES_SECRET", hide_env_values = true)]
+        secret: String,
+        /// Pictures drawn at once (default: one per core).
+        #[arg(long)]
+        workers: Option<usize>,
+    },
 }
 
 /// The `--config` file: defaults for flags not given on the command line or environment.
@@ -189,7 +208,68 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Pictures {
+            store,
+            listen,
+            secret,
+            workers,
+        } => {
+            let store = store
+                .or(file.store)
+                .context("no store: pass --store DIR|file:///dir|s3://bucket/prefix|memory://")?;
+            serve_pictures(&store, &listen, &secret, workers)
+        }
     }
+}
+
+/// Pictures wait at most this long for a worker before the request fails with 503.
+const PICTURE_QUEUE_WAIT: Duration = Duration::from_secs(10);
+
+fn serve_pictures(
+    store: &str,
+    listen: &str,
+    secret: &str,
+    workers: Option<usize>,
+) -> Result<()> {
+    use sunomi_origin::pictures::{service, PictureMaker};
+    let bytes = hex::decode(secret.trim()).unwrap_or_default();
+    if bytes.len() < 16 {
+        anyhow::bail!("--secret (SUNOMI_PICTURES_SECRET) must be at least 16 bytes of hex");
+    }
+    let workers = workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .max(1);
+    let store = Store::open(store)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let reader = sunomi_origin::MediaReader::new(store);
+        let maker = PictureMaker::new(reader, workers, PICTURE_QUEUE_WAIT);
+        let service = std::sync::Arc::new(service::PictureService::new(maker, secret.trim()));
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        tracing::info!(addr = %listener.local_addr()?, workers, "picture service listening");
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let shutdown = async {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+            match &mut term {
+                Ok(term) => {
+                    tokio::select! {
+                        () = shutdown => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(_) => shutdown.await,
+            }
+        };
+        service::serve(listener, service, shutdown)
+            .await
+            .context("serving pictures")
+    })
 }
 
 fn main() {

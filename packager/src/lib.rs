@@ -21,6 +21,7 @@ pub mod ladder;
 pub mod manifest;
 pub mod names;
 pub mod playback;
+pub mod picture;
 pub mod playlist;
 pub mod progressive;
 pub mod route;

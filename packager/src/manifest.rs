@@ -109,6 +109,10 @@ pub struct Manifest {
     pub audio: Vec<AudioTrack>,
     /// Storage key of the poster image, relative to the video's folder.
     pub poster: Option<String>,
+    /// When the representative frame (the poster's) is shown, in milliseconds: what a
+    /// thumbnail without `time` shows. Absent in manifests written before it was chosen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poster_ms: Option<u64>,
     /// Moderation labels that apply to the video.
     #[serde(default)]
     pub labels: Vec<String>,
@@ -194,7 +198,7 @@ impl Manifest {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample() -> Manifest {
@@ -217,6 +221,7 @@ mod tests {
             }],
             audio: vec![],
             poster: Some("poster.jpg".into()),
+            poster_ms: Some(2_000),
             labels: vec![],
             playback_ids_only: false,
             auto_captions: vec![],

@@ -43,18 +43,39 @@ pub enum TokenAudience {
     /// a block — for the people who decide (moderators, an integrator's review tool). The
     /// edge answers such requests `private, no-store`.
     Review,
+    /// `t`: thumbnails of the video (Mux's name), nothing else.
+    Thumbnail,
+    /// `s`: its storyboard (image and index), nothing else.
+    Storyboard,
+    /// `g`: its animated previews, nothing else.
+    Animated,
 }
 
 impl TokenAudience {
     /// Every audience, for verifiers that accept any of them.
-    pub const ALL: [TokenAudience; 2] = [TokenAudience::Play, TokenAudience::Review];
+    pub const ALL: [TokenAudience; 5] = [
+        TokenAudience::Play,
+        TokenAudience::Review,
+        TokenAudience::Thumbnail,
+        TokenAudience::Storyboard,
+        TokenAudience::Animated,
+    ];
 
     /// The `aud` claim's value.
     pub fn as_str(self) -> &'static str {
         match self {
             TokenAudience::Play => "v",
             TokenAudience::Review => "review",
+            TokenAudience::Thumbnail => "t",
+            TokenAudience::Storyboard => "s",
+            TokenAudience::Animated => "g",
         }
+    }
+
+    /// Whether a token for `self` grants a request that needs `needed` (a route's
+    /// [`crate::route::Route::audience`]): the same audience, or review, which grants all.
+    pub fn grants(self, needed: TokenAudience) -> bool {
+        self == needed || self == TokenAudience::Review
     }
 
     /// The audience an `aud` value names, if any.
@@ -113,7 +134,12 @@ mod tests {
             assert_eq!(TokenAudience::parse(a.as_str()), Some(a));
         }
         assert_eq!(TokenAudience::Play.as_str(), "v");
-        assert_eq!(TokenAudience::parse("t"), None);
+        assert_eq!(TokenAudience::parse("t"), Some(TokenAudience::Thumbnail));
+        assert_eq!(TokenAudience::parse("x"), None);
         assert_eq!(TokenAudience::parse(""), None);
+        assert!(TokenAudience::Review.grants(TokenAudience::Animated));
+        assert!(TokenAudience::Thumbnail.grants(TokenAudience::Thumbnail));
+        assert!(!TokenAudience::Thumbnail.grants(TokenAudience::Play));
+        assert!(!TokenAudience::Play.grants(TokenAudience::Storyboard));
     }
 }

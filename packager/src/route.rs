@@ -2,6 +2,7 @@
 //! relative URIs playlists point at. One module, so the two cannot drift apart.
 
 use crate::names;
+use crate::picture::{PictureFile, PictureKind};
 
 /// Prefix of every media URL.
 pub const PREFIX: &str = "/v/";
@@ -104,7 +105,8 @@ pub fn parse_request(path: &str) -> Result<(Protection, Route), RouteError> {
                 Route::Key { .. }
                 | Route::Licence { .. }
                 | Route::TrackFile { .. }
-                | Route::Download { .. },
+                | Route::Download { .. }
+                | Route::Picture { .. },
                 _,
             ) => false,
             // `cenc` is DASH's: the MPD and what it names.
@@ -349,6 +351,14 @@ pub enum Route {
         /// Which file.
         file: Download,
     },
+    /// `/v/{id}/thumbnail.jpg`, `storyboard.vtt`, `animated.gif`, …: a picture of the
+    /// video (`crate::picture`), its query saying which.
+    Picture {
+        /// Video id.
+        id: String,
+        /// Which file.
+        file: PictureFile,
+    },
     /// `/v/{id}/subs/{lang}.vtt`: the whole subtitle file (sidecar for players that load
     /// WebVTT directly).
     SubtitleFile {
@@ -399,6 +409,7 @@ impl Route {
             | Route::Key { id, .. }
             | Route::Licence { id }
             | Route::Download { id, .. }
+            | Route::Picture { id, .. }
             | Route::SubtitleFile { id, .. }
             | Route::SubtitleSegment { id, .. } => id,
         }
@@ -421,6 +432,7 @@ impl Route {
             | Route::Key { id, .. }
             | Route::Licence { id }
             | Route::Download { id, .. }
+            | Route::Picture { id, .. }
             | Route::SubtitleFile { id, .. }
             | Route::SubtitleSegment { id, .. } => *id = video.to_string(),
         }
@@ -444,7 +456,26 @@ impl Route {
             Route::Key { .. } => "key",
             Route::Licence { .. } => "licence",
             Route::Download { .. } => "download",
+            Route::Picture { file, .. } => match file.kind() {
+                PictureKind::Thumbnail => "thumbnail",
+                PictureKind::Storyboard => "storyboard",
+                PictureKind::Animated => "animated",
+            },
             Route::SubtitleFile { .. } => "subtitle_file",
+        }
+    }
+
+    /// The audience a signed playback token must have for this route (`t`, `s`, `g` for
+    /// pictures, `v` for everything else).
+    pub fn audience(&self) -> crate::playback::TokenAudience {
+        use crate::playback::TokenAudience;
+        match self {
+            Route::Picture { file, .. } => match file.kind() {
+                PictureKind::Thumbnail => TokenAudience::Thumbnail,
+                PictureKind::Storyboard => TokenAudience::Storyboard,
+                PictureKind::Animated => TokenAudience::Animated,
+            },
+            _ => TokenAudience::Play,
         }
     }
 
@@ -520,6 +551,10 @@ impl Route {
                 Ok(Route::Download { id, file })
             }
             (_, [MASTER]) => Ok(Route::Master { id, format }),
+            (Format::Cmaf, [file]) if PictureFile::parse(file).is_some() => Ok(Route::Picture {
+                id,
+                file: PictureFile::parse(file).ok_or(RouteError::Malformed("unknown file"))?,
+            }),
             (Format::Cmaf, [MPD]) => Ok(Route::Mpd { id }),
             (Format::Cmaf, [SUBS_DIR, file]) if file.ends_with(VTT_EXT) => {
                 let lang = file
@@ -688,6 +723,7 @@ impl Route {
                 id,
                 file: Download::Audio,
             } => write!(out, "{PREFIX}{id}/{DOWNLOADS_DIR}/{AUDIO_DOWNLOAD}"),
+            Route::Picture { id, file } => write!(out, "{PREFIX}{id}/{}", file.file_name()),
             Route::Segment { id, track, number } => {
                 // The file name `segment_file` gives, written in place.
                 write!(
@@ -920,6 +956,18 @@ mod tests {
                 id: id(),
                 file: Download::Audio,
             },
+            Route::Picture {
+                id: id(),
+                file: PictureFile::Thumbnail(crate::picture::ImageFormat::Webp),
+            },
+            Route::Picture {
+                id: id(),
+                file: PictureFile::StoryboardVtt,
+            },
+            Route::Picture {
+                id: id(),
+                file: PictureFile::Animated(crate::picture::ImageFormat::Gif),
+            },
             Route::SubtitlePlaylist {
                 id: id(),
                 format: Format::Cmaf,
@@ -966,6 +1014,9 @@ mod tests {
             "/v/abc/720p/iframes/03.m4s",
             "/v/abc/download/720.mp4",
             "/v/abc/download/720p.m4a",
+            "/v/abc/thumbnail.gif",
+            "/v/abc/ts/thumbnail.jpg",
+            "/v/abc/720p/thumbnail.jpg",
             "/v/abc/download/audio.mp4",
             "/v/abc/ts/download/720p.mp4",
             "/v/abc/br/download/720p.mp4",
@@ -1026,6 +1077,8 @@ mod tests {
             "/v/abc/aes/keys/0123456789abcdef0123456789abcdef.key",
             "/v/abc/aes/720p/track.mp4",
             "/v/abc/aes/download/720p.mp4",
+            "/v/abc/aes/thumbnail.jpg",
+            "/v/abc/saes/storyboard.vtt",
             "/v/abc/cenc/download/audio.m4a",
             "/v/abc/saes/br/720p/media.m3u8",
             "/v/abc/aes/",

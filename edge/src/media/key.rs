@@ -151,6 +151,15 @@ pub enum KeyKind {
         /// Length of the route path at its start.
         route_len: usize,
     },
+    /// A picture drawn from one version of a rendition: one string
+    /// `{route path}?{picture spec}@{version}` (the route path is its first `route_len`
+    /// bytes).
+    Picture {
+        /// `{route}?{spec}@{version}`.
+        identity: String,
+        /// Length of the route path at its start.
+        route_len: usize,
+    },
     /// A byte range of a track file that is no segment (byte-range mode).
     TrackRange {
         /// The video.
@@ -185,6 +194,22 @@ impl CacheKey {
         identity.push('@');
         identity.push_str(versions);
         KeyKind::Download {
+            identity,
+            route_len,
+        }
+        .into()
+    }
+
+    /// The key of picture `route` drawn as `spec` (its canonical query) from the track at
+    /// `version`.
+    pub fn picture(route: &Route, spec: &str, version: &str) -> CacheKey {
+        let mut identity = route.to_path();
+        let route_len = identity.len();
+        identity.push('?');
+        identity.push_str(spec);
+        identity.push('@');
+        identity.push_str(version);
+        KeyKind::Picture {
             identity,
             route_len,
         }
@@ -289,6 +314,10 @@ impl CacheKey {
             | KeyKind::Download {
                 identity,
                 route_len: len,
+            }
+            | KeyKind::Picture {
+                identity,
+                route_len: len,
             } => video_of(identity.get(..*len).unwrap_or_default()),
             KeyKind::Protected { route: path, .. } => video_of(path),
         }
@@ -304,7 +333,8 @@ impl CacheKey {
             KeyKind::Subtitles { video, lang } => video.len() + lang.len(),
             KeyKind::Playlist { identity, .. }
             | KeyKind::Segment { identity, .. }
-            | KeyKind::Download { identity, .. } => identity.len(),
+            | KeyKind::Download { identity, .. }
+            | KeyKind::Picture { identity, .. } => identity.len(),
             KeyKind::Protected {
                 route,
                 request,
@@ -327,7 +357,8 @@ impl CacheKey {
     /// a segment in any protection drops its clear form and every protected form (they are
     /// remade from the clear one); an init segment or track file drops the video's track heads
     /// (and the byte ranges cut from them); a subtitle URL drops the video's subtitles; a
-    /// playlist drops that playlist under every filter and token. A path that is no route
+    /// playlist drops that playlist under every filter and token; a picture URL drops that
+    /// picture under every query (an init segment or track file drops them too). A path that is no route
     /// drops nothing.
     pub fn purged_by(&self, scope: &PurgeScope) -> bool {
         match scope {
@@ -355,11 +386,19 @@ impl CacheKey {
                         Route::Init { .. } | Route::TrackFile { .. },
                         KeyKind::TrackHead { .. }
                         | KeyKind::TrackRange { .. }
-                        | KeyKind::Download { .. },
+                        | KeyKind::Download { .. }
+                        | KeyKind::Picture { .. },
                     ) => true,
                     (
                         Route::Download { .. },
                         KeyKind::Download {
+                            identity,
+                            route_len,
+                        },
+                    )
+                    | (
+                        Route::Picture { .. },
+                        KeyKind::Picture {
                             identity,
                             route_len,
                         },
@@ -403,6 +442,7 @@ impl fmt::Display for CacheKey {
             KeyKind::Playlist { identity, .. } => write!(f, "p:{identity}"),
             KeyKind::Segment { identity, .. } => write!(f, "s:{identity}"),
             KeyKind::Download { identity, .. } => write!(f, "d:{identity}"),
+            KeyKind::Picture { identity, .. } => write!(f, "i:{identity}"),
             KeyKind::Protected {
                 request,
                 kid,

@@ -9,6 +9,7 @@ mod floors;
 mod iframes;
 pub mod key;
 mod live;
+mod pictures;
 mod playlists;
 mod purge;
 mod segments;
@@ -226,6 +227,8 @@ pub struct Media {
     signed: signed::Signed,
     /// Record versions purges announced (kept across reloads: what they guard is cached).
     floors: floors::Floors,
+    /// The picture service pictures are drawn by.
+    pictures: pictures::Pictures,
 }
 
 tokio::task_local! {
@@ -271,6 +274,7 @@ impl Media {
             reader,
             live: ArcSwap::from_pointee(Live::new(config)?),
             target_ms: config.segment_target_ms,
+            pictures: pictures::Pictures::new(&config.pictures)?,
             fleet,
         })
     }
@@ -444,8 +448,9 @@ impl Media {
         let id = route.video_id();
         match self.playback_record(id).await? {
             Some(r) => {
+                let needed = route.audience();
                 let audience = match (r.policy, flags.playback_token.as_deref()) {
-                    (PlaybackPolicy::Public, None) => TokenAudience::Play,
+                    (PlaybackPolicy::Public, None) => needed,
                     (_, token) => {
                         let now = crate::fleet::peer_auth::unix_seconds();
                         // Boxed: the check may read the signing keys from storage; out of
@@ -458,6 +463,16 @@ impl Media {
                             })?
                     }
                 };
+                // Mux's audiences: a video token plays, a thumbnail token shows thumbnails,
+                // and neither does the other's job.
+                if !audience.grants(needed) {
+                    metrics().refused.with_label_values(&["token"]).inc();
+                    return Err(EdgeError::Forbidden(format!(
+                        "the token is for audience {:?}, this needs {:?}",
+                        audience.as_str(),
+                        needed.as_str()
+                    )));
+                }
                 Ok((Cow::Owned(route.with_video_id(&r.video_id)), audience, None))
             }
             None => {
@@ -487,8 +502,8 @@ impl Media {
         };
         match (m.status, audience) {
             (VideoStatus::Published, _) | (_, TokenAudience::Review) => Ok(()),
-            (VideoStatus::Blocked, TokenAudience::Play) => Err(EdgeError::Blocked),
-            (VideoStatus::Pending, TokenAudience::Play) => Err(EdgeError::NotFound(format!(
+            (VideoStatus::Blocked, _) => Err(EdgeError::Blocked),
+            (VideoStatus::Pending, _) => Err(EdgeError::NotFound(format!(
                 "video {id} is not published yet"
             ))),
         }
@@ -854,6 +869,7 @@ impl Media {
             } => self.subtitle_segment(id, *format, lang, *number).await,
             Route::SubtitleFile { id, lang } => self.subtitle_file(id, lang).await,
             Route::Download { id, file } => Box::pin(self.download(route, id, file)).await,
+            Route::Picture { id, file } => Box::pin(self.picture(route, id, *file, flags)).await,
             _ => Err(EdgeError::Internal(format!(
                 "no handler for {}",
                 route.kind()

@@ -54,20 +54,44 @@ pub struct RequestFlags {
     pub body: Bytes,
 }
 
-/// Where a storage fill is for: the segment, and its location in one version of the track
-/// file.
-struct FillTarget<'a> {
-    key: &'a CacheKey,
-    route_path: &'a str,
-    id: &'a str,
-    path: &'a str,
-    bytes: std::ops::Range<u64>,
-    /// The track file's version the range was planned from.
-    version: &'a str,
-    /// The entity tag the segment has (an owner edge must answer with the same one).
-    etag: &'a str,
+/// What a fill makes: bytes of a track file, or a picture the picture service draws.
+pub(super) enum FillSource<'a> {
+    /// Bytes `bytes` of the track file at `path`, which must still be `version` (the one
+    /// the range was planned from).
+    Track {
+        /// The track file's path in the video.
+        path: &'a str,
+        /// The bytes.
+        bytes: std::ops::Range<u64>,
+        /// The track file's version.
+        version: &'a str,
+    },
+    /// A picture: `spec` (a [`sunomi_packager::picture::PictureSpec`] query) drawn from the
+    /// rendition's track file at `version`.
+    Picture {
+        /// Which file.
+        file: sunomi_packager::picture::PictureFile,
+        /// The spec's query.
+        spec: &'a str,
+        /// The version of the track file it is drawn from.
+        version: &'a str,
+    },
+}
+
+/// Where a fill is for: the object, who owns it in the fleet, and what makes it.
+pub(super) struct FillTarget<'a> {
+    pub key: &'a CacheKey,
+    /// The path (and query) a peer edge is asked for the object with.
+    pub route_path: &'a str,
+    /// What names its owner on the ring (the route path, or a picture's canonical form, so
+    /// equal pictures asked in other words have one owner).
+    pub ring_key: &'a str,
+    pub id: &'a str,
+    pub source: FillSource<'a>,
+    /// The entity tag the object has (an owner edge must answer with the same one).
+    pub etag: &'a str,
     /// Another edge forwarded this request: it is never forwarded again.
-    from_peer: bool,
+    pub from_peer: bool,
 }
 
 /// Which tier a request for a segment goes to first, given the owner the ring names.
@@ -165,68 +189,80 @@ impl Media {
         let target = FillTarget {
             key: &key,
             route_path: &route_path,
+            ring_key: &route_path,
             id,
-            path,
-            bytes: seg.bytes.clone(),
-            version: &head.version,
+            source: FillSource::Track {
+                path,
+                bytes: seg.bytes.clone(),
+                version: &head.version,
+            },
             etag: &etag,
             from_peer: flags.from_peer,
         };
-        let (body, cache) = match &self.live().caches.segments {
-            None => (self.read_storage(&target).await?, CacheOutcome::Bypass),
-            Some(segments) if flags.only_if_cached => match segments.get(&key).await {
-                // Another edge, whose storage read failed, looks for a copy: memory only.
-                Some(body) => (body, CacheOutcome::Hit),
-                None => return Err(EdgeError::NotCached),
-            },
-            Some(segments) => {
-                let tier = first_tier(self.fleet.owner(&route_path), flags.from_peer);
-                let found = match tier {
-                    FirstTier::Own => {
-                        let fill = Box::pin(async {
-                            self.fill_as_owner(&target).await.map(zero_copy::keep)
-                        });
-                        Self::cached(segments, key.clone(), fill).await
-                    }
-                    FirstTier::Owner(addr) => {
-                        Box::pin(self.from_owner(segments, addr, &target)).await
-                    }
-                };
-                let found = match found {
-                    // Only the edge a player asked looks further, so a lookup costs the
-                    // fleet at most MAX_SIBLINGS memory reads.
-                    Err(e @ EdgeError::Unavailable(_)) if !flags.from_peer => {
-                        match Box::pin(self.copy_from_siblings(segments, &target)).await {
-                            Some(found) => found,
-                            None => return Err(e),
-                        }
-                    }
-                    other => other?,
-                };
-                if flags.prefetch {
-                    if found.1 == CacheOutcome::Miss {
-                        self.live().caches.prefetched.insert(key.clone(), ()).await;
-                    }
-                } else {
-                    let prefetched = self.note_prefetch_use(&key).await;
-                    // Only the request that fetched the segment starts prefetches (not the
-                    // ones that waited for it), so each miss asks once; so does the first
-                    // use of a prefetched segment, so the fill stays ahead of the player
-                    // (otherwise every other segment would be a miss).
-                    if (prefetched || matches!(found.1, CacheOutcome::Miss | CacheOutcome::Peer))
-                        && !flags.from_peer
-                    {
-                        self.prefetch_after(route, &head, &timeline, flags.next.as_ref());
-                    }
+        let (body, cache) = self.through_tiers(&target, flags).await?;
+        if self.live().caches.segments.is_some() {
+            if flags.prefetch {
+                if cache == CacheOutcome::Miss {
+                    self.live().caches.prefetched.insert(key.clone(), ()).await;
                 }
-                found
+            } else {
+                let prefetched = self.note_prefetch_use(&key).await;
+                // Only the request that fetched the segment starts prefetches (not the ones
+                // that waited for it), so each miss asks once; so does the first use of a
+                // prefetched segment, so the fill stays ahead of the player (otherwise every
+                // other segment would be a miss).
+                if (prefetched || matches!(cache, CacheOutcome::Miss | CacheOutcome::Peer))
+                    && !flags.from_peer
+                {
+                    self.prefetch_after(route, &head, &timeline, flags.next.as_ref());
+                }
             }
-        };
+        }
         Ok(Object {
             media_ms: seg.duration.saturating_mul(1000) / u64::from(head.index.timescale.max(1)),
             streamed: None,
             ..Object::immutable(body, etag, cache)
         })
+    }
+
+    /// An object through the cache tiers: this edge's memory, the owner edge (the ring's
+    /// pick for `target.ring_key`), then `target.source` under the fleet's fill lock; and,
+    /// when storage fails, a copy another edge holds.
+    pub(super) async fn through_tiers(
+        self: &Arc<Self>,
+        target: &FillTarget<'_>,
+        flags: &RequestFlags,
+    ) -> Result<(Bytes, CacheOutcome), EdgeError> {
+        let Some(segments) = &self.live().caches.segments else {
+            return Ok((self.read_source(target).await?, CacheOutcome::Bypass));
+        };
+        if flags.only_if_cached {
+            // Another edge, whose storage read failed, looks for a copy: memory only.
+            return match segments.get(target.key).await {
+                Some(body) => Ok((body, CacheOutcome::Hit)),
+                None => Err(EdgeError::NotCached),
+            };
+        }
+        let tier = first_tier(self.fleet.owner(target.ring_key), flags.from_peer);
+        let found = match tier {
+            FirstTier::Own => {
+                let fill =
+                    Box::pin(async { self.fill_as_owner(target).await.map(zero_copy::keep) });
+                Self::cached(segments, target.key.clone(), fill).await
+            }
+            FirstTier::Owner(addr) => Box::pin(self.from_owner(segments, addr, target)).await,
+        };
+        match found {
+            // Only the edge a player asked looks further, so a lookup costs the fleet at most
+            // MAX_SIBLINGS memory reads.
+            Err(e @ EdgeError::Unavailable(_)) if !flags.from_peer => {
+                match Box::pin(self.copy_from_siblings(segments, target)).await {
+                    Some(found) => Ok(found),
+                    None => Err(e),
+                }
+            }
+            other => other,
+        }
     }
 
     /// A non-owner's fetch: from the owner at `addr`, kept here if admitted; storage if the
@@ -307,7 +343,7 @@ impl Media {
         segments: &moka::future::Cache<CacheKey, Bytes>,
         target: &FillTarget<'_>,
     ) -> Option<(Bytes, CacheOutcome)> {
-        let siblings = self.fleet.siblings(target.route_path);
+        let siblings = self.fleet.siblings(target.ring_key);
         if siblings.is_empty() {
             return None;
         }
@@ -363,13 +399,13 @@ impl Media {
         match self.fleet.lock(&target.key.to_string()).await {
             LockOutcome::Acquired(lock) => {
                 counted("acquired");
-                let result = self.read_storage(target).await;
+                let result = self.read_source(target).await;
                 self.fleet.unlock(lock).await;
                 result
             }
             LockOutcome::HeldBy(_) if when_lock_held(target.from_peer) == LockHeld::ReadStorage => {
                 counted("held");
-                self.read_storage(target).await
+                self.read_source(target).await
             }
             LockOutcome::HeldBy(holder) => {
                 counted("held");
@@ -387,28 +423,46 @@ impl Media {
                         tier("peer", if reply.owner_hit { "hit" } else { "miss" });
                         Ok(reply.body)
                     }
-                    _ => self.read_storage(target).await,
+                    _ => self.read_source(target).await,
                 }
             }
             LockOutcome::Unavailable => {
                 counted("unavailable");
-                self.read_storage(target).await
+                self.read_source(target).await
             }
         }
     }
 
-    async fn read_storage(&self, target: &FillTarget<'_>) -> Result<Bytes, EdgeError> {
-        let result = self
-            .reader
-            .read_range(target.id, target.path, target.bytes.clone(), target.version)
-            .await;
-        tier("storage", if result.is_ok() { "hit" } else { "miss" });
-        tracing::debug!(
-            key = %target.key,
-            ok = result.is_ok(),
-            "segment read from storage"
-        );
-        Ok(result?)
+    /// Makes the object from its source: a ranged read of storage, or the picture service.
+    async fn read_source(&self, target: &FillTarget<'_>) -> Result<Bytes, EdgeError> {
+        match &target.source {
+            FillSource::Track {
+                path,
+                bytes,
+                version,
+            } => {
+                let result = self
+                    .reader
+                    .read_range(target.id, path, bytes.clone(), version)
+                    .await;
+                tier("storage", if result.is_ok() { "hit" } else { "miss" });
+                tracing::debug!(
+                    key = %target.key,
+                    ok = result.is_ok(),
+                    "segment read from storage"
+                );
+                Ok(result?)
+            }
+            FillSource::Picture {
+                file,
+                spec,
+                version,
+            } => {
+                self.pictures
+                    .draw(target.id, *file, spec, version)
+                    .await
+            }
+        }
     }
 
     /// Counts the first use of a segment this edge prefetched; returns whether this was it.

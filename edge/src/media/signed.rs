@@ -48,18 +48,18 @@ enum Aud {
 }
 
 impl Aud {
-    /// What the claim grants: review when it names review (review includes playing), else
-    /// play. The verifier has already checked that it names one of them.
+    /// What the claim grants: review when it names review (review grants everything), else
+    /// the first audience it names (a token is minted for one: `v`, `t`, `s` or `g`). The
+    /// verifier has already checked that it names one of them.
     fn grant(&self) -> TokenAudience {
-        let names = |a: &str| TokenAudience::parse(a) == Some(TokenAudience::Review);
-        let review = match self {
-            Aud::One(a) => names(a),
-            Aud::Many(all) => all.iter().any(|a| names(a)),
+        let names: Vec<TokenAudience> = match self {
+            Aud::One(a) => TokenAudience::parse(a).into_iter().collect(),
+            Aud::Many(all) => all.iter().filter_map(|a| TokenAudience::parse(a)).collect(),
         };
-        if review {
+        if names.contains(&TokenAudience::Review) {
             TokenAudience::Review
         } else {
-            TokenAudience::Play
+            names.first().copied().unwrap_or(TokenAudience::Play)
         }
     }
 }
@@ -191,6 +191,9 @@ mod tests {
         assert_eq!(grant("v".into()), TokenAudience::Play);
         assert_eq!(grant("review".into()), TokenAudience::Review);
         assert_eq!(grant(serde_json::json!(["v"])), TokenAudience::Play);
+        assert_eq!(grant("t".into()), TokenAudience::Thumbnail);
+        assert_eq!(grant(serde_json::json!(["s", "g"])), TokenAudience::Storyboard);
+        assert_eq!(grant(serde_json::json!(["g", "review"])), TokenAudience::Review);
         assert_eq!(
             grant(serde_json::json!(["v", "review"])),
             TokenAudience::Review

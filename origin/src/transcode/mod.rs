@@ -116,31 +116,85 @@ pub struct Transcoded {
     pub work: tempfile::TempDir,
 }
 
-/// Keeps the frame shown at `at` seconds (or the first frame of a shorter video) for the
-/// poster, copying at most two frames.
+/// Chooses the representative frame (the poster, and the thumbnail without a `time`): of a
+/// few candidate instants spread over the first half of the video (at most its first
+/// minute), the frame with the most detail (the spread of its luma), a dark or flat frame
+/// (a fade, a black leader, a title card) only when every candidate is. Copies at most
+/// two frames at a time.
 struct PosterPicker {
-    at: f64,
-    frame: Option<frame::Video>,
-    settled: bool,
+    candidates: Vec<f64>,
+    next: usize,
+    /// The best so far: its score, the frame and its time in seconds.
+    best: Option<(f64, frame::Video, f64)>,
 }
 
+/// Candidate instants a poster is chosen among.
+const POSTER_CANDIDATES: usize = 8;
+
 impl PosterPicker {
-    fn new(at: f64) -> Self {
+    fn new(duration_secs: Option<f64>) -> Self {
+        let window = duration_secs.map_or(2.0, |d| (d * 0.5).min(60.0)).max(0.0);
+        let candidates = (0..POSTER_CANDIDATES)
+            .map(|k| window * (k as f64 + 1.0) / (POSTER_CANDIDATES as f64 + 1.0))
+            .collect();
         PosterPicker {
-            at,
-            frame: None,
-            settled: false,
+            candidates,
+            next: 0,
+            best: None,
         }
     }
 
     fn offer(&mut self, f: &frame::Video, seconds: f64) {
-        if self.settled {
+        let due = self.candidates.get(self.next).is_some_and(|c| seconds >= *c);
+        // The first frame stands in until a candidate is reached (a very short video).
+        if !due && self.best.is_some() {
             return;
         }
-        if self.frame.is_none() || seconds >= self.at {
-            self.frame = Some(f.clone());
-            self.settled = seconds >= self.at;
+        while self.candidates.get(self.next).is_some_and(|c| seconds >= *c) {
+            self.next += 1;
         }
+        let score = detail(f);
+        if self.best.as_ref().is_none_or(|(best, _, _)| score > *best) {
+            self.best = Some((score, f.clone(), seconds));
+        }
+    }
+
+    /// The chosen frame and when it is shown, in milliseconds (rounded down, so the first
+    /// frame at or after that time is this one).
+    fn chosen(&self) -> Option<(&frame::Video, u64)> {
+        self.best
+            .as_ref()
+            .map(|(_, f, t)| (f, (t * 1000.0).floor().max(0.0) as u64))
+    }
+}
+
+/// How much a frame shows: the standard deviation of its first plane (luma for every YUV
+/// and grey format) over a grid of samples, less a large penalty when the frame is dark
+/// (mean below 24) or flat (deviation below 8), so such frames lose to any other.
+fn detail(f: &frame::Video) -> f64 {
+    let (w, h) = (f.width() as usize, f.height() as usize);
+    let stride = f.stride(0);
+    let plane = f.data(0);
+    let (mut n, mut sum, mut squares) = (0f64, 0f64, 0f64);
+    for y in (0..h).step_by(4) {
+        for x in (0..w).step_by(4) {
+            if let Some(v) = plane.get(y * stride + x) {
+                let v = f64::from(*v);
+                n += 1.0;
+                sum += v;
+                squares += v * v;
+            }
+        }
+    }
+    if n == 0.0 {
+        return f64::MIN;
+    }
+    let mean = sum / n;
+    let deviation = (squares / n - mean * mean).max(0.0).sqrt();
+    if mean < 24.0 || deviation < 8.0 {
+        deviation - 1000.0
+    } else {
+        deviation
     }
 }
 
@@ -268,7 +322,7 @@ pub fn transcode(
 
     let mut clock = CfrClock::new(src.fps);
     let mut decoded = frame::Video::empty();
-    let mut poster = PosterPicker::new(src.duration_secs.map_or(1.0, |d| (d / 3.0).min(2.0)));
+    let mut poster = PosterPicker::new(src.duration_secs);
     let encode_frame = |f: &mut frame::Video,
                         clock: &mut CfrClock,
                         rungs: &mut Vec<RungEncoder>,
@@ -367,8 +421,9 @@ pub fn transcode(
     progress.end(frames);
 
     let poster_path = work.path().join(layout::POSTER);
-    let poster_key = match &poster.frame {
-        Some(f) => match poster::write_poster(f, src.display, &poster_path) {
+    let chosen = poster.chosen();
+    let poster_key = match chosen {
+        Some((f, _)) => match poster::write_poster(f, src.display, &poster_path) {
             Ok(()) => {
                 files.push(OutputFile {
                     relative: layout::POSTER.into(),
@@ -383,6 +438,7 @@ pub fn transcode(
         },
         None => None,
     };
+    let poster_ms = chosen.map(|(_, ms)| ms);
 
     let manifest = Manifest {
         schema: MANIFEST_SCHEMA,
@@ -392,6 +448,7 @@ pub fn transcode(
         renditions,
         audio: audio_tracks,
         poster: poster_key,
+        poster_ms,
         labels: Vec::new(),
         playback_ids_only: false,
         auto_captions: vec![],

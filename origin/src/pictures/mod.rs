@@ -1,0 +1,352 @@
+//! The picture service's drawing: thumbnails, storyboard images and animated previews made
+//! from a video's CMAF renditions (feature `transcode`: it links FFmpeg).
+//!
+//! The edge plans a picture (`sunomi_packager::picture`: which rendition, which times, what
+//! geometry) and asks for it by its [`PictureSpec`]; this reads only what that picture needs
+//! from storage — the fragments holding its frames, or for a storyboard each tile's key
+//! frame alone (`Rendition::keyframe_ends`) — decodes them with FFmpeg, and encodes the
+//! result. Decoding runs on blocking threads, at most `workers` pictures at a time.
+//! [`service`] is its HTTP face.
+
+mod decode;
+mod encode;
+mod render;
+pub mod service;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use sunomi_packager::edit::presentation_offset;
+use sunomi_packager::iframe::key_frame_fragment;
+use sunomi_packager::picture::{self, ImageFormat, PictureFile, PictureSpec};
+use sunomi_packager::track::TrackIndex;
+use tokio::sync::Semaphore;
+
+use crate::reader::{MediaReader, ReadError, TrackHead};
+use decode::{Picker, TrackDecoder};
+use render::Rgb;
+
+/// Most bytes of a track one picture reads (an animation's fragments at the largest rung).
+pub const MAX_READ_BYTES: u64 = 64 << 20;
+
+/// Storage reads a storyboard makes at once (one per tile).
+const TILE_READS: usize = 8;
+
+/// Why a picture could not be drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum PictureError {
+    /// The video, rendition or time does not exist (404).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The track is not the version the picture was planned against (409).
+    #[error("the track changed: {0}")]
+    Changed(String),
+    /// What was asked for is malformed or out of bounds (400).
+    #[error("bad request: {0}")]
+    Bad(String),
+    /// Storage failed, or every worker stayed busy (503).
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// The stored media is not what the layout promises (500).
+    #[error("corrupt media: {0}")]
+    Corrupt(String),
+    /// More work than one picture may take (400).
+    #[error("too much to draw: {0}")]
+    TooMuch(String),
+    /// FFmpeg failed (500).
+    #[error("drawing failed: {0}")]
+    Draw(String),
+}
+
+impl PictureError {
+    /// The HTTP status the service answers with.
+    pub fn status(&self) -> u16 {
+        match self {
+            PictureError::NotFound(_) => 404,
+            PictureError::Changed(_) => 409,
+            PictureError::Bad(_) | PictureError::TooMuch(_) => 400,
+            PictureError::Unavailable(_) => 503,
+            PictureError::Corrupt(_) | PictureError::Draw(_) => 500,
+        }
+    }
+}
+
+impl From<ReadError> for PictureError {
+    fn from(e: ReadError) -> PictureError {
+        match e {
+            ReadError::NotFound(what) => PictureError::NotFound(what),
+            ReadError::Changed { key } => PictureError::Changed(key),
+            ReadError::Unavailable { .. } => PictureError::Unavailable(e.to_string()),
+            ReadError::Corrupt { .. } => PictureError::Corrupt(e.to_string()),
+        }
+    }
+}
+
+/// Draws pictures of the videos a reader reads.
+pub struct PictureMaker {
+    reader: MediaReader,
+    workers: Arc<Semaphore>,
+    queue_wait: Duration,
+}
+
+/// A frame time in milliseconds as a presentation time in `timescale` units, rounded up
+/// (the first frame at or after it is the one shown).
+fn to_timescale(ms: u64, timescale: u32) -> i64 {
+    i64::try_from((u128::from(ms) * u128::from(timescale)).div_ceil(1000)).unwrap_or(i64::MAX)
+}
+
+/// The fragment presenting time `t` (in the track's timescale, presentation time less
+/// `offset`): the last one starting at or before it.
+fn fragment_at(index: &TrackIndex, offset: u64, t: i64) -> usize {
+    index
+        .fragments
+        .partition_point(|f| i64::try_from(f.time.saturating_sub(offset)).unwrap_or(i64::MAX) <= t)
+        .saturating_sub(1)
+}
+
+impl PictureMaker {
+    /// A maker reading through `reader`, drawing at most `workers` pictures at once; a
+    /// picture that waits longer than `queue_wait` for a worker fails as unavailable.
+    pub fn new(reader: MediaReader, workers: usize, queue_wait: Duration) -> PictureMaker {
+        PictureMaker {
+            reader,
+            workers: Arc::new(Semaphore::new(workers.max(1))),
+            queue_wait,
+        }
+    }
+
+    /// Draws `spec` of video `id`; `version` (when given) is the track version the edge
+    /// planned against.
+    pub async fn draw(
+        &self,
+        id: &str,
+        spec: &PictureSpec,
+        version: Option<&str>,
+    ) -> Result<Bytes, PictureError> {
+        let manifest = self.reader.manifest(id).await?;
+        let rendition = manifest
+            .rendition(&spec.rendition)
+            .ok_or_else(|| PictureError::NotFound(format!("no rendition {}", spec.rendition)))?
+            .clone();
+        let head = self.reader.track_head(id, &rendition.path).await?;
+        if version.is_some_and(|v| v != head.version) {
+            return Err(PictureError::Changed(format!(
+                "{} is at another version",
+                rendition.path
+            )));
+        }
+        let offset =
+            presentation_offset(&head.init).map_err(|e| PictureError::Corrupt(e.to_string()))?;
+        let duration_ms = (manifest.duration_secs.max(0.0) * 1000.0) as u64;
+        match spec.file {
+            PictureFile::Thumbnail(_) | PictureFile::Animated(_) => {
+                let times = spec.frame_times();
+                let (first, last) = match (times.first(), times.last()) {
+                    (Some(a), Some(b)) => (*a, *b),
+                    _ => return Err(PictureError::Bad("no frame asked for".into())),
+                };
+                let ts = head.index.timescale;
+                let from = fragment_at(&head.index, offset, to_timescale(first, ts));
+                let to = fragment_at(&head.index, offset, to_timescale(last, ts));
+                let (Some(a), Some(b)) = (head.index.fragments.get(from), head.index.fragments.get(to))
+                else {
+                    return Err(PictureError::NotFound("the track has no fragments".into()));
+                };
+                let range = a.offset..b.range().end;
+                if range.end - range.start > MAX_READ_BYTES {
+                    return Err(PictureError::TooMuch(format!(
+                        "{} bytes of media",
+                        range.end - range.start
+                    )));
+                }
+                let bytes = self
+                    .reader
+                    .read_range(id, &rendition.path, range.clone(), &head.version)
+                    .await?;
+                let spec = spec.clone();
+                self.on_worker(move || frames(&head, &bytes, range.start, offset, &spec))
+                    .await
+            }
+            PictureFile::StoryboardImage(format) => {
+                let board = picture::track_storyboard(&head.init, &head.index, duration_ms, spec)
+                    .map_err(|e| PictureError::Corrupt(e.to_string()))?;
+                // Each read owns what it names: futures borrowing from here do not prove
+                // `Send` for every lifetime, which a spawned connection needs.
+                let reads: Vec<_> = board
+                    .tiles
+                    .iter()
+                    .map(|tile| {
+                        let f = head.index.fragments.get(tile.fragment).copied();
+                        let end = rendition.keyframe_ends.get(tile.fragment).copied();
+                        let reader = self.reader.clone();
+                        let (id, path, version) =
+                            (id.to_owned(), rendition.path.clone(), head.version.clone());
+                        async move {
+                            let f = f
+                                .ok_or_else(|| PictureError::Corrupt("no such fragment".into()))?;
+                            // The `moof` and the key frame only (the whole fragment without
+                            // the manifest's key-frame end).
+                            let len = end.map_or(f.size, |e| e.min(f.size));
+                            let range = f.offset..f.offset + u64::from(len);
+                            let bytes = reader.read_range(&id, &path, range, &version).await?;
+                            Ok::<_, PictureError>((bytes, f.duration))
+                        }
+                    })
+                    .collect();
+                let key_frames: Vec<(Bytes, u32)> = futures::stream::iter(reads)
+                    .buffered(TILE_READS)
+                    .try_collect()
+                    .await?;
+                self.on_worker(move || storyboard_image(&head, &board, &key_frames, offset, format))
+                    .await
+            }
+            PictureFile::StoryboardVtt | PictureFile::StoryboardJson => Err(PictureError::Bad(
+                "the storyboard's index is written by the edge".into(),
+            )),
+        }
+    }
+
+    /// Runs `work` on a blocking thread under a worker slot.
+    async fn on_worker<F>(&self, work: F) -> Result<Bytes, PictureError>
+    where
+        F: FnOnce() -> Result<Vec<u8>, PictureError> + Send + 'static,
+    {
+        let permit = tokio::time::timeout(self.queue_wait, self.workers.clone().acquire_owned())
+            .await
+            .map_err(|_| PictureError::Unavailable("every picture worker is busy".into()))?
+            .map_err(|_| PictureError::Unavailable("shutting down".into()))?;
+        let result = tokio::task::spawn_blocking(move || {
+            let out = work();
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|e| PictureError::Draw(format!("picture worker: {e}")))?;
+        result.map(Bytes::from)
+    }
+}
+
+/// A thumbnail or an animation from whole fragments `bytes` (at `file_offset` of the track).
+fn frames(
+    head: &TrackHead,
+    bytes: &[u8],
+    file_offset: u64,
+    offset: u64,
+    spec: &PictureSpec,
+) -> Result<Vec<u8>, PictureError> {
+    let ts = head.index.timescale;
+    let targets: Vec<i64> = spec
+        .frame_times()
+        .iter()
+        .map(|ms| to_timescale(*ms, ts))
+        .collect();
+    let mut picked: Vec<Option<Rgb>> = vec![None; targets.len()];
+    let mut picker = Picker::new(targets);
+    let mut last: Option<ffmpeg_next::frame::Video> = None;
+    let mut failed = None;
+    let mut decoder = TrackDecoder::new(&head.init)?;
+    decoder.decode(
+        bytes,
+        file_offset,
+        head.index.default_sample_duration,
+        offset,
+        |frame, pts| {
+            let wanted = picker.offer(pts);
+            if !wanted.is_empty() {
+                match render::draw(frame, &spec.geometry, spec.fit) {
+                    Ok(rgb) => wanted.for_each(|k| picked[k] = Some(rgb.clone())),
+                    Err(e) => {
+                        failed = Some(e);
+                        return false;
+                    }
+                }
+            }
+            if picker.done() {
+                return false;
+            }
+            last = Some(frame.clone());
+            true
+        },
+    )?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let rest = picker.rest();
+    if !rest.is_empty() {
+        let frame = last.ok_or_else(|| PictureError::Corrupt("no frame decodes".into()))?;
+        let rgb = render::draw(&frame, &spec.geometry, spec.fit)?;
+        rest.for_each(|k| picked[k] = Some(rgb.clone()));
+    }
+    let pictures: Vec<Rgb> = picked.into_iter().flatten().collect();
+    let first = pictures
+        .first()
+        .ok_or_else(|| PictureError::Corrupt("no frame decodes".into()))?;
+    match spec.file {
+        PictureFile::Thumbnail(ImageFormat::Png) => encode::png(first),
+        PictureFile::Thumbnail(ImageFormat::Webp) => encode::webp(first),
+        PictureFile::Thumbnail(_) => encode::jpeg(first),
+        PictureFile::Animated(ImageFormat::Webp) => encode::animated_webp(&pictures, spec.fps),
+        _ => encode::animated_gif(&pictures, spec.fps),
+    }
+}
+
+/// The storyboard's image: each tile's key frame (`key_frames`: `moof` and key frame bytes,
+/// and the fragment's duration) decoded alone, scaled to the tile and put in its place.
+fn storyboard_image(
+    head: &TrackHead,
+    board: &picture::Storyboard,
+    key_frames: &[(Bytes, u32)],
+    offset: u64,
+    format: ImageFormat,
+) -> Result<Vec<u8>, PictureError> {
+    let (width, height) = board.size();
+    let mut canvas = Rgb {
+        width,
+        height,
+        data: vec![0; width as usize * height as usize * 3],
+    };
+    let mut decoder = TrackDecoder::new(&head.init)?;
+    for (tile, (bytes, duration)) in board.tiles.iter().zip(key_frames) {
+        let one = key_frame_fragment(bytes, head.index.default_sample_duration, *duration, 1)
+            .map_err(|e| PictureError::Corrupt(e.to_string()))?;
+        let mut tile_rgb = None;
+        let mut failed = None;
+        decoder.decode(&one, 0, head.index.default_sample_duration, offset, |frame, _| {
+            match render::scale(frame, board.tile_w, board.tile_h) {
+                Ok(rgb) => tile_rgb = Some(rgb),
+                Err(e) => failed = Some(e),
+            }
+            false
+        })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        // A key frame that does not decode leaves its tile black.
+        let Some(rgb) = tile_rgb else { continue };
+        let (x, y, w, h) = board.rect(tile);
+        let row = canvas.width as usize * 3;
+        for r in 0..h as usize {
+            let d = (y as usize + r) * row + x as usize * 3;
+            let s = r * w as usize * 3;
+            canvas.data[d..d + w as usize * 3].copy_from_slice(&rgb.data[s..s + w as usize * 3]);
+        }
+    }
+    match format {
+        ImageFormat::Webp => encode::webp(&canvas),
+        _ => encode::jpeg(&canvas),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_time_rounds_up_to_the_timescale() {
+        assert_eq!(to_timescale(1000, 15360), 15360);
+        assert_eq!(to_timescale(1, 15360), 16);
+        assert_eq!(to_timescale(0, 90000), 0);
+    }
+}

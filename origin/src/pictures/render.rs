@@ -1,0 +1,170 @@
+//! Frames made pictures: scaled (swscale) to the spec's size in RGB, placed on the picture
+//! (cropped or padded with black), and for a smart crop, placed where the detail is.
+
+use ffmpeg::format::Pixel;
+use ffmpeg::software::scaling;
+use ffmpeg::frame;
+use ffmpeg_next as ffmpeg;
+use sunomi_packager::picture::{smart_crop, FitMode, Geometry};
+
+use super::PictureError;
+
+/// An RGB picture, 8 bits a channel, rows packed (`width * 3` bytes each).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rgb {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// The pixels.
+    pub data: Vec<u8>,
+}
+
+fn ff(stage: &'static str) -> impl Fn(ffmpeg::Error) -> PictureError {
+    move |e| PictureError::Draw(format!("{stage}: {e}"))
+}
+
+/// `frame` scaled to `width` × `height`, as RGB.
+pub fn scale(frame: &frame::Video, width: u32, height: u32) -> Result<Rgb, PictureError> {
+    let mut scaler = scaling::Context::get(
+        frame.format(),
+        frame.width(),
+        frame.height(),
+        Pixel::RGB24,
+        width,
+        height,
+        scaling::Flags::BICUBIC | scaling::Flags::ACCURATE_RND | scaling::Flags::FULL_CHR_H_INT,
+    )
+    .map_err(ff("scaler"))?;
+    let mut out = frame::Video::empty();
+    scaler.run(frame, &mut out).map_err(ff("scale"))?;
+    let stride = out.stride(0);
+    let row = width as usize * 3;
+    let plane = out.data(0);
+    let mut data = Vec::with_capacity(row * height as usize);
+    for y in 0..height as usize {
+        data.extend_from_slice(&plane[y * stride..y * stride + row]);
+    }
+    Ok(Rgb {
+        width,
+        height,
+        data,
+    })
+}
+
+/// A black `width` × `height` picture with `src` at (`x`, `y`) (negative: its edge cropped).
+pub fn place(src: &Rgb, width: u32, height: u32, x: i32, y: i32) -> Rgb {
+    let row = width as usize * 3;
+    let mut data = vec![0u8; row * height as usize];
+    // The columns of `src` that land on the picture.
+    let from_x = (-i64::from(x)).max(0);
+    let to_x = i64::from(x).max(0);
+    let span = (i64::from(src.width) - from_x).min(i64::from(width) - to_x);
+    if span > 0 {
+        let (from_x, to_x, span) = (from_x as usize * 3, to_x as usize * 3, span as usize * 3);
+        for dst_y in 0..height as i64 {
+            let src_y = dst_y - i64::from(y);
+            if src_y < 0 || src_y >= i64::from(src.height) {
+                continue;
+            }
+            let s = src_y as usize * src.width as usize * 3 + from_x;
+            let d = dst_y as usize * row + to_x;
+            data[d..d + span].copy_from_slice(&src.data[s..s + span]);
+        }
+    }
+    Rgb {
+        width,
+        height,
+        data,
+    }
+}
+
+/// The luma of an RGB picture (BT.601 weights), one byte a pixel.
+fn luma(src: &Rgb) -> Vec<u8> {
+    src.data
+        .chunks_exact(3)
+        .map(|p| ((u32::from(p[0]) * 77 + u32::from(p[1]) * 150 + u32::from(p[2]) * 29) >> 8) as u8)
+        .collect()
+}
+
+/// `frame` drawn as `geometry` asks with `fit`: scaled, then placed (centred, or for a smart
+/// crop over the window with the most detail).
+pub fn draw(frame: &frame::Video, geometry: &Geometry, fit: FitMode) -> Result<Rgb, PictureError> {
+    let scaled = scale(frame, geometry.scaled_w, geometry.scaled_h)?;
+    if scaled.width == geometry.width && scaled.height == geometry.height {
+        return Ok(scaled);
+    }
+    let (x, y) = match fit {
+        FitMode::Smartcrop
+            if geometry.scaled_w >= geometry.width && geometry.scaled_h >= geometry.height =>
+        {
+            let (cx, cy) = smart_crop(
+                &luma(&scaled),
+                scaled.width as usize,
+                scaled.width,
+                scaled.height,
+                geometry.width,
+                geometry.height,
+            );
+            (-(cx as i32), -(cy as i32))
+        }
+        _ => (geometry.x, geometry.y),
+    };
+    Ok(place(&scaled, geometry.width, geometry.height, x, y))
+}
+
+/// An RGB picture as an FFmpeg frame of `format` (what an encoder takes).
+pub fn to_frame(src: &Rgb, format: Pixel) -> Result<frame::Video, PictureError> {
+    let mut rgb = frame::Video::new(Pixel::RGB24, src.width, src.height);
+    let stride = rgb.stride(0);
+    let row = src.width as usize * 3;
+    let plane = rgb.data_mut(0);
+    for y in 0..src.height as usize {
+        plane[y * stride..y * stride + row].copy_from_slice(&src.data[y * row..(y + 1) * row]);
+    }
+    if format == Pixel::RGB24 {
+        return Ok(rgb);
+    }
+    let mut scaler = scaling::Context::get(
+        Pixel::RGB24,
+        src.width,
+        src.height,
+        format,
+        src.width,
+        src.height,
+        scaling::Flags::BICUBIC | scaling::Flags::ACCURATE_RND | scaling::Flags::FULL_CHR_H_INP,
+    )
+    .map_err(ff("converter"))?;
+    let mut out = frame::Video::empty();
+    scaler.run(&rgb, &mut out).map_err(ff("convert"))?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn solid(width: u32, height: u32, v: u8) -> Rgb {
+        Rgb {
+            width,
+            height,
+            data: vec![v; (width * height * 3) as usize],
+        }
+    }
+
+    #[test]
+    fn placing_crops_and_pads() {
+        let src = solid(4, 2, 200);
+        // Padded: two black columns each side.
+        let p = place(&src, 8, 2, 2, 0);
+        assert_eq!(&p.data[0..6], &[0; 6]);
+        assert_eq!(&p.data[6..18], &[200; 12]);
+        assert_eq!(&p.data[18..24], &[0; 6]);
+        // Cropped: the middle two columns.
+        let c = place(&src, 2, 2, -1, 0);
+        assert_eq!(c.data, vec![200; 12]);
+        // Off the picture entirely: black.
+        assert_eq!(place(&src, 2, 2, 5, 5).data, vec![0; 12]);
+        assert_eq!(place(&src, 2, 2, -9, 0).data, vec![0; 12]);
+    }
+}
