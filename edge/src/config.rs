@@ -268,7 +268,9 @@ impl PicturesConfig {
             return Ok(());
         };
         if !url.starts_with("http://") {
-            return Err(format!("pictures.service_url {url:?} must be http://host:port"));
+            return Err(format!(
+                "pictures.service_url {url:?} must be http://host:port"
+            ));
         }
         if self.secret().is_none() {
             return Err("pictures.service_url needs pictures.secret (or \

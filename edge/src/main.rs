@@ -83,6 +83,10 @@ struct Cli {
     /// Private key of --tls-cert (PEM).
     #[arg(long, env = "SUNOMI_TLS_KEY")]
     tls_key: Option<PathBuf>,
+    /// The picture service drawing thumbnails, storyboards and animated previews
+    /// (`http://host:port`, `sunomi-origin pictures`); its secret in SUNOMI_PICTURES_SECRET.
+    #[arg(long, env = "SUNOMI_PICTURES_URL")]
+    pictures: Option<String>,
     /// Take the listening sockets over from the running edge (same config), then tell it to
     /// finish its requests and exit with `kill -QUIT <old pid>`: a zero-downtime upgrade.
     #[arg(long)]
@@ -170,6 +174,9 @@ fn load_config(cli: &Cli) -> Result<EdgeConfig> {
     }
     if let Some(k) = &cli.tls_key {
         config.tls.key = Some(k.clone());
+    }
+    if let Some(p) = &cli.pictures {
+        config.pictures.service_url = Some(p.clone());
     }
     config.validate().map_err(anyhow::Error::msg)?;
     Ok(config)

@@ -225,12 +225,7 @@ fn run(cli: Cli) -> Result<()> {
 /// Pictures wait at most this long for a worker before the request fails with 503.
 const PICTURE_QUEUE_WAIT: Duration = Duration::from_secs(10);
 
-fn serve_pictures(
-    store: &str,
-    listen: &str,
-    secret: &str,
-    workers: Option<usize>,
-) -> Result<()> {
+fn serve_pictures(store: &str, listen: &str, secret: &str, workers: Option<usize>) -> Result<()> {
     use sunomi_origin::pictures::{service, PictureMaker};
     let bytes = hex::decode(secret.trim()).unwrap_or_default();
     if bytes.len() < 16 {

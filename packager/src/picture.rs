@@ -133,9 +133,11 @@ impl PictureFile {
         let (stem, ext) = file.split_once('.')?;
         let format = ImageFormat::from_ext(ext);
         match (stem, ext, format) {
-            (THUMBNAIL, _, Some(f @ (ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::Webp))) => {
-                Some(PictureFile::Thumbnail(f))
-            }
+            (
+                THUMBNAIL,
+                _,
+                Some(f @ (ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::Webp)),
+            ) => Some(PictureFile::Thumbnail(f)),
             (STORYBOARD, "vtt", _) => Some(PictureFile::StoryboardVtt),
             (STORYBOARD, "json", _) => Some(PictureFile::StoryboardJson),
             (STORYBOARD, _, Some(f @ (ImageFormat::Jpeg | ImageFormat::Webp))) => {
@@ -287,7 +289,10 @@ fn seconds_ms(name: &'static str, value: &str) -> Result<u64, PictureError> {
     if whole.is_empty()
         || whole.len() > 6
         || frac.len() > 3
-        || !whole.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+        || !whole
+            .bytes()
+            .chain(frac.bytes())
+            .all(|b| b.is_ascii_digit())
     {
         return Err(bad("is not a number of seconds (up to 999999.999)"));
     }
@@ -303,7 +308,10 @@ fn bounded(name: &'static str, value: &str, min: u32, max: u32) -> Result<u32, P
         .filter(|n| (min..=max).contains(n))
         .ok_or_else(|| PictureError::Invalid {
             name,
-            reason: format!("{:?} is not a whole number from {min} to {max}", truncate(value)),
+            reason: format!(
+                "{:?} is not a whole number from {min} to {max}",
+                truncate(value)
+            ),
         })
 }
 
@@ -575,9 +583,8 @@ impl PictureSpec {
             return Err(bad("end"));
         }
         let g = &spec.geometry;
-        let inside = |pos: i32, scaled: u32, size: u32| {
-            i64::from(pos).abs() <= i64::from(scaled.max(size))
-        };
+        let inside =
+            |pos: i32, scaled: u32, size: u32| i64::from(pos).abs() <= i64::from(scaled.max(size));
         if !inside(g.x, g.scaled_w, g.width) || !inside(g.y, g.scaled_h, g.height) {
             return Err(bad("at"));
         }
@@ -869,7 +876,10 @@ pub fn smart_crop(
 ) -> (u32, u32) {
     let (w, h) = (width as usize, height as usize);
     if luma.len() < stride.saturating_mul(h.saturating_sub(1)) + w || stride < w {
-        return ((width.saturating_sub(crop_w)) / 2, (height.saturating_sub(crop_h)) / 2);
+        return (
+            (width.saturating_sub(crop_w)) / 2,
+            (height.saturating_sub(crop_h)) / 2,
+        );
     }
     // Detail per column and per row.
     let mut columns = vec![0u64; w];
@@ -983,11 +993,17 @@ mod tests {
         assert!(PictureQuery::parse(anim, "fps=31").is_err());
         assert!(PictureQuery::parse(anim, "time=1").is_err());
         let q = PictureQuery::parse(anim, "start=1&end=3.5&fps=10").unwrap();
-        assert_eq!((q.start_ms, q.end_ms, q.fps), (Some(1000), Some(3500), Some(10)));
+        assert_eq!(
+            (q.start_ms, q.end_ms, q.fps),
+            (Some(1000), Some(3500), Some(10))
+        );
         let q = PictureQuery::parse(PictureFile::StoryboardVtt, "format=webp").unwrap();
         assert_eq!(q.tiles, Some(ImageFormat::Webp));
         assert!(PictureQuery::parse(PictureFile::StoryboardVtt, "format=gif").is_err());
-        assert!(PictureQuery::parse(PictureFile::StoryboardImage(ImageFormat::Jpeg), "width=3").is_err());
+        assert!(
+            PictureQuery::parse(PictureFile::StoryboardImage(ImageFormat::Jpeg), "width=3")
+                .is_err()
+        );
     }
 
     #[test]
@@ -1034,23 +1050,38 @@ mod tests {
         assert_eq!(PictureSpec::from_query(thumb, &sa.to_query()).unwrap(), sa);
         // No time: the representative frame; past the end: refused.
         let none = resolve(thumb, &PictureQuery::default(), &l, 20_000, 2_000).unwrap();
-        assert_eq!((none.time_ms, none.geometry.width, none.rendition.as_str()), (2_000, 1280, "720p"));
+        assert_eq!(
+            (none.time_ms, none.geometry.width, none.rendition.as_str()),
+            (2_000, 1280, "720p")
+        );
         let late = PictureQuery::parse(thumb, "time=21").unwrap();
         assert!(resolve(thumb, &late, &l, 20_000, 2_000).is_err());
         // The end itself shows the last frame.
         let end = PictureQuery::parse(thumb, "time=20").unwrap();
-        assert_eq!(resolve(thumb, &end, &l, 20_000, 2_000).unwrap().time_ms, 19_999);
+        assert_eq!(
+            resolve(thumb, &end, &l, 20_000, 2_000).unwrap().time_ms,
+            19_999
+        );
 
         let anim = PictureFile::Animated(ImageFormat::Gif);
         let s = resolve(anim, &PictureQuery::default(), &l, 20_000, 0).unwrap();
-        assert_eq!((s.time_ms, s.end_ms, s.fps, s.geometry.width), (0, 5_000, 15, 320));
+        assert_eq!(
+            (s.time_ms, s.end_ms, s.fps, s.geometry.width),
+            (0, 5_000, 15, 320)
+        );
         assert_eq!(s.frame_times().len(), 75);
         assert_eq!(s.frame_times()[1], 66);
         let long = PictureQuery::parse(anim, "start=1&end=12").unwrap();
         assert!(resolve(anim, &long, &l, 20_000, 0).is_err());
         let clipped = PictureQuery::parse(anim, "start=18").unwrap();
-        assert_eq!(resolve(anim, &clipped, &l, 20_000, 0).unwrap().end_ms, 20_000);
-        assert_eq!(resolve(thumb, &a, &[], 20_000, 0), Err(PictureError::NoVideo));
+        assert_eq!(
+            resolve(anim, &clipped, &l, 20_000, 0).unwrap().end_ms,
+            20_000
+        );
+        assert_eq!(
+            resolve(thumb, &a, &[], 20_000, 0),
+            Err(PictureError::NoVideo)
+        );
         // The service refuses a spec out of bounds.
         let mut wide = sa.clone();
         wide.end_ms = wide.time_ms + MAX_ANIMATED_MS + 1;
@@ -1068,7 +1099,9 @@ mod tests {
         assert_eq!(sb.tiles[3].start_ms, 6_000);
         assert_eq!(sb.tiles[9].end_ms, 20_000);
         let vtt = sb.to_vtt("storyboard.jpg");
-        assert!(vtt.starts_with("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nstoryboard.jpg#xywh=0,0,256,144\n"));
+        assert!(vtt.starts_with(
+            "WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nstoryboard.jpg#xywh=0,0,256,144\n"
+        ));
         assert!(vtt.contains("00:00:18.000 --> 00:00:20.000\nstoryboard.jpg#xywh=2304,0,256,144\n"));
         let json: serde_json::Value = serde_json::from_str(&sb.to_json("storyboard.jpg")).unwrap();
         assert_eq!(json["tiles"][3]["x"], 768);
@@ -1079,7 +1112,10 @@ mod tests {
         let sb = storyboard(&starts, 7_200_000, (256, 144));
         assert_eq!(sb.tiles.len(), MAX_TILES);
         assert_eq!((sb.columns, sb.rows), (10, 10));
-        assert!(sb.tiles.windows(2).all(|w| w[1].start_ms - w[0].start_ms == 72_000));
+        assert!(sb
+            .tiles
+            .windows(2)
+            .all(|w| w[1].start_ms - w[0].start_ms == 72_000));
         assert_eq!(sb.rect(&sb.tiles[99]), (2304, 1296, 256, 144));
         // Nothing to show: still a valid (empty) storyboard.
         assert!(storyboard(&[], 0, (256, 144)).tiles.is_empty());

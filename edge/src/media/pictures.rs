@@ -67,7 +67,9 @@ impl PictureService {
         let started = std::time::Instant::now();
         let addr: SocketAddr = tokio::net::lookup_host(&self.authority)
             .await
-            .map_err(|e| EdgeError::Unavailable(format!("picture service {}: {e}", self.authority)))?
+            .map_err(|e| {
+                EdgeError::Unavailable(format!("picture service {}: {e}", self.authority))
+            })?
             .next()
             .ok_or_else(|| {
                 EdgeError::Unavailable(format!("picture service {} has no address", self.authority))
@@ -93,14 +95,25 @@ impl PictureService {
         let m = metrics();
         m.pictures.with_label_values(&[outcome]).inc();
         m.picture_seconds.observe(started.elapsed().as_secs_f64());
-        let text = || String::from_utf8_lossy(&reply.body).chars().take(200).collect::<String>();
+        let text = || {
+            String::from_utf8_lossy(&reply.body)
+                .chars()
+                .take(200)
+                .collect::<String>()
+        };
         match reply.status {
             200 => Ok(reply.body),
             404 => Err(EdgeError::NotFound(text())),
             409 => Err(EdgeError::Changed(format!("picture of {id}: {}", text()))),
             // The edge asked for something the service will not draw: a bug on one side.
-            400 => Err(EdgeError::Internal(format!("picture service refused: {}", text()))),
-            s => Err(EdgeError::Unavailable(format!("picture service answered {s}: {}", text()))),
+            400 => Err(EdgeError::Internal(format!(
+                "picture service refused: {}",
+                text()
+            ))),
+            s => Err(EdgeError::Unavailable(format!(
+                "picture service answered {s}: {}",
+                text()
+            ))),
         }
     }
 }
@@ -228,7 +241,10 @@ mod tests {
 
     #[test]
     fn a_peer_is_asked_without_the_token() {
-        assert_eq!(peer_query("time=1&token=abc.def&width=320"), "time=1&width=320");
+        assert_eq!(
+            peer_query("time=1&token=abc.def&width=320"),
+            "time=1&width=320"
+        );
         assert_eq!(peer_query("token=x"), "");
         assert_eq!(peer_query(""), "");
     }
@@ -246,9 +262,11 @@ mod tests {
             secret: Some("00112233445566778899aabbccddeeff".into()),
             timeout_secs: 5,
         };
-        assert!(PictureService::from_config(&config("http://127.0.0.1:9100"))
-            .unwrap()
-            .is_some());
+        assert!(
+            PictureService::from_config(&config("http://127.0.0.1:9100"))
+                .unwrap()
+                .is_some()
+        );
         assert!(PictureService::from_config(&config("https://x:1")).is_err());
         assert!(PictureService::from_config(&config("http://x:1/path")).is_err());
         assert!(PictureService::from_config(&PicturesConfig::default())

@@ -457,11 +457,7 @@ impl Media {
                 file,
                 spec,
                 version,
-            } => {
-                self.pictures
-                    .draw(target.id, *file, spec, version)
-                    .await
-            }
+            } => self.pictures.draw(target.id, *file, spec, version).await,
         }
     }
 

@@ -192,8 +192,14 @@ mod tests {
         assert_eq!(grant("review".into()), TokenAudience::Review);
         assert_eq!(grant(serde_json::json!(["v"])), TokenAudience::Play);
         assert_eq!(grant("t".into()), TokenAudience::Thumbnail);
-        assert_eq!(grant(serde_json::json!(["s", "g"])), TokenAudience::Storyboard);
-        assert_eq!(grant(serde_json::json!(["g", "review"])), TokenAudience::Review);
+        assert_eq!(
+            grant(serde_json::json!(["s", "g"])),
+            TokenAudience::Storyboard
+        );
+        assert_eq!(
+            grant(serde_json::json!(["g", "review"])),
+            TokenAudience::Review
+        );
         assert_eq!(
             grant(serde_json::json!(["v", "review"])),
             TokenAudience::Review

@@ -162,6 +162,69 @@ pub fn serve_pattern(dir: &Path, id: &str, size: &str, seconds: u32, edge_flags:
     Edge::start(&store, edge_flags, &[])
 }
 
+/// The secret the test picture services and their edges share.
+pub const PICTURES_SECRET: &str = "7069637475726573207365637265742121";
+
+/// A running picture service (`sunomi-origin pictures`) over a store.
+pub struct PictureServer {
+    pub process: Process,
+    pub url: String,
+}
+
+impl PictureServer {
+    /// Starts one on a free port and waits until it answers.
+    pub fn start(store: &str) -> PictureServer {
+        let listen = format!("127.0.0.1:{}", free_port());
+        let child = Command::new(binary("sunomi-origin"))
+            .args(["pictures", "--store", store, "--listen", &listen])
+            .env("SUNOMI_PICTURES_SECRET", PICTURES_SECRET)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting sunomi-origin pictures");
+        let mut server = PictureServer {
+            process: Process(child),
+            url: format!("http://{listen}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while get(&format!("{}/healthz", server.url)).status != 200 {
+            if let Ok(Some(status)) = server.process.0.try_wait() {
+                panic!("sunomi-origin pictures exited early: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the picture service did not come up"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    /// The flags an edge using this service takes (the secret goes in [`Self::EDGE_ENV`]).
+    pub fn edge_flags(&self) -> [&str; 2] {
+        ["--pictures", &self.url]
+    }
+
+    /// The environment an edge using a test picture service needs.
+    pub const EDGE_ENV: [(&'static str, &'static str); 1] =
+        [("SUNOMI_PICTURES_SECRET", PICTURES_SECRET)];
+
+    /// The value of a series on the service's `/metrics` (0 when absent: the service
+    /// registers a series on its first picture).
+    pub fn metric(&self, series: &str) -> f64 {
+        get(&format!("{}/metrics", self.url))
+            .text()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(series)
+                    .filter(|v| v.starts_with(' '))
+                    .and_then(|v| v.trim().parse().ok())
+            })
+            .unwrap_or(0.0)
+    }
+}
+
 /// A running edge.
 pub struct Edge {
     pub process: Process,

@@ -140,7 +140,8 @@ pub fn animated_gif(frames: &[Rgb], fps: u32) -> Result<Vec<u8>, PictureError> {
     let first = frames
         .first()
         .ok_or_else(|| PictureError::Draw("nothing to encode".into()))?;
-    let side = |n: u32| u16::try_from(n).map_err(|_| PictureError::Draw("too large for a GIF".into()));
+    let side =
+        |n: u32| u16::try_from(n).map_err(|_| PictureError::Draw("too large for a GIF".into()));
     let (width, height) = (side(first.width)?, side(first.height)?);
     let mut out = Vec::new();
     {

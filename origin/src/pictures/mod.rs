@@ -150,7 +150,8 @@ impl PictureMaker {
                 let ts = head.index.timescale;
                 let from = fragment_at(&head.index, offset, to_timescale(first, ts));
                 let to = fragment_at(&head.index, offset, to_timescale(last, ts));
-                let (Some(a), Some(b)) = (head.index.fragments.get(from), head.index.fragments.get(to))
+                let (Some(a), Some(b)) =
+                    (head.index.fragments.get(from), head.index.fragments.get(to))
                 else {
                     return Err(PictureError::NotFound("the track has no fragments".into()));
                 };
@@ -184,8 +185,8 @@ impl PictureMaker {
                         let (id, path, version) =
                             (id.to_owned(), rendition.path.clone(), head.version.clone());
                         async move {
-                            let f = f
-                                .ok_or_else(|| PictureError::Corrupt("no such fragment".into()))?;
+                            let f =
+                                f.ok_or_else(|| PictureError::Corrupt("no such fragment".into()))?;
                             // The `moof` and the key frame only (the whole fragment without
                             // the manifest's key-frame end).
                             let len = end.map_or(f.size, |e| e.min(f.size));
@@ -313,13 +314,19 @@ fn storyboard_image(
             .map_err(|e| PictureError::Corrupt(e.to_string()))?;
         let mut tile_rgb = None;
         let mut failed = None;
-        decoder.decode(&one, 0, head.index.default_sample_duration, offset, |frame, _| {
-            match render::scale(frame, board.tile_w, board.tile_h) {
-                Ok(rgb) => tile_rgb = Some(rgb),
-                Err(e) => failed = Some(e),
-            }
-            false
-        })?;
+        decoder.decode(
+            &one,
+            0,
+            head.index.default_sample_duration,
+            offset,
+            |frame, _| {
+                match render::scale(frame, board.tile_w, board.tile_h) {
+                    Ok(rgb) => tile_rgb = Some(rgb),
+                    Err(e) => failed = Some(e),
+                }
+                false
+            },
+        )?;
         if let Some(e) = failed {
             return Err(e);
         }

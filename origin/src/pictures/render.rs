@@ -2,8 +2,8 @@
 //! (cropped or padded with black), and for a smart crop, placed where the detail is.
 
 use ffmpeg::format::Pixel;
-use ffmpeg::software::scaling;
 use ffmpeg::frame;
+use ffmpeg::software::scaling;
 use ffmpeg_next as ffmpeg;
 use sunomi_packager::picture::{smart_crop, FitMode, Geometry};
 

@@ -39,14 +39,20 @@ fn metrics() -> &'static Metrics {
             "Picture requests answered, by file kind and status",
             &["kind", "status"]
         )
-        .unwrap_or_else(|_| IntCounterVec::new(prometheus::opts!("unused", "unused"), &["kind", "status"]).expect("static metric")),
+        .unwrap_or_else(|_| {
+            IntCounterVec::new(prometheus::opts!("unused", "unused"), &["kind", "status"])
+                .expect("static metric")
+        }),
         seconds: prometheus::register_histogram_vec!(
             "sunomi_picture_draw_seconds",
             "Time to read, decode and encode a picture, by file kind",
             &["kind"],
             vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]
         )
-        .unwrap_or_else(|_| HistogramVec::new(prometheus::histogram_opts!("unused", "unused"), &["kind"]).expect("static metric")),
+        .unwrap_or_else(|_| {
+            HistogramVec::new(prometheus::histogram_opts!("unused", "unused"), &["kind"])
+                .expect("static metric")
+        }),
     })
 }
 
@@ -109,7 +115,8 @@ impl PictureService {
         if !authorized {
             return text(401, "a picture request needs the edges' bearer token");
         }
-        let Some(file) = PictureFile::parse(file).filter(|_| names::is_valid_video_id(video)) else {
+        let Some(file) = PictureFile::parse(file).filter(|_| names::is_valid_video_id(video))
+        else {
             return text(404, "no such picture");
         };
         let spec = match PictureSpec::from_query(file, req.uri().query().unwrap_or("")) {

@@ -145,12 +145,19 @@ impl PosterPicker {
     }
 
     fn offer(&mut self, f: &frame::Video, seconds: f64) {
-        let due = self.candidates.get(self.next).is_some_and(|c| seconds >= *c);
+        let due = self
+            .candidates
+            .get(self.next)
+            .is_some_and(|c| seconds >= *c);
         // The first frame stands in until a candidate is reached (a very short video).
         if !due && self.best.is_some() {
             return;
         }
-        while self.candidates.get(self.next).is_some_and(|c| seconds >= *c) {
+        while self
+            .candidates
+            .get(self.next)
+            .is_some_and(|c| seconds >= *c)
+        {
             self.next += 1;
         }
         let score = detail(f);
