@@ -167,12 +167,24 @@ enum Command {
         /// The signing key's private half (PEM), as `POST /api/v1/signing-keys` returned it.
         #[arg(long)]
         private_key: PathBuf,
-        /// A review token (`aud` `review`): it plays the video whatever its availability — in
-        /// review, or blocked — for a moderation tool. Without it, the token plays only a
-        /// published video (`aud` `v`).
+        /// What the token grants (its `aud`): `v` plays the published video (the default),
+        /// `t` its thumbnails, `s` its storyboard, `g` its animated previews, each nothing
+        /// else; `review` plays it whatever its availability (in review, or blocked), for a
+        /// moderation tool.
+        #[arg(long, default_value = "v", value_parser = parse_audience)]
+        audience: TokenAudience,
+        /// The same as `--audience review`.
         #[arg(long)]
         review: bool,
     },
+}
+
+/// A token audience by its `aud` name.
+fn parse_audience(name: &str) -> Result<TokenAudience, String> {
+    TokenAudience::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = TokenAudience::ALL.iter().map(|a| a.as_str()).collect();
+        format!("{name:?} is not one of {}", names.join(", "))
+    })
 }
 
 #[derive(Subcommand)]
@@ -414,6 +426,7 @@ async fn run() -> Result<i32> {
             ttl,
             key_id,
             private_key,
+            audience,
             review,
         } => {
             let pem = std::fs::read_to_string(&private_key)
@@ -422,7 +435,7 @@ async fn run() -> Result<i32> {
             let audience = if review {
                 TokenAudience::Review
             } else {
-                TokenAudience::Play
+                audience
             };
             let token = sunomi_control::signing::mint(
                 &key_id,

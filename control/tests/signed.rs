@@ -196,3 +196,100 @@ fn signed_playback_ids_play_only_with_a_valid_token() {
         http_status(&format!("{master}?token={token}")) == 404
     });
 }
+
+#[test]
+fn picture_tokens_grant_their_own_audience_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").to_string_lossy().into_owned();
+    let (_pictures, pictures_url) = start_pictures(&store);
+    let edge = Edge::start(
+        &store,
+        &["--pictures", &pictures_url],
+        &[("SUNOMI_PICTURES_SECRET".into(), PICTURES_SECRET.into())],
+    );
+    let server = Control::start(Options {
+        store: store.clone(),
+        config: format!("edge_admin_urls = [\"{}\"]\n", edge.admin),
+        ..Default::default()
+    });
+    let api = server.api(&create_key(&store, &[]));
+    let src = clip(dir.path(), "clip.mp4", 3.0);
+    let (code, out, err) = upload_cli(&src, &api, true);
+    assert_eq!(code, 0, "{err}");
+    let id = out.lines().next().unwrap().to_string();
+    let signing = signing_key(&api, dir.path());
+    let playback_id = |policy: &str| {
+        let r = api.send(
+            "POST",
+            &format!("/api/v1/assets/{id}/playback-ids"),
+            &[("content-type", "application/json")],
+            format!("{{\"policy\":\"{policy}\"}}").into_bytes(),
+        );
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        r.json()["id"].as_str().unwrap().to_string()
+    };
+    let pid = playback_id("signed");
+    let url = |file: &str, token: &str| format!("{}/v/{pid}/{file}?token={token}", edge.base);
+    let files = [
+        "master.m3u8",
+        "thumbnail.jpg",
+        "storyboard.vtt",
+        "storyboard.jpg",
+        "animated.gif?end=1",
+    ];
+    // Mux's audiences: each token opens its own files.
+    for (audience, opens) in [
+        ("v", "master.m3u8"),
+        ("t", "thumbnail.jpg"),
+        ("s", "storyboard"),
+        ("g", "animated.gif"),
+    ] {
+        let token = mint_token_for(&signing, &pid, "600", audience);
+        for file in files {
+            let u = url(file, &token).replace("?end=1?token=", "?end=1&token=");
+            let want = if file.starts_with(opens) { 200 } else { 403 };
+            assert_eq!(http_status(&u), want, "aud {audience}: {file}");
+        }
+    }
+    // The storyboard's index names its image with the token it was asked with.
+    let s = mint_token_for(&signing, &pid, "600", "s");
+    let vtt = blocking_get(&url("storyboard.vtt", &s));
+    assert!(
+        vtt.contains(&format!("storyboard.jpg?token={s}#xywh=")),
+        "{vtt}"
+    );
+    // Review opens everything, privately; no token opens nothing.
+    let review = mint_token_for(&signing, &pid, "600", "review");
+    let r = client().get(url("thumbnail.jpg", &review)).send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["cache-control"].to_str().unwrap(),
+        "private, no-store"
+    );
+    assert_eq!(
+        http_status(&format!("{}/v/{pid}/thumbnail.jpg", edge.base)),
+        403
+    );
+    // A public playback id's pictures need no token.
+    let public = playback_id("public");
+    assert_eq!(
+        http_status(&format!("{}/v/{public}/thumbnail.jpg?width=320", edge.base)),
+        200
+    );
+    let (code, _, err) = control(
+        &[
+            "token",
+            "--playback-id",
+            &pid,
+            "--key-id",
+            &signing.0,
+            "--private-key",
+            signing.1.to_str().unwrap(),
+            "--audience",
+            "x",
+        ],
+        &[],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("is not one of v, review, t, s, g"), "{err}");
+}

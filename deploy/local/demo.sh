@@ -7,6 +7,7 @@
 #   STORE=./demo-store     object store (a directory, file:///abs, s3://bucket/prefix)
 #   LISTEN=127.0.0.1:8080  ADMIN=127.0.0.1:9090       the edge
 #   API=127.0.0.1:8090     API_ADMIN=127.0.0.1:9091   the control plane
+#   PICTURES=127.0.0.1:9100   the picture service (thumbnails, storyboards, animated previews)
 #   DATABASE=sqlite://…/demo-work/control.db   the control plane's database (or postgres://…)
 #   TLS_LISTEN=127.0.0.1:8443  HTTPS (HTTP/2) for players, with a certificate for localhost
 #                          signed by a demo CA made here (demo-work/tls); TLS_LISTEN=off: none
@@ -18,6 +19,7 @@ LISTEN=${LISTEN:-127.0.0.1:8080}
 ADMIN=${ADMIN:-127.0.0.1:9090}
 API=${API:-127.0.0.1:8090}
 API_ADMIN=${API_ADMIN:-127.0.0.1:9091}
+PICTURES=${PICTURES:-127.0.0.1:9100}
 TLS_LISTEN=${TLS_LISTEN:-127.0.0.1:8443}
 # Every sunomi-control command below reads it (--database).
 export SUNOMI_DATABASE=${DATABASE:-sqlite://$root/demo-work/control.db}
@@ -25,7 +27,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 bin=$CARGO_TARGET_DIR/release
 
 echo "==> building (release)"
-cargo build --release -p sunomi-control -p sunomi-edge
+cargo build --release -p sunomi-control -p sunomi-edge -p sunomi-origin
 
 if [ -z "${INPUT:-}" ]; then
   INPUT=$root/demo-work/sample-speech.mp4
@@ -87,8 +89,18 @@ view_secret=$root/demo-work/view-secret
 SUNOMI_VIEW_SECRET=$(cat "$view_secret")
 export SUNOMI_VIEW_SECRET
 
+# The secret the edges present to the picture service, made once.
+pictures_secret=$root/demo-work/pictures-secret
+[ -s "$pictures_secret" ] || (umask 077; openssl rand -hex 32 > "$pictures_secret")
+SUNOMI_PICTURES_SECRET=$(cat "$pictures_secret")
+export SUNOMI_PICTURES_SECRET
+
+echo "==> starting the picture service on $PICTURES"
+"$bin/sunomi-origin" pictures --store "$STORE" --listen "$PICTURES" > "$root/demo-work/pictures.log" 2>&1 &
+pids+=($!)
+
 echo "==> starting the edge on $LISTEN${tls_args:+ (HTTPS on $TLS_LISTEN)} and the control plane on $API"
-"$bin/sunomi-edge" --store "$STORE" --listen "$LISTEN" --admin "$ADMIN" "${tls_args[@]}" &
+"$bin/sunomi-edge" --store "$STORE" --listen "$LISTEN" --admin "$ADMIN" --pictures "http://$PICTURES" "${tls_args[@]}" &
 pids+=($!)
 config=$root/demo-work/control.toml
 cat > "$config" <<TOML
@@ -146,6 +158,11 @@ cat <<MSG
     ffplay $url
     vlc $url
     Safari: open the URL directly; other browsers: paste it into https://hlsjs.dev/demo/
+
+    Pictures, drawn once by the picture service and cached by the edge:
+    ${url%master.m3u8}thumbnail.jpg?time=2&width=640
+    ${url%master.m3u8}storyboard.vtt   ${url%master.m3u8}storyboard.jpg
+    ${url%master.m3u8}animated.gif?start=1&end=4&width=320
 MSG
 if [ "$TLS_LISTEN" != off ]; then
   https_url="https://localhost:${TLS_LISTEN##*:}${url#http://"$LISTEN"}"

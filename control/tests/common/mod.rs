@@ -331,7 +331,8 @@ pub fn wait_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bo
     }
 }
 
-fn client() -> reqwest::blocking::Client {
+/// The HTTP client the tests use (60 s timeout).
+pub fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
@@ -357,7 +358,12 @@ pub fn signing_key(api: &Api, dir: &Path) -> (String, PathBuf) {
 /// A playback token for `pid` made by `sunomi-control token` with key `(kid, pem_file)`,
 /// valid `ttl` seconds; a review token when `review`.
 pub fn mint_token(key: &(String, PathBuf), pid: &str, ttl: &str, review: bool) -> String {
-    let mut args = vec![
+    mint_token_for(key, pid, ttl, if review { "review" } else { "v" })
+}
+
+/// A playback token for `pid` with `aud` `audience` (`v`, `t`, `s`, `g`, `review`).
+pub fn mint_token_for(key: &(String, PathBuf), pid: &str, ttl: &str, audience: &str) -> String {
+    let args = [
         "token",
         "--playback-id",
         pid,
@@ -367,13 +373,33 @@ pub fn mint_token(key: &(String, PathBuf), pid: &str, ttl: &str, review: bool) -
         &key.0,
         "--private-key",
         key.1.to_str().unwrap(),
+        "--audience",
+        audience,
     ];
-    if review {
-        args.push("--review");
-    }
     let (code, out, err) = control(&args, &[]);
     assert_eq!(code, 0, "{err}");
     out.trim().to_string()
+}
+
+/// The secret the test picture service and its edges share.
+pub const PICTURES_SECRET: &str = "7069637475726573207365637265742121";
+
+/// A running picture service (`sunomi-origin pictures`) over `store`, and its URL.
+pub fn start_pictures(store: &str) -> (Process, String) {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let child = Command::new(sibling("sunomi-origin"))
+        .args(["pictures", "--store", store, "--listen", &listen])
+        .env("SUNOMI_PICTURES_SECRET", PICTURES_SECRET)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starting sunomi-origin pictures");
+    let url = format!("http://{listen}");
+    wait_until(Duration::from_secs(30), "the picture service", || {
+        http_status(&format!("{url}/healthz")) == 200
+    });
+    (Process(child), url)
 }
 
 /// The body of a GET as text (empty when nothing answers).
