@@ -5,7 +5,7 @@
 #   2. an API key is made inside the control container, a clip made with FFmpeg is uploaded
 #      through the load balancer's API port and transcoded by the workers;
 #   3. the playback URL is played through the balancer's player port (ffmpeg decodes every
-#      frame), and hls.js-like fetches of the master go to more than one edge;
+#      frame), a thumbnail comes through it from the picture service, and hls.js-like fetches of the master go to more than one edge;
 #   4. the three edges form one ring (each counts three members), and Prometheus scrapes
 #      every target (all `up`);
 #   5. prints the time from `up` to the first playable URL (deploy/README.md reports it).
@@ -31,7 +31,7 @@ trap cleanup EXIT
 down
 
 started=$(date +%s.%N)
-SERVICES="postgres redis s3 control worker-1 worker-2 edge-1 edge-2 edge-3 lb prometheus" "$here/up.sh"
+SERVICES="postgres redis s3 control worker-1 worker-2 edge-1 edge-2 edge-3 pictures lb prometheus" "$here/up.sh"
 up_at=$(date +%s.%N)
 
 container() { podman ps -q --filter "label=com.docker.compose.service=$1" | head -n 1; }
@@ -50,6 +50,10 @@ ffmpeg -v error -i "$master" -f null - 2>"$work/decode.log"
 [[ ! -s "$work/decode.log" ]] || { cat "$work/decode.log" >&2; exit 1; }
 playable_at=$(date +%s.%N)
 echo "compose: played $master through the load balancer"
+# A thumbnail: drawn by the picture service over S3, served through the balancer.
+curl -fsS -o "$work/thumb.jpg" "http://127.0.0.1:18080/v/$playback/thumbnail.jpg?time=1&width=320"
+[[ $(ffprobe -v error -select_streams v:0 -show_entries stream=codec_name,width,height -of csv=p=0 "$work/thumb.jpg") == mjpeg,320,180 ]] \
+  || { echo "no 320x180 JPEG thumbnail through the balancer" >&2; exit 1; }
 
 # Every edge sees the others: one ring of three.
 for admin in 19081 19082 19083; do
@@ -72,7 +76,7 @@ import json, sys
 targets = json.load(sys.stdin)["data"]["activeTargets"]
 down = [t["scrapeUrl"] for t in targets if t["health"] != "up"]
 print(f"{len(targets)} targets, down: {down}", file=sys.stderr)
-sys.exit(0 if len(targets) == 6 and not down else 1)'; do
+sys.exit(0 if len(targets) == 7 and not down else 1)'; do
   [[ $(date +%s) -lt $deadline ]] || { echo "Prometheus does not scrape every target" >&2; exit 1; }
   sleep 2
 done

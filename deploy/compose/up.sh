@@ -19,6 +19,7 @@ if [[ "${DOWN:-0}" = 1 ]]; then
   exit 0
 fi
 podman image exists localhost/sunomi-edge:latest && podman image exists localhost/sunomi-control:latest \
+  && podman image exists localhost/sunomi-pictures:latest \
   || "$root/deploy/docker/build.sh"
 "$root/deploy/compose/images.sh"
 # shellcheck disable=SC2086 # SERVICES is a list

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the container images sunomi-edge:latest and sunomi-control:latest (and :VERSION)
+# Builds the container images sunomi-edge:latest, sunomi-control:latest and sunomi-pictures:latest
+# (the picture service, `sunomi-origin pictures`) (and :VERSION)
 # with buildah, FROM scratch: each holds its release binary (stripped), the shared libraries
 # it links (ldd's closure, from this Debian host), CA certificates and a non-root user
 # (10001), and nothing else — no shell, no package manager. The control image adds the
@@ -18,7 +19,7 @@ if [[ ! -f /etc/containers/containers.conf ]]; then
   mkdir -p /etc/containers
   printf '[containers]\ndefault_ulimits = []\n' > /etc/containers/containers.conf
 fi
-[[ "${BUILD:-1}" = 1 ]] && cargo build --release -q -p sunomi-edge -p sunomi-control
+[[ "${BUILD:-1}" = 1 ]] && cargo build --release -q -p sunomi-edge -p sunomi-control -p sunomi-origin
 models=$("$root/deploy/local/models.sh")
 version=$(sed -n '/^\[workspace.package\]/,/^\[/ s/^version = "\(.*\)"/\1/p' Cargo.toml)
 [[ -n "$version" ]] || { echo "no [workspace.package] version in Cargo.toml" >&2; exit 1; }
@@ -82,3 +83,10 @@ image sunomi-control "$work/control" \
   --env SUNOMI_MODELS=/usr/local/share/sunomi/models \
   --port 8000 --port 9091 \
   --healthcheck 'CMD /usr/local/bin/sunomi-control healthcheck'
+
+rootfs "$work/pictures" "$CARGO_TARGET_DIR/release/sunomi-origin"
+image sunomi-pictures "$work/pictures" \
+  --entrypoint '["/usr/local/bin/sunomi-origin"]' --cmd '["pictures"]' \
+  --env SUNOMI_PICTURES_LISTEN=0.0.0.0:9100 \
+  --port 9100 \
+  --healthcheck 'CMD /usr/local/bin/sunomi-origin healthcheck'

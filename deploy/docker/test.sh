@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The images, built and run (`make test`): the control container serves the API and
 # transcodes an upload (the embedded queue: its own workers), the edge container serves the
-# result (ffmpeg decodes it through the edge) and answers /readyz; both report healthy
-# through their HEALTHCHECK; both run as a non-root user and the edge image has no shell.
+# result (ffmpeg decodes it through the edge) and answers /readyz, the picture container draws
+# a thumbnail the edge serves; all report healthy
+# through their HEALTHCHECK; all run as a non-root user and the edge image has no shell.
 # Prints each image's size and each container's start-to-ready time. The admin addresses are
 # given by environment (SUNOMI_ADMIN, SUNOMI_CONTROL_ADMIN), as the HEALTHCHECK reads them.
 #   BUILD=0  use the images as they are (skip deploy/docker/build.sh)
@@ -30,11 +31,12 @@ wait_ok() { # URL SECONDS
   done
 }
 
-for image in sunomi-edge sunomi-control; do
+binary() { case $1 in sunomi-pictures) echo sunomi-origin ;; *) echo "$1" ;; esac; }
+for image in sunomi-edge sunomi-control sunomi-pictures; do
   user=$("${podman[@]}" image inspect --format '{{.Config.User}}' "localhost/$image:latest")
   [[ "$user" = 10001:10001 ]] || fail "$image runs as '$user', not 10001:10001"
   health=$("${podman[@]}" image inspect --format '{{json .Config.Healthcheck.Test}}' "localhost/$image:latest")
-  [[ "$health" == "[\"CMD\",\"/usr/local/bin/$image\",\"healthcheck\"]" ]] \
+  [[ "$health" == "[\"CMD\",\"/usr/local/bin/$(binary "$image")\",\"healthcheck\"]" ]] \
     || fail "$image's HEALTHCHECK is not its binary's healthcheck: $health"
   size=$("${podman[@]}" image inspect --format '{{.Size}}' "localhost/$image:latest")
   echo "$image: $(numfmt --to=iec "$size") ($size bytes), user $user"
@@ -45,7 +47,7 @@ fi
 
 mkdir -p "$work/store" "$work/data"
 chown -R 10001:10001 "$work/store" "$work/data"
-api=$(port); cadmin=$(port); http=$(port); eadmin=$(port)
+api=$(port); cadmin=$(port); http=$(port); eadmin=$(port); pictures=$(port)
 
 started=$(ms)
 names+=(sunomi-test-control-$$)
@@ -57,11 +59,21 @@ names+=(sunomi-test-control-$$)
 wait_ok "http://127.0.0.1:$cadmin/readyz" 60 || fail "the control container never became ready"
 echo "control container: ready $(( $(ms) - started )) ms after start"
 
+secret=$(openssl rand -hex 16)
+started=$(ms)
+names+=(sunomi-test-pictures-$$)
+"${podman[@]}" run -d --log-level=fatal --name "${names[-1]}" --network host -v "$work/store:/store:ro" \
+  -e SUNOMI_PICTURES_LISTEN="127.0.0.1:$pictures" -e SUNOMI_PICTURES_SECRET="$secret" \
+  localhost/sunomi-pictures:latest pictures --store /store >/dev/null
+wait_ok "http://127.0.0.1:$pictures/healthz" 60 || fail "the picture container never became ready"
+echo "picture container: ready $(( $(ms) - started )) ms after start"
+
 started=$(ms)
 names+=(sunomi-test-edge-$$)
 "${podman[@]}" run -d --log-level=fatal --name "${names[-1]}" --network host -v "$work/store:/store:ro" \
-  -e SUNOMI_ADMIN="127.0.0.1:$eadmin" \
-  localhost/sunomi-edge:latest --store /store --listen "127.0.0.1:$http" >/dev/null
+  -e SUNOMI_ADMIN="127.0.0.1:$eadmin" -e SUNOMI_PICTURES_SECRET="$secret" \
+  localhost/sunomi-edge:latest --store /store --listen "127.0.0.1:$http" \
+  --pictures "http://127.0.0.1:$pictures" >/dev/null
 wait_ok "http://127.0.0.1:$eadmin/readyz" 60 || fail "the edge container never became ready"
 echo "edge container: ready $(( $(ms) - started )) ms after start"
 
@@ -75,9 +87,14 @@ url=$("$CARGO_TARGET_DIR/debug/sunomi-control" upload "$work/clip.mp4" \
 [[ "$url" == "http://127.0.0.1:$http/v/"*"/master.m3u8" ]] || fail "no playback URL: $url"
 ffmpeg -v error -i "$url" -f null - || fail "ffmpeg could not decode $url through the edge container"
 echo "transcoded in the control container, played through the edge container: $url"
+thumb="${url%master.m3u8}thumbnail.jpg?time=1&width=320"
+curl -fsS -o "$work/thumb.jpg" "$thumb" || fail "no thumbnail through the edge and picture containers"
+[[ $(ffprobe -v error -select_streams v:0 -show_entries stream=codec_name,width,height -of csv=p=0 "$work/thumb.jpg") == mjpeg,320,180 ]] \
+  || fail "the thumbnail is not a 320x180 JPEG"
+echo "drawn by the picture container, served by the edge container: $thumb"
 
 # Without systemd podman cannot schedule the checks (it says so), but runs one when asked.
 for n in "${names[@]}"; do
   "${podman[@]}" healthcheck run "$n" >/dev/null 2>&1 || fail "$n is not healthy"
 done
-echo "both containers healthy (HEALTHCHECK)"
+echo "every container healthy (HEALTHCHECK)"

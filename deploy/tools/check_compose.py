@@ -7,6 +7,8 @@
   default, each with its own listen and admin address, all on one Redis and one store,
   sharing one fleet secret, with the control plane and workers on the same Redis, store and
   database;
+- the edges all ask the one picture service, at its address, with its secret, over the
+  same store;
 - the load balancer (nginx.conf) spreads over exactly the edges' addresses and caches
   nothing, and Prometheus (prometheus.yml) scrapes every admin address and loads the alert
   rules.
@@ -119,6 +121,19 @@ if edge_env and control_env:
     e, c = next(iter(edge_env.values())), next(iter(control_env.values()))
     for key in ("SUNOMI_REDIS", "SUNOMI_STORE", "SUNOMI_VIEW_SECRET"):
         check(e.get(key) == c.get(key), f"edges and control differ on {key}")
+pictures = {n: s for n, s in services.items() if image(s) == "sunomi-pictures"}
+check(len(pictures) == 1, f"one picture service, found {sorted(pictures)}")
+for n, p in pictures.items():
+    p_env = environment(p)
+    url = f"http://{p_env.get('SUNOMI_PICTURES_LISTEN')}"
+    for e_name, e in edge_env.items():
+        check(e.get("SUNOMI_PICTURES_URL") == url, f"{e_name} does not ask {n} at {url}")
+        check(
+            e.get("SUNOMI_PICTURES_SECRET") == p_env.get("SUNOMI_PICTURES_SECRET") is not None,
+            f"{e_name} and {n} do not share SUNOMI_PICTURES_SECRET",
+        )
+    check(p_env.get("SUNOMI_STORE") == next(iter(edge_env.values()), {}).get("SUNOMI_STORE"),
+          f"{n} reads another store than the edges")
 check(
     len(set(control_admins.values())) == len(controls) and None not in control_admins.values(),
     f"control processes need their own admin addresses: {control_admins}",
@@ -145,7 +160,11 @@ check("proxy_cache " not in nginx, "the load balancer must not cache (the edges 
 
 prom = yaml.safe_load((here / "prometheus.yml").read_text())
 targets = {t for job in prom["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
-wanted = set(admins.values()) | set(control_admins.values())
+wanted = (
+    set(admins.values())
+    | set(control_admins.values())
+    | {environment(p).get("SUNOMI_PICTURES_LISTEN") for p in pictures.values()}
+)
 check(wanted <= targets, f"Prometheus does not scrape {sorted(wanted - targets)}")
 check(
     any("alerts.yml" in r for r in prom.get("rule_files", [])),
@@ -155,4 +174,7 @@ check(
 if failures:
     print("compose checks failed:", *failures, sep="\n  ")
     sys.exit(1)
-print(f"compose: valid; {len(edges)} edges, {len(workers)} workers, as deploy/local/fleet.sh")
+print(
+    f"compose: valid; {len(edges)} edges, {len(workers)} workers, {len(pictures)} picture "
+    "service, as deploy/local/fleet.sh"
+)

@@ -6,6 +6,8 @@
   the fleet's ring in a preStop hook;
 - KEDA scales the transcode workers on the stream and consumer group the worker code reads,
   and the workers it scales take transcode jobs;
+- every edge asks the `sunomi-pictures` Service at its port, with the same secret the
+  picture service requires;
 - every container sets CPU and memory requests and a memory limit, and every pod runs as
   a non-root user.
 
@@ -48,6 +50,21 @@ def main() -> int:
         pre = c.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
         if "leave" not in pre:
             problems.append("edge: a preStop hook must leave the ring (sunomi-edge leave)")
+
+    pictures = [d for d in workloads if d["metadata"]["name"] == "sunomi-pictures"]
+    services = {d["metadata"]["name"]: d for d in by_kind.get("Service", [])}
+    if len(pictures) != 1 or "sunomi-pictures" not in services:
+        problems.append("exactly one sunomi-pictures Deployment and its Service expected")
+    else:
+        port = services["sunomi-pictures"]["spec"]["ports"][0]["port"]
+        p_env = {e["name"]: e for e in containers(pictures[0])[1][0].get("env", [])}
+        p_secret = p_env.get("SUNOMI_PICTURES_SECRET", {}).get("valueFrom")
+        for edge in edges:
+            e_env = {e["name"]: e for e in containers(edge)[1][0].get("env", [])}
+            if e_env.get("SUNOMI_PICTURES_URL", {}).get("value") != f"http://sunomi-pictures:{port}":
+                problems.append(f"edge: SUNOMI_PICTURES_URL must be http://sunomi-pictures:{port}")
+            if p_secret is None or e_env.get("SUNOMI_PICTURES_SECRET", {}).get("valueFrom") != p_secret:
+                problems.append("edge and picture service must read the same pictures secret")
 
     group = facts["queue"]["group"]
     stream = facts["queue"]["streams"]["transcode"]

@@ -55,7 +55,7 @@ enum Command {
         #[arg(long, env = "SUNOMI_STORE")]
         store: Option<String>,
         /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:9100")]
+        #[arg(long, env = "SUNOMI_PICTURES_LISTEN", default_value = "127.0.0.1:9100")]
         listen: String,
         /// Hex secret of at least 16 bytes the edges present.
         #[arg(long, env = "SUNOMI_PICTURES_SECRET", hide_env_values = true)]
@@ -64,6 +64,34 @@ enum Command {
         #[arg(long)]
         workers: Option<usize>,
     },
+    /// Exit 0 if the picture service at ADDR answers `/healthz` within 5 s, else 1 (the
+    /// container image's HEALTHCHECK: the image has no shell or curl).
+    Healthcheck {
+        /// The service's address.
+        #[arg(long, env = "SUNOMI_PICTURES_LISTEN", default_value = "127.0.0.1:9100")]
+        listen: String,
+    },
+}
+
+/// Whether an HTTP server at `addr` answers `GET /healthz` with 200 within 5 s.
+fn healthy(addr: &str) -> Result<()> {
+    use std::io::{Read, Write};
+    use std::net::ToSocketAddrs;
+    let timeout = Duration::from_secs(5);
+    let target = addr
+        .to_socket_addrs()
+        .with_context(|| format!("resolving {addr}"))?
+        .next()
+        .with_context(|| format!("{addr} has no address"))?;
+    let mut stream = std::net::TcpStream::connect_timeout(&target, timeout)
+        .with_context(|| format!("connecting to {addr}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.write_all(format!("GET /healthz HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head)?;
+    anyhow::ensure!(head.starts_with(b"HTTP/1.") && &head[9..12] == b"200", "not healthy");
+    Ok(())
 }
 
 /// The `--config` file: defaults for flags not given on the command line or environment.
@@ -219,6 +247,7 @@ fn run(cli: Cli) -> Result<()> {
                 .context("no store: pass --store DIR|file:///dir|s3://bucket/prefix|memory://")?;
             serve_pictures(&store, &listen, &secret, workers)
         }
+        Command::Healthcheck { listen } => healthy(&listen),
     }
 }
 

@@ -28,14 +28,26 @@ impl Receiver {
                     continue;
                 }
                 let mut headers = Vec::new();
+                // Only whole requests count: a sender killed mid-request (the crash tests
+                // kill control at every step) leaves a connection that ends early, which
+                // no receiver would take as a delivery.
+                let mut head_complete = false;
                 loop {
                     let mut h = String::new();
-                    if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+                    match reader.read_line(&mut h) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                    if h.trim().is_empty() {
+                        head_complete = true;
                         break;
                     }
                     if let Some((k, v)) = h.trim().split_once(':') {
                         headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
                     }
+                }
+                if line.trim().is_empty() || !head_complete {
+                    continue;
                 }
                 let len: usize = headers
                     .iter()
@@ -43,7 +55,9 @@ impl Receiver {
                     .and_then(|(_, v)| v.parse().ok())
                     .unwrap_or(0);
                 let mut body = vec![0; len];
-                let _ = reader.read_exact(&mut body);
+                if reader.read_exact(&mut body).is_err() {
+                    continue;
+                }
                 let id = headers
                     .iter()
                     .find(|(k, _)| k == "webhook-id")
