@@ -12,6 +12,8 @@
 # Prints a markdown table of medians over ROUNDS alternating runs, and the ratios.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=deploy/local/bench-title.sh
+. "$root/deploy/local/bench-title.sh"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 bin=$CARGO_TARGET_DIR/release
 work=${WORK:-$root/demo-work/bench-downloads}
@@ -22,13 +24,7 @@ mkdir -p "$work"
 cargo build --release -p sunomi-origin -p sunomi-edge >/dev/null
 
 store=$work/store
-if [ ! -s "$store/videos/bench/manifest.json" ]; then
-  src=$work/src.mp4
-  ffmpeg -v error -y -f lavfi -i "testsrc2=size=1280x720:rate=30" \
-    -f lavfi -i "sine=frequency=440:sample_rate=48000" -t "$media_secs" \
-    -c:v libx264 -preset ultrafast -c:a aac -shortest "$src"
-  RUST_LOG=warn "$bin/sunomi-origin" transcode "$src" --id bench --store "$store" --preset ultrafast
-fi
+bench_title "$store" "$media_secs" 1280x720 ultrafast
 manifest=$store/videos/bench/manifest.json
 video=$store/videos/bench/$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print([r["path"] for r in m["renditions"] if r["name"]=="720p"][0])' "$manifest")
 audio=$store/videos/bench/$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["audio"][0]["path"])' "$manifest")

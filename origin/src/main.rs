@@ -90,7 +90,10 @@ fn healthy(addr: &str) -> Result<()> {
     stream.write_all(format!("GET /healthz HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())?;
     let mut head = [0u8; 12];
     stream.read_exact(&mut head)?;
-    anyhow::ensure!(head.starts_with(b"HTTP/1.") && &head[9..12] == b"200", "not healthy");
+    anyhow::ensure!(
+        head.starts_with(b"HTTP/1.") && &head[9..12] == b"200",
+        "not healthy"
+    );
     Ok(())
 }
 

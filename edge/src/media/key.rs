@@ -604,6 +604,42 @@ mod tests {
     }
 
     #[test]
+    fn a_picture_is_purged_by_its_url_under_any_query_its_rendition_and_its_video() {
+        let route = Route::parse("/v/v/thumbnail.jpg").unwrap();
+        let key = CacheKey::picture(&route, "rendition=360p&time=2000", "v1");
+        let other = CacheKey::picture(&route, "rendition=360p&time=3000", "v1");
+        assert_ne!(key, other);
+        assert_eq!(
+            key,
+            CacheKey::picture(&route, "rendition=360p&time=2000", "v1")
+        );
+        assert_ne!(
+            key,
+            CacheKey::picture(&route, "rendition=360p&time=2000", "v2")
+        );
+        assert_eq!(key.video(), "v");
+        assert!(key.to_string().starts_with("i:/v/v/thumbnail.jpg?"));
+        for (scope, purged) in [
+            (url("/v/v/thumbnail.jpg"), true),
+            (url("/v/v/360p/init.mp4"), true),
+            (url("/v/v/thumbnail.png"), false),
+            (url("/v/v/storyboard.jpg"), false),
+            (url("/v/v/360p/3.m4s"), false),
+            (url("/v/w/thumbnail.jpg"), false),
+            (
+                PurgeScope::Video {
+                    id: "v".into(),
+                    revision: None,
+                },
+                true,
+            ),
+        ] {
+            assert_eq!(key.purged_by(&scope), purged, "{scope:?}");
+            assert_eq!(other.purged_by(&scope), purged, "{scope:?}");
+        }
+    }
+
+    #[test]
     fn equal_keys_have_equal_fingerprints_and_different_ones_differ() {
         for (i, a) in keys().iter().enumerate() {
             for (j, b) in keys().iter().enumerate() {

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Thumbnails side by side with FFmpeg's own extraction, at Mux's common sizes (320x180,
+# 640x360): the system under test (edge + picture service) on CPU 0, the client on CPU 1, the
+# reference on CPU 0.
+#
+#   cold: a fresh edge and picture service; TIMES distinct `thumbnail.jpg?time=T&width&height`
+#     requests, each drawn by the service (one fragment read, decoded up to T, scaled, JPEG):
+#     CPU per request of edge + service, and latency;
+#   warm: the same URLs again (the edge's cache): edge CPU per request, latency;
+#   ffmpeg: `ffmpeg -ss T -i {rendition the edge decodes} -frames:v 1 -vf scale=WxH out.jpg`
+#     per time (a thumbnail service that runs FFmpeg per request on the mezzanine): CPU
+#     (user + sys) and wall time per picture.
+#
+#   SECONDS_OF_MEDIA=120 TIMES=20 ROUNDS=3 WORK=./demo-work/bench-pictures
+# Prints a markdown table of medians over ROUNDS and the ratios to ffmpeg.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=deploy/local/bench-title.sh
+. "$root/deploy/local/bench-title.sh"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
+bin=$CARGO_TARGET_DIR/release
+work=${WORK:-$root/demo-work/bench-pictures}
+media_secs=${SECONDS_OF_MEDIA:-120}
+count=${TIMES:-20}
+rounds=${ROUNDS:-3}
+hz=$(getconf CLK_TCK)
+mkdir -p "$work"
+cargo build --release -p sunomi-origin -p sunomi-edge >/dev/null
+
+store=$work/store
+bench_title "$store" "$media_secs" 1280x720 veryfast
+manifest=$store/videos/bench/manifest.json
+rendition() { # the track the edge decodes for W x H: the smallest rung at least that large
+  python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); w,h=int(sys.argv[2]),int(sys.argv[3])
+r=sorted((x for x in m["renditions"] if x["width"]>=w and x["height"]>=h), key=lambda x:x["height"])
+print(r[0]["path"])' "$manifest" "$1" "$2"
+}
+# TIMES instants spread over the title, off the key frames.
+mapfile -t times < <(python3 -c "
+import sys
+n, d = $count, $media_secs
+print('\n'.join(f'{(i + 0.37) * (d - 1) / n:.3f}' for i in range(n)))")
+
+edge_port=18391 admin_port=18392 pictures_port=18393
+secret=$(openssl rand -hex 16)
+edge_pid='' pictures_pid=''
+cleanup() { for p in $edge_pid $pictures_pid; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+printf 'threads = 1\n' >"$work/edge.toml"
+ticks() { read -r -a f <"/proc/$1/stat"; echo $((f[13] + f[14])); }
+
+start() {
+  taskset -c 0 env RUST_LOG=warn SUNOMI_PICTURES_SECRET="$secret" "$bin/sunomi-origin" pictures \
+    --store "$store" --listen 127.0.0.1:$pictures_port --workers 1 &
+  pictures_pid=$!
+  taskset -c 0 env RUST_LOG=warn SUNOMI_PICTURES_SECRET="$secret" "$bin/sunomi-edge" --store "$store" \
+    --listen 127.0.0.1:$edge_port --admin 127.0.0.1:$admin_port --config "$work/edge.toml" \
+    --pictures http://127.0.0.1:$pictures_port &
+  edge_pid=$!
+  for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$admin_port/healthz" >/dev/null \
+      && curl -sf "http://127.0.0.1:$pictures_port/healthz" >/dev/null && break
+    sleep 0.1
+  done
+  # The manifest and the track heads are read once, not by the first measured request.
+  curl -sf -o /dev/null "http://127.0.0.1:$edge_port/v/bench/master.m3u8"
+}
+stop() {
+  kill "$edge_pid" "$pictures_pid"; wait "$edge_pid" "$pictures_pid" 2>/dev/null || true
+  edge_pid='' pictures_pid=''
+}
+
+# Every time at W x H through the edge: "cpu_s_per_request median_latency_s".
+through_edge() {
+  local w=$1 h=$2 e0 p0 e1 p1 lat=()
+  e0=$(ticks "$edge_pid"); p0=$(ticks "$pictures_pid")
+  for t in "${times[@]}"; do
+    lat+=("$(taskset -c 1 curl -sf -o /dev/null -w '%{time_total}' \
+      "http://127.0.0.1:$edge_port/v/bench/thumbnail.jpg?time=$t&width=$w&height=$h")")
+  done
+  e1=$(ticks "$edge_pid"); p1=$(ticks "$pictures_pid")
+  python3 -c "import statistics; print(($e1 - $e0 + $p1 - $p0) / $hz / $count, statistics.median([${lat[*]/%/,}]))"
+}
+
+# Every time at W x H by ffmpeg: "cpu_s_per_picture median_wall_s".
+by_ffmpeg() {
+  local w=$1 h=$2 track out times cpu=() wall=()
+  track=$store/videos/bench/$(rendition "$w" "$h")
+  out=$work/ffmpeg.jpg
+  for t in "${times[@]}"; do
+    times=$( { /usr/bin/time -f '%e %U %S' taskset -c 0 ffmpeg -v error -y -ss "$t" -i "$track" \
+      -frames:v 1 -vf "scale=$w:$h" "$out"; } 2>&1 | tail -1)
+    read -r e u s <<<"$times"
+    wall+=("$e"); cpu+=("$(python3 -c "print($u + $s)")")
+  done
+  python3 -c "import statistics; print(statistics.mean([${cpu[*]/%/,}]), statistics.median([${wall[*]/%/,}]))"
+}
+
+declare -A cold warm ref
+for size in 320x180 640x360; do cold[$size]='' warm[$size]='' ref[$size]=''; done
+for _ in $(seq "$rounds"); do
+  for size in 320x180 640x360; do
+    w=${size%x*} h=${size#*x}
+    start
+    cold[$size]+="$(through_edge "$w" "$h");"
+    warm[$size]+="$(through_edge "$w" "$h");"
+    stop
+    ref[$size]+="$(by_ffmpeg "$w" "$h");"
+  done
+done
+
+python3 - "$count" "$media_secs" \
+  "${cold[320x180]}" "${warm[320x180]}" "${ref[320x180]}" \
+  "${cold[640x360]}" "${warm[640x360]}" "${ref[640x360]}" <<'PY'
+import statistics, sys
+med = statistics.median
+def parse(s):
+    runs = [list(map(float, r.split())) for r in s.strip(";").split(";")]
+    return med(r[0] for r in runs), med(r[1] for r in runs)
+print(f"Thumbnails (JPEG) at {sys.argv[1]} times over a {sys.argv[2]} s 720p title; medians")
+print("| size | | CPU ms per picture | latency ms | CPU vs ffmpeg |")
+print("|---|---|---|---|---|")
+for i, size in enumerate(("320x180", "640x360")):
+    cold, warm, ref = (parse(sys.argv[3 + 3 * i + k]) for k in range(3))
+    for label, (cpu, lat) in (("edge + service, cold", cold), ("edge, warm", warm), ("ffmpeg -ss per picture", ref)):
+        ratio = f"**{cpu / ref[0]:.2f}×**" if label != "ffmpeg -ss per picture" else ""
+        print(f"| {size} | {label} | {cpu * 1000:.1f} | {lat * 1000:.1f} | {ratio} |")
+PY
