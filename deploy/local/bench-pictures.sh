@@ -6,7 +6,9 @@
 #   cold: a fresh edge and picture service; TIMES distinct `thumbnail.jpg?time=T&width&height`
 #     requests, each drawn by the service (one fragment read, decoded up to T, scaled, JPEG):
 #     CPU per request of edge + service, and latency;
-#   warm: the same URLs again (the edge's cache): edge CPU per request, latency;
+#   warm: the same URLs again, WARM_REPEAT (50) times over (the edge's cache): edge CPU per
+#     request, latency;
+#   a cold segment: TIMES distinct 360p segments through a fresh edge (the latency budget);
 #   ffmpeg: `ffmpeg -ss T -i {rendition the edge decodes} -frames:v 1 -vf scale=WxH out.jpg`
 #     per time (a thumbnail service that runs FFmpeg per request on the mezzanine): CPU
 #     (user + sys) and wall time per picture.
@@ -70,27 +72,45 @@ stop() {
   edge_pid='' pictures_pid=''
 }
 
-# Every time at W x H through the edge: "cpu_s_per_request median_latency_s".
+# Every time at W x H through the edge, REPEAT times over: "cpu_s_per_request
+# median_latency_s" (edge + service CPU; the warm rounds repeat, as a clock tick is 10 ms).
 through_edge() {
-  local w=$1 h=$2 e0 p0 e1 p1 lat=()
-  e0=$(ticks "$edge_pid"); p0=$(ticks "$pictures_pid")
+  local w=$1 h=$2 repeat=$3 e0 p0 e1 p1 lat=() urls=()
   for t in "${times[@]}"; do
-    lat+=("$(taskset -c 1 curl -sf -o /dev/null -w '%{time_total}' \
-      "http://127.0.0.1:$edge_port/v/bench/thumbnail.jpg?time=$t&width=$w&height=$h")")
+    urls+=("http://127.0.0.1:$edge_port/v/bench/thumbnail.jpg?time=$t&width=$w&height=$h")
+  done
+  e0=$(ticks "$edge_pid"); p0=$(ticks "$pictures_pid")
+  for _ in $(seq "$repeat"); do
+    for u in "${urls[@]}"; do
+      lat+=("$(taskset -c 1 curl -sf -o /dev/null -w '%{time_total}' "$u")")
+    done
   done
   e1=$(ticks "$edge_pid"); p1=$(ticks "$pictures_pid")
-  python3 -c "import statistics; print(($e1 - $e0 + $p1 - $p0) / $hz / $count, statistics.median([${lat[*]/%/,}]))"
+  python3 -c "import statistics; print(($e1 - $e0 + $p1 - $p0) / $hz / ($count * $repeat), statistics.median([${lat[*]/%/,}]))"
+}
+
+# TIMES distinct cold 360p segments through the same fresh edge: "cpu_s_per_request
+# median_latency_s" (the budget a cold picture is held to: a cold segment's).
+cold_segments() {
+  local e0 e1 lat=()
+  e0=$(ticks "$edge_pid")
+  for n in $(seq 0 $((count - 1))); do
+    lat+=("$(taskset -c 1 curl -sf -o /dev/null -w '%{time_total}' \
+      "http://127.0.0.1:$edge_port/v/bench/360p/$n.m4s")")
+  done
+  e1=$(ticks "$edge_pid")
+  python3 -c "import statistics; print(($e1 - $e0) / $hz / $count, statistics.median([${lat[*]/%/,}]))"
 }
 
 # Every time at W x H by ffmpeg: "cpu_s_per_picture median_wall_s".
 by_ffmpeg() {
-  local w=$1 h=$2 track out times cpu=() wall=()
+  local w=$1 h=$2 track out usage cpu=() wall=()
   track=$store/videos/bench/$(rendition "$w" "$h")
   out=$work/ffmpeg.jpg
   for t in "${times[@]}"; do
-    times=$( { /usr/bin/time -f '%e %U %S' taskset -c 0 ffmpeg -v error -y -ss "$t" -i "$track" \
+    usage=$( { /usr/bin/time -f '%e %U %S' taskset -c 0 ffmpeg -v error -y -ss "$t" -i "$track" \
       -frames:v 1 -vf "scale=$w:$h" "$out"; } 2>&1 | tail -1)
-    read -r e u s <<<"$times"
+    read -r e u s <<<"$usage"
     wall+=("$e"); cpu+=("$(python3 -c "print($u + $s)")")
   done
   python3 -c "import statistics; print(statistics.mean([${cpu[*]/%/,}]), statistics.median([${wall[*]/%/,}]))"
@@ -98,18 +118,22 @@ by_ffmpeg() {
 
 declare -A cold warm ref
 for size in 320x180 640x360; do cold[$size]='' warm[$size]='' ref[$size]=''; done
+segments=''
 for _ in $(seq "$rounds"); do
+  start
+  segments+="$(cold_segments);"
+  stop
   for size in 320x180 640x360; do
     w=${size%x*} h=${size#*x}
     start
-    cold[$size]+="$(through_edge "$w" "$h");"
-    warm[$size]+="$(through_edge "$w" "$h");"
+    cold[$size]+="$(through_edge "$w" "$h" 1);"
+    warm[$size]+="$(through_edge "$w" "$h" "${WARM_REPEAT:-50}");"
     stop
     ref[$size]+="$(by_ffmpeg "$w" "$h");"
   done
 done
 
-python3 - "$count" "$media_secs" \
+python3 - "$count" "$media_secs" "$segments" \
   "${cold[320x180]}" "${warm[320x180]}" "${ref[320x180]}" \
   "${cold[640x360]}" "${warm[640x360]}" "${ref[640x360]}" <<'PY'
 import statistics, sys
@@ -121,8 +145,10 @@ print(f"Thumbnails (JPEG) at {sys.argv[1]} times over a {sys.argv[2]} s 720p tit
 print("| size | | CPU ms per picture | latency ms | CPU vs ffmpeg |")
 print("|---|---|---|---|---|")
 for i, size in enumerate(("320x180", "640x360")):
-    cold, warm, ref = (parse(sys.argv[3 + 3 * i + k]) for k in range(3))
+    cold, warm, ref = (parse(sys.argv[4 + 3 * i + k]) for k in range(3))
     for label, (cpu, lat) in (("edge + service, cold", cold), ("edge, warm", warm), ("ffmpeg -ss per picture", ref)):
-        ratio = f"**{cpu / ref[0]:.2f}×**" if label != "ffmpeg -ss per picture" else ""
-        print(f"| {size} | {label} | {cpu * 1000:.1f} | {lat * 1000:.1f} | {ratio} |")
+        ratio = f"**{cpu / ref[0]:.3f}×**" if label != "ffmpeg -ss per picture" else ""
+        print(f"| {size} | {label} | {cpu * 1000:.2f} | {lat * 1000:.1f} | {ratio} |")
+cpu, lat = parse(sys.argv[3])
+print(f"| | a cold 360p segment, same edge and store | {cpu * 1000:.2f} | {lat * 1000:.1f} | |")
 PY

@@ -30,7 +30,12 @@ impl TrackDecoder {
         crate::transcode::init().map_err(|e| PictureError::Draw(e.to_string()))?;
         let h264 = decoder::find(codec::Id::H264)
             .ok_or_else(|| PictureError::Draw("FFmpeg has no H.264 decoder".into()))?;
-        let decoder = codec::context::Context::new_with_codec(h264)
+        let mut context = codec::context::Context::new_with_codec(h264);
+        // One thread: a picture decodes a few frames, and frame threads would cost more to
+        // start (and delay each frame by their count) than they save; the service runs one
+        // picture per core instead.
+        context.set_threading(codec::threading::Config::count(1));
+        let decoder = context
             .decoder()
             .video()
             .map_err(|e| PictureError::Draw(format!("opening the H.264 decoder: {e}")))?;
