@@ -1,28 +1,7 @@
-//! `sunomi-edge`: the Pingora edge that packages HLS just in time from CMAF mezzanines.
+//! `sunomi-edge`: the Pingora edge that packages HLS just in time from CMAF mezzanines. The
+//! binary parses flags and configuration and starts the listeners; the edge itself is the
+//! `sunomi_edge` library (`lib.rs`).
 #![deny(missing_docs)]
-
-mod admin;
-mod admin_client;
-mod auth;
-mod cmcd;
-mod config;
-mod connections;
-mod error;
-mod fleet;
-mod h1;
-mod head;
-mod http;
-mod http_client;
-mod keys;
-mod media;
-mod metrics;
-mod reload;
-mod request;
-mod service;
-mod tls;
-mod upgrade;
-mod views;
-mod zero_copy;
 
 /// jemalloc, not glibc's allocator: HTTP/2 (the `h2` crate, Pingora's session) allocates
 /// and frees per stream, and with jemalloc the TLS HTTP/2 playlist took 0.63 µs less user
@@ -44,7 +23,11 @@ use pingora::server::{ExecutionPhase, Server};
 use sunomi_origin::store::StoreTimeouts;
 use sunomi_origin::{MediaReader, Store};
 
-use crate::config::EdgeConfig;
+use sunomi_edge::access::{auth, keys};
+use sunomi_edge::net::{connections, h1, service, tls, zero_copy};
+use sunomi_edge::ops::config::EdgeConfig;
+use sunomi_edge::ops::{admin, admin_client, metrics, reload, upgrade};
+use sunomi_edge::{fleet, media, views};
 
 /// Sunomi edge: serves HLS packaged just in time from the CMAF mezzanines in STORE.
 #[derive(Parser, Debug, Clone)]

@@ -14,7 +14,7 @@ use ::http::header::{HeaderName, HeaderValue};
 use moka::future::Cache;
 use sunomi_origin::views::{Receipt, Ticket, ViewSecret};
 
-use crate::metrics::metrics;
+use crate::ops::metrics::metrics;
 
 /// The response header carrying a receipt (exposed to cross-origin players).
 pub const VIEW_RECEIPT: HeaderName = HeaderName::from_static("sunomi-view-receipt");

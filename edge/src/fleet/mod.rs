@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
-use crate::config::{EdgeConfig, FleetConfig};
-use crate::metrics::metrics;
+use crate::ops::config::{EdgeConfig, FleetConfig};
+use crate::ops::metrics::metrics;
 use lock::LockOutcome;
 use peer::{PeerClient, PeerSettings};
 use peer_auth::PeerAuth;

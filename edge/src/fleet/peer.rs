@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::peer_auth::{unix_seconds, PeerAuth};
-use crate::head::CACHE_STATUS_UNAVAILABLE;
-use crate::http_client::HttpClient;
-use crate::metrics::metrics;
+use crate::net::head::CACHE_STATUS_UNAVAILABLE;
+use crate::net::http_client::HttpClient;
+use crate::ops::metrics::metrics;
 
 /// Request header marking a request from another edge: `{node} {unix time} {signature}`,
 /// signed with the fleet secret (see [`super::peer_auth`]).

@@ -10,7 +10,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, RedisResult};
 
-use crate::metrics::metrics;
+use crate::ops::metrics::metrics;
 
 /// Key names (DESIGN.md "Redis").
 pub mod keys {

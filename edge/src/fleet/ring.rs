@@ -159,6 +159,11 @@ impl Ring {
         self.members.read().map_or(1, |s| s.len())
     }
 
+    /// Whether the ring has no member (never once this edge has joined: it counts itself).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Whether `addr` is a member.
     pub fn contains(&self, addr: &SocketAddr) -> bool {
         self.members

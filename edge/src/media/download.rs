@@ -25,7 +25,7 @@ use sunomi_packager::track::FragmentRef;
 
 use super::{CacheKey, Media, Meta, Object, RequestFlags};
 use crate::error::EdgeError;
-use crate::http;
+use crate::net::http;
 
 /// `moof` reads in flight at once while planning a download.
 const MOOF_READS_AT_ONCE: usize = 8;

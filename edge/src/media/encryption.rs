@@ -16,9 +16,9 @@ use sunomi_packager::crypto::{encrypt_segment, segment_iv};
 use sunomi_packager::route::{Protection, Route, TrackRef};
 
 use super::{CacheKey, Media, Object, RequestFlags};
+use crate::access::keys::{ContentKey, KeyError};
 use crate::error::EdgeError;
-use crate::http;
-use crate::keys::{ContentKey, KeyError};
+use crate::net::http;
 
 fn key_error(e: KeyError) -> EdgeError {
     match e {

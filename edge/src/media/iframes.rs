@@ -23,7 +23,7 @@ use sunomi_packager::ts::{remux_encrypted, SampleAesMode, TrackSegment};
 
 use super::{CacheKey, Media, Object, RequestFlags};
 use crate::error::EdgeError;
-use crate::http;
+use crate::net::http;
 
 /// How the piece is protected once cut: the content key's id and what it takes.
 enum Protect {

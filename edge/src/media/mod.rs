@@ -3,16 +3,12 @@
 //! segments come from their owner edge ([`segments`]), metadata from the copy shared in
 //! Redis, and purges reach every edge ([`purge`]).
 
+pub mod cache;
 mod download;
 mod encryption;
-mod floors;
 mod iframes;
-pub mod key;
-mod live;
 mod pictures;
 mod playlists;
-mod purge;
-mod segments;
 mod signed;
 
 /// Longest signed playback token accepted.
@@ -21,8 +17,8 @@ mod subtitles;
 mod track_file;
 mod ts;
 
+pub use cache::segments::RequestFlags;
 pub use download::Streamed;
-pub use segments::RequestFlags;
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -40,14 +36,15 @@ use sunomi_packager::route::{Route, TrackRef};
 use sunomi_packager::segment::{self, fragments_per_segment, nominal_fragment_duration};
 use sunomi_packager::vtt::Vtt;
 
-use crate::config::EdgeConfig;
 use crate::error::EdgeError;
 use crate::fleet::Fleet;
-use crate::http;
-use crate::metrics::metrics;
+use crate::net::http;
+use crate::ops::config::EdgeConfig;
+use crate::ops::metrics::metrics;
 
-pub use key::CacheKey;
-use live::Live;
+use cache::floors;
+pub use cache::key::CacheKey;
+use cache::live::Live;
 
 /// How a response was found, for the `Cache-Status` header and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,13 +17,13 @@ use bytes::Bytes;
 use sunomi_packager::picture::{self, PictureFile, PictureQuery, SERVICE_PATH, VERSION_HEADER};
 use sunomi_packager::route::Route;
 
-use super::segments::{FillSource, FillTarget};
+use super::cache::segments::{FillSource, FillTarget};
 use super::{CacheKey, CacheOutcome, Media, Object, RequestFlags};
-use crate::config::PicturesConfig;
 use crate::error::EdgeError;
-use crate::http;
-use crate::http_client::HttpClient;
-use crate::metrics::metrics;
+use crate::net::http;
+use crate::net::http_client::HttpClient;
+use crate::ops::config::PicturesConfig;
+use crate::ops::metrics::metrics;
 
 /// A client of the picture service.
 pub struct PictureService {

@@ -18,8 +18,8 @@ use sunomi_packager::ts::PSI_BYTES;
 
 use super::{CacheKey, CacheOutcome, Media, Meta, Object, Playlist, RequestFlags, Timeline};
 use crate::error::EdgeError;
-use crate::http;
-use crate::metrics::metrics;
+use crate::net::http;
+use crate::ops::metrics::metrics;
 
 fn bad_filter(e: FilterError) -> EdgeError {
     EdgeError::BadRequest(e.to_string())

@@ -15,7 +15,7 @@ use sunomi_packager::vtt::{self, Vtt};
 
 use super::{CacheKey, CacheOutcome, Media, Meta, Object, SubtitleFile};
 use crate::error::EdgeError;
-use crate::http;
+use crate::net::http;
 
 impl Media {
     /// The languages of the video's subtitle files (no files: none).

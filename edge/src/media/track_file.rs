@@ -11,7 +11,7 @@ use sunomi_packager::route::{Route, TrackRef};
 
 use super::{CacheKey, Media, Object, RequestFlags};
 use crate::error::EdgeError;
-use crate::http::{self, RangeRequest};
+use crate::net::http::{self, RangeRequest};
 
 /// Largest response this edge builds in memory for one track-file request. Players of
 /// byte-range playlists ask for ranges; a client asking for a larger file whole is told to.

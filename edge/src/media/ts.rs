@@ -16,7 +16,7 @@ use sunomi_packager::PackagerError;
 use super::playlists::ts_audio;
 use super::{CacheKey, Media, Object, RequestFlags};
 use crate::error::EdgeError;
-use crate::http;
+use crate::net::http;
 
 impl Media {
     pub(super) async fn ts_segment(

@@ -25,7 +25,7 @@
 //! - at shutdown a connection waiting for its next request is closed at once; a request
 //!   already received is answered, with `Connection: close`.
 //!
-//! HTTP/2 (ALPN `h2`) stays on Pingora's session ([`crate::service`]).
+//! HTTP/2 (ALPN `h2`) stays on Pingora's session ([`crate::net::service`]).
 
 use std::mem::MaybeUninit;
 use std::sync::Arc;
@@ -37,9 +37,9 @@ use pingora::server::ShutdownWatch;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::EdgeError;
-use crate::head::put_title_case;
-use crate::request::{Method, Request, MAX_BODY_BYTES};
-use crate::service::{itoa_status, Answer, Body, EdgeService, RequestCtx, CLIENT_CLOSED};
+use crate::net::head::put_title_case;
+use crate::net::request::{Method, Request, MAX_BODY_BYTES};
+use crate::net::service::{itoa_status, Answer, Body, EdgeService, RequestCtx, CLIENT_CLOSED};
 
 /// The largest request head read, in bytes (request line and fields); a longer one is 431.
 /// Signed URLs and tokens fit many times over.
@@ -54,7 +54,7 @@ const INITIAL_BUFFER: usize = 4096;
 
 /// Bodies up to this size are copied behind the head and sent in one write; larger ones
 /// (segments) are written from where they are held, which lets the connection send cached
-/// segments without a copy (`crate::connections`).
+/// segments without a copy (`crate::net::connections`).
 const COPY_BODY_BELOW: usize = 16 * 1024;
 
 /// The player listener's application: HTTP/2 connections go to Pingora's session, the rest
@@ -377,7 +377,7 @@ fn coarse_unix_seconds() -> i64 {
 /// The last resort when the service could not build its answer (an internal error).
 fn internal_error() -> Answer {
     Answer {
-        head: crate::head::Head::internal_error(),
+        head: crate::net::head::Head::internal_error(),
         body: None,
     }
 }
@@ -751,10 +751,10 @@ mod tests {
 
     #[test]
     fn heads_are_written_title_case_with_date_and_connection() {
-        let mut head = crate::head::Head::new(200, 4).unwrap();
+        let mut head = crate::net::head::Head::new(200, 4).unwrap();
         head.set_static(::http::header::CONTENT_TYPE, "video/mp4")
             .set_static(::http::header::ETAG, "\"e\"")
-            .set_static(crate::head::CACHE_STATUS, "sunomi; hit")
+            .set_static(crate::net::head::CACHE_STATUS, "sunomi; hit")
             .content_length(3);
         let answer = Answer {
             head,

@@ -2,7 +2,7 @@
 //! time.
 //!
 //! A [`Head`] is the status and a short list of ready-made [`HeaderName`]s and values:
-//! nothing is parsed or hashed per response. HTTP/1.1 (`crate::h1`) writes the list in the
+//! nothing is parsed or hashed per response. HTTP/1.1 (`crate::net::h1`) writes the list in the
 //! conventional Title-Case ([`put_title_case`]); HTTP/2 gets a header map from
 //! [`Head::finish`] and writes every name in lower case, as it must. Names are
 //! case-insensitive either way (RFC 9110 §5.1).
@@ -25,7 +25,7 @@ const CORS_EXPOSE: &str = "Content-Length, Content-Range, Cache-Status, ETag, Su
 
 /// A response head being built: the status and its fields in the order set. A short list,
 /// not a header map: a response sets about ten fields, each name at most once, and HTTP/1.1
-/// writes them straight from the list (`crate::h1`); only HTTP/2 gets a map, from
+/// writes them straight from the list (`crate::net::h1`); only HTTP/2 gets a map, from
 /// [`Head::finish`].
 pub struct Head {
     status: ::http::StatusCode,

@@ -15,13 +15,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use sunomi_packager::route::{Route, TrackRef};
 
-use super::{CacheKey, CacheOutcome, Media, Object};
-use crate::config::Admission;
 use crate::error::EdgeError;
 use crate::fleet::lock::LockOutcome;
-use crate::http;
-use crate::metrics::metrics;
-use crate::zero_copy;
+use crate::media::{CacheKey, CacheOutcome, Media, Object};
+use crate::net::http;
+use crate::net::zero_copy;
+use crate::ops::config::Admission;
+use crate::ops::metrics::metrics;
 
 /// Who is asking and what they will ask for next.
 #[derive(Debug, Default, Clone)]
@@ -55,7 +55,7 @@ pub struct RequestFlags {
 }
 
 /// What a fill makes: bytes of a track file, or a picture the picture service draws.
-pub(super) enum FillSource<'a> {
+pub(in crate::media) enum FillSource<'a> {
     /// Bytes `bytes` of the track file at `path`, which must still be `version` (the one
     /// the range was planned from).
     Track {
@@ -79,7 +79,7 @@ pub(super) enum FillSource<'a> {
 }
 
 /// Where a fill is for: the object, who owns it in the fleet, and what makes it.
-pub(super) struct FillTarget<'a> {
+pub(in crate::media) struct FillTarget<'a> {
     pub key: &'a CacheKey,
     /// The path (and query) a peer edge is asked for the object with.
     pub route_path: &'a str,
@@ -166,7 +166,7 @@ fn tier(tier: &str, result: &str) {
 }
 
 impl Media {
-    pub(super) async fn segment(
+    pub(in crate::media) async fn segment(
         self: &Arc<Self>,
         route: &Route,
         id: &str,
@@ -228,7 +228,7 @@ impl Media {
     /// An object through the cache tiers: this edge's memory, the owner edge (the ring's
     /// pick for `target.ring_key`), then `target.source` under the fleet's fill lock; and,
     /// when storage fails, a copy another edge holds.
-    pub(super) async fn through_tiers(
+    pub(in crate::media) async fn through_tiers(
         self: &Arc<Self>,
         target: &FillTarget<'_>,
         flags: &RequestFlags,
@@ -478,7 +478,7 @@ impl Media {
         self: &Arc<Self>,
         route: &Route,
         head: &sunomi_origin::TrackHead,
-        timeline: &super::Timeline,
+        timeline: &crate::media::Timeline,
         next: Option<&Route>,
     ) {
         let Route::Segment { id, track, number } = route else {

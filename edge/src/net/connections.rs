@@ -36,8 +36,8 @@ use pingora::server::ShutdownWatch;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-use crate::metrics::metrics;
-use crate::zero_copy;
+use crate::net::zero_copy;
+use crate::ops::metrics::metrics;
 
 /// The bounds of one listener.
 #[derive(Debug, Clone, Copy)]
@@ -169,7 +169,7 @@ struct Deadlined {
     timer: Pin<Box<Sleep>>,
     listener: &'static str,
     /// The TCP socket, when the connection is plain TCP (no TLS layer): writes of bytes held
-    /// in a sendable segment mapping are sent without a copy (see [`crate::zero_copy`]).
+    /// in a sendable segment mapping are sent without a copy (see [`crate::net::zero_copy`]).
     socket: Option<RawFd>,
     /// Bytes to hand the socket per send without a copy: what it last took when it took
     /// less (at least 64 KiB), doubled back when it takes all. Pages it does not take are put

@@ -1,6 +1,6 @@
 //! What a configuration reload may change while the edge serves: cache budgets and
 //! lifetimes, admission and prefetch knobs, content keys and tokens, the playlist
-//! `max-age`. [`Media`](super::Media) holds one [`Live`] behind an `ArcSwap`; a reload builds
+//! `max-age`. [`Media`](crate::media::Media) holds one [`Live`] behind an `ArcSwap`; a reload builds
 //! the next one from the new configuration and swaps it in whole, so each lookup sees either
 //! the old settings or the new, never a half-applied mix (a request in flight during a
 //! reload may make one lookup under each).
@@ -17,11 +17,11 @@ use bytes::Bytes;
 use moka::future::Cache;
 use moka::notification::RemovalCause;
 
-use super::{CacheKey, Meta};
-use crate::auth::{Authorizer, HmacTokens};
-use crate::config::{Admission, EdgeConfig, EncryptionConfig};
-use crate::keys::{self, KeyProvider};
-use crate::metrics::metrics;
+use crate::access::auth::{Authorizer, HmacTokens};
+use crate::access::keys::{self, KeyProvider};
+use crate::media::{CacheKey, Meta};
+use crate::ops::config::{Admission, EdgeConfig, EncryptionConfig};
+use crate::ops::metrics::metrics;
 
 /// The settings the caches are built with; a cache is rebuilt when its part changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +80,7 @@ fn meta_weight(k: &CacheKey, v: &Meta) -> u32 {
 /// A segment's memory: its mapping's whole pages when it is held in one (up to an eighth
 /// more than its length), so `segment_bytes` bounds what the cache really holds.
 fn segment_weight(k: &CacheKey, v: &Bytes) -> u32 {
-    u32::try_from(crate::zero_copy::footprint(v) + k.weight()).unwrap_or(u32::MAX)
+    u32::try_from(crate::net::zero_copy::footprint(v) + k.weight()).unwrap_or(u32::MAX)
 }
 
 fn meta_cache(s: &CacheSettings) -> Cache<CacheKey, Meta> {

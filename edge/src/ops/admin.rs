@@ -16,8 +16,8 @@ use pingora::protocols::http::ServerSession;
 use crate::fleet::purge::PurgeScope;
 use crate::fleet::PurgeTarget;
 use crate::media::Media;
-use crate::metrics;
-use crate::reload::Reloader;
+use crate::ops::metrics;
+use crate::ops::reload::Reloader;
 
 /// Answers operators and monitoring.
 pub struct Admin {

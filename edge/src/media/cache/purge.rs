@@ -2,9 +2,9 @@
 //! is decided by their [`CacheKey`] ([`CacheKey::purged_by`]), the one place that knows what
 //! each cached object is and what it was made from.
 
-use super::{CacheKey, Media};
 use crate::fleet::purge::PurgeScope;
 use crate::fleet::PurgeTarget;
+use crate::media::{CacheKey, Media};
 
 impl PurgeTarget for Media {
     fn purge_local(&self, scope: &PurgeScope) {

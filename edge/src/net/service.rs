@@ -2,7 +2,7 @@
 //! with the right HTTP semantics (Range, HEAD, ETag, gzip, CORS, errors).
 //!
 //! [`EdgeService::answer`] reads a [`Request`] and returns an [`Answer`], whichever HTTP
-//! implementation carries them: the edge's own HTTP/1.x (`crate::h1`) or Pingora's HTTP/2
+//! implementation carries them: the edge's own HTTP/1.x (`crate::net::h1`) or Pingora's HTTP/2
 //! session, for which [`EdgeService`] is a plain [`HttpServerApp`] (not a `ProxyHttp`: the
 //! edge answers every request itself, so no proxy phases, modules or cache state are built).
 
@@ -20,16 +20,16 @@ use pingora::server::ShutdownWatch;
 use sunomi_packager::filter::Filter;
 use sunomi_packager::route::{parse_request, Protection, Route};
 
-use crate::auth;
-use crate::cmcd;
+use crate::access::auth;
 use crate::error::EdgeError;
 use crate::fleet::peer::{PEER_HEADER, PREFETCH_HEADER};
 use crate::fleet::peer_auth::unix_seconds;
-use crate::head::{Head, CACHE_STATUS, CACHE_STATUS_UNAVAILABLE};
-use crate::http::{self, RangeRequest};
 use crate::media::{Media, Object, RequestFlags, Streamed};
-use crate::metrics::metrics;
-use crate::request::{Method, Request, WithBody, MAX_BODY_BYTES};
+use crate::net::cmcd;
+use crate::net::head::{Head, CACHE_STATUS, CACHE_STATUS_UNAVAILABLE};
+use crate::net::http::{self, RangeRequest};
+use crate::net::request::{Method, Request, WithBody, MAX_BODY_BYTES};
+use crate::ops::metrics::metrics;
 use crate::views::{ViewTally, VIEW_RECEIPT};
 use prometheus::{Histogram, IntCounter};
 
@@ -92,6 +92,11 @@ impl Body {
             Body::Streamed(s) => s.len(),
         }
     }
+
+    /// Whether it has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl Answer {
@@ -116,7 +121,7 @@ impl Answer {
 }
 
 impl EdgeService {
-    /// Writes `answer` on a Pingora session (HTTP/2; HTTP/1.1 is [`crate::h1`]'s).
+    /// Writes `answer` on a Pingora session (HTTP/2; HTTP/1.1 is [`crate::net::h1`]'s).
     async fn write(session: &mut Session, ctx: &mut RequestCtx, answer: Answer) -> Result<()> {
         let resp = answer.head.finish();
         ctx.status = resp.status.as_u16();
@@ -496,7 +501,7 @@ fn client_went_away(e: &pingora::Error) -> bool {
 
 impl EdgeService {
     /// The stream's request head. The edge hands this service HTTP/2 connections only
-    /// (`crate::h1` owns HTTP/1.x, its malformed heads and its shutdown of idle connections),
+    /// (`crate::net::h1` owns HTTP/1.x, its malformed heads and its shutdown of idle connections),
     /// and Pingora's HTTP/2 session has read a stream's head before it calls; `None` when
     /// there is nothing to answer.
     async fn read_request(session: &mut Session) -> Option<()> {

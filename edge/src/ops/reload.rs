@@ -16,10 +16,10 @@ use arc_swap::ArcSwap;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::config::EdgeConfig;
 use crate::media::Media;
-use crate::metrics::metrics;
-use crate::tls::Certificates;
+use crate::net::tls::Certificates;
+use crate::ops::config::EdgeConfig;
+use crate::ops::metrics::metrics;
 
 /// Configuration paths applied without a restart (a path or any field below it).
 const LIVE: &[&str] = &[

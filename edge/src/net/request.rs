@@ -1,5 +1,5 @@
 //! What the player service reads of a request, whichever HTTP implementation parsed it: the
-//! edge's own HTTP/1.1 ([`crate::h1`]) or Pingora's HTTP/2 session. The service answers
+//! edge's own HTTP/1.1 ([`crate::net::h1`]) or Pingora's HTTP/2 session. The service answers
 //! through this trait only, so both carry the same semantics.
 
 use pingora::http::RequestHeader;

@@ -10,7 +10,7 @@
 //! once. Segments near a multiple of 2 MiB get a mapping of whole 2 MiB pages (transparent huge
 //! pages, asked for with `madvise`): the kernel then walks one page table entry per 2 MiB.
 //! Every part of the edge reads them as ordinary `Bytes` (TLS, HTTP/2, peers, ranges); only
-//! the connection wrapper of a plain TCP listener ([`crate::connections`]) asks [`holds`]
+//! the connection wrapper of a plain TCP listener ([`crate::net::connections`]) asks [`holds`]
 //! whether the buffer it is to write lies in such a mapping, and if so sends it with
 //! [`send`]. The bytes on the wire are the same either way.
 //!
@@ -33,7 +33,7 @@ use std::sync::{Mutex, OnceLock};
 
 use bytes::Bytes;
 
-use crate::metrics::metrics;
+use crate::ops::metrics::metrics;
 
 /// Which segments are held in sendable mappings, set once at startup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,8 +10,8 @@ use hmac::{Hmac, Mac};
 use moka::future::Cache;
 use sha2::Sha256;
 
-use crate::config::{EncryptionConfig, KeySource};
-use crate::http_client::HttpClient;
+use crate::net::http_client::HttpClient;
+use crate::ops::config::{EncryptionConfig, KeySource};
 
 /// A 128-bit content key.
 pub type ContentKey = [u8; 16];
@@ -159,7 +159,7 @@ impl KeyProvider for HttpKeyService {
     }
 }
 
-use crate::config::hex_secret as secret;
+use crate::ops::config::hex_secret as secret;
 
 /// The key provider `config` names.
 pub fn provider(config: &EncryptionConfig) -> Result<Box<dyn KeyProvider>, String> {

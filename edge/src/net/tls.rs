@@ -25,7 +25,7 @@ use pingora::tls::ssl::{
 use pingora::tls::x509::X509;
 use serde::Serialize;
 
-use crate::config::CertificateFiles;
+use crate::ops::config::CertificateFiles;
 
 /// Why a certificate set could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -198,7 +198,7 @@ fn unix_seconds(time: &Asn1TimeRef) -> i64 {
 /// Exports when the first certificate of `set` expires.
 fn export_expiry(set: &CertificateSet) {
     if let Some(first) = set.info.iter().map(|i| i.expires_unix).min() {
-        crate::metrics::set_tls_expiry(first as f64);
+        crate::ops::metrics::set_tls_expiry(first as f64);
     }
 }
 
@@ -315,7 +315,7 @@ impl Certificates {
         let mut settings = TlsSettings::from(builder);
         let certificates = self.clone();
         settings.set_servername_callback(move |ssl, _alert| {
-            crate::metrics::metrics()
+            crate::ops::metrics::metrics()
                 .tls_handshakes
                 .with_label_values(&["started"])
                 .inc();
