@@ -364,3 +364,92 @@ fn every_audio_language_becomes_a_track_of_its_own() {
     );
     assert_eq!(probe.audio_languages.len(), 2);
 }
+
+/// The mean luma of a picture file, as FFmpeg's `signalstats` measures it (YAVG, 0–255).
+fn mean_luma(path: &Path) -> f64 {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-f", "lavfi", "-i"])
+        .arg(format!(
+            "movie={},signalstats",
+            path.to_str()
+                .unwrap()
+                .replace('\\', "\\\\")
+                .replace(':', "\\:")
+        ))
+        .args([
+            "-show_entries",
+            "frame_tags=lavfi.signalstats.YAVG",
+            "-of",
+            "csv=p=0",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("no YAVG for {}", path.display()))
+}
+
+#[test]
+fn the_poster_is_a_representative_frame_not_a_black_leader_or_a_flat_card() {
+    let dir = tempfile::tempdir().unwrap();
+    // 3 s of black, 1 s of a flat grey card, then 4 s of picture: the first third of the
+    // video (where posters used to be taken) shows nothing.
+    let src = make_source(
+        dir.path(),
+        "leader.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=black:size=640x360:rate=25:duration=3",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=gray:size=640x360:rate=25:duration=1",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=25:duration=4",
+            "-filter_complex",
+            "[0:v][1:v][2:v]concat=n=3:v=1:a=0[v]",
+            "-map",
+            "[v]",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    );
+    let done = transcode(&src, "leader", &options(), &Silent).unwrap();
+    let poster_ms = done
+        .manifest
+        .poster_ms
+        .expect("the manifest names the poster's time");
+    assert!(
+        (4_000..8_000).contains(&poster_ms),
+        "the poster is taken from the picture, not the leader or the card: {poster_ms} ms"
+    );
+    let poster = done
+        .files
+        .iter()
+        .find(|f| f.relative == "poster.jpg")
+        .expect("a poster is published");
+    let luma = mean_luma(&poster.local);
+    assert!(luma > 40.0, "the poster is not dark: mean luma {luma}");
+    // The same frame as the source shows at that time (within a JPEG's loss).
+    let reference = dir.path().join("ref.png");
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-ss"])
+        .arg(format!("{}.{:03}", poster_ms / 1000, poster_ms % 1000))
+        .arg("-i")
+        .arg(&src)
+        .args(["-frames:v", "1"])
+        .arg(&reference)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!((mean_luma(&reference) - luma).abs() < 3.0);
+}

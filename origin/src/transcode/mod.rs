@@ -118,8 +118,9 @@ pub struct Transcoded {
 
 /// Chooses the representative frame (the poster, and the thumbnail without a `time`): of a
 /// few candidate instants spread over the first half of the video (at most its first
-/// minute), the frame with the most detail (the spread of its luma), a dark or flat frame
-/// (a fade, a black leader, a title card) only when every candidate is. Copies at most
+/// minute), the frame with the most detail (the spread of its luma); a dark or flat frame
+/// (a fade, a black leader, a title card) loses to any other, and when every candidate is
+/// one, candidates go on at the same spacing until a frame shows something. Copies at most
 /// two frames at a time.
 struct PosterPicker {
     candidates: Vec<f64>,
@@ -145,6 +146,13 @@ impl PosterPicker {
     }
 
     fn offer(&mut self, f: &frame::Video, seconds: f64) {
+        // Every candidate dark or flat (a long leader): keep looking, as far apart, until a
+        // frame shows something or the video ends.
+        if self.next == self.candidates.len() && self.best.as_ref().is_some_and(|b| b.0 < 0.0) {
+            let last = self.candidates.last().copied().unwrap_or(0.0);
+            let spacing = self.candidates.first().copied().unwrap_or(1.0).max(0.04);
+            self.candidates.push(last + spacing);
+        }
         let due = self
             .candidates
             .get(self.next)
