@@ -146,6 +146,13 @@ fn thumbnails_show_the_frame_at_their_time_in_the_size_and_fit_asked() {
         );
     }
 
+    // The end itself shows the last frame (shown from 359/30 s): the same picture as asking
+    // for that frame by its time.
+    let end = get(&format!("{base}/thumbnail.png?time=12&width=320")).body;
+    let last = get(&format!("{base}/thumbnail.png?time=11.966&width=320")).body;
+    assert!(!end.is_empty());
+    assert_eq!(end, last, "the end is the last frame");
+
     // One side asked: the other from the aspect. Both asked, preserved: fits inside.
     let one = fetch(
         d,

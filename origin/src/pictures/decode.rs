@@ -77,24 +77,62 @@ impl TrackDecoder {
         Ok(out)
     }
 
+    /// Whether a sample may be a reference for others: any of its slices has a non-zero
+    /// `nal_ref_idc` (or it cannot be read, and is kept to be safe).
+    fn is_reference(&self, sample: &MediaSample<'_>) -> bool {
+        let size = usize::from(self.avc.nal_length_size);
+        let mut at = 0usize;
+        while at + size < sample.data.len() {
+            let len = sample.data[at..at + size]
+                .iter()
+                .fold(0usize, |n, b| (n << 8) | usize::from(*b));
+            let Some(&header) = sample.data.get(at + size) else {
+                return true;
+            };
+            // Coded slices (types 1 to 5) say whether other pictures refer to them.
+            if (1..=5).contains(&(header & 0x1f)) && header & 0x60 != 0 {
+                return true;
+            }
+            at = at.saturating_add(size).saturating_add(len);
+        }
+        false
+    }
+
     /// Decodes every sample of the whole fragments in `bytes` (starting at `file_offset` of
     /// the track file), calling `each` with every frame in presentation order and its
     /// presentation time (decode time + composition offset − `presentation_offset`). `each`
     /// returns false to stop. The decoder is flushed at the end, ready for other fragments.
+    ///
+    /// Frames shown before `skip_before` that no other frame refers to are not decoded at
+    /// all (a thumbnail in the middle of a fragment needs only the reference frames before
+    /// it) — unless no frame is shown at or after it, when the last frame is the answer.
     pub fn decode(
         &mut self,
         bytes: &[u8],
         file_offset: u64,
         default_sample_duration: u32,
         presentation_offset: u64,
+        skip_before: i64,
         mut each: impl FnMut(&frame::Video, i64) -> bool,
     ) -> Result<(), PictureError> {
         let samples = samples_of(bytes, file_offset, default_sample_duration)
             .map_err(|e| PictureError::Corrupt(e.to_string()))?;
         let offset = i64::try_from(presentation_offset).unwrap_or(0);
+        let shown = |s: &MediaSample<'_>| {
+            i64::try_from(s.decode_time).unwrap_or(i64::MAX) + i64::from(s.composition_offset)
+                - offset
+        };
+        let skipping = samples.iter().any(|s| shown(s) >= skip_before);
         let mut frame = frame::Video::empty();
         let mut going = true;
         for sample in &samples {
+            if skipping
+                && !sample.is_sync
+                && shown(sample) < skip_before
+                && !self.is_reference(sample)
+            {
+                continue;
+            }
             if self.decoded >= MAX_DECODED_FRAMES {
                 return Err(PictureError::TooMuch(format!(
                     "more than {MAX_DECODED_FRAMES} frames to decode"

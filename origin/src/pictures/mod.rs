@@ -244,6 +244,7 @@ fn frames(
         .map(|ms| to_timescale(*ms, ts))
         .collect();
     let mut picked: Vec<Option<Rgb>> = vec![None; targets.len()];
+    let first = targets.first().copied().unwrap_or(i64::MIN);
     let mut picker = Picker::new(targets);
     let mut last: Option<ffmpeg_next::frame::Video> = None;
     let mut failed = None;
@@ -253,6 +254,7 @@ fn frames(
         file_offset,
         head.index.default_sample_duration,
         offset,
+        first,
         |frame, pts| {
             let wanted = picker.offer(pts);
             if !wanted.is_empty() {
@@ -319,6 +321,7 @@ fn storyboard_image(
             0,
             head.index.default_sample_duration,
             offset,
+            i64::MIN,
             |frame, _| {
                 match render::scale(frame, board.tile_w, board.tile_h) {
                     Ok(rgb) => tile_rgb = Some(rgb),
