@@ -568,7 +568,6 @@ impl PictureSpec {
                     spec.geometry.x = x.parse().map_err(|_| bad("at"))?;
                     spec.geometry.y = y.parse().map_err(|_| bad("at"))?;
                 }
-                "version" => {}
                 other => return Err(PictureError::Unknown(truncate(other))),
             }
             seen += 1;
@@ -798,16 +797,6 @@ pub fn track_storyboard(
     ))
 }
 
-fn vtt_time(ms: u64) -> String {
-    format!(
-        "{:02}:{:02}:{:02}.{:03}",
-        ms / 3_600_000,
-        ms / 60_000 % 60,
-        ms / 1000 % 60,
-        ms % 1000
-    )
-}
-
 impl Storyboard {
     /// The tile's pixel rectangle `(x, y, w, h)` in the image.
     pub fn rect(&self, tile: &Tile) -> (u32, u32, u32, u32) {
@@ -833,8 +822,8 @@ impl Storyboard {
             let _ = write!(
                 out,
                 "\n{} --> {}\n{image_url}#xywh={x},{y},{w},{h}\n",
-                vtt_time(t.start_ms),
-                vtt_time(t.end_ms)
+                crate::vtt::format_timestamp(t.start_ms),
+                crate::vtt::format_timestamp(t.end_ms)
             );
         }
         out

@@ -79,7 +79,8 @@ fn timestamp(s: &str) -> Option<u64> {
     Some(((h * 60 + m) * 60 + sec) * 1000 + frac.parse::<u64>().ok()?)
 }
 
-fn format_timestamp(ms: u64) -> String {
+/// A WebVTT timestamp (`hh:mm:ss.ttt`) of `ms` milliseconds.
+pub fn format_timestamp(ms: u64) -> String {
     format!(
         "{:02}:{:02}:{:02}.{:03}",
         ms / 3_600_000,

@@ -328,13 +328,20 @@ mod tests {
     fn secrets_are_redacted_and_absent_ones_stay_null() {
         let mut c = EdgeConfig::default();
         c.encryption.token_secret = Some("00ff".into());
+        c.views.secret = Some("11ee".into());
+        c.pictures.secret = Some("22dd".into());
         let v = redacted(&c);
+        for path in ["/views/secret", "/pictures/secret"] {
+            assert_eq!(v.pointer(path), Some(&Value::from("(set)")), "{path}");
+        }
         assert_eq!(
             v.pointer("/encryption/token_secret"),
             Some(&Value::from("(set)"))
         );
         assert_eq!(v.pointer("/encryption/master_key"), Some(&Value::Null));
         assert_eq!(v.pointer("/admin_token"), Some(&Value::Null));
-        assert!(!v.to_string().contains("00ff"));
+        for secret in ["00ff", "11ee", "22dd"] {
+            assert!(!v.to_string().contains(secret));
+        }
     }
 }
