@@ -23,7 +23,9 @@ use sunomi_packager::progressive::{self, Brand, Piece, Progressive, TrackInput};
 use sunomi_packager::route::{Download, Route, TrackRef};
 use sunomi_packager::track::FragmentRef;
 
-use super::{CacheKey, Media, Meta, Object, RequestFlags};
+use super::cache::segments::Segments;
+use super::catalog::{Catalog, Meta};
+use super::{CacheKey, Object, RequestFlags};
 use crate::error::EdgeError;
 use crate::net::http;
 
@@ -76,16 +78,25 @@ struct PlannedTrack {
     segments: Vec<(u64, u64)>,
 }
 
-impl Media {
+/// Progressive downloads: planned from the fragments' `moof`s, streamed from cached
+/// segments.
+pub(in crate::media) struct Downloads<'m> {
+    /// What storage holds.
+    pub catalog: &'m Catalog,
+    /// The cache tiers segments come through.
+    pub segments: &'m Arc<Segments>,
+}
+
+impl Downloads<'_> {
     /// The progressive download `file` of video `id`: its length, entity tag and a body
     /// that reads its bytes as they are sent.
     pub(super) async fn download(
-        self: &Arc<Self>,
+        &self,
         route: &Route,
         id: &str,
         file: &Download,
     ) -> Result<Object, EdgeError> {
-        let manifest = self.manifest(id).await?;
+        let manifest = self.catalog.manifest(id).await?;
         let mut tracks = Vec::new();
         let default_audio = manifest
             .audio
@@ -107,14 +118,15 @@ impl Media {
         let mut heads = Vec::with_capacity(tracks.len());
         let mut versions = String::new();
         for track in &tracks {
-            let path = Self::track_path(&manifest, track)?;
-            let head = self.head(id, path).await?;
+            let path = Catalog::track_path(&manifest, track)?;
+            let head = self.catalog.head(id, path).await?;
             versions.push_str(&head.version);
             versions.push('|');
             heads.push((track.clone(), path.to_owned(), head));
         }
         let key = CacheKey::download(route, &versions);
         let (meta, cache) = self
+            .catalog
             .cached_meta(key, move |_| async move {
                 let plan = Box::pin(self.plan_download(id, &manifest, heads, brand)).await?;
                 Ok(Meta::Download(Arc::new(plan)))
@@ -134,7 +146,7 @@ impl Media {
             private: false,
             media_ms: 0,
             streamed: Some(Streamed {
-                media: self.clone(),
+                segments: self.segments.clone(),
                 id: id.to_owned(),
                 plan,
                 range: 0..len,
@@ -150,7 +162,7 @@ impl Media {
         heads: Vec<(TrackRef, String, Arc<sunomi_origin::TrackHead>)>,
         brand: Brand,
     ) -> Result<DownloadPlan, EdgeError> {
-        let timeline = self.timeline(id, manifest).await?;
+        let timeline = self.catalog.timeline(id, manifest).await?;
         let mut planned = Vec::with_capacity(heads.len());
         let mut fragments = Vec::with_capacity(heads.len());
         let mut total = 0usize;
@@ -228,25 +240,33 @@ impl Media {
     ) -> Result<Bytes, EdgeError> {
         let end = fragment.range().end;
         let first = fragment.offset..end.min(fragment.offset + MOOF_READ_HINT);
-        let bytes = self.reader.read_range(id, path, first, version).await?;
+        let bytes = self
+            .catalog
+            .reader()
+            .read_range(id, path, first, version)
+            .await?;
         let header = boxes::read_header(&bytes, 0)?
             .ok_or_else(|| EdgeError::Internal(format!("{id}/{path}: fragment too short")))?;
         if header.end() <= bytes.len() as u64 {
             return Ok(bytes);
         }
         let moof = fragment.offset..(fragment.offset + header.end()).min(end);
-        Ok(self.reader.read_range(id, path, moof, version).await?)
+        Ok(self
+            .catalog
+            .reader()
+            .read_range(id, path, moof, version)
+            .await?)
     }
 
     /// Segment `number` of a planned track, as cached; `Changed` if the track is no longer
     /// the version the plan was made from.
     async fn planned_segment(
-        self: &Arc<Self>,
+        &self,
         id: &str,
         track: &PlannedTrack,
         number: u64,
     ) -> Result<Bytes, EdgeError> {
-        let head = self.head(id, &track.path).await?;
+        let head = self.catalog.head(id, &track.path).await?;
         if head.version != track.version {
             return Err(EdgeError::Changed(format!("{id}/{}", track.path)));
         }
@@ -256,7 +276,11 @@ impl Media {
             number,
         };
         let flags = RequestFlags::default();
-        let obj = Box::pin(self.segment(&route, id, &track.track, number, &flags)).await?;
+        let obj = Box::pin(
+            self.segments
+                .segment(&route, id, &track.track, number, &flags),
+        )
+        .await?;
         Ok(obj.body)
     }
 }
@@ -264,7 +288,7 @@ impl Media {
 /// The body of a download, or of a byte range of one: read a piece at a time as it is sent.
 #[derive(Clone)]
 pub struct Streamed {
-    media: Arc<Media>,
+    segments: Arc<Segments>,
     id: String,
     plan: Arc<DownloadPlan>,
     range: Range<u64>,
@@ -348,9 +372,12 @@ impl PieceReader {
         let held = match &self.held[chunk.track] {
             Some((n, _, bytes)) if *n == number => bytes.clone(),
             _ => {
-                let bytes = self
-                    .body
-                    .media
+                let segments = &self.body.segments;
+                let downloads = Downloads {
+                    catalog: segments.catalog(),
+                    segments,
+                };
+                let bytes = downloads
                     .planned_segment(&self.body.id, track, number)
                     .await?;
                 self.held[chunk.track] = Some((number, start, bytes.clone()));

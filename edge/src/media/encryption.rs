@@ -15,7 +15,10 @@ use sunomi_packager::codec::{codec_config, CodecConfig};
 use sunomi_packager::crypto::{encrypt_segment, segment_iv};
 use sunomi_packager::route::{Protection, Route, TrackRef};
 
-use super::{CacheKey, Media, Object, RequestFlags};
+use super::cache::live::Live;
+use super::cache::segments::Segments;
+use super::catalog::Catalog;
+use super::{CacheKey, Object, RequestFlags};
 use crate::access::keys::{ContentKey, KeyError};
 use crate::error::EdgeError;
 use crate::net::http;
@@ -27,41 +30,18 @@ fn key_error(e: KeyError) -> EdgeError {
     }
 }
 
-impl Media {
-    /// Refuses clear media of a video that must be encrypted, and any token that is present
-    /// but wrong on an encrypted playlist, AES-128 or SAMPLE-AES (the viewer would fail on
-    /// the key anyway, and the playlist would copy the bad token into every URI).
-    pub(super) fn check_protection(
-        &self,
-        route: &Route,
-        flags: &RequestFlags,
-    ) -> Result<(), EdgeError> {
-        let id = route.video_id();
-        let media = !matches!(
-            route,
-            Route::Key { .. }
-                | Route::Licence { .. }
-                | Route::SubtitlePlaylist { .. }
-                | Route::SubtitleSegment { .. }
-                | Route::SubtitleFile { .. }
-        );
-        if media
-            && flags.protection == Protection::Clear
-            && self.live().encryption.require.iter().any(|r| r == id)
-        {
-            return Err(EdgeError::Forbidden(format!(
-                "video {id} is only served encrypted (/v/{id}/aes/…)"
-            )));
-        }
-        if flags.protection != Protection::Clear && route.is_playlist() && flags.token.is_some() {
-            self.live()
-                .authorizer
-                .authorize(id, flags.query.as_deref())
-                .map_err(|e| EdgeError::Forbidden(e.to_string()))?;
-        }
-        Ok(())
-    }
+/// Encrypted delivery of what the formats make: keys, licences, and segments encrypted
+/// beside the clear ones in the segment cache.
+pub(in crate::media) struct Encryptor<'m> {
+    /// What storage holds.
+    pub catalog: &'m Catalog,
+    /// Where encrypted segments are cached.
+    pub segments: &'m Arc<Segments>,
+    /// The settings of this request (keys, token rules, clear lead).
+    pub live: &'m Live,
+}
 
+impl Encryptor<'_> {
     /// The key `kid` of a video, to a request with a valid token.
     pub(super) async fn content_key(
         &self,
@@ -69,12 +49,12 @@ impl Media {
         kid: &str,
         flags: &RequestFlags,
     ) -> Result<Object, EdgeError> {
-        let live = self.live();
+        let live = self.live;
         live.authorizer
             .authorize(id, flags.query.as_deref())
             .map_err(|e| EdgeError::Forbidden(e.to_string()))?;
         // The video must exist and be published: no keys for what is not served.
-        self.manifest(id).await?;
+        self.catalog.manifest(id).await?;
         let key = live.keys.key(id, kid).await.map_err(key_error)?;
         Ok(Object {
             body: Bytes::copy_from_slice(&key),
@@ -99,14 +79,14 @@ impl Media {
         id: &str,
         flags: &RequestFlags,
     ) -> Result<Object, EdgeError> {
-        self.live()
+        self.live
             .authorizer
             .authorize(id, flags.query.as_deref())
             .map_err(|e| EdgeError::Forbidden(e.to_string()))?;
         let asked = licence_request(&flags.body)?;
         // The video must exist and be published: no keys for what is not served.
-        self.manifest(id).await?;
-        let (kid, key) = self.current_key(id).await?;
+        self.catalog.manifest(id).await?;
+        let (kid, key) = current_key(self.live, id).await?;
         let keys: Vec<serde_json::Value> = [Scheme::Cbcs, Scheme::Cenc]
             .into_iter()
             // Key ids and keys do not depend on the track (only `cenc`'s IVs do).
@@ -140,35 +120,6 @@ impl Media {
         })
     }
 
-    /// The key new playlists of `id` name, and its bytes.
-    pub(super) async fn current_key(&self, id: &str) -> Result<(String, ContentKey), EdgeError> {
-        // One provider for both: a reload in between cannot pair one's key id with the
-        // other's key.
-        let live = self.live();
-        let kid = live.keys.current_key_id(id);
-        let key = live.keys.key(id, &kid).await.map_err(key_error)?;
-        Ok((kid, key))
-    }
-
-    /// The Common Encryption parameters of a video's current key for `track` (its folder,
-    /// `720p` or `audio/en`) under `scheme`, derived from the video, key id and track, so
-    /// every edge derives the same:
-    /// - `cbcs`: the content key itself, a 16-byte key id and one constant IV for the video;
-    /// - `cenc`: a key of its own (never one key under two schemes), its key id, and an IV
-    ///   salt per track (renditions share the key; their samples must not share IVs).
-    pub(super) async fn common_params(
-        &self,
-        id: &str,
-        scheme: Scheme,
-        track: &str,
-    ) -> Result<(String, CommonEncryption), EdgeError> {
-        let (kid, key) = self.current_key(id).await?;
-        Ok((
-            kid.clone(),
-            common_encryption(id, &kid, &key, scheme, track),
-        ))
-    }
-
     /// Common Encryption of fMP4 (`saes/` is `cbcs`, `cenc/` is `cenc`): the video init
     /// segment with `encv`/`sinf`/`tenc`, video segments encrypted. Audio passes clear.
     pub(super) async fn protect_common(
@@ -185,9 +136,12 @@ impl Media {
             (Some(scheme), TrackRef::Video(_)) => scheme,
             _ => return Ok(clear),
         };
-        let manifest = self.manifest(id).await?;
-        let head = self.head(id, Self::track_path(&manifest, track)?).await?;
-        let (kid, params) = self.common_params(id, scheme, &track.dir()).await?;
+        let manifest = self.catalog.manifest(id).await?;
+        let head = self
+            .catalog
+            .head(id, Catalog::track_path(&manifest, track)?)
+            .await?;
+        let (kid, params) = common_params(self.live, id, scheme, &track.dir()).await?;
         let etag = http::etag(&[
             clear.etag.as_bytes(),
             kid.as_bytes(),
@@ -217,7 +171,7 @@ impl Media {
             Ok::<_, EdgeError>(Bytes::from(out))
         };
         let key = CacheKey::protected(flags.protection, route, &kid, &clear.etag);
-        let (body, cache) = self.cached_segment(key, make).await?;
+        let (body, cache) = self.segments.cached(key, make).await?;
         Ok(Object {
             body,
             etag,
@@ -229,7 +183,7 @@ impl Media {
     /// Encrypts a segment answer for the encrypted profile (segments from the clear lead on);
     /// passes everything else through.
     pub(super) async fn protect(
-        self: &Arc<Self>,
+        &self,
         route: &Route,
         number: u64,
         flags: &RequestFlags,
@@ -237,12 +191,12 @@ impl Media {
     ) -> Result<Object, EdgeError> {
         let clear = clear?;
         if flags.protection != Protection::Aes128
-            || number < self.live().encryption.clear_lead_segments
+            || number < self.live.encryption.clear_lead_segments
         {
             return Ok(clear);
         }
         let id = route.video_id();
-        let (kid, key) = self.current_key(id).await?;
+        let (kid, key) = current_key(self.live, id).await?;
         let etag = http::etag(&[clear.etag.as_bytes(), kid.as_bytes()]);
         let encrypt = async {
             let iv = segment_iv(number);
@@ -253,7 +207,7 @@ impl Media {
             Ok::<_, EdgeError>(Bytes::from(out))
         };
         let key = CacheKey::protected(flags.protection, route, &kid, &clear.etag);
-        let (body, cache) = self.cached_segment(key, encrypt).await?;
+        let (body, cache) = self.segments.cached(key, encrypt).await?;
         Ok(Object {
             body,
             etag,
@@ -263,8 +217,69 @@ impl Media {
     }
 }
 
+/// Refuses clear media of a video that must be encrypted, and any token that is present
+/// but wrong on an encrypted playlist, AES-128 or SAMPLE-AES (the viewer would fail on
+/// the key anyway, and the playlist would copy the bad token into every URI).
+pub(super) fn check_protection(
+    live: &Live,
+    route: &Route,
+    flags: &RequestFlags,
+) -> Result<(), EdgeError> {
+    let id = route.video_id();
+    let media = !matches!(
+        route,
+        Route::Key { .. }
+            | Route::Licence { .. }
+            | Route::SubtitlePlaylist { .. }
+            | Route::SubtitleSegment { .. }
+            | Route::SubtitleFile { .. }
+    );
+    if media
+        && flags.protection == Protection::Clear
+        && live.encryption.require.iter().any(|r| r == id)
+    {
+        return Err(EdgeError::Forbidden(format!(
+            "video {id} is only served encrypted (/v/{id}/aes/…)"
+        )));
+    }
+    if flags.protection != Protection::Clear && route.is_playlist() && flags.token.is_some() {
+        live.authorizer
+            .authorize(id, flags.query.as_deref())
+            .map_err(|e| EdgeError::Forbidden(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// The key new playlists of `id` name, and its bytes.
+pub(super) async fn current_key(live: &Live, id: &str) -> Result<(String, ContentKey), EdgeError> {
+    // One provider for both: a reload in between cannot pair one's key id with the
+    // other's key.
+    let kid = live.keys.current_key_id(id);
+    let key = live.keys.key(id, &kid).await.map_err(key_error)?;
+    Ok((kid, key))
+}
+
+/// The Common Encryption parameters of a video's current key for `track` (its folder,
+/// `720p` or `audio/en`) under `scheme`, derived from the video, key id and track, so
+/// every edge derives the same:
+/// - `cbcs`: the content key itself, a 16-byte key id and one constant IV for the video;
+/// - `cenc`: a key of its own (never one key under two schemes), its key id, and an IV
+///   salt per track (renditions share the key; their samples must not share IVs).
+pub(super) async fn common_params(
+    live: &Live,
+    id: &str,
+    scheme: Scheme,
+    track: &str,
+) -> Result<(String, CommonEncryption), EdgeError> {
+    let (kid, key) = current_key(live, id).await?;
+    Ok((
+        kid.clone(),
+        common_encryption(id, &kid, &key, scheme, track),
+    ))
+}
+
 /// The Common Encryption parameters of video `id`'s key `kid` (`key`) for `track` under
-/// `scheme` (see [`Media::common_params`]).
+/// `scheme` (see [`common_params`]).
 pub(super) fn common_encryption(
     id: &str,
     kid: &str,

@@ -21,7 +21,11 @@ use sunomi_packager::route::{Format, Protection, Route, TrackRef};
 use sunomi_packager::ts::sample_aes::SampleAes;
 use sunomi_packager::ts::{remux_encrypted, SampleAesMode, TrackSegment};
 
-use super::{CacheKey, Media, Object, RequestFlags};
+use super::cache::live::Live;
+use super::cache::segments::Segments;
+use super::catalog::Catalog;
+use super::encryption;
+use super::{CacheKey, Object, RequestFlags};
 use crate::error::EdgeError;
 use crate::net::http;
 
@@ -33,11 +37,21 @@ enum Protect {
     SampleAesTs { key: [u8; 16] },
 }
 
-impl Media {
+/// I-frame segments: the key frame of a fragment, cut from its CMAF segment.
+pub(in crate::media) struct IFrames<'m> {
+    /// What storage holds.
+    pub catalog: &'m Catalog,
+    /// The cache tiers segments come through.
+    pub segments: &'m Arc<Segments>,
+    /// The settings of this request (keys, clear lead).
+    pub live: &'m Live,
+}
+
+impl IFrames<'_> {
     /// The key frame starting fragment `number` of `rendition`, in `format`, protected as
     /// the request asks.
     pub(super) async fn iframe(
-        self: &Arc<Self>,
+        &self,
         route: &Route,
         id: &str,
         format: Format,
@@ -45,12 +59,12 @@ impl Media {
         number: u64,
         flags: &RequestFlags,
     ) -> Result<Object, EdgeError> {
-        let manifest = self.manifest(id).await?;
+        let manifest = self.catalog.manifest(id).await?;
         let r = manifest
             .rendition(rendition)
             .ok_or_else(|| EdgeError::NotFound(format!("no rendition {rendition}")))?;
-        let head = self.head(id, &r.path).await?;
-        let timeline = self.timeline(id, &manifest).await?;
+        let head = self.catalog.head(id, &r.path).await?;
+        let timeline = self.catalog.timeline(id, &manifest).await?;
         let n = usize::try_from(number)
             .ok()
             .filter(|&n| n < head.index.fragments.len())
@@ -71,11 +85,11 @@ impl Media {
         let (kid, protect) = match (flags.protection, format) {
             (Protection::Clear, _) => (String::new(), Protect::Clear),
             (Protection::Aes128, _) => {
-                let (kid, key) = self.current_key(id).await?;
+                let (kid, key) = encryption::current_key(self.live, id).await?;
                 (kid, Protect::Aes128 { key })
             }
             (Protection::SampleAes, Format::Ts) => {
-                let (kid, key) = self.current_key(id).await?;
+                let (kid, key) = encryption::current_key(self.live, id).await?;
                 (kid, Protect::SampleAesTs { key })
             }
             (protection, _) => {
@@ -83,7 +97,8 @@ impl Media {
                     .common_scheme()
                     .ok_or_else(|| EdgeError::NotFound("no key frames in this profile".into()))?;
                 let track = TrackRef::Video(rendition.to_string()).dir();
-                let (kid, params) = self.common_params(id, scheme, &track).await?;
+                let (kid, params) =
+                    encryption::common_params(self.live, id, scheme, &track).await?;
                 (kid, Protect::Common(params))
             }
         };
@@ -110,7 +125,7 @@ impl Media {
                 from_peer: flags.from_peer,
                 ..RequestFlags::default()
             };
-            let body = Box::pin(self.segment(
+            let body = Box::pin(self.segments.segment(
                 &segment_route,
                 id,
                 &track,
@@ -147,7 +162,7 @@ impl Media {
             .map_err(|e| EdgeError::Internal(format!("cutting a key frame: {e}")))??;
             Ok::<_, EdgeError>(Bytes::from(out))
         };
-        let (body, cache) = self.cached_segment(key, make).await?;
+        let (body, cache) = self.segments.cached(key, make).await?;
         Ok(Object::immutable(body, etag, cache))
     }
 }

@@ -17,8 +17,10 @@ use bytes::Bytes;
 use sunomi_packager::picture::{self, PictureFile, PictureQuery, SERVICE_PATH, VERSION_HEADER};
 use sunomi_packager::route::Route;
 
+use super::cache::segments::Segments;
 use super::cache::segments::{FillSource, FillTarget};
-use super::{CacheKey, CacheOutcome, Media, Object, RequestFlags};
+use super::catalog::Catalog;
+use super::{CacheKey, CacheOutcome, Object, RequestFlags};
 use crate::error::EdgeError;
 use crate::net::http;
 use crate::net::http_client::HttpClient;
@@ -160,10 +162,18 @@ fn fallback_poster_ms(duration_ms: u64) -> u64 {
     (duration_ms / 3).min(2_000)
 }
 
-impl Media {
+/// Pictures: planned here, drawn by the picture service through the segment tiers.
+pub(in crate::media) struct Images<'m> {
+    /// What storage holds.
+    pub catalog: &'m Catalog,
+    /// The cache tiers segments come through.
+    pub segments: &'m Arc<Segments>,
+}
+
+impl Images<'_> {
     /// Picture `file` of video `id`, as the request's query asks.
     pub(super) async fn picture(
-        self: &Arc<Self>,
+        &self,
         route: &Route,
         id: &str,
         file: PictureFile,
@@ -172,7 +182,7 @@ impl Media {
         let bad = |e: picture::PictureError| EdgeError::BadRequest(e.to_string());
         let query = flags.query.as_deref().unwrap_or("");
         let asked = PictureQuery::parse(file, query).map_err(bad)?;
-        let manifest = self.manifest(id).await?;
+        let manifest = self.catalog.manifest(id).await?;
         let duration_ms = (manifest.duration_secs.max(0.0) * 1000.0) as u64;
         let poster_ms = manifest
             .poster_ms
@@ -185,7 +195,7 @@ impl Media {
         let rendition = manifest
             .rendition(&spec.rendition)
             .ok_or_else(|| EdgeError::Internal(format!("no rendition {}", spec.rendition)))?;
-        let head = self.head(id, &rendition.path).await?;
+        let head = self.catalog.head(id, &rendition.path).await?;
         let spec_query = spec.to_query();
         let name = file.file_name();
         let etag = http::etag(&[
@@ -230,7 +240,7 @@ impl Media {
             etag: &etag,
             from_peer: flags.from_peer,
         };
-        let (body, cache) = self.through_tiers(&target, flags).await?;
+        let (body, cache) = self.segments.through_tiers(&target, flags).await?;
         Ok(Object::immutable(body, etag, cache))
     }
 }

@@ -16,7 +16,12 @@ use sunomi_packager::route::{request_path, Format, Protection, Route, TrackRef, 
 use sunomi_packager::segment::Segment;
 use sunomi_packager::ts::PSI_BYTES;
 
-use super::{CacheKey, CacheOutcome, Media, Meta, Object, Playlist, RequestFlags, Timeline};
+use super::cache::live::Live;
+use super::cache::segments::Segments;
+use super::catalog::{Catalog, Meta, Timeline};
+use super::encryption;
+use super::ts::TsSegments;
+use super::{CacheKey, CacheOutcome, Object, RequestFlags};
 use crate::error::EdgeError;
 use crate::net::http;
 use crate::ops::metrics::metrics;
@@ -25,13 +30,38 @@ fn bad_filter(e: FilterError) -> EdgeError {
     EdgeError::BadRequest(e.to_string())
 }
 
-impl Media {
+/// A generated playlist and its gzip form.
+#[derive(Debug)]
+pub(in crate::media) struct Playlist {
+    /// The text.
+    pub body: Bytes,
+    /// Its gzip form.
+    pub gzip: Bytes,
+    /// The text's entity tag.
+    pub etag: http::EntityTag,
+    /// The gzip form's tag: the body's with `-gz` inside the quotes.
+    pub gzip_etag: http::EntityTag,
+}
+
+/// Playlists and MPDs: written from the catalog's metadata and cached in it; they name
+/// keys (from the live settings). Only the TS I-frame playlist reads segments (the TS
+/// segments, to find its key frames' packets).
+pub(in crate::media) struct Playlists<'m> {
+    /// What storage holds.
+    pub catalog: &'m Catalog,
+    /// The cache tiers (for the TS segments a TS I-frame playlist indexes).
+    pub segments: &'m Arc<Segments>,
+    /// The settings of this request (keys, encryption, caches).
+    pub live: &'m Live,
+}
+
+impl Playlists<'_> {
     /// A playlist, from the metadata cache when it is there. The lookup is kept apart from
     /// the fill: the fill's future (manifest, track heads, rendering) is large, and building
     /// and boxing it for every request was measured at about a tenth of a warm playlist's
     /// CPU (`deploy/local/bench-playlists.sh` with `PROFILE=1`).
     pub(super) async fn playlist(
-        self: &Arc<Self>,
+        &self,
         route: &Route,
         flags: &RequestFlags,
     ) -> Result<Object, EdgeError> {
@@ -42,7 +72,7 @@ impl Media {
             ));
         }
         let key = Self::playlist_key(route, flags);
-        let cached = self.live().caches.meta.get(&key).await;
+        let cached = self.live.caches.meta.get(&key).await;
         let (meta, cache) = match cached {
             Some(meta) => {
                 metrics().cache_local_hits.inc();
@@ -96,28 +126,31 @@ impl Media {
     /// both expire from the metadata cache on the same TTL, so a cached playlist never
     /// outlives the status it was built under by more than a manifest would.
     async fn fill_playlist(
-        self: &Arc<Self>,
+        &self,
         key: CacheKey,
         route: &Route,
         flags: &RequestFlags,
     ) -> Result<(Meta, CacheOutcome), EdgeError> {
-        self.cached_meta(key, move |_| async move {
-            let manifest = self.manifest(route.video_id()).await?;
-            let mut text = self.render_playlist(route, &manifest, flags).await?;
-            // (The MPD writes the token into its URLs itself.)
-            if let (Some(t), false) = (&flags.playback_token, matches!(route, Route::Mpd { .. })) {
-                text = sunomi_packager::playlist::add_query(&text, &format!("token={t}"));
-            }
-            let body = Bytes::from(text);
-            let etag = http::etag(&[&body[..]]);
-            Ok(Meta::Playlist(Arc::new(Playlist {
-                gzip_etag: http::gzip_etag(&etag),
-                etag,
-                gzip: Bytes::from(http::gzip(&body)),
-                body,
-            })))
-        })
-        .await
+        self.catalog
+            .cached_meta(key, move |_| async move {
+                let manifest = self.catalog.manifest(route.video_id()).await?;
+                let mut text = self.render_playlist(route, &manifest, flags).await?;
+                // (The MPD writes the token into its URLs itself.)
+                if let (Some(t), false) =
+                    (&flags.playback_token, matches!(route, Route::Mpd { .. }))
+                {
+                    text = sunomi_packager::playlist::add_query(&text, &format!("token={t}"));
+                }
+                let body = Bytes::from(text);
+                let etag = http::etag(&[&body[..]]);
+                Ok(Meta::Playlist(Arc::new(Playlist {
+                    gzip_etag: http::gzip_etag(&etag),
+                    etag,
+                    gzip: Bytes::from(http::gzip(&body)),
+                    body,
+                })))
+            })
+            .await
     }
 
     /// A track's segments (cut on the video's timeline) and the range the filter's clip
@@ -138,7 +171,7 @@ impl Media {
         ),
         EdgeError,
     > {
-        let head = self.head(id, path).await?;
+        let head = self.catalog.head(id, path).await?;
         let segments = timeline.segments(&head.index);
         let keep = Self::clip(timeline, filter)?;
         let keep = keep.start.min(segments.len())..keep.end.min(segments.len());
@@ -154,28 +187,29 @@ impl Media {
     }
 
     async fn render_playlist(
-        self: &Arc<Self>,
+        &self,
         route: &Route,
         manifest: &Manifest,
         flags: &RequestFlags,
     ) -> Result<String, EdgeError> {
         let filter = &flags.filter;
         let id = route.video_id();
-        let timeline = self.timeline(id, manifest).await?;
+        let timeline = self.catalog.timeline(id, manifest).await?;
         match route {
             Route::Master { format, .. } => {
                 self.master(id, manifest, &timeline, *format, flags).await
             }
             Route::Mpd { .. } => self.mpd(route, manifest, &timeline, flags).await,
             Route::MediaPlaylist { format, track, .. } => {
-                let path = Self::track_path(manifest, track)?;
+                let path = Catalog::track_path(manifest, track)?;
                 let (head, segments, keep) = self.clipped(id, path, &timeline, filter).await?;
                 let encryption = match (flags.protection, format, track) {
                     (Protection::Clear, _, _) => None,
                     // fMP4 SAMPLE-AES (`cbcs`) protects the video; audio stays clear.
                     (Protection::SampleAes, Format::Cmaf, TrackRef::Audio(_)) => None,
                     (Protection::SampleAes, Format::Cmaf, _) => {
-                        let (_, params) = self.common_params(id, Scheme::Cbcs, "").await?;
+                        let (_, params) =
+                            encryption::common_params(self.live, id, Scheme::Cbcs, "").await?;
                         Some(Encryption {
                             constant_iv: Some(params.iv),
                             clear_lead: 0,
@@ -208,7 +242,8 @@ impl Media {
                 if flags.protection != Protection::Clear {
                     let encryption = match (flags.protection, format) {
                         (Protection::SampleAes, Format::Cmaf) => {
-                            let (_, params) = self.common_params(id, Scheme::Cbcs, "").await?;
+                            let (_, params) =
+                                encryption::common_params(self.live, id, Scheme::Cbcs, "").await?;
                             Encryption {
                                 constant_iv: Some(params.iv),
                                 clearkey_kid: filter.clearkey.then_some(params.kid),
@@ -230,7 +265,7 @@ impl Media {
                 Ok(playlist::iframe_playlist(track, &r.keyframe_ends, *format)?)
             }
             Route::SubtitlePlaylist { lang, .. } => {
-                if self.subtitles(id, lang).await?.is_none() {
+                if self.catalog.subtitles(id, lang).await?.is_none() {
                     return Err(EdgeError::NotFound(format!("no usable subtitles {lang}")));
                 }
                 // Subtitle pieces follow the video's segments.
@@ -253,14 +288,14 @@ impl Media {
     /// playlist, carrying the viewer's token.
     fn encryption_for(&self, route: &Route, flags: &RequestFlags) -> Encryption {
         let id = route.video_id();
-        let kid = self.live().keys.current_key_id(id);
+        let kid = self.live.keys.current_key_id(id);
         let key = Route::Key {
             id: id.to_string(),
             kid,
         };
         Encryption {
             key_uri: Self::key_relative(route, flags, &key),
-            clear_lead: self.live().encryption.clear_lead_segments,
+            clear_lead: self.live.encryption.clear_lead_segments,
             sample_aes: flags.protection == Protection::SampleAes,
             constant_iv: None,
             clearkey_kid: None,
@@ -338,11 +373,11 @@ impl Media {
         let mut subtitle_sizes = Vec::new();
         if filter.subs_lang.as_deref() != Some("none") {
             let video_segments = timeline.segments(&timeline.video.index);
-            for lang in self.subtitle_languages(id).await?.iter() {
+            for lang in self.catalog.subtitle_languages(id).await?.iter() {
                 if !filter.keeps_subtitles(lang) {
                     continue;
                 }
-                if let Some(file) = self.subtitles(id, lang).await? {
+                if let Some(file) = self.catalog.subtitles(id, lang).await? {
                     subtitles.push(SubtitleRendition {
                         language: lang.clone(),
                         default: false,
@@ -434,8 +469,8 @@ impl Media {
                 let scheme = p
                     .common_scheme()
                     .ok_or_else(|| EdgeError::Internal("a protection without a scheme".into()))?;
-                let (_, params) = self.common_params(id, scheme, "").await?;
-                let licence = self.live().encryption.public_url.as_ref().map(|base| {
+                let (_, params) = encryption::common_params(self.live, id, scheme, "").await?;
+                let licence = self.live.encryption.public_url.as_ref().map(|base| {
                     let path = Route::Licence { id: id.to_string() }.to_path();
                     match &flags.token {
                         Some(token) => format!("{base}{path}?{token}"),
@@ -482,7 +517,8 @@ impl Media {
         items: Vec<&'m T>,
         path: impl Fn(&T) -> &str,
     ) -> Result<(Vec<&'m T>, Vec<Arc<sunomi_origin::TrackHead>>), EdgeError> {
-        let heads = futures::future::join_all(items.iter().map(|t| self.head(id, path(t)))).await;
+        let heads =
+            futures::future::join_all(items.iter().map(|t| self.catalog.head(id, path(t)))).await;
         let mut kept = Vec::with_capacity(items.len());
         let mut kept_heads = Vec::with_capacity(items.len());
         for (item, head) in items.into_iter().zip(heads) {
@@ -508,7 +544,7 @@ impl Media {
     /// segment cache) to find where its key frames' packets are. The result is cached like
     /// any playlist, so this costs one pass over the rendition per metadata TTL.
     async fn ts_iframe_playlist(
-        self: &Arc<Self>,
+        &self,
         id: &str,
         rendition: &str,
         track: SegmentedTrack<'_>,
@@ -517,8 +553,13 @@ impl Media {
         let mut frames = Vec::new();
         for s in track.segments {
             let number = u64::from(s.number);
-            let remuxed = self
-                .ts_remux(
+            let remuxer = TsSegments {
+                catalog: self.catalog,
+                segments: self.segments,
+                live: self.live,
+            };
+            let remuxed = remuxer
+                .remux(
                     id,
                     rendition,
                     number,

@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use sunomi_packager::route::{Route, TrackRef};
 
-use super::{CacheKey, Media, Object, RequestFlags};
+use super::cache::segments::Segments;
+use super::catalog::Catalog;
+use super::{CacheKey, Object, RequestFlags};
 use crate::error::EdgeError;
 use crate::net::http::{self, RangeRequest};
 
@@ -17,16 +19,25 @@ use crate::net::http::{self, RangeRequest};
 /// byte-range playlists ask for ranges; a client asking for a larger file whole is told to.
 const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 
-impl Media {
+/// Whole track files served by byte range, assembled from cached segments.
+pub(in crate::media) struct TrackFiles<'m> {
+    /// What storage holds.
+    pub catalog: &'m Catalog,
+    /// The cache tiers segments come through.
+    pub segments: &'m Arc<Segments>,
+}
+
+impl TrackFiles<'_> {
+    /// Track file `track` of video `id`, whole or the range the request asks.
     pub(super) async fn track_file(
-        self: &Arc<Self>,
+        &self,
         id: &str,
         track: &TrackRef,
         flags: &RequestFlags,
     ) -> Result<Object, EdgeError> {
-        let manifest = self.manifest(id).await?;
-        let path = Self::track_path(&manifest, track)?;
-        let (head, head_outcome) = self.head_with_outcome(id, path).await?;
+        let manifest = self.catalog.manifest(id).await?;
+        let path = Catalog::track_path(&manifest, track)?;
+        let (head, head_outcome) = self.catalog.head_with_outcome(id, path).await?;
         let total = head
             .index
             .fragments
@@ -59,17 +70,21 @@ impl Media {
                 track: track.clone(),
                 number,
             };
-            let obj = self.segment(&route, id, track, number, flags).await?;
+            let obj = self
+                .segments
+                .segment(&route, id, track, number, flags)
+                .await?;
             (obj.body, obj.cache)
         } else {
             let key = CacheKey::track_range(id, path, &head.version, range.clone());
             let read = async {
                 Ok(self
-                    .reader
+                    .segments
+                    .reader()
                     .read_range(id, path, range.clone(), &head.version)
                     .await?)
             };
-            self.cached_segment(key, read).await?
+            self.segments.cached(key, read).await?
         };
         Ok(Object {
             body,
@@ -98,7 +113,7 @@ impl Media {
         else {
             return Ok(None);
         };
-        let timeline = self.timeline(id, manifest).await?;
+        let timeline = self.catalog.timeline(id, manifest).await?;
         let k = timeline.k;
         if first % k as usize != 0 {
             return Ok(None);

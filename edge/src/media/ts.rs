@@ -13,28 +13,45 @@ use sunomi_packager::ts::sample_aes::SampleAes;
 use sunomi_packager::ts::{remux_encrypted, SampleAesMode, TrackSegment, TsSegment};
 use sunomi_packager::PackagerError;
 
+use super::cache::live::Live;
+use super::cache::segments::Segments;
+use super::catalog::Catalog;
+use super::encryption;
 use super::playlists::ts_audio;
-use super::{CacheKey, Media, Object, RequestFlags};
+use super::{CacheKey, Object, RequestFlags};
 use crate::error::EdgeError;
 use crate::net::http;
 
-impl Media {
-    pub(super) async fn ts_segment(
-        self: &Arc<Self>,
+/// MPEG-TS segments: remuxed from the CMAF segments of the same number (SAMPLE-AES
+/// applied while remuxing), cached beside them.
+pub(in crate::media) struct TsSegments<'m> {
+    /// What storage holds.
+    pub catalog: &'m Catalog,
+    /// The cache tiers segments come through.
+    pub segments: &'m Arc<Segments>,
+    /// The settings of this request (keys, clear lead).
+    pub live: &'m Live,
+}
+
+impl TsSegments<'_> {
+    /// TS segment `number` of `rendition` (SAMPLE-AES from the clear lead on when asked),
+    /// cached beside the CMAF segments it is remuxed from.
+    pub(super) async fn segment(
+        &self,
         route: &Route,
         id: &str,
         rendition: &str,
         number: u64,
         flags: &RequestFlags,
     ) -> Result<Object, EdgeError> {
-        let manifest = self.manifest(id).await?;
-        let video_path = Self::track_path(&manifest, &TrackRef::Video(rendition.to_string()))?;
-        let video_head = self.head(id, video_path).await?;
+        let manifest = self.catalog.manifest(id).await?;
+        let video_path = Catalog::track_path(&manifest, &TrackRef::Video(rendition.to_string()))?;
+        let video_head = self.catalog.head(id, video_path).await?;
         // SAMPLE-AES is applied while remuxing (parts of each sample), from the clear lead on.
         let (encryption, kid) = if flags.protection == Protection::SampleAes
-            && number >= self.live().encryption.clear_lead_segments
+            && number >= self.live.encryption.clear_lead_segments
         {
-            let (kid, key) = self.current_key(id).await?;
+            let (kid, key) = encryption::current_key(self.live, id).await?;
             let iv = segment_iv(number);
             (Some(SampleAes { key, iv }), kid)
         } else {
@@ -53,9 +70,7 @@ impl Media {
         ]);
         let make = async {
             Ok::<_, EdgeError>(bytes::Bytes::from(
-                self.ts_remux(id, rendition, number, flags, mode)
-                    .await?
-                    .bytes,
+                self.remux(id, rendition, number, flags, mode).await?.bytes,
             ))
         };
         // SAMPLE-AES TS is remuxed encrypted (clear-lead segments signal encryption too),
@@ -67,22 +82,22 @@ impl Media {
             }
             _ => CacheKey::segment(route, &video_head.version),
         };
-        let (body, cache) = self.cached_segment(key, make).await?;
+        let (body, cache) = self.segments.cached(key, make).await?;
         Ok(Object::immutable(body, etag, cache))
     }
 
     /// Remuxes TS segment `number` of `rendition` from its CMAF video segment and the audio
     /// segment of the same number.
-    pub(super) async fn ts_remux(
-        self: &Arc<Self>,
+    pub(super) async fn remux(
+        &self,
         id: &str,
         rendition: &str,
         number: u64,
         flags: &RequestFlags,
         mode: SampleAesMode<'_>,
     ) -> Result<TsSegment, EdgeError> {
-        let manifest = self.manifest(id).await?;
-        let timeline = self.timeline(id, &manifest).await?;
+        let manifest = self.catalog.manifest(id).await?;
+        let timeline = self.catalog.timeline(id, &manifest).await?;
         let video = TrackRef::Video(rendition.to_string());
         let cmaf_flags = RequestFlags {
             from_peer: flags.from_peer,
@@ -90,20 +105,20 @@ impl Media {
             ..RequestFlags::default()
         };
         let part = |track: TrackRef| {
-            let media = self.clone();
+            let (catalog, segments) = (self.catalog, self.segments);
             let manifest = manifest.clone();
             let flags = cmaf_flags.clone();
             let timeline = timeline.clone();
             async move {
-                let path = Self::track_path(&manifest, &track)?.to_string();
-                let head = media.head(id, &path).await?;
+                let path = Catalog::track_path(&manifest, &track)?.to_string();
+                let head = catalog.head(id, &path).await?;
                 let seg = timeline.segment(&head.index, number)?;
                 let route = Route::Segment {
                     id: id.to_string(),
                     track: track.clone(),
                     number,
                 };
-                let body = media
+                let body = segments
                     .segment(&route, id, &track, number, &flags)
                     .await?
                     .body;

@@ -19,7 +19,8 @@ use moka::notification::RemovalCause;
 
 use crate::access::auth::{Authorizer, HmacTokens};
 use crate::access::keys::{self, KeyProvider};
-use crate::media::{CacheKey, Meta};
+use crate::media::catalog::Meta;
+use crate::media::CacheKey;
 use crate::ops::config::{Admission, EdgeConfig, EncryptionConfig};
 use crate::ops::metrics::metrics;
 

@@ -15,7 +15,9 @@ impl PurgeTarget for Media {
         } = scope
         {
             // Before anything is dropped: a fill finishing in between is caught by the floor.
-            self.floors.raise(id, *revision, std::time::Instant::now());
+            self.catalog
+                .floors()
+                .raise(id, *revision, std::time::Instant::now());
         }
         if *scope == PurgeScope::All {
             self.live().caches.meta.invalidate_all();

@@ -15,9 +15,17 @@ use std::sync::Arc;
 use bytes::Bytes;
 use sunomi_packager::route::{Route, TrackRef};
 
+use arc_swap::ArcSwap;
+use sunomi_origin::MediaReader;
+
+use super::live::Live;
+use super::single_flight;
 use crate::error::EdgeError;
 use crate::fleet::lock::LockOutcome;
-use crate::media::{CacheKey, CacheOutcome, Media, Object};
+use crate::fleet::Fleet;
+use crate::media::catalog::{Catalog, Timeline};
+use crate::media::pictures::Pictures;
+use crate::media::{CacheKey, CacheOutcome, Object};
 use crate::net::http;
 use crate::net::zero_copy;
 use crate::ops::config::Admission;
@@ -80,13 +88,16 @@ pub(in crate::media) enum FillSource<'a> {
 
 /// Where a fill is for: the object, who owns it in the fleet, and what makes it.
 pub(in crate::media) struct FillTarget<'a> {
+    /// The object's cache key.
     pub key: &'a CacheKey,
     /// The path (and query) a peer edge is asked for the object with.
     pub route_path: &'a str,
     /// What names its owner on the ring (the route path, or a picture's canonical form, so
     /// equal pictures asked in other words have one owner).
     pub ring_key: &'a str,
+    /// The video.
     pub id: &'a str,
+    /// What makes it.
     pub source: FillSource<'a>,
     /// The entity tag the object has (an owner edge must answer with the same one).
     pub etag: &'a str,
@@ -165,8 +176,74 @@ fn tier(tier: &str, result: &str) {
     metrics().cache.with_label_values(&[tier, result]).inc();
 }
 
-impl Media {
-    pub(in crate::media) async fn segment(
+/// Segment-sized objects — CMAF segments, pictures, and what formats derive from them (TS,
+/// encrypted and I-frame segments) — through the cache tiers. Formats ask it for segment
+/// `n` of a track ([`Segments::segment`]), for an object drawn elsewhere
+/// ([`Segments::through_tiers`]) or for one they make themselves ([`Segments::cached`]).
+pub(in crate::media) struct Segments {
+    /// Where a segment's track file and its range are looked up.
+    catalog: Arc<Catalog>,
+    /// Reads the ranges.
+    reader: MediaReader,
+    fleet: Arc<Fleet>,
+    /// The settings a reload swaps (the segment caches among them), shared with the edge.
+    live: Arc<ArcSwap<Live>>,
+    /// The picture service pictures are drawn by.
+    pictures: Pictures,
+}
+
+impl Segments {
+    /// The tiers of this edge in `fleet`, reading storage through `reader`.
+    pub fn new(
+        catalog: Arc<Catalog>,
+        reader: MediaReader,
+        fleet: Arc<Fleet>,
+        live: Arc<ArcSwap<Live>>,
+        pictures: Pictures,
+    ) -> Segments {
+        Segments {
+            catalog,
+            reader,
+            fleet,
+            live,
+            pictures,
+        }
+    }
+
+    /// The catalog segments are looked up in.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The storage reader (for ranges a format reads through [`Segments::cached`]).
+    pub fn reader(&self) -> &MediaReader {
+        &self.reader
+    }
+
+    fn live(&self) -> Arc<Live> {
+        self.live.load_full()
+    }
+
+    /// A segment-sized object made by `make`, through the segment cache (single flight),
+    /// or made directly when the segment cache is off. For objects this edge derives (no
+    /// owner edge is asked).
+    pub async fn cached<F>(
+        &self,
+        key: CacheKey,
+        make: F,
+    ) -> Result<(Bytes, CacheOutcome), EdgeError>
+    where
+        F: std::future::Future<Output = Result<Bytes, EdgeError>>,
+    {
+        match &self.live().caches.segments {
+            Some(cache) => single_flight(cache, key, make).await,
+            None => Ok((make.await?, CacheOutcome::Bypass)),
+        }
+    }
+
+    /// CMAF segment `number` of `track` of video `id` (`route` names it): from memory, the
+    /// owner edge or storage; the segments after it are prefetched.
+    pub async fn segment(
         self: &Arc<Self>,
         route: &Route,
         id: &str,
@@ -174,10 +251,10 @@ impl Media {
         number: u64,
         flags: &RequestFlags,
     ) -> Result<Object, EdgeError> {
-        let manifest = self.manifest(id).await?;
-        let path = Self::track_path(&manifest, track)?;
-        let timeline = self.timeline(id, &manifest).await?;
-        let head = self.head(id, path).await?;
+        let manifest = self.catalog.manifest(id).await?;
+        let path = Catalog::track_path(&manifest, track)?;
+        let timeline = self.catalog.timeline(id, &manifest).await?;
+        let head = self.catalog.head(id, path).await?;
         let seg = timeline.segment(&head.index, number)?;
         let etag = http::etag(&[
             head.version.as_bytes(),
@@ -228,7 +305,7 @@ impl Media {
     /// An object through the cache tiers: this edge's memory, the owner edge (the ring's
     /// pick for `target.ring_key`), then `target.source` under the fleet's fill lock; and,
     /// when storage fails, a copy another edge holds.
-    pub(in crate::media) async fn through_tiers(
+    pub async fn through_tiers(
         self: &Arc<Self>,
         target: &FillTarget<'_>,
         flags: &RequestFlags,
@@ -248,7 +325,7 @@ impl Media {
             FirstTier::Own => {
                 let fill =
                     Box::pin(async { self.fill_as_owner(target).await.map(zero_copy::keep) });
-                Self::cached(segments, target.key.clone(), fill).await
+                single_flight(segments, target.key.clone(), fill).await
             }
             FirstTier::Owner(addr) => Box::pin(self.from_owner(segments, addr, target)).await,
         };
@@ -321,7 +398,7 @@ impl Media {
         } else {
             &self.live().caches.passing
         };
-        let (body, outcome) = Self::cached(cache, target.key.clone(), fetch).await?;
+        let (body, outcome) = single_flight(cache, target.key.clone(), fetch).await?;
         if !admitted {
             self.live().caches.passing.invalidate(target.key).await;
         }
@@ -478,7 +555,7 @@ impl Media {
         self: &Arc<Self>,
         route: &Route,
         head: &sunomi_origin::TrackHead,
-        timeline: &crate::media::Timeline,
+        timeline: &Timeline,
         next: Option<&Route>,
     ) {
         let Route::Segment { id, track, number } = route else {
@@ -550,12 +627,17 @@ impl Media {
     async fn prefetch(self: &Arc<Self>, route: &Route, path: &str) {
         let result = match self.fleet.owner(path) {
             None => {
+                let Route::Segment { id, track, number } = route else {
+                    return;
+                };
                 let flags = RequestFlags {
                     from_peer: true,
                     prefetch: true,
                     ..Default::default()
                 };
-                self.get(route, &flags).await.map(|_| ())
+                Box::pin(self.segment(route, id, track, *number, &flags))
+                    .await
+                    .map(|_| ())
             }
             Some(addr) => self
                 .fleet
