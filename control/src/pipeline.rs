@@ -217,14 +217,8 @@ pub async fn run(app: &Arc<App>, analysis: &Analysis, delivery: &Delivery) -> Ou
     manifest.status = VideoStatus::Pending;
     // Edge URLs carry playback ids, never the asset id.
     manifest.playback_ids_only = true;
-    for r in &mut manifest.renditions {
-        r.path = format!("{prefix}/{}", r.path);
-    }
-    for a in &mut manifest.audio {
-        a.path = format!("{prefix}/{}", a.path);
-    }
-    if let Some(p) = &mut manifest.poster {
-        *p = format!("{prefix}/{p}");
+    for path in manifest.stored_paths_mut() {
+        *path = format!("{prefix}/{path}");
     }
     if let Err(e) = store_files(app.store(), id.as_str(), &files).await {
         return Outcome::Retry(e.to_string());

@@ -8,6 +8,8 @@
 #     CPU per request of edge + service, and latency;
 #   warm: the same URLs again, WARM_REPEAT (50) times over (the edge's cache): edge CPU per
 #     request, latency;
+#   (at 320x180 the edge decodes the picture track, 180 lines with a key frame every 0.5 s;
+#   at 640x360 the 360p rung, 2 s GOPs)
 #   a cold segment: TIMES distinct 360p segments through a fresh edge (the latency budget);
 #   ffmpeg: `ffmpeg -ss T -i {rendition the edge decodes} -frames:v 1 -vf scale=WxH out.jpg`
 #     per time (a thumbnail service that runs FFmpeg per request on the mezzanine): CPU
@@ -32,9 +34,11 @@ cargo build --release -p sunomi-origin -p sunomi-edge >/dev/null
 store=$work/store
 bench_title "$store" "$media_secs" 1280x720 veryfast
 manifest=$store/videos/bench/manifest.json
-rendition() { # the track the edge decodes for W x H: the smallest rung at least that large
+rendition() { # the track the edge decodes for W x H: the smallest rung or picture track at
+  # least that large (packager/src/picture.rs `source_rendition`)
   python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); w,h=int(sys.argv[2]),int(sys.argv[3])
-r=sorted((x for x in m["renditions"] if x["width"]>=w and x["height"]>=h), key=lambda x:x["height"])
+tracks=m["renditions"]+([m["picture_track"]] if m.get("picture_track") else [])
+r=sorted((x for x in tracks if x["width"]>=w and x["height"]>=h), key=lambda x:x["height"])
 print(r[0]["path"])' "$manifest" "$1" "$2"
 }
 # TIMES instants spread over the title, off the key frames.

@@ -146,6 +146,29 @@ fn thumbnails_show_the_frame_at_their_time_in_the_size_and_fit_asked() {
         );
     }
 
+    // At 320×180 the picture is drawn from the picture track (180 lines, a key frame every
+    // half second: `Manifest::picture_track`): still the frame at `time`.
+    for (n, time) in [0.0, 1.5, 4.0, 7.3, 11.9].into_iter().enumerate() {
+        let url = format!("{base}/thumbnail.png?time={time}&width=320");
+        let got = fetch(d, &url, "image/png", &format!("s{n}.png"));
+        assert_eq!(pillow(&got)["size"], serde_json::json!([320, 180]), "{url}");
+        let want = reference(d, &src, time, "scale=320:180", &format!("sr{n}.png"));
+        let db = psnr(&got, "null", &want);
+        assert!(
+            db >= 30.0,
+            "{url}: PSNR {db:.1} dB against ffmpeg -ss {time}"
+        );
+    }
+
+    // The picture track is for pictures only: no playlist names it and it is not served.
+    let master = get(&format!("{base}/master.m3u8"));
+    assert_eq!(master.status, 200);
+    assert!(!master.text().contains("180p"), "{}", master.text());
+    assert!(!get(&format!("{base}/manifest.mpd")).text().contains("180p"));
+    for path in ["180p/media.m3u8", "180p/init.mp4", "180p/0.m4s", "br/180p/track.mp4"] {
+        assert_eq!(get(&format!("{base}/{path}")).status, 404, "{path}");
+    }
+
     // The end itself shows the last frame (shown from 359/30 s): the same picture as asking
     // for that frame by its time.
     let end = get(&format!("{base}/thumbnail.png?time=12&width=320")).body;

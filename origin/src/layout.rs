@@ -24,6 +24,12 @@ pub fn rendition_path(rendition: &str) -> String {
     format!("video/{rendition}.mp4")
 }
 
+/// Where a video's picture track lives (see `Manifest::picture_track`), relative to the
+/// video's folder.
+pub fn picture_track_path(name: &str) -> String {
+    format!("pictures/{name}.mp4")
+}
+
 /// Folder of a video's subtitle files, relative to the video's folder.
 pub const SUBS_DIR: &str = "subs";
 

@@ -115,13 +115,7 @@ pub async fn publish(
 
     if let Some(old) = previous {
         let keep: Vec<&str> = files.iter().map(|f| f.relative.as_str()).collect();
-        let old_files = old
-            .renditions
-            .iter()
-            .map(|r| r.path.as_str())
-            .chain(old.audio.iter().map(|a| a.path.as_str()))
-            .chain(old.poster.as_deref());
-        for stale in old_files.filter(|p| !keep.contains(p)) {
+        for stale in old.stored_paths().filter(|p| !keep.contains(p)) {
             let key = layout::video_key(id, stale);
             match os.delete(&store.path(&key)).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}

@@ -143,6 +143,38 @@ fn ladder_is_fragmented_cmaf_with_aligned_key_frames() {
         "key frames aligned: {starts:?}"
     );
 
+    // The picture track: 180 lines, a key frame every half second, never a rendition.
+    let pictures = m
+        .picture_track
+        .as_ref()
+        .expect("a picture track below 360p");
+    assert_eq!(
+        (pictures.name.as_str(), pictures.width, pictures.height),
+        ("180p", 320, 180)
+    );
+    assert_eq!(pictures.path, "pictures/180p.mp4");
+    assert!(m.rendition("180p").is_none());
+    assert!(done.files.iter().any(|f| f.relative == pictures.path));
+    let head = rt
+        .block_on(reader.track_head("ladder", &pictures.path))
+        .unwrap();
+    let ts = u64::from(head.index.timescale);
+    assert_eq!(head.index.fragments.len(), 18);
+    assert_eq!(pictures.keyframe_ends.len(), 18);
+    for (i, f) in head.index.fragments.iter().enumerate() {
+        assert_eq!(
+            f.time * 2,
+            i as u64 * ts,
+            "fragment {i} starts at {i} x 0.5 s"
+        );
+        let bytes = rt
+            .block_on(reader.read_range("ladder", &pictures.path, f.range(), &head.version))
+            .unwrap();
+        let frag = parse_fragment(&bytes, f.offset, head.index.default_sample_duration).unwrap();
+        assert!(frag.samples[0].is_sync);
+        assert_eq!(frag.samples.len(), 15);
+    }
+
     let audio = rt
         .block_on(reader.track_head("ladder", &m.audio[0].path))
         .unwrap();

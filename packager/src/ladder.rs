@@ -63,6 +63,41 @@ fn even(x: f64) -> u32 {
     v.max(2)
 }
 
+/// Short side of the picture track (see [`crate::manifest::Manifest::picture_track`]): large
+/// enough for Mux's default thumbnail width (320 at 16:9) and a storyboard tile (256).
+pub const PICTURE_TRACK_LINES: u32 = 180;
+
+/// Key frame interval of the picture track, in milliseconds: a cold thumbnail decodes at
+/// most this much video (a quarter of a 2 s fragment of the smallest rung).
+pub const PICTURE_TRACK_GOP_MS: u32 = 500;
+
+/// Target bit rate of the picture track: enough for clean 320×180 stills with a key frame
+/// every half second (about 4–8 % on top of a ladder).
+pub const PICTURE_TRACK_BIT_RATE: u64 = 300_000;
+
+/// The picture track of a `width` × `height` source whose ladder is `ladder`: a rung of
+/// [`PICTURE_TRACK_LINES`] at the source's aspect; `None` when the ladder's smallest rung is
+/// no larger (it serves as well).
+pub fn plan_picture_track(width: u32, height: u32, ladder: &[RungPlan]) -> Option<RungPlan> {
+    let smallest = ladder.iter().map(|r| r.width.min(r.height)).min()?;
+    if smallest <= PICTURE_TRACK_LINES || width == 0 || height == 0 {
+        return None;
+    }
+    let short = f64::from(width.min(height));
+    let scale = f64::from(PICTURE_TRACK_LINES) / short;
+    let (w, h) = if width >= height {
+        (even(f64::from(width) * scale), PICTURE_TRACK_LINES)
+    } else {
+        (PICTURE_TRACK_LINES, even(f64::from(height) * scale))
+    };
+    Some(RungPlan {
+        name: format!("{PICTURE_TRACK_LINES}p"),
+        width: w,
+        height: h,
+        bit_rate: PICTURE_TRACK_BIT_RATE,
+    })
+}
+
 /// The rungs for a source of `width`×`height` display pixels, highest first.
 ///
 /// A rung is kept when its lines are at or below the source's short side (never upscale).
@@ -117,6 +152,20 @@ pub fn plan_ladder(width: u32, height: u32) -> Vec<RungPlan> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_picture_track_is_planned_only_below_the_smallest_rung() {
+        let p = plan_picture_track(1280, 720, &plan_ladder(1280, 720)).unwrap();
+        assert_eq!((p.name.as_str(), p.width, p.height), ("180p", 320, 180));
+        let p = plan_picture_track(720, 1280, &plan_ladder(720, 1280)).unwrap();
+        assert_eq!((p.width, p.height), (180, 320));
+        let p = plan_picture_track(1440, 1080, &plan_ladder(1440, 1080)).unwrap();
+        assert_eq!((p.width, p.height), (240, 180));
+        // A source whose only rung is already that small needs none.
+        assert!(plan_picture_track(320, 180, &plan_ladder(320, 180)).is_none());
+        assert!(plan_picture_track(240, 136, &plan_ladder(240, 136)).is_none());
+        assert!(plan_picture_track(1280, 720, &[]).is_none());
+    }
 
     #[test]
     fn full_hd_gets_four_rungs() {

@@ -113,6 +113,14 @@ pub struct Manifest {
     /// thumbnail without `time` shows. Absent in manifests written before it was chosen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poster_ms: Option<u64>,
+    /// A track made only to draw pictures from: a small rung (short side
+    /// [`crate::ladder::PICTURE_TRACK_LINES`]) with a key frame every
+    /// [`crate::ladder::PICTURE_TRACK_GOP_MS`], so a thumbnail of any time decodes a few small
+    /// frames instead of up to a whole 2 s GOP of the smallest rung. Never played: playlists
+    /// and MPDs list only `renditions`. Absent when the ladder's smallest rung is already that
+    /// small, and in manifests written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture_track: Option<Rendition>,
     /// Moderation labels that apply to the video.
     #[serde(default)]
     pub labels: Vec<String>,
@@ -173,6 +181,17 @@ impl Manifest {
                 return bad(format!("invalid rendition {:?} at {:?}", r.name, r.path));
             }
         }
+        if let Some(r) = &self.picture_track {
+            if !names::is_valid_rendition(&r.name)
+                || !names::is_safe_relative_path(&r.path)
+                || self.rendition(&r.name).is_some()
+            {
+                return bad(format!(
+                    "invalid picture track {:?} at {:?}",
+                    r.name, r.path
+                ));
+            }
+        }
         for a in &self.audio {
             if !names::is_valid_audio_track(&a.name) || !names::is_safe_relative_path(&a.path) {
                 return bad(format!("invalid audio track {:?} at {:?}", a.name, a.path));
@@ -189,6 +208,34 @@ impl Manifest {
     /// The rendition called `name`.
     pub fn rendition(&self, name: &str) -> Option<&Rendition> {
         self.renditions.iter().find(|r| r.name == name)
+    }
+
+    /// Every stored file the manifest names, relative to the video's folder: renditions,
+    /// picture track, audio tracks, poster.
+    pub fn stored_paths(&self) -> impl Iterator<Item = &str> {
+        self.renditions
+            .iter()
+            .chain(&self.picture_track)
+            .map(|r| r.path.as_str())
+            .chain(self.audio.iter().map(|a| a.path.as_str()))
+            .chain(self.poster.as_deref())
+    }
+
+    /// [`Manifest::stored_paths`], to rewrite (a transcode's files moved under a folder).
+    pub fn stored_paths_mut(&mut self) -> impl Iterator<Item = &mut String> {
+        self.renditions
+            .iter_mut()
+            .chain(&mut self.picture_track)
+            .map(|r| &mut r.path)
+            .chain(self.audio.iter_mut().map(|a| &mut a.path))
+            .chain(&mut self.poster)
+    }
+
+    /// The track called `name` that pictures may be drawn from: a rendition or the picture
+    /// track.
+    pub fn picture_source(&self, name: &str) -> Option<&Rendition> {
+        self.rendition(name)
+            .or_else(|| self.picture_track.as_ref().filter(|r| r.name == name))
     }
 
     /// The audio track called `name`.
@@ -222,6 +269,7 @@ pub(crate) mod tests {
             audio: vec![],
             poster: Some("poster.jpg".into()),
             poster_ms: Some(2_000),
+            picture_track: None,
             labels: vec![],
             playback_ids_only: false,
             auto_captions: vec![],
@@ -261,6 +309,43 @@ pub(crate) mod tests {
         let mut m = sample();
         m.poster = Some("/etc/passwd".into());
         assert!(Manifest::from_json(&m.to_json()).is_err());
+    }
+
+    #[test]
+    fn the_picture_track_is_a_picture_source_and_a_stored_file_but_no_rendition() {
+        let mut m = sample();
+        let mut track = m.renditions[0].clone();
+        track.name = "180p".into();
+        track.path = "pictures/180p.mp4".into();
+        m.picture_track = Some(track);
+        let back = Manifest::from_json(&m.to_json()).unwrap();
+        assert_eq!(back, m);
+        assert!(back.rendition("180p").is_none());
+        assert_eq!(
+            back.picture_source("180p").unwrap().path,
+            "pictures/180p.mp4"
+        );
+        assert_eq!(back.picture_source("360p").unwrap().path, "video/360p.mp4");
+        assert!(back.picture_source("240p").is_none());
+        let paths: Vec<&str> = back.stored_paths().collect();
+        assert_eq!(paths, ["video/360p.mp4", "pictures/180p.mp4", "poster.jpg"]);
+        let mut moved = back.clone();
+        for p in moved.stored_paths_mut() {
+            *p = format!("runs/x/{p}");
+        }
+        assert!(moved.stored_paths().all(|p| p.starts_with("runs/x/")));
+        // A picture track named like a rendition, or stored outside the folder, is refused.
+        let mut clash = m.clone();
+        clash.picture_track.as_mut().unwrap().name = "360p".into();
+        assert!(Manifest::from_json(&clash.to_json()).is_err());
+        let mut escape = m;
+        escape.picture_track.as_mut().unwrap().path = "../x.mp4".into();
+        assert!(Manifest::from_json(&escape.to_json()).is_err());
+        // Manifests written before it existed read as before.
+        assert!(Manifest::from_json(&sample().to_json())
+            .unwrap()
+            .picture_track
+            .is_none());
     }
 
     #[test]

@@ -465,14 +465,22 @@ pub fn geometry(
     Ok(g)
 }
 
-/// The rendition to draw a `width` × `height` picture from: the smallest at least that
-/// large (less to decode, no upscaling), else the largest. `None` for a video without one.
-pub fn source_rendition(renditions: &[Rendition], width: u32, height: u32) -> Option<&Rendition> {
+/// The track to draw a `width` × `height` picture from: of the renditions and the picture
+/// track, the smallest at least that large (less to decode, no upscaling), else the largest
+/// rendition. `None` for a video without one.
+pub fn source_rendition<'a>(
+    renditions: &'a [Rendition],
+    picture_track: Option<&'a Rendition>,
+    width: u32,
+    height: u32,
+) -> Option<&'a Rendition> {
+    let largest = renditions.iter().max_by_key(|r| (r.height, r.width))?;
     renditions
         .iter()
+        .chain(picture_track)
         .filter(|r| r.width >= width && r.height >= height)
         .min_by_key(|r| (r.height, r.width))
-        .or_else(|| renditions.iter().max_by_key(|r| (r.height, r.width)))
+        .or(Some(largest))
 }
 
 /// A picture as the picture service is asked for it: every value concrete, so equal
@@ -604,13 +612,15 @@ impl PictureSpec {
     }
 }
 
-/// Resolves a player's query for `file` against the video: its renditions, duration and
-/// representative frame time (`poster_ms`). Storyboard images and index files resolve to
+/// Resolves a player's query for `file` against the video: its renditions and picture track
+/// ([`crate::manifest::Manifest::picture_track`]), duration and representative frame time
+/// (`poster_ms`). Storyboard images and index files resolve to
 /// the storyboard's tile geometry.
 pub fn resolve(
     file: PictureFile,
     query: &PictureQuery,
     renditions: &[Rendition],
+    picture_track: Option<&Rendition>,
     duration_ms: u64,
     poster_ms: u64,
 ) -> Result<PictureSpec, PictureError> {
@@ -680,8 +690,13 @@ pub fn resolve(
             (0, 0, 0, g)
         }
     };
-    let rendition = source_rendition(renditions, geometry.scaled_w, geometry.scaled_h)
-        .ok_or(PictureError::NoVideo)?;
+    let rendition = source_rendition(
+        renditions,
+        picture_track,
+        geometry.scaled_w,
+        geometry.scaled_h,
+    )
+    .ok_or(PictureError::NoVideo)?;
     Ok(PictureSpec {
         file,
         rendition: rendition.name.clone(),
@@ -1020,10 +1035,18 @@ mod tests {
     #[test]
     fn the_smallest_rendition_large_enough_is_decoded() {
         let l = ladder();
-        assert_eq!(source_rendition(&l, 320, 180).unwrap().name, "360p");
-        assert_eq!(source_rendition(&l, 641, 360).unwrap().name, "480p");
-        assert_eq!(source_rendition(&l, 1920, 1080).unwrap().name, "720p");
-        assert_eq!(source_rendition(&[], 1, 1), None);
+        assert_eq!(source_rendition(&l, None, 320, 180).unwrap().name, "360p");
+        assert_eq!(source_rendition(&l, None, 641, 360).unwrap().name, "480p");
+        assert_eq!(source_rendition(&l, None, 1920, 1080).unwrap().name, "720p");
+        assert_eq!(source_rendition(&[], None, 1, 1), None);
+        // The picture track serves what it is large enough for, and nothing larger.
+        let track = rendition("180p", 320, 180);
+        let p = Some(&track);
+        assert_eq!(source_rendition(&l, p, 320, 180).unwrap().name, "180p");
+        assert_eq!(source_rendition(&l, p, 256, 144).unwrap().name, "180p");
+        assert_eq!(source_rendition(&l, p, 321, 180).unwrap().name, "360p");
+        assert_eq!(source_rendition(&l, p, 1920, 1080).unwrap().name, "720p");
+        assert_eq!(source_rendition(&[], p, 1, 1), None);
     }
 
     #[test]
@@ -1032,28 +1055,40 @@ mod tests {
         let thumb = PictureFile::Thumbnail(ImageFormat::Jpeg);
         let a = PictureQuery::parse(thumb, "width=320&time=4").unwrap();
         let b = PictureQuery::parse(thumb, "time=4.000&height=180&width=320").unwrap();
-        let sa = resolve(thumb, &a, &l, 20_000, 2_000).unwrap();
-        let sb = resolve(thumb, &b, &l, 20_000, 2_000).unwrap();
+        let sa = resolve(thumb, &a, &l, None, 20_000, 2_000).unwrap();
+        let sb = resolve(thumb, &b, &l, None, 20_000, 2_000).unwrap();
         assert_eq!(sa.to_query(), sb.to_query());
         assert_eq!(sa.rendition, "360p");
+        // With a picture track, small pictures and storyboards are drawn from it.
+        let track = rendition("180p", 320, 180);
+        let small = resolve(thumb, &a, &l, Some(&track), 20_000, 2_000).unwrap();
+        assert_eq!((small.rendition.as_str(), small.time_ms), ("180p", 4_000));
+        let big = PictureQuery::parse(thumb, "width=640").unwrap();
+        let big = resolve(thumb, &big, &l, Some(&track), 20_000, 2_000).unwrap();
+        assert_eq!(big.rendition, "360p");
+        let board = PictureFile::StoryboardVtt;
+        let board = resolve(board, &PictureQuery::default(), &l, Some(&track), 20_000, 0);
+        assert_eq!(board.unwrap().rendition, "180p");
         assert_eq!(PictureSpec::from_query(thumb, &sa.to_query()).unwrap(), sa);
         // No time: the representative frame; past the end: refused.
-        let none = resolve(thumb, &PictureQuery::default(), &l, 20_000, 2_000).unwrap();
+        let none = resolve(thumb, &PictureQuery::default(), &l, None, 20_000, 2_000).unwrap();
         assert_eq!(
             (none.time_ms, none.geometry.width, none.rendition.as_str()),
             (2_000, 1280, "720p")
         );
         let late = PictureQuery::parse(thumb, "time=21").unwrap();
-        assert!(resolve(thumb, &late, &l, 20_000, 2_000).is_err());
+        assert!(resolve(thumb, &late, &l, None, 20_000, 2_000).is_err());
         // The end itself shows the last frame.
         let end = PictureQuery::parse(thumb, "time=20").unwrap();
         assert_eq!(
-            resolve(thumb, &end, &l, 20_000, 2_000).unwrap().time_ms,
+            resolve(thumb, &end, &l, None, 20_000, 2_000)
+                .unwrap()
+                .time_ms,
             19_999
         );
 
         let anim = PictureFile::Animated(ImageFormat::Gif);
-        let s = resolve(anim, &PictureQuery::default(), &l, 20_000, 0).unwrap();
+        let s = resolve(anim, &PictureQuery::default(), &l, None, 20_000, 0).unwrap();
         assert_eq!(
             (s.time_ms, s.end_ms, s.fps, s.geometry.width),
             (0, 5_000, 15, 320)
@@ -1061,14 +1096,14 @@ mod tests {
         assert_eq!(s.frame_times().len(), 75);
         assert_eq!(s.frame_times()[1], 66);
         let long = PictureQuery::parse(anim, "start=1&end=12").unwrap();
-        assert!(resolve(anim, &long, &l, 20_000, 0).is_err());
+        assert!(resolve(anim, &long, &l, None, 20_000, 0).is_err());
         let clipped = PictureQuery::parse(anim, "start=18").unwrap();
         assert_eq!(
-            resolve(anim, &clipped, &l, 20_000, 0).unwrap().end_ms,
+            resolve(anim, &clipped, &l, None, 20_000, 0).unwrap().end_ms,
             20_000
         );
         assert_eq!(
-            resolve(thumb, &a, &[], 20_000, 0),
+            resolve(thumb, &a, &[], None, 20_000, 0),
             Err(PictureError::NoVideo)
         );
         // The service refuses a spec out of bounds.

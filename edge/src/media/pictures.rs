@@ -187,13 +187,20 @@ impl Images<'_> {
         let poster_ms = manifest
             .poster_ms
             .unwrap_or_else(|| fallback_poster_ms(duration_ms));
-        let spec = picture::resolve(file, &asked, &manifest.renditions, duration_ms, poster_ms)
-            .map_err(|e| match e {
-                picture::PictureError::NoVideo => EdgeError::NotFound(e.to_string()),
-                e => bad(e),
-            })?;
+        let spec = picture::resolve(
+            file,
+            &asked,
+            &manifest.renditions,
+            manifest.picture_track.as_ref(),
+            duration_ms,
+            poster_ms,
+        )
+        .map_err(|e| match e {
+            picture::PictureError::NoVideo => EdgeError::NotFound(e.to_string()),
+            e => bad(e),
+        })?;
         let rendition = manifest
-            .rendition(&spec.rendition)
+            .picture_source(&spec.rendition)
             .ok_or_else(|| EdgeError::Internal(format!("no rendition {}", spec.rendition)))?;
         let head = self.catalog.head(id, &rendition.path).await?;
         let spec_query = spec.to_query();

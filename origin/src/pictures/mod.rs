@@ -127,7 +127,7 @@ impl PictureMaker {
     ) -> Result<Bytes, PictureError> {
         let manifest = self.reader.manifest(id).await?;
         let rendition = manifest
-            .rendition(&spec.rendition)
+            .picture_source(&spec.rendition)
             .ok_or_else(|| PictureError::NotFound(format!("no rendition {}", spec.rendition)))?
             .clone();
         let head = self.reader.track_head(id, &rendition.path).await?;

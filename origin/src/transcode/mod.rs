@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use ffmpeg::frame;
 use ffmpeg_next as ffmpeg;
-use sunomi_packager::ladder::plan_ladder;
+use sunomi_packager::ladder::{plan_ladder, plan_picture_track, PICTURE_TRACK_GOP_MS};
 use sunomi_packager::manifest::{
     AudioTrack, FrameRate, Manifest, Rendition, VideoStatus, MANIFEST_SCHEMA,
 };
@@ -289,6 +289,7 @@ pub fn transcode(
     .map_err(|e| TranscodeError::Output(format!("cannot create a work folder: {e}")))?;
     std::fs::create_dir_all(work.path().join("video"))
         .and_then(|_| std::fs::create_dir_all(work.path().join("audio")))
+        .and_then(|_| std::fs::create_dir_all(work.path().join("pictures")))
         .map_err(|e| TranscodeError::Output(e.to_string()))?;
 
     let (num, den) = src.fps;
@@ -300,11 +301,30 @@ pub fn transcode(
         preset: options.preset.clone(),
     };
     let plans = plan_ladder(src.display.0, src.display.1);
-    let mut rungs = Vec::with_capacity(plans.len());
+    let picture_plan = plan_picture_track(src.display.0, src.display.1, &plans);
+    let mut rungs = Vec::with_capacity(plans.len() + 1);
     for plan in plans {
         let path = work.path().join(layout::rendition_path(&plan.name));
         rungs.push(RungEncoder::new(plan, &settings, &path)?);
     }
+    let names: Vec<String> = rungs.iter().map(|r| r.plan.name.clone()).collect();
+    // The picture track is encoded with the rungs, from the same frames, with its own
+    // (shorter) GOP; it is kept last in `rungs`.
+    let picture_at = match picture_plan {
+        Some(plan) => {
+            let keyint = (f64::from(PICTURE_TRACK_GOP_MS) / 1000.0 * fps)
+                .round()
+                .max(1.0) as u32;
+            let picture_settings = VideoSettings {
+                keyint,
+                ..settings.clone()
+            };
+            let path = work.path().join(layout::picture_track_path(&plan.name));
+            rungs.push(RungEncoder::new(plan, &picture_settings, &path)?);
+            Some(rungs.len() - 1)
+        }
+        None => None,
+    };
 
     let stream_start = src
         .input
@@ -332,7 +352,6 @@ pub fn transcode(
         ));
     }
 
-    let names: Vec<String> = rungs.iter().map(|r| r.plan.name.clone()).collect();
     progress.begin(src.duration_secs.map(|d| (d * fps).round() as u64), &names);
 
     let mut clock = CfrClock::new(src.fps);
@@ -390,10 +409,16 @@ pub fn transcode(
 
     let mut files = Vec::new();
     let mut renditions = Vec::new();
-    for rung in rungs {
+    let mut picture_track = None;
+    for (i, rung) in rungs.into_iter().enumerate() {
         let (plan, path) = rung.finish()?;
         let m = measure::measure(&path)?;
-        renditions.push(Rendition {
+        let relative = if picture_at == Some(i) {
+            layout::picture_track_path(&plan.name)
+        } else {
+            layout::rendition_path(&plan.name)
+        };
+        let track = Rendition {
             width: plan.width,
             height: plan.height,
             frame_rate: FrameRate { num, den },
@@ -401,12 +426,17 @@ pub fn transcode(
             target_bit_rate: plan.bit_rate,
             peak_bit_rate: m.peak_bit_rate,
             average_bit_rate: m.average_bit_rate,
-            path: layout::rendition_path(&plan.name),
+            path: relative.clone(),
             keyframe_ends: m.keyframe_ends,
             name: plan.name,
-        });
+        };
+        if picture_at == Some(i) {
+            picture_track = Some(track);
+        } else {
+            renditions.push(track);
+        }
         files.push(OutputFile {
-            relative: layout::rendition_path(&renditions[renditions.len() - 1].name),
+            relative,
             local: path,
         });
     }
@@ -464,6 +494,7 @@ pub fn transcode(
         audio: audio_tracks,
         poster: poster_key,
         poster_ms,
+        picture_track,
         labels: Vec::new(),
         playback_ids_only: false,
         auto_captions: vec![],
