@@ -165,7 +165,12 @@ fn thumbnails_show_the_frame_at_their_time_in_the_size_and_fit_asked() {
     assert_eq!(master.status, 200);
     assert!(!master.text().contains("180p"), "{}", master.text());
     assert!(!get(&format!("{base}/manifest.mpd")).text().contains("180p"));
-    for path in ["180p/media.m3u8", "180p/init.mp4", "180p/0.m4s", "br/180p/track.mp4"] {
+    for path in [
+        "180p/media.m3u8",
+        "180p/init.mp4",
+        "180p/0.m4s",
+        "br/180p/track.mp4",
+    ] {
         assert_eq!(get(&format!("{base}/{path}")).status, 404, "{path}");
     }
 
