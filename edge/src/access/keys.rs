@@ -2,7 +2,6 @@
 //! video's key from a master secret (rotation by key id: every id stays derivable, new
 //! playlists use the current one), or an HTTP key service. Keys are cached briefly.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -10,7 +9,7 @@ use hmac::{Hmac, Mac};
 use moka::future::Cache;
 use sha2::Sha256;
 
-use crate::net::http_client::HttpClient;
+use crate::net::http_client::{split_http_url, ServiceClient};
 use crate::ops::config::{EncryptionConfig, KeySource};
 
 /// A 128-bit content key.
@@ -82,52 +81,39 @@ impl KeyProvider for LocalKeyStore {
 /// Keys from an HTTP key service: `GET {base}/{video}/{kid}` answering the 16 raw bytes or
 /// 32 hex digits. Answers are cached for `key_cache_secs`.
 pub struct HttpKeyService {
-    client: HttpClient,
-    authority: String,
+    service: ServiceClient,
     prefix: String,
     current: String,
     cache: Cache<String, ContentKey>,
-    timeout: Duration,
 }
 
 impl HttpKeyService {
     /// A client of the service at `url` (`http://host:port/prefix`).
     pub fn new(url: &str, current: String, cache_secs: u64) -> Result<HttpKeyService, String> {
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| format!("key service URL {url:?} is not http://"))?;
-        let (authority, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let (authority, prefix) = split_http_url(url)
+            .ok_or_else(|| format!("key service URL {url:?} is not http://host:port/…"))?;
         Ok(HttpKeyService {
-            client: HttpClient::new(16, Duration::from_secs(2)),
-            authority: authority.to_string(),
+            service: ServiceClient::new(authority, Duration::from_secs(5)),
             prefix: prefix.trim_end_matches('/').to_string(),
             current,
             cache: Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(cache_secs.max(1)))
                 .build(),
-            timeout: Duration::from_secs(5),
         })
     }
 
     async fn fetch(&self, video: &str, kid: &str) -> Result<ContentKey, KeyError> {
-        let addr: SocketAddr = tokio::net::lookup_host(&self.authority)
-            .await
-            .map_err(|e| KeyError::Service(format!("resolving {}: {e}", self.authority)))?
-            .next()
-            .ok_or_else(|| KeyError::Service(format!("{} has no address", self.authority)))?;
         let path = if self.prefix.is_empty() {
             format!("/{video}/{kid}")
         } else {
             format!("/{}/{video}/{kid}", self.prefix)
         };
-        let reply = tokio::time::timeout(
-            self.timeout,
-            self.client.request(addr, "GET", &path, &[], &[]),
-        )
-        .await
-        .map_err(|_| KeyError::Service("timed out".into()))?
-        .map_err(|e| KeyError::Service(e.to_string()))?;
+        let reply = self
+            .service
+            .get(&path, &[])
+            .await
+            .map_err(|e| KeyError::Service(e.to_string()))?;
         if reply.status != 200 {
             return Err(KeyError::Service(format!("answered {}", reply.status)));
         }

@@ -9,7 +9,6 @@
 //! picture once. The storyboard's index files (WebVTT, JSON) are written here from the
 //! track index alone; only its image is drawn.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,16 +22,14 @@ use super::catalog::Catalog;
 use super::{CacheKey, CacheOutcome, Object, RequestFlags};
 use crate::error::EdgeError;
 use crate::net::http;
-use crate::net::http_client::HttpClient;
+use crate::net::http_client::{split_http_url, ServiceClient};
 use crate::ops::config::PicturesConfig;
 use crate::ops::metrics::metrics;
 
 /// A client of the picture service.
 pub struct PictureService {
-    client: HttpClient,
-    authority: String,
+    service: ServiceClient,
     authorization: String,
-    timeout: Duration,
 }
 
 impl PictureService {
@@ -41,19 +38,16 @@ impl PictureService {
         let Some(url) = &config.service_url else {
             return Ok(None);
         };
-        let authority = url
-            .strip_prefix("http://")
-            .map(|a| a.trim_end_matches('/'))
-            .filter(|a| !a.is_empty() && !a.contains('/'))
+        let authority = split_http_url(url)
+            .filter(|(_, path)| path.trim_matches('/').is_empty())
+            .map(|(authority, _)| authority)
             .ok_or_else(|| format!("pictures.service_url {url:?} is not http://host:port"))?;
         let secret = config
             .secret()
             .ok_or("pictures.service_url needs pictures.secret")?;
         Ok(Some(PictureService {
-            client: HttpClient::new(16, Duration::from_secs(2)),
-            authority: authority.to_string(),
+            service: ServiceClient::new(authority, Duration::from_secs(config.timeout_secs.max(1))),
             authorization: format!("Bearer {secret}"),
-            timeout: Duration::from_secs(config.timeout_secs.max(1)),
         }))
     }
 
@@ -67,27 +61,14 @@ impl PictureService {
         version: &str,
     ) -> Result<Bytes, EdgeError> {
         let started = std::time::Instant::now();
-        let addr: SocketAddr = tokio::net::lookup_host(&self.authority)
-            .await
-            .map_err(|e| {
-                EdgeError::Unavailable(format!("picture service {}: {e}", self.authority))
-            })?
-            .next()
-            .ok_or_else(|| {
-                EdgeError::Unavailable(format!("picture service {} has no address", self.authority))
-            })?;
         let path = format!("{SERVICE_PATH}/{id}/{}?{spec}", file.file_name());
         let headers = [
             ("Authorization", self.authorization.as_str()),
             (VERSION_HEADER, version),
         ];
-        let reply = tokio::time::timeout(
-            self.timeout,
-            self.client.request(addr, "GET", &path, &headers, &[]),
-        )
-        .await
-        .map_err(|_| EdgeError::Unavailable("the picture service timed out".into()))?
-        .map_err(|e| EdgeError::Unavailable(format!("picture service: {e}")))?;
+        let reply = self.service.get(&path, &headers).await.map_err(|e| {
+            EdgeError::Unavailable(format!("picture service {}: {e}", self.service.authority()))
+        })?;
         let outcome = match reply.status {
             200 => "drawn",
             404 => "not_found",
@@ -286,6 +267,12 @@ mod tests {
         );
         assert!(PictureService::from_config(&config("https://x:1")).is_err());
         assert!(PictureService::from_config(&config("http://x:1/path")).is_err());
+        assert!(PictureService::from_config(&config("http://:1")).is_err());
+        assert!(
+            PictureService::from_config(&config("http://127.0.0.1:9100/"))
+                .unwrap()
+                .is_some()
+        );
         assert!(PictureService::from_config(&PicturesConfig::default())
             .unwrap()
             .is_none());

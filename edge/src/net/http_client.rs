@@ -1,6 +1,6 @@
 //! A small HTTP/1.1 client on Pingora's upstream connector (the pooled, keep-alive client its
-//! proxy uses): one request, whole body, connection returned to the pool. Used for peer edges
-//! and the key service.
+//! proxy uses): one request, whole body, connection returned to the pool. Used for peer edges,
+//! and through [`ServiceClient`] for the services the edge asks (key service, picture service).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -84,5 +84,116 @@ impl HttpClient {
             headers,
             body: body.freeze(),
         })
+    }
+}
+
+/// Splits `http://host:port/rest` into `host:port` and `rest` (without its leading `/`, empty
+/// when there is none). `None` for another scheme or without a host.
+pub fn split_http_url(url: &str) -> Option<(&str, &str)> {
+    let rest = url.strip_prefix("http://")?;
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _)| host);
+    (!host.is_empty()).then_some((authority, path))
+}
+
+/// Why a request to a service failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Its name did not resolve.
+    #[error("resolving {authority}: {source}")]
+    Resolve {
+        /// The service's `host:port`.
+        authority: String,
+        /// The resolver's error.
+        source: std::io::Error,
+    },
+    /// Its name resolved to no address.
+    #[error("{0} has no address")]
+    NoAddress(String),
+    /// No whole answer within the deadline.
+    #[error("timed out")]
+    TimedOut,
+    /// The connection or the exchange failed.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A plain-HTTP service the edge asks (the key service, the picture service): its
+/// `host:port` resolved on every request (a cluster Service name follows its endpoints),
+/// connections pooled, every request within one deadline.
+pub struct ServiceClient {
+    client: HttpClient,
+    authority: String,
+    timeout: Duration,
+}
+
+impl ServiceClient {
+    /// A client of the service at `authority` (`host:port`), each request within `timeout`.
+    pub fn new(authority: &str, timeout: Duration) -> ServiceClient {
+        ServiceClient {
+            client: HttpClient::new(16, Duration::from_secs(2)),
+            authority: authority.to_string(),
+            timeout,
+        }
+    }
+
+    /// The service's `host:port`.
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+
+    /// `GET path` with `headers`: the whole answer, whatever its status.
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Result<Reply, ServiceError> {
+        let addr: SocketAddr = tokio::net::lookup_host(&self.authority)
+            .await
+            .map_err(|source| ServiceError::Resolve {
+                authority: self.authority.clone(),
+                source,
+            })?
+            .next()
+            .ok_or_else(|| ServiceError::NoAddress(self.authority.clone()))?;
+        tokio::time::timeout(
+            self.timeout,
+            self.client.request(addr, "GET", path, headers, &[]),
+        )
+        .await
+        .map_err(|_| ServiceError::TimedOut)?
+        .map_err(|e| ServiceError::Failed(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_urls_split_into_authority_and_path() {
+        assert_eq!(split_http_url("http://keys:8080"), Some(("keys:8080", "")));
+        assert_eq!(split_http_url("http://keys:8080/"), Some(("keys:8080", "")));
+        assert_eq!(
+            split_http_url("http://keys:8080/v1/keys"),
+            Some(("keys:8080", "v1/keys"))
+        );
+        assert_eq!(split_http_url("https://keys:8080"), None);
+        assert_eq!(split_http_url("http:///v1"), None);
+        assert_eq!(split_http_url("http://:1"), None);
+        assert_eq!(split_http_url("keys:8080"), None);
+    }
+
+    #[tokio::test]
+    async fn a_service_that_does_not_resolve_or_answer_is_a_clear_error() {
+        // No port: the resolver refuses it at once (no name server is asked).
+        let unknown = ServiceClient::new("keys", Duration::from_secs(5));
+        let e = unknown.get("/", &[]).await.unwrap_err();
+        assert!(matches!(e, ServiceError::Resolve { .. }), "{e}");
+        // A listener that accepts and never answers: the deadline ends the request.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = silent.local_addr().unwrap();
+        let service = ServiceClient::new(&addr.to_string(), Duration::from_millis(200));
+        let e = service.get("/", &[]).await.unwrap_err();
+        assert!(matches!(e, ServiceError::TimedOut), "{e}");
+        drop(silent);
     }
 }
