@@ -8,7 +8,7 @@
 #     CPU per request of edge + service, and latency;
 #   warm: the same URLs again, WARM_REPEAT (50) times over (the edge's cache): edge CPU per
 #     request, latency;
-#   (at 320x180 the edge decodes the picture track, 180 lines with a key frame every 0.5 s;
+#   (at 320x180 the edge decodes the picture track, 180 lines with a key frame every 0.2 s;
 #   at 640x360 the 360p rung, 2 s GOPs)
 #   a cold segment: TIMES distinct 360p segments through a fresh edge (the latency budget);
 #   ffmpeg: `ffmpeg -ss T -i {rendition the edge decodes} -frames:v 1 -vf scale=WxH out.jpg`

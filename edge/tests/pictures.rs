@@ -147,10 +147,21 @@ fn thumbnails_show_the_frame_at_their_time_in_the_size_and_fit_asked() {
     }
 
     // At 320×180 the picture is drawn from the picture track (180 lines, a key frame every
-    // half second: `Manifest::picture_track`): still the frame at `time`.
-    for (n, time) in [0.0, 1.5, 4.0, 7.3, 11.9].into_iter().enumerate() {
-        let url = format!("{base}/thumbnail.png?time={time}&width=320");
-        let got = fetch(d, &url, "image/png", &format!("s{n}.png"));
+    // half second: `Manifest::picture_track`): still the frame at `time`. A JPEG or WebP
+    // that is the whole scaled frame is scaled straight into the encoder's format, a PNG
+    // through RGB: both are the frame.
+    for (n, (time, ext, mime)) in [
+        (0.0, "png", "image/png"),
+        (1.5, "jpg", "image/jpeg"),
+        (4.0, "webp", "image/webp"),
+        (7.3, "png", "image/png"),
+        (11.9, "jpg", "image/jpeg"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let url = format!("{base}/thumbnail.{ext}?time={time}&width=320");
+        let got = fetch(d, &url, mime, &format!("s{n}.{ext}"));
         assert_eq!(pillow(&got)["size"], serde_json::json!([320, 180]), "{url}");
         let want = reference(d, &src, time, "scale=320:180", &format!("sr{n}.png"));
         let db = psnr(&got, "null", &want);

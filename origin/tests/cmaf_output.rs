@@ -143,7 +143,8 @@ fn ladder_is_fragmented_cmaf_with_aligned_key_frames() {
         "key frames aligned: {starts:?}"
     );
 
-    // The picture track: 180 lines, a key frame every half second, never a rendition.
+    // The picture track: 180 lines, a key frame every 0.2 s (6 frames at 30 fps), never a
+    // rendition.
     let pictures = m
         .picture_track
         .as_ref()
@@ -159,20 +160,20 @@ fn ladder_is_fragmented_cmaf_with_aligned_key_frames() {
         .block_on(reader.track_head("ladder", &pictures.path))
         .unwrap();
     let ts = u64::from(head.index.timescale);
-    assert_eq!(head.index.fragments.len(), 18);
-    assert_eq!(pictures.keyframe_ends.len(), 18);
+    assert_eq!(head.index.fragments.len(), 45);
+    assert_eq!(pictures.keyframe_ends.len(), 45);
     for (i, f) in head.index.fragments.iter().enumerate() {
         assert_eq!(
-            f.time * 2,
+            f.time * 5,
             i as u64 * ts,
-            "fragment {i} starts at {i} x 0.5 s"
+            "fragment {i} starts at {i} x 0.2 s"
         );
         let bytes = rt
             .block_on(reader.read_range("ladder", &pictures.path, f.range(), &head.version))
             .unwrap();
         let frag = parse_fragment(&bytes, f.offset, head.index.default_sample_duration).unwrap();
         assert!(frag.samples[0].is_sync);
-        assert_eq!(frag.samples.len(), 15);
+        assert_eq!(frag.samples.len(), 6);
     }
 
     let audio = rt

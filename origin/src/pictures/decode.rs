@@ -20,13 +20,17 @@ pub struct TrackDecoder {
     decoded: usize,
 }
 
+/// The H.264 configuration of the track whose init segment is `init`.
+pub fn track_config(init: &[u8]) -> Result<AvcConfig, PictureError> {
+    match codec_config(init).map_err(|e| PictureError::Corrupt(e.to_string()))? {
+        CodecConfig::Avc(avc) => Ok(avc),
+        CodecConfig::Aac(_) => Err(PictureError::Corrupt("not a video track".into())),
+    }
+}
+
 impl TrackDecoder {
-    /// A decoder for the track whose init segment is `init` (H.264 only).
-    pub fn new(init: &[u8]) -> Result<TrackDecoder, PictureError> {
-        let avc = match codec_config(init).map_err(|e| PictureError::Corrupt(e.to_string()))? {
-            CodecConfig::Avc(avc) => avc,
-            CodecConfig::Aac(_) => return Err(PictureError::Corrupt("not a video track".into())),
-        };
+    /// A decoder for the track whose H.264 configuration is `avc`.
+    pub fn new(avc: AvcConfig) -> Result<TrackDecoder, PictureError> {
         crate::transcode::init().map_err(|e| PictureError::Draw(e.to_string()))?;
         let h264 = decoder::find(codec::Id::H264)
             .ok_or_else(|| PictureError::Draw("FFmpeg has no H.264 decoder".into()))?;
@@ -44,6 +48,19 @@ impl TrackDecoder {
             decoder,
             decoded: 0,
         })
+    }
+
+    /// Whether this decoder was opened for a track configured as `avc` (and so may decode
+    /// its fragments: the parameter sets it was opened with are the ones sent in band).
+    pub fn decodes(&self, avc: &AvcConfig) -> bool {
+        self.avc == *avc
+    }
+
+    /// Ready for a new picture: nothing held from the last one (its frames, a half-decoded
+    /// GOP after an error), and the picture's frame budget whole again.
+    pub fn reset(&mut self) {
+        self.decoder.flush();
+        self.decoded = 0;
     }
 
     /// Annex B of one sample: each length-prefixed NAL unit behind a start code, the
@@ -101,7 +118,9 @@ impl TrackDecoder {
     /// Decodes every sample of the whole fragments in `bytes` (starting at `file_offset` of
     /// the track file), calling `each` with every frame in presentation order and its
     /// presentation time (decode time + composition offset − `presentation_offset`). `each`
-    /// returns false to stop. The decoder is flushed at the end, ready for other fragments.
+    /// returns false to stop; it may take the frame (swap it out) instead of copying it. The
+    /// decoder is flushed before and after, so it is ready for other fragments whatever the
+    /// last call ended with.
     ///
     /// Frames shown before `skip_before` that no other frame refers to are not decoded at
     /// all (a thumbnail in the middle of a fragment needs only the reference frames before
@@ -113,8 +132,9 @@ impl TrackDecoder {
         default_sample_duration: u32,
         presentation_offset: u64,
         skip_before: i64,
-        mut each: impl FnMut(&frame::Video, i64) -> bool,
+        mut each: impl FnMut(&mut frame::Video, i64) -> bool,
     ) -> Result<(), PictureError> {
+        self.decoder.flush();
         let samples = samples_of(bytes, file_offset, default_sample_duration)
             .map_err(|e| PictureError::Corrupt(e.to_string()))?;
         let offset = i64::try_from(presentation_offset).unwrap_or(0);
@@ -153,7 +173,7 @@ impl TrackDecoder {
             }
             while going && self.decoder.receive_frame(&mut frame).is_ok() {
                 let pts = frame.pts().or(frame.timestamp()).unwrap_or(0) - offset;
-                going = each(&frame, pts);
+                going = each(&mut frame, pts);
             }
             if !going {
                 break;
@@ -162,7 +182,7 @@ impl TrackDecoder {
         let _ = self.decoder.send_eof();
         while going && self.decoder.receive_frame(&mut frame).is_ok() {
             let pts = frame.pts().or(frame.timestamp()).unwrap_or(0) - offset;
-            going = each(&frame, pts);
+            going = each(&mut frame, pts);
         }
         self.decoder.flush();
         Ok(())

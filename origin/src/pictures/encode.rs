@@ -7,7 +7,7 @@ use ffmpeg::format::Pixel;
 use ffmpeg::{codec, encoder, frame, Dictionary, Packet, Rational};
 use ffmpeg_next as ffmpeg;
 
-use super::render::{to_frame, Rgb};
+use super::render::{to_frame, Rgb, Scalers};
 use super::PictureError;
 
 fn ff(stage: &'static str) -> impl Fn(ffmpeg::Error) -> PictureError {
@@ -71,11 +71,15 @@ fn by_name(name: &str) -> Result<codec::codec::Codec, PictureError> {
 }
 
 /// A JPEG (4:2:0, quality scale 3: what the poster uses).
-pub fn jpeg(picture: &Rgb) -> Result<Vec<u8>, PictureError> {
-    let mut f = [to_frame(picture, Pixel::YUVJ420P)?];
+pub fn jpeg(scalers: &mut Scalers, picture: &Rgb) -> Result<Vec<u8>, PictureError> {
+    jpeg_of(to_frame(scalers, picture, Pixel::YUVJ420P)?)
+}
+
+/// A JPEG of a frame already in `YUVJ420P` (as [`jpeg`]).
+pub fn jpeg_of(frame: frame::Video) -> Result<Vec<u8>, PictureError> {
     encode(
         by_id(codec::Id::MJPEG, "JPEG")?,
-        &mut f,
+        &mut [frame],
         Pixel::YUVJ420P,
         25,
         Dictionary::new(),
@@ -84,8 +88,8 @@ pub fn jpeg(picture: &Rgb) -> Result<Vec<u8>, PictureError> {
 }
 
 /// A PNG (RGB, lossless).
-pub fn png(picture: &Rgb) -> Result<Vec<u8>, PictureError> {
-    let mut f = [to_frame(picture, Pixel::RGB24)?];
+pub fn png(scalers: &mut Scalers, picture: &Rgb) -> Result<Vec<u8>, PictureError> {
+    let mut f = [to_frame(scalers, picture, Pixel::RGB24)?];
     encode(
         by_id(codec::Id::PNG, "PNG")?,
         &mut f,
@@ -105,11 +109,15 @@ fn webp_options() -> Dictionary<'static> {
 }
 
 /// A still WebP (lossy).
-pub fn webp(picture: &Rgb) -> Result<Vec<u8>, PictureError> {
-    let mut f = [to_frame(picture, Pixel::YUV420P)?];
+pub fn webp(scalers: &mut Scalers, picture: &Rgb) -> Result<Vec<u8>, PictureError> {
+    webp_of(to_frame(scalers, picture, Pixel::YUV420P)?)
+}
+
+/// A still WebP of a frame already in `YUV420P` (as [`webp`]).
+pub fn webp_of(frame: frame::Video) -> Result<Vec<u8>, PictureError> {
     encode(
         by_name("libwebp")?,
-        &mut f,
+        &mut [frame],
         Pixel::YUV420P,
         25,
         webp_options(),
@@ -118,10 +126,14 @@ pub fn webp(picture: &Rgb) -> Result<Vec<u8>, PictureError> {
 }
 
 /// An animated WebP of `frames` at `fps`, looping.
-pub fn animated_webp(frames: &[Rgb], fps: u32) -> Result<Vec<u8>, PictureError> {
+pub fn animated_webp(
+    scalers: &mut Scalers,
+    frames: &[Rgb],
+    fps: u32,
+) -> Result<Vec<u8>, PictureError> {
     let mut f = frames
         .iter()
-        .map(|p| to_frame(p, Pixel::YUV420P))
+        .map(|p| to_frame(scalers, p, Pixel::YUV420P))
         .collect::<Result<Vec<_>, _>>()?;
     let mut options = webp_options();
     options.set("loop", "0");

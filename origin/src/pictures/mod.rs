@@ -10,6 +10,7 @@
 
 mod decode;
 mod encode;
+mod kit;
 mod render;
 pub mod service;
 
@@ -25,8 +26,11 @@ use sunomi_packager::track::TrackIndex;
 use tokio::sync::Semaphore;
 
 use crate::reader::{MediaReader, ReadError, TrackHead};
-use decode::{Picker, TrackDecoder};
-use render::Rgb;
+use decode::Picker;
+use ffmpeg_next::format::Pixel;
+use ffmpeg_next::frame;
+use kit::{Kit, Kits};
+use render::{Rgb, Scalers};
 
 /// Most bytes of a track one picture reads (an animation's fragments at the largest rung).
 pub const MAX_READ_BYTES: u64 = 64 << 20;
@@ -88,6 +92,7 @@ impl From<ReadError> for PictureError {
 pub struct PictureMaker {
     reader: MediaReader,
     workers: Arc<Semaphore>,
+    kits: Arc<Kits>,
     queue_wait: Duration,
 }
 
@@ -113,6 +118,7 @@ impl PictureMaker {
         PictureMaker {
             reader,
             workers: Arc::new(Semaphore::new(workers.max(1))),
+            kits: Arc::default(),
             queue_wait,
         }
     }
@@ -167,7 +173,7 @@ impl PictureMaker {
                     .read_range(id, &rendition.path, range.clone(), &head.version)
                     .await?;
                 let spec = spec.clone();
-                self.on_worker(move || frames(&head, &bytes, range.start, offset, &spec))
+                self.on_worker(move |kit| frames(kit, &head, &bytes, range.start, offset, &spec))
                     .await
             }
             PictureFile::StoryboardImage(format) => {
@@ -200,8 +206,10 @@ impl PictureMaker {
                     .buffered(TILE_READS)
                     .try_collect()
                     .await?;
-                self.on_worker(move || storyboard_image(&head, &board, &key_frames, offset, format))
-                    .await
+                self.on_worker(move |kit| {
+                    storyboard_image(kit, &head, &board, &key_frames, offset, format)
+                })
+                .await
             }
             PictureFile::StoryboardVtt | PictureFile::StoryboardJson => Err(PictureError::Bad(
                 "the storyboard's index is written by the edge".into(),
@@ -209,17 +217,22 @@ impl PictureMaker {
         }
     }
 
-    /// Runs `work` on a blocking thread under a worker slot.
+    /// Runs `work` on a blocking thread under a worker slot, with a worker's kit.
     async fn on_worker<F>(&self, work: F) -> Result<Bytes, PictureError>
     where
-        F: FnOnce() -> Result<Vec<u8>, PictureError> + Send + 'static,
+        F: FnOnce(&mut Kit) -> Result<Vec<u8>, PictureError> + Send + 'static,
     {
         let permit = tokio::time::timeout(self.queue_wait, self.workers.clone().acquire_owned())
             .await
             .map_err(|_| PictureError::Unavailable("every picture worker is busy".into()))?
             .map_err(|_| PictureError::Unavailable("shutting down".into()))?;
+        let kits = self.kits.clone();
         let result = tokio::task::spawn_blocking(move || {
-            let out = work();
+            let mut kit = kits.take();
+            let out = work(&mut kit);
+            if out.is_ok() {
+                kits.give_back(kit);
+            }
             drop(permit);
             out
         })
@@ -231,24 +244,76 @@ impl PictureMaker {
 
 /// A thumbnail or an animation from whole fragments `bytes` (at `file_offset` of the track).
 fn frames(
+    kit: &mut Kit,
     head: &TrackHead,
     bytes: &[u8],
     file_offset: u64,
     offset: u64,
     spec: &PictureSpec,
 ) -> Result<Vec<u8>, PictureError> {
+    // A JPEG or WebP thumbnail that is the scaled frame itself (nothing cropped or padded)
+    // is scaled straight into the encoder's format; the rest are drawn in RGB.
+    let direct = match spec.file {
+        PictureFile::Thumbnail(ImageFormat::Jpeg) => Some(Pixel::YUVJ420P),
+        PictureFile::Thumbnail(ImageFormat::Webp) => Some(Pixel::YUV420P),
+        _ => None,
+    }
+    .filter(|_| render::fills(&spec.geometry));
+    if let Some(format) = direct {
+        let (width, height) = (spec.geometry.width, spec.geometry.height);
+        let (pictures, _) = pick(kit, head, bytes, file_offset, offset, spec, |s, f| {
+            render::convert(s, f, width, height, format)
+        })?;
+        let first = pictures
+            .into_iter()
+            .next()
+            .ok_or_else(|| PictureError::Corrupt("no frame decodes".into()))?;
+        return match format {
+            Pixel::YUVJ420P => encode::jpeg_of(first),
+            _ => encode::webp_of(first),
+        };
+    }
+    let (pictures, scalers) = pick(kit, head, bytes, file_offset, offset, spec, |s, f| {
+        render::draw(s, f, &spec.geometry, spec.fit)
+    })?;
+    let first = pictures
+        .first()
+        .ok_or_else(|| PictureError::Corrupt("no frame decodes".into()))?;
+    match spec.file {
+        PictureFile::Thumbnail(ImageFormat::Png) => encode::png(scalers, first),
+        PictureFile::Thumbnail(ImageFormat::Webp) => encode::webp(scalers, first),
+        PictureFile::Thumbnail(_) => encode::jpeg(scalers, first),
+        PictureFile::Animated(ImageFormat::Webp) => {
+            encode::animated_webp(scalers, &pictures, spec.fps)
+        }
+        _ => encode::animated_gif(&pictures, spec.fps),
+    }
+}
+
+/// The frames `spec` asks for out of whole fragments `bytes` (at `file_offset` of the
+/// track), each made a picture by `draw`, in the order of the spec's times; and the kit's
+/// scalers, for encoding them.
+fn pick<'k, P: Clone>(
+    kit: &'k mut Kit,
+    head: &TrackHead,
+    bytes: &[u8],
+    file_offset: u64,
+    offset: u64,
+    spec: &PictureSpec,
+    mut draw: impl FnMut(&mut Scalers, &frame::Video) -> Result<P, PictureError>,
+) -> Result<(Vec<P>, &'k mut Scalers), PictureError> {
     let ts = head.index.timescale;
     let targets: Vec<i64> = spec
         .frame_times()
         .iter()
         .map(|ms| to_timescale(*ms, ts))
         .collect();
-    let mut picked: Vec<Option<Rgb>> = vec![None; targets.len()];
+    let mut picked: Vec<Option<P>> = vec![None; targets.len()];
     let first = targets.first().copied().unwrap_or(i64::MIN);
     let mut picker = Picker::new(targets);
-    let mut last: Option<ffmpeg_next::frame::Video> = None;
+    let mut last: Option<frame::Video> = None;
     let mut failed = None;
-    let mut decoder = TrackDecoder::new(&head.init)?;
+    let (decoder, scalers) = kit.tools(&head.init)?;
     decoder.decode(
         bytes,
         file_offset,
@@ -258,8 +323,8 @@ fn frames(
         |frame, pts| {
             let wanted = picker.offer(pts);
             if !wanted.is_empty() {
-                match render::draw(frame, &spec.geometry, spec.fit) {
-                    Ok(rgb) => wanted.for_each(|k| picked[k] = Some(rgb.clone())),
+                match draw(scalers, frame) {
+                    Ok(picture) => wanted.for_each(|k| picked[k] = Some(picture.clone())),
                     Err(e) => {
                         failed = Some(e);
                         return false;
@@ -269,7 +334,10 @@ fn frames(
             if picker.done() {
                 return false;
             }
-            last = Some(frame.clone());
+            // Kept by taking it: the decoder writes the next frame into what it gets back.
+            let mut kept = last.take().unwrap_or_else(frame::Video::empty);
+            std::mem::swap(&mut kept, frame);
+            last = Some(kept);
             true
         },
     )?;
@@ -279,25 +347,16 @@ fn frames(
     let rest = picker.rest();
     if !rest.is_empty() {
         let frame = last.ok_or_else(|| PictureError::Corrupt("no frame decodes".into()))?;
-        let rgb = render::draw(&frame, &spec.geometry, spec.fit)?;
-        rest.for_each(|k| picked[k] = Some(rgb.clone()));
+        let picture = draw(scalers, &frame)?;
+        rest.for_each(|k| picked[k] = Some(picture.clone()));
     }
-    let pictures: Vec<Rgb> = picked.into_iter().flatten().collect();
-    let first = pictures
-        .first()
-        .ok_or_else(|| PictureError::Corrupt("no frame decodes".into()))?;
-    match spec.file {
-        PictureFile::Thumbnail(ImageFormat::Png) => encode::png(first),
-        PictureFile::Thumbnail(ImageFormat::Webp) => encode::webp(first),
-        PictureFile::Thumbnail(_) => encode::jpeg(first),
-        PictureFile::Animated(ImageFormat::Webp) => encode::animated_webp(&pictures, spec.fps),
-        _ => encode::animated_gif(&pictures, spec.fps),
-    }
+    Ok((picked.into_iter().flatten().collect(), scalers))
 }
 
 /// The storyboard's image: each tile's key frame (`key_frames`: `moof` and key frame bytes,
 /// and the fragment's duration) decoded alone, scaled to the tile and put in its place.
 fn storyboard_image(
+    kit: &mut Kit,
     head: &TrackHead,
     board: &picture::Storyboard,
     key_frames: &[(Bytes, u32)],
@@ -310,7 +369,7 @@ fn storyboard_image(
         height,
         data: vec![0; width as usize * height as usize * 3],
     };
-    let mut decoder = TrackDecoder::new(&head.init)?;
+    let (decoder, scalers) = kit.tools(&head.init)?;
     for (tile, (bytes, duration)) in board.tiles.iter().zip(key_frames) {
         let one = key_frame_fragment(bytes, head.index.default_sample_duration, *duration, 1)
             .map_err(|e| PictureError::Corrupt(e.to_string()))?;
@@ -323,7 +382,7 @@ fn storyboard_image(
             offset,
             i64::MIN,
             |frame, _| {
-                match render::scale(frame, board.tile_w, board.tile_h) {
+                match render::scale(scalers, frame, board.tile_w, board.tile_h) {
                     Ok(rgb) => tile_rgb = Some(rgb),
                     Err(e) => failed = Some(e),
                 }
@@ -344,8 +403,8 @@ fn storyboard_image(
         }
     }
     match format {
-        ImageFormat::Webp => encode::webp(&canvas),
-        _ => encode::jpeg(&canvas),
+        ImageFormat::Webp => encode::webp(scalers, &canvas),
+        _ => encode::jpeg(scalers, &canvas),
     }
 }
 

@@ -24,18 +24,69 @@ fn ff(stage: &'static str) -> impl Fn(ffmpeg::Error) -> PictureError {
     move |e| PictureError::Draw(format!("{stage}: {e}"))
 }
 
+/// What a scaling context converts: from a format and size to a format and size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Conversion {
+    from: (Pixel, u32, u32),
+    to: (Pixel, u32, u32),
+}
+
+/// A scaling context owned by one worker at a time.
+struct Scaler(scaling::Context);
+
+// SAFETY: an `SwsContext` has no thread affinity; it is only ever used by the thread that
+// holds it (`Scalers` is owned by one worker's kit, taken by one picture at a time).
+unsafe impl Send for Scaler {}
+
+/// The scaling contexts a worker keeps between pictures, by what they convert. Initialising
+/// one (its filter tables) costs about as much as running it on a thumbnail, and a service
+/// mostly draws a few sizes from a few track sizes.
+#[derive(Default)]
+pub struct Scalers {
+    contexts: Vec<(Conversion, Scaler)>,
+}
+
+/// Most scaling contexts a worker keeps (the oldest is dropped past it).
+const MAX_SCALERS: usize = 8;
+
+impl Scalers {
+    /// The context for `conversion` with `flags`, made on first use.
+    fn get(
+        &mut self,
+        conversion: Conversion,
+        flags: scaling::Flags,
+    ) -> Result<&mut scaling::Context, PictureError> {
+        let at = match self.contexts.iter().position(|(c, _)| *c == conversion) {
+            Some(at) => at,
+            None => {
+                let ((from, w, h), (to, dw, dh)) = (conversion.from, conversion.to);
+                let context =
+                    scaling::Context::get(from, w, h, to, dw, dh, flags).map_err(ff("scaler"))?;
+                if self.contexts.len() >= MAX_SCALERS {
+                    self.contexts.remove(0);
+                }
+                self.contexts.push((conversion, Scaler(context)));
+                self.contexts.len() - 1
+            }
+        };
+        Ok(&mut self.contexts[at].1 .0)
+    }
+}
+
 /// `frame` scaled to `width` × `height`, as RGB.
-pub fn scale(frame: &frame::Video, width: u32, height: u32) -> Result<Rgb, PictureError> {
-    let mut scaler = scaling::Context::get(
-        frame.format(),
-        frame.width(),
-        frame.height(),
-        Pixel::RGB24,
-        width,
-        height,
+pub fn scale(
+    scalers: &mut Scalers,
+    frame: &frame::Video,
+    width: u32,
+    height: u32,
+) -> Result<Rgb, PictureError> {
+    let scaler = scalers.get(
+        Conversion {
+            from: (frame.format(), frame.width(), frame.height()),
+            to: (Pixel::RGB24, width, height),
+        },
         scaling::Flags::BICUBIC | scaling::Flags::ACCURATE_RND | scaling::Flags::FULL_CHR_H_INT,
-    )
-    .map_err(ff("scaler"))?;
+    )?;
     let mut out = frame::Video::empty();
     scaler.run(frame, &mut out).map_err(ff("scale"))?;
     let stride = out.stride(0);
@@ -50,6 +101,34 @@ pub fn scale(frame: &frame::Video, width: u32, height: u32) -> Result<Rgb, Pictu
         height,
         data,
     })
+}
+
+/// Whether a picture drawn with `geometry` is the scaled frame itself (nothing cropped or
+/// padded), so it can be scaled straight into an encoder's format ([`convert`]).
+pub fn fills(geometry: &Geometry) -> bool {
+    geometry.scaled_w == geometry.width && geometry.scaled_h == geometry.height
+}
+
+/// `frame` scaled to `width` × `height` in `format` (a YUV format an encoder takes), in one
+/// pass: what `ffmpeg -vf scale` does before a JPEG or WebP encoder, without the trip through
+/// RGB that placing a picture needs.
+pub fn convert(
+    scalers: &mut Scalers,
+    frame: &frame::Video,
+    width: u32,
+    height: u32,
+    format: Pixel,
+) -> Result<frame::Video, PictureError> {
+    let scaler = scalers.get(
+        Conversion {
+            from: (frame.format(), frame.width(), frame.height()),
+            to: (format, width, height),
+        },
+        scaling::Flags::BICUBIC | scaling::Flags::ACCURATE_RND,
+    )?;
+    let mut out = frame::Video::empty();
+    scaler.run(frame, &mut out).map_err(ff("scale"))?;
+    Ok(out)
 }
 
 /// A black `width` × `height` picture with `src` at (`x`, `y`) (negative: its edge cropped).
@@ -89,8 +168,13 @@ fn luma(src: &Rgb) -> Vec<u8> {
 
 /// `frame` drawn as `geometry` asks with `fit`: scaled, then placed (centred, or for a smart
 /// crop over the window with the most detail).
-pub fn draw(frame: &frame::Video, geometry: &Geometry, fit: FitMode) -> Result<Rgb, PictureError> {
-    let scaled = scale(frame, geometry.scaled_w, geometry.scaled_h)?;
+pub fn draw(
+    scalers: &mut Scalers,
+    frame: &frame::Video,
+    geometry: &Geometry,
+    fit: FitMode,
+) -> Result<Rgb, PictureError> {
+    let scaled = scale(scalers, frame, geometry.scaled_w, geometry.scaled_h)?;
     if scaled.width == geometry.width && scaled.height == geometry.height {
         return Ok(scaled);
     }
@@ -114,7 +198,11 @@ pub fn draw(frame: &frame::Video, geometry: &Geometry, fit: FitMode) -> Result<R
 }
 
 /// An RGB picture as an FFmpeg frame of `format` (what an encoder takes).
-pub fn to_frame(src: &Rgb, format: Pixel) -> Result<frame::Video, PictureError> {
+pub fn to_frame(
+    scalers: &mut Scalers,
+    src: &Rgb,
+    format: Pixel,
+) -> Result<frame::Video, PictureError> {
     let mut rgb = frame::Video::new(Pixel::RGB24, src.width, src.height);
     let stride = rgb.stride(0);
     let row = src.width as usize * 3;
@@ -125,16 +213,13 @@ pub fn to_frame(src: &Rgb, format: Pixel) -> Result<frame::Video, PictureError> 
     if format == Pixel::RGB24 {
         return Ok(rgb);
     }
-    let mut scaler = scaling::Context::get(
-        Pixel::RGB24,
-        src.width,
-        src.height,
-        format,
-        src.width,
-        src.height,
+    let scaler = scalers.get(
+        Conversion {
+            from: (Pixel::RGB24, src.width, src.height),
+            to: (format, src.width, src.height),
+        },
         scaling::Flags::BICUBIC | scaling::Flags::ACCURATE_RND | scaling::Flags::FULL_CHR_H_INP,
-    )
-    .map_err(ff("converter"))?;
+    )?;
     let mut out = frame::Video::empty();
     scaler.run(&rgb, &mut out).map_err(ff("convert"))?;
     Ok(out)
@@ -150,6 +235,35 @@ mod tests {
             height,
             data: vec![v; (width * height * 3) as usize],
         }
+    }
+
+    #[test]
+    fn a_scaler_is_made_once_per_conversion_and_the_oldest_goes_first() {
+        let conversion = |w: u32| Conversion {
+            from: (Pixel::YUV420P, 320, 180),
+            to: (Pixel::RGB24, w, 180),
+        };
+        let mut scalers = Scalers::default();
+        let frame = frame::Video::new(Pixel::YUV420P, 320, 180);
+        for _ in 0..3 {
+            let rgb = scale(&mut scalers, &frame, 320, 180).unwrap();
+            assert_eq!(
+                (rgb.width, rgb.height, rgb.data.len()),
+                (320, 180, 320 * 180 * 3)
+            );
+        }
+        assert_eq!(scalers.contexts.len(), 1, "one conversion, one context");
+        for w in 1..=MAX_SCALERS as u32 {
+            scalers
+                .get(conversion(2 * w), scaling::Flags::BILINEAR)
+                .unwrap();
+        }
+        let kept: Vec<Conversion> = scalers.contexts.iter().map(|(c, _)| *c).collect();
+        assert_eq!(kept.len(), MAX_SCALERS);
+        assert_eq!(kept[0], conversion(2), "the first one made went first");
+        assert_eq!(kept[MAX_SCALERS - 1], conversion(2 * MAX_SCALERS as u32));
+        // A size the scaler refuses is an error, not a crash.
+        assert!(scale(&mut scalers, &frame, 0, 0).is_err());
     }
 
     #[test]
