@@ -10,12 +10,13 @@
 #     request, latency;
 #   (at 320x180 the edge decodes the picture track, 180 lines with a key frame every 0.2 s;
 #   at 640x360 the 360p rung, 2 s GOPs)
-#   a cold segment: TIMES distinct 360p segments through a fresh edge (the latency budget);
+#   a cold segment: up to TIMES distinct 360p segments through a fresh edge (the latency budget);
 #   ffmpeg: `ffmpeg -ss T -i {rendition the edge decodes} -frames:v 1 -vf scale=WxH out.jpg`
 #     per time (a thumbnail service that runs FFmpeg per request on the mezzanine): CPU
 #     (user + sys) and wall time per picture.
 #
-#   SECONDS_OF_MEDIA=120 TIMES=20 ROUNDS=3 WORK=./demo-work/bench-pictures
+#   SECONDS_OF_MEDIA=120 TIMES=100 ROUNDS=3 WORK=./demo-work/bench-pictures
+# (CPU is counted in clock ticks of 10 ms over all TIMES pictures: ±0.1 ms at 100.)
 # Prints a markdown table of medians over ROUNDS and the ratios to ffmpeg.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -25,7 +26,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 bin=$CARGO_TARGET_DIR/release
 work=${WORK:-$root/demo-work/bench-pictures}
 media_secs=${SECONDS_OF_MEDIA:-120}
-count=${TIMES:-20}
+count=${TIMES:-100}
 rounds=${ROUNDS:-3}
 hz=$(getconf CLK_TCK)
 mkdir -p "$work"
@@ -76,34 +77,52 @@ stop() {
   edge_pid='' pictures_pid=''
 }
 
+# Fetches every URL given (one curl on CPU 1, one kept-alive connection) and prints the
+# median of their total times, in seconds; fails unless every one answered 200.
+fetch_all() {
+  local config=$work/curl.cfg
+  : >"$config"
+  for u in "$@"; do
+    printf 'url = "%s"\noutput = /dev/null\nwrite-out = "%%{http_code} %%{time_total}\\n"\n' \
+      "$u" >>"$config"
+  done
+  taskset -c 1 curl -s -K "$config" >"$work/latencies.txt"
+  python3 - "$work/latencies.txt" "$#" <<'PY'
+import statistics, sys
+rows = [line.split() for line in open(sys.argv[1])]
+bad = [r for r in rows if r[0] != "200"]
+if bad or len(rows) != int(sys.argv[2]):
+    sys.exit(f"{len(bad)} of {len(rows)} answers were not 200 (expected {sys.argv[2]})")
+print(statistics.median(float(r[1]) for r in rows))
+PY
+}
+
 # Every time at W x H through the edge, REPEAT times over: "cpu_s_per_request
 # median_latency_s" (edge + service CPU; the warm rounds repeat, as a clock tick is 10 ms).
 through_edge() {
-  local w=$1 h=$2 repeat=$3 e0 p0 e1 p1 lat=() urls=()
-  for t in "${times[@]}"; do
-    urls+=("http://127.0.0.1:$edge_port/v/bench/thumbnail.jpg?time=$t&width=$w&height=$h")
-  done
-  e0=$(ticks "$edge_pid"); p0=$(ticks "$pictures_pid")
+  local w=$1 h=$2 repeat=$3 e0 p0 e1 p1 lat urls=()
   for _ in $(seq "$repeat"); do
-    for u in "${urls[@]}"; do
-      lat+=("$(taskset -c 1 curl -sf -o /dev/null -w '%{time_total}' "$u")")
+    for t in "${times[@]}"; do
+      urls+=("http://127.0.0.1:$edge_port/v/bench/thumbnail.jpg?time=$t&width=$w&height=$h")
     done
   done
+  e0=$(ticks "$edge_pid"); p0=$(ticks "$pictures_pid")
+  lat=$(fetch_all "${urls[@]}")
   e1=$(ticks "$edge_pid"); p1=$(ticks "$pictures_pid")
-  python3 -c "import statistics; print(($e1 - $e0 + $p1 - $p0) / $hz / ($count * $repeat), statistics.median([${lat[*]/%/,}]))"
+  python3 -c "print(($e1 - $e0 + $p1 - $p0) / $hz / ($count * $repeat), $lat)"
 }
 
-# TIMES distinct cold 360p segments through the same fresh edge: "cpu_s_per_request
-# median_latency_s" (the budget a cold picture is held to: a cold segment's).
+# Distinct cold 360p segments through the same fresh edge (TIMES of them, at most as many as
+# the title has): "cpu_s_per_request median_latency_s" (the budget a cold picture is held
+# to: a cold segment's).
 cold_segments() {
-  local e0 e1 lat=()
+  local e0 e1 lat n urls=()
+  n=$(python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(min($count, int(m['duration_secs'] // 2)))" "$manifest")
+  for i in $(seq 0 $((n - 1))); do urls+=("http://127.0.0.1:$edge_port/v/bench/360p/$i.m4s"); done
   e0=$(ticks "$edge_pid")
-  for n in $(seq 0 $((count - 1))); do
-    lat+=("$(taskset -c 1 curl -sf -o /dev/null -w '%{time_total}' \
-      "http://127.0.0.1:$edge_port/v/bench/360p/$n.m4s")")
-  done
+  lat=$(fetch_all "${urls[@]}")
   e1=$(ticks "$edge_pid")
-  python3 -c "import statistics; print(($e1 - $e0) / $hz / $count, statistics.median([${lat[*]/%/,}]))"
+  python3 -c "print(($e1 - $e0) / $hz / $n, $lat)"
 }
 
 # Every time at W x H by ffmpeg: "cpu_s_per_picture median_wall_s".

@@ -35,9 +35,9 @@ impl TrackDecoder {
         let h264 = decoder::find(codec::Id::H264)
             .ok_or_else(|| PictureError::Draw("FFmpeg has no H.264 decoder".into()))?;
         let mut context = codec::context::Context::new_with_codec(h264);
-        // One thread: a picture decodes a few frames, and frame threads would cost more to
-        // start (and delay each frame by their count) than they save; the service runs one
-        // picture per core instead.
+        // One thread: a picture decodes a few frames, and frame threads delay each frame by
+        // their count (more packets sent before the asked frame comes out) for no less CPU;
+        // the service runs one picture per core instead.
         context.set_threading(codec::threading::Config::count(1));
         let decoder = context
             .decoder()
