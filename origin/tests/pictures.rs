@@ -6,10 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use sunomi_origin::pictures::PictureMaker;
+use object_store::ObjectStoreExt;
+use sunomi_origin::layout;
+use sunomi_origin::pictures::{PictureError, PictureMaker};
 use sunomi_origin::publish::publish;
 use sunomi_origin::transcode::{transcode, Silent, TranscodeOptions};
 use sunomi_origin::{MediaReader, Store};
+use sunomi_packager::manifest::Manifest;
 use sunomi_packager::picture::{resolve, PictureFile, PictureQuery, PictureSpec};
 
 /// A `seconds` long test pattern of `size`, transcoded and published as `id`.
@@ -66,7 +69,7 @@ fn a_worker_draws_the_same_picture_whatever_it_drew_before() {
     // Two sizes: two sets of H.264 parameters, so a kept decoder must be replaced.
     video(dir.path(), &store, &rt, "wide", "1280x720");
     video(dir.path(), &store, &rt, "small", "640x360");
-    let reader = MediaReader::new(store);
+    let reader = MediaReader::new(store.clone());
 
     let asks = [
         // From the picture track, straight into JPEG's format.
@@ -119,11 +122,64 @@ fn a_worker_draws_the_same_picture_whatever_it_drew_before() {
         }
     }
 
-    // A picture that cannot be drawn (its time is past the track's fragments) changes
-    // nothing for the next.
-    let mut past = specs[0].1.clone();
-    past.time_ms = 3_600_000;
-    past.end_ms = past.time_ms;
-    let _ = rt.block_on(one.draw("wide", &past, None));
+    // A picture that fails on the worker (a copy of the video whose picture track has every
+    // sample zeroed: nothing decodes) drops that worker's kit; the next picture is the same.
+    rt.block_on(broken_copy(&store, "wide", "broken"));
+    let broken = spec(
+        &rt,
+        &reader,
+        "broken",
+        "thumbnail.jpg",
+        "time=1.3&width=320",
+    );
+    assert_eq!(
+        broken.rendition, specs[0].1.rendition,
+        "drawn from the picture track"
+    );
+    let failed = rt.block_on(one.draw("broken", &broken, None));
+    assert!(
+        matches!(failed, Err(PictureError::Corrupt(_))),
+        "{failed:?}"
+    );
     assert_eq!(draw(&one, &specs[0]), alone[0]);
+    assert_eq!(draw(&one, &specs[1]), alone[1]);
+}
+
+/// Video `to`: a copy of `from` whose picture track's `mdat` payloads are all zeros.
+async fn broken_copy(store: &Store, from: &str, to: &str) {
+    let os = store.object_store();
+    let read = |key: String| async move {
+        os.get(&store.path(&key))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+    };
+    let mut manifest =
+        Manifest::from_json(&read(layout::video_key(from, layout::MANIFEST)).await).unwrap();
+    let picture_track = manifest.picture_track.clone().unwrap().path;
+    for path in manifest.stored_paths() {
+        let mut bytes = read(layout::video_key(from, path)).await.to_vec();
+        if path == picture_track {
+            let mut at = 0;
+            while at + 8 <= bytes.len() {
+                let size = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+                if &bytes[at + 4..at + 8] == b"mdat" {
+                    bytes[at + 8..at + size].fill(0);
+                }
+                at += size;
+            }
+        }
+        os.put(&store.path(&layout::video_key(to, path)), bytes.into())
+            .await
+            .unwrap();
+    }
+    manifest.id = to.into();
+    os.put(
+        &store.path(&layout::video_key(to, layout::MANIFEST)),
+        manifest.to_json().into(),
+    )
+    .await
+    .unwrap();
 }

@@ -68,9 +68,8 @@ fn even(x: f64) -> u32 {
 pub const PICTURE_TRACK_LINES: u32 = 180;
 
 /// Key frame interval of the picture track, in milliseconds: a cold thumbnail decodes at
-/// most this much video (6 frames at 30 fps). Measured on the 120 s bench title
-/// (docs/PERFORMANCE.md): 200 ms against 500 ms makes a cold 320×180 thumbnail 2.1 ms of CPU
-/// instead of 2.9, for a track 3 % larger at the same bit rate and 1.8 dB lower PSNR (44 dB).
+/// most this much video (6 frames at 30 fps). Chosen against 500, 250 and 125 ms by cold
+/// thumbnail CPU, track size and PSNR (docs/PERFORMANCE.md, "Thumbnails", third run).
 pub const PICTURE_TRACK_GOP_MS: u32 = 200;
 
 /// Target bit rate of the picture track: enough for clean 320×180 stills with a key frame

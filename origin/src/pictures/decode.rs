@@ -56,10 +56,9 @@ impl TrackDecoder {
         self.avc == *avc
     }
 
-    /// Ready for a new picture: nothing held from the last one (its frames, a half-decoded
-    /// GOP after an error), and the picture's frame budget whole again.
+    /// Ready for a new picture: the picture's frame budget whole again (what the last one
+    /// left in the decoder is flushed by [`Self::decode`] before it sends anything).
     pub fn reset(&mut self) {
-        self.decoder.flush();
         self.decoded = 0;
     }
 

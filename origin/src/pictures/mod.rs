@@ -324,7 +324,7 @@ fn pick<'k, P: Clone>(
             let wanted = picker.offer(pts);
             if !wanted.is_empty() {
                 match draw(scalers, frame) {
-                    Ok(picture) => wanted.for_each(|k| picked[k] = Some(picture.clone())),
+                    Ok(picture) => fill(&mut picked, wanted, picture),
                     Err(e) => {
                         failed = Some(e);
                         return false;
@@ -347,10 +347,19 @@ fn pick<'k, P: Clone>(
     let rest = picker.rest();
     if !rest.is_empty() {
         let frame = last.ok_or_else(|| PictureError::Corrupt("no frame decodes".into()))?;
-        let picture = draw(scalers, &frame)?;
-        rest.for_each(|k| picked[k] = Some(picture.clone()));
+        fill(&mut picked, rest, draw(scalers, &frame)?);
     }
     Ok((picked.into_iter().flatten().collect(), scalers))
+}
+
+/// `picture` put at every index of `targets` (copied for all but the last).
+fn fill<P: Clone>(picked: &mut [Option<P>], mut targets: std::ops::Range<usize>, picture: P) {
+    if let Some(last) = targets.next_back() {
+        for k in targets {
+            picked[k] = Some(picture.clone());
+        }
+        picked[last] = Some(picture);
+    }
 }
 
 /// The storyboard's image: each tile's key frame (`key_frames`: `moof` and key frame bytes,

@@ -24,11 +24,13 @@ fn ff(stage: &'static str) -> impl Fn(ffmpeg::Error) -> PictureError {
     move |e| PictureError::Draw(format!("{stage}: {e}"))
 }
 
-/// What a scaling context converts: from a format and size to a format and size.
+/// What a scaling context converts: from a format and size to a format and size, with
+/// which filter flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Conversion {
     from: (Pixel, u32, u32),
     to: (Pixel, u32, u32),
+    flags: scaling::Flags,
 }
 
 /// A scaling context owned by one worker at a time.
@@ -50,18 +52,14 @@ pub struct Scalers {
 const MAX_SCALERS: usize = 8;
 
 impl Scalers {
-    /// The context for `conversion` with `flags`, made on first use.
-    fn get(
-        &mut self,
-        conversion: Conversion,
-        flags: scaling::Flags,
-    ) -> Result<&mut scaling::Context, PictureError> {
+    /// The context for `conversion`, made on first use.
+    fn get(&mut self, conversion: Conversion) -> Result<&mut scaling::Context, PictureError> {
         let at = match self.contexts.iter().position(|(c, _)| *c == conversion) {
             Some(at) => at,
             None => {
                 let ((from, w, h), (to, dw, dh)) = (conversion.from, conversion.to);
-                let context =
-                    scaling::Context::get(from, w, h, to, dw, dh, flags).map_err(ff("scaler"))?;
+                let context = scaling::Context::get(from, w, h, to, dw, dh, conversion.flags)
+                    .map_err(ff("scaler"))?;
                 if self.contexts.len() >= MAX_SCALERS {
                     self.contexts.remove(0);
                 }
@@ -70,6 +68,23 @@ impl Scalers {
             }
         };
         Ok(&mut self.contexts[at].1 .0)
+    }
+
+    /// `frame` converted to `format` at `width` × `height` with `flags`.
+    fn run(
+        &mut self,
+        frame: &frame::Video,
+        (format, width, height): (Pixel, u32, u32),
+        flags: scaling::Flags,
+    ) -> Result<frame::Video, PictureError> {
+        let scaler = self.get(Conversion {
+            from: (frame.format(), frame.width(), frame.height()),
+            to: (format, width, height),
+            flags,
+        })?;
+        let mut out = frame::Video::empty();
+        scaler.run(frame, &mut out).map_err(ff("scale"))?;
+        Ok(out)
     }
 }
 
@@ -80,15 +95,11 @@ pub fn scale(
     width: u32,
     height: u32,
 ) -> Result<Rgb, PictureError> {
-    let scaler = scalers.get(
-        Conversion {
-            from: (frame.format(), frame.width(), frame.height()),
-            to: (Pixel::RGB24, width, height),
-        },
+    let out = scalers.run(
+        frame,
+        (Pixel::RGB24, width, height),
         scaling::Flags::BICUBIC | scaling::Flags::ACCURATE_RND | scaling::Flags::FULL_CHR_H_INT,
     )?;
-    let mut out = frame::Video::empty();
-    scaler.run(frame, &mut out).map_err(ff("scale"))?;
     let stride = out.stride(0);
     let row = width as usize * 3;
     let plane = out.data(0);
@@ -119,16 +130,11 @@ pub fn convert(
     height: u32,
     format: Pixel,
 ) -> Result<frame::Video, PictureError> {
-    let scaler = scalers.get(
-        Conversion {
-            from: (frame.format(), frame.width(), frame.height()),
-            to: (format, width, height),
-        },
+    scalers.run(
+        frame,
+        (format, width, height),
         scaling::Flags::BICUBIC | scaling::Flags::ACCURATE_RND,
-    )?;
-    let mut out = frame::Video::empty();
-    scaler.run(frame, &mut out).map_err(ff("scale"))?;
-    Ok(out)
+    )
 }
 
 /// A black `width` × `height` picture with `src` at (`x`, `y`) (negative: its edge cropped).
@@ -175,7 +181,7 @@ pub fn draw(
     fit: FitMode,
 ) -> Result<Rgb, PictureError> {
     let scaled = scale(scalers, frame, geometry.scaled_w, geometry.scaled_h)?;
-    if scaled.width == geometry.width && scaled.height == geometry.height {
+    if fills(geometry) {
         return Ok(scaled);
     }
     let (x, y) = match fit {
@@ -213,16 +219,11 @@ pub fn to_frame(
     if format == Pixel::RGB24 {
         return Ok(rgb);
     }
-    let scaler = scalers.get(
-        Conversion {
-            from: (Pixel::RGB24, src.width, src.height),
-            to: (format, src.width, src.height),
-        },
+    scalers.run(
+        &rgb,
+        (format, src.width, src.height),
         scaling::Flags::BICUBIC | scaling::Flags::ACCURATE_RND | scaling::Flags::FULL_CHR_H_INP,
-    )?;
-    let mut out = frame::Video::empty();
-    scaler.run(&rgb, &mut out).map_err(ff("convert"))?;
-    Ok(out)
+    )
 }
 
 #[cfg(test)]
@@ -242,6 +243,7 @@ mod tests {
         let conversion = |w: u32| Conversion {
             from: (Pixel::YUV420P, 320, 180),
             to: (Pixel::RGB24, w, 180),
+            flags: scaling::Flags::BILINEAR,
         };
         let mut scalers = Scalers::default();
         let frame = frame::Video::new(Pixel::YUV420P, 320, 180);
@@ -254,14 +256,23 @@ mod tests {
         }
         assert_eq!(scalers.contexts.len(), 1, "one conversion, one context");
         for w in 1..=MAX_SCALERS as u32 {
-            scalers
-                .get(conversion(2 * w), scaling::Flags::BILINEAR)
-                .unwrap();
+            scalers.get(conversion(2 * w)).unwrap();
         }
         let kept: Vec<Conversion> = scalers.contexts.iter().map(|(c, _)| *c).collect();
         assert_eq!(kept.len(), MAX_SCALERS);
         assert_eq!(kept[0], conversion(2), "the first one made went first");
         assert_eq!(kept[MAX_SCALERS - 1], conversion(2 * MAX_SCALERS as u32));
+        // The same sizes with other flags are another conversion, not the kept context.
+        let sharper = Conversion {
+            flags: scaling::Flags::BICUBIC,
+            ..conversion(2 * MAX_SCALERS as u32)
+        };
+        scalers.get(sharper).unwrap();
+        assert_eq!(scalers.contexts[MAX_SCALERS - 1].0, sharper);
+        assert_eq!(
+            scalers.contexts[MAX_SCALERS - 2].0,
+            conversion(2 * MAX_SCALERS as u32)
+        );
         // A size the scaler refuses is an error, not a crash.
         assert!(scale(&mut scalers, &frame, 0, 0).is_err());
     }

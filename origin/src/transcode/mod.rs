@@ -413,7 +413,8 @@ pub fn transcode(
     for (i, rung) in rungs.into_iter().enumerate() {
         let (plan, path) = rung.finish()?;
         let m = measure::measure(&path)?;
-        let relative = if picture_at == Some(i) {
+        let is_picture_track = picture_at == Some(i);
+        let relative = if is_picture_track {
             layout::picture_track_path(&plan.name)
         } else {
             layout::rendition_path(&plan.name)
@@ -430,7 +431,7 @@ pub fn transcode(
             keyframe_ends: m.keyframe_ends,
             name: plan.name,
         };
-        if picture_at == Some(i) {
+        if is_picture_track {
             picture_track = Some(track);
         } else {
             renditions.push(track);
