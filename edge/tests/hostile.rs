@@ -675,7 +675,13 @@ fn idle_and_slow_connections_are_bounded_and_counted() {
     let idle: Vec<TcpStream> = (0..20)
         .map(|_| TcpStream::connect(&addr).unwrap())
         .collect();
-    std::thread::sleep(Duration::from_millis(200));
+    // Once the edge has taken all twenty (not after a fixed pause: a loaded machine may
+    // accept them later than that).
+    wait_until(
+        Duration::from_secs(10),
+        "the edge to hold 20 connections",
+        || edge.metric("sunomi_connections_open{listener=\"player\"}") >= 20.0,
+    );
     let busy = get(&edge.url("/v/c/master.m3u8"));
     assert_eq!(busy.status, 503, "{}", busy.text());
     assert_eq!(busy.header("retry-after"), Some("1"));
