@@ -312,6 +312,17 @@ fn thumbnails_show_the_frame_at_their_time_in_the_size_and_fit_asked() {
         drawn(),
         "the service drew what the edge asked, no more"
     );
+    // The service keeps a track's head by version: a cold picture of a track it has drawn
+    // from costs it one storage read, its fragment.
+    let reads = || pictures.metric("sunomi_picture_storage_reads_total{result=\"ok\"}");
+    let before = reads();
+    let cold = get(&format!("{base}/thumbnail.jpg?time=6.05&width=320"));
+    assert_eq!(cold.status, 200);
+    assert_eq!(
+        cold.header("cache-status"),
+        Some("sunomi; fwd=miss; stored")
+    );
+    assert_eq!(reads(), before + 1.0, "one read for a cold picture");
     assert!(edge.metric("sunomi_http_requests_total{route=\"thumbnail\",status=\"200\"}") > 0.0);
 
     // Every number is bounded; what is not a picture is refused.

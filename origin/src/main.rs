@@ -269,7 +269,8 @@ fn serve_pictures(store: &str, listen: &str, secret: &str, workers: Option<usize
     let store = Store::open(store)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let reader = sunomi_origin::MediaReader::new(store);
+        let reader =
+            sunomi_origin::MediaReader::new(store).with_observer(service::storage_observer());
         let maker = PictureMaker::new(reader, workers, PICTURE_QUEUE_WAIT);
         let service = std::sync::Arc::new(service::PictureService::new(maker, secret.trim()));
         let listener = tokio::net::TcpListener::bind(listen)

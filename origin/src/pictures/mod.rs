@@ -13,13 +13,13 @@ mod encode;
 mod kit;
 mod render;
 pub mod service;
+mod sources;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use sunomi_packager::edit::presentation_offset;
 use sunomi_packager::iframe::key_frame_fragment;
 use sunomi_packager::picture::{self, ImageFormat, PictureFile, PictureSpec};
 use sunomi_packager::track::TrackIndex;
@@ -31,6 +31,7 @@ use ffmpeg_next::format::Pixel;
 use ffmpeg_next::frame;
 use kit::{Kit, Kits};
 use render::{Rgb, Scalers};
+use sources::{Source, Sources};
 
 /// Most bytes of a track one picture reads (an animation's fragments at the largest rung).
 pub const MAX_READ_BYTES: u64 = 64 << 20;
@@ -39,7 +40,7 @@ pub const MAX_READ_BYTES: u64 = 64 << 20;
 const TILE_READS: usize = 8;
 
 /// Why a picture could not be drawn.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum PictureError {
     /// The video, rendition or time does not exist (404).
     #[error("not found: {0}")]
@@ -93,6 +94,7 @@ pub struct PictureMaker {
     reader: MediaReader,
     workers: Arc<Semaphore>,
     kits: Arc<Kits>,
+    sources: Sources,
     queue_wait: Duration,
 }
 
@@ -119,6 +121,7 @@ impl PictureMaker {
             reader,
             workers: Arc::new(Semaphore::new(workers.max(1))),
             kits: Arc::default(),
+            sources: Sources::default(),
             queue_wait,
         }
     }
@@ -131,21 +134,30 @@ impl PictureMaker {
         spec: &PictureSpec,
         version: Option<&str>,
     ) -> Result<Bytes, PictureError> {
-        let manifest = self.reader.manifest(id).await?;
-        let rendition = manifest
-            .picture_source(&spec.rendition)
-            .ok_or_else(|| PictureError::NotFound(format!("no rendition {}", spec.rendition)))?
-            .clone();
-        let head = self.reader.track_head(id, &rendition.path).await?;
-        if version.is_some_and(|v| v != head.version) {
-            return Err(PictureError::Changed(format!(
-                "{} is at another version",
-                rendition.path
-            )));
+        let name = &spec.rendition;
+        let (source, fresh) = self.sources.get(&self.reader, id, name, version).await?;
+        match self.draw_from(id, source.clone(), spec).await {
+            Err(PictureError::Changed(_) | PictureError::NotFound(_)) if !fresh => {
+                // The kept source's file is gone or was rewritten: read both again, once.
+                self.sources.forget(id, name, &source.head.version).await;
+                let (source, _) = self.sources.get(&self.reader, id, name, version).await?;
+                self.draw_from(id, source, spec).await
+            }
+            drawn => drawn,
         }
-        let offset =
-            presentation_offset(&head.init).map_err(|e| PictureError::Corrupt(e.to_string()))?;
-        let duration_ms = (manifest.duration_secs.max(0.0) * 1000.0) as u64;
+    }
+
+    /// Draws `spec` of video `id` from `source`: reads the fragments it needs (each read
+    /// names the track's version) and draws them on a worker.
+    async fn draw_from(
+        &self,
+        id: &str,
+        source: Arc<Source>,
+        spec: &PictureSpec,
+    ) -> Result<Bytes, PictureError> {
+        let head = &source.head;
+        let rendition = &source.rendition;
+        let (offset, duration_ms) = (source.offset, source.duration_ms);
         match spec.file {
             PictureFile::Thumbnail(_) | PictureFile::Animated(_) => {
                 let times = spec.frame_times();
@@ -173,8 +185,11 @@ impl PictureMaker {
                     .read_range(id, &rendition.path, range.clone(), &head.version)
                     .await?;
                 let spec = spec.clone();
-                self.on_worker(move |kit| frames(kit, &head, &bytes, range.start, offset, &spec))
-                    .await
+                let source = source.clone();
+                self.on_worker(move |kit| {
+                    frames(kit, &source.head, &bytes, range.start, offset, &spec)
+                })
+                .await
             }
             PictureFile::StoryboardImage(format) => {
                 let board = picture::track_storyboard(&head.init, &head.index, duration_ms, spec)
@@ -206,8 +221,9 @@ impl PictureMaker {
                     .buffered(TILE_READS)
                     .try_collect()
                     .await?;
+                let source = source.clone();
                 self.on_worker(move |kit| {
-                    storyboard_image(kit, &head, &board, &key_frames, offset, format)
+                    storyboard_image(kit, &source.head, &board, &key_frames, offset, format)
                 })
                 .await
             }

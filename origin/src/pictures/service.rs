@@ -25,10 +25,12 @@ use sunomi_packager::names;
 use sunomi_packager::picture::{PictureFile, PictureSpec, SERVICE_PATH, VERSION_HEADER};
 
 use super::PictureMaker;
+use crate::reader::{ReadEvent, ReadObserver};
 
 struct Metrics {
     pictures: IntCounterVec,
     seconds: HistogramVec,
+    storage_reads: IntCounterVec,
 }
 
 fn metrics() -> &'static Metrics {
@@ -53,7 +55,33 @@ fn metrics() -> &'static Metrics {
             HistogramVec::new(prometheus::histogram_opts!("unused", "unused"), &["kind"])
                 .expect("static metric")
         }),
+        storage_reads: prometheus::register_int_counter_vec!(
+            "sunomi_picture_storage_reads_total",
+            "Storage requests of the picture service (manifests, track heads, fragments), by result",
+            &["result"]
+        )
+        .unwrap_or_else(|_| {
+            IntCounterVec::new(prometheus::opts!("unused", "unused"), &["result"])
+                .expect("static metric")
+        }),
     })
+}
+
+/// Counts the service's storage requests in `sunomi_picture_storage_reads_total`.
+struct StorageReads;
+
+impl ReadObserver for StorageReads {
+    fn observe(&self, event: ReadEvent) {
+        let result = if event.ok { "ok" } else { "failed" };
+        metrics().storage_reads.with_label_values(&[result]).inc();
+    }
+}
+
+/// What the service's reader reports its storage requests to: with the pictures drawn, an
+/// operator sees how many reads a picture costs (one, its fragments, once the track's head
+/// is kept).
+pub fn storage_observer() -> Arc<dyn ReadObserver> {
+    Arc::new(StorageReads)
 }
 
 /// Equal in time independent of where they differ (the secret is compared byte by byte).
