@@ -24,6 +24,7 @@
 # (CPU is counted in clock ticks of 10 ms over all TIMES pictures: ±0.1 ms at 100.)
 # Prints a markdown table of medians over ROUNDS and the ratios to ffmpeg.
 set -euo pipefail
+shopt -s inherit_errexit # a failed fetch inside $(...) stops the run
 root=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=deploy/local/bench-title.sh
 . "$root/deploy/local/bench-title.sh"
@@ -155,7 +156,7 @@ through_edge() {
 # cold picture is held to: a cold segment's).
 cold_segments() {
   local e0 e1 r0 r1 lat n urls=()
-  n=$(curl -sf "http://127.0.0.1:$edge_port/v/bench/360p.m3u8" | grep -c '^#EXTINF')
+  n=$(curl -sf "http://127.0.0.1:$edge_port/v/bench/360p/media.m3u8" | grep -c '^#EXTINF')
   n=$((n < count ? n : count))
   for i in $(seq 0 $((n - 1))); do urls+=("http://127.0.0.1:$edge_port/v/bench/360p/$i.m4s"); done
   r0=$(edge_reads)
