@@ -79,7 +79,11 @@ fn s3_store_end_to_end() {
             .exists(),
         "the manifest went through the S3 API into the bucket"
     );
-    let edge = Edge::start(STORE, &[], &env);
+    // Pictures from S3 too: the picture service reads the bucket through the same API.
+    let pictures = PictureServer::start_with_env(STORE, &env);
+    let mut edge_env = env.clone();
+    edge_env.extend(PictureServer::EDGE_ENV);
+    let edge = Edge::start(STORE, &pictures.edge_flags(), &edge_env);
     verify_stream(
         &edge.base,
         "s3clip",
@@ -91,6 +95,24 @@ fn s3_store_end_to_end() {
     );
     assert_eq!(get(&format!("{}/readyz", edge.admin)).status, 200);
     assert_eq!(get(&edge.url("/v/absent/master.m3u8")).status, 404);
+
+    // The first thumbnail reads the manifest, the picture track's head (its version is the
+    // object's entity tag) and a fragment; the service keeps the head by that version, so a
+    // thumbnail at another time reads its fragment alone.
+    let reads = || pictures.metric("sunomi_picture_storage_reads_total{result=\"ok\"}");
+    let first = get(&edge.url("/v/s3clip/thumbnail.jpg?time=1.5&width=320"));
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(first.header("content-type"), Some("image/jpeg"));
+    assert!(first.body.starts_with(&[0xff, 0xd8, 0xff]), "a JPEG");
+    let after_first = reads();
+    assert!(
+        after_first >= 3.0,
+        "{after_first} reads for the first picture"
+    );
+    let second = get(&edge.url("/v/s3clip/thumbnail.jpg?time=4.5&width=320"));
+    assert_eq!(second.status, 200, "{}", second.text());
+    assert_ne!(second.body, first.body, "another frame");
+    assert_eq!(reads(), after_first + 1.0, "one read for a cold picture");
 }
 
 /// Stale-if-error: with storage unreachable, what the edge already has keeps playing —

@@ -174,9 +174,15 @@ pub struct PictureServer {
 impl PictureServer {
     /// Starts one on a free port and waits until it answers.
     pub fn start(store: &str) -> PictureServer {
+        Self::start_with_env(store, &[])
+    }
+
+    /// Starts one with extra environment (an S3 store's endpoint and credentials).
+    pub fn start_with_env(store: &str, env: &[(&str, &str)]) -> PictureServer {
         let listen = format!("127.0.0.1:{}", free_port());
         let child = Command::new(binary("sunomi-origin"))
             .args(["pictures", "--store", store, "--listen", &listen])
+            .envs(env.iter().copied())
             .env("SUNOMI_PICTURES_SECRET", PICTURES_SECRET)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
