@@ -39,9 +39,37 @@ pub fn database_for(store: &str) -> String {
         cluster.create(&name);
         return format!("postgres://postgres@127.0.0.1:{}/{name}", cluster.port);
     }
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sunomi-test-databases");
-    std::fs::create_dir_all(&dir).expect("database folder");
-    format!("sqlite://{}", dir.join(format!("{name}.db")).display())
+    format!(
+        "sqlite://{}",
+        sqlite_dir().join(format!("{name}.db")).display()
+    )
+}
+
+/// The folder of the SQLite databases. The first call of a test process removes the files
+/// earlier processes left there (every run adds its own, and nothing else removes them);
+/// only files untouched for an hour go, so a test process running now keeps its own.
+fn sqlite_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sunomi-test-databases");
+        std::fs::create_dir_all(&dir).expect("database folder");
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if untouched_for(&entry, Duration::from_secs(3600)) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        dir
+    })
+}
+
+/// Whether `entry` was last modified longer than `age` ago.
+fn untouched_for(entry: &std::fs::DirEntry, age: Duration) -> bool {
+    entry
+        .metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|elapsed| elapsed > age)
 }
 
 /// A scratch PostgreSQL cluster.
@@ -97,12 +125,7 @@ fn sweep_old_clusters() {
             .file_name()
             .and_then(|n| n.to_str())
             .is_some_and(|n| n.starts_with("sunomi-pg-"));
-        let old = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > std::time::Duration::from_secs(600));
+        let old = untouched_for(&entry, Duration::from_secs(600));
         if !named || !old {
             continue;
         }
