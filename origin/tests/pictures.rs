@@ -39,6 +39,15 @@ fn video(dir: &Path, store: &Store, rt: &tokio::runtime::Runtime, id: &str, size
         .unwrap();
 }
 
+/// A runtime of `threads` workers for the maker's reads.
+fn runtime(threads: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// The spec the edge would send for `file?query` of video `id`.
 fn spec(
     rt: &tokio::runtime::Runtime,
@@ -64,11 +73,7 @@ fn spec(
 #[test]
 fn a_worker_draws_the_same_picture_whatever_it_drew_before() {
     let dir = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime(1);
     let store = Store::open("memory://").unwrap();
     // Two sizes: two sets of H.264 parameters, so a kept decoder must be replaced.
     video(dir.path(), &store, &rt, "wide", "1280x720");
@@ -208,11 +213,7 @@ impl Reads {
 #[test]
 fn a_cold_picture_reads_only_its_fragments_once_the_track_version_is_known() {
     let dir = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime(2);
     let store = Store::open("memory://").unwrap();
     video(dir.path(), &store, &rt, "clip", "1280x720");
     let reads = Arc::new(Reads::default());
@@ -333,11 +334,7 @@ fn a_kept_head_is_read_again_when_its_file_is_gone_though_its_version_lives_on()
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("store");
     std::fs::create_dir_all(&root).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime(1);
     let store = Store::open(root.to_str().unwrap()).unwrap();
     video(dir.path(), &store, &rt, "moved", "1280x720");
     let reader = MediaReader::new(store.clone());

@@ -21,7 +21,7 @@ use sunomi_packager::manifest::Rendition;
 use super::PictureError;
 use crate::reader::{MediaReader, TrackHead};
 
-/// Most bytes of heads and manifest entries kept (a 40-minute rendition's head is ~50 KB).
+/// Most bytes of heads and manifest entries kept.
 pub const MAX_SOURCE_BYTES: u64 = 64 << 20;
 
 /// How long an unused entry stays.
@@ -44,7 +44,7 @@ pub struct Source {
 impl Source {
     /// Bytes this entry holds, roughly (what the cache is bounded by).
     fn weight(&self) -> u32 {
-        let fragments = self.head.index.fragments.len() * 48;
+        let fragments = std::mem::size_of_val(self.head.index.fragments.as_slice());
         let bytes = self.head.head.len()
             + fragments
             + self.rendition.keyframe_ends.len() * 4
